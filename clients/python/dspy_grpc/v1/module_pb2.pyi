@@ -1,0 +1,102 @@
+from dspy_grpc.v1 import signature_pb2 as _signature_pb2
+from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class AdapterKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ADAPTER_KIND_UNSPECIFIED: _ClassVar[AdapterKind]
+    ADAPTER_KIND_CHAT: _ClassVar[AdapterKind]
+    ADAPTER_KIND_JSON: _ClassVar[AdapterKind]
+    ADAPTER_KIND_XML: _ClassVar[AdapterKind]
+ADAPTER_KIND_UNSPECIFIED: AdapterKind
+ADAPTER_KIND_CHAT: AdapterKind
+ADAPTER_KIND_JSON: AdapterKind
+ADAPTER_KIND_XML: AdapterKind
+
+class LMOptions(_message.Message):
+    __slots__ = ("temperature", "max_tokens", "top_p", "stop", "seed")
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOP_P_FIELD_NUMBER: _ClassVar[int]
+    STOP_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    temperature: float
+    max_tokens: int
+    top_p: float
+    stop: _containers.RepeatedScalarFieldContainer[str]
+    seed: int
+    def __init__(self, temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Iterable[str]] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class DummyLM(_message.Message):
+    __slots__ = ("responses", "rules")
+    RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    responses: _containers.RepeatedCompositeFieldContainer[DummyResponse]
+    rules: _containers.RepeatedCompositeFieldContainer[DummyRule]
+    def __init__(self, responses: _Optional[_Iterable[_Union[DummyResponse, _Mapping]]] = ..., rules: _Optional[_Iterable[_Union[DummyRule, _Mapping]]] = ...) -> None: ...
+
+class DummyResponse(_message.Message):
+    __slots__ = ("text", "fields")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    fields: _struct_pb2.Struct
+    def __init__(self, text: _Optional[str] = ..., fields: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class DummyRule(_message.Message):
+    __slots__ = ("contains", "response")
+    CONTAINS_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    contains: str
+    response: DummyResponse
+    def __init__(self, contains: _Optional[str] = ..., response: _Optional[_Union[DummyResponse, _Mapping]] = ...) -> None: ...
+
+class LMSpec(_message.Message):
+    __slots__ = ("model", "dummy", "options")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    DUMMY_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    dummy: DummyLM
+    options: LMOptions
+    def __init__(self, model: _Optional[str] = ..., dummy: _Optional[_Union[DummyLM, _Mapping]] = ..., options: _Optional[_Union[LMOptions, _Mapping]] = ...) -> None: ...
+
+class PredictorSpec(_message.Message):
+    __slots__ = ("signature", "demos", "adapter", "lm")
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    DEMOS_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    LM_FIELD_NUMBER: _ClassVar[int]
+    signature: _signature_pb2.Signature
+    demos: _containers.RepeatedCompositeFieldContainer[_signature_pb2.Example]
+    adapter: AdapterKind
+    lm: LMSpec
+    def __init__(self, signature: _Optional[_Union[_signature_pb2.Signature, _Mapping]] = ..., demos: _Optional[_Iterable[_Union[_signature_pb2.Example, _Mapping]]] = ..., adapter: _Optional[_Union[AdapterKind, str]] = ..., lm: _Optional[_Union[LMSpec, _Mapping]] = ...) -> None: ...
+
+class PredictModule(_message.Message):
+    __slots__ = ("predictor",)
+    PREDICTOR_FIELD_NUMBER: _ClassVar[int]
+    predictor: PredictorSpec
+    def __init__(self, predictor: _Optional[_Union[PredictorSpec, _Mapping]] = ...) -> None: ...
+
+class ChainOfThoughtModule(_message.Message):
+    __slots__ = ("predictor",)
+    PREDICTOR_FIELD_NUMBER: _ClassVar[int]
+    predictor: PredictorSpec
+    def __init__(self, predictor: _Optional[_Union[PredictorSpec, _Mapping]] = ...) -> None: ...
+
+class ModuleSpec(_message.Message):
+    __slots__ = ("predict", "chain_of_thought")
+    PREDICT_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_OF_THOUGHT_FIELD_NUMBER: _ClassVar[int]
+    predict: PredictModule
+    chain_of_thought: ChainOfThoughtModule
+    def __init__(self, predict: _Optional[_Union[PredictModule, _Mapping]] = ..., chain_of_thought: _Optional[_Union[ChainOfThoughtModule, _Mapping]] = ...) -> None: ...

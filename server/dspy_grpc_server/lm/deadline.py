@@ -1,0 +1,30 @@
+"""A point in (monotonic) time after which an LM call must give up."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """An absolute deadline on the monotonic clock, built from one or more relative timeouts."""
+
+    at: float
+
+    @classmethod
+    def within(cls, *timeouts: float | None) -> Deadline:
+        """The earliest of the given timeouts (seconds from now); ``None`` entries are ignored."""
+
+        given = [t for t in timeouts if t is not None]
+        if not given:
+            raise ValueError("Deadline.within needs at least one timeout")
+        return cls(time.monotonic() + max(0.0, min(given)))
+
+    def remaining(self) -> float:
+        """Seconds left, never negative."""
+
+        return max(0.0, self.at - time.monotonic())
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0.0

@@ -1,0 +1,161 @@
+"""The vocabulary of the LM provider layer: requests, responses, usage and the :class:`LM` interface.
+
+Everything here is plain data. A module (``Predict`` and friends) builds an :class:`LMRequest` from the
+messages an adapter rendered, hands it to an :class:`LM` and reads the texts back from the
+:class:`LMResponse`. Which provider sits behind the :class:`LM` is invisible to the caller.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LMOptions:
+    """Sampling options for one completion. ``None`` (or an empty ``stop``) means "provider default"."""
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    n: int = 1
+    response_format: Mapping[str, Any] | None = None
+
+    def merged_over(self, defaults: LMOptions) -> LMOptions:
+        """These options, with every unset value taken from ``defaults``.
+
+        ``n`` counts as unset when it is 1 (the neutral value), ``stop`` when it is empty.
+        """
+
+        return LMOptions(
+            temperature=self.temperature if self.temperature is not None else defaults.temperature,
+            max_tokens=self.max_tokens if self.max_tokens is not None else defaults.max_tokens,
+            top_p=self.top_p if self.top_p is not None else defaults.top_p,
+            stop=self.stop or defaults.stop,
+            seed=self.seed if self.seed is not None else defaults.seed,
+            n=self.n if self.n != 1 else defaults.n,
+            response_format=(
+                self.response_format if self.response_format is not None else defaults.response_format
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class LMRequest:
+    """One chat completion request.
+
+    ``messages`` use the OpenAI chat format: ``{"role": ..., "content": ...}`` where content is a string
+    or a list of parts such as ``{"type": "text", "text": ...}``.
+    """
+
+    messages: tuple[Mapping[str, Any], ...]
+    options: LMOptions = field(default_factory=LMOptions)
+
+    def with_options(self, **changes: Any) -> LMRequest:
+        """A copy of this request with some options replaced."""
+
+        return replace(self, options=replace(self.options, **changes))
+
+    def last_user_text(self) -> str:
+        """The text of the last ``user`` message (text parts joined by newlines), or ``""``."""
+
+        for message in reversed(self.messages):
+            if message.get("role") == "user":
+                return message_text(message)
+        return ""
+
+
+def message_text(message: Mapping[str, Any]) -> str:
+    """The plain text of one chat message: the string content, or its text parts joined by newlines."""
+
+    content = message.get("content")
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    texts: list[str] = []
+    for part in content:
+        if isinstance(part, Mapping) and part.get("type") == "text":
+            texts.append(str(part.get("text", "")))
+    return "\n".join(texts)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one or more completions. Usages add up with ``+``."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        if not isinstance(other, Usage):
+            return NotImplemented
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class LMResponse:
+    """The answer to an :class:`LMRequest`: one text per requested choice."""
+
+    texts: tuple[str, ...]
+    usage: Usage
+    model: str
+    finish_reasons: tuple[str, ...] = ()
+    response_id: str = ""
+
+    @property
+    def text(self) -> str:
+        """The first choice's text (``""`` when there is none)."""
+
+        return self.texts[0] if self.texts else ""
+
+
+@dataclass(frozen=True)
+class LMStreamChunk:
+    """One piece of a streamed completion.
+
+    ``text`` is the delta of the first choice (possibly empty). The final chunk of a stream carries
+    ``finish_reason`` and, when the provider reports it, ``usage``.
+    """
+
+    text: str = ""
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    model: str = ""
+
+
+class LM(ABC):
+    """A language model the engine can ask for chat completions.
+
+    ``name`` is the alias under which the model is known to callers (e.g. ``"gpt-4o-mini"`` or
+    ``"local-dummy"``), not necessarily the provider's model name.
+    """
+
+    name: str
+
+    @abstractmethod
+    async def complete(self, request: LMRequest, *, timeout: float | None = None) -> LMResponse:
+        """Run one completion.
+
+        ``timeout`` is the caller's remaining budget in seconds; the LM never works past it (nor past
+        its own configured timeout) and raises :class:`~dspy_grpc_server.core.errors.DeadlineExceeded`.
+        """
+
+    async def stream(self, request: LMRequest, *, timeout: float | None = None) -> AsyncIterator[str]:
+        """Text deltas of the first choice. The default runs :meth:`complete` and yields its text once."""
+
+        response = await self.complete(request, timeout=timeout)
+        if response.text:
+            yield response.text
+
+    async def aclose(self) -> None:
+        """Release connections and other resources. Safe to call more than once."""
