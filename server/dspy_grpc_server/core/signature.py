@@ -146,7 +146,7 @@ class Signature:
             path = f"{field_path}.fields[{i}]"
             if not f.name:
                 violations.append(FieldViolation(f"{path}.name", "field name must not be empty"))
-            elif not _NAME_RE.match(f.name):
+            elif not f.name.isidentifier():
                 violations.append(FieldViolation(
                     f"{path}.name", f"field name {f.name!r} must be an identifier (letters, digits, underscores, "
                     "not starting with a digit)"))
@@ -216,15 +216,13 @@ class Signature:
         )
 
 
-#: The description DSPy's ChainOfThought gives its reasoning field.
-REASONING_DESCRIPTION = "${reasoning}"
-REASONING_PREFIX = "Reasoning: Let's think step by step in order to"
-
-
 def reasoning_field() -> Field:
-    """The ``reasoning: str`` output field ChainOfThought prepends (prefix and description as DSPy's)."""
-    return Field(name="reasoning", role=Role.OUTPUT, type=STR, description=REASONING_DESCRIPTION,
-                 prefix=REASONING_PREFIX)
+    """The ``reasoning: str`` output field ChainOfThought prepends.
+
+    As in DSPy 3.4.1 it has the default description (``${reasoning}``, i.e. none shown) and the derived
+    prefix ``"Reasoning:"``.
+    """
+    return Field(name="reasoning", role=Role.OUTPUT, type=STR)
 
 
 def with_reasoning(signature: Signature) -> Signature:

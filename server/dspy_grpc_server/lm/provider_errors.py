@@ -115,12 +115,13 @@ def error_for_status(
     )
 
 
-def unreachable(error: Exception, *, metadata: Mapping[str, str]) -> Unavailable:
-    """The provider could not be reached or dropped the connection."""
+def unreachable(error: Exception, *, metadata: Mapping[str, str], midstream: bool = False) -> Unavailable:
+    """The provider could not be reached, or (``midstream``) dropped a streamed answer half-way."""
 
     model = metadata.get("model", "?")
+    what = "stream from the provider broke off" if midstream else "provider unreachable"
     return Unavailable(
-        f"provider unreachable for model {model}: {type(error).__name__}",
+        f"{what} for model {model}: {scrub(str(error) or type(error).__name__, None)}",
         reason="PROVIDER_UNAVAILABLE",
         metadata={**metadata, "status": "0"},
     )

@@ -36,12 +36,14 @@ class LMOptions(_message.Message):
     def __init__(self, temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Iterable[str]] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class DummyLM(_message.Message):
-    __slots__ = ("responses", "rules")
+    __slots__ = ("responses", "rules", "auto")
     RESPONSES_FIELD_NUMBER: _ClassVar[int]
     RULES_FIELD_NUMBER: _ClassVar[int]
+    AUTO_FIELD_NUMBER: _ClassVar[int]
     responses: _containers.RepeatedCompositeFieldContainer[DummyResponse]
     rules: _containers.RepeatedCompositeFieldContainer[DummyRule]
-    def __init__(self, responses: _Optional[_Iterable[_Union[DummyResponse, _Mapping]]] = ..., rules: _Optional[_Iterable[_Union[DummyRule, _Mapping]]] = ...) -> None: ...
+    auto: bool
+    def __init__(self, responses: _Optional[_Iterable[_Union[DummyResponse, _Mapping]]] = ..., rules: _Optional[_Iterable[_Union[DummyRule, _Mapping]]] = ..., auto: _Optional[bool] = ...) -> None: ...
 
 class DummyResponse(_message.Message):
     __slots__ = ("text", "fields")

@@ -1,0 +1,104 @@
+"""Conversion between Python values and ``google.protobuf.Struct`` / ``Value``.
+
+Inputs and outputs travel as JSON-like protobuf values. :func:`to_struct` / :func:`to_value` accept
+``None``, ``bool``, ``int``, ``float``, ``str``, mappings with string keys, lists and tuples, plus
+dataclass instances and objects with a ``model_dump()`` method (pydantic models), which are sent
+as objects. :func:`from_struct` / :func:`from_value` turn them back into plain Python; because
+protobuf numbers are doubles, whole numbers come back as ``int`` (``4.0`` becomes ``4``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from google.protobuf import struct_pb2
+
+__all__ = ["to_value", "to_struct", "from_value", "from_struct"]
+
+_MAX_EXACT_INT = 2**53
+
+
+def to_value(obj: Any) -> struct_pb2.Value:
+    """Convert a JSON-like Python value to a ``google.protobuf.Value``.
+
+    Raises:
+        TypeError: for values that have no JSON form (sets, bytes, arbitrary objects, non-str keys).
+        ValueError: for NaN or infinite floats, which JSON cannot carry.
+    """
+
+    value = struct_pb2.Value()
+    if obj is None:
+        value.null_value = struct_pb2.NULL_VALUE
+    elif isinstance(obj, bool):
+        value.bool_value = obj
+    elif isinstance(obj, int):
+        if abs(obj) > _MAX_EXACT_INT:
+            raise ValueError(f"integer {obj} is too large to send exactly (protobuf numbers are doubles)")
+        value.number_value = float(obj)
+    elif isinstance(obj, float):
+        if not math.isfinite(obj):
+            raise ValueError(f"cannot send non-finite number {obj!r}")
+        value.number_value = obj
+    elif isinstance(obj, str):
+        value.string_value = obj
+    elif isinstance(obj, struct_pb2.Value):
+        value.CopyFrom(obj)
+    elif isinstance(obj, struct_pb2.Struct):
+        value.struct_value.CopyFrom(obj)
+    elif isinstance(obj, Mapping):
+        value.struct_value.CopyFrom(to_struct(obj))
+    elif isinstance(obj, (list, tuple)):
+        value.list_value.values.extend(to_value(item) for item in obj)
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        value.struct_value.CopyFrom(to_struct(dataclasses.asdict(obj)))
+    elif callable(getattr(obj, "model_dump", None)):
+        value.struct_value.CopyFrom(to_struct(obj.model_dump(mode="json")))
+    else:
+        raise TypeError(f"cannot convert {type(obj).__name__} to a protobuf Value")
+    return value
+
+
+def to_struct(mapping: Mapping[str, Any] | struct_pb2.Struct | None) -> struct_pb2.Struct:
+    """Convert a mapping with string keys to a ``google.protobuf.Struct`` (``None`` gives an empty one)."""
+
+    struct = struct_pb2.Struct()
+    if mapping is None:
+        return struct
+    if isinstance(mapping, struct_pb2.Struct):
+        struct.CopyFrom(mapping)
+        return struct
+    for key, item in mapping.items():
+        if not isinstance(key, str):
+            raise TypeError(f"object keys must be strings, got {type(key).__name__} {key!r}")
+        struct.fields[key].CopyFrom(to_value(item))
+    return struct
+
+
+def from_value(value: struct_pb2.Value) -> Any:
+    """Convert a ``google.protobuf.Value`` to plain Python (dict, list, str, int/float, bool, None)."""
+
+    kind = value.WhichOneof("kind")
+    if kind is None or kind == "null_value":
+        return None
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "number_value":
+        number = value.number_value
+        if number.is_integer() and abs(number) <= _MAX_EXACT_INT:
+            return int(number)
+        return number
+    if kind == "string_value":
+        return value.string_value
+    if kind == "struct_value":
+        return from_struct(value.struct_value)
+    return [from_value(item) for item in value.list_value.values]
+
+
+def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """Convert a ``google.protobuf.Struct`` to a ``dict``."""
+
+    return {key: from_value(item) for key, item in struct.fields.items()}
+

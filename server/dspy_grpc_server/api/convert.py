@@ -1,0 +1,317 @@
+"""Translation between the wire messages (dspy_grpc.v1) and the domain types.
+
+Requests are checked here for what only the wire form can get wrong (unset oneofs, malformed
+resource names, both string and structured signatures); everything else is validated by the domain,
+whose errors name fields with the same dotted paths the request uses.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dspy_grpc.v1 import module_pb2, prediction_pb2, program_pb2, signature_pb2
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from ..app.inference import ProgramRef
+from ..app.programs import Program
+from ..core.errors import invalid
+from ..core.example import Example
+from ..core.signature import Field, Role, Signature, parse_signature
+from ..core.types import TypeKind, TypeSpec
+from ..lm.dummy import DummyResponse, DummyRule, DummySpec
+from ..lm.types import LMOptions
+from ..modules.prediction import Prediction
+from ..modules.spec import LMChoice, ModuleKind, ModuleSpec, PredictorSpec
+
+PROGRAM_NAME = re.compile(r"^programs/([^/@]+)(?:@([^/@]+))?$")
+
+_ADAPTERS = {
+    module_pb2.ADAPTER_KIND_UNSPECIFIED: "chat",
+    module_pb2.ADAPTER_KIND_CHAT: "chat",
+    module_pb2.ADAPTER_KIND_JSON: "json",
+    module_pb2.ADAPTER_KIND_XML: "xml",
+}
+_ADAPTER_KINDS = {"chat": module_pb2.ADAPTER_KIND_CHAT, "json": module_pb2.ADAPTER_KIND_JSON,
+                  "xml": module_pb2.ADAPTER_KIND_XML}
+_ROLES = {signature_pb2.FIELD_ROLE_INPUT: Role.INPUT, signature_pb2.FIELD_ROLE_OUTPUT: Role.OUTPUT}
+_FIELD_ROLES = {role: value for value, role in _ROLES.items()}
+
+
+# --------------------------------------------------------------------------- names
+
+
+def program_ref(name: str, field: str, *, allow_revision: bool = True) -> ProgramRef:
+    """Parse "programs/{id}" (and "programs/{id}@{revision}" when allowed)."""
+
+    match = PROGRAM_NAME.match(name)
+    if not name:
+        raise invalid(field, "is required: a program name such as \"programs/qa\"")
+    if match is None or (match.group(2) and not allow_revision):
+        expected = "programs/{id}[@{revision_id}]" if allow_revision else "programs/{id}"
+        raise invalid(field, f"{name!r} is not a program name of the form {expected}")
+    return ProgramRef(match.group(1), match.group(2))
+
+
+def program_name(program_id: str) -> str:
+    return f"programs/{program_id}"
+
+
+# --------------------------------------------------------------------------- values
+
+
+def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    return json_format.MessageToDict(struct)
+
+
+def dict_to_struct(values: dict[str, Any]) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    struct.update(_jsonable(values))
+    return struct
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values for a Struct: tuples become lists, pydantic-like objects dicts."""
+
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if hasattr(value, "value") and not callable(value.value):  # enums
+        return _jsonable(value.value)
+    return str(value)
+
+
+def _value(value: struct_pb2.Value) -> Any:
+    return json_format.MessageToDict(value)
+
+
+# --------------------------------------------------------------------------- signatures
+
+
+def type_from_proto(message: signature_pb2.TypeSpec) -> TypeSpec:
+    kind = TypeKind.STR if message.kind == signature_pb2.TYPE_KIND_UNSPECIFIED else TypeKind(
+        signature_pb2.TypeKind.Name(message.kind).removeprefix("TYPE_KIND_").lower()
+    )
+    return TypeSpec(
+        kind=kind,
+        args=tuple(type_from_proto(arg) for arg in message.args),
+        values=tuple(_value(v) for v in message.values),
+        name=message.name,
+        json_schema=struct_to_dict(message.json_schema) if message.HasField("json_schema") else None,
+        language=message.language,
+    )
+
+
+def type_to_proto(spec: TypeSpec) -> signature_pb2.TypeSpec:
+    message = signature_pb2.TypeSpec(
+        kind=signature_pb2.TypeKind.Value("TYPE_KIND_" + spec.kind.value.upper()),
+        args=[type_to_proto(arg) for arg in spec.args],
+        name=spec.name,
+        language=spec.language,
+    )
+    for value in spec.values:
+        message.values.append(json_format.ParseDict(_jsonable(value), struct_pb2.Value()))
+    if spec.json_schema is not None:
+        message.json_schema.CopyFrom(dict_to_struct(dict(spec.json_schema)))
+    return message
+
+
+def signature_from_proto(message: signature_pb2.Signature, path: str) -> Signature:
+    instructions = message.instructions if message.HasField("instructions") else None
+    if message.text and message.fields:
+        raise invalid(path, "give either text or fields, not both")
+    if message.text:
+        return parse_signature(message.text, instructions, field_path=f"{path}.text")
+    if not message.fields:
+        raise invalid(path, "is required: give text (\"question -> answer\") or fields")
+    fields = []
+    for index, item in enumerate(message.fields):
+        if item.role not in _ROLES:
+            raise invalid(f"{path}.fields[{index}].role", "must be FIELD_ROLE_INPUT or FIELD_ROLE_OUTPUT")
+        fields.append(
+            Field(
+                name=item.name,
+                role=_ROLES[item.role],
+                type=type_from_proto(item.type),
+                description=item.description if item.HasField("description") else None,
+                prefix=item.prefix if item.HasField("prefix") else None,
+                constraints=struct_to_dict(item.constraints),
+            )
+        )
+    return Signature(fields=tuple(fields), instructions=instructions)
+
+
+def signature_to_proto(signature: Signature) -> signature_pb2.Signature:
+    message = signature_pb2.Signature()
+    if signature.instructions is not None:
+        message.instructions = signature.instructions
+    for item in signature.fields:
+        field = message.fields.add(name=item.name, role=_FIELD_ROLES[item.role], type=type_to_proto(item.type))
+        if item.description is not None:
+            field.description = item.description
+        if item.prefix is not None:
+            field.prefix = item.prefix
+        if item.constraints:
+            field.constraints.CopyFrom(dict_to_struct(dict(item.constraints)))
+    return message
+
+
+def example_from_proto(message: signature_pb2.Example) -> Example:
+    return Example(struct_to_dict(message.data), tuple(message.input_keys), message.augmented)
+
+
+def example_to_proto(example: Example) -> signature_pb2.Example:
+    return signature_pb2.Example(
+        data=dict_to_struct(dict(example.data)), input_keys=list(example.input_keys), augmented=example.augmented
+    )
+
+
+# --------------------------------------------------------------------------- LMs and modules
+
+
+def lm_from_proto(message: module_pb2.LMSpec) -> LMChoice:
+    options = message.options
+    lm_options = LMOptions(
+        temperature=options.temperature if options.HasField("temperature") else None,
+        max_tokens=options.max_tokens if options.HasField("max_tokens") else None,
+        top_p=options.top_p if options.HasField("top_p") else None,
+        stop=tuple(options.stop),
+        seed=options.seed if options.HasField("seed") else None,
+    )
+    source = message.WhichOneof("source")
+    if source == "dummy":
+        dummy = DummySpec(
+            responses=tuple(_dummy_response(r) for r in message.dummy.responses),
+            rules=tuple(DummyRule(rule.contains, _dummy_response(rule.response)) for rule in message.dummy.rules),
+            auto=message.dummy.auto,
+        )
+        return LMChoice(dummy=dummy, options=lm_options)
+    return LMChoice(model=message.model, options=lm_options)
+
+
+def _dummy_response(message: module_pb2.DummyResponse) -> DummyResponse:
+    if message.WhichOneof("reply") == "fields":
+        return DummyResponse(fields=struct_to_dict(message.fields))
+    return DummyResponse(text=message.text)
+
+
+def lm_to_proto(choice: LMChoice) -> module_pb2.LMSpec:
+    message = module_pb2.LMSpec()
+    if choice.dummy is not None:
+        message.dummy.auto = choice.dummy.auto
+        for response in choice.dummy.responses:
+            message.dummy.responses.append(_dummy_response_to_proto(response))
+        for rule in choice.dummy.rules:
+            message.dummy.rules.add(contains=rule.contains, response=_dummy_response_to_proto(rule.response))
+    elif choice.model:
+        message.model = choice.model
+    opts = choice.options
+    for key in ("temperature", "max_tokens", "top_p", "seed"):
+        if getattr(opts, key) is not None:
+            setattr(message.options, key, getattr(opts, key))
+    message.options.stop.extend(opts.stop)
+    return message
+
+
+def _dummy_response_to_proto(response: DummyResponse) -> module_pb2.DummyResponse:
+    if response.fields is not None:
+        return module_pb2.DummyResponse(fields=dict_to_struct(dict(response.fields)))
+    return module_pb2.DummyResponse(text=response.text or "")
+
+
+def predictor_from_proto(message: module_pb2.PredictorSpec, path: str) -> PredictorSpec:
+    if not message.HasField("signature"):
+        raise invalid(f"{path}.signature", "is required")
+    return PredictorSpec(
+        signature=signature_from_proto(message.signature, f"{path}.signature"),
+        demos=tuple(example_from_proto(demo) for demo in message.demos),
+        adapter=_ADAPTERS.get(message.adapter, "chat"),
+        lm=lm_from_proto(message.lm),
+    )
+
+
+def predictor_to_proto(spec: PredictorSpec) -> module_pb2.PredictorSpec:
+    message = module_pb2.PredictorSpec(
+        signature=signature_to_proto(spec.signature),
+        demos=[example_to_proto(demo) for demo in spec.demos],
+        adapter=_ADAPTER_KINDS[spec.adapter],
+    )
+    if spec.lm.is_set or spec.lm.options != LMOptions():
+        message.lm.CopyFrom(lm_to_proto(spec.lm))
+    return message
+
+
+def module_from_proto(message: module_pb2.ModuleSpec, path: str) -> ModuleSpec:
+    kind = message.WhichOneof("module")
+    if kind is None:
+        raise invalid(path, "is required: set predict or chain_of_thought")
+    body = getattr(message, kind)
+    if not body.HasField("predictor"):
+        raise invalid(f"{path}.{kind}.predictor", "is required")
+    spec = ModuleSpec(ModuleKind(kind), predictor_from_proto(body.predictor, f"{path}.{kind}.predictor"))
+    return spec.validate(path)
+
+
+def module_to_proto(spec: ModuleSpec) -> module_pb2.ModuleSpec:
+    message = module_pb2.ModuleSpec()
+    getattr(message, spec.kind.value).predictor.CopyFrom(predictor_to_proto(spec.predictor))
+    return message
+
+
+# --------------------------------------------------------------------------- programs and predictions
+
+
+def _timestamp(value) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def program_to_proto(program: Program) -> program_pb2.Program:
+    record = program.record
+    return program_pb2.Program(
+        name=program_name(record.program_id),
+        display_name=record.display_name,
+        description=record.description,
+        labels=dict(record.labels),
+        module=module_to_proto(program.module),
+        revision_id=record.revision_id,
+        revision_create_time=_timestamp(record.revision_create_time),
+        create_time=_timestamp(record.create_time),
+        update_time=_timestamp(record.update_time),
+        etag=record.etag,
+        active_revision_id=record.active_revision_id,
+    )
+
+
+def _usage(model: str, usage, calls: int) -> prediction_pb2.ModelUsage:
+    return prediction_pb2.ModelUsage(
+        model=model,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+        calls=calls,
+    )
+
+
+def prediction_to_proto(prediction: Prediction, *, program_id: str = "", revision_id: str = "") -> prediction_pb2.Prediction:
+    message = prediction_pb2.Prediction(
+        outputs=dict_to_struct(prediction.outputs),
+        usage=[_usage(entry.model, entry.usage, entry.calls) for entry in prediction.usage],
+        program=program_name(program_id) if program_id else "",
+        revision_id=revision_id,
+    )
+    for step in prediction.trace:
+        trace = message.trace.add(
+            predictor=step.predictor,
+            inputs=dict_to_struct(step.inputs),
+            outputs=dict_to_struct(step.outputs),
+            adapter=step.adapter,
+            model=step.model,
+            usage=_usage(step.model, step.usage, 1),
+        )
+        trace.latency.FromNanoseconds(int(step.latency_s * 1e9))
+    return message

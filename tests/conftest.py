@@ -1,0 +1,63 @@
+"""Shared fixtures: a real dspy-grpc server on a free loopback port, and the mock LM server.
+
+``server_factory`` starts servers in-process (grpc.aio on 127.0.0.1, port 0) with a fresh SQLite
+file each; ``server`` is one such server per test module, configured with a "mock" model that
+points at the session's mock OpenAI-compatible LM server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import grpc
+import pytest_asyncio
+
+from dspy_grpc_server.api.server import RunningServer, start_server
+from dspy_grpc_server.app.config import BUILTIN_DUMMY, Config
+from dspy_grpc_server.lm.config import ModelConfig
+from tests.mocklm.fixtures import mock_lm, mock_lm_server  # noqa: F401  (fixtures)
+
+MOCK_KEY_ENV = "DSPY_GRPC_TEST_MOCK_KEY"
+MOCK_KEY = "sk-test-planted-key-0123456789"
+
+ServerFactory = Callable[..., Awaitable[RunningServer]]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def server_factory(tmp_path_factory, mock_lm_server, monkeypatch) -> AsyncIterator[ServerFactory]:
+    """Start servers with ``Config`` overrides; all are stopped at the end of the test."""
+
+    monkeypatch.setenv(MOCK_KEY_ENV, MOCK_KEY)
+    started: list[RunningServer] = []
+
+    async def start(**overrides) -> RunningServer:
+        db = tmp_path_factory.mktemp("db") / "dspy-grpc.db"
+        mock_model = ModelConfig(
+            alias="mock", provider="openai", model="mock-model", base_url=mock_lm_server.base_url,
+            api_key_env=MOCK_KEY_ENV, timeout_s=10, max_retries=1,
+        )
+        config = Config(
+            host="127.0.0.1", port=0, database_url=f"sqlite+aiosqlite:///{db}",
+            models=(mock_model, BUILTIN_DUMMY), grace_period_s=1.0,
+        )
+        config = dataclasses.replace(config, **overrides)
+        config.validate()
+        running = await start_server(config)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        await running.stop(grace=0)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def server(server_factory) -> RunningServer:
+    return await server_factory()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def channel(server: RunningServer) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as chan:
+        yield chan

@@ -1,0 +1,148 @@
+"""InferenceService.Predict through gRPC against a real server and the mock OpenAI-compatible LM."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from dspy_grpc.v1 import inference_pb2, inference_pb2_grpc, program_pb2, program_pb2_grpc
+from google.protobuf import json_format
+
+from tests.conftest import MOCK_KEY
+from tests.integration.grpc_helpers import error_details
+from tests.mocklm.server import MockReply
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+COT = {"chainOfThought": {"predictor": {"signature": {"text": "question -> answer"}}}}
+
+
+def predict_request(body: dict) -> inference_pb2.PredictRequest:
+    return json_format.ParseDict(body, inference_pb2.PredictRequest())
+
+
+async def test_chain_of_thought_through_the_openai_provider(channel, mock_lm):
+    mock_lm.enqueue("[[ ## reasoning ## ]]\nFrance's capital is Paris.\n\n[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]")
+    stub = inference_pb2_grpc.InferenceServiceStub(channel)
+    response = await stub.Predict(
+        predict_request({"module": COT, "inputs": {"question": "Capital of France?"}, "lm": {"model": "mock"},
+                         "includeTrace": True}),
+        timeout=10,
+    )
+    prediction = response.prediction
+    assert dict(prediction.outputs) == {"reasoning": "France's capital is Paris.", "answer": "Paris"}
+    sent = mock_lm.last_request
+    assert sent.headers["authorization"] == f"Bearer {MOCK_KEY}"
+    assert sent.json["model"] == "mock-model"
+    messages = sent.messages
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert "`reasoning`" in messages[0]["content"] and "[[ ## answer ## ]]" in messages[0]["content"]
+    assert "[[ ## question ## ]]\nCapital of France?" in messages[1]["content"]
+    assert prediction.usage[0].model and prediction.usage[0].calls == 1 and prediction.usage[0].total_tokens > 0
+    assert [step.predictor for step in prediction.trace] == ["predict"]
+    assert prediction.trace[0].adapter == "chat"
+
+
+async def test_stored_program_runs_its_active_revision(channel):
+    programs = program_pb2_grpc.ProgramServiceStub(channel)
+    program = json_format.ParseDict(
+        {"module": {"predict": {"predictor": {
+            "signature": {"text": "question -> answer"},
+            "lm": {"dummy": {"rules": [{"contains": "sky", "response": {"fields": {"answer": "blue"}}}]}},
+        }}}},
+        program_pb2.Program(),
+    )
+    await programs.CreateProgram(program_pb2.CreateProgramRequest(program_id="colors", program=program))
+    stub = inference_pb2_grpc.InferenceServiceStub(channel)
+    for _ in range(2):  # a scripted LM starts afresh for every request
+        response = await stub.Predict(
+            predict_request({"program": "programs/colors", "inputs": {"question": "What colour is the sky?"}})
+        )
+        assert response.prediction.outputs["answer"] == "blue"
+        assert response.prediction.program == "programs/colors"
+        assert response.prediction.revision_id == "r0001"
+
+
+async def test_unknown_program_is_not_found(channel):
+    stub = inference_pb2_grpc.InferenceServiceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Predict(predict_request({"program": "programs/nope", "inputs": {"question": "?"}}))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"module": COT, "inputs": {}, "lm": {"model": "dummy"}}, "inputs.question"),
+        ({"module": COT, "inputs": {"question": "x", "extra": 1}, "lm": {"model": "dummy"}}, "inputs.extra"),
+        ({"module": {"predict": {"predictor": {"signature": {"text": "count: int -> answer"}}}},
+          "inputs": {"count": "many"}, "lm": {"model": "dummy"}}, "inputs.count"),
+        ({"module": {"predict": {"predictor": {"signature": {"text": "question answer"}}}},
+          "inputs": {"question": "x"}, "lm": {"model": "dummy"}}, "module.predict.predictor.signature.text"),
+        ({"inputs": {"question": "x"}}, "target"),
+        ({"module": COT, "inputs": {"question": "x"}, "lm": {"model": "no-such-model"}}, "lm.model"),
+    ],
+)
+async def test_bad_requests_name_the_field(channel, body, field):
+    stub = inference_pb2_grpc.InferenceServiceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Predict(predict_request(body))
+    assert caught.value.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND)
+    details = error_details(caught.value)
+    assert field in details["violations"], details
+
+
+async def test_provider_rate_limit_maps_to_resource_exhausted_with_retry_info(channel, mock_lm):
+    for _ in range(3):
+        mock_lm.enqueue(MockReply.error(429, "slow down", retry_after=7))
+    stub = inference_pb2_grpc.InferenceServiceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Predict(predict_request({"module": COT, "inputs": {"question": "x"}, "lm": {"model": "mock"}}),
+                           timeout=5)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    details = error_details(caught.value)
+    assert details["reason"] == "PROVIDER_RATE_LIMITED"
+    assert details["retry_delay"] == pytest.approx(7, abs=1)
+    assert MOCK_KEY not in caught.value.details()
+
+
+async def test_provider_outage_maps_to_unavailable(channel, mock_lm):
+    for _ in range(3):
+        mock_lm.enqueue(MockReply.error(503, "overloaded"))
+    stub = inference_pb2_grpc.InferenceServiceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Predict(predict_request({"module": COT, "inputs": {"question": "x"}, "lm": {"model": "mock"}}),
+                           timeout=10)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert error_details(caught.value)["reason"] == "PROVIDER_UNAVAILABLE"
+
+
+async def test_client_deadline_reaches_the_provider_call(channel, mock_lm):
+    mock_lm.enqueue(MockReply(text="[[ ## answer ## ]]\nlate", delay_s=3))
+    stub = inference_pb2_grpc.InferenceServiceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Predict(predict_request({"module": COT, "inputs": {"question": "x"}, "lm": {"model": "mock"}}),
+                           timeout=0.5)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+async def test_unparseable_completion_is_a_typed_parse_error(channel, mock_lm):
+    mock_lm.enqueue("no markers here", "still not json")  # chat fails, the JSON fallback fails too
+    stub = inference_pb2_grpc.InferenceServiceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Predict(predict_request({"module": COT, "inputs": {"question": "x"}, "lm": {"model": "mock"}}))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    details = error_details(caught.value)
+    assert details["reason"] == "PARSE_ERROR"
+    assert details["metadata"]["adapter"] == "JSONAdapter"  # DSPy's adapter class name
+    assert details["metadata"]["completion"] == "still not json"
+    assert len(mock_lm.completion_requests) == 2
+
+
+async def test_oversized_request_is_refused(server_factory):
+    small = await server_factory(max_message_bytes=4096)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{small.port}") as chan:
+        stub = inference_pb2_grpc.InferenceServiceStub(chan)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Predict(predict_request({"module": COT, "inputs": {"question": "x" * 10_000},
+                                                "lm": {"model": "dummy"}}))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -1,0 +1,344 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1, scripted by the test that runs it.
+
+    server = MockLMServer()
+    await server.start()
+    server.enqueue(MockReply.error(503), "second call answers this")
+    ... point a client at server.base_url ...
+    assert server.requests[-1].headers["authorization"] == "Bearer sk-test"
+    await server.stop()
+
+Which reply a request gets: the queue (FIFO, each reply used once), then the rules (first whose
+``contains`` occurs in the last user message), then the default reply, then the automatic answer to
+DSPy prompts (see :mod:`tests.mocklm.auto_answer`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from .auto_answer import auto_answer, last_user_text, text_of
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the mock received. ``headers`` keys are lower-case; ``json`` is None if unparsable."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    json: Any
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return list((self.json or {}).get("messages") or []) if isinstance(self.json, dict) else []
+
+    @property
+    def last_user_text(self) -> str:
+        return last_user_text(self.messages)
+
+
+ReplyText = str | Callable[[RecordedRequest], str] | None
+
+
+@dataclass
+class MockReply:
+    """What the mock answers to one request.
+
+    ``text`` is the completion (or a function of the request; ``None`` = automatic answer).
+    ``status`` >= 400 sends an OpenAI-style error body with ``error_message``; ``retry_after`` adds a
+    ``Retry-After`` header. ``delay_s`` waits before answering. ``malformed`` sends a 200 whose body is
+    not JSON. ``cut_after_chunks`` (streaming only) drops the connection after that many content chunks.
+    """
+
+    text: ReplyText = None
+    status: int = 200
+    error_message: str = "mock provider error"
+    retry_after: float | str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    malformed: bool = False
+    cut_after_chunks: int | None = None
+    finish_reason: str = "stop"
+    usage: Mapping[str, int] | None = None
+    model: str | None = None
+
+    @classmethod
+    def error(
+        cls, status: int, message: str = "mock provider error", *, retry_after: float | str | None = None
+    ) -> MockReply:
+        return cls(status=status, error_message=message, retry_after=retry_after)
+
+    @classmethod
+    def of(cls, value: MockReply | ReplyText) -> MockReply:
+        return value if isinstance(value, MockReply) else cls(text=value)
+
+
+@dataclass
+class _Rule:
+    contains: str
+    reply: MockReply
+    times: int | None
+
+
+def _estimate_tokens(text: str) -> int:
+    return (len(text) + 3) // 4
+
+
+def _stream_pieces(text: str) -> list[str]:
+    """Split a completion into word-sized deltas (whitespace kept), as real providers roughly do."""
+
+    return re.findall(r"\s*\S+\s*|\s+", text) or [""]
+
+
+class MockLMServer:
+    """The scriptable mock. ``latency_s`` delays every completion (on top of a reply's ``delay_s``).
+
+    ``api_key``, when set, makes every request without ``Authorization: Bearer <api_key>`` fail with 401.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency_s: float = 0.0,
+        api_key: str | None = None,
+        models: tuple[str, ...] = ("mock-model",),
+        record: bool = True,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.latency_s = latency_s
+        self.api_key = api_key
+        self.models = models
+        self.record = record
+        self.requests: list[RecordedRequest] = []
+        self.default_reply: MockReply | None = None
+        self._queue: deque[MockReply] = deque()
+        self._rules: list[_Rule] = []
+        self._runner: web.AppRunner | None = None
+
+    # ------------------------------------------------------------------ scripting
+
+    def enqueue(self, *replies: MockReply | ReplyText) -> MockLMServer:
+        """Append replies to the queue; each answers exactly one request, in order."""
+
+        self._queue.extend(MockReply.of(r) for r in replies)
+        return self
+
+    def add_rule(self, contains: str, reply: MockReply | ReplyText, *, times: int | None = None) -> MockLMServer:
+        """Answer requests whose last user message contains ``contains`` (``times`` = use limit)."""
+
+        self._rules.append(_Rule(contains, MockReply.of(reply), times))
+        return self
+
+    def reset(self) -> None:
+        """Forget the script, the recorded requests, the default reply, the API key and the latency."""
+
+        self.requests.clear()
+        self._queue.clear()
+        self._rules.clear()
+        self.default_reply = None
+        self.api_key = None
+        self.latency_s = 0.0
+
+    @property
+    def last_request(self) -> RecordedRequest:
+        return self.requests[-1]
+
+    @property
+    def completion_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def _pick(self, request: RecordedRequest) -> MockReply:
+        if self._queue:
+            return self._queue.popleft()
+        last_user = request.last_user_text
+        for rule in self._rules:
+            if rule.contains in last_user and (rule.times is None or rule.times > 0):
+                if rule.times is not None:
+                    rule.times -= 1
+                return rule.reply
+        return self.default_reply or MockReply()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1`` once started."""
+
+        return f"http://{self.host}:{self.port}/v1"
+
+    async def start(self) -> MockLMServer:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._chat_completions)
+        app.router.add_get("/v1/models", self._list_models)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, handler_cancellation=True, shutdown_timeout=1.0
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> MockLMServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ handlers
+
+    async def _record(self, request: web.Request) -> RecordedRequest:
+        body = await request.read()
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+        recorded = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+            json=parsed,
+        )
+        if self.record:
+            self.requests.append(recorded)
+        return recorded
+
+    @staticmethod
+    def _error(status: int, message: str, *, kind: str = "invalid_request_error", headers=None) -> web.Response:
+        payload = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+        return web.json_response(payload, status=status, headers=headers)
+
+    def _unauthorized(self, recorded: RecordedRequest) -> web.Response | None:
+        if self.api_key is None:
+            return None
+        if recorded.headers.get("authorization") == f"Bearer {self.api_key}":
+            return None
+        return self._error(401, "Incorrect API key provided.", kind="authentication_error")
+
+    async def _list_models(self, request: web.Request) -> web.Response:
+        recorded = await self._record(request)
+        if (denied := self._unauthorized(recorded)) is not None:
+            return denied
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "mock"} for m in self.models]
+        return web.json_response({"object": "list", "data": data})
+
+    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
+        recorded = await self._record(request)
+        if (denied := self._unauthorized(recorded)) is not None:
+            return denied
+        body = recorded.json
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
+            return self._error(400, "'messages' must be a non-empty list")
+        reply = self._pick(recorded)
+        delay = self.latency_s + reply.delay_s
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if reply.status >= 400:
+            headers = dict(reply.headers)
+            if reply.retry_after is not None:
+                headers["Retry-After"] = str(reply.retry_after)
+            return self._error(reply.status, reply.error_message, kind="mock_error", headers=headers)
+        if reply.malformed:
+            return web.Response(
+                status=reply.status, body=b'{"id": "broken", "choices": [', content_type="application/json"
+            )
+        if callable(reply.text):
+            text = reply.text(recorded)
+        elif reply.text is None:
+            text = auto_answer(body)
+        else:
+            text = reply.text
+        n = int(body.get("n") or 1)
+        model = reply.model or str(body.get("model") or self.models[0])
+        prompt_tokens = sum(_estimate_tokens(text_of(m)) for m in body["messages"] if isinstance(m, dict))
+        usage = dict(reply.usage) if reply.usage is not None else {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": _estimate_tokens(text) * n,
+            "total_tokens": prompt_tokens + _estimate_tokens(text) * n,
+        }
+        completion_id = f"chatcmpl-mock-{uuid.uuid4().hex[:12]}"
+        if body.get("stream"):
+            return await self._stream(request, reply, body, text, n, model, usage, completion_id)
+        payload = {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": i,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": reply.finish_reason,
+                }
+                for i in range(n)
+            ],
+            "usage": usage,
+        }
+        return web.json_response(payload, headers=dict(reply.headers))
+
+    async def _stream(
+        self,
+        request: web.Request,
+        reply: MockReply,
+        body: dict[str, Any],
+        text: str,
+        n: int,
+        model: str,
+        usage: dict[str, int],
+        completion_id: str,
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **dict(reply.headers)}
+        )
+        await response.prepare(request)
+        created = int(time.time())
+
+        def chunk(choices: list[dict[str, Any]], **extra: Any) -> bytes:
+            event = {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": choices,
+                **extra,
+            }
+            return f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+
+        sent = 0
+        for index in range(n):
+            await response.write(chunk([{"index": index, "delta": {"role": "assistant", "content": ""},
+                                         "finish_reason": None}]))
+            for piece in _stream_pieces(text):
+                if reply.cut_after_chunks is not None and sent >= reply.cut_after_chunks:
+                    # Drop the connection mid-stream: no final chunk, no [DONE].
+                    if request.transport is not None:
+                        request.transport.close()
+                    return response
+                await response.write(chunk([{"index": index, "delta": {"content": piece}, "finish_reason": None}]))
+                sent += 1
+            await response.write(chunk([{"index": index, "delta": {}, "finish_reason": reply.finish_reason}]))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await response.write(chunk([], usage=usage))
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
