@@ -9,7 +9,9 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 HOST ?= 127.0.0.1
 PORT ?= 50051
 
-.PHONY: help install serve test lint generate check-generated breaking check
+GRPCURL_VERSION := v1.9.3
+
+.PHONY: help install tools serve test lint generate check-generated breaking check
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -20,6 +22,11 @@ $(UV):
 
 install: $(UV) ## Install the server, the Python client and the dev tools from uv.lock into .venv
 	$(UV) sync --frozen --quiet
+
+tools: $(TOOLS)/bin/grpcurl ## Install grpcurl into .tools/bin (needs Go; used by the README examples test)
+
+$(TOOLS)/bin/grpcurl:
+	GOBIN=$(abspath $(TOOLS))/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
 serve: install ## Start the server on embedded defaults (SQLite in ./data, in-memory cache) on $(HOST):$(PORT)
 	$(VENV)/bin/dspy-grpc serve --host $(HOST) --port $(PORT)

@@ -1,0 +1,467 @@
+"""The clients: :class:`Client` (blocking) and :class:`AsyncClient` (asyncio). Same methods, same results.
+
+    from dspy_grpc import Client
+
+    with Client("127.0.0.1:50051") as client:
+        pred = client.predict("question -> answer", question="What is the capital of France?", lm="gpt-4o-mini")
+        print(pred.answer)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any
+
+import grpc
+
+from . import _requests as rq
+from .errors import from_rpc_error
+from .results import Prediction, Program
+from .v1 import inference_pb2_grpc, program_pb2, program_pb2_grpc, signature_pb2, module_pb2
+
+__all__ = ["Client", "AsyncClient", "DEFAULT_TARGET"]
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+
+Metadata = Sequence[tuple[str, str]] | Mapping[str, str] | None
+SignatureLike = str | signature_pb2.Signature | module_pb2.ModuleSpec
+
+_MODULE_PARTS = ("module", "signature", "lm", "instructions", "demos", "adapter")
+
+
+def _metadata(value: Metadata) -> list[tuple[str, str]]:
+    if value is None:
+        return []
+    items = value.items() if isinstance(value, Mapping) else value
+    return [(str(k).lower(), v) for k, v in items]
+
+
+def _credentials(secure: bool, credentials: grpc.ChannelCredentials | None) -> grpc.ChannelCredentials | None:
+    if credentials is not None:
+        return credentials
+    return grpc.ssl_channel_credentials() if secure else None
+
+
+def _create_request(
+    program_id: str, signature: SignatureLike, *, module: str, lm: rq.LMLike, instructions: str | None,
+    demos: Sequence[rq.DemoLike] | None, adapter: str | int | None, display_name: str, description: str,
+    labels: Mapping[str, str] | None,
+) -> program_pb2.CreateProgramRequest:
+    if isinstance(signature, module_pb2.ModuleSpec):
+        spec = signature
+    else:
+        spec = rq.module_spec(signature, module=module, lm=lm, instructions=instructions, demos=demos, adapter=adapter)
+    return program_pb2.CreateProgramRequest(
+        program_id=program_id.removeprefix(rq.PROGRAM_PREFIX),
+        program=rq.program_proto(module=spec, display_name=display_name, description=description, labels=labels),
+    )
+
+
+def _update_request(
+    name: str, current: program_pb2.Program | None, *, display_name: str | None, description: str | None,
+    labels: Mapping[str, str] | None, module_spec: module_pb2.ModuleSpec | None, etag: str | None,
+    parts: dict[str, Any],
+) -> program_pb2.UpdateProgramRequest:
+    paths: list[str] = []
+    program = program_pb2.Program(name=rq.program_name(name))
+    if display_name is not None:
+        program.display_name = display_name
+        paths.append("display_name")
+    if description is not None:
+        program.description = description
+        paths.append("description")
+    if labels is not None:
+        program.labels.update(labels)
+        paths.append("labels")
+    if module_spec is not None:
+        program.module.CopyFrom(module_spec)
+        paths.append("module")
+    elif current is not None:
+        program.module.CopyFrom(rq.modify_module(current.module, signature_=parts.pop("signature"), **parts))
+        paths.append("module")
+    if not paths:
+        raise ValueError("update_program: nothing to update")
+    if etag is not None:
+        program.etag = etag
+    elif current is not None:
+        program.etag = current.etag  # we read-modify-write the module: fail if it changed meanwhile
+    return program_pb2.UpdateProgramRequest(program=program, update_mask=rq.field_mask(paths))
+
+
+class _Base:
+    def __init__(self, timeout: float | None, metadata: Metadata) -> None:
+        self.timeout = timeout
+        self.metadata = _metadata(metadata)
+
+    def _opts(self, timeout: float | None, metadata: Metadata = None) -> dict[str, Any]:
+        return {
+            "timeout": self.timeout if timeout is None else timeout,
+            "metadata": self.metadata + _metadata(metadata) or None,
+        }
+
+
+class Client(_Base):
+    """A blocking client for a dspy-grpc server.
+
+    Args:
+        target: ``host:port`` of the server.
+        timeout: default deadline of each call in seconds (``None``: no deadline).
+        metadata: gRPC metadata sent with every call, e.g. ``{"x-request-id": "..."}``.
+        secure: use TLS with the system's root certificates.
+        credentials: explicit channel credentials (implies TLS).
+        options: extra gRPC channel options.
+        channel: an existing ``grpc.Channel`` to use instead (not closed by :meth:`close`).
+
+    Every method raises a :class:`~dspy_grpc.errors.DspyGrpcError` subclass when the call fails.
+    Do not use it from a thread that runs an asyncio event loop serving the same process — use
+    :class:`AsyncClient` there.
+    """
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        timeout: float | None = 30.0,
+        metadata: Metadata = None,
+        secure: bool = False,
+        credentials: grpc.ChannelCredentials | None = None,
+        options: Sequence[tuple[str, Any]] | None = None,
+        channel: grpc.Channel | None = None,
+    ) -> None:
+        super().__init__(timeout, metadata)
+        self.target = target
+        self._owns_channel = channel is None
+        if channel is None:
+            creds = _credentials(secure, credentials)
+            opts = list(options or [])
+            channel = grpc.secure_channel(target, creds, opts) if creds else grpc.insecure_channel(target, opts)
+        self.channel = channel
+        self._inference = inference_pb2_grpc.InferenceServiceStub(channel)
+        self._programs = program_pb2_grpc.ProgramServiceStub(channel)
+
+    def close(self) -> None:
+        """Close the channel (if the client created it)."""
+
+        if self._owns_channel:
+            self.channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: Any, request: Any, timeout: float | None = None, metadata: Metadata = None) -> Any:
+        try:
+            return method(request, **self._opts(timeout, metadata))
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+
+    def predict(
+        self,
+        signature_or_program: SignatureLike | Program,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        module: str = "predict",
+        lm: rq.LMLike = None,
+        instructions: str | None = None,
+        demos: Sequence[rq.DemoLike] | None = None,
+        adapter: str | int | None = None,
+        include_trace: bool = False,
+        timeout: float | None = None,
+        metadata: Metadata = None,
+        **input_kwargs: Any,
+    ) -> Prediction:
+        """Run an inline module or a stored program once.
+
+        Args:
+            signature_or_program: a DSPy string signature (``"question -> answer"``) run inline, or a
+                stored program name (``"programs/qa"``, ``"programs/qa@r0002"``) or :class:`Program`.
+            inputs: input field values; keyword arguments are added to them.
+            module: ``"predict"`` or ``"chain_of_thought"`` (inline signatures only).
+            lm: a model alias (``"gpt-4o-mini"``, ``"dummy"``), a scripted dummy LM
+                (``{"responses": [{"answer": "Paris"}]}``), or ``None`` for the server's default.
+            instructions: task instructions (inline only).
+            demos: few-shot demos as dicts of field values (inline only).
+            adapter: ``"chat"`` (default), ``"json"`` or ``"xml"`` (inline only).
+            include_trace: return the per-predictor trace in :attr:`Prediction.trace`.
+            timeout: deadline in seconds for this call (default: the client's).
+            metadata: extra gRPC metadata for this call.
+        """
+
+        request = rq.predict_request(
+            signature_or_program, inputs, input_kwargs, module=module, lm=lm, instructions=instructions,
+            demos=demos, adapter=adapter, include_trace=include_trace,
+        )
+        return Prediction(self._call(self._inference.Predict, request, timeout, metadata).prediction)
+
+    def create_program(
+        self,
+        program_id: str,
+        signature: SignatureLike,
+        *,
+        module: str = "predict",
+        lm: rq.LMLike = None,
+        instructions: str | None = None,
+        demos: Sequence[rq.DemoLike] | None = None,
+        adapter: str | int | None = None,
+        display_name: str = "",
+        description: str = "",
+        labels: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Program:
+        """Store a program (its first revision, ``r0001``) as ``programs/{program_id}``.
+
+        ``signature`` is a DSPy string signature, a ``Signature`` proto, or a full ``ModuleSpec``
+        (then ``module``, ``lm``, ``instructions``, ``demos`` and ``adapter`` are ignored).
+        Raises :class:`~dspy_grpc.errors.AlreadyExistsError` if the id is taken.
+        """
+
+        request = _create_request(
+            program_id, signature, module=module, lm=lm, instructions=instructions, demos=demos, adapter=adapter,
+            display_name=display_name, description=description, labels=labels,
+        )
+        return Program.from_proto(self._call(self._programs.CreateProgram, request, timeout))
+
+    def get_program(self, name: str, *, timeout: float | None = None) -> Program:
+        """A program at its newest revision, or at ``"programs/qa@r0001"``. ``"qa"`` works too."""
+
+        request = program_pb2.GetProgramRequest(name=rq.program_name(name))
+        return Program.from_proto(self._call(self._programs.GetProgram, request, timeout))
+
+    def list_programs(self, *, page_size: int = 0, timeout: float | None = None) -> Iterator[Program]:
+        """All programs in id order, each at its newest revision (pages are fetched as you iterate)."""
+
+        token = ""
+        while True:
+            request = program_pb2.ListProgramsRequest(page_size=page_size, page_token=token)
+            response = self._call(self._programs.ListPrograms, request, timeout)
+            yield from (Program.from_proto(p) for p in response.programs)
+            token = response.next_page_token
+            if not token:
+                return
+
+    def list_program_revisions(self, name: str, *, page_size: int = 0, timeout: float | None = None) -> Iterator[Program]:
+        """A program at each of its revisions, newest first."""
+
+        token = ""
+        while True:
+            request = program_pb2.ListProgramRevisionsRequest(
+                name=rq.program_name(name), page_size=page_size, page_token=token
+            )
+            response = self._call(self._programs.ListProgramRevisions, request, timeout)
+            yield from (Program.from_proto(p) for p in response.programs)
+            token = response.next_page_token
+            if not token:
+                return
+
+    def update_program(
+        self,
+        name: str,
+        *,
+        display_name: str | None = None,
+        description: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        module: str | None = None,
+        signature: str | signature_pb2.Signature | None = None,
+        lm: rq.LMLike = None,
+        instructions: str | None = None,
+        demos: Sequence[rq.DemoLike] | None = None,
+        adapter: str | int | None = None,
+        module_spec: module_pb2.ModuleSpec | None = None,
+        etag: str | None = None,
+        timeout: float | None = None,
+    ) -> Program:
+        """Create a new revision with the given parts replaced; ``None`` leaves a part unchanged.
+
+        ``module`` (``"predict"`` / ``"chain_of_thought"``), ``signature``, ``lm``, ``instructions``,
+        ``demos`` and ``adapter`` change the stored module: the client reads the program, edits its
+        module and sends it back with the etag it read, so a concurrent change fails with
+        :class:`~dspy_grpc.errors.AbortedError` instead of being overwritten. ``module_spec``
+        replaces the module wholesale. ``etag``, when given, must match the newest revision.
+        """
+
+        parts = dict(module=module, signature=signature, lm=lm, instructions=instructions, demos=demos, adapter=adapter)
+        current = None
+        if module_spec is None and any(v is not None for v in parts.values()):
+            current = self.get_program(name, timeout=timeout).raw
+        request = _update_request(
+            name, current, display_name=display_name, description=description, labels=labels,
+            module_spec=module_spec, etag=etag, parts=parts,
+        )
+        return Program.from_proto(self._call(self._programs.UpdateProgram, request, timeout))
+
+    def delete_program(self, name: str, *, etag: str = "", timeout: float | None = None) -> None:
+        """Delete a program and all its revisions (``etag``, when given, must match)."""
+
+        request = program_pb2.DeleteProgramRequest(name=rq.program_name(name), etag=etag)
+        self._call(self._programs.DeleteProgram, request, timeout)
+
+
+class AsyncClient(_Base):
+    """An asyncio client for a dspy-grpc server; the same API as :class:`Client`, with ``await``.
+
+        async with AsyncClient("127.0.0.1:50051") as client:
+            pred = await client.predict("question -> answer", question="2+2?", lm="dummy")
+            async for program in client.list_programs():
+                print(program.name)
+
+    Create it inside a running event loop.
+    """
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        timeout: float | None = 30.0,
+        metadata: Metadata = None,
+        secure: bool = False,
+        credentials: grpc.ChannelCredentials | None = None,
+        options: Sequence[tuple[str, Any]] | None = None,
+        channel: grpc.aio.Channel | None = None,
+    ) -> None:
+        super().__init__(timeout, metadata)
+        self.target = target
+        self._owns_channel = channel is None
+        if channel is None:
+            creds = _credentials(secure, credentials)
+            opts = list(options or [])
+            channel = grpc.aio.secure_channel(target, creds, opts) if creds else grpc.aio.insecure_channel(target, opts)
+        self.channel = channel
+        self._inference = inference_pb2_grpc.InferenceServiceStub(channel)
+        self._programs = program_pb2_grpc.ProgramServiceStub(channel)
+
+    async def close(self) -> None:
+        """Close the channel (if the client created it)."""
+
+        if self._owns_channel:
+            await self.channel.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _call(self, method: Any, request: Any, timeout: float | None = None, metadata: Metadata = None) -> Any:
+        try:
+            return await method(request, **self._opts(timeout, metadata))
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+
+    async def predict(
+        self,
+        signature_or_program: SignatureLike | Program,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        module: str = "predict",
+        lm: rq.LMLike = None,
+        instructions: str | None = None,
+        demos: Sequence[rq.DemoLike] | None = None,
+        adapter: str | int | None = None,
+        include_trace: bool = False,
+        timeout: float | None = None,
+        metadata: Metadata = None,
+        **input_kwargs: Any,
+    ) -> Prediction:
+        """Run an inline module or a stored program once; see :meth:`Client.predict`."""
+
+        request = rq.predict_request(
+            signature_or_program, inputs, input_kwargs, module=module, lm=lm, instructions=instructions,
+            demos=demos, adapter=adapter, include_trace=include_trace,
+        )
+        return Prediction((await self._call(self._inference.Predict, request, timeout, metadata)).prediction)
+
+    async def create_program(
+        self,
+        program_id: str,
+        signature: SignatureLike,
+        *,
+        module: str = "predict",
+        lm: rq.LMLike = None,
+        instructions: str | None = None,
+        demos: Sequence[rq.DemoLike] | None = None,
+        adapter: str | int | None = None,
+        display_name: str = "",
+        description: str = "",
+        labels: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Program:
+        """Store a program; see :meth:`Client.create_program`."""
+
+        request = _create_request(
+            program_id, signature, module=module, lm=lm, instructions=instructions, demos=demos, adapter=adapter,
+            display_name=display_name, description=description, labels=labels,
+        )
+        return Program.from_proto(await self._call(self._programs.CreateProgram, request, timeout))
+
+    async def get_program(self, name: str, *, timeout: float | None = None) -> Program:
+        """A program at its newest revision, or at ``"programs/qa@r0001"``."""
+
+        request = program_pb2.GetProgramRequest(name=rq.program_name(name))
+        return Program.from_proto(await self._call(self._programs.GetProgram, request, timeout))
+
+    async def list_programs(self, *, page_size: int = 0, timeout: float | None = None) -> AsyncIterator[Program]:
+        """All programs in id order (``async for``; pages are fetched as you iterate)."""
+
+        token = ""
+        while True:
+            request = program_pb2.ListProgramsRequest(page_size=page_size, page_token=token)
+            response = await self._call(self._programs.ListPrograms, request, timeout)
+            for program in response.programs:
+                yield Program.from_proto(program)
+            token = response.next_page_token
+            if not token:
+                return
+
+    async def list_program_revisions(
+        self, name: str, *, page_size: int = 0, timeout: float | None = None
+    ) -> AsyncIterator[Program]:
+        """A program at each of its revisions, newest first (``async for``)."""
+
+        token = ""
+        while True:
+            request = program_pb2.ListProgramRevisionsRequest(
+                name=rq.program_name(name), page_size=page_size, page_token=token
+            )
+            response = await self._call(self._programs.ListProgramRevisions, request, timeout)
+            for program in response.programs:
+                yield Program.from_proto(program)
+            token = response.next_page_token
+            if not token:
+                return
+
+    async def update_program(
+        self,
+        name: str,
+        *,
+        display_name: str | None = None,
+        description: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        module: str | None = None,
+        signature: str | signature_pb2.Signature | None = None,
+        lm: rq.LMLike = None,
+        instructions: str | None = None,
+        demos: Sequence[rq.DemoLike] | None = None,
+        adapter: str | int | None = None,
+        module_spec: module_pb2.ModuleSpec | None = None,
+        etag: str | None = None,
+        timeout: float | None = None,
+    ) -> Program:
+        """Create a new revision with the given parts replaced; see :meth:`Client.update_program`."""
+
+        parts = dict(module=module, signature=signature, lm=lm, instructions=instructions, demos=demos, adapter=adapter)
+        current = None
+        if module_spec is None and any(v is not None for v in parts.values()):
+            current = (await self.get_program(name, timeout=timeout)).raw
+        request = _update_request(
+            name, current, display_name=display_name, description=description, labels=labels,
+            module_spec=module_spec, etag=etag, parts=parts,
+        )
+        return Program.from_proto(await self._call(self._programs.UpdateProgram, request, timeout))
+
+    async def delete_program(self, name: str, *, etag: str = "", timeout: float | None = None) -> None:
+        """Delete a program and all its revisions (``etag``, when given, must match)."""
+
+        request = program_pb2.DeleteProgramRequest(name=rq.program_name(name), etag=etag)
+        await self._call(self._programs.DeleteProgram, request, timeout)
