@@ -146,3 +146,62 @@ async def test_oversized_request_is_refused(server_factory):
             await stub.Predict(predict_request({"module": COT, "inputs": {"question": "x" * 10_000},
                                                 "lm": {"model": "dummy"}}))
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_chat_parse_failure_falls_back_to_json_and_says_so(channel, mock_lm):
+    mock_lm.enqueue("I think the answer is Paris.", '{"reasoning": "Known fact.", "answer": "Paris"}')
+    stub = inference_pb2_grpc.InferenceServiceStub(channel)
+    response = await stub.Predict(
+        predict_request({"module": COT, "inputs": {"question": "Capital?"}, "lm": {"model": "mock"}})
+    )
+    prediction = response.prediction
+    assert dict(prediction.outputs) == {"reasoning": "Known fact.", "answer": "Paris"}
+    (fallback,) = prediction.adapter_fallbacks
+    assert (fallback.predictor, fallback.from_adapter, fallback.to_adapter) == ("predict", "chat", "json")
+    assert prediction.usage[0].calls == 2
+    second = mock_lm.completion_requests[1].json
+    assert second["response_format"]["type"] == "json_schema"
+
+
+async def test_two_step_adapter_uses_the_extraction_lm(channel, mock_lm):
+    mock_lm.enqueue("Paris is the capital of France, as everyone knows.")
+    module = {"predict": {"predictor": {
+        "signature": {"text": "question -> answer"},
+        "adapter": "ADAPTER_KIND_TWO_STEP",
+        "lm": {"model": "mock"},
+        "extractionLm": {"dummy": {"responses": [{"fields": {"answer": "Paris"}}]}},
+    }}}
+    stub = inference_pb2_grpc.InferenceServiceStub(channel)
+    response = await stub.Predict(predict_request({"module": module, "inputs": {"question": "Capital?"},
+                                                   "includeTrace": True}))
+    assert response.prediction.outputs["answer"] == "Paris"
+    assert {u.model for u in response.prediction.usage} == {"mock-model", "dummy"}
+    assert response.prediction.trace[0].adapter == "two_step"
+    main_prompt = mock_lm.last_request.messages
+    assert "[[ ##" not in main_prompt[-1]["content"]  # the main LM answers in free form
+
+
+async def test_two_step_without_extraction_lm_is_invalid(channel):
+    module = {"predict": {"predictor": {"signature": {"text": "q -> a"}, "adapter": "ADAPTER_KIND_TWO_STEP"}}}
+    stub = inference_pb2_grpc.InferenceServiceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Predict(predict_request({"module": module, "inputs": {"q": "x"}, "lm": {"model": "dummy"}}))
+    assert "module.predict.predictor.extraction_lm" in error_details(caught.value)["violations"]
+
+
+async def test_json_adapter_without_schema_support_asks_for_json_object(server_factory, mock_lm):
+    from dspy_grpc_server.app.config import BUILTIN_DUMMY
+    from dspy_grpc_server.lm.config import ModelConfig
+    from tests.conftest import MOCK_KEY_ENV
+
+    plain = ModelConfig(alias="plain", provider="openai", model="plain-model", base_url=mock_lm.base_url,
+                        api_key_env=MOCK_KEY_ENV, supports_json_schema=False)
+    running = await server_factory(models=(plain, BUILTIN_DUMMY))
+    mock_lm.enqueue('{"answer": "42"}')
+    module = {"predict": {"predictor": {"signature": {"text": "question -> answer"}, "adapter": "ADAPTER_KIND_JSON"}}}
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as chan:
+        stub = inference_pb2_grpc.InferenceServiceStub(chan)
+        response = await stub.Predict(predict_request({"module": module, "inputs": {"question": "?"},
+                                                       "lm": {"model": "plain"}}))
+    assert response.prediction.outputs["answer"] == "42"
+    assert mock_lm.last_request.json["response_format"] == {"type": "json_object"}

@@ -45,3 +45,9 @@ async def test_readme_grpcurl_examples_work(server):
     assert predictions[0]["prediction"]["outputs"] == {"answer": "Paris", "reasoning": "France has one capital."}
     assert predictions[1]["prediction"]["program"] == "programs/qa"
     assert predictions[1]["prediction"]["outputs"]["answer"].startswith("dummy answer")
+    rendered = json.loads(re.search(r'^\{\n  "messages".*?^\}$', text, re.S | re.M).group(0))
+    assert [m["role"] for m in rendered["messages"]] == ["system", "user"]
+    assert "Answer from the context." in rendered["messages"][0]["content"]
+    assert rendered["requestOptions"]["response_format"]["type"] == "json_schema"
+    assert rendered["adapter"] == "json"
+    assert '"answer": "Ada"' in text

@@ -99,6 +99,9 @@ class _Base:
             "metadata": self.metadata + _metadata(metadata) or None,
         }
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({getattr(self, 'target', '?')!r}, timeout={self.timeout!r})"
+
 
 class Client(_Base):
     """A blocking client for a dspy-grpc server.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..core.errors import invalid
-from .base import Adapter, Message, validate_inputs
+from .base import Adapter, Message, normalize_demo, validate_inputs
 from .chat import ChatAdapter
 
 
@@ -20,4 +20,4 @@ def get_adapter(name: str) -> Adapter:
     return factories[key]()
 
 
-__all__ = ["Adapter", "ChatAdapter", "Message", "get_adapter", "validate_inputs"]
+__all__ = ["Adapter", "ChatAdapter", "Message", "get_adapter", "normalize_demo", "validate_inputs"]

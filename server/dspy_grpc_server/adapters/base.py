@@ -291,6 +291,25 @@ def validate_inputs(signature: Signature, inputs: Mapping[str, Any], field_path:
     return out
 
 
+def normalize_demo(signature: Signature, demo: Mapping[str, Any]) -> dict[str, Any]:
+    """A demo with each field's value coerced to the field's type where it fits (kept as is otherwise).
+
+    Demos arrive as JSON (over the wire: a Struct, which keeps neither key order nor the difference
+    between 3 and 3.0); DSPy renders them as the Python values a user wrote, e.g. a pydantic model in
+    field order. Coercing restores that, so demos render the same bytes as in DSPy.
+    """
+    types = {f.name: f.type for f in signature.fields}
+    out: dict[str, Any] = {}
+    for key, value in demo.items():
+        if key in types and value is not None:
+            try:
+                value = coerce_input(types[key], value)
+            except ValueCheckError:
+                pass
+        out[key] = value
+    return out
+
+
 def _expected(f: Field) -> str:
     from ..core.types import format_type
 

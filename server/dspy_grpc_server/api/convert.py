@@ -7,10 +7,11 @@ whose errors name fields with the same dotted paths the request uses.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
-from dspy_grpc.v1 import module_pb2, prediction_pb2, program_pb2, signature_pb2
+from dspy_grpc.v1 import inference_pb2, module_pb2, prediction_pb2, program_pb2, signature_pb2
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from ..app.inference import ProgramRef
@@ -22,6 +23,7 @@ from ..core.types import TypeKind, TypeSpec
 from ..lm.dummy import DummyResponse, DummyRule, DummySpec
 from ..lm.types import LMOptions
 from ..modules.prediction import Prediction
+from ..modules.predictor import RenderedPrompt
 from ..modules.spec import LMChoice, ModuleKind, ModuleSpec, PredictorSpec
 
 PROGRAM_NAME = re.compile(r"^programs/([^/@]+)(?:@([^/@]+))?$")
@@ -31,9 +33,9 @@ _ADAPTERS = {
     module_pb2.ADAPTER_KIND_CHAT: "chat",
     module_pb2.ADAPTER_KIND_JSON: "json",
     module_pb2.ADAPTER_KIND_XML: "xml",
+    module_pb2.ADAPTER_KIND_TWO_STEP: "two_step",
 }
-_ADAPTER_KINDS = {"chat": module_pb2.ADAPTER_KIND_CHAT, "json": module_pb2.ADAPTER_KIND_JSON,
-                  "xml": module_pb2.ADAPTER_KIND_XML}
+_ADAPTER_KINDS = {name: kind for kind, name in _ADAPTERS.items() if kind != module_pb2.ADAPTER_KIND_UNSPECIFIED}
 _ROLES = {signature_pb2.FIELD_ROLE_INPUT: Role.INPUT, signature_pb2.FIELD_ROLE_OUTPUT: Role.OUTPUT}
 _FIELD_ROLES = {role: value for value, role in _ROLES.items()}
 
@@ -91,16 +93,26 @@ def _value(value: struct_pb2.Value) -> Any:
 # --------------------------------------------------------------------------- signatures
 
 
-def type_from_proto(message: signature_pb2.TypeSpec) -> TypeSpec:
+def _json_schema(text: str, path: str) -> dict[str, Any]:
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise invalid(f"{path}.json_schema", f"is not valid JSON: {error}") from None
+    if not isinstance(schema, dict):
+        raise invalid(f"{path}.json_schema", "must be a JSON object")
+    return schema
+
+
+def type_from_proto(message: signature_pb2.TypeSpec, path: str = "type") -> TypeSpec:
     kind = TypeKind.STR if message.kind == signature_pb2.TYPE_KIND_UNSPECIFIED else TypeKind(
         signature_pb2.TypeKind.Name(message.kind).removeprefix("TYPE_KIND_").lower()
     )
     return TypeSpec(
         kind=kind,
-        args=tuple(type_from_proto(arg) for arg in message.args),
+        args=tuple(type_from_proto(arg, f"{path}.args[{i}]") for i, arg in enumerate(message.args)),
         values=tuple(_value(v) for v in message.values),
         name=message.name,
-        json_schema=struct_to_dict(message.json_schema) if message.HasField("json_schema") else None,
+        json_schema=_json_schema(message.json_schema, path) if message.json_schema else None,
         language=message.language,
     )
 
@@ -115,7 +127,7 @@ def type_to_proto(spec: TypeSpec) -> signature_pb2.TypeSpec:
     for value in spec.values:
         message.values.append(json_format.ParseDict(_jsonable(value), struct_pb2.Value()))
     if spec.json_schema is not None:
-        message.json_schema.CopyFrom(dict_to_struct(dict(spec.json_schema)))
+        message.json_schema = json.dumps(spec.json_schema)
     return message
 
 
@@ -135,7 +147,7 @@ def signature_from_proto(message: signature_pb2.Signature, path: str) -> Signatu
             Field(
                 name=item.name,
                 role=_ROLES[item.role],
-                type=type_from_proto(item.type),
+                type=type_from_proto(item.type, f"{path}.fields[{index}].type"),
                 description=item.description if item.HasField("description") else None,
                 prefix=item.prefix if item.HasField("prefix") else None,
                 constraints=struct_to_dict(item.constraints),
@@ -228,9 +240,20 @@ def predictor_from_proto(message: module_pb2.PredictorSpec, path: str) -> Predic
     return PredictorSpec(
         signature=signature_from_proto(message.signature, f"{path}.signature"),
         demos=tuple(example_from_proto(demo) for demo in message.demos),
-        adapter=_ADAPTERS.get(message.adapter, "chat"),
+        adapter=adapter_from_proto(message.adapter) or "chat",
         lm=lm_from_proto(message.lm),
+        extraction_lm=lm_from_proto(message.extraction_lm),
     )
+
+
+def adapter_from_proto(kind: int, field: str = "adapter") -> str | None:
+    """The adapter name, or None when unspecified."""
+
+    if kind == module_pb2.ADAPTER_KIND_UNSPECIFIED:
+        return None
+    if kind not in _ADAPTERS:
+        raise invalid(field, f"unknown adapter kind {kind}")
+    return _ADAPTERS[kind]
 
 
 def predictor_to_proto(spec: PredictorSpec) -> module_pb2.PredictorSpec:
@@ -239,8 +262,10 @@ def predictor_to_proto(spec: PredictorSpec) -> module_pb2.PredictorSpec:
         demos=[example_to_proto(demo) for demo in spec.demos],
         adapter=_ADAPTER_KINDS[spec.adapter],
     )
-    if spec.lm.is_set or spec.lm.options != LMOptions():
-        message.lm.CopyFrom(lm_to_proto(spec.lm))
+    for key in ("lm", "extraction_lm"):
+        choice = getattr(spec, key)
+        if choice.is_set or choice.options != LMOptions():
+            getattr(message, key).CopyFrom(lm_to_proto(choice))
     return message
 
 
@@ -303,6 +328,12 @@ def prediction_to_proto(prediction: Prediction, *, program_id: str = "", revisio
         usage=[_usage(entry.model, entry.usage, entry.calls) for entry in prediction.usage],
         program=program_name(program_id) if program_id else "",
         revision_id=revision_id,
+        adapter_fallbacks=[
+            prediction_pb2.AdapterFallback(
+                predictor=f.predictor, from_adapter=f.from_adapter, to_adapter=f.to_adapter, error=f.error
+            )
+            for f in prediction.adapter_fallbacks
+        ],
     )
     for step in prediction.trace:
         trace = message.trace.add(
@@ -315,3 +346,30 @@ def prediction_to_proto(prediction: Prediction, *, program_id: str = "", revisio
         )
         trace.latency.FromNanoseconds(int(step.latency_s * 1e9))
     return message
+
+
+def rendered_prompt_to_proto(predictor: str, rendered: RenderedPrompt) -> inference_pb2.RenderPromptResponse:
+    response = inference_pb2.RenderPromptResponse(predictor=predictor, adapter=rendered.adapter)
+    for message in rendered.messages:
+        content = message["content"]
+        if isinstance(content, str):
+            response.messages.add(role=message["role"], content=content)
+        else:
+            response.messages.add(role=message["role"], content_parts=[dict_to_struct(part) for part in content])
+    response.request_options.CopyFrom(dict_to_struct(request_options(rendered.options)))
+    return response
+
+
+def request_options(options: LMOptions) -> dict[str, Any]:
+    """The options as they appear in a chat completions request body (unset ones left out)."""
+
+    out: dict[str, Any] = {}
+    for key in ("temperature", "max_tokens", "top_p", "seed", "response_format"):
+        value = getattr(options, key)
+        if value is not None:
+            out[key] = value
+    if options.stop:
+        out["stop"] = list(options.stop)
+    if options.n != 1:
+        out["n"] = options.n
+    return out

@@ -5,10 +5,19 @@ from __future__ import annotations
 import grpc
 from dspy_grpc.v1 import inference_pb2, inference_pb2_grpc
 
-from ..app.inference import Inference
+from ..app.inference import Inference, ProgramRef
 from ..core.errors import invalid
-from ..modules.spec import LMChoice
-from .convert import lm_from_proto, module_from_proto, prediction_to_proto, program_ref, struct_to_dict
+from ..modules.spec import LMChoice, ModuleSpec
+from .convert import (
+    adapter_from_proto,
+    dict_to_struct,
+    lm_from_proto,
+    module_from_proto,
+    prediction_to_proto,
+    program_ref,
+    rendered_prompt_to_proto,
+    struct_to_dict,
+)
 from .deadlines import deadline_of
 
 
@@ -17,15 +26,8 @@ class InferenceService(inference_pb2_grpc.InferenceServiceServicer):
         self._inference = inference
 
     async def Predict(self, request: inference_pb2.PredictRequest, context: grpc.aio.ServicerContext):
-        target_kind = request.WhichOneof("target")
-        if target_kind == "program":
-            target = program_ref(request.program, "program")
-        elif target_kind == "module":
-            target = module_from_proto(request.module, "module")
-        else:
-            raise invalid("target", "set program (\"programs/qa\") or module (an inline module spec)")
         result = await self._inference.predict(
-            target,
+            _target(request),
             struct_to_dict(request.inputs),
             request_lm=lm_from_proto(request.lm) if request.HasField("lm") else LMChoice(),
             deadline=deadline_of(context),
@@ -36,3 +38,30 @@ class InferenceService(inference_pb2_grpc.InferenceServiceServicer):
                 result.prediction, program_id=result.program_id, revision_id=result.revision_id
             )
         )
+
+    async def RenderPrompt(self, request: inference_pb2.RenderPromptRequest, context: grpc.aio.ServicerContext):
+        predictor, rendered = await self._inference.render_prompt(
+            _target(request),
+            struct_to_dict(request.inputs),
+            predictor=request.predictor,
+            adapter=adapter_from_proto(request.adapter),
+        )
+        return rendered_prompt_to_proto(predictor, rendered)
+
+    async def ParseCompletion(self, request: inference_pb2.ParseCompletionRequest, context: grpc.aio.ServicerContext):
+        adapter, outputs = await self._inference.parse_completion(
+            _target(request), request.completion, predictor=request.predictor,
+            adapter=adapter_from_proto(request.adapter),
+        )
+        return inference_pb2.ParseCompletionResponse(outputs=dict_to_struct(outputs), adapter=adapter)
+
+
+def _target(request) -> ProgramRef | ModuleSpec:
+    """The program or inline module a request names (its `target` oneof)."""
+
+    kind = request.WhichOneof("target")
+    if kind == "program":
+        return program_ref(request.program, "program")
+    if kind == "module":
+        return module_from_proto(request.module, "module")
+    raise invalid("target", "set program (\"programs/qa\") or module (an inline module spec)")

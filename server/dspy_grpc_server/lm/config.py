@@ -37,6 +37,9 @@ class ModelConfig:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     n: int = 1
+    #: Whether the endpoint accepts ``response_format`` with a strict JSON schema; when False the
+    #: JSON adapter asks for ``{"type": "json_object"}`` instead.
+    supports_json_schema: bool = True
 
     def default_options(self) -> LMOptions:
         """The sampling defaults of this model as :class:`LMOptions`."""

@@ -79,6 +79,7 @@ class OpenAICompatibleLM(LM):
     ) -> None:
         self.name = config.alias
         self.config = config
+        self.supports_json_schema = config.supports_json_schema
         self.model = config.model
         self.base_url = (config.base_url or DEFAULT_OPENAI_BASE_URL).rstrip("/")
         self.default_options = config.default_options()

@@ -141,6 +141,8 @@ class LM(ABC):
     """
 
     name: str
+    #: Whether ``response_format`` may carry a strict JSON schema (else only ``json_object``).
+    supports_json_schema: bool = True
 
     @abstractmethod
     async def complete(self, request: LMRequest, *, timeout: float | None = None) -> LMResponse:

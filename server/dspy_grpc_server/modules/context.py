@@ -8,7 +8,7 @@ from ..core.errors import DeadlineExceeded
 from ..lm.deadline import Deadline
 from ..lm.types import Usage
 from .lm_resolver import LMResolver
-from .prediction import ModelUsage, TraceStep
+from .prediction import AdapterFallback, ModelUsage, TraceStep
 
 
 @dataclass
@@ -20,6 +20,7 @@ class RunContext:
     include_trace: bool = False
     usage: dict[str, ModelUsage] = field(default_factory=dict)
     trace: list[TraceStep] = field(default_factory=list)
+    adapter_fallbacks: list[AdapterFallback] = field(default_factory=list)
 
     def remaining(self) -> float | None:
         """Seconds left for the next awaited call; raises once the deadline has passed."""

@@ -30,8 +30,19 @@ class TraceStep:
     latency_s: float
 
 
+@dataclass(frozen=True)
+class AdapterFallback:
+    """A completion one adapter could not parse, retried (one more LM call) with another adapter."""
+
+    predictor: str
+    from_adapter: str
+    to_adapter: str
+    error: str
+
+
 @dataclass
 class Prediction:
     outputs: dict[str, Any]
     usage: list[ModelUsage] = field(default_factory=list)
     trace: list[TraceStep] = field(default_factory=list)
+    adapter_fallbacks: list[AdapterFallback] = field(default_factory=list)

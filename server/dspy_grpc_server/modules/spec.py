@@ -18,7 +18,7 @@ from ..core.signature import Signature
 from ..lm.dummy import DummyResponse, DummyRule, DummySpec
 from ..lm.types import LMOptions
 
-ADAPTERS = ("chat", "json", "xml")
+ADAPTERS = ("chat", "json", "xml", "two_step")
 
 
 class ModuleKind(str, Enum):
@@ -49,11 +49,15 @@ class PredictorSpec:
     demos: tuple[Example, ...] = ()
     adapter: str = "chat"
     lm: LMChoice = field(default_factory=LMChoice)
+    #: The second LM of the two-step adapter (unused by the others).
+    extraction_lm: LMChoice = field(default_factory=LMChoice)
 
     def validate(self, path: str) -> None:
         self.signature.validate(f"{path}.signature")
         if self.adapter not in ADAPTERS:
             raise invalid(f"{path}.adapter", f"must be one of {', '.join(ADAPTERS)}")
+        if self.adapter == "two_step" and not self.extraction_lm.is_set:
+            raise invalid(f"{path}.extraction_lm", "is required with the two-step adapter")
 
 
 @dataclass(frozen=True)
@@ -81,9 +85,10 @@ def _predictor_to_dict(spec: PredictorSpec) -> dict[str, Any]:
     out: dict[str, Any] = {"signature": signature_to_dict(spec.signature), "adapter": spec.adapter}
     if spec.demos:
         out["demos"] = [example_to_dict(demo) for demo in spec.demos]
-    lm = _lm_to_dict(spec.lm)
-    if lm:
-        out["lm"] = lm
+    for key in ("lm", "extraction_lm"):
+        choice = _lm_to_dict(getattr(spec, key))
+        if choice:
+            out[key] = choice
     return out
 
 
@@ -93,6 +98,7 @@ def _predictor_from_dict(data: Mapping[str, Any]) -> PredictorSpec:
         demos=tuple(example_from_dict(demo) for demo in data.get("demos", ())),
         adapter=data.get("adapter", "chat"),
         lm=_lm_from_dict(data.get("lm", {})),
+        extraction_lm=_lm_from_dict(data.get("extraction_lm", {})),
     )
 
 

@@ -28,7 +28,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x64spy_grpc/v1/inference.proto\x12\x0c\x64spy_grpc.v1\x1a\x19\x64spy_grpc/v1/module.proto\x1a\x1d\x64spy_grpc/v1/prediction.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xec\x01\n\x0ePredictRequest\x12\x1a\n\x07program\x18\x01 \x01(\tH\x00R\x07program\x12\x32\n\x06module\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x12\x35\n\x06inputs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x02R\x06inputs\x12$\n\x02lm\x18\x04 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x02lm\x12#\n\rinclude_trace\x18\x05 \x01(\x08R\x0cincludeTraceB\x08\n\x06target\"K\n\x0fPredictResponse\x12\x38\n\nprediction\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.PredictionR\nprediction2Z\n\x10InferenceService\x12\x46\n\x07Predict\x12\x1c.dspy_grpc.v1.PredictRequest\x1a\x1d.dspy_grpc.v1.PredictResponseBGZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x64spy_grpc/v1/inference.proto\x12\x0c\x64spy_grpc.v1\x1a\x19\x64spy_grpc/v1/module.proto\x1a\x1d\x64spy_grpc/v1/prediction.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xec\x01\n\x0ePredictRequest\x12\x1a\n\x07program\x18\x01 \x01(\tH\x00R\x07program\x12\x32\n\x06module\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x12\x35\n\x06inputs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x02R\x06inputs\x12$\n\x02lm\x18\x04 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x02lm\x12#\n\rinclude_trace\x18\x05 \x01(\x08R\x0cincludeTraceB\x08\n\x06target\"K\n\x0fPredictResponse\x12\x38\n\nprediction\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.PredictionR\nprediction\"y\n\x0b\x43hatMessage\x12\x12\n\x04role\x18\x01 \x01(\tR\x04role\x12\x18\n\x07\x63ontent\x18\x02 \x01(\tR\x07\x63ontent\x12<\n\rcontent_parts\x18\x03 \x03(\x0b\x32\x17.google.protobuf.StructR\x0c\x63ontentParts\"\xf9\x01\n\x13RenderPromptRequest\x12\x1a\n\x07program\x18\x01 \x01(\tH\x00R\x07program\x12\x32\n\x06module\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x12\x35\n\x06inputs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x02R\x06inputs\x12\x1c\n\tpredictor\x18\x04 \x01(\tR\tpredictor\x12\x33\n\x07\x61\x64\x61pter\x18\x05 \x01(\x0e\x32\x19.dspy_grpc.v1.AdapterKindR\x07\x61\x64\x61pterB\x08\n\x06target\"\xc7\x01\n\x14RenderPromptResponse\x12\x35\n\x08messages\x18\x01 \x03(\x0b\x32\x19.dspy_grpc.v1.ChatMessageR\x08messages\x12@\n\x0frequest_options\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\x0erequestOptions\x12\x1c\n\tpredictor\x18\x03 \x01(\tR\tpredictor\x12\x18\n\x07\x61\x64\x61pter\x18\x04 \x01(\tR\x07\x61\x64\x61pter\"\xeb\x01\n\x16ParseCompletionRequest\x12\x1a\n\x07program\x18\x01 \x01(\tH\x00R\x07program\x12\x32\n\x06module\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x12$\n\ncompletion\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\ncompletion\x12\x1c\n\tpredictor\x18\x04 \x01(\tR\tpredictor\x12\x33\n\x07\x61\x64\x61pter\x18\x05 \x01(\x0e\x32\x19.dspy_grpc.v1.AdapterKindR\x07\x61\x64\x61pterB\x08\n\x06target\"f\n\x17ParseCompletionResponse\x12\x31\n\x07outputs\x18\x01 \x01(\x0b\x32\x17.google.protobuf.StructR\x07outputs\x12\x18\n\x07\x61\x64\x61pter\x18\x02 \x01(\tR\x07\x61\x64\x61pter2\x91\x02\n\x10InferenceService\x12\x46\n\x07Predict\x12\x1c.dspy_grpc.v1.PredictRequest\x1a\x1d.dspy_grpc.v1.PredictResponse\x12U\n\x0cRenderPrompt\x12!.dspy_grpc.v1.RenderPromptRequest\x1a\".dspy_grpc.v1.RenderPromptResponse\x12^\n\x0fParseCompletion\x12$.dspy_grpc.v1.ParseCompletionRequest\x1a%.dspy_grpc.v1.ParseCompletionResponseBGZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,10 +38,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'ZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1'
   _globals['_PREDICTREQUEST'].fields_by_name['inputs']._loaded_options = None
   _globals['_PREDICTREQUEST'].fields_by_name['inputs']._serialized_options = b'\342A\001\002'
+  _globals['_RENDERPROMPTREQUEST'].fields_by_name['inputs']._loaded_options = None
+  _globals['_RENDERPROMPTREQUEST'].fields_by_name['inputs']._serialized_options = b'\342A\001\002'
+  _globals['_PARSECOMPLETIONREQUEST'].fields_by_name['completion']._loaded_options = None
+  _globals['_PARSECOMPLETIONREQUEST'].fields_by_name['completion']._serialized_options = b'\342A\001\002'
   _globals['_PREDICTREQUEST']._serialized_start=168
   _globals['_PREDICTREQUEST']._serialized_end=404
   _globals['_PREDICTRESPONSE']._serialized_start=406
   _globals['_PREDICTRESPONSE']._serialized_end=481
-  _globals['_INFERENCESERVICE']._serialized_start=483
-  _globals['_INFERENCESERVICE']._serialized_end=573
+  _globals['_CHATMESSAGE']._serialized_start=483
+  _globals['_CHATMESSAGE']._serialized_end=604
+  _globals['_RENDERPROMPTREQUEST']._serialized_start=607
+  _globals['_RENDERPROMPTREQUEST']._serialized_end=856
+  _globals['_RENDERPROMPTRESPONSE']._serialized_start=859
+  _globals['_RENDERPROMPTRESPONSE']._serialized_end=1058
+  _globals['_PARSECOMPLETIONREQUEST']._serialized_start=1061
+  _globals['_PARSECOMPLETIONREQUEST']._serialized_end=1296
+  _globals['_PARSECOMPLETIONRESPONSE']._serialized_start=1298
+  _globals['_PARSECOMPLETIONRESPONSE']._serialized_end=1400
+  _globals['_INFERENCESERVICE']._serialized_start=1403
+  _globals['_INFERENCESERVICE']._serialized_end=1676
 # @@protoc_insertion_point(module_scope)

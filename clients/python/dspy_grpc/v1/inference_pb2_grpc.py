@@ -40,6 +40,16 @@ class InferenceServiceStub:
                 request_serializer=dspy__grpc_dot_v1_dot_inference__pb2.PredictRequest.SerializeToString,
                 response_deserializer=dspy__grpc_dot_v1_dot_inference__pb2.PredictResponse.FromString,
                 _registered_method=True)
+        self.RenderPrompt = channel.unary_unary(
+                '/dspy_grpc.v1.InferenceService/RenderPrompt',
+                request_serializer=dspy__grpc_dot_v1_dot_inference__pb2.RenderPromptRequest.SerializeToString,
+                response_deserializer=dspy__grpc_dot_v1_dot_inference__pb2.RenderPromptResponse.FromString,
+                _registered_method=True)
+        self.ParseCompletion = channel.unary_unary(
+                '/dspy_grpc.v1.InferenceService/ParseCompletion',
+                request_serializer=dspy__grpc_dot_v1_dot_inference__pb2.ParseCompletionRequest.SerializeToString,
+                response_deserializer=dspy__grpc_dot_v1_dot_inference__pb2.ParseCompletionResponse.FromString,
+                _registered_method=True)
 
 
 class InferenceServiceServicer:
@@ -59,6 +69,23 @@ class InferenceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RenderPrompt(self, request, context):
+        """Returns the exact messages one predictor would send to its LM, and the request options, without
+        calling any LM. For ChainOfThought the `reasoning` field is included, as DSPy sends it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ParseCompletion(self, request, context):
+        """Parses a completion text the way one predictor's adapter would, into typed output values.
+        A completion that does not fit fails with FAILED_PRECONDITION, reason PARSE_ERROR (no fallback
+        to another adapter is tried: name the adapter you want with `adapter`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InferenceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -66,6 +93,16 @@ def add_InferenceServiceServicer_to_server(servicer, server):
                     servicer.Predict,
                     request_deserializer=dspy__grpc_dot_v1_dot_inference__pb2.PredictRequest.FromString,
                     response_serializer=dspy__grpc_dot_v1_dot_inference__pb2.PredictResponse.SerializeToString,
+            ),
+            'RenderPrompt': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenderPrompt,
+                    request_deserializer=dspy__grpc_dot_v1_dot_inference__pb2.RenderPromptRequest.FromString,
+                    response_serializer=dspy__grpc_dot_v1_dot_inference__pb2.RenderPromptResponse.SerializeToString,
+            ),
+            'ParseCompletion': grpc.unary_unary_rpc_method_handler(
+                    servicer.ParseCompletion,
+                    request_deserializer=dspy__grpc_dot_v1_dot_inference__pb2.ParseCompletionRequest.FromString,
+                    response_serializer=dspy__grpc_dot_v1_dot_inference__pb2.ParseCompletionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -96,6 +133,60 @@ class InferenceService:
             '/dspy_grpc.v1.InferenceService/Predict',
             dspy__grpc_dot_v1_dot_inference__pb2.PredictRequest.SerializeToString,
             dspy__grpc_dot_v1_dot_inference__pb2.PredictResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenderPrompt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_grpc.v1.InferenceService/RenderPrompt',
+            dspy__grpc_dot_v1_dot_inference__pb2.RenderPromptRequest.SerializeToString,
+            dspy__grpc_dot_v1_dot_inference__pb2.RenderPromptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ParseCompletion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_grpc.v1.InferenceService/ParseCompletion',
+            dspy__grpc_dot_v1_dot_inference__pb2.ParseCompletionRequest.SerializeToString,
+            dspy__grpc_dot_v1_dot_inference__pb2.ParseCompletionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,15 @@ class InferenceServiceStub:
     reason PARSE_ERROR (the LM's completion did not fit the signature; ErrorInfo metadata carries the
     adapter and the completion, truncated).
     """
+    RenderPrompt: _grpc.UnaryUnaryMultiCallable[_inference_pb2.RenderPromptRequest, _inference_pb2.RenderPromptResponse]
+    """Returns the exact messages one predictor would send to its LM, and the request options, without
+    calling any LM. For ChainOfThought the `reasoning` field is included, as DSPy sends it.
+    """
+    ParseCompletion: _grpc.UnaryUnaryMultiCallable[_inference_pb2.ParseCompletionRequest, _inference_pb2.ParseCompletionResponse]
+    """Parses a completion text the way one predictor's adapter would, into typed output values.
+    A completion that does not fit fails with FAILED_PRECONDITION, reason PARSE_ERROR (no fallback
+    to another adapter is tried: name the adapter you want with `adapter`).
+    """
 
 @_typing.type_check_only
 class InferenceServiceAsyncStub(InferenceServiceStub):
@@ -56,6 +65,15 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     provider failed; ErrorInfo says why, RetryInfo says when to retry), FAILED_PRECONDITION with
     reason PARSE_ERROR (the LM's completion did not fit the signature; ErrorInfo metadata carries the
     adapter and the completion, truncated).
+    """
+    RenderPrompt: _aio.UnaryUnaryMultiCallable[_inference_pb2.RenderPromptRequest, _inference_pb2.RenderPromptResponse]  # type: ignore[assignment]
+    """Returns the exact messages one predictor would send to its LM, and the request options, without
+    calling any LM. For ChainOfThought the `reasoning` field is included, as DSPy sends it.
+    """
+    ParseCompletion: _aio.UnaryUnaryMultiCallable[_inference_pb2.ParseCompletionRequest, _inference_pb2.ParseCompletionResponse]  # type: ignore[assignment]
+    """Parses a completion text the way one predictor's adapter would, into typed output values.
+    A completion that does not fit fails with FAILED_PRECONDITION, reason PARSE_ERROR (no fallback
+    to another adapter is tried: name the adapter you want with `adapter`).
     """
 
 class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -74,6 +92,27 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         provider failed; ErrorInfo says why, RetryInfo says when to retry), FAILED_PRECONDITION with
         reason PARSE_ERROR (the LM's completion did not fit the signature; ErrorInfo metadata carries the
         adapter and the completion, truncated).
+        """
+
+    @_abc_1.abstractmethod
+    def RenderPrompt(
+        self,
+        request: _inference_pb2.RenderPromptRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inference_pb2.RenderPromptResponse, _abc.Awaitable[_inference_pb2.RenderPromptResponse]]:
+        """Returns the exact messages one predictor would send to its LM, and the request options, without
+        calling any LM. For ChainOfThought the `reasoning` field is included, as DSPy sends it.
+        """
+
+    @_abc_1.abstractmethod
+    def ParseCompletion(
+        self,
+        request: _inference_pb2.ParseCompletionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inference_pb2.ParseCompletionResponse, _abc.Awaitable[_inference_pb2.ParseCompletionResponse]]:
+        """Parses a completion text the way one predictor's adapter would, into typed output values.
+        A completion that does not fit fails with FAILED_PRECONDITION, reason PARSE_ERROR (no fallback
+        to another adapter is tried: name the adapter you want with `adapter`).
         """
 
 def add_InferenceServiceServicer_to_server(servicer: InferenceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

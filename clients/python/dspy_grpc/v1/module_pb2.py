@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x64spy_grpc/v1/module.proto\x12\x0c\x64spy_grpc.v1\x1a\x1c\x64spy_grpc/v1/signature.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xcf\x01\n\tLMOptions\x12%\n\x0btemperature\x18\x01 \x01(\x01H\x00R\x0btemperature\x88\x01\x01\x12\"\n\nmax_tokens\x18\x02 \x01(\x05H\x01R\tmaxTokens\x88\x01\x01\x12\x18\n\x05top_p\x18\x03 \x01(\x01H\x02R\x04topP\x88\x01\x01\x12\x12\n\x04stop\x18\x04 \x03(\tR\x04stop\x12\x17\n\x04seed\x18\x05 \x01(\x03H\x03R\x04seed\x88\x01\x01\x42\x0e\n\x0c_temperatureB\r\n\x0b_max_tokensB\x08\n\x06_top_pB\x07\n\x05_seed\"\x87\x01\n\x07\x44ummyLM\x12\x39\n\tresponses\x18\x01 \x03(\x0b\x32\x1b.dspy_grpc.v1.DummyResponseR\tresponses\x12-\n\x05rules\x18\x02 \x03(\x0b\x32\x17.dspy_grpc.v1.DummyRuleR\x05rules\x12\x12\n\x04\x61uto\x18\x03 \x01(\x08R\x04\x61uto\"a\n\rDummyResponse\x12\x14\n\x04text\x18\x01 \x01(\tH\x00R\x04text\x12\x31\n\x06\x66ields\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructH\x00R\x06\x66ieldsB\x07\n\x05reply\"l\n\tDummyRule\x12 \n\x08\x63ontains\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x08\x63ontains\x12=\n\x08response\x18\x02 \x01(\x0b\x32\x1b.dspy_grpc.v1.DummyResponseB\x04\xe2\x41\x01\x02R\x08response\"\x8c\x01\n\x06LMSpec\x12\x16\n\x05model\x18\x01 \x01(\tH\x00R\x05model\x12-\n\x05\x64ummy\x18\x02 \x01(\x0b\x32\x15.dspy_grpc.v1.DummyLMH\x00R\x05\x64ummy\x12\x31\n\x07options\x18\x03 \x01(\x0b\x32\x17.dspy_grpc.v1.LMOptionsR\x07optionsB\x08\n\x06source\"\xd4\x01\n\rPredictorSpec\x12;\n\tsignature\x18\x01 \x01(\x0b\x32\x17.dspy_grpc.v1.SignatureB\x04\xe2\x41\x01\x02R\tsignature\x12+\n\x05\x64\x65mos\x18\x02 \x03(\x0b\x32\x15.dspy_grpc.v1.ExampleR\x05\x64\x65mos\x12\x33\n\x07\x61\x64\x61pter\x18\x03 \x01(\x0e\x32\x19.dspy_grpc.v1.AdapterKindR\x07\x61\x64\x61pter\x12$\n\x02lm\x18\x04 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x02lm\"P\n\rPredictModule\x12?\n\tpredictor\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\tpredictor\"W\n\x14\x43hainOfThoughtModule\x12?\n\tpredictor\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\tpredictor\"\x9f\x01\n\nModuleSpec\x12\x37\n\x07predict\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictModuleH\x00R\x07predict\x12N\n\x10\x63hain_of_thought\x18\x02 \x01(\x0b\x32\".dspy_grpc.v1.ChainOfThoughtModuleH\x00R\x0e\x63hainOfThoughtB\x08\n\x06module*o\n\x0b\x41\x64\x61pterKind\x12\x1c\n\x18\x41\x44\x41PTER_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x44\x41PTER_KIND_CHAT\x10\x01\x12\x15\n\x11\x41\x44\x41PTER_KIND_JSON\x10\x02\x12\x14\n\x10\x41\x44\x41PTER_KIND_XML\x10\x03\x42GZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x64spy_grpc/v1/module.proto\x12\x0c\x64spy_grpc.v1\x1a\x1c\x64spy_grpc/v1/signature.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xcf\x01\n\tLMOptions\x12%\n\x0btemperature\x18\x01 \x01(\x01H\x00R\x0btemperature\x88\x01\x01\x12\"\n\nmax_tokens\x18\x02 \x01(\x05H\x01R\tmaxTokens\x88\x01\x01\x12\x18\n\x05top_p\x18\x03 \x01(\x01H\x02R\x04topP\x88\x01\x01\x12\x12\n\x04stop\x18\x04 \x03(\tR\x04stop\x12\x17\n\x04seed\x18\x05 \x01(\x03H\x03R\x04seed\x88\x01\x01\x42\x0e\n\x0c_temperatureB\r\n\x0b_max_tokensB\x08\n\x06_top_pB\x07\n\x05_seed\"\x87\x01\n\x07\x44ummyLM\x12\x39\n\tresponses\x18\x01 \x03(\x0b\x32\x1b.dspy_grpc.v1.DummyResponseR\tresponses\x12-\n\x05rules\x18\x02 \x03(\x0b\x32\x17.dspy_grpc.v1.DummyRuleR\x05rules\x12\x12\n\x04\x61uto\x18\x03 \x01(\x08R\x04\x61uto\"a\n\rDummyResponse\x12\x14\n\x04text\x18\x01 \x01(\tH\x00R\x04text\x12\x31\n\x06\x66ields\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructH\x00R\x06\x66ieldsB\x07\n\x05reply\"l\n\tDummyRule\x12 \n\x08\x63ontains\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x08\x63ontains\x12=\n\x08response\x18\x02 \x01(\x0b\x32\x1b.dspy_grpc.v1.DummyResponseB\x04\xe2\x41\x01\x02R\x08response\"\x8c\x01\n\x06LMSpec\x12\x16\n\x05model\x18\x01 \x01(\tH\x00R\x05model\x12-\n\x05\x64ummy\x18\x02 \x01(\x0b\x32\x15.dspy_grpc.v1.DummyLMH\x00R\x05\x64ummy\x12\x31\n\x07options\x18\x03 \x01(\x0b\x32\x17.dspy_grpc.v1.LMOptionsR\x07optionsB\x08\n\x06source\"\x8f\x02\n\rPredictorSpec\x12;\n\tsignature\x18\x01 \x01(\x0b\x32\x17.dspy_grpc.v1.SignatureB\x04\xe2\x41\x01\x02R\tsignature\x12+\n\x05\x64\x65mos\x18\x02 \x03(\x0b\x32\x15.dspy_grpc.v1.ExampleR\x05\x64\x65mos\x12\x33\n\x07\x61\x64\x61pter\x18\x03 \x01(\x0e\x32\x19.dspy_grpc.v1.AdapterKindR\x07\x61\x64\x61pter\x12$\n\x02lm\x18\x04 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x02lm\x12\x39\n\rextraction_lm\x18\x05 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x0c\x65xtractionLm\"P\n\rPredictModule\x12?\n\tpredictor\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\tpredictor\"W\n\x14\x43hainOfThoughtModule\x12?\n\tpredictor\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\tpredictor\"\x9f\x01\n\nModuleSpec\x12\x37\n\x07predict\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictModuleH\x00R\x07predict\x12N\n\x10\x63hain_of_thought\x18\x02 \x01(\x0b\x32\".dspy_grpc.v1.ChainOfThoughtModuleH\x00R\x0e\x63hainOfThoughtB\x08\n\x06module*\x8a\x01\n\x0b\x41\x64\x61pterKind\x12\x1c\n\x18\x41\x44\x41PTER_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x44\x41PTER_KIND_CHAT\x10\x01\x12\x15\n\x11\x41\x44\x41PTER_KIND_JSON\x10\x02\x12\x14\n\x10\x41\x44\x41PTER_KIND_XML\x10\x03\x12\x19\n\x15\x41\x44\x41PTER_KIND_TWO_STEP\x10\x04\x42GZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,8 +45,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PREDICTMODULE'].fields_by_name['predictor']._serialized_options = b'\342A\001\002'
   _globals['_CHAINOFTHOUGHTMODULE'].fields_by_name['predictor']._loaded_options = None
   _globals['_CHAINOFTHOUGHTMODULE'].fields_by_name['predictor']._serialized_options = b'\342A\001\002'
-  _globals['_ADAPTERKIND']._serialized_start=1384
-  _globals['_ADAPTERKIND']._serialized_end=1495
+  _globals['_ADAPTERKIND']._serialized_start=1444
+  _globals['_ADAPTERKIND']._serialized_end=1582
   _globals['_LMOPTIONS']._serialized_start=137
   _globals['_LMOPTIONS']._serialized_end=344
   _globals['_DUMMYLM']._serialized_start=347
@@ -58,11 +58,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LMSPEC']._serialized_start=694
   _globals['_LMSPEC']._serialized_end=834
   _globals['_PREDICTORSPEC']._serialized_start=837
-  _globals['_PREDICTORSPEC']._serialized_end=1049
-  _globals['_PREDICTMODULE']._serialized_start=1051
-  _globals['_PREDICTMODULE']._serialized_end=1131
-  _globals['_CHAINOFTHOUGHTMODULE']._serialized_start=1133
-  _globals['_CHAINOFTHOUGHTMODULE']._serialized_end=1220
-  _globals['_MODULESPEC']._serialized_start=1223
-  _globals['_MODULESPEC']._serialized_end=1382
+  _globals['_PREDICTORSPEC']._serialized_end=1108
+  _globals['_PREDICTMODULE']._serialized_start=1110
+  _globals['_PREDICTMODULE']._serialized_end=1190
+  _globals['_CHAINOFTHOUGHTMODULE']._serialized_start=1192
+  _globals['_CHAINOFTHOUGHTMODULE']._serialized_end=1279
+  _globals['_MODULESPEC']._serialized_start=1282
+  _globals['_MODULESPEC']._serialized_end=1441
 # @@protoc_insertion_point(module_scope)

@@ -16,10 +16,12 @@ class AdapterKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ADAPTER_KIND_CHAT: _ClassVar[AdapterKind]
     ADAPTER_KIND_JSON: _ClassVar[AdapterKind]
     ADAPTER_KIND_XML: _ClassVar[AdapterKind]
+    ADAPTER_KIND_TWO_STEP: _ClassVar[AdapterKind]
 ADAPTER_KIND_UNSPECIFIED: AdapterKind
 ADAPTER_KIND_CHAT: AdapterKind
 ADAPTER_KIND_JSON: AdapterKind
 ADAPTER_KIND_XML: AdapterKind
+ADAPTER_KIND_TWO_STEP: AdapterKind
 
 class LMOptions(_message.Message):
     __slots__ = ("temperature", "max_tokens", "top_p", "stop", "seed")
@@ -72,16 +74,18 @@ class LMSpec(_message.Message):
     def __init__(self, model: _Optional[str] = ..., dummy: _Optional[_Union[DummyLM, _Mapping]] = ..., options: _Optional[_Union[LMOptions, _Mapping]] = ...) -> None: ...
 
 class PredictorSpec(_message.Message):
-    __slots__ = ("signature", "demos", "adapter", "lm")
+    __slots__ = ("signature", "demos", "adapter", "lm", "extraction_lm")
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     DEMOS_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_FIELD_NUMBER: _ClassVar[int]
     LM_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTION_LM_FIELD_NUMBER: _ClassVar[int]
     signature: _signature_pb2.Signature
     demos: _containers.RepeatedCompositeFieldContainer[_signature_pb2.Example]
     adapter: AdapterKind
     lm: LMSpec
-    def __init__(self, signature: _Optional[_Union[_signature_pb2.Signature, _Mapping]] = ..., demos: _Optional[_Iterable[_Union[_signature_pb2.Example, _Mapping]]] = ..., adapter: _Optional[_Union[AdapterKind, str]] = ..., lm: _Optional[_Union[LMSpec, _Mapping]] = ...) -> None: ...
+    extraction_lm: LMSpec
+    def __init__(self, signature: _Optional[_Union[_signature_pb2.Signature, _Mapping]] = ..., demos: _Optional[_Iterable[_Union[_signature_pb2.Example, _Mapping]]] = ..., adapter: _Optional[_Union[AdapterKind, str]] = ..., lm: _Optional[_Union[LMSpec, _Mapping]] = ..., extraction_lm: _Optional[_Union[LMSpec, _Mapping]] = ...) -> None: ...
 
 class PredictModule(_message.Message):
     __slots__ = ("predictor",)

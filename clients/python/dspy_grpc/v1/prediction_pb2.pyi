@@ -43,15 +43,29 @@ class TraceStep(_message.Message):
     def __init__(self, predictor: _Optional[str] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., adapter: _Optional[str] = ..., model: _Optional[str] = ..., usage: _Optional[_Union[ModelUsage, _Mapping]] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Prediction(_message.Message):
-    __slots__ = ("outputs", "usage", "trace", "program", "revision_id")
+    __slots__ = ("outputs", "usage", "trace", "program", "revision_id", "adapter_fallbacks")
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     TRACE_FIELD_NUMBER: _ClassVar[int]
     PROGRAM_FIELD_NUMBER: _ClassVar[int]
     REVISION_ID_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_FALLBACKS_FIELD_NUMBER: _ClassVar[int]
     outputs: _struct_pb2.Struct
     usage: _containers.RepeatedCompositeFieldContainer[ModelUsage]
     trace: _containers.RepeatedCompositeFieldContainer[TraceStep]
     program: str
     revision_id: str
-    def __init__(self, outputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., usage: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ..., trace: _Optional[_Iterable[_Union[TraceStep, _Mapping]]] = ..., program: _Optional[str] = ..., revision_id: _Optional[str] = ...) -> None: ...
+    adapter_fallbacks: _containers.RepeatedCompositeFieldContainer[AdapterFallback]
+    def __init__(self, outputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., usage: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ..., trace: _Optional[_Iterable[_Union[TraceStep, _Mapping]]] = ..., program: _Optional[str] = ..., revision_id: _Optional[str] = ..., adapter_fallbacks: _Optional[_Iterable[_Union[AdapterFallback, _Mapping]]] = ...) -> None: ...
+
+class AdapterFallback(_message.Message):
+    __slots__ = ("predictor", "from_adapter", "to_adapter", "error")
+    PREDICTOR_FIELD_NUMBER: _ClassVar[int]
+    FROM_ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    TO_ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    predictor: str
+    from_adapter: str
+    to_adapter: str
+    error: str
+    def __init__(self, predictor: _Optional[str] = ..., from_adapter: _Optional[str] = ..., to_adapter: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...

@@ -69,9 +69,9 @@ class TypeSpec(_message.Message):
     args: _containers.RepeatedCompositeFieldContainer[TypeSpec]
     values: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Value]
     name: str
-    json_schema: _struct_pb2.Struct
+    json_schema: str
     language: str
-    def __init__(self, kind: _Optional[_Union[TypeKind, str]] = ..., args: _Optional[_Iterable[_Union[TypeSpec, _Mapping]]] = ..., values: _Optional[_Iterable[_Union[_struct_pb2.Value, _Mapping]]] = ..., name: _Optional[str] = ..., json_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., language: _Optional[str] = ...) -> None: ...
+    def __init__(self, kind: _Optional[_Union[TypeKind, str]] = ..., args: _Optional[_Iterable[_Union[TypeSpec, _Mapping]]] = ..., values: _Optional[_Iterable[_Union[_struct_pb2.Value, _Mapping]]] = ..., name: _Optional[str] = ..., json_schema: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
 
 class SignatureField(_message.Message):
     __slots__ = ("name", "role", "type", "description", "prefix", "constraints")
