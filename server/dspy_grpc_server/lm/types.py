@@ -24,6 +24,9 @@ class LMOptions:
     seed: int | None = None
     n: int = 1
     response_format: Mapping[str, Any] | None = None
+    #: DSPy's rollout id: not sent to the provider, but part of the cache key, so that otherwise
+    #: identical requests (BestOfN, Refine) get distinct completions.
+    rollout_id: int | None = None
 
     def merged_over(self, defaults: LMOptions) -> LMOptions:
         """These options, with every unset value taken from ``defaults``.
@@ -41,6 +44,7 @@ class LMOptions:
             response_format=(
                 self.response_format if self.response_format is not None else defaults.response_format
             ),
+            rollout_id=self.rollout_id if self.rollout_id is not None else defaults.rollout_id,
         )
 
 
