@@ -199,13 +199,6 @@ class OpenAICompatibleLM(LM):
 
     # ---------------------------------------------------------------- streaming
 
-    async def stream(self, request: LMRequest, *, timeout: float | None = None) -> AsyncIterator[str]:
-        """Text deltas of the first choice, as the provider sends them (SSE)."""
-
-        async for chunk in self.stream_chunks(request, timeout=timeout):
-            if chunk.text:
-                yield chunk.text
-
     async def stream_chunks(
         self, request: LMRequest, *, timeout: float | None = None
     ) -> AsyncIterator[LMStreamChunk]:

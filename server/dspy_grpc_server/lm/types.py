@@ -115,6 +115,8 @@ class LMResponse:
     model: str
     finish_reasons: tuple[str, ...] = ()
     response_id: str = ""
+    #: True when the answer came from the cache (then ``usage`` is zero: nothing was spent).
+    cache_hit: bool = False
 
     @property
     def text(self) -> str:
@@ -135,6 +137,8 @@ class LMStreamChunk:
     finish_reason: str | None = None
     usage: Usage | None = None
     model: str = ""
+    #: True when the whole completion came from the cache (a single chunk then carries all the text).
+    cache_hit: bool = False
 
 
 class LM(ABC):
@@ -156,12 +160,26 @@ class LM(ABC):
         its own configured timeout) and raises :class:`~dspy_grpc_server.core.errors.DeadlineExceeded`.
         """
 
-    async def stream(self, request: LMRequest, *, timeout: float | None = None) -> AsyncIterator[str]:
-        """Text deltas of the first choice. The default runs :meth:`complete` and yields its text once."""
+    async def stream_chunks(
+        self, request: LMRequest, *, timeout: float | None = None
+    ) -> AsyncIterator[LMStreamChunk]:
+        """The completion as it arrives. The default runs :meth:`complete` and yields one final chunk."""
 
         response = await self.complete(request, timeout=timeout)
-        if response.text:
-            yield response.text
+        yield LMStreamChunk(
+            text=response.text,
+            finish_reason=response.finish_reasons[0] if response.finish_reasons else "stop",
+            usage=response.usage,
+            model=response.model,
+            cache_hit=response.cache_hit,
+        )
+
+    async def stream(self, request: LMRequest, *, timeout: float | None = None) -> AsyncIterator[str]:
+        """Text deltas of the first choice (from :meth:`stream_chunks`)."""
+
+        async for chunk in self.stream_chunks(request, timeout=timeout):
+            if chunk.text:
+                yield chunk.text
 
     async def aclose(self) -> None:
         """Release connections and other resources. Safe to call more than once."""
