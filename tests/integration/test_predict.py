@@ -205,3 +205,24 @@ async def test_json_adapter_without_schema_support_asks_for_json_object(server_f
                                                        "lm": {"model": "plain"}}))
     assert response.prediction.outputs["answer"] == "42"
     assert mock_lm.last_request.json["response_format"] == {"type": "json_object"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("question -> answer: Foo", "Foo"),
+        ("question -> answer: list[str", "list[str"),
+        ("question, question -> answer", "question"),
+        ("question -> question", "question"),
+    ],
+)
+async def test_malformed_string_signatures_point_at_the_offending_part(channel, text, expected):
+    stub = inference_pb2_grpc.InferenceServiceStub(channel)
+    module = {"predict": {"predictor": {"signature": {"text": text}}}}
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Predict(predict_request({"module": module, "inputs": {"question": "x"}, "lm": {"model": "dummy"}}))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    violations = error_details(caught.value)["violations"]
+    (field, description), = violations.items()
+    assert field.startswith("module.predict.predictor.signature")
+    assert expected in description

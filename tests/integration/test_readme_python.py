@@ -1,0 +1,27 @@
+"""The README's Python example, run verbatim (with the test server's port) in a separate process."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_readme_python_example_prints_the_answer(server):
+    readme = (ROOT / "README.md").read_text()
+    snippet = re.search(r"## Python\n.*?```python\n(.*?)```", readme, re.S).group(1)
+    assert len(snippet.strip().splitlines()) <= 6
+    snippet = snippet.replace("127.0.0.1:50051", f"127.0.0.1:{server.port}")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", snippet, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    assert out.decode().strip() == "Paris"
