@@ -15,13 +15,26 @@ import pytest_asyncio
 
 from dspy_grpc_server.api.server import RunningServer, start_server
 from dspy_grpc_server.app.config import BUILTIN_DUMMY, Config
-from dspy_grpc_server.lm.config import ModelConfig
+from dspy_grpc_server.lm.config import DeploymentConfig, ModelConfig
 from tests.mocklm.fixtures import mock_lm, mock_lm_server  # noqa: F401  (fixtures)
 
 MOCK_KEY_ENV = "DSPY_GRPC_TEST_MOCK_KEY"
 MOCK_KEY = "sk-test-planted-key-0123456789"
 
 ServerFactory = Callable[..., Awaitable[RunningServer]]
+
+
+def mock_model_config(base_url: str, alias: str = "mock", **settings) -> ModelConfig:
+    """A model with one OpenAI-compatible deployment at ``base_url`` (the mock LM server).
+
+    ``settings`` go to the deployment when they are deployment fields, else to the model."""
+
+    deployment_fields = {f.name for f in dataclasses.fields(DeploymentConfig)}
+    deployment = {"provider": "openai", "model": "mock-model", "base_url": base_url, "api_key_env": MOCK_KEY_ENV,
+                  "timeout_s": 10, "max_retries": 1}
+    deployment.update({k: v for k, v in settings.items() if k in deployment_fields})
+    model = {k: v for k, v in settings.items() if k not in deployment_fields}
+    return ModelConfig.single(alias, DeploymentConfig(**deployment), **model)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -33,10 +46,7 @@ async def server_factory(tmp_path_factory, mock_lm_server, monkeypatch) -> Async
 
     async def start(**overrides) -> RunningServer:
         db = tmp_path_factory.mktemp("db") / "dspy-grpc.db"
-        mock_model = ModelConfig(
-            alias="mock", provider="openai", model="mock-model", base_url=mock_lm_server.base_url,
-            api_key_env=MOCK_KEY_ENV, timeout_s=10, max_retries=1,
-        )
+        mock_model = mock_model_config(mock_lm_server.base_url)
         config = Config(
             host="127.0.0.1", port=0, database_url=f"sqlite+aiosqlite:///{db}",
             models=(mock_model, BUILTIN_DUMMY), grace_period_s=1.0,

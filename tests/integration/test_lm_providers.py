@@ -1,4 +1,8 @@
-"""OpenAICompatibleLM and LMRegistry against the real mock LM server on 127.0.0.1."""
+"""The OpenAI-compatible provider behind LMRegistry, against the real mock LM server on 127.0.0.1.
+
+Each test builds a registry (workers under their supervisor, cache off unless the test is about it)
+and calls the alias's LM the way the modules layer does.
+"""
 
 from __future__ import annotations
 
@@ -22,13 +26,14 @@ from dspy_grpc_server.core.errors import (
     ResourceExhausted,
     Unavailable,
 )
+from contextlib import asynccontextmanager
+
 from dspy_grpc_server.lm import (
-    DummyLM,
+    DeploymentConfig,
     LMOptions,
     LMRegistry,
     LMRequest,
     ModelConfig,
-    OpenAICompatibleLM,
     RetryPolicy,
     Usage,
 )
@@ -41,17 +46,31 @@ MESSAGES = ({"role": "system", "content": "You are terse."}, {"role": "user", "c
 FAST_RETRIES = RetryPolicy(max_retries=2, base_delay_s=0.01, max_delay_s=0.05)
 
 
-def make_lm(server: MockLMServer, *, retry_policy: RetryPolicy = FAST_RETRIES, **config) -> OpenAICompatibleLM:
-    settings = {"alias": "mock", "provider": "openai", "model": "mock-model", "base_url": server.base_url,
-                "api_key_env": "MOCK_KEY", **config}
-    return OpenAICompatibleLM(ModelConfig(**settings), environ={"MOCK_KEY": SECRET}, retry_policy=retry_policy)
+def model_config(base_url: str, *, alias: str = "mock", model: str = "mock-model", **settings) -> ModelConfig:
+    deployment_fields = {"base_url", "api_key_env", "timeout_s", "max_retries"}
+    deployment = DeploymentConfig(provider="openai", model=model, base_url=base_url,
+                                  **{"api_key_env": "MOCK_KEY",
+                                     **{k: v for k, v in settings.items() if k in deployment_fields}})
+    return ModelConfig.single(alias, deployment, **{k: v for k, v in settings.items() if k not in deployment_fields})
+
+
+@asynccontextmanager
+async def make_lm(base_url: str, *, environ=None, **settings):
+    """The LM of a one-deployment model at ``base_url`` (cache off, fast retries)."""
+
+    registry = LMRegistry([model_config(base_url, **settings)], cache=None, retry_policy=FAST_RETRIES,
+                          environ={"MOCK_KEY": SECRET} if environ is None else environ)
+    await registry.start()
+    try:
+        yield registry.get(settings.get("alias", "mock"))
+    finally:
+        await registry.aclose()
 
 
 @pytest.fixture
 async def lm(mock_lm: MockLMServer):
-    model = make_lm(mock_lm, temperature=0.3, max_tokens=50)
-    yield model
-    await model.aclose()
+    async with make_lm(mock_lm.base_url, temperature=0.3, max_tokens=50) as model:
+        yield model
 
 
 def assert_secret_absent(error: Exception) -> None:
@@ -93,21 +112,15 @@ async def test_several_choices(lm, mock_lm) -> None:
 
 
 async def test_no_authorization_header_without_a_key(mock_lm) -> None:
-    model = OpenAICompatibleLM(ModelConfig("k", "openai", "m", base_url=mock_lm.base_url))
-    try:
+    async with make_lm(mock_lm.base_url, api_key_env="") as model:
         await model.complete(LMRequest(MESSAGES))
-    finally:
-        await model.aclose()
     assert "authorization" not in mock_lm.last_request.headers
 
 
 async def test_missing_key_variable_is_a_failed_precondition(mock_lm) -> None:
-    model = OpenAICompatibleLM(
-        ModelConfig("k", "openai", "m", base_url=mock_lm.base_url, api_key_env="NOT_SET_ANYWHERE"), environ={}
-    )
-    with pytest.raises(FailedPrecondition) as caught:
-        await model.complete(LMRequest(MESSAGES))
-    await model.aclose()
+    async with make_lm(mock_lm.base_url, api_key_env="NOT_SET_ANYWHERE", environ={}) as model:
+        with pytest.raises(FailedPrecondition) as caught:
+            await model.complete(LMRequest(MESSAGES))
     assert caught.value.reason == "PROVIDER_NOT_CONFIGURED"
     assert "NOT_SET_ANYWHERE" in caught.value.message
     assert mock_lm.requests == []
@@ -181,10 +194,9 @@ async def test_rate_limit_beyond_the_budget_is_not_waited_for(lm, mock_lm) -> No
 @pytest.mark.parametrize("status", [401, 403])
 async def test_auth_failures_are_not_retried_and_hide_the_key(mock_lm, status: int) -> None:
     mock_lm.enqueue(MockReply.error(status, f"Incorrect API key provided: {SECRET}"))
-    model = make_lm(mock_lm)
-    with pytest.raises(ProviderError) as caught:
-        await model.complete(LMRequest(MESSAGES))
-    await model.aclose()
+    async with make_lm(mock_lm.base_url) as model:
+        with pytest.raises(ProviderError) as caught:
+            await model.complete(LMRequest(MESSAGES))
     assert caught.value.reason == "PROVIDER_AUTH_FAILED"
     assert caught.value.metadata["status"] == str(status)
     assert len(mock_lm.completion_requests) == 1
@@ -193,10 +205,9 @@ async def test_auth_failures_are_not_retried_and_hide_the_key(mock_lm, status: i
 
 async def test_wrong_key_is_rejected_by_a_key_checking_server(mock_lm) -> None:
     mock_lm.api_key = "sk-the-right-one"
-    model = make_lm(mock_lm)
-    with pytest.raises(ProviderError) as caught:
-        await model.complete(LMRequest(MESSAGES))
-    await model.aclose()
+    async with make_lm(mock_lm.base_url) as model:
+        with pytest.raises(ProviderError) as caught:
+            await model.complete(LMRequest(MESSAGES))
     assert caught.value.reason == "PROVIDER_AUTH_FAILED"
     assert mock_lm.last_request.headers["authorization"] == f"Bearer {SECRET}"
 
@@ -228,12 +239,12 @@ async def test_slow_provider_hits_the_caller_deadline(lm, mock_lm) -> None:
 
 
 async def test_slow_provider_hits_the_configured_timeout(mock_lm) -> None:
-    mock_lm.enqueue(MockReply(text="too late", delay_s=2.0))
-    model = make_lm(mock_lm, timeout_s=0.2)
-    with pytest.raises(DeadlineExceeded) as caught:
-        await model.complete(LMRequest(MESSAGES), timeout=30)
-    await model.aclose()
+    mock_lm.enqueue(*(MockReply(text="too late", delay_s=2.0) for _ in range(2)))
+    async with make_lm(mock_lm.base_url, timeout_s=0.2, max_retries=1) as model:
+        with pytest.raises(DeadlineExceeded) as caught:
+            await model.complete(LMRequest(MESSAGES), timeout=30)
     assert caught.value.reason == "PROVIDER_TIMEOUT"
+    assert len(mock_lm.completion_requests) == 2  # each attempt is bounded by timeout_s; one retry
 
 
 async def test_retries_stop_at_the_deadline(lm, mock_lm) -> None:
@@ -250,13 +261,9 @@ def closed_port() -> int:
 
 
 async def test_unreachable_provider_is_unavailable() -> None:
-    model = OpenAICompatibleLM(
-        ModelConfig("gone", "openai", "m", base_url=f"http://127.0.0.1:{closed_port()}/v1"),
-        retry_policy=FAST_RETRIES,
-    )
-    with pytest.raises(Unavailable) as caught:
-        await model.complete(LMRequest(MESSAGES))
-    await model.aclose()
+    async with make_lm(f"http://127.0.0.1:{closed_port()}/v1", model="m") as model:
+        with pytest.raises(Unavailable) as caught:
+            await model.complete(LMRequest(MESSAGES))
     assert caught.value.reason == "PROVIDER_UNAVAILABLE"
     assert caught.value.metadata["model"] == "m"
 
@@ -309,11 +316,10 @@ async def test_stream_retries_before_the_first_delta(lm, mock_lm) -> None:
 
 async def test_stream_auth_failure(mock_lm) -> None:
     mock_lm.api_key = "sk-other"
-    model = make_lm(mock_lm)
-    with pytest.raises(ProviderError) as caught:
-        async for _ in model.stream(LMRequest(MESSAGES)):
-            pass
-    await model.aclose()
+    async with make_lm(mock_lm.base_url) as model:
+        with pytest.raises(ProviderError) as caught:
+            async for _ in model.stream(LMRequest(MESSAGES)):
+                pass
     assert caught.value.reason == "PROVIDER_AUTH_FAILED"
     assert_secret_absent(caught.value)
 
@@ -331,11 +337,12 @@ async def test_slow_stream_hits_the_deadline(lm, mock_lm) -> None:
 async def test_registry_resolves_aliases_lazily_and_caches(mock_lm) -> None:
     registry = LMRegistry(
         [
-            ModelConfig("fast", "openai", "mock-model", base_url=mock_lm.base_url, api_key_env="MOCK_KEY"),
-            ModelConfig("offline", "dummy", "dummy"),
+            model_config(mock_lm.base_url, alias="fast"),
+            ModelConfig.single("offline", DeploymentConfig(provider="dummy", model="dummy")),
         ],
         environ={"MOCK_KEY": SECRET},
     )
+    await registry.start()
     try:
         assert registry.aliases() == ["fast", "offline"]
         fast = registry.get("fast")
@@ -343,7 +350,6 @@ async def test_registry_resolves_aliases_lazily_and_caches(mock_lm) -> None:
         assert (await fast.complete(LMRequest(MESSAGES))).text == "mock reply to: Say hi"
         assert mock_lm.last_request.headers["authorization"] == f"Bearer {SECRET}"
         offline = registry.get("offline")
-        assert isinstance(offline, DummyLM)
         assert (await offline.complete(LMRequest(MESSAGES))).text == "dummy reply to: Say hi"
         with pytest.raises(NotFound) as caught:
             registry.get("nope")
@@ -354,8 +360,9 @@ async def test_registry_resolves_aliases_lazily_and_caches(mock_lm) -> None:
 
 
 def test_registry_rejects_duplicate_aliases() -> None:
+    dummy = DeploymentConfig(provider="dummy", model="d")
     with pytest.raises(InvalidArgument) as caught:
-        LMRegistry([ModelConfig("a", "dummy", "d"), ModelConfig("a", "dummy", "d")])
+        LMRegistry([ModelConfig.single("a", dummy), ModelConfig.single("a", dummy)])
     assert caught.value.violations[0].field == "models[1].alias"
 
 
@@ -372,9 +379,8 @@ async def test_mock_runs_as_a_subprocess() -> None:
         line = (await asyncio.wait_for(process.stdout.readline(), timeout=30)).decode().strip()
         assert line.startswith("MOCKLM READY http://127.0.0.1:")
         base_url = line.split()[-1]
-        model = OpenAICompatibleLM(ModelConfig("sub", "openai", "m", base_url=base_url))
-        assert (await model.complete(LMRequest(MESSAGES))).text == "mock reply to: Say hi"
-        await model.aclose()
+        async with make_lm(base_url, api_key_env="") as model:
+            assert (await model.complete(LMRequest(MESSAGES))).text == "mock reply to: Say hi"
     finally:
         process.terminate()
         assert await asyncio.wait_for(process.wait(), timeout=10) == 0

@@ -191,11 +191,9 @@ async def test_two_step_without_extraction_lm_is_invalid(channel):
 
 async def test_json_adapter_without_schema_support_asks_for_json_object(server_factory, mock_lm):
     from dspy_grpc_server.app.config import BUILTIN_DUMMY
-    from dspy_grpc_server.lm.config import ModelConfig
-    from tests.conftest import MOCK_KEY_ENV
+    from tests.conftest import mock_model_config
 
-    plain = ModelConfig(alias="plain", provider="openai", model="plain-model", base_url=mock_lm.base_url,
-                        api_key_env=MOCK_KEY_ENV, supports_json_schema=False)
+    plain = mock_model_config(mock_lm.base_url, alias="plain", model="plain-model", supports_json_schema=False)
     running = await server_factory(models=(plain, BUILTIN_DUMMY))
     mock_lm.enqueue('{"answer": "42"}')
     module = {"predict": {"predictor": {"signature": {"text": "question -> answer"}, "adapter": "ADAPTER_KIND_JSON"}}}

@@ -51,3 +51,9 @@ async def test_readme_grpcurl_examples_work(server):
     assert rendered["requestOptions"]["response_format"]["type"] == "json_schema"
     assert rendered["adapter"] == "json"
     assert '"answer": "Ada"' in text
+    # Modules, graphs, streaming and DSPy export.
+    assert predictions[2]["prediction"]["outputs"]["answer"] == "42"
+    assert predictions[2]["prediction"]["outputs"]["trajectory"]["observation_0"] == 42
+    assert predictions[3]["prediction"]["outputs"]["summary"].startswith("dummy summary for: dummy answer")
+    assert '"fieldDelta"' in text and '"moduleStarted"' in text and '"predictor": "generate.predict"' in text
+    assert '"predictors": [' in text and '"workers": [' in text

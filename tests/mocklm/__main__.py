@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import signal
 
+from . import arithmetic
 from .server import MockLMServer
 
 
@@ -19,6 +20,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="port to bind (default: a free one)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every completion")
     parser.add_argument("--api-key", default=None, help="require this Bearer token")
+    parser.add_argument("--task", choices=["arithmetic"], default=None,
+                        help="answer with a scripted task (arithmetic: see tests/mocklm/arithmetic.py)")
     return parser.parse_args(argv)
 
 
@@ -27,6 +30,8 @@ async def serve(args: argparse.Namespace) -> None:
     server = MockLMServer(
         host=args.host, port=args.port, latency_s=args.latency_ms / 1000, api_key=args.api_key, record=False
     )
+    if args.task == "arithmetic":
+        arithmetic.install(server)
     await server.start()
     print(f"MOCKLM READY {server.base_url}", flush=True)
     stop = asyncio.Event()

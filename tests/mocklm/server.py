@@ -10,6 +10,10 @@
 Which reply a request gets: the queue (FIFO, each reply used once), then the rules (first whose
 ``contains`` occurs in the last user message), then the default reply, then the automatic answer to
 DSPy prompts (see :mod:`tests.mocklm.auto_answer`).
+
+Two protocols share the script: OpenAI chat completions (``POST /v1/chat/completions``) and
+Anthropic Messages (``POST /v1/messages``, ``x-api-key``, SSE events ``message_start`` ...
+``message_stop``). ``stream_disconnects`` counts streamed answers the client closed before the end.
 """
 
 from __future__ import annotations
@@ -69,6 +73,10 @@ class MockReply:
     delay_s: float = 0.0
     malformed: bool = False
     cut_after_chunks: int | None = None
+    #: Pause between streamed chunks (to let a test act mid-stream).
+    chunk_delay_s: float = 0.0
+    #: Tool calls to answer with: ``{"name": ..., "arguments": {...}}`` (ids are generated).
+    tool_calls: tuple[Mapping[str, Any], ...] = ()
     finish_reason: str = "stop"
     usage: Mapping[str, int] | None = None
     model: str | None = None
@@ -124,6 +132,10 @@ class MockLMServer:
         self.models = models
         self.record = record
         self.requests: list[RecordedRequest] = []
+        #: Chat completion requests received, counted even when ``record`` is False (GET /mock/stats).
+        self.chat_completions = 0
+        #: Streams the client closed (or cancelled) before the mock finished sending them.
+        self.stream_disconnects = 0
         self.default_reply: MockReply | None = None
         self._queue: deque[MockReply] = deque()
         self._rules: list[_Rule] = []
@@ -147,6 +159,7 @@ class MockLMServer:
         """Forget the script, the recorded requests, the default reply, the API key and the latency."""
 
         self.requests.clear()
+        self.stream_disconnects = 0
         self._queue.clear()
         self._rules.clear()
         self.default_reply = None
@@ -159,7 +172,9 @@ class MockLMServer:
 
     @property
     def completion_requests(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+        """Requests to either completion endpoint (OpenAI or Anthropic)."""
+
+        return [r for r in self.requests if r.path.endswith(("/chat/completions", "/messages"))]
 
     def _pick(self, request: RecordedRequest) -> MockReply:
         if self._queue:
@@ -183,7 +198,9 @@ class MockLMServer:
     async def start(self) -> MockLMServer:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat_completions)
+        app.router.add_post("/v1/messages", self._anthropic_messages)
         app.router.add_get("/v1/models", self._list_models)
+        app.router.add_get("/mock/stats", self._stats)
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, handler_cancellation=True, shutdown_timeout=1.0
         )
@@ -242,7 +259,11 @@ class MockLMServer:
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "mock"} for m in self.models]
         return web.json_response({"object": "list", "data": data})
 
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response({"chat_completions": self.chat_completions})
+
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
+        self.chat_completions += 1
         recorded = await self._record(request)
         if (denied := self._unauthorized(recorded)) is not None:
             return denied
@@ -287,8 +308,9 @@ class MockLMServer:
             "choices": [
                 {
                     "index": i,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": reply.finish_reason,
+                    "message": {"role": "assistant", "content": text,
+                                **({"tool_calls": _openai_tool_calls(reply)} if reply.tool_calls else {})},
+                    "finish_reason": "tool_calls" if reply.tool_calls else reply.finish_reason,
                 }
                 for i in range(n)
             ],
@@ -325,20 +347,127 @@ class MockLMServer:
             return f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
 
         sent = 0
-        for index in range(n):
-            await response.write(chunk([{"index": index, "delta": {"role": "assistant", "content": ""},
-                                         "finish_reason": None}]))
-            for piece in _stream_pieces(text):
+        try:
+            for index in range(n):
+                await response.write(chunk([{"index": index, "delta": {"role": "assistant", "content": ""},
+                                             "finish_reason": None}]))
+                for piece in _stream_pieces(text):
+                    if reply.cut_after_chunks is not None and sent >= reply.cut_after_chunks:
+                        # Drop the connection mid-stream: no final chunk, no [DONE].
+                        if request.transport is not None:
+                            request.transport.close()
+                        return response
+                    await response.write(chunk([{"index": index, "delta": {"content": piece},
+                                                 "finish_reason": None}]))
+                    sent += 1
+                    if reply.chunk_delay_s:
+                        await asyncio.sleep(reply.chunk_delay_s)
+                if reply.tool_calls:
+                    calls = [{"index": i, **call} for i, call in enumerate(_openai_tool_calls(reply))]
+                    await response.write(chunk([{"index": index, "delta": {"tool_calls": calls},
+                                                 "finish_reason": None}]))
+                finish = "tool_calls" if reply.tool_calls else reply.finish_reason
+                await response.write(chunk([{"index": index, "delta": {}, "finish_reason": finish}]))
+            if (body.get("stream_options") or {}).get("include_usage"):
+                await response.write(chunk([], usage=usage))
+            await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+        except (asyncio.CancelledError, ConnectionError):
+            self.stream_disconnects += 1
+            raise
+        return response
+
+    # ------------------------------------------------------------------ Anthropic Messages
+
+    async def _anthropic_messages(self, request: web.Request) -> web.StreamResponse:
+        recorded = await self._record(request)
+        if self.api_key is not None and recorded.headers.get("x-api-key") != self.api_key:
+            return _anthropic_error(401, "authentication_error", "invalid x-api-key")
+        body = recorded.json
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
+            return _anthropic_error(400, "invalid_request_error", "messages: must be a non-empty list")
+        if not isinstance(body.get("max_tokens"), int):
+            return _anthropic_error(400, "invalid_request_error", "max_tokens: field required")
+        if any(m.get("role") not in ("user", "assistant") for m in body["messages"]):
+            return _anthropic_error(400, "invalid_request_error", "messages: roles must be user or assistant")
+        reply = self._pick(recorded)
+        delay = self.latency_s + reply.delay_s
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if reply.status >= 400:
+            headers = dict(reply.headers)
+            if reply.retry_after is not None:
+                headers["Retry-After"] = str(reply.retry_after)
+            return _anthropic_error(reply.status, "api_error", reply.error_message, headers=headers)
+        if reply.malformed:
+            return web.Response(status=200, body=b'{"type": "message", "content": [', content_type="application/json")
+        as_openai = {"messages": [{"role": "system", "content": body.get("system", "")}, *body["messages"]]}
+        if callable(reply.text):
+            text = reply.text(recorded)
+        elif reply.text is None:
+            text = auto_answer(as_openai)
+        else:
+            text = reply.text
+        model = reply.model or str(body.get("model"))
+        prompt_tokens = _estimate_tokens(str(body.get("system", ""))) + sum(
+            _estimate_tokens(text_of(m)) for m in body["messages"])
+        usage = dict(reply.usage) if reply.usage is not None else {
+            "input_tokens": prompt_tokens, "output_tokens": _estimate_tokens(text)}
+        stop_reason = "tool_use" if reply.tool_calls else {"stop": "end_turn", "length": "max_tokens"}.get(
+            reply.finish_reason, reply.finish_reason)
+        tools = [{"type": "tool_use", "id": f"toolu_mock_{i}", "name": c["name"], "input": dict(c["arguments"])}
+                 for i, c in enumerate(reply.tool_calls)]
+        message_id = f"msg_mock_{uuid.uuid4().hex[:12]}"
+        if not body.get("stream"):
+            return web.json_response({
+                "id": message_id, "type": "message", "role": "assistant", "model": model,
+                "content": ([{"type": "text", "text": text}] if text else []) + tools,
+                "stop_reason": stop_reason, "stop_sequence": None, "usage": usage,
+            })
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+
+        async def event(kind: str, data: dict[str, Any]) -> None:
+            await response.write(f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode())
+
+        try:
+            await event("message_start", {"message": {
+                "id": message_id, "type": "message", "role": "assistant", "model": model, "content": [],
+                "stop_reason": None, "usage": {"input_tokens": usage.get("input_tokens", 0), "output_tokens": 1}}})
+            await event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+            await event("ping", {})
+            for sent, piece in enumerate(_stream_pieces(text)):
                 if reply.cut_after_chunks is not None and sent >= reply.cut_after_chunks:
-                    # Drop the connection mid-stream: no final chunk, no [DONE].
                     if request.transport is not None:
                         request.transport.close()
                     return response
-                await response.write(chunk([{"index": index, "delta": {"content": piece}, "finish_reason": None}]))
-                sent += 1
-            await response.write(chunk([{"index": index, "delta": {}, "finish_reason": reply.finish_reason}]))
-        if (body.get("stream_options") or {}).get("include_usage"):
-            await response.write(chunk([], usage=usage))
-        await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
+                await event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}})
+                if reply.chunk_delay_s:
+                    await asyncio.sleep(reply.chunk_delay_s)
+            await event("content_block_stop", {"index": 0})
+            for offset, tool in enumerate(tools, start=1):
+                await event("content_block_start", {"index": offset, "content_block": {**tool, "input": {}}})
+                arguments = json.dumps(tool["input"])
+                for half in (arguments[: len(arguments) // 2], arguments[len(arguments) // 2:]):
+                    await event("content_block_delta",
+                                {"index": offset, "delta": {"type": "input_json_delta", "partial_json": half}})
+                await event("content_block_stop", {"index": offset})
+            await event("message_delta", {"delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                                          "usage": {"output_tokens": usage.get("output_tokens", 0)}})
+            await event("message_stop", {})
+            await response.write_eof()
+        except (asyncio.CancelledError, ConnectionError):
+            self.stream_disconnects += 1
+            raise
         return response
+
+
+def _openai_tool_calls(reply: MockReply) -> list[dict[str, Any]]:
+    return [{"id": f"call_mock_{i}", "type": "function",
+             "function": {"name": call["name"], "arguments": json.dumps(dict(call["arguments"]))}}
+            for i, call in enumerate(reply.tool_calls)]
+
+
+def _anthropic_error(status: int, kind: str, message: str, *, headers=None) -> web.Response:
+    return web.json_response({"type": "error", "error": {"type": kind, "message": message}},
+                             status=status, headers=headers)

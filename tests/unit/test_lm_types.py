@@ -8,13 +8,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from dspy_grpc_server.core.errors import InvalidArgument, Unavailable
-from dspy_grpc_server.lm import LMOptions, LMRequest, ModelConfig, RetryPolicy, Usage
-from dspy_grpc_server.lm.openai_compatible import request_body, usage_from
+from dspy_grpc_server.lm import DeploymentConfig, LMOptions, LMRequest, ModelConfig, RetryPolicy, Usage
+from dspy_grpc_server.lm.providers.openai import request_body, usage_from
 from dspy_grpc_server.lm.provider_errors import error_for_status, parse_retry_after, scrub
 
 
 def test_usage_adds_up() -> None:
     assert Usage(1, 2, 3) + Usage(10, 20, 30) == Usage(11, 22, 33)
+    assert (Usage(1, 2, 3) + Usage(1, 1, 2, estimated=True)).estimated
 
 
 def test_request_options_override_defaults_only_where_set() -> None:
@@ -25,16 +26,18 @@ def test_request_options_override_defaults_only_where_set() -> None:
 
 def test_request_body_includes_only_set_options() -> None:
     request = LMRequest(({"role": "user", "content": "hi"},))
-    assert request_body("m", request, LMOptions()) == {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
-    options = LMOptions(temperature=0.0, stop=("x",), n=2, response_format={"type": "json_object"})
-    body = request_body("m", request, options)
+    assert request_body("m", request) == {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    options = LMOptions(temperature=0.0, stop=("x",), n=2, response_format={"type": "json_object"},
+                        rollout_id=3, cache="bypass")
+    body = request_body("m", request.with_options(**options.__dict__))
     assert body["temperature"] == 0.0 and body["stop"] == ["x"] and body["n"] == 2
     assert body["response_format"] == {"type": "json_object"}
+    assert "rollout_id" not in body and "cache" not in body  # never sent to the provider
 
 
 def test_usage_from_tolerates_missing_numbers() -> None:
     assert usage_from({"prompt_tokens": 3, "completion_tokens": 4}) == Usage(3, 4, 7)
-    assert usage_from(None) == Usage()
+    assert usage_from(None) is None
 
 
 def test_last_user_text() -> None:
@@ -50,20 +53,34 @@ def test_last_user_text() -> None:
 
 
 @pytest.mark.parametrize(
-    ("changes", "field"),
+    ("model", "deployment", "field"),
     [
-        ({"alias": ""}, "models[0].alias"),
-        ({"provider": "azure"}, "models[0].provider"),
-        ({"base_url": "ftp://x"}, "models[0].base_url"),
-        ({"timeout_s": 0}, "models[0].timeout_s"),
-        ({"max_retries": -1}, "models[0].max_retries"),
+        ({"alias": ""}, {}, "models[0].alias"),
+        ({"routing": "random"}, {}, "models[0].routing"),
+        ({"fallbacks": ("a",)}, {}, "models[0].fallbacks"),
+        ({}, {"provider": "azure"}, "models[0].deployments[0].provider"),
+        ({}, {"base_url": "ftp://x"}, "models[0].deployments[0].base_url"),
+        ({}, {"timeout_s": 0}, "models[0].deployments[0].timeout_s"),
+        ({}, {"max_retries": -1}, "models[0].deployments[0].max_retries"),
+        ({}, {"rpm": -5}, "models[0].deployments[0].rpm"),
+        ({}, {"weight": 0}, "models[0].deployments[0].weight"),
+        ({}, {"input_price_per_1m": -1.0}, "models[0].deployments[0].input_price_per_1m"),
     ],
 )
-def test_model_config_validation_names_the_field(changes: dict, field: str) -> None:
-    config = ModelConfig(**{"alias": "a", "provider": "openai", "model": "m", **changes})
+def test_model_config_validation_names_the_field(model: dict, deployment: dict, field: str) -> None:
+    config = ModelConfig(**{"alias": "a", **model,
+                            "deployments": (DeploymentConfig(**{"provider": "openai", "model": "m", **deployment}),)})
     with pytest.raises(InvalidArgument) as caught:
         config.validate("models[0]")
     assert caught.value.violations[0].field == field
+
+
+def test_deployments_are_named_after_the_alias_unless_named() -> None:
+    config = ModelConfig("gpt", (DeploymentConfig("openai", "a"), DeploymentConfig("openai", "b", name="backup")))
+    assert [d.name for d in config.deployments] == ["gpt/0", "backup"]
+    assert config.deployments[0].cost_usd(1_000_000, 0) == 0.0
+    priced = DeploymentConfig("openai", "m", input_price_per_1m=2.0, output_price_per_1m=8.0)
+    assert priced.cost_usd(500_000, 250_000) == pytest.approx(3.0)
 
 
 def test_retry_after_parsing() -> None:

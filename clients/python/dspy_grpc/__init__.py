@@ -1,15 +1,21 @@
 """Python client for dspy-grpc: DSPy's programming model served over gRPC.
 
-    from dspy_grpc import Client
+    import dspy_grpc
 
-    with Client("127.0.0.1:50051") as client:
-        pred = client.predict("question -> answer", question="What is 2+2?", lm="dummy")
-        print(pred.answer)
+    class QA(dspy_grpc.Signature):
+        '''Answer with a number.'''
+        question: str = dspy_grpc.InputField()
+        answer: int = dspy_grpc.OutputField()
+
+    with dspy_grpc.Client("127.0.0.1:50051") as client:
+        qa = dspy_grpc.ChainOfThought(QA, client=client, lm="dummy")
+        print(qa(question="What is 2+2?").answer)
 
 The generated protobuf / gRPC stubs live in :mod:`dspy_grpc.v1`.
 """
 
 from .client import DEFAULT_TARGET, AsyncClient, Client
+from .coerce import OutputTypeError
 from .errors import (
     AbortedError,
     AlreadyExistsError,
@@ -25,29 +31,55 @@ from .errors import (
     UnauthenticatedError,
     UnavailableError,
 )
-from .results import Prediction, Program, TraceStep, Usage
+from .modules import ChainOfThought, Module, Predict, ProgramModule, ReAct
+from .results import AdapterFallback, Prediction, Program, RenderedPrompt, TraceStep, Usage
+from .settings import configure
+from .signatures import FieldInfo, InputField, OutputField, Signature
+from .streaming import FieldDelta, ModuleEvent, StreamEvent, ToolCallEvent
+from .tools import Tool
+from .typespec import History, Image
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_TARGET",
     "AbortedError",
+    "AdapterFallback",
     "AlreadyExistsError",
     "AsyncClient",
+    "ChainOfThought",
     "Client",
     "DeadlineExceededError",
     "DspyGrpcError",
     "FailedPreconditionError",
+    "FieldDelta",
+    "FieldInfo",
+    "History",
+    "Image",
+    "InputField",
     "InternalError",
     "InvalidArgumentError",
+    "Module",
+    "ModuleEvent",
     "NotFoundError",
+    "OutputField",
+    "OutputTypeError",
     "PermissionDeniedError",
+    "Predict",
     "Prediction",
     "Program",
+    "ProgramModule",
+    "ReAct",
+    "RenderedPrompt",
     "ResourceExhaustedError",
     "RpcCancelledError",
+    "Signature",
+    "StreamEvent",
+    "Tool",
+    "ToolCallEvent",
     "TraceStep",
     "UnauthenticatedError",
     "UnavailableError",
     "Usage",
+    "configure",
 ]

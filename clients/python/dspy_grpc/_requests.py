@@ -8,12 +8,15 @@ from typing import Any, Union
 from google.protobuf import field_mask_pb2
 
 from .v1 import inference_pb2, module_pb2, program_pb2, signature_pb2
+from .signatures import SignatureMeta
 from .values import to_struct
 
 #: What ``lm=`` accepts: a model alias, a dict (scripted dummy LM or alias + options), or a proto.
 LMLike = Union[str, Mapping[str, Any], module_pb2.LMSpec, None]
 #: What ``demos=`` accepts: dicts of field values, or ``dspy_grpc.v1.Example`` protos.
 DemoLike = Union[Mapping[str, Any], signature_pb2.Example]
+#: What ``signature=`` accepts: a DSPy string signature, a ``Signature`` subclass, or a proto.
+SignatureLike = Union[str, SignatureMeta, signature_pb2.Signature]
 
 PROGRAM_PREFIX = "programs/"
 
@@ -27,6 +30,8 @@ _ADAPTERS = {
     "chat": module_pb2.ADAPTER_KIND_CHAT,
     "json": module_pb2.ADAPTER_KIND_JSON,
     "xml": module_pb2.ADAPTER_KIND_XML,
+    "two_step": module_pb2.ADAPTER_KIND_TWO_STEP,
+    "twostep": module_pb2.ADAPTER_KIND_TWO_STEP,
 }
 _LM_OPTION_KEYS = ("temperature", "max_tokens", "top_p", "stop", "seed")
 
@@ -42,7 +47,7 @@ def module_kind(module: str) -> str:
 
 
 def adapter_kind(adapter: str | int | None) -> int:
-    """``"chat"`` / ``"json"`` / ``"xml"`` (or an ``AdapterKind`` value) to the enum value."""
+    """``"chat"`` / ``"json"`` / ``"xml"`` / ``"two_step"`` (or an ``AdapterKind`` value) to the enum value."""
 
     if adapter is None:
         return module_pb2.ADAPTER_KIND_UNSPECIFIED
@@ -51,7 +56,7 @@ def adapter_kind(adapter: str | int | None) -> int:
     try:
         return _ADAPTERS[adapter.strip().lower().removesuffix("adapter")]
     except KeyError:
-        raise ValueError(f"unknown adapter {adapter!r}; use 'chat', 'json' or 'xml'") from None
+        raise ValueError(f"unknown adapter {adapter!r}; use 'chat', 'json', 'xml' or 'two_step'") from None
 
 
 def _dummy_response(reply: Any) -> module_pb2.DummyResponse:
@@ -131,31 +136,37 @@ def example(demo: DemoLike) -> signature_pb2.Example:
     raise TypeError(f"a demo must be a dict of field values or an Example, not {type(demo).__name__}")
 
 
-def signature(sig: str | signature_pb2.Signature, instructions: str | None) -> signature_pb2.Signature:
-    """A ``Signature`` from DSPy's string form (parsed by the server) or a proto, with instructions."""
+def signature(sig: SignatureLike, instructions: str | None) -> signature_pb2.Signature:
+    """A ``Signature`` from DSPy's string form (parsed by the server), a :class:`~dspy_grpc.Signature`
+    subclass or a proto, with instructions."""
 
     result = signature_pb2.Signature()
     if isinstance(sig, signature_pb2.Signature):
         result.CopyFrom(sig)
     elif isinstance(sig, str):
         result.text = sig
+    elif isinstance(sig, SignatureMeta):
+        result.CopyFrom(sig.to_proto())
     else:
-        raise TypeError(f"signature must be a string like 'question -> answer' or a Signature, not {type(sig).__name__}")
+        raise TypeError(
+            "signature must be a string like 'question -> answer', a dspy_grpc.Signature subclass or a "
+            f"Signature proto, not {type(sig).__name__}"
+        )
     if instructions is not None:
         result.instructions = instructions
     return result
 
 
-def module_spec(
-    sig: str | signature_pb2.Signature,
+def predictor_spec(
+    sig: SignatureLike,
     *,
-    module: str = "predict",
     lm: LMLike = None,
     instructions: str | None = None,
     demos: Sequence[DemoLike] | None = None,
     adapter: str | int | None = None,
-) -> module_pb2.ModuleSpec:
-    """An inline ``ModuleSpec`` (``dspy.Predict`` or ``dspy.ChainOfThought`` over ``sig``)."""
+    extraction_lm: LMLike = None,
+) -> module_pb2.PredictorSpec:
+    """One ``PredictorSpec``: a signature with its demos, adapter and LMs."""
 
     predictor = module_pb2.PredictorSpec(
         signature=signature(sig, instructions),
@@ -165,10 +176,30 @@ def module_spec(
     spec = lm_spec(lm)
     if spec is not None:
         predictor.lm.CopyFrom(spec)
-    return _wrap(predictor, module_kind(module))
+    extraction = lm_spec(extraction_lm)
+    if extraction is not None:
+        predictor.extraction_lm.CopyFrom(extraction)
+    return predictor
 
 
-def _wrap(predictor: module_pb2.PredictorSpec, kind: str) -> module_pb2.ModuleSpec:
+def module_spec(
+    sig: SignatureLike,
+    *,
+    module: str = "predict",
+    lm: LMLike = None,
+    instructions: str | None = None,
+    demos: Sequence[DemoLike] | None = None,
+    adapter: str | int | None = None,
+) -> module_pb2.ModuleSpec:
+    """An inline ``ModuleSpec`` (``dspy.Predict`` or ``dspy.ChainOfThought`` over ``sig``)."""
+
+    predictor = predictor_spec(sig, lm=lm, instructions=instructions, demos=demos, adapter=adapter)
+    return wrap(predictor, module_kind(module))
+
+
+def wrap(predictor: module_pb2.PredictorSpec, kind: str) -> module_pb2.ModuleSpec:
+    """A one-predictor ``ModuleSpec`` of ``kind`` (``"predict"`` / ``"chain_of_thought"``)."""
+
     if kind == "chain_of_thought":
         return module_pb2.ModuleSpec(chain_of_thought=module_pb2.ChainOfThoughtModule(predictor=predictor))
     return module_pb2.ModuleSpec(predict=module_pb2.PredictModule(predictor=predictor))
@@ -177,7 +208,7 @@ def _wrap(predictor: module_pb2.PredictorSpec, kind: str) -> module_pb2.ModuleSp
 def modify_module(
     current: module_pb2.ModuleSpec,
     *,
-    signature_: str | signature_pb2.Signature | None = None,
+    signature_: SignatureLike | None = None,
     module: str | None = None,
     lm: LMLike = None,
     instructions: str | None = None,
@@ -206,32 +237,24 @@ def modify_module(
         predictor.ClearField("lm")
         if spec is not None:
             predictor.lm.CopyFrom(spec)
-    return _wrap(predictor, module_kind(module) if module is not None else kind)
+    return wrap(predictor, module_kind(module) if module is not None else kind)
 
 
-def predict_request(
+def set_target(
+    request: Any,
     target: Any,
-    inputs: Mapping[str, Any] | None,
-    input_kwargs: Mapping[str, Any],
     *,
-    module: str,
-    lm: LMLike,
-    instructions: str | None,
-    demos: Sequence[DemoLike] | None,
-    adapter: str | int | None,
-    include_trace: bool,
-) -> inference_pb2.PredictRequest:
-    """The ``PredictRequest`` for :meth:`Client.predict`."""
+    module: str = "predict",
+    instructions: str | None = None,
+    demos: Sequence[DemoLike] | None = None,
+    adapter: str | int | None = None,
+) -> None:
+    """Set the ``program`` / ``module`` oneof of a Predict, RenderPrompt or ParseCompletion request.
 
-    merged = dict(inputs or {})
-    overlap = set(merged) & set(input_kwargs)
-    if overlap:
-        raise ValueError(f"input(s) {sorted(overlap)} given both in inputs and as keyword arguments")
-    merged.update(input_kwargs)
-    request = inference_pb2.PredictRequest(inputs=to_struct(merged), include_trace=include_trace)
-    spec = lm_spec(lm)
-    if spec is not None:
-        request.lm.CopyFrom(spec)
+    ``target`` is a stored program name (``"programs/qa"``, ``"programs/qa@r0002"``), a
+    :class:`~dspy_grpc.Program`, a ``ModuleSpec``, or a signature (string, ``Signature`` subclass or
+    proto) run inline as ``module`` with ``instructions``, ``demos`` and ``adapter``.
+    """
 
     name = getattr(target, "revision_name", None)  # a Program
     if isinstance(name, str):
@@ -246,7 +269,72 @@ def predict_request(
         request.module.CopyFrom(
             module_spec(target, module=module, instructions=instructions, demos=demos, adapter=adapter)
         )
+
+
+def merge_inputs(inputs: Mapping[str, Any] | None, input_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """``inputs`` plus keyword inputs (a name given both ways is an error)."""
+
+    merged = dict(inputs or {})
+    overlap = set(merged) & set(input_kwargs)
+    if overlap:
+        raise ValueError(f"input(s) {sorted(overlap)} given both in inputs and as keyword arguments")
+    merged.update(input_kwargs)
+    return merged
+
+
+def predict_request(
+    target: Any,
+    inputs: Mapping[str, Any],
+    *,
+    module: str = "predict",
+    lm: LMLike = None,
+    instructions: str | None = None,
+    demos: Sequence[DemoLike] | None = None,
+    adapter: str | int | None = None,
+    include_trace: bool = False,
+) -> inference_pb2.PredictRequest:
+    """The ``PredictRequest`` running ``target`` (see :func:`set_target`) on ``inputs``."""
+
+    request = inference_pb2.PredictRequest(inputs=to_struct(inputs), include_trace=include_trace)
+    spec = lm_spec(lm)
+    if spec is not None:
+        request.lm.CopyFrom(spec)
+    set_target(request, target, module=module, instructions=instructions, demos=demos, adapter=adapter)
     return request
+
+
+def render_request(
+    target: Any, inputs: Mapping[str, Any], *, module: str = "predict", predictor: str = "",
+    adapter: str | int | None = None,
+) -> inference_pb2.RenderPromptRequest:
+    """The ``RenderPromptRequest``; ``adapter`` overrides the predictor's own."""
+
+    request = inference_pb2.RenderPromptRequest(
+        inputs=to_struct(inputs), predictor=predictor, adapter=adapter_kind(adapter)
+    )
+    set_target(request, target, module=module)
+    return request
+
+
+def parse_request(
+    target: Any, completion: str, *, module: str = "predict", predictor: str = "", adapter: str | int | None = None,
+) -> inference_pb2.ParseCompletionRequest:
+    """The ``ParseCompletionRequest``; ``adapter`` overrides the predictor's own."""
+
+    request = inference_pb2.ParseCompletionRequest(
+        completion=completion, predictor=predictor, adapter=adapter_kind(adapter)
+    )
+    set_target(request, target, module=module)
+    return request
+
+
+def output_types(target: Any, module: str = "predict") -> dict[str, Any] | None:
+    """The declared Python types of the outputs, when ``target`` is a ``Signature`` subclass."""
+
+    if not isinstance(target, SignatureMeta):
+        return None
+    types = target.output_types()
+    return {"reasoning": str, **types} if module_kind(module) == "chain_of_thought" else types
 
 
 def program_proto(

@@ -9,22 +9,29 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from . import _requests as rq
+from . import _streams
 from .errors import from_rpc_error
-from .results import Prediction, Program
-from .v1 import inference_pb2_grpc, program_pb2, program_pb2_grpc, signature_pb2, module_pb2
+from .results import Prediction, Program, RenderedPrompt, typed_outputs
+from .v1 import inference_pb2, inference_pb2_grpc, module_pb2, program_pb2, program_pb2_grpc
+from .values import from_struct
+
+if TYPE_CHECKING:
+    from .modules import ProgramModule
+    from .streaming import StreamEvent
 
 __all__ = ["Client", "AsyncClient", "DEFAULT_TARGET"]
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 
 Metadata = Sequence[tuple[str, str]] | Mapping[str, str] | None
-SignatureLike = str | signature_pb2.Signature | module_pb2.ModuleSpec
+#: A signature (string, ``Signature`` subclass or proto) or a whole ``ModuleSpec``.
+SignatureLike = rq.SignatureLike | module_pb2.ModuleSpec
 
 _MODULE_PARTS = ("module", "signature", "lm", "instructions", "demos", "adapter")
 
@@ -47,7 +54,10 @@ def _create_request(
     demos: Sequence[rq.DemoLike] | None, adapter: str | int | None, display_name: str, description: str,
     labels: Mapping[str, str] | None,
 ) -> program_pb2.CreateProgramRequest:
-    if isinstance(signature, module_pb2.ModuleSpec):
+    module_spec = getattr(signature, "module_spec", None)  # a Predict / ChainOfThought handle
+    if callable(module_spec):
+        spec = module_spec()
+    elif isinstance(signature, module_pb2.ModuleSpec):
         spec = signature
     else:
         spec = rq.module_spec(signature, module=module, lm=lm, instructions=instructions, demos=demos, adapter=adapter)
@@ -178,7 +188,8 @@ class Client(_Base):
         """Run an inline module or a stored program once.
 
         Args:
-            signature_or_program: a DSPy string signature (``"question -> answer"``) run inline, or a
+            signature_or_program: a signature run inline — DSPy's string form (``"question -> answer"``)
+                or a :class:`~dspy_grpc.Signature` subclass (outputs then get its Python types) — or a
                 stored program name (``"programs/qa"``, ``"programs/qa@r0002"``) or :class:`Program`.
             inputs: input field values; keyword arguments are added to them.
             module: ``"predict"`` or ``"chain_of_thought"`` (inline signatures only).
@@ -186,17 +197,137 @@ class Client(_Base):
                 (``{"responses": [{"answer": "Paris"}]}``), or ``None`` for the server's default.
             instructions: task instructions (inline only).
             demos: few-shot demos as dicts of field values (inline only).
-            adapter: ``"chat"`` (default), ``"json"`` or ``"xml"`` (inline only).
+            adapter: ``"chat"`` (default), ``"json"``, ``"xml"`` or ``"two_step"`` (inline only).
             include_trace: return the per-predictor trace in :attr:`Prediction.trace`.
             timeout: deadline in seconds for this call (default: the client's).
             metadata: extra gRPC metadata for this call.
         """
 
         request = rq.predict_request(
-            signature_or_program, inputs, input_kwargs, module=module, lm=lm, instructions=instructions,
-            demos=demos, adapter=adapter, include_trace=include_trace,
+            signature_or_program, rq.merge_inputs(inputs, input_kwargs), module=module, lm=lm,
+            instructions=instructions, demos=demos, adapter=adapter, include_trace=include_trace,
         )
-        return Prediction(self._call(self._inference.Predict, request, timeout, metadata).prediction)
+        response = self._predict(request, timeout, metadata)
+        return Prediction(response.prediction, rq.output_types(signature_or_program, module))
+
+    def render_prompt(
+        self,
+        signature_or_program: SignatureLike | Program,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        module: str = "predict",
+        predictor: str = "",
+        adapter: str | int | None = None,
+        timeout: float | None = None,
+        **input_kwargs: Any,
+    ) -> RenderedPrompt:
+        """The exact messages a predictor would send to its LM for these inputs, without calling it.
+
+        Takes a signature run inline as ``module``, or a stored program; ``adapter`` renders with
+        another adapter than the predictor's; ``predictor`` picks one in a multi-predictor program.
+        """
+
+        request = rq.render_request(
+            signature_or_program, rq.merge_inputs(inputs, input_kwargs), module=module, predictor=predictor,
+            adapter=adapter,
+        )
+        return RenderedPrompt.from_proto(self._render(request, timeout))
+
+    def parse_completion(
+        self,
+        signature_or_program: SignatureLike | Program,
+        completion: str,
+        *,
+        module: str = "predict",
+        predictor: str = "",
+        adapter: str | int | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Parse an LM completion into output values the way the predictor's adapter would.
+
+        Raises :class:`~dspy_grpc.errors.FailedPreconditionError` (reason ``PARSE_ERROR``) when the
+        completion does not fit the signature.
+        """
+
+        request = rq.parse_request(signature_or_program, completion, module=module, predictor=predictor, adapter=adapter)
+        outputs = from_struct(self._parse(request, timeout).outputs)
+        return typed_outputs(outputs, rq.output_types(signature_or_program, module))
+
+    def program(
+        self, name: str, *, lm: rq.LMLike = None, signature: Any = None, tools: Sequence[Any] = (),
+        tool_timeout: float | None = None,
+    ) -> ProgramModule:
+        """A handle that calls the stored program ``name`` like a module: ``client.program("qa")(question=...)``.
+
+        See :class:`~dspy_grpc.ProgramModule`; nothing is fetched until it is called.
+        """
+
+        from .modules import ProgramModule
+
+        return ProgramModule(name, client=self, lm=lm, signature=signature, tools=tools, tool_timeout=tool_timeout)
+
+    def stream_predict(
+        self,
+        signature_or_program: SignatureLike | Program,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        module: str = "predict",
+        lm: rq.LMLike = None,
+        instructions: str | None = None,
+        demos: Sequence[rq.DemoLike] | None = None,
+        adapter: str | int | None = None,
+        include_trace: bool = False,
+        timeout: float | None = None,
+        metadata: Metadata = None,
+        **input_kwargs: Any,
+    ) -> Iterator[StreamEvent]:
+        """:meth:`predict`, streamed: :class:`~dspy_grpc.FieldDelta` s as the LM writes, module and
+        tool events, then the :class:`Prediction` (always last). Stop iterating to cancel the run."""
+
+        request = rq.predict_request(
+            signature_or_program, rq.merge_inputs(inputs, input_kwargs), module=module, lm=lm,
+            instructions=instructions, demos=demos, adapter=adapter, include_trace=include_trace,
+        )
+        return self._stream(request, timeout, metadata, rq.output_types(signature_or_program, module))
+
+    def _predict(self, request: inference_pb2.PredictRequest, timeout: float | None, metadata: Metadata = None) -> Any:
+        return self._call(self._inference.Predict, request, timeout, metadata)
+
+    def _stream(
+        self, request: inference_pb2.PredictRequest, timeout: float | None, metadata: Metadata,
+        output_types: Mapping[str, Any] | None,
+    ) -> Iterator[StreamEvent]:
+        call = self._inference.StreamPredict(_streams.stream_request(request), **self._opts(timeout, metadata))
+        return _streams.stream_sync(call, output_types)
+
+    def _batch(
+        self, request: inference_pb2.PredictRequest, items: Sequence[Mapping[str, Any]], max_concurrency: int,
+        timeout: float | None, metadata: Metadata, output_types: Mapping[str, Any] | None,
+    ) -> list[Any]:
+        call = self._inference.BatchPredict(
+            _streams.batch_request(request, items, max_concurrency), **self._opts(timeout, metadata)
+        )
+        try:
+            return _streams.batch_results(call, len(items), output_types)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+
+    def _run(
+        self, request: inference_pb2.PredictRequest, tools: Mapping[str, Any], tool_timeout: float | None,
+        timeout: float | None, metadata: Metadata, output_types: Mapping[str, Any] | None,
+    ) -> Iterator[StreamEvent]:
+        opts = self._opts(timeout, metadata)
+
+        def start(requests: Iterable[inference_pb2.RunRequest]) -> Any:
+            return self._inference.Run(iter(requests), **opts)
+
+        return _streams.run_sync(start, _streams.start_message(request, tools, tool_timeout), tools, output_types)
+
+    def _render(self, request: inference_pb2.RenderPromptRequest, timeout: float | None) -> Any:
+        return self._call(self._inference.RenderPrompt, request, timeout)
+
+    def _parse(self, request: inference_pb2.ParseCompletionRequest, timeout: float | None) -> Any:
+        return self._call(self._inference.ParseCompletion, request, timeout)
 
     def create_program(
         self,
@@ -266,7 +397,7 @@ class Client(_Base):
         description: str | None = None,
         labels: Mapping[str, str] | None = None,
         module: str | None = None,
-        signature: str | signature_pb2.Signature | None = None,
+        signature: rq.SignatureLike | None = None,
         lm: rq.LMLike = None,
         instructions: str | None = None,
         demos: Sequence[rq.DemoLike] | None = None,
@@ -370,10 +501,116 @@ class AsyncClient(_Base):
         """Run an inline module or a stored program once; see :meth:`Client.predict`."""
 
         request = rq.predict_request(
-            signature_or_program, inputs, input_kwargs, module=module, lm=lm, instructions=instructions,
-            demos=demos, adapter=adapter, include_trace=include_trace,
+            signature_or_program, rq.merge_inputs(inputs, input_kwargs), module=module, lm=lm,
+            instructions=instructions, demos=demos, adapter=adapter, include_trace=include_trace,
         )
-        return Prediction((await self._call(self._inference.Predict, request, timeout, metadata)).prediction)
+        response = await self._predict(request, timeout, metadata)
+        return Prediction(response.prediction, rq.output_types(signature_or_program, module))
+
+    async def render_prompt(
+        self,
+        signature_or_program: SignatureLike | Program,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        module: str = "predict",
+        predictor: str = "",
+        adapter: str | int | None = None,
+        timeout: float | None = None,
+        **input_kwargs: Any,
+    ) -> RenderedPrompt:
+        """The messages a predictor would send, without an LM call; see :meth:`Client.render_prompt`."""
+
+        request = rq.render_request(
+            signature_or_program, rq.merge_inputs(inputs, input_kwargs), module=module, predictor=predictor,
+            adapter=adapter,
+        )
+        return RenderedPrompt.from_proto(await self._render(request, timeout))
+
+    async def parse_completion(
+        self,
+        signature_or_program: SignatureLike | Program,
+        completion: str,
+        *,
+        module: str = "predict",
+        predictor: str = "",
+        adapter: str | int | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Parse an LM completion into output values; see :meth:`Client.parse_completion`."""
+
+        request = rq.parse_request(signature_or_program, completion, module=module, predictor=predictor, adapter=adapter)
+        outputs = from_struct((await self._parse(request, timeout)).outputs)
+        return typed_outputs(outputs, rq.output_types(signature_or_program, module))
+
+    def program(
+        self, name: str, *, lm: rq.LMLike = None, signature: Any = None, tools: Sequence[Any] = (),
+        tool_timeout: float | None = None,
+    ) -> ProgramModule:
+        """A handle that calls the stored program ``name`` like a module: ``await client.program("qa").acall(...)``."""
+
+        from .modules import ProgramModule
+
+        return ProgramModule(name, client=self, lm=lm, signature=signature, tools=tools, tool_timeout=tool_timeout)
+
+    def stream_predict(
+        self,
+        signature_or_program: SignatureLike | Program,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        module: str = "predict",
+        lm: rq.LMLike = None,
+        instructions: str | None = None,
+        demos: Sequence[rq.DemoLike] | None = None,
+        adapter: str | int | None = None,
+        include_trace: bool = False,
+        timeout: float | None = None,
+        metadata: Metadata = None,
+        **input_kwargs: Any,
+    ) -> AsyncIterator[StreamEvent]:
+        """:meth:`predict`, streamed (``async for``); see :meth:`Client.stream_predict`."""
+
+        request = rq.predict_request(
+            signature_or_program, rq.merge_inputs(inputs, input_kwargs), module=module, lm=lm,
+            instructions=instructions, demos=demos, adapter=adapter, include_trace=include_trace,
+        )
+        return self._stream(request, timeout, metadata, rq.output_types(signature_or_program, module))
+
+    async def _predict(
+        self, request: inference_pb2.PredictRequest, timeout: float | None, metadata: Metadata = None
+    ) -> Any:
+        return await self._call(self._inference.Predict, request, timeout, metadata)
+
+    def _stream(
+        self, request: inference_pb2.PredictRequest, timeout: float | None, metadata: Metadata,
+        output_types: Mapping[str, Any] | None,
+    ) -> AsyncIterator[StreamEvent]:
+        call = self._inference.StreamPredict(_streams.stream_request(request), **self._opts(timeout, metadata))
+        return _streams.stream_async(call, output_types)
+
+    async def _batch(
+        self, request: inference_pb2.PredictRequest, items: Sequence[Mapping[str, Any]], max_concurrency: int,
+        timeout: float | None, metadata: Metadata, output_types: Mapping[str, Any] | None,
+    ) -> list[Any]:
+        call = self._inference.BatchPredict(
+            _streams.batch_request(request, items, max_concurrency), **self._opts(timeout, metadata)
+        )
+        try:
+            return _streams.batch_results([r async for r in call], len(items), output_types)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+
+    def _run(
+        self, request: inference_pb2.PredictRequest, tools: Mapping[str, Any], tool_timeout: float | None,
+        timeout: float | None, metadata: Metadata, output_types: Mapping[str, Any] | None,
+    ) -> AsyncIterator[StreamEvent]:
+        call = self._inference.Run(**self._opts(timeout, metadata))
+        return _streams.run_async(call, _streams.start_message(request, tools, tool_timeout), tools, output_types)
+
+    async def _render(self, request: inference_pb2.RenderPromptRequest, timeout: float | None) -> Any:
+        return await self._call(self._inference.RenderPrompt, request, timeout)
+
+    async def _parse(self, request: inference_pb2.ParseCompletionRequest, timeout: float | None) -> Any:
+        return await self._call(self._inference.ParseCompletion, request, timeout)
 
     async def create_program(
         self,
@@ -442,7 +679,7 @@ class AsyncClient(_Base):
         description: str | None = None,
         labels: Mapping[str, str] | None = None,
         module: str | None = None,
-        signature: str | signature_pb2.Signature | None = None,
+        signature: rq.SignatureLike | None = None,
         lm: rq.LMLike = None,
         instructions: str | None = None,
         demos: Sequence[rq.DemoLike] | None = None,

@@ -37,6 +37,7 @@ __all__ = [
     "InternalError",
     "RpcCancelledError",
     "from_rpc_error",
+    "from_item_error",
 ]
 
 REQUEST_ID_KEY = "x-request-id"
@@ -218,4 +219,17 @@ def from_rpc_error(error: grpc.RpcError) -> DspyGrpcError:
     return cls(
         code, message, reason=reason, domain=domain, metadata=metadata, field_violations=violations,
         retry_delay=retry_delay, request_id=request_id or None, status=status,
+    )
+
+
+def from_item_error(item: Any) -> DspyGrpcError:
+    """The typed error of one failed BatchPredict item (a ``dspy_grpc.v1.ItemError``)."""
+
+    code = getattr(grpc.StatusCode, item.code, grpc.StatusCode.UNKNOWN)
+    metadata = dict(item.metadata)
+    cls = _BY_CODE.get(code, DspyGrpcError)
+    return cls(
+        code, item.message, reason=item.reason, domain="dspy-grpc" if item.reason else "", metadata=metadata,
+        field_violations=[(v.field, v.description) for v in item.field_violations],
+        request_id=metadata.get("request_id"),
     )

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .v1 import prediction_pb2, program_pb2
+from .coerce import coerce
+from .v1 import inference_pb2, prediction_pb2, program_pb2
 from .values import from_struct
 
-__all__ = ["Usage", "TraceStep", "Prediction", "Program"]
+__all__ = ["Usage", "TraceStep", "AdapterFallback", "Prediction", "Program", "RenderedPrompt", "typed_outputs"]
 
 
 @dataclass(frozen=True)
@@ -54,22 +55,48 @@ class TraceStep:
         )
 
 
+@dataclass(frozen=True)
+class AdapterFallback:
+    """An extra LM call made because a completion could not be parsed (ChatAdapter -> JSONAdapter)."""
+
+    predictor: str
+    from_adapter: str
+    to_adapter: str
+    error: str
+
+
+def typed_outputs(values: Mapping[str, Any], types: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``values`` with each field that has a declared type converted to it (others as they are), in
+    the declared order (``Struct`` keys arrive unordered)."""
+
+    if not types:
+        return dict(values)
+    ordered = [name for name in types if name in values] + [name for name in values if name not in types]
+    return {name: coerce(types[name], values[name], name) if name in types else values[name] for name in ordered}
+
+
 class Prediction:
     """The result of running a module, like ``dspy.Prediction``.
 
     Output fields are attributes and items: ``pred.answer`` / ``pred["answer"]``; ``pred.outputs``
-    is a dict of all of them. ``pred.raw`` is the ``dspy_grpc.v1.Prediction`` proto.
+    is a dict of all of them. When the module's signature is a :class:`~dspy_grpc.Signature`
+    subclass, each output has the Python type it declares (``int`` fields give ``int``, dataclass
+    fields an instance, ...); otherwise outputs are plain JSON values. ``pred.raw`` is the
+    ``dspy_grpc.v1.Prediction`` proto.
     """
 
-    __slots__ = ("outputs", "usage", "trace", "program", "revision_id", "raw")
+    __slots__ = ("outputs", "usage", "trace", "program", "revision_id", "adapter_fallbacks", "raw")
 
-    def __init__(self, raw: prediction_pb2.Prediction) -> None:
+    def __init__(self, raw: prediction_pb2.Prediction, output_types: Mapping[str, Any] | None = None) -> None:
         self.raw = raw
-        self.outputs: dict[str, Any] = from_struct(raw.outputs)
+        self.outputs: dict[str, Any] = typed_outputs(from_struct(raw.outputs), output_types)
         self.usage: list[Usage] = [Usage.from_proto(u) for u in raw.usage]
         self.trace: list[TraceStep] = [TraceStep.from_proto(s) for s in raw.trace]
         self.program: str = raw.program
         self.revision_id: str = raw.revision_id
+        self.adapter_fallbacks: list[AdapterFallback] = [
+            AdapterFallback(f.predictor, f.from_adapter, f.to_adapter, f.error) for f in raw.adapter_fallbacks
+        ]
 
     def __getattr__(self, name: str) -> Any:
         # Only called for names that are not slots: output fields.
@@ -172,3 +199,28 @@ class Program:
             revision_create_time=_time(raw.revision_create_time),
             raw=raw,
         )
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    """What a predictor would send to its LM (from ``RenderPrompt``), without calling it.
+
+    ``messages`` are OpenAI-style chat messages: ``{"role": ..., "content": "..."}``, where
+    ``content`` is a list of content parts (``{"type": "text", ...}``, ``{"type": "image_url", ...}``)
+    for messages with images. ``request_options`` are the extra request body entries
+    (``response_format`` for JSON, sampling options).
+    """
+
+    messages: list[dict[str, Any]]
+    request_options: dict[str, Any]
+    predictor: str
+    adapter: str
+    raw: inference_pb2.RenderPromptResponse = field(repr=False, compare=False)
+
+    @classmethod
+    def from_proto(cls, raw: inference_pb2.RenderPromptResponse) -> RenderedPrompt:
+        messages = [
+            {"role": m.role, "content": [from_struct(p) for p in m.content_parts] if m.content_parts else m.content}
+            for m in raw.messages
+        ]
+        return cls(messages, from_struct(raw.request_options), raw.predictor, raw.adapter, raw)

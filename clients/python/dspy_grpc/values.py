@@ -2,14 +2,17 @@
 
 Inputs and outputs travel as JSON-like protobuf values. :func:`to_struct` / :func:`to_value` accept
 ``None``, ``bool``, ``int``, ``float``, ``str``, mappings with string keys, lists and tuples, plus
-dataclass instances and objects with a ``model_dump()`` method (pydantic models), which are sent
-as objects. :func:`from_struct` / :func:`from_value` turn them back into plain Python; because
-protobuf numbers are doubles, whole numbers come back as ``int`` (``4.0`` becomes ``4``).
+enum members (sent as their value), dataclass instances (:class:`~dspy_grpc.Image` and
+:class:`~dspy_grpc.History` among them) and objects with a ``model_dump()`` method (pydantic
+models), which are sent as objects. :func:`from_struct` / :func:`from_value` turn them back into
+plain Python; because protobuf numbers are doubles, whole numbers come back as ``int`` (``4.0``
+becomes ``4``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -44,6 +47,8 @@ def to_value(obj: Any) -> struct_pb2.Value:
         value.number_value = obj
     elif isinstance(obj, str):
         value.string_value = obj
+    elif isinstance(obj, enum.Enum):
+        value.CopyFrom(to_value(obj.value))
     elif isinstance(obj, struct_pb2.Value):
         value.CopyFrom(obj)
     elif isinstance(obj, struct_pb2.Struct):

@@ -18,13 +18,30 @@ from ..app.inference import ProgramRef
 from ..app.programs import Program
 from ..core.errors import invalid
 from ..core.example import Example
-from ..core.signature import Field, Role, Signature, parse_signature
+from ..core.signature import CONSTRAINT_LABELS, Field, Role, Signature, parse_signature
 from ..core.types import TypeKind, TypeSpec
 from ..lm.dummy import DummyResponse, DummyRule, DummySpec
 from ..lm.types import LMOptions
 from ..modules.prediction import Prediction
 from ..modules.predictor import RenderedPrompt
-from ..modules.spec import LMChoice, ModuleKind, ModuleSpec, PredictorSpec
+from ..modules.metrics import ExactMatchMetric, LMJudgeMetric, MetricSpec
+from ..modules.spec import (
+    BestOfNSpec,
+    ChainOfThoughtSpec,
+    GraphSpec,
+    GraphStep,
+    LMChoice,
+    MajoritySpec,
+    ModuleSpec,
+    MultiChainComparisonSpec,
+    ParallelSpec,
+    PredictorSpec,
+    PredictorState,
+    PredictSpec,
+    ReActSpec,
+    RefineSpec,
+    ToolSpec,
+)
 
 PROGRAM_NAME = re.compile(r"^programs/([^/@]+)(?:@([^/@]+))?$")
 
@@ -150,7 +167,7 @@ def signature_from_proto(message: signature_pb2.Signature, path: str) -> Signatu
                 type=type_from_proto(item.type, f"{path}.fields[{index}].type"),
                 description=item.description if item.HasField("description") else None,
                 prefix=item.prefix if item.HasField("prefix") else None,
-                constraints=struct_to_dict(item.constraints),
+                constraints=_constraints(item.constraints, f"{path}.fields[{index}].constraints"),
             )
         )
     return Signature(fields=tuple(fields), instructions=instructions)
@@ -166,9 +183,24 @@ def signature_to_proto(signature: Signature) -> signature_pb2.Signature:
             field.description = item.description
         if item.prefix is not None:
             field.prefix = item.prefix
-        if item.constraints:
-            field.constraints.CopyFrom(dict_to_struct(dict(item.constraints)))
+        for name, value in item.constraints.items():
+            field.constraints.add(name=name, value=json.dumps(value))
     return message
+
+
+def _constraints(items, path: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for index, item in enumerate(items):
+        if item.name not in CONSTRAINT_LABELS:
+            raise invalid(f"{path}[{index}].name", f"unknown constraint {item.name!r}; use {', '.join(CONSTRAINT_LABELS)}")
+        try:
+            value = json.loads(item.value)
+        except json.JSONDecodeError:
+            raise invalid(f"{path}[{index}].value", f"{item.value!r} is not a JSON number or boolean") from None
+        if not isinstance(value, (int, float, bool)):
+            raise invalid(f"{path}[{index}].value", "must be a JSON number or boolean")
+        out[item.name] = value
+    return out
 
 
 def example_from_proto(message: signature_pb2.Example) -> Example:
@@ -184,15 +216,31 @@ def example_to_proto(example: Example) -> signature_pb2.Example:
 # --------------------------------------------------------------------------- LMs and modules
 
 
-def lm_from_proto(message: module_pb2.LMSpec) -> LMChoice:
-    options = message.options
-    lm_options = LMOptions(
+#: module_pb2.CachePolicy values -> the domain's cache policy names (None: unset).
+CACHE_POLICIES = {
+    module_pb2.CACHE_POLICY_UNSPECIFIED: None,
+    module_pb2.CACHE_POLICY_USE: "use",
+    module_pb2.CACHE_POLICY_BYPASS: "bypass",
+    module_pb2.CACHE_POLICY_REFRESH: "refresh",
+}
+
+
+def lm_options_from_proto(options: module_pb2.LMOptions, **extra: Any) -> LMOptions:
+    """Sampling options and cache policy from their message (``extra``: further LMOptions fields)."""
+
+    return LMOptions(
         temperature=options.temperature if options.HasField("temperature") else None,
         max_tokens=options.max_tokens if options.HasField("max_tokens") else None,
         top_p=options.top_p if options.HasField("top_p") else None,
         stop=tuple(options.stop),
         seed=options.seed if options.HasField("seed") else None,
+        cache=CACHE_POLICIES.get(options.cache),
+        **extra,
     )
+
+
+def lm_from_proto(message: module_pb2.LMSpec) -> LMChoice:
+    lm_options = lm_options_from_proto(message.options)
     source = message.WhichOneof("source")
     if source == "dummy":
         dummy = DummySpec(
@@ -225,6 +273,8 @@ def lm_to_proto(choice: LMChoice) -> module_pb2.LMSpec:
         if getattr(opts, key) is not None:
             setattr(message.options, key, getattr(opts, key))
     message.options.stop.extend(opts.stop)
+    if opts.cache is not None:
+        message.options.cache = {name: value for value, name in CACHE_POLICIES.items()}[opts.cache]
     return message
 
 
@@ -270,20 +320,151 @@ def predictor_to_proto(spec: PredictorSpec) -> module_pb2.PredictorSpec:
 
 
 def module_from_proto(message: module_pb2.ModuleSpec, path: str) -> ModuleSpec:
+    """The module spec of a message; checks what only the wire form can get wrong (unset oneofs and
+    required messages). Everything else is checked when the module is built."""
+
     kind = message.WhichOneof("module")
     if kind is None:
-        raise invalid(path, "is required: set predict or chain_of_thought")
+        raise invalid(path, "is required: set one module kind (predict, chain_of_thought, react, ...)")
     body = getattr(message, kind)
-    if not body.HasField("predictor"):
-        raise invalid(f"{path}.{kind}.predictor", "is required")
-    spec = ModuleSpec(ModuleKind(kind), predictor_from_proto(body.predictor, f"{path}.{kind}.predictor"))
-    return spec.validate(path)
+    here = f"{path}.{kind}"
+
+    def predictor() -> PredictorSpec:
+        if not body.HasField("predictor"):
+            raise invalid(f"{here}.predictor", "is required")
+        return predictor_from_proto(body.predictor, f"{here}.predictor")
+
+    def inner() -> ModuleSpec:
+        if not body.HasField("module"):
+            raise invalid(f"{here}.module", "is required: the module to run")
+        return module_from_proto(body.module, f"{here}.module")
+
+    if kind == "predict":
+        return PredictSpec(predictor())
+    if kind == "chain_of_thought":
+        return ChainOfThoughtSpec(predictor())
+    if kind == "react":
+        return ReActSpec(
+            predictor=predictor(),
+            tools=tuple(_tool_from_proto(tool, f"{here}.tools[{i}]") for i, tool in enumerate(body.tools)),
+            max_iters=body.max_iters or 20,
+            react=_state_from_proto(body.react),
+            extract=_state_from_proto(body.extract),
+        )
+    if kind == "multi_chain_comparison":
+        return MultiChainComparisonSpec(
+            predictor=predictor(), m=body.m or 3,
+            temperature=body.temperature if body.HasField("temperature") else 0.7,
+            generator=module_from_proto(body.generator, f"{here}.generator") if body.HasField("generator") else None,
+        )
+    if kind in ("best_of_n", "refine"):
+        module = inner()
+        if not body.HasField("reward"):
+            raise invalid(f"{here}.reward", "is required: exact_match or lm_judge")
+        common = dict(
+            module=module, n=body.n, reward=_reward_from_proto(body.reward, f"{here}.reward"),
+            threshold=body.threshold, fail_count=body.fail_count if body.HasField("fail_count") else None,
+        )
+        if kind == "best_of_n":
+            return BestOfNSpec(**common)
+        return RefineSpec(**common, feedback_lm=lm_from_proto(body.feedback_lm))
+    if kind == "parallel":
+        return ParallelSpec(inner(), body.num_threads or 8, body.max_errors if body.HasField("max_errors") else 10)
+    if kind == "majority":
+        return MajoritySpec(inner(), body.n or 5, body.field)
+    steps = []
+    for index, step in enumerate(body.steps):
+        at = f"{here}.steps[{index}]"
+        if not step.HasField("module"):
+            raise invalid(f"{at}.module", "is required")
+        steps.append(GraphStep(step.name, module_from_proto(step.module, f"{at}.module"),
+                               tuple(sorted(step.inputs.items()))))
+    return GraphSpec(tuple(steps), tuple(sorted(body.outputs.items())))
+
+
+def _tool_from_proto(message: module_pb2.ToolSpec, path: str) -> ToolSpec:
+    args: Any = {}
+    if message.args_json_schema:
+        try:
+            args = json.loads(message.args_json_schema)
+        except json.JSONDecodeError as error:
+            raise invalid(f"{path}.args_json_schema", f"is not valid JSON: {error}") from None
+        if not isinstance(args, dict):
+            raise invalid(f"{path}.args_json_schema", "must be a JSON object: argument name -> JSON schema")
+    return ToolSpec(message.name, message.description, args, message.builtin)
+
+
+def _state_from_proto(message: module_pb2.PredictorState) -> PredictorState:
+    return PredictorState(
+        message.instructions if message.HasField("instructions") else None,
+        tuple(example_from_proto(demo) for demo in message.demos),
+    )
+
+
+def _reward_from_proto(message: module_pb2.RewardSpec, path: str) -> MetricSpec:
+    kind = message.WhichOneof("reward")
+    if kind == "exact_match":
+        body = message.exact_match
+        return ExactMatchMetric(body.field, body.reference_field, tuple(body.values))
+    if kind == "lm_judge":
+        body = message.lm_judge
+        if not body.HasField("judge"):
+            raise invalid(f"{path}.lm_judge.judge", "is required")
+        return LMJudgeMetric(predictor_from_proto(body.judge, f"{path}.lm_judge.judge"), body.score_field,
+                             body.chain_of_thought)
+    raise invalid(path, "is required: exact_match or lm_judge")
 
 
 def module_to_proto(spec: ModuleSpec) -> module_pb2.ModuleSpec:
     message = module_pb2.ModuleSpec()
-    getattr(message, spec.kind.value).predictor.CopyFrom(predictor_to_proto(spec.predictor))
+    body = getattr(message, spec.kind.value)
+    if isinstance(spec, (PredictSpec, ChainOfThoughtSpec, ReActSpec, MultiChainComparisonSpec)):
+        body.predictor.CopyFrom(predictor_to_proto(spec.predictor))
+    if isinstance(spec, ReActSpec):
+        for tool in spec.tools:
+            body.tools.add(name=tool.name, description=tool.description, builtin=tool.builtin,
+                           args_json_schema=json.dumps(dict(tool.args)) if tool.args else "")
+        body.max_iters = spec.max_iters
+        for key in ("react", "extract"):
+            state = getattr(spec, key)
+            target = getattr(body, key)
+            if state.instructions is not None:
+                target.instructions = state.instructions
+            target.demos.extend(example_to_proto(demo) for demo in state.demos)
+    elif isinstance(spec, MultiChainComparisonSpec):
+        body.m, body.temperature = spec.m, spec.temperature
+        if spec.generator is not None:
+            body.generator.CopyFrom(module_to_proto(spec.generator))
+    elif isinstance(spec, (BestOfNSpec, RefineSpec)):
+        body.module.CopyFrom(module_to_proto(spec.module))
+        body.n, body.threshold = spec.n, spec.threshold
+        if spec.fail_count is not None:
+            body.fail_count = spec.fail_count
+        _reward_to_proto(spec.reward, body.reward)
+        if isinstance(spec, RefineSpec) and (spec.feedback_lm.is_set or spec.feedback_lm.options != LMOptions()):
+            body.feedback_lm.CopyFrom(lm_to_proto(spec.feedback_lm))
+    elif isinstance(spec, ParallelSpec):
+        body.module.CopyFrom(module_to_proto(spec.module))
+        body.num_threads, body.max_errors = spec.num_threads, spec.max_errors
+    elif isinstance(spec, MajoritySpec):
+        body.module.CopyFrom(module_to_proto(spec.module))
+        body.n, body.field = spec.n, spec.field
+    elif isinstance(spec, GraphSpec):
+        for step in spec.steps:
+            body.steps.add(name=step.name, module=module_to_proto(step.module), inputs=dict(step.inputs))
+        body.outputs.update(dict(spec.outputs))
     return message
+
+
+def _reward_to_proto(metric: MetricSpec, message: module_pb2.RewardSpec) -> None:
+    if isinstance(metric, ExactMatchMetric):
+        message.exact_match.field = metric.field
+        message.exact_match.reference_field = metric.reference_field
+        message.exact_match.values.extend(metric.values)
+    elif isinstance(metric, LMJudgeMetric):
+        message.lm_judge.judge.CopyFrom(predictor_to_proto(metric.judge))
+        message.lm_judge.score_field = metric.score_field
+        message.lm_judge.chain_of_thought = metric.chain_of_thought
 
 
 # --------------------------------------------------------------------------- programs and predictions
@@ -343,6 +524,8 @@ def prediction_to_proto(prediction: Prediction, *, program_id: str = "", revisio
             adapter=step.adapter,
             model=step.model,
             usage=_usage(step.model, step.usage, 1),
+            lm_call_ids=list(step.lm_call_ids),
+            cache_hit=step.cache_hit,
         )
         trace.latency.FromNanoseconds(int(step.latency_s * 1e9))
     return message

@@ -30,6 +30,8 @@ _CODES: list[tuple[type[errors.DspyGrpcError], grpc.StatusCode]] = [
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
     (errors.Cancelled, grpc.StatusCode.CANCELLED),
+    (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (errors.ProviderError, grpc.StatusCode.FAILED_PRECONDITION),
 ]
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
 import grpc
 from dspy_grpc.v1 import inference_pb2, inference_pb2_grpc
 
+from ..app.caller_tools import CallerTools
 from ..app.inference import Inference, ProgramRef
 from ..core.errors import invalid
 from ..modules.spec import LMChoice, ModuleSpec
@@ -19,6 +24,9 @@ from .convert import (
     struct_to_dict,
 )
 from .deadlines import deadline_of
+from .stream_convert import batch_item_to_proto, event_to_proto, tool_output
+
+log = logging.getLogger("dspy_grpc_server.api")
 
 
 class InferenceService(inference_pb2_grpc.InferenceServiceServicer):
@@ -29,7 +37,7 @@ class InferenceService(inference_pb2_grpc.InferenceServiceServicer):
         result = await self._inference.predict(
             _target(request),
             struct_to_dict(request.inputs),
-            request_lm=lm_from_proto(request.lm) if request.HasField("lm") else LMChoice(),
+            request_lm=_request_lm(request),
             deadline=deadline_of(context),
             include_trace=request.include_trace,
         )
@@ -55,13 +63,94 @@ class InferenceService(inference_pb2_grpc.InferenceServiceServicer):
         )
         return inference_pb2.ParseCompletionResponse(outputs=dict_to_struct(outputs), adapter=adapter)
 
+    async def StreamPredict(self, request: inference_pb2.StreamPredictRequest, context: grpc.aio.ServicerContext):
+        events = self._inference.stream_predict(
+            _target(request), struct_to_dict(request.inputs), request_lm=_request_lm(request),
+            deadline=deadline_of(context), include_trace=request.include_trace,
+        )
+        async with _closing(events):
+            async for item in events:
+                yield event_to_proto(item)
 
-def _target(request) -> ProgramRef | ModuleSpec:
+    async def BatchPredict(self, request: inference_pb2.BatchPredictRequest, context: grpc.aio.ServicerContext):
+        if request.max_concurrency < 0:
+            raise invalid("max_concurrency", "must not be negative")
+        items = self._inference.batch_predict(
+            _target(request), [struct_to_dict(values) for values in request.inputs],
+            request_lm=_request_lm(request), deadline=deadline_of(context), include_trace=request.include_trace,
+            max_concurrency=request.max_concurrency,
+        )
+        async with _closing(items):
+            async for item in items:
+                yield batch_item_to_proto(item)
+
+    async def Run(self, request_iterator: AsyncIterator[inference_pb2.RunRequest], context: grpc.aio.ServicerContext):
+        first = await anext(aiter(request_iterator), None)
+        if first is None or first.WhichOneof("message") != "start":
+            raise invalid("start", "the first message of Run must be start")
+        start = first.start
+        if not start.HasField("request"):
+            raise invalid("start.request", "is required")
+        request = start.request
+        queue: asyncio.Queue = asyncio.Queue()
+        timeout = start.tool_timeout.ToTimedelta().total_seconds() if start.HasField("tool_timeout") else None
+        if timeout is not None and timeout <= 0:
+            raise invalid("start.tool_timeout", "must be positive")
+        tools = CallerTools(start.tools, queue.put_nowait, timeout_s=timeout)
+        reader = asyncio.ensure_future(_read_tool_results(request_iterator, tools))
+        events = self._inference.stream_predict(
+            _target(request, "start.request."), struct_to_dict(request.inputs), request_lm=_request_lm(request),
+            deadline=deadline_of(context), include_trace=request.include_trace, tools=tools, extra_events=queue,
+        )
+        try:
+            async with _closing(events):
+                async for item in events:
+                    yield event_to_proto(item)
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+
+async def _read_tool_results(requests: AsyncIterator[inference_pb2.RunRequest], tools: CallerTools) -> None:
+    """Hand the caller's tool results to the waiting calls."""
+
+    index = 0
+    async for message in requests:
+        index += 1
+        if message.WhichOneof("message") != "tool_result":
+            tools.fail(invalid(f"messages[{index}]", "after start, Run accepts only tool_result messages"))
+            return
+        result = message.tool_result
+        error = result.error if result.WhichOneof("outcome") == "error" else None
+        output = tool_output(result.output) if result.WhichOneof("outcome") == "output" else None
+        if not tools.answer(result.call_id, output=output, error=error):
+            log.info("Run: ignoring a result for call %r, which is not waiting", result.call_id)
+
+
+class _closing:
+    """Close an async generator when the block ends (a cancelled call cancels the run it streams)."""
+
+    def __init__(self, generator) -> None:
+        self._generator = generator
+
+    async def __aenter__(self):
+        return self._generator
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._generator.aclose()
+
+
+def _request_lm(request) -> LMChoice:
+    return lm_from_proto(request.lm) if request.HasField("lm") else LMChoice()
+
+
+def _target(request, prefix: str = "") -> ProgramRef | ModuleSpec:
     """The program or inline module a request names (its `target` oneof)."""
 
     kind = request.WhichOneof("target")
     if kind == "program":
-        return program_ref(request.program, "program")
+        return program_ref(request.program, f"{prefix}program")
     if kind == "module":
-        return module_from_proto(request.module, "module")
-    raise invalid("target", "set program (\"programs/qa\") or module (an inline module spec)")
+        return module_from_proto(request.module, f"{prefix}module")
+    raise invalid(f"{prefix}target", "set program (\"programs/qa\") or module (an inline module spec)")
+

@@ -1,23 +1,34 @@
-"""The interceptor every RPC passes through: request ids and error mapping.
+"""The interceptor every RPC passes through: request id, telemetry, authorization, error mapping.
 
-It gives each call a request id (the caller's ``x-request-id`` metadata, or a new one), sends it
-back as initial metadata, and turns exceptions into statuses in one place: domain errors through
-:mod:`.errors`, client cancellation left alone, anything else logged with the request id and
-reported as INTERNAL.
+For each call it
+
+1. takes the request id (the caller's ``x-request-id`` metadata, or a new one) and sends it back as
+   initial metadata;
+2. opens the RPC's server span (continuing the caller's W3C ``traceparent`` if sent), counts the
+   call in flight and records its duration and status code;
+3. checks the ``authorization: Bearer`` API key against the scope the method needs (when
+   authentication is on) and runs the handler on behalf of that key (:mod:`..core.caller`);
+4. turns exceptions into statuses in one place: domain errors through :mod:`.errors`, client
+   cancellation left alone, anything else logged with the request id and reported as INTERNAL.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
+from opentelemetry import propagate
 
+from ..core import telemetry
+from ..core.caller import Caller, acting_as
 from ..core.errors import DspyGrpcError
+from ..lm.attribution import attributed
+from .authorization import Authorizer
 from .errors import internal_status, to_status
 
 log = logging.getLogger("dspy_grpc_server.api")
@@ -28,25 +39,81 @@ REQUEST_ID_KEY = "x-request-id"
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
 
-def _request_id(context: grpc.aio.ServicerContext) -> str:
-    for key, value in context.invocation_metadata() or ():
+def _metadata(context: grpc.aio.ServicerContext) -> list[tuple[str, Any]]:
+    return list(context.invocation_metadata() or ())
+
+
+def _request_id(metadata: list[tuple[str, Any]]) -> str:
+    for key, value in metadata:
         if key == REQUEST_ID_KEY and value:
             return str(value)[:128]
     return uuid.uuid4().hex
 
 
-async def _abort(context: grpc.aio.ServicerContext, error: BaseException, method: str, request_id: str):
+def _status_for(error: BaseException, method: str, request_id: str) -> grpc.Status:
     if isinstance(error, DspyGrpcError):
         status = to_status(error, request_id=request_id)
         log.info("%s failed: %s %s (request_id=%s)", method, status.code.name, error.reason, request_id)
-    else:
-        log.exception("%s crashed (request_id=%s)", method, request_id, exc_info=error)
-        status = internal_status(request_id)
-    await context.abort_with_status(status)
+        return status
+    log.error("%s crashed (request_id=%s)", method, request_id, exc_info=error)
+    return internal_status(request_id)
 
 
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps every handler so that exceptions become rich statuses."""
+@contextmanager
+def _on_behalf_of(caller: Caller | None) -> Iterator[None]:
+    """Run the handler as ``caller``: visible to code below and charged in the usage ledger."""
+
+    if caller is None:
+        yield
+        return
+    with acting_as(caller), attributed(api_key_id=caller.key_id):
+        yield
+
+
+class _Call:
+    """The per-call setup and teardown shared by unary and streaming handlers."""
+
+    def __init__(self, interceptor: CallInterceptor, method: str, context: grpc.aio.ServicerContext) -> None:
+        self.method, self.context = method, context
+        self.metadata = _metadata(context)
+        self.request_id = _request_id(self.metadata)
+        self._interceptor = interceptor
+        self.status: grpc.Status | None = None
+
+    def parent(self) -> Any:
+        carrier = {key: value for key, value in self.metadata if isinstance(value, str)}
+        return propagate.extract(carrier)
+
+    async def begin(self, rpc: telemetry.RpcCall) -> Any:
+        rpc.span.set_attribute(telemetry.DSPY_REQUEST_ID, self.request_id)
+        await self.context.send_initial_metadata(((REQUEST_ID_KEY, self.request_id),))
+        caller = await self._interceptor.authorizer.authorize(self.method, self.metadata)
+        if caller is not None:
+            rpc.span.set_attribute(telemetry.DSPY_API_KEY_ID, caller.key_id)
+        return _on_behalf_of(caller)
+
+    def fail(self, rpc: telemetry.RpcCall, error: BaseException) -> None:
+        if not isinstance(error, Exception):  # cancelled by the client, generator closed, shutdown
+            rpc.record_code("CANCELLED", grpc.StatusCode.CANCELLED.value[0])
+            return
+        if isinstance(error, grpc.aio.AbortError):
+            code = self.context.code() or grpc.StatusCode.UNKNOWN
+            rpc.record_code(code.name, code.value[0])
+            return
+        self.status = _status_for(error, self.method, self.request_id)
+        rpc.record_code(self.status.code.name, self.status.code.value[0])
+
+    async def abort_if_failed(self) -> None:
+        if self.status is not None:
+            await self.context.abort_with_status(self.status)
+
+
+class CallInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps every handler (see the module docstring). ``authorizer`` defaults to auth off."""
+
+    def __init__(self, telemetry_: telemetry.Telemetry | None = None, authorizer: Authorizer | None = None) -> None:
+        self.telemetry = telemetry_ or telemetry.current()
+        self.authorizer = authorizer or Authorizer(None)
 
     async def intercept_service(
         self,
@@ -57,43 +124,32 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         method = handler_call_details.method
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                self._unary(handler.unary_unary, method),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                self._stream(handler.unary_stream, method),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                self._unary(handler.stream_unary, method),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_stream:
-            return grpc.stream_stream_rpc_method_handler(
-                self._stream(handler.stream_stream, method),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+        for kind, make, wrap in (
+            ("unary_unary", grpc.unary_unary_rpc_method_handler, self._unary),
+            ("unary_stream", grpc.unary_stream_rpc_method_handler, self._stream),
+            ("stream_unary", grpc.stream_unary_rpc_method_handler, self._unary),
+            ("stream_stream", grpc.stream_stream_rpc_method_handler, self._stream),
+        ):
+            behavior = getattr(handler, kind)
+            if behavior:
+                return make(wrap(behavior, method), request_deserializer=handler.request_deserializer,
+                            response_serializer=handler.response_serializer)
         return handler
 
     def _unary(self, behavior, method: str):
         async def wrapper(request: Any, context: grpc.aio.ServicerContext):
-            request_id = _request_id(context)
-            token = request_id_var.set(request_id)
-            await context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
+            call = _Call(self, method, context)
+            token = request_id_var.set(call.request_id)
             try:
-                return await behavior(request, context)
-            except (asyncio.CancelledError, grpc.aio.AbortError):
-                raise
-            except Exception as error:  # noqa: BLE001 - this is the one place errors are mapped
-                await _abort(context, error, method, request_id)
+                with telemetry.scope(self.telemetry), telemetry.rpc_call(method, parent=call.parent()) as rpc:
+                    try:
+                        with await call.begin(rpc):
+                            return await behavior(request, context)
+                    except BaseException as error:  # noqa: BLE001 - this is the one place errors are mapped
+                        call.fail(rpc, error)
+                        if call.status is None:
+                            raise
+                await call.abort_if_failed()
             finally:
                 request_id_var.reset(token)
 
@@ -101,16 +157,19 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
     def _stream(self, behavior, method: str):
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            request_id = _request_id(context)
-            token = request_id_var.set(request_id)
-            await context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
+            call = _Call(self, method, context)
+            token = request_id_var.set(call.request_id)
             try:
-                async for response in behavior(request, context):
-                    yield response
-            except (asyncio.CancelledError, grpc.aio.AbortError):
-                raise
-            except Exception as error:  # noqa: BLE001
-                await _abort(context, error, method, request_id)
+                with telemetry.scope(self.telemetry), telemetry.rpc_call(method, parent=call.parent()) as rpc:
+                    try:
+                        with await call.begin(rpc):
+                            async for response in behavior(request, context):
+                                yield response
+                    except BaseException as error:  # noqa: BLE001
+                        call.fail(rpc, error)
+                        if call.status is None:
+                            raise
+                await call.abort_if_failed()
             finally:
                 request_id_var.reset(token)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import grpc
 from dspy_grpc.v1 import program_pb2, program_pb2_grpc
 from google.protobuf import empty_pb2
@@ -21,7 +23,7 @@ class ProgramService(program_pb2_grpc.ProgramServiceServicer):
         if not request.HasField("program"):
             raise invalid("program", "is required")
         if not request.program.HasField("module"):
-            raise invalid("program.module", "is required: set predict or chain_of_thought")
+            raise invalid("program.module", "is required: set one module kind (predict, chain_of_thought, ...)")
         program = request.program
         created = await self._programs.create(
             request.program_id,
@@ -82,4 +84,36 @@ class ProgramService(program_pb2_grpc.ProgramServiceServicer):
         )
         return program_pb2.ListProgramRevisionsResponse(
             programs=[program_to_proto(p) for p in programs], next_page_token=token
+        )
+
+    async def ActivateProgramRevision(
+        self, request: program_pb2.ActivateProgramRevisionRequest, context: grpc.aio.ServicerContext
+    ):
+        ref = program_ref(request.name, "name")
+        if not ref.revision_id:
+            raise invalid("name", "name the revision to activate: \"programs/{program}@{revision_id}\"")
+        return program_to_proto(await self._programs.activate(ref.program_id, ref.revision_id, etag=request.etag))
+
+    async def RollbackProgram(self, request: program_pb2.RollbackProgramRequest, context: grpc.aio.ServicerContext):
+        ref = program_ref(request.name, "name", allow_revision=False)
+        return program_to_proto(await self._programs.rollback(ref.program_id, etag=request.etag))
+
+    async def ImportDspyProgram(
+        self, request: program_pb2.ImportDspyProgramRequest, context: grpc.aio.ServicerContext
+    ):
+        ref = program_ref(request.name, "name", allow_revision=False)
+        module = module_from_proto(request.module, "module") if request.HasField("module") else None
+        imported = await self._programs.import_dspy(ref.program_id, request.dspy_json, module=module,
+                                                    etag=request.etag)
+        return program_to_proto(imported)
+
+    async def ExportDspyProgram(
+        self, request: program_pb2.ExportDspyProgramRequest, context: grpc.aio.ServicerContext
+    ):
+        ref = program_ref(request.name, "name")
+        program, state = await self._programs.export_dspy(ref.program_id, ref.revision_id)
+        return program_pb2.ExportDspyProgramResponse(
+            dspy_json=json.dumps(state, indent=2, ensure_ascii=False),
+            predictors=[name for name in state if name != "metadata"],
+            revision_id=program.record.revision_id,
         )

@@ -8,20 +8,37 @@ import signal
 
 import grpc
 from dspy_grpc.v1 import inference_pb2, inference_pb2_grpc, program_pb2, program_pb2_grpc
+from dspy_grpc.v1 import dataset_pb2, dataset_pb2_grpc, evaluation_pb2, evaluation_pb2_grpc
+from dspy_grpc.v1 import optimization_pb2, optimization_pb2_grpc
+from dspy_grpc.v1 import lm_pb2, lm_pb2_grpc
+from dspy_grpc.v1 import program_admin_pb2, program_admin_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ..app.application import Application
 from ..app.config import Config
+from .dataset_service import DatasetService
+from .evaluation_service import EvaluationService
 from .inference_service import InferenceService
-from .interceptors import ErrorMappingInterceptor
+from .lm_service import LMService
+from .optimization_service import OptimizationService
+from ..ops.servers import OpsServers, start_ops_servers
+from .authorization import Authorizer
+from .interceptors import CallInterceptor
 from .program_service import ProgramService
+from .program_admin_service import ProgramAdminService
+from ..app.program_admin import ProgramAdmin
 
 log = logging.getLogger("dspy_grpc_server.api")
 
 SERVICE_NAMES = (
     program_pb2.DESCRIPTOR.services_by_name["ProgramService"].full_name,
     inference_pb2.DESCRIPTOR.services_by_name["InferenceService"].full_name,
+    dataset_pb2.DESCRIPTOR.services_by_name["DatasetService"].full_name,
+    evaluation_pb2.DESCRIPTOR.services_by_name["EvaluationService"].full_name,
+    optimization_pb2.DESCRIPTOR.services_by_name["OptimizationService"].full_name,
+    lm_pb2.DESCRIPTOR.services_by_name["LMService"].full_name,
+    program_admin_pb2.DESCRIPTOR.services_by_name["ProgramAdminService"].full_name,
 )
 
 
@@ -45,37 +62,76 @@ class RunningServer:
         self.app = app
         self.health = health_servicer
         self.port = port
+        #: "SERVING" until :meth:`stop` begins (shown on the dashboard).
+        self.status = "SERVING"
+        #: The dashboard and Prometheus side servers (ports are None when off).
+        self.ops = OpsServers()
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop accepting calls, let in-flight ones finish within ``grace`` seconds, then close."""
 
         grace = self.app.config.grace_period_s if grace is None else grace
+        self.status = "NOT_SERVING"
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.stop(grace)
+        await self.ops.stop()
         await self.app.aclose()
 
 
 async def start_server(config: Config) -> RunningServer:
     app = await Application.start(config)
-    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()], options=_options(config))
+    authorizer = Authorizer(app.api_keys if config.auth_enabled else None,
+                            open_health=config.auth_open_health, open_reflection=config.auth_open_reflection)
+    server = grpc.aio.server(interceptors=[CallInterceptor(app.telemetry, authorizer)], options=_options(config))
     program_pb2_grpc.add_ProgramServiceServicer_to_server(ProgramService(app.programs), server)
     inference_pb2_grpc.add_InferenceServiceServicer_to_server(InferenceService(app.inference), server)
+    dataset_pb2_grpc.add_DatasetServiceServicer_to_server(DatasetService(app.datasets), server)
+    evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(EvaluationService(app.evaluations), server)
+    optimization_pb2_grpc.add_OptimizationServiceServicer_to_server(OptimizationService(app.optimizations), server)
+    lm_pb2_grpc.add_LMServiceServicer_to_server(LMService(app.registry), server)
+    program_admin_pb2_grpc.add_ProgramAdminServiceServicer_to_server(
+        ProgramAdminService(ProgramAdmin(app.workers, app.quarantine_store)), server
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,
     )
-    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    port = _add_port(server, config)
     if port == 0:
         await app.aclose()
         raise OSError(f"could not bind {config.host}:{config.port}")
     await server.start()
+    await app.start_jobs()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("serving on %s:%d", config.host, port)
-    return RunningServer(server, app, health_servicer, port)
+    log.info("serving on %s:%d%s", config.host, port, " (TLS)" if config.tls_cert_file else "")
+    running = RunningServer(server, app, health_servicer, port)
+    try:
+        running.ops = await start_ops_servers(app, authorizer, health=lambda: running.status)
+    except BaseException:
+        await running.stop(grace=0)
+        raise
+    return running
+
+
+def _add_port(server: grpc.aio.Server, config: Config) -> int:
+    """Bind the gRPC port: plaintext, TLS, or mutual TLS when a client CA is configured."""
+
+    address = f"{config.host}:{config.port}"
+    if not config.tls_cert_file:
+        return server.add_insecure_port(address)
+    with open(config.tls_key_file, "rb") as key, open(config.tls_cert_file, "rb") as cert:
+        pair = (key.read(), cert.read())
+    client_ca = None
+    if config.tls_client_ca_file:
+        with open(config.tls_client_ca_file, "rb") as ca:
+            client_ca = ca.read()
+    credentials = grpc.ssl_server_credentials([pair], root_certificates=client_ca,
+                                              require_client_auth=client_ca is not None)
+    return server.add_secure_port(address, credentials)
 
 
 async def serve(config: Config) -> None:

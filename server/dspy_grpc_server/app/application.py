@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import logging
 
+from ..core import telemetry
 from ..lm.registry import LMRegistry
 from ..modules.engine import Engine
 from ..store.database import Database
+from ..store.datasets import DatasetStore
+from ..store.jobs import JobStore
 from ..store.programs import ProgramStore
+from ..store.quarantine import QuarantineStore
+from ..store.usage import UsageLedgerStore
+from .activity import Activity
+from .auth import ApiKeys
 from .config import Config
+from .datasets import Datasets
+from .evaluations import Evaluations
+from .jobs import JobHost
+from .optimizations import Optimizations
 from .inference import Inference
 from .programs import Programs
+from .telemetry import TelemetrySetup
+from .workers import ProgramWorkers, Quarantine
 
 log = logging.getLogger("dspy_grpc_server.app")
 
@@ -24,17 +37,54 @@ class Application:
         self.registry = registry
         self.programs = Programs(ProgramStore(database))
         self.engine = Engine(registry, default_model=config.default_model)
-        self.inference = Inference(self.programs, self.engine)
+        # Stored programs run through workers (loaded once, with metrics) guarded by input quarantine.
+        self.quarantine_store = QuarantineStore(database)
+        self.workers = ProgramWorkers(
+            self.programs,
+            Quarantine(self.quarantine_store, failures=config.quarantine_failures,
+                       window_s=config.quarantine_window_s),
+            refresh_s=config.active_revision_refresh_s,
+        )
+        self.inference = Inference(self.workers, self.engine)
+        # Datasets, and evaluation/optimization jobs (supervised, resumed by start_jobs()).
+        self.datasets = Datasets(DatasetStore(database))
+        self.jobs = JobHost(JobStore(database))
+        self.evaluations = Evaluations(self.jobs, self.programs, self.datasets, registry, config.default_model)
+        self.optimizations = Optimizations(self.jobs, self.programs, self.datasets, registry, config.default_model)
+        # Operations: telemetry (recorded into by every layer), live activity for the dashboard, API keys.
+        self.telemetry_setup = TelemetrySetup(config)
+        self.telemetry = self.telemetry_setup.telemetry
+        self.activity = Activity()
+        self.telemetry.sinks.append(self.activity)
+        telemetry.set_default(self.telemetry)
+        self.api_keys = ApiKeys(database, cache_ttl_s=config.auth_cache_ttl_s)
 
     @classmethod
     async def start(cls, config: Config) -> Application:
         """Open the database (running migrations) and the LM registry."""
 
         database = await Database.open(config.database_url)
-        registry = LMRegistry(config.models)
+        registry = LMRegistry(
+            config.models, cache=config.cache, budgets=config.budgets, ledger=UsageLedgerStore(database),
+            usage_flush_interval_s=config.usage_flush_interval_s,
+        )
+        try:
+            await registry.start()  # the supervised provider workers and the usage-ledger flusher
+        except BaseException:
+            await database.close()
+            raise
         log.info("database ready; models: %s", ", ".join(registry.aliases()) or "(none configured)")
         return cls(config, database, registry)
 
+    async def start_jobs(self) -> None:
+        """Start the job supervisor and resume jobs left unfinished by the last run."""
+
+        await self.jobs.start()
+
     async def aclose(self) -> None:
+        await self.jobs.stop()
         await self.registry.aclose()
         await self.database.close()
+        if telemetry.is_default(self.telemetry):
+            telemetry.set_default(None)
+        await self.telemetry_setup.aclose()

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from ..core.errors import DspyGrpcError
 from .config import CONFIG_FILE_ENV, DEFAULT_DATABASE_URL, Config, load_config
+from .keys_cli import add_keys_parser, run_keys
 
 DESCRIPTION = """\
 dspy-grpc serves DSPy programs (signatures, modules, adapters, LM providers) over gRPC.
@@ -40,10 +41,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="largest accepted request/response (DSPY_GRPC_MAX_MESSAGE_BYTES; default 16 MiB)")
     serve.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                        help="log verbosity (DSPY_GRPC_LOG_LEVEL; default INFO)")
+    add_keys_parser(commands, _add_database_options)
     return parser
 
 
+def _add_database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="PATH",
+                        help=f"TOML config file (default: ${CONFIG_FILE_ENV}, else none)")
+    parser.add_argument("--database-url", metavar="URL",
+                        help=f"the server's database (DSPY_GRPC_DATABASE_URL; default {DEFAULT_DATABASE_URL})")
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
+    if args.command == "keys":
+        return load_config(args.config).with_overrides(database_url=args.database_url)
     return load_config(args.config).with_overrides(
         host=args.host, port=args.port, database_url=args.database_url, default_model=args.default_model,
         grace_period_s=args.grace_period_s, max_message_bytes=args.max_message_bytes, log_level=args.log_level,
@@ -61,6 +72,13 @@ def run(argv: Sequence[str] | None, serve: Callable[[Config], Awaitable[None]]) 
     except DspyGrpcError as error:
         print(f"dspy-grpc: invalid configuration: {error.message}")
         return 2
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = config.log_level if args.command == "serve" else "WARNING"
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "keys":
+        try:
+            return asyncio.run(run_keys(args, config))
+        except DspyGrpcError as error:
+            print(f"dspy-grpc keys: {error.message}")
+            return 1
     asyncio.run(serve(config))
     return 0

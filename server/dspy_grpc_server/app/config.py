@@ -17,37 +17,103 @@ TOML layout (every table and key optional)::
     [database]
     url = "sqlite+aiosqlite:///./data/dspy-grpc.db"
 
+    [programs]
+    quarantine_failures = 3      # failures of one input within the window before it is quarantined
+    quarantine_window_s = 600.0
+    active_revision_refresh_s = 1.0
+
     [lm]
     default_model = "local"
 
     [[models]]
     alias = "local"
-    provider = "openai"          # any OpenAI-compatible endpoint; or "dummy"
-    model = "llama3.1"
+    provider = "openai"          # a model with one deployment: its keys right here
+    model = "llama3.1"            # ("openai" = any OpenAI-compatible endpoint, "anthropic", "dummy")
     base_url = "http://127.0.0.1:11434/v1"
     api_key_env = "LOCAL_API_KEY" # the NAME of the variable holding the key, never the key
+
+    [[models]]
+    alias = "gpt"                # several deployments: [[models.deployments]] tables (see README)
+    routing = "least-busy"       # or "weighted"
+    fallbacks = ["local"]
+    [[models.deployments]]
+    provider = "openai"
+    model = "gpt-4o-mini"
+    api_key_env = "OPENAI_API_KEY"
+    rpm = 500
+    input_price_per_1m = 0.15
+    output_price_per_1m = 0.60
+
+    [cache]                      # LM response cache: memory unless redis_url is set
+    enabled = true
+    max_entries = 10000
+    ttl_s = 86400.0
+    redis_url = "redis://127.0.0.1:6379/0"
+
+    [[budgets]]                  # refuse LM calls once spent (USD per day | month | total)
+    program = "qa"               # or api_key = "<key id>"
+    limit_usd = 5.0
+    period = "day"
+
+    [server]                     # TLS for the gRPC port (PEM files); a client CA turns on mTLS
+    tls_cert_file = "server.crt"
+    tls_key_file = "server.key"
+    tls_client_ca_file = "clients-ca.crt"
+
+    [telemetry]
+    service_name = "dspy-grpc"
+    otlp_endpoint = "http://127.0.0.1:4317"   # OTLP/gRPC traces + metrics; nothing is exported when unset
+    metrics_export_interval_s = 60.0
+    capture_content = false                   # record prompts and completions in spans
+    prometheus_enabled = false                # GET /metrics on prometheus_host:prometheus_port
+    prometheus_host = "127.0.0.1"
+    prometheus_port = 9464
+
+    [auth]
+    enabled = false                           # require "authorization: Bearer <API key>"
+    open_health = true                        # health checks need no key
+    open_reflection = true                    # reflection needs no key
+    cache_ttl_s = 5.0                         # how long a verified key is trusted before re-checking
+
+    [dashboard]
+    enabled = false
+    host = "127.0.0.1"
+    port = 8080
+    refresh_s = 1.0
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import InvalidArgument, invalid
-from ..lm.config import ModelConfig
+from ..lm.config import BudgetConfig, CacheConfig, DeploymentConfig, ModelConfig, validate_models
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/dspy-grpc.db"
 
 #: Always available (unless the config defines its own "dummy"): answers every prompt with
 #: deterministic placeholder values, for trying the server out and for users' own tests.
-BUILTIN_DUMMY = ModelConfig(alias="dummy", provider="dummy", model="dummy")
+BUILTIN_DUMMY = ModelConfig.single("dummy", DeploymentConfig(provider="dummy", model="dummy"))
+
+
+def boolean(text: str) -> bool:
+    """``true/false``, ``1/0``, ``yes/no``, ``on/off`` (any case)."""
+
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
 
 #: Environment variable -> (config attribute, parser).
-ENVIRONMENT: dict[str, tuple[str, type]] = {
+ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DSPY_GRPC_HOST": ("host", str),
     "DSPY_GRPC_PORT": ("port", int),
     "DSPY_GRPC_DATABASE_URL": ("database_url", str),
@@ -55,6 +121,17 @@ ENVIRONMENT: dict[str, tuple[str, type]] = {
     "DSPY_GRPC_MAX_MESSAGE_BYTES": ("max_message_bytes", int),
     "DSPY_GRPC_GRACE_PERIOD_S": ("grace_period_s", float),
     "DSPY_GRPC_LOG_LEVEL": ("log_level", str),
+    "DSPY_GRPC_CACHE_REDIS_URL": ("cache_redis_url", str),
+    "DSPY_GRPC_TLS_CERT_FILE": ("tls_cert_file", str),
+    "DSPY_GRPC_TLS_KEY_FILE": ("tls_key_file", str),
+    "DSPY_GRPC_TLS_CLIENT_CA_FILE": ("tls_client_ca_file", str),
+    "DSPY_GRPC_OTLP_ENDPOINT": ("otlp_endpoint", str),
+    "DSPY_GRPC_PROMETHEUS_ENABLED": ("prometheus_enabled", boolean),
+    "DSPY_GRPC_PROMETHEUS_PORT": ("prometheus_port", int),
+    "DSPY_GRPC_AUTH_ENABLED": ("auth_enabled", boolean),
+    "DSPY_GRPC_DASHBOARD_ENABLED": ("dashboard_enabled", boolean),
+    "DSPY_GRPC_DASHBOARD_HOST": ("dashboard_host", str),
+    "DSPY_GRPC_DASHBOARD_PORT": ("dashboard_port", int),
 }
 #: Environment variable naming the TOML file.
 CONFIG_FILE_ENV = "DSPY_GRPC_CONFIG"
@@ -68,9 +145,44 @@ _TOML_TABLES: dict[str, dict[str, str]] = {
         "keepalive_time_s": "keepalive_time_s",
         "keepalive_timeout_s": "keepalive_timeout_s",
         "log_level": "log_level",
+        "tls_cert_file": "tls_cert_file",
+        "tls_key_file": "tls_key_file",
+        "tls_client_ca_file": "tls_client_ca_file",
+    },
+    "telemetry": {
+        "service_name": "telemetry_service_name",
+        "otlp_endpoint": "otlp_endpoint",
+        "metrics_export_interval_s": "metrics_export_interval_s",
+        "capture_content": "telemetry_capture_content",
+        "prometheus_enabled": "prometheus_enabled",
+        "prometheus_host": "prometheus_host",
+        "prometheus_port": "prometheus_port",
+    },
+    "auth": {
+        "enabled": "auth_enabled",
+        "open_health": "auth_open_health",
+        "open_reflection": "auth_open_reflection",
+        "cache_ttl_s": "auth_cache_ttl_s",
+    },
+    "dashboard": {
+        "enabled": "dashboard_enabled",
+        "host": "dashboard_host",
+        "port": "dashboard_port",
+        "refresh_s": "dashboard_refresh_s",
     },
     "database": {"url": "database_url"},
-    "lm": {"default_model": "default_model"},
+    "programs": {
+        "quarantine_failures": "quarantine_failures",
+        "quarantine_window_s": "quarantine_window_s",
+        "active_revision_refresh_s": "active_revision_refresh_s",
+    },
+    "lm": {"default_model": "default_model", "usage_flush_interval_s": "usage_flush_interval_s"},
+    "cache": {
+        "enabled": "cache_enabled",
+        "max_entries": "cache_max_entries",
+        "ttl_s": "cache_ttl_s",
+        "redis_url": "cache_redis_url",
+    },
 }
 
 
@@ -91,6 +203,43 @@ class Config:
     #: Model alias used when a request names no LM.
     default_model: str = ""
     models: tuple[ModelConfig, ...] = (BUILTIN_DUMMY,)
+    # [cache]: the LM response cache (memory unless a Redis URL is set).
+    cache_enabled: bool = True
+    cache_max_entries: int = 10_000
+    cache_ttl_s: float = 24 * 3600.0
+    cache_redis_url: str = ""
+    #: [[budgets]]: spending limits per program or API key.
+    budgets: tuple[BudgetConfig, ...] = ()
+    #: How often LM usage is written to the usage ledger.
+    usage_flush_interval_s: float = 1.0
+    #: TLS for the gRPC port: PEM certificate chain and private key; a client CA requires client certs (mTLS).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""
+    # [telemetry]: nothing is exported unless an OTLP endpoint or the Prometheus endpoint is configured.
+    telemetry_service_name: str = "dspy-grpc"
+    otlp_endpoint: str = ""
+    metrics_export_interval_s: float = 60.0
+    #: Record prompts, completions and exception messages in spans (off: only sizes, models, reasons).
+    telemetry_capture_content: bool = False
+    prometheus_enabled: bool = False
+    prometheus_host: str = "127.0.0.1"
+    prometheus_port: int = 9464
+    # [auth]: API keys in "authorization: Bearer <key>" metadata; off for the embedded quick start.
+    auth_enabled: bool = False
+    auth_open_health: bool = True
+    auth_open_reflection: bool = True
+    auth_cache_ttl_s: float = 5.0
+    # [dashboard]: the live web dashboard on its own port.
+    dashboard_enabled: bool = False
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8080
+    dashboard_refresh_s: float = 1.0
+    # [programs]: an input failing a program (crash, timeout, parse error) this many times within the
+    # window is quarantined (0 turns quarantine off); how long a server trusts its cached active revision.
+    quarantine_failures: int = 3
+    quarantine_window_s: float = 600.0
+    active_revision_refresh_s: float = 1.0
 
     def with_overrides(self, **overrides: Any) -> Config:
         """A copy with the given non-None attributes replaced (command-line flags), validated."""
@@ -112,12 +261,48 @@ class Config:
                 "database_url", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
             )
         aliases = [model.alias for model in self.models]
-        for index, model in enumerate(self.models):
-            model.validate(f"models[{index}]")
-            if aliases.count(model.alias) > 1:
-                raise invalid(f"models[{index}].alias", f"duplicate alias {model.alias!r}")
+        validate_models(self.models)
+        self.cache.validate()
+        for index, budget in enumerate(self.budgets):
+            budget.validate(f"budgets[{index}]")
+        if self.usage_flush_interval_s <= 0:
+            raise invalid("lm.usage_flush_interval_s", "must be positive")
         if self.default_model and self.default_model not in aliases:
             raise invalid("default_model", f"{self.default_model!r} is not a configured model alias")
+        self._validate_operations()
+        if self.quarantine_failures < 0:
+            raise invalid("programs.quarantine_failures", "must not be negative")
+        if self.quarantine_window_s <= 0:
+            raise invalid("programs.quarantine_window_s", "must be positive")
+        if self.active_revision_refresh_s < 0:
+            raise invalid("programs.active_revision_refresh_s", "must not be negative")
+
+    @property
+    def cache(self) -> CacheConfig:
+        """The ``[cache]`` settings as the provider layer takes them."""
+
+        return CacheConfig(enabled=self.cache_enabled, max_entries=self.cache_max_entries,
+                           ttl_s=self.cache_ttl_s, redis_url=self.cache_redis_url)
+
+    def _validate_operations(self) -> None:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise invalid("server.tls_cert_file", "set both tls_cert_file and tls_key_file, or neither")
+        if self.tls_client_ca_file and not self.tls_cert_file:
+            raise invalid("server.tls_client_ca_file", "mTLS needs tls_cert_file and tls_key_file too")
+        for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+            path = getattr(self, name)
+            if path and not Path(path).is_file():
+                raise invalid(f"server.{name}", f"file {path} does not exist")
+        for name in ("prometheus_port", "dashboard_port"):
+            if not 0 <= getattr(self, name) <= 65535:
+                raise invalid(name, f"must be between 0 and 65535, got {getattr(self, name)}")
+        if self.otlp_endpoint and not self.otlp_endpoint.startswith(("http://", "https://")):
+            raise invalid("telemetry.otlp_endpoint", "must start with http:// or https://")
+        for name in ("metrics_export_interval_s", "dashboard_refresh_s"):
+            if getattr(self, name) <= 0:
+                raise invalid(name, "must be positive")
+        if self.auth_cache_ttl_s < 0:
+            raise invalid("auth.cache_ttl_s", "must not be negative")
 
 
 def load_config(
@@ -158,6 +343,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
                 models += (BUILTIN_DUMMY,)
             values["models"] = models
             continue
+        if table == "budgets":
+            values["budgets"] = tuple(_budget(entry, index) for index, entry in enumerate(keys))
+            continue
         mapping = _TOML_TABLES.get(table)
         if mapping is None or not isinstance(keys, dict):
             raise invalid(table, f"unknown config table [{table}] in {path}")
@@ -169,15 +357,62 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _model(entry: Any, index: int) -> ModelConfig:
+    """A ``[[models]]`` table: model keys plus either ``[[models.deployments]]`` tables or, for a
+    model with one deployment, that deployment's keys in the model table itself."""
+
+    where = f"models[{index}]"
     if not isinstance(entry, dict):
-        raise invalid(f"models[{index}]", "must be a table ([[models]])")
-    known = {f.name for f in fields(ModelConfig)}
+        raise invalid(where, "must be a table ([[models]])")
+    model_keys = {f.name for f in fields(ModelConfig)}
+    deployment_keys = {f.name for f in fields(DeploymentConfig)} - {"name"}
+    model_part = {k: v for k, v in entry.items() if k in model_keys}
+    inline = {k: v for k, v in entry.items() if k in deployment_keys}
+    for key in entry:
+        if key not in model_keys and key not in deployment_keys:
+            raise invalid(f"{where}.{key}", "unknown key")
+    if "deployments" in entry:
+        if inline:
+            raise invalid(f"{where}.{next(iter(inline))}",
+                          "belongs in a [[models.deployments]] table when the model lists deployments")
+        raw = entry["deployments"]
+        if not isinstance(raw, list):
+            raise invalid(f"{where}.deployments", "must be an array of tables ([[models.deployments]])")
+        deployments = tuple(_deployment(d, f"{where}.deployments[{i}]") for i, d in enumerate(raw))
+    else:
+        deployments = (_deployment(inline, where),) if inline else ()
+    for key in ("stop", "fallbacks"):
+        if key in model_part:
+            model_part[key] = tuple(model_part[key])
+    model_part["deployments"] = deployments
+    try:
+        return ModelConfig(**model_part)
+    except TypeError as error:
+        raise InvalidArgument(f"{where}: {error}") from None
+
+
+def _deployment(entry: Any, where: str) -> DeploymentConfig:
+    if not isinstance(entry, dict):
+        raise invalid(where, "must be a table")
+    known = {f.name for f in fields(DeploymentConfig)}
     for key in entry:
         if key not in known:
-            raise invalid(f"models[{index}].{key}", "unknown key")
-    if "stop" in entry:
-        entry = {**entry, "stop": tuple(entry["stop"])}
+            raise invalid(f"{where}.{key}", "unknown key")
+    if "provider" not in entry:
+        raise invalid(f"{where}.provider", "is required (openai, anthropic or dummy)")
     try:
-        return ModelConfig(**entry)
+        return DeploymentConfig(**entry)
     except TypeError as error:
-        raise InvalidArgument(f"models[{index}]: {error}") from None
+        raise InvalidArgument(f"{where}: {error}") from None
+
+
+def _budget(entry: Any, index: int) -> BudgetConfig:
+    where = f"budgets[{index}]"
+    if not isinstance(entry, dict):
+        raise invalid(where, "must be a table ([[budgets]])")
+    known = {f.name for f in fields(BudgetConfig)}
+    for key in entry:
+        if key not in known:
+            raise invalid(f"{where}.{key}", "unknown key")
+    if "limit_usd" not in entry:
+        raise invalid(f"{where}.limit_usd", "is required")
+    return BudgetConfig(**entry)

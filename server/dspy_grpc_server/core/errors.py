@@ -86,6 +86,18 @@ class Cancelled(DspyGrpcError):
     default_reason = "CANCELLED"
 
 
+class Unauthenticated(DspyGrpcError):
+    """The call carries no valid credentials (missing, unknown, malformed or revoked API key)."""
+
+    default_reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(DspyGrpcError):
+    """The caller is known but its API key lacks the scope the call needs (metadata ``required_scope``)."""
+
+    default_reason = "PERMISSION_DENIED"
+
+
 class ProviderError(DspyGrpcError):
     """The LM provider answered with an error that is not the caller's fault and not transient."""
 

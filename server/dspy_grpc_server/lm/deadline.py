@@ -11,6 +11,8 @@ class Deadline:
     """An absolute deadline on the monotonic clock, built from one or more relative timeouts."""
 
     at: float
+    #: The length of the budget when the deadline was made (for messages).
+    span: float = 0.0
 
     @classmethod
     def within(cls, *timeouts: float | None) -> Deadline:
@@ -19,7 +21,14 @@ class Deadline:
         given = [t for t in timeouts if t is not None]
         if not given:
             raise ValueError("Deadline.within needs at least one timeout")
-        return cls(time.monotonic() + max(0.0, min(given)))
+        span = max(0.0, min(given))
+        return cls(time.monotonic() + span, span)
+
+    def capped(self, seconds: float) -> Deadline:
+        """This deadline or ``seconds`` from now, whichever comes first."""
+
+        other = Deadline.within(seconds)
+        return other if other.at < self.at else self
 
     def remaining(self) -> float:
         """Seconds left, never negative."""

@@ -154,6 +154,9 @@ def auto_fields(request: LMRequest) -> dict[str, Any] | None:
 class DummyLM(LM):
     """An :class:`LM` answering from a :class:`DummySpec`, without any network."""
 
+    #: The provider name recorded as ``gen_ai.system``.
+    system = "dummy"
+
     def __init__(self, spec: DummySpec, *, name: str = "dummy", model: str = "dummy") -> None:
         self.name = name
         self.model = model

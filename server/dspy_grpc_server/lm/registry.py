@@ -1,48 +1,101 @@
-"""The models a server knows, by alias."""
+"""The models a server knows, by alias, and the supervised workers behind them.
+
+:class:`LMRegistry` builds one :class:`~.worker.DeploymentWorker` per deployment, a
+:class:`~.router.Router` and a :class:`~.gateway.GatewayLM` per alias, the response cache and the
+usage recorder. :meth:`LMRegistry.start` runs the workers and the usage-ledger flusher under one
+:class:`~dspy_grpc_server.core.supervisor.Supervisor`; :meth:`LMRegistry.aclose` stops them.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 
-import httpx
+from ..core.errors import FieldViolation, NotFound
+from ..core.supervisor import ChildSpec, Supervisor, SupervisorEscalation
+from .cache import ResponseCache
+from .config import BudgetConfig, CacheConfig, ModelConfig, validate_models
+from .gateway import GatewayLM
+from .retry import RetryPolicy
+from .router import Router
+from .status import CacheStatus, DeploymentStatus, ModelStatus
+from .usage import UsageLedger, UsageRecorder
+from .worker import DeploymentWorker
 
-from ..core.errors import FieldViolation, InvalidArgument, NotFound
-from .config import ModelConfig
-from .dummy import DummyLM, DummySpec
-from .openai_compatible import OpenAICompatibleLM
-from .types import LM
+log = logging.getLogger("dspy_grpc_server.lm")
+
+#: Restart intensity of the workers' supervisor: more restarts than this within the period and
+#: it gives up (every deployment then reports ``serving = false``).
+MAX_RESTARTS = 20
+RESTART_PERIOD_S = 60.0
 
 
 class LMRegistry:
-    """Maps aliases from the app config's model table to :class:`LM` instances.
-
-    LMs are created on first use and cached. All OpenAI-compatible LMs share one
-    ``httpx.AsyncClient`` (connection pool), which :meth:`aclose` closes. A ``"dummy"`` model answers
-    DSPy prompts with deterministic placeholder values (``DummySpec(auto=True)``).
-    """
+    """Maps the aliases of the app config's model table to LMs (:class:`GatewayLM`)."""
 
     def __init__(
         self,
         models: Iterable[ModelConfig],
         *,
+        cache: CacheConfig | None = CacheConfig(),
+        budgets: tuple[BudgetConfig, ...] = (),
+        ledger: UsageLedger | None = None,
         environ: Mapping[str, str] | None = None,
-        client: httpx.AsyncClient | None = None,
+        usage_flush_interval_s: float = 1.0,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
-        self._configs: dict[str, ModelConfig] = {}
-        for index, config in enumerate(models):
-            config.validate(f"models[{index}]")
-            if config.alias in self._configs:
-                description = f"duplicate alias {config.alias!r}"
-                raise InvalidArgument(
-                    f"models[{index}].alias: {description}",
-                    reason="INVALID_MODEL_CONFIG",
-                    violations=[FieldViolation(f"models[{index}].alias", description)],
-                )
-            self._configs[config.alias] = config
-        self._environ = environ
-        self._client = client
-        self._owns_client = client is None
-        self._lms: dict[str, LM] = {}
+        configs = tuple(models)
+        validate_models(configs)
+        self._configs = {config.alias: config for config in configs}
+        self.cache = ResponseCache(cache) if cache is not None and cache.enabled else None
+        self.usage = UsageRecorder(ledger, budgets)
+        self._flush_interval_s = usage_flush_interval_s
+        self.workers: dict[str, DeploymentWorker] = {}
+        routers: dict[str, Router] = {}
+        for config in configs:
+            workers = []
+            for deployment in config.deployments:
+                worker = DeploymentWorker(deployment, environ=environ, retry_policy=retry_policy)
+                self.workers[deployment.name] = worker
+                workers.append(worker)
+            routers[config.alias] = Router(config.alias, workers, config.routing)
+        for config in configs:
+            routers[config.alias].fallbacks = [routers[alias] for alias in config.fallbacks]
+        self._lms = {
+            alias: GatewayLM(config, routers[alias], cache=self.cache, usage=self.usage)
+            for alias, config in self._configs.items()
+        }
+        self.supervisor = Supervisor("lm", max_restarts=MAX_RESTARTS, period_s=RESTART_PERIOD_S,
+                                     on_escalation=self._escalated)
+        self._started = False
+
+    async def start(self) -> LMRegistry:
+        """Load the budgets' spending and start the workers and the ledger flusher."""
+
+        if self._started:
+            return self
+        await self.usage.load()
+        self.supervisor.start()
+        for worker in self.workers.values():
+            self.supervisor.start_child(ChildSpec(f"deployment:{worker.name}", worker.run))
+        self.supervisor.start_child(
+            ChildSpec("usage-ledger", lambda: self.usage.run_flusher(self._flush_interval_s))
+        )
+        self._started = True
+        if self.cache is not None:
+            log.info("LM response cache: %s", self.cache.describe())
+        return self
+
+    def _escalated(self, escalation: SupervisorEscalation) -> None:
+        log.critical("LM workers keep dying; no deployment will serve until restart: %s", escalation)
+
+    async def __aenter__(self) -> LMRegistry:
+        return await self.start()
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ lookup
 
     def aliases(self) -> list[str]:
         """Every configured alias, in config order."""
@@ -57,20 +110,15 @@ class LMRegistry:
         except KeyError:
             raise self._not_found(alias) from None
 
-    def get(self, alias: str) -> LM:
-        """The LM known as ``alias``, created on first use; unknown -> :class:`NotFound`."""
+    def get(self, alias: str) -> GatewayLM:
+        """The LM known as ``alias``; unknown -> :class:`NotFound`."""
 
+        if not self._started:
+            raise RuntimeError("LMRegistry.start() must be awaited before models are used")
         lm = self._lms.get(alias)
         if lm is None:
-            lm = self._lms[alias] = self._create(self.config(alias))
+            raise self._not_found(alias)
         return lm
-
-    def _create(self, config: ModelConfig) -> LM:
-        if config.provider == "dummy":
-            return DummyLM(DummySpec(auto=True), name=config.alias, model=config.model or "dummy")
-        if self._client is None:
-            self._client = httpx.AsyncClient()
-        return OpenAICompatibleLM(config, client=self._client, environ=self._environ)
 
     def _not_found(self, alias: str) -> NotFound:
         known = ", ".join(self._configs) or "none"
@@ -82,12 +130,56 @@ class LMRegistry:
             violations=[FieldViolation("lm.model", description)],
         )
 
-    async def aclose(self) -> None:
-        """Close every created LM and the shared HTTP client (if the registry made it)."""
+    # ------------------------------------------------------------------ status
 
-        lms, self._lms = list(self._lms.values()), {}
-        for lm in lms:
-            await lm.aclose()
-        if self._client is not None and self._owns_client:
-            await self._client.aclose()
-            self._client = None
+    def status(self, alias: str = "") -> list[ModelStatus]:
+        """The state of every model (or of ``alias`` only: unknown -> :class:`NotFound`)."""
+
+        aliases = [self.config(alias).alias] if alias else self.aliases()
+        children = self.supervisor.children
+        out = []
+        for name in aliases:
+            lm = self._lms[name]
+            stats = lm.cache_stats
+            cache = CacheStatus(
+                backend=self.cache.backend if self.cache is not None else "off",
+                hits=stats.hits, misses=stats.misses, coalesced=stats.coalesced, hit_ratio=stats.hit_ratio,
+            )
+            deployments = []
+            for worker in lm.router.workers:
+                child = children.get(f"deployment:{worker.name}")
+                headroom = worker.limiter.headroom()
+                deployments.append(DeploymentStatus(
+                    name=worker.name,
+                    provider=worker.deployment.provider,
+                    model=worker.deployment.model,
+                    serving=worker.serving,
+                    restarts=child.restarts if child is not None else 0,
+                    breaker_state=worker.breaker.state,
+                    consecutive_failures=worker.breaker.consecutive_failures,
+                    breaker_opened=worker.breaker.times_opened,
+                    breaker_retry_after_s=worker.breaker.retry_after(),
+                    in_flight=headroom.in_flight,
+                    max_in_flight=headroom.max_in_flight,
+                    requests_headroom=headroom.requests,
+                    tokens_headroom=headroom.tokens,
+                    cooldown_s=headroom.cooldown_s,
+                    calls=worker.metrics.calls,
+                    successes=worker.metrics.successes,
+                    failures=worker.metrics.failures,
+                    retries=worker.metrics.retries,
+                    recent_errors=tuple(worker.metrics.recent_errors),
+                ))
+            out.append(ModelStatus(alias=name, routing=lm.config.routing, fallbacks=tuple(lm.config.fallbacks),
+                                   cache=cache, deployments=tuple(deployments)))
+        return out
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def aclose(self) -> None:
+        """Stop the workers (closing their connections), flush the usage ledger, close the cache."""
+
+        await self.supervisor.stop()
+        self._started = False
+        if self.cache is not None:
+            await self.cache.aclose()

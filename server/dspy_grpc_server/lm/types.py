@@ -10,12 +10,22 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
+
+#: How a request uses the response cache: ``"use"`` (read and write; the default), ``"bypass"``
+#: (neither read nor write) or ``"refresh"`` (do not read, but store the fresh answer).
+CachePolicy = Literal["use", "bypass", "refresh"]
+CACHE_POLICIES: tuple[str, ...] = ("use", "bypass", "refresh")
 
 
 @dataclass(frozen=True)
 class LMOptions:
-    """Sampling options for one completion. ``None`` (or an empty ``stop``) means "provider default"."""
+    """Sampling options for one completion. ``None`` (or an empty ``stop``) means "provider default".
+
+    ``tools`` are OpenAI-style function tools (``{"type": "function", "function": {"name": ...,
+    "description": ..., "parameters": {...}}}``) and ``tool_choice`` is ``"auto"``, ``"none"``,
+    ``"required"`` or ``{"type": "function", "function": {"name": ...}}``; providers translate both.
+    """
 
     temperature: float | None = None
     max_tokens: int | None = None
@@ -27,6 +37,17 @@ class LMOptions:
     #: DSPy's rollout id: not sent to the provider, but part of the cache key, so that otherwise
     #: identical requests (BestOfN, Refine) get distinct completions.
     rollout_id: int | None = None
+    tools: tuple[Mapping[str, Any], ...] = ()
+    tool_choice: str | Mapping[str, Any] | None = None
+    #: How this request uses the response cache (never sent, not part of the cache key);
+    #: ``None`` means ``"use"``.
+    cache: CachePolicy | None = None
+
+    @property
+    def cache_policy(self) -> str:
+        """The effective cache policy (``"use"`` when unset)."""
+
+        return self.cache or "use"
 
     def merged_over(self, defaults: LMOptions) -> LMOptions:
         """These options, with every unset value taken from ``defaults``.
@@ -45,6 +66,9 @@ class LMOptions:
                 self.response_format if self.response_format is not None else defaults.response_format
             ),
             rollout_id=self.rollout_id if self.rollout_id is not None else defaults.rollout_id,
+            tools=self.tools or defaults.tools,
+            tool_choice=self.tool_choice if self.tool_choice is not None else defaults.tool_choice,
+            cache=self.cache if self.cache is not None else defaults.cache,
         )
 
 
@@ -90,11 +114,16 @@ def message_text(message: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts of one or more completions. Usages add up with ``+``."""
+    """Token counts of one or more completions. Usages add up with ``+``.
+
+    ``estimated`` is True when the provider reported no usage and the counts were estimated from the
+    text (about four characters per token); a sum is estimated when any part of it is.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    estimated: bool = False
 
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
@@ -103,7 +132,17 @@ class Usage:
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
             total_tokens=self.total_tokens + other.total_tokens,
+            estimated=self.estimated or other.estimated,
         )
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function call the model asks for: ``arguments`` is the JSON text of the arguments object."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
 
 
 @dataclass(frozen=True)
@@ -117,6 +156,12 @@ class LMResponse:
     response_id: str = ""
     #: True when the answer came from the cache (then ``usage`` is zero: nothing was spent).
     cache_hit: bool = False
+    #: The tool calls of each choice (parallel to ``texts``; empty when the model called none).
+    tool_calls: tuple[tuple[ToolCall, ...], ...] = ()
+    #: What the call cost, from the deployment's price table (0 for cache hits and unpriced models).
+    cost_usd: float = 0.0
+    #: The deployment that answered (empty for cache hits and LMs without deployments).
+    deployment: str = ""
 
     @property
     def text(self) -> str:
@@ -139,6 +184,12 @@ class LMStreamChunk:
     model: str = ""
     #: True when the whole completion came from the cache (a single chunk then carries all the text).
     cache_hit: bool = False
+    #: Final chunk only: the tool calls of the first choice, complete.
+    tool_calls: tuple[ToolCall, ...] = ()
+    #: Final chunk only: what the call cost.
+    cost_usd: float = 0.0
+    #: Final chunk only: the deployment that answered.
+    deployment: str = ""
 
 
 class LM(ABC):
@@ -172,6 +223,9 @@ class LM(ABC):
             usage=response.usage,
             model=response.model,
             cache_hit=response.cache_hit,
+            tool_calls=response.tool_calls[0] if response.tool_calls else (),
+            cost_usd=response.cost_usd,
+            deployment=response.deployment,
         )
 
     async def stream(self, request: LMRequest, *, timeout: float | None = None) -> AsyncIterator[str]:

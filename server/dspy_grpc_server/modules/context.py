@@ -1,19 +1,25 @@
-"""Per-request state shared by the predictors of one module run."""
+"""Per-request state shared by the modules and predictors of one run."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ..core.errors import DeadlineExceeded
 from ..lm.deadline import Deadline
-from ..lm.types import Usage
+from ..lm.types import LMOptions, Usage
+from .events import Event
 from .lm_resolver import LMResolver
 from .prediction import AdapterFallback, ModelUsage, TraceStep
+from .tools import ToolRunner
 
 
 @dataclass
 class RunContext:
-    """Where predictors get their LMs and time budget, and where they record usage and trace."""
+    """Where predictors get their LMs, time budget and tools, and where they record usage, trace and
+    events. :meth:`scoped` makes a child view (BestOfN's rollouts, Refine's hints) that shares the
+    usage and events of its parent but may keep its own trace."""
 
     lms: LMResolver
     deadline: Deadline | None = None
@@ -21,6 +27,14 @@ class RunContext:
     usage: dict[str, ModelUsage] = field(default_factory=dict)
     trace: list[TraceStep] = field(default_factory=list)
     adapter_fallbacks: list[AdapterFallback] = field(default_factory=list)
+    #: Receives streaming events (None: nobody listens, and LM calls are not streamed).
+    emit: Callable[[Event], None] | None = None
+    #: Runs caller-executed tools (InferenceService.Run); None when the caller offers none.
+    tools: ToolRunner | None = None
+    #: LM options forced on every call in this scope (BestOfN/Refine: rollout_id and temperature).
+    option_overrides: LMOptions = field(default_factory=LMOptions)
+    #: Refine's advice by full predictor name; when set, every predictor gets a ``hint_`` input.
+    hints: Mapping[str, str] | None = None
 
     def remaining(self) -> float | None:
         """Seconds left for the next awaited call; raises once the deadline has passed."""
@@ -30,6 +44,19 @@ class RunContext:
         if self.deadline.expired():
             raise DeadlineExceeded("the request's deadline passed", reason="DEADLINE_EXCEEDED")
         return self.deadline.remaining()
+
+    @property
+    def streaming(self) -> bool:
+        return self.emit is not None
+
+    def send(self, event: Event) -> None:
+        if self.emit is not None:
+            self.emit(event)
+
+    def scoped(self, **changes: Any) -> RunContext:
+        """A child view: usage, fallbacks and events are shared; ``trace`` too unless given."""
+
+        return replace(self, **changes)
 
     def record_usage(self, model: str, usage: Usage) -> None:
         entry = self.usage.setdefault(model, ModelUsage(model))

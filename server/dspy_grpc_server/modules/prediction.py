@@ -28,6 +28,10 @@ class TraceStep:
     model: str
     usage: Usage
     latency_s: float
+    #: The provider's ids of the LM calls made (one, or two with a fallback or the two-step adapter).
+    lm_call_ids: tuple[str, ...] = ()
+    #: True when every LM call of this step was answered from the cache.
+    cache_hit: bool = False
 
 
 @dataclass(frozen=True)

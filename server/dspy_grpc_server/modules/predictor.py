@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..adapters import Adapter, Message, get_adapter, normalize_demo, validate_inputs
 from ..adapters.two_step import TwoStepAdapter
+from ..core import telemetry
 from ..core.errors import ParseError
 from ..core.signature import Signature
 from ..lm.types import LM, LMOptions, LMRequest, Usage
 from .context import RunContext
+from .derive import with_hint
+from .events import FieldDelta
 from .prediction import AdapterFallback, TraceStep
 from .spec import PredictorSpec
+from .streaming import field_stream
 
 #: ChatAdapter retries a failed parse once with this adapter, as DSPy does.
 FALLBACKS = {"chat": "json"}
@@ -23,11 +27,15 @@ FALLBACKS = {"chat": "json"}
 @dataclass(frozen=True)
 class NamedPredictor:
     """A predictor of a module, under the name DSPy gives it, with the signature it really runs
-    (ChainOfThought's includes ``reasoning``)."""
+    (ChainOfThought's includes ``reasoning``) and the demos it formats."""
 
     name: str
     spec: PredictorSpec
     signature: Signature
+    #: Options this predictor forces on its LM calls (MultiChainComparison's temperature).
+    config: LMOptions = field(default_factory=LMOptions)
+    #: The signature completions are parsed with, when it differs (ReAct reads tool names leniently).
+    parse_signature: Signature | None = None
 
 
 @dataclass(frozen=True)
@@ -37,8 +45,8 @@ class RenderedPrompt:
     adapter: str
 
 
-def _demos(predictor: NamedPredictor) -> list[dict[str, Any]]:
-    return [normalize_demo(predictor.signature, demo.as_demo()) for demo in predictor.spec.demos]
+def _demos(predictor: NamedPredictor, signature: Signature) -> list[dict[str, Any]]:
+    return [normalize_demo(signature, demo.as_demo()) for demo in predictor.spec.demos]
 
 
 def render(predictor: NamedPredictor, inputs: Mapping[str, Any], *, adapter_name: str | None = None,
@@ -48,50 +56,69 @@ def render(predictor: NamedPredictor, inputs: Mapping[str, Any], *, adapter_name
     name = adapter_name or predictor.spec.adapter
     adapter = get_adapter(name)
     values = validate_inputs(predictor.signature, inputs, field_path=inputs_path)
-    demos = _demos(predictor)
-    messages = adapter.format(predictor.signature, demos, values)
+    messages = adapter.format(predictor.signature, _demos(predictor, predictor.signature), values)
     extra = adapter.lm_options(predictor.signature, supports_json_schema=supports_json_schema)
-    return RenderedPrompt(messages, replace(predictor.spec.lm.options, **extra), name)
+    options = predictor.config.merged_over(predictor.spec.lm.options)
+    return RenderedPrompt(messages, replace(options, **extra), name)
 
 
 def parse(predictor: NamedPredictor, completion: str, *, adapter_name: str | None = None) -> dict[str, Any]:
     """Typed outputs from a completion, as the predictor's (or the named) adapter parses it."""
 
     adapter = get_adapter(adapter_name or predictor.spec.adapter)
+    signature = predictor.parse_signature or predictor.signature
     if isinstance(adapter, TwoStepAdapter):
-        return adapter.parse_extraction(predictor.signature, completion)
-    return adapter.parse(predictor.signature, completion)
+        return adapter.parse_extraction(signature, completion)
+    return adapter.parse(signature, completion)
 
 
 async def call_predictor(
-    predictor: NamedPredictor, inputs: Mapping[str, Any], ctx: RunContext, *, inputs_path: str = "inputs"
+    predictor: NamedPredictor, inputs: Mapping[str, Any], ctx: RunContext, *, inputs_path: str = "inputs",
+    validate: bool = True,
 ) -> dict[str, Any]:
-    """Run one predictor on ``inputs``: format, call the LM, parse (with DSPy's one fallback)."""
+    """Run one predictor on ``inputs``: format, call the LM, parse (with DSPy's one fallback).
 
-    spec, signature = predictor.spec, predictor.signature
-    values = validate_inputs(signature, inputs, field_path=inputs_path)
+    ``validate=False`` formats the values as given (for prompts the server itself fills in)."""
+
+    attributes = {"dspy.predictor": predictor.name, "dspy.adapter": predictor.spec.adapter}
+    with telemetry.span(f"dspy.predictor {predictor.name}", attributes):
+        return await _call_predictor(predictor, inputs, ctx, inputs_path, validate)
+
+
+async def _call_predictor(predictor: NamedPredictor, inputs: Mapping[str, Any], ctx: RunContext,
+                          inputs_path: str, validate: bool) -> dict[str, Any]:
+    spec = predictor.spec
+    signature = predictor.signature
+    parse_signature = predictor.parse_signature or signature
+    given = dict(inputs)
+    if ctx.hints is not None:  # Refine's retry with advice
+        signature, parse_signature = with_hint(signature), with_hint(parse_signature)
+        given["hint_"] = ctx.hints.get(predictor.name, "N/A")
+    values = validate_inputs(signature, given, field_path=inputs_path) if validate else given
     choice = ctx.lms.choose(spec.lm)
     lm = ctx.lms.lm_for(choice)
-    demos = _demos(predictor)
+    options = predictor.config.merged_over(ctx.option_overrides.merged_over(choice.options))
     started = time.perf_counter()
     adapter_name = spec.adapter
-    call = _Call(ctx, lm, choice.options, signature, demos, values)
+    call = _Call(ctx, predictor.name, lm, options, signature, parse_signature,
+                 _demos(predictor, signature), values)
     try:
         if adapter_name == "two_step":
-            outputs, usage = await call.two_step(ctx.lms.lm_for(ctx.lms.choose(spec.extraction_lm)))
+            outputs = await call.two_step(ctx.lms.lm_for(ctx.lms.choose(spec.extraction_lm)))
         else:
-            outputs, usage = await call.single(get_adapter(adapter_name))
+            outputs = await call.single(adapter_name, stream=ctx.streaming)
     except ParseError as error:
         if adapter_name not in FALLBACKS:
             raise
         fallback = FALLBACKS[adapter_name]
         ctx.adapter_fallbacks.append(AdapterFallback(predictor.name, adapter_name, fallback, error.message))
         adapter_name = fallback
-        outputs, usage = await call.single(get_adapter(adapter_name))
+        outputs = await call.single(adapter_name, stream=False)
     ctx.record_step(
         TraceStep(
             predictor=predictor.name, inputs=dict(values), outputs=dict(outputs), adapter=adapter_name,
-            model=call.model, usage=usage, latency_s=time.perf_counter() - started,
+            model=call.model, usage=call.usage, latency_s=time.perf_counter() - started,
+            lm_call_ids=tuple(call.call_ids), cache_hit=call.calls > 0 and call.cache_hits == call.calls,
         )
     )
     return outputs
@@ -100,30 +127,72 @@ async def call_predictor(
 class _Call:
     """The LM round trips of one predictor call; ``usage`` adds up over them."""
 
-    def __init__(self, ctx: RunContext, lm: LM, options: LMOptions, signature: Signature,
-                 demos: Sequence[Mapping[str, Any]], values: Mapping[str, Any]) -> None:
-        self.ctx, self.lm, self.options = ctx, lm, options
-        self.signature, self.demos, self.values = signature, demos, values
+    def __init__(self, ctx: RunContext, name: str, lm: LM, options: LMOptions, signature: Signature,
+                 parse_signature: Signature, demos: Sequence[Mapping[str, Any]], values: Mapping[str, Any]) -> None:
+        self.ctx, self.name, self.lm, self.options = ctx, name, lm, options
+        self.signature, self.parse_signature = signature, parse_signature
+        self.demos, self.values = demos, values
         self.model = lm.name
         self.usage = Usage()
+        self.call_ids: list[str] = []
+        self.calls = 0
+        self.cache_hits = 0
+
+    def _record(self, model: str, usage: Usage, call_id: str, cache_hit: bool) -> None:
+        self.ctx.record_usage(model, usage)
+        self.usage = self.usage + usage
+        self.model = model or self.model
+        self.calls += 1
+        self.cache_hits += int(cache_hit)
+        if call_id:
+            self.call_ids.append(call_id)
 
     async def _complete(self, lm: LM, messages: list[Message], options: LMOptions) -> str:
         response = await lm.complete(LMRequest(tuple(messages), options), timeout=self.ctx.remaining())
-        self.ctx.record_usage(response.model, response.usage)
-        self.usage = self.usage + response.usage
-        self.model = response.model
-        return response.texts[0]
+        self._record(response.model, response.usage, response.response_id, response.cache_hit)
+        return response.text
 
-    async def single(self, adapter: Adapter) -> tuple[dict[str, Any], Usage]:
-        messages = adapter.format(self.signature, self.demos, self.values)
-        extra = adapter.lm_options(self.signature, supports_json_schema=self.lm.supports_json_schema)
-        text = await self._complete(self.lm, messages, replace(self.options, **extra))
-        return adapter.parse(self.signature, text), self.usage
+    async def _stream(self, lm: LM, messages: list[Message], options: LMOptions, adapter: str) -> str:
+        """The completion, streamed: output field deltas are sent as they arrive (none on a cache hit)."""
 
-    async def two_step(self, extraction_lm: LM) -> tuple[dict[str, Any], Usage]:
+        fields = field_stream(adapter, [f.name for f in self.parse_signature.output_fields])
+        parts: list[str] = []
+        usage, model, cache_hit = Usage(), "", False
+        async for chunk in lm.stream_chunks(LMRequest(tuple(messages), options), timeout=self.ctx.remaining()):
+            cache_hit = cache_hit or chunk.cache_hit
+            if chunk.text:
+                parts.append(chunk.text)
+                if fields is not None and not cache_hit:
+                    self._send(fields.feed(chunk.text))
+            if chunk.usage is not None:
+                usage = chunk.usage
+            model = chunk.model or model
+        if fields is not None and not cache_hit:
+            self._send(fields.close())
+        self._record(model or lm.name, usage, "", cache_hit)
+        return "".join(parts)
+
+    def _send(self, deltas: list[tuple[str, str, bool]]) -> None:
+        for name, text, last in deltas:
+            self.ctx.send(FieldDelta(self.name, name, text, last))
+
+    async def single(self, adapter_name: str, *, stream: bool) -> dict[str, Any]:
+        adapter: Adapter = get_adapter(adapter_name)
+        with telemetry.span("dspy.adapter.format", {"dspy.adapter": adapter_name}):
+            messages = adapter.format(self.signature, self.demos, self.values)
+            extra = adapter.lm_options(self.signature, supports_json_schema=self.lm.supports_json_schema)
+        options = replace(self.options, **extra)
+        if stream:
+            text = await self._stream(self.lm, messages, options, adapter_name)
+        else:
+            text = await self._complete(self.lm, messages, options)
+        with telemetry.span("dspy.adapter.parse", {"dspy.adapter": adapter_name}):
+            return adapter.parse(self.parse_signature, text)
+
+    async def two_step(self, extraction_lm: LM) -> dict[str, Any]:
         adapter = TwoStepAdapter()
         answer = await self._complete(self.lm, adapter.format(self.signature, self.demos, self.values), self.options)
         extracted = await self._complete(
-            extraction_lm, adapter.extraction_messages(self.signature, answer), LMOptions()
+            extraction_lm, adapter.extraction_messages(self.parse_signature, answer), LMOptions()
         )
-        return adapter.parse_extraction(self.signature, extracted), self.usage
+        return adapter.parse_extraction(self.parse_signature, extracted)

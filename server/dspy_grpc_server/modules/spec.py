@@ -1,7 +1,9 @@
 """What a module is, as data: predictors (signature, demos, adapter, LM) and the module kinds.
 
-A :class:`ModuleSpec` is validated once, when it is built from a request or loaded from storage,
-and turned into plain JSON for persistence by :func:`module_to_dict` / :func:`module_from_dict`.
+Each DSPy module kind has its own frozen dataclass; :data:`ModuleSpec` is their union. A spec is
+checked by :func:`~.build.build_module` (which also turns it into the runtime tree) when a program is
+created or updated and before an inline module runs, and turned into plain JSON for persistence by
+:mod:`.storage`.
 """
 
 from __future__ import annotations
@@ -9,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Union
 
-from ..core.codec import example_from_dict, example_to_dict, signature_from_dict, signature_to_dict
 from ..core.errors import invalid
 from ..core.example import Example
 from ..core.signature import Signature
-from ..lm.dummy import DummyResponse, DummyRule, DummySpec
+from ..lm.dummy import DummySpec
 from ..lm.types import LMOptions
+from .metrics import MetricSpec
 
 ADAPTERS = ("chat", "json", "xml", "two_step")
 
@@ -24,6 +26,13 @@ ADAPTERS = ("chat", "json", "xml", "two_step")
 class ModuleKind(str, Enum):
     PREDICT = "predict"
     CHAIN_OF_THOUGHT = "chain_of_thought"
+    REACT = "react"
+    MULTI_CHAIN_COMPARISON = "multi_chain_comparison"
+    BEST_OF_N = "best_of_n"
+    REFINE = "refine"
+    PARALLEL = "parallel"
+    MAJORITY = "majority"
+    GRAPH = "graph"
 
 
 @dataclass(frozen=True)
@@ -61,95 +70,132 @@ class PredictorSpec:
 
 
 @dataclass(frozen=True)
-class ModuleSpec:
-    kind: ModuleKind
+class PredictorState:
+    """What optimizers change in a predictor a module derives from its signature (ReAct's ``react``
+    and ``extract.predict``): ``instructions`` (None keeps the derived ones) and demos."""
+
+    instructions: str | None = None
+    demos: tuple[Example, ...] = ()
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool a ReAct agent may call. ``builtin`` names a server-side tool; empty means the caller
+    runs it (InferenceService.Run). ``args`` maps each argument name to its JSON schema, in order."""
+
+    name: str
+    description: str = ""
+    args: Mapping[str, Any] = field(default_factory=dict)
+    builtin: str = ""
+
+
+@dataclass(frozen=True)
+class PredictSpec:
     predictor: PredictorSpec
-
-    def validate(self, path: str = "module") -> ModuleSpec:
-        self.predictor.validate(f"{path}.{self.kind.value}.predictor")
-        return self
+    kind = ModuleKind.PREDICT
 
 
-# --------------------------------------------------------------------------- JSON for storage
+@dataclass(frozen=True)
+class ChainOfThoughtSpec:
+    predictor: PredictorSpec
+    kind = ModuleKind.CHAIN_OF_THOUGHT
 
 
-def module_to_dict(spec: ModuleSpec) -> dict[str, Any]:
-    return {"kind": spec.kind.value, "predictor": _predictor_to_dict(spec.predictor)}
+@dataclass(frozen=True)
+class ReActSpec:
+    """``dspy.ReAct(signature, tools, max_iters)``: ``predictor`` holds the user's signature, adapter
+    and LM (its demos must be empty: demos belong to ``react`` / ``extract``)."""
+
+    predictor: PredictorSpec
+    tools: tuple[ToolSpec, ...] = ()
+    max_iters: int = 20
+    react: PredictorState = field(default_factory=PredictorState)
+    extract: PredictorState = field(default_factory=PredictorState)
+    kind = ModuleKind.REACT
 
 
-def module_from_dict(data: Mapping[str, Any]) -> ModuleSpec:
-    return ModuleSpec(kind=ModuleKind(data["kind"]), predictor=_predictor_from_dict(data["predictor"]))
+@dataclass(frozen=True)
+class MultiChainComparisonSpec:
+    """``dspy.MultiChainComparison(signature, M, temperature)``. The attempts come from the
+    ``completions`` input, or, when it is not given, from running ``generator`` M times."""
+
+    predictor: PredictorSpec
+    m: int = 3
+    temperature: float = 0.7
+    generator: ModuleSpec | None = None
+    kind = ModuleKind.MULTI_CHAIN_COMPARISON
 
 
-def _predictor_to_dict(spec: PredictorSpec) -> dict[str, Any]:
-    out: dict[str, Any] = {"signature": signature_to_dict(spec.signature), "adapter": spec.adapter}
-    if spec.demos:
-        out["demos"] = [example_to_dict(demo) for demo in spec.demos]
-    for key in ("lm", "extraction_lm"):
-        choice = _lm_to_dict(getattr(spec, key))
-        if choice:
-            out[key] = choice
-    return out
+@dataclass(frozen=True)
+class BestOfNSpec:
+    module: ModuleSpec
+    n: int
+    reward: MetricSpec
+    threshold: float = 0.0
+    fail_count: int | None = None
+    kind = ModuleKind.BEST_OF_N
 
 
-def _predictor_from_dict(data: Mapping[str, Any]) -> PredictorSpec:
-    return PredictorSpec(
-        signature=signature_from_dict(data["signature"]),
-        demos=tuple(example_from_dict(demo) for demo in data.get("demos", ())),
-        adapter=data.get("adapter", "chat"),
-        lm=_lm_from_dict(data.get("lm", {})),
-        extraction_lm=_lm_from_dict(data.get("extraction_lm", {})),
-    )
+@dataclass(frozen=True)
+class RefineSpec:
+    module: ModuleSpec
+    n: int
+    reward: MetricSpec
+    threshold: float = 0.0
+    fail_count: int | None = None
+    #: The LM of the feedback step (DSPy's OfferFeedback); unset: the request's LM, else the server
+    #: default, else the LM of the module's first predictor.
+    feedback_lm: LMChoice = field(default_factory=LMChoice)
+    kind = ModuleKind.REFINE
 
 
-_OPTION_KEYS = ("temperature", "max_tokens", "top_p", "seed")
+@dataclass(frozen=True)
+class ParallelSpec:
+    """``dspy.Parallel``: ``module`` on every item of the ``items`` input, ``num_threads`` at a time."""
+
+    module: ModuleSpec
+    num_threads: int = 8
+    max_errors: int = 10
+    kind = ModuleKind.PARALLEL
 
 
-def _lm_to_dict(choice: LMChoice) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if choice.model:
-        out["model"] = choice.model
-    if choice.dummy is not None:
-        out["dummy"] = {
-            "responses": [_response_to_dict(r) for r in choice.dummy.responses],
-            "rules": [
-                {"contains": rule.contains, "response": _response_to_dict(rule.response)}
-                for rule in choice.dummy.rules
-            ],
-            "auto": choice.dummy.auto,
-        }
-    options = {key: getattr(choice.options, key) for key in _OPTION_KEYS}
-    options = {key: value for key, value in options.items() if value is not None}
-    if choice.options.stop:
-        options["stop"] = list(choice.options.stop)
-    if options:
-        out["options"] = options
-    return out
+@dataclass(frozen=True)
+class MajoritySpec:
+    """``dspy.majority`` over ``n`` runs of ``module`` (distinct rollout ids), voting on ``field``
+    (empty: the module's last output field)."""
+
+    module: ModuleSpec
+    n: int = 5
+    field: str = ""
+    kind = ModuleKind.MAJORITY
 
 
-def _lm_from_dict(data: Mapping[str, Any]) -> LMChoice:
-    dummy = None
-    if "dummy" in data:
-        raw = data["dummy"]
-        dummy = DummySpec(
-            responses=tuple(_response_from_dict(r) for r in raw.get("responses", ())),
-            rules=tuple(
-                DummyRule(rule["contains"], _response_from_dict(rule["response"]))
-                for rule in raw.get("rules", ())
-            ),
-            auto=bool(raw.get("auto", False)),
-        )
-    options = dict(data.get("options", {}))
-    if "stop" in options:
-        options["stop"] = tuple(options["stop"])
-    return LMChoice(model=data.get("model", ""), dummy=dummy, options=LMOptions(**options))
+@dataclass(frozen=True)
+class GraphStep:
+    """One named step of a graph. ``inputs`` maps each input field of the step's module to its source:
+    ``"inputs.<program input>"`` or ``"<step>.<output field>"``."""
+
+    name: str
+    module: ModuleSpec
+    inputs: tuple[tuple[str, str], ...] = ()
 
 
-def _response_to_dict(response: DummyResponse) -> dict[str, Any]:
-    if response.text is not None:
-        return {"text": response.text}
-    return {"fields": dict(response.fields or {})}
+@dataclass(frozen=True)
+class GraphSpec:
+    """Named steps wired by explicit input mappings; steps whose inputs are ready run concurrently.
+    ``outputs`` maps each program output name to its source ``"<step>.<field>"``."""
+
+    steps: tuple[GraphStep, ...]
+    outputs: tuple[tuple[str, str], ...]
+    kind = ModuleKind.GRAPH
 
 
-def _response_from_dict(data: Mapping[str, Any]) -> DummyResponse:
-    return DummyResponse(text=data.get("text"), fields=data.get("fields"))
+ModuleSpec = Union[
+    PredictSpec, ChainOfThoughtSpec, ReActSpec, MultiChainComparisonSpec, BestOfNSpec, RefineSpec,
+    ParallelSpec, MajoritySpec, GraphSpec,
+]
+
+#: Module kinds that hold a single user predictor (``spec.predictor``).
+PREDICTOR_KINDS = (PredictSpec, ChainOfThoughtSpec, ReActSpec, MultiChainComparisonSpec)
+#: Module kinds that wrap another module (``spec.module``).
+WRAPPER_KINDS = (BestOfNSpec, RefineSpec, ParallelSpec, MajoritySpec)

@@ -370,10 +370,12 @@ class ProgramStore:
         labels: Mapping[str, str] | None = None,
         spec: Mapping[str, Any] | None = None,
         etag: str = "",
+        activate: bool = True,
     ) -> ProgramRecord:
         """Write a new revision; arguments left as ``None`` are copied from the active revision.
 
-        The new revision becomes the active one. With a non-empty ``etag`` the update only applies
+        The new revision becomes the active one (unless ``activate`` is False: then it is stored
+        and readable by its revision id, and the active revision stays). With a non-empty ``etag`` the update only applies
         if it matches the program's current etag (else ``Aborted``, reason ``ETAG_MISMATCH``).
         Raises ``NotFound`` (``PROGRAM_NOT_FOUND``) and ``InvalidArgument`` for bad input.
         """
@@ -392,7 +394,7 @@ class ProgramStore:
         for attempt in range(MAX_WRITE_ATTEMPTS):
             try:
                 async with _translated_errors(), self._db.sessions() as session:
-                    return await self._update_once(session, program_id, changes, etag)
+                    return await self._update_once(session, program_id, changes, etag, activate)
             except _Conflict:
                 await _backoff(attempt)
         raise _contended(program_id)
@@ -414,6 +416,47 @@ class ProgramStore:
                 await _backoff(attempt)
         raise _contended(program_id)
 
+    async def activate(self, program_id: str, revision_id: str, *, etag: str = "") -> ProgramRecord:
+        """Make an existing revision the active one (the program's etag changes); returns the program
+        showing it. Raises ``NotFound`` (``PROGRAM_NOT_FOUND`` / ``REVISION_NOT_FOUND``) and, for a
+        non-empty ``etag`` that is not the program's current one, ``Aborted`` (``ETAG_MISMATCH``)."""
+
+        validate_program_id(program_id)
+        number = parse_revision_id(revision_id)
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            try:
+                async with _translated_errors(), self._db.sessions() as session:
+                    async with session.begin():
+                        program = (
+                            await session.execute(
+                                sa.select(programs).where(programs.c.program_id == program_id).with_for_update()
+                            )
+                        ).one_or_none()
+                        if program is None:
+                            raise _not_found(program_id)
+                        if etag and etag != program.etag:
+                            raise _etag_mismatch(program_id)
+                        if not 1 <= number <= program.latest_revision:
+                            raise NotFound(
+                                f"revision {revision_id!r} of 'programs/{program_id}' not found",
+                                reason="REVISION_NOT_FOUND",
+                                metadata={"program_id": program_id, "revision_id": revision_id},
+                            )
+                        new_etag = _new_etag()
+                        swapped = await session.execute(
+                            sa.update(programs)
+                            .where(programs.c.program_id == program_id, programs.c.etag == program.etag)
+                            .values(active_revision=number, etag=new_etag)
+                        )
+                        if swapped.rowcount != 1:
+                            raise _Conflict()
+                break
+            except _Conflict:
+                await _backoff(attempt)
+        else:
+            raise _contended(program_id)
+        return await self.get(program_id)
+
     # ----------------------------------------------------------------------------- internals
 
     @staticmethod
@@ -422,7 +465,7 @@ class ProgramStore:
         return (await session.execute(query)).first() is not None
 
     async def _update_once(
-        self, session: AsyncSession, program_id: str, changes: dict[str, Any], etag: str
+        self, session: AsyncSession, program_id: str, changes: dict[str, Any], etag: str, activate: bool = True
     ) -> ProgramRecord:
         async with session.begin():
             # Lock the program row first (on PostgreSQL writers then queue instead of conflicting;
@@ -450,6 +493,8 @@ class ProgramStore:
             number = counter + 1
             now = max(_now(), program.update_time)
             new_etag = _new_etag()
+            # A revision that is not active carries its own etag (never the program's current one).
+            new_revision_etag = new_etag if activate else _new_etag()
             swapped = await session.execute(
                 sa.update(programs)
                 .where(
@@ -459,7 +504,7 @@ class ProgramStore:
                 )
                 .values(
                     latest_revision=number,
-                    active_revision=number,
+                    active_revision=number if activate else program.active_revision,
                     etag=new_etag,
                     update_time=now,
                 )
@@ -479,7 +524,7 @@ class ProgramStore:
                         program_id=program_id,
                         revision=number,
                         create_time=now,
-                        etag=new_etag,
+                        etag=new_revision_etag,
                         **content,
                     )
                 )
@@ -495,8 +540,8 @@ class ProgramStore:
             revision_create_time=now,
             create_time=program.create_time,
             update_time=now,
-            etag=new_etag,
-            active_revision_id=format_revision_id(number),
+            etag=new_revision_etag,
+            active_revision_id=format_revision_id(number if activate else program.active_revision),
         )
 
     async def _delete_once(self, session: AsyncSession, program_id: str, etag: str) -> None:

@@ -89,3 +89,147 @@ program_revisions = sa.Table(
     sa.Column("labels", sa.JSON(), nullable=False),
     sa.Column("spec", sa.JSON(), nullable=False),
 )
+
+# ------------------------------------------------------------------ datasets and jobs (0004)
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("dataset_id", sa.String(63), primary_key=True),
+    sa.Column("display_name", sa.Text(), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False),
+    sa.Column("labels", sa.JSON(), nullable=False),
+    sa.Column("input_keys", sa.JSON(), nullable=False),
+    sa.Column("example_count", sa.Integer(), nullable=False),
+    sa.Column("create_time", UTCDateTime(), nullable=False),
+    sa.Column("update_time", UTCDateTime(), nullable=False),
+)
+
+dataset_examples = sa.Table(
+    "dataset_examples",
+    metadata,
+    sa.Column(
+        "dataset_id",
+        sa.String(63),
+        sa.ForeignKey("datasets.dataset_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("example_index", sa.Integer(), primary_key=True),
+    sa.Column("data", sa.JSON(), nullable=False),
+    sa.Column("input_keys", sa.JSON(), nullable=False),
+)
+
+#: One row per successful AppendExamples stream: makes a repeated request id a no-op.
+dataset_appends = sa.Table(
+    "dataset_appends",
+    metadata,
+    sa.Column(
+        "dataset_id",
+        sa.String(63),
+        sa.ForeignKey("datasets.dataset_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("request_id", sa.String(128), primary_key=True),
+    sa.Column("first_index", sa.Integer(), nullable=False),
+    sa.Column("appended_count", sa.Integer(), nullable=False),
+)
+
+#: Evaluation and optimization jobs: the request (``spec``), where they are, and the outcome.
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("job_id", sa.String(63), primary_key=True),
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("spec", sa.JSON(), nullable=False),
+    sa.Column("progress", sa.JSON(), nullable=False),
+    sa.Column("result", sa.JSON(), nullable=True),
+    sa.Column("error", sa.JSON(), nullable=True),
+    sa.Column("create_time", UTCDateTime(), nullable=False),
+    sa.Column("start_time", UTCDateTime(), nullable=True),
+    sa.Column("end_time", UTCDateTime(), nullable=True),
+)
+
+#: Per-example outcomes of a job, keyed by a scope (e.g. the evaluation, or a candidate) and index.
+job_results = sa.Table(
+    "job_results",
+    metadata,
+    sa.Column("job_id", sa.String(63), primary_key=True),
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("scope", sa.String(64), primary_key=True),
+    sa.Column("example_index", sa.Integer(), primary_key=True),
+    sa.Column("data", sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(["job_id", "kind"], ["jobs.job_id", "jobs.kind"], ondelete="CASCADE"),
+)
+
+#: Candidate programs an optimization evaluated, in proposal order.
+job_candidates = sa.Table(
+    "job_candidates",
+    metadata,
+    sa.Column("job_id", sa.String(63), primary_key=True),
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("candidate_index", sa.Integer(), primary_key=True),
+    sa.Column("data", sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(["job_id", "kind"], ["jobs.job_id", "jobs.kind"], ondelete="CASCADE"),
+)
+
+#: Every LM call a job finished, keyed by a hash of the request: replayed instead of repeated.
+job_lm_calls = sa.Table(
+    "job_lm_calls",
+    metadata,
+    sa.Column("job_id", sa.String(63), primary_key=True),
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("call_key", sa.String(64), primary_key=True),
+    sa.Column("response", sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(["job_id", "kind"], ["jobs.job_id", "jobs.kind"], ondelete="CASCADE"),
+)
+
+#: API keys for authenticating callers. Only a salted SHA-256 of each key's secret is stored; the
+#: ``key_id`` is the public part of the key (``dgk_<key_id>_<secret>``) used to find the row.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("scopes", sa.JSON(), nullable=False),
+    sa.Column("salt", sa.String(64), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("create_time", UTCDateTime(), nullable=False),
+    sa.Column("revoke_time", UTCDateTime(), nullable=True),
+)
+
+#: LM usage per UTC day, program, API key and model alias (empty strings: inline module / no key).
+#: Rows are added to (upserted) by the usage recorder's periodic flush.
+usage_ledger = sa.Table(
+    "usage_ledger",
+    metadata,
+    sa.Column("day", sa.Date(), primary_key=True),
+    sa.Column("program_id", sa.String(63), primary_key=True),
+    sa.Column("api_key_id", sa.String(64), primary_key=True),
+    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("calls", sa.Integer(), nullable=False),
+    sa.Column("cache_hits", sa.Integer(), nullable=False),
+    sa.Column("prompt_tokens", sa.BigInteger(), nullable=False),
+    sa.Column("completion_tokens", sa.BigInteger(), nullable=False),
+    sa.Column("estimated_calls", sa.Integer(), nullable=False),
+    sa.Column("cost_usd", sa.Float(), nullable=False),
+)
+
+#: Inputs a program keeps failing on (0003): calls with them are refused until an admin clears them.
+quarantined_inputs = sa.Table(
+    "quarantined_inputs",
+    metadata,
+    sa.Column(
+        "program_id",
+        sa.String(63),
+        sa.ForeignKey("programs.program_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("input_hash", sa.String(64), primary_key=True),
+    sa.Column("inputs", sa.JSON(), nullable=False),
+    sa.Column("revision_id", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("message", sa.Text(), nullable=False),
+    sa.Column("failure_count", sa.Integer(), nullable=False),
+    sa.Column("create_time", UTCDateTime(), nullable=False),
+)

@@ -50,6 +50,21 @@ class InferenceServiceStub:
                 request_serializer=dspy__grpc_dot_v1_dot_inference__pb2.ParseCompletionRequest.SerializeToString,
                 response_deserializer=dspy__grpc_dot_v1_dot_inference__pb2.ParseCompletionResponse.FromString,
                 _registered_method=True)
+        self.StreamPredict = channel.unary_stream(
+                '/dspy_grpc.v1.InferenceService/StreamPredict',
+                request_serializer=dspy__grpc_dot_v1_dot_inference__pb2.StreamPredictRequest.SerializeToString,
+                response_deserializer=dspy__grpc_dot_v1_dot_inference__pb2.PredictEvent.FromString,
+                _registered_method=True)
+        self.BatchPredict = channel.unary_stream(
+                '/dspy_grpc.v1.InferenceService/BatchPredict',
+                request_serializer=dspy__grpc_dot_v1_dot_inference__pb2.BatchPredictRequest.SerializeToString,
+                response_deserializer=dspy__grpc_dot_v1_dot_inference__pb2.BatchPredictResponse.FromString,
+                _registered_method=True)
+        self.Run = channel.stream_stream(
+                '/dspy_grpc.v1.InferenceService/Run',
+                request_serializer=dspy__grpc_dot_v1_dot_inference__pb2.RunRequest.SerializeToString,
+                response_deserializer=dspy__grpc_dot_v1_dot_inference__pb2.PredictEvent.FromString,
+                _registered_method=True)
 
 
 class InferenceServiceServicer:
@@ -86,6 +101,42 @@ class InferenceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamPredict(self, request, context):
+        """Like Predict, but streams events while the program runs: the text of each predictor's output
+        fields as the LM's tokens arrive (`field_delta`; ChatAdapter and JSONAdapter predictors — XML and
+        two-step ones send none), `module_started` / `module_finished` for every module, and
+        `tool_call_started` / `tool_call_finished` for ReAct tools. The last event is the `prediction`
+        (with usage). A completion answered from the cache sends no deltas. Errors end the stream with
+        the status Predict would return. Cancelling the call stops the work upstream: LM requests in
+        flight are abandoned and no further ones are made.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchPredict(self, request, context):
+        """Runs one target on many inputs, at most `max_concurrency` at a time, and streams each item's
+        result as it finishes, tagged with its index. One item's failure is that item's `error`; the
+        stream itself fails only when the target or the request is bad.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Run(self, request_iterator, context):
+        """Bidirectional run with tools executed by the caller (ReAct tools without `builtin`). The first
+        message is `start` (the request and the tools the caller runs); the server then streams the
+        events of StreamPredict plus a `tool_call` event for each call of a caller tool, which the
+        caller answers with a `tool_result` message carrying the same `call_id` (an output, or an error
+        the agent sees as its observation). A tool call not answered within `tool_timeout` (or before
+        the call's deadline) ends the call with DEADLINE_EXCEEDED (reason TOOL_TIMEOUT). A program
+        needing a tool the caller did not declare fails with FAILED_PRECONDITION (reason
+        TOOLS_UNAVAILABLE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InferenceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -103,6 +154,21 @@ def add_InferenceServiceServicer_to_server(servicer, server):
                     servicer.ParseCompletion,
                     request_deserializer=dspy__grpc_dot_v1_dot_inference__pb2.ParseCompletionRequest.FromString,
                     response_serializer=dspy__grpc_dot_v1_dot_inference__pb2.ParseCompletionResponse.SerializeToString,
+            ),
+            'StreamPredict': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamPredict,
+                    request_deserializer=dspy__grpc_dot_v1_dot_inference__pb2.StreamPredictRequest.FromString,
+                    response_serializer=dspy__grpc_dot_v1_dot_inference__pb2.PredictEvent.SerializeToString,
+            ),
+            'BatchPredict': grpc.unary_stream_rpc_method_handler(
+                    servicer.BatchPredict,
+                    request_deserializer=dspy__grpc_dot_v1_dot_inference__pb2.BatchPredictRequest.FromString,
+                    response_serializer=dspy__grpc_dot_v1_dot_inference__pb2.BatchPredictResponse.SerializeToString,
+            ),
+            'Run': grpc.stream_stream_rpc_method_handler(
+                    servicer.Run,
+                    request_deserializer=dspy__grpc_dot_v1_dot_inference__pb2.RunRequest.FromString,
+                    response_serializer=dspy__grpc_dot_v1_dot_inference__pb2.PredictEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -187,6 +253,87 @@ class InferenceService:
             '/dspy_grpc.v1.InferenceService/ParseCompletion',
             dspy__grpc_dot_v1_dot_inference__pb2.ParseCompletionRequest.SerializeToString,
             dspy__grpc_dot_v1_dot_inference__pb2.ParseCompletionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamPredict(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dspy_grpc.v1.InferenceService/StreamPredict',
+            dspy__grpc_dot_v1_dot_inference__pb2.StreamPredictRequest.SerializeToString,
+            dspy__grpc_dot_v1_dot_inference__pb2.PredictEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchPredict(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dspy_grpc.v1.InferenceService/BatchPredict',
+            dspy__grpc_dot_v1_dot_inference__pb2.BatchPredictRequest.SerializeToString,
+            dspy__grpc_dot_v1_dot_inference__pb2.BatchPredictResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Run(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/dspy_grpc.v1.InferenceService/Run',
+            dspy__grpc_dot_v1_dot_inference__pb2.RunRequest.SerializeToString,
+            dspy__grpc_dot_v1_dot_inference__pb2.PredictEvent.FromString,
             options,
             channel_credentials,
             insecure,

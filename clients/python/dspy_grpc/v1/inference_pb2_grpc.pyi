@@ -51,6 +51,30 @@ class InferenceServiceStub:
     A completion that does not fit fails with FAILED_PRECONDITION, reason PARSE_ERROR (no fallback
     to another adapter is tried: name the adapter you want with `adapter`).
     """
+    StreamPredict: _grpc.UnaryStreamMultiCallable[_inference_pb2.StreamPredictRequest, _inference_pb2.PredictEvent]
+    """Like Predict, but streams events while the program runs: the text of each predictor's output
+    fields as the LM's tokens arrive (`field_delta`; ChatAdapter and JSONAdapter predictors — XML and
+    two-step ones send none), `module_started` / `module_finished` for every module, and
+    `tool_call_started` / `tool_call_finished` for ReAct tools. The last event is the `prediction`
+    (with usage). A completion answered from the cache sends no deltas. Errors end the stream with
+    the status Predict would return. Cancelling the call stops the work upstream: LM requests in
+    flight are abandoned and no further ones are made.
+    """
+    BatchPredict: _grpc.UnaryStreamMultiCallable[_inference_pb2.BatchPredictRequest, _inference_pb2.BatchPredictResponse]
+    """Runs one target on many inputs, at most `max_concurrency` at a time, and streams each item's
+    result as it finishes, tagged with its index. One item's failure is that item's `error`; the
+    stream itself fails only when the target or the request is bad.
+    """
+    Run: _grpc.StreamStreamMultiCallable[_inference_pb2.RunRequest, _inference_pb2.PredictEvent]
+    """Bidirectional run with tools executed by the caller (ReAct tools without `builtin`). The first
+    message is `start` (the request and the tools the caller runs); the server then streams the
+    events of StreamPredict plus a `tool_call` event for each call of a caller tool, which the
+    caller answers with a `tool_result` message carrying the same `call_id` (an output, or an error
+    the agent sees as its observation). A tool call not answered within `tool_timeout` (or before
+    the call's deadline) ends the call with DEADLINE_EXCEEDED (reason TOOL_TIMEOUT). A program
+    needing a tool the caller did not declare fails with FAILED_PRECONDITION (reason
+    TOOLS_UNAVAILABLE).
+    """
 
 @_typing.type_check_only
 class InferenceServiceAsyncStub(InferenceServiceStub):
@@ -74,6 +98,30 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     """Parses a completion text the way one predictor's adapter would, into typed output values.
     A completion that does not fit fails with FAILED_PRECONDITION, reason PARSE_ERROR (no fallback
     to another adapter is tried: name the adapter you want with `adapter`).
+    """
+    StreamPredict: _aio.UnaryStreamMultiCallable[_inference_pb2.StreamPredictRequest, _inference_pb2.PredictEvent]  # type: ignore[assignment]
+    """Like Predict, but streams events while the program runs: the text of each predictor's output
+    fields as the LM's tokens arrive (`field_delta`; ChatAdapter and JSONAdapter predictors — XML and
+    two-step ones send none), `module_started` / `module_finished` for every module, and
+    `tool_call_started` / `tool_call_finished` for ReAct tools. The last event is the `prediction`
+    (with usage). A completion answered from the cache sends no deltas. Errors end the stream with
+    the status Predict would return. Cancelling the call stops the work upstream: LM requests in
+    flight are abandoned and no further ones are made.
+    """
+    BatchPredict: _aio.UnaryStreamMultiCallable[_inference_pb2.BatchPredictRequest, _inference_pb2.BatchPredictResponse]  # type: ignore[assignment]
+    """Runs one target on many inputs, at most `max_concurrency` at a time, and streams each item's
+    result as it finishes, tagged with its index. One item's failure is that item's `error`; the
+    stream itself fails only when the target or the request is bad.
+    """
+    Run: _aio.StreamStreamMultiCallable[_inference_pb2.RunRequest, _inference_pb2.PredictEvent]  # type: ignore[assignment]
+    """Bidirectional run with tools executed by the caller (ReAct tools without `builtin`). The first
+    message is `start` (the request and the tools the caller runs); the server then streams the
+    events of StreamPredict plus a `tool_call` event for each call of a caller tool, which the
+    caller answers with a `tool_result` message carrying the same `call_id` (an output, or an error
+    the agent sees as its observation). A tool call not answered within `tool_timeout` (or before
+    the call's deadline) ends the call with DEADLINE_EXCEEDED (reason TOOL_TIMEOUT). A program
+    needing a tool the caller did not declare fails with FAILED_PRECONDITION (reason
+    TOOLS_UNAVAILABLE).
     """
 
 class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -113,6 +161,48 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         """Parses a completion text the way one predictor's adapter would, into typed output values.
         A completion that does not fit fails with FAILED_PRECONDITION, reason PARSE_ERROR (no fallback
         to another adapter is tried: name the adapter you want with `adapter`).
+        """
+
+    @_abc_1.abstractmethod
+    def StreamPredict(
+        self,
+        request: _inference_pb2.StreamPredictRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_inference_pb2.PredictEvent], _abc.AsyncIterator[_inference_pb2.PredictEvent]]:
+        """Like Predict, but streams events while the program runs: the text of each predictor's output
+        fields as the LM's tokens arrive (`field_delta`; ChatAdapter and JSONAdapter predictors — XML and
+        two-step ones send none), `module_started` / `module_finished` for every module, and
+        `tool_call_started` / `tool_call_finished` for ReAct tools. The last event is the `prediction`
+        (with usage). A completion answered from the cache sends no deltas. Errors end the stream with
+        the status Predict would return. Cancelling the call stops the work upstream: LM requests in
+        flight are abandoned and no further ones are made.
+        """
+
+    @_abc_1.abstractmethod
+    def BatchPredict(
+        self,
+        request: _inference_pb2.BatchPredictRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_inference_pb2.BatchPredictResponse], _abc.AsyncIterator[_inference_pb2.BatchPredictResponse]]:
+        """Runs one target on many inputs, at most `max_concurrency` at a time, and streams each item's
+        result as it finishes, tagged with its index. One item's failure is that item's `error`; the
+        stream itself fails only when the target or the request is bad.
+        """
+
+    @_abc_1.abstractmethod
+    def Run(
+        self,
+        request_iterator: _MaybeAsyncIterator[_inference_pb2.RunRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_inference_pb2.PredictEvent], _abc.AsyncIterator[_inference_pb2.PredictEvent]]:
+        """Bidirectional run with tools executed by the caller (ReAct tools without `builtin`). The first
+        message is `start` (the request and the tools the caller runs); the server then streams the
+        events of StreamPredict plus a `tool_call` event for each call of a caller tool, which the
+        caller answers with a `tool_result` message carrying the same `call_id` (an output, or an error
+        the agent sees as its observation). A tool call not answered within `tool_timeout` (or before
+        the call's deadline) ends the call with DEADLINE_EXCEEDED (reason TOOL_TIMEOUT). A program
+        needing a tool the caller did not declare fails with FAILED_PRECONDITION (reason
+        TOOLS_UNAVAILABLE).
         """
 
 def add_InferenceServiceServicer_to_server(servicer: InferenceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

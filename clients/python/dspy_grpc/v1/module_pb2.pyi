@@ -17,25 +17,38 @@ class AdapterKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ADAPTER_KIND_JSON: _ClassVar[AdapterKind]
     ADAPTER_KIND_XML: _ClassVar[AdapterKind]
     ADAPTER_KIND_TWO_STEP: _ClassVar[AdapterKind]
+
+class CachePolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CACHE_POLICY_UNSPECIFIED: _ClassVar[CachePolicy]
+    CACHE_POLICY_USE: _ClassVar[CachePolicy]
+    CACHE_POLICY_BYPASS: _ClassVar[CachePolicy]
+    CACHE_POLICY_REFRESH: _ClassVar[CachePolicy]
 ADAPTER_KIND_UNSPECIFIED: AdapterKind
 ADAPTER_KIND_CHAT: AdapterKind
 ADAPTER_KIND_JSON: AdapterKind
 ADAPTER_KIND_XML: AdapterKind
 ADAPTER_KIND_TWO_STEP: AdapterKind
+CACHE_POLICY_UNSPECIFIED: CachePolicy
+CACHE_POLICY_USE: CachePolicy
+CACHE_POLICY_BYPASS: CachePolicy
+CACHE_POLICY_REFRESH: CachePolicy
 
 class LMOptions(_message.Message):
-    __slots__ = ("temperature", "max_tokens", "top_p", "stop", "seed")
+    __slots__ = ("temperature", "max_tokens", "top_p", "stop", "seed", "cache")
     TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
     TOP_P_FIELD_NUMBER: _ClassVar[int]
     STOP_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    CACHE_FIELD_NUMBER: _ClassVar[int]
     temperature: float
     max_tokens: int
     top_p: float
     stop: _containers.RepeatedScalarFieldContainer[str]
     seed: int
-    def __init__(self, temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Iterable[str]] = ..., seed: _Optional[int] = ...) -> None: ...
+    cache: CachePolicy
+    def __init__(self, temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Iterable[str]] = ..., seed: _Optional[int] = ..., cache: _Optional[_Union[CachePolicy, str]] = ...) -> None: ...
 
 class DummyLM(_message.Message):
     __slots__ = ("responses", "rules", "auto")
@@ -99,10 +112,180 @@ class ChainOfThoughtModule(_message.Message):
     predictor: PredictorSpec
     def __init__(self, predictor: _Optional[_Union[PredictorSpec, _Mapping]] = ...) -> None: ...
 
+class PredictorState(_message.Message):
+    __slots__ = ("instructions", "demos")
+    INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    DEMOS_FIELD_NUMBER: _ClassVar[int]
+    instructions: str
+    demos: _containers.RepeatedCompositeFieldContainer[_signature_pb2.Example]
+    def __init__(self, instructions: _Optional[str] = ..., demos: _Optional[_Iterable[_Union[_signature_pb2.Example, _Mapping]]] = ...) -> None: ...
+
+class ToolSpec(_message.Message):
+    __slots__ = ("name", "description", "args_json_schema", "builtin")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    ARGS_JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    BUILTIN_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    args_json_schema: str
+    builtin: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., args_json_schema: _Optional[str] = ..., builtin: _Optional[str] = ...) -> None: ...
+
+class ReActModule(_message.Message):
+    __slots__ = ("predictor", "tools", "max_iters", "react", "extract")
+    PREDICTOR_FIELD_NUMBER: _ClassVar[int]
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ITERS_FIELD_NUMBER: _ClassVar[int]
+    REACT_FIELD_NUMBER: _ClassVar[int]
+    EXTRACT_FIELD_NUMBER: _ClassVar[int]
+    predictor: PredictorSpec
+    tools: _containers.RepeatedCompositeFieldContainer[ToolSpec]
+    max_iters: int
+    react: PredictorState
+    extract: PredictorState
+    def __init__(self, predictor: _Optional[_Union[PredictorSpec, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[ToolSpec, _Mapping]]] = ..., max_iters: _Optional[int] = ..., react: _Optional[_Union[PredictorState, _Mapping]] = ..., extract: _Optional[_Union[PredictorState, _Mapping]] = ...) -> None: ...
+
+class MultiChainComparisonModule(_message.Message):
+    __slots__ = ("predictor", "m", "temperature", "generator")
+    PREDICTOR_FIELD_NUMBER: _ClassVar[int]
+    M_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    GENERATOR_FIELD_NUMBER: _ClassVar[int]
+    predictor: PredictorSpec
+    m: int
+    temperature: float
+    generator: ModuleSpec
+    def __init__(self, predictor: _Optional[_Union[PredictorSpec, _Mapping]] = ..., m: _Optional[int] = ..., temperature: _Optional[float] = ..., generator: _Optional[_Union[ModuleSpec, _Mapping]] = ...) -> None: ...
+
+class RewardSpec(_message.Message):
+    __slots__ = ("exact_match", "lm_judge")
+    EXACT_MATCH_FIELD_NUMBER: _ClassVar[int]
+    LM_JUDGE_FIELD_NUMBER: _ClassVar[int]
+    exact_match: ExactMatchReward
+    lm_judge: LMJudgeReward
+    def __init__(self, exact_match: _Optional[_Union[ExactMatchReward, _Mapping]] = ..., lm_judge: _Optional[_Union[LMJudgeReward, _Mapping]] = ...) -> None: ...
+
+class ExactMatchReward(_message.Message):
+    __slots__ = ("field", "reference_field", "values")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    reference_field: str
+    values: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, field: _Optional[str] = ..., reference_field: _Optional[str] = ..., values: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class LMJudgeReward(_message.Message):
+    __slots__ = ("judge", "score_field", "chain_of_thought")
+    JUDGE_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_OF_THOUGHT_FIELD_NUMBER: _ClassVar[int]
+    judge: PredictorSpec
+    score_field: str
+    chain_of_thought: bool
+    def __init__(self, judge: _Optional[_Union[PredictorSpec, _Mapping]] = ..., score_field: _Optional[str] = ..., chain_of_thought: _Optional[bool] = ...) -> None: ...
+
+class BestOfNModule(_message.Message):
+    __slots__ = ("module", "n", "reward", "threshold", "fail_count")
+    MODULE_FIELD_NUMBER: _ClassVar[int]
+    N_FIELD_NUMBER: _ClassVar[int]
+    REWARD_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    FAIL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    module: ModuleSpec
+    n: int
+    reward: RewardSpec
+    threshold: float
+    fail_count: int
+    def __init__(self, module: _Optional[_Union[ModuleSpec, _Mapping]] = ..., n: _Optional[int] = ..., reward: _Optional[_Union[RewardSpec, _Mapping]] = ..., threshold: _Optional[float] = ..., fail_count: _Optional[int] = ...) -> None: ...
+
+class RefineModule(_message.Message):
+    __slots__ = ("module", "n", "reward", "threshold", "fail_count", "feedback_lm")
+    MODULE_FIELD_NUMBER: _ClassVar[int]
+    N_FIELD_NUMBER: _ClassVar[int]
+    REWARD_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    FAIL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_LM_FIELD_NUMBER: _ClassVar[int]
+    module: ModuleSpec
+    n: int
+    reward: RewardSpec
+    threshold: float
+    fail_count: int
+    feedback_lm: LMSpec
+    def __init__(self, module: _Optional[_Union[ModuleSpec, _Mapping]] = ..., n: _Optional[int] = ..., reward: _Optional[_Union[RewardSpec, _Mapping]] = ..., threshold: _Optional[float] = ..., fail_count: _Optional[int] = ..., feedback_lm: _Optional[_Union[LMSpec, _Mapping]] = ...) -> None: ...
+
+class ParallelModule(_message.Message):
+    __slots__ = ("module", "num_threads", "max_errors")
+    MODULE_FIELD_NUMBER: _ClassVar[int]
+    NUM_THREADS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    module: ModuleSpec
+    num_threads: int
+    max_errors: int
+    def __init__(self, module: _Optional[_Union[ModuleSpec, _Mapping]] = ..., num_threads: _Optional[int] = ..., max_errors: _Optional[int] = ...) -> None: ...
+
+class MajorityModule(_message.Message):
+    __slots__ = ("module", "n", "field")
+    MODULE_FIELD_NUMBER: _ClassVar[int]
+    N_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    module: ModuleSpec
+    n: int
+    field: str
+    def __init__(self, module: _Optional[_Union[ModuleSpec, _Mapping]] = ..., n: _Optional[int] = ..., field: _Optional[str] = ...) -> None: ...
+
+class GraphStep(_message.Message):
+    __slots__ = ("name", "module", "inputs")
+    class InputsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MODULE_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    module: ModuleSpec
+    inputs: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., module: _Optional[_Union[ModuleSpec, _Mapping]] = ..., inputs: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class GraphModule(_message.Message):
+    __slots__ = ("steps", "outputs")
+    class OutputsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    steps: _containers.RepeatedCompositeFieldContainer[GraphStep]
+    outputs: _containers.ScalarMap[str, str]
+    def __init__(self, steps: _Optional[_Iterable[_Union[GraphStep, _Mapping]]] = ..., outputs: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
 class ModuleSpec(_message.Message):
-    __slots__ = ("predict", "chain_of_thought")
+    __slots__ = ("predict", "chain_of_thought", "react", "multi_chain_comparison", "best_of_n", "refine", "parallel", "majority", "graph")
     PREDICT_FIELD_NUMBER: _ClassVar[int]
     CHAIN_OF_THOUGHT_FIELD_NUMBER: _ClassVar[int]
+    REACT_FIELD_NUMBER: _ClassVar[int]
+    MULTI_CHAIN_COMPARISON_FIELD_NUMBER: _ClassVar[int]
+    BEST_OF_N_FIELD_NUMBER: _ClassVar[int]
+    REFINE_FIELD_NUMBER: _ClassVar[int]
+    PARALLEL_FIELD_NUMBER: _ClassVar[int]
+    MAJORITY_FIELD_NUMBER: _ClassVar[int]
+    GRAPH_FIELD_NUMBER: _ClassVar[int]
     predict: PredictModule
     chain_of_thought: ChainOfThoughtModule
-    def __init__(self, predict: _Optional[_Union[PredictModule, _Mapping]] = ..., chain_of_thought: _Optional[_Union[ChainOfThoughtModule, _Mapping]] = ...) -> None: ...
+    react: ReActModule
+    multi_chain_comparison: MultiChainComparisonModule
+    best_of_n: BestOfNModule
+    refine: RefineModule
+    parallel: ParallelModule
+    majority: MajorityModule
+    graph: GraphModule
+    def __init__(self, predict: _Optional[_Union[PredictModule, _Mapping]] = ..., chain_of_thought: _Optional[_Union[ChainOfThoughtModule, _Mapping]] = ..., react: _Optional[_Union[ReActModule, _Mapping]] = ..., multi_chain_comparison: _Optional[_Union[MultiChainComparisonModule, _Mapping]] = ..., best_of_n: _Optional[_Union[BestOfNModule, _Mapping]] = ..., refine: _Optional[_Union[RefineModule, _Mapping]] = ..., parallel: _Optional[_Union[ParallelModule, _Mapping]] = ..., majority: _Optional[_Union[MajorityModule, _Mapping]] = ..., graph: _Optional[_Union[GraphModule, _Mapping]] = ...) -> None: ...

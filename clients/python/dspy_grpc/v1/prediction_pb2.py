@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x64spy_grpc/v1/prediction.proto\x12\x0c\x64spy_grpc.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xad\x01\n\nModelUsage\x12\x14\n\x05model\x18\x01 \x01(\tR\x05model\x12#\n\rprompt_tokens\x18\x02 \x01(\x03R\x0cpromptTokens\x12+\n\x11\x63ompletion_tokens\x18\x03 \x01(\x03R\x10\x63ompletionTokens\x12!\n\x0ctotal_tokens\x18\x04 \x01(\x03R\x0btotalTokens\x12\x14\n\x05\x63\x61lls\x18\x05 \x01(\x05R\x05\x63\x61lls\"\xa2\x02\n\tTraceStep\x12\x1c\n\tpredictor\x18\x01 \x01(\tR\tpredictor\x12/\n\x06inputs\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\x06inputs\x12\x31\n\x07outputs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructR\x07outputs\x12\x18\n\x07\x61\x64\x61pter\x18\x04 \x01(\tR\x07\x61\x64\x61pter\x12\x14\n\x05model\x18\x05 \x01(\tR\x05model\x12.\n\x05usage\x18\x06 \x01(\x0b\x32\x18.dspy_grpc.v1.ModelUsageR\x05usage\x12\x33\n\x07latency\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationR\x07latency\"\xa5\x02\n\nPrediction\x12\x31\n\x07outputs\x18\x01 \x01(\x0b\x32\x17.google.protobuf.StructR\x07outputs\x12.\n\x05usage\x18\x02 \x03(\x0b\x32\x18.dspy_grpc.v1.ModelUsageR\x05usage\x12-\n\x05trace\x18\x03 \x03(\x0b\x32\x17.dspy_grpc.v1.TraceStepR\x05trace\x12\x18\n\x07program\x18\x04 \x01(\tR\x07program\x12\x1f\n\x0brevision_id\x18\x05 \x01(\tR\nrevisionId\x12J\n\x11\x61\x64\x61pter_fallbacks\x18\x06 \x03(\x0b\x32\x1d.dspy_grpc.v1.AdapterFallbackR\x10\x61\x64\x61pterFallbacks\"\x87\x01\n\x0f\x41\x64\x61pterFallback\x12\x1c\n\tpredictor\x18\x01 \x01(\tR\tpredictor\x12!\n\x0c\x66rom_adapter\x18\x02 \x01(\tR\x0b\x66romAdapter\x12\x1d\n\nto_adapter\x18\x03 \x01(\tR\ttoAdapter\x12\x14\n\x05\x65rror\x18\x04 \x01(\tR\x05\x65rrorBGZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x64spy_grpc/v1/prediction.proto\x12\x0c\x64spy_grpc.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xad\x01\n\nModelUsage\x12\x14\n\x05model\x18\x01 \x01(\tR\x05model\x12#\n\rprompt_tokens\x18\x02 \x01(\x03R\x0cpromptTokens\x12+\n\x11\x63ompletion_tokens\x18\x03 \x01(\x03R\x10\x63ompletionTokens\x12!\n\x0ctotal_tokens\x18\x04 \x01(\x03R\x0btotalTokens\x12\x14\n\x05\x63\x61lls\x18\x05 \x01(\x05R\x05\x63\x61lls\"\xdf\x02\n\tTraceStep\x12\x1c\n\tpredictor\x18\x01 \x01(\tR\tpredictor\x12/\n\x06inputs\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\x06inputs\x12\x31\n\x07outputs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructR\x07outputs\x12\x18\n\x07\x61\x64\x61pter\x18\x04 \x01(\tR\x07\x61\x64\x61pter\x12\x14\n\x05model\x18\x05 \x01(\tR\x05model\x12.\n\x05usage\x18\x06 \x01(\x0b\x32\x18.dspy_grpc.v1.ModelUsageR\x05usage\x12\x33\n\x07latency\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationR\x07latency\x12\x1e\n\x0blm_call_ids\x18\x08 \x03(\tR\tlmCallIds\x12\x1b\n\tcache_hit\x18\t \x01(\x08R\x08\x63\x61\x63heHit\"\xa5\x02\n\nPrediction\x12\x31\n\x07outputs\x18\x01 \x01(\x0b\x32\x17.google.protobuf.StructR\x07outputs\x12.\n\x05usage\x18\x02 \x03(\x0b\x32\x18.dspy_grpc.v1.ModelUsageR\x05usage\x12-\n\x05trace\x18\x03 \x03(\x0b\x32\x17.dspy_grpc.v1.TraceStepR\x05trace\x12\x18\n\x07program\x18\x04 \x01(\tR\x07program\x12\x1f\n\x0brevision_id\x18\x05 \x01(\tR\nrevisionId\x12J\n\x11\x61\x64\x61pter_fallbacks\x18\x06 \x03(\x0b\x32\x1d.dspy_grpc.v1.AdapterFallbackR\x10\x61\x64\x61pterFallbacks\"\x87\x01\n\x0f\x41\x64\x61pterFallback\x12\x1c\n\tpredictor\x18\x01 \x01(\tR\tpredictor\x12!\n\x0c\x66rom_adapter\x18\x02 \x01(\tR\x0b\x66romAdapter\x12\x1d\n\nto_adapter\x18\x03 \x01(\tR\ttoAdapter\x12\x14\n\x05\x65rror\x18\x04 \x01(\tR\x05\x65rrorBGZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,9 +37,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODELUSAGE']._serialized_start=110
   _globals['_MODELUSAGE']._serialized_end=283
   _globals['_TRACESTEP']._serialized_start=286
-  _globals['_TRACESTEP']._serialized_end=576
-  _globals['_PREDICTION']._serialized_start=579
-  _globals['_PREDICTION']._serialized_end=872
-  _globals['_ADAPTERFALLBACK']._serialized_start=875
-  _globals['_ADAPTERFALLBACK']._serialized_end=1010
+  _globals['_TRACESTEP']._serialized_end=637
+  _globals['_PREDICTION']._serialized_start=640
+  _globals['_PREDICTION']._serialized_end=933
+  _globals['_ADAPTERFALLBACK']._serialized_start=936
+  _globals['_ADAPTERFALLBACK']._serialized_end=1071
 # @@protoc_insertion_point(module_scope)

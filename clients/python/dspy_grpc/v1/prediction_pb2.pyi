@@ -25,7 +25,7 @@ class ModelUsage(_message.Message):
     def __init__(self, model: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., calls: _Optional[int] = ...) -> None: ...
 
 class TraceStep(_message.Message):
-    __slots__ = ("predictor", "inputs", "outputs", "adapter", "model", "usage", "latency")
+    __slots__ = ("predictor", "inputs", "outputs", "adapter", "model", "usage", "latency", "lm_call_ids", "cache_hit")
     PREDICTOR_FIELD_NUMBER: _ClassVar[int]
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,8 @@ class TraceStep(_message.Message):
     MODEL_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     LATENCY_FIELD_NUMBER: _ClassVar[int]
+    LM_CALL_IDS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
     predictor: str
     inputs: _struct_pb2.Struct
     outputs: _struct_pb2.Struct
@@ -40,7 +42,9 @@ class TraceStep(_message.Message):
     model: str
     usage: ModelUsage
     latency: _duration_pb2.Duration
-    def __init__(self, predictor: _Optional[str] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., adapter: _Optional[str] = ..., model: _Optional[str] = ..., usage: _Optional[_Union[ModelUsage, _Mapping]] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    lm_call_ids: _containers.RepeatedScalarFieldContainer[str]
+    cache_hit: bool
+    def __init__(self, predictor: _Optional[str] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., adapter: _Optional[str] = ..., model: _Optional[str] = ..., usage: _Optional[_Union[ModelUsage, _Mapping]] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., lm_call_ids: _Optional[_Iterable[str]] = ..., cache_hit: _Optional[bool] = ...) -> None: ...
 
 class Prediction(_message.Message):
     __slots__ = ("outputs", "usage", "trace", "program", "revision_id", "adapter_fallbacks")

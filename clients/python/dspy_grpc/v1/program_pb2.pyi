@@ -110,3 +110,47 @@ class ListProgramRevisionsResponse(_message.Message):
     programs: _containers.RepeatedCompositeFieldContainer[Program]
     next_page_token: str
     def __init__(self, programs: _Optional[_Iterable[_Union[Program, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ActivateProgramRevisionRequest(_message.Message):
+    __slots__ = ("name", "etag")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    etag: str
+    def __init__(self, name: _Optional[str] = ..., etag: _Optional[str] = ...) -> None: ...
+
+class RollbackProgramRequest(_message.Message):
+    __slots__ = ("name", "etag")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    etag: str
+    def __init__(self, name: _Optional[str] = ..., etag: _Optional[str] = ...) -> None: ...
+
+class ImportDspyProgramRequest(_message.Message):
+    __slots__ = ("name", "dspy_json", "module", "etag")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DSPY_JSON_FIELD_NUMBER: _ClassVar[int]
+    MODULE_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    dspy_json: str
+    module: _module_pb2.ModuleSpec
+    etag: str
+    def __init__(self, name: _Optional[str] = ..., dspy_json: _Optional[str] = ..., module: _Optional[_Union[_module_pb2.ModuleSpec, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+
+class ExportDspyProgramRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ExportDspyProgramResponse(_message.Message):
+    __slots__ = ("dspy_json", "predictors", "revision_id")
+    DSPY_JSON_FIELD_NUMBER: _ClassVar[int]
+    PREDICTORS_FIELD_NUMBER: _ClassVar[int]
+    REVISION_ID_FIELD_NUMBER: _ClassVar[int]
+    dspy_json: str
+    predictors: _containers.RepeatedScalarFieldContainer[str]
+    revision_id: str
+    def __init__(self, dspy_json: _Optional[str] = ..., predictors: _Optional[_Iterable[str]] = ..., revision_id: _Optional[str] = ...) -> None: ...

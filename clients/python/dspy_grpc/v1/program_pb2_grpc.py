@@ -67,6 +67,26 @@ class ProgramServiceStub:
                 request_serializer=dspy__grpc_dot_v1_dot_program__pb2.ListProgramRevisionsRequest.SerializeToString,
                 response_deserializer=dspy__grpc_dot_v1_dot_program__pb2.ListProgramRevisionsResponse.FromString,
                 _registered_method=True)
+        self.ActivateProgramRevision = channel.unary_unary(
+                '/dspy_grpc.v1.ProgramService/ActivateProgramRevision',
+                request_serializer=dspy__grpc_dot_v1_dot_program__pb2.ActivateProgramRevisionRequest.SerializeToString,
+                response_deserializer=dspy__grpc_dot_v1_dot_program__pb2.Program.FromString,
+                _registered_method=True)
+        self.RollbackProgram = channel.unary_unary(
+                '/dspy_grpc.v1.ProgramService/RollbackProgram',
+                request_serializer=dspy__grpc_dot_v1_dot_program__pb2.RollbackProgramRequest.SerializeToString,
+                response_deserializer=dspy__grpc_dot_v1_dot_program__pb2.Program.FromString,
+                _registered_method=True)
+        self.ImportDspyProgram = channel.unary_unary(
+                '/dspy_grpc.v1.ProgramService/ImportDspyProgram',
+                request_serializer=dspy__grpc_dot_v1_dot_program__pb2.ImportDspyProgramRequest.SerializeToString,
+                response_deserializer=dspy__grpc_dot_v1_dot_program__pb2.Program.FromString,
+                _registered_method=True)
+        self.ExportDspyProgram = channel.unary_unary(
+                '/dspy_grpc.v1.ProgramService/ExportDspyProgram',
+                request_serializer=dspy__grpc_dot_v1_dot_program__pb2.ExportDspyProgramRequest.SerializeToString,
+                response_deserializer=dspy__grpc_dot_v1_dot_program__pb2.ExportDspyProgramResponse.FromString,
+                _registered_method=True)
 
 
 class ProgramServiceServicer:
@@ -117,6 +137,42 @@ class ProgramServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ActivateProgramRevision(self, request, context):
+        """Makes a revision the active one: the revision that runs when the program is named without "@".
+        Returns the program at that revision.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RollbackProgram(self, request, context):
+        """Activates the revision before the active one (r0003 -> r0002). FAILED_PRECONDITION (reason
+        NO_EARLIER_REVISION) when the active revision is the first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportDspyProgram(self, request, context):
+        """Imports a program saved by DSPy (`module.save("program.json")`) as a new, active revision. DSPy's
+        file holds each predictor's instructions, field prefixes and descriptions, and demos, by
+        predictor name ("generate.predict"), but not the program's structure: that comes from `module`,
+        or, when unset, from the program's active revision. Creates the program when it does not exist
+        (then `module` is required). A predictor name or field count that does not match the structure
+        fails with INVALID_ARGUMENT naming the entry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportDspyProgram(self, request, context):
+        """Exports a program revision as the JSON DSPy 3.4.1 saves, which `module.load(path)` of the
+        equivalent DSPy program accepts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProgramServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -149,6 +205,26 @@ def add_ProgramServiceServicer_to_server(servicer, server):
                     servicer.ListProgramRevisions,
                     request_deserializer=dspy__grpc_dot_v1_dot_program__pb2.ListProgramRevisionsRequest.FromString,
                     response_serializer=dspy__grpc_dot_v1_dot_program__pb2.ListProgramRevisionsResponse.SerializeToString,
+            ),
+            'ActivateProgramRevision': grpc.unary_unary_rpc_method_handler(
+                    servicer.ActivateProgramRevision,
+                    request_deserializer=dspy__grpc_dot_v1_dot_program__pb2.ActivateProgramRevisionRequest.FromString,
+                    response_serializer=dspy__grpc_dot_v1_dot_program__pb2.Program.SerializeToString,
+            ),
+            'RollbackProgram': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollbackProgram,
+                    request_deserializer=dspy__grpc_dot_v1_dot_program__pb2.RollbackProgramRequest.FromString,
+                    response_serializer=dspy__grpc_dot_v1_dot_program__pb2.Program.SerializeToString,
+            ),
+            'ImportDspyProgram': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportDspyProgram,
+                    request_deserializer=dspy__grpc_dot_v1_dot_program__pb2.ImportDspyProgramRequest.FromString,
+                    response_serializer=dspy__grpc_dot_v1_dot_program__pb2.Program.SerializeToString,
+            ),
+            'ExportDspyProgram': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportDspyProgram,
+                    request_deserializer=dspy__grpc_dot_v1_dot_program__pb2.ExportDspyProgramRequest.FromString,
+                    response_serializer=dspy__grpc_dot_v1_dot_program__pb2.ExportDspyProgramResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -315,6 +391,114 @@ class ProgramService:
             '/dspy_grpc.v1.ProgramService/ListProgramRevisions',
             dspy__grpc_dot_v1_dot_program__pb2.ListProgramRevisionsRequest.SerializeToString,
             dspy__grpc_dot_v1_dot_program__pb2.ListProgramRevisionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ActivateProgramRevision(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_grpc.v1.ProgramService/ActivateProgramRevision',
+            dspy__grpc_dot_v1_dot_program__pb2.ActivateProgramRevisionRequest.SerializeToString,
+            dspy__grpc_dot_v1_dot_program__pb2.Program.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RollbackProgram(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_grpc.v1.ProgramService/RollbackProgram',
+            dspy__grpc_dot_v1_dot_program__pb2.RollbackProgramRequest.SerializeToString,
+            dspy__grpc_dot_v1_dot_program__pb2.Program.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportDspyProgram(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_grpc.v1.ProgramService/ImportDspyProgram',
+            dspy__grpc_dot_v1_dot_program__pb2.ImportDspyProgramRequest.SerializeToString,
+            dspy__grpc_dot_v1_dot_program__pb2.Program.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportDspyProgram(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_grpc.v1.ProgramService/ExportDspyProgram',
+            dspy__grpc_dot_v1_dot_program__pb2.ExportDspyProgramRequest.SerializeToString,
+            dspy__grpc_dot_v1_dot_program__pb2.ExportDspyProgramResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -50,6 +50,26 @@ class ProgramServiceStub:
     """Deletes a program and all its revisions."""
     ListProgramRevisions: _grpc.UnaryUnaryMultiCallable[_program_pb2.ListProgramRevisionsRequest, _program_pb2.ListProgramRevisionsResponse]
     """Lists a program's revisions, newest first."""
+    ActivateProgramRevision: _grpc.UnaryUnaryMultiCallable[_program_pb2.ActivateProgramRevisionRequest, _program_pb2.Program]
+    """Makes a revision the active one: the revision that runs when the program is named without "@".
+    Returns the program at that revision.
+    """
+    RollbackProgram: _grpc.UnaryUnaryMultiCallable[_program_pb2.RollbackProgramRequest, _program_pb2.Program]
+    """Activates the revision before the active one (r0003 -> r0002). FAILED_PRECONDITION (reason
+    NO_EARLIER_REVISION) when the active revision is the first.
+    """
+    ImportDspyProgram: _grpc.UnaryUnaryMultiCallable[_program_pb2.ImportDspyProgramRequest, _program_pb2.Program]
+    """Imports a program saved by DSPy (`module.save("program.json")`) as a new, active revision. DSPy's
+    file holds each predictor's instructions, field prefixes and descriptions, and demos, by
+    predictor name ("generate.predict"), but not the program's structure: that comes from `module`,
+    or, when unset, from the program's active revision. Creates the program when it does not exist
+    (then `module` is required). A predictor name or field count that does not match the structure
+    fails with INVALID_ARGUMENT naming the entry.
+    """
+    ExportDspyProgram: _grpc.UnaryUnaryMultiCallable[_program_pb2.ExportDspyProgramRequest, _program_pb2.ExportDspyProgramResponse]
+    """Exports a program revision as the JSON DSPy 3.4.1 saves, which `module.load(path)` of the
+    equivalent DSPy program accepts.
+    """
 
 @_typing.type_check_only
 class ProgramServiceAsyncStub(ProgramServiceStub):
@@ -72,6 +92,26 @@ class ProgramServiceAsyncStub(ProgramServiceStub):
     """Deletes a program and all its revisions."""
     ListProgramRevisions: _aio.UnaryUnaryMultiCallable[_program_pb2.ListProgramRevisionsRequest, _program_pb2.ListProgramRevisionsResponse]  # type: ignore[assignment]
     """Lists a program's revisions, newest first."""
+    ActivateProgramRevision: _aio.UnaryUnaryMultiCallable[_program_pb2.ActivateProgramRevisionRequest, _program_pb2.Program]  # type: ignore[assignment]
+    """Makes a revision the active one: the revision that runs when the program is named without "@".
+    Returns the program at that revision.
+    """
+    RollbackProgram: _aio.UnaryUnaryMultiCallable[_program_pb2.RollbackProgramRequest, _program_pb2.Program]  # type: ignore[assignment]
+    """Activates the revision before the active one (r0003 -> r0002). FAILED_PRECONDITION (reason
+    NO_EARLIER_REVISION) when the active revision is the first.
+    """
+    ImportDspyProgram: _aio.UnaryUnaryMultiCallable[_program_pb2.ImportDspyProgramRequest, _program_pb2.Program]  # type: ignore[assignment]
+    """Imports a program saved by DSPy (`module.save("program.json")`) as a new, active revision. DSPy's
+    file holds each predictor's instructions, field prefixes and descriptions, and demos, by
+    predictor name ("generate.predict"), but not the program's structure: that comes from `module`,
+    or, when unset, from the program's active revision. Creates the program when it does not exist
+    (then `module` is required). A predictor name or field count that does not match the structure
+    fails with INVALID_ARGUMENT naming the entry.
+    """
+    ExportDspyProgram: _aio.UnaryUnaryMultiCallable[_program_pb2.ExportDspyProgramRequest, _program_pb2.ExportDspyProgramResponse]  # type: ignore[assignment]
+    """Exports a program revision as the JSON DSPy 3.4.1 saves, which `module.load(path)` of the
+    equivalent DSPy program accepts.
+    """
 
 class ProgramServiceServicer(metaclass=_abc_1.ABCMeta):
     """Stores DSPy programs. Every change creates a new immutable revision; older revisions stay
@@ -127,5 +167,49 @@ class ProgramServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_program_pb2.ListProgramRevisionsResponse, _abc.Awaitable[_program_pb2.ListProgramRevisionsResponse]]:
         """Lists a program's revisions, newest first."""
+
+    @_abc_1.abstractmethod
+    def ActivateProgramRevision(
+        self,
+        request: _program_pb2.ActivateProgramRevisionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_program_pb2.Program, _abc.Awaitable[_program_pb2.Program]]:
+        """Makes a revision the active one: the revision that runs when the program is named without "@".
+        Returns the program at that revision.
+        """
+
+    @_abc_1.abstractmethod
+    def RollbackProgram(
+        self,
+        request: _program_pb2.RollbackProgramRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_program_pb2.Program, _abc.Awaitable[_program_pb2.Program]]:
+        """Activates the revision before the active one (r0003 -> r0002). FAILED_PRECONDITION (reason
+        NO_EARLIER_REVISION) when the active revision is the first.
+        """
+
+    @_abc_1.abstractmethod
+    def ImportDspyProgram(
+        self,
+        request: _program_pb2.ImportDspyProgramRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_program_pb2.Program, _abc.Awaitable[_program_pb2.Program]]:
+        """Imports a program saved by DSPy (`module.save("program.json")`) as a new, active revision. DSPy's
+        file holds each predictor's instructions, field prefixes and descriptions, and demos, by
+        predictor name ("generate.predict"), but not the program's structure: that comes from `module`,
+        or, when unset, from the program's active revision. Creates the program when it does not exist
+        (then `module` is required). A predictor name or field count that does not match the structure
+        fails with INVALID_ARGUMENT naming the entry.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportDspyProgram(
+        self,
+        request: _program_pb2.ExportDspyProgramRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_program_pb2.ExportDspyProgramResponse, _abc.Awaitable[_program_pb2.ExportDspyProgramResponse]]:
+        """Exports a program revision as the JSON DSPy 3.4.1 saves, which `module.load(path)` of the
+        equivalent DSPy program accepts.
+        """
 
 def add_ProgramServiceServicer_to_server(servicer: ProgramServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

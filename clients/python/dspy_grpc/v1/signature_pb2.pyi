@@ -86,8 +86,16 @@ class SignatureField(_message.Message):
     type: TypeSpec
     description: str
     prefix: str
-    constraints: _struct_pb2.Struct
-    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[FieldRole, str]] = ..., type: _Optional[_Union[TypeSpec, _Mapping]] = ..., description: _Optional[str] = ..., prefix: _Optional[str] = ..., constraints: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    constraints: _containers.RepeatedCompositeFieldContainer[FieldConstraint]
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[FieldRole, str]] = ..., type: _Optional[_Union[TypeSpec, _Mapping]] = ..., description: _Optional[str] = ..., prefix: _Optional[str] = ..., constraints: _Optional[_Iterable[_Union[FieldConstraint, _Mapping]]] = ...) -> None: ...
+
+class FieldConstraint(_message.Message):
+    __slots__ = ("name", "value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class Signature(_message.Message):
     __slots__ = ("fields", "text", "instructions")

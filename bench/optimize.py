@@ -1,0 +1,180 @@
+"""Benchmark: BootstrapFewShotWithRandomSearch and MIPROv2 (light) as dspy-grpc jobs vs dspy 3.4.1.
+
+    make bench-optimize            # or: .venv/bin/python -m bench.optimize --examples 100 --latency-ms 100
+
+Starts the mock LM (``python -m tests.mocklm --task arithmetic``, answers right only when the
+prompt has demos or good instructions) with a fixed latency, and the dspy-grpc server as a
+subprocess on a fresh SQLite file. Runs each optimizer on N examples (no split: each picks its
+valset as DSPy does) and prints:
+
+* efficiency = job wall time / (LM calls x latency / concurrency): 1.0 means the LM latency was the
+  only cost and every one of the `concurrency` slots was busy all the time (target <= 1.2);
+* the wall time of dspy 3.4.1's same optimizer with ``num_threads`` = our concurrency, on the same
+  mock (memory cache on as by default, disk cache off), and the ratio of the two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import logging
+import json
+import os
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def _start(cmd: list[str], ready: str, env: dict[str, str] | None = None, log: Path | None = None):
+    process = await asyncio.create_subprocess_exec(
+        *cmd, stdout=asyncio.subprocess.PIPE,
+        stderr=open(log, "wb") if log else asyncio.subprocess.DEVNULL,  # noqa: SIM115
+        env={**os.environ, **(env or {})}, cwd=ROOT,
+    )
+    while True:
+        line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+        if not line:
+            raise RuntimeError(f"{cmd[2]} exited before it was ready")
+        if line.startswith(ready):
+            return process, line.split()[-1]
+
+
+def _mock_calls(base_url: str) -> int:
+    with urllib.request.urlopen(base_url.removesuffix("/v1") + "/mock/stats") as response:  # noqa: S310 - loopback
+        return json.load(response)["chat_completions"]
+
+
+OPTIMIZERS = {
+    "random_search": "BootstrapFewShotWithRandomSearch",
+    "mipro_v2": "MIPROv2 (auto=light)",
+}
+
+
+def _our_settings(optimizer: str, candidates: int) -> dict:
+    if optimizer == "random_search":
+        return {"random_search": {"num_candidate_programs": candidates}}
+    return {"mipro_v2": {"auto": "light"}}
+
+
+def _dspy_optimizer(optimizer: str, candidates: int, threads: int):
+    import dspy
+    from dspy.evaluate import answer_exact_match
+
+    if optimizer == "random_search":
+        return dspy.BootstrapFewShotWithRandomSearch(
+            metric=answer_exact_match, num_candidate_programs=candidates, num_threads=threads)
+    return dspy.MIPROv2(metric=answer_exact_match, auto="light", num_threads=threads)
+
+
+async def run_ours(base_url: str, optimizer: str, examples: int, threads: int, candidates: int,
+                   workdir: Path) -> tuple[float, int, float]:
+    import grpc
+    from dspy_grpc.v1 import job_pb2
+    from google.protobuf import json_format
+
+    from tests.integration.job_helpers import create_dataset, create_optimization, create_program, wait_optimization
+    from tests.mocklm import arithmetic
+
+    config = workdir / "bench.toml"
+    config.write_text(
+        "[[models]]\n"
+        'alias = "mock"\nprovider = "openai"\nmodel = "mock-model"\n'
+        f'base_url = "{base_url}"\napi_key_env = "BENCH_MOCK_KEY"\n'
+        "max_retries = 0\ntimeout_s = 60\n"
+    )
+    server, address = await _start(
+        [sys.executable, "-m", "dspy_grpc_server", "serve", "--port", "0", "--config", str(config),
+         "--database-url", f"sqlite+aiosqlite:///{workdir / 'bench.db'}", "--log-level", "WARNING"],
+        "dspy-grpc listening on", env={"BENCH_MOCK_KEY": "sk-bench"}, log=workdir / "server.log",
+    )
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            await create_dataset(channel, "bench", arithmetic.examples(examples))
+            await create_program(channel, "bench")
+            calls_before = _mock_calls(base_url)
+            started = time.perf_counter()
+            created = await create_optimization(channel, {
+                "program": "programs/bench", "dataset": "datasets/bench", "metric": {"exact_match": {}},
+                "num_threads": threads, **_our_settings(optimizer, candidates),
+            }, optimization_id=f"bench-{uuid.uuid4().hex[:8]}")
+            done = await wait_optimization(channel, created.name, timeout=3600)
+            wall = time.perf_counter() - started
+            assert done.state == job_pb2.JOB_STATE_SUCCEEDED, json_format.MessageToDict(done.error)
+            return wall, _mock_calls(base_url) - calls_before, done.result.best_score
+    finally:
+        server.terminate()
+        await server.wait()
+
+
+def run_dspy(base_url: str, optimizer_name: str, examples: int, threads: int, candidates: int
+             ) -> tuple[float, int, float]:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import dspy
+
+    from tests.mocklm import arithmetic
+
+    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=True)
+    lm = dspy.LM("openai/mock-model", api_base=base_url, api_key="sk-bench", num_retries=0)
+    dspy.configure(lm=lm)
+    trainset = [dspy.Example(**row).with_inputs("question") for row in arithmetic.examples(examples)]
+    logging.getLogger("dspy").setLevel(logging.WARNING)
+    calls_before = _mock_calls(base_url)
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        optimizer = _dspy_optimizer(optimizer_name, candidates, threads)
+        compiled = optimizer.compile(dspy.Predict("question -> answer"), trainset=trainset)
+    wall = time.perf_counter() - started
+    best = getattr(compiled, "score", None)
+    if best is None:
+        best = compiled.candidate_programs[0]["score"]
+    return wall, _mock_calls(base_url) - calls_before, best
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=100)
+    parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--concurrency", type=int, default=16, help="our num_threads = DSPy's num_threads")
+    parser.add_argument("--candidates", type=int, default=16, help="num_candidate_programs (DSPy's default 16)")
+    parser.add_argument("--skip-dspy", action="store_true", help="do not run dspy 3.4.1 for comparison")
+    parser.add_argument("--optimizer", choices=[*OPTIMIZERS, "all"], default="all")
+    args = parser.parse_args()
+    latency = args.latency_ms / 1000
+
+    mock, base_url = await _start(
+        [sys.executable, "-m", "tests.mocklm", "--port", "0", "--latency-ms", str(args.latency_ms),
+         "--task", "arithmetic"], "MOCKLM READY",
+    )
+    try:
+        for optimizer in OPTIMIZERS if args.optimizer == "all" else [args.optimizer]:
+            with tempfile.TemporaryDirectory() as workdir:
+                wall, calls, score = await run_ours(base_url, optimizer, args.examples, args.concurrency,
+                                                    args.candidates, Path(workdir))
+            ideal = calls * latency / args.concurrency
+            detail = f", {args.candidates} candidates" if optimizer == "random_search" else ""
+            print(f"{OPTIMIZERS[optimizer]}, {args.examples} examples{detail}, latency {args.latency_ms:g} ms, "
+                  f"concurrency {args.concurrency}")
+            print(f"  dspy-grpc job: {wall:.2f} s wall, {calls} LM calls, best score {score:.1f}")
+            print(f"  efficiency: wall / (calls x latency / concurrency) = {wall:.2f} / {ideal:.2f} = "
+                  f"{wall / ideal:.3f} (target <= 1.2)")
+            if not args.skip_dspy:
+                dspy_wall, dspy_calls, dspy_score = await asyncio.to_thread(
+                    run_dspy, base_url, optimizer, args.examples, args.concurrency, args.candidates
+                )
+                print(f"  dspy 3.4.1 (num_threads={args.concurrency}): {dspy_wall:.2f} s wall, {dspy_calls} LM calls, "
+                      f"best score {dspy_score:.1f}")
+                print(f"  wall time vs dspy: {wall / dspy_wall:.3f}x ({dspy_wall / wall:.2f}x faster)", flush=True)
+    finally:
+        mock.terminate()
+        await mock.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,241 @@
+"""Predict through gRPC (server in its own process) vs dspy 3.4.1 in-process, against the same mock LM.
+
+    make bench-predict          # or: .venv/bin/python -m bench.predict [--calls 300] [--seconds 5]
+
+Starts the mock LM (``python -m tests.mocklm``, zero latency) and two servers (``dspy-grpc serve``):
+one with the LM cache off, one with it on. This process is the gRPC client (calling a stored
+``Predict("question -> answer")`` program by name) and also runs DSPy's ``dspy.Predict``.
+
+Figures (targets from the issue):
+- p50/p99 latency of sequential Predict calls, gRPC / DSPy (target: p50 ratio <= 0.6)
+- calls/s with 64 calls in flight, gRPC / DSPy (target: >= 4); DSPy's best of threads and asyncio
+- p50 of a Predict answered from the server's cache, seen by the client (target: <= 0.5 ms)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+IN_FLIGHT = 64
+SIGNATURE = "question -> answer"
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def start(cmd: list[str], ready: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """Start a process and wait for the line matching ``ready`` (a regex with one group)."""
+
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+                               env={**os.environ, **(env or {})})
+    assert process.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        match = re.search(ready, line)
+        if match:
+            return process, match.group(1)
+    process.kill()
+    raise RuntimeError(f"{cmd[0]} did not start")
+
+
+def server_config(directory: Path, mock_url: str, *, cache: bool) -> Path:
+    path = directory / f"server-cache-{'on' if cache else 'off'}.toml"
+    path.write_text(f"""
+[server]
+host = "127.0.0.1"
+port = 0
+log_level = "WARNING"
+
+[database]
+url = "sqlite+aiosqlite:///{directory}/bench-{'on' if cache else 'off'}.db"
+
+[lm]
+default_model = "mock"
+
+[cache]
+enabled = {str(cache).lower()}
+
+[[models]]
+alias = "mock"
+provider = "openai"
+model = "mock-model"
+base_url = "{mock_url}"
+api_key_env = "BENCH_MOCK_KEY"
+timeout_s = 30
+max_retries = 0
+""")
+    return path
+
+
+# --------------------------------------------------------------------------- gRPC client
+
+
+async def grpc_figures(port: int, calls: int, seconds: float, *, cached: bool) -> dict[str, float]:
+    import grpc
+    from dspy_grpc.v1 import (
+        inference_pb2,
+        inference_pb2_grpc,
+        module_pb2,
+        program_pb2,
+        program_pb2_grpc,
+        signature_pb2,
+    )
+
+    module = module_pb2.ModuleSpec(predict=module_pb2.PredictModule(
+        predictor=module_pb2.PredictorSpec(signature=signature_pb2.Signature(text=SIGNATURE))))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        # A stored program, as a service runs it (its worker is built once).
+        await program_pb2_grpc.ProgramServiceStub(channel).CreateProgram(program_pb2.CreateProgramRequest(
+            program_id="bench", program=program_pb2.Program(module=module)))
+        stub = inference_pb2_grpc.InferenceServiceStub(channel)
+
+        def request(i: int) -> inference_pb2.PredictRequest:
+            message = inference_pb2.PredictRequest(program="programs/bench")
+            message.inputs.update({"question": "What is the capital of France?" if cached else f"Question {i}?"})
+            return message
+
+        async def one(i: int) -> None:
+            await stub.Predict(request(i), timeout=30)
+
+        for i in range(20):  # warm up (and fill the cache)
+            await one(0 if cached else i)
+        latencies = await sequential(lambda i: one(0 if cached else i), calls)
+        figures = {"p50_ms": percentile(latencies, 0.5) * 1e3, "p99_ms": percentile(latencies, 0.99) * 1e3}
+        if not cached:
+            figures["calls_per_s"] = await in_flight(one, seconds)
+        return figures
+
+
+async def sequential(call: Callable[[int], Awaitable[None]], calls: int) -> list[float]:
+    latencies = []
+    for i in range(calls):
+        started = time.perf_counter()
+        await call(i)
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+async def in_flight(call: Callable[[int], Awaitable[None]], seconds: float) -> float:
+    done = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker(w: int) -> None:
+        nonlocal done
+        i = w
+        while time.perf_counter() < stop:
+            await call(i)
+            done += 1
+            i += IN_FLIGHT
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(IN_FLIGHT)))
+    return done / (time.perf_counter() - started)
+
+
+# --------------------------------------------------------------------------- DSPy in-process
+
+
+def dspy_figures(mock_url: str, calls: int, seconds: float) -> dict[str, float]:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import dspy
+
+    lm = dspy.LM("openai/mock-model", api_base=mock_url, api_key="sk-bench", cache=False, num_retries=0)
+    dspy.configure(lm=lm)
+    predict = dspy.Predict(SIGNATURE)
+    for i in range(20):
+        predict(question=f"Question {i}?")
+    latencies = []
+    for i in range(calls):
+        started = time.perf_counter()
+        predict(question=f"Question {i}?")
+        latencies.append(time.perf_counter() - started)
+    lm.history.clear()
+
+    done = 0
+    stop = time.perf_counter() + seconds
+
+    def thread_worker(w: int) -> int:
+        count, i = 0, w
+        while time.perf_counter() < stop:
+            predict(question=f"Question {i}?")
+            count += 1
+            i += IN_FLIGHT
+        return count
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(IN_FLIGHT) as pool:
+        done = sum(pool.map(thread_worker, range(IN_FLIGHT)))
+    threads = done / (time.perf_counter() - started)
+    lm.history.clear()
+
+    async def acall(i: int) -> None:
+        await predict.acall(question=f"Question {i}?")
+
+    asynchronous = asyncio.run(in_flight(acall, seconds))
+    lm.history.clear()
+    return {"p50_ms": percentile(latencies, 0.5) * 1e3, "p99_ms": percentile(latencies, 0.99) * 1e3,
+            "calls_per_s_threads": threads, "calls_per_s_async": asynchronous,
+            "calls_per_s": max(threads, asynchronous)}
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=300, help="sequential calls per latency figure")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each 64-in-flight run")
+    args = parser.parse_args(argv)
+
+    processes: list[subprocess.Popen] = []
+    try:
+        mock, mock_url = start([PYTHON, "-m", "tests.mocklm", "--port", "0"], r"MOCKLM READY (\S+)")
+        processes.append(mock)
+        with tempfile.TemporaryDirectory() as tmp:
+            ports = {}
+            for cache in (False, True):
+                config = server_config(Path(tmp), mock_url, cache=cache)
+                server, port = start([PYTHON, "-m", "dspy_grpc_server", "serve", "--config", str(config)],
+                                     r"listening on [\d.]+:(\d+)", env={"BENCH_MOCK_KEY": "sk-bench"})
+                processes.append(server)
+                ports[cache] = int(port)
+            ours = asyncio.run(grpc_figures(ports[False], args.calls, args.seconds, cached=False))
+            hits = asyncio.run(grpc_figures(ports[True], args.calls, args.seconds, cached=True))
+            theirs = dspy_figures(mock_url, args.calls, args.seconds)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=15)
+
+    print(f"Predict, mock LM at zero latency, cache off, {args.calls} sequential calls, {IN_FLIGHT} in flight "
+          f"for {args.seconds:g} s")
+    print(f"{'':28}{'gRPC (separate process)':>26}{'dspy 3.4.1 in-process':>24}{'ratio':>9}  target")
+    for key, label, target in (("p50_ms", "p50 latency (ms)", "<= 0.6"), ("p99_ms", "p99 latency (ms)", ""),
+                               ("calls_per_s", f"calls/s at {IN_FLIGHT} in flight", ">= 4")):
+        ratio = ours[key] / theirs[key]
+        print(f"{label:28}{ours[key]:>26.2f}{theirs[key]:>24.2f}{ratio:>9.2f}  {target}")
+    print(f"{'':28}{'':26}(threads {theirs['calls_per_s_threads']:.0f}, asyncio {theirs['calls_per_s_async']:.0f})")
+    print(f"cache-hit Predict p50 (client-observed): {hits['p50_ms']:.3f} ms, p99 {hits['p99_ms']:.3f} ms "
+          "(target p50 <= 0.5 ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+package dspygrpc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/dspy-grpc/dspy-grpc/clients/go/dspygrpc"
+	pb "github.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1"
+)
+
+type Question struct {
+	Question string   `json:"question" desc:"a trivia question"`
+	Context  []string `json:"context,omitempty"`
+}
+
+type Answer struct {
+	Answer     string  `json:"answer"`
+	Confidence float64 `json:"confidence" desc:"between 0 and 1"`
+}
+
+type Reasoned struct {
+	Reasoning string `json:"reasoning"`
+	Answer    int    `json:"answer"`
+}
+
+func TestSignatureFromStructTags(t *testing.T) {
+	spec, err := dspygrpc.Predict[Question, Answer](nil, dspygrpc.WithInstructions("Answer briefly.")).Spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := spec.GetPredict().GetPredictor().GetSignature()
+	if sig.GetInstructions() != "Answer briefly." {
+		t.Errorf("instructions: %q", sig.GetInstructions())
+	}
+	want := []struct {
+		name string
+		role pb.FieldRole
+		kind pb.TypeKind
+	}{
+		{"question", pb.FieldRole_FIELD_ROLE_INPUT, pb.TypeKind_TYPE_KIND_STR},
+		{"context", pb.FieldRole_FIELD_ROLE_INPUT, pb.TypeKind_TYPE_KIND_OPTIONAL}, // omitempty
+		{"answer", pb.FieldRole_FIELD_ROLE_OUTPUT, pb.TypeKind_TYPE_KIND_STR},
+		{"confidence", pb.FieldRole_FIELD_ROLE_OUTPUT, pb.TypeKind_TYPE_KIND_FLOAT},
+	}
+	if len(sig.GetFields()) != len(want) {
+		t.Fatalf("fields: %v", sig.GetFields())
+	}
+	for i, w := range want {
+		f := sig.GetFields()[i]
+		if f.GetName() != w.name || f.GetRole() != w.role || f.GetType().GetKind() != w.kind {
+			t.Errorf("field %d = %v, want %+v", i, f, w)
+		}
+	}
+	if sig.GetFields()[0].GetDescription() != "a trivia question" {
+		t.Errorf("description from the desc tag: %q", sig.GetFields()[0].GetDescription())
+	}
+
+	cot, err := dspygrpc.ChainOfThought[Question, Reasoned](nil).Spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range cot.GetChainOfThought().GetPredictor().GetSignature().GetFields() {
+		if f.GetName() == "reasoning" {
+			t.Error("ChainOfThought must leave `reasoning` to the server")
+		}
+	}
+
+	if _, err := dspygrpc.Predict[map[string]any, map[string]any](nil).Spec(); err == nil {
+		t.Error("maps carry no field names: a string signature is required")
+	}
+}
+
+// The typed layer against a real server (skipped without one, like the conformance scenarios).
+func TestTypedCallsAgainstServer(t *testing.T) {
+	address := os.Getenv(addressEnv)
+	if address == "" {
+		t.Skip(addressEnv + " is not set")
+	}
+	client, err := dspygrpc.NewClient(address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	pred, err := dspygrpc.Predict[Question, Answer](client).Call(ctx, Question{Question: "Capital of France?"},
+		dspygrpc.WithLM(dspygrpc.Scripted(Answer{Answer: "Paris", Confidence: 0.75})))
+	if err != nil || pred.Outputs != (Answer{"Paris", 0.75}) || pred.Usage[0].Model != "dummy" {
+		t.Fatalf("Predict = %+v, %v", pred, err)
+	}
+
+	cot, err := dspygrpc.ChainOfThought[Question, Reasoned](client).Call(ctx, Question{Question: "2 + 2?"},
+		dspygrpc.WithLM(dspygrpc.Scripted(map[string]any{"reasoning": "Add them.", "answer": 4})))
+	if err != nil || cot.Outputs != (Reasoned{"Add them.", 4}) {
+		t.Fatalf("ChainOfThought = %+v, %v", cot, err)
+	}
+
+	// The server says `answer` is text; an Out type that wants a number is told so.
+	type Count struct {
+		Answer int `json:"answer"`
+	}
+	_, err = dspygrpc.Predict[Question, Count](client, dspygrpc.WithSignature("question -> answer")).Call(ctx,
+		Question{Question: "?"}, dspygrpc.WithLM(dspygrpc.Scripted(map[string]any{"answer": "four"})))
+	var outputErr *dspygrpc.OutputError
+	if !errors.As(err, &outputErr) || outputErr.Field != "answer" {
+		t.Fatalf("want an *OutputError, got %v", err)
+	}
+
+	// ReAct: the tool is a Go func with typed arguments, run here when the agent calls it.
+	type MultiplyArgs struct {
+		A int `json:"a"`
+		B int `json:"b"`
+	}
+	var seen []MultiplyArgs
+	multiply := dspygrpc.NewTool("multiply", "Multiply two numbers.", func(_ context.Context, args MultiplyArgs) (any, error) {
+		seen = append(seen, args)
+		return args.A * args.B, nil
+	})
+	type Solved struct {
+		Answer     int            `json:"answer"`
+		Trajectory map[string]any `json:"trajectory"`
+	}
+	agent := dspygrpc.ReAct[Question, Solved](client, []dspygrpc.ToolDef{multiply}, dspygrpc.WithMaxIters(3))
+	solved, err := agent.Call(ctx, Question{Question: "6 times 7?"}, dspygrpc.WithLM(dspygrpc.Scripted(
+		map[string]any{"next_thought": "Multiply.", "next_tool_name": "multiply", "next_tool_args": map[string]any{"a": 6, "b": 7}},
+		map[string]any{"next_thought": "Done.", "next_tool_name": "finish", "next_tool_args": map[string]any{}},
+		map[string]any{"reasoning": "6 * 7 = 42", "answer": 42},
+	)))
+	if err != nil || solved.Outputs.Answer != 42 || solved.Outputs.Trajectory["observation_0"] != 42.0 || len(seen) != 1 || seen[0] != (MultiplyArgs{6, 7}) {
+		t.Fatalf("ReAct = %+v, %v (tool saw %v)", solved, err, seen)
+	}
+
+	// Stream: the answer's text as the mock LM streams it, then the typed prediction. The question
+	// carries a fresh id: a cached completion streams no deltas.
+	var text string
+	var final *dspygrpc.Prediction[Answer]
+	question := Question{Question: fmt.Sprintf("go stream %d", time.Now().UnixNano())}
+	qa := dspygrpc.Predict[Question, Answer](client, dspygrpc.WithSignature("question -> answer, confidence: float"))
+	for event, err := range qa.Stream(ctx, question, dspygrpc.WithLM(dspygrpc.Model("mock"))) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := event.Raw.GetFieldDelta(); d != nil && d.GetField() == "answer" {
+			text += d.GetText()
+		}
+		if event.Prediction != nil {
+			final = event.Prediction
+		}
+	}
+	if final == nil || final.Outputs.Answer != "mock answer for: "+question.Question || text != final.Outputs.Answer {
+		t.Fatalf("Stream: text %q, prediction %+v", text, final)
+	}
+
+	_, err = dspygrpc.Program[Question, Answer](client, "conf-missing-program").Call(ctx, Question{Question: "?"})
+	var e *dspygrpc.Error
+	if !errors.As(err, &e) || e.CodeName() != "NOT_FOUND" || e.Reason != "PROGRAM_NOT_FOUND" {
+		t.Fatalf("want NOT_FOUND / PROGRAM_NOT_FOUND, got %v", err)
+	}
+}

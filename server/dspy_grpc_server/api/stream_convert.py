@@ -1,0 +1,83 @@
+"""Wire forms of streaming results: run events, BatchPredict items, Run's tool calls and answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dspy_grpc.v1 import inference_pb2
+from google.protobuf import json_format, struct_pb2
+
+from ..app.caller_tools import ToolCallRequest
+from ..app.inference import BatchItem, ProgramPrediction
+from ..core.errors import DspyGrpcError
+from ..modules.events import FieldDelta, ModuleFinished, ModuleStarted, ToolCallFinished, ToolCallStarted
+from .convert import _jsonable, dict_to_struct, prediction_to_proto
+from .errors import status_code_for
+
+
+def _value(value: Any) -> struct_pb2.Value:
+    return json_format.ParseDict(_jsonable(value), struct_pb2.Value())
+
+
+def event_to_proto(item: Any) -> inference_pb2.PredictEvent:
+    """A StreamPredict/Run event from a run event, a caller tool call or the final prediction."""
+
+    if isinstance(item, FieldDelta):
+        return inference_pb2.PredictEvent(field_delta=inference_pb2.FieldDelta(
+            predictor=item.predictor, field=item.field, text=item.text, last=item.last))
+    if isinstance(item, ModuleStarted):
+        return inference_pb2.PredictEvent(module_started=inference_pb2.ModuleEvent(module=item.module, kind=item.kind))
+    if isinstance(item, ModuleFinished):
+        return inference_pb2.PredictEvent(module_finished=inference_pb2.ModuleEvent(
+            module=item.module, kind=item.kind, error=item.error))
+    if isinstance(item, ToolCallStarted):
+        return inference_pb2.PredictEvent(tool_call_started=inference_pb2.ToolCallEvent(
+            module=item.module, call_id=item.call_id, tool=item.tool, args=dict_to_struct(item.args)))
+    if isinstance(item, ToolCallFinished):
+        return inference_pb2.PredictEvent(tool_call_finished=inference_pb2.ToolCallEvent(
+            module=item.module, call_id=item.call_id, tool=item.tool, observation=_value(item.observation),
+            error=item.error))
+    if isinstance(item, ToolCallRequest):
+        return inference_pb2.PredictEvent(tool_call=inference_pb2.ToolCall(
+            call_id=item.call_id, tool=item.tool, args=dict_to_struct(item.args)))
+    if isinstance(item, ProgramPrediction):
+        return inference_pb2.PredictEvent(prediction=prediction_to_proto(
+            item.prediction, program_id=item.program_id, revision_id=item.revision_id))
+    raise TypeError(f"not an event: {item!r}")  # pragma: no cover
+
+
+def item_error_to_proto(error: DspyGrpcError) -> inference_pb2.ItemError:
+    return inference_pb2.ItemError(
+        code=status_code_for(error).name,
+        reason=error.reason,
+        message=error.message,
+        metadata=dict(error.metadata),
+        field_violations=[
+            inference_pb2.ItemFieldViolation(field=v.field, description=v.description) for v in error.violations
+        ],
+    )
+
+
+def batch_item_to_proto(item: BatchItem) -> inference_pb2.BatchPredictResponse:
+    if item.error is not None:
+        return inference_pb2.BatchPredictResponse(index=item.index, error=item_error_to_proto(item.error))
+    assert item.result is not None
+    return inference_pb2.BatchPredictResponse(index=item.index, prediction=prediction_to_proto(
+        item.result.prediction, program_id=item.result.program_id, revision_id=item.result.revision_id))
+
+
+def tool_output(value: struct_pb2.Value) -> Any:
+    """A caller tool's result as a plain value; whole numbers become ints (JSON does not tell them
+    apart, and DSPy shows a tool's int result without ".0")."""
+
+    return _whole_numbers(json_format.MessageToDict(value))
+
+
+def _whole_numbers(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    return value

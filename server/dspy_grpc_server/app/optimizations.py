@@ -1,0 +1,200 @@
+"""Optimization jobs: DSPy's optimizers on a stored program; the result is a new revision."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.errors import invalid
+from ..core.names import validate_resource_id
+from ..modules.spec import LMChoice, ModuleSpec
+from ..optimize import program as program_view
+from ..optimize.bootstrap import BootstrapConfig, run_bootstrap_few_shot
+from ..optimize.context import Candidate, OptimizeContext, Outcome
+from ..optimize.copro import CoproConfig, run_copro
+from ..optimize.mipro import MiproConfig, run_mipro
+from ..optimize.mipro import validate as validate_mipro
+from ..optimize.labeled_few_shot import LabeledFewShotConfig, run_labeled_few_shot
+from ..optimize.metrics import Metric, metric_from_dict, metric_to_dict
+from ..optimize.random_search import RandomSearchConfig, run_random_search
+from ..optimize.splits import Split
+from ..store.jobs import JobRecord, JobStore
+from . import job_setup
+from .datasets import Datasets
+from .jobs import JobControl, JobHost
+from .programs import Programs
+
+KIND = "optimization"
+
+OptimizerConfig = LabeledFewShotConfig | BootstrapConfig | RandomSearchConfig | CoproConfig | MiproConfig
+
+#: optimizer name (as stored) -> (config class, runner)
+OPTIMIZERS: dict[str, tuple[type, Callable[[OptimizeContext, ModuleSpec, Any], Awaitable[Outcome]]]] = {
+    "labeled_few_shot": (LabeledFewShotConfig, run_labeled_few_shot),
+    "bootstrap_few_shot": (BootstrapConfig, run_bootstrap_few_shot),
+    "random_search": (RandomSearchConfig, run_random_search),
+    "copro": (CoproConfig, run_copro),
+    "mipro_v2": (MiproConfig, run_mipro),
+}
+
+
+@dataclass(frozen=True)
+class OptimizationRequest:
+    program_id: str
+    revision_id: str | None
+    dataset_id: str
+    metric: Metric
+    optimizer: str
+    config: OptimizerConfig
+    split: Split | None = None
+    task_lm: LMChoice = LMChoice()
+    teacher_lm: LMChoice = LMChoice()
+    prompt_lm: LMChoice = LMChoice()
+    num_threads: int = 0
+    max_errors: int | None = None
+    activate: bool = False
+    display_name: str = ""
+
+
+def _check_config(name: str, config: Any, predictors: int, trainset_size: int, valset_size: int | None) -> None:
+    path = f"optimization.{name}"
+    if isinstance(config, CoproConfig):
+        config.validate(path)
+    if isinstance(config, MiproConfig):
+        validate_mipro(config, predictors, trainset_size, valset_size, path)
+    for key in ("k", "max_labeled_demos", "max_bootstrapped_demos"):
+        if getattr(config, key, 0) < 0:
+            raise invalid(f"{path}.{key}", "must not be negative")
+    if getattr(config, "max_rounds", 1) < 1:
+        raise invalid(f"{path}.max_rounds", "must be at least 1 (one attempt per example)")
+    if isinstance(config, RandomSearchConfig):
+        if config.num_candidate_programs < 0:
+            raise invalid(f"{path}.num_candidate_programs", "must not be negative")
+        if config.num_candidate_programs > 0 and config.max_bootstrapped_demos < 1:
+            raise invalid(f"{path}.max_bootstrapped_demos",
+                          "must be at least 1: each shuffled candidate bootstraps 1..max_bootstrapped_demos demos")
+    if isinstance(config, BootstrapConfig) and config.max_bootstrapped_demos == 0 and config.max_labeled_demos == 0:
+        raise invalid(f"{path}.max_bootstrapped_demos", "and max_labeled_demos are both 0: nothing to optimize")
+
+class Optimizations:
+    def __init__(self, host: JobHost, programs: Programs, datasets: Datasets, registry: Any, default_model: str) -> None:
+        self._host = host
+        self._store: JobStore = host.store
+        self._programs = programs
+        self._datasets = datasets
+        self._registry = registry
+        self._default_model = default_model
+        host.register(KIND, self._body)
+
+    async def create(self, job_id: str, request: OptimizationRequest) -> JobRecord:
+        job_id = validate_resource_id(job_id, field="optimization_id") if job_id else f"opt-{secrets.token_hex(6)}"
+        path = "optimization"
+        if request.optimizer not in OPTIMIZERS:
+            raise invalid(f"{path}.optimizer", "set one of: " + ", ".join(OPTIMIZERS))
+        program = await self._programs.get(request.program_id, request.revision_id)
+        program_view.check_optimizable(program.module, f"{path}.program")
+        dataset = await self._datasets.get(request.dataset_id)
+        trainset, valset = await self._sets(request.dataset_id, request.split, dataset.example_count, path)
+        if not trainset:
+            raise invalid(f"{path}.dataset", "has no training examples")
+        if valset is not None and not valset:
+            raise invalid(f"{path}.split.dev_fraction", "leaves no validation examples")
+        everything = trainset + (valset or [])
+        job_setup.check_inputs(program.module, everything, f"{path}.dataset")
+        job_setup.check_metric(request.metric, program.module, everything, f"{path}.metric")
+        _check_config(request.optimizer, request.config, len(program_view.predictors(program.module)), len(trainset),
+                      None if valset is None else len(valset))
+        spec = {
+            "program": f"programs/{request.program_id}" + (f"@{request.revision_id}" if request.revision_id else ""),
+            "program_id": program.record.program_id, "revision_id": program.record.revision_id,
+            "dataset_id": request.dataset_id, "example_count": dataset.example_count,
+            "split": request.split.to_dict() if request.split else None,
+            "metric": metric_to_dict(request.metric), "optimizer": request.optimizer,
+            "config": dataclasses.asdict(request.config),
+            "task_lm": job_setup.lm_to_json(request.task_lm), "teacher_lm": job_setup.lm_to_json(request.teacher_lm),
+            "prompt_lm": job_setup.lm_to_json(request.prompt_lm),
+            "num_threads": job_setup.num_threads(request.num_threads, f"{path}.num_threads"),
+            "max_errors": job_setup.max_errors(request.max_errors, f"{path}.max_errors"),
+            "activate": request.activate, "display_name": request.display_name,
+        }
+        record = await self._store.create(KIND, job_id, spec, {"phase": "queued"})
+        self._host.launch(record)
+        return record
+
+    async def _sets(self, dataset_id: str, split: Split | None, count: int, path: str):
+        if split is None:
+            return await self._datasets.examples(dataset_id, count=count), None
+        split.validate(f"{path}.split")
+        train = await self._datasets.examples(dataset_id, split=split, part="train", count=count)
+        dev = await self._datasets.examples(dataset_id, split=split, part="dev", count=count)
+        return train, dev
+
+    async def get(self, job_id: str) -> JobRecord:
+        return await self._store.get(KIND, job_id)
+
+    async def list(self, *, page_size: int, page_token: str) -> tuple[list[JobRecord], str]:
+        return await self._store.list(KIND, page_size=page_size, page_token=page_token)
+
+    async def cancel(self, job_id: str) -> JobRecord:
+        return await self._host.cancel(KIND, job_id)
+
+    def watch(self, job_id: str) -> AsyncIterator[tuple[JobRecord, list[Any]]]:
+        return self._host.watch(KIND, job_id)
+
+    async def candidates(self, job_id: str, *, page_size: int, page_token: str) -> tuple[list[Candidate], str]:
+        await self._store.get(KIND, job_id)
+        rows, token = await self._store.candidates_page(KIND, job_id, page_size=page_size, page_token=page_token)
+        return [
+            Candidate(index, data["label"], program_view.from_json(data["module"]), data.get("score"))
+            for index, data in rows
+        ], token
+
+    async def _body(self, record: JobRecord, control: JobControl) -> dict[str, Any]:
+        spec = record.spec
+        program = await self._programs.get(spec["program_id"], spec["revision_id"])
+        split = Split.from_dict(spec["split"]) if spec.get("split") else None
+        trainset, valset = await self._sets(spec["dataset_id"], split, spec["example_count"], "optimization")
+        progress = control.progress
+        journal = await control.journal()
+        runner = job_setup.build_runner(
+            self._registry, self._default_model, journal, progress, task_lm=job_setup.lm_from_json(spec["task_lm"]),
+            teacher_lm=job_setup.lm_from_json(spec["teacher_lm"]), prompt_lm=job_setup.lm_from_json(spec["prompt_lm"]),
+            threads=spec["num_threads"], program=program.module,
+        )
+
+        async def record_candidate(candidate: Candidate) -> None:
+            await self._store.put_candidate(KIND, record.job_id, candidate.index, {
+                "label": candidate.label, "score": candidate.score, "module": program_view.to_json(candidate.module),
+            })
+            control.publish(candidate)
+
+        config_class, run = OPTIMIZERS[spec["optimizer"]]
+        ctx = OptimizeContext(runner, metric_from_dict(spec["metric"]), trainset, valset,
+                              max_errors=spec["max_errors"], record_candidate=record_candidate)
+        outcome = await run(ctx, program.module, config_class(**spec["config"]))
+        progress.update(phase="finalize", current_candidate="")
+        revision = await self._write_revision(record, outcome.module, activate=spec["activate"])
+        result: dict[str, Any] = {
+            "program_revision": f"programs/{spec['program_id']}@{revision}", "activated": spec["activate"],
+            "best_candidate": outcome.best_candidate,
+        }
+        if outcome.best_score is not None:
+            result["best_score"] = outcome.best_score
+        return result
+
+    async def _write_revision(self, record: JobRecord, module: ModuleSpec, *, activate: bool) -> str:
+        """Write the result as a new revision -- once: a job resumed after writing it finds it again."""
+
+        program_id = record.spec["program_id"]
+        wanted = program_view.to_json(module)
+        revisions, _ = await self._programs.list_revisions(program_id, page_size=50, page_token="")
+        for revision in revisions:
+            if revision.record.revision_create_time < record.create_time:
+                break
+            if program_view.to_json(revision.module) == wanted:
+                return revision.record.revision_id
+        written = await self._programs.update(program_id, module=module, activate=activate)
+        return written.record.revision_id

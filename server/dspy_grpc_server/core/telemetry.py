@@ -1,0 +1,460 @@
+"""Telemetry hooks every layer calls: spans, metrics and live events.
+
+Only the OpenTelemetry *API* is used here, which does nothing until the application installs SDK
+providers (``app/telemetry.py``). Code anywhere below the API layer records with one line::
+
+    with telemetry.span("dspy.adapter.format", {"dspy.adapter": "chat"}):
+        ...
+    with telemetry.lm_call(system="openai", model="gpt-4o-mini") as call:
+        ...
+        call.record_response(model=..., input_tokens=..., output_tokens=..., finish_reasons=...)
+    telemetry.record_cache(hit=True, model="gpt-4o-mini")
+
+Attribute names follow the OpenTelemetry GenAI and RPC semantic conventions (``gen_ai.*``,
+``rpc.*``, ``http.*``); names of our own are prefixed ``dspy.`` (spans) or ``dspy_grpc.`` (metrics).
+
+Which :class:`Telemetry` a call records into: the one the current RPC runs under (the server's
+interceptor sets it with :func:`scope`), else the process default (:func:`set_default`, which the
+running application installs), else one bound to the global OpenTelemetry providers.
+
+Prompts and completions (``gen_ai.input.messages`` / ``gen_ai.output.messages``) and exception
+messages (which may quote a completion) are recorded only when ``capture_content`` is on; errors
+are otherwise recorded by their reason alone.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from opentelemetry import metrics, trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from .errors import DspyGrpcError
+
+log = logging.getLogger("dspy_grpc_server.telemetry")
+
+INSTRUMENTATION_NAME = "dspy_grpc_server"
+
+# GenAI semantic conventions (https://opentelemetry.io/docs/specs/semconv/gen-ai/)
+GEN_AI_SYSTEM = "gen_ai.system"
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_REQUEST_TEMPERATURE = "gen_ai.request.temperature"
+GEN_AI_REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
+GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+ERROR_TYPE = "error.type"
+# Our own
+DSPY_CACHE_HIT = "dspy.cache_hit"
+DSPY_PROGRAM = "dspy_grpc.program"
+DSPY_REQUEST_ID = "dspy_grpc.request_id"
+DSPY_API_KEY_ID = "dspy_grpc.api_key.id"
+
+#: Latency buckets (seconds) for every duration histogram.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+#: Breaker states as gauge values.
+BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
+#: Longest recorded prompt/completion attribute (characters) when content capture is on.
+CONTENT_LIMIT = 32_000
+
+
+# ---------------------------------------------------------------- live events (for the dashboard)
+
+@dataclass(frozen=True)
+class RpcStarted:
+    method: str
+
+
+@dataclass(frozen=True)
+class RpcFinished:
+    method: str
+    code: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class LMCallFinished:
+    model: str
+    system: str
+    response_model: str
+    input_tokens: int
+    output_tokens: int
+    seconds: float
+    error: str
+    cache_hit: bool
+
+
+@dataclass(frozen=True)
+class CostRecorded:
+    model: str
+    usd: float
+
+
+@dataclass(frozen=True)
+class ProgramCallFinished:
+    program: str
+    seconds: float
+    error: str
+
+
+@dataclass(frozen=True)
+class CacheLookup:
+    model: str
+    hit: bool
+
+
+@dataclass(frozen=True)
+class BreakerChanged:
+    provider: str
+    state: str
+
+
+@dataclass(frozen=True)
+class JobProgressed:
+    job: str
+    kind: str
+    state: str
+    completed: int
+    total: int
+    score: float | None
+
+
+Event = (RpcStarted | RpcFinished | LMCallFinished | CostRecorded | ProgramCallFinished | CacheLookup | BreakerChanged
+         | JobProgressed)
+Sink = Callable[[Event], None]
+
+
+def error_type(error: BaseException) -> str:
+    """What an error is recorded as: a domain error's reason, else the exception's class name."""
+
+    return error.reason if isinstance(error, DspyGrpcError) else type(error).__name__
+
+
+class Telemetry:
+    """Tracer, metric instruments and event sinks of one application.
+
+    ``tracer_provider``/``meter_provider`` default to the global OpenTelemetry providers (no-ops
+    unless someone installed an SDK). ``sinks`` receive an :data:`Event` per finished call.
+    """
+
+    def __init__(self, tracer_provider: trace.TracerProvider | None = None,
+                 meter_provider: metrics.MeterProvider | None = None, *, capture_content: bool = False) -> None:
+        self.capture_content = capture_content
+        self.sinks: list[Sink] = []
+        self._tracer_provider = tracer_provider
+        self._tracer: trace.Tracer | None = None
+        meter = (meter_provider or metrics.get_meter_provider()).get_meter(INSTRUMENTATION_NAME)
+        seconds = {"unit": "s", "explicit_bucket_boundaries_advisory": DURATION_BUCKETS}
+        self.rpc_duration = meter.create_histogram(
+            "rpc.server.call.duration", description="Duration of gRPC calls served", **seconds)
+        self.rpc_active = meter.create_up_down_counter(
+            "rpc.server.active_requests", unit="{request}", description="gRPC calls in flight")
+        self.lm_duration = meter.create_histogram(
+            "gen_ai.client.operation.duration", description="Duration of LM requests", **seconds)
+        self.lm_tokens = meter.create_counter(
+            "dspy_grpc.lm.tokens", unit="{token}", description="Tokens used, by gen_ai.token.type (input/output)")
+        self.lm_cost = meter.create_counter("dspy_grpc.lm.cost", unit="USD", description="LM cost in US dollars")
+        self.cache_lookups = meter.create_counter(
+            "dspy_grpc.lm.cache.lookups", unit="{lookup}", description="LM cache lookups by result (hit/miss)")
+        self.breaker_state = meter.create_gauge(
+            "dspy_grpc.lm.breaker.state", description="Circuit breaker state: 0 closed, 1 half-open, 2 open")
+        self.program_duration = meter.create_histogram(
+            "dspy_grpc.program.duration", description="Duration of program (module) runs", **seconds)
+        self.job_progress = meter.create_gauge(
+            "dspy_grpc.job.progress", unit="1", description="Fraction of a job's work done (0..1)")
+
+    @property
+    def tracer(self) -> trace.Tracer:
+        if self._tracer is None:
+            provider = self._tracer_provider or trace.get_tracer_provider()
+            self._tracer = provider.get_tracer(INSTRUMENTATION_NAME)
+        return self._tracer
+
+    def set_tracer_provider(self, provider: trace.TracerProvider) -> None:
+        """Record spans into ``provider`` from now on."""
+
+        self._tracer_provider, self._tracer = provider, None
+
+    def emit(self, event: Event) -> None:
+        for sink in self.sinks:
+            try:
+                sink(event)
+            except Exception:  # noqa: BLE001 - a broken sink must never fail a request
+                log.exception("telemetry sink failed on %s", type(event).__name__)
+
+
+_default = Telemetry()
+_current: contextvars.ContextVar[Telemetry | None] = contextvars.ContextVar("dspy_grpc_telemetry", default=None)
+
+
+def current() -> Telemetry:
+    """The telemetry the running code records into."""
+
+    return _current.get() or _default
+
+
+def set_default(telemetry: Telemetry | None) -> None:
+    """Make ``telemetry`` the process default (``None``: back to the global providers)."""
+
+    global _default
+    _default = telemetry or Telemetry()
+
+
+def is_default(telemetry: Telemetry) -> bool:
+    return _default is telemetry
+
+
+@contextmanager
+def scope(telemetry: Telemetry) -> Iterator[Telemetry]:
+    """Record into ``telemetry`` inside this block (and in tasks started from it)."""
+
+    token = _current.set(telemetry)
+    try:
+        yield telemetry
+    finally:
+        _current.reset(token)
+
+
+# ---------------------------------------------------------------- spans
+
+def _fail(span: Span, error: BaseException, telemetry: Telemetry) -> None:
+    kind = error_type(error)
+    span.set_attribute(ERROR_TYPE, kind)
+    span.set_status(Status(StatusCode.ERROR, kind))
+    if telemetry.capture_content:
+        span.record_exception(error)
+
+
+@contextmanager
+def span(name: str, attributes: Mapping[str, Any] | None = None, *, kind: SpanKind = SpanKind.INTERNAL,
+         context: Any = None) -> Iterator[Span]:
+    """A span around the block; an exception marks it failed (``error.type`` = its reason)."""
+
+    telemetry = current()
+    with telemetry.tracer.start_as_current_span(
+        name, context=context, kind=kind, attributes=_clean(attributes),
+        record_exception=False, set_status_on_exception=False,
+    ) as current_span:
+        try:
+            yield current_span
+        except BaseException as error:
+            _fail(current_span, error, telemetry)
+            raise
+
+
+def _clean(attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not attributes:
+        return None
+    return {key: value for key, value in attributes.items() if value is not None and value != ""}
+
+
+class LMCall:
+    """What :func:`lm_call` records; fill it in as the request progresses."""
+
+    def __init__(self, span_: Span, telemetry: Telemetry, model: str) -> None:
+        self.span, self._telemetry = span_, telemetry
+        self.response_model = model
+        self.input_tokens = self.output_tokens = 0
+        self.cache_hit = False
+
+    def record_prompt(self, messages: Sequence[Mapping[str, Any]]) -> None:
+        """The request's messages (only when content capture is on)."""
+
+        if self._telemetry.capture_content and self.span.is_recording():
+            self.span.set_attribute(GEN_AI_INPUT_MESSAGES, _json(list(messages)))
+
+    def record_response(self, *, model: str = "", input_tokens: int = 0, output_tokens: int = 0,
+                        finish_reasons: Sequence[str] = (), response_id: str = "", cache_hit: bool = False,
+                        texts: Sequence[str] = ()) -> None:
+        """The provider's answer: response model, token usage, finish reasons (and texts, if captured)."""
+
+        self.response_model = model or self.response_model
+        self.input_tokens, self.output_tokens, self.cache_hit = input_tokens, output_tokens, cache_hit
+        self.span.set_attributes(_clean({
+            GEN_AI_RESPONSE_MODEL: model, GEN_AI_RESPONSE_ID: response_id,
+            GEN_AI_USAGE_INPUT_TOKENS: input_tokens, GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
+            GEN_AI_RESPONSE_FINISH_REASONS: tuple(finish_reasons) or None, DSPY_CACHE_HIT: cache_hit,
+        }) or {})
+        if texts and self._telemetry.capture_content and self.span.is_recording():
+            outputs = [{"role": "assistant", "content": text} for text in texts]
+            self.span.set_attribute(GEN_AI_OUTPUT_MESSAGES, _json(outputs))
+
+
+def _json(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= CONTENT_LIMIT else text[:CONTENT_LIMIT] + "…"
+
+
+@contextmanager
+def lm_call(*, system: str, model: str, operation: str = "chat", temperature: float | None = None,
+            max_tokens: int | None = None) -> Iterator[LMCall]:
+    """A GenAI client span (``"chat {model}"``) plus LM latency/token metrics and an event.
+
+    ``system`` is the provider (``openai``, ``dummy``, ...), ``model`` the model requested.
+    """
+
+    telemetry = current()
+    base = {GEN_AI_OPERATION_NAME: operation, GEN_AI_SYSTEM: system, GEN_AI_REQUEST_MODEL: model}
+    attributes = {**base, GEN_AI_REQUEST_TEMPERATURE: temperature, GEN_AI_REQUEST_MAX_TOKENS: max_tokens}
+    started = time.perf_counter()
+    error = ""
+    with span(f"{operation} {model}", attributes, kind=SpanKind.CLIENT) as current_span:
+        call = LMCall(current_span, telemetry, model)
+        try:
+            yield call
+        except BaseException as exc:
+            error = error_type(exc)
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            telemetry.lm_duration.record(seconds, {**base, **({ERROR_TYPE: error} if error else {})})
+            if call.input_tokens:
+                telemetry.lm_tokens.add(call.input_tokens, {**base, GEN_AI_TOKEN_TYPE: "input"})
+            if call.output_tokens:
+                telemetry.lm_tokens.add(call.output_tokens, {**base, GEN_AI_TOKEN_TYPE: "output"})
+            telemetry.emit(LMCallFinished(model, system, call.response_model, call.input_tokens,
+                                          call.output_tokens, seconds, error, call.cache_hit))
+
+
+class HttpCall:
+    def __init__(self, span_: Span) -> None:
+        self.span = span_
+
+    def record_status(self, status_code: int) -> None:
+        self.span.set_attribute("http.response.status_code", status_code)
+        if status_code >= 400:
+            self.span.set_attribute(ERROR_TYPE, str(status_code))
+            self.span.set_status(Status(StatusCode.ERROR, str(status_code)))
+
+
+def safe_url(url: str) -> str:
+    """``url`` without user info, query or fragment (which may carry credentials)."""
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+@contextmanager
+def http_call(method: str, url: str) -> Iterator[HttpCall]:
+    """A client span for one HTTP request (one per attempt); headers are never recorded."""
+
+    parts = urlsplit(url)
+    attributes = {"http.request.method": method, "url.full": safe_url(url), "server.address": parts.hostname,
+                  "server.port": parts.port or (443 if parts.scheme == "https" else 80)}
+    with span(method, attributes, kind=SpanKind.CLIENT) as current_span:
+        yield HttpCall(current_span)
+
+
+# ---------------------------------------------------------------- RPCs and programs
+
+class RpcCall:
+    def __init__(self, span_: Span) -> None:
+        self.span = span_
+        self.code = "OK"
+        self.code_value = 0
+        span_.set_attribute("rpc.grpc.status_code", 0)
+
+    def record_code(self, name: str, value: int) -> None:
+        self.code, self.code_value = name, value
+        self.span.set_attribute("rpc.grpc.status_code", value)
+        if name != "OK":
+            self.span.set_attribute(ERROR_TYPE, name)
+            self.span.set_status(Status(StatusCode.ERROR, name))
+
+
+@contextmanager
+def rpc_call(method: str, *, parent: Any = None) -> Iterator[RpcCall]:
+    """A server span for one gRPC call (``method`` is ``/package.Service/Method``), with the call
+    duration histogram, the in-flight gauge and an event. ``parent`` is the extracted caller context."""
+
+    telemetry = current()
+    service, _, name = method.lstrip("/").partition("/")
+    base = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+    telemetry.rpc_active.add(1, base)
+    telemetry.emit(RpcStarted(method))
+    started = time.perf_counter()
+    call: RpcCall | None = None
+    try:
+        with span(f"{service}/{name}", base, kind=SpanKind.SERVER, context=parent) as current_span:
+            call = RpcCall(current_span)
+            yield call
+    finally:
+        seconds = time.perf_counter() - started
+        telemetry.rpc_active.add(-1, base)
+        code = call.code if call else "UNKNOWN"
+        telemetry.rpc_duration.record(seconds, {**base, "rpc.grpc.status_code": call.code_value if call else 2})
+        telemetry.emit(RpcFinished(method, code, seconds))
+
+
+@contextmanager
+def program_call(program: str, module_kind: str = "") -> Iterator[Span]:
+    """A span around one run of a program (``program`` is its id, or ``"inline"``), with the
+    program duration histogram (``error.type`` on failures) and an event for per-program stats."""
+
+    telemetry = current()
+    started = time.perf_counter()
+    error = ""
+    try:
+        with span(f"dspy.program {program}", {DSPY_PROGRAM: program, "dspy.module": module_kind}) as current_span:
+            yield current_span
+    except BaseException as exc:
+        error = error_type(exc)
+        raise
+    finally:
+        seconds = time.perf_counter() - started
+        telemetry.program_duration.record(seconds, {DSPY_PROGRAM: program, **({ERROR_TYPE: error} if error else {})})
+        telemetry.emit(ProgramCallFinished(program, seconds, error))
+
+
+# ---------------------------------------------------------------- one-line recorders
+
+def record_cache(*, hit: bool, model: str = "") -> None:
+    """One LM cache lookup."""
+
+    telemetry = current()
+    telemetry.cache_lookups.add(1, {"dspy_grpc.cache.result": "hit" if hit else "miss", GEN_AI_REQUEST_MODEL: model})
+    telemetry.emit(CacheLookup(model, hit))
+
+
+def record_cost(model: str, usd: float) -> None:
+    """Money spent on one LM request."""
+
+    if usd <= 0:
+        return
+    telemetry = current()
+    telemetry.lm_cost.add(usd, {GEN_AI_REQUEST_MODEL: model})
+    telemetry.emit(CostRecorded(model, usd))
+
+
+def record_breaker_state(provider: str, state: str) -> None:
+    """A provider's circuit breaker changed state (``closed``, ``half_open`` or ``open``)."""
+
+    telemetry = current()
+    telemetry.breaker_state.set(BREAKER_STATES.get(state, -1), {"dspy_grpc.provider": provider})
+    telemetry.emit(BreakerChanged(provider, state))
+
+
+def record_job_progress(job: str, *, kind: str, state: str, completed: int, total: int,
+                        score: float | None = None) -> None:
+    """Progress of a long-running job (evaluation, optimization): ``completed`` of ``total`` steps."""
+
+    telemetry = current()
+    fraction = completed / total if total > 0 else 0.0
+    telemetry.job_progress.set(fraction, {"dspy_grpc.job": job, "dspy_grpc.job.kind": kind})
+    telemetry.emit(JobProgressed(job, kind, state, completed, total, score))

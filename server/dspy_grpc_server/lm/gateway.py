@@ -1,0 +1,196 @@
+"""The LM a model alias resolves to: cache, coalescing, budgets and usage around a :class:`Router`.
+
+For each call: the request's options are merged over the model's defaults; with cache policy
+``use`` a cached answer is returned at once (``cache_hit``, zero usage) and an identical request
+already in flight is joined instead of sent again (the joiners' answer also counts as a cache hit);
+otherwise the budgets that apply to the caller are checked, the router sends the request to a
+deployment, the usage is recorded, and the answer is stored (policies ``use`` and ``refresh``).
+Streams are cached like whole completions but never joined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+
+from ..core import telemetry
+from ..core.errors import DeadlineExceeded
+from .attribution import Attribution, current_attribution
+from .cache import ResponseCache, cache_key
+from .config import ModelConfig
+from .deadline import Deadline
+from .providers.base import estimated_usage
+from .router import Router
+from .types import LM, LMRequest, LMResponse, LMStreamChunk, Usage
+from .usage import UsageRecorder
+
+#: The time budget of a call whose caller set no deadline (each attempt is still bounded by the
+#: deployment's own ``timeout_s``).
+NO_DEADLINE_S = 3600.0
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    coalesced: int = 0
+
+    @property
+    def hit_ratio(self) -> float:
+        """Share of cache-eligible calls answered without an upstream call of their own."""
+
+        served = self.hits + self.coalesced
+        total = served + self.misses
+        return served / total if total else 0.0
+
+
+class _Shared:
+    """One upstream call awaited by every identical request that arrived while it ran."""
+
+    def __init__(self, task: asyncio.Task[LMResponse]) -> None:
+        self.task = task
+        self.waiters = 0
+
+    async def wait(self, deadline: Deadline) -> LMResponse:
+        self.waiters += 1
+        try:
+            async with asyncio.timeout(deadline.remaining()):
+                return await asyncio.shield(self.task)
+        except TimeoutError:
+            if self.task.done() and not self.task.cancelled() and self.task.exception() is None:
+                return self.task.result()
+            raise DeadlineExceeded("the request's deadline passed while waiting for an identical call",
+                                   reason="DEADLINE_EXCEEDED") from None
+        finally:
+            self.waiters -= 1
+            if self.waiters == 0 and not self.task.done():
+                self.task.cancel()  # nobody wants the answer any more
+
+
+class GatewayLM(LM):
+    def __init__(self, config: ModelConfig, router: Router, *, cache: ResponseCache | None,
+                 usage: UsageRecorder) -> None:
+        self.name = config.alias
+        self.config = config
+        self.supports_json_schema = config.supports_json_schema
+        self.defaults = config.default_options()
+        self.router = router
+        self.cache_stats = CacheStats()
+        self._cache = cache
+        self._usage = usage
+        self._inflight: dict[str, _Shared] = {}
+        #: The provider named in telemetry (that of the first deployment).
+        self._system = config.deployments[0].provider
+
+    def __repr__(self) -> str:
+        return f"GatewayLM(name={self.name!r}, deployments={[w.name for w in self.router.workers]})"
+
+    def _prepare(self, request: LMRequest, timeout: float | None) -> tuple[LMRequest, Deadline, str | None]:
+        request = replace(request, options=request.options.merged_over(self.defaults))
+        deadline = Deadline.within(timeout if timeout is not None else NO_DEADLINE_S)
+        use_cache = self._cache is not None and request.options.cache_policy != "bypass"
+        return request, deadline, cache_key(self.name, request) if use_cache else None
+
+    def _record_hit(self, who: Attribution) -> None:
+        telemetry.record_cache(hit=True, model=self.name)
+        self._usage.record(self.name, Usage(), 0.0, cache_hit=True, who=who)
+
+    def _record_miss(self) -> None:
+        self.cache_stats.misses += 1
+        telemetry.record_cache(hit=False, model=self.name)
+
+    def _record_call(self, usage: Usage, cost_usd: float, who: Attribution) -> None:
+        self._usage.record(self.name, usage, cost_usd, cache_hit=False, who=who)
+        telemetry.record_cost(self.name, cost_usd)
+
+    # ------------------------------------------------------------------ whole completions
+
+    async def complete(self, request: LMRequest, *, timeout: float | None = None) -> LMResponse:
+        request, deadline, key = self._prepare(request, timeout)
+        options = request.options
+        with telemetry.lm_call(system=self._system, model=self.name, temperature=options.temperature,
+                               max_tokens=options.max_tokens) as call:
+            call.record_prompt(request.messages)
+            response = await self._complete(request, deadline, key)
+            call.record_response(model=response.model, input_tokens=response.usage.prompt_tokens,
+                                 output_tokens=response.usage.completion_tokens,
+                                 finish_reasons=response.finish_reasons, response_id=response.response_id,
+                                 cache_hit=response.cache_hit, texts=response.texts)
+        return response
+
+    async def _complete(self, request: LMRequest, deadline: Deadline, key: str | None) -> LMResponse:
+        who = current_attribution()
+        if key is None or request.options.cache_policy != "use":
+            if key is not None:
+                self._record_miss()
+            return await self._fetch(request, deadline, key, who)
+        assert self._cache is not None
+        cached = await self._cache.get(key)
+        if cached is not None:
+            self.cache_stats.hits += 1
+            self._record_hit(who)
+            return cached
+        shared = self._inflight.get(key)
+        if shared is not None:
+            self.cache_stats.coalesced += 1
+            response = await shared.wait(deadline)
+            self._record_hit(who)
+            return replace(response, usage=Usage(), cost_usd=0.0, cache_hit=True, deployment="")
+        self._record_miss()
+        shared = _Shared(asyncio.ensure_future(self._fetch(request, deadline, key, who)))
+        self._inflight[key] = shared
+        shared.task.add_done_callback(lambda _: self._forget(key, shared))
+        return await shared.wait(deadline)
+
+    def _forget(self, key: str, shared: _Shared) -> None:
+        if self._inflight.get(key) is shared:
+            del self._inflight[key]
+
+    async def _fetch(self, request: LMRequest, deadline: Deadline, key: str | None, who: Attribution) -> LMResponse:
+        self._usage.check_budgets(who)
+        response = await self.router.complete(request, deadline)
+        self._record_call(response.usage, response.cost_usd, who)
+        if key is not None and self._cache is not None:
+            await self._cache.set(key, response)
+        return response
+
+    # ------------------------------------------------------------------ streams
+
+    async def stream_chunks(self, request: LMRequest, *, timeout: float | None = None) -> AsyncIterator[LMStreamChunk]:
+        request, deadline, key = self._prepare(request, timeout)
+        who = current_attribution()
+        if key is not None:
+            assert self._cache is not None
+            cached = await self._cache.get(key) if request.options.cache_policy == "use" else None
+            if cached is not None:
+                self.cache_stats.hits += 1
+                self._record_hit(who)
+                yield LMStreamChunk(
+                    text=cached.text, finish_reason=cached.finish_reasons[0] if cached.finish_reasons else "stop",
+                    usage=Usage(), model=cached.model, cache_hit=True,
+                    tool_calls=cached.tool_calls[0] if cached.tool_calls else (),
+                )
+                return
+            self._record_miss()
+        self._usage.check_budgets(who)
+        texts: list[str] = []
+        finished = False
+        try:
+            async for chunk in self.router.stream(request, deadline):
+                texts.append(chunk.text)
+                if chunk.finish_reason is not None:
+                    finished = True
+                    usage = chunk.usage or Usage()
+                    self._record_call(usage, chunk.cost_usd, who)
+                    if key is not None and self._cache is not None and request.options.n == 1:
+                        await self._cache.set(key, LMResponse(
+                            texts=("".join(texts),), usage=usage, model=chunk.model,
+                            finish_reasons=(chunk.finish_reason,),
+                            tool_calls=(chunk.tool_calls,) if chunk.tool_calls else (),
+                        ))
+                yield chunk
+        finally:
+            if not finished and any(texts):
+                # Cut short (client cancel or a broken stream): the tokens were still spent.
+                self._record_call(estimated_usage(request, ["".join(texts)]), 0.0, who)

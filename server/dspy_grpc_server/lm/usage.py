@@ -1,0 +1,170 @@
+"""Usage accounting: every LM call is added up per (day, program, API key, model), written to a
+persistent ledger in batches, and checked against the configured budgets.
+
+Budgets are enforced from in-memory totals: seeded from the ledger at start (so a restart keeps what
+was spent), then increased by every call. A call is refused (``RESOURCE_EXHAUSTED``, reason
+``BUDGET_EXCEEDED``, naming the budget) once what was spent in the budget's period reaches its limit;
+the call that crosses the limit is allowed to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Protocol
+
+from ..core.errors import ResourceExhausted
+from .attribution import Attribution
+from .config import BudgetConfig
+from .types import Usage
+
+log = logging.getLogger("dspy_grpc_server.lm.usage")
+
+
+@dataclass(frozen=True)
+class LedgerKey:
+    day: date
+    program_id: str
+    api_key_id: str
+    model: str
+
+
+@dataclass
+class LedgerTotals:
+    calls: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated_calls: int = 0
+    cost_usd: float = 0.0
+
+    def add(self, other: LedgerTotals) -> None:
+        self.calls += other.calls
+        self.cache_hits += other.cache_hits
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.estimated_calls += other.estimated_calls
+        self.cost_usd += other.cost_usd
+
+
+class UsageLedger(Protocol):
+    """Where usage is persisted (implemented by the store layer)."""
+
+    async def add(self, rows: Mapping[LedgerKey, LedgerTotals]) -> None:
+        """Add these totals to the stored ones (one transaction)."""
+
+    async def spent_usd(self, *, program_id: str | None = None, api_key_id: str | None = None,
+                        since: date | None = None) -> float:
+        """The cost recorded for a program or API key on or after ``since`` (all days when None)."""
+
+
+def window_start(period: str, today: date) -> date | None:
+    """The first day of the budget period containing ``today`` (None for ``total``)."""
+
+    if period == "day":
+        return today
+    if period == "month":
+        return today.replace(day=1)
+    return None
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+class UsageRecorder:
+    def __init__(self, ledger: UsageLedger | None, budgets: tuple[BudgetConfig, ...] = (), *,
+                 today: Callable[[], date] = utc_today) -> None:
+        self._ledger = ledger
+        self.budgets = budgets
+        self._today = today
+        self._pending: dict[LedgerKey, LedgerTotals] = {}
+        self._spent: dict[tuple[str, date | None], float] = {}
+
+    # ------------------------------------------------------------------ budgets
+
+    async def load(self) -> None:
+        """Seed the budgets' current-period spending from the ledger."""
+
+        if self._ledger is None:
+            return
+        today = self._today()
+        for budget in self.budgets:
+            start = window_start(budget.period, today)
+            spent = await self._ledger.spent_usd(
+                program_id=budget.program or None, api_key_id=budget.api_key or None, since=start
+            )
+            self._spent[(budget.name, start)] = spent
+
+    def _applies(self, budget: BudgetConfig, who: Attribution) -> bool:
+        if budget.program:
+            return budget.program == who.program_id
+        return budget.api_key == who.api_key_id
+
+    def spent(self, budget: BudgetConfig) -> float:
+        return self._spent.get((budget.name, window_start(budget.period, self._today())), 0.0)
+
+    def check_budgets(self, who: Attribution) -> None:
+        """Refuse when a budget that applies to ``who`` is spent."""
+
+        for budget in self.budgets:
+            if not self._applies(budget, who):
+                continue
+            spent = self.spent(budget)
+            if spent >= budget.limit_usd:
+                period = {"day": "today (UTC)", "month": "this month (UTC)", "total": "in total"}[budget.period]
+                raise ResourceExhausted(
+                    f"budget {budget.name} is spent: {spent:.4f} of {budget.limit_usd:.4f} USD used {period}",
+                    reason="BUDGET_EXCEEDED",
+                    metadata={"budget": budget.name, "limit_usd": f"{budget.limit_usd:g}",
+                              "spent_usd": f"{spent:.6f}"},
+                )
+
+    # ------------------------------------------------------------------ recording
+
+    def record(self, model: str, usage: Usage, cost_usd: float, *, cache_hit: bool, who: Attribution) -> None:
+        today = self._today()
+        key = LedgerKey(today, who.program_id, who.api_key_id, model)
+        totals = LedgerTotals(
+            calls=0 if cache_hit else 1,
+            cache_hits=1 if cache_hit else 0,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            estimated_calls=1 if usage.estimated else 0,
+            cost_usd=cost_usd,
+        )
+        self._pending.setdefault(key, LedgerTotals()).add(totals)
+        if cost_usd:
+            for budget in self.budgets:
+                if self._applies(budget, who):
+                    window = (budget.name, window_start(budget.period, today))
+                    self._spent[window] = self._spent.get(window, 0.0) + cost_usd
+
+    async def flush(self) -> None:
+        """Write what was recorded since the last flush (kept for the next one if writing fails)."""
+
+        if self._ledger is None:
+            self._pending.clear()  # nowhere to write: only the budgets' totals are kept
+            return
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, {}
+        try:
+            await self._ledger.add(rows)
+        except Exception:  # noqa: BLE001 - keep the rows for the next attempt
+            log.exception("writing the usage ledger failed; will retry")
+            for key, totals in rows.items():
+                self._pending.setdefault(key, LedgerTotals()).add(totals)
+
+    async def run_flusher(self, interval_s: float) -> None:
+        """Flush every ``interval_s`` until cancelled, then once more (a supervised child)."""
+
+        try:
+            while True:
+                await asyncio.sleep(interval_s)
+                await self.flush()
+        finally:
+            await asyncio.shield(self.flush())

@@ -1,0 +1,284 @@
+"""Builds the runtime :class:`Node` tree from a :data:`ModuleSpec`, checking it on the way.
+
+:func:`build_module` is the one validation of a module spec: every problem is an InvalidArgument
+whose field path follows the request (``program.module.graph.steps[1].inputs.question``), raised when
+a program is created or updated — never first at call time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from ..core.errors import invalid
+from ..core.signature import Field, Signature
+from ..core.types import TypeKind, format_type
+from ..core.values import allows_none
+from .basic import ChainOfThoughtNode, MultiChainComparisonNode, PredictNode
+from .derive import FINISH
+from .graph import PROGRAM_INPUTS, GraphNode, Source, WiredStep
+from .metrics import ExactMatchMetric, LMJudgeMetric, MetricSpec
+from .node import Node, join
+from .parallel import ParallelNode
+from .react import TRAJECTORY, ReActNode
+from .rollouts import BestOfNNode, MajorityNode, RefineNode
+from .spec import (
+    BestOfNSpec,
+    ChainOfThoughtSpec,
+    GraphSpec,
+    MajoritySpec,
+    ModuleSpec,
+    MultiChainComparisonSpec,
+    ParallelSpec,
+    PredictSpec,
+    ReActSpec,
+    RefineSpec,
+)
+from .tools import BUILTIN_TOOLS
+
+MAX_ITERS_LIMIT = 100
+MAX_RUNS = 100
+
+
+def build_module(spec: ModuleSpec, path: str = "module", name: str = "") -> Node:
+    """The runtime tree for ``spec`` (``name``: its DSPy attribute path, "" for a program)."""
+
+    here = f"{path}.{spec.kind.value}"
+    if isinstance(spec, PredictSpec):
+        spec.predictor.validate(f"{here}.predictor")
+        return PredictNode(name, spec.predictor)
+    if isinstance(spec, ChainOfThoughtSpec):
+        spec.predictor.validate(f"{here}.predictor")
+        return ChainOfThoughtNode(name, spec.predictor)
+    if isinstance(spec, ReActSpec):
+        _check_react(spec, here)
+        return ReActNode(name, spec.predictor, spec.tools, spec.max_iters, spec.react, spec.extract)
+    if isinstance(spec, MultiChainComparisonSpec):
+        return _multi_chain(spec, here, name)
+    if isinstance(spec, (BestOfNSpec, RefineSpec)):
+        _check_runs(spec.n, f"{here}.n")
+        inner = build_module(spec.module, f"{here}.module", join(name, "module"))
+        _check_reward(spec.reward, inner, f"{here}.reward")
+        if spec.fail_count is not None and spec.fail_count < 0:
+            raise invalid(f"{here}.fail_count", "must not be negative")
+        if isinstance(spec, BestOfNSpec):
+            return BestOfNNode(name, inner, spec.n, spec.reward, spec.threshold, spec.fail_count)
+        return RefineNode(name, inner, spec.n, spec.reward, spec.threshold, spec.fail_count, spec.feedback_lm,
+                          describe_module(spec.module))
+    if isinstance(spec, ParallelSpec):
+        if spec.num_threads < 1:
+            raise invalid(f"{here}.num_threads", "must be at least 1")
+        if spec.max_errors < 0:
+            raise invalid(f"{here}.max_errors", "must not be negative")
+        inner = build_module(spec.module, f"{here}.module", join(name, "module"))
+        return ParallelNode(name, inner, spec.num_threads, spec.max_errors)
+    if isinstance(spec, MajoritySpec):
+        _check_runs(spec.n, f"{here}.n")
+        inner = build_module(spec.module, f"{here}.module", join(name, "module"))
+        if spec.field and spec.field not in inner.output_names:
+            raise invalid(f"{here}.field", f"{spec.field!r} is not an output of the module ({_names(inner.output_names)})")
+        return MajorityNode(name, inner, spec.n, spec.field)
+    if isinstance(spec, GraphSpec):
+        return _graph(spec, here, name)
+    raise invalid(path, "is required: set one module kind")  # pragma: no cover
+
+
+def _names(names: Any) -> str:
+    return ", ".join(names) or "none"
+
+
+def _check_runs(n: int, path: str) -> None:
+    if not 1 <= n <= MAX_RUNS:
+        raise invalid(path, f"must be between 1 and {MAX_RUNS}")
+
+
+def _check_react(spec: ReActSpec, here: str) -> None:
+    spec.predictor.validate(f"{here}.predictor")
+    if spec.predictor.demos:
+        raise invalid(f"{here}.predictor.demos", "ReAct keeps demos per predictor: set react.demos or extract.demos")
+    if any(f.name == TRAJECTORY for f in spec.predictor.signature.fields):
+        raise invalid(f"{here}.predictor.signature", f"{TRAJECTORY!r} is reserved by ReAct")
+    if not 1 <= spec.max_iters <= MAX_ITERS_LIMIT:
+        raise invalid(f"{here}.max_iters", f"must be between 1 and {MAX_ITERS_LIMIT}")
+    seen: set[str] = set()
+    for index, tool in enumerate(spec.tools):
+        at = f"{here}.tools[{index}]"
+        if not tool.name.isidentifier():
+            raise invalid(f"{at}.name", "must be an identifier (letters, digits, underscores)")
+        if tool.name == FINISH:
+            raise invalid(f"{at}.name", "'finish' is ReAct's own tool")
+        if tool.name in seen:
+            raise invalid(f"{at}.name", f"duplicate tool name {tool.name!r}")
+        seen.add(tool.name)
+        if tool.builtin and tool.builtin not in BUILTIN_TOOLS:
+            raise invalid(f"{at}.builtin", f"unknown built-in tool {tool.builtin!r}; known: {_names(BUILTIN_TOOLS)}")
+        if not isinstance(tool.args, Mapping) or not all(isinstance(v, Mapping) for v in tool.args.values()):
+            raise invalid(f"{at}.args_json_schema", "must map each argument name to a JSON schema object")
+
+
+def _multi_chain(spec: MultiChainComparisonSpec, here: str, name: str) -> Node:
+    spec.predictor.validate(f"{here}.predictor")
+    if not 1 <= spec.m <= 20:
+        raise invalid(f"{here}.m", "must be between 1 and 20")
+    generator = None
+    if spec.generator is not None:
+        generator = build_module(spec.generator, f"{here}.generator", join(name, "generator"))
+        last = spec.predictor.signature.output_fields[-1].name
+        outputs = set(generator.output_names)
+        if last not in outputs or not outputs & {"reasoning", "rationale"}:
+            raise invalid(f"{here}.generator", f"must output {last!r} and 'reasoning' (or 'rationale')")
+    return MultiChainComparisonNode(name, spec.predictor, spec.m, spec.temperature, generator)
+
+
+def _check_reward(reward: MetricSpec, module: Node, path: str) -> None:
+    reward.validate(path)
+    inputs = {f.name for f in module.input_fields}
+    outputs = set(module.output_names)
+    if isinstance(reward, ExactMatchMetric):
+        if reward.field not in outputs:
+            raise invalid(f"{path}.exact_match.field", f"{reward.field!r} is not an output of the module "
+                          f"({_names(module.output_names)})")
+        if not reward.values and reward.reference not in inputs:
+            raise invalid(f"{path}.exact_match.reference_field",
+                          f"{reward.reference!r} is not an input of the module: give values or a reference input")
+    if isinstance(reward, LMJudgeMetric):
+        for item in reward.judge.signature.input_fields:
+            if item.name not in inputs | outputs and not allows_none(item.type):
+                raise invalid(f"{path}.lm_judge.judge.signature",
+                              f"the judge input {item.name!r} is neither an input nor an output of the module")
+
+
+# --------------------------------------------------------------------------- graphs
+
+
+def _graph(spec: GraphSpec, here: str, name: str) -> GraphNode:
+    if not spec.steps:
+        raise invalid(f"{here}.steps", "a graph needs at least one step")
+    built: dict[str, tuple[int, Node]] = {}
+    for index, step in enumerate(spec.steps):
+        at = f"{here}.steps[{index}]"
+        if not step.name.isidentifier() or step.name == PROGRAM_INPUTS:
+            raise invalid(f"{at}.name", "must be an identifier other than 'inputs'")
+        if step.name in built:
+            raise invalid(f"{at}.name", f"duplicate step name {step.name!r}")
+        built[step.name] = (index, build_module(step.module, f"{at}.module", join(name, step.name)))
+
+    program_inputs: dict[str, Field] = {}
+    wired: dict[str, WiredStep] = {}
+    for index, step in enumerate(spec.steps):
+        at = f"{here}.steps[{index}].inputs"
+        node = built[step.name][1]
+        accepted = {f.name: f for f in node.input_fields}
+        mapped: list[tuple[str, Source]] = []
+        for target, text in step.inputs:
+            if target not in accepted:
+                raise invalid(f"{at}.{target}", f"{target!r} is not an input of step {step.name!r} "
+                              f"({_names(accepted)})")
+            source = _source(text, f"{at}.{target}", built, exclude=step.name)
+            if source.step == PROGRAM_INPUTS:
+                program_inputs.setdefault(source.field, replace(accepted[target], name=source.field))
+            mapped.append((target, source))
+        unmapped = [f.name for f in node.input_fields if f.name not in dict(step.inputs) and _required(f)]
+        if unmapped:
+            raise invalid(f"{at}.{unmapped[0]}", f"input {unmapped[0]!r} of step {step.name!r} is not mapped: map it "
+                          "to \"inputs.<name>\" or \"<step>.<output>\"")
+        wired[step.name] = WiredStep(step.name, node, tuple(mapped))
+
+    order = _topological(spec, wired, here)
+    if not spec.outputs:
+        raise invalid(f"{here}.outputs", "map at least one program output to \"<step>.<output>\"")
+    outputs = []
+    for output, text in spec.outputs:
+        if not output.isidentifier():
+            raise invalid(f"{here}.outputs.{output}", "output names must be identifiers")
+        source = _source(text, f"{here}.outputs.{output}", built, exclude="")
+        if source.step == PROGRAM_INPUTS:
+            raise invalid(f"{here}.outputs.{output}", "must name a step's output, not a program input")
+        outputs.append((output, source))
+    return GraphNode(name, [wired[step] for step in order], outputs, list(program_inputs.values()))
+
+
+def _required(item: Field) -> bool:
+    return not allows_none(item.type) and item.type.kind != TypeKind.HISTORY
+
+
+def _source(text: str, path: str, built: Mapping[str, tuple[int, Node]], *, exclude: str) -> Source:
+    source = Source.parse(text)
+    if source is None:
+        raise invalid(path, f"{text!r} is not a source: use \"inputs.<name>\" or \"<step>.<output>\"")
+    if source.step == PROGRAM_INPUTS:
+        if not source.field.isidentifier():
+            raise invalid(path, f"{source.field!r} is not a valid input name")
+        return source
+    if source.step not in built:
+        raise invalid(path, f"there is no step named {source.step!r}")
+    if source.step == exclude:
+        raise invalid(path, f"step {exclude!r} cannot read its own output (the graph has a cycle)")
+    node = built[source.step][1]
+    if source.field not in node.output_names:
+        raise invalid(path, f"{source.field!r} is not an output of step {source.step!r} ({_names(node.output_names)})")
+    return source
+
+
+def _topological(spec: GraphSpec, wired: Mapping[str, WiredStep], here: str) -> list[str]:
+    """Steps in an order where each comes after the steps it reads from; a cycle is INVALID_ARGUMENT."""
+
+    order: list[str] = []
+    state: dict[str, str] = {}
+    index = {step.name: i for i, step in enumerate(spec.steps)}
+
+    def visit(step: str, trail: list[str]) -> None:
+        if state.get(step) == "done":
+            return
+        if state.get(step) == "visiting":
+            cycle = trail[trail.index(step):] + [step]
+            raise invalid(f"{here}.steps[{index[step]}].inputs", f"the graph has a cycle: {' -> '.join(cycle)}")
+        state[step] = "visiting"
+        for dependency in sorted(wired[step].depends_on, key=index.__getitem__):
+            visit(dependency, trail + [step])
+        state[step] = "done"
+        order.append(step)
+
+    for step in spec.steps:
+        visit(step.name, [])
+    return order
+
+
+# --------------------------------------------------------------------------- descriptions
+
+
+def signature_text(signature: Signature) -> str:
+    def one(item: Field) -> str:
+        return item.name if item.type.kind == TypeKind.STR else f"{item.name}: {format_type(item.type)}"
+
+    return f"{', '.join(map(one, signature.input_fields))} -> {', '.join(map(one, signature.output_fields))}"
+
+
+def describe_module(spec: ModuleSpec) -> str:
+    """The module as DSPy code would build it (what Refine shows its feedback step as program code)."""
+
+    if isinstance(spec, (PredictSpec, ChainOfThoughtSpec)):
+        cls = "Predict" if isinstance(spec, PredictSpec) else "ChainOfThought"
+        return f'dspy.{cls}("{signature_text(spec.predictor.signature)}")'
+    if isinstance(spec, ReActSpec):
+        tools = ", ".join(tool.name for tool in spec.tools)
+        return f'dspy.ReAct("{signature_text(spec.predictor.signature)}", tools=[{tools}], max_iters={spec.max_iters})'
+    if isinstance(spec, MultiChainComparisonSpec):
+        return f'dspy.MultiChainComparison("{signature_text(spec.predictor.signature)}", M={spec.m})'
+    if isinstance(spec, (BestOfNSpec, RefineSpec)):
+        cls = "BestOfN" if isinstance(spec, BestOfNSpec) else "Refine"
+        return f"dspy.{cls}(module={describe_module(spec.module)}, N={spec.n}, threshold={spec.threshold})"
+    if isinstance(spec, ParallelSpec):
+        return f"dspy.Parallel(num_threads={spec.num_threads})({describe_module(spec.module)})"
+    if isinstance(spec, MajoritySpec):
+        return f"dspy.majority([{describe_module(spec.module)} for _ in range({spec.n})])"
+    lines = ["class Program(dspy.Module):", "    def __init__(self):"]
+    lines += [f"        self.{step.name} = {describe_module(step.module)}" for step in spec.steps]
+    lines += ["", "    def forward(self, **inputs):"]
+    for step in spec.steps:
+        args = ", ".join(f"{target}={source}" for target, source in step.inputs)
+        lines.append(f"        {step.name} = self.{step.name}({args})")
+    outputs = ", ".join(f"{name}={source}" for name, source in spec.outputs)
+    lines.append(f"        return dspy.Prediction({outputs})")
+    return "\n".join(lines)

@@ -1,0 +1,53 @@
+"""What a streaming run reports while it works (the final prediction is not an event: it is the result)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Union
+
+
+@dataclass(frozen=True)
+class FieldDelta:
+    """More text of one output field of one predictor call. ``last`` closes the field."""
+
+    predictor: str
+    field: str
+    text: str
+    last: bool = False
+
+
+@dataclass(frozen=True)
+class ModuleStarted:
+    """A module (``name`` as DSPy names it; "" for the program itself) started."""
+
+    module: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class ModuleFinished:
+    module: str
+    kind: str
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ToolCallStarted:
+    """A ReAct agent called a tool; ``call_id`` pairs it with its :class:`ToolCallFinished`."""
+
+    module: str
+    call_id: str
+    tool: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCallFinished:
+    module: str
+    call_id: str
+    tool: str
+    observation: Any
+    error: str = ""
+
+
+Event = Union[FieldDelta, ModuleStarted, ModuleFinished, ToolCallStarted, ToolCallFinished]

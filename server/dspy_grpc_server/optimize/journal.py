@@ -1,0 +1,153 @@
+"""The LM call journal: what makes a job resumable without repeating finished LM calls.
+
+Every LM a job uses is wrapped so that each call is keyed by a hash of the request (model alias,
+messages, sampling options, rollout id) and its response is persisted (group-committed with the
+other calls finishing at the same moment) before the caller sees it. A job that restarts replays
+responses from the journal instead of calling the LM again. Identical requests within one job get
+one LM call (like DSPy's cache, which is on by default); concurrent identical requests share it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from ..lm.types import LM, LMRequest, LMResponse, Usage
+
+Persist = Callable[[Mapping[str, Mapping[str, Any]]], Awaitable[None]]
+
+#: Options that never reach the provider nor change its answer.
+_IGNORED_OPTIONS = {"cache"}
+
+
+def call_key(alias: str, request: LMRequest) -> str:
+    options = {
+        key: value for key, value in dataclasses.asdict(request.options).items()
+        if key not in _IGNORED_OPTIONS and value not in (None, (), [])
+    }
+    payload = {"model": alias, "messages": list(request.messages), "options": options}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def response_to_dict(response: LMResponse) -> dict[str, Any]:
+    return {
+        "texts": list(response.texts),
+        "model": response.model,
+        "finish_reasons": list(response.finish_reasons),
+        "usage": [response.usage.prompt_tokens, response.usage.completion_tokens, response.usage.total_tokens],
+    }
+
+
+def response_from_dict(data: Mapping[str, Any]) -> LMResponse:
+    prompt, completion, total = data.get("usage", [0, 0, 0])
+    return LMResponse(
+        texts=tuple(data["texts"]), usage=Usage(prompt, completion, total), model=data.get("model", ""),
+        finish_reasons=tuple(data.get("finish_reasons", ())),
+    )
+
+
+class LMJournal:
+    """The finished LM calls of one job: ``known`` (loaded at start) plus those finished since."""
+
+    def __init__(
+        self, known: Mapping[str, Mapping[str, Any]], persist: Persist,
+        on_call: Callable[[bool], None] = lambda replayed: None,
+    ) -> None:
+        self._known: dict[str, Mapping[str, Any]] = dict(known)
+        self._persist = persist
+        self._on_call = on_call
+        self._inflight: dict[str, asyncio.Future[LMResponse]] = {}
+        self._batch: dict[str, Mapping[str, Any]] = {}
+        self._batch_done: asyncio.Future[None] | None = None
+        self._flush_lock = asyncio.Lock()
+        #: LM calls really made (not replayed) by this incarnation of the job.
+        self.calls_made = 0
+
+    def wrap(self, lm: LM, alias: str) -> LM:
+        return JournaledLM(lm, alias, self)
+
+    async def complete(self, lm: LM, alias: str, request: LMRequest, timeout: float | None) -> LMResponse:
+        key = call_key(alias, request)
+        known = self._known.get(key)
+        if known is not None:
+            self._on_call(True)
+            return response_from_dict(known)
+        shared = self._inflight.get(key)
+        if shared is not None:
+            return await asyncio.shield(shared)
+        future: asyncio.Future[LMResponse] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            response = await lm.complete(request, timeout=timeout)
+            self.calls_made += 1
+            record = response_to_dict(response)
+            await self._save(key, record)
+            self._known[key] = record
+            self._on_call(False)
+            future.set_result(response)
+            return response
+        except BaseException as error:
+            if not future.done():
+                future.set_exception(error)
+                future.exception()  # retrieved: sharers see it, no "never retrieved" warning
+            raise
+        finally:
+            self._inflight.pop(key, None)
+
+    async def _save(self, key: str, record: Mapping[str, Any]) -> None:
+        if self._batch_done is None:
+            self._batch_done = asyncio.get_running_loop().create_future()
+            asyncio.ensure_future(self._flush())
+        self._batch[key] = record
+        await asyncio.shield(self._batch_done)
+
+    async def _flush(self) -> None:
+        async with self._flush_lock:
+            batch, done = self._batch, self._batch_done
+            self._batch, self._batch_done = {}, None
+            if done is None:
+                return
+            try:
+                await self._persist(batch)
+            except BaseException as error:
+                done.set_exception(error)
+                done.exception()
+                raise
+            done.set_result(None)
+
+
+class JournaledLM(LM):
+    """An LM whose completions go through a job's :class:`LMJournal`."""
+
+    def __init__(self, inner: LM, alias: str, journal: LMJournal) -> None:
+        self._inner = inner
+        self._alias = alias
+        self._journal = journal
+        self.name = inner.name
+        self.supports_json_schema = inner.supports_json_schema
+
+    async def complete(self, request: LMRequest, *, timeout: float | None = None) -> LMResponse:
+        return await self._journal.complete(self._inner, self._alias, request, timeout)
+
+
+class JournaledRegistry:
+    """A view of an LM registry whose LMs are journaled (what the job's engine is built on)."""
+
+    def __init__(self, registry: Any, journal: LMJournal) -> None:
+        self._registry = registry
+        self._journal = journal
+        self._wrapped: dict[str, LM] = {}
+
+    def get(self, alias: str) -> LM:
+        wrapped = self._wrapped.get(alias)
+        if wrapped is None:
+            wrapped = self._wrapped[alias] = self._journal.wrap(self._registry.get(alias), alias)
+        return wrapped
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._registry, name)

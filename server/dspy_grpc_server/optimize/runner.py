@@ -1,0 +1,107 @@
+"""Runs a job's programs: one engine (with journaled LMs), the LM choices, and the concurrency cap."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.errors import ParseError
+from ..core.example import Example
+from ..core.signature import Signature
+from ..lm.types import LMRequest
+from ..modules.engine import Engine
+from ..modules.lm_resolver import LMResolver
+from ..modules.predictor import NamedPredictor, parse, render
+from ..modules.spec import ChainOfThoughtSpec, LMChoice, ModuleSpec, PredictorSpec
+from .metrics import Metric, Scored, score
+from .progress import Progress
+
+
+@dataclass(frozen=True)
+class Run:
+    """One program run: final outputs, each predictor's last outputs, and the trace steps."""
+
+    outputs: Mapping[str, Any]
+    trace: tuple[Any, ...]
+
+    def scored(self) -> Scored:
+        last: dict[str, Mapping[str, Any]] = {}
+        for step in self.trace:
+            last[step.predictor] = step.outputs
+        return Scored(self.outputs, last)
+
+
+class ProgramRunner:
+    """What optimizers and evaluations use to run programs and metrics within one job.
+
+    ``slot()`` bounds how many program runs (with their metric) go at once: DSPy's ``num_threads``.
+    """
+
+    def __init__(self, engine: Engine, *, task_lm: LMChoice, teacher_lm: LMChoice | None = None,
+                 prompt_lm: LMChoice | None = None, num_threads: int = 8, progress: Progress | None = None,
+                 registry: Any = None, default_model: str = "", program_lm: LMChoice | None = None) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.default_model = default_model
+        self.task_lm = task_lm
+        # Helpers (teacher, proposals, judges) default to the task LM, else to the LM the program's
+        # first predictor names -- DSPy's "the configured LM".
+        fallback = task_lm if task_lm.is_set or program_lm is None else program_lm
+        self.teacher_lm = teacher_lm if teacher_lm is not None and teacher_lm.is_set else task_lm
+        #: A teacher LM given explicitly is set on the teacher's predictors (DSPy's ``teacher.set_lm``).
+        self.teacher_override = teacher_lm if teacher_lm is not None and teacher_lm.is_set else None
+        self.prompt_lm = prompt_lm if prompt_lm is not None and prompt_lm.is_set else fallback
+        self.judge_lm = fallback
+        self.num_threads = max(1, num_threads)
+        self.progress = progress or Progress()
+        self._slots = asyncio.Semaphore(self.num_threads)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        async with self._slots:
+            yield
+
+    async def run(self, module: ModuleSpec, example: Example, *, lm: LMChoice | None = None) -> Run:
+        prediction = await self.engine.run(
+            module, example.inputs(), request_lm=lm if lm is not None else self.task_lm, include_trace=True
+        )
+        return Run(dict(prediction.outputs), tuple(prediction.trace))
+
+    async def predict_n(self, signature: Signature, inputs: Mapping[str, Any], *, n: int, temperature: float,
+                        lm: LMChoice | None = None) -> list[dict[str, Any]]:
+        """One LM call asking for ``n`` completions of ``signature`` (DSPy's ``Predict(sig, n=n)``):
+        the parsed outputs of each completion that parses (ParseError when none does)."""
+
+        resolver = LMResolver(self.registry, request_choice=lm or self.prompt_lm, default_model=self.default_model)
+        choice = resolver.choose(LMChoice())
+        predictor = NamedPredictor("proposer", PredictorSpec(signature=signature), signature)
+        rendered = render(predictor, inputs)
+        options = dataclasses.replace(rendered.options.merged_over(choice.options), n=n, temperature=temperature)
+        response = await resolver.lm_for(choice).complete(LMRequest(tuple(rendered.messages), options))
+        outputs, last_error = [], None
+        for text in response.texts:
+            try:
+                outputs.append(parse(predictor, text))
+            except ParseError as error:
+                last_error = error
+        if not outputs and last_error is not None:
+            raise last_error
+        return outputs
+
+    async def judge(self, judge: PredictorSpec, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
+        prediction = await self.engine.run(ChainOfThoughtSpec(predictor=judge), inputs, request_lm=self.judge_lm)
+        return prediction.outputs
+
+    async def score(self, metric: Metric, example: Example, run: Run, *, bootstrapping: bool = False) -> float:
+        return await score(metric, example, run.scored(), judge=self.judge, bootstrapping=bootstrapping)
+
+
+def with_rollout(choice: LMChoice, rollout_id: int, temperature: float) -> LMChoice:
+    """DSPy's ``lm.copy(rollout_id=..., temperature=...)`` for the LM a choice names."""
+
+    options = dataclasses.replace(choice.options, rollout_id=rollout_id, temperature=temperature)
+    return dataclasses.replace(choice, options=options)

@@ -1,0 +1,94 @@
+"""The persisted usage ledger: LM calls, tokens and cost per UTC day, program, API key and model.
+
+The provider layer adds to it in batches (:meth:`UsageLedgerStore.add`, one upsert per row) and reads
+totals back for budgets (:meth:`UsageLedgerStore.spent_usd`). Rows are added to, never replaced, so
+several server replicas may share one database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .database import Database
+from .schema import usage_ledger
+
+_COUNTERS = ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "estimated_calls", "cost_usd")
+
+
+class _Key(Protocol):
+    day: date
+    program_id: str
+    api_key_id: str
+    model: str
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """One ledger row."""
+
+    day: date
+    program_id: str
+    api_key_id: str
+    model: str
+    calls: int
+    cache_hits: int
+    prompt_tokens: int
+    completion_tokens: int
+    estimated_calls: int
+    cost_usd: float
+
+
+class UsageLedgerStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def _insert(self) -> Any:
+        return (postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert)(usage_ledger)
+
+    async def add(self, rows: Mapping[_Key, Any]) -> None:
+        """Add each row's counters (objects with the attributes of :class:`UsageRow`) to the stored ones."""
+
+        if not rows:
+            return
+        async with self._db.sessions() as session, session.begin():
+            for key, totals in rows.items():
+                values = {"day": key.day, "program_id": key.program_id, "api_key_id": key.api_key_id,
+                          "model": key.model, **{name: getattr(totals, name) for name in _COUNTERS}}
+                insert = self._insert().values(**values)
+                await session.execute(insert.on_conflict_do_update(
+                    index_elements=["day", "program_id", "api_key_id", "model"],
+                    set_={name: getattr(usage_ledger.c, name) + getattr(insert.excluded, name) for name in _COUNTERS},
+                ))
+
+    async def spent_usd(self, *, program_id: str | None = None, api_key_id: str | None = None,
+                        since: date | None = None) -> float:
+        """Total cost for a program and/or API key, on or after ``since`` (every day when None)."""
+
+        query = sa.select(sa.func.coalesce(sa.func.sum(usage_ledger.c.cost_usd), 0.0))
+        if program_id is not None:
+            query = query.where(usage_ledger.c.program_id == program_id)
+        if api_key_id is not None:
+            query = query.where(usage_ledger.c.api_key_id == api_key_id)
+        if since is not None:
+            query = query.where(usage_ledger.c.day >= since)
+        async with self._db.sessions() as session:
+            return float((await session.execute(query)).scalar_one())
+
+    async def rows(self, *, program_id: str | None = None, since: date | None = None) -> list[UsageRow]:
+        """Ledger rows, oldest day first (optionally for one program / from a day on)."""
+
+        query = sa.select(usage_ledger).order_by(
+            usage_ledger.c.day, usage_ledger.c.program_id, usage_ledger.c.api_key_id, usage_ledger.c.model
+        )
+        if program_id is not None:
+            query = query.where(usage_ledger.c.program_id == program_id)
+        if since is not None:
+            query = query.where(usage_ledger.c.day >= since)
+        async with self._db.sessions() as session:
+            return [UsageRow(**row._mapping) for row in (await session.execute(query)).all()]

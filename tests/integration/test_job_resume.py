@@ -1,0 +1,155 @@
+"""Durable jobs: a server killed with SIGKILL mid-optimization resumes the job on restart, repeats no
+finished LM call, duplicates nothing, and ends with the result of an uninterrupted run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+from dspy_grpc.v1 import (
+    dataset_pb2,
+    dataset_pb2_grpc,
+    job_pb2,
+    optimization_pb2,
+    optimization_pb2_grpc,
+    program_pb2,
+    program_pb2_grpc,
+)
+from google.protobuf import json_format
+
+from tests.integration.job_helpers import create_dataset, create_optimization, create_program, exact_match
+from tests.mocklm import arithmetic
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+THREADS = 2
+OPTIMIZATION = {
+    "program": "programs/adder", "dataset": "datasets/train", "metric": exact_match(), "num_threads": THREADS,
+    "random_search": {"num_candidate_programs": 2, "max_bootstrapped_demos": 2, "max_labeled_demos": 2},
+}
+
+
+async def start_server(workdir: Path, mock_base_url: str) -> tuple[asyncio.subprocess.Process, int]:
+    workdir.mkdir(exist_ok=True)
+    config = workdir / "dspy-grpc.toml"
+    config.write_text(
+        "[[models]]\n"
+        'alias = "mock"\nprovider = "openai"\nmodel = "mock-model"\n'
+        f'base_url = "{mock_base_url}"\napi_key_env = "MOCK_KEY"\n'
+    )
+    log = open(workdir / "server.log", "ab")  # noqa: SIM115 - the child process owns it
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dspy_grpc_server", "serve", "--port", "0", "--config", str(config),
+        "--database-url", f"sqlite+aiosqlite:///{workdir / 'db.sqlite'}",
+        stdout=asyncio.subprocess.PIPE, stderr=log, env={**os.environ, "MOCK_KEY": "sk-resume-test"},
+    )
+    log.close()
+    while True:
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        assert line, "server exited before listening: " + (workdir / "server.log").read_text()[-2000:]
+        if line.startswith("dspy-grpc listening on"):
+            return process, int(line.rsplit(":", 1)[1])
+
+
+async def stop(process: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -> None:
+    if process.returncode is None:
+        process.send_signal(sig)
+        await asyncio.wait_for(process.wait(), 20)
+
+
+def request_keys(mock_lm) -> list[str]:
+    return [json.dumps(r.json, sort_keys=True) for r in mock_lm.completion_requests]
+
+
+async def get(channel, name: str) -> optimization_pb2.Optimization:
+    stub = optimization_pb2_grpc.OptimizationServiceStub(channel)
+    return await stub.GetOptimization(optimization_pb2.GetOptimizationRequest(name=name))
+
+
+async def wait_until(channel, name: str, done, timeout: float = 60) -> optimization_pb2.Optimization:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        job = await get(channel, name)
+        if done(job):
+            return job
+        assert asyncio.get_running_loop().time() < deadline, job
+        await asyncio.sleep(0.01)
+
+
+async def outcome(channel, name: str) -> dict:
+    """Everything the job produced: result, candidates, the program's revisions, the dataset."""
+
+    job = await get(channel, name)
+    candidates = await optimization_pb2_grpc.OptimizationServiceStub(channel).ListOptimizationCandidates(
+        optimization_pb2.ListOptimizationCandidatesRequest(parent=name))
+    revisions = await program_pb2_grpc.ProgramServiceStub(channel).ListProgramRevisions(
+        program_pb2.ListProgramRevisionsRequest(name="programs/adder"))
+    dataset = await dataset_pb2_grpc.DatasetServiceStub(channel).GetDataset(
+        dataset_pb2.GetDatasetRequest(name="datasets/train"))
+    return {
+        "state": job.state,
+        "result": json_format.MessageToDict(job.result),
+        "candidates": [json_format.MessageToDict(c) for c in candidates.candidates],
+        "revisions": [(r.revision_id, json_format.MessageToDict(r.module)) for r in revisions.programs],
+        "examples": dataset.example_count,
+    }
+
+
+async def setup(channel) -> str:
+    await create_dataset(channel, "train", arithmetic.examples(10))
+    await create_program(channel, "adder")
+    created = await create_optimization(channel, OPTIMIZATION, optimization_id="resume")
+    return created.name
+
+
+async def test_a_killed_job_resumes_without_repeating_finished_lm_calls(tmp_path, mock_lm):
+    arithmetic.install(mock_lm)
+    mock_lm.latency_s = 0.03
+
+    # The reference: an uninterrupted run.
+    process, port = await start_server(tmp_path / "reference", mock_lm.base_url)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            name = await setup(channel)
+            await wait_until(channel, name, lambda job: job.state == job_pb2.JOB_STATE_SUCCEEDED)
+            expected = await outcome(channel, name)
+    finally:
+        await stop(process)
+    reference_calls = request_keys(mock_lm)
+    mock_lm.requests.clear()
+
+    # The same job, killed with SIGKILL part-way through, then restarted on the same database.
+    workdir = tmp_path / "killed"
+    process, port = await start_server(workdir, mock_lm.base_url)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            name = await setup(channel)
+            progress = await wait_until(channel, name, lambda job: job.progress.lm_calls_done >= 20)
+            assert progress.state == job_pb2.JOB_STATE_RUNNING
+    finally:
+        await stop(process, signal.SIGKILL)
+    before_kill = request_keys(mock_lm)
+    assert len(before_kill) < len(reference_calls)
+
+    process, port = await start_server(workdir, mock_lm.base_url)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            await wait_until(channel, name, lambda job: job.state == job_pb2.JOB_STATE_SUCCEEDED)
+            got = await outcome(channel, name)
+    finally:
+        await stop(process)
+    after_restart = request_keys(mock_lm)[len(before_kill):]
+
+    assert got == expected
+    assert [revision for revision, _ in got["revisions"]] == ["r0002", "r0001"]
+    assert [c.get("index", 0) for c in got["candidates"]] == [0, 1, 2, 3, 4] and got["examples"] == 10
+    # Only calls that were in flight when the server died (at most one per thread) were sent again.
+    repeated = set(before_kill) & set(after_restart)
+    assert len(repeated) <= THREADS
+    assert len(before_kill) + len(after_restart) <= len(reference_calls) + THREADS + 2

@@ -1,0 +1,142 @@
+"""Traces and metrics of real calls: nested spans down to the provider HTTP call, GenAI attributes,
+content capture only on request, trace context continued from the caller, the Prometheus endpoint."""
+
+from __future__ import annotations
+
+import grpc
+import httpx
+import pytest
+from dspy_grpc.v1 import inference_pb2_grpc
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from tests.integration.test_predict import predict_request
+from tests.mocklm.server import MockReply
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+PREDICT = {"module": {"predict": {"predictor": {"signature": {"text": "question -> answer"}}}},
+           "inputs": {"question": "Capital of France?"}, "lm": {"model": "mock"}}
+ANSWER = "[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]"
+
+
+async def traced_server(server_factory, **overrides):
+    running = await server_factory(**overrides)
+    exporter = InMemorySpanExporter()
+    running.app.telemetry_setup.add_span_exporter(exporter)
+    return running, exporter
+
+
+def tree(spans) -> dict:
+    """span name -> (span, parent name), for one trace."""
+
+    by_id = {span.context.span_id: span for span in spans}
+    return {span.name: (span, by_id[span.parent.span_id].name if span.parent and span.parent.span_id in by_id
+                        else None) for span in spans}
+
+
+async def test_a_traced_predict_nests_spans_down_to_the_provider_http_call(server_factory, mock_lm):
+    running, exporter = await traced_server(server_factory)
+    mock_lm.enqueue(ANSWER)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        await inference_pb2_grpc.InferenceServiceStub(channel).Predict(predict_request(PREDICT), timeout=10)
+
+    spans = exporter.get_finished_spans()
+    assert len({span.context.trace_id for span in spans}) == 1
+    nodes = tree(spans)
+    parents = {name: parent for name, (_, parent) in nodes.items()}
+    assert parents == {
+        "dspy_grpc.v1.InferenceService/Predict": None,
+        "dspy.program inline": "dspy_grpc.v1.InferenceService/Predict",
+        "dspy.predictor self": "dspy.program inline",
+        "dspy.adapter.format": "dspy.predictor self",
+        "chat mock": "dspy.predictor self",
+        "POST": "chat mock",
+        "dspy.adapter.parse": "dspy.predictor self",
+    }
+    rpc = nodes["dspy_grpc.v1.InferenceService/Predict"][0]
+    assert rpc.kind is SpanKind.SERVER
+    assert rpc.attributes["rpc.system"] == "grpc" and rpc.attributes["rpc.method"] == "Predict"
+    assert rpc.attributes["rpc.grpc.status_code"] == 0 and rpc.attributes["dspy_grpc.request_id"]
+
+    lm = nodes["chat mock"][0]
+    assert lm.kind is SpanKind.CLIENT
+    assert lm.attributes["gen_ai.operation.name"] == "chat"
+    assert lm.attributes["gen_ai.system"] == "openai"
+    assert lm.attributes["gen_ai.request.model"] == "mock"
+    assert lm.attributes["gen_ai.response.model"] == "mock-model"
+    assert lm.attributes["gen_ai.usage.input_tokens"] > 0 and lm.attributes["gen_ai.usage.output_tokens"] > 0
+    assert tuple(lm.attributes["gen_ai.response.finish_reasons"]) == ("stop",)
+    assert "gen_ai.input.messages" not in lm.attributes and "gen_ai.output.messages" not in lm.attributes
+
+    http = nodes["POST"][0]
+    assert http.kind is SpanKind.CLIENT
+    assert http.attributes["http.request.method"] == "POST"
+    assert http.attributes["http.response.status_code"] == 200
+    assert http.attributes["url.full"] == f"{mock_lm.base_url}/chat/completions"
+    assert http.attributes["server.address"] == "127.0.0.1"
+
+
+async def test_prompts_and_completions_are_recorded_only_when_the_operator_opts_in(server_factory, mock_lm):
+    running, exporter = await traced_server(server_factory, telemetry_capture_content=True)
+    mock_lm.enqueue(ANSWER)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        await inference_pb2_grpc.InferenceServiceStub(channel).Predict(predict_request(PREDICT), timeout=10)
+    lm = tree(exporter.get_finished_spans())["chat mock"][0]
+    assert "Capital of France?" in lm.attributes["gen_ai.input.messages"]
+    assert "Paris" in lm.attributes["gen_ai.output.messages"]
+
+
+async def test_failures_mark_spans_with_the_error_reason_and_every_attempt_is_a_span(server_factory, mock_lm):
+    running, exporter = await traced_server(server_factory)
+    mock_lm.enqueue(MockReply.error(503), MockReply.error(503))  # the model allows one retry
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await inference_pb2_grpc.InferenceServiceStub(channel).Predict(predict_request(PREDICT), timeout=10)
+    assert raised.value.code() is grpc.StatusCode.UNAVAILABLE
+    spans = exporter.get_finished_spans()
+    attempts = [span for span in spans if span.name == "POST"]
+    assert [span.attributes["http.response.status_code"] for span in attempts] == [503, 503]
+    lm = tree(spans)["chat mock"][0]
+    assert lm.status.status_code is StatusCode.ERROR and lm.attributes["error.type"] == "PROVIDER_UNAVAILABLE"
+    rpc = tree(spans)["dspy_grpc.v1.InferenceService/Predict"][0]
+    assert rpc.attributes["rpc.grpc.status_code"] == grpc.StatusCode.UNAVAILABLE.value[0]
+    assert rpc.attributes["error.type"] == "UNAVAILABLE"
+    assert not any(event.name == "exception" for span in spans for event in span.events)
+
+
+async def test_the_callers_trace_context_is_continued(server_factory, mock_lm):
+    running, exporter = await traced_server(server_factory)
+    mock_lm.enqueue(ANSWER)
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    metadata = (("traceparent", f"00-{trace_id}-00f067aa0ba902b7-01"),)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        await inference_pb2_grpc.InferenceServiceStub(channel).Predict(
+            predict_request(PREDICT), metadata=metadata, timeout=10)
+    rpc = tree(exporter.get_finished_spans())["dspy_grpc.v1.InferenceService/Predict"][0]
+    assert format(rpc.context.trace_id, "032x") == trace_id
+    assert format(rpc.parent.span_id, "016x") == "00f067aa0ba902b7"
+
+
+async def test_nothing_is_recorded_or_exported_by_default(server):
+    setup = server.app.telemetry_setup
+    assert setup.tracer_provider is None and setup.meter_provider is None
+    assert server.ops.prometheus_port is None and server.ops.dashboard_port is None
+
+
+async def test_prometheus_endpoint_serves_request_lm_and_token_metrics(server_factory, mock_lm):
+    running = await server_factory(prometheus_enabled=True, prometheus_port=0)
+    mock_lm.enqueue(ANSWER)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        await inference_pb2_grpc.InferenceServiceStub(channel).Predict(predict_request(PREDICT), timeout=10)
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"http://127.0.0.1:{running.ops.prometheus_port}/metrics")
+    assert response.status_code == 200
+    text = response.text
+    assert 'rpc_server_call_duration_seconds_bucket{' in text and 'rpc_method="Predict"' in text
+    assert 'gen_ai_client_operation_duration_seconds_count{' in text
+    assert 'dspy_grpc_program_duration_seconds_count{dspy_grpc_program="inline"} 1.0' in text
+    token_lines = [line for line in text.splitlines() if line.startswith("dspy_grpc_lm_tokens_total{")]
+    assert any('gen_ai_token_type="input"' in line and 'gen_ai_request_model="mock"' in line for line in token_lines)
+    assert any('gen_ai_token_type="output"' in line for line in token_lines)
+    assert "rpc_server_active_requests" in text
