@@ -12,10 +12,12 @@ from pathlib import Path
 
 import grpc
 import pytest
-from dspy_grpc.v1 import inference_pb2_grpc
+from dspy_grpc.v1 import dataset_pb2, dataset_pb2_grpc, inference_pb2_grpc
+from google.protobuf import json_format
 
-from dspy_grpc_server.core import telemetry
+from tests.integration.job_helpers import create_evaluation, create_program, exact_match, example
 from tests.integration.test_predict import predict_request
+from tests.mocklm.server import MockReply
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -27,6 +29,21 @@ POLL_MS = 50
 PREDICT = {"module": {"predict": {"predictor": {"signature": {"text": "question -> answer"}}}},
            "inputs": {"question": "Capital of France?"}, "lm": {"model": "mock"}}
 
+class WithMetadata(grpc.aio.UnaryUnaryClientInterceptor):
+    """Adds fixed metadata (an API key) to every unary call."""
+
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self.metadata = metadata
+
+    def _details(self, details):
+        metadata = grpc.aio.Metadata(*(details.metadata or ()), *self.metadata)
+        return grpc.aio.ClientCallDetails(details.method, details.timeout, metadata, details.credentials,
+                                          details.wait_for_ready)
+
+    async def intercept_unary_unary(self, continuation, details, request):
+        return await continuation(self._details(details), request)
+
+
 if not CHROMIUM.exists():
     if os.environ.get("DSPY_GRPC_REQUIRE_BROWSER") == "1":
         raise RuntimeError("Chromium is required (DSPY_GRPC_REQUIRE_BROWSER=1) but /usr/bin/chromium is missing")
@@ -37,7 +54,7 @@ async def number(page, element_id: str) -> float:
     return float(await page.text_content(f"#{element_id}"))
 
 
-async def test_dashboard_shows_live_usage_and_job_progress_without_console_errors(server_factory, tmp_path):
+async def test_dashboard_shows_live_usage_and_job_progress_without_console_errors(server_factory, mock_lm, tmp_path):
     from playwright.async_api import async_playwright
 
     running = await server_factory(auth_enabled=True, dashboard_enabled=True, dashboard_port=0,
@@ -81,18 +98,28 @@ async def test_dashboard_shows_live_usage_and_job_progress_without_console_error
             assert "inline" in await page.text_content("#programs")
             assert "mock" in await page.text_content("#providers")
 
-            # A job's progress moves: the events the job runners emit, in the server's telemetry.
-            fractions = []
-            for completed in (1, 5, 10):
-                with telemetry.scope(running.app.telemetry):
-                    telemetry.record_job_progress("evaluations/e1", kind="evaluation",
-                                                  state="running" if completed < 10 else "succeeded",
-                                                  completed=completed, total=10, score=completed / 10)
-                await page.wait_for_function(
-                    "(want) => { const cell = document.querySelector('#jobs td[data-fraction]');"
-                    " return cell && Number(cell.dataset.fraction) === want; }", arg=completed / 10, polling=POLL_MS)
-                fractions.append(float(await page.get_attribute("#jobs td[data-fraction]", "data-fraction")))
-            assert fractions == [0.1, 0.5, 1.0]
+            # A real evaluation job's progress moves (one example at a time, each LM call slowed down).
+            mock_lm.default_reply = MockReply(delay_s=0.3)
+            admin = (("authorization", f"Bearer {admin_key}"),)
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}",
+                                                 interceptors=[WithMetadata(admin)]) as channel:
+                datasets = dataset_pb2_grpc.DatasetServiceStub(channel)
+                await datasets.CreateDataset(dataset_pb2.CreateDatasetRequest(
+                    dataset_id="browser", dataset=dataset_pb2.Dataset(input_keys=["question"])))
+                rows = [{"question": f"q{i}", "answer": "a"} for i in range(5)]
+                await datasets.AppendExamples(iter([json_format.ParseDict(
+                    {"dataset": "datasets/browser", "request_id": "browser-rows", "examples": [example(r) for r in rows]},
+                    dataset_pb2.AppendExamplesRequest())]), metadata=admin)
+                await create_program(channel, "browser-qa")
+                await create_evaluation(channel, {"program": "programs/browser-qa", "dataset": "datasets/browser",
+                                                  "metric": exact_match(), "num_threads": 1})
+                fraction = ("() => { const cell = document.querySelector('#jobs td[data-fraction]');"
+                            " return cell ? Number(cell.dataset.fraction) : -1; }")
+                await page.wait_for_function(f"({fraction})() > 0 && ({fraction})() < 1", polling=POLL_MS,
+                                             timeout=20_000)
+                midway = float(await page.get_attribute("#jobs td[data-fraction]", "data-fraction"))
+                await page.wait_for_function(f"({fraction})() === 1", polling=POLL_MS, timeout=20_000)
+            assert 0 < midway < 1
             assert "succeeded" in await page.text_content("#jobs")
             await asyncio.sleep(0.3)  # one more refresh, to catch late errors
         finally:

@@ -74,3 +74,18 @@ async def test_events_stream_snapshots(server_factory):
                         break
     assert all(event["health"]["status"] == "SERVING" for event in events)
     assert events[1]["time"] >= events[0]["time"]
+
+
+async def test_snapshot_lists_a_real_evaluation_job_with_its_progress(server_factory):
+    from tests.integration.job_helpers import create_dataset, create_program, evaluate_program
+
+    running = await server_factory(dashboard_enabled=True, dashboard_port=0)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        await create_dataset(channel, "dash", [{"question": f"q{i}", "answer": "a"} for i in range(4)])
+        await create_program(channel, "dash-qa", model="dummy")
+        await evaluate_program(channel, "programs/dash-qa", "datasets/dash")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{running.ops.dashboard_port}") as http:
+        snapshot = (await http.get("/api/snapshot")).json()
+    (job,) = [j for j in snapshot["jobs"] if j["kind"] == "evaluation"]
+    assert job["state"] == "succeeded"
+    assert job["completed"] == job["total"] == 4

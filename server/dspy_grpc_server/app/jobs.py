@@ -15,8 +15,10 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
+from ..core import telemetry
 from ..core.errors import DspyGrpcError
 from ..core.supervisor import ChildSpec, Restart, Supervisor
+
 from ..optimize.journal import LMJournal
 from ..optimize.progress import Progress
 from ..store.jobs import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, UNFINISHED, JobRecord, JobStore
@@ -76,7 +78,17 @@ class JobControl:
             self._dirty.clear()
             await self.host.store.save_progress(self.record.kind, self.record.job_id, self.progress.to_dict())
             self.host._notify(self.key)
+            self.report("running")
             await asyncio.sleep(PROGRESS_INTERVAL_S)
+
+    def report(self, state: str) -> None:
+        """Tell telemetry (metrics, dashboard) how far the job is."""
+
+        telemetry.record_job_progress(
+            f"{self.record.kind}s/{self.record.job_id}", kind=self.record.kind, state=state,
+            completed=self.progress.lm_calls_done, total=self.progress.lm_calls_planned,
+            score=self.progress.best_score,
+        )
 
     def start_flushing(self) -> None:
         self._flusher = asyncio.ensure_future(self._flush_loop())
@@ -139,6 +151,7 @@ class JobHost:
             result = await self._bodies[kind](record, control)
         except asyncio.CancelledError:
             await control.stop_flushing()
+            control.report("cancelled")
             raise
         except Exception as error:  # noqa: BLE001 - a failed job is recorded, never raised
             if not isinstance(error, DspyGrpcError):
@@ -146,12 +159,14 @@ class JobHost:
             await control.stop_flushing()
             await self.store.transition(kind, job_id, to=FAILED, when=(RUNNING,), error=error_record(error),
                                         progress=control.progress.to_dict())
+            control.report("failed")
         else:
             await control.stop_flushing()
             progress = control.progress
             progress.update(phase="done")
             await self.store.transition(kind, job_id, to=SUCCEEDED, when=(RUNNING,), result=result,
                                         progress=progress.to_dict())
+            control.report("succeeded")
         self._notify((kind, job_id))
 
     async def cancel(self, kind: str, job_id: str) -> JobRecord:

@@ -1,7 +1,7 @@
 """Quarantined program inputs.
 
-Revision ID: 0003_quarantine
-Revises: 0002_usage_ledger
+Revision ID: 0005_quarantine
+Revises: 0004_usage_ledger
 Create Date: 2025-01-03 00:00:00
 
 (Numbered in the order the issues were planned; chained after the newest migration that existed
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_quarantine"
-down_revision: str | None = "0002_usage_ledger"
+revision: str = "0005_quarantine"
+down_revision: str | None = "0004_usage_ledger"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """API keys (salted hashes only) for caller authentication.
 
-Revision ID: 0005_api_keys
-Revises: 0004_datasets_jobs
+Revision ID: 0003_api_keys
+Revises: 0002_datasets_jobs
 Create Date: 2025-01-05 00:00:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_api_keys"
-down_revision: str | None = "0004_datasets_jobs"
+revision: str = "0003_api_keys"
+down_revision: str | None = "0002_datasets_jobs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

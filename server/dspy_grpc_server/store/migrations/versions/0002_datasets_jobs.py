@@ -1,6 +1,6 @@
 """Datasets of examples; evaluation and optimization jobs with their persisted progress.
 
-Revision ID: 0004_datasets_jobs
+Revision ID: 0002_datasets_jobs
 Revises: 0001_programs
 Create Date: 2026-11-01 00:00:00
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_datasets_jobs"
+revision: str = "0002_datasets_jobs"
 down_revision: str | None = "0001_programs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,7 +1,7 @@
 """The usage ledger: LM calls, tokens and cost per day, program, API key and model.
 
-Revision ID: 0002_usage_ledger
-Revises: 0005_api_keys
+Revision ID: 0004_usage_ledger
+Revises: 0003_api_keys
 Create Date: 2025-01-02 00:00:00
 
 (Numbered in the order the issues were planned; it is chained after the newest migration that
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002_usage_ledger"
-down_revision: str | None = "0005_api_keys"
+revision: str = "0004_usage_ledger"
+down_revision: str | None = "0003_api_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
