@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,11 +12,9 @@ from ..modules.spec import LMChoice
 from ..optimize.evaluate import ExampleResult, evaluate
 from ..optimize.metrics import Metric, metric_from_dict, metric_to_dict
 from ..optimize.splits import Split
-from ..store.jobs import JobRecord, JobStore
+from ..store.jobs import JobRecord
 from . import job_setup
-from .datasets import Datasets
-from .jobs import JobControl, JobHost
-from .programs import Programs
+from .jobs import JobControl, JobHost, JobKind
 
 KIND = "evaluation"
 SCOPE = "eval"
@@ -38,15 +35,8 @@ class EvaluationRequest:
     display_name: str = ""
 
 
-class Evaluations:
-    def __init__(self, host: JobHost, programs: Programs, datasets: Datasets, registry: Any, default_model: str) -> None:
-        self._host = host
-        self._store: JobStore = host.store
-        self._programs = programs
-        self._datasets = datasets
-        self._registry = registry
-        self._default_model = default_model
-        host.register(KIND, self._body)
+class Evaluations(JobKind):
+    KIND = KIND
 
     async def create(self, job_id: str, request: EvaluationRequest) -> JobRecord:
         job_id = validate_resource_id(job_id, field="evaluation_id") if job_id else f"eval-{secrets.token_hex(6)}"
@@ -81,18 +71,6 @@ class Evaluations:
         )
         self._host.launch(record)
         return record
-
-    async def get(self, job_id: str) -> JobRecord:
-        return await self._store.get(KIND, job_id)
-
-    async def list(self, *, page_size: int, page_token: str) -> tuple[list[JobRecord], str]:
-        return await self._store.list(KIND, page_size=page_size, page_token=page_token)
-
-    async def cancel(self, job_id: str) -> JobRecord:
-        return await self._host.cancel(KIND, job_id)
-
-    def watch(self, job_id: str) -> AsyncIterator[tuple[JobRecord, list[Any]]]:
-        return self._host.watch(KIND, job_id)
 
     async def results(self, job_id: str, *, page_size: int, page_token: str) -> tuple[list[ExampleResult], str]:
         await self._store.get(KIND, job_id)

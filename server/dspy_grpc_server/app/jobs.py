@@ -22,6 +22,8 @@ from ..core.supervisor import ChildSpec, Restart, Supervisor
 from ..optimize.journal import LMJournal
 from ..optimize.progress import Progress
 from ..store.jobs import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, UNFINISHED, JobRecord, JobStore
+from .datasets import Datasets
+from .programs import Programs
 
 log = logging.getLogger("dspy_grpc_server.jobs")
 
@@ -211,3 +213,34 @@ class JobHost:
                 watchers.remove(watcher)
             if not watchers:
                 self._watchers.pop(key, None)
+
+
+class JobKind:
+    """What every kind of job offers (evaluations, optimizations): a body run by the host, and
+    get/list/cancel/watch over the jobs of that kind. Subclasses set ``KIND`` and define ``_body``."""
+
+    KIND = ""
+
+    def __init__(self, host: JobHost, programs: Programs, datasets: Datasets, registry: Any, default_model: str) -> None:
+        self._host = host
+        self._store: JobStore = host.store
+        self._programs = programs
+        self._datasets = datasets
+        self._registry = registry
+        self._default_model = default_model
+        host.register(self.KIND, self._body)
+
+    async def _body(self, record: JobRecord, control: JobControl) -> Mapping[str, Any]:
+        raise NotImplementedError  # abstract: each job kind defines what its jobs do
+
+    async def get(self, job_id: str) -> JobRecord:
+        return await self._store.get(self.KIND, job_id)
+
+    async def list(self, *, page_size: int, page_token: str) -> tuple[list[JobRecord], str]:
+        return await self._store.list(self.KIND, page_size=page_size, page_token=page_token)
+
+    async def cancel(self, job_id: str) -> JobRecord:
+        return await self._host.cancel(self.KIND, job_id)
+
+    def watch(self, job_id: str) -> AsyncIterator[tuple[JobRecord, list[Any]]]:
+        return self._host.watch(self.KIND, job_id)

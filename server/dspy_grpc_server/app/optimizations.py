@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +21,9 @@ from ..optimize.labeled_few_shot import LabeledFewShotConfig, run_labeled_few_sh
 from ..optimize.metrics import Metric, metric_from_dict, metric_to_dict
 from ..optimize.random_search import RandomSearchConfig, run_random_search
 from ..optimize.splits import Split
-from ..store.jobs import JobRecord, JobStore
+from ..store.jobs import JobRecord
 from . import job_setup
-from .datasets import Datasets
-from .jobs import JobControl, JobHost
-from .programs import Programs
+from .jobs import JobControl, JobHost, JobKind
 
 KIND = "optimization"
 
@@ -79,15 +77,8 @@ def _check_config(name: str, config: Any, predictors: int, trainset_size: int, v
     if isinstance(config, BootstrapConfig) and config.max_bootstrapped_demos == 0 and config.max_labeled_demos == 0:
         raise invalid(f"{path}.max_bootstrapped_demos", "and max_labeled_demos are both 0: nothing to optimize")
 
-class Optimizations:
-    def __init__(self, host: JobHost, programs: Programs, datasets: Datasets, registry: Any, default_model: str) -> None:
-        self._host = host
-        self._store: JobStore = host.store
-        self._programs = programs
-        self._datasets = datasets
-        self._registry = registry
-        self._default_model = default_model
-        host.register(KIND, self._body)
+class Optimizations(JobKind):
+    KIND = KIND
 
     async def create(self, job_id: str, request: OptimizationRequest) -> JobRecord:
         job_id = validate_resource_id(job_id, field="optimization_id") if job_id else f"opt-{secrets.token_hex(6)}"
@@ -131,18 +122,6 @@ class Optimizations:
         train = await self._datasets.examples(dataset_id, split=split, part="train", count=count)
         dev = await self._datasets.examples(dataset_id, split=split, part="dev", count=count)
         return train, dev
-
-    async def get(self, job_id: str) -> JobRecord:
-        return await self._store.get(KIND, job_id)
-
-    async def list(self, *, page_size: int, page_token: str) -> tuple[list[JobRecord], str]:
-        return await self._store.list(KIND, page_size=page_size, page_token=page_token)
-
-    async def cancel(self, job_id: str) -> JobRecord:
-        return await self._host.cancel(KIND, job_id)
-
-    def watch(self, job_id: str) -> AsyncIterator[tuple[JobRecord, list[Any]]]:
-        return self._host.watch(KIND, job_id)
 
     async def candidates(self, job_id: str, *, page_size: int, page_token: str) -> tuple[list[Candidate], str]:
         await self._store.get(KIND, job_id)
