@@ -5,7 +5,8 @@
 Starts the mock LM (``python -m tests.mocklm``) and the dspy-grpc server (cache off, so every call
 goes upstream) as subprocesses, then measures:
 
-* per-call latency, one call at a time: direct httpx POST to the mock vs Complete over gRPC; the
+* per-call latency, one call at a time: a direct aiohttp POST to the mock (the HTTP client the
+  server's providers use) vs Complete over gRPC; the
   overhead is the difference of the two at p50 and p99 (worker, limiter, breaker, router, usage
   accounting, gRPC and protobuf on both sides);
 * throughput with ``--concurrency`` calls in flight (64 by default), both ways, in calls/s.
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import os
 import statistics
 import sys
@@ -26,8 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import aiohttp
 import grpc
-import httpx
 from dspy_grpc.v1 import lm_pb2, lm_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,17 +102,14 @@ async def main(args: argparse.Namespace) -> None:
         try:
             body = {"model": "mock-model", "messages": MESSAGES}
             request = lm_pb2.CompleteRequest(model="mock", messages=[lm_pb2.LMMessage(**m) for m in MESSAGES])
-            # Connections spread over 8 clients, as the server's workers do (httpx slows down with many
-            # concurrent requests on one client): the baseline is the best plain httpx does here.
-            clients = [httpx.AsyncClient(timeout=30) for _ in range(8)]
-            turn = itertools.cycle(clients)
+            session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
             async with grpc.aio.insecure_channel(address) as channel:
                 stub = lm_pb2_grpc.LMServiceStub(channel)
 
                 async def direct() -> None:
-                    response = await next(turn).post(f"{base_url}/chat/completions", json=body)
-                    response.raise_for_status()
-                    response.json()
+                    async with session.post(f"{base_url}/chat/completions", json=body) as response:
+                        response.raise_for_status()
+                        await response.json()
 
                 async def service() -> None:
                     await stub.Complete(request, timeout=30)
@@ -123,8 +120,7 @@ async def main(args: argparse.Namespace) -> None:
                 service_lat = await sequential(service, args.calls // 2)
                 direct_rate = await throughput(direct, args.calls, args.concurrency)
                 service_rate = await throughput(service, args.calls, args.concurrency)
-            for client in clients:
-                await client.aclose()
+            await session.close()
         finally:
             for process in (server, mock):
                 process.terminate()
@@ -134,7 +130,7 @@ async def main(args: argparse.Namespace) -> None:
     print(f"mock latency {args.latency_ms:g} ms; {args.calls // 2} sequential calls each way, "
           f"{args.calls} calls at {args.concurrency} in flight")
     print(f"{'':24}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}")
-    for name, values in (("direct httpx -> mock", direct_lat), ("Complete via server", service_lat)):
+    for name, values in (("direct aiohttp -> mock", direct_lat), ("Complete via server", service_lat)):
         print(f"{name:24}{percentile(values, 0.5) * ms:10.3f}{percentile(values, 0.99) * ms:10.3f}"
               f"{statistics.fmean(values) * ms:10.3f}")
     print(f"{'overhead per call':24}{(percentile(service_lat, 0.5) - percentile(direct_lat, 0.5)) * ms:10.3f}"

@@ -342,10 +342,17 @@ def _constraint_problem(f: Field, value: Any) -> str | None:
 # The adapter interface
 
 
+#: How many signatures' system messages each adapter remembers.
+SYSTEM_MESSAGE_CACHE_SIZE = 512
+
+
 class Adapter(ABC):
     """Formats prompts for, and parses completions from, an LM for one signature."""
 
     name: str = ""
+
+    def __init__(self) -> None:
+        self._system_messages: dict[int, tuple[Signature, str]] = {}
 
     # ---- public API ----
 
@@ -354,7 +361,7 @@ class Adapter(ABC):
         """The chat messages for one call: system message, demos, conversation history, current input."""
         inputs = dict(inputs)
         history_field = next((f for f in signature.input_fields if f.type.kind == TypeKind.HISTORY), None)
-        messages: list[Message] = [{"role": "system", "content": self.system_message(signature)}]
+        messages: list[Message] = [{"role": "system", "content": self._cached_system_message(signature)}]
         messages.extend(self.format_demos(signature, demos))
         if history_field is not None:
             without = signature.delete(history_field.name)
@@ -373,6 +380,18 @@ class Adapter(ABC):
     @abstractmethod
     def parse(self, signature: Signature, completion: str) -> dict[str, Any]:
         """The output values in ``completion``; raises ParseError if they cannot be read."""
+
+    def _cached_system_message(self, signature: Signature) -> str:
+        """:meth:`system_message`, remembered per signature object (a program's signatures live as
+        long as its worker, and the text depends on nothing else)."""
+
+        cache = self._system_messages
+        entry = cache.get(id(signature))
+        if entry is None or entry[0] is not signature:
+            if len(cache) >= SYSTEM_MESSAGE_CACHE_SIZE:
+                cache.pop(next(iter(cache)))
+            entry = cache[id(signature)] = (signature, self.system_message(signature))
+        return entry[1]
 
     # ---- building blocks (overridden per format) ----
 

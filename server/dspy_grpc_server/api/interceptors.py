@@ -81,6 +81,10 @@ class _Call:
         self.status: grpc.Status | None = None
 
     def parent(self) -> Any:
+        """The caller's trace context (W3C ``traceparent``), when spans are recorded at all."""
+
+        if not self._interceptor.telemetry.tracing:
+            return None
         carrier = {key: value for key, value in self.metadata if isinstance(value, str)}
         return propagate.extract(carrier)
 
@@ -114,6 +118,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, telemetry_: telemetry.Telemetry | None = None, authorizer: Authorizer | None = None) -> None:
         self.telemetry = telemetry_ or telemetry.current()
         self.authorizer = authorizer or Authorizer(None)
+        #: Per method: the service's handler and its wrapped form (built once, not per call).
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -124,6 +130,12 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         method = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is None or wrapped[0] is not handler:
+            wrapped = self._wrapped[method] = (handler, self._wrap(handler, method))
+        return wrapped[1]
+
+    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
         for kind, make, wrap in (
             ("unary_unary", grpc.unary_unary_rpc_method_handler, self._unary),
             ("unary_stream", grpc.unary_stream_rpc_method_handler, self._stream),

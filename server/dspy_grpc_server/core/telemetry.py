@@ -184,6 +184,15 @@ class Telemetry:
             self._tracer = provider.get_tracer(INSTRUMENTATION_NAME)
         return self._tracer
 
+    @property
+    def tracing(self) -> bool:
+        """Whether spans go anywhere: a provider was given, or an SDK was installed globally. When
+        not, :func:`span` skips the OpenTelemetry API altogether (its no-op spans would carry the
+        current span context unchanged anyway)."""
+
+        return self._tracer_provider is not None or not isinstance(
+            trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
+
     def set_tracer_provider(self, provider: trace.TracerProvider) -> None:
         """Record spans into ``provider`` from now on."""
 
@@ -245,6 +254,9 @@ def span(name: str, attributes: Mapping[str, Any] | None = None, *, kind: SpanKi
     """A span around the block; an exception marks it failed (``error.type`` = its reason)."""
 
     telemetry = current()
+    if not telemetry.tracing:
+        yield trace.get_current_span()
+        return
     with telemetry.tracer.start_as_current_span(
         name, context=context, kind=kind, attributes=_clean(attributes),
         record_exception=False, set_status_on_exception=False,
@@ -354,6 +366,9 @@ def safe_url(url: str) -> str:
 def http_call(method: str, url: str) -> Iterator[HttpCall]:
     """A client span for one HTTP request (one per attempt); headers are never recorded."""
 
+    if not current().tracing:
+        yield HttpCall(trace.get_current_span())
+        return
     parts = urlsplit(url)
     attributes = {"http.request.method": method, "url.full": safe_url(url), "server.address": parts.hostname,
                   "server.port": parts.port or (443 if parts.scheme == "https" else 80)}

@@ -134,7 +134,7 @@ class ResponseCache:
         self.backend = "redis" if config.redis_url else "memory"
         self._store: BaseCache = (
             _redis_cache(config.redis_url) if config.redis_url
-            else BoundedMemoryCache(config.max_entries, timeout=OPERATION_TIMEOUT_S)
+            else BoundedMemoryCache(config.max_entries, timeout=None)  # memory operations cannot hang
         )
         self.errors = 0
 

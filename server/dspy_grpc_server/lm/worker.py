@@ -21,24 +21,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
-import httpx
-
 from ..core import telemetry
 from ..core.errors import DspyGrpcError, ResourceExhausted, Unavailable
 from .breaker import CircuitBreaker
 from .config import DeploymentConfig
 from .deadline import Deadline
-from .http_tracing import traced_client
 from .limiter import Lease, RateLimiter
 from .providers import Provider, make_provider
+from .providers.http import open_session
 from .providers.base import estimate_tokens
 from .retry import RetryPolicy, counts_against_breaker, is_retryable
 from .types import LMRequest, LMResponse, LMStreamChunk, Usage, message_text
 
 T = TypeVar("T")
 
-#: Connection pools per worker, used in turn (httpx slows down with many concurrent requests on one).
-CLIENT_SHARDS = 8
 
 #: How many recent errors a worker remembers for the status report.
 RECENT_ERRORS = 10
@@ -102,11 +98,9 @@ class DeploymentWorker:
     async def run(self) -> None:
         """Serve until cancelled. Started (and restarted) by the supervisor."""
 
-        clients = [traced_client(http2=True, timeout=None,
-                                 limits=httpx.Limits(max_connections=None, max_keepalive_connections=32))
-                   for _ in range(CLIENT_SHARDS)]
+        session = open_session()
         try:
-            self._provider = make_provider(self.deployment, clients, environ=self._environ)
+            self._provider = make_provider(self.deployment, session, environ=self._environ)
             self.incarnations += 1
             self._ready.set()
             await asyncio.Future()  # serve until cancelled
@@ -118,8 +112,7 @@ class DeploymentWorker:
                 call.cancel()
             if calls:
                 await asyncio.gather(*calls, return_exceptions=True)
-            for client in clients:
-                await client.aclose()
+            await session.close()
 
     @property
     def serving(self) -> bool:

@@ -27,7 +27,7 @@ from ..config import DeploymentConfig
 from ..deadline import Deadline
 from ..types import LMRequest, LMResponse, LMStreamChunk, ToolCall, Usage, message_text
 from .base import Provider, estimated_usage
-from .http import Clients, HttpTransport, sse_events
+from .http import HttpTransport, Session, sse_events
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -155,11 +155,11 @@ def _usage(data: Any) -> Usage | None:
 
 
 class AnthropicProvider(Provider):
-    def __init__(self, deployment: DeploymentConfig, client: Clients, *,
+    def __init__(self, deployment: DeploymentConfig, session: Session, *,
                  environ: Mapping[str, str] | None = None) -> None:
         super().__init__(deployment, environ=environ)
         self.url = f"{deployment.endpoint()}/messages"
-        self.http = HttpTransport(client, metadata=self.metadata, secret=self.api_key)
+        self.http = HttpTransport(session, metadata=self.metadata, secret=self.api_key)
 
     def _headers(self, *, stream: bool = False) -> dict[str, str]:
         self.check_configured()

@@ -14,7 +14,7 @@ from ..config import DeploymentConfig
 from ..deadline import Deadline
 from ..types import LMOptions, LMRequest, LMResponse, LMStreamChunk, ToolCall, Usage
 from .base import Provider, estimated_usage
-from .http import Clients, HttpTransport, sse_events
+from .http import HttpTransport, Session, sse_events
 
 
 def request_body(model: str, request: LMRequest) -> dict[str, Any]:
@@ -73,11 +73,11 @@ def _tool_calls(message: Mapping[str, Any]) -> tuple[ToolCall, ...]:
 
 
 class OpenAIProvider(Provider):
-    def __init__(self, deployment: DeploymentConfig, client: Clients, *,
+    def __init__(self, deployment: DeploymentConfig, session: Session, *,
                  environ: Mapping[str, str] | None = None) -> None:
         super().__init__(deployment, environ=environ)
         self.url = f"{deployment.endpoint()}/chat/completions"
-        self.http = HttpTransport(client, metadata=self.metadata, secret=self.api_key)
+        self.http = HttpTransport(session, metadata=self.metadata, secret=self.api_key)
 
     def _headers(self, *, stream: bool = False) -> dict[str, str]:
         self.check_configured()
