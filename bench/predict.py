@@ -3,8 +3,10 @@
     make bench-predict          # or: .venv/bin/python -m bench.predict [--calls 300] [--seconds 5]
 
 Starts the mock LM (``python -m tests.mocklm``, zero latency) and two servers (``dspy-grpc serve``):
-one with the LM cache off, one with it on. This process is the gRPC client (calling a stored
-``Predict("question -> answer")`` program by name) and also runs DSPy's ``dspy.Predict``.
+one with the LM cache off, one with it on. Two clients call a stored ``Predict("question -> answer")``
+program by name: this process (Python, grpc.aio), and the typed Go client (``bench/predict_go``,
+built with ``go build`` when Go is installed). This process also runs DSPy's ``dspy.Predict``.
+Every process shares this machine's cores: client, server, mock LM (and DSPy's threads).
 
 Figures (targets from the issue):
 - p50/p99 latency of sequential Predict calls, gRPC / DSPy (target: p50 ratio <= 0.6)
@@ -16,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -149,6 +153,29 @@ async def in_flight(call: Callable[[int], Awaitable[None]], seconds: float) -> f
     return done / (time.perf_counter() - started)
 
 
+def go_figures(port: int, calls: int, seconds: float, *, cached: bool, binary: Path) -> dict[str, float]:
+    """The Go client's figures against the server on ``port`` (the program exists by then)."""
+
+    command = [str(binary), "-address", f"127.0.0.1:{port}", "-calls", str(calls),
+               "-seconds", "0" if cached else str(seconds), "-inflight", str(IN_FLIGHT)]
+    if cached:
+        command.append("-cached")
+    output = subprocess.run(command, check=True, capture_output=True, text=True, timeout=300).stdout
+    return json.loads(output)
+
+
+def build_go_client(directory: Path) -> Path | None:
+    """``bench/predict_go`` built into ``directory``, or None when Go is not installed."""
+
+    go = shutil.which("go")
+    if go is None:
+        return None
+    binary = directory / "predict_go"
+    subprocess.run([go, "build", "-o", str(binary), "."], check=True, cwd=ROOT / "bench" / "predict_go",
+                   timeout=600)
+    return binary
+
+
 # --------------------------------------------------------------------------- DSPy in-process
 
 
@@ -218,6 +245,11 @@ def main(argv: list[str] | None = None) -> None:
                 ports[cache] = int(port)
             ours = asyncio.run(grpc_figures(ports[False], args.calls, args.seconds, cached=False))
             hits = asyncio.run(grpc_figures(ports[True], args.calls, args.seconds, cached=True))
+            binary = build_go_client(Path(tmp))
+            go, go_hits = None, None
+            if binary is not None:
+                go = go_figures(ports[False], args.calls, args.seconds, cached=False, binary=binary)
+                go_hits = go_figures(ports[True], args.calls, args.seconds, cached=True, binary=binary)
             theirs = dspy_figures(mock_url, args.calls, args.seconds)
     finally:
         for process in processes:
@@ -227,14 +259,20 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"Predict, mock LM at zero latency, cache off, {args.calls} sequential calls, {IN_FLIGHT} in flight "
           f"for {args.seconds:g} s")
-    print(f"{'':28}{'gRPC (separate process)':>26}{'dspy 3.4.1 in-process':>24}{'ratio':>9}  target")
+    clients = [("Python client", ours, hits)] + ([("Go client", go, go_hits)] if go is not None else [])
+    header = "".join(f"{name:>16}{'ratio':>8}" for name, _, _ in clients)
+    print(f"{'':28}{header}{'dspy in-process':>18}  target")
     for key, label, target in (("p50_ms", "p50 latency (ms)", "<= 0.6"), ("p99_ms", "p99 latency (ms)", ""),
                                ("calls_per_s", f"calls/s at {IN_FLIGHT} in flight", ">= 4")):
-        ratio = ours[key] / theirs[key]
-        print(f"{label:28}{ours[key]:>26.2f}{theirs[key]:>24.2f}{ratio:>9.2f}  {target}")
-    print(f"{'':28}{'':26}(threads {theirs['calls_per_s_threads']:.0f}, asyncio {theirs['calls_per_s_async']:.0f})")
-    print(f"cache-hit Predict p50 (client-observed): {hits['p50_ms']:.3f} ms, p99 {hits['p99_ms']:.3f} ms "
-          "(target p50 <= 0.5 ms)")
+        cells = "".join(f"{figures[key]:>16.2f}{figures[key] / theirs[key]:>8.2f}" for _, figures, _ in clients)
+        print(f"{label:28}{cells}{theirs[key]:>18.2f}  {target}")
+    print(f"{'':28}DSPy's best of threads ({theirs['calls_per_s_threads']:.0f}/s) and asyncio "
+          f"({theirs['calls_per_s_async']:.0f}/s)")
+    for name, _, cache_hits in clients:
+        print(f"cache-hit Predict, {name}: p50 {cache_hits['p50_ms']:.3f} ms, p99 {cache_hits['p99_ms']:.3f} ms "
+              "(target p50 <= 0.5 ms)")
+    if go is None:
+        print("(Go is not installed: the Go client's figures are skipped)")
 
 
 if __name__ == "__main__":

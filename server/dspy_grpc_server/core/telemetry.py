@@ -157,6 +157,7 @@ class Telemetry:
         self.sinks: list[Sink] = []
         self._tracer_provider = tracer_provider
         self._tracer: trace.Tracer | None = None
+        self._tracing: bool | None = None
         meter = (meter_provider or metrics.get_meter_provider()).get_meter(INSTRUMENTATION_NAME)
         seconds = {"unit": "s", "explicit_bucket_boundaries_advisory": DURATION_BUCKETS}
         self.rpc_duration = meter.create_histogram(
@@ -186,17 +187,19 @@ class Telemetry:
 
     @property
     def tracing(self) -> bool:
-        """Whether spans go anywhere: a provider was given, or an SDK was installed globally. When
-        not, :func:`span` skips the OpenTelemetry API altogether (its no-op spans would carry the
-        current span context unchanged anyway)."""
+        """Whether spans go anywhere: a provider was given, or an SDK was installed globally before
+        the first span. When not, :func:`span` skips the OpenTelemetry API altogether (its no-op
+        spans would carry the current span context unchanged anyway)."""
 
-        return self._tracer_provider is not None or not isinstance(
-            trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
+        if self._tracing is None:
+            self._tracing = self._tracer_provider is not None or not isinstance(
+                trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
+        return self._tracing
 
     def set_tracer_provider(self, provider: trace.TracerProvider) -> None:
         """Record spans into ``provider`` from now on."""
 
-        self._tracer_provider, self._tracer = provider, None
+        self._tracer_provider, self._tracer, self._tracing = provider, None, None
 
     def emit(self, event: Event) -> None:
         for sink in self.sinks:
