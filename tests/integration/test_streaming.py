@@ -79,6 +79,7 @@ async def test_stream_predict_reports_tool_calls(channel, mock_lm):
     assert [s.tool for s in started] == ["calculator", "finish"]
     assert json_format.MessageToDict(started[0].args) == {"expression": "1+1"}
     assert finished[0].call_id == started[0].call_id and finished[0].observation.number_value == 2
+    assert json_format.MessageToDict(finished[0].args) == {"expression": "1+1"}
     modules = [(e.module_started.module, e.module_started.kind) for e in events
                if e.WhichOneof("event") == "module_started"]
     assert modules == [("", "react")]

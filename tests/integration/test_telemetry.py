@@ -140,3 +140,30 @@ async def test_prometheus_endpoint_serves_request_lm_and_token_metrics(server_fa
     assert any('gen_ai_token_type="input"' in line and 'gen_ai_request_model="mock"' in line for line in token_lines)
     assert any('gen_ai_token_type="output"' in line for line in token_lines)
     assert "rpc_server_active_requests" in text
+
+
+async def test_each_tool_call_of_an_agent_is_a_span_and_a_failed_tool_marks_its_span(server_factory, mock_lm):
+    from tests.integration.test_modules import chat, predictor
+
+    running, exporter = await traced_server(server_factory)
+    mock_lm.enqueue(
+        chat(next_thought="Add.", next_tool_name="calculator", next_tool_args={"expression": "2+3"}),
+        chat(next_thought="Divide.", next_tool_name="calculator", next_tool_args={"expression": "1/0"}),
+        chat(next_thought="Done.", next_tool_name="finish", next_tool_args={}),
+        chat(reasoning="It is 5.", answer="5"),
+    )
+    request = {"module": {"react": {"predictor": predictor("question -> answer"),
+                                    "tools": [{"name": "calculator", "builtin": "calculator"}]}},
+               "inputs": {"question": "2+3, then 1/0?"}, "lm": {"model": "mock"}}
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        await inference_pb2_grpc.InferenceServiceStub(channel).Predict(predict_request(request), timeout=10)
+
+    tools = [span for span in exporter.get_finished_spans() if span.name.startswith("execute_tool ")]
+    assert [span.name for span in tools] == ["execute_tool calculator"] * 2 + ["execute_tool finish"]
+    by_id = {span.context.span_id: span for span in exporter.get_finished_spans()}
+    assert {by_id[span.parent.span_id].name for span in tools} == {"dspy.program inline"}
+    assert tools[0].attributes["gen_ai.operation.name"] == "execute_tool"
+    assert tools[0].attributes["gen_ai.tool.name"] == "calculator" and tools[0].attributes["gen_ai.tool.call.id"]
+    assert tools[0].status.status_code is StatusCode.UNSET
+    assert tools[1].status.status_code is StatusCode.ERROR and tools[1].attributes["error.type"] == "TOOL_ERROR"
+    assert not any("1/0" in str(value) for span in tools for value in span.attributes.values())

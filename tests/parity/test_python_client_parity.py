@@ -22,7 +22,7 @@ import typing_extensions as te
 
 import dspy_grpc
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+ASYNC = pytest.mark.asyncio(loop_scope="session")
 
 
 class Mood(enum.Enum):
@@ -115,6 +115,7 @@ async def client(server) -> AsyncIterator[dspy_grpc.AsyncClient]:
 @pytest.mark.parametrize("module, dspy_module", [
     (dspy_grpc.Predict, dspy.Predict), (dspy_grpc.ChainOfThought, dspy.ChainOfThought),
 ])
+@ASYNC
 async def test_class_signature_renders_as_dspy(client, adapter, reference, module, dspy_module) -> None:
     handle = module(OURS, client=client, adapter=adapter, demos=[DEMO])
     rendered = await handle.arender(**INPUTS)
@@ -124,6 +125,7 @@ async def test_class_signature_renders_as_dspy(client, adapter, reference, modul
     assert rendered.messages == expected
 
 
+@ASYNC
 async def test_parsed_outputs_match_dspy(client) -> None:
     completion = (
         "[[ ## mood ## ]]\nsad\n\n[[ ## place ## ]]\n{\"city\": \"Rome\", \"aliases\": [\"Roma\"]}\n\n"
@@ -150,6 +152,7 @@ class Tagged:
     "server: an object property that is optional without a default (a dataclass default_factory) is "
     "rebuilt with default None, so the rendered schema gains '\"default\": null'"
 ))
+@ASYNC
 async def test_default_factory_fields_render_as_dspy(client) -> None:
     fields = [("text", "in", str, {}), ("tagged", "out", Tagged, {})]
     ours = _class(dspy_grpc.Signature, dspy_grpc.InputField, dspy_grpc.OutputField, fields)
@@ -158,6 +161,7 @@ async def test_default_factory_fields_render_as_dspy(client) -> None:
     assert rendered.messages == dspy.ChatAdapter().format(theirs, [], {"text": "t"})
 
 
+@ASYNC
 async def test_several_constraints_render_as_dspy(client) -> None:
     fields = [("text", "in", str, {}), ("score", "out", float, {"ge": 0, "le": 1})]
     ours = _class(dspy_grpc.Signature, dspy_grpc.InputField, dspy_grpc.OutputField, fields)

@@ -35,8 +35,8 @@ def event_to_proto(item: Any) -> inference_pb2.PredictEvent:
             module=item.module, call_id=item.call_id, tool=item.tool, args=dict_to_struct(item.args)))
     if isinstance(item, ToolCallFinished):
         return inference_pb2.PredictEvent(tool_call_finished=inference_pb2.ToolCallEvent(
-            module=item.module, call_id=item.call_id, tool=item.tool, observation=_value(item.observation),
-            error=item.error))
+            module=item.module, call_id=item.call_id, tool=item.tool, args=dict_to_struct(item.args),
+            observation=_value(item.observation), error=item.error))
     if isinstance(item, ToolCallRequest):
         return inference_pb2.PredictEvent(tool_call=inference_pb2.ToolCall(
             call_id=item.call_id, tool=item.tool, args=dict_to_struct(item.args)))

@@ -57,6 +57,8 @@ GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
 GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+GEN_AI_TOOL_NAME = "gen_ai.tool.name"
+GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id"
 ERROR_TYPE = "error.type"
 # Our own
 DSPY_CACHE_HIT = "dspy.cache_hit"
@@ -438,6 +440,23 @@ def program_call(program: str, module_kind: str = "") -> Iterator[Span]:
         seconds = time.perf_counter() - started
         telemetry.program_duration.record(seconds, {DSPY_PROGRAM: program, **({ERROR_TYPE: error} if error else {})})
         telemetry.emit(ProgramCallFinished(program, seconds, error))
+
+
+@contextmanager
+def tool_call(tool: str, call_id: str) -> Iterator[Span]:
+    """An ``execute_tool {tool}`` span around one tool call of an agent (GenAI conventions).
+    Arguments and results are content: they are never recorded."""
+
+    attributes = {GEN_AI_OPERATION_NAME: "execute_tool", GEN_AI_TOOL_NAME: tool, GEN_AI_TOOL_CALL_ID: call_id}
+    with span(f"execute_tool {tool}", attributes) as current_span:
+        yield current_span
+
+
+def mark_failed(span_: Span, reason: str) -> None:
+    """Mark ``span_`` failed with ``reason`` as its ``error.type`` (for failures that are not raised)."""
+
+    span_.set_attribute(ERROR_TYPE, reason)
+    span_.set_status(Status(StatusCode.ERROR, reason))
 
 
 # ---------------------------------------------------------------- one-line recorders

@@ -43,9 +43,12 @@ class ToolCallStarted:
 
 @dataclass(frozen=True)
 class ToolCallFinished:
+    """The tool answered (``observation``) or failed (``error``, and the observation the LM sees)."""
+
     module: str
     call_id: str
     tool: str
+    args: dict[str, Any]
     observation: Any
     error: str = ""
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..adapters import get_adapter
+from ..core import telemetry
 from ..core.errors import FailedPrecondition, ParseError
 from ..core.signature import Field, Role, Signature
 from ..core.types import STR
@@ -104,12 +105,14 @@ class ReActNode(Node):
         call_id = uuid.uuid4().hex[:16]
         ctx.send(ToolCallStarted(self.name, call_id, name, dict(args)))
         error = ""
-        try:
-            observation = await self._run_tool(call_id, name, args, ctx)
-        except ToolError as failure:
-            error = str(failure)
-            observation = f"Execution error in {name}: {error}"
-        ctx.send(ToolCallFinished(self.name, call_id, name, observation, error))
+        with telemetry.tool_call(name, call_id) as span:
+            try:
+                observation = await self._run_tool(call_id, name, args, ctx)
+            except ToolError as failure:
+                error = str(failure)
+                observation = f"Execution error in {name}: {error}"
+                telemetry.mark_failed(span, "TOOL_ERROR")
+        ctx.send(ToolCallFinished(self.name, call_id, name, dict(args), observation, error))
         return observation
 
     async def _run_tool(self, call_id: str, name: str, args: Mapping[str, Any], ctx: RunContext) -> Any:

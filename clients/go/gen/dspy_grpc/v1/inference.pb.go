@@ -458,7 +458,7 @@ type ToolCallEvent struct {
 	CallId string `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	// The tool's name as the LM gave it.
 	Tool string `protobuf:"bytes,3,opt,name=tool,proto3" json:"tool,omitempty"`
-	// The arguments the LM gave.
+	// The arguments the LM gave (on both the started and the finished event).
 	Args *structpb.Struct `protobuf:"bytes,4,opt,name=args,proto3" json:"args,omitempty"`
 	// tool_call_finished only: what the agent observes (the result, or "Execution error in ...").
 	Observation *structpb.Value `protobuf:"bytes,5,opt,name=observation,proto3" json:"observation,omitempty"`

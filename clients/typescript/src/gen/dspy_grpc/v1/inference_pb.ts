@@ -261,7 +261,7 @@ export type ToolCallEvent = Message<"dspy_grpc.v1.ToolCallEvent"> & {
   tool: string;
 
   /**
-   * The arguments the LM gave.
+   * The arguments the LM gave (on both the started and the finished event).
    *
    * @generated from field: google.protobuf.Struct args = 4;
    */
