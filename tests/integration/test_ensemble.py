@@ -194,3 +194,18 @@ async def test_an_inline_ensemble_with_mismatched_programs_names_the_field(chann
         await _predict(channel, {"ensemble": {"programs": [voter_module(0), other]}}, "What is 1 plus 2?")
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "module.ensemble.programs[1]" in error_details(err.value)["violations"]
+
+
+async def test_the_python_client_builds_and_runs_ensembles(server, voters):
+    import dspy_grpc
+
+    async with dspy_grpc.AsyncClient(f"127.0.0.1:{server.port}", timeout=20) as client:
+        programs = [dspy_grpc.Predict("question -> answer", instructions=f"You are voter {k}.", lm="mock")
+                    for k in range(3)]
+        row = next(r for r in ROWS if int(r["answer"]) % 3 == 2)
+        voted = await dspy_grpc.Ensemble(programs, reduce="majority", client=client).acall(question=row["question"])
+        assert voted.answer == row["answer"]
+        everyone = await dspy_grpc.Ensemble(programs, client=client).acall(question=row["question"])
+        assert [c["answer"] for c in everyone.completions] == [row["answer"], row["answer"], str(int(row["answer"]) + 3)]
+        one = await dspy_grpc.Ensemble(programs, size=1, seed=3, client=client).acall(question=row["question"])
+        assert len(one.completions) == 1
