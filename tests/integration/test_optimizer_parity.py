@@ -123,3 +123,38 @@ async def test_mipro_v2_matches_dspy(channel, task, settings):
     assert done.result.best_score == reference.score
     full = [c.score for c in candidates.candidates if "minibatch" not in c.label]
     assert sorted(full) == sorted(c["score"] for c in reference.candidate_programs)
+
+
+async def test_bootstrap_on_a_two_step_program_matches_dspy(channel, task):
+    from tests.integration.test_optimize_graph_programs import create_two_step
+
+    await create_two_step(channel, "parity-graph")
+    created = await create_optimization(channel, {
+        "program": "programs/parity-graph", "dataset": "datasets/parity", "metric": {"exact_match": {}},
+        "num_threads": 4, "bootstrap_few_shot": {"max_bootstrapped_demos": 3, "max_labeled_demos": 4},
+    })
+    done = await wait_optimization(channel, created.name)
+    revision = await program_pb2_grpc.ProgramServiceStub(channel).GetProgram(
+        program_pb2.GetProgramRequest(name=done.result.program_revision))
+
+    class TwoStep(dspy.Module):
+        def __init__(self):
+            super().__init__()
+            self.draft = dspy.ChainOfThought("question -> answer")
+            self.verify = dspy.Predict("question, draft -> answer")
+
+        def forward(self, question):
+            return self.verify(question=question, draft=self.draft(question=question).answer)
+
+    optimizer = dspy.BootstrapFewShot(metric=answer_exact_match, max_bootstrapped_demos=3, max_labeled_demos=4)
+    reference = await asyncio.to_thread(_dspy_compile, task.base_url, optimizer, student=TwoStep())
+
+    steps = revision.module.graph.steps
+    ours = {"draft.predict": steps[0].module.chain_of_thought.predictor.demos,
+            "verify": steps[1].module.predict.predictor.demos}
+    theirs = dict(reference.named_predictors())
+    assert list(theirs) == list(ours)
+    for name, demos in ours.items():
+        mine = [{**json_format.MessageToDict(d.data), **({"augmented": True} if d.augmented else {})} for d in demos]
+        assert mine == [dict(d) for d in theirs[name].demos], name
+        assert any(d.augmented for d in demos)

@@ -44,9 +44,14 @@ async def test_readme_job_examples_work(server_factory):
     results = next(o for o in objects if "results" in o and "nextPageToken" in o)
     assert len(results["results"]) == 2
     optimizations = [o["optimization"] for o in objects if "optimization" in o]
-    assert optimizations[-1]["state"] == "JOB_STATE_SUCCEEDED"
-    assert optimizations[-1]["result"]["programRevision"] == "programs/adder@r0002"
+    optimized = [o for o in optimizations if o["name"] == "optimizations/adder-opt"]
+    assert optimized[-1]["state"] == "JOB_STATE_SUCCEEDED"
+    assert optimized[-1]["result"]["programRevision"] == "programs/adder@r0002"
     candidates = next(o for o in objects if "candidates" in o)
     assert [c["label"] for c in candidates["candidates"]][:3] == ["zero-shot", "labeled", "bootstrap (unshuffled)"]
-    cancelled = _objects(out.decode())[-1]
+    cancelled = [o for o in objects if o.get("name") == "optimizations/adder-opt"][-1]
     assert cancelled["state"] == "JOB_STATE_SUCCEEDED"
+    ensembled = [o for o in optimizations if o["name"] == "optimizations/adder-ens"][-1]
+    assert ensembled["state"] == "JOB_STATE_SUCCEEDED"
+    assert ensembled["result"]["programRevision"] == "programs/adder@r0003"
+    assert ensembled["ensemble"]["programs"] == ["programs/adder@r0001", "programs/adder@r0002"]

@@ -7,6 +7,10 @@ rises from 0 exactly when an optimizer gives it demos or good instructions.
 
 Prompt-proposal requests (the output fields include ``proposed_instruction``) are answered with
 :data:`GOOD_INSTRUCTION`; any other DSPy prompt gets the mock's automatic answer.
+
+Two-step programs: a predictor that also takes a ``draft`` input (e.g. ``question, draft -> answer``,
+checking an earlier step's answer) answers correctly only when it knows the task *and* the draft is
+the right sum. So a pipeline "draft, then verify" scores only when both predictors were optimized.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from .server import MockReply, RecordedRequest
 
 GOOD_INSTRUCTION = "Add the two numbers in the question and answer with the sum only."
 QUESTION = re.compile(r"What is (-?\d+) plus (-?\d+)\?")
+DRAFT = re.compile(r"\[\[ ## draft ## \]\]\n(.*?)(?:\n\n|\Z)", re.DOTALL)
 
 
 def question(a: int, b: int) -> str:
@@ -51,7 +56,11 @@ def reply_text(request: RecordedRequest) -> str:
     if found is None or "`answer`" not in system:
         return auto_answer(body)
     knows = any(m.get("role") == "assistant" for m in messages) or GOOD_INSTRUCTION in system
-    answer = str(int(found.group(1)) + int(found.group(2))) if knows else "I do not know"
+    total = str(int(found.group(1)) + int(found.group(2)))
+    if "`draft`" in system:
+        draft = DRAFT.search(last_user_text(messages))
+        knows = knows and draft is not None and draft.group(1).strip() == total
+    answer = total if knows else "I do not know"
     outputs = {"answer": answer}
     if "[[ ## reasoning ## ]]" in system:
         outputs = {"reasoning": "Adding the numbers." if knows else "Unsure.", **outputs}

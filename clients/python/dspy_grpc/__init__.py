@@ -31,7 +31,7 @@ from .errors import (
     UnauthenticatedError,
     UnavailableError,
 )
-from .modules import ChainOfThought, Module, Predict, ProgramModule, ReAct
+from .modules import ChainOfThought, Ensemble, Module, Predict, ProgramModule, ReAct
 from .results import AdapterFallback, Prediction, Program, RenderedPrompt, TraceStep, Usage
 from .settings import configure
 from .signatures import FieldInfo, InputField, OutputField, Signature
@@ -50,6 +50,7 @@ __all__ = [
     "ChainOfThought",
     "Client",
     "DeadlineExceededError",
+    "Ensemble",
     "DspyGrpcError",
     "FailedPreconditionError",
     "FieldDelta",

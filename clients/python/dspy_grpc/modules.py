@@ -49,7 +49,7 @@ from .tools import Tool, to_tool
 from .v1 import module_pb2
 from .values import from_struct
 
-__all__ = ["Module", "Predict", "ChainOfThought", "ReAct", "ProgramModule"]
+__all__ = ["Module", "Predict", "ChainOfThought", "ReAct", "Ensemble", "ProgramModule"]
 
 ToolLike = Tool | Callable[..., Any] | str
 
@@ -363,6 +363,60 @@ class ReAct(_Inline):
     def _output_types(self) -> dict[str, Any] | None:
         types = rq.output_types(self.signature)
         return None if types is None else {"trajectory": Any, "reasoning": str, **types}
+
+
+class Ensemble(Module):
+    """``dspy.Ensemble(reduce_fn=..., size=...).compile(programs)``: each call runs ``size`` of the
+    ``programs`` (all when None) on the same inputs, on the server, concurrently.
+
+    ``reduce="majority"`` (``dspy.majority``) returns the outputs of the first program whose
+    ``field`` value (default: the last output) is the most common; ``reduce=None`` (DSPy's default)
+    returns every program's outputs as ``completions``. The sample is seeded by ``seed`` and the
+    inputs, so the same call always runs the same programs. ``programs`` are :class:`Predict`,
+    :class:`ChainOfThought` or :class:`ReAct` handles (or other ensembles); ``lm`` of a call or of
+    the ensemble becomes every program's LM.
+    """
+
+    def __init__(
+        self,
+        programs: Sequence[Module],
+        *,
+        reduce: str | None = None,
+        size: int | None = None,
+        seed: int = 0,
+        field: str = "",
+        client: Client | AsyncClient | None = None,
+        lm: rq.LMLike = None,
+    ) -> None:
+        super().__init__(client=client, lm=lm)
+        if reduce not in (None, "majority"):
+            raise ValueError('reduce must be "majority" or None')
+        if not all(hasattr(program, "module_spec") for program in programs):
+            raise TypeError("programs must be inline module handles (Predict, ChainOfThought, ReAct, Ensemble)")
+        self.programs = list(programs)
+        self.reduce, self.size, self.seed, self.field = reduce, size, seed, field
+
+    def module_spec(self, lm: rq.LMLike = None) -> module_pb2.ModuleSpec:
+        """The ``ModuleSpec`` sent to the server (``lm`` replaces every program's LM)."""
+
+        chosen = lm if lm is not None else self.lm
+        reduce = module_pb2.ENSEMBLE_REDUCE_MAJORITY if self.reduce == "majority" else module_pb2.ENSEMBLE_REDUCE_NONE
+        return module_pb2.ModuleSpec(ensemble=module_pb2.EnsembleModule(
+            programs=[program.module_spec(chosen) for program in self.programs],  # type: ignore[attr-defined]
+            reduce=reduce, size=self.size or 0, seed=self.seed, field=self.field,
+        ))
+
+    def _target(self, lm: rq.LMLike) -> module_pb2.ModuleSpec:
+        return self.module_spec(lm)
+
+    def tools_here(self) -> dict[str, Tool]:
+        return {name: tool for program in self.programs for name, tool in program.tools_here().items()}
+
+    def _output_types(self) -> dict[str, Any] | None:
+        return self.programs[0]._output_types() if self.reduce == "majority" and self.programs else None
+
+    def __repr__(self) -> str:
+        return f"Ensemble({self.programs!r}, reduce={self.reduce!r}, size={self.size!r})"
 
 
 class ProgramModule(Module):

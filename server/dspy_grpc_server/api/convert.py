@@ -28,6 +28,7 @@ from ..modules.metrics import ExactMatchMetric, LMJudgeMetric, MetricSpec
 from ..modules.spec import (
     BestOfNSpec,
     ChainOfThoughtSpec,
+    EnsembleSpec,
     GraphSpec,
     GraphStep,
     LMChoice,
@@ -372,6 +373,11 @@ def module_from_proto(message: module_pb2.ModuleSpec, path: str) -> ModuleSpec:
         return ParallelSpec(inner(), body.num_threads or 8, body.max_errors if body.HasField("max_errors") else 10)
     if kind == "majority":
         return MajoritySpec(inner(), body.n or 5, body.field)
+    if kind == "ensemble":
+        programs = tuple(module_from_proto(program, f"{here}.programs[{index}]")
+                         for index, program in enumerate(body.programs))
+        return EnsembleSpec(programs, ensemble_reduce_from_proto(body.reduce, f"{here}.reduce"), body.size, body.seed,
+                            body.field)
     steps = []
     for index, step in enumerate(body.steps):
         at = f"{here}.steps[{index}]"
@@ -380,6 +386,23 @@ def module_from_proto(message: module_pb2.ModuleSpec, path: str) -> ModuleSpec:
         steps.append(GraphStep(step.name, module_from_proto(step.module, f"{at}.module"),
                                tuple(sorted(step.inputs.items()))))
     return GraphSpec(tuple(steps), tuple(sorted(body.outputs.items())))
+
+
+_REDUCES = {
+    module_pb2.ENSEMBLE_REDUCE_UNSPECIFIED: "none",
+    module_pb2.ENSEMBLE_REDUCE_NONE: "none",
+    module_pb2.ENSEMBLE_REDUCE_MAJORITY: "majority",
+}
+
+
+def ensemble_reduce_from_proto(value: int, path: str) -> str:
+    if value not in _REDUCES:
+        raise invalid(path, "is not a known reduce (ENSEMBLE_REDUCE_NONE or ENSEMBLE_REDUCE_MAJORITY)")
+    return _REDUCES[value]
+
+
+def ensemble_reduce_to_proto(reduce: str) -> int:
+    return module_pb2.ENSEMBLE_REDUCE_MAJORITY if reduce == "majority" else module_pb2.ENSEMBLE_REDUCE_NONE
 
 
 def _tool_from_proto(message: module_pb2.ToolSpec, path: str) -> ToolSpec:
@@ -449,6 +472,10 @@ def module_to_proto(spec: ModuleSpec) -> module_pb2.ModuleSpec:
     elif isinstance(spec, MajoritySpec):
         body.module.CopyFrom(module_to_proto(spec.module))
         body.n, body.field = spec.n, spec.field
+    elif isinstance(spec, EnsembleSpec):
+        body.programs.extend(module_to_proto(program) for program in spec.programs)
+        body.reduce = ensemble_reduce_to_proto(spec.reduce)
+        body.size, body.seed, body.field = spec.size, spec.seed, spec.field
     elif isinstance(spec, GraphSpec):
         for step in spec.steps:
             body.steps.add(name=step.name, module=module_to_proto(step.module), inputs=dict(step.inputs))

@@ -16,6 +16,7 @@ from ..core.errors import invalid
 from ..modules.spec import LMChoice, PredictorSpec
 from ..optimize.bootstrap import BootstrapConfig
 from ..optimize.copro import CoproConfig
+from ..optimize.ensemble import EnsembleConfig
 from ..optimize.context import Candidate
 from ..optimize.evaluate import ExampleResult
 from ..optimize.labeled_few_shot import LabeledFewShotConfig
@@ -29,6 +30,8 @@ from .errors import status_code_for
 from .convert import (
     _timestamp,
     dict_to_struct,
+    ensemble_reduce_from_proto,
+    ensemble_reduce_to_proto,
     lm_from_proto,
     module_to_proto,
     program_ref,
@@ -179,12 +182,13 @@ def _job_fields(record: JobRecord) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "program": spec.get("program", f"programs/{spec['program_id']}"),
         "program_revision": f"programs/{spec['program_id']}@{spec['revision_id']}",
-        "dataset": f"datasets/{spec['dataset_id']}",
-        "metric": metric_to_proto(metric_from_dict(spec["metric"])),
+        "dataset": f"datasets/{spec['dataset_id']}" if spec.get("dataset_id") else "",
         "num_threads": spec["num_threads"], "max_errors": spec["max_errors"],
         "display_name": spec.get("display_name", ""), "state": _STATES[record.state],
         "progress": progress_to_proto(dict(record.progress)), "create_time": _timestamp(record.create_time),
     }
+    if spec.get("metric"):
+        fields["metric"] = metric_to_proto(metric_from_dict(spec["metric"]))
     split = split_to_proto(spec.get("split"))
     if split is not None:
         fields["split"] = split
@@ -265,8 +269,16 @@ def optimizer_from_proto(message: optimization_pb2.Optimization) -> tuple[str, A
     kind = message.WhichOneof("optimizer")
     if kind is None:
         raise invalid("optimization.optimizer",
-                      "set one of labeled_few_shot, bootstrap_few_shot, random_search, copro, mipro_v2")
+                      "set one of labeled_few_shot, bootstrap_few_shot, random_search, copro, mipro_v2, ensemble")
     body = getattr(message, kind)
+    if kind == "ensemble":
+        programs = tuple(program_ref(name, f"optimization.ensemble.programs[{index}]")
+                         for index, name in enumerate(body.programs))
+        return kind, EnsembleConfig(
+            programs=tuple((ref.program_id, ref.revision_id) for ref in programs),
+            reduce=ensemble_reduce_from_proto(body.reduce, "optimization.ensemble.reduce"), size=body.size,
+            seed=body.seed, field=body.field,
+        )
     if kind == "labeled_few_shot":
         return kind, LabeledFewShotConfig(k=_opt(body, "k", 16), sample=_opt(body, "sample", True))
     if kind == "copro":
@@ -296,13 +308,17 @@ def optimizer_from_proto(message: optimization_pb2.Optimization) -> tuple[str, A
 
 def optimization_request(message: optimization_pb2.Optimization) -> OptimizationRequest:
     ref = program_ref(message.program, "optimization.program")
-    if not message.HasField("metric"):
+    # An ensemble needs no data: its dataset and metric are optional (the app checks they come together).
+    optional_data = message.WhichOneof("optimizer") == "ensemble"
+    if not message.HasField("metric") and not optional_data:
         raise invalid("optimization.metric", "is required")
     optimizer, config = optimizer_from_proto(message)
+    dataset_id = "" if optional_data and not message.dataset else resource_id(
+        "dataset", message.dataset, "optimization.dataset")
+    metric = metric_from_proto(message.metric, "optimization.metric") if message.HasField("metric") else None
     return OptimizationRequest(
-        program_id=ref.program_id, revision_id=ref.revision_id,
-        dataset_id=resource_id("dataset", message.dataset, "optimization.dataset"),
-        metric=metric_from_proto(message.metric, "optimization.metric"), optimizer=optimizer, config=config,
+        program_id=ref.program_id, revision_id=ref.revision_id, dataset_id=dataset_id,
+        metric=metric, optimizer=optimizer, config=config,
         split=split_from_proto(message, "optimization.split"), task_lm=_lm(message, "task_lm"),
         teacher_lm=_lm(message, "teacher_lm"), prompt_lm=_lm(message, "prompt_lm"), num_threads=message.num_threads,
         max_errors=message.max_errors if message.HasField("max_errors") else None,
@@ -316,10 +332,15 @@ def optimization_to_proto(record: JobRecord) -> optimization_pb2.Optimization:
         name=f"optimizations/{record.job_id}", activate=spec.get("activate", False), **_job_fields(record)
     )
     config = {key: value for key, value in spec["config"].items() if value is not None}
+    if spec["optimizer"] == "ensemble":
+        config["programs"] = [f"programs/{program_id}" + (f"@{revision_id}" if revision_id else "")
+                              for program_id, revision_id in config.get("programs", ())]
+        config["reduce"] = ensemble_reduce_to_proto(config.get("reduce", "none"))
     message_class = {
         "labeled_few_shot": optimization_pb2.LabeledFewShot, "bootstrap_few_shot": optimization_pb2.BootstrapFewShot,
         "random_search": optimization_pb2.BootstrapFewShotWithRandomSearch,
         "copro": optimization_pb2.COPRO, "mipro_v2": optimization_pb2.MIPROv2,
+        "ensemble": optimization_pb2.Ensemble,
     }[spec["optimizer"]]
     known = set(message_class.DESCRIPTOR.fields_by_name)
     getattr(optimization, spec["optimizer"]).CopyFrom(

@@ -8,13 +8,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.errors import invalid
+from ..core.errors import InvalidArgument, NotFound, invalid
 from ..core.names import validate_resource_id
+from ..modules.build import build_module
 from ..modules.spec import LMChoice, ModuleSpec
 from ..optimize import program as program_view
 from ..optimize.bootstrap import BootstrapConfig, run_bootstrap_few_shot
 from ..optimize.context import Candidate, OptimizeContext, Outcome
 from ..optimize.copro import CoproConfig, run_copro
+from ..optimize.ensemble import EnsembleConfig, run_ensemble
 from ..optimize.mipro import MiproConfig, run_mipro
 from ..optimize.mipro import validate as validate_mipro
 from ..optimize.labeled_few_shot import LabeledFewShotConfig, run_labeled_few_shot
@@ -27,7 +29,7 @@ from .jobs import JobControl, JobHost, JobKind
 
 KIND = "optimization"
 
-OptimizerConfig = LabeledFewShotConfig | BootstrapConfig | RandomSearchConfig | CoproConfig | MiproConfig
+OptimizerConfig = LabeledFewShotConfig | BootstrapConfig | RandomSearchConfig | CoproConfig | MiproConfig | EnsembleConfig
 
 #: optimizer name (as stored) -> (config class, runner)
 OPTIMIZERS: dict[str, tuple[type, Callable[[OptimizeContext, ModuleSpec, Any], Awaitable[Outcome]]]] = {
@@ -36,6 +38,7 @@ OPTIMIZERS: dict[str, tuple[type, Callable[[OptimizeContext, ModuleSpec, Any], A
     "random_search": (RandomSearchConfig, run_random_search),
     "copro": (CoproConfig, run_copro),
     "mipro_v2": (MiproConfig, run_mipro),
+    "ensemble": (EnsembleConfig, run_ensemble),
 }
 
 
@@ -43,8 +46,9 @@ OPTIMIZERS: dict[str, tuple[type, Callable[[OptimizeContext, ModuleSpec, Any], A
 class OptimizationRequest:
     program_id: str
     revision_id: str | None
+    #: Empty / None only for ``ensemble``, which needs no data.
     dataset_id: str
-    metric: Metric
+    metric: Metric | None
     optimizer: str
     config: OptimizerConfig
     split: Split | None = None
@@ -86,34 +90,71 @@ class Optimizations(JobKind):
         if request.optimizer not in OPTIMIZERS:
             raise invalid(f"{path}.optimizer", "set one of: " + ", ".join(OPTIMIZERS))
         program = await self._programs.get(request.program_id, request.revision_id)
-        program_view.check_optimizable(program.module, f"{path}.program")
-        dataset = await self._datasets.get(request.dataset_id)
-        trainset, valset = await self._sets(request.dataset_id, request.split, dataset.example_count, path)
-        if not trainset:
-            raise invalid(f"{path}.dataset", "has no training examples")
-        if valset is not None and not valset:
-            raise invalid(f"{path}.split.dev_fraction", "leaves no validation examples")
-        everything = trainset + (valset or [])
-        job_setup.check_inputs(program.module, everything, f"{path}.dataset")
-        job_setup.check_metric(request.metric, program.module, everything, f"{path}.metric")
-        _check_config(request.optimizer, request.config, len(program_view.predictors(program.module)), len(trainset),
-                      None if valset is None else len(valset))
+        config = request.config
+        extra: dict[str, Any] = {}
+        if isinstance(config, EnsembleConfig):
+            config, module = await self._ensemble(config, f"{path}.ensemble")
+            extra["module"] = program_view.to_json(module)
+            if bool(request.dataset_id) != (request.metric is not None):
+                missing = "metric" if request.dataset_id else "dataset"
+                raise invalid(f"{path}.{missing}", "is required with the "
+                              f"{'dataset' if missing == 'metric' else 'metric'}: an ensemble is scored with both")
+        else:
+            module = program.module
+            program_view.check_optimizable(module, f"{path}.program")
+            if not request.dataset_id or request.metric is None:
+                raise invalid(f"{path}.{'metric' if request.dataset_id else 'dataset'}", "is required")
+        example_count = 0
+        trainset: list = []
+        if request.dataset_id:
+            dataset = await self._datasets.get(request.dataset_id)
+            example_count = dataset.example_count
+            trainset, valset = await self._sets(request.dataset_id, request.split, example_count, path)
+            if not trainset:
+                raise invalid(f"{path}.dataset", "has no training examples")
+            if valset is not None and not valset:
+                raise invalid(f"{path}.split.dev_fraction", "leaves no validation examples")
+            everything = trainset + (valset or [])
+            job_setup.check_inputs(module, everything, f"{path}.dataset")
+            assert request.metric is not None
+            job_setup.check_metric(request.metric, module, everything, f"{path}.metric")
+            _check_config(request.optimizer, config, len(program_view.predictors(module)), len(trainset),
+                          None if valset is None else len(valset))
         spec = {
             "program": f"programs/{request.program_id}" + (f"@{request.revision_id}" if request.revision_id else ""),
             "program_id": program.record.program_id, "revision_id": program.record.revision_id,
-            "dataset_id": request.dataset_id, "example_count": dataset.example_count,
+            "dataset_id": request.dataset_id, "example_count": example_count,
             "split": request.split.to_dict() if request.split else None,
-            "metric": metric_to_dict(request.metric), "optimizer": request.optimizer,
-            "config": dataclasses.asdict(request.config),
+            "metric": metric_to_dict(request.metric) if request.metric is not None else None,
+            "optimizer": request.optimizer, "config": dataclasses.asdict(config),
             "task_lm": job_setup.lm_to_json(request.task_lm), "teacher_lm": job_setup.lm_to_json(request.teacher_lm),
             "prompt_lm": job_setup.lm_to_json(request.prompt_lm),
             "num_threads": job_setup.num_threads(request.num_threads, f"{path}.num_threads"),
             "max_errors": job_setup.max_errors(request.max_errors, f"{path}.max_errors"),
-            "activate": request.activate, "display_name": request.display_name,
+            "activate": request.activate, "display_name": request.display_name, **extra,
         }
         record = await self._store.create(KIND, job_id, spec, {"phase": "queued"})
         self._host.launch(record)
         return record
+
+    async def _ensemble(self, config: EnsembleConfig, path: str) -> tuple[EnsembleConfig, ModuleSpec]:
+        """The programs' revisions resolved now (the config then names the exact revisions), and the
+        ensemble module, checked: unknown revisions and incompatible signatures name the program."""
+
+        if not config.programs:
+            raise invalid(f"{path}.programs", "is required: at least one program revision")
+        resolved, modules = [], []
+        for index, (program_id, revision_id) in enumerate(config.programs):
+            try:
+                member = await self._programs.get(program_id, revision_id)
+            except (NotFound, InvalidArgument) as error:
+                raise invalid(f"{path}.programs[{index}]", error.message) from None
+            resolved.append((member.record.program_id, member.record.revision_id))
+            modules.append(member.module)
+        config = dataclasses.replace(config, programs=tuple(resolved))
+        module = config.module(modules)
+        build_module(module, path.rpartition(".")[0])
+        return config, module
 
     async def _sets(self, dataset_id: str, split: Split | None, count: int, path: str):
         if split is None:
@@ -133,15 +174,20 @@ class Optimizations(JobKind):
 
     async def _body(self, record: JobRecord, control: JobControl) -> dict[str, Any]:
         spec = record.spec
-        program = await self._programs.get(spec["program_id"], spec["revision_id"])
+        if "module" in spec:  # built when the job was created (ensemble)
+            student = program_view.from_json(spec["module"])
+        else:
+            student = (await self._programs.get(spec["program_id"], spec["revision_id"])).module
         split = Split.from_dict(spec["split"]) if spec.get("split") else None
-        trainset, valset = await self._sets(spec["dataset_id"], split, spec["example_count"], "optimization")
+        trainset, valset = [], None
+        if spec.get("dataset_id"):
+            trainset, valset = await self._sets(spec["dataset_id"], split, spec["example_count"], "optimization")
         progress = control.progress
         journal = await control.journal()
         runner = job_setup.build_runner(
             self._registry, self._default_model, journal, progress, task_lm=job_setup.lm_from_json(spec["task_lm"]),
             teacher_lm=job_setup.lm_from_json(spec["teacher_lm"]), prompt_lm=job_setup.lm_from_json(spec["prompt_lm"]),
-            threads=spec["num_threads"], program=program.module,
+            threads=spec["num_threads"], program=student,
         )
 
         async def record_candidate(candidate: Candidate) -> None:
@@ -151,9 +197,10 @@ class Optimizations(JobKind):
             control.publish(candidate)
 
         config_class, run = OPTIMIZERS[spec["optimizer"]]
-        ctx = OptimizeContext(runner, metric_from_dict(spec["metric"]), trainset, valset,
+        metric = metric_from_dict(spec["metric"]) if spec.get("metric") else None
+        ctx = OptimizeContext(runner, metric, trainset, valset,  # type: ignore[arg-type] - no metric: no data
                               max_errors=spec["max_errors"], record_candidate=record_candidate)
-        outcome = await run(ctx, program.module, config_class(**spec["config"]))
+        outcome = await run(ctx, student, config_class(**spec["config"]))
         progress.update(phase="finalize", current_candidate="")
         revision = await self._write_revision(record, outcome.module, activate=spec["activate"])
         result: dict[str, Any] = {

@@ -17,6 +17,7 @@ from ..core.types import TypeKind, format_type
 from ..core.values import allows_none
 from .basic import ChainOfThoughtNode, MultiChainComparisonNode, PredictNode
 from .derive import FINISH
+from .ensemble import EnsembleNode
 from .graph import PROGRAM_INPUTS, GraphNode, Source, WiredStep
 from .metrics import ExactMatchMetric, LMJudgeMetric, MetricSpec
 from .node import Node, join
@@ -26,6 +27,8 @@ from .rollouts import BestOfNNode, MajorityNode, RefineNode
 from .spec import (
     BestOfNSpec,
     ChainOfThoughtSpec,
+    ENSEMBLE_REDUCES,
+    EnsembleSpec,
     GraphSpec,
     MajoritySpec,
     ModuleSpec,
@@ -81,6 +84,8 @@ def build_module(spec: ModuleSpec, path: str = "module", name: str = "") -> Node
         return MajorityNode(name, inner, spec.n, spec.field)
     if isinstance(spec, GraphSpec):
         return _graph(spec, here, name)
+    if isinstance(spec, EnsembleSpec):
+        return _ensemble(spec, here, name)
     raise invalid(path, "is required: set one module kind")  # pragma: no cover
 
 
@@ -147,6 +152,44 @@ def _check_reward(reward: MetricSpec, module: Node, path: str) -> None:
             if item.name not in inputs | outputs and not allows_none(item.type):
                 raise invalid(f"{path}.lm_judge.judge.signature",
                               f"the judge input {item.name!r} is neither an input nor an output of the module")
+
+
+def _ensemble(spec: EnsembleSpec, here: str, name: str) -> EnsembleNode:
+    """The programs must take the same inputs (names and types); the ensemble's outputs are the
+    outputs every program gives (a ChainOfThought beside a Predict adds no ``reasoning``)."""
+
+    if not spec.programs:
+        raise invalid(f"{here}.programs", "an ensemble needs at least one program")
+    if spec.reduce not in ENSEMBLE_REDUCES:
+        raise invalid(f"{here}.reduce", f"must be one of {', '.join(ENSEMBLE_REDUCES)}")
+    if not 0 <= spec.size <= len(spec.programs):
+        raise invalid(f"{here}.size", f"must be between 0 (all) and the number of programs ({len(spec.programs)})")
+    programs = [
+        build_module(program, f"{here}.programs[{index}]", join(name, f"programs[{index}]"))
+        for index, program in enumerate(spec.programs)
+    ]
+    first = programs[0]
+    inputs = {f.name: format_type(f.type) for f in first.input_fields}
+    shared = list(first.output_names)
+    for index, program in enumerate(programs[1:], start=1):
+        theirs = {f.name: format_type(f.type) for f in program.input_fields}
+        if theirs != inputs:
+            raise invalid(f"{here}.programs[{index}]", f"takes inputs ({_typed(theirs)}) where programs[0] takes "
+                          f"({_typed(inputs)}): the programs of an ensemble must share their signature")
+        shared = [output for output in shared if output in program.output_names]
+        if not shared:
+            raise invalid(f"{here}.programs[{index}]", f"gives outputs ({_names(program.output_names)}), none of "
+                          f"which the programs before it give: the programs of an ensemble must share their signature")
+    if spec.field:
+        if spec.reduce != "majority":
+            raise invalid(f"{here}.field", "applies only with the majority reduce")
+        if spec.field not in shared:
+            raise invalid(f"{here}.field", f"{spec.field!r} is not an output of every program ({_names(shared)})")
+    return EnsembleNode(name, programs, tuple(shared), spec.reduce, spec.size, spec.seed, spec.field)
+
+
+def _typed(fields: Mapping[str, str]) -> str:
+    return ", ".join(f"{name}: {kind}" for name, kind in fields.items()) or "none"
 
 
 # --------------------------------------------------------------------------- graphs
@@ -273,6 +316,10 @@ def describe_module(spec: ModuleSpec) -> str:
         return f"dspy.Parallel(num_threads={spec.num_threads})({describe_module(spec.module)})"
     if isinstance(spec, MajoritySpec):
         return f"dspy.majority([{describe_module(spec.module)} for _ in range({spec.n})])"
+    if isinstance(spec, EnsembleSpec):
+        reduce = "dspy.majority" if spec.reduce == "majority" else "None"
+        programs = ", ".join(describe_module(program) for program in spec.programs)
+        return f"dspy.Ensemble(reduce_fn={reduce}, size={spec.size or None}).compile([{programs}])"
     lines = ["class Program(dspy.Module):", "    def __init__(self):"]
     lines += [f"        self.{step.name} = {describe_module(step.module)}" for step in spec.steps]
     lines += ["", "    def forward(self, **inputs):"]

@@ -16,25 +16,13 @@ from typing import Any
 
 from ..core.errors import invalid
 from ..core.example import Example
-from ..core.signature import Field, Signature, infer_prefix, with_reasoning
+from ..core.signature import Field, Signature, infer_prefix
 from .build import build_module
-from .derive import extract_signature, mcc_signature, react_signature
+from .derive import extract_signature, react_signature
 from .node import join
 from .react import resolved_tool
-from .spec import (
-    BestOfNSpec,
-    ChainOfThoughtSpec,
-    GraphSpec,
-    MajoritySpec,
-    ModuleSpec,
-    MultiChainComparisonSpec,
-    ParallelSpec,
-    PredictorSpec,
-    PredictorState,
-    PredictSpec,
-    ReActSpec,
-    RefineSpec,
-)
+from .rewrite import PredictorRewriter
+from .spec import ModuleSpec, PredictorSpec, PredictorState, ReActSpec
 
 #: The DSPy version whose format we write (DSPy warns when loading a file saved by another version).
 DSPY_VERSION = "3.4.1"
@@ -86,28 +74,9 @@ def import_state(spec: ModuleSpec, state: Mapping[str, Any], *, field: str = "ds
     return _Importer(entries, field).apply(spec, "")
 
 
-class _Importer:
+class _Importer(PredictorRewriter):
     def __init__(self, entries: Mapping[str, Any], field: str) -> None:
         self.entries, self.field = entries, field
-
-    def apply(self, spec: ModuleSpec, name: str) -> ModuleSpec:
-        if isinstance(spec, PredictSpec):
-            return replace(spec, predictor=self._plain(spec.predictor, name or "self", spec.predictor.signature))
-        if isinstance(spec, ChainOfThoughtSpec):
-            return replace(spec, predictor=self._plain(spec.predictor, join(name, "predict"),
-                                                       with_reasoning(spec.predictor.signature)))
-        if isinstance(spec, MultiChainComparisonSpec):
-            predictor = self._plain(spec.predictor, join(name, "predict"), mcc_signature(spec.predictor.signature, spec.m))
-            generator = self.apply(spec.generator, join(name, "generator")) if spec.generator else None
-            return replace(spec, predictor=predictor, generator=generator)
-        if isinstance(spec, ReActSpec):
-            return self._react(spec, name)
-        if isinstance(spec, (BestOfNSpec, RefineSpec, ParallelSpec, MajoritySpec)):
-            return replace(spec, module=self.apply(spec.module, join(name, "module")))
-        if isinstance(spec, GraphSpec):
-            steps = tuple(replace(step, module=self.apply(step.module, join(name, step.name))) for step in spec.steps)
-            return replace(spec, steps=steps)
-        raise TypeError(f"unknown module spec {spec!r}")  # pragma: no cover
 
     # ---- one predictor
 
@@ -146,7 +115,7 @@ class _Importer:
                               f"{item.name!r} is derived by the module; its prefix and description cannot change")
         return base
 
-    def _plain(self, predictor: PredictorSpec, name: str, derived: Signature) -> PredictorSpec:
+    def plain(self, predictor: PredictorSpec, name: str, derived: Signature) -> PredictorSpec:
         """A predictor whose derived signature keeps the user's instructions (Predict, CoT, MCC)."""
 
         instructions, fields, demos = self._entry(name)
@@ -155,7 +124,7 @@ class _Importer:
             signature = signature.with_instructions(instructions)
         return replace(predictor, signature=signature, demos=demos)
 
-    def _react(self, spec: ReActSpec, name: str) -> ReActSpec:
+    def react(self, spec: ReActSpec, name: str) -> ReActSpec:
         base = spec.predictor.signature
         tools = [resolved_tool(tool) for tool in spec.tools]
         react_name, extract_name = join(name, "react"), join(name, "extract.predict")

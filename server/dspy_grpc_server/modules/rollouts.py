@@ -270,7 +270,7 @@ class MajorityNode(Node):
             self.module(inputs, ctx.scoped(option_overrides=replace(ctx.option_overrides, rollout_id=start + i)), path)
             for i in range(self.n)
         ]
-        completions = await _gather(runs)
+        completions = await gather_all(runs)
         return vote(completions, self.field)
 
 
@@ -290,7 +290,7 @@ def vote(completions: list[dict[str, Any]], field: str) -> dict[str, Any]:
     return completions[normalized.index(winner)]
 
 
-async def _gather(runs: list) -> list[dict[str, Any]]:
+async def gather_all(runs: list) -> list[dict[str, Any]]:
     """Run concurrently; on the first failure cancel the rest and raise it."""
 
     tasks = [asyncio.ensure_future(run) for run in runs]

@@ -33,6 +33,7 @@ class ModuleKind(str, Enum):
     PARALLEL = "parallel"
     MAJORITY = "majority"
     GRAPH = "graph"
+    ENSEMBLE = "ensemble"
 
 
 @dataclass(frozen=True)
@@ -190,9 +191,28 @@ class GraphSpec:
     kind = ModuleKind.GRAPH
 
 
+#: How an ensemble combines its programs' outputs: DSPy's ``reduce_fn=None`` (the list) or ``dspy.majority``.
+ENSEMBLE_REDUCES = ("none", "majority")
+
+
+@dataclass(frozen=True)
+class EnsembleSpec:
+    """``dspy.Ensemble(reduce_fn, size).compile(programs)``: every call runs ``size`` of the programs
+    (all when 0) on the same inputs and reduces their outputs: ``"majority"`` votes on ``field`` (empty:
+    the last output field), ``"none"`` returns them all as ``completions``. The sample is drawn with a
+    generator seeded by ``seed``, the call's rollout id and the inputs, so it is reproducible."""
+
+    programs: tuple[ModuleSpec, ...]
+    reduce: str = "none"
+    size: int = 0
+    seed: int = 0
+    field: str = ""
+    kind = ModuleKind.ENSEMBLE
+
+
 ModuleSpec = Union[
     PredictSpec, ChainOfThoughtSpec, ReActSpec, MultiChainComparisonSpec, BestOfNSpec, RefineSpec,
-    ParallelSpec, MajoritySpec, GraphSpec,
+    ParallelSpec, MajoritySpec, GraphSpec, EnsembleSpec,
 ]
 
 #: Module kinds that hold a single user predictor (``spec.predictor``).

@@ -17,6 +17,7 @@ from .metrics import metric_from_dict, metric_to_dict
 from .spec import (
     BestOfNSpec,
     ChainOfThoughtSpec,
+    EnsembleSpec,
     GraphSpec,
     GraphStep,
     LMChoice,
@@ -71,6 +72,11 @@ def module_to_dict(spec: ModuleSpec) -> dict[str, Any]:
             for step in spec.steps
         ]
         out["outputs"] = [list(pair) for pair in spec.outputs]
+    elif isinstance(spec, EnsembleSpec):
+        out.update(programs=[module_to_dict(program) for program in spec.programs], reduce=spec.reduce)
+        for key in ("size", "seed", "field"):
+            if getattr(spec, key):
+                out[key] = getattr(spec, key)
     else:  # pragma: no cover - every kind is handled above
         raise TypeError(f"unknown module spec {spec!r}")
     return out
@@ -110,6 +116,12 @@ def module_from_dict(data: Mapping[str, Any]) -> ModuleSpec:
                             int(data.get("max_errors", 10)))
     if kind is ModuleKind.MAJORITY:
         return MajoritySpec(module_from_dict(data["module"]), int(data.get("n", 5)), data.get("field", ""))
+    if kind is ModuleKind.ENSEMBLE:
+        return EnsembleSpec(
+            programs=tuple(module_from_dict(program) for program in data["programs"]),
+            reduce=data.get("reduce", "none"), size=int(data.get("size", 0)), seed=int(data.get("seed", 0)),
+            field=data.get("field", ""),
+        )
     return GraphSpec(
         steps=tuple(
             GraphStep(step["name"], module_from_dict(step["module"]), tuple((a, b) for a, b in step.get("inputs", ())))

@@ -1,5 +1,10 @@
 """DSPy's ``COPRO``: coordinate ascent over each predictor's instructions and output prefix.
 
+Every named predictor of the program takes part (graph steps, ReAct's ``react`` and
+``extract.predict``, ...), in DSPy's order. The prefix belongs to the predictor's last output field;
+when a module derives that field (ReAct's ``next_tool_args``) the proposed prefix cannot be stored
+and only the instruction changes.
+
 The prompt model first proposes ``breadth - 1`` instructions (one LM call with ``n = breadth - 1`` at
 ``init_temperature``) to which the current instruction is added. For ``depth`` rounds every new
 candidate is scored on the trainset; the predictor then keeps its best candidate, and (except after
@@ -103,8 +108,8 @@ class Copro:
         views = program.predictors(student)
         candidates: dict[str, list[tuple[str, str]]] = {}
         for view in views:
-            last = view.user_signature.output_fields[-1]
-            basic = view.user_signature.effective_instructions
+            last = view.signature.output_fields[-1]
+            basic = view.signature.effective_instructions
             proposals = await self._propose(BASIC_GENERATE_INSTRUCTION, {"basic_instruction": basic}, config.breadth - 1)
             candidates[view.name] = proposals + [(basic, last.effective_prefix)]
         all_candidates = {name: list(items) for name, items in candidates.items()}
@@ -114,7 +119,7 @@ class Copro:
         for depth in range(config.depth):
             for view in views:
                 pool = latest[view.name] if len(views) == 1 else all_candidates[view.name]
-                last_name = view.user_signature.output_fields[-1].name
+                last_name = view.signature.output_fields[-1].name
                 modules = []
                 for instruction, prefix in pool:
                     instruction, prefix = _clean(instruction), _clean(prefix)

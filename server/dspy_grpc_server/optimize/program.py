@@ -14,42 +14,41 @@ from ..core.example import Example
 from ..core.values import allows_none
 from ..core.signature import Signature
 from ..modules.engine import Engine, named_predictors
-from ..modules.spec import ChainOfThoughtSpec, LMChoice, ModuleSpec, PredictSpec
+from ..modules.node import join
+from ..modules.rewrite import PredictorRewriter
+from ..modules.spec import LMChoice, ModuleSpec, PredictorSpec, PredictorState, ReActSpec
 from ..modules.storage import module_from_dict, module_to_dict
-
-#: Module kinds whose predictors optimizers can change today.
-OPTIMIZABLE = (PredictSpec, ChainOfThoughtSpec)
 
 
 @dataclass(frozen=True)
 class PredictorView:
-    """One named predictor: the signature it runs (with ChainOfThought's ``reasoning``), the
-    signature the user wrote, and its demos."""
+    """One named predictor: the signature it runs (with ChainOfThought's ``reasoning``, ReAct's
+    derived fields and instructions, ...) and its demos."""
 
     name: str
     signature: Signature
-    user_signature: Signature
     demos: tuple[Example, ...]
 
 
 @dataclass(frozen=True)
 class PredictorUpdate:
-    """New demos and/or instructions (and an output field's prefix, as COPRO sets) for a predictor;
-    None keeps the current value."""
+    """New demos and/or instructions (and an output field's prefix, as COPRO sets; the LM, as DSPy's
+    ``set_lm``) for a predictor; None keeps the current value."""
 
     demos: tuple[Example, ...] | None = None
     instructions: str | None = None
     prefix: tuple[str, str] | None = None
+    lm: LMChoice | None = None
 
 
 def check_optimizable(module: ModuleSpec, field: str = "program") -> None:
-    if not isinstance(module, OPTIMIZABLE):
-        raise invalid(field, f"optimizers support predict and chain_of_thought programs; this one is {module.kind.value}")
+    if not named_predictors(module):
+        raise invalid(field, "has no predictors to optimize")
 
 
 def predictors(module: ModuleSpec) -> list[PredictorView]:
     return [
-        PredictorView(p.name, p.signature, p.spec.signature, tuple(p.spec.demos)) for p in named_predictors(module)
+        PredictorView(p.name, p.signature, tuple(p.spec.demos)) for p in named_predictors(module)
     ]
 
 
@@ -77,23 +76,64 @@ def predictor_outputs(module: ModuleSpec) -> dict[str, set[str]]:
 
 
 def updated(module: ModuleSpec, updates: Mapping[str, PredictorUpdate]) -> ModuleSpec:
-    """The module with each named predictor changed as ``updates`` says."""
+    """The module with each named predictor changed as ``updates`` says (DSPy's names:
+    "generate.predict", "react", ...)."""
 
-    check_optimizable(module)
-    (view,) = predictors(module)
-    update = updates.get(view.name)
-    if update is None:
-        return module
-    spec = module.predictor
-    signature = spec.signature
-    if update.instructions is not None:
-        signature = signature.with_instructions(update.instructions)
-    if update.prefix is not None:
-        name, prefix = update.prefix
-        if any(f.name == name for f in signature.fields):
-            signature = signature.with_field(name, prefix=prefix)
-    demos = spec.demos if update.demos is None else update.demos
-    return dataclasses.replace(module, predictor=dataclasses.replace(spec, signature=signature, demos=tuple(demos)))
+    known = {p.name for p in named_predictors(module)}
+    unknown = [name for name in updates if name not in known]
+    if unknown:
+        raise KeyError(f"no predictor named {unknown[0]!r}; the module has: {', '.join(sorted(known))}")
+    return _Updater(updates).apply(module)
+
+
+class _Updater(PredictorRewriter):
+    def __init__(self, updates: Mapping[str, PredictorUpdate]) -> None:
+        self.updates = updates
+
+    def plain(self, predictor: PredictorSpec, name: str, signature: Signature) -> PredictorSpec:
+        update = self.updates.get(name)
+        if update is None:
+            return predictor
+        own = predictor.signature
+        if update.instructions is not None:
+            own = own.with_instructions(update.instructions)
+        own = _with_prefix(own, update.prefix)
+        return dataclasses.replace(
+            predictor, signature=own, demos=predictor.demos if update.demos is None else tuple(update.demos),
+            lm=predictor.lm if update.lm is None else update.lm,
+        )
+
+    def react(self, spec: ReActSpec, name: str) -> ReActSpec:
+        """ReAct's two predictors keep demos and instructions in ``react`` / ``extract``; they share the
+        user's signature (where the extract step's output prefixes live) and LM."""
+
+        base = spec.predictor
+        states = {}
+        for key, predictor_name in (("react", join(name, "react")), ("extract", join(name, "extract.predict"))):
+            state: PredictorState = getattr(spec, key)
+            update = self.updates.get(predictor_name)
+            if update is not None:
+                state = PredictorState(
+                    state.instructions if update.instructions is None else update.instructions,
+                    state.demos if update.demos is None else tuple(update.demos),
+                )
+                # The react step's outputs are all derived by ReAct: a prefix for them has no place.
+                if key == "extract":
+                    base = dataclasses.replace(base, signature=_with_prefix(base.signature, update.prefix))
+                if update.lm is not None:
+                    base = dataclasses.replace(base, lm=update.lm)
+            states[key] = state
+        return dataclasses.replace(spec, predictor=base, **states)
+
+
+def _with_prefix(signature: Signature, prefix: tuple[str, str] | None) -> Signature:
+    """The signature with an output field's prefix changed -- when the field is the user's (a field a
+    module derives, such as ``reasoning``, keeps its prefix)."""
+
+    if prefix is None:
+        return signature
+    name, text = prefix
+    return signature.with_field(name, prefix=text) if any(f.name == name for f in signature.fields) else signature
 
 
 def with_demos(module: ModuleSpec, demos: Mapping[str, tuple[Example, ...]]) -> ModuleSpec:
@@ -103,8 +143,7 @@ def with_demos(module: ModuleSpec, demos: Mapping[str, tuple[Example, ...]]) -> 
 def with_lm(module: ModuleSpec, lm: LMChoice) -> ModuleSpec:
     """DSPy's ``module.set_lm(lm)``: every predictor calls ``lm``."""
 
-    check_optimizable(module)
-    return dataclasses.replace(module, predictor=dataclasses.replace(module.predictor, lm=lm))
+    return updated(module, {p.name: PredictorUpdate(lm=lm) for p in predictors(module)})
 
 
 def reset(module: ModuleSpec) -> ModuleSpec:

@@ -16,7 +16,8 @@ from typing import Any
 
 from ..core.example import Example
 from ..core.signature import Signature, parse_signature
-from ..modules.spec import ChainOfThoughtSpec, ModuleSpec
+from ..modules.build import describe_module
+from ..modules.spec import ChainOfThoughtSpec, ModuleSpec, PredictSpec
 from . import program
 from .runner import ProgramRunner, with_rollout
 
@@ -142,10 +143,13 @@ def examples_repr(examples: Sequence[Example]) -> str:
 
 def program_code(module: ModuleSpec) -> str:
     """What DSPy's ``get_dspy_source_code`` gives for the module: nothing for a bare Predict, the
-    inner predictor's signature for ChainOfThought."""
+    inner predictor's signature for ChainOfThought. Other programs have no Python source: they are
+    shown as the DSPy code that would build them (graphs as a ``dspy.Module`` class)."""
 
-    if not isinstance(module, ChainOfThoughtSpec):
+    if isinstance(module, PredictSpec):
         return "\n\n"
+    if not isinstance(module, ChainOfThoughtSpec):
+        return describe_module(module) + "\n\n"
     (view,) = program.predictors(module)
     signature = view.signature
     inputs = ", ".join(f.name for f in signature.input_fields)

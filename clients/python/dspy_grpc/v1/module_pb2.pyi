@@ -24,6 +24,12 @@ class CachePolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CACHE_POLICY_USE: _ClassVar[CachePolicy]
     CACHE_POLICY_BYPASS: _ClassVar[CachePolicy]
     CACHE_POLICY_REFRESH: _ClassVar[CachePolicy]
+
+class EnsembleReduce(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENSEMBLE_REDUCE_UNSPECIFIED: _ClassVar[EnsembleReduce]
+    ENSEMBLE_REDUCE_NONE: _ClassVar[EnsembleReduce]
+    ENSEMBLE_REDUCE_MAJORITY: _ClassVar[EnsembleReduce]
 ADAPTER_KIND_UNSPECIFIED: AdapterKind
 ADAPTER_KIND_CHAT: AdapterKind
 ADAPTER_KIND_JSON: AdapterKind
@@ -33,6 +39,9 @@ CACHE_POLICY_UNSPECIFIED: CachePolicy
 CACHE_POLICY_USE: CachePolicy
 CACHE_POLICY_BYPASS: CachePolicy
 CACHE_POLICY_REFRESH: CachePolicy
+ENSEMBLE_REDUCE_UNSPECIFIED: EnsembleReduce
+ENSEMBLE_REDUCE_NONE: EnsembleReduce
+ENSEMBLE_REDUCE_MAJORITY: EnsembleReduce
 
 class LMOptions(_message.Message):
     __slots__ = ("temperature", "max_tokens", "top_p", "stop", "seed", "cache")
@@ -268,8 +277,22 @@ class GraphModule(_message.Message):
     outputs: _containers.ScalarMap[str, str]
     def __init__(self, steps: _Optional[_Iterable[_Union[GraphStep, _Mapping]]] = ..., outputs: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
+class EnsembleModule(_message.Message):
+    __slots__ = ("programs", "reduce", "size", "seed", "field")
+    PROGRAMS_FIELD_NUMBER: _ClassVar[int]
+    REDUCE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    programs: _containers.RepeatedCompositeFieldContainer[ModuleSpec]
+    reduce: EnsembleReduce
+    size: int
+    seed: int
+    field: str
+    def __init__(self, programs: _Optional[_Iterable[_Union[ModuleSpec, _Mapping]]] = ..., reduce: _Optional[_Union[EnsembleReduce, str]] = ..., size: _Optional[int] = ..., seed: _Optional[int] = ..., field: _Optional[str] = ...) -> None: ...
+
 class ModuleSpec(_message.Message):
-    __slots__ = ("predict", "chain_of_thought", "react", "multi_chain_comparison", "best_of_n", "refine", "parallel", "majority", "graph")
+    __slots__ = ("predict", "chain_of_thought", "react", "multi_chain_comparison", "best_of_n", "refine", "parallel", "majority", "graph", "ensemble")
     PREDICT_FIELD_NUMBER: _ClassVar[int]
     CHAIN_OF_THOUGHT_FIELD_NUMBER: _ClassVar[int]
     REACT_FIELD_NUMBER: _ClassVar[int]
@@ -279,6 +302,7 @@ class ModuleSpec(_message.Message):
     PARALLEL_FIELD_NUMBER: _ClassVar[int]
     MAJORITY_FIELD_NUMBER: _ClassVar[int]
     GRAPH_FIELD_NUMBER: _ClassVar[int]
+    ENSEMBLE_FIELD_NUMBER: _ClassVar[int]
     predict: PredictModule
     chain_of_thought: ChainOfThoughtModule
     react: ReActModule
@@ -288,4 +312,5 @@ class ModuleSpec(_message.Message):
     parallel: ParallelModule
     majority: MajorityModule
     graph: GraphModule
-    def __init__(self, predict: _Optional[_Union[PredictModule, _Mapping]] = ..., chain_of_thought: _Optional[_Union[ChainOfThoughtModule, _Mapping]] = ..., react: _Optional[_Union[ReActModule, _Mapping]] = ..., multi_chain_comparison: _Optional[_Union[MultiChainComparisonModule, _Mapping]] = ..., best_of_n: _Optional[_Union[BestOfNModule, _Mapping]] = ..., refine: _Optional[_Union[RefineModule, _Mapping]] = ..., parallel: _Optional[_Union[ParallelModule, _Mapping]] = ..., majority: _Optional[_Union[MajorityModule, _Mapping]] = ..., graph: _Optional[_Union[GraphModule, _Mapping]] = ...) -> None: ...
+    ensemble: EnsembleModule
+    def __init__(self, predict: _Optional[_Union[PredictModule, _Mapping]] = ..., chain_of_thought: _Optional[_Union[ChainOfThoughtModule, _Mapping]] = ..., react: _Optional[_Union[ReActModule, _Mapping]] = ..., multi_chain_comparison: _Optional[_Union[MultiChainComparisonModule, _Mapping]] = ..., best_of_n: _Optional[_Union[BestOfNModule, _Mapping]] = ..., refine: _Optional[_Union[RefineModule, _Mapping]] = ..., parallel: _Optional[_Union[ParallelModule, _Mapping]] = ..., majority: _Optional[_Union[MajorityModule, _Mapping]] = ..., graph: _Optional[_Union[GraphModule, _Mapping]] = ..., ensemble: _Optional[_Union[EnsembleModule, _Mapping]] = ...) -> None: ...

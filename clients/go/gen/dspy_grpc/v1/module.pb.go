@@ -144,6 +144,61 @@ func (CachePolicy) EnumDescriptor() ([]byte, []int) {
 	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{1}
 }
 
+// How an ensemble combines the outputs of its programs.
+type EnsembleReduce int32
+
+const (
+	// Not set: ENSEMBLE_REDUCE_NONE, DSPy's default (`reduce_fn=None`).
+	EnsembleReduce_ENSEMBLE_REDUCE_UNSPECIFIED EnsembleReduce = 0
+	// Return every program's outputs: the only output is `completions`, a list of output objects in
+	// the order the programs ran.
+	EnsembleReduce_ENSEMBLE_REDUCE_NONE EnsembleReduce = 1
+	// `dspy.majority`: the outputs of the first program whose `field` value is the most common after
+	// DSPy's normalization (ties: the earliest).
+	EnsembleReduce_ENSEMBLE_REDUCE_MAJORITY EnsembleReduce = 2
+)
+
+// Enum value maps for EnsembleReduce.
+var (
+	EnsembleReduce_name = map[int32]string{
+		0: "ENSEMBLE_REDUCE_UNSPECIFIED",
+		1: "ENSEMBLE_REDUCE_NONE",
+		2: "ENSEMBLE_REDUCE_MAJORITY",
+	}
+	EnsembleReduce_value = map[string]int32{
+		"ENSEMBLE_REDUCE_UNSPECIFIED": 0,
+		"ENSEMBLE_REDUCE_NONE":        1,
+		"ENSEMBLE_REDUCE_MAJORITY":    2,
+	}
+)
+
+func (x EnsembleReduce) Enum() *EnsembleReduce {
+	p := new(EnsembleReduce)
+	*p = x
+	return p
+}
+
+func (x EnsembleReduce) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EnsembleReduce) Descriptor() protoreflect.EnumDescriptor {
+	return file_dspy_grpc_v1_module_proto_enumTypes[2].Descriptor()
+}
+
+func (EnsembleReduce) Type() protoreflect.EnumType {
+	return &file_dspy_grpc_v1_module_proto_enumTypes[2]
+}
+
+func (x EnsembleReduce) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EnsembleReduce.Descriptor instead.
+func (EnsembleReduce) EnumDescriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{2}
+}
+
 // Sampling options sent to the LM. Unset options take the model's configured defaults.
 type LMOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1679,6 +1734,94 @@ func (x *GraphModule) GetOutputs() map[string]string {
 	return nil
 }
 
+// `dspy.Ensemble(reduce_fn, size).compile(programs)`: each call runs `size` of the programs (all of
+// them when 0), concurrently, on the same inputs, and reduces their outputs. The programs must take
+// the same inputs (names and types) and give the same outputs. Their predictors are named
+// "programs[i]...." as DSPy names them (a Predict program is "programs[0]", a ChainOfThought one
+// "programs[0].predict"). DSPy draws the sample from the global random generator on every call;
+// here it is drawn with a generator seeded by `seed`, the call's rollout id and the inputs, so the
+// same call always runs the same programs.
+type EnsembleModule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The programs, at least one.
+	Programs []*ModuleSpec `protobuf:"bytes,1,rep,name=programs,proto3" json:"programs,omitempty"`
+	// How outputs are combined.
+	Reduce EnsembleReduce `protobuf:"varint,2,opt,name=reduce,proto3,enum=dspy_grpc.v1.EnsembleReduce" json:"reduce,omitempty"`
+	// Programs sampled per call, at most the number of programs; 0 means all.
+	Size int32 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	// Seed of the sample.
+	Seed int64 `protobuf:"varint,4,opt,name=seed,proto3" json:"seed,omitempty"`
+	// With ENSEMBLE_REDUCE_MAJORITY: the output voted on; empty: the programs' last output field.
+	Field         string `protobuf:"bytes,5,opt,name=field,proto3" json:"field,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnsembleModule) Reset() {
+	*x = EnsembleModule{}
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnsembleModule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnsembleModule) ProtoMessage() {}
+
+func (x *EnsembleModule) ProtoReflect() protoreflect.Message {
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnsembleModule.ProtoReflect.Descriptor instead.
+func (*EnsembleModule) Descriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *EnsembleModule) GetPrograms() []*ModuleSpec {
+	if x != nil {
+		return x.Programs
+	}
+	return nil
+}
+
+func (x *EnsembleModule) GetReduce() EnsembleReduce {
+	if x != nil {
+		return x.Reduce
+	}
+	return EnsembleReduce_ENSEMBLE_REDUCE_UNSPECIFIED
+}
+
+func (x *EnsembleModule) GetSize() int32 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *EnsembleModule) GetSeed() int64 {
+	if x != nil {
+		return x.Seed
+	}
+	return 0
+}
+
+func (x *EnsembleModule) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
 // A module: what a program runs.
 type ModuleSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1695,6 +1838,7 @@ type ModuleSpec struct {
 	//	*ModuleSpec_Parallel
 	//	*ModuleSpec_Majority
 	//	*ModuleSpec_Graph
+	//	*ModuleSpec_Ensemble
 	Module        isModuleSpec_Module `protobuf_oneof:"module"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1702,7 +1846,7 @@ type ModuleSpec struct {
 
 func (x *ModuleSpec) Reset() {
 	*x = ModuleSpec{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[21]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +1858,7 @@ func (x *ModuleSpec) String() string {
 func (*ModuleSpec) ProtoMessage() {}
 
 func (x *ModuleSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[21]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1727,7 +1871,7 @@ func (x *ModuleSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModuleSpec.ProtoReflect.Descriptor instead.
 func (*ModuleSpec) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{21}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ModuleSpec) GetModule() isModuleSpec_Module {
@@ -1818,6 +1962,15 @@ func (x *ModuleSpec) GetGraph() *GraphModule {
 	return nil
 }
 
+func (x *ModuleSpec) GetEnsemble() *EnsembleModule {
+	if x != nil {
+		if x, ok := x.Module.(*ModuleSpec_Ensemble); ok {
+			return x.Ensemble
+		}
+	}
+	return nil
+}
+
 type isModuleSpec_Module interface {
 	isModuleSpec_Module()
 }
@@ -1867,6 +2020,11 @@ type ModuleSpec_Graph struct {
 	Graph *GraphModule `protobuf:"bytes,9,opt,name=graph,proto3,oneof"`
 }
 
+type ModuleSpec_Ensemble struct {
+	// dspy.Ensemble of several programs.
+	Ensemble *EnsembleModule `protobuf:"bytes,10,opt,name=ensemble,proto3,oneof"`
+}
+
 func (*ModuleSpec_Predict) isModuleSpec_Module() {}
 
 func (*ModuleSpec_ChainOfThought) isModuleSpec_Module() {}
@@ -1884,6 +2042,8 @@ func (*ModuleSpec_Parallel) isModuleSpec_Module() {}
 func (*ModuleSpec_Majority) isModuleSpec_Module() {}
 
 func (*ModuleSpec_Graph) isModuleSpec_Module() {}
+
+func (*ModuleSpec_Ensemble) isModuleSpec_Module() {}
 
 var File_dspy_grpc_v1_module_proto protoreflect.FileDescriptor
 
@@ -2005,7 +2165,13 @@ const file_dspy_grpc_v1_module_proto_rawDesc = "" +
 	"\aoutputs\x18\x02 \x03(\v2&.dspy_grpc.v1.GraphModule.OutputsEntryR\aoutputs\x1a:\n" +
 	"\fOutputsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd0\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xba\x01\n" +
+	"\x0eEnsembleModule\x124\n" +
+	"\bprograms\x18\x01 \x03(\v2\x18.dspy_grpc.v1.ModuleSpecR\bprograms\x124\n" +
+	"\x06reduce\x18\x02 \x01(\x0e2\x1c.dspy_grpc.v1.EnsembleReduceR\x06reduce\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x05R\x04size\x12\x12\n" +
+	"\x04seed\x18\x04 \x01(\x03R\x04seed\x12\x14\n" +
+	"\x05field\x18\x05 \x01(\tR\x05field\"\x8c\x05\n" +
 	"\n" +
 	"ModuleSpec\x127\n" +
 	"\apredict\x18\x01 \x01(\v2\x1b.dspy_grpc.v1.PredictModuleH\x00R\apredict\x12N\n" +
@@ -2016,7 +2182,9 @@ const file_dspy_grpc_v1_module_proto_rawDesc = "" +
 	"\x06refine\x18\x06 \x01(\v2\x1a.dspy_grpc.v1.RefineModuleH\x00R\x06refine\x12:\n" +
 	"\bparallel\x18\a \x01(\v2\x1c.dspy_grpc.v1.ParallelModuleH\x00R\bparallel\x12:\n" +
 	"\bmajority\x18\b \x01(\v2\x1c.dspy_grpc.v1.MajorityModuleH\x00R\bmajority\x121\n" +
-	"\x05graph\x18\t \x01(\v2\x19.dspy_grpc.v1.GraphModuleH\x00R\x05graphB\b\n" +
+	"\x05graph\x18\t \x01(\v2\x19.dspy_grpc.v1.GraphModuleH\x00R\x05graph\x12:\n" +
+	"\bensemble\x18\n" +
+	" \x01(\v2\x1c.dspy_grpc.v1.EnsembleModuleH\x00R\bensembleB\b\n" +
 	"\x06module*\x8a\x01\n" +
 	"\vAdapterKind\x12\x1c\n" +
 	"\x18ADAPTER_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
@@ -2028,7 +2196,11 @@ const file_dspy_grpc_v1_module_proto_rawDesc = "" +
 	"\x18CACHE_POLICY_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10CACHE_POLICY_USE\x10\x01\x12\x17\n" +
 	"\x13CACHE_POLICY_BYPASS\x10\x02\x12\x18\n" +
-	"\x14CACHE_POLICY_REFRESH\x10\x03BGZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3"
+	"\x14CACHE_POLICY_REFRESH\x10\x03*i\n" +
+	"\x0eEnsembleReduce\x12\x1f\n" +
+	"\x1bENSEMBLE_REDUCE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14ENSEMBLE_REDUCE_NONE\x10\x01\x12\x1c\n" +
+	"\x18ENSEMBLE_REDUCE_MAJORITY\x10\x02BGZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3"
 
 var (
 	file_dspy_grpc_v1_module_proto_rawDescOnce sync.Once
@@ -2042,89 +2214,94 @@ func file_dspy_grpc_v1_module_proto_rawDescGZIP() []byte {
 	return file_dspy_grpc_v1_module_proto_rawDescData
 }
 
-var file_dspy_grpc_v1_module_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_dspy_grpc_v1_module_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_dspy_grpc_v1_module_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_dspy_grpc_v1_module_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_dspy_grpc_v1_module_proto_goTypes = []any{
 	(AdapterKind)(0),                   // 0: dspy_grpc.v1.AdapterKind
 	(CachePolicy)(0),                   // 1: dspy_grpc.v1.CachePolicy
-	(*LMOptions)(nil),                  // 2: dspy_grpc.v1.LMOptions
-	(*DummyLM)(nil),                    // 3: dspy_grpc.v1.DummyLM
-	(*DummyResponse)(nil),              // 4: dspy_grpc.v1.DummyResponse
-	(*DummyRule)(nil),                  // 5: dspy_grpc.v1.DummyRule
-	(*LMSpec)(nil),                     // 6: dspy_grpc.v1.LMSpec
-	(*PredictorSpec)(nil),              // 7: dspy_grpc.v1.PredictorSpec
-	(*PredictModule)(nil),              // 8: dspy_grpc.v1.PredictModule
-	(*ChainOfThoughtModule)(nil),       // 9: dspy_grpc.v1.ChainOfThoughtModule
-	(*PredictorState)(nil),             // 10: dspy_grpc.v1.PredictorState
-	(*ToolSpec)(nil),                   // 11: dspy_grpc.v1.ToolSpec
-	(*ReActModule)(nil),                // 12: dspy_grpc.v1.ReActModule
-	(*MultiChainComparisonModule)(nil), // 13: dspy_grpc.v1.MultiChainComparisonModule
-	(*RewardSpec)(nil),                 // 14: dspy_grpc.v1.RewardSpec
-	(*ExactMatchReward)(nil),           // 15: dspy_grpc.v1.ExactMatchReward
-	(*LMJudgeReward)(nil),              // 16: dspy_grpc.v1.LMJudgeReward
-	(*BestOfNModule)(nil),              // 17: dspy_grpc.v1.BestOfNModule
-	(*RefineModule)(nil),               // 18: dspy_grpc.v1.RefineModule
-	(*ParallelModule)(nil),             // 19: dspy_grpc.v1.ParallelModule
-	(*MajorityModule)(nil),             // 20: dspy_grpc.v1.MajorityModule
-	(*GraphStep)(nil),                  // 21: dspy_grpc.v1.GraphStep
-	(*GraphModule)(nil),                // 22: dspy_grpc.v1.GraphModule
-	(*ModuleSpec)(nil),                 // 23: dspy_grpc.v1.ModuleSpec
-	nil,                                // 24: dspy_grpc.v1.GraphStep.InputsEntry
-	nil,                                // 25: dspy_grpc.v1.GraphModule.OutputsEntry
-	(*structpb.Struct)(nil),            // 26: google.protobuf.Struct
-	(*Signature)(nil),                  // 27: dspy_grpc.v1.Signature
-	(*Example)(nil),                    // 28: dspy_grpc.v1.Example
+	(EnsembleReduce)(0),                // 2: dspy_grpc.v1.EnsembleReduce
+	(*LMOptions)(nil),                  // 3: dspy_grpc.v1.LMOptions
+	(*DummyLM)(nil),                    // 4: dspy_grpc.v1.DummyLM
+	(*DummyResponse)(nil),              // 5: dspy_grpc.v1.DummyResponse
+	(*DummyRule)(nil),                  // 6: dspy_grpc.v1.DummyRule
+	(*LMSpec)(nil),                     // 7: dspy_grpc.v1.LMSpec
+	(*PredictorSpec)(nil),              // 8: dspy_grpc.v1.PredictorSpec
+	(*PredictModule)(nil),              // 9: dspy_grpc.v1.PredictModule
+	(*ChainOfThoughtModule)(nil),       // 10: dspy_grpc.v1.ChainOfThoughtModule
+	(*PredictorState)(nil),             // 11: dspy_grpc.v1.PredictorState
+	(*ToolSpec)(nil),                   // 12: dspy_grpc.v1.ToolSpec
+	(*ReActModule)(nil),                // 13: dspy_grpc.v1.ReActModule
+	(*MultiChainComparisonModule)(nil), // 14: dspy_grpc.v1.MultiChainComparisonModule
+	(*RewardSpec)(nil),                 // 15: dspy_grpc.v1.RewardSpec
+	(*ExactMatchReward)(nil),           // 16: dspy_grpc.v1.ExactMatchReward
+	(*LMJudgeReward)(nil),              // 17: dspy_grpc.v1.LMJudgeReward
+	(*BestOfNModule)(nil),              // 18: dspy_grpc.v1.BestOfNModule
+	(*RefineModule)(nil),               // 19: dspy_grpc.v1.RefineModule
+	(*ParallelModule)(nil),             // 20: dspy_grpc.v1.ParallelModule
+	(*MajorityModule)(nil),             // 21: dspy_grpc.v1.MajorityModule
+	(*GraphStep)(nil),                  // 22: dspy_grpc.v1.GraphStep
+	(*GraphModule)(nil),                // 23: dspy_grpc.v1.GraphModule
+	(*EnsembleModule)(nil),             // 24: dspy_grpc.v1.EnsembleModule
+	(*ModuleSpec)(nil),                 // 25: dspy_grpc.v1.ModuleSpec
+	nil,                                // 26: dspy_grpc.v1.GraphStep.InputsEntry
+	nil,                                // 27: dspy_grpc.v1.GraphModule.OutputsEntry
+	(*structpb.Struct)(nil),            // 28: google.protobuf.Struct
+	(*Signature)(nil),                  // 29: dspy_grpc.v1.Signature
+	(*Example)(nil),                    // 30: dspy_grpc.v1.Example
 }
 var file_dspy_grpc_v1_module_proto_depIdxs = []int32{
 	1,  // 0: dspy_grpc.v1.LMOptions.cache:type_name -> dspy_grpc.v1.CachePolicy
-	4,  // 1: dspy_grpc.v1.DummyLM.responses:type_name -> dspy_grpc.v1.DummyResponse
-	5,  // 2: dspy_grpc.v1.DummyLM.rules:type_name -> dspy_grpc.v1.DummyRule
-	26, // 3: dspy_grpc.v1.DummyResponse.fields:type_name -> google.protobuf.Struct
-	4,  // 4: dspy_grpc.v1.DummyRule.response:type_name -> dspy_grpc.v1.DummyResponse
-	3,  // 5: dspy_grpc.v1.LMSpec.dummy:type_name -> dspy_grpc.v1.DummyLM
-	2,  // 6: dspy_grpc.v1.LMSpec.options:type_name -> dspy_grpc.v1.LMOptions
-	27, // 7: dspy_grpc.v1.PredictorSpec.signature:type_name -> dspy_grpc.v1.Signature
-	28, // 8: dspy_grpc.v1.PredictorSpec.demos:type_name -> dspy_grpc.v1.Example
+	5,  // 1: dspy_grpc.v1.DummyLM.responses:type_name -> dspy_grpc.v1.DummyResponse
+	6,  // 2: dspy_grpc.v1.DummyLM.rules:type_name -> dspy_grpc.v1.DummyRule
+	28, // 3: dspy_grpc.v1.DummyResponse.fields:type_name -> google.protobuf.Struct
+	5,  // 4: dspy_grpc.v1.DummyRule.response:type_name -> dspy_grpc.v1.DummyResponse
+	4,  // 5: dspy_grpc.v1.LMSpec.dummy:type_name -> dspy_grpc.v1.DummyLM
+	3,  // 6: dspy_grpc.v1.LMSpec.options:type_name -> dspy_grpc.v1.LMOptions
+	29, // 7: dspy_grpc.v1.PredictorSpec.signature:type_name -> dspy_grpc.v1.Signature
+	30, // 8: dspy_grpc.v1.PredictorSpec.demos:type_name -> dspy_grpc.v1.Example
 	0,  // 9: dspy_grpc.v1.PredictorSpec.adapter:type_name -> dspy_grpc.v1.AdapterKind
-	6,  // 10: dspy_grpc.v1.PredictorSpec.lm:type_name -> dspy_grpc.v1.LMSpec
-	6,  // 11: dspy_grpc.v1.PredictorSpec.extraction_lm:type_name -> dspy_grpc.v1.LMSpec
-	7,  // 12: dspy_grpc.v1.PredictModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
-	7,  // 13: dspy_grpc.v1.ChainOfThoughtModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
-	28, // 14: dspy_grpc.v1.PredictorState.demos:type_name -> dspy_grpc.v1.Example
-	7,  // 15: dspy_grpc.v1.ReActModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
-	11, // 16: dspy_grpc.v1.ReActModule.tools:type_name -> dspy_grpc.v1.ToolSpec
-	10, // 17: dspy_grpc.v1.ReActModule.react:type_name -> dspy_grpc.v1.PredictorState
-	10, // 18: dspy_grpc.v1.ReActModule.extract:type_name -> dspy_grpc.v1.PredictorState
-	7,  // 19: dspy_grpc.v1.MultiChainComparisonModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
-	23, // 20: dspy_grpc.v1.MultiChainComparisonModule.generator:type_name -> dspy_grpc.v1.ModuleSpec
-	15, // 21: dspy_grpc.v1.RewardSpec.exact_match:type_name -> dspy_grpc.v1.ExactMatchReward
-	16, // 22: dspy_grpc.v1.RewardSpec.lm_judge:type_name -> dspy_grpc.v1.LMJudgeReward
-	7,  // 23: dspy_grpc.v1.LMJudgeReward.judge:type_name -> dspy_grpc.v1.PredictorSpec
-	23, // 24: dspy_grpc.v1.BestOfNModule.module:type_name -> dspy_grpc.v1.ModuleSpec
-	14, // 25: dspy_grpc.v1.BestOfNModule.reward:type_name -> dspy_grpc.v1.RewardSpec
-	23, // 26: dspy_grpc.v1.RefineModule.module:type_name -> dspy_grpc.v1.ModuleSpec
-	14, // 27: dspy_grpc.v1.RefineModule.reward:type_name -> dspy_grpc.v1.RewardSpec
-	6,  // 28: dspy_grpc.v1.RefineModule.feedback_lm:type_name -> dspy_grpc.v1.LMSpec
-	23, // 29: dspy_grpc.v1.ParallelModule.module:type_name -> dspy_grpc.v1.ModuleSpec
-	23, // 30: dspy_grpc.v1.MajorityModule.module:type_name -> dspy_grpc.v1.ModuleSpec
-	23, // 31: dspy_grpc.v1.GraphStep.module:type_name -> dspy_grpc.v1.ModuleSpec
-	24, // 32: dspy_grpc.v1.GraphStep.inputs:type_name -> dspy_grpc.v1.GraphStep.InputsEntry
-	21, // 33: dspy_grpc.v1.GraphModule.steps:type_name -> dspy_grpc.v1.GraphStep
-	25, // 34: dspy_grpc.v1.GraphModule.outputs:type_name -> dspy_grpc.v1.GraphModule.OutputsEntry
-	8,  // 35: dspy_grpc.v1.ModuleSpec.predict:type_name -> dspy_grpc.v1.PredictModule
-	9,  // 36: dspy_grpc.v1.ModuleSpec.chain_of_thought:type_name -> dspy_grpc.v1.ChainOfThoughtModule
-	12, // 37: dspy_grpc.v1.ModuleSpec.react:type_name -> dspy_grpc.v1.ReActModule
-	13, // 38: dspy_grpc.v1.ModuleSpec.multi_chain_comparison:type_name -> dspy_grpc.v1.MultiChainComparisonModule
-	17, // 39: dspy_grpc.v1.ModuleSpec.best_of_n:type_name -> dspy_grpc.v1.BestOfNModule
-	18, // 40: dspy_grpc.v1.ModuleSpec.refine:type_name -> dspy_grpc.v1.RefineModule
-	19, // 41: dspy_grpc.v1.ModuleSpec.parallel:type_name -> dspy_grpc.v1.ParallelModule
-	20, // 42: dspy_grpc.v1.ModuleSpec.majority:type_name -> dspy_grpc.v1.MajorityModule
-	22, // 43: dspy_grpc.v1.ModuleSpec.graph:type_name -> dspy_grpc.v1.GraphModule
-	44, // [44:44] is the sub-list for method output_type
-	44, // [44:44] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	7,  // 10: dspy_grpc.v1.PredictorSpec.lm:type_name -> dspy_grpc.v1.LMSpec
+	7,  // 11: dspy_grpc.v1.PredictorSpec.extraction_lm:type_name -> dspy_grpc.v1.LMSpec
+	8,  // 12: dspy_grpc.v1.PredictModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
+	8,  // 13: dspy_grpc.v1.ChainOfThoughtModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
+	30, // 14: dspy_grpc.v1.PredictorState.demos:type_name -> dspy_grpc.v1.Example
+	8,  // 15: dspy_grpc.v1.ReActModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
+	12, // 16: dspy_grpc.v1.ReActModule.tools:type_name -> dspy_grpc.v1.ToolSpec
+	11, // 17: dspy_grpc.v1.ReActModule.react:type_name -> dspy_grpc.v1.PredictorState
+	11, // 18: dspy_grpc.v1.ReActModule.extract:type_name -> dspy_grpc.v1.PredictorState
+	8,  // 19: dspy_grpc.v1.MultiChainComparisonModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
+	25, // 20: dspy_grpc.v1.MultiChainComparisonModule.generator:type_name -> dspy_grpc.v1.ModuleSpec
+	16, // 21: dspy_grpc.v1.RewardSpec.exact_match:type_name -> dspy_grpc.v1.ExactMatchReward
+	17, // 22: dspy_grpc.v1.RewardSpec.lm_judge:type_name -> dspy_grpc.v1.LMJudgeReward
+	8,  // 23: dspy_grpc.v1.LMJudgeReward.judge:type_name -> dspy_grpc.v1.PredictorSpec
+	25, // 24: dspy_grpc.v1.BestOfNModule.module:type_name -> dspy_grpc.v1.ModuleSpec
+	15, // 25: dspy_grpc.v1.BestOfNModule.reward:type_name -> dspy_grpc.v1.RewardSpec
+	25, // 26: dspy_grpc.v1.RefineModule.module:type_name -> dspy_grpc.v1.ModuleSpec
+	15, // 27: dspy_grpc.v1.RefineModule.reward:type_name -> dspy_grpc.v1.RewardSpec
+	7,  // 28: dspy_grpc.v1.RefineModule.feedback_lm:type_name -> dspy_grpc.v1.LMSpec
+	25, // 29: dspy_grpc.v1.ParallelModule.module:type_name -> dspy_grpc.v1.ModuleSpec
+	25, // 30: dspy_grpc.v1.MajorityModule.module:type_name -> dspy_grpc.v1.ModuleSpec
+	25, // 31: dspy_grpc.v1.GraphStep.module:type_name -> dspy_grpc.v1.ModuleSpec
+	26, // 32: dspy_grpc.v1.GraphStep.inputs:type_name -> dspy_grpc.v1.GraphStep.InputsEntry
+	22, // 33: dspy_grpc.v1.GraphModule.steps:type_name -> dspy_grpc.v1.GraphStep
+	27, // 34: dspy_grpc.v1.GraphModule.outputs:type_name -> dspy_grpc.v1.GraphModule.OutputsEntry
+	25, // 35: dspy_grpc.v1.EnsembleModule.programs:type_name -> dspy_grpc.v1.ModuleSpec
+	2,  // 36: dspy_grpc.v1.EnsembleModule.reduce:type_name -> dspy_grpc.v1.EnsembleReduce
+	9,  // 37: dspy_grpc.v1.ModuleSpec.predict:type_name -> dspy_grpc.v1.PredictModule
+	10, // 38: dspy_grpc.v1.ModuleSpec.chain_of_thought:type_name -> dspy_grpc.v1.ChainOfThoughtModule
+	13, // 39: dspy_grpc.v1.ModuleSpec.react:type_name -> dspy_grpc.v1.ReActModule
+	14, // 40: dspy_grpc.v1.ModuleSpec.multi_chain_comparison:type_name -> dspy_grpc.v1.MultiChainComparisonModule
+	18, // 41: dspy_grpc.v1.ModuleSpec.best_of_n:type_name -> dspy_grpc.v1.BestOfNModule
+	19, // 42: dspy_grpc.v1.ModuleSpec.refine:type_name -> dspy_grpc.v1.RefineModule
+	20, // 43: dspy_grpc.v1.ModuleSpec.parallel:type_name -> dspy_grpc.v1.ParallelModule
+	21, // 44: dspy_grpc.v1.ModuleSpec.majority:type_name -> dspy_grpc.v1.MajorityModule
+	23, // 45: dspy_grpc.v1.ModuleSpec.graph:type_name -> dspy_grpc.v1.GraphModule
+	24, // 46: dspy_grpc.v1.ModuleSpec.ensemble:type_name -> dspy_grpc.v1.EnsembleModule
+	47, // [47:47] is the sub-list for method output_type
+	47, // [47:47] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_dspy_grpc_v1_module_proto_init() }
@@ -2151,7 +2328,7 @@ func file_dspy_grpc_v1_module_proto_init() {
 	file_dspy_grpc_v1_module_proto_msgTypes[15].OneofWrappers = []any{}
 	file_dspy_grpc_v1_module_proto_msgTypes[16].OneofWrappers = []any{}
 	file_dspy_grpc_v1_module_proto_msgTypes[17].OneofWrappers = []any{}
-	file_dspy_grpc_v1_module_proto_msgTypes[21].OneofWrappers = []any{
+	file_dspy_grpc_v1_module_proto_msgTypes[22].OneofWrappers = []any{
 		(*ModuleSpec_Predict)(nil),
 		(*ModuleSpec_ChainOfThought)(nil),
 		(*ModuleSpec_React)(nil),
@@ -2161,14 +2338,15 @@ func file_dspy_grpc_v1_module_proto_init() {
 		(*ModuleSpec_Parallel)(nil),
 		(*ModuleSpec_Majority)(nil),
 		(*ModuleSpec_Graph)(nil),
+		(*ModuleSpec_Ensemble)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dspy_grpc_v1_module_proto_rawDesc), len(file_dspy_grpc_v1_module_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   24,
+			NumEnums:      3,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -29,15 +29,17 @@ type Optimization struct {
 	// Resource name, "optimizations/{optimization}".
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The program to optimize (the student): "programs/{program}" or "programs/{program}@{revision_id}".
+	// For `ensemble`, the program that receives the ensemble as its new revision.
 	Program string `protobuf:"bytes,2,opt,name=program,proto3" json:"program,omitempty"`
 	// The revision optimized ("programs/qa@r0002"), fixed at creation.
 	ProgramRevision string `protobuf:"bytes,3,opt,name=program_revision,json=programRevision,proto3" json:"program_revision,omitempty"`
-	// The training examples: "datasets/{dataset}".
+	// The training examples: "datasets/{dataset}". Required, except for `ensemble`, which needs no
+	// training: with a dataset and a metric it scores each program and the ensemble.
 	Dataset string `protobuf:"bytes,4,opt,name=dataset,proto3" json:"dataset,omitempty"`
 	// When set, the train part of this split is the trainset and the dev part the valset. Unset: the
 	// whole dataset is the trainset and each optimizer picks its valset as DSPy does.
 	Split *DatasetSplit `protobuf:"bytes,5,opt,name=split,proto3" json:"split,omitempty"`
-	// The metric to maximize.
+	// The metric to maximize. Required, except for `ensemble` (see `dataset`).
 	Metric *MetricSpec `protobuf:"bytes,6,opt,name=metric,proto3" json:"metric,omitempty"`
 	// The optimizer and its settings; unset fields take DSPy 3.4.1's defaults.
 	//
@@ -48,6 +50,7 @@ type Optimization struct {
 	//	*Optimization_RandomSearch
 	//	*Optimization_Copro
 	//	*Optimization_MiproV2
+	//	*Optimization_Ensemble
 	Optimizer isOptimization_Optimizer `protobuf_oneof:"optimizer"`
 	// The LM that runs the program (DSPy's task model) for predictors that name none.
 	TaskLm *LMSpec `protobuf:"bytes,12,opt,name=task_lm,json=taskLm,proto3" json:"task_lm,omitempty"`
@@ -207,6 +210,15 @@ func (x *Optimization) GetMiproV2() *MIPROv2 {
 	return nil
 }
 
+func (x *Optimization) GetEnsemble() *Ensemble {
+	if x != nil {
+		if x, ok := x.Optimizer.(*Optimization_Ensemble); ok {
+			return x.Ensemble
+		}
+	}
+	return nil
+}
+
 func (x *Optimization) GetTaskLm() *LMSpec {
 	if x != nil {
 		return x.TaskLm
@@ -334,6 +346,11 @@ type Optimization_MiproV2 struct {
 	MiproV2 *MIPROv2 `protobuf:"bytes,11,opt,name=mipro_v2,json=miproV2,proto3,oneof"`
 }
 
+type Optimization_Ensemble struct {
+	// dspy.Ensemble.
+	Ensemble *Ensemble `protobuf:"bytes,26,opt,name=ensemble,proto3,oneof"`
+}
+
 func (*Optimization_LabeledFewShot) isOptimization_Optimizer() {}
 
 func (*Optimization_BootstrapFewShot) isOptimization_Optimizer() {}
@@ -343,6 +360,8 @@ func (*Optimization_RandomSearch) isOptimization_Optimizer() {}
 func (*Optimization_Copro) isOptimization_Optimizer() {}
 
 func (*Optimization_MiproV2) isOptimization_Optimizer() {}
+
+func (*Optimization_Ensemble) isOptimization_Optimizer() {}
 
 // dspy.LabeledFewShot: each predictor gets up to `k` examples of the trainset as demos.
 type LabeledFewShot struct {
@@ -818,6 +837,94 @@ func (x *MIPROv2) GetViewDataBatchSize() int32 {
 	return 0
 }
 
+// dspy.Ensemble: combines stored program revisions (e.g. the results of earlier optimizations) into
+// one program whose module is an `EnsembleModule` holding their modules. The revisions are resolved
+// when the job is created, so later changes to those programs do not affect the ensemble. With a
+// dataset and a metric the job scores each program and then the ensemble on the valset (the whole
+// dataset, or the dev part of `split`), lists them as candidates ("programs[0]", ..., "ensemble"),
+// and reports the ensemble's score as `best_score`; without them it only writes the revision.
+type Ensemble struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The programs: "programs/{program}@{revision_id}", or "programs/{program}" for its active
+	// revision. At least one; all must take the same inputs and give the same outputs.
+	Programs []string `protobuf:"bytes,1,rep,name=programs,proto3" json:"programs,omitempty"`
+	// How outputs are combined (DSPy's reduce_fn); default ENSEMBLE_REDUCE_NONE, as in DSPy.
+	Reduce EnsembleReduce `protobuf:"varint,2,opt,name=reduce,proto3,enum=dspy_grpc.v1.EnsembleReduce" json:"reduce,omitempty"`
+	// Programs run per call (DSPy's size); 0 means all; at most the number of programs.
+	Size int32 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	// Seed of the per-call sample.
+	Seed int64 `protobuf:"varint,4,opt,name=seed,proto3" json:"seed,omitempty"`
+	// With ENSEMBLE_REDUCE_MAJORITY: the output voted on; empty: the last output field.
+	Field         string `protobuf:"bytes,5,opt,name=field,proto3" json:"field,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ensemble) Reset() {
+	*x = Ensemble{}
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ensemble) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ensemble) ProtoMessage() {}
+
+func (x *Ensemble) ProtoReflect() protoreflect.Message {
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ensemble.ProtoReflect.Descriptor instead.
+func (*Ensemble) Descriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Ensemble) GetPrograms() []string {
+	if x != nil {
+		return x.Programs
+	}
+	return nil
+}
+
+func (x *Ensemble) GetReduce() EnsembleReduce {
+	if x != nil {
+		return x.Reduce
+	}
+	return EnsembleReduce_ENSEMBLE_REDUCE_UNSPECIFIED
+}
+
+func (x *Ensemble) GetSize() int32 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *Ensemble) GetSeed() int64 {
+	if x != nil {
+		return x.Seed
+	}
+	return 0
+}
+
+func (x *Ensemble) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
 // The outcome of a finished optimization.
 type OptimizationResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -827,7 +934,7 @@ type OptimizationResult struct {
 	Activated bool `protobuf:"varint,2,opt,name=activated,proto3" json:"activated,omitempty"`
 	// The best candidate's score on the valset (0-100), when the optimizer evaluates candidates.
 	BestScore *float64 `protobuf:"fixed64,3,opt,name=best_score,json=bestScore,proto3,oneof" json:"best_score,omitempty"`
-	// The best candidate's index in ListOptimizationCandidates.
+	// The best candidate's index in ListOptimizationCandidates (for `ensemble`: the ensemble's own).
 	BestCandidate int32 `protobuf:"varint,4,opt,name=best_candidate,json=bestCandidate,proto3" json:"best_candidate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -835,7 +942,7 @@ type OptimizationResult struct {
 
 func (x *OptimizationResult) Reset() {
 	*x = OptimizationResult{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[6]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +954,7 @@ func (x *OptimizationResult) String() string {
 func (*OptimizationResult) ProtoMessage() {}
 
 func (x *OptimizationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[6]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +967,7 @@ func (x *OptimizationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OptimizationResult.ProtoReflect.Descriptor instead.
 func (*OptimizationResult) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{6}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *OptimizationResult) GetProgramRevision() string {
@@ -908,7 +1015,7 @@ type OptimizationCandidate struct {
 
 func (x *OptimizationCandidate) Reset() {
 	*x = OptimizationCandidate{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[7]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1027,7 @@ func (x *OptimizationCandidate) String() string {
 func (*OptimizationCandidate) ProtoMessage() {}
 
 func (x *OptimizationCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[7]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1040,7 @@ func (x *OptimizationCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OptimizationCandidate.ProtoReflect.Descriptor instead.
 func (*OptimizationCandidate) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{7}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *OptimizationCandidate) GetIndex() int32 {
@@ -977,7 +1084,7 @@ type CreateOptimizationRequest struct {
 
 func (x *CreateOptimizationRequest) Reset() {
 	*x = CreateOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[8]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1096,7 @@ func (x *CreateOptimizationRequest) String() string {
 func (*CreateOptimizationRequest) ProtoMessage() {}
 
 func (x *CreateOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[8]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1109,7 @@ func (x *CreateOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*CreateOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{8}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateOptimizationRequest) GetOptimizationId() string {
@@ -1030,7 +1137,7 @@ type GetOptimizationRequest struct {
 
 func (x *GetOptimizationRequest) Reset() {
 	*x = GetOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1149,7 @@ func (x *GetOptimizationRequest) String() string {
 func (*GetOptimizationRequest) ProtoMessage() {}
 
 func (x *GetOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1162,7 @@ func (x *GetOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*GetOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{9}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetOptimizationRequest) GetName() string {
@@ -1078,7 +1185,7 @@ type ListOptimizationsRequest struct {
 
 func (x *ListOptimizationsRequest) Reset() {
 	*x = ListOptimizationsRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1197,7 @@ func (x *ListOptimizationsRequest) String() string {
 func (*ListOptimizationsRequest) ProtoMessage() {}
 
 func (x *ListOptimizationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1210,7 @@ func (x *ListOptimizationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOptimizationsRequest.ProtoReflect.Descriptor instead.
 func (*ListOptimizationsRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{10}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListOptimizationsRequest) GetPageSize() int32 {
@@ -1133,7 +1240,7 @@ type ListOptimizationsResponse struct {
 
 func (x *ListOptimizationsResponse) Reset() {
 	*x = ListOptimizationsResponse{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1145,7 +1252,7 @@ func (x *ListOptimizationsResponse) String() string {
 func (*ListOptimizationsResponse) ProtoMessage() {}
 
 func (x *ListOptimizationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1158,7 +1265,7 @@ func (x *ListOptimizationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOptimizationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOptimizationsResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{11}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListOptimizationsResponse) GetOptimizations() []*Optimization {
@@ -1186,7 +1293,7 @@ type CancelOptimizationRequest struct {
 
 func (x *CancelOptimizationRequest) Reset() {
 	*x = CancelOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1198,7 +1305,7 @@ func (x *CancelOptimizationRequest) String() string {
 func (*CancelOptimizationRequest) ProtoMessage() {}
 
 func (x *CancelOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1211,7 +1318,7 @@ func (x *CancelOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*CancelOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{12}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CancelOptimizationRequest) GetName() string {
@@ -1232,7 +1339,7 @@ type WatchOptimizationRequest struct {
 
 func (x *WatchOptimizationRequest) Reset() {
 	*x = WatchOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1351,7 @@ func (x *WatchOptimizationRequest) String() string {
 func (*WatchOptimizationRequest) ProtoMessage() {}
 
 func (x *WatchOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1364,7 @@ func (x *WatchOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*WatchOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{13}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WatchOptimizationRequest) GetName() string {
@@ -1278,7 +1385,7 @@ type WatchOptimizationResponse struct {
 
 func (x *WatchOptimizationResponse) Reset() {
 	*x = WatchOptimizationResponse{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1290,7 +1397,7 @@ func (x *WatchOptimizationResponse) String() string {
 func (*WatchOptimizationResponse) ProtoMessage() {}
 
 func (x *WatchOptimizationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1303,7 +1410,7 @@ func (x *WatchOptimizationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOptimizationResponse.ProtoReflect.Descriptor instead.
 func (*WatchOptimizationResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{14}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WatchOptimizationResponse) GetOptimization() *Optimization {
@@ -1328,7 +1435,7 @@ type ListOptimizationCandidatesRequest struct {
 
 func (x *ListOptimizationCandidatesRequest) Reset() {
 	*x = ListOptimizationCandidatesRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1340,7 +1447,7 @@ func (x *ListOptimizationCandidatesRequest) String() string {
 func (*ListOptimizationCandidatesRequest) ProtoMessage() {}
 
 func (x *ListOptimizationCandidatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1353,7 +1460,7 @@ func (x *ListOptimizationCandidatesRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ListOptimizationCandidatesRequest.ProtoReflect.Descriptor instead.
 func (*ListOptimizationCandidatesRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{15}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListOptimizationCandidatesRequest) GetParent() string {
@@ -1390,7 +1497,7 @@ type ListOptimizationCandidatesResponse struct {
 
 func (x *ListOptimizationCandidatesResponse) Reset() {
 	*x = ListOptimizationCandidatesResponse{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1402,7 +1509,7 @@ func (x *ListOptimizationCandidatesResponse) String() string {
 func (*ListOptimizationCandidatesResponse) ProtoMessage() {}
 
 func (x *ListOptimizationCandidatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1415,7 +1522,7 @@ func (x *ListOptimizationCandidatesResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ListOptimizationCandidatesResponse.ProtoReflect.Descriptor instead.
 func (*ListOptimizationCandidatesResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{16}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListOptimizationCandidatesResponse) GetCandidates() []*OptimizationCandidate {
@@ -1436,20 +1543,21 @@ var File_dspy_grpc_v1_optimization_proto protoreflect.FileDescriptor
 
 const file_dspy_grpc_v1_optimization_proto_rawDesc = "" +
 	"\n" +
-	"\x1fdspy_grpc/v1/optimization.proto\x12\fdspy_grpc.v1\x1a\x1adspy_grpc/v1/dataset.proto\x1a\x16dspy_grpc/v1/job.proto\x1a\x19dspy_grpc/v1/metric.proto\x1a\x19dspy_grpc/v1/module.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\v\n" +
+	"\x1fdspy_grpc/v1/optimization.proto\x12\fdspy_grpc.v1\x1a\x1adspy_grpc/v1/dataset.proto\x1a\x16dspy_grpc/v1/job.proto\x1a\x19dspy_grpc/v1/metric.proto\x1a\x19dspy_grpc/v1/module.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb8\v\n" +
 	"\fOptimization\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x1e\n" +
 	"\aprogram\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\aprogram\x12/\n" +
-	"\x10program_revision\x18\x03 \x01(\tB\x04\xe2A\x01\x03R\x0fprogramRevision\x12\x1e\n" +
-	"\adataset\x18\x04 \x01(\tB\x04\xe2A\x01\x02R\adataset\x120\n" +
-	"\x05split\x18\x05 \x01(\v2\x1a.dspy_grpc.v1.DatasetSplitR\x05split\x126\n" +
-	"\x06metric\x18\x06 \x01(\v2\x18.dspy_grpc.v1.MetricSpecB\x04\xe2A\x01\x02R\x06metric\x12H\n" +
+	"\x10program_revision\x18\x03 \x01(\tB\x04\xe2A\x01\x03R\x0fprogramRevision\x12\x18\n" +
+	"\adataset\x18\x04 \x01(\tR\adataset\x120\n" +
+	"\x05split\x18\x05 \x01(\v2\x1a.dspy_grpc.v1.DatasetSplitR\x05split\x120\n" +
+	"\x06metric\x18\x06 \x01(\v2\x18.dspy_grpc.v1.MetricSpecR\x06metric\x12H\n" +
 	"\x10labeled_few_shot\x18\a \x01(\v2\x1c.dspy_grpc.v1.LabeledFewShotH\x00R\x0elabeledFewShot\x12N\n" +
 	"\x12bootstrap_few_shot\x18\b \x01(\v2\x1e.dspy_grpc.v1.BootstrapFewShotH\x00R\x10bootstrapFewShot\x12U\n" +
 	"\rrandom_search\x18\t \x01(\v2..dspy_grpc.v1.BootstrapFewShotWithRandomSearchH\x00R\frandomSearch\x12+\n" +
 	"\x05copro\x18\n" +
 	" \x01(\v2\x13.dspy_grpc.v1.COPROH\x00R\x05copro\x122\n" +
-	"\bmipro_v2\x18\v \x01(\v2\x15.dspy_grpc.v1.MIPROv2H\x00R\amiproV2\x12-\n" +
+	"\bmipro_v2\x18\v \x01(\v2\x15.dspy_grpc.v1.MIPROv2H\x00R\amiproV2\x124\n" +
+	"\bensemble\x18\x1a \x01(\v2\x16.dspy_grpc.v1.EnsembleH\x00R\bensemble\x12-\n" +
 	"\atask_lm\x18\f \x01(\v2\x14.dspy_grpc.v1.LMSpecR\x06taskLm\x123\n" +
 	"\n" +
 	"teacher_lm\x18\r \x01(\v2\x14.dspy_grpc.v1.LMSpecR\tteacherLm\x121\n" +
@@ -1544,7 +1652,13 @@ const file_dspy_grpc_v1_optimization_proto_rawDesc = "" +
 	"\x14_data_aware_proposerB\x15\n" +
 	"\x13_tip_aware_proposerB\x19\n" +
 	"\x17_fewshot_aware_proposerB\x17\n" +
-	"\x15_view_data_batch_size\"\xb7\x01\n" +
+	"\x15_view_data_batch_size\"\x9a\x01\n" +
+	"\bEnsemble\x12\x1a\n" +
+	"\bprograms\x18\x01 \x03(\tR\bprograms\x124\n" +
+	"\x06reduce\x18\x02 \x01(\x0e2\x1c.dspy_grpc.v1.EnsembleReduceR\x06reduce\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x05R\x04size\x12\x12\n" +
+	"\x04seed\x18\x04 \x01(\x03R\x04seed\x12\x14\n" +
+	"\x05field\x18\x05 \x01(\tR\x05field\"\xb7\x01\n" +
 	"\x12OptimizationResult\x12)\n" +
 	"\x10program_revision\x18\x01 \x01(\tR\x0fprogramRevision\x12\x1c\n" +
 	"\tactivated\x18\x02 \x01(\bR\tactivated\x12\"\n" +
@@ -1610,7 +1724,7 @@ func file_dspy_grpc_v1_optimization_proto_rawDescGZIP() []byte {
 	return file_dspy_grpc_v1_optimization_proto_rawDescData
 }
 
-var file_dspy_grpc_v1_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_dspy_grpc_v1_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_dspy_grpc_v1_optimization_proto_goTypes = []any{
 	(*Optimization)(nil),                       // 0: dspy_grpc.v1.Optimization
 	(*LabeledFewShot)(nil),                     // 1: dspy_grpc.v1.LabeledFewShot
@@ -1618,66 +1732,70 @@ var file_dspy_grpc_v1_optimization_proto_goTypes = []any{
 	(*BootstrapFewShotWithRandomSearch)(nil),   // 3: dspy_grpc.v1.BootstrapFewShotWithRandomSearch
 	(*COPRO)(nil),                              // 4: dspy_grpc.v1.COPRO
 	(*MIPROv2)(nil),                            // 5: dspy_grpc.v1.MIPROv2
-	(*OptimizationResult)(nil),                 // 6: dspy_grpc.v1.OptimizationResult
-	(*OptimizationCandidate)(nil),              // 7: dspy_grpc.v1.OptimizationCandidate
-	(*CreateOptimizationRequest)(nil),          // 8: dspy_grpc.v1.CreateOptimizationRequest
-	(*GetOptimizationRequest)(nil),             // 9: dspy_grpc.v1.GetOptimizationRequest
-	(*ListOptimizationsRequest)(nil),           // 10: dspy_grpc.v1.ListOptimizationsRequest
-	(*ListOptimizationsResponse)(nil),          // 11: dspy_grpc.v1.ListOptimizationsResponse
-	(*CancelOptimizationRequest)(nil),          // 12: dspy_grpc.v1.CancelOptimizationRequest
-	(*WatchOptimizationRequest)(nil),           // 13: dspy_grpc.v1.WatchOptimizationRequest
-	(*WatchOptimizationResponse)(nil),          // 14: dspy_grpc.v1.WatchOptimizationResponse
-	(*ListOptimizationCandidatesRequest)(nil),  // 15: dspy_grpc.v1.ListOptimizationCandidatesRequest
-	(*ListOptimizationCandidatesResponse)(nil), // 16: dspy_grpc.v1.ListOptimizationCandidatesResponse
-	(*DatasetSplit)(nil),                       // 17: dspy_grpc.v1.DatasetSplit
-	(*MetricSpec)(nil),                         // 18: dspy_grpc.v1.MetricSpec
-	(*LMSpec)(nil),                             // 19: dspy_grpc.v1.LMSpec
-	(JobState)(0),                              // 20: dspy_grpc.v1.JobState
-	(*JobProgress)(nil),                        // 21: dspy_grpc.v1.JobProgress
-	(*JobError)(nil),                           // 22: dspy_grpc.v1.JobError
-	(*timestamppb.Timestamp)(nil),              // 23: google.protobuf.Timestamp
-	(*ModuleSpec)(nil),                         // 24: dspy_grpc.v1.ModuleSpec
+	(*Ensemble)(nil),                           // 6: dspy_grpc.v1.Ensemble
+	(*OptimizationResult)(nil),                 // 7: dspy_grpc.v1.OptimizationResult
+	(*OptimizationCandidate)(nil),              // 8: dspy_grpc.v1.OptimizationCandidate
+	(*CreateOptimizationRequest)(nil),          // 9: dspy_grpc.v1.CreateOptimizationRequest
+	(*GetOptimizationRequest)(nil),             // 10: dspy_grpc.v1.GetOptimizationRequest
+	(*ListOptimizationsRequest)(nil),           // 11: dspy_grpc.v1.ListOptimizationsRequest
+	(*ListOptimizationsResponse)(nil),          // 12: dspy_grpc.v1.ListOptimizationsResponse
+	(*CancelOptimizationRequest)(nil),          // 13: dspy_grpc.v1.CancelOptimizationRequest
+	(*WatchOptimizationRequest)(nil),           // 14: dspy_grpc.v1.WatchOptimizationRequest
+	(*WatchOptimizationResponse)(nil),          // 15: dspy_grpc.v1.WatchOptimizationResponse
+	(*ListOptimizationCandidatesRequest)(nil),  // 16: dspy_grpc.v1.ListOptimizationCandidatesRequest
+	(*ListOptimizationCandidatesResponse)(nil), // 17: dspy_grpc.v1.ListOptimizationCandidatesResponse
+	(*DatasetSplit)(nil),                       // 18: dspy_grpc.v1.DatasetSplit
+	(*MetricSpec)(nil),                         // 19: dspy_grpc.v1.MetricSpec
+	(*LMSpec)(nil),                             // 20: dspy_grpc.v1.LMSpec
+	(JobState)(0),                              // 21: dspy_grpc.v1.JobState
+	(*JobProgress)(nil),                        // 22: dspy_grpc.v1.JobProgress
+	(*JobError)(nil),                           // 23: dspy_grpc.v1.JobError
+	(*timestamppb.Timestamp)(nil),              // 24: google.protobuf.Timestamp
+	(EnsembleReduce)(0),                        // 25: dspy_grpc.v1.EnsembleReduce
+	(*ModuleSpec)(nil),                         // 26: dspy_grpc.v1.ModuleSpec
 }
 var file_dspy_grpc_v1_optimization_proto_depIdxs = []int32{
-	17, // 0: dspy_grpc.v1.Optimization.split:type_name -> dspy_grpc.v1.DatasetSplit
-	18, // 1: dspy_grpc.v1.Optimization.metric:type_name -> dspy_grpc.v1.MetricSpec
+	18, // 0: dspy_grpc.v1.Optimization.split:type_name -> dspy_grpc.v1.DatasetSplit
+	19, // 1: dspy_grpc.v1.Optimization.metric:type_name -> dspy_grpc.v1.MetricSpec
 	1,  // 2: dspy_grpc.v1.Optimization.labeled_few_shot:type_name -> dspy_grpc.v1.LabeledFewShot
 	2,  // 3: dspy_grpc.v1.Optimization.bootstrap_few_shot:type_name -> dspy_grpc.v1.BootstrapFewShot
 	3,  // 4: dspy_grpc.v1.Optimization.random_search:type_name -> dspy_grpc.v1.BootstrapFewShotWithRandomSearch
 	4,  // 5: dspy_grpc.v1.Optimization.copro:type_name -> dspy_grpc.v1.COPRO
 	5,  // 6: dspy_grpc.v1.Optimization.mipro_v2:type_name -> dspy_grpc.v1.MIPROv2
-	19, // 7: dspy_grpc.v1.Optimization.task_lm:type_name -> dspy_grpc.v1.LMSpec
-	19, // 8: dspy_grpc.v1.Optimization.teacher_lm:type_name -> dspy_grpc.v1.LMSpec
-	19, // 9: dspy_grpc.v1.Optimization.prompt_lm:type_name -> dspy_grpc.v1.LMSpec
-	20, // 10: dspy_grpc.v1.Optimization.state:type_name -> dspy_grpc.v1.JobState
-	21, // 11: dspy_grpc.v1.Optimization.progress:type_name -> dspy_grpc.v1.JobProgress
-	6,  // 12: dspy_grpc.v1.Optimization.result:type_name -> dspy_grpc.v1.OptimizationResult
-	22, // 13: dspy_grpc.v1.Optimization.error:type_name -> dspy_grpc.v1.JobError
-	23, // 14: dspy_grpc.v1.Optimization.create_time:type_name -> google.protobuf.Timestamp
-	23, // 15: dspy_grpc.v1.Optimization.start_time:type_name -> google.protobuf.Timestamp
-	23, // 16: dspy_grpc.v1.Optimization.end_time:type_name -> google.protobuf.Timestamp
-	24, // 17: dspy_grpc.v1.OptimizationCandidate.module:type_name -> dspy_grpc.v1.ModuleSpec
-	0,  // 18: dspy_grpc.v1.CreateOptimizationRequest.optimization:type_name -> dspy_grpc.v1.Optimization
-	0,  // 19: dspy_grpc.v1.ListOptimizationsResponse.optimizations:type_name -> dspy_grpc.v1.Optimization
-	0,  // 20: dspy_grpc.v1.WatchOptimizationResponse.optimization:type_name -> dspy_grpc.v1.Optimization
-	7,  // 21: dspy_grpc.v1.ListOptimizationCandidatesResponse.candidates:type_name -> dspy_grpc.v1.OptimizationCandidate
-	8,  // 22: dspy_grpc.v1.OptimizationService.CreateOptimization:input_type -> dspy_grpc.v1.CreateOptimizationRequest
-	9,  // 23: dspy_grpc.v1.OptimizationService.GetOptimization:input_type -> dspy_grpc.v1.GetOptimizationRequest
-	10, // 24: dspy_grpc.v1.OptimizationService.ListOptimizations:input_type -> dspy_grpc.v1.ListOptimizationsRequest
-	12, // 25: dspy_grpc.v1.OptimizationService.CancelOptimization:input_type -> dspy_grpc.v1.CancelOptimizationRequest
-	13, // 26: dspy_grpc.v1.OptimizationService.WatchOptimization:input_type -> dspy_grpc.v1.WatchOptimizationRequest
-	15, // 27: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:input_type -> dspy_grpc.v1.ListOptimizationCandidatesRequest
-	0,  // 28: dspy_grpc.v1.OptimizationService.CreateOptimization:output_type -> dspy_grpc.v1.Optimization
-	0,  // 29: dspy_grpc.v1.OptimizationService.GetOptimization:output_type -> dspy_grpc.v1.Optimization
-	11, // 30: dspy_grpc.v1.OptimizationService.ListOptimizations:output_type -> dspy_grpc.v1.ListOptimizationsResponse
-	0,  // 31: dspy_grpc.v1.OptimizationService.CancelOptimization:output_type -> dspy_grpc.v1.Optimization
-	14, // 32: dspy_grpc.v1.OptimizationService.WatchOptimization:output_type -> dspy_grpc.v1.WatchOptimizationResponse
-	16, // 33: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:output_type -> dspy_grpc.v1.ListOptimizationCandidatesResponse
-	28, // [28:34] is the sub-list for method output_type
-	22, // [22:28] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	6,  // 7: dspy_grpc.v1.Optimization.ensemble:type_name -> dspy_grpc.v1.Ensemble
+	20, // 8: dspy_grpc.v1.Optimization.task_lm:type_name -> dspy_grpc.v1.LMSpec
+	20, // 9: dspy_grpc.v1.Optimization.teacher_lm:type_name -> dspy_grpc.v1.LMSpec
+	20, // 10: dspy_grpc.v1.Optimization.prompt_lm:type_name -> dspy_grpc.v1.LMSpec
+	21, // 11: dspy_grpc.v1.Optimization.state:type_name -> dspy_grpc.v1.JobState
+	22, // 12: dspy_grpc.v1.Optimization.progress:type_name -> dspy_grpc.v1.JobProgress
+	7,  // 13: dspy_grpc.v1.Optimization.result:type_name -> dspy_grpc.v1.OptimizationResult
+	23, // 14: dspy_grpc.v1.Optimization.error:type_name -> dspy_grpc.v1.JobError
+	24, // 15: dspy_grpc.v1.Optimization.create_time:type_name -> google.protobuf.Timestamp
+	24, // 16: dspy_grpc.v1.Optimization.start_time:type_name -> google.protobuf.Timestamp
+	24, // 17: dspy_grpc.v1.Optimization.end_time:type_name -> google.protobuf.Timestamp
+	25, // 18: dspy_grpc.v1.Ensemble.reduce:type_name -> dspy_grpc.v1.EnsembleReduce
+	26, // 19: dspy_grpc.v1.OptimizationCandidate.module:type_name -> dspy_grpc.v1.ModuleSpec
+	0,  // 20: dspy_grpc.v1.CreateOptimizationRequest.optimization:type_name -> dspy_grpc.v1.Optimization
+	0,  // 21: dspy_grpc.v1.ListOptimizationsResponse.optimizations:type_name -> dspy_grpc.v1.Optimization
+	0,  // 22: dspy_grpc.v1.WatchOptimizationResponse.optimization:type_name -> dspy_grpc.v1.Optimization
+	8,  // 23: dspy_grpc.v1.ListOptimizationCandidatesResponse.candidates:type_name -> dspy_grpc.v1.OptimizationCandidate
+	9,  // 24: dspy_grpc.v1.OptimizationService.CreateOptimization:input_type -> dspy_grpc.v1.CreateOptimizationRequest
+	10, // 25: dspy_grpc.v1.OptimizationService.GetOptimization:input_type -> dspy_grpc.v1.GetOptimizationRequest
+	11, // 26: dspy_grpc.v1.OptimizationService.ListOptimizations:input_type -> dspy_grpc.v1.ListOptimizationsRequest
+	13, // 27: dspy_grpc.v1.OptimizationService.CancelOptimization:input_type -> dspy_grpc.v1.CancelOptimizationRequest
+	14, // 28: dspy_grpc.v1.OptimizationService.WatchOptimization:input_type -> dspy_grpc.v1.WatchOptimizationRequest
+	16, // 29: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:input_type -> dspy_grpc.v1.ListOptimizationCandidatesRequest
+	0,  // 30: dspy_grpc.v1.OptimizationService.CreateOptimization:output_type -> dspy_grpc.v1.Optimization
+	0,  // 31: dspy_grpc.v1.OptimizationService.GetOptimization:output_type -> dspy_grpc.v1.Optimization
+	12, // 32: dspy_grpc.v1.OptimizationService.ListOptimizations:output_type -> dspy_grpc.v1.ListOptimizationsResponse
+	0,  // 33: dspy_grpc.v1.OptimizationService.CancelOptimization:output_type -> dspy_grpc.v1.Optimization
+	15, // 34: dspy_grpc.v1.OptimizationService.WatchOptimization:output_type -> dspy_grpc.v1.WatchOptimizationResponse
+	17, // 35: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:output_type -> dspy_grpc.v1.ListOptimizationCandidatesResponse
+	30, // [30:36] is the sub-list for method output_type
+	24, // [24:30] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_dspy_grpc_v1_optimization_proto_init() }
@@ -1695,21 +1813,22 @@ func file_dspy_grpc_v1_optimization_proto_init() {
 		(*Optimization_RandomSearch)(nil),
 		(*Optimization_Copro)(nil),
 		(*Optimization_MiproV2)(nil),
+		(*Optimization_Ensemble)(nil),
 	}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[1].OneofWrappers = []any{}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[2].OneofWrappers = []any{}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[3].OneofWrappers = []any{}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[4].OneofWrappers = []any{}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[5].OneofWrappers = []any{}
-	file_dspy_grpc_v1_optimization_proto_msgTypes[6].OneofWrappers = []any{}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[7].OneofWrappers = []any{}
+	file_dspy_grpc_v1_optimization_proto_msgTypes[8].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dspy_grpc_v1_optimization_proto_rawDesc), len(file_dspy_grpc_v1_optimization_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -10,7 +10,7 @@ import type { JobError, JobProgress, JobState } from "./job_pb.js";
 import { file_dspy_grpc_v1_job } from "./job_pb.js";
 import type { MetricSpec } from "./metric_pb.js";
 import { file_dspy_grpc_v1_metric } from "./metric_pb.js";
-import type { LMSpec, ModuleSpec } from "./module_pb.js";
+import type { EnsembleReduce, LMSpec, ModuleSpec } from "./module_pb.js";
 import { file_dspy_grpc_v1_module } from "./module_pb.js";
 import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb.js";
 import { file_google_api_resource } from "../../google/api/resource_pb.js";
@@ -22,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dspy_grpc/v1/optimization.proto.
  */
 export const file_dspy_grpc_v1_optimization: GenFile = /*@__PURE__*/
-  fileDesc("Ch9kc3B5X2dycGMvdjEvb3B0aW1pemF0aW9uLnByb3RvEgxkc3B5X2dycGMudjEiiwkKDE9wdGltaXphdGlvbhISCgRuYW1lGAEgASgJQgTiQQEIEhUKB3Byb2dyYW0YAiABKAlCBOJBAQISHgoQcHJvZ3JhbV9yZXZpc2lvbhgDIAEoCUIE4kEBAxIVCgdkYXRhc2V0GAQgASgJQgTiQQECEikKBXNwbGl0GAUgASgLMhouZHNweV9ncnBjLnYxLkRhdGFzZXRTcGxpdBIuCgZtZXRyaWMYBiABKAsyGC5kc3B5X2dycGMudjEuTWV0cmljU3BlY0IE4kEBAhI4ChBsYWJlbGVkX2Zld19zaG90GAcgASgLMhwuZHNweV9ncnBjLnYxLkxhYmVsZWRGZXdTaG90SAASPAoSYm9vdHN0cmFwX2Zld19zaG90GAggASgLMh4uZHNweV9ncnBjLnYxLkJvb3RzdHJhcEZld1Nob3RIABJHCg1yYW5kb21fc2VhcmNoGAkgASgLMi4uZHNweV9ncnBjLnYxLkJvb3RzdHJhcEZld1Nob3RXaXRoUmFuZG9tU2VhcmNoSAASJAoFY29wcm8YCiABKAsyEy5kc3B5X2dycGMudjEuQ09QUk9IABIpCghtaXByb192MhgLIAEoCzIVLmRzcHlfZ3JwYy52MS5NSVBST3YySAASJQoHdGFza19sbRgMIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMSKAoKdGVhY2hlcl9sbRgNIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMSJwoJcHJvbXB0X2xtGA4gASgLMhQuZHNweV9ncnBjLnYxLkxNU3BlYxITCgtudW1fdGhyZWFkcxgPIAEoBRIXCgptYXhfZXJyb3JzGBAgASgFSAGIAQESEAoIYWN0aXZhdGUYESABKAgSFAoMZGlzcGxheV9uYW1lGBIgASgJEisKBXN0YXRlGBMgASgOMhYuZHNweV9ncnBjLnYxLkpvYlN0YXRlQgTiQQEDEjEKCHByb2dyZXNzGBQgASgLMhkuZHNweV9ncnBjLnYxLkpvYlByb2dyZXNzQgTiQQEDEjYKBnJlc3VsdBgVIAEoCzIgLmRzcHlfZ3JwYy52MS5PcHRpbWl6YXRpb25SZXN1bHRCBOJBAQMSKwoFZXJyb3IYFiABKAsyFi5kc3B5X2dycGMudjEuSm9iRXJyb3JCBOJBAQMSNQoLY3JlYXRlX3RpbWUYFyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjQKCnN0YXJ0X3RpbWUYGCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjIKCGVuZF90aW1lGBkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAzpa6kFXChpkc3B5LWdycGMuZGV2L09wdGltaXphdGlvbhIcb3B0aW1pemF0aW9ucy97b3B0aW1pemF0aW9ufSoNb3B0aW1pemF0aW9uczIMb3B0aW1pemF0aW9uQgsKCW9wdGltaXplckINCgtfbWF4X2Vycm9ycyJGCg5MYWJlbGVkRmV3U2hvdBIOCgFrGAEgASgFSACIAQESEwoGc2FtcGxlGAIgASgISAGIAQFCBAoCX2tCCQoHX3NhbXBsZSLkAQoQQm9vdHN0cmFwRmV3U2hvdBIjChZtYXhfYm9vdHN0cmFwcGVkX2RlbW9zGAEgASgFSACIAQESHgoRbWF4X2xhYmVsZWRfZGVtb3MYAiABKAVIAYgBARIXCgptYXhfcm91bmRzGAMgASgFSAKIAQESHQoQbWV0cmljX3RocmVzaG9sZBgEIAEoAUgDiAEBQhkKF19tYXhfYm9vdHN0cmFwcGVkX2RlbW9zQhQKEl9tYXhfbGFiZWxlZF9kZW1vc0INCgtfbWF4X3JvdW5kc0ITChFfbWV0cmljX3RocmVzaG9sZCLiAgogQm9vdHN0cmFwRmV3U2hvdFdpdGhSYW5kb21TZWFyY2gSIwoWbWF4X2Jvb3RzdHJhcHBlZF9kZW1vcxgBIAEoBUgAiAEBEh4KEW1heF9sYWJlbGVkX2RlbW9zGAIgASgFSAGIAQESFwoKbWF4X3JvdW5kcxgDIAEoBUgCiAEBEh0KEG1ldHJpY190aHJlc2hvbGQYBCABKAFIA4gBARIjChZudW1fY2FuZGlkYXRlX3Byb2dyYW1zGAUgASgFSASIAQESGgoNc3RvcF9hdF9zY29yZRgGIAEoAUgFiAEBQhkKF19tYXhfYm9vdHN0cmFwcGVkX2RlbW9zQhQKEl9tYXhfbGFiZWxlZF9kZW1vc0INCgtfbWF4X3JvdW5kc0ITChFfbWV0cmljX3RocmVzaG9sZEIZChdfbnVtX2NhbmRpZGF0ZV9wcm9ncmFtc0IQCg5fc3RvcF9hdF9zY29yZSJ7CgVDT1BSTxIUCgdicmVhZHRoGAEgASgFSACIAQESEgoFZGVwdGgYAiABKAVIAYgBARIdChBpbml0X3RlbXBlcmF0dXJlGAMgASgBSAKIAQFCCgoIX2JyZWFkdGhCCAoGX2RlcHRoQhMKEV9pbml0X3RlbXBlcmF0dXJlIrMGCgdNSVBST3YyEgwKBGF1dG8YASABKAkSGwoObnVtX2NhbmRpZGF0ZXMYAiABKAVIAIgBARIXCgpudW1fdHJpYWxzGAMgASgFSAGIAQESIwoWbWF4X2Jvb3RzdHJhcHBlZF9kZW1vcxgEIAEoBUgCiAEBEh4KEW1heF9sYWJlbGVkX2RlbW9zGAUgASgFSAOIAQESFgoJbWluaWJhdGNoGAYgASgISASIAQESGwoObWluaWJhdGNoX3NpemUYByABKAVIBYgBARImChltaW5pYmF0Y2hfZnVsbF9ldmFsX3N0ZXBzGAggASgFSAaIAQESHQoQaW5pdF90ZW1wZXJhdHVyZRgJIAEoAUgHiAEBEhEKBHNlZWQYCiABKANICIgBARIdChBtZXRyaWNfdGhyZXNob2xkGAsgASgBSAmIAQESIwoWcHJvZ3JhbV9hd2FyZV9wcm9wb3NlchgMIAEoCEgKiAEBEiAKE2RhdGFfYXdhcmVfcHJvcG9zZXIYDSABKAhIC4gBARIfChJ0aXBfYXdhcmVfcHJvcG9zZXIYDiABKAhIDIgBARIjChZmZXdzaG90X2F3YXJlX3Byb3Bvc2VyGA8gASgISA2IAQESIQoUdmlld19kYXRhX2JhdGNoX3NpemUYECABKAVIDogBAUIRCg9fbnVtX2NhbmRpZGF0ZXNCDQoLX251bV90cmlhbHNCGQoXX21heF9ib290c3RyYXBwZWRfZGVtb3NCFAoSX21heF9sYWJlbGVkX2RlbW9zQgwKCl9taW5pYmF0Y2hCEQoPX21pbmliYXRjaF9zaXplQhwKGl9taW5pYmF0Y2hfZnVsbF9ldmFsX3N0ZXBzQhMKEV9pbml0X3RlbXBlcmF0dXJlQgcKBV9zZWVkQhMKEV9tZXRyaWNfdGhyZXNob2xkQhkKF19wcm9ncmFtX2F3YXJlX3Byb3Bvc2VyQhYKFF9kYXRhX2F3YXJlX3Byb3Bvc2VyQhUKE190aXBfYXdhcmVfcHJvcG9zZXJCGQoXX2Zld3Nob3RfYXdhcmVfcHJvcG9zZXJCFwoVX3ZpZXdfZGF0YV9iYXRjaF9zaXplIoEBChJPcHRpbWl6YXRpb25SZXN1bHQSGAoQcHJvZ3JhbV9yZXZpc2lvbhgBIAEoCRIRCglhY3RpdmF0ZWQYAiABKAgSFwoKYmVzdF9zY29yZRgDIAEoAUgAiAEBEhYKDmJlc3RfY2FuZGlkYXRlGAQgASgFQg0KC19iZXN0X3Njb3JlIn0KFU9wdGltaXphdGlvbkNhbmRpZGF0ZRINCgVpbmRleBgBIAEoBRINCgVsYWJlbBgCIAEoCRISCgVzY29yZRgDIAEoAUgAiAEBEigKBm1vZHVsZRgEIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQggKBl9zY29yZSJsChlDcmVhdGVPcHRpbWl6YXRpb25SZXF1ZXN0EhcKD29wdGltaXphdGlvbl9pZBgBIAEoCRI2CgxvcHRpbWl6YXRpb24YAiABKAsyGi5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uQgTiQQECIksKFkdldE9wdGltaXphdGlvblJlcXVlc3QSMQoEbmFtZRgBIAEoCUIj4kEBAvpBHAoaZHNweS1ncnBjLmRldi9PcHRpbWl6YXRpb24iQQoYTGlzdE9wdGltaXphdGlvbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJImcKGUxpc3RPcHRpbWl6YXRpb25zUmVzcG9uc2USMQoNb3B0aW1pemF0aW9ucxgBIAMoCzIaLmRzcHlfZ3JwYy52MS5PcHRpbWl6YXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIk4KGUNhbmNlbE9wdGltaXphdGlvblJlcXVlc3QSMQoEbmFtZRgBIAEoCUIj4kEBAvpBHAoaZHNweS1ncnBjLmRldi9PcHRpbWl6YXRpb24iTQoYV2F0Y2hPcHRpbWl6YXRpb25SZXF1ZXN0EjEKBG5hbWUYASABKAlCI+JBAQL6QRwKGmRzcHktZ3JwYy5kZXYvT3B0aW1pemF0aW9uIk0KGVdhdGNoT3B0aW1pemF0aW9uUmVzcG9uc2USMAoMb3B0aW1pemF0aW9uGAEgASgLMhouZHNweV9ncnBjLnYxLk9wdGltaXphdGlvbiJ/CiFMaXN0T3B0aW1pemF0aW9uQ2FuZGlkYXRlc1JlcXVlc3QSMwoGcGFyZW50GAEgASgJQiPiQQEC+kEcChpkc3B5LWdycGMuZGV2L09wdGltaXphdGlvbhIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJ2CiJMaXN0T3B0aW1pemF0aW9uQ2FuZGlkYXRlc1Jlc3BvbnNlEjcKCmNhbmRpZGF0ZXMYASADKAsyIy5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uQ2FuZGlkYXRlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTLvBAoTT3B0aW1pemF0aW9uU2VydmljZRJZChJDcmVhdGVPcHRpbWl6YXRpb24SJy5kc3B5X2dycGMudjEuQ3JlYXRlT3B0aW1pemF0aW9uUmVxdWVzdBoaLmRzcHlfZ3JwYy52MS5PcHRpbWl6YXRpb24SUwoPR2V0T3B0aW1pemF0aW9uEiQuZHNweV9ncnBjLnYxLkdldE9wdGltaXphdGlvblJlcXVlc3QaGi5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uEmQKEUxpc3RPcHRpbWl6YXRpb25zEiYuZHNweV9ncnBjLnYxLkxpc3RPcHRpbWl6YXRpb25zUmVxdWVzdBonLmRzcHlfZ3JwYy52MS5MaXN0T3B0aW1pemF0aW9uc1Jlc3BvbnNlElkKEkNhbmNlbE9wdGltaXphdGlvbhInLmRzcHlfZ3JwYy52MS5DYW5jZWxPcHRpbWl6YXRpb25SZXF1ZXN0GhouZHNweV9ncnBjLnYxLk9wdGltaXphdGlvbhJmChFXYXRjaE9wdGltaXphdGlvbhImLmRzcHlfZ3JwYy52MS5XYXRjaE9wdGltaXphdGlvblJlcXVlc3QaJy5kc3B5X2dycGMudjEuV2F0Y2hPcHRpbWl6YXRpb25SZXNwb25zZTABEn8KGkxpc3RPcHRpbWl6YXRpb25DYW5kaWRhdGVzEi8uZHNweV9ncnBjLnYxLkxpc3RPcHRpbWl6YXRpb25DYW5kaWRhdGVzUmVxdWVzdBowLmRzcHlfZ3JwYy52MS5MaXN0T3B0aW1pemF0aW9uQ2FuZGlkYXRlc1Jlc3BvbnNlQkdaRWdpdGh1Yi5jb20vZHNweS1ncnBjL2RzcHktZ3JwYy9jbGllbnRzL2dvL2dlbi9kc3B5X2dycGMvdjE7ZHNweWdycGN2MWIGcHJvdG8z", [file_dspy_grpc_v1_dataset, file_dspy_grpc_v1_job, file_dspy_grpc_v1_metric, file_dspy_grpc_v1_module, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp]);
+  fileDesc("Ch9kc3B5X2dycGMvdjEvb3B0aW1pemF0aW9uLnByb3RvEgxkc3B5X2dycGMudjEiqwkKDE9wdGltaXphdGlvbhISCgRuYW1lGAEgASgJQgTiQQEIEhUKB3Byb2dyYW0YAiABKAlCBOJBAQISHgoQcHJvZ3JhbV9yZXZpc2lvbhgDIAEoCUIE4kEBAxIPCgdkYXRhc2V0GAQgASgJEikKBXNwbGl0GAUgASgLMhouZHNweV9ncnBjLnYxLkRhdGFzZXRTcGxpdBIoCgZtZXRyaWMYBiABKAsyGC5kc3B5X2dycGMudjEuTWV0cmljU3BlYxI4ChBsYWJlbGVkX2Zld19zaG90GAcgASgLMhwuZHNweV9ncnBjLnYxLkxhYmVsZWRGZXdTaG90SAASPAoSYm9vdHN0cmFwX2Zld19zaG90GAggASgLMh4uZHNweV9ncnBjLnYxLkJvb3RzdHJhcEZld1Nob3RIABJHCg1yYW5kb21fc2VhcmNoGAkgASgLMi4uZHNweV9ncnBjLnYxLkJvb3RzdHJhcEZld1Nob3RXaXRoUmFuZG9tU2VhcmNoSAASJAoFY29wcm8YCiABKAsyEy5kc3B5X2dycGMudjEuQ09QUk9IABIpCghtaXByb192MhgLIAEoCzIVLmRzcHlfZ3JwYy52MS5NSVBST3YySAASKgoIZW5zZW1ibGUYGiABKAsyFi5kc3B5X2dycGMudjEuRW5zZW1ibGVIABIlCgd0YXNrX2xtGAwgASgLMhQuZHNweV9ncnBjLnYxLkxNU3BlYxIoCgp0ZWFjaGVyX2xtGA0gASgLMhQuZHNweV9ncnBjLnYxLkxNU3BlYxInCglwcm9tcHRfbG0YDiABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEhMKC251bV90aHJlYWRzGA8gASgFEhcKCm1heF9lcnJvcnMYECABKAVIAYgBARIQCghhY3RpdmF0ZRgRIAEoCBIUCgxkaXNwbGF5X25hbWUYEiABKAkSKwoFc3RhdGUYEyABKA4yFi5kc3B5X2dycGMudjEuSm9iU3RhdGVCBOJBAQMSMQoIcHJvZ3Jlc3MYFCABKAsyGS5kc3B5X2dycGMudjEuSm9iUHJvZ3Jlc3NCBOJBAQMSNgoGcmVzdWx0GBUgASgLMiAuZHNweV9ncnBjLnYxLk9wdGltaXphdGlvblJlc3VsdEIE4kEBAxIrCgVlcnJvchgWIAEoCzIWLmRzcHlfZ3JwYy52MS5Kb2JFcnJvckIE4kEBAxI1CgtjcmVhdGVfdGltZRgXIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSNAoKc3RhcnRfdGltZRgYIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSMgoIZW5kX3RpbWUYGSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDOlrqQVcKGmRzcHktZ3JwYy5kZXYvT3B0aW1pemF0aW9uEhxvcHRpbWl6YXRpb25zL3tvcHRpbWl6YXRpb259Kg1vcHRpbWl6YXRpb25zMgxvcHRpbWl6YXRpb25CCwoJb3B0aW1pemVyQg0KC19tYXhfZXJyb3JzIkYKDkxhYmVsZWRGZXdTaG90Eg4KAWsYASABKAVIAIgBARITCgZzYW1wbGUYAiABKAhIAYgBAUIECgJfa0IJCgdfc2FtcGxlIuQBChBCb290c3RyYXBGZXdTaG90EiMKFm1heF9ib290c3RyYXBwZWRfZGVtb3MYASABKAVIAIgBARIeChFtYXhfbGFiZWxlZF9kZW1vcxgCIAEoBUgBiAEBEhcKCm1heF9yb3VuZHMYAyABKAVIAogBARIdChBtZXRyaWNfdGhyZXNob2xkGAQgASgBSAOIAQFCGQoXX21heF9ib290c3RyYXBwZWRfZGVtb3NCFAoSX21heF9sYWJlbGVkX2RlbW9zQg0KC19tYXhfcm91bmRzQhMKEV9tZXRyaWNfdGhyZXNob2xkIuICCiBCb290c3RyYXBGZXdTaG90V2l0aFJhbmRvbVNlYXJjaBIjChZtYXhfYm9vdHN0cmFwcGVkX2RlbW9zGAEgASgFSACIAQESHgoRbWF4X2xhYmVsZWRfZGVtb3MYAiABKAVIAYgBARIXCgptYXhfcm91bmRzGAMgASgFSAKIAQESHQoQbWV0cmljX3RocmVzaG9sZBgEIAEoAUgDiAEBEiMKFm51bV9jYW5kaWRhdGVfcHJvZ3JhbXMYBSABKAVIBIgBARIaCg1zdG9wX2F0X3Njb3JlGAYgASgBSAWIAQFCGQoXX21heF9ib290c3RyYXBwZWRfZGVtb3NCFAoSX21heF9sYWJlbGVkX2RlbW9zQg0KC19tYXhfcm91bmRzQhMKEV9tZXRyaWNfdGhyZXNob2xkQhkKF19udW1fY2FuZGlkYXRlX3Byb2dyYW1zQhAKDl9zdG9wX2F0X3Njb3JlInsKBUNPUFJPEhQKB2JyZWFkdGgYASABKAVIAIgBARISCgVkZXB0aBgCIAEoBUgBiAEBEh0KEGluaXRfdGVtcGVyYXR1cmUYAyABKAFIAogBAUIKCghfYnJlYWR0aEIICgZfZGVwdGhCEwoRX2luaXRfdGVtcGVyYXR1cmUiswYKB01JUFJPdjISDAoEYXV0bxgBIAEoCRIbCg5udW1fY2FuZGlkYXRlcxgCIAEoBUgAiAEBEhcKCm51bV90cmlhbHMYAyABKAVIAYgBARIjChZtYXhfYm9vdHN0cmFwcGVkX2RlbW9zGAQgASgFSAKIAQESHgoRbWF4X2xhYmVsZWRfZGVtb3MYBSABKAVIA4gBARIWCgltaW5pYmF0Y2gYBiABKAhIBIgBARIbCg5taW5pYmF0Y2hfc2l6ZRgHIAEoBUgFiAEBEiYKGW1pbmliYXRjaF9mdWxsX2V2YWxfc3RlcHMYCCABKAVIBogBARIdChBpbml0X3RlbXBlcmF0dXJlGAkgASgBSAeIAQESEQoEc2VlZBgKIAEoA0gIiAEBEh0KEG1ldHJpY190aHJlc2hvbGQYCyABKAFICYgBARIjChZwcm9ncmFtX2F3YXJlX3Byb3Bvc2VyGAwgASgISAqIAQESIAoTZGF0YV9hd2FyZV9wcm9wb3NlchgNIAEoCEgLiAEBEh8KEnRpcF9hd2FyZV9wcm9wb3NlchgOIAEoCEgMiAEBEiMKFmZld3Nob3RfYXdhcmVfcHJvcG9zZXIYDyABKAhIDYgBARIhChR2aWV3X2RhdGFfYmF0Y2hfc2l6ZRgQIAEoBUgOiAEBQhEKD19udW1fY2FuZGlkYXRlc0INCgtfbnVtX3RyaWFsc0IZChdfbWF4X2Jvb3RzdHJhcHBlZF9kZW1vc0IUChJfbWF4X2xhYmVsZWRfZGVtb3NCDAoKX21pbmliYXRjaEIRCg9fbWluaWJhdGNoX3NpemVCHAoaX21pbmliYXRjaF9mdWxsX2V2YWxfc3RlcHNCEwoRX2luaXRfdGVtcGVyYXR1cmVCBwoFX3NlZWRCEwoRX21ldHJpY190aHJlc2hvbGRCGQoXX3Byb2dyYW1fYXdhcmVfcHJvcG9zZXJCFgoUX2RhdGFfYXdhcmVfcHJvcG9zZXJCFQoTX3RpcF9hd2FyZV9wcm9wb3NlckIZChdfZmV3c2hvdF9hd2FyZV9wcm9wb3NlckIXChVfdmlld19kYXRhX2JhdGNoX3NpemUidQoIRW5zZW1ibGUSEAoIcHJvZ3JhbXMYASADKAkSLAoGcmVkdWNlGAIgASgOMhwuZHNweV9ncnBjLnYxLkVuc2VtYmxlUmVkdWNlEgwKBHNpemUYAyABKAUSDAoEc2VlZBgEIAEoAxINCgVmaWVsZBgFIAEoCSKBAQoST3B0aW1pemF0aW9uUmVzdWx0EhgKEHByb2dyYW1fcmV2aXNpb24YASABKAkSEQoJYWN0aXZhdGVkGAIgASgIEhcKCmJlc3Rfc2NvcmUYAyABKAFIAIgBARIWCg5iZXN0X2NhbmRpZGF0ZRgEIAEoBUINCgtfYmVzdF9zY29yZSJ9ChVPcHRpbWl6YXRpb25DYW5kaWRhdGUSDQoFaW5kZXgYASABKAUSDQoFbGFiZWwYAiABKAkSEgoFc2NvcmUYAyABKAFIAIgBARIoCgZtb2R1bGUYBCABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0IICgZfc2NvcmUibAoZQ3JlYXRlT3B0aW1pemF0aW9uUmVxdWVzdBIXCg9vcHRpbWl6YXRpb25faWQYASABKAkSNgoMb3B0aW1pemF0aW9uGAIgASgLMhouZHNweV9ncnBjLnYxLk9wdGltaXphdGlvbkIE4kEBAiJLChZHZXRPcHRpbWl6YXRpb25SZXF1ZXN0EjEKBG5hbWUYASABKAlCI+JBAQL6QRwKGmRzcHktZ3JwYy5kZXYvT3B0aW1pemF0aW9uIkEKGExpc3RPcHRpbWl6YXRpb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJnChlMaXN0T3B0aW1pemF0aW9uc1Jlc3BvbnNlEjEKDW9wdGltaXphdGlvbnMYASADKAsyGi5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJOChlDYW5jZWxPcHRpbWl6YXRpb25SZXF1ZXN0EjEKBG5hbWUYASABKAlCI+JBAQL6QRwKGmRzcHktZ3JwYy5kZXYvT3B0aW1pemF0aW9uIk0KGFdhdGNoT3B0aW1pemF0aW9uUmVxdWVzdBIxCgRuYW1lGAEgASgJQiPiQQEC+kEcChpkc3B5LWdycGMuZGV2L09wdGltaXphdGlvbiJNChlXYXRjaE9wdGltaXphdGlvblJlc3BvbnNlEjAKDG9wdGltaXphdGlvbhgBIAEoCzIaLmRzcHlfZ3JwYy52MS5PcHRpbWl6YXRpb24ifwohTGlzdE9wdGltaXphdGlvbkNhbmRpZGF0ZXNSZXF1ZXN0EjMKBnBhcmVudBgBIAEoCUIj4kEBAvpBHAoaZHNweS1ncnBjLmRldi9PcHRpbWl6YXRpb24SEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkidgoiTGlzdE9wdGltaXphdGlvbkNhbmRpZGF0ZXNSZXNwb25zZRI3CgpjYW5kaWRhdGVzGAEgAygLMiMuZHNweV9ncnBjLnYxLk9wdGltaXphdGlvbkNhbmRpZGF0ZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAky7wQKE09wdGltaXphdGlvblNlcnZpY2USWQoSQ3JlYXRlT3B0aW1pemF0aW9uEicuZHNweV9ncnBjLnYxLkNyZWF0ZU9wdGltaXphdGlvblJlcXVlc3QaGi5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uElMKD0dldE9wdGltaXphdGlvbhIkLmRzcHlfZ3JwYy52MS5HZXRPcHRpbWl6YXRpb25SZXF1ZXN0GhouZHNweV9ncnBjLnYxLk9wdGltaXphdGlvbhJkChFMaXN0T3B0aW1pemF0aW9ucxImLmRzcHlfZ3JwYy52MS5MaXN0T3B0aW1pemF0aW9uc1JlcXVlc3QaJy5kc3B5X2dycGMudjEuTGlzdE9wdGltaXphdGlvbnNSZXNwb25zZRJZChJDYW5jZWxPcHRpbWl6YXRpb24SJy5kc3B5X2dycGMudjEuQ2FuY2VsT3B0aW1pemF0aW9uUmVxdWVzdBoaLmRzcHlfZ3JwYy52MS5PcHRpbWl6YXRpb24SZgoRV2F0Y2hPcHRpbWl6YXRpb24SJi5kc3B5X2dycGMudjEuV2F0Y2hPcHRpbWl6YXRpb25SZXF1ZXN0GicuZHNweV9ncnBjLnYxLldhdGNoT3B0aW1pemF0aW9uUmVzcG9uc2UwARJ/ChpMaXN0T3B0aW1pemF0aW9uQ2FuZGlkYXRlcxIvLmRzcHlfZ3JwYy52MS5MaXN0T3B0aW1pemF0aW9uQ2FuZGlkYXRlc1JlcXVlc3QaMC5kc3B5X2dycGMudjEuTGlzdE9wdGltaXphdGlvbkNhbmRpZGF0ZXNSZXNwb25zZUJHWkVnaXRodWIuY29tL2RzcHktZ3JwYy9kc3B5LWdycGMvY2xpZW50cy9nby9nZW4vZHNweV9ncnBjL3YxO2RzcHlncnBjdjFiBnByb3RvMw", [file_dspy_grpc_v1_dataset, file_dspy_grpc_v1_job, file_dspy_grpc_v1_metric, file_dspy_grpc_v1_module, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp]);
 
 /**
  * An optimization job.
@@ -39,6 +39,7 @@ export type Optimization = Message<"dspy_grpc.v1.Optimization"> & {
 
   /**
    * The program to optimize (the student): "programs/{program}" or "programs/{program}@{revision_id}".
+   * For `ensemble`, the program that receives the ensemble as its new revision.
    *
    * @generated from field: string program = 2;
    */
@@ -52,7 +53,8 @@ export type Optimization = Message<"dspy_grpc.v1.Optimization"> & {
   programRevision: string;
 
   /**
-   * The training examples: "datasets/{dataset}".
+   * The training examples: "datasets/{dataset}". Required, except for `ensemble`, which needs no
+   * training: with a dataset and a metric it scores each program and the ensemble.
    *
    * @generated from field: string dataset = 4;
    */
@@ -67,7 +69,7 @@ export type Optimization = Message<"dspy_grpc.v1.Optimization"> & {
   split?: DatasetSplit | undefined;
 
   /**
-   * The metric to maximize.
+   * The metric to maximize. Required, except for `ensemble` (see `dataset`).
    *
    * @generated from field: dspy_grpc.v1.MetricSpec metric = 6;
    */
@@ -118,6 +120,14 @@ export type Optimization = Message<"dspy_grpc.v1.Optimization"> & {
      */
     value: MIPROv2;
     case: "miproV2";
+  } | {
+    /**
+     * dspy.Ensemble.
+     *
+     * @generated from field: dspy_grpc.v1.Ensemble ensemble = 26;
+     */
+    value: Ensemble;
+    case: "ensemble";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -526,6 +536,61 @@ export const MIPROv2Schema: GenMessage<MIPROv2> = /*@__PURE__*/
   messageDesc(file_dspy_grpc_v1_optimization, 5);
 
 /**
+ * dspy.Ensemble: combines stored program revisions (e.g. the results of earlier optimizations) into
+ * one program whose module is an `EnsembleModule` holding their modules. The revisions are resolved
+ * when the job is created, so later changes to those programs do not affect the ensemble. With a
+ * dataset and a metric the job scores each program and then the ensemble on the valset (the whole
+ * dataset, or the dev part of `split`), lists them as candidates ("programs[0]", ..., "ensemble"),
+ * and reports the ensemble's score as `best_score`; without them it only writes the revision.
+ *
+ * @generated from message dspy_grpc.v1.Ensemble
+ */
+export type Ensemble = Message<"dspy_grpc.v1.Ensemble"> & {
+  /**
+   * The programs: "programs/{program}@{revision_id}", or "programs/{program}" for its active
+   * revision. At least one; all must take the same inputs and give the same outputs.
+   *
+   * @generated from field: repeated string programs = 1;
+   */
+  programs: string[];
+
+  /**
+   * How outputs are combined (DSPy's reduce_fn); default ENSEMBLE_REDUCE_NONE, as in DSPy.
+   *
+   * @generated from field: dspy_grpc.v1.EnsembleReduce reduce = 2;
+   */
+  reduce: EnsembleReduce;
+
+  /**
+   * Programs run per call (DSPy's size); 0 means all; at most the number of programs.
+   *
+   * @generated from field: int32 size = 3;
+   */
+  size: number;
+
+  /**
+   * Seed of the per-call sample.
+   *
+   * @generated from field: int64 seed = 4;
+   */
+  seed: bigint;
+
+  /**
+   * With ENSEMBLE_REDUCE_MAJORITY: the output voted on; empty: the last output field.
+   *
+   * @generated from field: string field = 5;
+   */
+  field: string;
+};
+
+/**
+ * Describes the message dspy_grpc.v1.Ensemble.
+ * Use `create(EnsembleSchema)` to create a new message.
+ */
+export const EnsembleSchema: GenMessage<Ensemble> = /*@__PURE__*/
+  messageDesc(file_dspy_grpc_v1_optimization, 6);
+
+/**
  * The outcome of a finished optimization.
  *
  * @generated from message dspy_grpc.v1.OptimizationResult
@@ -553,7 +618,7 @@ export type OptimizationResult = Message<"dspy_grpc.v1.OptimizationResult"> & {
   bestScore?: number | undefined;
 
   /**
-   * The best candidate's index in ListOptimizationCandidates.
+   * The best candidate's index in ListOptimizationCandidates (for `ensemble`: the ensemble's own).
    *
    * @generated from field: int32 best_candidate = 4;
    */
@@ -565,7 +630,7 @@ export type OptimizationResult = Message<"dspy_grpc.v1.OptimizationResult"> & {
  * Use `create(OptimizationResultSchema)` to create a new message.
  */
 export const OptimizationResultSchema: GenMessage<OptimizationResult> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 6);
+  messageDesc(file_dspy_grpc_v1_optimization, 7);
 
 /**
  * A candidate program an optimizer evaluated.
@@ -607,7 +672,7 @@ export type OptimizationCandidate = Message<"dspy_grpc.v1.OptimizationCandidate"
  * Use `create(OptimizationCandidateSchema)` to create a new message.
  */
 export const OptimizationCandidateSchema: GenMessage<OptimizationCandidate> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 7);
+  messageDesc(file_dspy_grpc_v1_optimization, 8);
 
 /**
  * Request for CreateOptimization.
@@ -635,7 +700,7 @@ export type CreateOptimizationRequest = Message<"dspy_grpc.v1.CreateOptimization
  * Use `create(CreateOptimizationRequestSchema)` to create a new message.
  */
 export const CreateOptimizationRequestSchema: GenMessage<CreateOptimizationRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 8);
+  messageDesc(file_dspy_grpc_v1_optimization, 9);
 
 /**
  * Request for GetOptimization.
@@ -656,7 +721,7 @@ export type GetOptimizationRequest = Message<"dspy_grpc.v1.GetOptimizationReques
  * Use `create(GetOptimizationRequestSchema)` to create a new message.
  */
 export const GetOptimizationRequestSchema: GenMessage<GetOptimizationRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 9);
+  messageDesc(file_dspy_grpc_v1_optimization, 10);
 
 /**
  * Request for ListOptimizations.
@@ -684,7 +749,7 @@ export type ListOptimizationsRequest = Message<"dspy_grpc.v1.ListOptimizationsRe
  * Use `create(ListOptimizationsRequestSchema)` to create a new message.
  */
 export const ListOptimizationsRequestSchema: GenMessage<ListOptimizationsRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 10);
+  messageDesc(file_dspy_grpc_v1_optimization, 11);
 
 /**
  * Response of ListOptimizations.
@@ -712,7 +777,7 @@ export type ListOptimizationsResponse = Message<"dspy_grpc.v1.ListOptimizationsR
  * Use `create(ListOptimizationsResponseSchema)` to create a new message.
  */
 export const ListOptimizationsResponseSchema: GenMessage<ListOptimizationsResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 11);
+  messageDesc(file_dspy_grpc_v1_optimization, 12);
 
 /**
  * Request for CancelOptimization.
@@ -733,7 +798,7 @@ export type CancelOptimizationRequest = Message<"dspy_grpc.v1.CancelOptimization
  * Use `create(CancelOptimizationRequestSchema)` to create a new message.
  */
 export const CancelOptimizationRequestSchema: GenMessage<CancelOptimizationRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 12);
+  messageDesc(file_dspy_grpc_v1_optimization, 13);
 
 /**
  * Request for WatchOptimization.
@@ -754,7 +819,7 @@ export type WatchOptimizationRequest = Message<"dspy_grpc.v1.WatchOptimizationRe
  * Use `create(WatchOptimizationRequestSchema)` to create a new message.
  */
 export const WatchOptimizationRequestSchema: GenMessage<WatchOptimizationRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 13);
+  messageDesc(file_dspy_grpc_v1_optimization, 14);
 
 /**
  * One message of WatchOptimization.
@@ -775,7 +840,7 @@ export type WatchOptimizationResponse = Message<"dspy_grpc.v1.WatchOptimizationR
  * Use `create(WatchOptimizationResponseSchema)` to create a new message.
  */
 export const WatchOptimizationResponseSchema: GenMessage<WatchOptimizationResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 14);
+  messageDesc(file_dspy_grpc_v1_optimization, 15);
 
 /**
  * Request for ListOptimizationCandidates.
@@ -810,7 +875,7 @@ export type ListOptimizationCandidatesRequest = Message<"dspy_grpc.v1.ListOptimi
  * Use `create(ListOptimizationCandidatesRequestSchema)` to create a new message.
  */
 export const ListOptimizationCandidatesRequestSchema: GenMessage<ListOptimizationCandidatesRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 15);
+  messageDesc(file_dspy_grpc_v1_optimization, 16);
 
 /**
  * Response of ListOptimizationCandidates.
@@ -838,7 +903,7 @@ export type ListOptimizationCandidatesResponse = Message<"dspy_grpc.v1.ListOptim
  * Use `create(ListOptimizationCandidatesResponseSchema)` to create a new message.
  */
 export const ListOptimizationCandidatesResponseSchema: GenMessage<ListOptimizationCandidatesResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 16);
+  messageDesc(file_dspy_grpc_v1_optimization, 17);
 
 /**
  * Optimizes a stored program's demos and instructions with one of DSPy's optimizers
