@@ -25,6 +25,7 @@ from .spec import (
     BestOfNSpec,
     ChainOfThoughtSpec,
     GraphSpec,
+    KNNFewShotSpec,
     MajoritySpec,
     ModuleSpec,
     MultiChainComparisonSpec,
@@ -104,6 +105,9 @@ class _Importer:
             return self._react(spec, name)
         if isinstance(spec, (BestOfNSpec, RefineSpec, ParallelSpec, MajoritySpec)):
             return replace(spec, module=self.apply(spec.module, join(name, "module")))
+        if isinstance(spec, KNNFewShotSpec):
+            # The compiled program is the student itself: same predictor names.
+            return replace(spec, module=self.apply(spec.module, name))
         if isinstance(spec, GraphSpec):
             steps = tuple(replace(step, module=self.apply(step.module, join(name, step.name))) for step in spec.steps)
             return replace(spec, steps=steps)

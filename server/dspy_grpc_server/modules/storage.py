@@ -19,6 +19,8 @@ from .spec import (
     ChainOfThoughtSpec,
     GraphSpec,
     GraphStep,
+    KNNExample,
+    KNNFewShotSpec,
     LMChoice,
     MajoritySpec,
     ModuleKind,
@@ -71,6 +73,15 @@ def module_to_dict(spec: ModuleSpec) -> dict[str, Any]:
             for step in spec.steps
         ]
         out["outputs"] = [list(pair) for pair in spec.outputs]
+    elif isinstance(spec, KNNFewShotSpec):
+        out.update(module=module_to_dict(spec.module), k=spec.k, embedding_model=spec.embedding_model,
+                   examples=[{"example": example_to_dict(item.example), "embedding": list(item.embedding)}
+                             for item in spec.examples],
+                   max_bootstrapped_demos=spec.max_bootstrapped_demos, max_labeled_demos=spec.max_labeled_demos,
+                   max_rounds=spec.max_rounds)
+        teacher = _lm_to_dict(spec.teacher_lm)
+        if teacher:
+            out["teacher_lm"] = teacher
     else:  # pragma: no cover - every kind is handled above
         raise TypeError(f"unknown module spec {spec!r}")
     return out
@@ -110,6 +121,15 @@ def module_from_dict(data: Mapping[str, Any]) -> ModuleSpec:
                             int(data.get("max_errors", 10)))
     if kind is ModuleKind.MAJORITY:
         return MajoritySpec(module_from_dict(data["module"]), int(data.get("n", 5)), data.get("field", ""))
+    if kind is ModuleKind.KNN_FEW_SHOT:
+        return KNNFewShotSpec(
+            module=module_from_dict(data["module"]), k=int(data["k"]), embedding_model=data["embedding_model"],
+            examples=tuple(KNNExample(example_from_dict(item["example"]), tuple(item["embedding"]))
+                           for item in data["examples"]),
+            max_bootstrapped_demos=int(data.get("max_bootstrapped_demos", 4)),
+            max_labeled_demos=int(data.get("max_labeled_demos", 16)), max_rounds=int(data.get("max_rounds", 1)),
+            teacher_lm=_lm_from_dict(data.get("teacher_lm", {})),
+        )
     return GraphSpec(
         steps=tuple(
             GraphStep(step["name"], module_from_dict(step["module"]), tuple((a, b) for a, b in step.get("inputs", ())))

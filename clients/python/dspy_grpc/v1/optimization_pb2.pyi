@@ -16,7 +16,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Optimization(_message.Message):
-    __slots__ = ("name", "program", "program_revision", "dataset", "split", "metric", "labeled_few_shot", "bootstrap_few_shot", "random_search", "copro", "mipro_v2", "task_lm", "teacher_lm", "prompt_lm", "num_threads", "max_errors", "activate", "display_name", "state", "progress", "result", "error", "create_time", "start_time", "end_time")
+    __slots__ = ("name", "program", "program_revision", "dataset", "split", "metric", "labeled_few_shot", "bootstrap_few_shot", "random_search", "copro", "mipro_v2", "knn_few_shot", "task_lm", "teacher_lm", "prompt_lm", "num_threads", "max_errors", "activate", "display_name", "state", "progress", "result", "error", "create_time", "start_time", "end_time")
     NAME_FIELD_NUMBER: _ClassVar[int]
     PROGRAM_FIELD_NUMBER: _ClassVar[int]
     PROGRAM_REVISION_FIELD_NUMBER: _ClassVar[int]
@@ -28,6 +28,7 @@ class Optimization(_message.Message):
     RANDOM_SEARCH_FIELD_NUMBER: _ClassVar[int]
     COPRO_FIELD_NUMBER: _ClassVar[int]
     MIPRO_V2_FIELD_NUMBER: _ClassVar[int]
+    KNN_FEW_SHOT_FIELD_NUMBER: _ClassVar[int]
     TASK_LM_FIELD_NUMBER: _ClassVar[int]
     TEACHER_LM_FIELD_NUMBER: _ClassVar[int]
     PROMPT_LM_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +54,7 @@ class Optimization(_message.Message):
     random_search: BootstrapFewShotWithRandomSearch
     copro: COPRO
     mipro_v2: MIPROv2
+    knn_few_shot: KNNFewShot
     task_lm: _module_pb2.LMSpec
     teacher_lm: _module_pb2.LMSpec
     prompt_lm: _module_pb2.LMSpec
@@ -67,7 +69,7 @@ class Optimization(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., program: _Optional[str] = ..., program_revision: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[_Union[_dataset_pb2.DatasetSplit, _Mapping]] = ..., metric: _Optional[_Union[_metric_pb2.MetricSpec, _Mapping]] = ..., labeled_few_shot: _Optional[_Union[LabeledFewShot, _Mapping]] = ..., bootstrap_few_shot: _Optional[_Union[BootstrapFewShot, _Mapping]] = ..., random_search: _Optional[_Union[BootstrapFewShotWithRandomSearch, _Mapping]] = ..., copro: _Optional[_Union[COPRO, _Mapping]] = ..., mipro_v2: _Optional[_Union[MIPROv2, _Mapping]] = ..., task_lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., teacher_lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., prompt_lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., num_threads: _Optional[int] = ..., max_errors: _Optional[int] = ..., activate: _Optional[bool] = ..., display_name: _Optional[str] = ..., state: _Optional[_Union[_job_pb2.JobState, str]] = ..., progress: _Optional[_Union[_job_pb2.JobProgress, _Mapping]] = ..., result: _Optional[_Union[OptimizationResult, _Mapping]] = ..., error: _Optional[_Union[_job_pb2.JobError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., program: _Optional[str] = ..., program_revision: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[_Union[_dataset_pb2.DatasetSplit, _Mapping]] = ..., metric: _Optional[_Union[_metric_pb2.MetricSpec, _Mapping]] = ..., labeled_few_shot: _Optional[_Union[LabeledFewShot, _Mapping]] = ..., bootstrap_few_shot: _Optional[_Union[BootstrapFewShot, _Mapping]] = ..., random_search: _Optional[_Union[BootstrapFewShotWithRandomSearch, _Mapping]] = ..., copro: _Optional[_Union[COPRO, _Mapping]] = ..., mipro_v2: _Optional[_Union[MIPROv2, _Mapping]] = ..., knn_few_shot: _Optional[_Union[KNNFewShot, _Mapping]] = ..., task_lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., teacher_lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., prompt_lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., num_threads: _Optional[int] = ..., max_errors: _Optional[int] = ..., activate: _Optional[bool] = ..., display_name: _Optional[str] = ..., state: _Optional[_Union[_job_pb2.JobState, str]] = ..., progress: _Optional[_Union[_job_pb2.JobProgress, _Mapping]] = ..., result: _Optional[_Union[OptimizationResult, _Mapping]] = ..., error: _Optional[_Union[_job_pb2.JobError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class LabeledFewShot(_message.Message):
     __slots__ = ("k", "sample")
@@ -150,6 +152,20 @@ class MIPROv2(_message.Message):
     fewshot_aware_proposer: bool
     view_data_batch_size: int
     def __init__(self, auto: _Optional[str] = ..., num_candidates: _Optional[int] = ..., num_trials: _Optional[int] = ..., max_bootstrapped_demos: _Optional[int] = ..., max_labeled_demos: _Optional[int] = ..., minibatch: _Optional[bool] = ..., minibatch_size: _Optional[int] = ..., minibatch_full_eval_steps: _Optional[int] = ..., init_temperature: _Optional[float] = ..., seed: _Optional[int] = ..., metric_threshold: _Optional[float] = ..., program_aware_proposer: _Optional[bool] = ..., data_aware_proposer: _Optional[bool] = ..., tip_aware_proposer: _Optional[bool] = ..., fewshot_aware_proposer: _Optional[bool] = ..., view_data_batch_size: _Optional[int] = ...) -> None: ...
+
+class KNNFewShot(_message.Message):
+    __slots__ = ("k", "embedding_model", "max_bootstrapped_demos", "max_labeled_demos", "max_rounds")
+    K_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_MODEL_FIELD_NUMBER: _ClassVar[int]
+    MAX_BOOTSTRAPPED_DEMOS_FIELD_NUMBER: _ClassVar[int]
+    MAX_LABELED_DEMOS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    k: int
+    embedding_model: str
+    max_bootstrapped_demos: int
+    max_labeled_demos: int
+    max_rounds: int
+    def __init__(self, k: _Optional[int] = ..., embedding_model: _Optional[str] = ..., max_bootstrapped_demos: _Optional[int] = ..., max_labeled_demos: _Optional[int] = ..., max_rounds: _Optional[int] = ...) -> None: ...
 
 class OptimizationResult(_message.Message):
     __slots__ = ("program_revision", "activated", "best_score", "best_candidate")

@@ -48,6 +48,7 @@ type Optimization struct {
 	//	*Optimization_RandomSearch
 	//	*Optimization_Copro
 	//	*Optimization_MiproV2
+	//	*Optimization_KnnFewShot
 	Optimizer isOptimization_Optimizer `protobuf_oneof:"optimizer"`
 	// The LM that runs the program (DSPy's task model) for predictors that name none.
 	TaskLm *LMSpec `protobuf:"bytes,12,opt,name=task_lm,json=taskLm,proto3" json:"task_lm,omitempty"`
@@ -207,6 +208,15 @@ func (x *Optimization) GetMiproV2() *MIPROv2 {
 	return nil
 }
 
+func (x *Optimization) GetKnnFewShot() *KNNFewShot {
+	if x != nil {
+		if x, ok := x.Optimizer.(*Optimization_KnnFewShot); ok {
+			return x.KnnFewShot
+		}
+	}
+	return nil
+}
+
 func (x *Optimization) GetTaskLm() *LMSpec {
 	if x != nil {
 		return x.TaskLm
@@ -334,6 +344,11 @@ type Optimization_MiproV2 struct {
 	MiproV2 *MIPROv2 `protobuf:"bytes,11,opt,name=mipro_v2,json=miproV2,proto3,oneof"`
 }
 
+type Optimization_KnnFewShot struct {
+	// dspy.KNNFewShot.
+	KnnFewShot *KNNFewShot `protobuf:"bytes,30,opt,name=knn_few_shot,json=knnFewShot,proto3,oneof"`
+}
+
 func (*Optimization_LabeledFewShot) isOptimization_Optimizer() {}
 
 func (*Optimization_BootstrapFewShot) isOptimization_Optimizer() {}
@@ -343,6 +358,8 @@ func (*Optimization_RandomSearch) isOptimization_Optimizer() {}
 func (*Optimization_Copro) isOptimization_Optimizer() {}
 
 func (*Optimization_MiproV2) isOptimization_Optimizer() {}
+
+func (*Optimization_KnnFewShot) isOptimization_Optimizer() {}
 
 // dspy.LabeledFewShot: each predictor gets up to `k` examples of the trainset as demos.
 type LabeledFewShot struct {
@@ -818,6 +835,93 @@ func (x *MIPROv2) GetViewDataBatchSize() int32 {
 	return 0
 }
 
+// dspy.KNNFewShot: embeds every training example once with an embedding model and writes a
+// `knn_few_shot` module (see module.proto): on each call it bootstraps demos from the `k` examples
+// nearest the inputs, with the program as student and the teacher (`teacher_lm`, if set), and
+// answers with them. DSPy's compile evaluates nothing; with a `split` the job scores the program on
+// the dev part (`best_score`, one candidate "knn"). The job's metric is used only for that score:
+// the per-call bootstrap accepts every teacher run that completes (DSPy's default metric=None).
+type KNNFewShot struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Neighbours per call; at least 1 (DSPy has no default).
+	K int32 `protobuf:"varint,1,opt,name=k,proto3" json:"k,omitempty"`
+	// Alias of a model configured with kind = "embedding" (DSPy's vectorizer).
+	EmbeddingModel string `protobuf:"bytes,2,opt,name=embedding_model,json=embeddingModel,proto3" json:"embedding_model,omitempty"`
+	// Bootstrapped demos per predictor on each call; default 4.
+	MaxBootstrappedDemos *int32 `protobuf:"varint,3,opt,name=max_bootstrapped_demos,json=maxBootstrappedDemos,proto3,oneof" json:"max_bootstrapped_demos,omitempty"`
+	// Labeled demos per predictor on each call (the teacher's, and the top-up); default 16.
+	MaxLabeledDemos *int32 `protobuf:"varint,4,opt,name=max_labeled_demos,json=maxLabeledDemos,proto3,oneof" json:"max_labeled_demos,omitempty"`
+	// Attempts per neighbour; default 1.
+	MaxRounds     *int32 `protobuf:"varint,5,opt,name=max_rounds,json=maxRounds,proto3,oneof" json:"max_rounds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KNNFewShot) Reset() {
+	*x = KNNFewShot{}
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KNNFewShot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KNNFewShot) ProtoMessage() {}
+
+func (x *KNNFewShot) ProtoReflect() protoreflect.Message {
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KNNFewShot.ProtoReflect.Descriptor instead.
+func (*KNNFewShot) Descriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *KNNFewShot) GetK() int32 {
+	if x != nil {
+		return x.K
+	}
+	return 0
+}
+
+func (x *KNNFewShot) GetEmbeddingModel() string {
+	if x != nil {
+		return x.EmbeddingModel
+	}
+	return ""
+}
+
+func (x *KNNFewShot) GetMaxBootstrappedDemos() int32 {
+	if x != nil && x.MaxBootstrappedDemos != nil {
+		return *x.MaxBootstrappedDemos
+	}
+	return 0
+}
+
+func (x *KNNFewShot) GetMaxLabeledDemos() int32 {
+	if x != nil && x.MaxLabeledDemos != nil {
+		return *x.MaxLabeledDemos
+	}
+	return 0
+}
+
+func (x *KNNFewShot) GetMaxRounds() int32 {
+	if x != nil && x.MaxRounds != nil {
+		return *x.MaxRounds
+	}
+	return 0
+}
+
 // The outcome of a finished optimization.
 type OptimizationResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -835,7 +939,7 @@ type OptimizationResult struct {
 
 func (x *OptimizationResult) Reset() {
 	*x = OptimizationResult{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[6]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +951,7 @@ func (x *OptimizationResult) String() string {
 func (*OptimizationResult) ProtoMessage() {}
 
 func (x *OptimizationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[6]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +964,7 @@ func (x *OptimizationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OptimizationResult.ProtoReflect.Descriptor instead.
 func (*OptimizationResult) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{6}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *OptimizationResult) GetProgramRevision() string {
@@ -908,7 +1012,7 @@ type OptimizationCandidate struct {
 
 func (x *OptimizationCandidate) Reset() {
 	*x = OptimizationCandidate{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[7]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1024,7 @@ func (x *OptimizationCandidate) String() string {
 func (*OptimizationCandidate) ProtoMessage() {}
 
 func (x *OptimizationCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[7]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1037,7 @@ func (x *OptimizationCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OptimizationCandidate.ProtoReflect.Descriptor instead.
 func (*OptimizationCandidate) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{7}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *OptimizationCandidate) GetIndex() int32 {
@@ -977,7 +1081,7 @@ type CreateOptimizationRequest struct {
 
 func (x *CreateOptimizationRequest) Reset() {
 	*x = CreateOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[8]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1093,7 @@ func (x *CreateOptimizationRequest) String() string {
 func (*CreateOptimizationRequest) ProtoMessage() {}
 
 func (x *CreateOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[8]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1106,7 @@ func (x *CreateOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*CreateOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{8}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateOptimizationRequest) GetOptimizationId() string {
@@ -1030,7 +1134,7 @@ type GetOptimizationRequest struct {
 
 func (x *GetOptimizationRequest) Reset() {
 	*x = GetOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1146,7 @@ func (x *GetOptimizationRequest) String() string {
 func (*GetOptimizationRequest) ProtoMessage() {}
 
 func (x *GetOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1159,7 @@ func (x *GetOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*GetOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{9}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetOptimizationRequest) GetName() string {
@@ -1078,7 +1182,7 @@ type ListOptimizationsRequest struct {
 
 func (x *ListOptimizationsRequest) Reset() {
 	*x = ListOptimizationsRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1194,7 @@ func (x *ListOptimizationsRequest) String() string {
 func (*ListOptimizationsRequest) ProtoMessage() {}
 
 func (x *ListOptimizationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1207,7 @@ func (x *ListOptimizationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOptimizationsRequest.ProtoReflect.Descriptor instead.
 func (*ListOptimizationsRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{10}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListOptimizationsRequest) GetPageSize() int32 {
@@ -1133,7 +1237,7 @@ type ListOptimizationsResponse struct {
 
 func (x *ListOptimizationsResponse) Reset() {
 	*x = ListOptimizationsResponse{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1145,7 +1249,7 @@ func (x *ListOptimizationsResponse) String() string {
 func (*ListOptimizationsResponse) ProtoMessage() {}
 
 func (x *ListOptimizationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1158,7 +1262,7 @@ func (x *ListOptimizationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOptimizationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOptimizationsResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{11}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListOptimizationsResponse) GetOptimizations() []*Optimization {
@@ -1186,7 +1290,7 @@ type CancelOptimizationRequest struct {
 
 func (x *CancelOptimizationRequest) Reset() {
 	*x = CancelOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1198,7 +1302,7 @@ func (x *CancelOptimizationRequest) String() string {
 func (*CancelOptimizationRequest) ProtoMessage() {}
 
 func (x *CancelOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1211,7 +1315,7 @@ func (x *CancelOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*CancelOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{12}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CancelOptimizationRequest) GetName() string {
@@ -1232,7 +1336,7 @@ type WatchOptimizationRequest struct {
 
 func (x *WatchOptimizationRequest) Reset() {
 	*x = WatchOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1348,7 @@ func (x *WatchOptimizationRequest) String() string {
 func (*WatchOptimizationRequest) ProtoMessage() {}
 
 func (x *WatchOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1361,7 @@ func (x *WatchOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*WatchOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{13}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WatchOptimizationRequest) GetName() string {
@@ -1278,7 +1382,7 @@ type WatchOptimizationResponse struct {
 
 func (x *WatchOptimizationResponse) Reset() {
 	*x = WatchOptimizationResponse{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1290,7 +1394,7 @@ func (x *WatchOptimizationResponse) String() string {
 func (*WatchOptimizationResponse) ProtoMessage() {}
 
 func (x *WatchOptimizationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1303,7 +1407,7 @@ func (x *WatchOptimizationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOptimizationResponse.ProtoReflect.Descriptor instead.
 func (*WatchOptimizationResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{14}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WatchOptimizationResponse) GetOptimization() *Optimization {
@@ -1328,7 +1432,7 @@ type ListOptimizationCandidatesRequest struct {
 
 func (x *ListOptimizationCandidatesRequest) Reset() {
 	*x = ListOptimizationCandidatesRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1340,7 +1444,7 @@ func (x *ListOptimizationCandidatesRequest) String() string {
 func (*ListOptimizationCandidatesRequest) ProtoMessage() {}
 
 func (x *ListOptimizationCandidatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1353,7 +1457,7 @@ func (x *ListOptimizationCandidatesRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ListOptimizationCandidatesRequest.ProtoReflect.Descriptor instead.
 func (*ListOptimizationCandidatesRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{15}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListOptimizationCandidatesRequest) GetParent() string {
@@ -1390,7 +1494,7 @@ type ListOptimizationCandidatesResponse struct {
 
 func (x *ListOptimizationCandidatesResponse) Reset() {
 	*x = ListOptimizationCandidatesResponse{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1402,7 +1506,7 @@ func (x *ListOptimizationCandidatesResponse) String() string {
 func (*ListOptimizationCandidatesResponse) ProtoMessage() {}
 
 func (x *ListOptimizationCandidatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1415,7 +1519,7 @@ func (x *ListOptimizationCandidatesResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ListOptimizationCandidatesResponse.ProtoReflect.Descriptor instead.
 func (*ListOptimizationCandidatesResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{16}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListOptimizationCandidatesResponse) GetCandidates() []*OptimizationCandidate {
@@ -1436,7 +1540,7 @@ var File_dspy_grpc_v1_optimization_proto protoreflect.FileDescriptor
 
 const file_dspy_grpc_v1_optimization_proto_rawDesc = "" +
 	"\n" +
-	"\x1fdspy_grpc/v1/optimization.proto\x12\fdspy_grpc.v1\x1a\x1adspy_grpc/v1/dataset.proto\x1a\x16dspy_grpc/v1/job.proto\x1a\x19dspy_grpc/v1/metric.proto\x1a\x19dspy_grpc/v1/module.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\v\n" +
+	"\x1fdspy_grpc/v1/optimization.proto\x12\fdspy_grpc.v1\x1a\x1adspy_grpc/v1/dataset.proto\x1a\x16dspy_grpc/v1/job.proto\x1a\x19dspy_grpc/v1/metric.proto\x1a\x19dspy_grpc/v1/module.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\v\n" +
 	"\fOptimization\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x1e\n" +
 	"\aprogram\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\aprogram\x12/\n" +
@@ -1449,7 +1553,9 @@ const file_dspy_grpc_v1_optimization_proto_rawDesc = "" +
 	"\rrandom_search\x18\t \x01(\v2..dspy_grpc.v1.BootstrapFewShotWithRandomSearchH\x00R\frandomSearch\x12+\n" +
 	"\x05copro\x18\n" +
 	" \x01(\v2\x13.dspy_grpc.v1.COPROH\x00R\x05copro\x122\n" +
-	"\bmipro_v2\x18\v \x01(\v2\x15.dspy_grpc.v1.MIPROv2H\x00R\amiproV2\x12-\n" +
+	"\bmipro_v2\x18\v \x01(\v2\x15.dspy_grpc.v1.MIPROv2H\x00R\amiproV2\x12<\n" +
+	"\fknn_few_shot\x18\x1e \x01(\v2\x18.dspy_grpc.v1.KNNFewShotH\x00R\n" +
+	"knnFewShot\x12-\n" +
 	"\atask_lm\x18\f \x01(\v2\x14.dspy_grpc.v1.LMSpecR\x06taskLm\x123\n" +
 	"\n" +
 	"teacher_lm\x18\r \x01(\v2\x14.dspy_grpc.v1.LMSpecR\tteacherLm\x121\n" +
@@ -1544,7 +1650,18 @@ const file_dspy_grpc_v1_optimization_proto_rawDesc = "" +
 	"\x14_data_aware_proposerB\x15\n" +
 	"\x13_tip_aware_proposerB\x19\n" +
 	"\x17_fewshot_aware_proposerB\x17\n" +
-	"\x15_view_data_batch_size\"\xb7\x01\n" +
+	"\x15_view_data_batch_size\"\x9f\x02\n" +
+	"\n" +
+	"KNNFewShot\x12\x12\n" +
+	"\x01k\x18\x01 \x01(\x05B\x04\xe2A\x01\x02R\x01k\x12-\n" +
+	"\x0fembedding_model\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x0eembeddingModel\x129\n" +
+	"\x16max_bootstrapped_demos\x18\x03 \x01(\x05H\x00R\x14maxBootstrappedDemos\x88\x01\x01\x12/\n" +
+	"\x11max_labeled_demos\x18\x04 \x01(\x05H\x01R\x0fmaxLabeledDemos\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"max_rounds\x18\x05 \x01(\x05H\x02R\tmaxRounds\x88\x01\x01B\x19\n" +
+	"\x17_max_bootstrapped_demosB\x14\n" +
+	"\x12_max_labeled_demosB\r\n" +
+	"\v_max_rounds\"\xb7\x01\n" +
 	"\x12OptimizationResult\x12)\n" +
 	"\x10program_revision\x18\x01 \x01(\tR\x0fprogramRevision\x12\x1c\n" +
 	"\tactivated\x18\x02 \x01(\bR\tactivated\x12\"\n" +
@@ -1610,7 +1727,7 @@ func file_dspy_grpc_v1_optimization_proto_rawDescGZIP() []byte {
 	return file_dspy_grpc_v1_optimization_proto_rawDescData
 }
 
-var file_dspy_grpc_v1_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_dspy_grpc_v1_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_dspy_grpc_v1_optimization_proto_goTypes = []any{
 	(*Optimization)(nil),                       // 0: dspy_grpc.v1.Optimization
 	(*LabeledFewShot)(nil),                     // 1: dspy_grpc.v1.LabeledFewShot
@@ -1618,66 +1735,68 @@ var file_dspy_grpc_v1_optimization_proto_goTypes = []any{
 	(*BootstrapFewShotWithRandomSearch)(nil),   // 3: dspy_grpc.v1.BootstrapFewShotWithRandomSearch
 	(*COPRO)(nil),                              // 4: dspy_grpc.v1.COPRO
 	(*MIPROv2)(nil),                            // 5: dspy_grpc.v1.MIPROv2
-	(*OptimizationResult)(nil),                 // 6: dspy_grpc.v1.OptimizationResult
-	(*OptimizationCandidate)(nil),              // 7: dspy_grpc.v1.OptimizationCandidate
-	(*CreateOptimizationRequest)(nil),          // 8: dspy_grpc.v1.CreateOptimizationRequest
-	(*GetOptimizationRequest)(nil),             // 9: dspy_grpc.v1.GetOptimizationRequest
-	(*ListOptimizationsRequest)(nil),           // 10: dspy_grpc.v1.ListOptimizationsRequest
-	(*ListOptimizationsResponse)(nil),          // 11: dspy_grpc.v1.ListOptimizationsResponse
-	(*CancelOptimizationRequest)(nil),          // 12: dspy_grpc.v1.CancelOptimizationRequest
-	(*WatchOptimizationRequest)(nil),           // 13: dspy_grpc.v1.WatchOptimizationRequest
-	(*WatchOptimizationResponse)(nil),          // 14: dspy_grpc.v1.WatchOptimizationResponse
-	(*ListOptimizationCandidatesRequest)(nil),  // 15: dspy_grpc.v1.ListOptimizationCandidatesRequest
-	(*ListOptimizationCandidatesResponse)(nil), // 16: dspy_grpc.v1.ListOptimizationCandidatesResponse
-	(*DatasetSplit)(nil),                       // 17: dspy_grpc.v1.DatasetSplit
-	(*MetricSpec)(nil),                         // 18: dspy_grpc.v1.MetricSpec
-	(*LMSpec)(nil),                             // 19: dspy_grpc.v1.LMSpec
-	(JobState)(0),                              // 20: dspy_grpc.v1.JobState
-	(*JobProgress)(nil),                        // 21: dspy_grpc.v1.JobProgress
-	(*JobError)(nil),                           // 22: dspy_grpc.v1.JobError
-	(*timestamppb.Timestamp)(nil),              // 23: google.protobuf.Timestamp
-	(*ModuleSpec)(nil),                         // 24: dspy_grpc.v1.ModuleSpec
+	(*KNNFewShot)(nil),                         // 6: dspy_grpc.v1.KNNFewShot
+	(*OptimizationResult)(nil),                 // 7: dspy_grpc.v1.OptimizationResult
+	(*OptimizationCandidate)(nil),              // 8: dspy_grpc.v1.OptimizationCandidate
+	(*CreateOptimizationRequest)(nil),          // 9: dspy_grpc.v1.CreateOptimizationRequest
+	(*GetOptimizationRequest)(nil),             // 10: dspy_grpc.v1.GetOptimizationRequest
+	(*ListOptimizationsRequest)(nil),           // 11: dspy_grpc.v1.ListOptimizationsRequest
+	(*ListOptimizationsResponse)(nil),          // 12: dspy_grpc.v1.ListOptimizationsResponse
+	(*CancelOptimizationRequest)(nil),          // 13: dspy_grpc.v1.CancelOptimizationRequest
+	(*WatchOptimizationRequest)(nil),           // 14: dspy_grpc.v1.WatchOptimizationRequest
+	(*WatchOptimizationResponse)(nil),          // 15: dspy_grpc.v1.WatchOptimizationResponse
+	(*ListOptimizationCandidatesRequest)(nil),  // 16: dspy_grpc.v1.ListOptimizationCandidatesRequest
+	(*ListOptimizationCandidatesResponse)(nil), // 17: dspy_grpc.v1.ListOptimizationCandidatesResponse
+	(*DatasetSplit)(nil),                       // 18: dspy_grpc.v1.DatasetSplit
+	(*MetricSpec)(nil),                         // 19: dspy_grpc.v1.MetricSpec
+	(*LMSpec)(nil),                             // 20: dspy_grpc.v1.LMSpec
+	(JobState)(0),                              // 21: dspy_grpc.v1.JobState
+	(*JobProgress)(nil),                        // 22: dspy_grpc.v1.JobProgress
+	(*JobError)(nil),                           // 23: dspy_grpc.v1.JobError
+	(*timestamppb.Timestamp)(nil),              // 24: google.protobuf.Timestamp
+	(*ModuleSpec)(nil),                         // 25: dspy_grpc.v1.ModuleSpec
 }
 var file_dspy_grpc_v1_optimization_proto_depIdxs = []int32{
-	17, // 0: dspy_grpc.v1.Optimization.split:type_name -> dspy_grpc.v1.DatasetSplit
-	18, // 1: dspy_grpc.v1.Optimization.metric:type_name -> dspy_grpc.v1.MetricSpec
+	18, // 0: dspy_grpc.v1.Optimization.split:type_name -> dspy_grpc.v1.DatasetSplit
+	19, // 1: dspy_grpc.v1.Optimization.metric:type_name -> dspy_grpc.v1.MetricSpec
 	1,  // 2: dspy_grpc.v1.Optimization.labeled_few_shot:type_name -> dspy_grpc.v1.LabeledFewShot
 	2,  // 3: dspy_grpc.v1.Optimization.bootstrap_few_shot:type_name -> dspy_grpc.v1.BootstrapFewShot
 	3,  // 4: dspy_grpc.v1.Optimization.random_search:type_name -> dspy_grpc.v1.BootstrapFewShotWithRandomSearch
 	4,  // 5: dspy_grpc.v1.Optimization.copro:type_name -> dspy_grpc.v1.COPRO
 	5,  // 6: dspy_grpc.v1.Optimization.mipro_v2:type_name -> dspy_grpc.v1.MIPROv2
-	19, // 7: dspy_grpc.v1.Optimization.task_lm:type_name -> dspy_grpc.v1.LMSpec
-	19, // 8: dspy_grpc.v1.Optimization.teacher_lm:type_name -> dspy_grpc.v1.LMSpec
-	19, // 9: dspy_grpc.v1.Optimization.prompt_lm:type_name -> dspy_grpc.v1.LMSpec
-	20, // 10: dspy_grpc.v1.Optimization.state:type_name -> dspy_grpc.v1.JobState
-	21, // 11: dspy_grpc.v1.Optimization.progress:type_name -> dspy_grpc.v1.JobProgress
-	6,  // 12: dspy_grpc.v1.Optimization.result:type_name -> dspy_grpc.v1.OptimizationResult
-	22, // 13: dspy_grpc.v1.Optimization.error:type_name -> dspy_grpc.v1.JobError
-	23, // 14: dspy_grpc.v1.Optimization.create_time:type_name -> google.protobuf.Timestamp
-	23, // 15: dspy_grpc.v1.Optimization.start_time:type_name -> google.protobuf.Timestamp
-	23, // 16: dspy_grpc.v1.Optimization.end_time:type_name -> google.protobuf.Timestamp
-	24, // 17: dspy_grpc.v1.OptimizationCandidate.module:type_name -> dspy_grpc.v1.ModuleSpec
-	0,  // 18: dspy_grpc.v1.CreateOptimizationRequest.optimization:type_name -> dspy_grpc.v1.Optimization
-	0,  // 19: dspy_grpc.v1.ListOptimizationsResponse.optimizations:type_name -> dspy_grpc.v1.Optimization
-	0,  // 20: dspy_grpc.v1.WatchOptimizationResponse.optimization:type_name -> dspy_grpc.v1.Optimization
-	7,  // 21: dspy_grpc.v1.ListOptimizationCandidatesResponse.candidates:type_name -> dspy_grpc.v1.OptimizationCandidate
-	8,  // 22: dspy_grpc.v1.OptimizationService.CreateOptimization:input_type -> dspy_grpc.v1.CreateOptimizationRequest
-	9,  // 23: dspy_grpc.v1.OptimizationService.GetOptimization:input_type -> dspy_grpc.v1.GetOptimizationRequest
-	10, // 24: dspy_grpc.v1.OptimizationService.ListOptimizations:input_type -> dspy_grpc.v1.ListOptimizationsRequest
-	12, // 25: dspy_grpc.v1.OptimizationService.CancelOptimization:input_type -> dspy_grpc.v1.CancelOptimizationRequest
-	13, // 26: dspy_grpc.v1.OptimizationService.WatchOptimization:input_type -> dspy_grpc.v1.WatchOptimizationRequest
-	15, // 27: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:input_type -> dspy_grpc.v1.ListOptimizationCandidatesRequest
-	0,  // 28: dspy_grpc.v1.OptimizationService.CreateOptimization:output_type -> dspy_grpc.v1.Optimization
-	0,  // 29: dspy_grpc.v1.OptimizationService.GetOptimization:output_type -> dspy_grpc.v1.Optimization
-	11, // 30: dspy_grpc.v1.OptimizationService.ListOptimizations:output_type -> dspy_grpc.v1.ListOptimizationsResponse
-	0,  // 31: dspy_grpc.v1.OptimizationService.CancelOptimization:output_type -> dspy_grpc.v1.Optimization
-	14, // 32: dspy_grpc.v1.OptimizationService.WatchOptimization:output_type -> dspy_grpc.v1.WatchOptimizationResponse
-	16, // 33: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:output_type -> dspy_grpc.v1.ListOptimizationCandidatesResponse
-	28, // [28:34] is the sub-list for method output_type
-	22, // [22:28] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	6,  // 7: dspy_grpc.v1.Optimization.knn_few_shot:type_name -> dspy_grpc.v1.KNNFewShot
+	20, // 8: dspy_grpc.v1.Optimization.task_lm:type_name -> dspy_grpc.v1.LMSpec
+	20, // 9: dspy_grpc.v1.Optimization.teacher_lm:type_name -> dspy_grpc.v1.LMSpec
+	20, // 10: dspy_grpc.v1.Optimization.prompt_lm:type_name -> dspy_grpc.v1.LMSpec
+	21, // 11: dspy_grpc.v1.Optimization.state:type_name -> dspy_grpc.v1.JobState
+	22, // 12: dspy_grpc.v1.Optimization.progress:type_name -> dspy_grpc.v1.JobProgress
+	7,  // 13: dspy_grpc.v1.Optimization.result:type_name -> dspy_grpc.v1.OptimizationResult
+	23, // 14: dspy_grpc.v1.Optimization.error:type_name -> dspy_grpc.v1.JobError
+	24, // 15: dspy_grpc.v1.Optimization.create_time:type_name -> google.protobuf.Timestamp
+	24, // 16: dspy_grpc.v1.Optimization.start_time:type_name -> google.protobuf.Timestamp
+	24, // 17: dspy_grpc.v1.Optimization.end_time:type_name -> google.protobuf.Timestamp
+	25, // 18: dspy_grpc.v1.OptimizationCandidate.module:type_name -> dspy_grpc.v1.ModuleSpec
+	0,  // 19: dspy_grpc.v1.CreateOptimizationRequest.optimization:type_name -> dspy_grpc.v1.Optimization
+	0,  // 20: dspy_grpc.v1.ListOptimizationsResponse.optimizations:type_name -> dspy_grpc.v1.Optimization
+	0,  // 21: dspy_grpc.v1.WatchOptimizationResponse.optimization:type_name -> dspy_grpc.v1.Optimization
+	8,  // 22: dspy_grpc.v1.ListOptimizationCandidatesResponse.candidates:type_name -> dspy_grpc.v1.OptimizationCandidate
+	9,  // 23: dspy_grpc.v1.OptimizationService.CreateOptimization:input_type -> dspy_grpc.v1.CreateOptimizationRequest
+	10, // 24: dspy_grpc.v1.OptimizationService.GetOptimization:input_type -> dspy_grpc.v1.GetOptimizationRequest
+	11, // 25: dspy_grpc.v1.OptimizationService.ListOptimizations:input_type -> dspy_grpc.v1.ListOptimizationsRequest
+	13, // 26: dspy_grpc.v1.OptimizationService.CancelOptimization:input_type -> dspy_grpc.v1.CancelOptimizationRequest
+	14, // 27: dspy_grpc.v1.OptimizationService.WatchOptimization:input_type -> dspy_grpc.v1.WatchOptimizationRequest
+	16, // 28: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:input_type -> dspy_grpc.v1.ListOptimizationCandidatesRequest
+	0,  // 29: dspy_grpc.v1.OptimizationService.CreateOptimization:output_type -> dspy_grpc.v1.Optimization
+	0,  // 30: dspy_grpc.v1.OptimizationService.GetOptimization:output_type -> dspy_grpc.v1.Optimization
+	12, // 31: dspy_grpc.v1.OptimizationService.ListOptimizations:output_type -> dspy_grpc.v1.ListOptimizationsResponse
+	0,  // 32: dspy_grpc.v1.OptimizationService.CancelOptimization:output_type -> dspy_grpc.v1.Optimization
+	15, // 33: dspy_grpc.v1.OptimizationService.WatchOptimization:output_type -> dspy_grpc.v1.WatchOptimizationResponse
+	17, // 34: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:output_type -> dspy_grpc.v1.ListOptimizationCandidatesResponse
+	29, // [29:35] is the sub-list for method output_type
+	23, // [23:29] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_dspy_grpc_v1_optimization_proto_init() }
@@ -1695,6 +1814,7 @@ func file_dspy_grpc_v1_optimization_proto_init() {
 		(*Optimization_RandomSearch)(nil),
 		(*Optimization_Copro)(nil),
 		(*Optimization_MiproV2)(nil),
+		(*Optimization_KnnFewShot)(nil),
 	}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[1].OneofWrappers = []any{}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[2].OneofWrappers = []any{}
@@ -1703,13 +1823,14 @@ func file_dspy_grpc_v1_optimization_proto_init() {
 	file_dspy_grpc_v1_optimization_proto_msgTypes[5].OneofWrappers = []any{}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[6].OneofWrappers = []any{}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[7].OneofWrappers = []any{}
+	file_dspy_grpc_v1_optimization_proto_msgTypes[8].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dspy_grpc_v1_optimization_proto_rawDesc), len(file_dspy_grpc_v1_optimization_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file dspy_grpc/v1/module.proto.
  */
 export const file_dspy_grpc_v1_module: GenFile = /*@__PURE__*/
-  fileDesc("Chlkc3B5X2dycGMvdjEvbW9kdWxlLnByb3RvEgxkc3B5X2dycGMudjEizwEKCUxNT3B0aW9ucxIYCgt0ZW1wZXJhdHVyZRgBIAEoAUgAiAEBEhcKCm1heF90b2tlbnMYAiABKAVIAYgBARISCgV0b3BfcBgDIAEoAUgCiAEBEgwKBHN0b3AYBCADKAkSEQoEc2VlZBgFIAEoA0gDiAEBEigKBWNhY2hlGAYgASgOMhkuZHNweV9ncnBjLnYxLkNhY2hlUG9saWN5Qg4KDF90ZW1wZXJhdHVyZUINCgtfbWF4X3Rva2Vuc0IICgZfdG9wX3BCBwoFX3NlZWQibwoHRHVtbXlMTRIuCglyZXNwb25zZXMYASADKAsyGy5kc3B5X2dycGMudjEuRHVtbXlSZXNwb25zZRImCgVydWxlcxgCIAMoCzIXLmRzcHlfZ3JwYy52MS5EdW1teVJ1bGUSDAoEYXV0bxgDIAEoCCJTCg1EdW1teVJlc3BvbnNlEg4KBHRleHQYASABKAlIABIpCgZmaWVsZHMYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0SABCBwoFcmVwbHkiWAoJRHVtbXlSdWxlEhYKCGNvbnRhaW5zGAEgASgJQgTiQQECEjMKCHJlc3BvbnNlGAIgASgLMhsuZHNweV9ncnBjLnYxLkR1bW15UmVzcG9uc2VCBOJBAQIidQoGTE1TcGVjEg8KBW1vZGVsGAEgASgJSAASJgoFZHVtbXkYAiABKAsyFS5kc3B5X2dycGMudjEuRHVtbXlMTUgAEigKB29wdGlvbnMYAyABKAsyFy5kc3B5X2dycGMudjEuTE1PcHRpb25zQggKBnNvdXJjZSLiAQoNUHJlZGljdG9yU3BlYxIwCglzaWduYXR1cmUYASABKAsyFy5kc3B5X2dycGMudjEuU2lnbmF0dXJlQgTiQQECEiQKBWRlbW9zGAIgAygLMhUuZHNweV9ncnBjLnYxLkV4YW1wbGUSKgoHYWRhcHRlchgDIAEoDjIZLmRzcHlfZ3JwYy52MS5BZGFwdGVyS2luZBIgCgJsbRgEIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMSKwoNZXh0cmFjdGlvbl9sbRgFIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMiRQoNUHJlZGljdE1vZHVsZRI0CglwcmVkaWN0b3IYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdG9yU3BlY0IE4kEBAiJMChRDaGFpbk9mVGhvdWdodE1vZHVsZRI0CglwcmVkaWN0b3IYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdG9yU3BlY0IE4kEBAiJiCg5QcmVkaWN0b3JTdGF0ZRIZCgxpbnN0cnVjdGlvbnMYASABKAlIAIgBARIkCgVkZW1vcxgCIAMoCzIVLmRzcHlfZ3JwYy52MS5FeGFtcGxlQg8KDV9pbnN0cnVjdGlvbnMiXgoIVG9vbFNwZWMSEgoEbmFtZRgBIAEoCUIE4kEBAhITCgtkZXNjcmlwdGlvbhgCIAEoCRIYChBhcmdzX2pzb25fc2NoZW1hGAMgASgJEg8KB2J1aWx0aW4YBCABKAki2QEKC1JlQWN0TW9kdWxlEjQKCXByZWRpY3RvchgBIAEoCzIbLmRzcHlfZ3JwYy52MS5QcmVkaWN0b3JTcGVjQgTiQQECEiUKBXRvb2xzGAIgAygLMhYuZHNweV9ncnBjLnYxLlRvb2xTcGVjEhEKCW1heF9pdGVycxgDIAEoBRIrCgVyZWFjdBgEIAEoCzIcLmRzcHlfZ3JwYy52MS5QcmVkaWN0b3JTdGF0ZRItCgdleHRyYWN0GAUgASgLMhwuZHNweV9ncnBjLnYxLlByZWRpY3RvclN0YXRlIrQBChpNdWx0aUNoYWluQ29tcGFyaXNvbk1vZHVsZRI0CglwcmVkaWN0b3IYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdG9yU3BlY0IE4kEBAhIJCgFtGAIgASgFEhgKC3RlbXBlcmF0dXJlGAMgASgBSACIAQESKwoJZ2VuZXJhdG9yGAQgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNCDgoMX3RlbXBlcmF0dXJlIn4KClJld2FyZFNwZWMSNQoLZXhhY3RfbWF0Y2gYASABKAsyHi5kc3B5X2dycGMudjEuRXhhY3RNYXRjaFJld2FyZEgAEi8KCGxtX2p1ZGdlGAIgASgLMhsuZHNweV9ncnBjLnYxLkxNSnVkZ2VSZXdhcmRIAEIICgZyZXdhcmQiUAoQRXhhY3RNYXRjaFJld2FyZBITCgVmaWVsZBgBIAEoCUIE4kEBAhIXCg9yZWZlcmVuY2VfZmllbGQYAiABKAkSDgoGdmFsdWVzGAMgAygJInAKDUxNSnVkZ2VSZXdhcmQSMAoFanVkZ2UYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdG9yU3BlY0IE4kEBAhITCgtzY29yZV9maWVsZBgCIAEoCRIYChBjaGFpbl9vZl90aG91Z2h0GAMgASgIIrsBCg1CZXN0T2ZOTW9kdWxlEi4KBm1vZHVsZRgBIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEg8KAW4YAiABKAVCBOJBAQISLgoGcmV3YXJkGAMgASgLMhguZHNweV9ncnBjLnYxLlJld2FyZFNwZWNCBOJBAQISEQoJdGhyZXNob2xkGAQgASgBEhcKCmZhaWxfY291bnQYBSABKAVIAIgBAUINCgtfZmFpbF9jb3VudCLlAQoMUmVmaW5lTW9kdWxlEi4KBm1vZHVsZRgBIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEg8KAW4YAiABKAVCBOJBAQISLgoGcmV3YXJkGAMgASgLMhguZHNweV9ncnBjLnYxLlJld2FyZFNwZWNCBOJBAQISEQoJdGhyZXNob2xkGAQgASgBEhcKCmZhaWxfY291bnQYBSABKAVIAIgBARIpCgtmZWVkYmFja19sbRgGIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWNCDQoLX2ZhaWxfY291bnQifQoOUGFyYWxsZWxNb2R1bGUSLgoGbW9kdWxlGAEgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNCBOJBAQISEwoLbnVtX3RocmVhZHMYAiABKAUSFwoKbWF4X2Vycm9ycxgDIAEoBUgAiAEBQg0KC19tYXhfZXJyb3JzIloKDk1ham9yaXR5TW9kdWxlEi4KBm1vZHVsZRgBIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEgkKAW4YAiABKAUSDQoFZmllbGQYAyABKAkiswEKCUdyYXBoU3RlcBISCgRuYW1lGAEgASgJQgTiQQECEi4KBm1vZHVsZRgCIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEjMKBmlucHV0cxgDIAMoCzIjLmRzcHlfZ3JwYy52MS5HcmFwaFN0ZXAuSW5wdXRzRW50cnkaLQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKeAQoLR3JhcGhNb2R1bGUSJgoFc3RlcHMYASADKAsyFy5kc3B5X2dycGMudjEuR3JhcGhTdGVwEjcKB291dHB1dHMYAiADKAsyJi5kc3B5X2dycGMudjEuR3JhcGhNb2R1bGUuT3V0cHV0c0VudHJ5Gi4KDE91dHB1dHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIu4DCgpNb2R1bGVTcGVjEi4KB3ByZWRpY3QYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdE1vZHVsZUgAEj4KEGNoYWluX29mX3Rob3VnaHQYAiABKAsyIi5kc3B5X2dycGMudjEuQ2hhaW5PZlRob3VnaHRNb2R1bGVIABIqCgVyZWFjdBgDIAEoCzIZLmRzcHlfZ3JwYy52MS5SZUFjdE1vZHVsZUgAEkoKFm11bHRpX2NoYWluX2NvbXBhcmlzb24YBCABKAsyKC5kc3B5X2dycGMudjEuTXVsdGlDaGFpbkNvbXBhcmlzb25Nb2R1bGVIABIwCgliZXN0X29mX24YBSABKAsyGy5kc3B5X2dycGMudjEuQmVzdE9mTk1vZHVsZUgAEiwKBnJlZmluZRgGIAEoCzIaLmRzcHlfZ3JwYy52MS5SZWZpbmVNb2R1bGVIABIwCghwYXJhbGxlbBgHIAEoCzIcLmRzcHlfZ3JwYy52MS5QYXJhbGxlbE1vZHVsZUgAEjAKCG1ham9yaXR5GAggASgLMhwuZHNweV9ncnBjLnYxLk1ham9yaXR5TW9kdWxlSAASKgoFZ3JhcGgYCSABKAsyGS5kc3B5X2dycGMudjEuR3JhcGhNb2R1bGVIAEIICgZtb2R1bGUqigEKC0FkYXB0ZXJLaW5kEhwKGEFEQVBURVJfS0lORF9VTlNQRUNJRklFRBAAEhUKEUFEQVBURVJfS0lORF9DSEFUEAESFQoRQURBUFRFUl9LSU5EX0pTT04QAhIUChBBREFQVEVSX0tJTkRfWE1MEAMSGQoVQURBUFRFUl9LSU5EX1RXT19TVEVQEAQqdAoLQ2FjaGVQb2xpY3kSHAoYQ0FDSEVfUE9MSUNZX1VOU1BFQ0lGSUVEEAASFAoQQ0FDSEVfUE9MSUNZX1VTRRABEhcKE0NBQ0hFX1BPTElDWV9CWVBBU1MQAhIYChRDQUNIRV9QT0xJQ1lfUkVGUkVTSBADQkdaRWdpdGh1Yi5jb20vZHNweS1ncnBjL2RzcHktZ3JwYy9jbGllbnRzL2dvL2dlbi9kc3B5X2dycGMvdjE7ZHNweWdycGN2MWIGcHJvdG8z", [file_dspy_grpc_v1_signature, file_google_api_field_behavior, file_google_protobuf_struct]);
+  fileDesc("Chlkc3B5X2dycGMvdjEvbW9kdWxlLnByb3RvEgxkc3B5X2dycGMudjEizwEKCUxNT3B0aW9ucxIYCgt0ZW1wZXJhdHVyZRgBIAEoAUgAiAEBEhcKCm1heF90b2tlbnMYAiABKAVIAYgBARISCgV0b3BfcBgDIAEoAUgCiAEBEgwKBHN0b3AYBCADKAkSEQoEc2VlZBgFIAEoA0gDiAEBEigKBWNhY2hlGAYgASgOMhkuZHNweV9ncnBjLnYxLkNhY2hlUG9saWN5Qg4KDF90ZW1wZXJhdHVyZUINCgtfbWF4X3Rva2Vuc0IICgZfdG9wX3BCBwoFX3NlZWQibwoHRHVtbXlMTRIuCglyZXNwb25zZXMYASADKAsyGy5kc3B5X2dycGMudjEuRHVtbXlSZXNwb25zZRImCgVydWxlcxgCIAMoCzIXLmRzcHlfZ3JwYy52MS5EdW1teVJ1bGUSDAoEYXV0bxgDIAEoCCJTCg1EdW1teVJlc3BvbnNlEg4KBHRleHQYASABKAlIABIpCgZmaWVsZHMYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0SABCBwoFcmVwbHkiWAoJRHVtbXlSdWxlEhYKCGNvbnRhaW5zGAEgASgJQgTiQQECEjMKCHJlc3BvbnNlGAIgASgLMhsuZHNweV9ncnBjLnYxLkR1bW15UmVzcG9uc2VCBOJBAQIidQoGTE1TcGVjEg8KBW1vZGVsGAEgASgJSAASJgoFZHVtbXkYAiABKAsyFS5kc3B5X2dycGMudjEuRHVtbXlMTUgAEigKB29wdGlvbnMYAyABKAsyFy5kc3B5X2dycGMudjEuTE1PcHRpb25zQggKBnNvdXJjZSLiAQoNUHJlZGljdG9yU3BlYxIwCglzaWduYXR1cmUYASABKAsyFy5kc3B5X2dycGMudjEuU2lnbmF0dXJlQgTiQQECEiQKBWRlbW9zGAIgAygLMhUuZHNweV9ncnBjLnYxLkV4YW1wbGUSKgoHYWRhcHRlchgDIAEoDjIZLmRzcHlfZ3JwYy52MS5BZGFwdGVyS2luZBIgCgJsbRgEIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMSKwoNZXh0cmFjdGlvbl9sbRgFIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMiRQoNUHJlZGljdE1vZHVsZRI0CglwcmVkaWN0b3IYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdG9yU3BlY0IE4kEBAiJMChRDaGFpbk9mVGhvdWdodE1vZHVsZRI0CglwcmVkaWN0b3IYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdG9yU3BlY0IE4kEBAiJiCg5QcmVkaWN0b3JTdGF0ZRIZCgxpbnN0cnVjdGlvbnMYASABKAlIAIgBARIkCgVkZW1vcxgCIAMoCzIVLmRzcHlfZ3JwYy52MS5FeGFtcGxlQg8KDV9pbnN0cnVjdGlvbnMiXgoIVG9vbFNwZWMSEgoEbmFtZRgBIAEoCUIE4kEBAhITCgtkZXNjcmlwdGlvbhgCIAEoCRIYChBhcmdzX2pzb25fc2NoZW1hGAMgASgJEg8KB2J1aWx0aW4YBCABKAki2QEKC1JlQWN0TW9kdWxlEjQKCXByZWRpY3RvchgBIAEoCzIbLmRzcHlfZ3JwYy52MS5QcmVkaWN0b3JTcGVjQgTiQQECEiUKBXRvb2xzGAIgAygLMhYuZHNweV9ncnBjLnYxLlRvb2xTcGVjEhEKCW1heF9pdGVycxgDIAEoBRIrCgVyZWFjdBgEIAEoCzIcLmRzcHlfZ3JwYy52MS5QcmVkaWN0b3JTdGF0ZRItCgdleHRyYWN0GAUgASgLMhwuZHNweV9ncnBjLnYxLlByZWRpY3RvclN0YXRlIrQBChpNdWx0aUNoYWluQ29tcGFyaXNvbk1vZHVsZRI0CglwcmVkaWN0b3IYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdG9yU3BlY0IE4kEBAhIJCgFtGAIgASgFEhgKC3RlbXBlcmF0dXJlGAMgASgBSACIAQESKwoJZ2VuZXJhdG9yGAQgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNCDgoMX3RlbXBlcmF0dXJlIn4KClJld2FyZFNwZWMSNQoLZXhhY3RfbWF0Y2gYASABKAsyHi5kc3B5X2dycGMudjEuRXhhY3RNYXRjaFJld2FyZEgAEi8KCGxtX2p1ZGdlGAIgASgLMhsuZHNweV9ncnBjLnYxLkxNSnVkZ2VSZXdhcmRIAEIICgZyZXdhcmQiUAoQRXhhY3RNYXRjaFJld2FyZBITCgVmaWVsZBgBIAEoCUIE4kEBAhIXCg9yZWZlcmVuY2VfZmllbGQYAiABKAkSDgoGdmFsdWVzGAMgAygJInAKDUxNSnVkZ2VSZXdhcmQSMAoFanVkZ2UYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdG9yU3BlY0IE4kEBAhITCgtzY29yZV9maWVsZBgCIAEoCRIYChBjaGFpbl9vZl90aG91Z2h0GAMgASgIIrsBCg1CZXN0T2ZOTW9kdWxlEi4KBm1vZHVsZRgBIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEg8KAW4YAiABKAVCBOJBAQISLgoGcmV3YXJkGAMgASgLMhguZHNweV9ncnBjLnYxLlJld2FyZFNwZWNCBOJBAQISEQoJdGhyZXNob2xkGAQgASgBEhcKCmZhaWxfY291bnQYBSABKAVIAIgBAUINCgtfZmFpbF9jb3VudCLlAQoMUmVmaW5lTW9kdWxlEi4KBm1vZHVsZRgBIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEg8KAW4YAiABKAVCBOJBAQISLgoGcmV3YXJkGAMgASgLMhguZHNweV9ncnBjLnYxLlJld2FyZFNwZWNCBOJBAQISEQoJdGhyZXNob2xkGAQgASgBEhcKCmZhaWxfY291bnQYBSABKAVIAIgBARIpCgtmZWVkYmFja19sbRgGIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWNCDQoLX2ZhaWxfY291bnQifQoOUGFyYWxsZWxNb2R1bGUSLgoGbW9kdWxlGAEgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNCBOJBAQISEwoLbnVtX3RocmVhZHMYAiABKAUSFwoKbWF4X2Vycm9ycxgDIAEoBUgAiAEBQg0KC19tYXhfZXJyb3JzIloKDk1ham9yaXR5TW9kdWxlEi4KBm1vZHVsZRgBIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEgkKAW4YAiABKAUSDQoFZmllbGQYAyABKAkiswEKCUdyYXBoU3RlcBISCgRuYW1lGAEgASgJQgTiQQECEi4KBm1vZHVsZRgCIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEjMKBmlucHV0cxgDIAMoCzIjLmRzcHlfZ3JwYy52MS5HcmFwaFN0ZXAuSW5wdXRzRW50cnkaLQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKeAQoLR3JhcGhNb2R1bGUSJgoFc3RlcHMYASADKAsyFy5kc3B5X2dycGMudjEuR3JhcGhTdGVwEjcKB291dHB1dHMYAiADKAsyJi5kc3B5X2dycGMudjEuR3JhcGhNb2R1bGUuT3V0cHV0c0VudHJ5Gi4KDE91dHB1dHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIvQCChBLTk5GZXdTaG90TW9kdWxlEi4KBm1vZHVsZRgBIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEg8KAWsYAiABKAVCBOJBAQISHQoPZW1iZWRkaW5nX21vZGVsGAMgASgJQgTiQQECEjgKCGV4YW1wbGVzGAQgAygLMiAuZHNweV9ncnBjLnYxLktOTlRyYWluaW5nRXhhbXBsZUIE4kEBAhIjChZtYXhfYm9vdHN0cmFwcGVkX2RlbW9zGAUgASgFSACIAQESHgoRbWF4X2xhYmVsZWRfZGVtb3MYBiABKAVIAYgBARIXCgptYXhfcm91bmRzGAcgASgFSAKIAQESKAoKdGVhY2hlcl9sbRgIIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWNCGQoXX21heF9ib290c3RyYXBwZWRfZGVtb3NCFAoSX21heF9sYWJlbGVkX2RlbW9zQg0KC19tYXhfcm91bmRzIlsKEktOTlRyYWluaW5nRXhhbXBsZRIsCgdleGFtcGxlGAEgASgLMhUuZHNweV9ncnBjLnYxLkV4YW1wbGVCBOJBAQISFwoJZW1iZWRkaW5nGAIgAygCQgTiQQECIqYECgpNb2R1bGVTcGVjEi4KB3ByZWRpY3QYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdE1vZHVsZUgAEj4KEGNoYWluX29mX3Rob3VnaHQYAiABKAsyIi5kc3B5X2dycGMudjEuQ2hhaW5PZlRob3VnaHRNb2R1bGVIABIqCgVyZWFjdBgDIAEoCzIZLmRzcHlfZ3JwYy52MS5SZUFjdE1vZHVsZUgAEkoKFm11bHRpX2NoYWluX2NvbXBhcmlzb24YBCABKAsyKC5kc3B5X2dycGMudjEuTXVsdGlDaGFpbkNvbXBhcmlzb25Nb2R1bGVIABIwCgliZXN0X29mX24YBSABKAsyGy5kc3B5X2dycGMudjEuQmVzdE9mTk1vZHVsZUgAEiwKBnJlZmluZRgGIAEoCzIaLmRzcHlfZ3JwYy52MS5SZWZpbmVNb2R1bGVIABIwCghwYXJhbGxlbBgHIAEoCzIcLmRzcHlfZ3JwYy52MS5QYXJhbGxlbE1vZHVsZUgAEjAKCG1ham9yaXR5GAggASgLMhwuZHNweV9ncnBjLnYxLk1ham9yaXR5TW9kdWxlSAASKgoFZ3JhcGgYCSABKAsyGS5kc3B5X2dycGMudjEuR3JhcGhNb2R1bGVIABI2Cgxrbm5fZmV3X3Nob3QYCiABKAsyHi5kc3B5X2dycGMudjEuS05ORmV3U2hvdE1vZHVsZUgAQggKBm1vZHVsZSqKAQoLQWRhcHRlcktpbmQSHAoYQURBUFRFUl9LSU5EX1VOU1BFQ0lGSUVEEAASFQoRQURBUFRFUl9LSU5EX0NIQVQQARIVChFBREFQVEVSX0tJTkRfSlNPThACEhQKEEFEQVBURVJfS0lORF9YTUwQAxIZChVBREFQVEVSX0tJTkRfVFdPX1NURVAQBCp0CgtDYWNoZVBvbGljeRIcChhDQUNIRV9QT0xJQ1lfVU5TUEVDSUZJRUQQABIUChBDQUNIRV9QT0xJQ1lfVVNFEAESFwoTQ0FDSEVfUE9MSUNZX0JZUEFTUxACEhgKFENBQ0hFX1BPTElDWV9SRUZSRVNIEANCR1pFZ2l0aHViLmNvbS9kc3B5LWdycGMvZHNweS1ncnBjL2NsaWVudHMvZ28vZ2VuL2RzcHlfZ3JwYy92MTtkc3B5Z3JwY3YxYgZwcm90bzM", [file_dspy_grpc_v1_signature, file_google_api_field_behavior, file_google_protobuf_struct]);
 
 /**
  * Sampling options sent to the LM. Unset options take the model's configured defaults.
@@ -864,6 +864,112 @@ export const GraphModuleSchema: GenMessage<GraphModule> = /*@__PURE__*/
   messageDesc(file_dspy_grpc_v1_module, 20);
 
 /**
+ * The program `dspy.KNNFewShot(k, trainset, vectorizer, **bootstrap_args).compile(student)` returns.
+ * On every call it embeds the call's inputs with `embedding_model` (one text: "key: value" pairs
+ * joined by " | ", in the order the inputs are given), takes the `k` examples whose stored vectors
+ * have the largest dot product with it (float32, nearest first; ties go to the later example), runs
+ * BootstrapFewShot over those `k` (the teacher is `module` with up to `max_labeled_demos` of them as
+ * demos; every run that completes gives demos, as with DSPy's default metric=None), and answers
+ * with `module` carrying the bootstrapped demos. Usually written by a KNNFewShot optimization, which
+ * embeds the examples once. Its predictors are `module`'s, under the same names.
+ *
+ * @generated from message dspy_grpc.v1.KNNFewShotModule
+ */
+export type KNNFewShotModule = Message<"dspy_grpc.v1.KNNFewShotModule"> & {
+  /**
+   * The student: a predict or chain_of_thought module.
+   *
+   * @generated from field: dspy_grpc.v1.ModuleSpec module = 1;
+   */
+  module?: ModuleSpec | undefined;
+
+  /**
+   * Neighbours bootstrapped on each call; at least 1.
+   *
+   * @generated from field: int32 k = 2;
+   */
+  k: number;
+
+  /**
+   * Alias of a model configured with kind = "embedding" (checked when the program runs).
+   *
+   * @generated from field: string embedding_model = 3;
+   */
+  embeddingModel: string;
+
+  /**
+   * The training examples with their vectors (all of one length); at least one.
+   *
+   * @generated from field: repeated dspy_grpc.v1.KNNTrainingExample examples = 4;
+   */
+  examples: KNNTrainingExample[];
+
+  /**
+   * Bootstrapped demos per predictor; default 4.
+   *
+   * @generated from field: optional int32 max_bootstrapped_demos = 5;
+   */
+  maxBootstrappedDemos?: number | undefined;
+
+  /**
+   * Labeled demos per predictor (the teacher's, and the top-up); default 16.
+   *
+   * @generated from field: optional int32 max_labeled_demos = 6;
+   */
+  maxLabeledDemos?: number | undefined;
+
+  /**
+   * Attempts per neighbour; later rounds use temperature 1.0 and a fresh rollout id. Default 1.
+   *
+   * @generated from field: optional int32 max_rounds = 7;
+   */
+  maxRounds?: number | undefined;
+
+  /**
+   * The teacher's LM (set on each of its predictors). Unset: the teacher runs on the request's LMs.
+   *
+   * @generated from field: dspy_grpc.v1.LMSpec teacher_lm = 8;
+   */
+  teacherLm?: LMSpec | undefined;
+};
+
+/**
+ * Describes the message dspy_grpc.v1.KNNFewShotModule.
+ * Use `create(KNNFewShotModuleSchema)` to create a new message.
+ */
+export const KNNFewShotModuleSchema: GenMessage<KNNFewShotModule> = /*@__PURE__*/
+  messageDesc(file_dspy_grpc_v1_module, 21);
+
+/**
+ * A KNNFewShot training example.
+ *
+ * @generated from message dspy_grpc.v1.KNNTrainingExample
+ */
+export type KNNTrainingExample = Message<"dspy_grpc.v1.KNNTrainingExample"> & {
+  /**
+   * The example; its input keys must include the module's inputs.
+   *
+   * @generated from field: dspy_grpc.v1.Example example = 1;
+   */
+  example?: Example | undefined;
+
+  /**
+   * The embedding of the example's input text ("key: value" for each input key, in the example's
+   * order, joined by " | ").
+   *
+   * @generated from field: repeated float embedding = 2;
+   */
+  embedding: number[];
+};
+
+/**
+ * Describes the message dspy_grpc.v1.KNNTrainingExample.
+ * Use `create(KNNTrainingExampleSchema)` to create a new message.
+ */
+export const KNNTrainingExampleSchema: GenMessage<KNNTrainingExample> = /*@__PURE__*/
+  messageDesc(file_dspy_grpc_v1_module, 22);
+
+/**
  * A module: what a program runs.
  *
  * @generated from message dspy_grpc.v1.ModuleSpec
@@ -946,6 +1052,14 @@ export type ModuleSpec = Message<"dspy_grpc.v1.ModuleSpec"> & {
      */
     value: GraphModule;
     case: "graph";
+  } | {
+    /**
+     * A program compiled by dspy.KNNFewShot (per-call demos from the nearest examples).
+     *
+     * @generated from field: dspy_grpc.v1.KNNFewShotModule knn_few_shot = 10;
+     */
+    value: KNNFewShotModule;
+    case: "knnFewShot";
   } | { case: undefined; value?: undefined };
 };
 
@@ -954,7 +1068,7 @@ export type ModuleSpec = Message<"dspy_grpc.v1.ModuleSpec"> & {
  * Use `create(ModuleSpecSchema)` to create a new message.
  */
 export const ModuleSpecSchema: GenMessage<ModuleSpec> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 21);
+  messageDesc(file_dspy_grpc_v1_module, 23);
 
 /**
  * How a predictor turns a signature into messages and parses the completion.
