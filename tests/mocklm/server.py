@@ -14,6 +14,11 @@ DSPy prompts (see :mod:`tests.mocklm.auto_answer`).
 Two protocols share the script: OpenAI chat completions (``POST /v1/chat/completions``) and
 Anthropic Messages (``POST /v1/messages``, ``x-api-key``, SSE events ``message_start`` ...
 ``message_stop``). ``stream_disconnects`` counts streamed answers the client closed before the end.
+
+``POST /v1/embeddings`` answers with hashed bag-of-words vectors (:mod:`tests.mocklm.embeddings`;
+``dimensions`` in the request, else 256). It takes its faults from the same script (a queued or
+matching reply's ``status``, ``retry_after``, ``delay_s``, ``malformed`` and ``usage`` apply; rules
+match the input texts joined by newlines; the reply's text is ignored).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any
 from aiohttp import web
 
 from .auto_answer import auto_answer, last_user_text, text_of
+from .embeddings import DEFAULT_DIMENSIONS, hashed_embedding
 
 
 @dataclass(frozen=True)
@@ -176,10 +182,16 @@ class MockLMServer:
 
         return [r for r in self.requests if r.path.endswith(("/chat/completions", "/messages"))]
 
-    def _pick(self, request: RecordedRequest) -> MockReply:
+    @property
+    def embedding_requests(self) -> list[RecordedRequest]:
+        """Requests to ``POST /v1/embeddings``."""
+
+        return [r for r in self.requests if r.path.endswith("/embeddings")]
+
+    def _pick(self, request: RecordedRequest, text: str | None = None) -> MockReply:
         if self._queue:
             return self._queue.popleft()
-        last_user = request.last_user_text
+        last_user = request.last_user_text if text is None else text
         for rule in self._rules:
             if rule.contains in last_user and (rule.times is None or rule.times > 0):
                 if rule.times is not None:
@@ -199,6 +211,7 @@ class MockLMServer:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat_completions)
         app.router.add_post("/v1/messages", self._anthropic_messages)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_get("/mock/stats", self._stats)
         self._runner = web.AppRunner(
@@ -376,6 +389,40 @@ class MockLMServer:
             self.stream_disconnects += 1
             raise
         return response
+
+    # ------------------------------------------------------------------ embeddings
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        recorded = await self._record(request)
+        if (denied := self._unauthorized(recorded)) is not None:
+            return denied
+        body = recorded.json
+        texts = body.get("input") if isinstance(body, dict) else None
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            return self._error(400, "'input' must be a string or a non-empty list of strings")
+        dimensions = body.get("dimensions") or DEFAULT_DIMENSIONS
+        reply = self._pick(recorded, "\n".join(texts))
+        delay = self.latency_s + reply.delay_s
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if reply.status >= 400:
+            headers = dict(reply.headers)
+            if reply.retry_after is not None:
+                headers["Retry-After"] = str(reply.retry_after)
+            return self._error(reply.status, reply.error_message, kind="mock_error", headers=headers)
+        if reply.malformed:
+            return web.Response(status=200, body=b'{"object": "list", "data": [', content_type="application/json")
+        tokens = sum(_estimate_tokens(text) for text in texts)
+        usage = dict(reply.usage) if reply.usage is not None else {"prompt_tokens": tokens, "total_tokens": tokens}
+        return web.json_response({
+            "object": "list",
+            "data": [{"object": "embedding", "index": i, "embedding": hashed_embedding(text, dimensions)}
+                     for i, text in enumerate(texts)],
+            "model": reply.model or str(body.get("model") or self.models[0]),
+            "usage": usage,
+        }, headers=dict(reply.headers))
 
     # ------------------------------------------------------------------ Anthropic Messages
 

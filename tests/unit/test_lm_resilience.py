@@ -233,8 +233,24 @@ limit_usd = 5.0
     ('[cache]\nredis_url = "http://x"', "cache.redis_url"),
     ('[[budgets]]\nlimit_usd = 1.0', "budgets[0]"),
     ('[[budgets]]\nprogram = "qa"\nlimit_usd = 1.0\nperiod = "week"', "budgets[0].period"),
+    ('[[models]]\nalias = "e"\nkind = "vectors"\nprovider = "openai"\nmodel = "m"', "models[0].kind"),
+    ('[[models]]\nalias = "e"\nkind = "embedding"\nprovider = "anthropic"\nmodel = "m"',
+     "models[0].deployments[0].provider"),
+    ('[[models]]\nalias = "c"\nprovider = "openai"\nmodel = "m"\n[[models]]\nalias = "e"\nkind = "embedding"\n'
+     'provider = "openai"\nmodel = "m2"\nfallbacks = ["c"]', "models[1].fallbacks"),
+    ('[[models]]\nalias = "c"\nprovider = "openai"\nmodel = "m"\nfallbacks = ["e"]\n[[models]]\nalias = "e"\n'
+     'kind = "embedding"\nprovider = "openai"\nmodel = "m2"', "models[0].fallbacks"),
 ])
 async def test_toml_errors_name_the_field(tmp_path: Path, toml: str, field: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         load_config(write(tmp_path, toml), environ={})
     assert caught.value.violations[0].field == field
+
+
+async def test_toml_declares_embedding_models(tmp_path: Path) -> None:
+    toml = ('[[models]]\nalias = "vectors"\nkind = "embedding"\nprovider = "openai"\nmodel = "text-embedding-3-small"\n'
+            'api_key_env = "OPENAI_API_KEY"\ninput_price_per_1m = 0.02')
+    config = load_config(write(tmp_path, toml), environ={})
+    model = next(m for m in config.models if m.alias == "vectors")
+    assert model.kind == "embedding" and model.deployments[0].model == "text-embedding-3-small"
+    assert next(m for m in config.models if m.alias == "dummy").kind == "chat"

@@ -14,6 +14,8 @@ from dspy_grpc_server.modules.spec import (
     EnsembleSpec,
     GraphSpec,
     GraphStep,
+    KNNExample,
+    KNNFewShotSpec,
     MajoritySpec,
     MultiChainComparisonSpec,
     PredictorSpec,
@@ -41,6 +43,9 @@ EVERYTHING = GraphSpec(
         GraphStep("voted", MajoritySpec(PredictSpec(QA), 3), (("question", "inputs.question"),)),
         GraphStep("ensembled", EnsembleSpec((PredictSpec(QA), ChainOfThoughtSpec(QA)), "majority", 1, 5),
                   (("question", "inputs.question"),)),
+        GraphStep("nearest", KNNFewShotSpec(ChainOfThoughtSpec(QA), 1, "vectors", (
+            KNNExample(Example({"question": "q", "answer": "a"}, ("question",)), (1.0, 0.0)),)),
+                  (("question", "inputs.question"),)),
     ),
     outputs=(("answer", "ensembled.answer"),),
 )
@@ -65,6 +70,7 @@ def test_the_walker_and_the_nodes_name_predictors_alike():
     names = [p.name for p in build_module(EVERYTHING).predictors()]
     assert sorted(recorder.names) == sorted(names)
     assert "ensembled.programs[0]" in names and "ensembled.programs[1].predict" in names
+    assert "nearest.predict" in names
 
 
 def test_every_predictor_takes_its_own_demos_and_instructions():

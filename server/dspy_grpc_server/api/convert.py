@@ -32,6 +32,8 @@ from ..modules.spec import (
     GraphSpec,
     GraphStep,
     LMChoice,
+    KNNExample,
+    KNNFewShotSpec,
     MajoritySpec,
     ModuleSpec,
     MultiChainComparisonSpec,
@@ -378,6 +380,16 @@ def module_from_proto(message: module_pb2.ModuleSpec, path: str) -> ModuleSpec:
                          for index, program in enumerate(body.programs))
         return EnsembleSpec(programs, ensemble_reduce_from_proto(body.reduce, f"{here}.reduce"), body.size, body.seed,
                             body.field)
+    if kind == "knn_few_shot":
+        return KNNFewShotSpec(
+            module=inner(), k=body.k, embedding_model=body.embedding_model,
+            examples=tuple(KNNExample(example_from_proto(item.example), tuple(item.embedding))
+                           for item in body.examples),
+            max_bootstrapped_demos=body.max_bootstrapped_demos if body.HasField("max_bootstrapped_demos") else 4,
+            max_labeled_demos=body.max_labeled_demos if body.HasField("max_labeled_demos") else 16,
+            max_rounds=body.max_rounds if body.HasField("max_rounds") else 1,
+            teacher_lm=lm_from_proto(body.teacher_lm),
+        )
     steps = []
     for index, step in enumerate(body.steps):
         at = f"{here}.steps[{index}]"
@@ -476,6 +488,16 @@ def module_to_proto(spec: ModuleSpec) -> module_pb2.ModuleSpec:
         body.programs.extend(module_to_proto(program) for program in spec.programs)
         body.reduce = ensemble_reduce_to_proto(spec.reduce)
         body.size, body.seed, body.field = spec.size, spec.seed, spec.field
+    elif isinstance(spec, KNNFewShotSpec):
+        body.module.CopyFrom(module_to_proto(spec.module))
+        body.k, body.embedding_model = spec.k, spec.embedding_model
+        for item in spec.examples:
+            body.examples.add(example=example_to_proto(item.example), embedding=item.embedding)
+        body.max_bootstrapped_demos = spec.max_bootstrapped_demos
+        body.max_labeled_demos = spec.max_labeled_demos
+        body.max_rounds = spec.max_rounds
+        if spec.teacher_lm.is_set or spec.teacher_lm.options != LMOptions():
+            body.teacher_lm.CopyFrom(lm_to_proto(spec.teacher_lm))
     elif isinstance(spec, GraphSpec):
         for step in spec.steps:
             body.steps.add(name=step.name, module=module_to_proto(step.module), inputs=dict(step.inputs))

@@ -175,6 +175,7 @@ def model_info(registry: LMRegistry, alias: str) -> lm_pb2.ModelInfo:
     return lm_pb2.ModelInfo(
         alias=config.alias, routing=config.routing, fallbacks=list(config.fallbacks),
         supports_json_schema=config.supports_json_schema,
+        kind=config.kind,
         deployments=[
             lm_pb2.DeploymentInfo(
                 name=d.name, provider=d.provider, model=d.model, weight=d.weight, rpm=d.rpm, tpm=d.tpm,

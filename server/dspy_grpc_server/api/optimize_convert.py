@@ -15,6 +15,7 @@ from ..core import errors as core_errors
 from ..core.errors import invalid
 from ..modules.spec import LMChoice, PredictorSpec
 from ..optimize.bootstrap import BootstrapConfig
+from ..optimize.knn_few_shot import KNNFewShotConfig
 from ..optimize.copro import CoproConfig
 from ..optimize.ensemble import EnsembleConfig
 from ..optimize.context import Candidate
@@ -269,7 +270,7 @@ def optimizer_from_proto(message: optimization_pb2.Optimization) -> tuple[str, A
     kind = message.WhichOneof("optimizer")
     if kind is None:
         raise invalid("optimization.optimizer",
-                      "set one of labeled_few_shot, bootstrap_few_shot, random_search, copro, mipro_v2, ensemble")
+                      "set one of labeled_few_shot, bootstrap_few_shot, random_search, copro, mipro_v2, ensemble, knn_few_shot")
     body = getattr(message, kind)
     if kind == "ensemble":
         programs = tuple(program_ref(name, f"optimization.ensemble.programs[{index}]")
@@ -284,6 +285,12 @@ def optimizer_from_proto(message: optimization_pb2.Optimization) -> tuple[str, A
     if kind == "copro":
         return kind, CoproConfig(breadth=_opt(body, "breadth", 10), depth=_opt(body, "depth", 3),
                                  init_temperature=_opt(body, "init_temperature", 1.4))
+    if kind == "knn_few_shot":
+        return kind, KNNFewShotConfig(
+            k=body.k, embedding_model=body.embedding_model,
+            max_bootstrapped_demos=_opt(body, "max_bootstrapped_demos", 4),
+            max_labeled_demos=_opt(body, "max_labeled_demos", 16), max_rounds=_opt(body, "max_rounds", 1),
+        )
     if kind == "mipro_v2":
         manual = body.HasField("num_candidates") or body.HasField("num_trials")
         defaults = MiproConfig()
@@ -341,6 +348,7 @@ def optimization_to_proto(record: JobRecord) -> optimization_pb2.Optimization:
         "random_search": optimization_pb2.BootstrapFewShotWithRandomSearch,
         "copro": optimization_pb2.COPRO, "mipro_v2": optimization_pb2.MIPROv2,
         "ensemble": optimization_pb2.Ensemble,
+        "knn_few_shot": optimization_pb2.KNNFewShot,
     }[spec["optimizer"]]
     known = set(message_class.DESCRIPTOR.fields_by_name)
     getattr(optimization, spec["optimizer"]).CopyFrom(

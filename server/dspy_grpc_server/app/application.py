@@ -7,6 +7,7 @@ import logging
 from ..core import telemetry
 from ..lm.registry import LMRegistry
 from ..modules.engine import Engine
+from ..optimize.knn_few_shot import ServingBootstrapper
 from ..store.database import Database
 from ..store.datasets import DatasetStore
 from ..store.jobs import JobStore
@@ -36,7 +37,7 @@ class Application:
         self.database = database
         self.registry = registry
         self.programs = Programs(ProgramStore(database))
-        self.engine = Engine(registry, default_model=config.default_model)
+        self.engine = Engine(registry, default_model=config.default_model, bootstrapper=ServingBootstrapper())
         # Stored programs run through workers (loaded once, with metrics) guarded by input quarantine.
         self.quarantine_store = QuarantineStore(database)
         self.workers = ProgramWorkers(

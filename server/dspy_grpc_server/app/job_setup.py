@@ -14,6 +14,7 @@ from ..modules.storage import _lm_from_dict, _lm_to_dict
 from ..optimize import program as program_view
 from ..optimize.evaluate import DEFAULT_MAX_ERRORS
 from ..optimize.journal import JournaledRegistry, LMJournal
+from ..optimize.knn_few_shot import ServingBootstrapper
 from ..optimize.metrics import Metric, validate_metric
 from ..optimize.progress import Progress
 from ..optimize.runner import ProgramRunner
@@ -77,7 +78,7 @@ def build_runner(registry: Any, default_model: str, journal: LMJournal, progress
                  task_lm: LMChoice, teacher_lm: LMChoice | None = None, prompt_lm: LMChoice | None = None,
                  threads: int = DEFAULT_NUM_THREADS, program: ModuleSpec | None = None) -> ProgramRunner:
     journaled = JournaledRegistry(registry, journal)
-    engine = Engine(journaled, default_model=default_model)
+    engine = Engine(journaled, default_model=default_model, bootstrapper=ServingBootstrapper())
     return ProgramRunner(engine, task_lm=task_lm, teacher_lm=teacher_lm, prompt_lm=prompt_lm, num_threads=threads,
                          progress=progress, registry=journaled, default_model=default_model,
                          program_lm=program_view.own_lm(program) if program is not None else None)

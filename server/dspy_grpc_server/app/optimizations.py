@@ -19,6 +19,7 @@ from ..optimize.copro import CoproConfig, run_copro
 from ..optimize.ensemble import EnsembleConfig, run_ensemble
 from ..optimize.mipro import MiproConfig, run_mipro
 from ..optimize.mipro import validate as validate_mipro
+from ..optimize.knn_few_shot import KNNFewShotConfig, run_knn_few_shot
 from ..optimize.labeled_few_shot import LabeledFewShotConfig, run_labeled_few_shot
 from ..optimize.metrics import Metric, metric_from_dict, metric_to_dict
 from ..optimize.random_search import RandomSearchConfig, run_random_search
@@ -29,7 +30,8 @@ from .jobs import JobControl, JobHost, JobKind
 
 KIND = "optimization"
 
-OptimizerConfig = LabeledFewShotConfig | BootstrapConfig | RandomSearchConfig | CoproConfig | MiproConfig | EnsembleConfig
+OptimizerConfig = (LabeledFewShotConfig | BootstrapConfig | RandomSearchConfig | CoproConfig | MiproConfig
+                   | EnsembleConfig | KNNFewShotConfig)
 
 #: optimizer name (as stored) -> (config class, runner)
 OPTIMIZERS: dict[str, tuple[type, Callable[[OptimizeContext, ModuleSpec, Any], Awaitable[Outcome]]]] = {
@@ -39,6 +41,7 @@ OPTIMIZERS: dict[str, tuple[type, Callable[[OptimizeContext, ModuleSpec, Any], A
     "copro": (CoproConfig, run_copro),
     "mipro_v2": (MiproConfig, run_mipro),
     "ensemble": (EnsembleConfig, run_ensemble),
+    "knn_few_shot": (KNNFewShotConfig, run_knn_few_shot),
 }
 
 
@@ -80,6 +83,18 @@ def _check_config(name: str, config: Any, predictors: int, trainset_size: int, v
                           "must be at least 1: each shuffled candidate bootstraps 1..max_bootstrapped_demos demos")
     if isinstance(config, BootstrapConfig) and config.max_bootstrapped_demos == 0 and config.max_labeled_demos == 0:
         raise invalid(f"{path}.max_bootstrapped_demos", "and max_labeled_demos are both 0: nothing to optimize")
+    if isinstance(config, KNNFewShotConfig) and config.k < 1:
+        raise invalid(f"{path}.k", "must be at least 1 (the neighbours bootstrapped on each call)")
+
+
+def _check_embedding_model(registry: Any, alias: str, path: str) -> None:
+    if not alias:
+        raise invalid(path, "is required: the alias of an embedding model (kind = \"embedding\")")
+    if alias not in registry.aliases():
+        raise invalid(path, f"{alias!r} is not a configured model (known: {', '.join(registry.aliases())})")
+    if registry.config(alias).kind != "embedding":
+        raise invalid(path, f"{alias!r} is a chat model; name a model configured with kind = \"embedding\"")
+
 
 class Optimizations(JobKind):
     KIND = KIND
@@ -120,6 +135,8 @@ class Optimizations(JobKind):
             job_setup.check_metric(request.metric, module, everything, f"{path}.metric")
             _check_config(request.optimizer, config, len(program_view.predictors(module)), len(trainset),
                           None if valset is None else len(valset))
+        if isinstance(config, KNNFewShotConfig):
+            _check_embedding_model(self._registry, config.embedding_model, f"{path}.{request.optimizer}.embedding_model")
         spec = {
             "program": f"programs/{request.program_id}" + (f"@{request.revision_id}" if request.revision_id else ""),
             "program_id": program.record.program_id, "revision_id": program.record.revision_id,

@@ -20,7 +20,7 @@ from aiocache.base import BaseCache
 from aiocache.serializers import JsonSerializer
 
 from .config import CacheConfig
-from .types import LMRequest, LMResponse, ToolCall, Usage
+from .types import EmbeddingResponse, LMRequest, LMResponse, ToolCall, Usage
 
 log = logging.getLogger("dspy_grpc_server.lm.cache")
 
@@ -50,6 +50,14 @@ def cache_key(alias: str, request: LMRequest) -> str:
         "rollout_id": options.rollout_id,
     }
     encoded = json.dumps(normalized, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def embeddings_cache_key(alias: str, texts: tuple[str, ...]) -> str:
+    """The cache key of embedding ``texts`` with ``alias`` (never equal to a chat request's key)."""
+
+    normalized = {"version": KEY_VERSION, "model": alias, "embed": list(texts)}
+    encoded = json.dumps(normalized, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
@@ -127,7 +135,7 @@ def redacted(url: str) -> str:
 
 
 class ResponseCache:
-    """Get and store :class:`LMResponse` s by key."""
+    """Get and store :class:`LMResponse` s (and embedding vectors) by key."""
 
     def __init__(self, config: CacheConfig) -> None:
         self.config = config
@@ -144,16 +152,32 @@ class ResponseCache:
         return f"memory (at most {self.config.max_entries} entries)"
 
     async def get(self, key: str) -> LMResponse | None:
-        try:
-            entry = await self._store.get(key)
-        except Exception as error:  # noqa: BLE001 - a broken cache is a miss
-            self._failed("read", error)
-            return None
+        entry = await self._read(key)
         return entry_to_response(entry) if entry else None
 
     async def set(self, key: str, response: LMResponse) -> None:
+        await self._write(key, response_to_entry(response))
+
+    async def get_embeddings(self, key: str) -> EmbeddingResponse | None:
+        entry = await self._read(key)
+        if not entry:
+            return None
+        return EmbeddingResponse(vectors=tuple(tuple(v) for v in entry["vectors"]), usage=Usage(),
+                                 model=str(entry.get("model", "")), cache_hit=True)
+
+    async def set_embeddings(self, key: str, response: EmbeddingResponse) -> None:
+        await self._write(key, {"vectors": [list(v) for v in response.vectors], "model": response.model})
+
+    async def _read(self, key: str) -> Any:
         try:
-            await self._store.set(key, response_to_entry(response), ttl=self.config.ttl_s or None)
+            return await self._store.get(key)
+        except Exception as error:  # noqa: BLE001 - a broken cache is a miss
+            self._failed("read", error)
+            return None
+
+    async def _write(self, key: str, entry: Mapping[str, Any]) -> None:
+        try:
+            await self._store.set(key, entry, ttl=self.config.ttl_s or None)
         except Exception as error:  # noqa: BLE001
             self._failed("write", error)
 

@@ -20,6 +20,10 @@ PROVIDERS: tuple[str, ...] = ("openai", "anthropic", "dummy")
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_ANTHROPIC_BASE_URL = "https://api.anthropic.com/v1"
 
+#: What a model serves: chat completions, or embeddings (``POST /embeddings``, OpenAI-compatible only).
+ModelKind = Literal["chat", "embedding"]
+MODEL_KINDS: tuple[str, ...] = ("chat", "embedding")
+
 Routing = Literal["least-busy", "weighted"]
 ROUTINGS: tuple[str, ...] = ("least-busy", "weighted")
 
@@ -102,10 +106,15 @@ class ModelConfig:
     The sampling fields are the defaults a request's own options fall back to. ``supports_json_schema``
     tells the JSON adapter whether ``response_format`` may carry a strict schema (else it asks for
     ``{"type": "json_object"}``).
+
+    ``kind = "embedding"`` makes the alias an embedding model: its deployments (OpenAI-compatible)
+    answer ``POST /embeddings`` and it cannot complete chat (nor can a chat model embed). An embedding
+    model has no fallbacks: another model's vectors are not comparable with its own.
     """
 
     alias: str
     deployments: tuple[DeploymentConfig, ...] = ()
+    kind: ModelKind = "chat"
     routing: Routing = "least-busy"
     #: Aliases tried in order when none of this model's deployments can answer.
     fallbacks: tuple[str, ...] = ()
@@ -159,6 +168,16 @@ class ModelConfig:
             names.add(deployment.name)
         if self.routing not in ROUTINGS:
             raise _fail(field_prefix, "routing", f"must be one of {', '.join(ROUTINGS)}, got {self.routing!r}")
+        if self.kind not in MODEL_KINDS:
+            raise _fail(field_prefix, "kind", f"must be one of {', '.join(MODEL_KINDS)}, got {self.kind!r}")
+        if self.kind == "embedding":
+            for index, deployment in enumerate(self.deployments):
+                if deployment.provider != "openai":
+                    raise _fail(f"{field_prefix}.deployments[{index}]", "provider",
+                                "an embedding model needs OpenAI-compatible deployments (provider \"openai\")")
+            if self.fallbacks:
+                raise _fail(field_prefix, "fallbacks",
+                            "an embedding model cannot fall back: another model's vectors are not comparable")
         if self.alias in self.fallbacks:
             raise _fail(field_prefix, "fallbacks", "must not name the model itself")
         if self.n < 1:
@@ -184,6 +203,8 @@ def validate_models(models: tuple[ModelConfig, ...] | list[ModelConfig], prefix:
         for fallback in model.fallbacks:
             if fallback not in aliases:
                 raise _fail(f"{prefix}[{index}]", "fallbacks", f"{fallback!r} is not a configured model alias")
+            if models[aliases.index(fallback)].kind != model.kind:
+                raise _fail(f"{prefix}[{index}]", "fallbacks", f"{fallback!r} is an embedding model, not a chat model")
 
 
 @dataclass(frozen=True)

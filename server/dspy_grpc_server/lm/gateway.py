@@ -6,23 +6,27 @@ already in flight is joined instead of sent again (the joiners' answer also coun
 otherwise the budgets that apply to the caller are checked, the router sends the request to a
 deployment, the usage is recorded, and the answer is stored (policies ``use`` and ``refresh``).
 Streams are cached like whole completions but never joined.
+
+An embedding model (``kind = "embedding"``) answers :meth:`GatewayLM.embed` the same way: cached
+per list of texts (under the model's cache policy), budgets checked, usage recorded; it refuses chat,
+as chat models refuse to embed.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 
 from ..core import telemetry
 from ..core.errors import DeadlineExceeded
 from .attribution import Attribution, current_attribution
-from .cache import ResponseCache, cache_key
+from .cache import ResponseCache, cache_key, embeddings_cache_key
 from .config import ModelConfig
 from .deadline import Deadline
 from .providers.base import estimated_usage
 from .router import Router
-from .types import LM, LMRequest, LMResponse, LMStreamChunk, Usage
+from .types import LM, EmbeddingResponse, LMRequest, LMResponse, LMStreamChunk, Usage, wrong_model_kind
 from .usage import UsageRecorder
 
 #: The time budget of a call whose caller set no deadline (each attempt is still bounded by the
@@ -87,6 +91,8 @@ class GatewayLM(LM):
         return f"GatewayLM(name={self.name!r}, deployments={[w.name for w in self.router.workers]})"
 
     def _prepare(self, request: LMRequest, timeout: float | None) -> tuple[LMRequest, Deadline, str | None]:
+        if self.config.kind != "chat":
+            raise wrong_model_kind(self.name, wanted="chat", field_name="lm.model")
         request = replace(request, options=request.options.merged_over(self.defaults))
         deadline = Deadline.within(timeout if timeout is not None else NO_DEADLINE_S)
         use_cache = self._cache is not None and request.options.cache_policy != "bypass"
@@ -153,6 +159,35 @@ class GatewayLM(LM):
         self._record_call(response.usage, response.cost_usd, who)
         if key is not None and self._cache is not None:
             await self._cache.set(key, response)
+        return response
+
+    # ------------------------------------------------------------------ embeddings
+
+    async def embed(self, texts: Sequence[str], *, timeout: float | None = None) -> EmbeddingResponse:
+        if self.config.kind != "embedding":
+            raise wrong_model_kind(self.name, wanted="embedding", field_name="embedding_model")
+        texts = tuple(texts)
+        deadline = Deadline.within(timeout if timeout is not None else NO_DEADLINE_S)
+        policy = self.defaults.cache_policy
+        key = embeddings_cache_key(self.name, texts) if self._cache is not None and policy != "bypass" else None
+        who = current_attribution()
+        with telemetry.lm_call(system=self._system, model=self.name, operation="embeddings") as call:
+            if key is not None and policy == "use":
+                assert self._cache is not None
+                cached = await self._cache.get_embeddings(key)
+                if cached is not None:
+                    self.cache_stats.hits += 1
+                    self._record_hit(who)
+                    call.record_response(model=cached.model, cache_hit=True)
+                    return cached
+            if key is not None:
+                self._record_miss()
+            self._usage.check_budgets(who)
+            response = await self.router.embed(texts, deadline)
+            self._record_call(response.usage, response.cost_usd, who)
+            if key is not None and self._cache is not None:
+                await self._cache.set_embeddings(key, response)
+            call.record_response(model=response.model, input_tokens=response.usage.prompt_tokens)
         return response
 
     # ------------------------------------------------------------------ streams

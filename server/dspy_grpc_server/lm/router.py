@@ -12,13 +12,16 @@ circuit, ...), the next one is tried; after the model's own deployments come tho
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from ..core.errors import DspyGrpcError, ResourceExhausted, Unavailable
 from .deadline import Deadline
 from .retry import can_fail_over
-from .types import LMRequest, LMResponse, LMStreamChunk
+from .types import EmbeddingResponse, LMRequest, LMResponse, LMStreamChunk
 from .worker import DeploymentWorker
+
+R = TypeVar("R", LMResponse, EmbeddingResponse)
 
 
 class Router:
@@ -62,12 +65,19 @@ class Router:
         )
 
     async def complete(self, request: LMRequest, deadline: Deadline, estimated_tokens: int = 0) -> LMResponse:
+        return await self._failing_over(lambda worker: worker.complete(request, deadline), deadline, estimated_tokens)
+
+    async def embed(self, texts: tuple[str, ...], deadline: Deadline) -> EmbeddingResponse:
+        return await self._failing_over(lambda worker: worker.embed(texts, deadline), deadline, 0)
+
+    async def _failing_over(self, call: Callable[[DeploymentWorker], Awaitable[R]], deadline: Deadline,
+                            estimated_tokens: int) -> R:
         failures: list[DspyGrpcError] = []
         for worker in self.candidates(estimated_tokens):
             if failures and deadline.expired():
                 break
             try:
-                return await worker.complete(request, deadline)
+                return await call(worker)
             except DspyGrpcError as error:
                 if not can_fail_over(error):
                     raise

@@ -8,9 +8,11 @@ messages an adapter rendered, hands it to an :class:`LM` and reads the texts bac
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+
+from ..core.errors import FieldViolation, InvalidArgument
 
 #: How a request uses the response cache: ``"use"`` (read and write; the default), ``"bypass"``
 #: (neither read nor write) or ``"refresh"`` (do not read, but store the fresh answer).
@@ -192,6 +194,34 @@ class LMStreamChunk:
     deployment: str = ""
 
 
+@dataclass(frozen=True)
+class EmbeddingResponse:
+    """The answer to an embeddings request: one vector per input text, in input order."""
+
+    vectors: tuple[tuple[float, ...], ...]
+    usage: Usage
+    model: str
+    #: True when the answer came from the cache (then ``usage`` is zero: nothing was spent).
+    cache_hit: bool = False
+    #: What the call cost, from the deployment's price table.
+    cost_usd: float = 0.0
+    #: The deployment that answered (empty for cache hits).
+    deployment: str = ""
+
+
+def wrong_model_kind(alias: str, *, wanted: str, field_name: str) -> InvalidArgument:
+    """The error for using a chat model to embed, or an embedding model to complete chat."""
+
+    if wanted == "embedding":
+        description = f"model {alias!r} is a chat model, not an embedding model (kind = \"embedding\")"
+        reason = "NOT_AN_EMBEDDING_MODEL"
+    else:
+        description = f"model {alias!r} is an embedding model; it cannot complete chat"
+        reason = "NOT_A_CHAT_MODEL"
+    return InvalidArgument(f"{field_name}: {description}", reason=reason, metadata={"model": alias},
+                           violations=[FieldViolation(field_name, description)])
+
+
 class LM(ABC):
     """A language model the engine can ask for chat completions.
 
@@ -234,6 +264,12 @@ class LM(ABC):
         async for chunk in self.stream_chunks(request, timeout=timeout):
             if chunk.text:
                 yield chunk.text
+
+    async def embed(self, texts: Sequence[str], *, timeout: float | None = None) -> EmbeddingResponse:
+        """One vector per text (embedding models only; every other LM refuses with
+        ``NOT_AN_EMBEDDING_MODEL``)."""
+
+        raise wrong_model_kind(self.name, wanted="embedding", field_name="embedding_model")
 
     async def aclose(self) -> None:
         """Release connections and other resources. Safe to call more than once."""

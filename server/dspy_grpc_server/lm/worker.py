@@ -6,7 +6,7 @@ supervisor starts it again (a fresh connection pool; breaker, limits and metrics
 callers waiting for it continue on the new incarnation. Every upstream call runs as a task owned by
 the worker, so a dying worker never leaves a call behind.
 
-A call (:meth:`complete`, :meth:`stream`) passes the breaker, waits for capacity within the
+A call (:meth:`complete`, :meth:`stream`, :meth:`embed`) passes the breaker, waits for capacity within the
 caller's deadline, then tries the provider, retrying transient failures with exponential backoff
 and jitter (honouring ``Retry-After``) while the deadline allows, but never once streamed output
 has begun. Each attempt is bounded by the deployment's ``timeout_s``.
@@ -31,9 +31,10 @@ from .providers import Provider, make_provider
 from .providers.http import open_session
 from .providers.base import estimate_tokens
 from .retry import RetryPolicy, counts_against_breaker, is_retryable
-from .types import LMRequest, LMResponse, LMStreamChunk, Usage, message_text
+from .types import EmbeddingResponse, LMRequest, LMResponse, LMStreamChunk, Usage, message_text
 
 T = TypeVar("T")
+R = TypeVar("R", LMResponse, EmbeddingResponse)
 
 
 #: How many recent errors a worker remembers for the status report.
@@ -198,15 +199,15 @@ class DeploymentWorker:
                 reason="CIRCUIT_OPEN", metadata=self.metadata, retry_after=retry_after,
             )
 
-    async def _acquire(self, request: LMRequest, deadline: Deadline) -> Lease:
+    async def _acquire(self, estimated_tokens: int, deadline: Deadline) -> Lease:
         self._admit()
         try:
-            return await self.limiter.acquire(deadline, self._estimate(request))
+            return await self.limiter.acquire(deadline, estimated_tokens)
         except BaseException:
             self.breaker.release()
             raise
 
-    def _priced(self, response: LMResponse) -> LMResponse:
+    def _priced(self, response: R) -> R:
         usage = response.usage
         cost = self.deployment.cost_usd(usage.prompt_tokens, usage.completion_tokens)
         return replace(response, deployment=self.name, cost_usd=cost)
@@ -233,13 +234,25 @@ class DeploymentWorker:
     async def complete(self, request: LMRequest, deadline: Deadline) -> LMResponse:
         """One completion on this deployment (with retries); see the module documentation."""
 
-        async def attempt(_: int) -> LMResponse:
-            lease = await self._acquire(request, deadline)
+        return await self._unary(self._estimate(request), deadline,
+                                 lambda provider, within: provider.complete(request, within))
+
+    async def embed(self, texts: tuple[str, ...], deadline: Deadline) -> EmbeddingResponse:
+        """Embeddings of ``texts`` on this deployment, with the same breaker, limits and retries as
+        a completion (the texts count as prompt tokens)."""
+
+        return await self._unary(sum(estimate_tokens(text) for text in texts), deadline,
+                                 lambda provider, within: provider.embed(texts, within))
+
+    async def _unary(self, estimated_tokens: int, deadline: Deadline,
+                     call: Callable[[Provider, Deadline], Awaitable[R]]) -> R:
+        async def attempt(_: int) -> R:
+            lease = await self._acquire(estimated_tokens, deadline)
             self.metrics.calls += 1
             attempt_deadline = deadline.capped(self.deployment.timeout_s)
             try:
                 provider = await self._serving_provider(attempt_deadline)
-                response = await self._owned(provider.complete(request, attempt_deadline))
+                response = await self._owned(call(provider, attempt_deadline))
             except DspyGrpcError as error:
                 lease.release()
                 self._settle_failure(error)
@@ -259,7 +272,7 @@ class DeploymentWorker:
         :meth:`complete`; afterwards they end the stream with the error."""
 
         async def open_stream(_: int) -> tuple[_Pipe, LMStreamChunk, Lease]:
-            lease = await self._acquire(request, deadline)
+            lease = await self._acquire(self._estimate(request), deadline)
             self.metrics.calls += 1
             attempt_deadline = deadline.capped(self.deployment.timeout_s)
             pipe: _Pipe | None = None

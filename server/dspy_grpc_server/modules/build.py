@@ -7,6 +7,7 @@ a program is created or updated — never first at call time.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -19,6 +20,7 @@ from .basic import ChainOfThoughtNode, MultiChainComparisonNode, PredictNode
 from .derive import FINISH
 from .ensemble import EnsembleNode
 from .graph import PROGRAM_INPUTS, GraphNode, Source, WiredStep
+from .knn import KNNFewShotNode
 from .metrics import ExactMatchMetric, LMJudgeMetric, MetricSpec
 from .node import Node, join
 from .parallel import ParallelNode
@@ -30,6 +32,7 @@ from .spec import (
     ENSEMBLE_REDUCES,
     EnsembleSpec,
     GraphSpec,
+    KNNFewShotSpec,
     MajoritySpec,
     ModuleSpec,
     MultiChainComparisonSpec,
@@ -86,6 +89,8 @@ def build_module(spec: ModuleSpec, path: str = "module", name: str = "") -> Node
         return _graph(spec, here, name)
     if isinstance(spec, EnsembleSpec):
         return _ensemble(spec, here, name)
+    if isinstance(spec, KNNFewShotSpec):
+        return _knn_few_shot(spec, here, name)
     raise invalid(path, "is required: set one module kind")  # pragma: no cover
 
 
@@ -120,6 +125,39 @@ def _check_react(spec: ReActSpec, here: str) -> None:
             raise invalid(f"{at}.builtin", f"unknown built-in tool {tool.builtin!r}; known: {_names(BUILTIN_TOOLS)}")
         if not isinstance(tool.args, Mapping) or not all(isinstance(v, Mapping) for v in tool.args.values()):
             raise invalid(f"{at}.args_json_schema", "must map each argument name to a JSON schema object")
+
+
+def _knn_few_shot(spec: KNNFewShotSpec, here: str, name: str) -> KNNFewShotNode:
+    if not isinstance(spec.module, (PredictSpec, ChainOfThoughtSpec)):
+        raise invalid(f"{here}.module", "must be a predict or chain_of_thought module (what BootstrapFewShot "
+                      f"compiles); this one is {spec.module.kind.value}")
+    # The student keeps the program's own name: DSPy's compiled program is the student itself.
+    student = build_module(spec.module, f"{here}.module", name)
+    if spec.k < 1:
+        raise invalid(f"{here}.k", "must be at least 1")
+    if not spec.embedding_model:
+        raise invalid(f"{here}.embedding_model", "is required: the alias of an embedding model")
+    if not spec.examples:
+        raise invalid(f"{here}.examples", "must hold at least one training example")
+    for key in ("max_bootstrapped_demos", "max_labeled_demos"):
+        if getattr(spec, key) < 0:
+            raise invalid(f"{here}.{key}", "must not be negative")
+    if spec.max_rounds < 1:
+        raise invalid(f"{here}.max_rounds", "must be at least 1 (one attempt per example)")
+    needed = [f.name for f in student.input_fields if not allows_none(f.type)]
+    dimensions = len(spec.examples[0].embedding)
+    for index, item in enumerate(spec.examples):
+        at = f"{here}.examples[{index}]"
+        missing = [key for key in needed if key not in item.example.input_keys or key not in item.example.data]
+        if missing:
+            raise invalid(f"{at}.example.input_keys", f"lacks the module's input field(s) {', '.join(missing)}")
+        if not item.embedding:
+            raise invalid(f"{at}.embedding", "is required: the vector of the example's input text")
+        if len(item.embedding) != dimensions:
+            raise invalid(f"{at}.embedding", f"has {len(item.embedding)} dimensions; examples[0] has {dimensions}")
+        if not all(math.isfinite(x) for x in item.embedding):
+            raise invalid(f"{at}.embedding", "must hold finite numbers")
+    return KNNFewShotNode(name, spec, student, lambda compiled: build_module(compiled, f"{here}.module", name))
 
 
 def _multi_chain(spec: MultiChainComparisonSpec, here: str, name: str) -> Node:
@@ -320,6 +358,9 @@ def describe_module(spec: ModuleSpec) -> str:
         reduce = "dspy.majority" if spec.reduce == "majority" else "None"
         programs = ", ".join(describe_module(program) for program in spec.programs)
         return f"dspy.Ensemble(reduce_fn={reduce}, size={spec.size or None}).compile([{programs}])"
+    if isinstance(spec, KNNFewShotSpec):
+        return (f"dspy.KNNFewShot(k={spec.k}, trainset=[...{len(spec.examples)} examples], "
+                f"vectorizer=dspy.Embedder({spec.embedding_model!r})).compile({describe_module(spec.module)})")
     lines = ["class Program(dspy.Module):", "    def __init__(self):"]
     lines += [f"        self.{step.name} = {describe_module(step.module)}" for step in spec.steps]
     lines += ["", "    def forward(self, **inputs):"]

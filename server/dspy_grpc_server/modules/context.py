@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.errors import DeadlineExceeded
 from ..lm.deadline import Deadline
@@ -13,6 +13,20 @@ from .events import Event
 from .lm_resolver import LMResolver
 from .prediction import AdapterFallback, ModelUsage, TraceStep
 from .tools import ToolRunner
+
+if TYPE_CHECKING:
+    from ..core.example import Example
+    from .spec import KNNFewShotSpec, ModuleSpec
+
+
+class DemoBootstrapper(Protocol):
+    """DSPy's BootstrapFewShot as KNNFewShot runs it on every call. The optimize layer implements it
+    (the one bootstrap loop lives there) and the app layer hands it to the engine: modules never
+    import optimize."""
+
+    async def bootstrap(self, spec: KNNFewShotSpec, trainset: Sequence[Example], ctx: RunContext) -> ModuleSpec:
+        """``spec.module`` with the demos BootstrapFewShot compiles from ``trainset`` (the teacher runs
+        inside ``ctx``: its deadline, LMs and usage)."""
 
 
 @dataclass
@@ -35,6 +49,8 @@ class RunContext:
     option_overrides: LMOptions = field(default_factory=LMOptions)
     #: Refine's advice by full predictor name; when set, every predictor gets a ``hint_`` input.
     hints: Mapping[str, str] | None = None
+    #: Compiles KNNFewShot's per-call demos (None: KNNFewShot programs cannot run).
+    bootstrapper: DemoBootstrapper | None = None
 
     def remaining(self) -> float | None:
         """Seconds left for the next awaited call; raises once the deadline has passed."""

@@ -9,7 +9,7 @@ from ..core.errors import invalid
 from ..lm.deadline import Deadline
 from ..lm.registry import LMRegistry
 from .build import build_module
-from .context import RunContext
+from .context import DemoBootstrapper, RunContext
 from .events import Event
 from .lm_resolver import LMResolver
 from .node import Node
@@ -43,9 +43,12 @@ def find_predictor(node: Node, name: str, field: str = "predictor") -> NamedPred
 class Engine:
     """Runs modules against the configured LMs. No gRPC here."""
 
-    def __init__(self, registry: LMRegistry, *, default_model: str = "") -> None:
+    def __init__(self, registry: LMRegistry, *, default_model: str = "",
+                 bootstrapper: DemoBootstrapper | None = None) -> None:
         self._registry = registry
         self._default_model = default_model
+        #: What KNNFewShot programs bootstrap their per-call demos with (given by the app layer).
+        self.bootstrapper = bootstrapper
 
     def _resolver(self, request_lm: LMChoice | None) -> LMResolver:
         return LMResolver(self._registry, request_choice=request_lm or LMChoice(), default_model=self._default_model)
@@ -69,7 +72,7 @@ class Engine:
     ) -> Prediction:
         node = self.build(module)
         ctx = RunContext(lms=self._resolver(request_lm), deadline=deadline, include_trace=include_trace,
-                         emit=emit, tools=tools)
+                         emit=emit, tools=tools, bootstrapper=self.bootstrapper)
         outputs = await node(inputs, ctx)
         return Prediction(
             outputs=outputs, usage=list(ctx.usage.values()), trace=ctx.trace, adapter_fallbacks=ctx.adapter_fallbacks

@@ -2,7 +2,8 @@
 
 The names are the ones :func:`~.build.build_module`'s nodes report (``named_predictors()``):
 "self" for a bare Predict, "predict" under a ChainOfThought, "<step>...." under a graph step,
-"module...." under wrappers, "programs[i]...." under an ensemble, "react" and "extract.predict" for
+"module...." under wrappers, "programs[i]...." under an ensemble, the student's own names under
+KNNFewShot, "react" and "extract.predict" for
 ReAct. Subclasses override :meth:`plain` and :meth:`react`; the walk itself is here only.
 """
 
@@ -18,6 +19,7 @@ from .spec import (
     ChainOfThoughtSpec,
     EnsembleSpec,
     GraphSpec,
+    KNNFewShotSpec,
     MajoritySpec,
     ModuleSpec,
     MultiChainComparisonSpec,
@@ -62,6 +64,8 @@ class PredictorRewriter:
         if isinstance(spec, GraphSpec):
             steps = tuple(replace(step, module=self.apply(step.module, join(name, step.name))) for step in spec.steps)
             return replace(spec, steps=steps)
+        if isinstance(spec, KNNFewShotSpec):  # the compiled program is the student: same names
+            return replace(spec, module=self.apply(spec.module, name))
         if isinstance(spec, EnsembleSpec):
             programs = tuple(self.apply(program, join(name, f"programs[{index}]"))
                              for index, program in enumerate(spec.programs))

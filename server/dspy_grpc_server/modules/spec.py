@@ -34,6 +34,7 @@ class ModuleKind(str, Enum):
     MAJORITY = "majority"
     GRAPH = "graph"
     ENSEMBLE = "ensemble"
+    KNN_FEW_SHOT = "knn_few_shot"
 
 
 @dataclass(frozen=True)
@@ -210,9 +211,35 @@ class EnsembleSpec:
     kind = ModuleKind.ENSEMBLE
 
 
+@dataclass(frozen=True)
+class KNNExample:
+    """A training example of KNNFewShot with the vector of its input text (see :mod:`.knn`)."""
+
+    example: Example
+    embedding: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class KNNFewShotSpec:
+    """The program ``dspy.KNNFewShot(k, trainset, vectorizer, **bootstrap_args).compile(student)``
+    returns: per call, BootstrapFewShot over the ``k`` training examples nearest the inputs (by the
+    ``embedding_model``'s vectors), then ``module`` with the demos it bootstrapped. ``teacher_lm``
+    (when set) runs the teacher's predictors, like ``teacher.set_lm``."""
+
+    module: ModuleSpec
+    k: int
+    embedding_model: str
+    examples: tuple[KNNExample, ...]
+    max_bootstrapped_demos: int = 4
+    max_labeled_demos: int = 16
+    max_rounds: int = 1
+    teacher_lm: LMChoice = field(default_factory=LMChoice)
+    kind = ModuleKind.KNN_FEW_SHOT
+
+
 ModuleSpec = Union[
     PredictSpec, ChainOfThoughtSpec, ReActSpec, MultiChainComparisonSpec, BestOfNSpec, RefineSpec,
-    ParallelSpec, MajoritySpec, GraphSpec, EnsembleSpec,
+    ParallelSpec, MajoritySpec, GraphSpec, EnsembleSpec, KNNFewShotSpec,
 ]
 
 #: Module kinds that hold a single user predictor (``spec.predictor``).

@@ -20,6 +20,8 @@ from .spec import (
     EnsembleSpec,
     GraphSpec,
     GraphStep,
+    KNNExample,
+    KNNFewShotSpec,
     LMChoice,
     MajoritySpec,
     ModuleKind,
@@ -77,6 +79,15 @@ def module_to_dict(spec: ModuleSpec) -> dict[str, Any]:
         for key in ("size", "seed", "field"):
             if getattr(spec, key):
                 out[key] = getattr(spec, key)
+    elif isinstance(spec, KNNFewShotSpec):
+        out.update(module=module_to_dict(spec.module), k=spec.k, embedding_model=spec.embedding_model,
+                   examples=[{"example": example_to_dict(item.example), "embedding": list(item.embedding)}
+                             for item in spec.examples],
+                   max_bootstrapped_demos=spec.max_bootstrapped_demos, max_labeled_demos=spec.max_labeled_demos,
+                   max_rounds=spec.max_rounds)
+        teacher = _lm_to_dict(spec.teacher_lm)
+        if teacher:
+            out["teacher_lm"] = teacher
     else:  # pragma: no cover - every kind is handled above
         raise TypeError(f"unknown module spec {spec!r}")
     return out
@@ -121,6 +132,15 @@ def module_from_dict(data: Mapping[str, Any]) -> ModuleSpec:
             programs=tuple(module_from_dict(program) for program in data["programs"]),
             reduce=data.get("reduce", "none"), size=int(data.get("size", 0)), seed=int(data.get("seed", 0)),
             field=data.get("field", ""),
+        )
+    if kind is ModuleKind.KNN_FEW_SHOT:
+        return KNNFewShotSpec(
+            module=module_from_dict(data["module"]), k=int(data["k"]), embedding_model=data["embedding_model"],
+            examples=tuple(KNNExample(example_from_dict(item["example"]), tuple(item["embedding"]))
+                           for item in data["examples"]),
+            max_bootstrapped_demos=int(data.get("max_bootstrapped_demos", 4)),
+            max_labeled_demos=int(data.get("max_labeled_demos", 16)), max_rounds=int(data.get("max_rounds", 1)),
+            teacher_lm=_lm_from_dict(data.get("teacher_lm", {})),
         )
     return GraphSpec(
         steps=tuple(

@@ -133,7 +133,9 @@ class BootstrapFewShot:
         async with runner.slot():
             try:
                 run = await runner.run(module, example, lm=lm)
-                value = await runner.score(self.ctx.metric, example, run, bootstrapping=True)
+                # Without a metric (KNNFewShot's per-call bootstrap) every completed run is accepted.
+                value = 1.0 if self.ctx.metric is None else await runner.score(
+                    self.ctx.metric, example, run, bootstrapping=True)
             except (asyncio.CancelledError, KeyboardInterrupt):
                 raise
             except Exception as error:  # noqa: BLE001 - DSPy counts it and moves on

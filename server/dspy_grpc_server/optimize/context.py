@@ -38,7 +38,8 @@ async def _ignore(_candidate: Candidate) -> None:
 @dataclass
 class OptimizeContext:
     runner: ProgramRunner
-    metric: Metric
+    #: None only for KNNFewShot's per-call bootstrap (DSPy's ``metric=None``: every run counts).
+    metric: Metric | None
     trainset: Examples
     #: None: the optimizer picks its valset as DSPy does.
     valset: Examples | None = None

@@ -1,5 +1,7 @@
 """The LM call journal: what makes a job resumable without repeating finished LM calls.
 
+Embedding calls (KNNFewShot) are journaled the same way, keyed by the model alias and the texts.
+
 Every LM a job uses is wrapped so that each call is keyed by a hash of the request (model alias,
 messages, sampling options, rollout id) and its response is persisted (group-committed with the
 other calls finishing at the same moment) before the caller sees it. A job that restarts replays
@@ -13,10 +15,12 @@ import asyncio
 import dataclasses
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
-from ..lm.types import LM, LMRequest, LMResponse, Usage
+from ..lm.types import LM, EmbeddingResponse, LMRequest, LMResponse, Usage
+
+R = TypeVar("R", LMResponse, EmbeddingResponse)
 
 Persist = Callable[[Mapping[str, Mapping[str, Any]]], Awaitable[None]]
 
@@ -51,6 +55,23 @@ def response_from_dict(data: Mapping[str, Any]) -> LMResponse:
     )
 
 
+def embed_key(alias: str, texts: tuple[str, ...]) -> str:
+    text = json.dumps({"model": alias, "embed": list(texts)}, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def embeddings_to_dict(response: EmbeddingResponse) -> dict[str, Any]:
+    usage = response.usage
+    return {"vectors": [list(v) for v in response.vectors], "model": response.model,
+            "usage": [usage.prompt_tokens, usage.completion_tokens, usage.total_tokens]}
+
+
+def embeddings_from_dict(data: Mapping[str, Any]) -> EmbeddingResponse:
+    prompt, completion, total = data.get("usage", [0, 0, 0])
+    return EmbeddingResponse(vectors=tuple(tuple(v) for v in data["vectors"]), usage=Usage(prompt, completion, total),
+                             model=data.get("model", ""))
+
+
 class LMJournal:
     """The finished LM calls of one job: ``known`` (loaded at start) plus those finished since."""
 
@@ -61,7 +82,7 @@ class LMJournal:
         self._known: dict[str, Mapping[str, Any]] = dict(known)
         self._persist = persist
         self._on_call = on_call
-        self._inflight: dict[str, asyncio.Future[LMResponse]] = {}
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
         self._batch: dict[str, Mapping[str, Any]] = {}
         self._batch_done: asyncio.Future[None] | None = None
         self._flush_lock = asyncio.Lock()
@@ -72,20 +93,28 @@ class LMJournal:
         return JournaledLM(lm, alias, self)
 
     async def complete(self, lm: LM, alias: str, request: LMRequest, timeout: float | None) -> LMResponse:
-        key = call_key(alias, request)
+        return await self._journaled(call_key(alias, request), lambda: lm.complete(request, timeout=timeout),
+                                     response_to_dict, response_from_dict)
+
+    async def embed(self, lm: LM, alias: str, texts: tuple[str, ...], timeout: float | None) -> EmbeddingResponse:
+        return await self._journaled(embed_key(alias, texts), lambda: lm.embed(texts, timeout=timeout),
+                                     embeddings_to_dict, embeddings_from_dict)
+
+    async def _journaled(self, key: str, call: Callable[[], Awaitable[R]], to_dict: Callable[[R], dict[str, Any]],
+                         from_dict: Callable[[Mapping[str, Any]], R]) -> R:
         known = self._known.get(key)
         if known is not None:
             self._on_call(True)
-            return response_from_dict(known)
+            return from_dict(known)
         shared = self._inflight.get(key)
         if shared is not None:
             return await asyncio.shield(shared)
-        future: asyncio.Future[LMResponse] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            response = await lm.complete(request, timeout=timeout)
+            response = await call()
             self.calls_made += 1
-            record = response_to_dict(response)
+            record = to_dict(response)
             await self._save(key, record)
             self._known[key] = record
             self._on_call(False)
@@ -133,6 +162,9 @@ class JournaledLM(LM):
 
     async def complete(self, request: LMRequest, *, timeout: float | None = None) -> LMResponse:
         return await self._journal.complete(self._inner, self._alias, request, timeout)
+
+    async def embed(self, texts: Sequence[str], *, timeout: float | None = None) -> EmbeddingResponse:
+        return await self._journal.embed(self._inner, self._alias, tuple(texts), timeout)
 
 
 class JournaledRegistry:

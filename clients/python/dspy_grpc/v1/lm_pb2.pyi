@@ -166,18 +166,20 @@ class ListModelsResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("alias", "routing", "fallbacks", "supports_json_schema", "deployments")
+    __slots__ = ("alias", "routing", "fallbacks", "supports_json_schema", "deployments", "kind")
     ALIAS_FIELD_NUMBER: _ClassVar[int]
     ROUTING_FIELD_NUMBER: _ClassVar[int]
     FALLBACKS_FIELD_NUMBER: _ClassVar[int]
     SUPPORTS_JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     alias: str
     routing: str
     fallbacks: _containers.RepeatedScalarFieldContainer[str]
     supports_json_schema: bool
     deployments: _containers.RepeatedCompositeFieldContainer[DeploymentInfo]
-    def __init__(self, alias: _Optional[str] = ..., routing: _Optional[str] = ..., fallbacks: _Optional[_Iterable[str]] = ..., supports_json_schema: _Optional[bool] = ..., deployments: _Optional[_Iterable[_Union[DeploymentInfo, _Mapping]]] = ...) -> None: ...
+    kind: str
+    def __init__(self, alias: _Optional[str] = ..., routing: _Optional[str] = ..., fallbacks: _Optional[_Iterable[str]] = ..., supports_json_schema: _Optional[bool] = ..., deployments: _Optional[_Iterable[_Union[DeploymentInfo, _Mapping]]] = ..., kind: _Optional[str] = ...) -> None: ...
 
 class DeploymentInfo(_message.Message):
     __slots__ = ("name", "provider", "model", "weight", "rpm", "tpm", "max_in_flight", "input_price_per_1m", "output_price_per_1m")

@@ -291,8 +291,36 @@ class EnsembleModule(_message.Message):
     field: str
     def __init__(self, programs: _Optional[_Iterable[_Union[ModuleSpec, _Mapping]]] = ..., reduce: _Optional[_Union[EnsembleReduce, str]] = ..., size: _Optional[int] = ..., seed: _Optional[int] = ..., field: _Optional[str] = ...) -> None: ...
 
+class KNNFewShotModule(_message.Message):
+    __slots__ = ("module", "k", "embedding_model", "examples", "max_bootstrapped_demos", "max_labeled_demos", "max_rounds", "teacher_lm")
+    MODULE_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_MODEL_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    MAX_BOOTSTRAPPED_DEMOS_FIELD_NUMBER: _ClassVar[int]
+    MAX_LABELED_DEMOS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    TEACHER_LM_FIELD_NUMBER: _ClassVar[int]
+    module: ModuleSpec
+    k: int
+    embedding_model: str
+    examples: _containers.RepeatedCompositeFieldContainer[KNNTrainingExample]
+    max_bootstrapped_demos: int
+    max_labeled_demos: int
+    max_rounds: int
+    teacher_lm: LMSpec
+    def __init__(self, module: _Optional[_Union[ModuleSpec, _Mapping]] = ..., k: _Optional[int] = ..., embedding_model: _Optional[str] = ..., examples: _Optional[_Iterable[_Union[KNNTrainingExample, _Mapping]]] = ..., max_bootstrapped_demos: _Optional[int] = ..., max_labeled_demos: _Optional[int] = ..., max_rounds: _Optional[int] = ..., teacher_lm: _Optional[_Union[LMSpec, _Mapping]] = ...) -> None: ...
+
+class KNNTrainingExample(_message.Message):
+    __slots__ = ("example", "embedding")
+    EXAMPLE_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_FIELD_NUMBER: _ClassVar[int]
+    example: _signature_pb2.Example
+    embedding: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, example: _Optional[_Union[_signature_pb2.Example, _Mapping]] = ..., embedding: _Optional[_Iterable[float]] = ...) -> None: ...
+
 class ModuleSpec(_message.Message):
-    __slots__ = ("predict", "chain_of_thought", "react", "multi_chain_comparison", "best_of_n", "refine", "parallel", "majority", "graph", "ensemble")
+    __slots__ = ("predict", "chain_of_thought", "react", "multi_chain_comparison", "best_of_n", "refine", "parallel", "majority", "graph", "ensemble", "knn_few_shot")
     PREDICT_FIELD_NUMBER: _ClassVar[int]
     CHAIN_OF_THOUGHT_FIELD_NUMBER: _ClassVar[int]
     REACT_FIELD_NUMBER: _ClassVar[int]
@@ -303,6 +331,7 @@ class ModuleSpec(_message.Message):
     MAJORITY_FIELD_NUMBER: _ClassVar[int]
     GRAPH_FIELD_NUMBER: _ClassVar[int]
     ENSEMBLE_FIELD_NUMBER: _ClassVar[int]
+    KNN_FEW_SHOT_FIELD_NUMBER: _ClassVar[int]
     predict: PredictModule
     chain_of_thought: ChainOfThoughtModule
     react: ReActModule
@@ -313,4 +342,5 @@ class ModuleSpec(_message.Message):
     majority: MajorityModule
     graph: GraphModule
     ensemble: EnsembleModule
-    def __init__(self, predict: _Optional[_Union[PredictModule, _Mapping]] = ..., chain_of_thought: _Optional[_Union[ChainOfThoughtModule, _Mapping]] = ..., react: _Optional[_Union[ReActModule, _Mapping]] = ..., multi_chain_comparison: _Optional[_Union[MultiChainComparisonModule, _Mapping]] = ..., best_of_n: _Optional[_Union[BestOfNModule, _Mapping]] = ..., refine: _Optional[_Union[RefineModule, _Mapping]] = ..., parallel: _Optional[_Union[ParallelModule, _Mapping]] = ..., majority: _Optional[_Union[MajorityModule, _Mapping]] = ..., graph: _Optional[_Union[GraphModule, _Mapping]] = ..., ensemble: _Optional[_Union[EnsembleModule, _Mapping]] = ...) -> None: ...
+    knn_few_shot: KNNFewShotModule
+    def __init__(self, predict: _Optional[_Union[PredictModule, _Mapping]] = ..., chain_of_thought: _Optional[_Union[ChainOfThoughtModule, _Mapping]] = ..., react: _Optional[_Union[ReActModule, _Mapping]] = ..., multi_chain_comparison: _Optional[_Union[MultiChainComparisonModule, _Mapping]] = ..., best_of_n: _Optional[_Union[BestOfNModule, _Mapping]] = ..., refine: _Optional[_Union[RefineModule, _Mapping]] = ..., parallel: _Optional[_Union[ParallelModule, _Mapping]] = ..., majority: _Optional[_Union[MajorityModule, _Mapping]] = ..., graph: _Optional[_Union[GraphModule, _Mapping]] = ..., ensemble: _Optional[_Union[EnsembleModule, _Mapping]] = ..., knn_few_shot: _Optional[_Union[KNNFewShotModule, _Mapping]] = ...) -> None: ...

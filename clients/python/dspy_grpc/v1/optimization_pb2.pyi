@@ -16,7 +16,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Optimization(_message.Message):
-    __slots__ = ("name", "program", "program_revision", "dataset", "split", "metric", "labeled_few_shot", "bootstrap_few_shot", "random_search", "copro", "mipro_v2", "ensemble", "task_lm", "teacher_lm", "prompt_lm", "num_threads", "max_errors", "activate", "display_name", "state", "progress", "result", "error", "create_time", "start_time", "end_time")
+    __slots__ = ("name", "program", "program_revision", "dataset", "split", "metric", "labeled_few_shot", "bootstrap_few_shot", "random_search", "copro", "mipro_v2", "ensemble", "knn_few_shot", "task_lm", "teacher_lm", "prompt_lm", "num_threads", "max_errors", "activate", "display_name", "state", "progress", "result", "error", "create_time", "start_time", "end_time")
     NAME_FIELD_NUMBER: _ClassVar[int]
     PROGRAM_FIELD_NUMBER: _ClassVar[int]
     PROGRAM_REVISION_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +29,7 @@ class Optimization(_message.Message):
     COPRO_FIELD_NUMBER: _ClassVar[int]
     MIPRO_V2_FIELD_NUMBER: _ClassVar[int]
     ENSEMBLE_FIELD_NUMBER: _ClassVar[int]
+    KNN_FEW_SHOT_FIELD_NUMBER: _ClassVar[int]
     TASK_LM_FIELD_NUMBER: _ClassVar[int]
     TEACHER_LM_FIELD_NUMBER: _ClassVar[int]
     PROMPT_LM_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +56,7 @@ class Optimization(_message.Message):
     copro: COPRO
     mipro_v2: MIPROv2
     ensemble: Ensemble
+    knn_few_shot: KNNFewShot
     task_lm: _module_pb2.LMSpec
     teacher_lm: _module_pb2.LMSpec
     prompt_lm: _module_pb2.LMSpec
@@ -69,7 +71,7 @@ class Optimization(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., program: _Optional[str] = ..., program_revision: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[_Union[_dataset_pb2.DatasetSplit, _Mapping]] = ..., metric: _Optional[_Union[_metric_pb2.MetricSpec, _Mapping]] = ..., labeled_few_shot: _Optional[_Union[LabeledFewShot, _Mapping]] = ..., bootstrap_few_shot: _Optional[_Union[BootstrapFewShot, _Mapping]] = ..., random_search: _Optional[_Union[BootstrapFewShotWithRandomSearch, _Mapping]] = ..., copro: _Optional[_Union[COPRO, _Mapping]] = ..., mipro_v2: _Optional[_Union[MIPROv2, _Mapping]] = ..., ensemble: _Optional[_Union[Ensemble, _Mapping]] = ..., task_lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., teacher_lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., prompt_lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., num_threads: _Optional[int] = ..., max_errors: _Optional[int] = ..., activate: _Optional[bool] = ..., display_name: _Optional[str] = ..., state: _Optional[_Union[_job_pb2.JobState, str]] = ..., progress: _Optional[_Union[_job_pb2.JobProgress, _Mapping]] = ..., result: _Optional[_Union[OptimizationResult, _Mapping]] = ..., error: _Optional[_Union[_job_pb2.JobError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., program: _Optional[str] = ..., program_revision: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[_Union[_dataset_pb2.DatasetSplit, _Mapping]] = ..., metric: _Optional[_Union[_metric_pb2.MetricSpec, _Mapping]] = ..., labeled_few_shot: _Optional[_Union[LabeledFewShot, _Mapping]] = ..., bootstrap_few_shot: _Optional[_Union[BootstrapFewShot, _Mapping]] = ..., random_search: _Optional[_Union[BootstrapFewShotWithRandomSearch, _Mapping]] = ..., copro: _Optional[_Union[COPRO, _Mapping]] = ..., mipro_v2: _Optional[_Union[MIPROv2, _Mapping]] = ..., ensemble: _Optional[_Union[Ensemble, _Mapping]] = ..., knn_few_shot: _Optional[_Union[KNNFewShot, _Mapping]] = ..., task_lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., teacher_lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., prompt_lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., num_threads: _Optional[int] = ..., max_errors: _Optional[int] = ..., activate: _Optional[bool] = ..., display_name: _Optional[str] = ..., state: _Optional[_Union[_job_pb2.JobState, str]] = ..., progress: _Optional[_Union[_job_pb2.JobProgress, _Mapping]] = ..., result: _Optional[_Union[OptimizationResult, _Mapping]] = ..., error: _Optional[_Union[_job_pb2.JobError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class LabeledFewShot(_message.Message):
     __slots__ = ("k", "sample")
@@ -166,6 +168,20 @@ class Ensemble(_message.Message):
     seed: int
     field: str
     def __init__(self, programs: _Optional[_Iterable[str]] = ..., reduce: _Optional[_Union[_module_pb2.EnsembleReduce, str]] = ..., size: _Optional[int] = ..., seed: _Optional[int] = ..., field: _Optional[str] = ...) -> None: ...
+
+class KNNFewShot(_message.Message):
+    __slots__ = ("k", "embedding_model", "max_bootstrapped_demos", "max_labeled_demos", "max_rounds")
+    K_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_MODEL_FIELD_NUMBER: _ClassVar[int]
+    MAX_BOOTSTRAPPED_DEMOS_FIELD_NUMBER: _ClassVar[int]
+    MAX_LABELED_DEMOS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    k: int
+    embedding_model: str
+    max_bootstrapped_demos: int
+    max_labeled_demos: int
+    max_rounds: int
+    def __init__(self, k: _Optional[int] = ..., embedding_model: _Optional[str] = ..., max_bootstrapped_demos: _Optional[int] = ..., max_labeled_demos: _Optional[int] = ..., max_rounds: _Optional[int] = ...) -> None: ...
 
 class OptimizationResult(_message.Message):
     __slots__ = ("program_revision", "activated", "best_score", "best_candidate")

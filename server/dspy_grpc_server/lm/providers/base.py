@@ -1,15 +1,16 @@
-"""What every provider implements: one completion attempt, whole or streamed, for one deployment."""
+"""What every provider implements: one completion attempt, whole or streamed, for one deployment
+(and, for providers that serve them, one embeddings attempt)."""
 
 from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 from ...core.errors import FailedPrecondition
 from ..config import DeploymentConfig
 from ..deadline import Deadline
-from ..types import LMRequest, LMResponse, LMStreamChunk, Usage, message_text
+from ..types import EmbeddingResponse, LMRequest, LMResponse, LMStreamChunk, Usage, message_text
 
 
 def estimate_tokens(text: str) -> int:
@@ -55,3 +56,11 @@ class Provider(ABC):
     def stream(self, request: LMRequest, deadline: Deadline) -> AsyncIterator[LMStreamChunk]:
         """One attempt at a streamed completion: text deltas, then a final chunk with
         ``finish_reason``, usage (estimated when the provider sent none) and tool calls."""
+
+    async def embed(self, texts: Sequence[str], deadline: Deadline) -> EmbeddingResponse:
+        """One attempt at embedding ``texts`` (one vector each, in order). Providers without an
+        embeddings API refuse (model config validation keeps embedding models off them)."""
+
+        raise FailedPrecondition(f"deployment {self.deployment.name}: provider {self.deployment.provider} "
+                                 "does not serve embeddings", reason="EMBEDDINGS_NOT_SUPPORTED",
+                                 metadata=self.metadata)

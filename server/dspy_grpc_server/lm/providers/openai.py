@@ -1,4 +1,5 @@
-"""The OpenAI chat completions protocol (``POST {base_url}/chat/completions``), whole and streamed.
+"""The OpenAI chat completions protocol (``POST {base_url}/chat/completions``), whole and streamed,
+and the embeddings protocol (``POST {base_url}/embeddings``).
 
 Works with OpenAI and with every server that copies its API (vLLM, Ollama, llama.cpp server,
 LiteLLM proxy, ...). The key is sent as ``Authorization: Bearer ...`` and never logged.
@@ -7,13 +8,14 @@ LiteLLM proxy, ...). The key is sent as ``Authorization: Bearer ...`` and never 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+import math
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from ..config import DeploymentConfig
 from ..deadline import Deadline
-from ..types import LMOptions, LMRequest, LMResponse, LMStreamChunk, ToolCall, Usage
-from .base import Provider, estimated_usage
+from ..types import EmbeddingResponse, LMOptions, LMRequest, LMResponse, LMStreamChunk, ToolCall, Usage
+from .base import Provider, estimate_tokens, estimated_usage
 from .http import HttpTransport, Session, sse_events
 
 
@@ -77,6 +79,7 @@ class OpenAIProvider(Provider):
                  environ: Mapping[str, str] | None = None) -> None:
         super().__init__(deployment, environ=environ)
         self.url = f"{deployment.endpoint()}/chat/completions"
+        self.embeddings_url = f"{deployment.endpoint()}/embeddings"
         self.http = HttpTransport(session, metadata=self.metadata, secret=self.api_key)
 
     def _headers(self, *, stream: bool = False) -> dict[str, str]:
@@ -168,3 +171,25 @@ class OpenAIProvider(Provider):
             model=model,
             tool_calls=tool_calls,
         )
+
+    async def embed(self, texts: Sequence[str], deadline: Deadline) -> EmbeddingResponse:
+        body = {"model": self.deployment.model, "input": list(texts), "encoding_format": "float"}
+        data = await self.http.post_json(self.embeddings_url, body, self._headers(), deadline)
+        if not isinstance(data, Mapping) or not isinstance(data.get("data"), list):
+            raise self.http.bad_response("body has no 'data' list")
+        items = [item for item in data["data"] if isinstance(item, Mapping)]
+        if len(items) != len(texts):
+            raise self.http.bad_response(f"{len(items)} embeddings for {len(texts)} inputs")
+        vectors = []
+        for item in sorted(items, key=lambda item: item.get("index", 0)):
+            vector = item.get("embedding")
+            if (not isinstance(vector, list) or not vector
+                    or not all(isinstance(x, (int, float)) and math.isfinite(x) for x in vector)):
+                raise self.http.bad_response("an embedding is not a non-empty list of finite numbers")
+            vectors.append(tuple(float(x) for x in vector))
+        usage = usage_from(data.get("usage"))
+        if usage is None:
+            prompt = sum(estimate_tokens(text) for text in texts)
+            usage = Usage(prompt, 0, prompt, estimated=True)
+        return EmbeddingResponse(vectors=tuple(vectors), usage=usage,
+                                 model=str(data.get("model") or self.deployment.model))

@@ -969,7 +969,9 @@ type ModelInfo struct {
 	// Whether the JSON adapter may send a strict JSON schema as `response_format`.
 	SupportsJsonSchema bool `protobuf:"varint,4,opt,name=supports_json_schema,json=supportsJsonSchema,proto3" json:"supports_json_schema,omitempty"`
 	// The deployments serving the alias.
-	Deployments   []*DeploymentInfo `protobuf:"bytes,5,rep,name=deployments,proto3" json:"deployments,omitempty"`
+	Deployments []*DeploymentInfo `protobuf:"bytes,5,rep,name=deployments,proto3" json:"deployments,omitempty"`
+	// "chat" (chat completions) or "embedding" (vectors for KNNFewShot; cannot complete chat).
+	Kind          string `protobuf:"bytes,6,opt,name=kind,proto3" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1037,6 +1039,13 @@ func (x *ModelInfo) GetDeployments() []*DeploymentInfo {
 		return x.Deployments
 	}
 	return nil
+}
+
+func (x *ModelInfo) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
 }
 
 // A deployment's configuration (no endpoint or key).
@@ -1748,13 +1757,14 @@ const file_dspy_grpc_v1_lm_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"m\n" +
 	"\x12ListModelsResponse\x12/\n" +
 	"\x06models\x18\x01 \x03(\v2\x17.dspy_grpc.v1.ModelInfoR\x06models\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xcb\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xdf\x01\n" +
 	"\tModelInfo\x12\x14\n" +
 	"\x05alias\x18\x01 \x01(\tR\x05alias\x12\x18\n" +
 	"\arouting\x18\x02 \x01(\tR\arouting\x12\x1c\n" +
 	"\tfallbacks\x18\x03 \x03(\tR\tfallbacks\x120\n" +
 	"\x14supports_json_schema\x18\x04 \x01(\bR\x12supportsJsonSchema\x12>\n" +
-	"\vdeployments\x18\x05 \x03(\v2\x1c.dspy_grpc.v1.DeploymentInfoR\vdeployments\"\x92\x02\n" +
+	"\vdeployments\x18\x05 \x03(\v2\x1c.dspy_grpc.v1.DeploymentInfoR\vdeployments\x12\x12\n" +
+	"\x04kind\x18\x06 \x01(\tR\x04kind\"\x92\x02\n" +
 	"\x0eDeploymentInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bprovider\x18\x02 \x01(\tR\bprovider\x12\x14\n" +

@@ -1822,6 +1822,178 @@ func (x *EnsembleModule) GetField() string {
 	return ""
 }
 
+// The program `dspy.KNNFewShot(k, trainset, vectorizer, **bootstrap_args).compile(student)` returns.
+// On every call it embeds the call's inputs with `embedding_model` (one text: "key: value" pairs
+// joined by " | ", in the order the inputs are given), takes the `k` examples whose stored vectors
+// have the largest dot product with it (float32, nearest first; ties go to the later example), runs
+// BootstrapFewShot over those `k` (the teacher is `module` with up to `max_labeled_demos` of them as
+// demos; every run that completes gives demos, as with DSPy's default metric=None), and answers
+// with `module` carrying the bootstrapped demos. Usually written by a KNNFewShot optimization, which
+// embeds the examples once. Its predictors are `module`'s, under the same names.
+type KNNFewShotModule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The student: a predict or chain_of_thought module.
+	Module *ModuleSpec `protobuf:"bytes,1,opt,name=module,proto3" json:"module,omitempty"`
+	// Neighbours bootstrapped on each call; at least 1.
+	K int32 `protobuf:"varint,2,opt,name=k,proto3" json:"k,omitempty"`
+	// Alias of a model configured with kind = "embedding" (checked when the program runs).
+	EmbeddingModel string `protobuf:"bytes,3,opt,name=embedding_model,json=embeddingModel,proto3" json:"embedding_model,omitempty"`
+	// The training examples with their vectors (all of one length); at least one.
+	Examples []*KNNTrainingExample `protobuf:"bytes,4,rep,name=examples,proto3" json:"examples,omitempty"`
+	// Bootstrapped demos per predictor; default 4.
+	MaxBootstrappedDemos *int32 `protobuf:"varint,5,opt,name=max_bootstrapped_demos,json=maxBootstrappedDemos,proto3,oneof" json:"max_bootstrapped_demos,omitempty"`
+	// Labeled demos per predictor (the teacher's, and the top-up); default 16.
+	MaxLabeledDemos *int32 `protobuf:"varint,6,opt,name=max_labeled_demos,json=maxLabeledDemos,proto3,oneof" json:"max_labeled_demos,omitempty"`
+	// Attempts per neighbour; later rounds use temperature 1.0 and a fresh rollout id. Default 1.
+	MaxRounds *int32 `protobuf:"varint,7,opt,name=max_rounds,json=maxRounds,proto3,oneof" json:"max_rounds,omitempty"`
+	// The teacher's LM (set on each of its predictors). Unset: the teacher runs on the request's LMs.
+	TeacherLm     *LMSpec `protobuf:"bytes,8,opt,name=teacher_lm,json=teacherLm,proto3" json:"teacher_lm,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KNNFewShotModule) Reset() {
+	*x = KNNFewShotModule{}
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KNNFewShotModule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KNNFewShotModule) ProtoMessage() {}
+
+func (x *KNNFewShotModule) ProtoReflect() protoreflect.Message {
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KNNFewShotModule.ProtoReflect.Descriptor instead.
+func (*KNNFewShotModule) Descriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *KNNFewShotModule) GetModule() *ModuleSpec {
+	if x != nil {
+		return x.Module
+	}
+	return nil
+}
+
+func (x *KNNFewShotModule) GetK() int32 {
+	if x != nil {
+		return x.K
+	}
+	return 0
+}
+
+func (x *KNNFewShotModule) GetEmbeddingModel() string {
+	if x != nil {
+		return x.EmbeddingModel
+	}
+	return ""
+}
+
+func (x *KNNFewShotModule) GetExamples() []*KNNTrainingExample {
+	if x != nil {
+		return x.Examples
+	}
+	return nil
+}
+
+func (x *KNNFewShotModule) GetMaxBootstrappedDemos() int32 {
+	if x != nil && x.MaxBootstrappedDemos != nil {
+		return *x.MaxBootstrappedDemos
+	}
+	return 0
+}
+
+func (x *KNNFewShotModule) GetMaxLabeledDemos() int32 {
+	if x != nil && x.MaxLabeledDemos != nil {
+		return *x.MaxLabeledDemos
+	}
+	return 0
+}
+
+func (x *KNNFewShotModule) GetMaxRounds() int32 {
+	if x != nil && x.MaxRounds != nil {
+		return *x.MaxRounds
+	}
+	return 0
+}
+
+func (x *KNNFewShotModule) GetTeacherLm() *LMSpec {
+	if x != nil {
+		return x.TeacherLm
+	}
+	return nil
+}
+
+// A KNNFewShot training example.
+type KNNTrainingExample struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The example; its input keys must include the module's inputs.
+	Example *Example `protobuf:"bytes,1,opt,name=example,proto3" json:"example,omitempty"`
+	// The embedding of the example's input text ("key: value" for each input key, in the example's
+	// order, joined by " | ").
+	Embedding     []float32 `protobuf:"fixed32,2,rep,packed,name=embedding,proto3" json:"embedding,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KNNTrainingExample) Reset() {
+	*x = KNNTrainingExample{}
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KNNTrainingExample) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KNNTrainingExample) ProtoMessage() {}
+
+func (x *KNNTrainingExample) ProtoReflect() protoreflect.Message {
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KNNTrainingExample.ProtoReflect.Descriptor instead.
+func (*KNNTrainingExample) Descriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *KNNTrainingExample) GetExample() *Example {
+	if x != nil {
+		return x.Example
+	}
+	return nil
+}
+
+func (x *KNNTrainingExample) GetEmbedding() []float32 {
+	if x != nil {
+		return x.Embedding
+	}
+	return nil
+}
+
 // A module: what a program runs.
 type ModuleSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1839,6 +2011,7 @@ type ModuleSpec struct {
 	//	*ModuleSpec_Majority
 	//	*ModuleSpec_Graph
 	//	*ModuleSpec_Ensemble
+	//	*ModuleSpec_KnnFewShot
 	Module        isModuleSpec_Module `protobuf_oneof:"module"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1846,7 +2019,7 @@ type ModuleSpec struct {
 
 func (x *ModuleSpec) Reset() {
 	*x = ModuleSpec{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[22]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1858,7 +2031,7 @@ func (x *ModuleSpec) String() string {
 func (*ModuleSpec) ProtoMessage() {}
 
 func (x *ModuleSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[22]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1871,7 +2044,7 @@ func (x *ModuleSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModuleSpec.ProtoReflect.Descriptor instead.
 func (*ModuleSpec) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{22}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ModuleSpec) GetModule() isModuleSpec_Module {
@@ -1971,6 +2144,15 @@ func (x *ModuleSpec) GetEnsemble() *EnsembleModule {
 	return nil
 }
 
+func (x *ModuleSpec) GetKnnFewShot() *KNNFewShotModule {
+	if x != nil {
+		if x, ok := x.Module.(*ModuleSpec_KnnFewShot); ok {
+			return x.KnnFewShot
+		}
+	}
+	return nil
+}
+
 type isModuleSpec_Module interface {
 	isModuleSpec_Module()
 }
@@ -2025,6 +2207,11 @@ type ModuleSpec_Ensemble struct {
 	Ensemble *EnsembleModule `protobuf:"bytes,10,opt,name=ensemble,proto3,oneof"`
 }
 
+type ModuleSpec_KnnFewShot struct {
+	// A program compiled by dspy.KNNFewShot (per-call demos from the nearest examples).
+	KnnFewShot *KNNFewShotModule `protobuf:"bytes,11,opt,name=knn_few_shot,json=knnFewShot,proto3,oneof"`
+}
+
 func (*ModuleSpec_Predict) isModuleSpec_Module() {}
 
 func (*ModuleSpec_ChainOfThought) isModuleSpec_Module() {}
@@ -2044,6 +2231,8 @@ func (*ModuleSpec_Majority) isModuleSpec_Module() {}
 func (*ModuleSpec_Graph) isModuleSpec_Module() {}
 
 func (*ModuleSpec_Ensemble) isModuleSpec_Module() {}
+
+func (*ModuleSpec_KnnFewShot) isModuleSpec_Module() {}
 
 var File_dspy_grpc_v1_module_proto protoreflect.FileDescriptor
 
@@ -2171,7 +2360,24 @@ const file_dspy_grpc_v1_module_proto_rawDesc = "" +
 	"\x06reduce\x18\x02 \x01(\x0e2\x1c.dspy_grpc.v1.EnsembleReduceR\x06reduce\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x05R\x04size\x12\x12\n" +
 	"\x04seed\x18\x04 \x01(\x03R\x04seed\x12\x14\n" +
-	"\x05field\x18\x05 \x01(\tR\x05field\"\x8c\x05\n" +
+	"\x05field\x18\x05 \x01(\tR\x05field\"\xd6\x03\n" +
+	"\x10KNNFewShotModule\x126\n" +
+	"\x06module\x18\x01 \x01(\v2\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2A\x01\x02R\x06module\x12\x12\n" +
+	"\x01k\x18\x02 \x01(\x05B\x04\xe2A\x01\x02R\x01k\x12-\n" +
+	"\x0fembedding_model\x18\x03 \x01(\tB\x04\xe2A\x01\x02R\x0eembeddingModel\x12B\n" +
+	"\bexamples\x18\x04 \x03(\v2 .dspy_grpc.v1.KNNTrainingExampleB\x04\xe2A\x01\x02R\bexamples\x129\n" +
+	"\x16max_bootstrapped_demos\x18\x05 \x01(\x05H\x00R\x14maxBootstrappedDemos\x88\x01\x01\x12/\n" +
+	"\x11max_labeled_demos\x18\x06 \x01(\x05H\x01R\x0fmaxLabeledDemos\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"max_rounds\x18\a \x01(\x05H\x02R\tmaxRounds\x88\x01\x01\x123\n" +
+	"\n" +
+	"teacher_lm\x18\b \x01(\v2\x14.dspy_grpc.v1.LMSpecR\tteacherLmB\x19\n" +
+	"\x17_max_bootstrapped_demosB\x14\n" +
+	"\x12_max_labeled_demosB\r\n" +
+	"\v_max_rounds\"o\n" +
+	"\x12KNNTrainingExample\x125\n" +
+	"\aexample\x18\x01 \x01(\v2\x15.dspy_grpc.v1.ExampleB\x04\xe2A\x01\x02R\aexample\x12\"\n" +
+	"\tembedding\x18\x02 \x03(\x02B\x04\xe2A\x01\x02R\tembedding\"\xd0\x05\n" +
 	"\n" +
 	"ModuleSpec\x127\n" +
 	"\apredict\x18\x01 \x01(\v2\x1b.dspy_grpc.v1.PredictModuleH\x00R\apredict\x12N\n" +
@@ -2184,7 +2390,9 @@ const file_dspy_grpc_v1_module_proto_rawDesc = "" +
 	"\bmajority\x18\b \x01(\v2\x1c.dspy_grpc.v1.MajorityModuleH\x00R\bmajority\x121\n" +
 	"\x05graph\x18\t \x01(\v2\x19.dspy_grpc.v1.GraphModuleH\x00R\x05graph\x12:\n" +
 	"\bensemble\x18\n" +
-	" \x01(\v2\x1c.dspy_grpc.v1.EnsembleModuleH\x00R\bensembleB\b\n" +
+	" \x01(\v2\x1c.dspy_grpc.v1.EnsembleModuleH\x00R\bensemble\x12B\n" +
+	"\fknn_few_shot\x18\v \x01(\v2\x1e.dspy_grpc.v1.KNNFewShotModuleH\x00R\n" +
+	"knnFewShotB\b\n" +
 	"\x06module*\x8a\x01\n" +
 	"\vAdapterKind\x12\x1c\n" +
 	"\x18ADAPTER_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
@@ -2215,7 +2423,7 @@ func file_dspy_grpc_v1_module_proto_rawDescGZIP() []byte {
 }
 
 var file_dspy_grpc_v1_module_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_dspy_grpc_v1_module_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_dspy_grpc_v1_module_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_dspy_grpc_v1_module_proto_goTypes = []any{
 	(AdapterKind)(0),                   // 0: dspy_grpc.v1.AdapterKind
 	(CachePolicy)(0),                   // 1: dspy_grpc.v1.CachePolicy
@@ -2242,66 +2450,73 @@ var file_dspy_grpc_v1_module_proto_goTypes = []any{
 	(*GraphStep)(nil),                  // 22: dspy_grpc.v1.GraphStep
 	(*GraphModule)(nil),                // 23: dspy_grpc.v1.GraphModule
 	(*EnsembleModule)(nil),             // 24: dspy_grpc.v1.EnsembleModule
-	(*ModuleSpec)(nil),                 // 25: dspy_grpc.v1.ModuleSpec
-	nil,                                // 26: dspy_grpc.v1.GraphStep.InputsEntry
-	nil,                                // 27: dspy_grpc.v1.GraphModule.OutputsEntry
-	(*structpb.Struct)(nil),            // 28: google.protobuf.Struct
-	(*Signature)(nil),                  // 29: dspy_grpc.v1.Signature
-	(*Example)(nil),                    // 30: dspy_grpc.v1.Example
+	(*KNNFewShotModule)(nil),           // 25: dspy_grpc.v1.KNNFewShotModule
+	(*KNNTrainingExample)(nil),         // 26: dspy_grpc.v1.KNNTrainingExample
+	(*ModuleSpec)(nil),                 // 27: dspy_grpc.v1.ModuleSpec
+	nil,                                // 28: dspy_grpc.v1.GraphStep.InputsEntry
+	nil,                                // 29: dspy_grpc.v1.GraphModule.OutputsEntry
+	(*structpb.Struct)(nil),            // 30: google.protobuf.Struct
+	(*Signature)(nil),                  // 31: dspy_grpc.v1.Signature
+	(*Example)(nil),                    // 32: dspy_grpc.v1.Example
 }
 var file_dspy_grpc_v1_module_proto_depIdxs = []int32{
 	1,  // 0: dspy_grpc.v1.LMOptions.cache:type_name -> dspy_grpc.v1.CachePolicy
 	5,  // 1: dspy_grpc.v1.DummyLM.responses:type_name -> dspy_grpc.v1.DummyResponse
 	6,  // 2: dspy_grpc.v1.DummyLM.rules:type_name -> dspy_grpc.v1.DummyRule
-	28, // 3: dspy_grpc.v1.DummyResponse.fields:type_name -> google.protobuf.Struct
+	30, // 3: dspy_grpc.v1.DummyResponse.fields:type_name -> google.protobuf.Struct
 	5,  // 4: dspy_grpc.v1.DummyRule.response:type_name -> dspy_grpc.v1.DummyResponse
 	4,  // 5: dspy_grpc.v1.LMSpec.dummy:type_name -> dspy_grpc.v1.DummyLM
 	3,  // 6: dspy_grpc.v1.LMSpec.options:type_name -> dspy_grpc.v1.LMOptions
-	29, // 7: dspy_grpc.v1.PredictorSpec.signature:type_name -> dspy_grpc.v1.Signature
-	30, // 8: dspy_grpc.v1.PredictorSpec.demos:type_name -> dspy_grpc.v1.Example
+	31, // 7: dspy_grpc.v1.PredictorSpec.signature:type_name -> dspy_grpc.v1.Signature
+	32, // 8: dspy_grpc.v1.PredictorSpec.demos:type_name -> dspy_grpc.v1.Example
 	0,  // 9: dspy_grpc.v1.PredictorSpec.adapter:type_name -> dspy_grpc.v1.AdapterKind
 	7,  // 10: dspy_grpc.v1.PredictorSpec.lm:type_name -> dspy_grpc.v1.LMSpec
 	7,  // 11: dspy_grpc.v1.PredictorSpec.extraction_lm:type_name -> dspy_grpc.v1.LMSpec
 	8,  // 12: dspy_grpc.v1.PredictModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
 	8,  // 13: dspy_grpc.v1.ChainOfThoughtModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
-	30, // 14: dspy_grpc.v1.PredictorState.demos:type_name -> dspy_grpc.v1.Example
+	32, // 14: dspy_grpc.v1.PredictorState.demos:type_name -> dspy_grpc.v1.Example
 	8,  // 15: dspy_grpc.v1.ReActModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
 	12, // 16: dspy_grpc.v1.ReActModule.tools:type_name -> dspy_grpc.v1.ToolSpec
 	11, // 17: dspy_grpc.v1.ReActModule.react:type_name -> dspy_grpc.v1.PredictorState
 	11, // 18: dspy_grpc.v1.ReActModule.extract:type_name -> dspy_grpc.v1.PredictorState
 	8,  // 19: dspy_grpc.v1.MultiChainComparisonModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
-	25, // 20: dspy_grpc.v1.MultiChainComparisonModule.generator:type_name -> dspy_grpc.v1.ModuleSpec
+	27, // 20: dspy_grpc.v1.MultiChainComparisonModule.generator:type_name -> dspy_grpc.v1.ModuleSpec
 	16, // 21: dspy_grpc.v1.RewardSpec.exact_match:type_name -> dspy_grpc.v1.ExactMatchReward
 	17, // 22: dspy_grpc.v1.RewardSpec.lm_judge:type_name -> dspy_grpc.v1.LMJudgeReward
 	8,  // 23: dspy_grpc.v1.LMJudgeReward.judge:type_name -> dspy_grpc.v1.PredictorSpec
-	25, // 24: dspy_grpc.v1.BestOfNModule.module:type_name -> dspy_grpc.v1.ModuleSpec
+	27, // 24: dspy_grpc.v1.BestOfNModule.module:type_name -> dspy_grpc.v1.ModuleSpec
 	15, // 25: dspy_grpc.v1.BestOfNModule.reward:type_name -> dspy_grpc.v1.RewardSpec
-	25, // 26: dspy_grpc.v1.RefineModule.module:type_name -> dspy_grpc.v1.ModuleSpec
+	27, // 26: dspy_grpc.v1.RefineModule.module:type_name -> dspy_grpc.v1.ModuleSpec
 	15, // 27: dspy_grpc.v1.RefineModule.reward:type_name -> dspy_grpc.v1.RewardSpec
 	7,  // 28: dspy_grpc.v1.RefineModule.feedback_lm:type_name -> dspy_grpc.v1.LMSpec
-	25, // 29: dspy_grpc.v1.ParallelModule.module:type_name -> dspy_grpc.v1.ModuleSpec
-	25, // 30: dspy_grpc.v1.MajorityModule.module:type_name -> dspy_grpc.v1.ModuleSpec
-	25, // 31: dspy_grpc.v1.GraphStep.module:type_name -> dspy_grpc.v1.ModuleSpec
-	26, // 32: dspy_grpc.v1.GraphStep.inputs:type_name -> dspy_grpc.v1.GraphStep.InputsEntry
+	27, // 29: dspy_grpc.v1.ParallelModule.module:type_name -> dspy_grpc.v1.ModuleSpec
+	27, // 30: dspy_grpc.v1.MajorityModule.module:type_name -> dspy_grpc.v1.ModuleSpec
+	27, // 31: dspy_grpc.v1.GraphStep.module:type_name -> dspy_grpc.v1.ModuleSpec
+	28, // 32: dspy_grpc.v1.GraphStep.inputs:type_name -> dspy_grpc.v1.GraphStep.InputsEntry
 	22, // 33: dspy_grpc.v1.GraphModule.steps:type_name -> dspy_grpc.v1.GraphStep
-	27, // 34: dspy_grpc.v1.GraphModule.outputs:type_name -> dspy_grpc.v1.GraphModule.OutputsEntry
-	25, // 35: dspy_grpc.v1.EnsembleModule.programs:type_name -> dspy_grpc.v1.ModuleSpec
+	29, // 34: dspy_grpc.v1.GraphModule.outputs:type_name -> dspy_grpc.v1.GraphModule.OutputsEntry
+	27, // 35: dspy_grpc.v1.EnsembleModule.programs:type_name -> dspy_grpc.v1.ModuleSpec
 	2,  // 36: dspy_grpc.v1.EnsembleModule.reduce:type_name -> dspy_grpc.v1.EnsembleReduce
-	9,  // 37: dspy_grpc.v1.ModuleSpec.predict:type_name -> dspy_grpc.v1.PredictModule
-	10, // 38: dspy_grpc.v1.ModuleSpec.chain_of_thought:type_name -> dspy_grpc.v1.ChainOfThoughtModule
-	13, // 39: dspy_grpc.v1.ModuleSpec.react:type_name -> dspy_grpc.v1.ReActModule
-	14, // 40: dspy_grpc.v1.ModuleSpec.multi_chain_comparison:type_name -> dspy_grpc.v1.MultiChainComparisonModule
-	18, // 41: dspy_grpc.v1.ModuleSpec.best_of_n:type_name -> dspy_grpc.v1.BestOfNModule
-	19, // 42: dspy_grpc.v1.ModuleSpec.refine:type_name -> dspy_grpc.v1.RefineModule
-	20, // 43: dspy_grpc.v1.ModuleSpec.parallel:type_name -> dspy_grpc.v1.ParallelModule
-	21, // 44: dspy_grpc.v1.ModuleSpec.majority:type_name -> dspy_grpc.v1.MajorityModule
-	23, // 45: dspy_grpc.v1.ModuleSpec.graph:type_name -> dspy_grpc.v1.GraphModule
-	24, // 46: dspy_grpc.v1.ModuleSpec.ensemble:type_name -> dspy_grpc.v1.EnsembleModule
-	47, // [47:47] is the sub-list for method output_type
-	47, // [47:47] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	27, // 37: dspy_grpc.v1.KNNFewShotModule.module:type_name -> dspy_grpc.v1.ModuleSpec
+	26, // 38: dspy_grpc.v1.KNNFewShotModule.examples:type_name -> dspy_grpc.v1.KNNTrainingExample
+	7,  // 39: dspy_grpc.v1.KNNFewShotModule.teacher_lm:type_name -> dspy_grpc.v1.LMSpec
+	32, // 40: dspy_grpc.v1.KNNTrainingExample.example:type_name -> dspy_grpc.v1.Example
+	9,  // 41: dspy_grpc.v1.ModuleSpec.predict:type_name -> dspy_grpc.v1.PredictModule
+	10, // 42: dspy_grpc.v1.ModuleSpec.chain_of_thought:type_name -> dspy_grpc.v1.ChainOfThoughtModule
+	13, // 43: dspy_grpc.v1.ModuleSpec.react:type_name -> dspy_grpc.v1.ReActModule
+	14, // 44: dspy_grpc.v1.ModuleSpec.multi_chain_comparison:type_name -> dspy_grpc.v1.MultiChainComparisonModule
+	18, // 45: dspy_grpc.v1.ModuleSpec.best_of_n:type_name -> dspy_grpc.v1.BestOfNModule
+	19, // 46: dspy_grpc.v1.ModuleSpec.refine:type_name -> dspy_grpc.v1.RefineModule
+	20, // 47: dspy_grpc.v1.ModuleSpec.parallel:type_name -> dspy_grpc.v1.ParallelModule
+	21, // 48: dspy_grpc.v1.ModuleSpec.majority:type_name -> dspy_grpc.v1.MajorityModule
+	23, // 49: dspy_grpc.v1.ModuleSpec.graph:type_name -> dspy_grpc.v1.GraphModule
+	24, // 50: dspy_grpc.v1.ModuleSpec.ensemble:type_name -> dspy_grpc.v1.EnsembleModule
+	25, // 51: dspy_grpc.v1.ModuleSpec.knn_few_shot:type_name -> dspy_grpc.v1.KNNFewShotModule
+	52, // [52:52] is the sub-list for method output_type
+	52, // [52:52] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_dspy_grpc_v1_module_proto_init() }
@@ -2328,7 +2543,8 @@ func file_dspy_grpc_v1_module_proto_init() {
 	file_dspy_grpc_v1_module_proto_msgTypes[15].OneofWrappers = []any{}
 	file_dspy_grpc_v1_module_proto_msgTypes[16].OneofWrappers = []any{}
 	file_dspy_grpc_v1_module_proto_msgTypes[17].OneofWrappers = []any{}
-	file_dspy_grpc_v1_module_proto_msgTypes[22].OneofWrappers = []any{
+	file_dspy_grpc_v1_module_proto_msgTypes[22].OneofWrappers = []any{}
+	file_dspy_grpc_v1_module_proto_msgTypes[24].OneofWrappers = []any{
 		(*ModuleSpec_Predict)(nil),
 		(*ModuleSpec_ChainOfThought)(nil),
 		(*ModuleSpec_React)(nil),
@@ -2339,6 +2555,7 @@ func file_dspy_grpc_v1_module_proto_init() {
 		(*ModuleSpec_Majority)(nil),
 		(*ModuleSpec_Graph)(nil),
 		(*ModuleSpec_Ensemble)(nil),
+		(*ModuleSpec_KnnFewShot)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2346,7 +2563,7 @@ func file_dspy_grpc_v1_module_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dspy_grpc_v1_module_proto_rawDesc), len(file_dspy_grpc_v1_module_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -51,6 +51,7 @@ type Optimization struct {
 	//	*Optimization_Copro
 	//	*Optimization_MiproV2
 	//	*Optimization_Ensemble
+	//	*Optimization_KnnFewShot
 	Optimizer isOptimization_Optimizer `protobuf_oneof:"optimizer"`
 	// The LM that runs the program (DSPy's task model) for predictors that name none.
 	TaskLm *LMSpec `protobuf:"bytes,12,opt,name=task_lm,json=taskLm,proto3" json:"task_lm,omitempty"`
@@ -219,6 +220,15 @@ func (x *Optimization) GetEnsemble() *Ensemble {
 	return nil
 }
 
+func (x *Optimization) GetKnnFewShot() *KNNFewShot {
+	if x != nil {
+		if x, ok := x.Optimizer.(*Optimization_KnnFewShot); ok {
+			return x.KnnFewShot
+		}
+	}
+	return nil
+}
+
 func (x *Optimization) GetTaskLm() *LMSpec {
 	if x != nil {
 		return x.TaskLm
@@ -351,6 +361,11 @@ type Optimization_Ensemble struct {
 	Ensemble *Ensemble `protobuf:"bytes,26,opt,name=ensemble,proto3,oneof"`
 }
 
+type Optimization_KnnFewShot struct {
+	// dspy.KNNFewShot.
+	KnnFewShot *KNNFewShot `protobuf:"bytes,30,opt,name=knn_few_shot,json=knnFewShot,proto3,oneof"`
+}
+
 func (*Optimization_LabeledFewShot) isOptimization_Optimizer() {}
 
 func (*Optimization_BootstrapFewShot) isOptimization_Optimizer() {}
@@ -362,6 +377,8 @@ func (*Optimization_Copro) isOptimization_Optimizer() {}
 func (*Optimization_MiproV2) isOptimization_Optimizer() {}
 
 func (*Optimization_Ensemble) isOptimization_Optimizer() {}
+
+func (*Optimization_KnnFewShot) isOptimization_Optimizer() {}
 
 // dspy.LabeledFewShot: each predictor gets up to `k` examples of the trainset as demos.
 type LabeledFewShot struct {
@@ -925,6 +942,93 @@ func (x *Ensemble) GetField() string {
 	return ""
 }
 
+// dspy.KNNFewShot: embeds every training example once with an embedding model and writes a
+// `knn_few_shot` module (see module.proto): on each call it bootstraps demos from the `k` examples
+// nearest the inputs, with the program as student and the teacher (`teacher_lm`, if set), and
+// answers with them. DSPy's compile evaluates nothing; with a `split` the job scores the program on
+// the dev part (`best_score`, one candidate "knn"). The job's metric is used only for that score:
+// the per-call bootstrap accepts every teacher run that completes (DSPy's default metric=None).
+type KNNFewShot struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Neighbours per call; at least 1 (DSPy has no default).
+	K int32 `protobuf:"varint,1,opt,name=k,proto3" json:"k,omitempty"`
+	// Alias of a model configured with kind = "embedding" (DSPy's vectorizer).
+	EmbeddingModel string `protobuf:"bytes,2,opt,name=embedding_model,json=embeddingModel,proto3" json:"embedding_model,omitempty"`
+	// Bootstrapped demos per predictor on each call; default 4.
+	MaxBootstrappedDemos *int32 `protobuf:"varint,3,opt,name=max_bootstrapped_demos,json=maxBootstrappedDemos,proto3,oneof" json:"max_bootstrapped_demos,omitempty"`
+	// Labeled demos per predictor on each call (the teacher's, and the top-up); default 16.
+	MaxLabeledDemos *int32 `protobuf:"varint,4,opt,name=max_labeled_demos,json=maxLabeledDemos,proto3,oneof" json:"max_labeled_demos,omitempty"`
+	// Attempts per neighbour; default 1.
+	MaxRounds     *int32 `protobuf:"varint,5,opt,name=max_rounds,json=maxRounds,proto3,oneof" json:"max_rounds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KNNFewShot) Reset() {
+	*x = KNNFewShot{}
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KNNFewShot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KNNFewShot) ProtoMessage() {}
+
+func (x *KNNFewShot) ProtoReflect() protoreflect.Message {
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KNNFewShot.ProtoReflect.Descriptor instead.
+func (*KNNFewShot) Descriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *KNNFewShot) GetK() int32 {
+	if x != nil {
+		return x.K
+	}
+	return 0
+}
+
+func (x *KNNFewShot) GetEmbeddingModel() string {
+	if x != nil {
+		return x.EmbeddingModel
+	}
+	return ""
+}
+
+func (x *KNNFewShot) GetMaxBootstrappedDemos() int32 {
+	if x != nil && x.MaxBootstrappedDemos != nil {
+		return *x.MaxBootstrappedDemos
+	}
+	return 0
+}
+
+func (x *KNNFewShot) GetMaxLabeledDemos() int32 {
+	if x != nil && x.MaxLabeledDemos != nil {
+		return *x.MaxLabeledDemos
+	}
+	return 0
+}
+
+func (x *KNNFewShot) GetMaxRounds() int32 {
+	if x != nil && x.MaxRounds != nil {
+		return *x.MaxRounds
+	}
+	return 0
+}
+
 // The outcome of a finished optimization.
 type OptimizationResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -942,7 +1046,7 @@ type OptimizationResult struct {
 
 func (x *OptimizationResult) Reset() {
 	*x = OptimizationResult{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[7]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1058,7 @@ func (x *OptimizationResult) String() string {
 func (*OptimizationResult) ProtoMessage() {}
 
 func (x *OptimizationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[7]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1071,7 @@ func (x *OptimizationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OptimizationResult.ProtoReflect.Descriptor instead.
 func (*OptimizationResult) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{7}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *OptimizationResult) GetProgramRevision() string {
@@ -1015,7 +1119,7 @@ type OptimizationCandidate struct {
 
 func (x *OptimizationCandidate) Reset() {
 	*x = OptimizationCandidate{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[8]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1131,7 @@ func (x *OptimizationCandidate) String() string {
 func (*OptimizationCandidate) ProtoMessage() {}
 
 func (x *OptimizationCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[8]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1144,7 @@ func (x *OptimizationCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OptimizationCandidate.ProtoReflect.Descriptor instead.
 func (*OptimizationCandidate) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{8}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *OptimizationCandidate) GetIndex() int32 {
@@ -1084,7 +1188,7 @@ type CreateOptimizationRequest struct {
 
 func (x *CreateOptimizationRequest) Reset() {
 	*x = CreateOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1096,7 +1200,7 @@ func (x *CreateOptimizationRequest) String() string {
 func (*CreateOptimizationRequest) ProtoMessage() {}
 
 func (x *CreateOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1109,7 +1213,7 @@ func (x *CreateOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*CreateOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{9}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateOptimizationRequest) GetOptimizationId() string {
@@ -1137,7 +1241,7 @@ type GetOptimizationRequest struct {
 
 func (x *GetOptimizationRequest) Reset() {
 	*x = GetOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1149,7 +1253,7 @@ func (x *GetOptimizationRequest) String() string {
 func (*GetOptimizationRequest) ProtoMessage() {}
 
 func (x *GetOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1162,7 +1266,7 @@ func (x *GetOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*GetOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{10}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetOptimizationRequest) GetName() string {
@@ -1185,7 +1289,7 @@ type ListOptimizationsRequest struct {
 
 func (x *ListOptimizationsRequest) Reset() {
 	*x = ListOptimizationsRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1197,7 +1301,7 @@ func (x *ListOptimizationsRequest) String() string {
 func (*ListOptimizationsRequest) ProtoMessage() {}
 
 func (x *ListOptimizationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1210,7 +1314,7 @@ func (x *ListOptimizationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOptimizationsRequest.ProtoReflect.Descriptor instead.
 func (*ListOptimizationsRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{11}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListOptimizationsRequest) GetPageSize() int32 {
@@ -1240,7 +1344,7 @@ type ListOptimizationsResponse struct {
 
 func (x *ListOptimizationsResponse) Reset() {
 	*x = ListOptimizationsResponse{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1356,7 @@ func (x *ListOptimizationsResponse) String() string {
 func (*ListOptimizationsResponse) ProtoMessage() {}
 
 func (x *ListOptimizationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1369,7 @@ func (x *ListOptimizationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOptimizationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOptimizationsResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{12}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListOptimizationsResponse) GetOptimizations() []*Optimization {
@@ -1293,7 +1397,7 @@ type CancelOptimizationRequest struct {
 
 func (x *CancelOptimizationRequest) Reset() {
 	*x = CancelOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1409,7 @@ func (x *CancelOptimizationRequest) String() string {
 func (*CancelOptimizationRequest) ProtoMessage() {}
 
 func (x *CancelOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1422,7 @@ func (x *CancelOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*CancelOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{13}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CancelOptimizationRequest) GetName() string {
@@ -1339,7 +1443,7 @@ type WatchOptimizationRequest struct {
 
 func (x *WatchOptimizationRequest) Reset() {
 	*x = WatchOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1351,7 +1455,7 @@ func (x *WatchOptimizationRequest) String() string {
 func (*WatchOptimizationRequest) ProtoMessage() {}
 
 func (x *WatchOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1364,7 +1468,7 @@ func (x *WatchOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*WatchOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{14}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WatchOptimizationRequest) GetName() string {
@@ -1385,7 +1489,7 @@ type WatchOptimizationResponse struct {
 
 func (x *WatchOptimizationResponse) Reset() {
 	*x = WatchOptimizationResponse{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1397,7 +1501,7 @@ func (x *WatchOptimizationResponse) String() string {
 func (*WatchOptimizationResponse) ProtoMessage() {}
 
 func (x *WatchOptimizationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1410,7 +1514,7 @@ func (x *WatchOptimizationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOptimizationResponse.ProtoReflect.Descriptor instead.
 func (*WatchOptimizationResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{15}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WatchOptimizationResponse) GetOptimization() *Optimization {
@@ -1435,7 +1539,7 @@ type ListOptimizationCandidatesRequest struct {
 
 func (x *ListOptimizationCandidatesRequest) Reset() {
 	*x = ListOptimizationCandidatesRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1447,7 +1551,7 @@ func (x *ListOptimizationCandidatesRequest) String() string {
 func (*ListOptimizationCandidatesRequest) ProtoMessage() {}
 
 func (x *ListOptimizationCandidatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1460,7 +1564,7 @@ func (x *ListOptimizationCandidatesRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ListOptimizationCandidatesRequest.ProtoReflect.Descriptor instead.
 func (*ListOptimizationCandidatesRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{16}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListOptimizationCandidatesRequest) GetParent() string {
@@ -1497,7 +1601,7 @@ type ListOptimizationCandidatesResponse struct {
 
 func (x *ListOptimizationCandidatesResponse) Reset() {
 	*x = ListOptimizationCandidatesResponse{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[17]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +1613,7 @@ func (x *ListOptimizationCandidatesResponse) String() string {
 func (*ListOptimizationCandidatesResponse) ProtoMessage() {}
 
 func (x *ListOptimizationCandidatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[17]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +1626,7 @@ func (x *ListOptimizationCandidatesResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ListOptimizationCandidatesResponse.ProtoReflect.Descriptor instead.
 func (*ListOptimizationCandidatesResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{17}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListOptimizationCandidatesResponse) GetCandidates() []*OptimizationCandidate {
@@ -1543,7 +1647,7 @@ var File_dspy_grpc_v1_optimization_proto protoreflect.FileDescriptor
 
 const file_dspy_grpc_v1_optimization_proto_rawDesc = "" +
 	"\n" +
-	"\x1fdspy_grpc/v1/optimization.proto\x12\fdspy_grpc.v1\x1a\x1adspy_grpc/v1/dataset.proto\x1a\x16dspy_grpc/v1/job.proto\x1a\x19dspy_grpc/v1/metric.proto\x1a\x19dspy_grpc/v1/module.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb8\v\n" +
+	"\x1fdspy_grpc/v1/optimization.proto\x12\fdspy_grpc.v1\x1a\x1adspy_grpc/v1/dataset.proto\x1a\x16dspy_grpc/v1/job.proto\x1a\x19dspy_grpc/v1/metric.proto\x1a\x19dspy_grpc/v1/module.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\v\n" +
 	"\fOptimization\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x1e\n" +
 	"\aprogram\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\aprogram\x12/\n" +
@@ -1557,7 +1661,9 @@ const file_dspy_grpc_v1_optimization_proto_rawDesc = "" +
 	"\x05copro\x18\n" +
 	" \x01(\v2\x13.dspy_grpc.v1.COPROH\x00R\x05copro\x122\n" +
 	"\bmipro_v2\x18\v \x01(\v2\x15.dspy_grpc.v1.MIPROv2H\x00R\amiproV2\x124\n" +
-	"\bensemble\x18\x1a \x01(\v2\x16.dspy_grpc.v1.EnsembleH\x00R\bensemble\x12-\n" +
+	"\bensemble\x18\x1a \x01(\v2\x16.dspy_grpc.v1.EnsembleH\x00R\bensemble\x12<\n" +
+	"\fknn_few_shot\x18\x1e \x01(\v2\x18.dspy_grpc.v1.KNNFewShotH\x00R\n" +
+	"knnFewShot\x12-\n" +
 	"\atask_lm\x18\f \x01(\v2\x14.dspy_grpc.v1.LMSpecR\x06taskLm\x123\n" +
 	"\n" +
 	"teacher_lm\x18\r \x01(\v2\x14.dspy_grpc.v1.LMSpecR\tteacherLm\x121\n" +
@@ -1658,7 +1764,18 @@ const file_dspy_grpc_v1_optimization_proto_rawDesc = "" +
 	"\x06reduce\x18\x02 \x01(\x0e2\x1c.dspy_grpc.v1.EnsembleReduceR\x06reduce\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x05R\x04size\x12\x12\n" +
 	"\x04seed\x18\x04 \x01(\x03R\x04seed\x12\x14\n" +
-	"\x05field\x18\x05 \x01(\tR\x05field\"\xb7\x01\n" +
+	"\x05field\x18\x05 \x01(\tR\x05field\"\x9f\x02\n" +
+	"\n" +
+	"KNNFewShot\x12\x12\n" +
+	"\x01k\x18\x01 \x01(\x05B\x04\xe2A\x01\x02R\x01k\x12-\n" +
+	"\x0fembedding_model\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x0eembeddingModel\x129\n" +
+	"\x16max_bootstrapped_demos\x18\x03 \x01(\x05H\x00R\x14maxBootstrappedDemos\x88\x01\x01\x12/\n" +
+	"\x11max_labeled_demos\x18\x04 \x01(\x05H\x01R\x0fmaxLabeledDemos\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"max_rounds\x18\x05 \x01(\x05H\x02R\tmaxRounds\x88\x01\x01B\x19\n" +
+	"\x17_max_bootstrapped_demosB\x14\n" +
+	"\x12_max_labeled_demosB\r\n" +
+	"\v_max_rounds\"\xb7\x01\n" +
 	"\x12OptimizationResult\x12)\n" +
 	"\x10program_revision\x18\x01 \x01(\tR\x0fprogramRevision\x12\x1c\n" +
 	"\tactivated\x18\x02 \x01(\bR\tactivated\x12\"\n" +
@@ -1724,7 +1841,7 @@ func file_dspy_grpc_v1_optimization_proto_rawDescGZIP() []byte {
 	return file_dspy_grpc_v1_optimization_proto_rawDescData
 }
 
-var file_dspy_grpc_v1_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_dspy_grpc_v1_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_dspy_grpc_v1_optimization_proto_goTypes = []any{
 	(*Optimization)(nil),                       // 0: dspy_grpc.v1.Optimization
 	(*LabeledFewShot)(nil),                     // 1: dspy_grpc.v1.LabeledFewShot
@@ -1733,69 +1850,71 @@ var file_dspy_grpc_v1_optimization_proto_goTypes = []any{
 	(*COPRO)(nil),                              // 4: dspy_grpc.v1.COPRO
 	(*MIPROv2)(nil),                            // 5: dspy_grpc.v1.MIPROv2
 	(*Ensemble)(nil),                           // 6: dspy_grpc.v1.Ensemble
-	(*OptimizationResult)(nil),                 // 7: dspy_grpc.v1.OptimizationResult
-	(*OptimizationCandidate)(nil),              // 8: dspy_grpc.v1.OptimizationCandidate
-	(*CreateOptimizationRequest)(nil),          // 9: dspy_grpc.v1.CreateOptimizationRequest
-	(*GetOptimizationRequest)(nil),             // 10: dspy_grpc.v1.GetOptimizationRequest
-	(*ListOptimizationsRequest)(nil),           // 11: dspy_grpc.v1.ListOptimizationsRequest
-	(*ListOptimizationsResponse)(nil),          // 12: dspy_grpc.v1.ListOptimizationsResponse
-	(*CancelOptimizationRequest)(nil),          // 13: dspy_grpc.v1.CancelOptimizationRequest
-	(*WatchOptimizationRequest)(nil),           // 14: dspy_grpc.v1.WatchOptimizationRequest
-	(*WatchOptimizationResponse)(nil),          // 15: dspy_grpc.v1.WatchOptimizationResponse
-	(*ListOptimizationCandidatesRequest)(nil),  // 16: dspy_grpc.v1.ListOptimizationCandidatesRequest
-	(*ListOptimizationCandidatesResponse)(nil), // 17: dspy_grpc.v1.ListOptimizationCandidatesResponse
-	(*DatasetSplit)(nil),                       // 18: dspy_grpc.v1.DatasetSplit
-	(*MetricSpec)(nil),                         // 19: dspy_grpc.v1.MetricSpec
-	(*LMSpec)(nil),                             // 20: dspy_grpc.v1.LMSpec
-	(JobState)(0),                              // 21: dspy_grpc.v1.JobState
-	(*JobProgress)(nil),                        // 22: dspy_grpc.v1.JobProgress
-	(*JobError)(nil),                           // 23: dspy_grpc.v1.JobError
-	(*timestamppb.Timestamp)(nil),              // 24: google.protobuf.Timestamp
-	(EnsembleReduce)(0),                        // 25: dspy_grpc.v1.EnsembleReduce
-	(*ModuleSpec)(nil),                         // 26: dspy_grpc.v1.ModuleSpec
+	(*KNNFewShot)(nil),                         // 7: dspy_grpc.v1.KNNFewShot
+	(*OptimizationResult)(nil),                 // 8: dspy_grpc.v1.OptimizationResult
+	(*OptimizationCandidate)(nil),              // 9: dspy_grpc.v1.OptimizationCandidate
+	(*CreateOptimizationRequest)(nil),          // 10: dspy_grpc.v1.CreateOptimizationRequest
+	(*GetOptimizationRequest)(nil),             // 11: dspy_grpc.v1.GetOptimizationRequest
+	(*ListOptimizationsRequest)(nil),           // 12: dspy_grpc.v1.ListOptimizationsRequest
+	(*ListOptimizationsResponse)(nil),          // 13: dspy_grpc.v1.ListOptimizationsResponse
+	(*CancelOptimizationRequest)(nil),          // 14: dspy_grpc.v1.CancelOptimizationRequest
+	(*WatchOptimizationRequest)(nil),           // 15: dspy_grpc.v1.WatchOptimizationRequest
+	(*WatchOptimizationResponse)(nil),          // 16: dspy_grpc.v1.WatchOptimizationResponse
+	(*ListOptimizationCandidatesRequest)(nil),  // 17: dspy_grpc.v1.ListOptimizationCandidatesRequest
+	(*ListOptimizationCandidatesResponse)(nil), // 18: dspy_grpc.v1.ListOptimizationCandidatesResponse
+	(*DatasetSplit)(nil),                       // 19: dspy_grpc.v1.DatasetSplit
+	(*MetricSpec)(nil),                         // 20: dspy_grpc.v1.MetricSpec
+	(*LMSpec)(nil),                             // 21: dspy_grpc.v1.LMSpec
+	(JobState)(0),                              // 22: dspy_grpc.v1.JobState
+	(*JobProgress)(nil),                        // 23: dspy_grpc.v1.JobProgress
+	(*JobError)(nil),                           // 24: dspy_grpc.v1.JobError
+	(*timestamppb.Timestamp)(nil),              // 25: google.protobuf.Timestamp
+	(EnsembleReduce)(0),                        // 26: dspy_grpc.v1.EnsembleReduce
+	(*ModuleSpec)(nil),                         // 27: dspy_grpc.v1.ModuleSpec
 }
 var file_dspy_grpc_v1_optimization_proto_depIdxs = []int32{
-	18, // 0: dspy_grpc.v1.Optimization.split:type_name -> dspy_grpc.v1.DatasetSplit
-	19, // 1: dspy_grpc.v1.Optimization.metric:type_name -> dspy_grpc.v1.MetricSpec
+	19, // 0: dspy_grpc.v1.Optimization.split:type_name -> dspy_grpc.v1.DatasetSplit
+	20, // 1: dspy_grpc.v1.Optimization.metric:type_name -> dspy_grpc.v1.MetricSpec
 	1,  // 2: dspy_grpc.v1.Optimization.labeled_few_shot:type_name -> dspy_grpc.v1.LabeledFewShot
 	2,  // 3: dspy_grpc.v1.Optimization.bootstrap_few_shot:type_name -> dspy_grpc.v1.BootstrapFewShot
 	3,  // 4: dspy_grpc.v1.Optimization.random_search:type_name -> dspy_grpc.v1.BootstrapFewShotWithRandomSearch
 	4,  // 5: dspy_grpc.v1.Optimization.copro:type_name -> dspy_grpc.v1.COPRO
 	5,  // 6: dspy_grpc.v1.Optimization.mipro_v2:type_name -> dspy_grpc.v1.MIPROv2
 	6,  // 7: dspy_grpc.v1.Optimization.ensemble:type_name -> dspy_grpc.v1.Ensemble
-	20, // 8: dspy_grpc.v1.Optimization.task_lm:type_name -> dspy_grpc.v1.LMSpec
-	20, // 9: dspy_grpc.v1.Optimization.teacher_lm:type_name -> dspy_grpc.v1.LMSpec
-	20, // 10: dspy_grpc.v1.Optimization.prompt_lm:type_name -> dspy_grpc.v1.LMSpec
-	21, // 11: dspy_grpc.v1.Optimization.state:type_name -> dspy_grpc.v1.JobState
-	22, // 12: dspy_grpc.v1.Optimization.progress:type_name -> dspy_grpc.v1.JobProgress
-	7,  // 13: dspy_grpc.v1.Optimization.result:type_name -> dspy_grpc.v1.OptimizationResult
-	23, // 14: dspy_grpc.v1.Optimization.error:type_name -> dspy_grpc.v1.JobError
-	24, // 15: dspy_grpc.v1.Optimization.create_time:type_name -> google.protobuf.Timestamp
-	24, // 16: dspy_grpc.v1.Optimization.start_time:type_name -> google.protobuf.Timestamp
-	24, // 17: dspy_grpc.v1.Optimization.end_time:type_name -> google.protobuf.Timestamp
-	25, // 18: dspy_grpc.v1.Ensemble.reduce:type_name -> dspy_grpc.v1.EnsembleReduce
-	26, // 19: dspy_grpc.v1.OptimizationCandidate.module:type_name -> dspy_grpc.v1.ModuleSpec
-	0,  // 20: dspy_grpc.v1.CreateOptimizationRequest.optimization:type_name -> dspy_grpc.v1.Optimization
-	0,  // 21: dspy_grpc.v1.ListOptimizationsResponse.optimizations:type_name -> dspy_grpc.v1.Optimization
-	0,  // 22: dspy_grpc.v1.WatchOptimizationResponse.optimization:type_name -> dspy_grpc.v1.Optimization
-	8,  // 23: dspy_grpc.v1.ListOptimizationCandidatesResponse.candidates:type_name -> dspy_grpc.v1.OptimizationCandidate
-	9,  // 24: dspy_grpc.v1.OptimizationService.CreateOptimization:input_type -> dspy_grpc.v1.CreateOptimizationRequest
-	10, // 25: dspy_grpc.v1.OptimizationService.GetOptimization:input_type -> dspy_grpc.v1.GetOptimizationRequest
-	11, // 26: dspy_grpc.v1.OptimizationService.ListOptimizations:input_type -> dspy_grpc.v1.ListOptimizationsRequest
-	13, // 27: dspy_grpc.v1.OptimizationService.CancelOptimization:input_type -> dspy_grpc.v1.CancelOptimizationRequest
-	14, // 28: dspy_grpc.v1.OptimizationService.WatchOptimization:input_type -> dspy_grpc.v1.WatchOptimizationRequest
-	16, // 29: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:input_type -> dspy_grpc.v1.ListOptimizationCandidatesRequest
-	0,  // 30: dspy_grpc.v1.OptimizationService.CreateOptimization:output_type -> dspy_grpc.v1.Optimization
-	0,  // 31: dspy_grpc.v1.OptimizationService.GetOptimization:output_type -> dspy_grpc.v1.Optimization
-	12, // 32: dspy_grpc.v1.OptimizationService.ListOptimizations:output_type -> dspy_grpc.v1.ListOptimizationsResponse
-	0,  // 33: dspy_grpc.v1.OptimizationService.CancelOptimization:output_type -> dspy_grpc.v1.Optimization
-	15, // 34: dspy_grpc.v1.OptimizationService.WatchOptimization:output_type -> dspy_grpc.v1.WatchOptimizationResponse
-	17, // 35: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:output_type -> dspy_grpc.v1.ListOptimizationCandidatesResponse
-	30, // [30:36] is the sub-list for method output_type
-	24, // [24:30] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	7,  // 8: dspy_grpc.v1.Optimization.knn_few_shot:type_name -> dspy_grpc.v1.KNNFewShot
+	21, // 9: dspy_grpc.v1.Optimization.task_lm:type_name -> dspy_grpc.v1.LMSpec
+	21, // 10: dspy_grpc.v1.Optimization.teacher_lm:type_name -> dspy_grpc.v1.LMSpec
+	21, // 11: dspy_grpc.v1.Optimization.prompt_lm:type_name -> dspy_grpc.v1.LMSpec
+	22, // 12: dspy_grpc.v1.Optimization.state:type_name -> dspy_grpc.v1.JobState
+	23, // 13: dspy_grpc.v1.Optimization.progress:type_name -> dspy_grpc.v1.JobProgress
+	8,  // 14: dspy_grpc.v1.Optimization.result:type_name -> dspy_grpc.v1.OptimizationResult
+	24, // 15: dspy_grpc.v1.Optimization.error:type_name -> dspy_grpc.v1.JobError
+	25, // 16: dspy_grpc.v1.Optimization.create_time:type_name -> google.protobuf.Timestamp
+	25, // 17: dspy_grpc.v1.Optimization.start_time:type_name -> google.protobuf.Timestamp
+	25, // 18: dspy_grpc.v1.Optimization.end_time:type_name -> google.protobuf.Timestamp
+	26, // 19: dspy_grpc.v1.Ensemble.reduce:type_name -> dspy_grpc.v1.EnsembleReduce
+	27, // 20: dspy_grpc.v1.OptimizationCandidate.module:type_name -> dspy_grpc.v1.ModuleSpec
+	0,  // 21: dspy_grpc.v1.CreateOptimizationRequest.optimization:type_name -> dspy_grpc.v1.Optimization
+	0,  // 22: dspy_grpc.v1.ListOptimizationsResponse.optimizations:type_name -> dspy_grpc.v1.Optimization
+	0,  // 23: dspy_grpc.v1.WatchOptimizationResponse.optimization:type_name -> dspy_grpc.v1.Optimization
+	9,  // 24: dspy_grpc.v1.ListOptimizationCandidatesResponse.candidates:type_name -> dspy_grpc.v1.OptimizationCandidate
+	10, // 25: dspy_grpc.v1.OptimizationService.CreateOptimization:input_type -> dspy_grpc.v1.CreateOptimizationRequest
+	11, // 26: dspy_grpc.v1.OptimizationService.GetOptimization:input_type -> dspy_grpc.v1.GetOptimizationRequest
+	12, // 27: dspy_grpc.v1.OptimizationService.ListOptimizations:input_type -> dspy_grpc.v1.ListOptimizationsRequest
+	14, // 28: dspy_grpc.v1.OptimizationService.CancelOptimization:input_type -> dspy_grpc.v1.CancelOptimizationRequest
+	15, // 29: dspy_grpc.v1.OptimizationService.WatchOptimization:input_type -> dspy_grpc.v1.WatchOptimizationRequest
+	17, // 30: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:input_type -> dspy_grpc.v1.ListOptimizationCandidatesRequest
+	0,  // 31: dspy_grpc.v1.OptimizationService.CreateOptimization:output_type -> dspy_grpc.v1.Optimization
+	0,  // 32: dspy_grpc.v1.OptimizationService.GetOptimization:output_type -> dspy_grpc.v1.Optimization
+	13, // 33: dspy_grpc.v1.OptimizationService.ListOptimizations:output_type -> dspy_grpc.v1.ListOptimizationsResponse
+	0,  // 34: dspy_grpc.v1.OptimizationService.CancelOptimization:output_type -> dspy_grpc.v1.Optimization
+	16, // 35: dspy_grpc.v1.OptimizationService.WatchOptimization:output_type -> dspy_grpc.v1.WatchOptimizationResponse
+	18, // 36: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:output_type -> dspy_grpc.v1.ListOptimizationCandidatesResponse
+	31, // [31:37] is the sub-list for method output_type
+	25, // [25:31] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_dspy_grpc_v1_optimization_proto_init() }
@@ -1814,6 +1933,7 @@ func file_dspy_grpc_v1_optimization_proto_init() {
 		(*Optimization_Copro)(nil),
 		(*Optimization_MiproV2)(nil),
 		(*Optimization_Ensemble)(nil),
+		(*Optimization_KnnFewShot)(nil),
 	}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[1].OneofWrappers = []any{}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[2].OneofWrappers = []any{}
@@ -1822,13 +1942,14 @@ func file_dspy_grpc_v1_optimization_proto_init() {
 	file_dspy_grpc_v1_optimization_proto_msgTypes[5].OneofWrappers = []any{}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[7].OneofWrappers = []any{}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[8].OneofWrappers = []any{}
+	file_dspy_grpc_v1_optimization_proto_msgTypes[9].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dspy_grpc_v1_optimization_proto_rawDesc), len(file_dspy_grpc_v1_optimization_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
