@@ -8,7 +8,6 @@ from typing import Any
 
 import dspy
 import pydantic
-import pytest
 
 from dspy_grpc_server.adapters import get_adapter
 from dspy_grpc_server.core.errors import ParseError

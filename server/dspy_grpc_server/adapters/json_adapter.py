@@ -13,7 +13,7 @@ from ..core.errors import ParseError
 from ..core.signature import Field, Signature
 from ..core.types import TypeKind
 from ..core.values import annotation_for, parse_output_value, to_jsonable
-from .base import annotation_name, apply_output_defaults, format_value, placeholder, render_jsonable
+from .base import annotation_name, apply_output_defaults, placeholder, render_jsonable
 from .chat import STRUCTURE_INTRO, ChatAdapter
 
 RESPONSE_MODEL_NAME = "DSPyProgramOutputs"

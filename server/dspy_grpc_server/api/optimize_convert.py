@@ -9,17 +9,17 @@ from dspy_grpc.v1 import dataset_pb2, evaluation_pb2, job_pb2, metric_pb2, optim
 from google.protobuf import duration_pb2
 
 from ..app.evaluations import EvaluationRequest
-from ..app.job_setup import lm_from_json
 from ..app.optimizations import OptimizationRequest
 from ..core import errors as core_errors
 from ..core.errors import invalid
 from ..modules.spec import LMChoice, PredictorSpec
+from ..modules.storage import lm_from_dict
 from ..optimize.bootstrap import BootstrapConfig
-from ..optimize.knn_few_shot import KNNFewShotConfig
+from ..optimize.context import Candidate
 from ..optimize.copro import CoproConfig
 from ..optimize.ensemble import EnsembleConfig
-from ..optimize.context import Candidate
 from ..optimize.evaluate import ExampleResult
+from ..optimize.knn_few_shot import KNNFewShotConfig
 from ..optimize.labeled_few_shot import LabeledFewShotConfig
 from ..optimize.mipro import MiproConfig
 from ..optimize.metrics import FieldMetric, LMJudgeMetric, Metric, WeightedMetric, metric_from_dict, semantic_f1
@@ -215,7 +215,7 @@ def job_error_to_proto(error: Any) -> job_pb2.JobError:
 def _lm_spec(data: dict[str, Any]):
     from .convert import lm_to_proto
 
-    return lm_to_proto(lm_from_json(data)) if data else None
+    return lm_to_proto(lm_from_dict(data)) if data else None
 
 
 # --------------------------------------------------------------------------- evaluations

@@ -13,8 +13,9 @@ from ..optimize.evaluate import ExampleResult, evaluate
 from ..optimize.metrics import Metric, metric_from_dict, metric_to_dict
 from ..optimize.splits import Split
 from ..store.jobs import JobRecord
+from ..modules.storage import lm_from_dict, lm_to_dict
 from . import job_setup
-from .jobs import JobControl, JobHost, JobKind
+from .jobs import JobControl, JobKind
 
 KIND = "evaluation"
 SCOPE = "eval"
@@ -61,7 +62,7 @@ class Evaluations(JobKind):
             "program_id": program.record.program_id, "revision_id": program.record.revision_id,
             "dataset_id": request.dataset_id, "example_count": dataset.example_count,
             "split": request.split.to_dict() if request.split else None, "part": request.part,
-            "metric": metric_to_dict(request.metric), "lm": job_setup.lm_to_json(request.lm),
+            "metric": metric_to_dict(request.metric), "lm": lm_to_dict(request.lm),
             "num_threads": job_setup.num_threads(request.num_threads, f"{path}.num_threads"),
             "max_errors": job_setup.max_errors(request.max_errors, f"{path}.max_errors"),
             "failure_score": request.failure_score, "display_name": request.display_name,
@@ -92,7 +93,7 @@ class Evaluations(JobKind):
                         lm_calls_planned=max(progress.lm_calls_planned, len(examples)))
         journal = await control.journal()
         runner = job_setup.build_runner(
-            self._registry, self._default_model, journal, progress, task_lm=job_setup.lm_from_json(spec["lm"]),
+            self._registry, self._default_model, journal, progress, task_lm=lm_from_dict(spec["lm"]),
             threads=spec["num_threads"], program=program.module,
         )
 

@@ -3,14 +3,13 @@ the per-job engine (journaled LMs) and program runner when they run."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ..core.errors import invalid
 from ..core.example import Example
 from ..modules.engine import Engine
 from ..modules.spec import LMChoice, ModuleSpec
-from ..modules.storage import _lm_from_dict, _lm_to_dict
 from ..optimize import program as program_view
 from ..optimize.evaluate import DEFAULT_MAX_ERRORS
 from ..optimize.journal import JournaledRegistry, LMJournal
@@ -22,14 +21,6 @@ from ..optimize.runner import ProgramRunner
 #: DSPy's default num_threads.
 DEFAULT_NUM_THREADS = 8
 MAX_NUM_THREADS = 256
-
-
-def lm_to_json(choice: LMChoice) -> dict[str, Any]:
-    return _lm_to_dict(choice)
-
-
-def lm_from_json(data: Mapping[str, Any]) -> LMChoice:
-    return _lm_from_dict(data)
 
 
 def num_threads(value: int, path: str) -> int:

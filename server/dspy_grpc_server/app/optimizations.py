@@ -25,8 +25,9 @@ from ..optimize.metrics import Metric, metric_from_dict, metric_to_dict
 from ..optimize.random_search import RandomSearchConfig, run_random_search
 from ..optimize.splits import Split
 from ..store.jobs import JobRecord
+from ..modules.storage import lm_from_dict, lm_to_dict
 from . import job_setup
-from .jobs import JobControl, JobHost, JobKind
+from .jobs import JobControl, JobKind
 
 KIND = "optimization"
 
@@ -144,8 +145,8 @@ class Optimizations(JobKind):
             "split": request.split.to_dict() if request.split else None,
             "metric": metric_to_dict(request.metric) if request.metric is not None else None,
             "optimizer": request.optimizer, "config": dataclasses.asdict(config),
-            "task_lm": job_setup.lm_to_json(request.task_lm), "teacher_lm": job_setup.lm_to_json(request.teacher_lm),
-            "prompt_lm": job_setup.lm_to_json(request.prompt_lm),
+            "task_lm": lm_to_dict(request.task_lm), "teacher_lm": lm_to_dict(request.teacher_lm),
+            "prompt_lm": lm_to_dict(request.prompt_lm),
             "num_threads": job_setup.num_threads(request.num_threads, f"{path}.num_threads"),
             "max_errors": job_setup.max_errors(request.max_errors, f"{path}.max_errors"),
             "activate": request.activate, "display_name": request.display_name, **extra,
@@ -202,8 +203,8 @@ class Optimizations(JobKind):
         progress = control.progress
         journal = await control.journal()
         runner = job_setup.build_runner(
-            self._registry, self._default_model, journal, progress, task_lm=job_setup.lm_from_json(spec["task_lm"]),
-            teacher_lm=job_setup.lm_from_json(spec["teacher_lm"]), prompt_lm=job_setup.lm_from_json(spec["prompt_lm"]),
+            self._registry, self._default_model, journal, progress, task_lm=lm_from_dict(spec["task_lm"]),
+            teacher_lm=lm_from_dict(spec["teacher_lm"]), prompt_lm=lm_from_dict(spec["prompt_lm"]),
             threads=spec["num_threads"], program=student,
         )
 

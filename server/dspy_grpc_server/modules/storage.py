@@ -59,7 +59,7 @@ def module_to_dict(spec: ModuleSpec) -> dict[str, Any]:
         if spec.fail_count is not None:
             out["fail_count"] = spec.fail_count
         if isinstance(spec, RefineSpec):
-            feedback = _lm_to_dict(spec.feedback_lm)
+            feedback = lm_to_dict(spec.feedback_lm)
             if feedback:
                 out["feedback_lm"] = feedback
     elif isinstance(spec, ParallelSpec):
@@ -85,7 +85,7 @@ def module_to_dict(spec: ModuleSpec) -> dict[str, Any]:
                              for item in spec.examples],
                    max_bootstrapped_demos=spec.max_bootstrapped_demos, max_labeled_demos=spec.max_labeled_demos,
                    max_rounds=spec.max_rounds)
-        teacher = _lm_to_dict(spec.teacher_lm)
+        teacher = lm_to_dict(spec.teacher_lm)
         if teacher:
             out["teacher_lm"] = teacher
     else:  # pragma: no cover - every kind is handled above
@@ -121,7 +121,7 @@ def module_from_dict(data: Mapping[str, Any]) -> ModuleSpec:
         )
         if kind is ModuleKind.BEST_OF_N:
             return BestOfNSpec(**common)
-        return RefineSpec(**common, feedback_lm=_lm_from_dict(data.get("feedback_lm", {})))
+        return RefineSpec(**common, feedback_lm=lm_from_dict(data.get("feedback_lm", {})))
     if kind is ModuleKind.PARALLEL:
         return ParallelSpec(module_from_dict(data["module"]), int(data.get("num_threads", 8)),
                             int(data.get("max_errors", 10)))
@@ -140,7 +140,7 @@ def module_from_dict(data: Mapping[str, Any]) -> ModuleSpec:
                            for item in data["examples"]),
             max_bootstrapped_demos=int(data.get("max_bootstrapped_demos", 4)),
             max_labeled_demos=int(data.get("max_labeled_demos", 16)), max_rounds=int(data.get("max_rounds", 1)),
-            teacher_lm=_lm_from_dict(data.get("teacher_lm", {})),
+            teacher_lm=lm_from_dict(data.get("teacher_lm", {})),
         )
     return GraphSpec(
         steps=tuple(
@@ -156,7 +156,7 @@ def predictor_to_dict(spec: PredictorSpec) -> dict[str, Any]:
     if spec.demos:
         out["demos"] = [example_to_dict(demo) for demo in spec.demos]
     for key in ("lm", "extraction_lm"):
-        choice = _lm_to_dict(getattr(spec, key))
+        choice = lm_to_dict(getattr(spec, key))
         if choice:
             out[key] = choice
     return out
@@ -167,8 +167,8 @@ def predictor_from_dict(data: Mapping[str, Any]) -> PredictorSpec:
         signature=signature_from_dict(data["signature"]),
         demos=tuple(example_from_dict(demo) for demo in data.get("demos", ())),
         adapter=data.get("adapter", "chat"),
-        lm=_lm_from_dict(data.get("lm", {})),
-        extraction_lm=_lm_from_dict(data.get("extraction_lm", {})),
+        lm=lm_from_dict(data.get("lm", {})),
+        extraction_lm=lm_from_dict(data.get("extraction_lm", {})),
     )
 
 
@@ -199,7 +199,7 @@ def _tool_from_dict(data: Mapping[str, Any]) -> ToolSpec:
 _OPTION_KEYS = ("temperature", "max_tokens", "top_p", "seed", "cache")
 
 
-def _lm_to_dict(choice: LMChoice) -> dict[str, Any]:
+def lm_to_dict(choice: LMChoice) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if choice.model:
         out["model"] = choice.model
@@ -221,7 +221,7 @@ def _lm_to_dict(choice: LMChoice) -> dict[str, Any]:
     return out
 
 
-def _lm_from_dict(data: Mapping[str, Any]) -> LMChoice:
+def lm_from_dict(data: Mapping[str, Any]) -> LMChoice:
     dummy = None
     if "dummy" in data:
         raw = data["dummy"]
