@@ -20,8 +20,8 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,6 +29,8 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from bench import floor
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -176,6 +178,14 @@ def build_go_client(directory: Path) -> Path | None:
     return binary
 
 
+async def floor_figures(bare_port: int, mock_url: str, calls: int) -> dict[str, float]:
+    """p50 of a bare grpc.aio round trip and of a bare aiohttp POST to the mock, in ms."""
+
+    grpc_trip = await floor.grpc_round_trips(bare_port, calls)
+    http_trip = await floor.http_round_trips(mock_url, calls)
+    return {"grpc_ms": percentile(grpc_trip, 0.5) * 1e3, "http_ms": percentile(http_trip, 0.5) * 1e3}
+
+
 # --------------------------------------------------------------------------- DSPy in-process
 
 
@@ -250,6 +260,9 @@ def main(argv: list[str] | None = None) -> None:
             if binary is not None:
                 go = go_figures(ports[False], args.calls, args.seconds, cached=False, binary=binary)
                 go_hits = go_figures(ports[True], args.calls, args.seconds, cached=True, binary=binary)
+            bare, bare_port = start([PYTHON, "-m", "bench.floor", "serve"], r"BARE GRPC READY (\d+)")
+            processes.append(bare)
+            floors = asyncio.run(floor_figures(int(bare_port), mock_url, args.calls))
             theirs = dspy_figures(mock_url, args.calls, args.seconds)
     finally:
         for process in processes:
@@ -273,6 +286,10 @@ def main(argv: list[str] | None = None) -> None:
               "(target p50 <= 0.5 ms)")
     if go is None:
         print("(Go is not installed: the Go client's figures are skipped)")
+    least = floors["grpc_ms"] + floors["http_ms"]
+    print(f"floors on this machine (p50): a bare grpc.aio round trip {floors['grpc_ms']:.3f} ms, a bare aiohttp POST "
+          f"to the mock {floors['http_ms']:.3f} ms; their sum {least:.3f} ms is {least / theirs['p50_ms']:.2f} of "
+          "DSPy's p50")
 
 
 if __name__ == "__main__":
