@@ -51,6 +51,10 @@ def response_from_dict(data: Mapping[str, Any]) -> LMResponse:
     )
 
 
+class _CallerCancelled(Exception):
+    """What the sharers of an LM call see when the task making it was cancelled."""
+
+
 class LMJournal:
     """The finished LM calls of one job: ``known`` (loaded at start) plus those finished since."""
 
@@ -73,13 +77,18 @@ class LMJournal:
 
     async def complete(self, lm: LM, alias: str, request: LMRequest, timeout: float | None) -> LMResponse:
         key = call_key(alias, request)
-        known = self._known.get(key)
-        if known is not None:
-            self._on_call(True)
-            return response_from_dict(known)
-        shared = self._inflight.get(key)
-        if shared is not None:
-            return await asyncio.shield(shared)
+        while True:
+            known = self._known.get(key)
+            if known is not None:
+                self._on_call(True)
+                return response_from_dict(known)
+            shared = self._inflight.get(key)
+            if shared is None:
+                break
+            try:
+                return await asyncio.shield(shared)
+            except _CallerCancelled:
+                continue  # whoever was making the call was cancelled, not us: make it ourselves
         future: asyncio.Future[LMResponse] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
@@ -93,7 +102,7 @@ class LMJournal:
             return response
         except BaseException as error:
             if not future.done():
-                future.set_exception(error)
+                future.set_exception(_CallerCancelled() if isinstance(error, asyncio.CancelledError) else error)
                 future.exception()  # retrieved: sharers see it, no "never retrieved" warning
             raise
         finally:
