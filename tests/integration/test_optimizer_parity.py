@@ -101,9 +101,11 @@ async def test_copro_matches_dspy(channel, task):
 @pytest.mark.parametrize("settings", [
     {"auto": "light"},
     {"num_candidates": 3, "num_trials": 4, "minibatch_size": 3, "minibatch_full_eval_steps": 2},
+    # Past optuna's random start-up trials: TPE draws, with full evaluations in between.
+    {"num_candidates": 3, "num_trials": 14, "minibatch_size": 3, "minibatch_full_eval_steps": 2},
 ])
 async def test_mipro_v2_matches_dspy(channel, task, settings):
-    program_id = "parity-mipro-" + ("auto" if "auto" in settings else "manual")
+    program_id = "parity-mipro-" + ("auto" if "auto" in settings else f"manual-{settings['num_trials']}")
     done, revision = await _ours(channel, program_id, {"mipro_v2": settings, "prompt_lm": {"model": "mock"}})
     candidates = await optimization_pb2_grpc.OptimizationServiceStub(channel).ListOptimizationCandidates(
         optimization_pb2.ListOptimizationCandidatesRequest(parent=done.name))
