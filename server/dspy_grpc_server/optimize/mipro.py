@@ -274,6 +274,7 @@ class Mipro:
         # Any evaluation's score: the metric's range, or 0 (a failed run or evaluation).
         scores = (min(low, 0.0), max(high, 0.0))
         full_early: dict[int, _Started] = {}
+        scoring: asyncio.Future[float] | None = None
         try:
             for position in range(search.num_trials):
                 trial = study.ask()
@@ -309,7 +310,7 @@ class Mipro:
                 # As in DSPy's objective, the trial completes after the full evaluation it triggered.
                 study.tell(trial, score)
         finally:
-            pending = [started.task for started in full_early.values()]
+            pending = [started.task for started in full_early.values()] + ([scoring] if scoring else [])
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
