@@ -33,6 +33,13 @@ OPTIMIZATION = {
     "program": "programs/adder", "dataset": "datasets/train", "metric": exact_match(), "num_threads": THREADS,
     "random_search": {"num_candidate_programs": 2, "max_bootstrapped_demos": 2, "max_labeled_demos": 2},
 }
+#: MIPROv2 scores trials ahead of their turn (and cancels nothing it needs): killed mid-way, it too
+#: must resume to the same result without repeating finished calls.
+MIPRO = {
+    "program": "programs/adder", "dataset": "datasets/train", "metric": exact_match(), "num_threads": THREADS,
+    "prompt_lm": {"model": "mock"},
+    "mipro_v2": {"num_candidates": 3, "num_trials": 12, "minibatch_size": 3, "minibatch_full_eval_steps": 2},
+}
 
 
 async def start_server(workdir: Path, mock_base_url: str) -> tuple[asyncio.subprocess.Process, int]:
@@ -101,14 +108,15 @@ async def outcome(channel, name: str) -> dict:
     }
 
 
-async def setup(channel) -> str:
+async def setup(channel, optimization: dict) -> str:
     await create_dataset(channel, "train", arithmetic.examples(10))
     await create_program(channel, "adder")
-    created = await create_optimization(channel, OPTIMIZATION, optimization_id="resume")
+    created = await create_optimization(channel, optimization, optimization_id="resume")
     return created.name
 
 
-async def test_a_killed_job_resumes_without_repeating_finished_lm_calls(tmp_path, mock_lm):
+@pytest.mark.parametrize("optimization", [OPTIMIZATION, MIPRO], ids=["random_search", "mipro_v2"])
+async def test_a_killed_job_resumes_without_repeating_finished_lm_calls(tmp_path, mock_lm, optimization):
     arithmetic.install(mock_lm)
     mock_lm.latency_s = 0.03
 
@@ -116,7 +124,7 @@ async def test_a_killed_job_resumes_without_repeating_finished_lm_calls(tmp_path
     process, port = await start_server(tmp_path / "reference", mock_lm.base_url)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            name = await setup(channel)
+            name = await setup(channel, optimization)
             await wait_until(channel, name, lambda job: job.state == job_pb2.JOB_STATE_SUCCEEDED)
             expected = await outcome(channel, name)
     finally:
@@ -129,7 +137,7 @@ async def test_a_killed_job_resumes_without_repeating_finished_lm_calls(tmp_path
     process, port = await start_server(workdir, mock_lm.base_url)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            name = await setup(channel)
+            name = await setup(channel, optimization)
             progress = await wait_until(channel, name, lambda job: job.progress.lm_calls_done >= 20)
             assert progress.state == job_pb2.JOB_STATE_RUNNING
     finally:
@@ -148,7 +156,10 @@ async def test_a_killed_job_resumes_without_repeating_finished_lm_calls(tmp_path
 
     assert got == expected
     assert [revision for revision, _ in got["revisions"]] == ["r0002", "r0001"]
-    assert [c.get("index", 0) for c in got["candidates"]] == [0, 1, 2, 3, 4] and got["examples"] == 10
+    indices = [c.get("index", 0) for c in got["candidates"]]
+    assert indices == list(range(len(indices))) and got["examples"] == 10
+    if optimization is OPTIMIZATION:
+        assert len(indices) == 5  # zero-shot, labeled, unshuffled and two shuffled bootstraps
     # Only calls that were in flight when the server died (at most one per thread) were sent again.
     repeated = set(before_kill) & set(after_restart)
     assert len(repeated) <= THREADS

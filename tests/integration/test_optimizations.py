@@ -166,16 +166,23 @@ async def test_watch_streams_progress_until_the_result(channel, datasets, task):
     assert done == sorted(done) and done[-1] > 0
 
 
-async def test_cancelling_an_optimization_writes_no_revision(channel, datasets, task):
+@pytest.mark.parametrize(("program_id", "settings", "phase"), [
+    ("opt-cancel", {"num_threads": 1, "random_search": {"num_candidate_programs": 4}}, ""),
+    # Cancelled while trials run ahead of their turn: none of them may go on calling the LM.
+    ("opt-cancel-mipro", {"num_threads": 2, "prompt_lm": {"model": "mock"}, "mipro_v2": {
+        "num_candidates": 3, "num_trials": 12, "minibatch_size": 3, "minibatch_full_eval_steps": 2}}, "search"),
+])
+async def test_cancelling_an_optimization_writes_no_revision(channel, datasets, task, program_id, settings, phase):
     task.latency_s = 0.05
-    await create_program(channel, "opt-cancel")
+    await create_program(channel, program_id)
     created = await create_optimization(channel, {
-        "program": "programs/opt-cancel", "dataset": "datasets/opt-train", "metric": exact_match(), "num_threads": 1,
-        "random_search": {"num_candidate_programs": 4},
+        "program": f"programs/{program_id}", "dataset": "datasets/opt-train", "metric": exact_match(), **settings,
     })
     stub = optimization_pb2_grpc.OptimizationServiceStub(channel)
-    while not (await stub.GetOptimization(optimization_pb2.GetOptimizationRequest(name=created.name))
-               ).progress.lm_calls_done:
+    while True:
+        progress = (await stub.GetOptimization(optimization_pb2.GetOptimizationRequest(name=created.name))).progress
+        if progress.lm_calls_done and progress.phase.startswith(phase):
+            break
         await asyncio.sleep(0.01)
     cancelled = await stub.CancelOptimization(optimization_pb2.CancelOptimizationRequest(name=created.name))
     assert cancelled.state == job_pb2.JOB_STATE_CANCELLED
@@ -183,7 +190,7 @@ async def test_cancelling_an_optimization_writes_no_revision(channel, datasets, 
     await asyncio.sleep(0.3)
     assert len(task.completion_requests) == sent
     revisions = await program_pb2_grpc.ProgramServiceStub(channel).ListProgramRevisions(
-        program_pb2.ListProgramRevisionsRequest(name="programs/opt-cancel"))
+        program_pb2.ListProgramRevisionsRequest(name=f"programs/{program_id}"))
     assert [r.revision_id for r in revisions.programs] == ["r0001"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 
 import dspy
 import pytest
@@ -100,9 +101,11 @@ async def test_copro_matches_dspy(channel, task):
 @pytest.mark.parametrize("settings", [
     {"auto": "light"},
     {"num_candidates": 3, "num_trials": 4, "minibatch_size": 3, "minibatch_full_eval_steps": 2},
+    # Past optuna's random start-up trials: TPE draws, with full evaluations in between.
+    {"num_candidates": 3, "num_trials": 14, "minibatch_size": 3, "minibatch_full_eval_steps": 2},
 ])
 async def test_mipro_v2_matches_dspy(channel, task, settings):
-    program_id = "parity-mipro-" + ("auto" if "auto" in settings else "manual")
+    program_id = "parity-mipro-" + ("auto" if "auto" in settings else f"manual-{settings['num_trials']}")
     done, revision = await _ours(channel, program_id, {"mipro_v2": settings, "prompt_lm": {"model": "mock"}})
     candidates = await optimization_pb2_grpc.OptimizationServiceStub(channel).ListOptimizationCandidates(
         optimization_pb2.ListOptimizationCandidatesRequest(parent=done.name))
@@ -123,6 +126,38 @@ async def test_mipro_v2_matches_dspy(channel, task, settings):
     assert done.result.best_score == reference.score
     full = [c.score for c in candidates.candidates if "minibatch" not in c.label]
     assert sorted(full) == sorted(c["score"] for c in reference.candidate_programs)
+    # Trial by trial: the same parameters (demos, instruction), minibatch and score, in DSPy's order.
+    assert _our_trials(candidates.candidates) == _dspy_trials(reference.trial_logs)
+
+
+def _our_trials(candidates) -> dict[tuple[int, str], tuple]:
+    trials = {}
+    for candidate in candidates:
+        if candidate.label == "default program":
+            key = (1, "full_eval")
+        elif found := re.fullmatch(r"full evaluation after trial (\d+)", candidate.label):
+            key = (int(found.group(1)) + 1, "full_eval")
+        else:
+            found = re.fullmatch(r"trial (\d+)( \(minibatch\))?", candidate.label)
+            key = (int(found.group(1)), "mb" if found.group(2) else "full_eval")
+        predictor = candidate.module.predict.predictor
+        demos = [{**json_format.MessageToDict(d.data), **({"augmented": True} if d.augmented else {})}
+                 for d in predictor.demos]
+        # The stored program leaves its instructions empty: DSPy shows the default ones.
+        instructions = predictor.signature.instructions or "Given the fields `question`, produce the fields `answer`."
+        trials[key] = (instructions, demos, candidate.score)
+    return trials
+
+
+def _dspy_trials(trial_logs: dict) -> dict[tuple[int, str], tuple]:
+    trials = {}
+    for number, log in trial_logs.items():
+        for kind in ("mb", "full_eval"):
+            if f"{kind}_program" in log:
+                predictor = log[f"{kind}_program"].predictors()[0]
+                trials[(number, kind)] = (predictor.signature.instructions, _pairs(predictor.demos),
+                                          log[f"{kind}_score"])
+    return trials
 
 
 async def test_bootstrap_on_a_two_step_program_matches_dspy(channel, task):

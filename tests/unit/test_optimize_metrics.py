@@ -17,6 +17,7 @@ from dspy_grpc_server.optimize.metrics import (
     metric_from_dict,
     metric_to_dict,
     score,
+    score_range,
     semantic_f1,
     token_f1,
 )
@@ -101,3 +102,17 @@ def test_metrics_round_trip_through_json():
     for metric in metrics:
         assert metric_from_dict(metric_to_dict(metric)) == metric
     assert isinstance(metric_from_dict(metric_to_dict(metrics[2])), LMJudgeMetric)
+
+
+def test_score_range_is_what_a_metric_can_give_one_run():
+    """What MIPROv2's look-ahead relies on: the lowest and highest score a run can get."""
+
+    judge = semantic_f1()
+    one_field = LMJudgeMetric(judge.judge, judge.inputs, ("recall",))
+    assert score_range(FieldMetric("exact_match")) == (0.0, 1.0)
+    assert score_range(FieldMetric("token_f1")) == (0.0, 1.0)
+    assert score_range(judge) == (0.0, 1.0)  # the F1 of recall and precision, each clamped
+    assert score_range(one_field) == (float("-inf"), float("inf"))  # whatever number the judge writes
+    assert score_range(WeightedMetric(((3.0, FieldMetric("exact_match")), (1.0, judge)))) == (0.0, 1.0)
+    assert score_range(WeightedMetric(((1.0, FieldMetric("contains")), (1.0, one_field)))) == (
+        float("-inf"), float("inf"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -138,6 +139,10 @@ async def serve(config: Config) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
 
     running = await start_server(config)
+    # What is loaded by now (modules, wiring) lives as long as the process: freezing it keeps it out
+    # of the collector's full passes, each of which would otherwise stall the event loop ~0.1 s.
+    gc.collect()
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -51,8 +51,11 @@ class OptimizeContext:
     def progress(self):
         return self.runner.progress
 
-    async def evaluate(self, module: ModuleSpec, examples: Examples) -> Evaluation:
-        return await evaluate(self.runner, module, examples, self.metric, max_errors=self.max_errors)
+    async def evaluate(self, module: ModuleSpec, examples: Examples, *, priority: int = 0) -> Evaluation:
+        """``priority``: lower numbers get the job's slots first (see ``ProgramRunner.slot``)."""
+
+        return await evaluate(self.runner, module, examples, self.metric, max_errors=self.max_errors,
+                              priority=priority)
 
 
 def examples_only(examples: Examples) -> list[Example]:

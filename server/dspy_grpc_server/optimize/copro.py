@@ -100,7 +100,8 @@ class Copro:
         self._next_index = 0
 
     async def _propose(self, signature: Signature, inputs: dict, n: int) -> list[tuple[str, str]]:
-        outputs = await self.ctx.runner.predict_n(signature, inputs, n=n, temperature=self.config.init_temperature)
+        async with self.ctx.runner.slot():
+            outputs = await self.ctx.runner.predict_n(signature, inputs, n=n, temperature=self.config.init_temperature)
         return [(o.get("proposed_instruction", ""), o.get("proposed_prefix_for_output_field", "")) for o in outputs]
 
     async def compile(self, student: ModuleSpec) -> Outcome:

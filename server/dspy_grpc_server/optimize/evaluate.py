@@ -3,6 +3,7 @@
 Examples run ``num_threads`` at a time. A failed run (or metric) scores ``failure_score``; once
 ``max_errors`` runs have failed the evaluation stops with ``TOO_MANY_ERRORS``. The summary score is
 DSPy's: ``round(100 * sum(scores) / n, 2)``. Results already known (a resumed job) are not rerun.
+``priority`` places the examples among the job's other work waiting for a slot (lower goes first).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ async def evaluate(
     lm: LMChoice | None = None,
     known: Mapping[int, ExampleResult] | None = None,
     on_result: Callable[[ExampleResult], Awaitable[None]] | None = None,
+    priority: int = 0,
 ) -> Evaluation:
     known = dict(known or {})
     results: dict[int, ExampleResult] = {i: r for i, r in known.items()}
@@ -85,7 +87,7 @@ async def evaluate(
 
     async def one(index: int, example: Example) -> None:
         nonlocal errors
-        async with runner.slot():
+        async with runner.slot(priority):
             if stop.is_set():
                 return
             try:

@@ -72,6 +72,10 @@ def embeddings_from_dict(data: Mapping[str, Any]) -> EmbeddingResponse:
                              model=data.get("model", ""))
 
 
+class _CallerCancelled(Exception):
+    """What the sharers of an LM call see when the task making it was cancelled."""
+
+
 class LMJournal:
     """The finished LM calls of one job: ``known`` (loaded at start) plus those finished since."""
 
@@ -102,13 +106,18 @@ class LMJournal:
 
     async def _journaled(self, key: str, call: Callable[[], Awaitable[R]], to_dict: Callable[[R], dict[str, Any]],
                          from_dict: Callable[[Mapping[str, Any]], R]) -> R:
-        known = self._known.get(key)
-        if known is not None:
-            self._on_call(True)
-            return from_dict(known)
-        shared = self._inflight.get(key)
-        if shared is not None:
-            return await asyncio.shield(shared)
+        while True:
+            known = self._known.get(key)
+            if known is not None:
+                self._on_call(True)
+                return from_dict(known)
+            shared = self._inflight.get(key)
+            if shared is None:
+                break
+            try:
+                return await asyncio.shield(shared)
+            except _CallerCancelled:
+                continue  # whoever was making the call was cancelled, not us: make it ourselves
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
@@ -122,7 +131,7 @@ class LMJournal:
             return response
         except BaseException as error:
             if not future.done():
-                future.set_exception(error)
+                future.set_exception(_CallerCancelled() if isinstance(error, asyncio.CancelledError) else error)
                 future.exception()  # retrieved: sharers see it, no "never retrieved" warning
             raise
         finally:

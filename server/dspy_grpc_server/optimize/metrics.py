@@ -340,6 +340,20 @@ async def score(
     return sum(parts) / total
 
 
+def score_range(metric: Metric) -> tuple[float, float]:
+    """The lowest and highest score ``metric`` can give one run (infinite where it sets no bound:
+    an LM judge's single score field)."""
+
+    if isinstance(metric, FieldMetric):
+        return 0.0, 1.0
+    if isinstance(metric, LMJudgeMetric):
+        return (0.0, 1.0) if len(metric.score_fields) == 2 else (-math.inf, math.inf)
+    total = sum(weight for weight, _ in metric.terms)
+    ranges = [(weight, score_range(term)) for weight, term in metric.terms]
+    return (sum(weight * low for weight, (low, _) in ranges) / total,
+            sum(weight * high for weight, (_, high) in ranges) / total)
+
+
 # --------------------------------------------------------------------------- JSON for storage
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -213,16 +213,20 @@ async def dataset_summary_or_none(runner: ProgramRunner, trainset: Sequence[Exam
     if not config.data_aware:
         return None
     try:
-        return await dataset_summary(runner, trainset, config.view_data_batch_size)
+        async with runner.slot():
+            return await dataset_summary(runner, trainset, config.view_data_batch_size)
     except Exception:  # noqa: BLE001 - as DSPy: carry on without a summary
         return None
 
 
 async def propose_instructions(
     runner: ProgramRunner, module: ModuleSpec, demo_candidates: Mapping[str, list[tuple[Example, ...]]] | None,
-    n: int, rng: random.Random, config: ProposerConfig, summary: str | None,
+    n: int, rng: random.Random, config: ProposerConfig, summary: Awaitable[str | None],
 ) -> dict[str, list[str]]:
-    """Instruction candidates per predictor (``n`` at most; the first is the current instruction)."""
+    """Instruction candidates per predictor (``n`` at most; the first is the current instruction).
+
+    ``summary`` (a future: the trainset summary may still be in the making) is awaited only for the
+    last step of each proposal, the one that shows it to the prompt model."""
 
     views = program.predictors(module)
     num_demos = max(len(demo_candidates[views[0].name]), 1) if demo_candidates else n
@@ -235,6 +239,10 @@ async def propose_instructions(
     code = program_code(module)
 
     async def one(name: str, demo_set: int, tip: str, rollout: int) -> str:
+        async with runner.slot():
+            return await propose(name, demo_set, tip, rollout)
+
+    async def propose(name: str, demo_set: int, tip: str, rollout: int) -> str:
         view = next(v for v in views if v.name == name)
         lm = with_rollout(runner.prompt_lm, rollout, config.init_temperature)
         task_demos = ""
@@ -263,12 +271,13 @@ async def propose_instructions(
                               module_description=module_description[0]["module_description"])
             except Exception:  # noqa: BLE001 - DSPy falls back to a proposer that is not program aware
                 aware = False
-        if summary is not None:
-            inputs["dataset_description"] = summary
+        description_of_data = await summary
+        if description_of_data is not None:
+            inputs["dataset_description"] = description_of_data
         if tip:
             inputs["tip"] = tip
-        signature = generate_instruction_signature(dataset_summary=summary is not None, program_aware=aware,
-                                                   tip=bool(tip))
+        signature = generate_instruction_signature(dataset_summary=description_of_data is not None,
+                                                   program_aware=aware, tip=bool(tip))
         outputs = await runner.predict_n(signature, inputs, n=1, temperature=config.init_temperature, lm=lm)
         return strip_prefix(strip_prefix(str(outputs[0]["proposed_instruction"])))
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import heapq
+import itertools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -35,10 +37,44 @@ class Run:
         return Scored(self.outputs, last)
 
 
+class PrioritySlots:
+    """A semaphore whose waiters get a free slot lowest ``priority`` first (first come, first served
+    among equals): work an optimizer needs sooner goes ahead of work it has started early."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+
+    async def acquire(self, priority: int) -> None:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+            return
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, next(self._arrivals), granted))
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                self.release()  # granted just before the cancellation: hand the slot on
+            raise
+
+    def release(self) -> None:
+        while self._waiting:
+            _, _, granted = heapq.heappop(self._waiting)
+            if not granted.done():  # cancelled waiters stay in the heap until they come up
+                granted.set_result(None)
+                return
+        self._free += 1
+
+
 class ProgramRunner:
     """What optimizers and evaluations use to run programs and metrics within one job.
 
-    ``slot()`` bounds how many program runs (with their metric) go at once: DSPy's ``num_threads``.
+    ``slot()`` bounds how many program runs (with their metric) go at once -- DSPy's ``num_threads`` --
+    and so does every other sequence of LM calls an optimizer makes (a trainset summary, one
+    instruction proposal: the work one DSPy thread would do). A waiting slot with a lower
+    ``priority`` number is served first.
     """
 
     def __init__(self, engine: Engine, *, task_lm: LMChoice, teacher_lm: LMChoice | None = None,
@@ -58,12 +94,15 @@ class ProgramRunner:
         self.judge_lm = fallback
         self.num_threads = max(1, num_threads)
         self.progress = progress or Progress()
-        self._slots = asyncio.Semaphore(self.num_threads)
+        self._slots = PrioritySlots(self.num_threads)
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        async with self._slots:
+    async def slot(self, priority: int = 0) -> AsyncIterator[None]:
+        await self._slots.acquire(priority)
+        try:
             yield
+        finally:
+            self._slots.release()
 
     async def run(self, module: ModuleSpec, example: Example, *, lm: LMChoice | None = None) -> Run:
         prediction = await self.engine.run(
@@ -74,7 +113,8 @@ class ProgramRunner:
     async def predict_n(self, signature: Signature, inputs: Mapping[str, Any], *, n: int, temperature: float,
                         lm: LMChoice | None = None) -> list[dict[str, Any]]:
         """One LM call asking for ``n`` completions of ``signature`` (DSPy's ``Predict(sig, n=n)``):
-        the parsed outputs of each completion that parses (ParseError when none does)."""
+        the parsed outputs of each completion that parses (ParseError when none does). The caller
+        holds a ``slot()``."""
 
         resolver = LMResolver(self.registry, request_choice=lm or self.prompt_lm, default_model=self.default_model)
         choice = resolver.choose(LMChoice())
