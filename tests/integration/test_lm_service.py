@@ -524,3 +524,64 @@ async def test_anthropic_streamed_tool_use_and_overload(claude, mock_lm):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await claude.Complete(complete_request("claude"), timeout=10)
     assert caught.value.code() is grpc.StatusCode.UNAVAILABLE and "Overloaded" in caught.value.details()
+
+
+# ---------------------------------------------------------------------------------------- Embed
+
+
+@pytest.fixture
+async def embedder(server_factory, mock_lm):
+    embed = mock_model_config(mock_lm.base_url, "vectors", model="mock-embedding", kind="embedding",
+                              input_price_per_1m=1.0)
+    running, channel, stub = await start(server_factory, embed, mock_model_config(mock_lm.base_url))
+    async with channel:
+        yield stub
+
+
+async def test_embed_returns_one_vector_per_text_in_order_and_caches_them(embedder, mock_lm):
+    from tests.mocklm.embeddings import hashed_embedding
+
+    texts = ["the cat sat", "a dog barked", "the cat sat again"]
+    response = await embedder.Embed(lm_pb2.EmbedRequest(model="vectors", texts=texts), timeout=10)
+    assert [list(e.values) for e in response.embeddings] == [
+        pytest.approx(hashed_embedding(text), abs=1e-6) for text in texts]
+    assert response.usage.prompt_tokens > 0 and response.usage.cost_usd > 0 and not response.cache_hit
+    assert response.deployment and response.model == "mock-embedding"
+    (request,) = mock_lm.embedding_requests
+    assert request.json["input"] == texts and request.json["model"] == "mock-embedding"
+
+    again = await embedder.Embed(lm_pb2.EmbedRequest(model="vectors", texts=texts), timeout=10)
+    assert again.cache_hit and again.usage.prompt_tokens == 0
+    assert [list(e.values) for e in again.embeddings] == [list(e.values) for e in response.embeddings]
+    assert len(mock_lm.embedding_requests) == 1
+
+
+async def test_embed_retries_provider_errors_like_complete(embedder, mock_lm):
+    mock_lm.enqueue(MockReply.error(503))
+    response = await embedder.Embed(lm_pb2.EmbedRequest(model="vectors", texts=["retried text"]), timeout=10)
+    assert len(response.embeddings) == 1 and len(mock_lm.embedding_requests) == 2
+
+
+@pytest.mark.parametrize(("texts", "field"), [([], "texts"), (["ok", ""], "texts[1]"), (["x"] * 2049, "texts")])
+async def test_bad_embed_requests_name_the_field(embedder, mock_lm, texts, field):
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await embedder.Embed(lm_pb2.EmbedRequest(model="vectors", texts=texts), timeout=10)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert field in error_details(caught.value)["violations"]
+    assert not mock_lm.embedding_requests
+
+
+async def test_chat_and_embedding_models_are_not_interchangeable(embedder, mock_lm):
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await embedder.Embed(lm_pb2.EmbedRequest(model="mock", texts=["hi"]), timeout=10)
+    details = error_details(caught.value)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert details["reason"] == "NOT_AN_EMBEDDING_MODEL" and "model" in details["violations"]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await embedder.Complete(complete_request("vectors"), timeout=10)
+    details = error_details(caught.value)
+    assert details["reason"] == "NOT_A_CHAT_MODEL" and "model" in details["violations"]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await embedder.Embed(lm_pb2.EmbedRequest(model="nope", texts=["hi"]), timeout=10)
+    assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+    assert not mock_lm.embedding_requests and not mock_lm.completion_requests

@@ -11,12 +11,14 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from ..core.errors import invalid
 from ..lm.registry import LMRegistry
 from ..lm.status import DeploymentStatus, ModelStatus
-from ..lm.types import LMRequest, LMResponse, LMStreamChunk, ToolCall
+from ..lm.types import LM, EmbeddingResponse, LMRequest, LMResponse, LMStreamChunk, ToolCall, wrong_model_kind
 from ..store.paging import decode_page_token, encode_page_token, normalize_page_size
 from .convert import lm_options_from_proto, struct_to_dict
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 MAX_CHOICES = 64
+#: Most texts one Embed call takes (OpenAI's limit per embeddings request).
+MAX_EMBED_TEXTS = 2048
 _BREAKER_STATES = {
     "closed": lm_pb2.BREAKER_STATE_CLOSED,
     "open": lm_pb2.BREAKER_STATE_OPEN,
@@ -28,9 +30,17 @@ class LMService(lm_pb2_grpc.LMServiceServicer):
     def __init__(self, registry: LMRegistry) -> None:
         self._registry = registry
 
+    def _model(self, alias: str, kind: str) -> LM:
+        """The model ``alias`` (NOT_FOUND if unknown), which must be of ``kind`` ("chat"/"embedding")."""
+
+        lm = self._registry.get(alias)
+        if self._registry.config(alias).kind != kind:
+            raise wrong_model_kind(alias, wanted=kind, field_name="model")
+        return lm
+
     async def Complete(self, request: lm_pb2.CompleteRequest, context: grpc.aio.ServicerContext):
         lm_request = lm_request_from_proto(request)
-        lm = self._registry.get(request.model)
+        lm = self._model(request.model, "chat")
         response = await lm.complete(lm_request, timeout=context.time_remaining())
         return complete_response(response)
 
@@ -38,7 +48,7 @@ class LMService(lm_pb2_grpc.LMServiceServicer):
         if request.n > 1:
             raise invalid("n", "StreamComplete streams one choice: n must be 0 or 1")
         lm_request = lm_request_from_proto(request)
-        lm = self._registry.get(request.model)
+        lm = self._model(request.model, "chat")
         texts: list[str] = []
         async for chunk in lm.stream_chunks(lm_request, timeout=context.time_remaining()):
             texts.append(chunk.text)
@@ -47,6 +57,21 @@ class LMService(lm_pb2_grpc.LMServiceServicer):
                     yield lm_pb2.StreamCompleteResponse(text_delta=chunk.text)
                 continue
             yield lm_pb2.StreamCompleteResponse(done=final_response("".join(texts), chunk))
+
+    async def Embed(self, request: lm_pb2.EmbedRequest, context: grpc.aio.ServicerContext):
+        if not request.texts:
+            raise invalid("texts", "must hold at least one text")
+        if len(request.texts) > MAX_EMBED_TEXTS:
+            raise invalid("texts", f"must hold at most {MAX_EMBED_TEXTS} texts, got {len(request.texts)}")
+        for index, text in enumerate(request.texts):
+            if not text:
+                raise invalid(f"texts[{index}]", "must not be empty")
+        lm = self._model(request.model, "embedding")
+        response = await lm.embed(tuple(request.texts), timeout=context.time_remaining())
+        return lm_pb2.EmbedResponse(
+            embeddings=[lm_pb2.Embedding(values=vector) for vector in response.vectors], usage=_usage(response),
+            model=response.model, deployment=response.deployment, cache_hit=response.cache_hit,
+        )
 
     async def ListModels(self, request: lm_pb2.ListModelsRequest, context: grpc.aio.ServicerContext):
         size = normalize_page_size(request.page_size)
@@ -139,7 +164,7 @@ def _tool_calls(calls: tuple[ToolCall, ...]) -> list[lm_pb2.LMToolCall]:
     return [lm_pb2.LMToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in calls]
 
 
-def _usage(response: LMResponse | LMStreamChunk) -> lm_pb2.LMUsage:
+def _usage(response: LMResponse | LMStreamChunk | EmbeddingResponse) -> lm_pb2.LMUsage:
     usage = response.usage
     if usage is None:
         return lm_pb2.LMUsage()

@@ -57,6 +57,11 @@ class LMServiceStub:
                 request_serializer=dspy__grpc_dot_v1_dot_lm__pb2.StreamCompleteRequest.SerializeToString,
                 response_deserializer=dspy__grpc_dot_v1_dot_lm__pb2.StreamCompleteResponse.FromString,
                 _registered_method=True)
+        self.Embed = channel.unary_unary(
+                '/dspy_grpc.v1.LMService/Embed',
+                request_serializer=dspy__grpc_dot_v1_dot_lm__pb2.EmbedRequest.SerializeToString,
+                response_deserializer=dspy__grpc_dot_v1_dot_lm__pb2.EmbedResponse.FromString,
+                _registered_method=True)
         self.ListModels = channel.unary_unary(
                 '/dspy_grpc.v1.LMService/ListModels',
                 request_serializer=dspy__grpc_dot_v1_dot_lm__pb2.ListModelsRequest.SerializeToString,
@@ -104,6 +109,15 @@ class LMServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Embed(self, request, context):
+        """Embeddings of `texts` from a model configured with `kind = "embedding"` (OpenAI-compatible
+        `POST /embeddings`), with the same retries, fail-over, limits, budgets, usage accounting and
+        cache as Complete. A chat model gives INVALID_ARGUMENT (NOT_AN_EMBEDDING_MODEL).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListModels(self, request, context):
         """The configured models (aliases) and their deployments. Keys and endpoints are never shown.
         """
@@ -131,6 +145,11 @@ def add_LMServiceServicer_to_server(servicer, server):
                     servicer.StreamComplete,
                     request_deserializer=dspy__grpc_dot_v1_dot_lm__pb2.StreamCompleteRequest.FromString,
                     response_serializer=dspy__grpc_dot_v1_dot_lm__pb2.StreamCompleteResponse.SerializeToString,
+            ),
+            'Embed': grpc.unary_unary_rpc_method_handler(
+                    servicer.Embed,
+                    request_deserializer=dspy__grpc_dot_v1_dot_lm__pb2.EmbedRequest.FromString,
+                    response_serializer=dspy__grpc_dot_v1_dot_lm__pb2.EmbedResponse.SerializeToString,
             ),
             'ListModels': grpc.unary_unary_rpc_method_handler(
                     servicer.ListModels,
@@ -210,6 +229,33 @@ class LMService:
             '/dspy_grpc.v1.LMService/StreamComplete',
             dspy__grpc_dot_v1_dot_lm__pb2.StreamCompleteRequest.SerializeToString,
             dspy__grpc_dot_v1_dot_lm__pb2.StreamCompleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Embed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_grpc.v1.LMService/Embed',
+            dspy__grpc_dot_v1_dot_lm__pb2.EmbedRequest.SerializeToString,
+            dspy__grpc_dot_v1_dot_lm__pb2.EmbedResponse.FromString,
             options,
             channel_credentials,
             insecure,

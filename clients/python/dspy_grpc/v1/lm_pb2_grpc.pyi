@@ -56,6 +56,11 @@ class LMServiceStub:
     the stream with the error. A cached answer arrives as a single `done` event (`cache_hit`).
     Only one choice (`n` = 1) can be streamed.
     """
+    Embed: _grpc.UnaryUnaryMultiCallable[_lm_pb2.EmbedRequest, _lm_pb2.EmbedResponse]
+    """Embeddings of `texts` from a model configured with `kind = "embedding"` (OpenAI-compatible
+    `POST /embeddings`), with the same retries, fail-over, limits, budgets, usage accounting and
+    cache as Complete. A chat model gives INVALID_ARGUMENT (NOT_AN_EMBEDDING_MODEL).
+    """
     ListModels: _grpc.UnaryUnaryMultiCallable[_lm_pb2.ListModelsRequest, _lm_pb2.ListModelsResponse]
     """The configured models (aliases) and their deployments. Keys and endpoints are never shown."""
     GetProviderStatus: _grpc.UnaryUnaryMultiCallable[_lm_pb2.GetProviderStatusRequest, _lm_pb2.GetProviderStatusResponse]
@@ -90,6 +95,11 @@ class LMServiceAsyncStub(LMServiceStub):
     Failures before the first delta are retried and failed over like Complete; after it they end
     the stream with the error. A cached answer arrives as a single `done` event (`cache_hit`).
     Only one choice (`n` = 1) can be streamed.
+    """
+    Embed: _aio.UnaryUnaryMultiCallable[_lm_pb2.EmbedRequest, _lm_pb2.EmbedResponse]  # type: ignore[assignment]
+    """Embeddings of `texts` from a model configured with `kind = "embedding"` (OpenAI-compatible
+    `POST /embeddings`), with the same retries, fail-over, limits, budgets, usage accounting and
+    cache as Complete. A chat model gives INVALID_ARGUMENT (NOT_AN_EMBEDDING_MODEL).
     """
     ListModels: _aio.UnaryUnaryMultiCallable[_lm_pb2.ListModelsRequest, _lm_pb2.ListModelsResponse]  # type: ignore[assignment]
     """The configured models (aliases) and their deployments. Keys and endpoints are never shown."""
@@ -134,6 +144,17 @@ class LMServiceServicer(metaclass=_abc_1.ABCMeta):
         Failures before the first delta are retried and failed over like Complete; after it they end
         the stream with the error. A cached answer arrives as a single `done` event (`cache_hit`).
         Only one choice (`n` = 1) can be streamed.
+        """
+
+    @_abc_1.abstractmethod
+    def Embed(
+        self,
+        request: _lm_pb2.EmbedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_lm_pb2.EmbedResponse, _abc.Awaitable[_lm_pb2.EmbedResponse]]:
+        """Embeddings of `texts` from a model configured with `kind = "embedding"` (OpenAI-compatible
+        `POST /embeddings`), with the same retries, fail-over, limits, budgets, usage accounting and
+        cache as Complete. A chat model gives INVALID_ARGUMENT (NOT_AN_EMBEDDING_MODEL).
         """
 
     @_abc_1.abstractmethod

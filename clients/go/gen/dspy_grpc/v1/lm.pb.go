@@ -847,6 +847,189 @@ func (*StreamCompleteResponse_TextDelta) isStreamCompleteResponse_Event() {}
 
 func (*StreamCompleteResponse_Done) isStreamCompleteResponse_Event() {}
 
+// Request for Embed.
+type EmbedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The alias of a model configured with `kind = "embedding"`.
+	Model string `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	// The texts, 1 to 2048 of them, none empty; one provider request carries them all.
+	Texts         []string `protobuf:"bytes,2,rep,name=texts,proto3" json:"texts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmbedRequest) Reset() {
+	*x = EmbedRequest{}
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmbedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmbedRequest) ProtoMessage() {}
+
+func (x *EmbedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmbedRequest.ProtoReflect.Descriptor instead.
+func (*EmbedRequest) Descriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *EmbedRequest) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *EmbedRequest) GetTexts() []string {
+	if x != nil {
+		return x.Texts
+	}
+	return nil
+}
+
+// One text's embedding.
+type Embedding struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The vector.
+	Values        []float32 `protobuf:"fixed32,1,rep,packed,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Embedding) Reset() {
+	*x = Embedding{}
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Embedding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Embedding) ProtoMessage() {}
+
+func (x *Embedding) ProtoReflect() protoreflect.Message {
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Embedding.ProtoReflect.Descriptor instead.
+func (*Embedding) Descriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Embedding) GetValues() []float32 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// Response of Embed.
+type EmbedResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per text, in the order of `texts`.
+	Embeddings []*Embedding `protobuf:"bytes,1,rep,name=embeddings,proto3" json:"embeddings,omitempty"`
+	// What the call used (prompt tokens only); all zero for a cache hit.
+	Usage *LMUsage `protobuf:"bytes,2,opt,name=usage,proto3" json:"usage,omitempty"`
+	// The model as the provider reported it.
+	Model string `protobuf:"bytes,3,opt,name=model,proto3" json:"model,omitempty"`
+	// The deployment that answered (empty for a cache hit).
+	Deployment string `protobuf:"bytes,4,opt,name=deployment,proto3" json:"deployment,omitempty"`
+	// The answer came from the cache.
+	CacheHit      bool `protobuf:"varint,5,opt,name=cache_hit,json=cacheHit,proto3" json:"cache_hit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmbedResponse) Reset() {
+	*x = EmbedResponse{}
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmbedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmbedResponse) ProtoMessage() {}
+
+func (x *EmbedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmbedResponse.ProtoReflect.Descriptor instead.
+func (*EmbedResponse) Descriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *EmbedResponse) GetEmbeddings() []*Embedding {
+	if x != nil {
+		return x.Embeddings
+	}
+	return nil
+}
+
+func (x *EmbedResponse) GetUsage() *LMUsage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+func (x *EmbedResponse) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *EmbedResponse) GetDeployment() string {
+	if x != nil {
+		return x.Deployment
+	}
+	return ""
+}
+
+func (x *EmbedResponse) GetCacheHit() bool {
+	if x != nil {
+		return x.CacheHit
+	}
+	return false
+}
+
 // Request for ListModels.
 type ListModelsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -860,7 +1043,7 @@ type ListModelsRequest struct {
 
 func (x *ListModelsRequest) Reset() {
 	*x = ListModelsRequest{}
-	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[9]
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +1055,7 @@ func (x *ListModelsRequest) String() string {
 func (*ListModelsRequest) ProtoMessage() {}
 
 func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[9]
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +1068,7 @@ func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsRequest.ProtoReflect.Descriptor instead.
 func (*ListModelsRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{9}
+	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListModelsRequest) GetPageSize() int32 {
@@ -915,7 +1098,7 @@ type ListModelsResponse struct {
 
 func (x *ListModelsResponse) Reset() {
 	*x = ListModelsResponse{}
-	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[10]
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1110,7 @@ func (x *ListModelsResponse) String() string {
 func (*ListModelsResponse) ProtoMessage() {}
 
 func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[10]
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1123,7 @@ func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsResponse.ProtoReflect.Descriptor instead.
 func (*ListModelsResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{10}
+	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListModelsResponse) GetModels() []*ModelInfo {
@@ -978,7 +1161,7 @@ type ModelInfo struct {
 
 func (x *ModelInfo) Reset() {
 	*x = ModelInfo{}
-	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[11]
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1173,7 @@ func (x *ModelInfo) String() string {
 func (*ModelInfo) ProtoMessage() {}
 
 func (x *ModelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[11]
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1186,7 @@ func (x *ModelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelInfo.ProtoReflect.Descriptor instead.
 func (*ModelInfo) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{11}
+	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ModelInfo) GetAlias() string {
@@ -1075,7 +1258,7 @@ type DeploymentInfo struct {
 
 func (x *DeploymentInfo) Reset() {
 	*x = DeploymentInfo{}
-	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[12]
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1270,7 @@ func (x *DeploymentInfo) String() string {
 func (*DeploymentInfo) ProtoMessage() {}
 
 func (x *DeploymentInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[12]
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1283,7 @@ func (x *DeploymentInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentInfo.ProtoReflect.Descriptor instead.
 func (*DeploymentInfo) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{12}
+	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeploymentInfo) GetName() string {
@@ -1177,7 +1360,7 @@ type GetProviderStatusRequest struct {
 
 func (x *GetProviderStatusRequest) Reset() {
 	*x = GetProviderStatusRequest{}
-	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[13]
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1372,7 @@ func (x *GetProviderStatusRequest) String() string {
 func (*GetProviderStatusRequest) ProtoMessage() {}
 
 func (x *GetProviderStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[13]
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1385,7 @@ func (x *GetProviderStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProviderStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetProviderStatusRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{13}
+	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetProviderStatusRequest) GetModel() string {
@@ -1223,7 +1406,7 @@ type GetProviderStatusResponse struct {
 
 func (x *GetProviderStatusResponse) Reset() {
 	*x = GetProviderStatusResponse{}
-	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[14]
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1235,7 +1418,7 @@ func (x *GetProviderStatusResponse) String() string {
 func (*GetProviderStatusResponse) ProtoMessage() {}
 
 func (x *GetProviderStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[14]
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1248,7 +1431,7 @@ func (x *GetProviderStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProviderStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetProviderStatusResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{14}
+	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetProviderStatusResponse) GetModels() []*ModelStatus {
@@ -1273,7 +1456,7 @@ type ModelStatus struct {
 
 func (x *ModelStatus) Reset() {
 	*x = ModelStatus{}
-	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[15]
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1285,7 +1468,7 @@ func (x *ModelStatus) String() string {
 func (*ModelStatus) ProtoMessage() {}
 
 func (x *ModelStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[15]
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1298,7 +1481,7 @@ func (x *ModelStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelStatus.ProtoReflect.Descriptor instead.
 func (*ModelStatus) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{15}
+	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ModelStatus) GetAlias() string {
@@ -1341,7 +1524,7 @@ type CacheStatus struct {
 
 func (x *CacheStatus) Reset() {
 	*x = CacheStatus{}
-	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[16]
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1536,7 @@ func (x *CacheStatus) String() string {
 func (*CacheStatus) ProtoMessage() {}
 
 func (x *CacheStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[16]
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1549,7 @@ func (x *CacheStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheStatus.ProtoReflect.Descriptor instead.
 func (*CacheStatus) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{16}
+	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CacheStatus) GetBackend() string {
@@ -1451,7 +1634,7 @@ type DeploymentStatus struct {
 
 func (x *DeploymentStatus) Reset() {
 	*x = DeploymentStatus{}
-	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[17]
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1463,7 +1646,7 @@ func (x *DeploymentStatus) String() string {
 func (*DeploymentStatus) ProtoMessage() {}
 
 func (x *DeploymentStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[17]
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1476,7 +1659,7 @@ func (x *DeploymentStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentStatus.ProtoReflect.Descriptor instead.
 func (*DeploymentStatus) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{17}
+	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeploymentStatus) GetName() string {
@@ -1627,7 +1810,7 @@ type RecentError struct {
 
 func (x *RecentError) Reset() {
 	*x = RecentError{}
-	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[18]
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1639,7 +1822,7 @@ func (x *RecentError) String() string {
 func (*RecentError) ProtoMessage() {}
 
 func (x *RecentError) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[18]
+	mi := &file_dspy_grpc_v1_lm_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1652,7 +1835,7 @@ func (x *RecentError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecentError.ProtoReflect.Descriptor instead.
 func (*RecentError) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{18}
+	return file_dspy_grpc_v1_lm_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RecentError) GetTime() *timestamppb.Timestamp {
@@ -1750,7 +1933,22 @@ const file_dspy_grpc_v1_lm_proto_rawDesc = "" +
 	"\n" +
 	"text_delta\x18\x01 \x01(\tH\x00R\ttextDelta\x124\n" +
 	"\x04done\x18\x02 \x01(\v2\x1e.dspy_grpc.v1.CompleteResponseH\x00R\x04doneB\a\n" +
-	"\x05event\"O\n" +
+	"\x05event\"F\n" +
+	"\fEmbedRequest\x12\x1a\n" +
+	"\x05model\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x05model\x12\x1a\n" +
+	"\x05texts\x18\x02 \x03(\tB\x04\xe2A\x01\x02R\x05texts\"#\n" +
+	"\tEmbedding\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\x02R\x06values\"\xc8\x01\n" +
+	"\rEmbedResponse\x127\n" +
+	"\n" +
+	"embeddings\x18\x01 \x03(\v2\x17.dspy_grpc.v1.EmbeddingR\n" +
+	"embeddings\x12+\n" +
+	"\x05usage\x18\x02 \x01(\v2\x15.dspy_grpc.v1.LMUsageR\x05usage\x12\x14\n" +
+	"\x05model\x18\x03 \x01(\tR\x05model\x12\x1e\n" +
+	"\n" +
+	"deployment\x18\x04 \x01(\tR\n" +
+	"deployment\x12\x1b\n" +
+	"\tcache_hit\x18\x05 \x01(\bR\bcacheHit\"O\n" +
 	"\x11ListModelsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -1822,10 +2020,11 @@ const file_dspy_grpc_v1_lm_proto_rawDesc = "" +
 	"\x19BREAKER_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14BREAKER_STATE_CLOSED\x10\x01\x12\x16\n" +
 	"\x12BREAKER_STATE_OPEN\x10\x02\x12\x1b\n" +
-	"\x17BREAKER_STATE_HALF_OPEN\x10\x032\xec\x02\n" +
+	"\x17BREAKER_STATE_HALF_OPEN\x10\x032\xae\x03\n" +
 	"\tLMService\x12I\n" +
 	"\bComplete\x12\x1d.dspy_grpc.v1.CompleteRequest\x1a\x1e.dspy_grpc.v1.CompleteResponse\x12]\n" +
-	"\x0eStreamComplete\x12#.dspy_grpc.v1.StreamCompleteRequest\x1a$.dspy_grpc.v1.StreamCompleteResponse0\x01\x12O\n" +
+	"\x0eStreamComplete\x12#.dspy_grpc.v1.StreamCompleteRequest\x1a$.dspy_grpc.v1.StreamCompleteResponse0\x01\x12@\n" +
+	"\x05Embed\x12\x1a.dspy_grpc.v1.EmbedRequest\x1a\x1b.dspy_grpc.v1.EmbedResponse\x12O\n" +
 	"\n" +
 	"ListModels\x12\x1f.dspy_grpc.v1.ListModelsRequest\x1a .dspy_grpc.v1.ListModelsResponse\x12d\n" +
 	"\x11GetProviderStatus\x12&.dspy_grpc.v1.GetProviderStatusRequest\x1a'.dspy_grpc.v1.GetProviderStatusResponseBGZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3"
@@ -1843,7 +2042,7 @@ func file_dspy_grpc_v1_lm_proto_rawDescGZIP() []byte {
 }
 
 var file_dspy_grpc_v1_lm_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_dspy_grpc_v1_lm_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_dspy_grpc_v1_lm_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_dspy_grpc_v1_lm_proto_goTypes = []any{
 	(BreakerState)(0),                 // 0: dspy_grpc.v1.BreakerState
 	(*LMMessage)(nil),                 // 1: dspy_grpc.v1.LMMessage
@@ -1855,60 +2054,67 @@ var file_dspy_grpc_v1_lm_proto_goTypes = []any{
 	(*LMUsage)(nil),                   // 7: dspy_grpc.v1.LMUsage
 	(*CompleteResponse)(nil),          // 8: dspy_grpc.v1.CompleteResponse
 	(*StreamCompleteResponse)(nil),    // 9: dspy_grpc.v1.StreamCompleteResponse
-	(*ListModelsRequest)(nil),         // 10: dspy_grpc.v1.ListModelsRequest
-	(*ListModelsResponse)(nil),        // 11: dspy_grpc.v1.ListModelsResponse
-	(*ModelInfo)(nil),                 // 12: dspy_grpc.v1.ModelInfo
-	(*DeploymentInfo)(nil),            // 13: dspy_grpc.v1.DeploymentInfo
-	(*GetProviderStatusRequest)(nil),  // 14: dspy_grpc.v1.GetProviderStatusRequest
-	(*GetProviderStatusResponse)(nil), // 15: dspy_grpc.v1.GetProviderStatusResponse
-	(*ModelStatus)(nil),               // 16: dspy_grpc.v1.ModelStatus
-	(*CacheStatus)(nil),               // 17: dspy_grpc.v1.CacheStatus
-	(*DeploymentStatus)(nil),          // 18: dspy_grpc.v1.DeploymentStatus
-	(*RecentError)(nil),               // 19: dspy_grpc.v1.RecentError
-	(*structpb.Struct)(nil),           // 20: google.protobuf.Struct
-	(*LMOptions)(nil),                 // 21: dspy_grpc.v1.LMOptions
-	(*durationpb.Duration)(nil),       // 22: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),     // 23: google.protobuf.Timestamp
+	(*EmbedRequest)(nil),              // 10: dspy_grpc.v1.EmbedRequest
+	(*Embedding)(nil),                 // 11: dspy_grpc.v1.Embedding
+	(*EmbedResponse)(nil),             // 12: dspy_grpc.v1.EmbedResponse
+	(*ListModelsRequest)(nil),         // 13: dspy_grpc.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),        // 14: dspy_grpc.v1.ListModelsResponse
+	(*ModelInfo)(nil),                 // 15: dspy_grpc.v1.ModelInfo
+	(*DeploymentInfo)(nil),            // 16: dspy_grpc.v1.DeploymentInfo
+	(*GetProviderStatusRequest)(nil),  // 17: dspy_grpc.v1.GetProviderStatusRequest
+	(*GetProviderStatusResponse)(nil), // 18: dspy_grpc.v1.GetProviderStatusResponse
+	(*ModelStatus)(nil),               // 19: dspy_grpc.v1.ModelStatus
+	(*CacheStatus)(nil),               // 20: dspy_grpc.v1.CacheStatus
+	(*DeploymentStatus)(nil),          // 21: dspy_grpc.v1.DeploymentStatus
+	(*RecentError)(nil),               // 22: dspy_grpc.v1.RecentError
+	(*structpb.Struct)(nil),           // 23: google.protobuf.Struct
+	(*LMOptions)(nil),                 // 24: dspy_grpc.v1.LMOptions
+	(*durationpb.Duration)(nil),       // 25: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),     // 26: google.protobuf.Timestamp
 }
 var file_dspy_grpc_v1_lm_proto_depIdxs = []int32{
-	20, // 0: dspy_grpc.v1.LMMessage.content_parts:type_name -> google.protobuf.Struct
+	23, // 0: dspy_grpc.v1.LMMessage.content_parts:type_name -> google.protobuf.Struct
 	3,  // 1: dspy_grpc.v1.LMMessage.tool_calls:type_name -> dspy_grpc.v1.LMToolCall
-	20, // 2: dspy_grpc.v1.LMTool.parameters:type_name -> google.protobuf.Struct
+	23, // 2: dspy_grpc.v1.LMTool.parameters:type_name -> google.protobuf.Struct
 	1,  // 3: dspy_grpc.v1.CompleteRequest.messages:type_name -> dspy_grpc.v1.LMMessage
-	21, // 4: dspy_grpc.v1.CompleteRequest.options:type_name -> dspy_grpc.v1.LMOptions
-	20, // 5: dspy_grpc.v1.CompleteRequest.response_format:type_name -> google.protobuf.Struct
+	24, // 4: dspy_grpc.v1.CompleteRequest.options:type_name -> dspy_grpc.v1.LMOptions
+	23, // 5: dspy_grpc.v1.CompleteRequest.response_format:type_name -> google.protobuf.Struct
 	2,  // 6: dspy_grpc.v1.CompleteRequest.tools:type_name -> dspy_grpc.v1.LMTool
 	1,  // 7: dspy_grpc.v1.StreamCompleteRequest.messages:type_name -> dspy_grpc.v1.LMMessage
-	21, // 8: dspy_grpc.v1.StreamCompleteRequest.options:type_name -> dspy_grpc.v1.LMOptions
-	20, // 9: dspy_grpc.v1.StreamCompleteRequest.response_format:type_name -> google.protobuf.Struct
+	24, // 8: dspy_grpc.v1.StreamCompleteRequest.options:type_name -> dspy_grpc.v1.LMOptions
+	23, // 9: dspy_grpc.v1.StreamCompleteRequest.response_format:type_name -> google.protobuf.Struct
 	2,  // 10: dspy_grpc.v1.StreamCompleteRequest.tools:type_name -> dspy_grpc.v1.LMTool
 	3,  // 11: dspy_grpc.v1.CompletionChoice.tool_calls:type_name -> dspy_grpc.v1.LMToolCall
 	6,  // 12: dspy_grpc.v1.CompleteResponse.choices:type_name -> dspy_grpc.v1.CompletionChoice
 	7,  // 13: dspy_grpc.v1.CompleteResponse.usage:type_name -> dspy_grpc.v1.LMUsage
 	8,  // 14: dspy_grpc.v1.StreamCompleteResponse.done:type_name -> dspy_grpc.v1.CompleteResponse
-	12, // 15: dspy_grpc.v1.ListModelsResponse.models:type_name -> dspy_grpc.v1.ModelInfo
-	13, // 16: dspy_grpc.v1.ModelInfo.deployments:type_name -> dspy_grpc.v1.DeploymentInfo
-	16, // 17: dspy_grpc.v1.GetProviderStatusResponse.models:type_name -> dspy_grpc.v1.ModelStatus
-	17, // 18: dspy_grpc.v1.ModelStatus.cache:type_name -> dspy_grpc.v1.CacheStatus
-	18, // 19: dspy_grpc.v1.ModelStatus.deployments:type_name -> dspy_grpc.v1.DeploymentStatus
-	0,  // 20: dspy_grpc.v1.DeploymentStatus.breaker_state:type_name -> dspy_grpc.v1.BreakerState
-	22, // 21: dspy_grpc.v1.DeploymentStatus.probe_after:type_name -> google.protobuf.Duration
-	22, // 22: dspy_grpc.v1.DeploymentStatus.cooldown:type_name -> google.protobuf.Duration
-	19, // 23: dspy_grpc.v1.DeploymentStatus.recent_errors:type_name -> dspy_grpc.v1.RecentError
-	23, // 24: dspy_grpc.v1.RecentError.time:type_name -> google.protobuf.Timestamp
-	4,  // 25: dspy_grpc.v1.LMService.Complete:input_type -> dspy_grpc.v1.CompleteRequest
-	5,  // 26: dspy_grpc.v1.LMService.StreamComplete:input_type -> dspy_grpc.v1.StreamCompleteRequest
-	10, // 27: dspy_grpc.v1.LMService.ListModels:input_type -> dspy_grpc.v1.ListModelsRequest
-	14, // 28: dspy_grpc.v1.LMService.GetProviderStatus:input_type -> dspy_grpc.v1.GetProviderStatusRequest
-	8,  // 29: dspy_grpc.v1.LMService.Complete:output_type -> dspy_grpc.v1.CompleteResponse
-	9,  // 30: dspy_grpc.v1.LMService.StreamComplete:output_type -> dspy_grpc.v1.StreamCompleteResponse
-	11, // 31: dspy_grpc.v1.LMService.ListModels:output_type -> dspy_grpc.v1.ListModelsResponse
-	15, // 32: dspy_grpc.v1.LMService.GetProviderStatus:output_type -> dspy_grpc.v1.GetProviderStatusResponse
-	29, // [29:33] is the sub-list for method output_type
-	25, // [25:29] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	11, // 15: dspy_grpc.v1.EmbedResponse.embeddings:type_name -> dspy_grpc.v1.Embedding
+	7,  // 16: dspy_grpc.v1.EmbedResponse.usage:type_name -> dspy_grpc.v1.LMUsage
+	15, // 17: dspy_grpc.v1.ListModelsResponse.models:type_name -> dspy_grpc.v1.ModelInfo
+	16, // 18: dspy_grpc.v1.ModelInfo.deployments:type_name -> dspy_grpc.v1.DeploymentInfo
+	19, // 19: dspy_grpc.v1.GetProviderStatusResponse.models:type_name -> dspy_grpc.v1.ModelStatus
+	20, // 20: dspy_grpc.v1.ModelStatus.cache:type_name -> dspy_grpc.v1.CacheStatus
+	21, // 21: dspy_grpc.v1.ModelStatus.deployments:type_name -> dspy_grpc.v1.DeploymentStatus
+	0,  // 22: dspy_grpc.v1.DeploymentStatus.breaker_state:type_name -> dspy_grpc.v1.BreakerState
+	25, // 23: dspy_grpc.v1.DeploymentStatus.probe_after:type_name -> google.protobuf.Duration
+	25, // 24: dspy_grpc.v1.DeploymentStatus.cooldown:type_name -> google.protobuf.Duration
+	22, // 25: dspy_grpc.v1.DeploymentStatus.recent_errors:type_name -> dspy_grpc.v1.RecentError
+	26, // 26: dspy_grpc.v1.RecentError.time:type_name -> google.protobuf.Timestamp
+	4,  // 27: dspy_grpc.v1.LMService.Complete:input_type -> dspy_grpc.v1.CompleteRequest
+	5,  // 28: dspy_grpc.v1.LMService.StreamComplete:input_type -> dspy_grpc.v1.StreamCompleteRequest
+	10, // 29: dspy_grpc.v1.LMService.Embed:input_type -> dspy_grpc.v1.EmbedRequest
+	13, // 30: dspy_grpc.v1.LMService.ListModels:input_type -> dspy_grpc.v1.ListModelsRequest
+	17, // 31: dspy_grpc.v1.LMService.GetProviderStatus:input_type -> dspy_grpc.v1.GetProviderStatusRequest
+	8,  // 32: dspy_grpc.v1.LMService.Complete:output_type -> dspy_grpc.v1.CompleteResponse
+	9,  // 33: dspy_grpc.v1.LMService.StreamComplete:output_type -> dspy_grpc.v1.StreamCompleteResponse
+	12, // 34: dspy_grpc.v1.LMService.Embed:output_type -> dspy_grpc.v1.EmbedResponse
+	14, // 35: dspy_grpc.v1.LMService.ListModels:output_type -> dspy_grpc.v1.ListModelsResponse
+	18, // 36: dspy_grpc.v1.LMService.GetProviderStatus:output_type -> dspy_grpc.v1.GetProviderStatusResponse
+	32, // [32:37] is the sub-list for method output_type
+	27, // [27:32] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_dspy_grpc_v1_lm_proto_init() }
@@ -1923,14 +2129,14 @@ func file_dspy_grpc_v1_lm_proto_init() {
 		(*StreamCompleteResponse_TextDelta)(nil),
 		(*StreamCompleteResponse_Done)(nil),
 	}
-	file_dspy_grpc_v1_lm_proto_msgTypes[17].OneofWrappers = []any{}
+	file_dspy_grpc_v1_lm_proto_msgTypes[20].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dspy_grpc_v1_lm_proto_rawDesc), len(file_dspy_grpc_v1_lm_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

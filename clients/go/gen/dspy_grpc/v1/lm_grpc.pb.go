@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	LMService_Complete_FullMethodName          = "/dspy_grpc.v1.LMService/Complete"
 	LMService_StreamComplete_FullMethodName    = "/dspy_grpc.v1.LMService/StreamComplete"
+	LMService_Embed_FullMethodName             = "/dspy_grpc.v1.LMService/Embed"
 	LMService_ListModels_FullMethodName        = "/dspy_grpc.v1.LMService/ListModels"
 	LMService_GetProviderStatus_FullMethodName = "/dspy_grpc.v1.LMService/GetProviderStatus"
 )
@@ -52,6 +53,10 @@ type LMServiceClient interface {
 	// the stream with the error. A cached answer arrives as a single `done` event (`cache_hit`).
 	// Only one choice (`n` = 1) can be streamed.
 	StreamComplete(ctx context.Context, in *StreamCompleteRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamCompleteResponse], error)
+	// Embeddings of `texts` from a model configured with `kind = "embedding"` (OpenAI-compatible
+	// `POST /embeddings`), with the same retries, fail-over, limits, budgets, usage accounting and
+	// cache as Complete. A chat model gives INVALID_ARGUMENT (NOT_AN_EMBEDDING_MODEL).
+	Embed(ctx context.Context, in *EmbedRequest, opts ...grpc.CallOption) (*EmbedResponse, error)
 	// The configured models (aliases) and their deployments. Keys and endpoints are never shown.
 	ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error)
 	// The live state of every model's deployments (worker, circuit breaker, limits, recent errors)
@@ -95,6 +100,16 @@ func (c *lMServiceClient) StreamComplete(ctx context.Context, in *StreamComplete
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type LMService_StreamCompleteClient = grpc.ServerStreamingClient[StreamCompleteResponse]
+
+func (c *lMServiceClient) Embed(ctx context.Context, in *EmbedRequest, opts ...grpc.CallOption) (*EmbedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EmbedResponse)
+	err := c.cc.Invoke(ctx, LMService_Embed_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
 
 func (c *lMServiceClient) ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -143,6 +158,10 @@ type LMServiceServer interface {
 	// the stream with the error. A cached answer arrives as a single `done` event (`cache_hit`).
 	// Only one choice (`n` = 1) can be streamed.
 	StreamComplete(*StreamCompleteRequest, grpc.ServerStreamingServer[StreamCompleteResponse]) error
+	// Embeddings of `texts` from a model configured with `kind = "embedding"` (OpenAI-compatible
+	// `POST /embeddings`), with the same retries, fail-over, limits, budgets, usage accounting and
+	// cache as Complete. A chat model gives INVALID_ARGUMENT (NOT_AN_EMBEDDING_MODEL).
+	Embed(context.Context, *EmbedRequest) (*EmbedResponse, error)
 	// The configured models (aliases) and their deployments. Keys and endpoints are never shown.
 	ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error)
 	// The live state of every model's deployments (worker, circuit breaker, limits, recent errors)
@@ -163,6 +182,9 @@ func (UnimplementedLMServiceServer) Complete(context.Context, *CompleteRequest) 
 }
 func (UnimplementedLMServiceServer) StreamComplete(*StreamCompleteRequest, grpc.ServerStreamingServer[StreamCompleteResponse]) error {
 	return status.Error(codes.Unimplemented, "method StreamComplete not implemented")
+}
+func (UnimplementedLMServiceServer) Embed(context.Context, *EmbedRequest) (*EmbedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Embed not implemented")
 }
 func (UnimplementedLMServiceServer) ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListModels not implemented")
@@ -220,6 +242,24 @@ func _LMService_StreamComplete_Handler(srv interface{}, stream grpc.ServerStream
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type LMService_StreamCompleteServer = grpc.ServerStreamingServer[StreamCompleteResponse]
 
+func _LMService_Embed_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EmbedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LMServiceServer).Embed(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LMService_Embed_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LMServiceServer).Embed(ctx, req.(*EmbedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _LMService_ListModels_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListModelsRequest)
 	if err := dec(in); err != nil {
@@ -266,6 +306,10 @@ var LMService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Complete",
 			Handler:    _LMService_Complete_Handler,
+		},
+		{
+			MethodName: "Embed",
+			Handler:    _LMService_Embed_Handler,
 		},
 		{
 			MethodName: "ListModels",

@@ -15,7 +15,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file dspy_grpc/v1/lm.proto.
  */
 export const file_dspy_grpc_v1_lm: GenFile = /*@__PURE__*/
-  fileDesc("ChVkc3B5X2dycGMvdjEvbG0ucHJvdG8SDGRzcHlfZ3JwYy52MSKkAQoJTE1NZXNzYWdlEhIKBHJvbGUYASABKAlCBOJBAQISDwoHY29udGVudBgCIAEoCRIuCg1jb250ZW50X3BhcnRzGAMgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIsCgp0b29sX2NhbGxzGAQgAygLMhguZHNweV9ncnBjLnYxLkxNVG9vbENhbGwSFAoMdG9vbF9jYWxsX2lkGAUgASgJIl4KBkxNVG9vbBISCgRuYW1lGAEgASgJQgTiQQECEhMKC2Rlc2NyaXB0aW9uGAIgASgJEisKCnBhcmFtZXRlcnMYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IjkKCkxNVG9vbENhbGwSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIRCglhcmd1bWVudHMYAyABKAkioAIKD0NvbXBsZXRlUmVxdWVzdBITCgVtb2RlbBgBIAEoCUIE4kEBAhIvCghtZXNzYWdlcxgCIAMoCzIXLmRzcHlfZ3JwYy52MS5MTU1lc3NhZ2VCBOJBAQISKAoHb3B0aW9ucxgDIAEoCzIXLmRzcHlfZ3JwYy52MS5MTU9wdGlvbnMSCQoBbhgEIAEoBRIwCg9yZXNwb25zZV9mb3JtYXQYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiMKBXRvb2xzGAYgAygLMhQuZHNweV9ncnBjLnYxLkxNVG9vbBITCgt0b29sX2Nob2ljZRgHIAEoCRIXCgpyb2xsb3V0X2lkGAggASgDSACIAQFCDQoLX3JvbGxvdXRfaWQipgIKFVN0cmVhbUNvbXBsZXRlUmVxdWVzdBITCgVtb2RlbBgBIAEoCUIE4kEBAhIvCghtZXNzYWdlcxgCIAMoCzIXLmRzcHlfZ3JwYy52MS5MTU1lc3NhZ2VCBOJBAQISKAoHb3B0aW9ucxgDIAEoCzIXLmRzcHlfZ3JwYy52MS5MTU9wdGlvbnMSCQoBbhgEIAEoBRIwCg9yZXNwb25zZV9mb3JtYXQYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiMKBXRvb2xzGAYgAygLMhQuZHNweV9ncnBjLnYxLkxNVG9vbBITCgt0b29sX2Nob2ljZRgHIAEoCRIXCgpyb2xsb3V0X2lkGAggASgDSACIAQFCDQoLX3JvbGxvdXRfaWQidAoQQ29tcGxldGlvbkNob2ljZRINCgVpbmRleBgBIAEoBRIMCgR0ZXh0GAIgASgJEhUKDWZpbmlzaF9yZWFzb24YAyABKAkSLAoKdG9vbF9jYWxscxgEIAMoCzIYLmRzcHlfZ3JwYy52MS5MTVRvb2xDYWxsInYKB0xNVXNhZ2USFQoNcHJvbXB0X3Rva2VucxgBIAEoAxIZChFjb21wbGV0aW9uX3Rva2VucxgCIAEoAxIUCgx0b3RhbF90b2tlbnMYAyABKAMSEQoJZXN0aW1hdGVkGAQgASgIEhAKCGNvc3RfdXNkGAUgASgBIrQBChBDb21wbGV0ZVJlc3BvbnNlEi8KB2Nob2ljZXMYASADKAsyHi5kc3B5X2dycGMudjEuQ29tcGxldGlvbkNob2ljZRIkCgV1c2FnZRgCIAEoCzIVLmRzcHlfZ3JwYy52MS5MTVVzYWdlEg0KBW1vZGVsGAMgASgJEhIKCmRlcGxveW1lbnQYBCABKAkSEQoJY2FjaGVfaGl0GAUgASgIEhMKC3Jlc3BvbnNlX2lkGAYgASgJImcKFlN0cmVhbUNvbXBsZXRlUmVzcG9uc2USFAoKdGV4dF9kZWx0YRgBIAEoCUgAEi4KBGRvbmUYAiABKAsyHi5kc3B5X2dycGMudjEuQ29tcGxldGVSZXNwb25zZUgAQgcKBWV2ZW50IjoKEUxpc3RNb2RlbHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlYKEkxpc3RNb2RlbHNSZXNwb25zZRInCgZtb2RlbHMYASADKAsyFy5kc3B5X2dycGMudjEuTW9kZWxJbmZvEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKdAQoJTW9kZWxJbmZvEg0KBWFsaWFzGAEgASgJEg8KB3JvdXRpbmcYAiABKAkSEQoJZmFsbGJhY2tzGAMgAygJEhwKFHN1cHBvcnRzX2pzb25fc2NoZW1hGAQgASgIEjEKC2RlcGxveW1lbnRzGAUgAygLMhwuZHNweV9ncnBjLnYxLkRlcGxveW1lbnRJbmZvEgwKBGtpbmQYBiABKAkiuQEKDkRlcGxveW1lbnRJbmZvEgwKBG5hbWUYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSDQoFbW9kZWwYAyABKAkSDgoGd2VpZ2h0GAQgASgBEgsKA3JwbRgFIAEoBRILCgN0cG0YBiABKAUSFQoNbWF4X2luX2ZsaWdodBgHIAEoBRIaChJpbnB1dF9wcmljZV9wZXJfMW0YCCABKAESGwoTb3V0cHV0X3ByaWNlX3Blcl8xbRgJIAEoASIpChhHZXRQcm92aWRlclN0YXR1c1JlcXVlc3QSDQoFbW9kZWwYASABKAkiRgoZR2V0UHJvdmlkZXJTdGF0dXNSZXNwb25zZRIpCgZtb2RlbHMYASADKAsyGS5kc3B5X2dycGMudjEuTW9kZWxTdGF0dXMiewoLTW9kZWxTdGF0dXMSDQoFYWxpYXMYASABKAkSKAoFY2FjaGUYAiABKAsyGS5kc3B5X2dycGMudjEuQ2FjaGVTdGF0dXMSMwoLZGVwbG95bWVudHMYAyADKAsyHi5kc3B5X2dycGMudjEuRGVwbG95bWVudFN0YXR1cyJiCgtDYWNoZVN0YXR1cxIPCgdiYWNrZW5kGAEgASgJEgwKBGhpdHMYAiABKAMSDgoGbWlzc2VzGAMgASgDEhEKCWNvYWxlc2NlZBgEIAEoAxIRCgloaXRfcmF0aW8YBSABKAEiygQKEERlcGxveW1lbnRTdGF0dXMSDAoEbmFtZRgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgVtb2RlbBgDIAEoCRIPCgdzZXJ2aW5nGAQgASgIEhAKCHJlc3RhcnRzGAUgASgFEjEKDWJyZWFrZXJfc3RhdGUYBiABKA4yGi5kc3B5X2dycGMudjEuQnJlYWtlclN0YXRlEhwKFGNvbnNlY3V0aXZlX2ZhaWx1cmVzGAcgASgFEhYKDmJyZWFrZXJfb3BlbmVkGAggASgFEi4KC3Byb2JlX2FmdGVyGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhEKCWluX2ZsaWdodBgKIAEoBRIaCg1tYXhfaW5fZmxpZ2h0GAsgASgFSACIAQESHgoRcmVxdWVzdHNfaGVhZHJvb20YDCABKANIAYgBARIcCg90b2tlbnNfaGVhZHJvb20YDSABKANIAogBARIrCghjb29sZG93bhgOIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhINCgVjYWxscxgPIAEoAxIRCglzdWNjZXNzZXMYECABKAMSEAoIZmFpbHVyZXMYESABKAMSDwoHcmV0cmllcxgSIAEoAxIwCg1yZWNlbnRfZXJyb3JzGBMgAygLMhkuZHNweV9ncnBjLnYxLlJlY2VudEVycm9yQhAKDl9tYXhfaW5fZmxpZ2h0QhQKEl9yZXF1ZXN0c19oZWFkcm9vbUISChBfdG9rZW5zX2hlYWRyb29tIlgKC1JlY2VudEVycm9yEigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgCIAEoCRIPCgdtZXNzYWdlGAMgASgJKnwKDEJyZWFrZXJTdGF0ZRIdChlCUkVBS0VSX1NUQVRFX1VOU1BFQ0lGSUVEEAASGAoUQlJFQUtFUl9TVEFURV9DTE9TRUQQARIWChJCUkVBS0VSX1NUQVRFX09QRU4QAhIbChdCUkVBS0VSX1NUQVRFX0hBTEZfT1BFThADMuwCCglMTVNlcnZpY2USSQoIQ29tcGxldGUSHS5kc3B5X2dycGMudjEuQ29tcGxldGVSZXF1ZXN0Gh4uZHNweV9ncnBjLnYxLkNvbXBsZXRlUmVzcG9uc2USXQoOU3RyZWFtQ29tcGxldGUSIy5kc3B5X2dycGMudjEuU3RyZWFtQ29tcGxldGVSZXF1ZXN0GiQuZHNweV9ncnBjLnYxLlN0cmVhbUNvbXBsZXRlUmVzcG9uc2UwARJPCgpMaXN0TW9kZWxzEh8uZHNweV9ncnBjLnYxLkxpc3RNb2RlbHNSZXF1ZXN0GiAuZHNweV9ncnBjLnYxLkxpc3RNb2RlbHNSZXNwb25zZRJkChFHZXRQcm92aWRlclN0YXR1cxImLmRzcHlfZ3JwYy52MS5HZXRQcm92aWRlclN0YXR1c1JlcXVlc3QaJy5kc3B5X2dycGMudjEuR2V0UHJvdmlkZXJTdGF0dXNSZXNwb25zZUJHWkVnaXRodWIuY29tL2RzcHktZ3JwYy9kc3B5LWdycGMvY2xpZW50cy9nby9nZW4vZHNweV9ncnBjL3YxO2RzcHlncnBjdjFiBnByb3RvMw", [file_dspy_grpc_v1_module, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChVkc3B5X2dycGMvdjEvbG0ucHJvdG8SDGRzcHlfZ3JwYy52MSKkAQoJTE1NZXNzYWdlEhIKBHJvbGUYASABKAlCBOJBAQISDwoHY29udGVudBgCIAEoCRIuCg1jb250ZW50X3BhcnRzGAMgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIsCgp0b29sX2NhbGxzGAQgAygLMhguZHNweV9ncnBjLnYxLkxNVG9vbENhbGwSFAoMdG9vbF9jYWxsX2lkGAUgASgJIl4KBkxNVG9vbBISCgRuYW1lGAEgASgJQgTiQQECEhMKC2Rlc2NyaXB0aW9uGAIgASgJEisKCnBhcmFtZXRlcnMYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IjkKCkxNVG9vbENhbGwSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIRCglhcmd1bWVudHMYAyABKAkioAIKD0NvbXBsZXRlUmVxdWVzdBITCgVtb2RlbBgBIAEoCUIE4kEBAhIvCghtZXNzYWdlcxgCIAMoCzIXLmRzcHlfZ3JwYy52MS5MTU1lc3NhZ2VCBOJBAQISKAoHb3B0aW9ucxgDIAEoCzIXLmRzcHlfZ3JwYy52MS5MTU9wdGlvbnMSCQoBbhgEIAEoBRIwCg9yZXNwb25zZV9mb3JtYXQYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiMKBXRvb2xzGAYgAygLMhQuZHNweV9ncnBjLnYxLkxNVG9vbBITCgt0b29sX2Nob2ljZRgHIAEoCRIXCgpyb2xsb3V0X2lkGAggASgDSACIAQFCDQoLX3JvbGxvdXRfaWQipgIKFVN0cmVhbUNvbXBsZXRlUmVxdWVzdBITCgVtb2RlbBgBIAEoCUIE4kEBAhIvCghtZXNzYWdlcxgCIAMoCzIXLmRzcHlfZ3JwYy52MS5MTU1lc3NhZ2VCBOJBAQISKAoHb3B0aW9ucxgDIAEoCzIXLmRzcHlfZ3JwYy52MS5MTU9wdGlvbnMSCQoBbhgEIAEoBRIwCg9yZXNwb25zZV9mb3JtYXQYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiMKBXRvb2xzGAYgAygLMhQuZHNweV9ncnBjLnYxLkxNVG9vbBITCgt0b29sX2Nob2ljZRgHIAEoCRIXCgpyb2xsb3V0X2lkGAggASgDSACIAQFCDQoLX3JvbGxvdXRfaWQidAoQQ29tcGxldGlvbkNob2ljZRINCgVpbmRleBgBIAEoBRIMCgR0ZXh0GAIgASgJEhUKDWZpbmlzaF9yZWFzb24YAyABKAkSLAoKdG9vbF9jYWxscxgEIAMoCzIYLmRzcHlfZ3JwYy52MS5MTVRvb2xDYWxsInYKB0xNVXNhZ2USFQoNcHJvbXB0X3Rva2VucxgBIAEoAxIZChFjb21wbGV0aW9uX3Rva2VucxgCIAEoAxIUCgx0b3RhbF90b2tlbnMYAyABKAMSEQoJZXN0aW1hdGVkGAQgASgIEhAKCGNvc3RfdXNkGAUgASgBIrQBChBDb21wbGV0ZVJlc3BvbnNlEi8KB2Nob2ljZXMYASADKAsyHi5kc3B5X2dycGMudjEuQ29tcGxldGlvbkNob2ljZRIkCgV1c2FnZRgCIAEoCzIVLmRzcHlfZ3JwYy52MS5MTVVzYWdlEg0KBW1vZGVsGAMgASgJEhIKCmRlcGxveW1lbnQYBCABKAkSEQoJY2FjaGVfaGl0GAUgASgIEhMKC3Jlc3BvbnNlX2lkGAYgASgJImcKFlN0cmVhbUNvbXBsZXRlUmVzcG9uc2USFAoKdGV4dF9kZWx0YRgBIAEoCUgAEi4KBGRvbmUYAiABKAsyHi5kc3B5X2dycGMudjEuQ29tcGxldGVSZXNwb25zZUgAQgcKBWV2ZW50IjgKDEVtYmVkUmVxdWVzdBITCgVtb2RlbBgBIAEoCUIE4kEBAhITCgV0ZXh0cxgCIAMoCUIE4kEBAiIbCglFbWJlZGRpbmcSDgoGdmFsdWVzGAEgAygCIpgBCg1FbWJlZFJlc3BvbnNlEisKCmVtYmVkZGluZ3MYASADKAsyFy5kc3B5X2dycGMudjEuRW1iZWRkaW5nEiQKBXVzYWdlGAIgASgLMhUuZHNweV9ncnBjLnYxLkxNVXNhZ2USDQoFbW9kZWwYAyABKAkSEgoKZGVwbG95bWVudBgEIAEoCRIRCgljYWNoZV9oaXQYBSABKAgiOgoRTGlzdE1vZGVsc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiVgoSTGlzdE1vZGVsc1Jlc3BvbnNlEicKBm1vZGVscxgBIAMoCzIXLmRzcHlfZ3JwYy52MS5Nb2RlbEluZm8SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIp0BCglNb2RlbEluZm8SDQoFYWxpYXMYASABKAkSDwoHcm91dGluZxgCIAEoCRIRCglmYWxsYmFja3MYAyADKAkSHAoUc3VwcG9ydHNfanNvbl9zY2hlbWEYBCABKAgSMQoLZGVwbG95bWVudHMYBSADKAsyHC5kc3B5X2dycGMudjEuRGVwbG95bWVudEluZm8SDAoEa2luZBgGIAEoCSK5AQoORGVwbG95bWVudEluZm8SDAoEbmFtZRgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgVtb2RlbBgDIAEoCRIOCgZ3ZWlnaHQYBCABKAESCwoDcnBtGAUgASgFEgsKA3RwbRgGIAEoBRIVCg1tYXhfaW5fZmxpZ2h0GAcgASgFEhoKEmlucHV0X3ByaWNlX3Blcl8xbRgIIAEoARIbChNvdXRwdXRfcHJpY2VfcGVyXzFtGAkgASgBIikKGEdldFByb3ZpZGVyU3RhdHVzUmVxdWVzdBINCgVtb2RlbBgBIAEoCSJGChlHZXRQcm92aWRlclN0YXR1c1Jlc3BvbnNlEikKBm1vZGVscxgBIAMoCzIZLmRzcHlfZ3JwYy52MS5Nb2RlbFN0YXR1cyJ7CgtNb2RlbFN0YXR1cxINCgVhbGlhcxgBIAEoCRIoCgVjYWNoZRgCIAEoCzIZLmRzcHlfZ3JwYy52MS5DYWNoZVN0YXR1cxIzCgtkZXBsb3ltZW50cxgDIAMoCzIeLmRzcHlfZ3JwYy52MS5EZXBsb3ltZW50U3RhdHVzImIKC0NhY2hlU3RhdHVzEg8KB2JhY2tlbmQYASABKAkSDAoEaGl0cxgCIAEoAxIOCgZtaXNzZXMYAyABKAMSEQoJY29hbGVzY2VkGAQgASgDEhEKCWhpdF9yYXRpbxgFIAEoASLKBAoQRGVwbG95bWVudFN0YXR1cxIMCgRuYW1lGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEg0KBW1vZGVsGAMgASgJEg8KB3NlcnZpbmcYBCABKAgSEAoIcmVzdGFydHMYBSABKAUSMQoNYnJlYWtlcl9zdGF0ZRgGIAEoDjIaLmRzcHlfZ3JwYy52MS5CcmVha2VyU3RhdGUSHAoUY29uc2VjdXRpdmVfZmFpbHVyZXMYByABKAUSFgoOYnJlYWtlcl9vcGVuZWQYCCABKAUSLgoLcHJvYmVfYWZ0ZXIYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEQoJaW5fZmxpZ2h0GAogASgFEhoKDW1heF9pbl9mbGlnaHQYCyABKAVIAIgBARIeChFyZXF1ZXN0c19oZWFkcm9vbRgMIAEoA0gBiAEBEhwKD3Rva2Vuc19oZWFkcm9vbRgNIAEoA0gCiAEBEisKCGNvb2xkb3duGA4gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg0KBWNhbGxzGA8gASgDEhEKCXN1Y2Nlc3NlcxgQIAEoAxIQCghmYWlsdXJlcxgRIAEoAxIPCgdyZXRyaWVzGBIgASgDEjAKDXJlY2VudF9lcnJvcnMYEyADKAsyGS5kc3B5X2dycGMudjEuUmVjZW50RXJyb3JCEAoOX21heF9pbl9mbGlnaHRCFAoSX3JlcXVlc3RzX2hlYWRyb29tQhIKEF90b2tlbnNfaGVhZHJvb20iWAoLUmVjZW50RXJyb3ISKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAIgASgJEg8KB21lc3NhZ2UYAyABKAkqfAoMQnJlYWtlclN0YXRlEh0KGUJSRUFLRVJfU1RBVEVfVU5TUEVDSUZJRUQQABIYChRCUkVBS0VSX1NUQVRFX0NMT1NFRBABEhYKEkJSRUFLRVJfU1RBVEVfT1BFThACEhsKF0JSRUFLRVJfU1RBVEVfSEFMRl9PUEVOEAMyrgMKCUxNU2VydmljZRJJCghDb21wbGV0ZRIdLmRzcHlfZ3JwYy52MS5Db21wbGV0ZVJlcXVlc3QaHi5kc3B5X2dycGMudjEuQ29tcGxldGVSZXNwb25zZRJdCg5TdHJlYW1Db21wbGV0ZRIjLmRzcHlfZ3JwYy52MS5TdHJlYW1Db21wbGV0ZVJlcXVlc3QaJC5kc3B5X2dycGMudjEuU3RyZWFtQ29tcGxldGVSZXNwb25zZTABEkAKBUVtYmVkEhouZHNweV9ncnBjLnYxLkVtYmVkUmVxdWVzdBobLmRzcHlfZ3JwYy52MS5FbWJlZFJlc3BvbnNlEk8KCkxpc3RNb2RlbHMSHy5kc3B5X2dycGMudjEuTGlzdE1vZGVsc1JlcXVlc3QaIC5kc3B5X2dycGMudjEuTGlzdE1vZGVsc1Jlc3BvbnNlEmQKEUdldFByb3ZpZGVyU3RhdHVzEiYuZHNweV9ncnBjLnYxLkdldFByb3ZpZGVyU3RhdHVzUmVxdWVzdBonLmRzcHlfZ3JwYy52MS5HZXRQcm92aWRlclN0YXR1c1Jlc3BvbnNlQkdaRWdpdGh1Yi5jb20vZHNweS1ncnBjL2RzcHktZ3JwYy9jbGllbnRzL2dvL2dlbi9kc3B5X2dycGMvdjE7ZHNweWdycGN2MWIGcHJvdG8z", [file_dspy_grpc_v1_module, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * One chat message in the OpenAI chat format.
@@ -465,6 +465,104 @@ export const StreamCompleteResponseSchema: GenMessage<StreamCompleteResponse> = 
   messageDesc(file_dspy_grpc_v1_lm, 8);
 
 /**
+ * Request for Embed.
+ *
+ * @generated from message dspy_grpc.v1.EmbedRequest
+ */
+export type EmbedRequest = Message<"dspy_grpc.v1.EmbedRequest"> & {
+  /**
+   * The alias of a model configured with `kind = "embedding"`.
+   *
+   * @generated from field: string model = 1;
+   */
+  model: string;
+
+  /**
+   * The texts, 1 to 2048 of them, none empty; one provider request carries them all.
+   *
+   * @generated from field: repeated string texts = 2;
+   */
+  texts: string[];
+};
+
+/**
+ * Describes the message dspy_grpc.v1.EmbedRequest.
+ * Use `create(EmbedRequestSchema)` to create a new message.
+ */
+export const EmbedRequestSchema: GenMessage<EmbedRequest> = /*@__PURE__*/
+  messageDesc(file_dspy_grpc_v1_lm, 9);
+
+/**
+ * One text's embedding.
+ *
+ * @generated from message dspy_grpc.v1.Embedding
+ */
+export type Embedding = Message<"dspy_grpc.v1.Embedding"> & {
+  /**
+   * The vector.
+   *
+   * @generated from field: repeated float values = 1;
+   */
+  values: number[];
+};
+
+/**
+ * Describes the message dspy_grpc.v1.Embedding.
+ * Use `create(EmbeddingSchema)` to create a new message.
+ */
+export const EmbeddingSchema: GenMessage<Embedding> = /*@__PURE__*/
+  messageDesc(file_dspy_grpc_v1_lm, 10);
+
+/**
+ * Response of Embed.
+ *
+ * @generated from message dspy_grpc.v1.EmbedResponse
+ */
+export type EmbedResponse = Message<"dspy_grpc.v1.EmbedResponse"> & {
+  /**
+   * One per text, in the order of `texts`.
+   *
+   * @generated from field: repeated dspy_grpc.v1.Embedding embeddings = 1;
+   */
+  embeddings: Embedding[];
+
+  /**
+   * What the call used (prompt tokens only); all zero for a cache hit.
+   *
+   * @generated from field: dspy_grpc.v1.LMUsage usage = 2;
+   */
+  usage?: LMUsage | undefined;
+
+  /**
+   * The model as the provider reported it.
+   *
+   * @generated from field: string model = 3;
+   */
+  model: string;
+
+  /**
+   * The deployment that answered (empty for a cache hit).
+   *
+   * @generated from field: string deployment = 4;
+   */
+  deployment: string;
+
+  /**
+   * The answer came from the cache.
+   *
+   * @generated from field: bool cache_hit = 5;
+   */
+  cacheHit: boolean;
+};
+
+/**
+ * Describes the message dspy_grpc.v1.EmbedResponse.
+ * Use `create(EmbedResponseSchema)` to create a new message.
+ */
+export const EmbedResponseSchema: GenMessage<EmbedResponse> = /*@__PURE__*/
+  messageDesc(file_dspy_grpc_v1_lm, 11);
+
+/**
  * Request for ListModels.
  *
  * @generated from message dspy_grpc.v1.ListModelsRequest
@@ -490,7 +588,7 @@ export type ListModelsRequest = Message<"dspy_grpc.v1.ListModelsRequest"> & {
  * Use `create(ListModelsRequestSchema)` to create a new message.
  */
 export const ListModelsRequestSchema: GenMessage<ListModelsRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_lm, 9);
+  messageDesc(file_dspy_grpc_v1_lm, 12);
 
 /**
  * Response of ListModels.
@@ -518,7 +616,7 @@ export type ListModelsResponse = Message<"dspy_grpc.v1.ListModelsResponse"> & {
  * Use `create(ListModelsResponseSchema)` to create a new message.
  */
 export const ListModelsResponseSchema: GenMessage<ListModelsResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_lm, 10);
+  messageDesc(file_dspy_grpc_v1_lm, 13);
 
 /**
  * A configured model.
@@ -574,7 +672,7 @@ export type ModelInfo = Message<"dspy_grpc.v1.ModelInfo"> & {
  * Use `create(ModelInfoSchema)` to create a new message.
  */
 export const ModelInfoSchema: GenMessage<ModelInfo> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_lm, 11);
+  messageDesc(file_dspy_grpc_v1_lm, 14);
 
 /**
  * A deployment's configuration (no endpoint or key).
@@ -651,7 +749,7 @@ export type DeploymentInfo = Message<"dspy_grpc.v1.DeploymentInfo"> & {
  * Use `create(DeploymentInfoSchema)` to create a new message.
  */
 export const DeploymentInfoSchema: GenMessage<DeploymentInfo> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_lm, 12);
+  messageDesc(file_dspy_grpc_v1_lm, 15);
 
 /**
  * Request for GetProviderStatus.
@@ -672,7 +770,7 @@ export type GetProviderStatusRequest = Message<"dspy_grpc.v1.GetProviderStatusRe
  * Use `create(GetProviderStatusRequestSchema)` to create a new message.
  */
 export const GetProviderStatusRequestSchema: GenMessage<GetProviderStatusRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_lm, 13);
+  messageDesc(file_dspy_grpc_v1_lm, 16);
 
 /**
  * Response of GetProviderStatus.
@@ -693,7 +791,7 @@ export type GetProviderStatusResponse = Message<"dspy_grpc.v1.GetProviderStatusR
  * Use `create(GetProviderStatusResponseSchema)` to create a new message.
  */
 export const GetProviderStatusResponseSchema: GenMessage<GetProviderStatusResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_lm, 14);
+  messageDesc(file_dspy_grpc_v1_lm, 17);
 
 /**
  * A model's live state.
@@ -728,7 +826,7 @@ export type ModelStatus = Message<"dspy_grpc.v1.ModelStatus"> & {
  * Use `create(ModelStatusSchema)` to create a new message.
  */
 export const ModelStatusSchema: GenMessage<ModelStatus> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_lm, 15);
+  messageDesc(file_dspy_grpc_v1_lm, 18);
 
 /**
  * Response cache counters of one model since the server started.
@@ -777,7 +875,7 @@ export type CacheStatus = Message<"dspy_grpc.v1.CacheStatus"> & {
  * Use `create(CacheStatusSchema)` to create a new message.
  */
 export const CacheStatusSchema: GenMessage<CacheStatus> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_lm, 16);
+  messageDesc(file_dspy_grpc_v1_lm, 19);
 
 /**
  * A deployment's live state.
@@ -924,7 +1022,7 @@ export type DeploymentStatus = Message<"dspy_grpc.v1.DeploymentStatus"> & {
  * Use `create(DeploymentStatusSchema)` to create a new message.
  */
 export const DeploymentStatusSchema: GenMessage<DeploymentStatus> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_lm, 17);
+  messageDesc(file_dspy_grpc_v1_lm, 20);
 
 /**
  * An error a deployment ran into.
@@ -959,7 +1057,7 @@ export type RecentError = Message<"dspy_grpc.v1.RecentError"> & {
  * Use `create(RecentErrorSchema)` to create a new message.
  */
 export const RecentErrorSchema: GenMessage<RecentError> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_lm, 18);
+  messageDesc(file_dspy_grpc_v1_lm, 21);
 
 /**
  * State of a circuit breaker.
@@ -1044,6 +1142,18 @@ export const LMService: GenService<{
     methodKind: "server_streaming";
     input: typeof StreamCompleteRequestSchema;
     output: typeof StreamCompleteResponseSchema;
+  },
+  /**
+   * Embeddings of `texts` from a model configured with `kind = "embedding"` (OpenAI-compatible
+   * `POST /embeddings`), with the same retries, fail-over, limits, budgets, usage accounting and
+   * cache as Complete. A chat model gives INVALID_ARGUMENT (NOT_AN_EMBEDDING_MODEL).
+   *
+   * @generated from rpc dspy_grpc.v1.LMService.Embed
+   */
+  embed: {
+    methodKind: "unary";
+    input: typeof EmbedRequestSchema;
+    output: typeof EmbedResponseSchema;
   },
   /**
    * The configured models (aliases) and their deployments. Keys and endpoints are never shown.
