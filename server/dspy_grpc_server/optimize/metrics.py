@@ -20,15 +20,11 @@ from typing import Any
 from ..core.errors import invalid
 from ..core.example import Example
 from ..core.signature import Signature, parse_signature
-from ..modules.metrics import normalize_text
+from ..modules.metrics import exact_match, normalize_text
 from ..modules.spec import LMChoice, PredictorSpec
 from ..modules.storage import predictor_from_dict, predictor_to_dict
 
 # --------------------------------------------------------------------------- DSPy's text helpers
-
-
-def exact_match(prediction: str, answers: Sequence[str]) -> bool:
-    return any(normalize_text(prediction) == normalize_text(answer) for answer in answers)
 
 
 def token_f1(prediction: str, answer: str) -> float:
