@@ -115,6 +115,15 @@ def _stream_pieces(text: str) -> list[str]:
     return re.findall(r"\s*\S+\s*|\s+", text) or [""]
 
 
+def _error_headers(reply: MockReply) -> dict[str, str]:
+    """The headers of a scripted error reply (its own, plus Retry-After when it sets one)."""
+
+    headers = dict(reply.headers)
+    if reply.retry_after is not None:
+        headers["Retry-After"] = str(reply.retry_after)
+    return headers
+
+
 class MockLMServer:
     """The scriptable mock. ``latency_s`` delays every completion (on top of a reply's ``delay_s``).
 
@@ -253,6 +262,13 @@ class MockLMServer:
             self.requests.append(recorded)
         return recorded
 
+    async def _wait(self, reply: MockReply) -> None:
+        """The server's latency plus the reply's own delay."""
+
+        delay = self.latency_s + reply.delay_s
+        if delay > 0:
+            await asyncio.sleep(delay)
+
     @staticmethod
     def _error(status: int, message: str, *, kind: str = "invalid_request_error", headers=None) -> web.Response:
         payload = {"error": {"message": message, "type": kind, "param": None, "code": None}}
@@ -284,14 +300,9 @@ class MockLMServer:
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
             return self._error(400, "'messages' must be a non-empty list")
         reply = self._pick(recorded)
-        delay = self.latency_s + reply.delay_s
-        if delay > 0:
-            await asyncio.sleep(delay)
+        await self._wait(reply)
         if reply.status >= 400:
-            headers = dict(reply.headers)
-            if reply.retry_after is not None:
-                headers["Retry-After"] = str(reply.retry_after)
-            return self._error(reply.status, reply.error_message, kind="mock_error", headers=headers)
+            return self._error(reply.status, reply.error_message, kind="mock_error", headers=_error_headers(reply))
         if reply.malformed:
             return web.Response(
                 status=reply.status, body=b'{"id": "broken", "choices": [', content_type="application/json"
@@ -404,14 +415,9 @@ class MockLMServer:
             return self._error(400, "'input' must be a string or a non-empty list of strings")
         dimensions = body.get("dimensions") or DEFAULT_DIMENSIONS
         reply = self._pick(recorded, "\n".join(texts))
-        delay = self.latency_s + reply.delay_s
-        if delay > 0:
-            await asyncio.sleep(delay)
+        await self._wait(reply)
         if reply.status >= 400:
-            headers = dict(reply.headers)
-            if reply.retry_after is not None:
-                headers["Retry-After"] = str(reply.retry_after)
-            return self._error(reply.status, reply.error_message, kind="mock_error", headers=headers)
+            return self._error(reply.status, reply.error_message, kind="mock_error", headers=_error_headers(reply))
         if reply.malformed:
             return web.Response(status=200, body=b'{"object": "list", "data": [', content_type="application/json")
         tokens = sum(_estimate_tokens(text) for text in texts)
@@ -438,14 +444,9 @@ class MockLMServer:
         if any(m.get("role") not in ("user", "assistant") for m in body["messages"]):
             return _anthropic_error(400, "invalid_request_error", "messages: roles must be user or assistant")
         reply = self._pick(recorded)
-        delay = self.latency_s + reply.delay_s
-        if delay > 0:
-            await asyncio.sleep(delay)
+        await self._wait(reply)
         if reply.status >= 400:
-            headers = dict(reply.headers)
-            if reply.retry_after is not None:
-                headers["Retry-After"] = str(reply.retry_after)
-            return _anthropic_error(reply.status, "api_error", reply.error_message, headers=headers)
+            return _anthropic_error(reply.status, "api_error", reply.error_message, headers=_error_headers(reply))
         if reply.malformed:
             return web.Response(status=200, body=b'{"type": "message", "content": [', content_type="application/json")
         as_openai = {"messages": [{"role": "system", "content": body.get("system", "")}, *body["messages"]]}
