@@ -80,6 +80,12 @@ async def test_unknown_program_is_not_found(channel):
           "inputs": {"question": "x"}, "lm": {"model": "dummy"}}, "module.predict.predictor.signature.text"),
         ({"inputs": {"question": "x"}}, "target"),
         ({"module": COT, "inputs": {"question": "x"}, "lm": {"model": "no-such-model"}}, "lm.model"),
+        ({"module": {"predict": {"predictor": {"signature": {"fields": [
+            {"name": "question", "role": "FIELD_ROLE_INPUT"},
+            {"name": "mood", "role": "FIELD_ROLE_OUTPUT", "type": {
+                "kind": "TYPE_KIND_ENUM", "name": "Mood", "values": ["happy", "sad"], "member_names": ["HAPPY"]}}]}}}},
+          "inputs": {"question": "x"}, "lm": {"model": "dummy"}},
+         "module.predict.predictor.signature.fields[1].type.member_names"),
     ],
 )
 async def test_bad_requests_name_the_field(channel, body, field):

@@ -142,6 +142,17 @@ async def test_parsed_outputs_match_dspy(client) -> None:
     assert ours["label"] == theirs["label"] == "b"
 
 
+@ASYNC
+async def test_an_enum_answered_by_member_name_parses_as_dspy_parses_it(client) -> None:
+    completion = (
+        "[[ ## mood ## ]]\nHAPPY\n\n[[ ## place ## ]]\n{\"city\": \"Oslo\"}\n\n[[ ## people ## ]]\n[]\n\n"
+        "[[ ## score ## ]]\n1\n\n[[ ## pair ## ]]\n[1, \"x\"]\n\n[[ ## label ## ]]\na\n\n[[ ## completed ## ]]"
+    )
+    ours = await dspy_grpc.Predict(OURS, client=client).aparse(completion)
+    theirs = dspy.ChatAdapter().parse(THEIRS, completion)
+    assert ours["mood"] is Mood.HAPPY and theirs["mood"] is Mood.HAPPY
+
+
 @dataclasses.dataclass
 class Tagged:
     name: str

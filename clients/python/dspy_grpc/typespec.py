@@ -10,7 +10,7 @@ hint                                          TypeSpec
 ``typing.Any``                                ``TYPE_KIND_ANY``
 ``list[T]``, ``dict[K, V]``, ``tuple[A, B]``  containers (bare ``list`` / ``dict`` hold ``Any``)
 ``Literal["a", "b"]``                         ``TYPE_KIND_LITERAL`` with the values
-an ``enum.Enum`` subclass                     ``TYPE_KIND_ENUM``: its name and member values
+an ``enum.Enum`` subclass                     ``TYPE_KIND_ENUM``: its name, member values and names
 ``T | None``, ``Optional[T]``                 ``TYPE_KIND_OPTIONAL``
 ``A | B``, ``Union[A, B]``                    ``TYPE_KIND_UNION``
 a dataclass, a ``TypedDict``, or a class      ``TYPE_KIND_OBJECT``: its name and JSON schema
@@ -142,7 +142,8 @@ def type_spec(hint: Any) -> signature_pb2.TypeSpec:
     if hint is History:
         return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_HISTORY)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        spec = signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_ENUM, name=hint.__name__)
+        spec = signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_ENUM, name=hint.__name__,
+                                      member_names=[member.name for member in hint])
         spec.values.extend(_json_value(member.value) for member in hint)
         return spec
     if is_object_type(hint):

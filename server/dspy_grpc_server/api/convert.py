@@ -127,6 +127,9 @@ def type_from_proto(message: signature_pb2.TypeSpec, path: str = "type") -> Type
     kind = TypeKind.STR if message.kind == signature_pb2.TYPE_KIND_UNSPECIFIED else TypeKind(
         signature_pb2.TypeKind.Name(message.kind).removeprefix("TYPE_KIND_").lower()
     )
+    if message.member_names and len(message.member_names) != len(message.values):
+        raise invalid(f"{path}.member_names", f"must name each of the {len(message.values)} values, in order "
+                      f"(got {len(message.member_names)} names)")
     return TypeSpec(
         kind=kind,
         args=tuple(type_from_proto(arg, f"{path}.args[{i}]") for i, arg in enumerate(message.args)),
@@ -134,6 +137,7 @@ def type_from_proto(message: signature_pb2.TypeSpec, path: str = "type") -> Type
         name=message.name,
         json_schema=_json_schema(message.json_schema, path) if message.json_schema else None,
         language=message.language,
+        member_names=tuple(message.member_names),
     )
 
 
@@ -143,6 +147,7 @@ def type_to_proto(spec: TypeSpec) -> signature_pb2.TypeSpec:
         args=[type_to_proto(arg) for arg in spec.args],
         name=spec.name,
         language=spec.language,
+        member_names=spec.member_names,
     )
     for value in spec.values:
         message.values.append(json_format.ParseDict(_jsonable(value), struct_pb2.Value()))

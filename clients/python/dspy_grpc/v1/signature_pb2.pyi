@@ -58,20 +58,22 @@ FIELD_ROLE_INPUT: FieldRole
 FIELD_ROLE_OUTPUT: FieldRole
 
 class TypeSpec(_message.Message):
-    __slots__ = ("kind", "args", "values", "name", "json_schema", "language")
+    __slots__ = ("kind", "args", "values", "name", "json_schema", "language", "member_names")
     KIND_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_NAMES_FIELD_NUMBER: _ClassVar[int]
     kind: TypeKind
     args: _containers.RepeatedCompositeFieldContainer[TypeSpec]
     values: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Value]
     name: str
     json_schema: str
     language: str
-    def __init__(self, kind: _Optional[_Union[TypeKind, str]] = ..., args: _Optional[_Iterable[_Union[TypeSpec, _Mapping]]] = ..., values: _Optional[_Iterable[_Union[_struct_pb2.Value, _Mapping]]] = ..., name: _Optional[str] = ..., json_schema: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
+    member_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, kind: _Optional[_Union[TypeKind, str]] = ..., args: _Optional[_Iterable[_Union[TypeSpec, _Mapping]]] = ..., values: _Optional[_Iterable[_Union[_struct_pb2.Value, _Mapping]]] = ..., name: _Optional[str] = ..., json_schema: _Optional[str] = ..., language: _Optional[str] = ..., member_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SignatureField(_message.Message):
     __slots__ = ("name", "role", "type", "description", "prefix", "constraints")

@@ -210,7 +210,10 @@ type TypeSpec struct {
 	// because the order of `properties` is part of the prompt DSPy renders.
 	JsonSchema string `protobuf:"bytes,5,opt,name=json_schema,json=jsonSchema,proto3" json:"json_schema,omitempty"`
 	// Language of a code type, e.g. "python".
-	Language      string `protobuf:"bytes,6,opt,name=language,proto3" json:"language,omitempty"`
+	Language string `protobuf:"bytes,6,opt,name=language,proto3" json:"language,omitempty"`
+	// Member names of an enum, parallel to `values` (optional). As in DSPy, an LM answer may give a
+	// member's name instead of its value; the parsed output is still the value.
+	MemberNames   []string `protobuf:"bytes,7,rep,name=member_names,json=memberNames,proto3" json:"member_names,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -285,6 +288,13 @@ func (x *TypeSpec) GetLanguage() string {
 		return x.Language
 	}
 	return ""
+}
+
+func (x *TypeSpec) GetMemberNames() []string {
+	if x != nil {
+		return x.MemberNames
+	}
+	return nil
 }
 
 // One field of a signature.
@@ -573,7 +583,7 @@ var File_dspy_grpc_v1_signature_proto protoreflect.FileDescriptor
 
 const file_dspy_grpc_v1_signature_proto_rawDesc = "" +
 	"\n" +
-	"\x1cdspy_grpc/v1/signature.proto\x12\fdspy_grpc.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xe3\x01\n" +
+	"\x1cdspy_grpc/v1/signature.proto\x12\fdspy_grpc.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x86\x02\n" +
 	"\bTypeSpec\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.dspy_grpc.v1.TypeKindR\x04kind\x12*\n" +
 	"\x04args\x18\x02 \x03(\v2\x16.dspy_grpc.v1.TypeSpecR\x04args\x12.\n" +
@@ -581,7 +591,8 @@ const file_dspy_grpc_v1_signature_proto_rawDesc = "" +
 	"\x04name\x18\x04 \x01(\tR\x04name\x12\x1f\n" +
 	"\vjson_schema\x18\x05 \x01(\tR\n" +
 	"jsonSchema\x12\x1a\n" +
-	"\blanguage\x18\x06 \x01(\tR\blanguage\"\xa9\x02\n" +
+	"\blanguage\x18\x06 \x01(\tR\blanguage\x12!\n" +
+	"\fmember_names\x18\a \x03(\tR\vmemberNames\"\xa9\x02\n" +
 	"\x0eSignatureField\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x121\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x17.dspy_grpc.v1.FieldRoleB\x04\xe2A\x01\x02R\x04role\x12*\n" +
