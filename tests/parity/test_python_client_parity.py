@@ -159,10 +159,6 @@ class Tagged:
     tags: list[str] = dataclasses.field(default_factory=list)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server: an object property that is optional without a default (a dataclass default_factory) is "
-    "rebuilt with default None, so the rendered schema gains '\"default\": null'"
-))
 @ASYNC
 async def test_default_factory_fields_render_as_dspy(client) -> None:
     fields = [("text", "in", str, {}), ("tagged", "out", Tagged, {})]

@@ -210,6 +210,12 @@ def _make_enum(name: str, values: tuple[Any, ...], names: tuple[str, ...], doc: 
     return cls
 
 
+
+def _no_value() -> None:
+    """The value of an optional object property the caller left out and whose schema has no default."""
+
+    return None
+
 class _SchemaModels:
     """Builds pydantic models from a pydantic-produced JSON schema (so they regenerate the same schema)."""
 
@@ -233,11 +239,16 @@ class _SchemaModels:
             extra = {k: v for k, v in sub.items() if k in ("examples",)}
             if extra:
                 kwargs["examples"] = extra["examples"]
-            default = ... if prop in required else sub.get("default", None)
             alias_ok = prop.isidentifier() and not prop.startswith("_")
             if not alias_ok:
                 kwargs["alias"] = prop
-            fields[prop if alias_ok else f"f_{len(fields)}"] = (ann, pydantic.Field(default, **kwargs))
+            if prop in required:
+                field = pydantic.Field(..., **kwargs)
+            elif "default" in sub:
+                field = pydantic.Field(sub["default"], **kwargs)
+            else:  # optional without a JSON default (e.g. a default_factory): the schema shows none either
+                field = pydantic.Field(default_factory=_no_value, **kwargs)
+            fields[prop if alias_ok else f"f_{len(fields)}"] = (ann, field)
         config = pydantic.ConfigDict(title=schema.get("title", name))
         if schema.get("additionalProperties") is False:
             config["extra"] = "forbid"
