@@ -167,3 +167,37 @@ async def test_each_tool_call_of_an_agent_is_a_span_and_a_failed_tool_marks_its_
     assert tools[0].status.status_code is StatusCode.UNSET
     assert tools[1].status.status_code is StatusCode.ERROR and tools[1].attributes["error.type"] == "TOOL_ERROR"
     assert not any("1/0" in str(value) for span in tools for value in span.attributes.values())
+
+
+async def test_an_evaluation_job_is_one_span_with_a_span_per_example_holding_its_program_run(server_factory, mock_lm):
+    from tests.integration.job_helpers import (
+        create_dataset,
+        create_evaluation,
+        create_program,
+        exact_match,
+        wait_evaluation,
+    )
+    from tests.mocklm import arithmetic
+
+    arithmetic.install(mock_lm)
+    running, exporter = await traced_server(server_factory)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        await create_dataset(channel, "traced-eval", arithmetic.examples(3))
+        await create_program(channel, "traced-adder", demos=arithmetic.examples(1, start=100))
+        created = await create_evaluation(channel, {"program": "programs/traced-adder", "dataset": "datasets/traced-eval",
+                                                    "metric": exact_match(), "num_threads": 2})
+        done = await wait_evaluation(channel, created.name)
+    assert done.score == 100.0
+
+    spans = exporter.get_finished_spans()
+    by_id = {span.context.span_id: span for span in spans}
+    (job,) = [span for span in spans if span.name == "dspy.job evaluation"]
+    assert job.attributes["dspy_grpc.job"] == created.name.rsplit("/", 1)[1]
+    examples = [span for span in spans if span.name == "dspy.evaluate.example"]
+    assert sorted(span.attributes["dspy_grpc.example.index"] for span in examples) == [0, 1, 2]
+    assert all(span.parent.span_id == job.context.span_id for span in examples)
+    assert all(span.attributes["dspy_grpc.example.score"] == 1.0 for span in examples)
+    runs = [span for span in spans if span.name == "dspy.predictor self"]
+    assert len(runs) == 3 and {by_id[span.parent.span_id].name for span in runs} == {"dspy.evaluate.example"}
+    # The job continues the trace of the call that created it.
+    assert by_id[job.parent.span_id].name == "dspy_grpc.v1.EvaluationService/CreateEvaluation"

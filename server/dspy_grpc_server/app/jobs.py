@@ -150,7 +150,8 @@ class JobHost:
         control = JobControl(self, record)
         control.start_flushing()
         try:
-            result = await self._bodies[kind](record, control)
+            with telemetry.job_run(kind, job_id):
+                result = await self._bodies[kind](record, control)
         except asyncio.CancelledError:
             await control.stop_flushing()
             control.report("cancelled")

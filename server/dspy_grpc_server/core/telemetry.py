@@ -65,6 +65,10 @@ DSPY_CACHE_HIT = "dspy.cache_hit"
 DSPY_PROGRAM = "dspy_grpc.program"
 DSPY_REQUEST_ID = "dspy_grpc.request_id"
 DSPY_API_KEY_ID = "dspy_grpc.api_key.id"
+DSPY_JOB = "dspy_grpc.job"
+DSPY_JOB_KIND = "dspy_grpc.job.kind"
+DSPY_EXAMPLE_INDEX = "dspy_grpc.example.index"
+DSPY_EXAMPLE_SCORE = "dspy_grpc.example.score"
 
 #: Latency buckets (seconds) for every duration histogram.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -452,6 +456,28 @@ def tool_call(tool: str, call_id: str) -> Iterator[Span]:
         yield current_span
 
 
+@contextmanager
+def job_run(kind: str, job_id: str) -> Iterator[Span]:
+    """A span around one run of a long-running job (a resumed job gets a new one); what the job
+    does (program runs, LM calls) nests under it."""
+
+    with span(f"dspy.job {kind}", {DSPY_JOB: job_id, DSPY_JOB_KIND: kind}) as current_span:
+        yield current_span
+
+
+@contextmanager
+def evaluation_example(index: int) -> Iterator[Span]:
+    """A span around running and scoring one example of an evaluation (the job's, or an optimizer's
+    candidate evaluation); record the score with :func:`record_score`."""
+
+    with span("dspy.evaluate.example", {DSPY_EXAMPLE_INDEX: index}) as current_span:
+        yield current_span
+
+
+def record_score(span_: Span, score: float) -> None:
+    span_.set_attribute(DSPY_EXAMPLE_SCORE, score)
+
+
 def mark_failed(span_: Span, reason: str) -> None:
     """Mark ``span_`` failed with ``reason`` as its ``error.type`` (for failures that are not raised)."""
 
@@ -493,5 +519,5 @@ def record_job_progress(job: str, *, kind: str, state: str, completed: int, tota
 
     telemetry = current()
     fraction = completed / total if total > 0 else 0.0
-    telemetry.job_progress.set(fraction, {"dspy_grpc.job": job, "dspy_grpc.job.kind": kind})
+    telemetry.job_progress.set(fraction, {DSPY_JOB: job, DSPY_JOB_KIND: kind})
     telemetry.emit(JobProgressed(job, kind, state, completed, total, score))

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core import telemetry
 from ..core.errors import DspyGrpcError, FailedPrecondition
 from ..core.example import Example
 from ..modules.spec import LMChoice, ModuleSpec
@@ -90,17 +91,20 @@ async def evaluate(
         async with runner.slot(priority):
             if stop.is_set():
                 return
-            try:
-                run = await runner.run(module, example, lm=lm)
-                value = await runner.score(metric, example, run)
-                result = ExampleResult(index, run.outputs, float(value))
-            except (asyncio.CancelledError, KeyboardInterrupt):
-                raise
-            except Exception as error:  # noqa: BLE001 - a failed example is data, as in DSPy
-                result = ExampleResult(index, {}, failure_score, describe_error(error))
-                errors += 1
-                if errors >= max_errors:
-                    stop.set()
+            with telemetry.evaluation_example(index) as span:
+                try:
+                    run = await runner.run(module, example, lm=lm)
+                    value = await runner.score(metric, example, run)
+                    result = ExampleResult(index, run.outputs, float(value))
+                except (asyncio.CancelledError, KeyboardInterrupt):
+                    raise
+                except Exception as error:  # noqa: BLE001 - a failed example is data, as in DSPy
+                    result = ExampleResult(index, {}, failure_score, describe_error(error))
+                    telemetry.mark_failed(span, telemetry.error_type(error))
+                    errors += 1
+                    if errors >= max_errors:
+                        stop.set()
+                telemetry.record_score(span, result.score)
         results[index] = result
         runner.progress.example_done()
         if on_result is not None:
