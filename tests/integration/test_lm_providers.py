@@ -239,8 +239,9 @@ async def test_slow_provider_hits_the_caller_deadline(lm, mock_lm) -> None:
 
 
 async def test_slow_provider_hits_the_configured_timeout(mock_lm) -> None:
-    mock_lm.enqueue(*(MockReply(text="too late", delay_s=2.0) for _ in range(2)))
-    async with make_lm(mock_lm.base_url, timeout_s=0.2, max_retries=1) as model:
+    # timeout_s leaves the mock time to record each attempt even on a loaded machine.
+    mock_lm.enqueue(*(MockReply(text="too late", delay_s=3.0) for _ in range(2)))
+    async with make_lm(mock_lm.base_url, timeout_s=0.5, max_retries=1) as model:
         with pytest.raises(DeadlineExceeded) as caught:
             await model.complete(LMRequest(MESSAGES), timeout=30)
     assert caught.value.reason == "PROVIDER_TIMEOUT"
