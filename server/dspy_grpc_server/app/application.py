@@ -8,6 +8,7 @@ from ..core import telemetry
 from ..lm.registry import LMRegistry
 from ..modules.engine import Engine
 from ..optimize.knn_few_shot import ServingBootstrapper
+from ..store.changes import open_change_feed
 from ..store.database import Database
 from ..store.datasets import DatasetStore
 from ..store.jobs import JobStore
@@ -36,14 +37,17 @@ class Application:
         self.config = config
         self.database = database
         self.registry = registry
-        self.programs = Programs(ProgramStore(database))
+        # Changes to shared state reach every replica's caches through the change feed.
+        self.changes = open_change_feed(config.program_notifications, database, config.cache_redis_url)
+        self.programs = Programs(ProgramStore(database), self.changes)
         self.engine = Engine(registry, default_model=config.default_model, bootstrapper=ServingBootstrapper())
         # Stored programs run through workers (loaded once, with metrics) guarded by input quarantine.
         self.quarantine_store = QuarantineStore(database)
         self.workers = ProgramWorkers(
             self.programs,
             Quarantine(self.quarantine_store, failures=config.quarantine_failures,
-                       window_s=config.quarantine_window_s),
+                       window_s=config.quarantine_window_s, changes=self.changes,
+                       refresh_s=config.active_revision_refresh_s),
             refresh_s=config.active_revision_refresh_s,
         )
         self.inference = Inference(self.workers, self.engine)
@@ -75,7 +79,10 @@ class Application:
             await database.close()
             raise
         log.info("database ready; models: %s", ", ".join(registry.aliases()) or "(none configured)")
-        return cls(config, database, registry)
+        app = cls(config, database, registry)
+        await app.changes.start()
+        log.info("change notifications: %s", app.changes.transport)
+        return app
 
     async def start_jobs(self) -> None:
         """Start the job supervisor and resume jobs left unfinished by the last run."""
@@ -84,6 +91,7 @@ class Application:
 
     async def aclose(self) -> None:
         await self.jobs.stop()
+        await self.changes.aclose()
         await self.registry.aclose()
         await self.database.close()
         if telemetry.is_default(self.telemetry):
