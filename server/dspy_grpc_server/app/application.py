@@ -8,6 +8,8 @@ from ..core import telemetry
 from ..lm.registry import LMRegistry
 from ..modules.engine import Engine
 from ..optimize.knn_few_shot import ServingBootstrapper
+from ..lm.budgets import BudgetBook
+from ..store.budgets import BudgetStore
 from ..store.changes import open_change_feed
 from ..store.database import Database
 from ..store.datasets import DatasetStore
@@ -17,6 +19,7 @@ from ..store.quarantine import QuarantineStore
 from ..store.usage import UsageLedgerStore
 from .activity import Activity
 from .auth import ApiKeys
+from .budgets import Budgets, StoredBudgets
 from .config import Config
 from .datasets import Datasets
 from .evaluations import Evaluations
@@ -51,6 +54,8 @@ class Application:
             refresh_s=config.active_revision_refresh_s,
         )
         self.inference = Inference(self.workers, self.engine)
+        assert registry.budgets is not None
+        self.budgets = Budgets(registry.budgets, BudgetStore(database), self.changes)
         # Datasets, and evaluation/optimization jobs (supervised, resumed by start_jobs()).
         self.datasets = Datasets(DatasetStore(database))
         self.jobs = JobHost(JobStore(database))
@@ -69,8 +74,10 @@ class Application:
         """Open the database (running migrations) and the LM registry."""
 
         database = await Database.open(config.database_url)
+        budgets = BudgetBook(config.budgets, StoredBudgets(BudgetStore(database)),
+                             refresh_s=config.active_revision_refresh_s)
         registry = LMRegistry(
-            config.models, cache=config.cache, budgets=config.budgets, ledger=UsageLedgerStore(database),
+            config.models, cache=config.cache, budgets=budgets, ledger=UsageLedgerStore(database),
             usage_flush_interval_s=config.usage_flush_interval_s,
         )
         try:

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from ..core.errors import FieldViolation, NotFound
 from ..core.supervisor import ChildSpec, Supervisor, SupervisorEscalation
 from .cache import ResponseCache
-from .config import BudgetConfig, CacheConfig, ModelConfig, validate_models
+from .budgets import BudgetBook
+from .config import CacheConfig, ModelConfig, validate_models
 from .gateway import GatewayLM
 from .retry import RetryPolicy
 from .router import Router
@@ -38,7 +39,7 @@ class LMRegistry:
         models: Iterable[ModelConfig],
         *,
         cache: CacheConfig | None = CacheConfig(),
-        budgets: tuple[BudgetConfig, ...] = (),
+        budgets: BudgetBook | None = None,
         ledger: UsageLedger | None = None,
         environ: Mapping[str, str] | None = None,
         usage_flush_interval_s: float = 1.0,
@@ -48,7 +49,8 @@ class LMRegistry:
         validate_models(configs)
         self._configs = {config.alias: config for config in configs}
         self.cache = ResponseCache(cache) if cache is not None and cache.enabled else None
-        self.usage = UsageRecorder(ledger, budgets)
+        self.usage = UsageRecorder(ledger)
+        self.budgets = budgets
         self._flush_interval_s = usage_flush_interval_s
         self.workers: dict[str, DeploymentWorker] = {}
         routers: dict[str, Router] = {}
@@ -62,7 +64,7 @@ class LMRegistry:
         for config in configs:
             routers[config.alias].fallbacks = [routers[alias] for alias in config.fallbacks]
         self._lms = {
-            alias: GatewayLM(config, routers[alias], cache=self.cache, usage=self.usage)
+            alias: GatewayLM(config, routers[alias], cache=self.cache, usage=self.usage, budgets=budgets)
             for alias, config in self._configs.items()
         }
         self.supervisor = Supervisor("lm", max_restarts=MAX_RESTARTS, period_s=RESTART_PERIOD_S,
@@ -70,17 +72,18 @@ class LMRegistry:
         self._started = False
 
     async def start(self) -> LMRegistry:
-        """Load the budgets' spending and start the workers and the ledger flusher."""
+        """Start the workers, the ledger flusher and the budget-reservation janitor."""
 
         if self._started:
             return self
-        await self.usage.load()
         self.supervisor.start()
         for worker in self.workers.values():
             self.supervisor.start_child(ChildSpec(f"deployment:{worker.name}", worker.run))
         self.supervisor.start_child(
             ChildSpec("usage-ledger", lambda: self.usage.run_flusher(self._flush_interval_s))
         )
+        if self.budgets is not None:
+            self.supervisor.start_child(ChildSpec("budget-reservations", self.budgets.run_janitor))
         self._started = True
         if self.cache is not None:
             log.info("LM response cache: %s", self.cache.describe())
