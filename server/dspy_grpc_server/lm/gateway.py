@@ -34,6 +34,10 @@ from .usage import UsageRecorder
 #: The time budget of a call whose caller set no deadline (each attempt is still bounded by the
 #: deployment's own ``timeout_s``).
 NO_DEADLINE_S = 3600.0
+#: Longest a replica's claim on an upstream call lasts (seconds; a longer call may be duplicated).
+MAX_CLAIM_S = 300.0
+#: How often a replica waiting for another's identical call looks for its answer (seconds).
+CLAIM_POLL_S = 0.02
 
 
 @dataclass
@@ -164,7 +168,7 @@ class GatewayLM(LM):
             self._record_hit(who)
             return replace(response, usage=Usage(), cost_usd=0.0, cache_hit=True, deployment="")
         self._record_miss()
-        shared = _Shared(asyncio.ensure_future(self._fetch(request, deadline, key, who)))
+        shared = _Shared(asyncio.ensure_future(self._fetch_once(request, deadline, key, who)))
         self._inflight[key] = shared
         shared.task.add_done_callback(lambda _: self._forget(key, shared))
         return await shared.wait(deadline)
@@ -172,6 +176,42 @@ class GatewayLM(LM):
     def _forget(self, key: str, shared: _Shared) -> None:
         if self._inflight.get(key) is shared:
             del self._inflight[key]
+
+    async def _fetch_once(self, request: LMRequest, deadline: Deadline, key: str, who: Attribution) -> LMResponse:
+        """:meth:`_fetch`, unless another replica is making the identical call (shared cache): then
+        its answer is awaited in the cache."""
+
+        cache = self._cache
+        assert cache is not None
+        if not cache.shared:
+            return await self._fetch(request, deadline, key, who)
+        while True:
+            token = await cache.claim(key, min(deadline.remaining(), MAX_CLAIM_S))
+            if token is not None:
+                try:
+                    cached = await cache.get(key)  # answered between our miss and our claim
+                    if cached is not None:
+                        return self._answered_elsewhere(cached, who)
+                    return await self._fetch(request, deadline, key, who)
+                finally:
+                    await asyncio.shield(cache.unclaim(key, token))
+            while await cache.claimed(key):
+                if deadline.remaining() <= CLAIM_POLL_S:
+                    raise DeadlineExceeded("the request's deadline passed while another replica made the "
+                                           "identical call", reason="DEADLINE_EXCEEDED")
+                await asyncio.sleep(CLAIM_POLL_S)
+                cached = await cache.get(key)
+                if cached is not None:
+                    return self._answered_elsewhere(cached, who)
+            cached = await cache.get(key)
+            if cached is not None:
+                return self._answered_elsewhere(cached, who)
+            # The other replica gave up without an answer: claim the call ourselves.
+
+    def _answered_elsewhere(self, cached: LMResponse, who: Attribution) -> LMResponse:
+        self.cache_stats.coalesced += 1
+        self._usage.record(self.name, Usage(), 0.0, cache_hit=True, who=who)
+        return cached
 
     async def _fetch(self, request: LMRequest, deadline: Deadline, key: str | None, who: Attribution) -> LMResponse:
         hold = await self._reserve(who, deadline)

@@ -15,6 +15,7 @@ from ..core.errors import FieldViolation, NotFound
 from ..core.supervisor import ChildSpec, Supervisor, SupervisorEscalation
 from .cache import ResponseCache
 from .budgets import BudgetBook
+from .shared_limits import SharedLimits
 from .config import CacheConfig, ModelConfig, validate_models
 from .gateway import GatewayLM
 from .retry import RetryPolicy
@@ -51,13 +52,18 @@ class LMRegistry:
         self.cache = ResponseCache(cache) if cache is not None and cache.enabled else None
         self.usage = UsageRecorder(ledger)
         self.budgets = budgets
+        # With Redis configured, deployment limits are counted there, across every replica.
+        limited = any(d.rpm or d.tpm or d.max_in_flight for c in configs for d in c.deployments)
+        self.shared_limits = SharedLimits(cache.redis_url) if cache is not None and cache.redis_url and limited \
+            else None
         self._flush_interval_s = usage_flush_interval_s
         self.workers: dict[str, DeploymentWorker] = {}
         routers: dict[str, Router] = {}
         for config in configs:
             workers = []
             for deployment in config.deployments:
-                worker = DeploymentWorker(deployment, environ=environ, retry_policy=retry_policy)
+                worker = DeploymentWorker(deployment, environ=environ, retry_policy=retry_policy,
+                                          shared_limits=self.shared_limits)
                 self.workers[deployment.name] = worker
                 workers.append(worker)
             routers[config.alias] = Router(config.alias, workers, config.routing)
@@ -186,3 +192,5 @@ class LMRegistry:
         self._started = False
         if self.cache is not None:
             await self.cache.aclose()
+        if self.shared_limits is not None:
+            await self.shared_limits.aclose()
