@@ -136,3 +136,38 @@ async def test_overspend_is_bounded_by_the_calls_in_flight(server_factory, mock_
         assert spent - 50000 <= in_flight * 10000
         after = [await outcome(b, "programs/cold", "later"), await outcome(a, "programs/cold", "later too")]
         assert after == ["BUDGET_EXCEEDED", "BUDGET_EXCEEDED"]
+
+
+async def test_python_client_budget_helpers(server_factory, mock_lm):
+    from decimal import Decimal
+
+    from dspy_grpc import AsyncClient, Budget, Client
+    from dspy_grpc.errors import FailedPreconditionError, NotFoundError
+
+    configured = BudgetConfig(limit_usd=1.0, api_key="k9", period="total")
+    running = await server_factory(models=(cent_model(mock_lm), BUILTIN_DUMMY), budgets=(configured,))
+    target = f"127.0.0.1:{running.port}"
+    async with AsyncClient(target, timeout=20) as client:
+        created = await client.create_budget("qa-daily", program="qa", limit_usd=Decimal("0.10"))
+        assert isinstance(created, Budget)
+        assert (created.name, created.program, created.period, created.limit_micros, created.source) == (
+            "budgets/qa-daily", "programs/qa", "day", 100_000, "api")
+        assert created.remaining_usd == Decimal("0.1")
+        updated = await client.update_budget("qa-daily", limit_micros=250_000, period="month", etag=created.etag)
+        assert (updated.limit_usd, updated.period) == (Decimal("0.25"), "month")
+        names = [b.name async for b in client.list_budgets(page_size=1)]
+        assert names == ["budgets/config-api-key-k9-total", "budgets/qa-daily"]
+        with pytest.raises(FailedPreconditionError):
+            await client.delete_budget("config-api-key-k9-total")
+
+    def blocking() -> list[str]:
+        with Client(target, timeout=20) as sync:
+            fetched = sync.get_budget("budgets/qa-daily")
+            sync.delete_budget(fetched.name, etag=fetched.etag)
+            try:
+                sync.get_budget("qa-daily")
+            except NotFoundError:
+                pass
+            return [b.budget_id for b in sync.list_budgets()]
+
+    assert await asyncio.to_thread(blocking) == ["config-api-key-k9-total"]
