@@ -171,3 +171,31 @@ async def test_python_client_budget_helpers(server_factory, mock_lm):
             return [b.budget_id for b in sync.list_budgets()]
 
     assert await asyncio.to_thread(blocking) == ["config-api-key-k9-total"]
+
+
+async def test_readme_budget_grpcurl_examples_work(server_factory, mock_lm):
+    import os
+    import re
+    from pathlib import Path
+
+    from tests.integration.test_readme_grpcurl import ROOT, grpcurl
+
+    block = re.compile(r"<!-- grpcurl-budget-examples:.*?-->\n```sh\n(.*?)```\n<!-- /grpcurl-budget-examples -->", re.S)
+    script = block.search((ROOT / "README.md").read_text()).group(1)
+    assert script.count("grpcurl ") == 4
+    running = await server_factory(budgets=(BudgetConfig(limit_usd=5.0, program="qa", period="day"),))
+    script = script.replace("localhost:50051", f"127.0.0.1:{running.port}")
+    process = await asyncio.create_subprocess_exec(
+        "bash", "-euo", "pipefail", "-c", script, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PATH": f"{Path(grpcurl()).parent}:{os.environ['PATH']}"},
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    text = out.decode()
+    assert '"name": "budgets/qa-daily"' in text and '"limitMicros": "100000"' in text
+    assert '"remainingMicros": "100000"' in text
+    assert '"name": "budgets/config-program-qa-day"' in text and '"source": "BUDGET_SOURCE_CONFIG"' in text
+    assert '"limitMicros": "250000"' in text
+    budgets = budget_pb2_grpc.BudgetServiceStub(grpc.aio.insecure_channel(f"127.0.0.1:{running.port}"))
+    listed = (await budgets.ListBudgets(budget_pb2.ListBudgetsRequest())).budgets
+    assert [b.name for b in listed] == ["budgets/config-program-qa-day"]
