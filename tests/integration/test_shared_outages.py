@@ -79,3 +79,27 @@ async def test_redis_outage_loses_no_stored_data_and_recovers(server_factory, tm
             assert program.revision_id == "r0001"
     finally:
         redis.stop()
+
+
+async def test_shared_limits_without_redis_are_unavailable_until_it_returns(server_factory, mock_lm):
+    from dspy_grpc.v1 import lm_pb2_grpc
+
+    from dspy_grpc_server.app.config import BUILTIN_DUMMY
+    from tests.conftest import mock_model_config
+    from tests.integration.test_lm_service import complete_request
+
+    redis = RedisServer(require_binary(shutil.which("redis-server"), "redis-server")).start()
+    try:
+        model = mock_model_config(mock_lm.base_url, max_in_flight=4, rpm=1000)
+        running = await server_factory(models=(model, BUILTIN_DUMMY), cache_redis_url=redis.url, cache_enabled=False)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = lm_pb2_grpc.LMServiceStub(channel)
+            await stub.Complete(complete_request(), timeout=10)
+            redis.stop()
+            assert await status_of(lambda: stub.Complete(complete_request(), timeout=10)) == (
+                grpc.StatusCode.UNAVAILABLE, "REDIS_UNAVAILABLE")
+            redis.start()
+            assert await eventually(lambda: status_of(lambda: stub.Complete(complete_request(), timeout=10)),
+                                    "OK") == "OK"
+    finally:
+        redis.stop()

@@ -131,6 +131,7 @@ class BudgetBook:
         self._refresh_s = refresh_s
         self.today = today
         self._cached: tuple[tuple[Budget, ...], float] | None = None
+        self._last: tuple[Budget, ...] | None = None
         self._epoch = 0
 
     def forget(self) -> None:
@@ -144,7 +145,14 @@ class BudgetBook:
         if cached is not None and time.monotonic() - cached[1] < self._refresh_s:
             return cached[0]
         epoch = self._epoch
-        every = self.configured + tuple(await self.backend.list_stored())
+        try:
+            every = self.configured + tuple(await self.backend.list_stored())
+        except Exception:
+            if self._last is None:
+                raise
+            # The store is unreachable: keep enforcing what was last read (reserving will tell).
+            return self._last
+        self._last = every
         if epoch == self._epoch:
             self._cached = (every, time.monotonic())
         return every
