@@ -95,9 +95,18 @@ async def test_budget_resources_crud_and_config_budgets(server_factory, mock_lm)
         assert gone.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-async def test_a_budget_spread_over_two_replicas_is_not_overspent(server_factory, mock_lm, postgres_url):
+@pytest.fixture(params=["postgresql", "sqlite"])
+def shared_database(request, tmp_path) -> str:
+    """One database for two replicas: PostgreSQL, or one SQLite file (two server processes' worth)."""
+
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+async def test_a_budget_spread_over_two_replicas_is_not_overspent(server_factory, mock_lm, shared_database):
     model = cent_model(mock_lm)
-    shared = dict(models=(model, BUILTIN_DUMMY), database_url=postgres_url)
+    shared = dict(models=(model, BUILTIN_DUMMY), database_url=shared_database)
     first, second = await server_factory(**shared), await server_factory(**shared)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{first.port}") as a, \
             grpc.aio.insecure_channel(f"127.0.0.1:{second.port}") as b:
@@ -199,3 +208,18 @@ async def test_readme_budget_grpcurl_examples_work(server_factory, mock_lm):
     budgets = budget_pb2_grpc.BudgetServiceStub(grpc.aio.insecure_channel(f"127.0.0.1:{running.port}"))
     listed = (await budgets.ListBudgets(budget_pb2.ListBudgetsRequest())).budgets
     assert [b.name for b in listed] == ["budgets/config-program-qa-day"]
+
+
+async def test_budgets_need_the_admin_scope(server_factory):
+    running = await server_factory(auth_enabled=True)
+    _, infer_key = await running.app.api_keys.create("caller", "infer")
+    _, admin_key = await running.app.api_keys.create("operator", "admin")
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        stub = budget_pb2_grpc.BudgetServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as denied:
+            await stub.ListBudgets(budget_pb2.ListBudgetsRequest(), metadata=(("authorization", f"Bearer {infer_key}"),))
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert error_details(denied.value)["metadata"]["required_scope"] == "admin"
+        listed = await stub.ListBudgets(budget_pb2.ListBudgetsRequest(),
+                                        metadata=(("authorization", f"Bearer {admin_key}"),))
+        assert list(listed.budgets) == []
