@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -436,7 +437,7 @@ class Client(_Base):
 
     # ------------------------------------------------------------------ budgets (admin scope)
 
-    def create_budget(self, budget_id: str, *, limit_usd: Any = None, limit_micros: int | None = None,
+    def create_budget(self, budget_id: str, *, limit_usd: Decimal | str | int | None = None, limit_micros: int | None = None,
                       program: str = "", api_key_id: str = "", period: str = "day",
                       timeout: float | None = None) -> Budget:
         """Limit what a program (``program="qa"``) or an API key spends per ``period`` ("day",
@@ -465,7 +466,7 @@ class Client(_Base):
             if not token:
                 return
 
-    def update_budget(self, name: str, *, limit_usd: Any = None, limit_micros: int | None = None,
+    def update_budget(self, name: str, *, limit_usd: Decimal | str | int | None = None, limit_micros: int | None = None,
                       period: str | None = None, etag: str = "", timeout: float | None = None) -> Budget:
         """Change a budget's limit and/or period (``etag``, when given, must match)."""
 
@@ -756,7 +757,7 @@ class AsyncClient(_Base):
 
     # ------------------------------------------------------------------ budgets (admin scope)
 
-    async def create_budget(self, budget_id: str, *, limit_usd: Any = None, limit_micros: int | None = None,
+    async def create_budget(self, budget_id: str, *, limit_usd: Decimal | str | int | None = None, limit_micros: int | None = None,
                       program: str = "", api_key_id: str = "", period: str = "day",
                       timeout: float | None = None) -> Budget:
         """Limit what a program (``program="qa"``) or an API key spends per ``period`` ("day",
@@ -786,7 +787,7 @@ class AsyncClient(_Base):
             if not token:
                 return
 
-    async def update_budget(self, name: str, *, limit_usd: Any = None, limit_micros: int | None = None,
+    async def update_budget(self, name: str, *, limit_usd: Decimal | str | int | None = None, limit_micros: int | None = None,
                       period: str | None = None, etag: str = "", timeout: float | None = None) -> Budget:
         """Change a budget's limit and/or period (``etag``, when given, must match)."""
 
