@@ -50,5 +50,11 @@ async def test_reservations_are_atomic_settled_and_released(tmp_path: Path) -> N
         await store.settle(last, 60_000)  # the call cost more than its estimate: spent reaches the limit
         closed, spend = await store.reserve("b", TODAY, estimate_micros=0, **reserve)
         assert closed is None and spend.spent_micros == 100_000
+
+        # Another replica creates the budget afresh (its windows start over from the ledger): this
+        # replica's knowledge of the old window must not get in the way.
+        await BudgetStore(db).create("b", program_id="qa", api_key_id="", period="day", limit_micros=100_000)
+        again, spend = await store.reserve("b", TODAY, estimate_micros=0, **reserve)
+        assert again is not None and (spend.spent_micros, spend.reserved_micros) == (30_000, 0)
     finally:
         await db.close()

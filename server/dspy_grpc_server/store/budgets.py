@@ -64,6 +64,8 @@ def _now() -> datetime:
 class BudgetStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        #: Windows this process knows exist (their rows are only ever removed with their budget).
+        self._windows: set[tuple[str, date]] = set()
 
     def _insert(self, table: sa.Table) -> Any:
         return (postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert)(table)
@@ -131,23 +133,31 @@ class BudgetStore:
 
     # ------------------------------------------------------------------ spend
 
-    async def _ensure_window(self, session: Any, budget_id: str, window: date, *, program_id: str,
-                             api_key_id: str) -> None:
-        """Create the window row, starting from what the usage ledger recorded for the subject."""
+    async def _seed(self, window: date, *, program_id: str, api_key_id: str) -> int:
+        """What the usage ledger recorded for a budget's subject in a window (micro-dollars)."""
 
-        exists = (await session.execute(sa.select(budget_windows.c.budget_id).where(
-            budget_windows.c.budget_id == budget_id, budget_windows.c.window_start == window))).first()
-        if exists is not None:
-            return
         spent = sa.select(sa.func.coalesce(sa.func.sum(usage_ledger.c.cost_usd), 0.0))
         spent = spent.where(usage_ledger.c.program_id == program_id) if program_id else \
             spent.where(usage_ledger.c.api_key_id == api_key_id)
         if window != EPOCH:
             spent = spent.where(usage_ledger.c.day >= window)
-        seeded = usd_to_micros(float((await session.execute(spent)).scalar_one()))
-        await session.execute(self._insert(budget_windows).values(
-            budget_id=budget_id, window_start=window, spent_micros=seeded, reserved_micros=0,
-        ).on_conflict_do_nothing(index_elements=["budget_id", "window_start"]))
+        async with self._db.sessions() as session:
+            return usd_to_micros(float((await session.execute(spent)).scalar_one()))
+
+    async def _ensure_window(self, budget_id: str, window: date, *, program_id: str, api_key_id: str) -> None:
+        """Create the window row (once), starting from what the usage ledger recorded for the subject.
+
+        Every write transaction here begins with its write, so that SQLite takes the write lock
+        first (waiting for other writers) instead of failing to upgrade a read."""
+
+        if (budget_id, window) in self._windows:
+            return
+        seeded = await self._seed(window, program_id=program_id, api_key_id=api_key_id)
+        async with self._db.sessions() as session, session.begin():
+            await session.execute(self._insert(budget_windows).values(
+                budget_id=budget_id, window_start=window, spent_micros=seeded, reserved_micros=0,
+            ).on_conflict_do_nothing(index_elements=["budget_id", "window_start"]))
+        self._windows.add((budget_id, window))
 
     async def reserve(self, budget_id: str, window: date, *, limit_micros: int, estimate_micros: int,
                       program_id: str, api_key_id: str, hold_s: float) -> tuple[str | None, WindowSpend]:
@@ -156,23 +166,29 @@ class BudgetStore:
 
         key = sa.and_(budget_windows.c.budget_id == budget_id, budget_windows.c.window_start == window)
         total = budget_windows.c.spent_micros + budget_windows.c.reserved_micros
-        async with self._db.sessions() as session, session.begin():
-            await self._ensure_window(session, budget_id, window, program_id=program_id, api_key_id=api_key_id)
-            admitted = await session.execute(
-                sa.update(budget_windows)
-                .where(key, total < limit_micros, total + estimate_micros <= limit_micros)
-                .values(reserved_micros=budget_windows.c.reserved_micros + estimate_micros)
-            )
-            row = (await session.execute(sa.select(budget_windows.c.spent_micros, budget_windows.c.reserved_micros)
-                                         .where(key))).one()
-            spend = WindowSpend(int(row.spent_micros), int(row.reserved_micros))
-            if admitted.rowcount != 1:
-                return None, spend
-            reservation_id = secrets.token_hex(16)
-            await session.execute(sa.insert(budget_reservations).values(
-                reservation_id=reservation_id, budget_id=budget_id, window_start=window,
-                amount_micros=estimate_micros, expire_time=_now() + timedelta(seconds=hold_s)))
-        return reservation_id, spend
+        for _ in range(2):
+            await self._ensure_window(budget_id, window, program_id=program_id, api_key_id=api_key_id)
+            async with self._db.sessions() as session, session.begin():
+                admitted = await session.execute(
+                    sa.update(budget_windows)
+                    .where(key, total < limit_micros, total + estimate_micros <= limit_micros)
+                    .values(reserved_micros=budget_windows.c.reserved_micros + estimate_micros)
+                )
+                row = (await session.execute(sa.select(budget_windows.c.spent_micros,
+                                                       budget_windows.c.reserved_micros).where(key))).first()
+                if row is None:  # the budget was deleted and created again elsewhere: make its window anew
+                    self._windows.discard((budget_id, window))
+                    continue
+                spend = WindowSpend(int(row.spent_micros), int(row.reserved_micros))
+                if admitted.rowcount != 1:
+                    return None, spend
+                reservation_id = secrets.token_hex(16)
+                await session.execute(sa.insert(budget_reservations).values(
+                    reservation_id=reservation_id, budget_id=budget_id, window_start=window,
+                    amount_micros=estimate_micros, expire_time=_now() + timedelta(seconds=hold_s)))
+            return reservation_id, spend
+        raise Aborted(f"budgets/{budget_id} keeps being deleted and created again; retry",
+                      reason="CONCURRENT_MODIFICATION", metadata={"budget_id": budget_id})
 
     async def settle(self, reservation_id: str, cost_micros: int) -> None:
         """Replace a reservation by what the call really cost (a released reservation: cost only)."""
@@ -209,12 +225,16 @@ class BudgetStore:
     async def spend(self, budget_id: str, window: date, *, program_id: str, api_key_id: str) -> WindowSpend:
         """What a budget spent and holds reserved in a window."""
 
-        async with self._db.sessions() as session, session.begin():
-            await self._ensure_window(session, budget_id, window, program_id=program_id, api_key_id=api_key_id)
-            row = (await session.execute(sa.select(budget_windows.c.spent_micros, budget_windows.c.reserved_micros)
-                                         .where(budget_windows.c.budget_id == budget_id,
-                                                budget_windows.c.window_start == window))).one()
-        return WindowSpend(int(row.spent_micros), int(row.reserved_micros))
+        for _ in range(2):
+            await self._ensure_window(budget_id, window, program_id=program_id, api_key_id=api_key_id)
+            async with self._db.sessions() as session:
+                row = (await session.execute(sa.select(budget_windows.c.spent_micros, budget_windows.c.reserved_micros)
+                                             .where(budget_windows.c.budget_id == budget_id,
+                                                    budget_windows.c.window_start == window))).first()
+            if row is not None:
+                return WindowSpend(int(row.spent_micros), int(row.reserved_micros))
+            self._windows.discard((budget_id, window))
+        return WindowSpend(0, 0)
 
 
 def _not_found(budget_id: str) -> NotFound:
