@@ -76,6 +76,12 @@ async def test_budget_resources_crud_and_config_budgets(server_factory, mock_lm)
             await create_budget(channel, "huge", program="programs/x", limitMicros=str(10**15 + 1))
         assert too_big.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "budget.limit_micros" in error_details(too_big.value)["violations"]
+        with pytest.raises(grpc.aio.AioRpcError) as bad_key:
+            await create_budget(channel, "bad-key", apiKeyId="x" * 65, limitMicros="1")
+        assert "budget.api_key_id" in error_details(bad_key.value)["violations"]
+        with pytest.raises(grpc.aio.AioRpcError) as both:
+            await create_budget(channel, "both", apiKeyId="k1", program="programs/x", limitMicros="1")
+        assert both.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         with pytest.raises(grpc.aio.AioRpcError) as taken:
             await create_budget(channel, "team-a", program="programs/x", limitMicros="1")
         assert taken.value.code() == grpc.StatusCode.ALREADY_EXISTS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -15,6 +16,8 @@ from ..store.changes import ChangeFeed
 
 #: The change-feed topic of budgets (created, updated, deleted).
 BUDGET_TOPIC = "budget"
+#: The shape of an API key id (the public part of "dgk_{key_id}_{secret}").
+API_KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 #: The largest limit a budget may have: $1e9 in micro-dollars.
 MAX_LIMIT_MICROS = 10**15
 
@@ -90,6 +93,8 @@ class Budgets:
             raise invalid("budget.program", "set exactly one of program and api_key_id")
         if program_id:
             validate_program_id(program_id, field="budget.program")
+        if api_key_id and API_KEY_ID.fullmatch(api_key_id) is None:
+            raise invalid("budget.api_key_id", "must be an API key id: 1-32 letters, digits, '-' or '_'")
         _check_period(period)
         _check_limit(limit_micros)
         record = await self._store.create(budget_id, program_id=program_id, api_key_id=api_key_id, period=period,

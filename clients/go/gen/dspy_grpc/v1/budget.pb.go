@@ -143,7 +143,8 @@ type Budget struct {
 	// The program limited, "programs/{program}". Exactly one of `program` and `api_key_id` is set;
 	// neither changes after creation.
 	Program string `protobuf:"bytes,2,opt,name=program,proto3" json:"program,omitempty"`
-	// The id of the API key limited (the public part of "dgk_{key_id}_{secret}").
+	// The id of the API key limited (the public part of "dgk_{key_id}_{secret}"): 1-32 letters,
+	// digits, "-" or "_".
 	ApiKeyId string `protobuf:"bytes,3,opt,name=api_key_id,json=apiKeyId,proto3" json:"api_key_id,omitempty"`
 	// The period the limit applies to.
 	Period BudgetPeriod `protobuf:"varint,4,opt,name=period,proto3,enum=dspy_grpc.v1.BudgetPeriod" json:"period,omitempty"`

@@ -38,7 +38,8 @@ export type Budget = Message<"dspy_grpc.v1.Budget"> & {
   program: string;
 
   /**
-   * The id of the API key limited (the public part of "dgk_{key_id}_{secret}").
+   * The id of the API key limited (the public part of "dgk_{key_id}_{secret}"): 1-32 letters,
+   * digits, "-" or "_".
    *
    * @generated from field: string api_key_id = 3;
    */
