@@ -14,6 +14,7 @@ from ..store.jobs import JobStore
 from ..store.programs import ProgramStore
 from ..store.quarantine import QuarantineStore
 from ..store.usage import UsageLedgerStore
+from .usage_queries import UsageQueries
 from .activity import Activity
 from .auth import ApiKeys
 from .config import Config
@@ -59,6 +60,7 @@ class Application:
         self.telemetry.sinks.append(self.activity)
         telemetry.set_default(self.telemetry)
         self.api_keys = ApiKeys(database, cache_ttl_s=config.auth_cache_ttl_s)
+        self.usage = UsageQueries(registry.usage, UsageLedgerStore(database))
 
     @classmethod
     async def start(cls, config: Config) -> Application:
