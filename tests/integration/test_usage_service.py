@@ -146,3 +146,22 @@ async def test_calls_just_made_are_counted_per_key_and_only_admins_may_ask(serve
     assert row.cost_usd == row.prompt_tokens + 2 * row.completion_tokens
     ledger = await UsageLedgerStore(running.app.database).rows()
     assert sum(r.cost_usd for r in ledger) == row.cost_usd
+
+
+async def test_python_client_reads_every_page(server):
+    import dspy_grpc
+
+    await UsageLedgerStore(server.app.database).add({
+        LedgerKey(*key): LedgerTotals(*values) for key, values in SEEDED.items()
+    })
+    async with dspy_grpc.AsyncClient(f"127.0.0.1:{server.port}") as client:
+        report = await client.query_usage(period="day", group_by=["program", "model"], page_size=2,
+                                          start=date(2026, 1, 1), end="2026-02-28")
+        qa = await client.query_usage(programs=["qa"], group_by=["model"])
+        with pytest.raises(ValueError, match="group_by"):
+            await client.query_usage(group_by=["team"])
+    assert [(row.period, row.program, row.model) for row in report.rows] == [
+        ("2026-01-30", "programs/qa", "gpt"), ("2026-01-31", "programs/qa", "gpt"), ("2026-02-01", "", "gpt"),
+        ("2026-02-01", "programs/qa", "claude"), ("2026-02-02", "programs/summarize", "gpt")]
+    assert report.total.cost_usd == expected()[-1]
+    assert {row.model: row.cost_usd for row in qa.rows} == {"claude": 1.5, "gpt": 0.375}

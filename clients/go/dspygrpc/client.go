@@ -27,6 +27,7 @@ type Client struct {
 	conn      *grpc.ClientConn
 	inference pb.InferenceServiceClient
 	programs  pb.ProgramServiceClient
+	usage     pb.UsageServiceClient
 }
 
 // NewClient connects to target ("host:port", or any gRPC target string). Without options the
@@ -40,7 +41,12 @@ func NewClient(target string, opts ...grpc.DialOption) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, inference: pb.NewInferenceServiceClient(conn), programs: pb.NewProgramServiceClient(conn)}, nil
+	return &Client{
+		conn:      conn,
+		inference: pb.NewInferenceServiceClient(conn),
+		programs:  pb.NewProgramServiceClient(conn),
+		usage:     pb.NewUsageServiceClient(conn),
+	}, nil
 }
 
 // Close closes the connection.

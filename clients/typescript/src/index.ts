@@ -23,3 +23,4 @@ export { DspyGrpcError, type FieldViolation, type StatusName } from "./errors.js
 export { Prediction, Program, RenderedPrompt, type Usage } from "./results.js";
 export { toJsonObject } from "./values.js";
 export { AsyncQueue, type BatchItem, type StreamEvent, type Tool, type Tools } from "./streams.js";
+export { type UsageDimensionName, type UsagePeriodName, type UsageQuery, type UsageReport, type UsageRow } from "./usage.js";

@@ -18,6 +18,8 @@ import {
   tool,
 } from "../src/index.js";
 import { ADDRESS_ENV } from "./conformance.js";
+import { UsageDimension, UsagePeriod } from "../src/gen/dspy_grpc/v1/usage_pb.js";
+import { usageRequest, usageRow } from "../src/usage.js";
 
 const qa = signature({
   inputs: { question: t.string().describe("a trivia question"), context: t.list(t.string()) },
@@ -76,6 +78,32 @@ describe("requests", () => {
     const dummy = scripted.source.value as { responses: { reply: { case: string } }[]; auto: boolean };
     assert.deepEqual(dummy.responses.map((r) => r.reply.case), ["fields", "text"]);
     assert.equal(dummy.auto, true);
+  });
+
+  test("scripted replies kept in typed variables type-check, and are checked to be JSON", () => {
+    interface Reply {
+      answer: string;
+      note?: string;
+    }
+    const reply: Reply = { answer: "Paris" };
+    const replies: Reply[] = [reply, { answer: "Rome", note: "capital of Italy" }];
+    const scripted = lmSpec({ responses: replies, rules: [{ contains: "Spain", response: reply }] });
+    const dummy = scripted.source.value as { responses: { reply: { value: unknown } }[] };
+    assert.deepEqual(dummy.responses[0].reply.value, { answer: "Paris" });
+    assert.throws(() => lmSpec({ responses: [{ answer: new Date() }] }), /responses\.answer: Date/);
+  });
+
+  test("usage queries: names, periods and dimensions become the request", () => {
+    const request = usageRequest(
+      { period: "month", groupBy: ["program", "apiKey"], programs: ["qa", "", "programs/x"], start: "2026-01-01" },
+      "tok",
+    );
+    assert.deepEqual(request.programs, ["programs/qa", "", "programs/x"]);
+    assert.equal(request.period, UsagePeriod.MONTH);
+    assert.deepEqual(request.groupBy, [UsageDimension.PROGRAM, UsageDimension.API_KEY]);
+    assert.equal(request.startDay, "2026-01-01");
+    assert.equal(request.pageToken, "tok");
+    assert.equal(usageRow(undefined).costUsd, 0);
   });
 
   test("inputs that JSON cannot carry are refused with the field named", () => {
