@@ -137,6 +137,24 @@ describe("typed calls against a server", { skip: address ? false : `${ADDRESS_EN
     assert.equal(pred.outputs.answer, "Paris");
   });
 
+  test("queryUsage reports the call just made", async () => {
+    await client.predict("question -> answer").call({ question: "Usage?" }, { lm: "dummy" });
+    const report = await client.queryUsage({ models: ["dummy"], period: "day", groupBy: ["model"] });
+    assert.ok(report.rows.length >= 1);
+    for (const row of report.rows) {
+      assert.equal(row.model, "dummy");
+      assert.match(row.period, /^\d{4}-\d{2}-\d{2}$/);
+    }
+    const calls = report.rows.reduce((sum, row) => sum + row.calls + row.cacheHits, 0);
+    assert.ok(calls >= 1);
+    assert.equal(report.total.calls + report.total.cacheHits, calls);
+    await assert.rejects(client.queryUsage({ start: "yesterday" }), (error: unknown) => {
+      assert.ok(error instanceof DspyGrpcError);
+      assert.deepEqual(error.fieldViolations.map((v) => v.field), ["start_day"]);
+      return true;
+    });
+  });
+
   test("predict with a typed signature", async () => {
     const pred = await client.predict(qa).call(
       { question: "Capital of France?", context: [] },
