@@ -56,6 +56,7 @@ class Application:
         # Operations: telemetry (recorded into by every layer), live activity for the dashboard, API keys.
         self.telemetry_setup = TelemetrySetup(config)
         self.telemetry = self.telemetry_setup.telemetry
+        self.telemetry.breaker_states = registry.breaker_states
         self.activity = Activity()
         self.telemetry.sinks.append(self.activity)
         telemetry.set_default(self.telemetry)

@@ -28,7 +28,7 @@ import contextvars
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +72,8 @@ DSPY_EXAMPLE_SCORE = "dspy_grpc.example.score"
 
 #: Latency buckets (seconds) for every duration histogram.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+#: Job states in which a job's progress gauge keeps being reported.
+ACTIVE_JOB_STATES = frozenset({"pending", "running"})
 #: Breaker states as gauge values.
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 #: Longest recorded prompt/completion attribute (characters) when content capture is on.
@@ -164,6 +166,7 @@ class Telemetry:
         self._tracer_provider = tracer_provider
         self._tracer: trace.Tracer | None = None
         self._tracing: bool | None = None
+        self._metering = meter_provider is not None
         meter = (meter_provider or metrics.get_meter_provider()).get_meter(INSTRUMENTATION_NAME)
         seconds = {"unit": "s", "explicit_bucket_boundaries_advisory": DURATION_BUCKETS}
         self.rpc_duration = meter.create_histogram(
@@ -177,12 +180,42 @@ class Telemetry:
         self.lm_cost = meter.create_counter("dspy_grpc.lm.cost", unit="USD", description="LM cost in US dollars")
         self.cache_lookups = meter.create_counter(
             "dspy_grpc.lm.cache.lookups", unit="{lookup}", description="LM cache lookups by result (hit/miss)")
-        self.breaker_state = meter.create_gauge(
-            "dspy_grpc.lm.breaker.state", description="Circuit breaker state: 0 closed, 1 half-open, 2 open")
+        #: Where the breaker gauge reads every deployment's current state at each export:
+        #: ``(deployment name, "closed" | "half_open" | "open")`` pairs (set by the application).
+        self.breaker_states: Callable[[], Iterable[tuple[str, str]]] = tuple
+        #: Progress of jobs by (job, kind): running ones, and finished ones until their last export.
+        self._job_progress: dict[tuple[str, str], tuple[float, bool]] = {}
+        meter.create_observable_gauge(
+            "dspy_grpc.lm.breaker.state", callbacks=[self._observe_breakers],
+            description="Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open")
         self.program_duration = meter.create_histogram(
             "dspy_grpc.program.duration", description="Duration of program (module) runs", **seconds)
-        self.job_progress = meter.create_gauge(
-            "dspy_grpc.job.progress", unit="1", description="Fraction of a job's work done (0..1)")
+        meter.create_observable_gauge(
+            "dspy_grpc.job.progress", callbacks=[self._observe_jobs], unit="1",
+            description="Fraction of a job's work done (0..1)")
+
+    def _observe_breakers(self, _options: metrics.CallbackOptions) -> list[metrics.Observation]:
+        try:
+            states = list(self.breaker_states())
+        except Exception:  # noqa: BLE001 - an export must not fail on a status read
+            log.exception("reading the breaker states failed")
+            return []
+        return [metrics.Observation(BREAKER_STATES.get(state, -1), {"dspy_grpc.provider": name})
+                for name, state in states]
+
+    def set_job_progress(self, job: str, kind: str, fraction: float, *, finished: bool) -> None:
+        if finished and not self._metering:  # nothing will read it: keep nothing
+            self._job_progress.pop((job, kind), None)
+            return
+        self._job_progress[(job, kind)] = (fraction, finished)
+
+    def _observe_jobs(self, _options: metrics.CallbackOptions) -> list[metrics.Observation]:
+        observed = [metrics.Observation(fraction, {DSPY_JOB: job, DSPY_JOB_KIND: kind})
+                    for (job, kind), (fraction, _) in list(self._job_progress.items())]
+        for key, (_, finished) in list(self._job_progress.items()):
+            if finished:  # reported once more at its final value, then no longer
+                del self._job_progress[key]
+        return observed
 
     @property
     def tracer(self) -> trace.Tracer:
@@ -394,12 +427,15 @@ class RpcCall:
         self.code_value = 0
         span_.set_attribute("rpc.grpc.status_code", 0)
 
-    def record_code(self, name: str, value: int) -> None:
+    def record_code(self, name: str, value: int, reason: str = "") -> None:
+        """The call's status code; a failure's ``error.type`` is its ``reason`` (the ErrorInfo
+        reason sent to the caller), else the code's name."""
+
         self.code, self.code_value = name, value
         self.span.set_attribute("rpc.grpc.status_code", value)
         if name != "OK":
-            self.span.set_attribute(ERROR_TYPE, name)
-            self.span.set_status(Status(StatusCode.ERROR, name))
+            self.span.set_attribute(ERROR_TYPE, reason or name)
+            self.span.set_status(Status(StatusCode.ERROR, reason or name))
 
 
 @contextmanager
@@ -506,11 +542,10 @@ def record_cost(model: str, usd: float) -> None:
 
 
 def record_breaker_state(provider: str, state: str) -> None:
-    """A provider's circuit breaker changed state (``closed``, ``half_open`` or ``open``)."""
+    """A provider's circuit breaker changed state (``closed``, ``half_open`` or ``open``): an event
+    for live views. The gauge reads every deployment's state at each export (``breaker_states``)."""
 
-    telemetry = current()
-    telemetry.breaker_state.set(BREAKER_STATES.get(state, -1), {"dspy_grpc.provider": provider})
-    telemetry.emit(BreakerChanged(provider, state))
+    current().emit(BreakerChanged(provider, state))
 
 
 def record_job_progress(job: str, *, kind: str, state: str, completed: int, total: int,
@@ -519,5 +554,5 @@ def record_job_progress(job: str, *, kind: str, state: str, completed: int, tota
 
     telemetry = current()
     fraction = completed / total if total > 0 else 0.0
-    telemetry.job_progress.set(fraction, {DSPY_JOB: job, DSPY_JOB_KIND: kind})
+    telemetry.set_job_progress(job, kind, fraction, finished=state not in ACTIVE_JOB_STATES)
     telemetry.emit(JobProgressed(job, kind, state, completed, total, score))
