@@ -104,12 +104,18 @@ class LMCallFinished:
     seconds: float
     error: str
     cache_hit: bool
+    #: The stored program the call was made for ("" for inline modules and raw calls) and the job
+    #: that made it ("" outside jobs; else "evaluations/{id}" or "optimizations/{id}").
+    program: str = ""
+    job: str = ""
 
 
 @dataclass(frozen=True)
 class CostRecorded:
     model: str
     usd: float
+    program: str = ""
+    job: str = ""
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,7 @@ class JobProgressed:
     completed: int
     total: int
     score: float | None
+    program: str = ""
 
 
 Event = (RpcStarted | RpcFinished | LMCallFinished | CostRecorded | ProgramCallFinished | CacheLookup | BreakerChanged
@@ -250,6 +257,19 @@ class Telemetry:
 
 _default = Telemetry()
 _current: contextvars.ContextVar[Telemetry | None] = contextvars.ContextVar("dspy_grpc_telemetry", default=None)
+#: The stored program and the job the running code works for (set by program_call and job_run).
+_program: contextvars.ContextVar[str] = contextvars.ContextVar("dspy_grpc_telemetry_program", default="")
+_job: contextvars.ContextVar[str] = contextvars.ContextVar("dspy_grpc_telemetry_job", default="")
+
+
+@contextmanager
+def _working_for(program: str | None = None, job: str | None = None) -> Iterator[None]:
+    tokens = [(var, var.set(value)) for var, value in ((_program, program), (_job, job)) if value is not None]
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
 
 
 def current() -> Telemetry:
@@ -381,7 +401,8 @@ def lm_call(*, system: str, model: str, operation: str = "chat", temperature: fl
             if call.output_tokens:
                 telemetry.lm_tokens.add(call.output_tokens, {**base, GEN_AI_TOKEN_TYPE: "output"})
             telemetry.emit(LMCallFinished(model, system, call.response_model, call.input_tokens,
-                                          call.output_tokens, seconds, error, call.cache_hit))
+                                          call.output_tokens, seconds, error, call.cache_hit,
+                                          _program.get(), _job.get()))
 
 
 class HttpCall:
@@ -471,7 +492,8 @@ def program_call(program: str, module_kind: str = "") -> Iterator[Span]:
     started = time.perf_counter()
     error = ""
     try:
-        with span(f"dspy.program {program}", {DSPY_PROGRAM: program, "dspy.module": module_kind}) as current_span:
+        with span(f"dspy.program {program}", {DSPY_PROGRAM: program, "dspy.module": module_kind}) as current_span, \
+                _working_for(program="" if program == "inline" else program):
             yield current_span
     except BaseException as exc:
         error = error_type(exc)
@@ -493,11 +515,13 @@ def tool_call(tool: str, call_id: str) -> Iterator[Span]:
 
 
 @contextmanager
-def job_run(kind: str, job_id: str) -> Iterator[Span]:
-    """A span around one run of a long-running job (a resumed job gets a new one); what the job
-    does (program runs, LM calls) nests under it."""
+def job_run(kind: str, job_id: str, program: str = "") -> Iterator[Span]:
+    """A span around one run of a long-running job (a resumed job gets a new one) for ``program``
+    (its id); what the job does (program runs, LM calls) nests under it and is counted as job
+    traffic of that program in live events."""
 
-    with span(f"dspy.job {kind}", {DSPY_JOB: job_id, DSPY_JOB_KIND: kind}) as current_span:
+    with span(f"dspy.job {kind}", {DSPY_JOB: job_id, DSPY_JOB_KIND: kind, DSPY_PROGRAM: program}) as current_span, \
+            _working_for(program=program, job=f"{kind}s/{job_id}"):
         yield current_span
 
 
@@ -538,7 +562,7 @@ def record_cost(model: str, usd: float) -> None:
         return
     telemetry = current()
     telemetry.lm_cost.add(usd, {GEN_AI_REQUEST_MODEL: model})
-    telemetry.emit(CostRecorded(model, usd))
+    telemetry.emit(CostRecorded(model, usd, _program.get(), _job.get()))
 
 
 def record_breaker_state(provider: str, state: str) -> None:
@@ -549,10 +573,11 @@ def record_breaker_state(provider: str, state: str) -> None:
 
 
 def record_job_progress(job: str, *, kind: str, state: str, completed: int, total: int,
-                        score: float | None = None) -> None:
+                        score: float | None = None, program: str = "") -> None:
     """Progress of a long-running job (evaluation, optimization): ``completed`` of ``total`` steps."""
 
     telemetry = current()
-    fraction = completed / total if total > 0 else 0.0
+    # Planned work is an estimate: a job that succeeded is done.
+    fraction = 1.0 if state == "succeeded" else completed / total if total > 0 else 0.0
     telemetry.set_job_progress(job, kind, fraction, finished=state not in ACTIVE_JOB_STATES)
-    telemetry.emit(JobProgressed(job, kind, state, completed, total, score))
+    telemetry.emit(JobProgressed(job, kind, state, completed, total, score, program))
