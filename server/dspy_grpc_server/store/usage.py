@@ -168,5 +168,8 @@ class UsageSummary:
     cost_usd: float = 0.0
 
     def add(self, counters: Mapping[str, Any]) -> None:
+        """Add ``counters`` (PostgreSQL sums integers as ``Decimal``: kept as ``int``, cost as ``float``)."""
+
         for name in _COUNTERS:
-            setattr(self, name, getattr(self, name) + (counters[name] or 0))
+            value = counters[name] or 0
+            setattr(self, name, getattr(self, name) + (float(value) if name == "cost_usd" else int(value)))
