@@ -15,7 +15,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 TS_CLIENT := clients/typescript
 GO_CLIENT := clients/go
 
-.PHONY: help install install-clients tools go-tools serve test test-all lint generate check-generated breaking check bench-optimize bench-lm bench-telemetry
+.PHONY: help install install-clients tools go-tools serve test lint generate check-generated breaking check bench-optimize bench-lm bench-telemetry
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -53,9 +53,6 @@ serve: install ## Start the server on embedded defaults (SQLite in ./data, in-me
 
 test: install install-clients ## Run every test (unit, integration, parity, conformance from Python, TypeScript, Go and grpcurl); lists what was skipped and why
 	$(VENV)/bin/python -m pytest -q
-
-test-all: install install-clients ## Run every test with the services they need started for the run (a private PostgreSQL; needs postgresql, redis-server, chromium)
-	$(VENV)/bin/python -m tests.with_services $(VENV)/bin/python -m pytest -q
 
 lint: install ## buf lint (STANDARD) on the protos
 	$(VENV)/bin/buf lint

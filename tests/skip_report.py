@@ -10,9 +10,10 @@ import pytest
 _skipped: Counter[str] = Counter()
 
 HOW_TO_RUN_ALL = (
-    "To run every test, install what the reasons name (PostgreSQL 15+, redis-server, chromium, Node.js "
-    "20+, Go 1.26+; `make tools` for grpcurl) and run `make test-all`: it starts a private PostgreSQL on a "
-    "free loopback port for the run (the Redis and browser tests start their own servers)."
+    "To run them all, install what the reasons name -- Debian: `apt-get install postgresql redis-server "
+    "nginx chromium`, Node.js 20+ and Go 1.26+ for the client suites, `make tools` for grpcurl -- and run "
+    "`make test` again: the tests start private PostgreSQL, Redis and nginx servers on free loopback ports "
+    "themselves. `.ci/run` installs the Debian packages (and with CI=true nothing is skipped)."
 )
 
 

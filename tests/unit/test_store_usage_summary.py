@@ -1,9 +1,8 @@
-"""UsageLedgerStore.summarize against real databases: SQLite, and PostgreSQL when
-``DSPY_GRPC_TEST_POSTGRES_URL`` is set (the test empties that database's usage ledger)."""
+"""UsageLedgerStore.summarize against real databases: SQLite, and a fresh database on a private
+PostgreSQL server (the ``postgres_url`` fixture)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
@@ -12,10 +11,7 @@ import pytest
 
 from dspy_grpc_server.lm.usage import LedgerKey, LedgerTotals
 from dspy_grpc_server.store import Database
-from dspy_grpc_server.store.schema import usage_ledger
 from dspy_grpc_server.store.usage import UsageLedgerStore, UsageQuery, UsageSummary
-
-POSTGRES_URL = os.environ.get("DSPY_GRPC_TEST_POSTGRES_URL", "")
 
 ROWS = {
     LedgerKey(date(2026, 1, 30), "qa", "k1", "m"): LedgerTotals(1, 0, 10, 2, 0, 0.5),
@@ -24,13 +20,11 @@ ROWS = {
 }
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.skipif(
-    not POSTGRES_URL, reason="DSPY_GRPC_TEST_POSTGRES_URL is not set"))])
+@pytest.fixture(params=["sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[UsageLedgerStore]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'usage.db'}" if request.param == "sqlite" else POSTGRES_URL
+    url = (f"sqlite+aiosqlite:///{tmp_path / 'usage.db'}" if request.param == "sqlite"
+           else request.getfixturevalue("postgres_url"))
     database = await Database.open(url)
-    async with database.sessions() as session, session.begin():
-        await session.execute(usage_ledger.delete())
     store = UsageLedgerStore(database)
     await store.add(ROWS)
     try:
