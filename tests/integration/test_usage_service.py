@@ -9,11 +9,13 @@ import pytest
 from dspy_grpc.v1 import inference_pb2, inference_pb2_grpc, program_pb2, program_pb2_grpc, usage_pb2, usage_pb2_grpc
 from google.protobuf import json_format
 
+import dspy_grpc
 from dspy_grpc_server.app.config import BUILTIN_DUMMY
 from dspy_grpc_server.lm.usage import LedgerKey, LedgerTotals
 from dspy_grpc_server.store.usage import UsageLedgerStore
 from tests.conftest import mock_model_config
 from tests.integration.grpc_helpers import error_details
+from tests.integration.job_helpers import create_dataset, create_evaluation, create_program, exact_match, wait_evaluation
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -149,8 +151,6 @@ async def test_calls_just_made_are_counted_per_key_and_only_admins_may_ask(serve
 
 
 async def test_python_client_reads_every_page(server):
-    import dspy_grpc
-
     await UsageLedgerStore(server.app.database).add({
         LedgerKey(*key): LedgerTotals(*values) for key, values in SEEDED.items()
     })
@@ -165,3 +165,17 @@ async def test_python_client_reads_every_page(server):
         ("2026-02-01", "programs/qa", "claude"), ("2026-02-02", "programs/summarize", "gpt")]
     assert report.total.cost_usd == expected()[-1]
     assert {row.model: row.cost_usd for row in qa.rows} == {"claude": 1.5, "gpt": 0.375}
+
+
+async def test_a_jobs_lm_calls_count_for_the_program_it_runs(server, mock_lm):
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        await create_dataset(channel, "usage-rows", [{"question": f"q{i}", "answer": "a"} for i in range(3)])
+        await create_program(channel, "evaluated")
+        created = await create_evaluation(channel, {"program": "programs/evaluated", "dataset": "datasets/usage-rows",
+                                                    "metric": exact_match(), "num_threads": 1})
+        done = await wait_evaluation(channel, created.name)
+        response = await usage_pb2_grpc.UsageServiceStub(channel).QueryUsage(
+            usage_pb2.QueryUsageRequest(group_by=[PROGRAM, MODEL]), timeout=10)
+    assert done.progress.lm_calls_done == 3
+    assert [(row.program, row.model, row.calls + row.cache_hits) for row in response.rows] == [
+        ("programs/evaluated", "mock", 3)]
