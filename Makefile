@@ -51,7 +51,7 @@ $(TOOLS)/bin/grpcurl:
 serve: install ## Start the server on embedded defaults (SQLite in ./data, in-memory cache) on $(HOST):$(PORT)
 	$(VENV)/bin/dspy-grpc serve --host $(HOST) --port $(PORT)
 
-test: install install-clients ## Run every test (unit, integration, parity, conformance from Python, TypeScript, Go and grpcurl)
+test: install install-clients ## Run every test (unit, integration, parity, conformance from Python, TypeScript, Go and grpcurl); lists what was skipped and why
 	$(VENV)/bin/python -m pytest -q
 
 lint: install ## buf lint (STANDARD) on the protos

@@ -1,4 +1,4 @@
-"""Cost of the telemetry path of one Predict (RPC span, program, predictor, LM request, metrics,
+"""Cost of the telemetry path of one Predict (RPC span, program, predictor, adapter, LM request, metrics,
 dashboard activity), without and with spans recorded and metrics collected.
 
     python -m bench.telemetry
@@ -21,7 +21,8 @@ def per_call_us(target: telemetry.Telemetry, calls: int) -> float:
     with telemetry.scope(target):
         for _ in range(calls):
             with telemetry.rpc_call("/dspy_grpc.v1.InferenceService/Predict"):
-                with telemetry.program_call("qa", "predict"), telemetry.span("dspy.predictor self"):
+                with telemetry.program_call("qa", "predict"), telemetry.span("dspy.predictor self"), \
+                        telemetry.span("dspy.adapter chat"):
                     with telemetry.span("dspy.adapter.format"):
                         pass
                     with telemetry.lm_call(system="openai", model="m") as call:
@@ -40,7 +41,7 @@ def main() -> None:
     recorded.add_span_exporter(InMemorySpanExporter())
     recorded.telemetry.sinks.append(Activity())
     print(f"telemetry per Predict, default (nothing exported):        {per_call_us(default.telemetry, 20_000):7.1f} µs")
-    print(f"telemetry per Predict, 7 spans recorded + metrics on:     {per_call_us(recorded.telemetry, 5_000):7.1f} µs")
+    print(f"telemetry per Predict, 8 spans recorded + metrics on:     {per_call_us(recorded.telemetry, 5_000):7.1f} µs")
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ async def test_dashboard_shows_live_usage_and_job_progress_without_console_error
                         f"Number(document.getElementById('lm-calls').textContent) === {target}", polling=POLL_MS)
                     seen.append(await number(page, "lm-calls"))
                 assert seen == [1, 3]
-            await page.wait_for_function("document.querySelectorAll('#chart-usage polyline').length === 2",
+            await page.wait_for_function("document.querySelectorAll('#chart-tokens polyline').length === 2",
                                          polling=POLL_MS)
             assert "inline" in await page.text_content("#programs")
             assert "mock" in await page.text_content("#providers")

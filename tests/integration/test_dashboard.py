@@ -59,6 +59,11 @@ async def test_api_needs_an_admin_key_when_auth_is_on(server_factory):
         assert scoped.status_code == 403 and scoped.json()["error"] == "SCOPE_MISSING"
         ok = await http.get("/api/snapshot", headers={"Authorization": f"Bearer {admin_key}"})
         assert ok.status_code == 200 and ok.json()["health"]["auth"] is True
+        job = await http.get("/api/jobs/optimizations/nope", headers={"Authorization": f"Bearer {infer_key}"})
+        assert job.status_code == 403
+        admin = {"Authorization": f"Bearer {admin_key}"}
+        assert (await http.get("/api/jobs/optimizations/nope", headers=admin)).status_code == 404
+        assert (await http.get("/api/jobs/programs/qa", headers=admin)).status_code == 404
 
 
 async def test_events_stream_snapshots(server_factory):

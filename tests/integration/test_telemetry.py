@@ -10,6 +10,9 @@ from dspy_grpc.v1 import inference_pb2_grpc
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from dspy_grpc_server.app.config import BUILTIN_DUMMY
+from tests.conftest import mock_model_config
+from tests.integration.grpc_helpers import error_details
 from tests.integration.test_predict import predict_request
 from tests.mocklm.server import MockReply
 
@@ -25,6 +28,19 @@ async def traced_server(server_factory, **overrides):
     exporter = InMemorySpanExporter()
     running.app.telemetry_setup.add_span_exporter(exporter)
     return running, exporter
+
+
+#: RPC -> program -> predictor -> adapter (its format and parse steps) -> LM request -> HTTP attempt.
+NESTING = {
+    "dspy_grpc.v1.InferenceService/Predict": None,
+    "dspy.program inline": "dspy_grpc.v1.InferenceService/Predict",
+    "dspy.predictor self": "dspy.program inline",
+    "dspy.adapter chat": "dspy.predictor self",
+    "dspy.adapter.format": "dspy.adapter chat",
+    "chat mock": "dspy.adapter chat",
+    "POST": "chat mock",
+    "dspy.adapter.parse": "dspy.adapter chat",
+}
 
 
 def tree(spans) -> dict:
@@ -45,15 +61,10 @@ async def test_a_traced_predict_nests_spans_down_to_the_provider_http_call(serve
     assert len({span.context.trace_id for span in spans}) == 1
     nodes = tree(spans)
     parents = {name: parent for name, (_, parent) in nodes.items()}
-    assert parents == {
-        "dspy_grpc.v1.InferenceService/Predict": None,
-        "dspy.program inline": "dspy_grpc.v1.InferenceService/Predict",
-        "dspy.predictor self": "dspy.program inline",
-        "dspy.adapter.format": "dspy.predictor self",
-        "chat mock": "dspy.predictor self",
-        "POST": "chat mock",
-        "dspy.adapter.parse": "dspy.predictor self",
-    }
+    assert parents == NESTING
+    # Inside the adapter: format, then the LM request, then parse.
+    format_, lm_, parse_ = (nodes[name][0] for name in ("dspy.adapter.format", "chat mock", "dspy.adapter.parse"))
+    assert format_.end_time <= lm_.start_time and lm_.end_time <= parse_.start_time
     rpc = nodes["dspy_grpc.v1.InferenceService/Predict"][0]
     assert rpc.kind is SpanKind.SERVER
     assert rpc.attributes["rpc.system"] == "grpc" and rpc.attributes["rpc.method"] == "Predict"
@@ -101,7 +112,9 @@ async def test_failures_mark_spans_with_the_error_reason_and_every_attempt_is_a_
     assert lm.status.status_code is StatusCode.ERROR and lm.attributes["error.type"] == "PROVIDER_UNAVAILABLE"
     rpc = tree(spans)["dspy_grpc.v1.InferenceService/Predict"][0]
     assert rpc.attributes["rpc.grpc.status_code"] == grpc.StatusCode.UNAVAILABLE.value[0]
-    assert rpc.attributes["error.type"] == "UNAVAILABLE"
+    assert rpc.attributes["error.type"] == "PROVIDER_UNAVAILABLE"  # the reason the caller gets in ErrorInfo
+    assert rpc.status.description == "PROVIDER_UNAVAILABLE"
+    assert error_details(raised.value)["reason"] == "PROVIDER_UNAVAILABLE"
     assert not any(event.name == "exception" for span in spans for event in span.events)
 
 
@@ -201,3 +214,41 @@ async def test_an_evaluation_job_is_one_span_with_a_span_per_example_holding_its
     assert len(runs) == 3 and {by_id[span.parent.span_id].name for span in runs} == {"dspy.evaluate.example"}
     # The job continues the trace of the call that created it.
     assert by_id[job.parent.span_id].name == "dspy_grpc.v1.EvaluationService/CreateEvaluation"
+
+
+async def test_breaker_gauge_reports_every_deployment_at_every_scrape(server_factory, mock_lm):
+    fragile = mock_model_config(mock_lm.base_url, breaker_failures=1, breaker_reset_s=600, max_retries=0)
+    running = await server_factory(models=(fragile, BUILTIN_DUMMY), prometheus_enabled=True, prometheus_port=0)
+
+    async def scrape() -> dict[str, float]:
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(f"http://127.0.0.1:{running.ops.prometheus_port}/metrics")).text
+        return {line.split('dspy_grpc_provider="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines() if line.startswith("dspy_grpc_lm_breaker_state{")}
+
+    assert await scrape() == {"mock/0": 0.0, "dummy/0": 0.0}  # healthy, before any call: closed
+    mock_lm.enqueue(MockReply.error(503))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        with pytest.raises(grpc.aio.AioRpcError):
+            await inference_pb2_grpc.InferenceServiceStub(channel).Predict(predict_request(PREDICT), timeout=10)
+    assert await scrape() == {"mock/0": 2.0, "dummy/0": 0.0}
+    assert await scrape() == {"mock/0": 2.0, "dummy/0": 0.0}  # still reported, with no new change
+
+
+async def test_a_parse_fallback_is_a_second_adapter_span_and_the_failed_parse_says_why(server_factory, mock_lm):
+    running, exporter = await traced_server(server_factory)
+    mock_lm.enqueue("no field markers at all", '{"answer": "Paris"}')
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        await inference_pb2_grpc.InferenceServiceStub(channel).Predict(predict_request(PREDICT), timeout=10)
+    spans = exporter.get_finished_spans()
+    by_id = {span.context.span_id: span for span in spans}
+    adapters = sorted((s for s in spans if s.name.startswith("dspy.adapter ")), key=lambda s: s.start_time)
+    assert [s.name for s in adapters] == ["dspy.adapter chat", "dspy.adapter json"]
+    assert {by_id[s.parent.span_id].name for s in adapters} == {"dspy.predictor self"}
+    chat, json_ = adapters
+    assert chat.attributes["error.type"] == "PARSE_ERROR" and json_.status.status_code is not StatusCode.ERROR
+    children = {adapter.name: sorted((s for s in spans if s.parent and s.parent.span_id == adapter.context.span_id),
+                                     key=lambda s: s.start_time) for adapter in adapters}
+    assert [s.name for s in children["dspy.adapter chat"]] == ["dspy.adapter.format", "chat mock", "dspy.adapter.parse"]
+    assert children["dspy.adapter chat"][2].attributes["error.type"] == "PARSE_ERROR"
+    assert [s.name for s in children["dspy.adapter json"]] == ["dspy.adapter.format", "chat mock", "dspy.adapter.parse"]

@@ -28,6 +28,7 @@ type Client struct {
 	inference pb.InferenceServiceClient
 	programs  pb.ProgramServiceClient
 	budgets   pb.BudgetServiceClient
+	usage     pb.UsageServiceClient
 }
 
 // NewClient connects to target ("host:port", or any gRPC target string). Without options the
@@ -41,8 +42,13 @@ func NewClient(target string, opts ...grpc.DialOption) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, inference: pb.NewInferenceServiceClient(conn), programs: pb.NewProgramServiceClient(conn),
-		budgets: pb.NewBudgetServiceClient(conn)}, nil
+	return &Client{
+		conn:      conn,
+		inference: pb.NewInferenceServiceClient(conn),
+		programs:  pb.NewProgramServiceClient(conn),
+		budgets:   pb.NewBudgetServiceClient(conn),
+		usage:     pb.NewUsageServiceClient(conn),
+	}, nil
 }
 
 // Close closes the connection.

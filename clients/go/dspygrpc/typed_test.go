@@ -162,3 +162,49 @@ func TestTypedCallsAgainstServer(t *testing.T) {
 		t.Fatalf("want NOT_FOUND / PROGRAM_NOT_FOUND, got %v", err)
 	}
 }
+
+func TestQueryUsageAgainstServer(t *testing.T) {
+	address := os.Getenv(addressEnv)
+	if address == "" {
+		t.Skip(addressEnv + " is not set")
+	}
+	client, err := dspygrpc.NewClient(address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	if _, err := dspygrpc.Predict[Question, Answer](client).Call(ctx, Question{Question: "Usage?"},
+		dspygrpc.WithLM(dspygrpc.Model("dummy"))); err != nil {
+		t.Fatal(err)
+	}
+	report, err := client.QueryUsage(ctx, dspygrpc.UsageQuery{
+		Models:  []string{"dummy"},
+		Period:  pb.UsagePeriod_USAGE_PERIOD_DAY,
+		GroupBy: []pb.UsageDimension{pb.UsageDimension_USAGE_DIMENSION_MODEL},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Rows) == 0 {
+		t.Fatal("the call just made is not in the usage report")
+	}
+	calls := int64(0)
+	for _, row := range report.Rows {
+		if row.GetModel() != "dummy" || len(row.GetPeriod()) != len("2006-01-02") {
+			t.Errorf("row %v: want model dummy, one row per day", row)
+		}
+		calls += row.GetCalls() + row.GetCacheHits()
+	}
+	if calls < 1 || report.Total.GetCalls()+report.Total.GetCacheHits() != calls {
+		t.Errorf("calls %d, total %v", calls, report.Total)
+	}
+
+	_, err = client.QueryUsage(ctx, dspygrpc.UsageQuery{Start: "yesterday"})
+	var failure *dspygrpc.Error
+	if !errors.As(err, &failure) || len(failure.FieldViolations) != 1 || failure.FieldViolations[0].Field != "start_day" {
+		t.Errorf("bad start day: %v", err)
+	}
+}

@@ -39,6 +39,7 @@ from .signatures import FieldInfo, InputField, OutputField, Signature
 from .streaming import FieldDelta, ModuleEvent, StreamEvent, ToolCallEvent
 from .tools import Tool
 from .typespec import History, Image
+from .usage import UsageReport, UsageRow
 
 __version__ = "0.1.0"
 
@@ -83,6 +84,8 @@ __all__ = [
     "TraceStep",
     "UnauthenticatedError",
     "UnavailableError",
+    "UsageReport",
+    "UsageRow",
     "Usage",
     "configure",
 ]

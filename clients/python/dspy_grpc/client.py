@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -18,10 +19,21 @@ import grpc
 from . import _requests as rq
 from . import budgets as bq
 from . import _streams
+from . import usage as usage_queries
 from .errors import from_rpc_error
 from .results import Prediction, Program, RenderedPrompt, typed_outputs
 from .budgets import Budget
-from .v1 import budget_pb2, budget_pb2_grpc, inference_pb2, inference_pb2_grpc, module_pb2, program_pb2, program_pb2_grpc
+from .usage import UsageReport, UsageRow
+from .v1 import (
+    budget_pb2,
+    budget_pb2_grpc,
+    inference_pb2,
+    inference_pb2_grpc,
+    module_pb2,
+    program_pb2,
+    program_pb2_grpc,
+    usage_pb2_grpc,
+)
 from .values import from_struct
 
 if TYPE_CHECKING:
@@ -155,6 +167,7 @@ class Client(_Base):
         self._inference = inference_pb2_grpc.InferenceServiceStub(channel)
         self._programs = program_pb2_grpc.ProgramServiceStub(channel)
         self._budgets = budget_pb2_grpc.BudgetServiceStub(channel)
+        self._usage = usage_pb2_grpc.UsageServiceStub(channel)
 
     def close(self) -> None:
         """Close the channel (if the client created it)."""
@@ -480,6 +493,29 @@ class Client(_Base):
         self._call(self._budgets.DeleteBudget, request, timeout)
 
 
+    def query_usage(
+        self, *, period: str = "total", group_by: Iterable[str] = (), programs: Iterable[str] = (),
+        api_key_ids: Iterable[str] = (), models: Iterable[str] = (), start: _dt.date | str | None = None,
+        end: _dt.date | str | None = None, page_size: int = 0, timeout: float | None = None,
+    ) -> UsageReport:
+        """LM calls, tokens and cost from the usage ledger (needs an ``admin`` key).
+
+        ``period`` is ``"total"``, ``"day"`` or ``"month"`` (UTC); ``group_by`` keeps ``"program"``,
+        ``"api_key"`` and/or ``"model"`` apart; ``programs`` (``"qa"`` or ``"programs/qa"``; ``""``
+        for inline modules), ``api_key_ids`` and ``models`` filter; ``start``/``end`` are inclusive
+        days. Every page is fetched."""
+
+        rows, token, total = [], "", None
+        while True:
+            request = usage_queries.query_request(
+                period=period, group_by=group_by, programs=programs, api_key_ids=api_key_ids, models=models,
+                start=start, end=end, page_size=page_size, page_token=token)
+            response = self._call(self._usage.QueryUsage, request, timeout)
+            rows.extend(UsageRow.from_proto(row) for row in response.rows)
+            total, token = UsageRow.from_proto(response.total), response.next_page_token
+            if not token:
+                return UsageReport(rows, total)
+
 class AsyncClient(_Base):
     """An asyncio client for a dspy-grpc server; the same API as :class:`Client`, with ``await``.
 
@@ -513,6 +549,7 @@ class AsyncClient(_Base):
         self._inference = inference_pb2_grpc.InferenceServiceStub(channel)
         self._programs = program_pb2_grpc.ProgramServiceStub(channel)
         self._budgets = budget_pb2_grpc.BudgetServiceStub(channel)
+        self._usage = usage_pb2_grpc.UsageServiceStub(channel)
 
     async def close(self) -> None:
         """Close the channel (if the client created it)."""
@@ -799,3 +836,26 @@ class AsyncClient(_Base):
 
         request = budget_pb2.DeleteBudgetRequest(name=bq.budget_name(name), etag=etag)
         await self._call(self._budgets.DeleteBudget, request, timeout)
+
+    async def query_usage(
+        self, *, period: str = "total", group_by: Iterable[str] = (), programs: Iterable[str] = (),
+        api_key_ids: Iterable[str] = (), models: Iterable[str] = (), start: _dt.date | str | None = None,
+        end: _dt.date | str | None = None, page_size: int = 0, timeout: float | None = None,
+    ) -> UsageReport:
+        """LM calls, tokens and cost from the usage ledger (needs an ``admin`` key).
+
+        ``period`` is ``"total"``, ``"day"`` or ``"month"`` (UTC); ``group_by`` keeps ``"program"``,
+        ``"api_key"`` and/or ``"model"`` apart; ``programs`` (``"qa"`` or ``"programs/qa"``; ``""``
+        for inline modules), ``api_key_ids`` and ``models`` filter; ``start``/``end`` are inclusive
+        days. Every page is fetched."""
+
+        rows, token, total = [], "", None
+        while True:
+            request = usage_queries.query_request(
+                period=period, group_by=group_by, programs=programs, api_key_ids=api_key_ids, models=models,
+                start=start, end=end, page_size=page_size, page_token=token)
+            response = await self._call(self._usage.QueryUsage, request, timeout)
+            rows.extend(UsageRow.from_proto(row) for row in response.rows)
+            total, token = UsageRow.from_proto(response.total), response.next_page_token
+            if not token:
+                return UsageReport(rows, total)

@@ -40,6 +40,8 @@ import {
   type RpcOptions,
 } from "./module.js";
 import { Program } from "./results.js";
+import { UsageService } from "./gen/dspy_grpc/v1/usage_pb.js";
+import { usageRequest, usageRow, type UsageQuery, type UsageReport } from "./usage.js";
 import { signature, withReasoning, type Inputs, type Outputs, type Signature } from "./signature.js";
 
 /** The address `make serve` listens on. */
@@ -83,6 +85,8 @@ export class DspyClient implements Caller {
   readonly programs: Client<typeof ProgramService>;
   /** The generated BudgetService client. */
   readonly budgets: Client<typeof BudgetService>;
+  /** The generated UsageService client. */
+  readonly usage: Client<typeof UsageService>;
   private readonly sessions?: Http2SessionManager;
 
   /**
@@ -101,6 +105,7 @@ export class DspyClient implements Caller {
     this.inference = createClient(InferenceService, transport);
     this.programs = createClient(ProgramService, transport);
     this.budgets = createClient(BudgetService, transport);
+    this.usage = createClient(UsageService, transport);
   }
 
   /** Closes the connection (calls in flight fail). */
@@ -307,5 +312,23 @@ export class DspyClient implements Caller {
       for (const budget of page.budgets) yield new Budget(budget);
       pageToken = page.nextPageToken;
     } while (pageToken);
+  }
+
+  /**
+   * LM calls, tokens and cost from the usage ledger (needs an admin key), every page fetched:
+   * `await client.queryUsage({ period: "day", groupBy: ["program", "model"], start: "2026-12-01" })`.
+   */
+  async queryUsage(query: UsageQuery = {}, options?: RpcOptions): Promise<UsageReport> {
+    const rows = [];
+    let pageToken = "";
+    let total = usageRow(undefined);
+    do {
+      const request = usageRequest(query, pageToken);
+      const page = await rpc(() => this.usage.queryUsage(request, this.callOptions(options)));
+      rows.push(...page.rows.map(usageRow));
+      total = usageRow(page.total);
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    return { rows, total };
   }
 }

@@ -24,3 +24,4 @@ export { Prediction, Program, RenderedPrompt, type Usage } from "./results.js";
 export { toJsonObject } from "./values.js";
 export { Budget, MICROS_PER_USD, type BudgetPeriodName, type BudgetSubject } from "./budgets.js";
 export { AsyncQueue, type BatchItem, type StreamEvent, type Tool, type Tools } from "./streams.js";
+export { type UsageDimensionName, type UsagePeriodName, type UsageQuery, type UsageReport, type UsageRow } from "./usage.js";

@@ -1,6 +1,6 @@
 // Which LM a module calls: a model alias from the server's configuration, or a scripted LM carried in
 // the request (DSPy's DummyLM), with sampling options.
-import { create, isMessage, type JsonObject } from "@bufbuild/protobuf";
+import { create, isMessage } from "@bufbuild/protobuf";
 import {
   DummyLMSchema,
   DummyResponseSchema,
@@ -10,6 +10,7 @@ import {
   type DummyResponse,
   type LMSpec,
 } from "./gen/dspy_grpc/v1/module_pb.js";
+import { toJsonObject } from "./values.js";
 
 /** Sampling options; unset ones take the model's configured defaults. */
 export interface LMOptions {
@@ -20,8 +21,12 @@ export interface LMOptions {
   seed?: number;
 }
 
-/** One scripted reply: output field values (rendered as the adapter expects), or a raw completion. */
-export type ScriptedReply = JsonObject | string;
+/**
+ * One scripted reply: output field values (rendered as the adapter expects), or a raw completion.
+ * Any plain object will do (an interface or a variable's inferred type too); it is checked to be
+ * JSON when the request is built.
+ */
+export type ScriptedReply = object | string;
 
 /**
  * An LM:
@@ -44,7 +49,7 @@ export type LMLike =
 function reply(value: ScriptedReply): DummyResponse {
   return typeof value === "string"
     ? create(DummyResponseSchema, { reply: { case: "text", value } })
-    : create(DummyResponseSchema, { reply: { case: "fields", value } });
+    : create(DummyResponseSchema, { reply: { case: "fields", value: toJsonObject(value, "responses") } });
 }
 
 /** The LMSpec message for an LMLike. */

@@ -18,6 +18,8 @@ import {
   tool,
 } from "../src/index.js";
 import { ADDRESS_ENV } from "./conformance.js";
+import { UsageDimension, UsagePeriod } from "../src/gen/dspy_grpc/v1/usage_pb.js";
+import { usageRequest, usageRow } from "../src/usage.js";
 
 const qa = signature({
   inputs: { question: t.string().describe("a trivia question"), context: t.list(t.string()) },
@@ -78,6 +80,32 @@ describe("requests", () => {
     assert.equal(dummy.auto, true);
   });
 
+  test("scripted replies kept in typed variables type-check, and are checked to be JSON", () => {
+    interface Reply {
+      answer: string;
+      note?: string;
+    }
+    const reply: Reply = { answer: "Paris" };
+    const replies: Reply[] = [reply, { answer: "Rome", note: "capital of Italy" }];
+    const scripted = lmSpec({ responses: replies, rules: [{ contains: "Spain", response: reply }] });
+    const dummy = scripted.source.value as { responses: { reply: { value: unknown } }[] };
+    assert.deepEqual(dummy.responses[0].reply.value, { answer: "Paris" });
+    assert.throws(() => lmSpec({ responses: [{ answer: new Date() }] }), /responses\.answer: Date/);
+  });
+
+  test("usage queries: names, periods and dimensions become the request", () => {
+    const request = usageRequest(
+      { period: "month", groupBy: ["program", "apiKey"], programs: ["qa", "", "programs/x"], start: "2026-01-01" },
+      "tok",
+    );
+    assert.deepEqual(request.programs, ["programs/qa", "", "programs/x"]);
+    assert.equal(request.period, UsagePeriod.MONTH);
+    assert.deepEqual(request.groupBy, [UsageDimension.PROGRAM, UsageDimension.API_KEY]);
+    assert.equal(request.startDay, "2026-01-01");
+    assert.equal(request.pageToken, "tok");
+    assert.equal(usageRow(undefined).costUsd, 0);
+  });
+
   test("inputs that JSON cannot carry are refused with the field named", () => {
     assert.throws(() => toJsonObject({ question: "ok", when: new Date() }), /inputs\.when: Date/);
     assert.throws(() => toJsonObject({ nested: { n: Number.NaN } }), /inputs\.nested\.n/);
@@ -107,6 +135,24 @@ describe("typed calls against a server", { skip: address ? false : `${ADDRESS_EN
     const qa = client.predict("question -> answer");
     const pred = await qa.call({ question: "What is the capital of France?" }, { lm: { responses: [{ answer: "Paris" }] } });
     assert.equal(pred.outputs.answer, "Paris");
+  });
+
+  test("queryUsage reports the call just made", async () => {
+    await client.predict("question -> answer").call({ question: "Usage?" }, { lm: "dummy" });
+    const report = await client.queryUsage({ models: ["dummy"], period: "day", groupBy: ["model"] });
+    assert.ok(report.rows.length >= 1);
+    for (const row of report.rows) {
+      assert.equal(row.model, "dummy");
+      assert.match(row.period, /^\d{4}-\d{2}-\d{2}$/);
+    }
+    const calls = report.rows.reduce((sum, row) => sum + row.calls + row.cacheHits, 0);
+    assert.ok(calls >= 1);
+    assert.equal(report.total.calls + report.total.cacheHits, calls);
+    await assert.rejects(client.queryUsage({ start: "yesterday" }), (error: unknown) => {
+      assert.ok(error instanceof DspyGrpcError);
+      assert.deepEqual(error.fieldViolations.map((v) => v.field), ["start_day"]);
+      return true;
+    });
   });
 
   test("predict with a typed signature", async () => {

@@ -105,7 +105,8 @@ class _Call:
             rpc.record_code(code.name, code.value[0])
             return
         self.status = _status_for(error, self.method, self.request_id)
-        rpc.record_code(self.status.code.name, self.status.code.value[0])
+        reason = error.reason if isinstance(error, DspyGrpcError) else "INTERNAL"
+        rpc.record_code(self.status.code.name, self.status.code.value[0], reason)
 
     async def abort_if_failed(self) -> None:
         if self.status is not None:

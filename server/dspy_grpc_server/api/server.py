@@ -14,6 +14,7 @@ from dspy_grpc.v1 import optimization_pb2, optimization_pb2_grpc
 from dspy_grpc.v1 import lm_pb2, lm_pb2_grpc
 from dspy_grpc.v1 import program_admin_pb2, program_admin_pb2_grpc
 from dspy_grpc.v1 import budget_pb2, budget_pb2_grpc
+from dspy_grpc.v1 import usage_pb2, usage_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -30,6 +31,7 @@ from .authorization import Authorizer
 from .interceptors import CallInterceptor
 from .program_service import ProgramService
 from .program_admin_service import ProgramAdminService
+from .usage_service import UsageService
 from ..app.program_admin import ProgramAdmin
 
 log = logging.getLogger("dspy_grpc_server.api")
@@ -43,6 +45,7 @@ SERVICE_NAMES = (
     lm_pb2.DESCRIPTOR.services_by_name["LMService"].full_name,
     program_admin_pb2.DESCRIPTOR.services_by_name["ProgramAdminService"].full_name,
     budget_pb2.DESCRIPTOR.services_by_name["BudgetService"].full_name,
+    usage_pb2.DESCRIPTOR.services_by_name["UsageService"].full_name,
 )
 
 
@@ -98,6 +101,7 @@ async def start_server(config: Config) -> RunningServer:
         ProgramAdminService(ProgramAdmin(app.workers, app.quarantine_store)), server
     )
     budget_pb2_grpc.add_BudgetServiceServicer_to_server(BudgetService(app.budgets), server)
+    usage_pb2_grpc.add_UsageServiceServicer_to_server(UsageService(app.usage), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

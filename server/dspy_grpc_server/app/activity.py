@@ -21,6 +21,8 @@ from ..core import telemetry
 LATENCY_WINDOW = 1000
 #: How many finished jobs stay listed.
 RECENT_JOBS = 20
+#: How many progress points per job are kept for its chart (older ones are thinned out).
+JOB_HISTORY = 240
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -63,6 +65,18 @@ class _ModelStats(_Stats):
 
 
 @dataclass
+class _Traffic:
+    """LM traffic of one program from one source (RPCs or jobs)."""
+
+    lm_calls: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"lm_calls": self.lm_calls, "tokens": self.tokens, "cost_usd": round(self.cost_usd, 6)}
+
+
+@dataclass
 class _Bucket:
     start: float
     calls: int = 0
@@ -87,6 +101,10 @@ class Activity:
         self.breakers: dict[str, str] = {}
         self.cache_hits = self.cache_misses = 0
         self.jobs: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        #: Per job: [seconds since start, fraction done, best score] points, oldest first.
+        self.job_history: dict[str, list[list[float | None]]] = {}
+        #: Per program id ("" for inline modules and raw calls) and source ("rpc" / "job").
+        self.traffic: dict[tuple[str, str], _Traffic] = {}
 
     # ------------------------------------------------------------ the sink
 
@@ -112,7 +130,13 @@ class Activity:
         if event.code not in ("OK", "CANCELLED"):
             self.rpc_errors += 1
 
+    def _traffic(self, program: str, job: str) -> _Traffic:
+        return self.traffic.setdefault((program, "job" if job else "rpc"), _Traffic())
+
     def _on_LMCallFinished(self, event: telemetry.LMCallFinished) -> None:
+        traffic = self._traffic(event.program, event.job)
+        traffic.lm_calls += 1
+        traffic.tokens += event.input_tokens + event.output_tokens
         stats = self.models.setdefault(event.model, _ModelStats())
         stats.add(event.seconds, event.error)
         stats.input_tokens += event.input_tokens
@@ -126,6 +150,7 @@ class Activity:
 
     def _on_CostRecorded(self, event: telemetry.CostRecorded) -> None:
         self.models.setdefault(event.model, _ModelStats()).cost_usd += event.usd
+        self._traffic(event.program, event.job).cost_usd += event.usd
         self._bucket().cost_usd += event.usd
 
     def _on_ProgramCallFinished(self, event: telemetry.ProgramCallFinished) -> None:
@@ -145,12 +170,19 @@ class Activity:
         previous = self.jobs.pop(event.job, None)
         self.jobs[event.job] = {
             "job": event.job, "kind": event.kind, "state": event.state, "completed": event.completed,
-            "total": event.total, "score": event.score, "updated": now,
+            "total": event.total, "score": event.score, "program": event.program, "updated": now,
             "started": previous["started"] if previous else now,
         }
+        started = self.jobs[event.job]["started"]
+        history = self.job_history.setdefault(event.job, [])
+        fraction = 1.0 if event.state == "succeeded" else event.completed / event.total if event.total > 0 else 0.0
+        history.append([round(now - started, 3), round(min(1.0, fraction), 4), event.score])
+        if len(history) > JOB_HISTORY:  # keep the first and last points, thin out the middle
+            del history[1:len(history) - 1:2]
         finished = [name for name, job in self.jobs.items() if job["state"] not in ("running", "pending", "queued")]
         for name in finished[:-RECENT_JOBS]:
             del self.jobs[name]
+            self.job_history.pop(name, None)
 
     # ------------------------------------------------------------ reading
 
@@ -169,6 +201,8 @@ class Activity:
                        for name, stats in self.models.items()},
             "breakers": dict(self.breakers),
             "programs": {name: stats.as_dict() for name, stats in self.programs.items()},
+            "traffic": [{"program": program, "source": source, **traffic.as_dict()}
+                        for (program, source), traffic in sorted(self.traffic.items())],
             "timeline": {"bucket_s": self.bucket_s, "points": [
                 {"t": b.start, "calls": b.calls, "errors": b.errors, "input_tokens": b.input_tokens,
                  "output_tokens": b.output_tokens, "cost_usd": round(b.cost_usd, 6)}

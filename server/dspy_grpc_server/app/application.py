@@ -17,6 +17,7 @@ from ..store.jobs import JobStore
 from ..store.programs import ProgramStore
 from ..store.quarantine import QuarantineStore
 from ..store.usage import UsageLedgerStore
+from .usage_queries import UsageQueries
 from .activity import Activity
 from .auth import ApiKeys
 from .budgets import Budgets, StoredBudgets
@@ -64,10 +65,12 @@ class Application:
         # Operations: telemetry (recorded into by every layer), live activity for the dashboard, API keys.
         self.telemetry_setup = TelemetrySetup(config)
         self.telemetry = self.telemetry_setup.telemetry
+        self.telemetry.breaker_states = registry.breaker_states
         self.activity = Activity()
         self.telemetry.sinks.append(self.activity)
         telemetry.set_default(self.telemetry)
         self.api_keys = ApiKeys(database, cache_ttl_s=config.auth_cache_ttl_s)
+        self.usage = UsageQueries(registry.usage, UsageLedgerStore(database))
 
     @classmethod
     async def start(cls, config: Config) -> Application:

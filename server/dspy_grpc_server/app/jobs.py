@@ -18,6 +18,7 @@ from typing import Any
 from ..core import telemetry
 from ..core.errors import DspyGrpcError
 from ..core.supervisor import ChildSpec, Restart, Supervisor
+from ..lm.attribution import attributed
 
 from ..optimize.journal import LMJournal
 from ..optimize.progress import Progress
@@ -89,7 +90,7 @@ class JobControl:
         telemetry.record_job_progress(
             f"{self.record.kind}s/{self.record.job_id}", kind=self.record.kind, state=state,
             completed=self.progress.lm_calls_done, total=self.progress.lm_calls_planned,
-            score=self.progress.best_score,
+            score=self.progress.best_score, program=self.record.spec.get("program_id", ""),
         )
 
     def start_flushing(self) -> None:
@@ -150,7 +151,9 @@ class JobHost:
         control = JobControl(self, record)
         control.start_flushing()
         try:
-            with telemetry.job_run(kind, job_id):
+            program_id = record.spec.get("program_id", "")
+            # The job's LM calls are its program's: in the usage ledger (and budgets) and in live stats.
+            with telemetry.job_run(kind, job_id, program_id), attributed(program_id=program_id):
                 result = await self._bodies[kind](record, control)
         except asyncio.CancelledError:
             await control.stop_flushing()

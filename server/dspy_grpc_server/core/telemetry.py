@@ -28,7 +28,7 @@ import contextvars
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +72,8 @@ DSPY_EXAMPLE_SCORE = "dspy_grpc.example.score"
 
 #: Latency buckets (seconds) for every duration histogram.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+#: Job states in which a job's progress gauge keeps being reported.
+ACTIVE_JOB_STATES = frozenset({"pending", "running"})
 #: Breaker states as gauge values.
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 #: Longest recorded prompt/completion attribute (characters) when content capture is on.
@@ -102,12 +104,18 @@ class LMCallFinished:
     seconds: float
     error: str
     cache_hit: bool
+    #: The stored program the call was made for ("" for inline modules and raw calls) and the job
+    #: that made it ("" outside jobs; else "evaluations/{id}" or "optimizations/{id}").
+    program: str = ""
+    job: str = ""
 
 
 @dataclass(frozen=True)
 class CostRecorded:
     model: str
     usd: float
+    program: str = ""
+    job: str = ""
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,7 @@ class JobProgressed:
     completed: int
     total: int
     score: float | None
+    program: str = ""
 
 
 Event = (RpcStarted | RpcFinished | LMCallFinished | CostRecorded | ProgramCallFinished | CacheLookup | BreakerChanged
@@ -164,6 +173,7 @@ class Telemetry:
         self._tracer_provider = tracer_provider
         self._tracer: trace.Tracer | None = None
         self._tracing: bool | None = None
+        self._metering = meter_provider is not None
         meter = (meter_provider or metrics.get_meter_provider()).get_meter(INSTRUMENTATION_NAME)
         seconds = {"unit": "s", "explicit_bucket_boundaries_advisory": DURATION_BUCKETS}
         self.rpc_duration = meter.create_histogram(
@@ -177,12 +187,42 @@ class Telemetry:
         self.lm_cost = meter.create_counter("dspy_grpc.lm.cost", unit="USD", description="LM cost in US dollars")
         self.cache_lookups = meter.create_counter(
             "dspy_grpc.lm.cache.lookups", unit="{lookup}", description="LM cache lookups by result (hit/miss)")
-        self.breaker_state = meter.create_gauge(
-            "dspy_grpc.lm.breaker.state", description="Circuit breaker state: 0 closed, 1 half-open, 2 open")
+        #: Where the breaker gauge reads every deployment's current state at each export:
+        #: ``(deployment name, "closed" | "half_open" | "open")`` pairs (set by the application).
+        self.breaker_states: Callable[[], Iterable[tuple[str, str]]] = tuple
+        #: Progress of jobs by (job, kind): running ones, and finished ones until their last export.
+        self._job_progress: dict[tuple[str, str], tuple[float, bool]] = {}
+        meter.create_observable_gauge(
+            "dspy_grpc.lm.breaker.state", callbacks=[self._observe_breakers],
+            description="Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open")
         self.program_duration = meter.create_histogram(
             "dspy_grpc.program.duration", description="Duration of program (module) runs", **seconds)
-        self.job_progress = meter.create_gauge(
-            "dspy_grpc.job.progress", unit="1", description="Fraction of a job's work done (0..1)")
+        meter.create_observable_gauge(
+            "dspy_grpc.job.progress", callbacks=[self._observe_jobs], unit="1",
+            description="Fraction of a job's work done (0..1)")
+
+    def _observe_breakers(self, _options: metrics.CallbackOptions) -> list[metrics.Observation]:
+        try:
+            states = list(self.breaker_states())
+        except Exception:  # noqa: BLE001 - an export must not fail on a status read
+            log.exception("reading the breaker states failed")
+            return []
+        return [metrics.Observation(BREAKER_STATES.get(state, -1), {"dspy_grpc.provider": name})
+                for name, state in states]
+
+    def set_job_progress(self, job: str, kind: str, fraction: float, *, finished: bool) -> None:
+        if finished and not self._metering:  # nothing will read it: keep nothing
+            self._job_progress.pop((job, kind), None)
+            return
+        self._job_progress[(job, kind)] = (fraction, finished)
+
+    def _observe_jobs(self, _options: metrics.CallbackOptions) -> list[metrics.Observation]:
+        observed = [metrics.Observation(fraction, {DSPY_JOB: job, DSPY_JOB_KIND: kind})
+                    for (job, kind), (fraction, _) in list(self._job_progress.items())]
+        for key, (_, finished) in list(self._job_progress.items()):
+            if finished:  # reported once more at its final value, then no longer
+                del self._job_progress[key]
+        return observed
 
     @property
     def tracer(self) -> trace.Tracer:
@@ -217,6 +257,19 @@ class Telemetry:
 
 _default = Telemetry()
 _current: contextvars.ContextVar[Telemetry | None] = contextvars.ContextVar("dspy_grpc_telemetry", default=None)
+#: The stored program and the job the running code works for (set by program_call and job_run).
+_program: contextvars.ContextVar[str] = contextvars.ContextVar("dspy_grpc_telemetry_program", default="")
+_job: contextvars.ContextVar[str] = contextvars.ContextVar("dspy_grpc_telemetry_job", default="")
+
+
+@contextmanager
+def _working_for(program: str | None = None, job: str | None = None) -> Iterator[None]:
+    tokens = [(var, var.set(value)) for var, value in ((_program, program), (_job, job)) if value is not None]
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
 
 
 def current() -> Telemetry:
@@ -348,7 +401,8 @@ def lm_call(*, system: str, model: str, operation: str = "chat", temperature: fl
             if call.output_tokens:
                 telemetry.lm_tokens.add(call.output_tokens, {**base, GEN_AI_TOKEN_TYPE: "output"})
             telemetry.emit(LMCallFinished(model, system, call.response_model, call.input_tokens,
-                                          call.output_tokens, seconds, error, call.cache_hit))
+                                          call.output_tokens, seconds, error, call.cache_hit,
+                                          _program.get(), _job.get()))
 
 
 class HttpCall:
@@ -394,12 +448,15 @@ class RpcCall:
         self.code_value = 0
         span_.set_attribute("rpc.grpc.status_code", 0)
 
-    def record_code(self, name: str, value: int) -> None:
+    def record_code(self, name: str, value: int, reason: str = "") -> None:
+        """The call's status code; a failure's ``error.type`` is its ``reason`` (the ErrorInfo
+        reason sent to the caller), else the code's name."""
+
         self.code, self.code_value = name, value
         self.span.set_attribute("rpc.grpc.status_code", value)
         if name != "OK":
-            self.span.set_attribute(ERROR_TYPE, name)
-            self.span.set_status(Status(StatusCode.ERROR, name))
+            self.span.set_attribute(ERROR_TYPE, reason or name)
+            self.span.set_status(Status(StatusCode.ERROR, reason or name))
 
 
 @contextmanager
@@ -435,7 +492,8 @@ def program_call(program: str, module_kind: str = "") -> Iterator[Span]:
     started = time.perf_counter()
     error = ""
     try:
-        with span(f"dspy.program {program}", {DSPY_PROGRAM: program, "dspy.module": module_kind}) as current_span:
+        with span(f"dspy.program {program}", {DSPY_PROGRAM: program, "dspy.module": module_kind}) as current_span, \
+                _working_for(program="" if program == "inline" else program):
             yield current_span
     except BaseException as exc:
         error = error_type(exc)
@@ -457,11 +515,13 @@ def tool_call(tool: str, call_id: str) -> Iterator[Span]:
 
 
 @contextmanager
-def job_run(kind: str, job_id: str) -> Iterator[Span]:
-    """A span around one run of a long-running job (a resumed job gets a new one); what the job
-    does (program runs, LM calls) nests under it."""
+def job_run(kind: str, job_id: str, program: str = "") -> Iterator[Span]:
+    """A span around one run of a long-running job (a resumed job gets a new one) for ``program``
+    (its id); what the job does (program runs, LM calls) nests under it and is counted as job
+    traffic of that program in live events."""
 
-    with span(f"dspy.job {kind}", {DSPY_JOB: job_id, DSPY_JOB_KIND: kind}) as current_span:
+    with span(f"dspy.job {kind}", {DSPY_JOB: job_id, DSPY_JOB_KIND: kind, DSPY_PROGRAM: program}) as current_span, \
+            _working_for(program=program, job=f"{kind}s/{job_id}"):
         yield current_span
 
 
@@ -502,22 +562,22 @@ def record_cost(model: str, usd: float) -> None:
         return
     telemetry = current()
     telemetry.lm_cost.add(usd, {GEN_AI_REQUEST_MODEL: model})
-    telemetry.emit(CostRecorded(model, usd))
+    telemetry.emit(CostRecorded(model, usd, _program.get(), _job.get()))
 
 
 def record_breaker_state(provider: str, state: str) -> None:
-    """A provider's circuit breaker changed state (``closed``, ``half_open`` or ``open``)."""
+    """A provider's circuit breaker changed state (``closed``, ``half_open`` or ``open``): an event
+    for live views. The gauge reads every deployment's state at each export (``breaker_states``)."""
 
-    telemetry = current()
-    telemetry.breaker_state.set(BREAKER_STATES.get(state, -1), {"dspy_grpc.provider": provider})
-    telemetry.emit(BreakerChanged(provider, state))
+    current().emit(BreakerChanged(provider, state))
 
 
 def record_job_progress(job: str, *, kind: str, state: str, completed: int, total: int,
-                        score: float | None = None) -> None:
+                        score: float | None = None, program: str = "") -> None:
     """Progress of a long-running job (evaluation, optimization): ``completed`` of ``total`` steps."""
 
     telemetry = current()
-    fraction = completed / total if total > 0 else 0.0
-    telemetry.job_progress.set(fraction, {DSPY_JOB: job, DSPY_JOB_KIND: kind})
-    telemetry.emit(JobProgressed(job, kind, state, completed, total, score))
+    # Planned work is an estimate: a job that succeeded is done.
+    fraction = 1.0 if state == "succeeded" else completed / total if total > 0 else 0.0
+    telemetry.set_job_progress(job, kind, fraction, finished=state not in ACTIVE_JOB_STATES)
+    telemetry.emit(JobProgressed(job, kind, state, completed, total, score, program))

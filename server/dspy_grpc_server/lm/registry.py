@@ -183,6 +183,11 @@ class LMRegistry:
                                    cache=cache, deployments=tuple(deployments)))
         return out
 
+    def breaker_states(self) -> list[tuple[str, str]]:
+        """``(deployment name, breaker state)`` of every deployment, now."""
+
+        return [(worker.name, worker.breaker.state) for lm in self._lms.values() for worker in lm.router.workers]
+
     # ------------------------------------------------------------------ lifecycle
 
     async def aclose(self) -> None:

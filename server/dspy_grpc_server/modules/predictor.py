@@ -177,22 +177,32 @@ class _Call:
             self.ctx.send(FieldDelta(self.name, name, text, last))
 
     async def single(self, adapter_name: str, *, stream: bool) -> dict[str, Any]:
+        """One adapter round trip: a ``dspy.adapter`` span holding its format step, the LM request
+        and its parse step, in that order."""
+
         adapter: Adapter = get_adapter(adapter_name)
-        with telemetry.span("dspy.adapter.format", {"dspy.adapter": adapter_name}):
-            messages = adapter.format(self.signature, self.demos, self.values)
-            extra = adapter.lm_options(self.signature, supports_json_schema=self.lm.supports_json_schema)
-        options = replace(self.options, **extra)
-        if stream:
-            text = await self._stream(self.lm, messages, options, adapter_name)
-        else:
-            text = await self._complete(self.lm, messages, options)
-        with telemetry.span("dspy.adapter.parse", {"dspy.adapter": adapter_name}):
-            return adapter.parse(self.parse_signature, text)
+        attributes = {"dspy.adapter": adapter_name}
+        with telemetry.span(f"dspy.adapter {adapter_name}", attributes):
+            with telemetry.span("dspy.adapter.format", attributes):
+                messages = adapter.format(self.signature, self.demos, self.values)
+                extra = adapter.lm_options(self.signature, supports_json_schema=self.lm.supports_json_schema)
+            options = replace(self.options, **extra)
+            if stream:
+                text = await self._stream(self.lm, messages, options, adapter_name)
+            else:
+                text = await self._complete(self.lm, messages, options)
+            with telemetry.span("dspy.adapter.parse", attributes):
+                return adapter.parse(self.parse_signature, text)
 
     async def two_step(self, extraction_lm: LM) -> dict[str, Any]:
         adapter = TwoStepAdapter()
-        answer = await self._complete(self.lm, adapter.format(self.signature, self.demos, self.values), self.options)
-        extracted = await self._complete(
-            extraction_lm, adapter.extraction_messages(self.parse_signature, answer), LMOptions()
-        )
-        return adapter.parse_extraction(self.parse_signature, extracted)
+        attributes = {"dspy.adapter": "two_step"}
+        with telemetry.span("dspy.adapter two_step", attributes):
+            with telemetry.span("dspy.adapter.format", attributes):
+                messages = adapter.format(self.signature, self.demos, self.values)
+            answer = await self._complete(self.lm, messages, self.options)
+            with telemetry.span("dspy.adapter.format", attributes):
+                extraction = adapter.extraction_messages(self.parse_signature, answer)
+            extracted = await self._complete(extraction_lm, extraction, LMOptions())
+            with telemetry.span("dspy.adapter.parse", attributes):
+                return adapter.parse_extraction(self.parse_signature, extracted)

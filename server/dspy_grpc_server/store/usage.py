@@ -92,3 +92,84 @@ class UsageLedgerStore:
             query = query.where(usage_ledger.c.day >= since)
         async with self._db.sessions() as session:
             return [UsageRow(**row._mapping) for row in (await session.execute(query)).all()]
+
+    async def summarize(self, query: UsageQuery) -> list[UsageSummary]:
+        """Ledger rows matching ``query``'s filters, summed per period bucket and grouped dimension;
+        oldest period first, then by program, API key and model."""
+
+        grouped = [getattr(usage_ledger.c, column) for column in query.columns()]
+        sums = [sa.func.sum(getattr(usage_ledger.c, name)).label(name) for name in _COUNTERS]
+        select = sa.select(usage_ledger.c.day, *grouped, *sums).group_by(usage_ledger.c.day, *grouped)
+        for column, values in (("program_id", query.program_ids), ("api_key_id", query.api_key_ids),
+                               ("model", query.models)):
+            if values:
+                select = select.where(getattr(usage_ledger.c, column).in_(values))
+        if query.start_day is not None:
+            select = select.where(usage_ledger.c.day >= query.start_day)
+        if query.end_day is not None:
+            select = select.where(usage_ledger.c.day <= query.end_day)
+        async with self._db.sessions() as session:
+            found = (await session.execute(select)).all()
+        buckets: dict[tuple[str, str, str, str], UsageSummary] = {}
+        for row in found:
+            values = row._mapping
+            key = (query.bucket(values["day"]), values.get("program_id", ""), values.get("api_key_id", ""),
+                   values.get("model", ""))
+            summary = buckets.get(key)
+            if summary is None:
+                summary = buckets[key] = UsageSummary(*key)
+            summary.add(values)
+        return [buckets[key] for key in sorted(buckets)]
+
+
+@dataclass(frozen=True)
+class UsageQuery:
+    """Which ledger rows to sum (empty filters match everything; days are inclusive) and how:
+    ``period`` is ``"total"``, ``"day"`` or ``"month"``; ``group_by`` names the dimensions kept
+    apart (``"program"``, ``"api_key"``, ``"model"``)."""
+
+    program_ids: tuple[str, ...] = ()
+    api_key_ids: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    start_day: date | None = None
+    end_day: date | None = None
+    period: str = "total"
+    group_by: tuple[str, ...] = ()
+
+    def columns(self) -> list[str]:
+        return [column for dimension, column in DIMENSION_COLUMNS.items() if dimension in self.group_by]
+
+    def bucket(self, day: date) -> str:
+        if self.period == "day":
+            return day.isoformat()
+        if self.period == "month":
+            return day.isoformat()[:7]
+        return ""
+
+
+#: Dimension name -> ledger column, in the order rows are sorted by.
+DIMENSION_COLUMNS = {"program": "program_id", "api_key": "api_key_id", "model": "model"}
+
+
+@dataclass
+class UsageSummary:
+    """Summed ledger counters of one period bucket (``"YYYY-MM-DD"``, ``"YYYY-MM"`` or ``""``) and
+    one combination of grouped dimensions (``""`` for a dimension not grouped by)."""
+
+    period: str
+    program_id: str
+    api_key_id: str
+    model: str
+    calls: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated_calls: int = 0
+    cost_usd: float = 0.0
+
+    def add(self, counters: Mapping[str, Any]) -> None:
+        """Add ``counters`` (PostgreSQL sums integers as ``Decimal``: kept as ``int``, cost as ``float``)."""
+
+        for name in _COUNTERS:
+            value = counters[name] or 0
+            setattr(self, name, getattr(self, name) + (float(value) if name == "cost_usd" else int(value)))
