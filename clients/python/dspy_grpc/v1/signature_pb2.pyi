@@ -58,7 +58,7 @@ FIELD_ROLE_INPUT: FieldRole
 FIELD_ROLE_OUTPUT: FieldRole
 
 class TypeSpec(_message.Message):
-    __slots__ = ("kind", "args", "values", "name", "json_schema", "language", "member_names")
+    __slots__ = ("kind", "args", "values", "name", "json_schema", "language", "member_names", "values_json")
     KIND_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,7 @@ class TypeSpec(_message.Message):
     JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     MEMBER_NAMES_FIELD_NUMBER: _ClassVar[int]
+    VALUES_JSON_FIELD_NUMBER: _ClassVar[int]
     kind: TypeKind
     args: _containers.RepeatedCompositeFieldContainer[TypeSpec]
     values: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Value]
@@ -73,7 +74,8 @@ class TypeSpec(_message.Message):
     json_schema: str
     language: str
     member_names: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, kind: _Optional[_Union[TypeKind, str]] = ..., args: _Optional[_Iterable[_Union[TypeSpec, _Mapping]]] = ..., values: _Optional[_Iterable[_Union[_struct_pb2.Value, _Mapping]]] = ..., name: _Optional[str] = ..., json_schema: _Optional[str] = ..., language: _Optional[str] = ..., member_names: _Optional[_Iterable[str]] = ...) -> None: ...
+    values_json: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, kind: _Optional[_Union[TypeKind, str]] = ..., args: _Optional[_Iterable[_Union[TypeSpec, _Mapping]]] = ..., values: _Optional[_Iterable[_Union[_struct_pb2.Value, _Mapping]]] = ..., name: _Optional[str] = ..., json_schema: _Optional[str] = ..., language: _Optional[str] = ..., member_names: _Optional[_Iterable[str]] = ..., values_json: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SignatureField(_message.Message):
     __slots__ = ("name", "role", "type", "description", "prefix", "constraints")
@@ -110,11 +112,13 @@ class Signature(_message.Message):
     def __init__(self, fields: _Optional[_Iterable[_Union[SignatureField, _Mapping]]] = ..., text: _Optional[str] = ..., instructions: _Optional[str] = ...) -> None: ...
 
 class Example(_message.Message):
-    __slots__ = ("data", "input_keys", "augmented")
+    __slots__ = ("data", "input_keys", "augmented", "data_json")
     DATA_FIELD_NUMBER: _ClassVar[int]
     INPUT_KEYS_FIELD_NUMBER: _ClassVar[int]
     AUGMENTED_FIELD_NUMBER: _ClassVar[int]
+    DATA_JSON_FIELD_NUMBER: _ClassVar[int]
     data: _struct_pb2.Struct
     input_keys: _containers.RepeatedScalarFieldContainer[str]
     augmented: bool
-    def __init__(self, data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., input_keys: _Optional[_Iterable[str]] = ..., augmented: _Optional[bool] = ...) -> None: ...
+    data_json: str
+    def __init__(self, data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., input_keys: _Optional[_Iterable[str]] = ..., augmented: _Optional[bool] = ..., data_json: _Optional[str] = ...) -> None: ...

@@ -201,7 +201,8 @@ type TypeSpec struct {
 	Kind TypeKind `protobuf:"varint,1,opt,name=kind,proto3,enum=dspy_grpc.v1.TypeKind" json:"kind,omitempty"`
 	// Type arguments; see TypeKind for how many each kind takes.
 	Args []*TypeSpec `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty"`
-	// Allowed values of a literal or enum.
+	// Allowed values of a literal or enum (the convenient form: numbers are doubles, so whole numbers
+	// are read as integers; `values_json` is exact).
 	Values []*structpb.Value `protobuf:"bytes,3,rep,name=values,proto3" json:"values,omitempty"`
 	// Name of an object or enum type, rendered where DSPy renders the class name.
 	Name string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
@@ -213,7 +214,10 @@ type TypeSpec struct {
 	Language string `protobuf:"bytes,6,opt,name=language,proto3" json:"language,omitempty"`
 	// Member names of an enum, parallel to `values` (optional). As in DSPy, an LM answer may give a
 	// member's name instead of its value; the parsed output is still the value.
-	MemberNames   []string `protobuf:"bytes,7,rep,name=member_names,json=memberNames,proto3" json:"member_names,omitempty"`
+	MemberNames []string `protobuf:"bytes,7,rep,name=member_names,json=memberNames,proto3" json:"member_names,omitempty"`
+	// Allowed values of a literal or enum, each as JSON text (`"1"`, `"1.5"`, `"\"a\""`): the exact
+	// form, e.g. to tell `Literal[1]` from `Literal[1.0]`. When set, it wins over `values`.
+	ValuesJson    []string `protobuf:"bytes,8,rep,name=values_json,json=valuesJson,proto3" json:"values_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -293,6 +297,13 @@ func (x *TypeSpec) GetLanguage() string {
 func (x *TypeSpec) GetMemberNames() []string {
 	if x != nil {
 		return x.MemberNames
+	}
+	return nil
+}
+
+func (x *TypeSpec) GetValuesJson() []string {
+	if x != nil {
+		return x.ValuesJson
 	}
 	return nil
 }
@@ -518,12 +529,17 @@ func (x *Signature) GetInstructions() string {
 // A training or demonstration example: field values by name.
 type Example struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Field values, e.g. {"question": "2+2?", "answer": "4"}.
+	// Field values, e.g. {"question": "2+2?", "answer": "4"}: the convenient form (numbers are doubles,
+	// read as integers when whole; object keys are read in sorted order).
 	Data *structpb.Struct `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
 	// Which keys are inputs (DSPy's `Example.with_inputs`); the rest are labels.
 	InputKeys []string `protobuf:"bytes,2,rep,name=input_keys,json=inputKeys,proto3" json:"input_keys,omitempty"`
 	// True for demos produced by bootstrapping (DSPy's `augmented`).
-	Augmented     bool `protobuf:"varint,3,opt,name=augmented,proto3" json:"augmented,omitempty"`
+	Augmented bool `protobuf:"varint,3,opt,name=augmented,proto3" json:"augmented,omitempty"`
+	// Field values as JSON object text, e.g. `{"question": "2+2?", "answer": 4}`: the exact form
+	// (integers, floats and key order kept, as DSPy renders demos). When set, it wins over `data`. The
+	// server returns both forms.
+	DataJson      string `protobuf:"bytes,4,opt,name=data_json,json=dataJson,proto3" json:"data_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -579,11 +595,18 @@ func (x *Example) GetAugmented() bool {
 	return false
 }
 
+func (x *Example) GetDataJson() string {
+	if x != nil {
+		return x.DataJson
+	}
+	return ""
+}
+
 var File_dspy_grpc_v1_signature_proto protoreflect.FileDescriptor
 
 const file_dspy_grpc_v1_signature_proto_rawDesc = "" +
 	"\n" +
-	"\x1cdspy_grpc/v1/signature.proto\x12\fdspy_grpc.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x86\x02\n" +
+	"\x1cdspy_grpc/v1/signature.proto\x12\fdspy_grpc.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xa7\x02\n" +
 	"\bTypeSpec\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.dspy_grpc.v1.TypeKindR\x04kind\x12*\n" +
 	"\x04args\x18\x02 \x03(\v2\x16.dspy_grpc.v1.TypeSpecR\x04args\x12.\n" +
@@ -592,7 +615,9 @@ const file_dspy_grpc_v1_signature_proto_rawDesc = "" +
 	"\vjson_schema\x18\x05 \x01(\tR\n" +
 	"jsonSchema\x12\x1a\n" +
 	"\blanguage\x18\x06 \x01(\tR\blanguage\x12!\n" +
-	"\fmember_names\x18\a \x03(\tR\vmemberNames\"\xa9\x02\n" +
+	"\fmember_names\x18\a \x03(\tR\vmemberNames\x12\x1f\n" +
+	"\vvalues_json\x18\b \x03(\tR\n" +
+	"valuesJson\"\xa9\x02\n" +
 	"\x0eSignatureField\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x121\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x17.dspy_grpc.v1.FieldRoleB\x04\xe2A\x01\x02R\x04role\x12*\n" +
@@ -609,12 +634,13 @@ const file_dspy_grpc_v1_signature_proto_rawDesc = "" +
 	"\x06fields\x18\x01 \x03(\v2\x1c.dspy_grpc.v1.SignatureFieldR\x06fields\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12'\n" +
 	"\finstructions\x18\x03 \x01(\tH\x00R\finstructions\x88\x01\x01B\x0f\n" +
-	"\r_instructions\"s\n" +
+	"\r_instructions\"\x90\x01\n" +
 	"\aExample\x12+\n" +
 	"\x04data\x18\x01 \x01(\v2\x17.google.protobuf.StructR\x04data\x12\x1d\n" +
 	"\n" +
 	"input_keys\x18\x02 \x03(\tR\tinputKeys\x12\x1c\n" +
-	"\taugmented\x18\x03 \x01(\bR\taugmented*\x8c\x03\n" +
+	"\taugmented\x18\x03 \x01(\bR\taugmented\x12\x1b\n" +
+	"\tdata_json\x18\x04 \x01(\tR\bdataJson*\x8c\x03\n" +
 	"\bTypeKind\x12\x19\n" +
 	"\x15TYPE_KIND_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rTYPE_KIND_STR\x10\x01\x12\x11\n" +

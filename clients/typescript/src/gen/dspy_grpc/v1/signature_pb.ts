@@ -13,7 +13,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file dspy_grpc/v1/signature.proto.
  */
 export const file_dspy_grpc_v1_signature: GenFile = /*@__PURE__*/
-  fileDesc("Chxkc3B5X2dycGMvdjEvc2lnbmF0dXJlLnByb3RvEgxkc3B5X2dycGMudjEiyQEKCFR5cGVTcGVjEiQKBGtpbmQYASABKA4yFi5kc3B5X2dycGMudjEuVHlwZUtpbmQSJAoEYXJncxgCIAMoCzIWLmRzcHlfZ3JwYy52MS5UeXBlU3BlYxImCgZ2YWx1ZXMYAyADKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDAoEbmFtZRgEIAEoCRITCgtqc29uX3NjaGVtYRgFIAEoCRIQCghsYW5ndWFnZRgGIAEoCRIUCgxtZW1iZXJfbmFtZXMYByADKAki9QEKDlNpZ25hdHVyZUZpZWxkEhIKBG5hbWUYASABKAlCBOJBAQISKwoEcm9sZRgCIAEoDjIXLmRzcHlfZ3JwYy52MS5GaWVsZFJvbGVCBOJBAQISJAoEdHlwZRgDIAEoCzIWLmRzcHlfZ3JwYy52MS5UeXBlU3BlYxIYCgtkZXNjcmlwdGlvbhgEIAEoCUgAiAEBEhMKBnByZWZpeBgFIAEoCUgBiAEBEjIKC2NvbnN0cmFpbnRzGAYgAygLMh0uZHNweV9ncnBjLnYxLkZpZWxkQ29uc3RyYWludEIOCgxfZGVzY3JpcHRpb25CCQoHX3ByZWZpeCI6Cg9GaWVsZENvbnN0cmFpbnQSEgoEbmFtZRgBIAEoCUIE4kEBAhITCgV2YWx1ZRgCIAEoCUIE4kEBAiJzCglTaWduYXR1cmUSLAoGZmllbGRzGAEgAygLMhwuZHNweV9ncnBjLnYxLlNpZ25hdHVyZUZpZWxkEgwKBHRleHQYAiABKAkSGQoMaW5zdHJ1Y3Rpb25zGAMgASgJSACIAQFCDwoNX2luc3RydWN0aW9ucyJXCgdFeGFtcGxlEiUKBGRhdGEYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhIKCmlucHV0X2tleXMYAiADKAkSEQoJYXVnbWVudGVkGAMgASgIKowDCghUeXBlS2luZBIZChVUWVBFX0tJTkRfVU5TUEVDSUZJRUQQABIRCg1UWVBFX0tJTkRfU1RSEAESEQoNVFlQRV9LSU5EX0lOVBACEhMKD1RZUEVfS0lORF9GTE9BVBADEhIKDlRZUEVfS0lORF9CT09MEAQSEgoOVFlQRV9LSU5EX0xJU1QQBRISCg5UWVBFX0tJTkRfRElDVBAGEhMKD1RZUEVfS0lORF9UVVBMRRAHEhUKEVRZUEVfS0lORF9MSVRFUkFMEAgSEgoOVFlQRV9LSU5EX0VOVU0QCRIUChBUWVBFX0tJTkRfT0JKRUNUEAoSFgoSVFlQRV9LSU5EX09QVElPTkFMEAsSEwoPVFlQRV9LSU5EX1VOSU9OEAwSEwoPVFlQRV9LSU5EX0lNQUdFEA0SFQoRVFlQRV9LSU5EX0hJU1RPUlkQDhIYChRUWVBFX0tJTkRfVE9PTF9DQUxMUxAPEhIKDlRZUEVfS0lORF9DT0RFEBASEQoNVFlQRV9LSU5EX0FOWRARKlQKCUZpZWxkUm9sZRIaChZGSUVMRF9ST0xFX1VOU1BFQ0lGSUVEEAASFAoQRklFTERfUk9MRV9JTlBVVBABEhUKEUZJRUxEX1JPTEVfT1VUUFVUEAJCR1pFZ2l0aHViLmNvbS9kc3B5LWdycGMvZHNweS1ncnBjL2NsaWVudHMvZ28vZ2VuL2RzcHlfZ3JwYy92MTtkc3B5Z3JwY3YxYgZwcm90bzM", [file_google_api_field_behavior, file_google_protobuf_struct]);
+  fileDesc("Chxkc3B5X2dycGMvdjEvc2lnbmF0dXJlLnByb3RvEgxkc3B5X2dycGMudjEi3gEKCFR5cGVTcGVjEiQKBGtpbmQYASABKA4yFi5kc3B5X2dycGMudjEuVHlwZUtpbmQSJAoEYXJncxgCIAMoCzIWLmRzcHlfZ3JwYy52MS5UeXBlU3BlYxImCgZ2YWx1ZXMYAyADKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDAoEbmFtZRgEIAEoCRITCgtqc29uX3NjaGVtYRgFIAEoCRIQCghsYW5ndWFnZRgGIAEoCRIUCgxtZW1iZXJfbmFtZXMYByADKAkSEwoLdmFsdWVzX2pzb24YCCADKAki9QEKDlNpZ25hdHVyZUZpZWxkEhIKBG5hbWUYASABKAlCBOJBAQISKwoEcm9sZRgCIAEoDjIXLmRzcHlfZ3JwYy52MS5GaWVsZFJvbGVCBOJBAQISJAoEdHlwZRgDIAEoCzIWLmRzcHlfZ3JwYy52MS5UeXBlU3BlYxIYCgtkZXNjcmlwdGlvbhgEIAEoCUgAiAEBEhMKBnByZWZpeBgFIAEoCUgBiAEBEjIKC2NvbnN0cmFpbnRzGAYgAygLMh0uZHNweV9ncnBjLnYxLkZpZWxkQ29uc3RyYWludEIOCgxfZGVzY3JpcHRpb25CCQoHX3ByZWZpeCI6Cg9GaWVsZENvbnN0cmFpbnQSEgoEbmFtZRgBIAEoCUIE4kEBAhITCgV2YWx1ZRgCIAEoCUIE4kEBAiJzCglTaWduYXR1cmUSLAoGZmllbGRzGAEgAygLMhwuZHNweV9ncnBjLnYxLlNpZ25hdHVyZUZpZWxkEgwKBHRleHQYAiABKAkSGQoMaW5zdHJ1Y3Rpb25zGAMgASgJSACIAQFCDwoNX2luc3RydWN0aW9ucyJqCgdFeGFtcGxlEiUKBGRhdGEYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhIKCmlucHV0X2tleXMYAiADKAkSEQoJYXVnbWVudGVkGAMgASgIEhEKCWRhdGFfanNvbhgEIAEoCSqMAwoIVHlwZUtpbmQSGQoVVFlQRV9LSU5EX1VOU1BFQ0lGSUVEEAASEQoNVFlQRV9LSU5EX1NUUhABEhEKDVRZUEVfS0lORF9JTlQQAhITCg9UWVBFX0tJTkRfRkxPQVQQAxISCg5UWVBFX0tJTkRfQk9PTBAEEhIKDlRZUEVfS0lORF9MSVNUEAUSEgoOVFlQRV9LSU5EX0RJQ1QQBhITCg9UWVBFX0tJTkRfVFVQTEUQBxIVChFUWVBFX0tJTkRfTElURVJBTBAIEhIKDlRZUEVfS0lORF9FTlVNEAkSFAoQVFlQRV9LSU5EX09CSkVDVBAKEhYKElRZUEVfS0lORF9PUFRJT05BTBALEhMKD1RZUEVfS0lORF9VTklPThAMEhMKD1RZUEVfS0lORF9JTUFHRRANEhUKEVRZUEVfS0lORF9ISVNUT1JZEA4SGAoUVFlQRV9LSU5EX1RPT0xfQ0FMTFMQDxISCg5UWVBFX0tJTkRfQ09ERRAQEhEKDVRZUEVfS0lORF9BTlkQESpUCglGaWVsZFJvbGUSGgoWRklFTERfUk9MRV9VTlNQRUNJRklFRBAAEhQKEEZJRUxEX1JPTEVfSU5QVVQQARIVChFGSUVMRF9ST0xFX09VVFBVVBACQkdaRWdpdGh1Yi5jb20vZHNweS1ncnBjL2RzcHktZ3JwYy9jbGllbnRzL2dvL2dlbi9kc3B5X2dycGMvdjE7ZHNweWdycGN2MWIGcHJvdG8z", [file_google_api_field_behavior, file_google_protobuf_struct]);
 
 /**
  * A DSPy type, structured. Examples (JSON):
@@ -39,7 +39,8 @@ export type TypeSpec = Message<"dspy_grpc.v1.TypeSpec"> & {
   args: TypeSpec[];
 
   /**
-   * Allowed values of a literal or enum.
+   * Allowed values of a literal or enum (the convenient form: numbers are doubles, so whole numbers
+   * are read as integers; `values_json` is exact).
    *
    * @generated from field: repeated google.protobuf.Value values = 3;
    */
@@ -75,6 +76,14 @@ export type TypeSpec = Message<"dspy_grpc.v1.TypeSpec"> & {
    * @generated from field: repeated string member_names = 7;
    */
   memberNames: string[];
+
+  /**
+   * Allowed values of a literal or enum, each as JSON text (`"1"`, `"1.5"`, `"\"a\""`): the exact
+   * form, e.g. to tell `Literal[1]` from `Literal[1.0]`. When set, it wins over `values`.
+   *
+   * @generated from field: repeated string values_json = 8;
+   */
+  valuesJson: string[];
 };
 
 /**
@@ -217,7 +226,8 @@ export const SignatureSchema: GenMessage<Signature> = /*@__PURE__*/
  */
 export type Example = Message<"dspy_grpc.v1.Example"> & {
   /**
-   * Field values, e.g. {"question": "2+2?", "answer": "4"}.
+   * Field values, e.g. {"question": "2+2?", "answer": "4"}: the convenient form (numbers are doubles,
+   * read as integers when whole; object keys are read in sorted order).
    *
    * @generated from field: google.protobuf.Struct data = 1;
    */
@@ -236,6 +246,15 @@ export type Example = Message<"dspy_grpc.v1.Example"> & {
    * @generated from field: bool augmented = 3;
    */
   augmented: boolean;
+
+  /**
+   * Field values as JSON object text, e.g. `{"question": "2+2?", "answer": 4}`: the exact form
+   * (integers, floats and key order kept, as DSPy renders demos). When set, it wins over `data`. The
+   * server returns both forms.
+   *
+   * @generated from field: string data_json = 4;
+   */
+  dataJson: string;
 };
 
 /**
