@@ -22,6 +22,7 @@ from ..core.values import (
     allows_none,
     code_description,
     coerce_input,
+    input_as_rendered,
     json_schema_for,
 )
 
@@ -270,15 +271,15 @@ def validate_inputs(signature: Signature, inputs: Mapping[str, Any], field_path:
             violations.append(FieldViolation(path, f"must not be null (expected {_expected(f)})"))
             continue
         try:
-            value = coerce_input(f.type, value)
+            coerced = coerce_input(f.type, value)
         except ValueCheckError as exc:
             violations.append(FieldViolation(path, str(exc)))
             continue
-        problem = _constraint_problem(f, value)
+        problem = _constraint_problem(f, coerced)
         if problem:
             violations.append(FieldViolation(path, problem))
             continue
-        out[f.name] = value
+        out[f.name] = input_as_rendered(f.type, value, coerced)
     for key in inputs:
         if key not in known:
             outputs = {f.name for f in signature.output_fields}
@@ -292,18 +293,18 @@ def validate_inputs(signature: Signature, inputs: Mapping[str, Any], field_path:
 
 
 def normalize_demo(signature: Signature, demo: Mapping[str, Any]) -> dict[str, Any]:
-    """A demo with each field's value coerced to the field's type where it fits (kept as is otherwise).
+    """A demo with each field's value as DSPy renders it (kept as is when it does not fit the type).
 
-    Demos arrive as JSON (over the wire: a Struct, which keeps neither key order nor the difference
-    between 3 and 3.0); DSPy renders them as the Python values a user wrote, e.g. a pydantic model in
-    field order. Coercing restores that, so demos render the same bytes as in DSPy.
+    DSPy renders a demo's values as the Python values a user wrote: plain JSON values as given, class
+    instances (a pydantic model, an enum member) in their own form. Values of class types are coerced
+    here so that, e.g., an object renders in its model's field order with its defaults filled in.
     """
     types = {f.name: f.type for f in signature.fields}
     out: dict[str, Any] = {}
     for key, value in demo.items():
         if key in types and value is not None:
             try:
-                value = coerce_input(types[key], value)
+                value = input_as_rendered(types[key], value, coerce_input(types[key], value))
             except ValueCheckError:
                 pass
         out[key] = value

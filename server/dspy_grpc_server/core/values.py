@@ -340,8 +340,6 @@ def coerce_input(spec: TypeSpec, value: Any) -> Any:
         if not isinstance(url, str) or not (url.startswith("data:") or _is_url(url)):
             raise ValueCheckError("expected an image URL (http/https/gs) or data URI string, or {\"url\": ...}")
         return url
-    if spec.kind == TypeKind.INT and isinstance(value, float) and value.is_integer():
-        return int(value)  # numbers arrive as doubles over protobuf Struct
     if spec.kind == TypeKind.LIST and spec.args and spec.args[0].kind == TypeKind.IMAGE and isinstance(value, list):
         return [coerce_input(spec.args[0], v) for v in value]
     if spec.kind == TypeKind.OPTIONAL and value is None:
@@ -355,6 +353,27 @@ def coerce_input(spec: TypeSpec, value: Any) -> Any:
     except ValueError as exc:
         raise ValueCheckError(f"expected {_expected(spec)}: {exc}") from None
     return to_jsonable(spec, validated)
+
+
+_AS_GIVEN_KINDS = frozenset({
+    TypeKind.STR, TypeKind.INT, TypeKind.FLOAT, TypeKind.BOOL, TypeKind.ANY, TypeKind.LITERAL,
+    TypeKind.LIST, TypeKind.DICT, TypeKind.TUPLE, TypeKind.OPTIONAL, TypeKind.UNION,
+})
+
+
+def renders_as_given(spec: TypeSpec) -> bool:
+    """Whether DSPy renders a value of this type exactly as the caller gave it: plain JSON types and
+    containers of them (a ``list[int]`` given ``["1", "2"]`` renders ``["1", "2"]``). Values of
+    classes (objects, enums, images, code, history, tool calls) render as the validated instance."""
+
+    return spec.kind in _AS_GIVEN_KINDS and all(renders_as_given(arg) for arg in spec.args)
+
+
+def input_as_rendered(spec: TypeSpec, given: Any, coerced: Any) -> Any:
+    """The value of a checked input (or demo) that the prompt shows: what the caller gave where DSPy
+    renders that, else the coerced value (see :func:`renders_as_given`)."""
+
+    return given if renders_as_given(spec) else coerced
 
 
 def _is_url(text: str) -> bool:
