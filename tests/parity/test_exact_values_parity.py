@@ -359,3 +359,52 @@ async def test_the_same_request_renders_the_same_bytes_in_processes_with_differe
     assert results[0] == results[1]
     case = CASES[CASE_IDS.index("any_nested_unsorted")]
     assert results[0][1][0] == expected_messages(case, "json")
+
+
+# ------------------------------------------------------------------------------------ the Python client
+
+
+async def test_the_python_client_keeps_key_order_integers_and_floats(server, mock_lm):
+    import dspy_grpc
+
+    class Describe(dspy_grpc.Signature):
+        data: Any = dspy_grpc.InputField()
+        count: str = dspy_grpc.InputField()
+        summary: dict[str, Any] = dspy_grpc.OutputField()
+
+    theirs = dspy.Signature({"data": (Any, dspy.InputField()), "count": (str, dspy.InputField()),
+                             "summary": (dict[str, Any], dspy.OutputField())}, Describe.__doc__ or None)
+    inputs = {"data": NESTED, "count": 1}
+    demo = {"data": {"y": 2.0, "x": 1}, "count": 2.5, "summary": {"b": 1, "a": 1.0}}
+    async with dspy_grpc.AsyncClient(f"127.0.0.1:{server.port}", timeout=20) as client:
+        for adapter in sorted(ADAPTERS):
+            rendered = await dspy_grpc.Predict(Describe, client=client, adapter=adapter, demos=[demo]).arender(**inputs)
+            reference = dspy.Predict(theirs).signature
+            assert rendered.messages == ADAPTERS[adapter]().format(reference, [demo], inputs)
+        answer = {"summary": {"zeta": 1, "alpha": 1.0, "mid": [2, 2.5]}}
+        completion = chat_completion(answer)
+        parsed = await dspy_grpc.Predict(Describe, client=client).aparse(completion)
+        assert ordered(json.dumps(parsed)) == ordered(json.dumps(dict(dspy.ChatAdapter().parse(theirs, completion))))
+
+        seen = []
+
+        def lookup(zeta: int, alpha: float) -> dict:
+            """Looks things up."""
+            seen.append((zeta, alpha))
+            return TOOL_RESULT
+
+        mock_lm.enqueue(
+            chat_completion({"next_thought": "Look it up.", "next_tool_name": "lookup", "next_tool_args": TOOL_ARGS}),
+            chat_completion({"next_thought": "Done.", "next_tool_name": "finish", "next_tool_args": {}}),
+            chat_completion({"reasoning": "r", "answer": "a"}),
+        )
+        agent = dspy_grpc.ReAct("question -> answer", tools=[lookup], client=client, lm="mock")
+        prediction = await agent.acall(question="q")
+    assert seen == [(1, 2.5)] and [type(v) for v in seen[0]] == [int, float]
+    assert ordered(json.dumps(prediction.trajectory["tool_args_0"])) == ordered(json.dumps(TOOL_ARGS))
+    assert ordered(json.dumps(prediction.trajectory["observation_0"])) == ordered(json.dumps(TOOL_RESULT))
+    trajectory = {"thought_0": "Look it up.", "tool_name_0": "lookup", "tool_args_0": TOOL_ARGS,
+                  "observation_0": TOOL_RESULT}
+    rendered = dspy.ChatAdapter().format_user_message_content(
+        dspy.Signature(f"{', '.join(trajectory)} -> x"), trajectory)
+    assert f"[[ ## trajectory ## ]]\n{rendered}" in mock_lm.completion_requests[1].last_user_text

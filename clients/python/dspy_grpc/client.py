@@ -19,7 +19,7 @@ from . import _streams
 from .errors import from_rpc_error
 from .results import Prediction, Program, RenderedPrompt, typed_outputs
 from .v1 import inference_pb2, inference_pb2_grpc, module_pb2, program_pb2, program_pb2_grpc
-from .values import from_struct
+from .values import exact_or
 
 if TYPE_CHECKING:
     from .modules import ProgramModule
@@ -250,7 +250,8 @@ class Client(_Base):
         """
 
         request = rq.parse_request(signature_or_program, completion, module=module, predictor=predictor, adapter=adapter)
-        outputs = from_struct(self._parse(request, timeout).outputs)
+        response = self._parse(request, timeout)
+        outputs = exact_or(response.outputs_json, response.outputs)
         return typed_outputs(outputs, rq.output_types(signature_or_program, module))
 
     def program(
@@ -539,7 +540,8 @@ class AsyncClient(_Base):
         """Parse an LM completion into output values; see :meth:`Client.parse_completion`."""
 
         request = rq.parse_request(signature_or_program, completion, module=module, predictor=predictor, adapter=adapter)
-        outputs = from_struct((await self._parse(request, timeout)).outputs)
+        response = await self._parse(request, timeout)
+        outputs = exact_or(response.outputs_json, response.outputs)
         return typed_outputs(outputs, rq.output_types(signature_or_program, module))
 
     def program(

@@ -144,7 +144,8 @@ def type_spec(hint: Any) -> signature_pb2.TypeSpec:
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         spec = signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_ENUM, name=hint.__name__,
                                       member_names=[member.name for member in hint])
-        spec.values.extend(_json_value(member.value) for member in hint)
+        for member in hint:
+            _add_value(spec, member.value)
         return spec
     if is_object_type(hint):
         return signature_pb2.TypeSpec(
@@ -167,7 +168,7 @@ def type_spec(hint: Any) -> signature_pb2.TypeSpec:
                 value = value.value
             if not isinstance(value, (str, int, float, bool)):
                 raise TypeError(f"Literal values must be str, int, float or bool, not {value!r}")
-            spec.values.append(_json_value(value))
+            _add_value(spec, value)
         return spec
     if hint is list or origin is list:
         return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_LIST, args=[type_spec(args[0] if args else Any)])
@@ -188,10 +189,13 @@ def _name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or repr(hint)
 
 
-def _json_value(value: Any) -> Any:
-    from .values import to_value
+def _add_value(spec: signature_pb2.TypeSpec, value: Any) -> None:
+    """A literal's or enum's value, in both forms (the exact one keeps 1 apart from 1.0)."""
 
-    return to_value(value)
+    from .values import to_json, to_value
+
+    spec.values.append(to_value(value))
+    spec.values_json.append(to_json(value))
 
 
 # --------------------------------------------------------------------------------------- JSON schema
