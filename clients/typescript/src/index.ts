@@ -21,5 +21,5 @@ export { FieldType, OutputValidationError, t, typeFromAnnotation, type Infer } f
 export { lmSpec, type LMLike, type LMOptions, type ScriptedReply } from "./lm.js";
 export { DspyGrpcError, type FieldViolation, type StatusName } from "./errors.js";
 export { Prediction, Program, RenderedPrompt, type Usage } from "./results.js";
-export { toJsonObject } from "./values.js";
+export { toJsonObject, toJsonText } from "./values.js";
 export { AsyncQueue, type BatchItem, type StreamEvent, type Tool, type Tools } from "./streams.js";

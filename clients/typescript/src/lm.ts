@@ -44,7 +44,7 @@ export type LMLike =
 function reply(value: ScriptedReply): DummyResponse {
   return typeof value === "string"
     ? create(DummyResponseSchema, { reply: { case: "text", value } })
-    : create(DummyResponseSchema, { reply: { case: "fields", value } });
+    : create(DummyResponseSchema, { reply: { case: "fieldsJson", value: JSON.stringify(value) } });
 }
 
 /** The LMSpec message for an LMLike. */

@@ -63,6 +63,7 @@ export class FieldType<T> {
       kind: this.def.kind,
       args: (this.def.args ?? []).map((arg) => arg.toProto()),
       values: (this.def.values ?? []).map((v): Value => fromJson(ValueSchema, v)),
+      valuesJson: (this.def.values ?? []).map((v) => JSON.stringify(v)),
     });
   }
 
