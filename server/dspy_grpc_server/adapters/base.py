@@ -48,6 +48,8 @@ def annotation_name(spec: TypeSpec) -> str:
         return k.value
     if k == TypeKind.ANY:
         return "Any"
+    if k in (TypeKind.DATETIME, TypeKind.DATE):
+        return k.value
     if k == TypeKind.IMAGE:
         return "Image"
     if k == TypeKind.HISTORY:
@@ -55,13 +57,15 @@ def annotation_name(spec: TypeSpec) -> str:
     if k == TypeKind.TOOL_CALLS:
         return "ToolCalls"
     if k == TypeKind.CODE:
-        return f"Code_{spec.language or 'python'}"
+        return f"Code_{spec.language}" if spec.language else "Code"
     if k in (TypeKind.ENUM, TypeKind.OBJECT):
         return spec.name or (spec.json_schema or {}).get("title", "")
     if k == TypeKind.LIST:
         return f"list[{annotation_name(spec.args[0])}]" if spec.args else "list"
     if k == TypeKind.DICT:
         return f"dict[{annotation_name(spec.args[0])}, {annotation_name(spec.args[1])}]" if spec.args else "dict"
+    if k == TypeKind.TUPLE and spec.variadic:
+        return f"tuple[{annotation_name(spec.args[0])}, Ellipsis]"
     if k == TypeKind.TUPLE:
         return f"tuple[{', '.join(annotation_name(a) for a in spec.args)}]" if spec.args else "tuple"
     if k == TypeKind.LITERAL:
@@ -69,8 +73,8 @@ def annotation_name(spec: TypeSpec) -> str:
             _quote_literal(v) if isinstance(v, str) else str(v) for v in spec.values) + "]"
     if k == TypeKind.OPTIONAL:
         inner = spec.args[0]
-        members = list(inner.args) if inner.kind == TypeKind.UNION else [inner]
-        return "Union[" + ", ".join([annotation_name(m) for m in members] + ["NoneType"]) + "]"
+        members = [annotation_name(m) for m in (inner.args if inner.kind == TypeKind.UNION else [inner])]
+        return "Union[" + ", ".join(["NoneType", *members] if spec.none_first else [*members, "NoneType"]) + "]"
     if k == TypeKind.UNION:
         return "Union[" + ", ".join(annotation_name(m) for m in spec.args) + "]"
     raise ValueError(f"unknown type kind {k}")  # pragma: no cover
@@ -121,7 +125,7 @@ def placeholder(f: Field) -> str:
 
 def _rich_type_descriptions(spec: TypeSpec) -> list[str]:
     if spec.kind == TypeKind.CODE:
-        return [f"Type description of Code_{spec.language or 'python'}: {code_description(spec.language or 'python')}"]
+        return [f"Type description of {annotation_name(spec)}: {code_description(spec.language or 'python')}"]
     if spec.kind == TypeKind.TOOL_CALLS:
         return [f"Type description of ToolCalls: {TOOL_CALLS_DESCRIPTION}"]
     out: list[str] = []
@@ -180,7 +184,8 @@ def render_jsonable(spec: TypeSpec | None, value: Any) -> Any:
     if k == TypeKind.LIST and spec.args and isinstance(value, list):
         return [render_jsonable(spec.args[0], v) for v in value]
     if k == TypeKind.TUPLE and spec.args and isinstance(value, (list, tuple)):
-        return [render_jsonable(spec.args[i] if i < len(spec.args) else None, v) for i, v in enumerate(value)]
+        items = [spec.args[0]] * len(value) if spec.variadic else spec.args
+        return [render_jsonable(items[i] if i < len(items) else None, v) for i, v in enumerate(value)]
     if k == TypeKind.DICT and spec.args and isinstance(value, dict):
         return {kk: render_jsonable(spec.args[1], v) for kk, v in value.items()}
     if isinstance(value, tuple):

@@ -198,6 +198,10 @@ def type_from_proto(message: signature_pb2.TypeSpec, path: str = "type") -> Type
         values = tuple(json_value(text, f"{path}.values_json[{i}]") for i, text in enumerate(message.values_json))
     else:
         values = tuple(struct_value(v) for v in message.values)
+    if message.variadic and (kind != TypeKind.TUPLE or len(message.args) != 1):
+        raise invalid(f"{path}.variadic", "is for TYPE_KIND_TUPLE with exactly one of args: tuple[T, ...]")
+    if message.none_first and kind != TypeKind.OPTIONAL:
+        raise invalid(f"{path}.none_first", "is for TYPE_KIND_OPTIONAL only")
     if message.member_names and len(message.member_names) != len(values):
         raise invalid(f"{path}.member_names", f"must name each of the {len(values)} values, in order "
                       f"(got {len(message.member_names)} names)")
@@ -209,6 +213,8 @@ def type_from_proto(message: signature_pb2.TypeSpec, path: str = "type") -> Type
         json_schema=_json_schema(message.json_schema, path) if message.json_schema else None,
         language=message.language,
         member_names=tuple(message.member_names),
+        none_first=message.none_first,
+        variadic=message.variadic,
     )
 
 
@@ -219,6 +225,8 @@ def type_to_proto(spec: TypeSpec) -> signature_pb2.TypeSpec:
         name=spec.name,
         language=spec.language,
         member_names=spec.member_names,
+        none_first=spec.none_first,
+        variadic=spec.variadic,
     )
     for value in spec.values:
         message.values.append(to_struct_value(value))
@@ -248,6 +256,7 @@ def signature_from_proto(message: signature_pb2.Signature, path: str) -> Signatu
                 description=item.description if item.HasField("description") else None,
                 prefix=item.prefix if item.HasField("prefix") else None,
                 constraints=_constraints(item.constraints, f"{path}.fields[{index}].constraints"),
+                **_default(item, f"{path}.fields[{index}].default_json"),
             )
         )
     return Signature(fields=tuple(fields), instructions=instructions)
@@ -265,7 +274,25 @@ def signature_to_proto(signature: Signature) -> signature_pb2.Signature:
             field.prefix = item.prefix
         for name, value in item.constraints.items():
             field.constraints.add(name=name, value=json.dumps(value))
+        if item.has_default:
+            field.default_json = exact_json(item.default)
     return message
+
+
+#: Upper bound of a field's `default_json`.
+MAX_DEFAULT_JSON_BYTES = 64 << 10
+
+
+def _default(item: signature_pb2.SignatureField, path: str) -> dict[str, Any]:
+    """The Field arguments for an output field's default (none when unset)."""
+
+    if not item.HasField("default_json"):
+        return {}
+    if item.role != signature_pb2.FIELD_ROLE_OUTPUT:
+        raise invalid(path, "only output fields take a default (DSPy uses it when the LM leaves the field out)")
+    if len(item.default_json) > MAX_DEFAULT_JSON_BYTES:
+        raise invalid(path, f"is longer than {MAX_DEFAULT_JSON_BYTES} characters")
+    return {"default": json_value(item.default_json, path), "has_default": True}
 
 
 def _constraints(items, path: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ objects are checked against their JSON schema, and so on. Every function here is
 from __future__ import annotations
 
 import ast
+import datetime
 import enum
 import json
 import re
@@ -129,8 +130,9 @@ class _CodeBase(pydantic.BaseModel):
 
 @lru_cache(maxsize=None)
 def code_class(language: str) -> type[pydantic.BaseModel]:
-    """The model class for ``Code[language]`` (named ``Code_<language>`` as in DSPy)."""
-    model = pydantic.create_model(f"Code_{language}", __base__=_CodeBase)
+    """The model class for ``Code[language]`` (named ``Code_<language>`` as in DSPy; a bare ``Code``
+    for no language)."""
+    model = pydantic.create_model(f"Code_{language}" if language else "Code", __base__=_CodeBase)
     model.__doc__ = None
     return model
 
@@ -173,6 +175,10 @@ def _annotation_cached(spec: TypeSpec) -> Any:
         return bool
     if k == TypeKind.ANY:
         return Any
+    if k == TypeKind.DATETIME:
+        return datetime.datetime
+    if k == TypeKind.DATE:
+        return datetime.date
     if k == TypeKind.IMAGE:
         return Image
     if k == TypeKind.HISTORY:
@@ -180,11 +186,13 @@ def _annotation_cached(spec: TypeSpec) -> Any:
     if k == TypeKind.TOOL_CALLS:
         return ToolCalls
     if k == TypeKind.CODE:
-        return code_class(spec.language or "python")
+        return code_class(spec.language)
     if k == TypeKind.LIST:
         return list[annotation_for(spec.args[0])] if spec.args else list
     if k == TypeKind.DICT:
         return dict[annotation_for(spec.args[0]), annotation_for(spec.args[1])] if spec.args else dict
+    if k == TypeKind.TUPLE and spec.variadic:
+        return tuple[annotation_for(spec.args[0]), ...]
     if k == TypeKind.TUPLE:
         return tuple[tuple(annotation_for(a) for a in spec.args)] if spec.args else tuple
     if k == TypeKind.LITERAL:

@@ -42,7 +42,8 @@ const (
 	TypeKind_TYPE_KIND_LIST TypeKind = 5
 	// `dict[K, V]`: `args` holds the key type and the value type.
 	TypeKind_TYPE_KIND_DICT TypeKind = 6
-	// `tuple[A, B, ...]`: `args` holds the item types in order.
+	// `tuple[A, B]`: `args` holds the item types in order. With `variadic`, `tuple[T, ...]`: `args`
+	// holds T alone.
 	TypeKind_TYPE_KIND_TUPLE TypeKind = 7
 	// `Literal[...]`: `values` holds the allowed values (strings, numbers, booleans).
 	TypeKind_TYPE_KIND_LITERAL TypeKind = 8
@@ -50,7 +51,7 @@ const (
 	TypeKind_TYPE_KIND_ENUM TypeKind = 9
 	// A named object type (a pydantic model in DSPy): `name` plus `json_schema`.
 	TypeKind_TYPE_KIND_OBJECT TypeKind = 10
-	// `Optional[T]` (`T | None`): `args` holds T.
+	// `Optional[T]` (`T | None`): `args` holds T. `none_first` says None was written first.
 	TypeKind_TYPE_KIND_OPTIONAL TypeKind = 11
 	// `Union[A, B, ...]`: `args` holds the members.
 	TypeKind_TYPE_KIND_UNION TypeKind = 12
@@ -60,10 +61,15 @@ const (
 	TypeKind_TYPE_KIND_HISTORY TypeKind = 14
 	// `dspy.ToolCalls`: a list of tool calls chosen by the LM.
 	TypeKind_TYPE_KIND_TOOL_CALLS TypeKind = 15
-	// `dspy.Code`: source code in `language`.
+	// `dspy.Code`: source code in `language` (`Code['python']`, rendered `Code_python`); no language is
+	// a bare `dspy.Code` (Python code, rendered `Code`, as DSPy does).
 	TypeKind_TYPE_KIND_CODE TypeKind = 16
 	// Any JSON value (`typing.Any`).
 	TypeKind_TYPE_KIND_ANY TypeKind = 17
+	// `datetime.datetime`: an ISO 8601 string on the wire ("2024-01-02T03:04:05").
+	TypeKind_TYPE_KIND_DATETIME TypeKind = 18
+	// `datetime.date`: an ISO 8601 date string on the wire ("2024-01-02").
+	TypeKind_TYPE_KIND_DATE TypeKind = 19
 )
 
 // Enum value maps for TypeKind.
@@ -87,6 +93,8 @@ var (
 		15: "TYPE_KIND_TOOL_CALLS",
 		16: "TYPE_KIND_CODE",
 		17: "TYPE_KIND_ANY",
+		18: "TYPE_KIND_DATETIME",
+		19: "TYPE_KIND_DATE",
 	}
 	TypeKind_value = map[string]int32{
 		"TYPE_KIND_UNSPECIFIED": 0,
@@ -107,6 +115,8 @@ var (
 		"TYPE_KIND_TOOL_CALLS":  15,
 		"TYPE_KIND_CODE":        16,
 		"TYPE_KIND_ANY":         17,
+		"TYPE_KIND_DATETIME":    18,
+		"TYPE_KIND_DATE":        19,
 	}
 )
 
@@ -210,14 +220,19 @@ type TypeSpec struct {
 	// e.g. what pydantic's `Model.model_json_schema()` returns, serialized. Text rather than a Struct
 	// because the order of `properties` is part of the prompt DSPy renders.
 	JsonSchema string `protobuf:"bytes,5,opt,name=json_schema,json=jsonSchema,proto3" json:"json_schema,omitempty"`
-	// Language of a code type, e.g. "python".
+	// Language of a code type, e.g. "python"; empty for a bare `dspy.Code`.
 	Language string `protobuf:"bytes,6,opt,name=language,proto3" json:"language,omitempty"`
 	// Member names of an enum, parallel to `values` (optional). As in DSPy, an LM answer may give a
 	// member's name instead of its value; the parsed output is still the value.
 	MemberNames []string `protobuf:"bytes,7,rep,name=member_names,json=memberNames,proto3" json:"member_names,omitempty"`
 	// Allowed values of a literal or enum, each as JSON text (`"1"`, `"1.5"`, `"\"a\""`): the exact
 	// form, e.g. to tell `Literal[1]` from `Literal[1.0]`. When set, it wins over `values`.
-	ValuesJson    []string `protobuf:"bytes,8,rep,name=values_json,json=valuesJson,proto3" json:"values_json,omitempty"`
+	ValuesJson []string `protobuf:"bytes,8,rep,name=values_json,json=valuesJson,proto3" json:"values_json,omitempty"`
+	// Optional types only: None was written before the other members (`None | int`), which DSPy renders
+	// in that order: `Union[NoneType, int]` (otherwise `Union[int, NoneType]`).
+	NoneFirst bool `protobuf:"varint,9,opt,name=none_first,json=noneFirst,proto3" json:"none_first,omitempty"`
+	// Tuple types only: `tuple[T, ...]`, any number of T (`args` holds T alone).
+	Variadic      bool `protobuf:"varint,10,opt,name=variadic,proto3" json:"variadic,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -308,6 +323,20 @@ func (x *TypeSpec) GetValuesJson() []string {
 	return nil
 }
 
+func (x *TypeSpec) GetNoneFirst() bool {
+	if x != nil {
+		return x.NoneFirst
+	}
+	return false
+}
+
+func (x *TypeSpec) GetVariadic() bool {
+	if x != nil {
+		return x.Variadic
+	}
+	return false
+}
+
 // One field of a signature.
 type SignatureField struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -324,7 +353,11 @@ type SignatureField struct {
 	Prefix *string `protobuf:"bytes,5,opt,name=prefix,proto3,oneof" json:"prefix,omitempty"`
 	// Validation constraints, in the order written; rendered into the prompt as DSPy renders them
 	// ("Constraints: greater than or equal to: 1, less than or equal to: 10") and enforced on inputs.
-	Constraints   []*FieldConstraint `protobuf:"bytes,6,rep,name=constraints,proto3" json:"constraints,omitempty"`
+	Constraints []*FieldConstraint `protobuf:"bytes,6,rep,name=constraints,proto3" json:"constraints,omitempty"`
+	// Output fields only: the default value as JSON text (e.g. "5", "\"n/a\"", "[]"), used when the LM's
+	// answer leaves the field out, as DSPy's `dspy.OutputField(default=...)`. Unset: the field is
+	// required (unless its type admits None). At most 64 KiB.
+	DefaultJson   *string `protobuf:"bytes,7,opt,name=default_json,json=defaultJson,proto3,oneof" json:"default_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -399,6 +432,13 @@ func (x *SignatureField) GetConstraints() []*FieldConstraint {
 		return x.Constraints
 	}
 	return nil
+}
+
+func (x *SignatureField) GetDefaultJson() string {
+	if x != nil && x.DefaultJson != nil {
+		return *x.DefaultJson
+	}
+	return ""
 }
 
 // One validation constraint of a field, e.g. {"name": "ge", "value": "1"}.
@@ -606,7 +646,7 @@ var File_dspy_grpc_v1_signature_proto protoreflect.FileDescriptor
 
 const file_dspy_grpc_v1_signature_proto_rawDesc = "" +
 	"\n" +
-	"\x1cdspy_grpc/v1/signature.proto\x12\fdspy_grpc.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xa7\x02\n" +
+	"\x1cdspy_grpc/v1/signature.proto\x12\fdspy_grpc.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xe2\x02\n" +
 	"\bTypeSpec\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.dspy_grpc.v1.TypeKindR\x04kind\x12*\n" +
 	"\x04args\x18\x02 \x03(\v2\x16.dspy_grpc.v1.TypeSpecR\x04args\x12.\n" +
@@ -617,16 +657,22 @@ const file_dspy_grpc_v1_signature_proto_rawDesc = "" +
 	"\blanguage\x18\x06 \x01(\tR\blanguage\x12!\n" +
 	"\fmember_names\x18\a \x03(\tR\vmemberNames\x12\x1f\n" +
 	"\vvalues_json\x18\b \x03(\tR\n" +
-	"valuesJson\"\xa9\x02\n" +
+	"valuesJson\x12\x1d\n" +
+	"\n" +
+	"none_first\x18\t \x01(\bR\tnoneFirst\x12\x1a\n" +
+	"\bvariadic\x18\n" +
+	" \x01(\bR\bvariadic\"\xe2\x02\n" +
 	"\x0eSignatureField\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x121\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x17.dspy_grpc.v1.FieldRoleB\x04\xe2A\x01\x02R\x04role\x12*\n" +
 	"\x04type\x18\x03 \x01(\v2\x16.dspy_grpc.v1.TypeSpecR\x04type\x12%\n" +
 	"\vdescription\x18\x04 \x01(\tH\x00R\vdescription\x88\x01\x01\x12\x1b\n" +
 	"\x06prefix\x18\x05 \x01(\tH\x01R\x06prefix\x88\x01\x01\x12?\n" +
-	"\vconstraints\x18\x06 \x03(\v2\x1d.dspy_grpc.v1.FieldConstraintR\vconstraintsB\x0e\n" +
+	"\vconstraints\x18\x06 \x03(\v2\x1d.dspy_grpc.v1.FieldConstraintR\vconstraints\x12&\n" +
+	"\fdefault_json\x18\a \x01(\tH\x02R\vdefaultJson\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\t\n" +
-	"\a_prefix\"G\n" +
+	"\a_prefixB\x0f\n" +
+	"\r_default_json\"G\n" +
 	"\x0fFieldConstraint\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x12\x1a\n" +
 	"\x05value\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x05value\"\x8f\x01\n" +
@@ -640,7 +686,7 @@ const file_dspy_grpc_v1_signature_proto_rawDesc = "" +
 	"\n" +
 	"input_keys\x18\x02 \x03(\tR\tinputKeys\x12\x1c\n" +
 	"\taugmented\x18\x03 \x01(\bR\taugmented\x12\x1b\n" +
-	"\tdata_json\x18\x04 \x01(\tR\bdataJson*\x8c\x03\n" +
+	"\tdata_json\x18\x04 \x01(\tR\bdataJson*\xb8\x03\n" +
 	"\bTypeKind\x12\x19\n" +
 	"\x15TYPE_KIND_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rTYPE_KIND_STR\x10\x01\x12\x11\n" +
@@ -660,7 +706,9 @@ const file_dspy_grpc_v1_signature_proto_rawDesc = "" +
 	"\x11TYPE_KIND_HISTORY\x10\x0e\x12\x18\n" +
 	"\x14TYPE_KIND_TOOL_CALLS\x10\x0f\x12\x12\n" +
 	"\x0eTYPE_KIND_CODE\x10\x10\x12\x11\n" +
-	"\rTYPE_KIND_ANY\x10\x11*T\n" +
+	"\rTYPE_KIND_ANY\x10\x11\x12\x16\n" +
+	"\x12TYPE_KIND_DATETIME\x10\x12\x12\x12\n" +
+	"\x0eTYPE_KIND_DATE\x10\x13*T\n" +
 	"\tFieldRole\x12\x1a\n" +
 	"\x16FIELD_ROLE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10FIELD_ROLE_INPUT\x10\x01\x12\x15\n" +

@@ -13,7 +13,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file dspy_grpc/v1/signature.proto.
  */
 export const file_dspy_grpc_v1_signature: GenFile = /*@__PURE__*/
-  fileDesc("Chxkc3B5X2dycGMvdjEvc2lnbmF0dXJlLnByb3RvEgxkc3B5X2dycGMudjEi3gEKCFR5cGVTcGVjEiQKBGtpbmQYASABKA4yFi5kc3B5X2dycGMudjEuVHlwZUtpbmQSJAoEYXJncxgCIAMoCzIWLmRzcHlfZ3JwYy52MS5UeXBlU3BlYxImCgZ2YWx1ZXMYAyADKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDAoEbmFtZRgEIAEoCRITCgtqc29uX3NjaGVtYRgFIAEoCRIQCghsYW5ndWFnZRgGIAEoCRIUCgxtZW1iZXJfbmFtZXMYByADKAkSEwoLdmFsdWVzX2pzb24YCCADKAki9QEKDlNpZ25hdHVyZUZpZWxkEhIKBG5hbWUYASABKAlCBOJBAQISKwoEcm9sZRgCIAEoDjIXLmRzcHlfZ3JwYy52MS5GaWVsZFJvbGVCBOJBAQISJAoEdHlwZRgDIAEoCzIWLmRzcHlfZ3JwYy52MS5UeXBlU3BlYxIYCgtkZXNjcmlwdGlvbhgEIAEoCUgAiAEBEhMKBnByZWZpeBgFIAEoCUgBiAEBEjIKC2NvbnN0cmFpbnRzGAYgAygLMh0uZHNweV9ncnBjLnYxLkZpZWxkQ29uc3RyYWludEIOCgxfZGVzY3JpcHRpb25CCQoHX3ByZWZpeCI6Cg9GaWVsZENvbnN0cmFpbnQSEgoEbmFtZRgBIAEoCUIE4kEBAhITCgV2YWx1ZRgCIAEoCUIE4kEBAiJzCglTaWduYXR1cmUSLAoGZmllbGRzGAEgAygLMhwuZHNweV9ncnBjLnYxLlNpZ25hdHVyZUZpZWxkEgwKBHRleHQYAiABKAkSGQoMaW5zdHJ1Y3Rpb25zGAMgASgJSACIAQFCDwoNX2luc3RydWN0aW9ucyJqCgdFeGFtcGxlEiUKBGRhdGEYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhIKCmlucHV0X2tleXMYAiADKAkSEQoJYXVnbWVudGVkGAMgASgIEhEKCWRhdGFfanNvbhgEIAEoCSqMAwoIVHlwZUtpbmQSGQoVVFlQRV9LSU5EX1VOU1BFQ0lGSUVEEAASEQoNVFlQRV9LSU5EX1NUUhABEhEKDVRZUEVfS0lORF9JTlQQAhITCg9UWVBFX0tJTkRfRkxPQVQQAxISCg5UWVBFX0tJTkRfQk9PTBAEEhIKDlRZUEVfS0lORF9MSVNUEAUSEgoOVFlQRV9LSU5EX0RJQ1QQBhITCg9UWVBFX0tJTkRfVFVQTEUQBxIVChFUWVBFX0tJTkRfTElURVJBTBAIEhIKDlRZUEVfS0lORF9FTlVNEAkSFAoQVFlQRV9LSU5EX09CSkVDVBAKEhYKElRZUEVfS0lORF9PUFRJT05BTBALEhMKD1RZUEVfS0lORF9VTklPThAMEhMKD1RZUEVfS0lORF9JTUFHRRANEhUKEVRZUEVfS0lORF9ISVNUT1JZEA4SGAoUVFlQRV9LSU5EX1RPT0xfQ0FMTFMQDxISCg5UWVBFX0tJTkRfQ09ERRAQEhEKDVRZUEVfS0lORF9BTlkQESpUCglGaWVsZFJvbGUSGgoWRklFTERfUk9MRV9VTlNQRUNJRklFRBAAEhQKEEZJRUxEX1JPTEVfSU5QVVQQARIVChFGSUVMRF9ST0xFX09VVFBVVBACQkdaRWdpdGh1Yi5jb20vZHNweS1ncnBjL2RzcHktZ3JwYy9jbGllbnRzL2dvL2dlbi9kc3B5X2dycGMvdjE7ZHNweWdycGN2MWIGcHJvdG8z", [file_google_api_field_behavior, file_google_protobuf_struct]);
+  fileDesc("Chxkc3B5X2dycGMvdjEvc2lnbmF0dXJlLnByb3RvEgxkc3B5X2dycGMudjEihAIKCFR5cGVTcGVjEiQKBGtpbmQYASABKA4yFi5kc3B5X2dycGMudjEuVHlwZUtpbmQSJAoEYXJncxgCIAMoCzIWLmRzcHlfZ3JwYy52MS5UeXBlU3BlYxImCgZ2YWx1ZXMYAyADKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDAoEbmFtZRgEIAEoCRITCgtqc29uX3NjaGVtYRgFIAEoCRIQCghsYW5ndWFnZRgGIAEoCRIUCgxtZW1iZXJfbmFtZXMYByADKAkSEwoLdmFsdWVzX2pzb24YCCADKAkSEgoKbm9uZV9maXJzdBgJIAEoCBIQCgh2YXJpYWRpYxgKIAEoCCKhAgoOU2lnbmF0dXJlRmllbGQSEgoEbmFtZRgBIAEoCUIE4kEBAhIrCgRyb2xlGAIgASgOMhcuZHNweV9ncnBjLnYxLkZpZWxkUm9sZUIE4kEBAhIkCgR0eXBlGAMgASgLMhYuZHNweV9ncnBjLnYxLlR5cGVTcGVjEhgKC2Rlc2NyaXB0aW9uGAQgASgJSACIAQESEwoGcHJlZml4GAUgASgJSAGIAQESMgoLY29uc3RyYWludHMYBiADKAsyHS5kc3B5X2dycGMudjEuRmllbGRDb25zdHJhaW50EhkKDGRlZmF1bHRfanNvbhgHIAEoCUgCiAEBQg4KDF9kZXNjcmlwdGlvbkIJCgdfcHJlZml4Qg8KDV9kZWZhdWx0X2pzb24iOgoPRmllbGRDb25zdHJhaW50EhIKBG5hbWUYASABKAlCBOJBAQISEwoFdmFsdWUYAiABKAlCBOJBAQIicwoJU2lnbmF0dXJlEiwKBmZpZWxkcxgBIAMoCzIcLmRzcHlfZ3JwYy52MS5TaWduYXR1cmVGaWVsZBIMCgR0ZXh0GAIgASgJEhkKDGluc3RydWN0aW9ucxgDIAEoCUgAiAEBQg8KDV9pbnN0cnVjdGlvbnMiagoHRXhhbXBsZRIlCgRkYXRhGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBISCgppbnB1dF9rZXlzGAIgAygJEhEKCWF1Z21lbnRlZBgDIAEoCBIRCglkYXRhX2pzb24YBCABKAkquAMKCFR5cGVLaW5kEhkKFVRZUEVfS0lORF9VTlNQRUNJRklFRBAAEhEKDVRZUEVfS0lORF9TVFIQARIRCg1UWVBFX0tJTkRfSU5UEAISEwoPVFlQRV9LSU5EX0ZMT0FUEAMSEgoOVFlQRV9LSU5EX0JPT0wQBBISCg5UWVBFX0tJTkRfTElTVBAFEhIKDlRZUEVfS0lORF9ESUNUEAYSEwoPVFlQRV9LSU5EX1RVUExFEAcSFQoRVFlQRV9LSU5EX0xJVEVSQUwQCBISCg5UWVBFX0tJTkRfRU5VTRAJEhQKEFRZUEVfS0lORF9PQkpFQ1QQChIWChJUWVBFX0tJTkRfT1BUSU9OQUwQCxITCg9UWVBFX0tJTkRfVU5JT04QDBITCg9UWVBFX0tJTkRfSU1BR0UQDRIVChFUWVBFX0tJTkRfSElTVE9SWRAOEhgKFFRZUEVfS0lORF9UT09MX0NBTExTEA8SEgoOVFlQRV9LSU5EX0NPREUQEBIRCg1UWVBFX0tJTkRfQU5ZEBESFgoSVFlQRV9LSU5EX0RBVEVUSU1FEBISEgoOVFlQRV9LSU5EX0RBVEUQEypUCglGaWVsZFJvbGUSGgoWRklFTERfUk9MRV9VTlNQRUNJRklFRBAAEhQKEEZJRUxEX1JPTEVfSU5QVVQQARIVChFGSUVMRF9ST0xFX09VVFBVVBACQkdaRWdpdGh1Yi5jb20vZHNweS1ncnBjL2RzcHktZ3JwYy9jbGllbnRzL2dvL2dlbi9kc3B5X2dycGMvdjE7ZHNweWdycGN2MWIGcHJvdG8z", [file_google_api_field_behavior, file_google_protobuf_struct]);
 
 /**
  * A DSPy type, structured. Examples (JSON):
@@ -63,7 +63,7 @@ export type TypeSpec = Message<"dspy_grpc.v1.TypeSpec"> & {
   jsonSchema: string;
 
   /**
-   * Language of a code type, e.g. "python".
+   * Language of a code type, e.g. "python"; empty for a bare `dspy.Code`.
    *
    * @generated from field: string language = 6;
    */
@@ -84,6 +84,21 @@ export type TypeSpec = Message<"dspy_grpc.v1.TypeSpec"> & {
    * @generated from field: repeated string values_json = 8;
    */
   valuesJson: string[];
+
+  /**
+   * Optional types only: None was written before the other members (`None | int`), which DSPy renders
+   * in that order: `Union[NoneType, int]` (otherwise `Union[int, NoneType]`).
+   *
+   * @generated from field: bool none_first = 9;
+   */
+  noneFirst: boolean;
+
+  /**
+   * Tuple types only: `tuple[T, ...]`, any number of T (`args` holds T alone).
+   *
+   * @generated from field: bool variadic = 10;
+   */
+  variadic: boolean;
 };
 
 /**
@@ -142,6 +157,15 @@ export type SignatureField = Message<"dspy_grpc.v1.SignatureField"> & {
    * @generated from field: repeated dspy_grpc.v1.FieldConstraint constraints = 6;
    */
   constraints: FieldConstraint[];
+
+  /**
+   * Output fields only: the default value as JSON text (e.g. "5", "\"n/a\"", "[]"), used when the LM's
+   * answer leaves the field out, as DSPy's `dspy.OutputField(default=...)`. Unset: the field is
+   * required (unless its type admits None). At most 64 KiB.
+   *
+   * @generated from field: optional string default_json = 7;
+   */
+  defaultJson?: string | undefined;
 };
 
 /**
@@ -321,7 +345,8 @@ export enum TypeKind {
   DICT = 6,
 
   /**
-   * `tuple[A, B, ...]`: `args` holds the item types in order.
+   * `tuple[A, B]`: `args` holds the item types in order. With `variadic`, `tuple[T, ...]`: `args`
+   * holds T alone.
    *
    * @generated from enum value: TYPE_KIND_TUPLE = 7;
    */
@@ -349,7 +374,7 @@ export enum TypeKind {
   OBJECT = 10,
 
   /**
-   * `Optional[T]` (`T | None`): `args` holds T.
+   * `Optional[T]` (`T | None`): `args` holds T. `none_first` says None was written first.
    *
    * @generated from enum value: TYPE_KIND_OPTIONAL = 11;
    */
@@ -384,7 +409,8 @@ export enum TypeKind {
   TOOL_CALLS = 15,
 
   /**
-   * `dspy.Code`: source code in `language`.
+   * `dspy.Code`: source code in `language` (`Code['python']`, rendered `Code_python`); no language is
+   * a bare `dspy.Code` (Python code, rendered `Code`, as DSPy does).
    *
    * @generated from enum value: TYPE_KIND_CODE = 16;
    */
@@ -396,6 +422,20 @@ export enum TypeKind {
    * @generated from enum value: TYPE_KIND_ANY = 17;
    */
   ANY = 17,
+
+  /**
+   * `datetime.datetime`: an ISO 8601 string on the wire ("2024-01-02T03:04:05").
+   *
+   * @generated from enum value: TYPE_KIND_DATETIME = 18;
+   */
+  DATETIME = 18,
+
+  /**
+   * `datetime.date`: an ISO 8601 date string on the wire ("2024-01-02").
+   *
+   * @generated from enum value: TYPE_KIND_DATE = 19;
+   */
+  DATE = 19,
 }
 
 /**
