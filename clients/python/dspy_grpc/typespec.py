@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime
 import enum
 import inspect
 import json
@@ -137,6 +138,10 @@ def type_spec(hint: Any) -> signature_pb2.TypeSpec:
         return signature_pb2.TypeSpec(kind=_SCALARS[hint])
     if hint is Any:
         return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_ANY)
+    if hint is datetime.datetime:
+        return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_DATETIME)
+    if hint is datetime.date:
+        return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_DATE)
     if hint is Image:
         return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_IMAGE)
     if hint is History:
@@ -157,8 +162,9 @@ def type_spec(hint: Any) -> signature_pb2.TypeSpec:
         inner = type_spec(rest[0]) if len(rest) == 1 else signature_pb2.TypeSpec(
             kind=signature_pb2.TYPE_KIND_UNION, args=[type_spec(m) for m in rest]
         )
-        if len(rest) < len(members):
-            return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_OPTIONAL, args=[inner])
+        if len(rest) < len(members):  # None written first renders first, as in DSPy: Union[NoneType, int]
+            return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_OPTIONAL, args=[inner],
+                                          none_first=members[0] is _NONE)
         return inner
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is typing.Literal:
@@ -177,7 +183,7 @@ def type_spec(hint: Any) -> signature_pb2.TypeSpec:
         return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_DICT, args=[type_spec(key), type_spec(value)])
     if hint is tuple or origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
-            raise TypeError(f"{_name(hint)}: variable-length tuples have no wire form; use list[{_name(args[0])}]")
+            return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_TUPLE, args=[type_spec(args[0])], variadic=True)
         return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_TUPLE, args=[type_spec(a) for a in args])
     raise TypeError(
         f"unsupported field type {_name(hint)}: use str, int, float, bool, Any, list, dict, tuple, Literal, "

@@ -15,6 +15,7 @@ numbers are doubles, so whole numbers come back as ``int`` (``4.0`` becomes ``4`
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import enum
 import json
 import math
@@ -45,6 +46,8 @@ def to_jsonable(obj: Any) -> Any:
         return obj
     if isinstance(obj, enum.Enum):
         return to_jsonable(obj.value)
+    if isinstance(obj, (datetime.date, datetime.datetime)):
+        return obj.isoformat()
     if isinstance(obj, (struct_pb2.Value, struct_pb2.Struct)):
         return from_value(obj) if isinstance(obj, struct_pb2.Value) else from_struct(obj)
     if isinstance(obj, Mapping):

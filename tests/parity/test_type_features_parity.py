@@ -1,0 +1,110 @@
+"""Type features beyond the corpus, through gRPC and the Python client, against DSPy 3.4.1: output
+field defaults, `tuple[T, ...]`, `datetime` / `date`, `None | T` in written order, a bare `Code`,
+pydantic field aliases, a recursive object schema with the XML adapter, and ChainOfThought over a
+signature that already has `reasoning`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import AsyncIterator
+from typing import Optional
+
+import dspy
+import pydantic
+import pytest
+import pytest_asyncio
+from dspy_grpc.v1 import inference_pb2, inference_pb2_grpc, module_pb2, signature_pb2
+
+import dspy_grpc
+
+ASYNC = pytest.mark.asyncio(loop_scope="session")
+ADAPTERS = {"chat": dspy.ChatAdapter, "json": dspy.JSONAdapter, "xml": dspy.XMLAdapter}
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(server) -> AsyncIterator[dspy_grpc.AsyncClient]:
+    async with dspy_grpc.AsyncClient(f"127.0.0.1:{server.port}", timeout=20) as c:
+        yield c
+
+
+def _pair(fields: list[tuple[str, str, object, dict]], instructions: str = "Do it.") -> tuple[type, type]:
+    """The same class-based signature written with our client and with DSPy."""
+
+    def build(base: type, input_field, output_field) -> type:
+        namespace: dict = {"__doc__": instructions, "__annotations__": {}}
+        for name, role, annotation, kwargs in fields:
+            namespace["__annotations__"][name] = annotation
+            namespace[name] = (input_field if role == "in" else output_field)(**kwargs)
+        return type(base)("Task", (base,), namespace)
+
+    return (build(dspy_grpc.Signature, dspy_grpc.InputField, dspy_grpc.OutputField),
+            build(dspy.Signature, dspy.InputField, dspy.OutputField))
+
+
+FEATURES = [
+    ("when", "in", datetime.datetime, {}),
+    ("days", "in", tuple[int, ...], {}),
+    ("day", "out", datetime.date, {}),
+    ("counts", "out", tuple[int, ...], {}),
+    ("maybe", "out", None | int, {}),
+    ("k", "out", int, {"default": 5}),
+]
+INPUTS = {"when": datetime.datetime(2024, 1, 2, 3, 4, 5), "days": (1, 2)}
+DEMO = {**INPUTS, "day": datetime.date(2024, 1, 1), "counts": (3,), "maybe": None, "k": 7}
+
+
+@pytest.mark.parametrize("adapter", sorted(ADAPTERS))
+@ASYNC
+async def test_new_types_and_defaults_render_as_dspy(client, adapter) -> None:
+    ours, theirs = _pair(FEATURES)
+    rendered = await dspy_grpc.Predict(ours, client=client, adapter=adapter, demos=[DEMO]).arender(**INPUTS)
+    assert rendered.messages == ADAPTERS[adapter]().format(theirs, [DEMO], INPUTS)
+
+
+@pytest.mark.parametrize("adapter", sorted(ADAPTERS))
+@ASYNC
+async def test_new_types_and_defaults_parse_as_dspy(client, adapter) -> None:
+    ours, theirs = _pair(FEATURES)
+    reference = ADAPTERS[adapter]()
+    full = reference.format_assistant_message_content(theirs, {"day": datetime.date(2024, 5, 6), "counts": (1, 2, 3),
+                                                               "maybe": 4, "k": 9})
+    without_k = reference.format_assistant_message_content(theirs.delete("k"), {
+        "day": datetime.date(2024, 5, 6), "counts": (), "maybe": None})
+    for completion in (full, without_k):
+        expected = reference.parse(theirs, completion)
+        parsed = await dspy_grpc.Predict(ours, client=client, adapter=adapter).aparse(completion)
+        assert parsed == dict(expected), completion
+    assert (await dspy_grpc.Predict(ours, client=client, adapter=adapter).aparse(without_k))["k"] == 5
+
+
+@ASYNC
+async def test_a_default_is_only_for_output_fields(channel) -> None:
+    stub = inference_pb2_grpc.InferenceServiceStub(channel)
+    signature = signature_pb2.Signature(fields=[
+        signature_pb2.SignatureField(name="q", role=signature_pb2.FIELD_ROLE_INPUT, default_json='"x"'),
+        signature_pb2.SignatureField(name="a", role=signature_pb2.FIELD_ROLE_OUTPUT)])
+    module = module_pb2.ModuleSpec(predict=module_pb2.PredictModule(predictor=module_pb2.PredictorSpec(
+        signature=signature)))
+    import grpc
+
+    from tests.integration.grpc_helpers import error_details
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.RenderPrompt(inference_pb2.RenderPromptRequest(module=module, inputs_json='{"q": "?"}'))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "module.predict.predictor.signature.fields[0].default_json" in error_details(caught.value)["violations"]
+
+
+@ASYNC
+async def test_a_bare_code_type_renders_code(channel) -> None:
+    stub = inference_pb2_grpc.InferenceServiceStub(channel)
+    module = module_pb2.ModuleSpec(predict=module_pb2.PredictModule(predictor=module_pb2.PredictorSpec(
+        signature=signature_pb2.Signature(text="source: Code, task -> answer: None | int"))))
+    response = await stub.RenderPrompt(inference_pb2.RenderPromptRequest(
+        module=module, inputs_json=json.dumps({"source": "print(1)", "task": "run"})))
+    theirs = dspy.Signature({"source": (dspy.Code, dspy.InputField()), "task": (str, dspy.InputField()),
+                             "answer": (None | int, dspy.OutputField())})
+    expected = dspy.ChatAdapter().format(theirs, [], {"source": dspy.Code(code="print(1)"), "task": "run"})
+    assert [{"role": m.role, "content": m.content} for m in response.messages] == expected
