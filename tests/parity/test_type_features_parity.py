@@ -108,3 +108,25 @@ async def test_a_bare_code_type_renders_code(channel) -> None:
                              "answer": (None | int, dspy.OutputField())})
     expected = dspy.ChatAdapter().format(theirs, [], {"source": dspy.Code(code="print(1)"), "task": "run"})
     assert [{"role": m.role, "content": m.content} for m in response.messages] == expected
+
+
+@pytest.mark.parametrize("text", ["question -> reasoning, answer", "question -> answer, reasoning: int"])
+@ASYNC
+async def test_chain_of_thought_over_a_signature_with_reasoning_keeps_one(channel, tmp_path, text) -> None:
+    from dspy_grpc.v1 import program_pb2, program_pb2_grpc
+
+    reference = dspy.ChainOfThought(text)
+    reference.predict.demos = [dspy.Example(question="Why?", reasoning="Because.", answer="So.", augmented=True)]
+    path = tmp_path / "cot.json"
+    reference.save(str(path))
+    programs = program_pb2_grpc.ProgramServiceStub(channel)
+    structure = module_pb2.ModuleSpec(chain_of_thought=module_pb2.ChainOfThoughtModule(
+        predictor=module_pb2.PredictorSpec(signature=signature_pb2.Signature(text=text))))
+    name = "programs/cot-reasoning-" + ("str" if "int" not in text else "int")
+    await programs.ImportDspyProgram(program_pb2.ImportDspyProgramRequest(
+        name=name, dspy_json=path.read_text(), module=structure))
+    stub = inference_pb2_grpc.InferenceServiceStub(channel)
+    response = await stub.RenderPrompt(inference_pb2.RenderPromptRequest(program=name, inputs_json='{"question": "?"}'))
+    expected = dspy.ChatAdapter().format(reference.predict.signature, reference.predict.demos, {"question": "?"})
+    assert [{"role": m.role, "content": m.content} for m in response.messages] == expected
+    assert list(reference.predict.signature.output_fields) == ["reasoning", "answer"]
