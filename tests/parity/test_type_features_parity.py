@@ -130,3 +130,24 @@ async def test_chain_of_thought_over_a_signature_with_reasoning_keeps_one(channe
     expected = dspy.ChatAdapter().format(reference.predict.signature, reference.predict.demos, {"question": "?"})
     assert [{"role": m.role, "content": m.content} for m in response.messages] == expected
     assert list(reference.predict.signature.output_fields) == ["reasoning", "answer"]
+
+
+class Node(pydantic.BaseModel):
+    """A tree node."""
+
+    name: str
+    children: list[Node] = []
+
+
+@pytest.mark.parametrize("adapter", sorted(ADAPTERS))
+@ASYNC
+async def test_a_recursive_object_type_renders_and_parses_as_dspy(client, adapter) -> None:
+    ours, theirs = _pair([("q", "in", str, {}), ("tree", "out", Node, {}), ("best", "out", Optional[Node], {})])
+    tree = Node(name="a", children=[Node(name="b", children=[Node(name="c")])])
+    demo = {"q": "x", "tree": tree, "best": None}
+    rendered = await dspy_grpc.Predict(ours, client=client, adapter=adapter, demos=[demo]).arender(q="y")
+    reference = ADAPTERS[adapter]()
+    assert rendered.messages == reference.format(theirs, [demo], {"q": "y"})
+    completion = reference.format_assistant_message_content(theirs, {"tree": tree, "best": Node(name="z")})
+    parsed = await dspy_grpc.Predict(ours, client=client, adapter=adapter).aparse(completion)
+    assert parsed == dict(reference.parse(theirs, completion)) == {"tree": tree, "best": Node(name="z")}

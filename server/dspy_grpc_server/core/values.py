@@ -14,7 +14,7 @@ import json
 import re
 import types as _pytypes
 from functools import lru_cache
-from typing import Any, Literal, Optional, Union, get_args, get_origin
+from typing import Any, ForwardRef, Literal, Optional, Union, get_args, get_origin
 
 import json_repair
 import pydantic
@@ -205,7 +205,7 @@ def _annotation_cached(spec: TypeSpec) -> Any:
         return _make_enum(spec.name or "Enum", spec.values, spec.member_names, None)
     if k == TypeKind.OBJECT:
         schema = dict(spec.json_schema or {"type": "object", "properties": {}})
-        return _SchemaModels(schema.get("$defs", {})).model(spec.name or schema.get("title", "Model"), schema)
+        return _SchemaModels(schema.get("$defs", {})).top(spec.name or schema.get("title", "Model"), schema)
     raise ValueError(f"unknown type kind {k}")
 
 
@@ -230,6 +230,21 @@ class _SchemaModels:
     def __init__(self, defs: dict[str, Any]) -> None:
         self.defs = defs
         self.built: dict[str, Any] = {}
+        self.building: set[str] = set()
+        self.recursive = False
+
+    def top(self, name: str, schema: dict[str, Any]) -> type[pydantic.BaseModel]:
+        """The model of a whole schema. A recursive model's schema is a ``$ref`` into ``$defs`` (pydantic
+        writes it so); its self-references are resolved once every model is built."""
+        if "$ref" in schema and "properties" not in schema:
+            model = self.annotation({"$ref": schema["$ref"]})
+        else:
+            model = self.model(name, schema)
+        if self.recursive:
+            for built in self.built.values():
+                if isinstance(built, type) and issubclass(built, pydantic.BaseModel):
+                    built.model_rebuild(_types_namespace=dict(self.built))
+        return model
 
     def model(self, name: str, schema: dict[str, Any]) -> type[pydantic.BaseModel]:
         fields: dict[str, Any] = {}
@@ -267,13 +282,19 @@ class _SchemaModels:
     def annotation(self, sub: dict[str, Any]) -> Any:
         if "$ref" in sub:
             ref = sub["$ref"].rsplit("/", 1)[-1]
+            if ref in self.building:  # a model that contains itself: a forward reference, resolved in top()
+                self.recursive = True
+                return ForwardRef(ref)
             if ref not in self.built:
                 target = self.defs.get(ref, {})
                 if "enum" in target:
                     self.built[ref] = _make_enum(ref, tuple(target["enum"]), (), target.get("description"))
                 else:
-                    self.built[ref] = Any  # guards recursion
-                    self.built[ref] = self.model(ref, target)
+                    self.building.add(ref)
+                    try:
+                        self.built[ref] = self.model(ref, target)
+                    finally:
+                        self.building.discard(ref)
             return self.built[ref]
         if "anyOf" in sub:
             members = tuple(self.annotation(s) for s in sub["anyOf"])
