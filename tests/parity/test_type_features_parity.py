@@ -151,3 +151,30 @@ async def test_a_recursive_object_type_renders_and_parses_as_dspy(client, adapte
     completion = reference.format_assistant_message_content(theirs, {"tree": tree, "best": Node(name="z")})
     parsed = await dspy_grpc.Predict(ours, client=client, adapter=adapter).aparse(completion)
     assert parsed == dict(reference.parse(theirs, completion)) == {"tree": tree, "best": Node(name="z")}
+
+
+class Pet(pydantic.BaseModel):
+    pet_name: str = pydantic.Field(alias="petName", description="What it answers to")
+    age: int = 3
+
+
+class Owner(pydantic.BaseModel):
+    full_name: str = pydantic.Field(alias="fullName")
+    pets: list[Pet] = []
+
+
+@pytest.mark.parametrize("adapter", sorted(ADAPTERS))
+@ASYNC
+async def test_pydantic_aliases_render_and_parse_as_dspy(client, adapter) -> None:
+    """DSPy shows the aliases in the JSON schema, the attribute names in values, and parses aliases."""
+
+    ours, theirs = _pair([("owner", "in", Owner, {}), ("pet", "out", Pet, {}), ("owners", "out", list[Owner], {})])
+    owner = Owner(fullName="Ann Lee", pets=[Pet(petName="Rex")])
+    demo = {"owner": owner, "pet": Pet(petName="Tom", age=1), "owners": [owner]}
+    rendered = await dspy_grpc.Predict(ours, client=client, adapter=adapter, demos=[demo]).arender(owner=owner)
+    reference = ADAPTERS[adapter]()
+    assert rendered.messages == reference.format(theirs, [demo], {"owner": owner})
+    completion = ('[[ ## pet ## ]]\n{"petName": "Zed"}\n\n[[ ## owners ## ]]\n[{"fullName": "Bo", "pets": []}]\n\n'
+                  "[[ ## completed ## ]]")
+    parsed = await dspy_grpc.Predict(ours, client=client).aparse(completion)
+    assert parsed == dict(dspy.ChatAdapter().parse(theirs, completion))

@@ -211,12 +211,39 @@ def json_schema(cls: type) -> dict[str, Any]:
     """The JSON schema of an object type, as pydantic's ``TypeAdapter(cls).json_schema()`` writes it."""
 
     if _is_pydantic_model(cls):
-        return cls.model_json_schema()  # type: ignore[attr-defined]
+        schema = cls.model_json_schema()  # type: ignore[attr-defined]
+        _mark_attributes(schema, cls.model_json_schema(by_alias=False))  # type: ignore[attr-defined]
+        return schema
     builder = _SchemaBuilder()
     schema = builder.object_schema(cls)
     if builder.defs:
         schema["$defs"] = builder.defs
     return _sorted(schema)
+
+
+#: The JSON schema keyword naming the Python attribute of a property named by its alias: the server
+#: shows the alias in schemas and the attribute name in values, as DSPy does.
+ATTRIBUTE_KEY = "x-python-name"
+
+
+def _mark_attributes(by_alias: Any, by_name: Any) -> None:
+    """Mark each property of ``by_alias`` whose name differs in ``by_name`` (same shape) with its attribute."""
+
+    if isinstance(by_alias, dict) and isinstance(by_name, dict):
+        properties, names = by_alias.get("properties"), by_name.get("properties")
+        if isinstance(properties, dict) and isinstance(names, dict) and len(properties) == len(names):
+            for (alias, sub), name in zip(properties.items(), names):
+                if alias != name and isinstance(sub, dict):
+                    sub[ATTRIBUTE_KEY] = name
+        for key, value in by_alias.items():
+            if key != "properties" or not isinstance(properties, dict):
+                _mark_attributes(value, by_name.get(key))
+            else:
+                for sub, other in zip(properties.values(), names.values() if isinstance(names, dict) else ()):
+                    _mark_attributes(sub, other)
+    elif isinstance(by_alias, list) and isinstance(by_name, list):
+        for a, b in zip(by_alias, by_name):
+            _mark_attributes(a, b)
 
 
 def _sorted(value: Any, parent_key: str | None = None) -> Any:

@@ -61,8 +61,8 @@ def to_jsonable(obj: Any) -> Any:
         return [to_jsonable(item) for item in obj]
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return to_jsonable(dataclasses.asdict(obj))
-    if callable(getattr(obj, "model_dump", None)):
-        return to_jsonable(obj.model_dump(mode="json"))
+    if callable(getattr(obj, "model_dump", None)):  # keyed as its JSON schema names the fields (aliases)
+        return to_jsonable(obj.model_dump(mode="json", by_alias=True))
     raise TypeError(f"cannot convert {type(obj).__name__} to a JSON value")
 
 

@@ -22,7 +22,9 @@ from ..core.values import (
     allows_none,
     code_description,
     coerce_input,
+    has_aliases,
     input_as_rendered,
+    with_attribute_names,
     json_schema_for,
 )
 
@@ -179,6 +181,8 @@ def render_jsonable(spec: TypeSpec | None, value: Any) -> Any:
         return value
     if k == TypeKind.CODE and isinstance(value, dict) and "code" in value:
         return value["code"]
+    if k == TypeKind.OBJECT and has_aliases(spec):
+        return with_attribute_names(spec, value)
     if k == TypeKind.OPTIONAL:
         return value if value is None else render_jsonable(spec.args[0], value)
     if k == TypeKind.LIST and spec.args and isinstance(value, list):

@@ -224,6 +224,11 @@ def _no_value() -> None:
 
     return None
 
+#: JSON schema keyword naming the Python attribute of a property whose name in the schema is an alias
+#: (a pydantic ``Field(alias=...)``). DSPy shows the alias in schemas and the attribute name in values.
+ATTRIBUTE_KEY = "x-python-name"
+
+
 class _SchemaModels:
     """Builds pydantic models from a pydantic-produced JSON schema (so they regenerate the same schema)."""
 
@@ -262,7 +267,8 @@ class _SchemaModels:
             extra = {k: v for k, v in sub.items() if k in ("examples",)}
             if extra:
                 kwargs["examples"] = extra["examples"]
-            alias_ok = prop.isidentifier() and not prop.startswith("_")
+            attribute = sub.get(ATTRIBUTE_KEY)
+            alias_ok = prop.isidentifier() and not prop.startswith("_") and not attribute
             if not alias_ok:
                 kwargs["alias"] = prop
             if prop in required:
@@ -271,7 +277,7 @@ class _SchemaModels:
                 field = pydantic.Field(sub["default"], **kwargs)
             else:  # optional without a JSON default (e.g. a default_factory): the schema shows none either
                 field = pydantic.Field(default_factory=_no_value, **kwargs)
-            fields[prop if alias_ok else f"f_{len(fields)}"] = (ann, field)
+            fields[prop if alias_ok else attribute or f"f_{len(fields)}"] = (ann, field)
         config = pydantic.ConfigDict(title=schema.get("title", name))
         if schema.get("additionalProperties") is False:
             config["extra"] = "forbid"
@@ -323,9 +329,10 @@ def type_adapter(spec: TypeSpec) -> TypeAdapter:
     return TypeAdapter(annotation_for(spec))
 
 
-def json_schema_for(spec: TypeSpec) -> dict[str, Any]:
-    """The JSON schema pydantic produces for the type (what DSPy shows the LM)."""
-    return type_adapter(spec).json_schema()
+def json_schema_for(spec: TypeSpec, *, by_alias: bool = True) -> dict[str, Any]:
+    """The JSON schema pydantic produces for the type (what DSPy shows the LM); ``by_alias=False``
+    names aliased properties by their attributes (as DSPy's XML structure does)."""
+    return type_adapter(spec).json_schema(by_alias=by_alias)
 
 
 def allows_none(spec: TypeSpec) -> bool:
@@ -351,7 +358,23 @@ def to_jsonable(spec: TypeSpec, value: Any) -> Any:
     if spec.kind == TypeKind.TOOL_CALLS and isinstance(value, ToolCalls):
         return {"tool_calls": [{"name": c.name, "args": c.args} | ({"id": c.id} if c.id else {})
                                for c in value.tool_calls]}
-    return type_adapter(spec).dump_python(value, mode="json")
+    return type_adapter(spec).dump_python(value, mode="json", by_alias=True)
+
+
+@lru_cache(maxsize=4096)
+def has_aliases(spec: TypeSpec) -> bool:
+    """Whether an object type (at any depth) names a property by an alias (see :data:`ATTRIBUTE_KEY`)."""
+    if spec.json_schema is not None and ATTRIBUTE_KEY in json.dumps(spec.json_schema):
+        return True
+    return any(has_aliases(arg) for arg in spec.args)
+
+
+def with_attribute_names(spec: TypeSpec, value: Any) -> Any:
+    """A value keyed by aliases, keyed by attribute names instead: how DSPy renders a model instance."""
+    try:
+        return type_adapter(spec).dump_python(type_adapter(spec).validate_python(value), mode="json")
+    except (pydantic.ValidationError, ValueError):
+        return value
 
 
 def coerce_input(spec: TypeSpec, value: Any) -> Any:

@@ -218,7 +218,10 @@ type TypeSpec struct {
 	Name string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
 	// JSON schema of an object type (its properties, required members, descriptions), as JSON text,
 	// e.g. what pydantic's `Model.model_json_schema()` returns, serialized. Text rather than a Struct
-	// because the order of `properties` is part of the prompt DSPy renders.
+	// because the order of `properties` is part of the prompt DSPy renders. A property named by a
+	// pydantic alias carries the attribute's name as `"x-python-name"` (e.g. `"firstName": {"type":
+	// "string", "x-python-name": "first_name"}`): as in DSPy, schemas show the alias, values in prompts
+	// and XML elements show the attribute name, and object values on the wire use the alias.
 	JsonSchema string `protobuf:"bytes,5,opt,name=json_schema,json=jsonSchema,proto3" json:"json_schema,omitempty"`
 	// Language of a code type, e.g. "python"; empty for a bare `dspy.Code`.
 	Language string `protobuf:"bytes,6,opt,name=language,proto3" json:"language,omitempty"`

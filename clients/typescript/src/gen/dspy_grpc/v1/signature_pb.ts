@@ -56,7 +56,10 @@ export type TypeSpec = Message<"dspy_grpc.v1.TypeSpec"> & {
   /**
    * JSON schema of an object type (its properties, required members, descriptions), as JSON text,
    * e.g. what pydantic's `Model.model_json_schema()` returns, serialized. Text rather than a Struct
-   * because the order of `properties` is part of the prompt DSPy renders.
+   * because the order of `properties` is part of the prompt DSPy renders. A property named by a
+   * pydantic alias carries the attribute's name as `"x-python-name"` (e.g. `"firstName": {"type":
+   * "string", "x-python-name": "first_name"}`): as in DSPy, schemas show the alias, values in prompts
+   * and XML elements show the attribute name, and object values on the wire use the alias.
    *
    * @generated from field: string json_schema = 5;
    */
