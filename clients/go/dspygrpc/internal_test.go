@@ -2,6 +2,7 @@ package dspygrpc
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -96,5 +97,22 @@ func TestInputsAreSentAsExactJSONInFieldOrder(t *testing.T) {
 	}
 	if text, err := toJSONObject(nil, "inputs"); err != nil || text != "{}" {
 		t.Errorf("nil inputs: %s, %v", text, err)
+	}
+}
+
+type place struct {
+	Zeta  string    `json:"zeta"`
+	Alpha int       `json:"alpha"`
+	When  time.Time `json:"when"`
+}
+
+func TestObjectSchemasKeepFieldOrderAndTimesAreDatetimes(t *testing.T) {
+	spec := typeSpecOf(reflect.TypeFor[place]())
+	want := `{"properties":{"zeta":{"type":"string"},"alpha":{"type":"integer"},"when":{"format":"date-time","type":"string"}},"required":["zeta","alpha","when"],"title":"place","type":"object"}`
+	if spec.GetJsonSchema() != want {
+		t.Errorf("schema = %s", spec.GetJsonSchema())
+	}
+	if typeSpecOf(reflect.TypeFor[time.Time]()).GetKind().String() != "TYPE_KIND_DATETIME" {
+		t.Errorf("time.Time is a datetime")
 	}
 }
