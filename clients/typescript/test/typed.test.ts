@@ -53,6 +53,13 @@ describe("signatures", () => {
       e instanceof OutputValidationError && e.path === "label" && e.expected === 'Literal["yes", "no"]');
   });
 
+  test("datetime and date fields travel as ISO strings", () => {
+    const sig = signature({ inputs: { when: t.datetime() }, outputs: { day: t.date() } });
+    assert.deepEqual(sig.toProto().fields.map((f) => f.type?.kind), [TypeKind.DATETIME, TypeKind.DATE]);
+    assert.deepEqual(sig.parseOutputs({ day: "2024-01-02" }), { day: "2024-01-02" });
+    assert.throws(() => sig.parseOutputs({ day: "soon" }), OutputValidationError);
+  });
+
   test("string signatures keep their text and check the types written in it", () => {
     const sig = signature("question, context: list[str] -> answer: int, tags: list[str], extra: dict[str, Any]");
     assert.equal(sig.toProto().text, "question, context: list[str] -> answer: int, tags: list[str], extra: dict[str, Any]");
