@@ -11,7 +11,7 @@ import asyncio
 import enum
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Optional, Union
 
 import dspy
 import grpc
@@ -76,6 +76,8 @@ class ExactCase:
 
     def dspy_value(self, name: str, value: Any) -> Any:
         annotation = next(py for n, _, _, py in self.fields if n == name)
+        if annotation is dspy.History:
+            return dspy.History(messages=value["messages"])
         return Level(value) if annotation is Level else value
 
     def dspy_values(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -101,6 +103,24 @@ CASES = [
                                        ("choice", "out", "Literal[1, 2, 3]", Literal[1, 2, 3]),
                                        ("grade", "out", "Level", Level)],
               {"level": 2, "pick": 3}, {"level": 1, "pick": 1, "choice": 2, "grade": 1}),
+]
+CASES += [
+    ExactCase("untyped_json_edge_values", [("blob", "in", "Any", Any), ("note", "in", "str", str),
+                                           ("result", "out", "Any", Any)],
+              {"blob": {"exp": 1e-05, "neg_zero": -0.0, "big": 12345678901234567890, "t": True, "n": None,
+                        "ünï": "çødé «x»", "nested": [[1, 2.0], {"2": "b", "1": "a"}]}, "note": 1.5e300},
+              {"blob": [], "note": -3, "result": {"z": [], "a": {}}}),
+    ExactCase("optional_and_union_numbers", [("maybe", "in", "Optional[float]", Optional[float]),
+                                             ("either", "in", "Union[int, str]", Union[int, str]),
+                                             ("scores", "in", "list[Optional[float]]", list[Optional[float]]),
+                                             ("best", "out", "dict[str, float]", dict[str, float])],
+              {"maybe": 3, "either": 4, "scores": [1, None, 2.5]},
+              {"maybe": 1.0, "either": "x", "scores": [], "best": {"b": 1, "a": 0.5}}),
+    ExactCase("history_with_numbers", [("question", "in", "str", str), ("history", "in", "History", dspy.History),
+                                       ("answer", "out", "int", int)],
+              {"question": "And 3 + 4?", "history": {"messages": [
+                  {"question": "1 + 1?", "answer": 2}, {"question": "half of 3?", "answer": 1.5}]}},
+              {"question": "2 + 2?", "history": {"messages": []}, "answer": 4}),
 ]
 CASE_IDS = [case.id for case in CASES]
 
