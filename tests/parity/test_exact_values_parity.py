@@ -428,3 +428,22 @@ async def test_the_python_client_keeps_key_order_integers_and_floats(server, moc
     rendered = dspy.ChatAdapter().format_user_message_content(
         dspy.Signature(f"{', '.join(trajectory)} -> x"), trajectory)
     assert f"[[ ## trajectory ## ]]\n{rendered}" in mock_lm.completion_requests[1].last_user_text
+
+
+# ------------------------------------------------------------------------------- deliberate differences
+
+
+@pytest.mark.parametrize("inputs, field", [
+    ({"n": 4, "x": 3}, "inputs.ids"),  # missing
+    ({"n": "four", "x": 3, "ids": [1]}, "inputs.n"),  # not an int, even in pydantic's lax mode
+    ({"n": 4, "x": 3, "ids": ["one"]}, "inputs.ids"),
+])
+async def test_missing_or_mistyped_inputs_are_refused_where_dspy_only_renders_them(channel, inputs, field):
+    case = CASES[CASE_IDS.index("typed_numbers_as_given")]
+    ADAPTERS["chat"]().format(case.theirs(), [], inputs)  # DSPy renders these (it at most warns)
+    stub = inference_pb2_grpc.InferenceServiceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.RenderPrompt(inference_pb2.RenderPromptRequest(module=module_for(case, "chat"),
+                                                                  inputs_json=json.dumps(inputs)))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in error_details(caught.value)["violations"]
