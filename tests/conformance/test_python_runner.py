@@ -7,6 +7,8 @@ caller tools are Python functions here.
 
 from __future__ import annotations
 
+import json
+
 import queue
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -43,7 +45,8 @@ def predict(client: Client, request_json: dict[str, Any]) -> dict[str, Any]:
     request = json_format.ParseDict(request_json, inference_pb2.PredictRequest())
     target = request.program if request.WhichOneof("target") == "program" else request.module
     prediction = client.predict(
-        target, json_format.MessageToDict(request.inputs), lm=request.lm if request.HasField("lm") else None,
+        target, json.loads(request.inputs_json) if request.inputs_json else json_format.MessageToDict(request.inputs),
+        lm=request.lm if request.HasField("lm") else None,
         include_trace=request.include_trace,
     )
     return json_format.MessageToDict(inference_pb2.PredictResponse(prediction=prediction.raw))

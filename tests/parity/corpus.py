@@ -7,6 +7,7 @@ compares what the two adapters render and parse.
 
 from __future__ import annotations
 
+import datetime
 import enum
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Union
@@ -119,6 +120,14 @@ CASES += _io("list[Optional[float]]", list[Optional[float]], [1.5, None], [["a"]
 CASES += _io("Any", Any, {"free": ["form", 1]}, [])
 CASES += _io("list[dict[str, Any]]", list[dict[str, Any]], [{"a": 1}, {"b": [2]}], ["z"])
 CASES += _io("Code['python']", "dspy:Code['python']", "print('hi')", [])
+CASES += _io("Code", "dspy:Code", "print('bare')", [])
+CASES += _io("None | int", None | int, 7, [[1]])
+CASES += _io("Union[None, str, int]", Union[None, str, int], "x", [[1]])
+CASES += _io("tuple[int, ...]", tuple[int, ...], [1, 2, 3], [["a"], "x"])
+CASES += _io("tuple[str, ...]", tuple[str, ...], ["a"], [[{"b": 1}]])
+CASES += _io("datetime", datetime.datetime, "2024-01-02T03:04:05", ["soon", [1]])
+CASES += _io("date", datetime.date, "2024-01-02", ["someday"])
+CASES += _io("list[date]", list[datetime.date], ["2024-01-02", "2025-12-31"], [["x"]])
 
 CASES += [
     Case("multi_io", [F("question", "in", "str", str), F("context", "in", "list[str]", list[str]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import enum
 import json
 from typing import Any
@@ -19,6 +20,8 @@ def _jsonable(value: Any) -> Any:
     """DSPy's parsed values as plain JSON, for comparison with ours."""
     if isinstance(value, enum.Enum):
         return value.value
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return pydantic.TypeAdapter(type(value)).dump_python(value, mode="json")
     if isinstance(value, dspy.Code):
         return value.code
     if isinstance(value, dspy.ToolCalls):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import enum
 import json
 from typing import Any, Literal, Optional, Union
@@ -97,9 +98,14 @@ def test_pydantic_models_use_their_own_schema() -> None:
     (list, {"kind": "TYPE_KIND_LIST", "args": [{"kind": "TYPE_KIND_ANY"}]}),
     (dict[str, int], {"kind": "TYPE_KIND_DICT", "args": [{"kind": "TYPE_KIND_STR"}, {"kind": "TYPE_KIND_INT"}]}),
     (tuple[int, str], {"kind": "TYPE_KIND_TUPLE", "args": [{"kind": "TYPE_KIND_INT"}, {"kind": "TYPE_KIND_STR"}]}),
-    (Literal["a", 1, True], {"kind": "TYPE_KIND_LITERAL", "values": ["a", 1.0, True]}),
-    (Color, {"kind": "TYPE_KIND_ENUM", "name": "Color", "values": ["red", "blue"],
+    (Literal["a", 1, True], {"kind": "TYPE_KIND_LITERAL", "values": ["a", 1.0, True],
+                             "valuesJson": ['"a"', "1", "true"]}),
+    (Color, {"kind": "TYPE_KIND_ENUM", "name": "Color", "values": ["red", "blue"], "valuesJson": ['"red"', '"blue"'],
               "memberNames": ["RED", "BLUE"]}),
+    (None | int, {"kind": "TYPE_KIND_OPTIONAL", "args": [{"kind": "TYPE_KIND_INT"}], "noneFirst": True}),
+    (tuple[int, ...], {"kind": "TYPE_KIND_TUPLE", "args": [{"kind": "TYPE_KIND_INT"}], "variadic": True}),
+    (datetime.datetime, {"kind": "TYPE_KIND_DATETIME"}),
+    (datetime.date, {"kind": "TYPE_KIND_DATE"}),
     (Optional[int], {"kind": "TYPE_KIND_OPTIONAL", "args": [{"kind": "TYPE_KIND_INT"}]}),
     (int | None, {"kind": "TYPE_KIND_OPTIONAL", "args": [{"kind": "TYPE_KIND_INT"}]}),
     (Union[int, str], {"kind": "TYPE_KIND_UNION", "args": [{"kind": "TYPE_KIND_INT"}, {"kind": "TYPE_KIND_STR"}]}),
@@ -124,7 +130,6 @@ def test_object_type_hints_carry_name_and_schema() -> None:
 
 @pytest.mark.parametrize("hint, message", [
     (set[int], "unsupported field type"),
-    (tuple[int, ...], "variable-length"),
     (type(None), "None alone"),
     (Literal[None], "Literal values"),
 ])

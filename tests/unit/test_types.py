@@ -4,7 +4,7 @@ import pytest
 
 from dspy_grpc_server.core.errors import InvalidArgument
 from dspy_grpc_server.core.types import (
-    INT, STR, TypeKind, code, dict_of, format_type, list_of, literal, optional, parse_type, tuple_of, union,
+    INT, STR, TypeKind, TypeSpec, code, dict_of, format_type, list_of, literal, optional, parse_type, tuple_of, union,
 )
 from dspy_grpc_server.core.values import ValueCheckError, coerce_input, parse_output_value
 
@@ -16,7 +16,9 @@ from dspy_grpc_server.core.values import ValueCheckError, coerce_input, parse_ou
     ("Literal['a', 'b']", literal("a", "b")),
     ("Optional[int]", optional(INT)),
     ("int | None", optional(INT)),
-    ("None | int", optional(INT)),
+    ("None | int", optional(INT, none_first=True)),
+    ("tuple[int, ...]", TypeSpec(TypeKind.TUPLE, (INT,), variadic=True)),
+    ("datetime.datetime", TypeSpec(TypeKind.DATETIME)),
     ("tuple[int, str]", tuple_of(INT, STR)),
     ("Union[int, str]", union(INT, STR)),
     ("Code['python']", code("python")),

@@ -123,6 +123,21 @@ func matches(expected, actual any, path string) []string {
 
 type values = map[string]any
 
+// inputsOf is a request's inputs: its exact form (InputsJson; numbers kept as written) when given,
+// else the Struct.
+func inputsOf(text string, fallback interface{ AsMap() map[string]any }) values {
+	if text == "" {
+		return fallback.AsMap()
+	}
+	decoder := json.NewDecoder(strings.NewReader(text))
+	decoder.UseNumber()
+	var out values
+	if err := decoder.Decode(&out); err != nil {
+		panic(err)
+	}
+	return out
+}
+
 // conformanceTools are the conformance tools, as Go funcs.
 var conformanceTools = map[string]dspygrpc.Tool{
 	"add": func(_ context.Context, args map[string]any) (any, error) {
@@ -197,7 +212,7 @@ func callStreamingStep(ctx context.Context, client *dspygrpc.Client, s step) (an
 			opts = append(opts, dspygrpc.WithTrace())
 		}
 		module := moduleFor(client, request.GetProgram(), request.GetModule())
-		return summarizeStream(module.Stream(ctx, request.GetInputs().AsMap(), opts...))
+		return summarizeStream(module.Stream(ctx, inputsOf(request.GetInputsJson(), request.GetInputs()), opts...))
 	case "InferenceService/Run":
 		start := &pb.RunStart{}
 		if err := protojson.Unmarshal(s.Request, start); err != nil {
@@ -213,7 +228,7 @@ func callStreamingStep(ctx context.Context, client *dspygrpc.Client, s step) (an
 			opts = append(opts, dspygrpc.WithTrace())
 		}
 		module := moduleFor(client, request.GetProgram(), request.GetModule())
-		return summarizeStream(module.Stream(ctx, request.GetInputs().AsMap(), opts...))
+		return summarizeStream(module.Stream(ctx, inputsOf(request.GetInputsJson(), request.GetInputs()), opts...))
 	case "InferenceService/BatchPredict":
 		request := &pb.BatchPredictRequest{}
 		if err := protojson.Unmarshal(s.Request, request); err != nil {
@@ -276,7 +291,7 @@ func callStep(ctx context.Context, client *dspygrpc.Client, s step) (proto.Messa
 		if request.GetIncludeTrace() {
 			opts = append(opts, dspygrpc.WithTrace())
 		}
-		prediction, err := moduleFor(client, request.GetProgram(), request.GetModule()).Call(ctx, request.GetInputs().AsMap(), opts...)
+		prediction, err := moduleFor(client, request.GetProgram(), request.GetModule()).Call(ctx, inputsOf(request.GetInputsJson(), request.GetInputs()), opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -286,7 +301,7 @@ func callStep(ctx context.Context, client *dspygrpc.Client, s step) (proto.Messa
 		if err := parse(request); err != nil {
 			return nil, err
 		}
-		return moduleFor(client, request.GetProgram(), request.GetModule()).RenderPrompt(ctx, request.GetInputs().AsMap(),
+		return moduleFor(client, request.GetProgram(), request.GetModule()).RenderPrompt(ctx, inputsOf(request.GetInputsJson(), request.GetInputs()),
 			dspygrpc.ForPredictor(request.GetPredictor()), dspygrpc.UsingAdapter(request.GetAdapter()))
 	case "InferenceService/ParseCompletion":
 		request := &pb.ParseCompletionRequest{}

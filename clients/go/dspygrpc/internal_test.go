@@ -2,6 +2,7 @@ package dspygrpc
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -51,19 +52,19 @@ type answer struct {
 }
 
 func TestDecodeOutputsChecksTheOutType(t *testing.T) {
-	ok, _ := structpb.NewStruct(map[string]any{"answer": "Paris", "score": 0.5, "reasoning": "extra fields are kept out"})
+	ok := []byte(`{"answer": "Paris", "score": 0.5, "reasoning": "extra fields are kept out"}`)
 	got, err := decodeOutputs[answer](ok)
 	if err != nil || got.Answer != "Paris" || got.Score != 0.5 || got.Note != nil {
 		t.Fatalf("decodeOutputs = %+v, %v", got, err)
 	}
 
-	missing, _ := structpb.NewStruct(map[string]any{"answer": "Paris"})
+	missing := []byte(`{"answer": "Paris"}`)
 	var outputErr *OutputError
 	if _, err := decodeOutputs[answer](missing); !errors.As(err, &outputErr) || outputErr.Field != "score" {
 		t.Errorf("a missing required output: got %v", err)
 	}
 
-	mistyped, _ := structpb.NewStruct(map[string]any{"answer": "Paris", "score": "high"})
+	mistyped := []byte(`{"answer": "Paris", "score": "high"}`)
 	if _, err := decodeOutputs[answer](mistyped); !errors.As(err, &outputErr) || outputErr.Field != "score" {
 		t.Errorf("a mistyped output: got %v", err)
 	}
@@ -71,5 +72,47 @@ func TestDecodeOutputsChecksTheOutType(t *testing.T) {
 	asMap, err := decodeOutputs[map[string]any](mistyped)
 	if err != nil || asMap["score"] != "high" {
 		t.Errorf("map outputs are taken as they are: %v, %v", asMap, err)
+	}
+
+	// Without the exact form (an older server), the Struct is read instead.
+	fallback, _ := structpb.NewStruct(map[string]any{"answer": "Paris", "score": 0.5})
+	if got, err := decodeOutputs[answer](exactJSON("", fallback)); err != nil || got.Score != 0.5 {
+		t.Errorf("the Struct fallback: %+v, %v", got, err)
+	}
+}
+
+type ordered struct {
+	Zeta  int            `json:"zeta"`
+	Alpha float64        `json:"alpha"`
+	Mid   map[string]any `json:"mid"`
+}
+
+func TestInputsAreSentAsExactJSONInFieldOrder(t *testing.T) {
+	text, err := toJSONObject(ordered{Zeta: 1, Alpha: 2.5, Mid: map[string]any{"y": 1}}, "inputs")
+	if err != nil || text != `{"zeta":1,"alpha":2.5,"mid":{"y":1}}` {
+		t.Fatalf("toJSONObject = %s, %v", text, err)
+	}
+	if _, err := toJSONObject([]int{1}, "inputs"); err == nil {
+		t.Errorf("a list is not an object of inputs")
+	}
+	if text, err := toJSONObject(nil, "inputs"); err != nil || text != "{}" {
+		t.Errorf("nil inputs: %s, %v", text, err)
+	}
+}
+
+type place struct {
+	Zeta  string    `json:"zeta"`
+	Alpha int       `json:"alpha"`
+	When  time.Time `json:"when"`
+}
+
+func TestObjectSchemasKeepFieldOrderAndTimesAreDatetimes(t *testing.T) {
+	spec := typeSpecOf(reflect.TypeFor[place]())
+	want := `{"properties":{"zeta":{"type":"string"},"alpha":{"type":"integer"},"when":{"format":"date-time","type":"string"}},"required":["zeta","alpha","when"],"title":"place","type":"object"}`
+	if spec.GetJsonSchema() != want {
+		t.Errorf("schema = %s", spec.GetJsonSchema())
+	}
+	if typeSpecOf(reflect.TypeFor[time.Time]()).GetKind().String() != "TYPE_KIND_DATETIME" {
+		t.Errorf("time.Time is a datetime")
 	}
 }

@@ -24,9 +24,9 @@ func scriptedReply(reply any) *pb.DummyResponse {
 	if text, ok := reply.(string); ok {
 		return &pb.DummyResponse{Reply: &pb.DummyResponse_Text{Text: text}}
 	}
-	fields, err := toStruct(reply, "scripted reply")
+	fields, err := toJSONObject(reply, "scripted reply")
 	if err != nil {
 		return &pb.DummyResponse{}
 	}
-	return &pb.DummyResponse{Reply: &pb.DummyResponse_Fields{Fields: fields}}
+	return &pb.DummyResponse{Reply: &pb.DummyResponse_FieldsJson{FieldsJson: fields}}
 }

@@ -142,11 +142,11 @@ func predictorSpec[In, Out any](config predictorConfig, moduleOutputs ...string)
 	}
 	predictor := &pb.PredictorSpec{Signature: sig, Adapter: config.adapter, Lm: config.lm, ExtractionLm: config.extractionLM}
 	for i, demo := range config.demos {
-		data, err := toStruct(demo, fmt.Sprintf("demos[%d]", i))
+		data, err := toJSONObject(demo, fmt.Sprintf("demos[%d]", i))
 		if err != nil {
 			return nil, err
 		}
-		predictor.Demos = append(predictor.Demos, &pb.Example{Data: data})
+		predictor.Demos = append(predictor.Demos, &pb.Example{DataJson: data})
 	}
 	return predictor, nil
 }
@@ -227,7 +227,7 @@ type Prediction[Out any] struct {
 }
 
 func newPrediction[Out any](raw *pb.Prediction) (*Prediction[Out], error) {
-	outputs, err := decodeOutputs[Out](raw.GetOutputs())
+	outputs, err := decodeOutputs[Out](exactJSON(raw.GetOutputsJson(), raw.GetOutputs()))
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +257,7 @@ func (m *Module[In, Out]) Call(ctx context.Context, inputs In, opts ...CallOptio
 		return nil, errors.New("dspygrpc: the run ended without a prediction")
 	}
 	var err error
-	if request.Inputs, err = toStruct(inputs, "inputs"); err != nil {
+	if request.InputsJson, err = toJSONObject(inputs, "inputs"); err != nil {
 		return nil, err
 	}
 	request.Lm, request.IncludeTrace = config.lm, config.includeTrace
@@ -304,7 +304,7 @@ func (m *Module[In, Out]) RenderPrompt(ctx context.Context, inputs In, opts ...C
 	}
 	config := callConfigOf(opts)
 	var err error
-	if request.Inputs, err = toStruct(inputs, "inputs"); err != nil {
+	if request.InputsJson, err = toJSONObject(inputs, "inputs"); err != nil {
 		return nil, err
 	}
 	request.Predictor, request.Adapter = config.predictor, config.adapter
@@ -332,7 +332,7 @@ func (m *Module[In, Out]) ParseCompletion(ctx context.Context, completion string
 	if err != nil {
 		return nil, asError(err)
 	}
-	outputs, err := decodeOutputs[Out](response.GetOutputs())
+	outputs, err := decodeOutputs[Out](exactJSON(response.GetOutputsJson(), response.GetOutputs()))
 	if err != nil {
 		return nil, err
 	}

@@ -1,11 +1,13 @@
 package dspygrpc
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	pb "github.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1"
 )
@@ -93,7 +95,12 @@ func signatureOf(in, out reflect.Type, instructions *string, skipOutputs ...stri
 	return sig, nil
 }
 
+var timeType = reflect.TypeFor[time.Time]()
+
 func typeSpecOf(t reflect.Type) *pb.TypeSpec {
+	if t == timeType {
+		return &pb.TypeSpec{Kind: pb.TypeKind_TYPE_KIND_DATETIME}
+	}
 	switch t.Kind() {
 	case reflect.String:
 		return &pb.TypeSpec{Kind: pb.TypeKind_TYPE_KIND_STR}
@@ -119,8 +126,48 @@ func typeSpecOf(t reflect.Type) *pb.TypeSpec {
 	return &pb.TypeSpec{Kind: pb.TypeKind_TYPE_KIND_ANY}
 }
 
+// orderedObject is a JSON object that keeps its keys in the order given (a struct's fields' order
+// is part of the prompt DSPy renders; encoding/json would sort a map's keys).
+type orderedObject struct {
+	keys   []string
+	values map[string]any
+}
+
+func (o *orderedObject) set(key string, value any) {
+	if o.values == nil {
+		o.values = map[string]any{}
+	}
+	if _, ok := o.values[key]; !ok {
+		o.keys = append(o.keys, key)
+	}
+	o.values[key] = value
+}
+
+func (o *orderedObject) MarshalJSON() ([]byte, error) {
+	var out bytes.Buffer
+	out.WriteByte('{')
+	for i, key := range o.keys {
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		name, _ := json.Marshal(key)
+		value, err := json.Marshal(o.values[key])
+		if err != nil {
+			return nil, err
+		}
+		out.Write(name)
+		out.WriteByte(':')
+		out.Write(value)
+	}
+	out.WriteByte('}')
+	return out.Bytes(), nil
+}
+
 // jsonSchemaOf describes a Go type as a JSON schema (for object-typed fields).
 func jsonSchemaOf(t reflect.Type) map[string]any {
+	if t == timeType {
+		return map[string]any{"type": "string", "format": "date-time"}
+	}
 	switch t.Kind() {
 	case reflect.String:
 		return map[string]any{"type": "string"}
@@ -139,14 +186,14 @@ func jsonSchemaOf(t reflect.Type) map[string]any {
 		return map[string]any{"anyOf": []any{jsonSchemaOf(t.Elem()), map[string]any{"type": "null"}}}
 	case reflect.Struct:
 		fields, _ := fieldsOf(t)
-		properties := map[string]any{}
+		properties := &orderedObject{}
 		required := []string{}
 		for _, f := range fields {
 			property := jsonSchemaOf(f.typ)
 			if f.desc != "" {
 				property["description"] = f.desc
 			}
-			properties[f.name] = property
+			properties.set(f.name, property)
 			if f.required {
 				required = append(required, f.name)
 			}

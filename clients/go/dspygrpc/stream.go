@@ -2,6 +2,7 @@ package dspygrpc
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +12,6 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	pb "github.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1"
 )
@@ -64,7 +64,7 @@ func (m *Module[In, Out]) Stream(ctx context.Context, inputs In, opts ...CallOpt
 		}
 		config := m.callConfigFor(opts)
 		var err error
-		if request.Inputs, err = toStruct(inputs, "inputs"); err != nil {
+		if request.InputsJson, err = toJSONObject(inputs, "inputs"); err != nil {
 			yield(nil, err)
 			return
 		}
@@ -81,7 +81,7 @@ func (m *Module[In, Out]) Stream(ctx context.Context, inputs In, opts ...CallOpt
 			}
 			recv = run.recv
 		} else {
-			streamRequest := &pb.StreamPredictRequest{Inputs: request.Inputs, Lm: request.Lm, IncludeTrace: request.IncludeTrace}
+			streamRequest := &pb.StreamPredictRequest{InputsJson: request.InputsJson, Lm: request.Lm, IncludeTrace: request.IncludeTrace}
 			if m.spec != nil {
 				streamRequest.Target = &pb.StreamPredictRequest_Module{Module: m.spec}
 			} else {
@@ -178,12 +178,15 @@ func (r *run) answer(call *pb.ToolCall) *pb.RunRequest {
 	if !ok {
 		err = fmt.Errorf("no tool named %q in this client", call.GetTool())
 	} else {
-		output, err = callTool(r.ctx, tool, call.GetArgs().AsMap())
+		var args map[string]any
+		if err = json.Unmarshal(exactJSON(call.GetArgsJson(), call.GetArgs()), &args); err == nil {
+			output, err = callTool(r.ctx, tool, args)
+		}
 	}
 	if err == nil {
-		var value *structpb.Value
-		if value, err = jsonValue(output); err == nil {
-			result.Outcome = &pb.ToolResult_Output{Output: value}
+		var value []byte
+		if value, err = json.Marshal(output); err == nil {
+			result.Outcome = &pb.ToolResult_OutputJson{OutputJson: string(value)}
 		}
 	}
 	if err != nil {
@@ -227,12 +230,12 @@ func (m *Module[In, Out]) Batch(ctx context.Context, inputs []In, opts ...CallOp
 			request.Target = &pb.BatchPredictRequest_Program{Program: m.program}
 		}
 		for i, in := range inputs {
-			values, err := toStruct(in, fmt.Sprintf("inputs[%d]", i))
+			values, err := toJSONObject(in, fmt.Sprintf("inputs[%d]", i))
 			if err != nil {
 				yield(BatchItem[Out]{}, err)
 				return
 			}
-			request.Inputs = append(request.Inputs, values)
+			request.InputsJson = append(request.InputsJson, values)
 		}
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()

@@ -2,9 +2,11 @@ package dspygrpc_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,5 +208,62 @@ func TestQueryUsageAgainstServer(t *testing.T) {
 	var failure *dspygrpc.Error
 	if !errors.As(err, &failure) || len(failure.FieldViolations) != 1 || failure.FieldViolations[0].Field != "start_day" {
 		t.Errorf("bad start day: %v", err)
+	}
+}
+
+// Values keep their identity: a struct's fields arrive in declaration order, integers as integers
+// (tests/parity/test_exact_values_parity.py shows these bytes are DSPy 3.4.1's for the same values).
+func TestValuesKeepTheirOrderAndIntegers(t *testing.T) {
+	address := os.Getenv(addressEnv)
+	if address == "" {
+		t.Skip(addressEnv + " is not set")
+	}
+	client, err := dspygrpc.NewClient(address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	type Data struct {
+		Zeta  int     `json:"zeta"`
+		Alpha float64 `json:"alpha"`
+		Mid   []any   `json:"mid"`
+	}
+	type In struct {
+		Data  Data `json:"data"`
+		Count int  `json:"count"`
+	}
+	type Demo struct {
+		Data    json.RawMessage `json:"data"`
+		Count   int             `json:"count"`
+		Summary json.RawMessage `json:"summary"`
+	}
+	type Out struct {
+		Summary json.RawMessage `json:"summary"`
+	}
+	module := dspygrpc.Predict[In, Out](client,
+		dspygrpc.WithSignature("data: dict[str, Any], count -> summary: dict[str, Any]"),
+		dspygrpc.WithDemos(Demo{Data: json.RawMessage(`{"y": 2.5, "x": 1}`), Count: 2, Summary: json.RawMessage(`{"b": 1, "a": 0.5}`)}))
+	inputs := In{Data: Data{Zeta: 1, Alpha: 2.5, Mid: []any{3, map[string]any{"y": 1.5}}}, Count: 1}
+	rendered, err := module.RenderPrompt(ctx, inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	messages := rendered.GetMessages()
+	for i, want := range map[int]string{
+		1: "[[ ## data ## ]]\n{\"y\": 2.5, \"x\": 1}\n\n[[ ## count ## ]]\n2",
+		2: "[[ ## summary ## ]]\n{\"b\": 1, \"a\": 0.5}",
+		3: "[[ ## data ## ]]\n{\"zeta\": 1, \"alpha\": 2.5, \"mid\": [3, {\"y\": 1.5}]}\n\n[[ ## count ## ]]\n1\n\n",
+	} {
+		if !strings.Contains(messages[i].GetContent(), want) {
+			t.Errorf("message %d: %q lacks %q", i, messages[i].GetContent(), want)
+		}
+	}
+	pred, err := module.Call(ctx, inputs, dspygrpc.WithLM(dspygrpc.Scripted(
+		map[string]any{"summary": json.RawMessage(`{"zeta": 1, "alpha": 0.5}`)})))
+	if err != nil || string(pred.Outputs.Summary) != `{"zeta": 1, "alpha": 0.5}` {
+		t.Fatalf("outputs keep their order: %s, %v", pred.Outputs.Summary, err)
 	}
 }

@@ -9,7 +9,7 @@ from google.protobuf import field_mask_pb2
 
 from .v1 import inference_pb2, module_pb2, program_pb2, signature_pb2
 from .signatures import SignatureMeta
-from .values import to_struct
+from .values import to_json
 
 #: What ``lm=`` accepts: a model alias, a dict (scripted dummy LM or alias + options), or a proto.
 LMLike = Union[str, Mapping[str, Any], module_pb2.LMSpec, None]
@@ -65,7 +65,7 @@ def _dummy_response(reply: Any) -> module_pb2.DummyResponse:
     if isinstance(reply, str):
         return module_pb2.DummyResponse(text=reply)
     if isinstance(reply, Mapping):
-        return module_pb2.DummyResponse(fields=to_struct(reply))
+        return module_pb2.DummyResponse(fields_json=to_json(reply))
     raise TypeError(f"a dummy LM response must be a str (raw completion) or a dict of fields, not {type(reply).__name__}")
 
 
@@ -132,7 +132,7 @@ def example(demo: DemoLike) -> signature_pb2.Example:
     if isinstance(demo, signature_pb2.Example):
         return demo
     if isinstance(demo, Mapping):
-        return signature_pb2.Example(data=to_struct(demo))
+        return signature_pb2.Example(data_json=to_json(demo))
     raise TypeError(f"a demo must be a dict of field values or an Example, not {type(demo).__name__}")
 
 
@@ -295,7 +295,7 @@ def predict_request(
 ) -> inference_pb2.PredictRequest:
     """The ``PredictRequest`` running ``target`` (see :func:`set_target`) on ``inputs``."""
 
-    request = inference_pb2.PredictRequest(inputs=to_struct(inputs), include_trace=include_trace)
+    request = inference_pb2.PredictRequest(inputs_json=to_json(inputs), include_trace=include_trace)
     spec = lm_spec(lm)
     if spec is not None:
         request.lm.CopyFrom(spec)
@@ -310,7 +310,7 @@ def render_request(
     """The ``RenderPromptRequest``; ``adapter`` overrides the predictor's own."""
 
     request = inference_pb2.RenderPromptRequest(
-        inputs=to_struct(inputs), predictor=predictor, adapter=adapter_kind(adapter)
+        inputs_json=to_json(inputs), predictor=predictor, adapter=adapter_kind(adapter)
     )
     set_target(request, target, module=module)
     return request

@@ -16,7 +16,7 @@ from .results import Prediction
 from .streaming import StreamEvent, event_from_proto, tool_error_text
 from .tools import Tool
 from .v1 import inference_pb2
-from .values import from_struct, to_struct, to_value
+from .values import exact_or, to_json
 
 __all__ = [
     "stream_sync", "stream_async", "run_sync", "run_async", "last_prediction", "alast_prediction",
@@ -28,7 +28,7 @@ def stream_request(request: inference_pb2.PredictRequest) -> inference_pb2.Strea
     """The StreamPredictRequest with the same target, inputs, LM and trace flag."""
 
     streamed = inference_pb2.StreamPredictRequest(
-        inputs=request.inputs, include_trace=request.include_trace
+        inputs=request.inputs, inputs_json=request.inputs_json, include_trace=request.include_trace
     )
     if request.HasField("lm"):
         streamed.lm.CopyFrom(request.lm)
@@ -190,7 +190,7 @@ def _result(call: inference_pb2.ToolCall, tools: Mapping[str, Tool], run: Any) -
     try:
         if tool is None:
             raise ValueError(f"this client has no tool {call.tool!r} (it runs: {', '.join(tools)})")
-        output = run(tool, tool.prepare(from_struct(call.args)))
+        output = run(tool, tool.prepare(exact_or(call.args_json, call.args)))
     except Exception as error:  # noqa: BLE001 - a failing tool is the agent's observation, as in DSPy
         return _tool_error(call, error)
     return _tool_output(call, output)
@@ -201,7 +201,7 @@ async def _result_async(call: inference_pb2.ToolCall, tools: Mapping[str, Tool])
     try:
         if tool is None:
             raise ValueError(f"this client has no tool {call.tool!r} (it runs: {', '.join(tools)})")
-        output = tool.func(**tool.prepare(from_struct(call.args)))  # type: ignore[misc]
+        output = tool.func(**tool.prepare(exact_or(call.args_json, call.args)))  # type: ignore[misc]
         if inspect.isawaitable(output):
             output = await output
     except Exception as error:  # noqa: BLE001
@@ -211,10 +211,10 @@ async def _result_async(call: inference_pb2.ToolCall, tools: Mapping[str, Tool])
 
 def _tool_output(call: inference_pb2.ToolCall, output: Any) -> inference_pb2.RunRequest:
     try:
-        value = to_value(output)
+        text = to_json(output)
     except (TypeError, ValueError):
-        value = to_value(str(output))  # an object with no JSON form is observed as its text
-    return inference_pb2.RunRequest(tool_result=inference_pb2.ToolResult(call_id=call.call_id, output=value))
+        text = to_json(str(output))  # an object with no JSON form is observed as its text
+    return inference_pb2.RunRequest(tool_result=inference_pb2.ToolResult(call_id=call.call_id, output_json=text))
 
 
 def _tool_error(call: inference_pb2.ToolCall, error: BaseException) -> inference_pb2.RunRequest:
@@ -229,10 +229,10 @@ def _tool_error(call: inference_pb2.ToolCall, error: BaseException) -> inference
 def batch_request(
     request: inference_pb2.PredictRequest, items: Sequence[Mapping[str, Any]], max_concurrency: int
 ) -> inference_pb2.BatchPredictRequest:
-    """A BatchPredictRequest with ``request``'s target, LM and trace flag, one Struct per item."""
+    """A BatchPredictRequest with ``request``'s target, LM and trace flag, one JSON object per item."""
 
     batch = inference_pb2.BatchPredictRequest(
-        inputs=[to_struct(item) for item in items], include_trace=request.include_trace,
+        inputs_json=[to_json(item) for item in items], include_trace=request.include_trace,
         max_concurrency=max_concurrency,
     )
     if request.HasField("lm"):

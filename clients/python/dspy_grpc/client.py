@@ -34,7 +34,7 @@ from .v1 import (
     program_pb2_grpc,
     usage_pb2_grpc,
 )
-from .values import from_struct
+from .values import exact_or
 
 if TYPE_CHECKING:
     from .modules import ProgramModule
@@ -267,7 +267,8 @@ class Client(_Base):
         """
 
         request = rq.parse_request(signature_or_program, completion, module=module, predictor=predictor, adapter=adapter)
-        outputs = from_struct(self._parse(request, timeout).outputs)
+        response = self._parse(request, timeout)
+        outputs = exact_or(response.outputs_json, response.outputs)
         return typed_outputs(outputs, rq.output_types(signature_or_program, module))
 
     def program(
@@ -625,7 +626,8 @@ class AsyncClient(_Base):
         """Parse an LM completion into output values; see :meth:`Client.parse_completion`."""
 
         request = rq.parse_request(signature_or_program, completion, module=module, predictor=predictor, adapter=adapter)
-        outputs = from_struct((await self._parse(request, timeout)).outputs)
+        response = await self._parse(request, timeout)
+        outputs = exact_or(response.outputs_json, response.outputs)
         return typed_outputs(outputs, rq.output_types(signature_or_program, module))
 
     def program(

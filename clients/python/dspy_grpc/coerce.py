@@ -11,6 +11,7 @@ raises :class:`OutputTypeError` (it means the program's signature differs from t
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import enum
 import typing
 from typing import Any
@@ -50,6 +51,11 @@ def coerce(hint: Any, value: Any, path: str = "value") -> Any:
         return _expect(value, str, path, hint)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return _enum_member(hint, value, path)
+    if hint in (datetime.datetime, datetime.date):
+        try:
+            return hint.fromisoformat(_expect(value, str, path, hint))
+        except ValueError as error:
+            raise OutputTypeError(f"{path}: {error}") from error
     if hint is Image:
         url = value.get("url") if isinstance(value, dict) else value
         return Image(_expect(url, str, path, hint))

@@ -47,7 +47,7 @@ from .signatures import SignatureMeta
 from .streaming import StreamEvent
 from .tools import Tool, to_tool
 from .v1 import module_pb2
-from .values import from_struct
+from .values import exact_or
 
 __all__ = ["Module", "Predict", "ChainOfThought", "ReAct", "Ensemble", "ProgramModule"]
 
@@ -239,7 +239,7 @@ class Module:
 
 
 def _outputs(response: Any) -> dict[str, Any]:
-    return from_struct(response.outputs)
+    return exact_or(response.outputs_json, response.outputs)
 
 
 class _Inline(Module):

@@ -9,7 +9,7 @@ from typing import Any
 
 from .coerce import coerce
 from .v1 import inference_pb2, prediction_pb2, program_pb2
-from .values import from_struct
+from .values import exact_or, from_struct
 
 __all__ = ["Usage", "TraceStep", "AdapterFallback", "Prediction", "Program", "RenderedPrompt", "typed_outputs"]
 
@@ -46,8 +46,8 @@ class TraceStep:
     def from_proto(cls, step: prediction_pb2.TraceStep) -> TraceStep:
         return cls(
             predictor=step.predictor,
-            inputs=from_struct(step.inputs),
-            outputs=from_struct(step.outputs),
+            inputs=exact_or(step.inputs_json, step.inputs),
+            outputs=exact_or(step.outputs_json, step.outputs),
             adapter=step.adapter,
             model=step.model,
             usage=Usage.from_proto(step.usage) if step.HasField("usage") else None,
@@ -89,7 +89,7 @@ class Prediction:
 
     def __init__(self, raw: prediction_pb2.Prediction, output_types: Mapping[str, Any] | None = None) -> None:
         self.raw = raw
-        self.outputs: dict[str, Any] = typed_outputs(from_struct(raw.outputs), output_types)
+        self.outputs: dict[str, Any] = typed_outputs(exact_or(raw.outputs_json, raw.outputs), output_types)
         self.usage: list[Usage] = [Usage.from_proto(u) for u in raw.usage]
         self.trace: list[TraceStep] = [TraceStep.from_proto(s) for s in raw.trace]
         self.program: str = raw.program
@@ -223,4 +223,5 @@ class RenderedPrompt:
             {"role": m.role, "content": [from_struct(p) for p in m.content_parts] if m.content_parts else m.content}
             for m in raw.messages
         ]
-        return cls(messages, from_struct(raw.request_options), raw.predictor, raw.adapter, raw)
+        options = exact_or(raw.request_options_json, raw.request_options)
+        return cls(messages, options, raw.predictor, raw.adapter, raw)

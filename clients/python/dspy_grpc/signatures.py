@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .typespec import type_spec
+from .values import to_json
 from .v1 import signature_pb2
 
 __all__ = ["Signature", "InputField", "OutputField", "FieldInfo", "CONSTRAINTS"]
@@ -36,6 +37,7 @@ __all__ = ["Signature", "InputField", "OutputField", "FieldInfo", "CONSTRAINTS"]
 CONSTRAINTS = ("gt", "ge", "lt", "le", "min_length", "max_length", "multiple_of", "allow_inf_nan")
 
 _INPUT, _OUTPUT = "input", "output"
+_NO_DEFAULT = object()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +53,8 @@ class FieldInfo:
     prefix: str | None = None
     constraints: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     annotation: Any = str
+    default: Any = dataclasses.field(default=_NO_DEFAULT, compare=False)
+    """Output fields: the value used when the LM's answer leaves the field out (as in DSPy)."""
 
     @property
     def is_input(self) -> bool:
@@ -71,14 +75,17 @@ class FieldInfo:
             field.prefix = self.prefix
         for key, value in self.constraints.items():
             field.constraints.add(name=key, value=json.dumps(value))
+        if self.default is not _NO_DEFAULT:
+            field.default_json = to_json(self.default)
         return field
 
 
-def _field(role: str, desc: str | None, prefix: str | None, constraints: dict[str, Any]) -> Any:
+def _field(role: str, desc: str | None, prefix: str | None, constraints: dict[str, Any],
+           default: Any = _NO_DEFAULT) -> Any:
     unknown = set(constraints) - set(CONSTRAINTS)
     if unknown:
         raise TypeError(f"unknown field argument(s) {sorted(unknown)}; constraints are: {', '.join(CONSTRAINTS)}")
-    return FieldInfo(role, desc, prefix, dict(constraints))
+    return FieldInfo(role, desc, prefix, dict(constraints), default=default)
 
 
 def InputField(*, desc: str | None = None, prefix: str | None = None, **constraints: Any) -> Any:  # noqa: N802
@@ -87,10 +94,12 @@ def InputField(*, desc: str | None = None, prefix: str | None = None, **constrai
     return _field(_INPUT, desc, prefix, constraints)
 
 
-def OutputField(*, desc: str | None = None, prefix: str | None = None, **constraints: Any) -> Any:  # noqa: N802
-    """An output field. ``desc`` is shown to the LM; ``constraints`` are ``ge=1``, ``max_length=10``, ..."""
+def OutputField(*, desc: str | None = None, prefix: str | None = None, default: Any = _NO_DEFAULT,  # noqa: N802
+                **constraints: Any) -> Any:
+    """An output field. ``desc`` is shown to the LM; ``default`` is used when the LM's answer leaves
+    the field out; ``constraints`` are ``ge=1``, ``max_length=10``, ..."""
 
-    return _field(_OUTPUT, desc, prefix, constraints)
+    return _field(_OUTPUT, desc, prefix, constraints, default)
 
 
 class SignatureMeta(type):

@@ -19,7 +19,7 @@ from typing import Any, Union
 
 from .results import Prediction
 from .v1 import inference_pb2
-from .values import from_struct, from_value
+from .values import exact_or
 
 __all__ = ["FieldDelta", "ModuleEvent", "ToolCallEvent", "StreamEvent", "event_from_proto", "tool_error_text"]
 
@@ -78,8 +78,9 @@ def event_from_proto(event: inference_pb2.PredictEvent, output_types: Mapping[st
     if kind in ("tool_call_started", "tool_call_finished"):
         t = getattr(event, kind)
         finished = kind == "tool_call_finished"
-        observation = from_value(t.observation) if finished and t.HasField("observation") else None
-        return ToolCallEvent(t.module, t.call_id, t.tool, from_struct(t.args), finished, observation, t.error)
+        observation = exact_or(t.observation_json, t.observation) if finished else None
+        return ToolCallEvent(t.module, t.call_id, t.tool, exact_or(t.args_json, t.args), finished, observation,
+                             t.error)
     if kind == "prediction":
         return Prediction(event.prediction, output_types)
     return None

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime
 import enum
 import inspect
 import json
@@ -137,6 +138,10 @@ def type_spec(hint: Any) -> signature_pb2.TypeSpec:
         return signature_pb2.TypeSpec(kind=_SCALARS[hint])
     if hint is Any:
         return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_ANY)
+    if hint is datetime.datetime:
+        return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_DATETIME)
+    if hint is datetime.date:
+        return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_DATE)
     if hint is Image:
         return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_IMAGE)
     if hint is History:
@@ -144,7 +149,8 @@ def type_spec(hint: Any) -> signature_pb2.TypeSpec:
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         spec = signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_ENUM, name=hint.__name__,
                                       member_names=[member.name for member in hint])
-        spec.values.extend(_json_value(member.value) for member in hint)
+        for member in hint:
+            _add_value(spec, member.value)
         return spec
     if is_object_type(hint):
         return signature_pb2.TypeSpec(
@@ -156,8 +162,9 @@ def type_spec(hint: Any) -> signature_pb2.TypeSpec:
         inner = type_spec(rest[0]) if len(rest) == 1 else signature_pb2.TypeSpec(
             kind=signature_pb2.TYPE_KIND_UNION, args=[type_spec(m) for m in rest]
         )
-        if len(rest) < len(members):
-            return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_OPTIONAL, args=[inner])
+        if len(rest) < len(members):  # None written first renders first, as in DSPy: Union[NoneType, int]
+            return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_OPTIONAL, args=[inner],
+                                          none_first=members[0] is _NONE)
         return inner
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is typing.Literal:
@@ -167,7 +174,7 @@ def type_spec(hint: Any) -> signature_pb2.TypeSpec:
                 value = value.value
             if not isinstance(value, (str, int, float, bool)):
                 raise TypeError(f"Literal values must be str, int, float or bool, not {value!r}")
-            spec.values.append(_json_value(value))
+            _add_value(spec, value)
         return spec
     if hint is list or origin is list:
         return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_LIST, args=[type_spec(args[0] if args else Any)])
@@ -176,7 +183,7 @@ def type_spec(hint: Any) -> signature_pb2.TypeSpec:
         return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_DICT, args=[type_spec(key), type_spec(value)])
     if hint is tuple or origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
-            raise TypeError(f"{_name(hint)}: variable-length tuples have no wire form; use list[{_name(args[0])}]")
+            return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_TUPLE, args=[type_spec(args[0])], variadic=True)
         return signature_pb2.TypeSpec(kind=signature_pb2.TYPE_KIND_TUPLE, args=[type_spec(a) for a in args])
     raise TypeError(
         f"unsupported field type {_name(hint)}: use str, int, float, bool, Any, list, dict, tuple, Literal, "
@@ -188,10 +195,13 @@ def _name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or repr(hint)
 
 
-def _json_value(value: Any) -> Any:
-    from .values import to_value
+def _add_value(spec: signature_pb2.TypeSpec, value: Any) -> None:
+    """A literal's or enum's value, in both forms (the exact one keeps 1 apart from 1.0)."""
 
-    return to_value(value)
+    from .values import to_json, to_value
+
+    spec.values.append(to_value(value))
+    spec.values_json.append(to_json(value))
 
 
 # --------------------------------------------------------------------------------------- JSON schema
@@ -201,12 +211,39 @@ def json_schema(cls: type) -> dict[str, Any]:
     """The JSON schema of an object type, as pydantic's ``TypeAdapter(cls).json_schema()`` writes it."""
 
     if _is_pydantic_model(cls):
-        return cls.model_json_schema()  # type: ignore[attr-defined]
+        schema = cls.model_json_schema()  # type: ignore[attr-defined]
+        _mark_attributes(schema, cls.model_json_schema(by_alias=False))  # type: ignore[attr-defined]
+        return schema
     builder = _SchemaBuilder()
     schema = builder.object_schema(cls)
     if builder.defs:
         schema["$defs"] = builder.defs
     return _sorted(schema)
+
+
+#: The JSON schema keyword naming the Python attribute of a property named by its alias: the server
+#: shows the alias in schemas and the attribute name in values, as DSPy does.
+ATTRIBUTE_KEY = "x-python-name"
+
+
+def _mark_attributes(by_alias: Any, by_name: Any) -> None:
+    """Mark each property of ``by_alias`` whose name differs in ``by_name`` (same shape) with its attribute."""
+
+    if isinstance(by_alias, dict) and isinstance(by_name, dict):
+        properties, names = by_alias.get("properties"), by_name.get("properties")
+        if isinstance(properties, dict) and isinstance(names, dict) and len(properties) == len(names):
+            for (alias, sub), name in zip(properties.items(), names):
+                if alias != name and isinstance(sub, dict):
+                    sub[ATTRIBUTE_KEY] = name
+        for key, value in by_alias.items():
+            if key != "properties" or not isinstance(properties, dict):
+                _mark_attributes(value, by_name.get(key))
+            else:
+                for sub, other in zip(properties.values(), names.values() if isinstance(names, dict) else ()):
+                    _mark_attributes(sub, other)
+    elif isinstance(by_alias, list) and isinstance(by_name, list):
+        for a, b in zip(by_alias, by_name):
+            _mark_attributes(a, b)
 
 
 def _sorted(value: Any, parent_key: str | None = None) -> Any:

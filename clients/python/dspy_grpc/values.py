@@ -1,27 +1,92 @@
-"""Conversion between Python values and ``google.protobuf.Struct`` / ``Value``.
+"""Conversion between Python values and their two wire forms.
 
-Inputs and outputs travel as JSON-like protobuf values. :func:`to_struct` / :func:`to_value` accept
-``None``, ``bool``, ``int``, ``float``, ``str``, mappings with string keys, lists and tuples, plus
-enum members (sent as their value), dataclass instances (:class:`~dspy_grpc.Image` and
-:class:`~dspy_grpc.History` among them) and objects with a ``model_dump()`` method (pydantic
-models), which are sent as objects. :func:`from_struct` / :func:`from_value` turn them back into
-plain Python; because protobuf numbers are doubles, whole numbers come back as ``int`` (``4.0``
-becomes ``4``).
+Every value field of the API has an exact form, JSON text (``inputs_json``, ``outputs_json``, ...),
+and a convenient one, ``google.protobuf.Struct`` / ``Value``. The client sends and reads the exact
+form, so integers stay integers, floats stay floats (``1.0`` is not ``1``) and dicts keep their key
+order — all of which DSPy's prompts show. :func:`to_json` / :func:`to_jsonable` and :func:`to_struct`
+/ :func:`to_value` accept ``None``, ``bool``, ``int``, ``float``, ``str``, mappings with string keys,
+lists and tuples, plus enum members (sent as their value), dataclass instances
+(:class:`~dspy_grpc.Image` and :class:`~dspy_grpc.History` among them) and objects with a
+``model_dump()`` method (pydantic models), which are sent as objects. :func:`from_json` reads the
+exact form back; :func:`from_struct` / :func:`from_value` read the convenient one, where protobuf
+numbers are doubles, so whole numbers come back as ``int`` (``4.0`` becomes ``4``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import enum
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf import struct_pb2
 
-__all__ = ["to_value", "to_struct", "from_value", "from_struct"]
+__all__ = ["to_json", "to_jsonable", "from_json", "to_value", "to_struct", "from_value", "from_struct"]
 
 _MAX_EXACT_INT = 2**53
+
+
+def to_jsonable(obj: Any) -> Any:
+    """``obj`` as plain JSON values (dict, list, str, int, float, bool, None), keeping dict key order
+    and the difference between ``1`` and ``1.0``.
+
+    Raises:
+        TypeError: for values that have no JSON form (sets, bytes, arbitrary objects, non-str keys).
+        ValueError: for NaN or infinite floats, which JSON cannot carry.
+    """
+
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if isinstance(obj, float):
+        if not math.isfinite(obj):
+            raise ValueError(f"cannot send non-finite number {obj!r}")
+        return obj
+    if isinstance(obj, enum.Enum):
+        return to_jsonable(obj.value)
+    if isinstance(obj, (datetime.date, datetime.datetime)):
+        return obj.isoformat()
+    if isinstance(obj, (struct_pb2.Value, struct_pb2.Struct)):
+        return from_value(obj) if isinstance(obj, struct_pb2.Value) else from_struct(obj)
+    if isinstance(obj, Mapping):
+        out = {}
+        for key, item in obj.items():
+            if not isinstance(key, str):
+                raise TypeError(f"object keys must be strings, got {type(key).__name__} {key!r}")
+            out[key] = to_jsonable(item)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(item) for item in obj]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(dataclasses.asdict(obj))
+    if callable(getattr(obj, "model_dump", None)):  # keyed as its JSON schema names the fields (aliases)
+        return to_jsonable(obj.model_dump(mode="json", by_alias=True))
+    raise TypeError(f"cannot convert {type(obj).__name__} to a JSON value")
+
+
+def to_json(obj: Any) -> str:
+    """The exact wire form of a value: JSON text (see :func:`to_jsonable` for what is accepted)."""
+
+    return json.dumps(to_jsonable(obj), ensure_ascii=False)
+
+
+def from_json(text: str) -> Any:
+    """A value from its exact wire form (JSON text): ints, floats and key order as sent."""
+
+    return json.loads(text)
+
+
+def exact_or(text: str, fallback: Any) -> Any:
+    """The value of a response field pair: its JSON text when the server sent it, else the
+    convenient form (a Struct or Value) read with :func:`from_struct` / :func:`from_value`."""
+
+    if text:
+        return from_json(text)
+    if isinstance(fallback, struct_pb2.Struct):
+        return from_struct(fallback)
+    return from_value(fallback)
 
 
 def to_value(obj: Any) -> struct_pb2.Value:

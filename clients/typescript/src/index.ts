@@ -21,7 +21,7 @@ export { FieldType, OutputValidationError, t, typeFromAnnotation, type Infer } f
 export { lmSpec, type LMLike, type LMOptions, type ScriptedReply } from "./lm.js";
 export { DspyGrpcError, type FieldViolation, type StatusName } from "./errors.js";
 export { Prediction, Program, RenderedPrompt, type Usage } from "./results.js";
-export { toJsonObject } from "./values.js";
+export { toJsonObject, toJsonText } from "./values.js";
 export { Budget, MICROS_PER_USD, type BudgetPeriodName, type BudgetSubject } from "./budgets.js";
 export { AsyncQueue, type BatchItem, type StreamEvent, type Tool, type Tools } from "./streams.js";
 export { type UsageDimensionName, type UsagePeriodName, type UsageQuery, type UsageReport, type UsageRow } from "./usage.js";

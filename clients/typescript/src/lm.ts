@@ -10,7 +10,7 @@ import {
   type DummyResponse,
   type LMSpec,
 } from "./gen/dspy_grpc/v1/module_pb.js";
-import { toJsonObject } from "./values.js";
+import { toJsonText } from "./values.js";
 
 /** Sampling options; unset ones take the model's configured defaults. */
 export interface LMOptions {
@@ -49,7 +49,7 @@ export type LMLike =
 function reply(value: ScriptedReply): DummyResponse {
   return typeof value === "string"
     ? create(DummyResponseSchema, { reply: { case: "text", value } })
-    : create(DummyResponseSchema, { reply: { case: "fields", value: toJsonObject(value, "responses") } });
+    : create(DummyResponseSchema, { reply: { case: "fieldsJson", value: toJsonText(value, "responses") } });
 }
 
 /** The LMSpec message for an LMLike. */

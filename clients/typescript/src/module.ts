@@ -39,7 +39,7 @@ import {
 import { lmSpec, type LMLike } from "./lm.js";
 import { Prediction, RenderedPrompt } from "./results.js";
 import type { Fields, InferFields, Signature } from "./signature.js";
-import { toJsonObject } from "./values.js";
+import { exactObject, toJsonText } from "./values.js";
 
 /** An adapter by name, or the AdapterKind enum value. */
 export type AdapterLike = "chat" | "json" | "xml" | "two_step" | AdapterKind;
@@ -183,7 +183,7 @@ export function moduleSpec<I extends object, O extends object>(
   const signatureProto = (options.instructions !== undefined ? sig.withInstructions(options.instructions) : sig).toProto();
   const predictor = create(PredictorSpecSchema, {
     signature: signatureProto,
-    demos: (options.demos ?? []).map((demo) => create(ExampleSchema, { data: toJsonObject(demo, "demos") })),
+    demos: (options.demos ?? []).map((demo) => create(ExampleSchema, { dataJson: toJsonText(demo, "demos") })),
     adapter: adapterKind(options.adapter),
     lm: options.lm === undefined ? undefined : lmSpec(options.lm),
     extractionLm: options.extractionLm === undefined ? undefined : lmSpec(options.extractionLm),
@@ -226,7 +226,7 @@ export class Module<I extends object, O extends object> {
   private predictRequest(inputs: I, options: CallOptions): PredictRequest {
     return create(PredictRequestSchema, {
       target: this.target,
-      inputs: toJsonObject(inputs),
+      inputsJson: toJsonText(inputs),
       lm: options.lm === undefined ? undefined : lmSpec(options.lm),
       includeTrace: options.includeTrace ?? false,
     });
@@ -269,8 +269,8 @@ export class Module<I extends object, O extends object> {
         outgoing.push(runStart(request, tools, options.toolTimeoutMs));
         events = this.caller.inference.run(outgoing, callOptions);
       } else {
-        const { target, inputs: values, lm, includeTrace } = request;
-        const streamRequest = create(StreamPredictRequestSchema, { target, inputs: values, lm, includeTrace });
+        const { target, inputsJson, lm, includeTrace } = request;
+        const streamRequest = create(StreamPredictRequestSchema, { target, inputsJson, lm, includeTrace });
         events = this.caller.inference.streamPredict(streamRequest, callOptions);
       }
       for await (const raw of rpcStream(events)) {
@@ -295,7 +295,7 @@ export class Module<I extends object, O extends object> {
   async *batch(inputs: I[], options: BatchOptions = {}): AsyncGenerator<BatchItem<O>> {
     const request = create(BatchPredictRequestSchema, {
       target: this.target,
-      inputs: inputs.map((item, i) => toJsonObject(item, `inputs[${i}]`)),
+      inputsJson: inputs.map((item, i) => toJsonText(item, `inputs[${i}]`)),
       lm: options.lm === undefined ? undefined : lmSpec(options.lm),
       includeTrace: options.includeTrace ?? false,
       maxConcurrency: options.maxConcurrency ?? 0,
@@ -323,7 +323,7 @@ export class Module<I extends object, O extends object> {
   ): Promise<RenderedPrompt> {
     const request = create(RenderPromptRequestSchema, {
       target: this.target,
-      inputs: toJsonObject(inputs),
+      inputsJson: toJsonText(inputs),
       predictor: options.predictor ?? "",
       adapter: adapterKind(options.adapter),
     });
@@ -344,6 +344,7 @@ export class Module<I extends object, O extends object> {
       adapter: adapterKind(options.adapter),
     });
     const response = await rpc(() => this.caller.inference.parseCompletion(request, this.caller.callOptions(options)));
-    return { outputs: this.parseOutputs(response.outputs ?? {}), adapter: response.adapter, raw: response };
+    const outputs = exactObject(response.outputsJson, response.outputs);
+    return { outputs: this.parseOutputs(outputs), adapter: response.adapter, raw: response };
   }
 }

@@ -4,6 +4,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ChatMessage, RenderPromptResponse } from "./gen/dspy_grpc/v1/inference_pb.js";
 import type { AdapterFallback, ModelUsage, Prediction as PredictionProto, TraceStep } from "./gen/dspy_grpc/v1/prediction_pb.js";
 import type { Program as ProgramProto } from "./gen/dspy_grpc/v1/program_pb.js";
+import { exactObject } from "./values.js";
 
 /** Tokens one model spent. */
 export interface Usage {
@@ -26,7 +27,7 @@ function usage(u: ModelUsage): Usage {
 
 /** The result of running a module: `outputs` are checked against the module's signature. */
 export class Prediction<O> {
-  /** Output field values. */
+  /** Output field values (read from the exact JSON form: key order and integers kept). */
   readonly outputs: O;
   /** Tokens spent, per model. */
   readonly usage: Usage[];
@@ -44,7 +45,7 @@ export class Prediction<O> {
     readonly raw: PredictionProto,
     parseOutputs: (outputs: JsonObject) => O,
   ) {
-    this.outputs = parseOutputs(raw.outputs ?? {});
+    this.outputs = parseOutputs(exactObject(raw.outputsJson, raw.outputs));
     this.usage = raw.usage.map(usage);
     this.trace = raw.trace;
     this.adapterFallbacks = raw.adapterFallbacks;
@@ -70,7 +71,7 @@ export class RenderedPrompt {
 
   constructor(readonly raw: RenderPromptResponse) {
     this.messages = raw.messages;
-    this.requestOptions = raw.requestOptions ?? {};
+    this.requestOptions = exactObject(raw.requestOptionsJson, raw.requestOptions);
     this.predictor = raw.predictor;
     this.adapter = raw.adapter;
   }

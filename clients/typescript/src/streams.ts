@@ -1,7 +1,7 @@
 // Streaming calls: StreamPredict and Run (tools executed here, as async functions) yield events;
 // BatchPredict yields one result per input.
-import { create, fromJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
-import { ValueSchema, durationFromMs } from "@bufbuild/protobuf/wkt";
+import { create, type JsonObject } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import {
   RunRequestSchema,
@@ -17,6 +17,7 @@ import {
 } from "./gen/dspy_grpc/v1/inference_pb.js";
 import { DspyGrpcError, type StatusName } from "./errors.js";
 import { Prediction } from "./results.js";
+import { exactObject, valueToJsonText } from "./values.js";
 
 /**
  * A tool the agent may call, run in this process: it gets the arguments the LM chose and returns
@@ -103,8 +104,8 @@ export async function toolResult(tools: Tools, call: ToolCall): Promise<RunReque
   const tool = tools[call.tool];
   if (!tool) return answer({ case: "error", value: `no tool named ${JSON.stringify(call.tool)} in this client` });
   try {
-    const output = await tool(call.args ?? {});
-    return answer({ case: "output", value: fromJson(ValueSchema, (output ?? null) as JsonValue) });
+    const output = await tool(exactObject(call.argsJson, call.args));
+    return answer({ case: "outputJson", value: valueToJsonText(output, `${call.tool} result`) });
   } catch (error) {
     return answer({ case: "error", value: error instanceof Error ? error.message : String(error) });
   }

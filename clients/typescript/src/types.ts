@@ -63,6 +63,7 @@ export class FieldType<T> {
       kind: this.def.kind,
       args: (this.def.args ?? []).map((arg) => arg.toProto()),
       values: (this.def.values ?? []).map((v): Value => fromJson(ValueSchema, v)),
+      valuesJson: (this.def.values ?? []).map((v) => JSON.stringify(v)),
     });
   }
 
@@ -108,6 +109,22 @@ export const t = {
     scalar(TypeKind.FLOAT, "float", "number", (v) => typeof v === "number" && Number.isFinite(v)),
   /** `bool` */
   bool: (): FieldType<boolean> => scalar(TypeKind.BOOL, "bool", "boolean", (v) => typeof v === "boolean"),
+  /** `datetime.datetime`: an ISO 8601 string ("2024-01-02T03:04:05"). */
+  datetime: (): FieldType<string> =>
+    new FieldType<string>({
+      kind: TypeKind.DATETIME,
+      dspy: "datetime",
+      schema: { type: "string", format: "date-time" },
+      check: (v, path) => (typeof v === "string" && !Number.isNaN(Date.parse(v)) ? v : fail(path, "datetime", v)),
+    }),
+  /** `datetime.date`: an ISO 8601 date string ("2024-01-02"). */
+  date: (): FieldType<string> =>
+    new FieldType<string>({
+      kind: TypeKind.DATE,
+      dspy: "date",
+      schema: { type: "string", format: "date" },
+      check: (v, path) => (typeof v === "string" && /^\d{4}-\d{2}-\d{2}$/.test(v) ? v : fail(path, "date", v)),
+    }),
   /** `Any`: any JSON value, unchecked. */
   any: (): FieldType<JsonValue> => new FieldType({ kind: TypeKind.ANY, dspy: "Any", schema: {}, check: (v) => v as JsonValue }),
 
@@ -230,6 +247,12 @@ export function typeFromAnnotation(annotation: string): FieldType<unknown> {
       return t.float();
     case "bool":
       return t.bool();
+    case "datetime":
+    case "datetime.datetime":
+      return t.datetime();
+    case "date":
+    case "datetime.date":
+      return t.date();
     default:
       return t.any();
   }

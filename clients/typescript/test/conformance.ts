@@ -131,12 +131,17 @@ function moduleFor(client: DspyClient, target: Target): Module<JsonObject, JsonO
   throw new Error("the request names no program or module");
 }
 
+/** A request's inputs: its exact form (`inputsJson`) when given, else the Struct. */
+function inputsOf(request: { inputs?: JsonObject; inputsJson: string }): JsonObject {
+  return request.inputsJson ? (JSON.parse(request.inputsJson) as JsonObject) : (request.inputs ?? {});
+}
+
 /** Makes one step's call through the typed layer; returns the response as proto JSON. */
 export async function callStep(client: DspyClient, step: Step): Promise<JsonValue> {
   switch (step.rpc) {
     case "InferenceService/Predict": {
       const request = fromJson(PredictRequestSchema, step.request);
-      const prediction = await moduleFor(client, request.target).call(request.inputs ?? {}, {
+      const prediction = await moduleFor(client, request.target).call(inputsOf(request), {
         lm: request.lm,
         includeTrace: request.includeTrace,
       });
@@ -145,7 +150,7 @@ export async function callStep(client: DspyClient, step: Step): Promise<JsonValu
     case "InferenceService/StreamPredict": {
       const request = fromJson(StreamPredictRequestSchema, step.request);
       const module = moduleFor(client, request.target);
-      return summarizeStream(module.stream(request.inputs ?? {}, { lm: request.lm, includeTrace: request.includeTrace }));
+      return summarizeStream(module.stream(inputsOf(request), { lm: request.lm, includeTrace: request.includeTrace }));
     }
     case "InferenceService/Run": {
       const start = fromJson(RunStartSchema, step.request);
@@ -153,7 +158,7 @@ export async function callStep(client: DspyClient, step: Step): Promise<JsonValu
       const tools = Object.fromEntries(start.tools.map((name) => [name, TOOLS[name]!]));
       const module = moduleFor(client, request.target);
       return summarizeStream(
-        module.stream(request.inputs ?? {}, { lm: request.lm, includeTrace: request.includeTrace, tools }),
+        module.stream(inputsOf(request), { lm: request.lm, includeTrace: request.includeTrace, tools }),
       );
     }
     case "InferenceService/BatchPredict": {
@@ -181,7 +186,7 @@ export async function callStep(client: DspyClient, step: Step): Promise<JsonValu
     }
     case "InferenceService/RenderPrompt": {
       const request = fromJson(RenderPromptRequestSchema, step.request);
-      const rendered = await moduleFor(client, request.target).renderPrompt(request.inputs ?? {}, {
+      const rendered = await moduleFor(client, request.target).renderPrompt(inputsOf(request), {
         predictor: request.predictor,
         adapter: request.adapter,
       });

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { create, toJson } from "@bufbuild/protobuf";
+import { create, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { FieldRole, TypeKind } from "../src/gen/dspy_grpc/v1/signature_pb.js";
 import { BadRequestSchema, ErrorInfoSchema } from "../src/gen/google/rpc/error_details_pb.js";
@@ -55,6 +55,13 @@ describe("signatures", () => {
       e instanceof OutputValidationError && e.path === "label" && e.expected === 'Literal["yes", "no"]');
   });
 
+  test("datetime and date fields travel as ISO strings", () => {
+    const sig = signature({ inputs: { when: t.datetime() }, outputs: { day: t.date() } });
+    assert.deepEqual(sig.toProto().fields.map((f) => f.type?.kind), [TypeKind.DATETIME, TypeKind.DATE]);
+    assert.deepEqual(sig.parseOutputs({ day: "2024-01-02" }), { day: "2024-01-02" });
+    assert.throws(() => sig.parseOutputs({ day: "soon" }), OutputValidationError);
+  });
+
   test("string signatures keep their text and check the types written in it", () => {
     const sig = signature("question, context: list[str] -> answer: int, tags: list[str], extra: dict[str, Any]");
     assert.equal(sig.toProto().text, "question, context: list[str] -> answer: int, tags: list[str], extra: dict[str, Any]");
@@ -76,7 +83,7 @@ describe("requests", () => {
     const scripted = lmSpec({ responses: [{ answer: "Paris" }, "raw text"], auto: true });
     assert.equal(scripted.source.case, "dummy");
     const dummy = scripted.source.value as { responses: { reply: { case: string } }[]; auto: boolean };
-    assert.deepEqual(dummy.responses.map((r) => r.reply.case), ["fields", "text"]);
+    assert.deepEqual(dummy.responses.map((r) => r.reply.case), ["fieldsJson", "text"]);
     assert.equal(dummy.auto, true);
   });
 
@@ -224,6 +231,47 @@ describe("typed calls against a server", { skip: address ? false : `${ADDRESS_EN
     }
     assert.ok(answer?.startsWith("mock answer for: ts stream"), answer);
     assert.equal(text, answer);
+  });
+
+  test("values keep their key order and integers, in inputs, demos, outputs and tool calls", async () => {
+    // tests/parity/test_exact_values_parity.py shows these bytes are DSPy 3.4.1's for the same values.
+    type Values = Record<string, JsonValue>;
+    const describeIt = client.predict<Values, Values>("data: dict[str, Any], count -> summary: dict[str, Any]", {
+      demos: [{ data: { y: 2.5, x: 1 }, count: 2, summary: { b: 1, a: 0.5 } }],
+    });
+    const inputs = { data: { zeta: 1, alpha: 2.5, mid: [3, { y: 1.5, b: null }] }, count: 1 };
+    const rendered = await describeIt.renderPrompt(inputs);
+    const contents = rendered.messages.map((m) => m.content);
+    assert.ok(contents[1]?.endsWith('[[ ## data ## ]]\n{"y": 2.5, "x": 1}\n\n[[ ## count ## ]]\n2'), contents[1]);
+    assert.ok(contents[2]?.includes('[[ ## summary ## ]]\n{"b": 1, "a": 0.5}'), contents[2]);
+    assert.ok(contents[3]?.includes('[[ ## data ## ]]\n{"zeta": 1, "alpha": 2.5, "mid": [3, {"y": 1.5, "b": null}]}\n\n' +
+      "[[ ## count ## ]]\n1\n\n"), contents[3]);
+    const pred = await describeIt.call(inputs, { lm: { responses: [{ summary: { zeta: 1, alpha: 0.5, mid: { y: 1, b: 2 } } }] } });
+    const summary = pred.outputs["summary"] as Record<string, unknown>;
+    assert.deepEqual(Object.keys(summary), ["zeta", "alpha", "mid"]);
+    assert.deepEqual(Object.keys(summary["mid"] as object), ["y", "b"]);
+
+    const seen: unknown[] = [];
+    const agent = client.react(signature({ inputs: { question: t.string() }, outputs: { answer: t.string() } }), {
+      tools: {
+        lookup: tool("Looks things up.", { zeta: t.int(), alpha: t.float() }, async (args) => {
+          seen.push(Object.keys(args));
+          return { temp: 21, unit: "C", b: 0.5 };
+        }),
+      },
+      maxIters: 3,
+    });
+    const result = await agent.call({ question: "?" }, {
+      lm: {
+        responses: [
+          { next_thought: "Look.", next_tool_name: "lookup", next_tool_args: { zeta: 1, alpha: 2.5 } },
+          { next_thought: "Done.", next_tool_name: "finish", next_tool_args: {} },
+          { reasoning: "r", answer: "a" },
+        ],
+      },
+    });
+    assert.deepEqual(seen, [["zeta", "alpha"]]);
+    assert.deepEqual(Object.keys(result.outputs.trajectory["observation_0"] as object), ["temp", "unit", "b"]);
   });
 
   test("failures are DspyGrpcErrors with reason and fields", async () => {

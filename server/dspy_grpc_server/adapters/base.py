@@ -22,6 +22,9 @@ from ..core.values import (
     allows_none,
     code_description,
     coerce_input,
+    has_aliases,
+    input_as_rendered,
+    with_attribute_names,
     json_schema_for,
 )
 
@@ -47,6 +50,8 @@ def annotation_name(spec: TypeSpec) -> str:
         return k.value
     if k == TypeKind.ANY:
         return "Any"
+    if k in (TypeKind.DATETIME, TypeKind.DATE):
+        return k.value
     if k == TypeKind.IMAGE:
         return "Image"
     if k == TypeKind.HISTORY:
@@ -54,13 +59,15 @@ def annotation_name(spec: TypeSpec) -> str:
     if k == TypeKind.TOOL_CALLS:
         return "ToolCalls"
     if k == TypeKind.CODE:
-        return f"Code_{spec.language or 'python'}"
+        return f"Code_{spec.language}" if spec.language else "Code"
     if k in (TypeKind.ENUM, TypeKind.OBJECT):
         return spec.name or (spec.json_schema or {}).get("title", "")
     if k == TypeKind.LIST:
         return f"list[{annotation_name(spec.args[0])}]" if spec.args else "list"
     if k == TypeKind.DICT:
         return f"dict[{annotation_name(spec.args[0])}, {annotation_name(spec.args[1])}]" if spec.args else "dict"
+    if k == TypeKind.TUPLE and spec.variadic:
+        return f"tuple[{annotation_name(spec.args[0])}, Ellipsis]"
     if k == TypeKind.TUPLE:
         return f"tuple[{', '.join(annotation_name(a) for a in spec.args)}]" if spec.args else "tuple"
     if k == TypeKind.LITERAL:
@@ -68,8 +75,8 @@ def annotation_name(spec: TypeSpec) -> str:
             _quote_literal(v) if isinstance(v, str) else str(v) for v in spec.values) + "]"
     if k == TypeKind.OPTIONAL:
         inner = spec.args[0]
-        members = list(inner.args) if inner.kind == TypeKind.UNION else [inner]
-        return "Union[" + ", ".join([annotation_name(m) for m in members] + ["NoneType"]) + "]"
+        members = [annotation_name(m) for m in (inner.args if inner.kind == TypeKind.UNION else [inner])]
+        return "Union[" + ", ".join(["NoneType", *members] if spec.none_first else [*members, "NoneType"]) + "]"
     if k == TypeKind.UNION:
         return "Union[" + ", ".join(annotation_name(m) for m in spec.args) + "]"
     raise ValueError(f"unknown type kind {k}")  # pragma: no cover
@@ -120,7 +127,7 @@ def placeholder(f: Field) -> str:
 
 def _rich_type_descriptions(spec: TypeSpec) -> list[str]:
     if spec.kind == TypeKind.CODE:
-        return [f"Type description of Code_{spec.language or 'python'}: {code_description(spec.language or 'python')}"]
+        return [f"Type description of {annotation_name(spec)}: {code_description(spec.language or 'python')}"]
     if spec.kind == TypeKind.TOOL_CALLS:
         return [f"Type description of ToolCalls: {TOOL_CALLS_DESCRIPTION}"]
     out: list[str] = []
@@ -174,12 +181,15 @@ def render_jsonable(spec: TypeSpec | None, value: Any) -> Any:
         return value
     if k == TypeKind.CODE and isinstance(value, dict) and "code" in value:
         return value["code"]
+    if k == TypeKind.OBJECT and has_aliases(spec):
+        return with_attribute_names(spec, value)
     if k == TypeKind.OPTIONAL:
         return value if value is None else render_jsonable(spec.args[0], value)
     if k == TypeKind.LIST and spec.args and isinstance(value, list):
         return [render_jsonable(spec.args[0], v) for v in value]
     if k == TypeKind.TUPLE and spec.args and isinstance(value, (list, tuple)):
-        return [render_jsonable(spec.args[i] if i < len(spec.args) else None, v) for i, v in enumerate(value)]
+        items = [spec.args[0]] * len(value) if spec.variadic else spec.args
+        return [render_jsonable(items[i] if i < len(items) else None, v) for i, v in enumerate(value)]
     if k == TypeKind.DICT and spec.args and isinstance(value, dict):
         return {kk: render_jsonable(spec.args[1], v) for kk, v in value.items()}
     if isinstance(value, tuple):
@@ -270,15 +280,15 @@ def validate_inputs(signature: Signature, inputs: Mapping[str, Any], field_path:
             violations.append(FieldViolation(path, f"must not be null (expected {_expected(f)})"))
             continue
         try:
-            value = coerce_input(f.type, value)
+            coerced = coerce_input(f.type, value)
         except ValueCheckError as exc:
             violations.append(FieldViolation(path, str(exc)))
             continue
-        problem = _constraint_problem(f, value)
+        problem = _constraint_problem(f, coerced)
         if problem:
             violations.append(FieldViolation(path, problem))
             continue
-        out[f.name] = value
+        out[f.name] = input_as_rendered(f.type, value, coerced)
     for key in inputs:
         if key not in known:
             outputs = {f.name for f in signature.output_fields}
@@ -292,18 +302,18 @@ def validate_inputs(signature: Signature, inputs: Mapping[str, Any], field_path:
 
 
 def normalize_demo(signature: Signature, demo: Mapping[str, Any]) -> dict[str, Any]:
-    """A demo with each field's value coerced to the field's type where it fits (kept as is otherwise).
+    """A demo with each field's value as DSPy renders it (kept as is when it does not fit the type).
 
-    Demos arrive as JSON (over the wire: a Struct, which keeps neither key order nor the difference
-    between 3 and 3.0); DSPy renders them as the Python values a user wrote, e.g. a pydantic model in
-    field order. Coercing restores that, so demos render the same bytes as in DSPy.
+    DSPy renders a demo's values as the Python values a user wrote: plain JSON values as given, class
+    instances (a pydantic model, an enum member) in their own form. Values of class types are coerced
+    here so that, e.g., an object renders in its model's field order with its defaults filled in.
     """
     types = {f.name: f.type for f in signature.fields}
     out: dict[str, Any] = {}
     for key, value in demo.items():
         if key in types and value is not None:
             try:
-                value = coerce_input(types[key], value)
+                value = input_as_rendered(types[key], value, coerce_input(types[key], value))
             except ValueCheckError:
                 pass
         out[key] = value

@@ -70,7 +70,7 @@ def _schema_to_xml(tag: str, schema: dict, defs: dict, seen: frozenset[str]) -> 
 
 
 def xml_schema(tag: str, spec: TypeSpec) -> str:
-    schema = json_schema_for(spec)
+    schema = json_schema_for(spec, by_alias=False)  # elements are named by attribute, as in DSPy
     return _schema_to_xml(tag, schema, schema.get("$defs", {}), frozenset())
 
 
@@ -177,7 +177,7 @@ class XMLAdapter(ChatAdapter):
         for f in signature.output_fields:
             if f.name not in elements:
                 continue
-            schema = json_schema_for(f.type)
+            schema = json_schema_for(f.type, by_alias=False)
             error: Exception | None = None
             value = None
             for candidate in [schema, *schema.get("anyOf", [])]:

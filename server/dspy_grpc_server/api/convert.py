@@ -80,10 +80,77 @@ def program_name(program_id: str) -> str:
 
 
 # --------------------------------------------------------------------------- values
+#
+# Every value travels in two forms: a google.protobuf.Struct / Value (convenient with grpcurl, but its
+# numbers are doubles and its objects unordered) and JSON text in the sibling `*_json` field (exact:
+# integers stay integers, objects keep their key order). Requests: the JSON text wins when set; a
+# Struct is read canonically (whole numbers as integers, keys sorted), so one request gives the same
+# bytes on every server process. Responses carry both forms.
+
+#: Upper bound of one `*_json` text in a request.
+MAX_JSON_TEXT_BYTES = 1 << 20
 
 
 def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
-    return json_format.MessageToDict(struct)
+    """A Struct read canonically: whole numbers as ints, object keys in sorted order."""
+
+    return _canonical(json_format.MessageToDict(struct))
+
+
+def struct_value(value: struct_pb2.Value) -> Any:
+    """A Value read canonically (see :func:`struct_to_dict`)."""
+
+    return _canonical(json_format.MessageToDict(value))
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    if isinstance(value, list):
+        return [_canonical(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _canonical(value[key]) for key in sorted(value)}
+    return value
+
+
+def json_value(text: str, field: str) -> Any:
+    """A JSON text from a request, exactly (ints stay ints, objects keep their key order)."""
+
+    if len(text) > MAX_JSON_TEXT_BYTES:
+        raise invalid(field, f"is {len(text)} characters long; at most {MAX_JSON_TEXT_BYTES} are accepted")
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except (json.JSONDecodeError, ValueError) as error:
+        raise invalid(field, f"is not valid JSON: {error}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def json_object(text: str, field: str) -> dict[str, Any]:
+    value = json_value(text, field)
+    if not isinstance(value, dict):
+        raise invalid(field, "must be a JSON object of field values, e.g. {\"question\": \"Why?\"}")
+    return value
+
+
+def values_of(struct: struct_pb2.Struct, text: str, field: str) -> dict[str, Any]:
+    """Field values given as a Struct (`field`) and/or JSON text (`field`_json, which wins when set)."""
+
+    return json_object(text, f"{field}_json") if text else struct_to_dict(struct)
+
+
+def exact_json(value: Any) -> str:
+    """The exact JSON text of a value (the `*_json` fields of responses)."""
+
+    return json.dumps(_jsonable(value), ensure_ascii=False)
+
+
+def values_fields(name: str, values: Any) -> dict[str, Any]:
+    """Constructor arguments setting both forms of a values field: `name` (Struct) and `name`_json."""
+
+    return {name: dict_to_struct(dict(values)), f"{name}_json": exact_json(dict(values))}
 
 
 def dict_to_struct(values: dict[str, Any]) -> struct_pb2.Struct:
@@ -92,8 +159,12 @@ def dict_to_struct(values: dict[str, Any]) -> struct_pb2.Struct:
     return struct
 
 
+def to_struct_value(value: Any) -> struct_pb2.Value:
+    return json_format.ParseDict(_jsonable(value), struct_pb2.Value())
+
+
 def _jsonable(value: Any) -> Any:
-    """Plain JSON values for a Struct: tuples become lists, pydantic-like objects dicts."""
+    """Plain JSON values: tuples become lists, enums their values, other objects their text."""
 
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -104,10 +175,6 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "value") and not callable(value.value):  # enums
         return _jsonable(value.value)
     return str(value)
-
-
-def _value(value: struct_pb2.Value) -> Any:
-    return json_format.MessageToDict(value)
 
 
 # --------------------------------------------------------------------------- signatures
@@ -127,17 +194,27 @@ def type_from_proto(message: signature_pb2.TypeSpec, path: str = "type") -> Type
     kind = TypeKind.STR if message.kind == signature_pb2.TYPE_KIND_UNSPECIFIED else TypeKind(
         signature_pb2.TypeKind.Name(message.kind).removeprefix("TYPE_KIND_").lower()
     )
-    if message.member_names and len(message.member_names) != len(message.values):
-        raise invalid(f"{path}.member_names", f"must name each of the {len(message.values)} values, in order "
+    if message.values_json:
+        values = tuple(json_value(text, f"{path}.values_json[{i}]") for i, text in enumerate(message.values_json))
+    else:
+        values = tuple(struct_value(v) for v in message.values)
+    if message.variadic and (kind != TypeKind.TUPLE or len(message.args) != 1):
+        raise invalid(f"{path}.variadic", "is for TYPE_KIND_TUPLE with exactly one of args: tuple[T, ...]")
+    if message.none_first and kind != TypeKind.OPTIONAL:
+        raise invalid(f"{path}.none_first", "is for TYPE_KIND_OPTIONAL only")
+    if message.member_names and len(message.member_names) != len(values):
+        raise invalid(f"{path}.member_names", f"must name each of the {len(values)} values, in order "
                       f"(got {len(message.member_names)} names)")
     return TypeSpec(
         kind=kind,
         args=tuple(type_from_proto(arg, f"{path}.args[{i}]") for i, arg in enumerate(message.args)),
-        values=tuple(_value(v) for v in message.values),
+        values=values,
         name=message.name,
         json_schema=_json_schema(message.json_schema, path) if message.json_schema else None,
         language=message.language,
         member_names=tuple(message.member_names),
+        none_first=message.none_first,
+        variadic=message.variadic,
     )
 
 
@@ -148,9 +225,12 @@ def type_to_proto(spec: TypeSpec) -> signature_pb2.TypeSpec:
         name=spec.name,
         language=spec.language,
         member_names=spec.member_names,
+        none_first=spec.none_first,
+        variadic=spec.variadic,
     )
     for value in spec.values:
-        message.values.append(json_format.ParseDict(_jsonable(value), struct_pb2.Value()))
+        message.values.append(to_struct_value(value))
+        message.values_json.append(exact_json(value))
     if spec.json_schema is not None:
         message.json_schema = json.dumps(spec.json_schema)
     return message
@@ -176,6 +256,7 @@ def signature_from_proto(message: signature_pb2.Signature, path: str) -> Signatu
                 description=item.description if item.HasField("description") else None,
                 prefix=item.prefix if item.HasField("prefix") else None,
                 constraints=_constraints(item.constraints, f"{path}.fields[{index}].constraints"),
+                **_default(item, f"{path}.fields[{index}].default_json"),
             )
         )
     return Signature(fields=tuple(fields), instructions=instructions)
@@ -193,7 +274,25 @@ def signature_to_proto(signature: Signature) -> signature_pb2.Signature:
             field.prefix = item.prefix
         for name, value in item.constraints.items():
             field.constraints.add(name=name, value=json.dumps(value))
+        if item.has_default:
+            field.default_json = exact_json(item.default)
     return message
+
+
+#: Upper bound of a field's `default_json`.
+MAX_DEFAULT_JSON_BYTES = 64 << 10
+
+
+def _default(item: signature_pb2.SignatureField, path: str) -> dict[str, Any]:
+    """The Field arguments for an output field's default (none when unset)."""
+
+    if not item.HasField("default_json"):
+        return {}
+    if item.role != signature_pb2.FIELD_ROLE_OUTPUT:
+        raise invalid(path, "only output fields take a default (DSPy uses it when the LM leaves the field out)")
+    if len(item.default_json) > MAX_DEFAULT_JSON_BYTES:
+        raise invalid(path, f"is longer than {MAX_DEFAULT_JSON_BYTES} characters")
+    return {"default": json_value(item.default_json, path), "has_default": True}
 
 
 def _constraints(items, path: str) -> dict[str, Any]:
@@ -211,13 +310,14 @@ def _constraints(items, path: str) -> dict[str, Any]:
     return out
 
 
-def example_from_proto(message: signature_pb2.Example) -> Example:
-    return Example(struct_to_dict(message.data), tuple(message.input_keys), message.augmented)
+def example_from_proto(message: signature_pb2.Example, path: str = "example") -> Example:
+    data = values_of(message.data, message.data_json, f"{path}.data")
+    return Example(data, tuple(message.input_keys), message.augmented)
 
 
 def example_to_proto(example: Example) -> signature_pb2.Example:
     return signature_pb2.Example(
-        data=dict_to_struct(dict(example.data)), input_keys=list(example.input_keys), augmented=example.augmented
+        **values_fields("data", example.data), input_keys=list(example.input_keys), augmented=example.augmented
     )
 
 
@@ -261,8 +361,11 @@ def lm_from_proto(message: module_pb2.LMSpec) -> LMChoice:
 
 
 def _dummy_response(message: module_pb2.DummyResponse) -> DummyResponse:
-    if message.WhichOneof("reply") == "fields":
+    reply = message.WhichOneof("reply")
+    if reply == "fields":
         return DummyResponse(fields=struct_to_dict(message.fields))
+    if reply == "fields_json":
+        return DummyResponse(fields=json_object(message.fields_json, "dummy.fields_json"))
     return DummyResponse(text=message.text)
 
 
@@ -288,7 +391,7 @@ def lm_to_proto(choice: LMChoice) -> module_pb2.LMSpec:
 
 def _dummy_response_to_proto(response: DummyResponse) -> module_pb2.DummyResponse:
     if response.fields is not None:
-        return module_pb2.DummyResponse(fields=dict_to_struct(dict(response.fields)))
+        return module_pb2.DummyResponse(fields_json=exact_json(dict(response.fields)))
     return module_pb2.DummyResponse(text=response.text or "")
 
 
@@ -297,7 +400,7 @@ def predictor_from_proto(message: module_pb2.PredictorSpec, path: str) -> Predic
         raise invalid(f"{path}.signature", "is required")
     return PredictorSpec(
         signature=signature_from_proto(message.signature, f"{path}.signature"),
-        demos=tuple(example_from_proto(demo) for demo in message.demos),
+        demos=tuple(example_from_proto(demo, f"{path}.demos[{i}]") for i, demo in enumerate(message.demos)),
         adapter=adapter_from_proto(message.adapter) or "chat",
         lm=lm_from_proto(message.lm),
         extraction_lm=lm_from_proto(message.extraction_lm),
@@ -356,8 +459,8 @@ def module_from_proto(message: module_pb2.ModuleSpec, path: str) -> ModuleSpec:
             predictor=predictor(),
             tools=tuple(_tool_from_proto(tool, f"{here}.tools[{i}]") for i, tool in enumerate(body.tools)),
             max_iters=body.max_iters or 20,
-            react=_state_from_proto(body.react),
-            extract=_state_from_proto(body.extract),
+            react=_state_from_proto(body.react, f"{here}.react"),
+            extract=_state_from_proto(body.extract, f"{here}.extract"),
         )
     if kind == "multi_chain_comparison":
         return MultiChainComparisonSpec(
@@ -388,8 +491,9 @@ def module_from_proto(message: module_pb2.ModuleSpec, path: str) -> ModuleSpec:
     if kind == "knn_few_shot":
         return KNNFewShotSpec(
             module=inner(), k=body.k, embedding_model=body.embedding_model,
-            examples=tuple(KNNExample(example_from_proto(item.example), tuple(item.embedding))
-                           for item in body.examples),
+            examples=tuple(KNNExample(example_from_proto(item.example, f"{here}.examples[{i}].example"),
+                                      tuple(item.embedding))
+                           for i, item in enumerate(body.examples)),
             max_bootstrapped_demos=body.max_bootstrapped_demos if body.HasField("max_bootstrapped_demos") else 4,
             max_labeled_demos=body.max_labeled_demos if body.HasField("max_labeled_demos") else 16,
             max_rounds=body.max_rounds if body.HasField("max_rounds") else 1,
@@ -434,10 +538,10 @@ def _tool_from_proto(message: module_pb2.ToolSpec, path: str) -> ToolSpec:
     return ToolSpec(message.name, message.description, args, message.builtin)
 
 
-def _state_from_proto(message: module_pb2.PredictorState) -> PredictorState:
+def _state_from_proto(message: module_pb2.PredictorState, path: str) -> PredictorState:
     return PredictorState(
         message.instructions if message.HasField("instructions") else None,
-        tuple(example_from_proto(demo) for demo in message.demos),
+        tuple(example_from_proto(demo, f"{path}.demos[{i}]") for i, demo in enumerate(message.demos)),
     )
 
 
@@ -559,7 +663,7 @@ def _usage(model: str, usage, calls: int) -> prediction_pb2.ModelUsage:
 
 def prediction_to_proto(prediction: Prediction, *, program_id: str = "", revision_id: str = "") -> prediction_pb2.Prediction:
     message = prediction_pb2.Prediction(
-        outputs=dict_to_struct(prediction.outputs),
+        **values_fields("outputs", prediction.outputs),
         usage=[_usage(entry.model, entry.usage, entry.calls) for entry in prediction.usage],
         program=program_name(program_id) if program_id else "",
         revision_id=revision_id,
@@ -573,8 +677,8 @@ def prediction_to_proto(prediction: Prediction, *, program_id: str = "", revisio
     for step in prediction.trace:
         trace = message.trace.add(
             predictor=step.predictor,
-            inputs=dict_to_struct(step.inputs),
-            outputs=dict_to_struct(step.outputs),
+            **values_fields("inputs", step.inputs),
+            **values_fields("outputs", step.outputs),
             adapter=step.adapter,
             model=step.model,
             usage=_usage(step.model, step.usage, 1),
@@ -593,7 +697,9 @@ def rendered_prompt_to_proto(predictor: str, rendered: RenderedPrompt) -> infere
             response.messages.add(role=message["role"], content=content)
         else:
             response.messages.add(role=message["role"], content_parts=[dict_to_struct(part) for part in content])
-    response.request_options.CopyFrom(dict_to_struct(request_options(rendered.options)))
+    options = request_options(rendered.options)
+    response.request_options.CopyFrom(dict_to_struct(options))
+    response.request_options_json = exact_json(options)
     return response
 
 

@@ -51,7 +51,8 @@ class DatasetService(dataset_pb2_grpc.DatasetServiceServicer):
                 raise invalid("dataset", "must not change within one stream")
             elif message.request_id and message.request_id != request_id:
                 raise invalid("request_id", "must not change within one stream")
-            examples.extend(example_from_proto(example) for example in message.examples)
+            examples.extend([example_from_proto(example, f"examples[{len(examples) + i}]")
+                             for i, example in enumerate(message.examples)])
         if not dataset_name:
             raise invalid("dataset", "is required: the stream sent no message")
         outcome = await self._datasets.append(resource_id("dataset", dataset_name, "dataset"), request_id, examples)

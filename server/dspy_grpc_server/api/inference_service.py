@@ -15,13 +15,15 @@ from ..core.errors import invalid
 from ..modules.spec import LMChoice, ModuleSpec
 from .convert import (
     adapter_from_proto,
-    dict_to_struct,
     lm_from_proto,
     module_from_proto,
     prediction_to_proto,
     program_ref,
     rendered_prompt_to_proto,
+    json_object,
     struct_to_dict,
+    values_fields,
+    values_of,
 )
 from .deadlines import deadline_of
 from .stream_convert import batch_item_to_proto, event_to_proto, tool_output
@@ -36,7 +38,7 @@ class InferenceService(inference_pb2_grpc.InferenceServiceServicer):
     async def Predict(self, request: inference_pb2.PredictRequest, context: grpc.aio.ServicerContext):
         result = await self._inference.predict(
             _target(request),
-            struct_to_dict(request.inputs),
+            _inputs(request),
             request_lm=_request_lm(request),
             deadline=deadline_of(context),
             include_trace=request.include_trace,
@@ -50,7 +52,7 @@ class InferenceService(inference_pb2_grpc.InferenceServiceServicer):
     async def RenderPrompt(self, request: inference_pb2.RenderPromptRequest, context: grpc.aio.ServicerContext):
         predictor, rendered = await self._inference.render_prompt(
             _target(request),
-            struct_to_dict(request.inputs),
+            _inputs(request),
             predictor=request.predictor,
             adapter=adapter_from_proto(request.adapter),
         )
@@ -61,11 +63,11 @@ class InferenceService(inference_pb2_grpc.InferenceServiceServicer):
             _target(request), request.completion, predictor=request.predictor,
             adapter=adapter_from_proto(request.adapter),
         )
-        return inference_pb2.ParseCompletionResponse(outputs=dict_to_struct(outputs), adapter=adapter)
+        return inference_pb2.ParseCompletionResponse(**values_fields("outputs", outputs), adapter=adapter)
 
     async def StreamPredict(self, request: inference_pb2.StreamPredictRequest, context: grpc.aio.ServicerContext):
         events = self._inference.stream_predict(
-            _target(request), struct_to_dict(request.inputs), request_lm=_request_lm(request),
+            _target(request), _inputs(request), request_lm=_request_lm(request),
             deadline=deadline_of(context), include_trace=request.include_trace,
         )
         async with _closing(events):
@@ -76,7 +78,7 @@ class InferenceService(inference_pb2_grpc.InferenceServiceServicer):
         if request.max_concurrency < 0:
             raise invalid("max_concurrency", "must not be negative")
         items = self._inference.batch_predict(
-            _target(request), [struct_to_dict(values) for values in request.inputs],
+            _target(request), _batch_inputs(request),
             request_lm=_request_lm(request), deadline=deadline_of(context), include_trace=request.include_trace,
             max_concurrency=request.max_concurrency,
         )
@@ -99,7 +101,7 @@ class InferenceService(inference_pb2_grpc.InferenceServiceServicer):
         tools = CallerTools(start.tools, queue.put_nowait, timeout_s=timeout)
         reader = asyncio.ensure_future(_read_tool_results(request_iterator, tools))
         events = self._inference.stream_predict(
-            _target(request, "start.request."), struct_to_dict(request.inputs), request_lm=_request_lm(request),
+            _target(request, "start.request."), _inputs(request, "start.request."), request_lm=_request_lm(request),
             deadline=deadline_of(context), include_trace=request.include_trace, tools=tools, extra_events=queue,
         )
         try:
@@ -122,7 +124,7 @@ async def _read_tool_results(requests: AsyncIterator[inference_pb2.RunRequest], 
             return
         result = message.tool_result
         error = result.error if result.WhichOneof("outcome") == "error" else None
-        output = tool_output(result.output) if result.WhichOneof("outcome") == "output" else None
+        output = tool_output(result, f"messages[{index}].tool_result") if error is None else None
         if not tools.answer(result.call_id, output=output, error=error):
             log.info("Run: ignoring a result for call %r, which is not waiting", result.call_id)
 
@@ -142,6 +144,20 @@ class _closing:
 
 def _request_lm(request) -> LMChoice:
     return lm_from_proto(request.lm) if request.HasField("lm") else LMChoice()
+
+
+def _inputs(request, prefix: str = "") -> dict:
+    """A request's input values: `inputs_json` exactly when set, else the `inputs` Struct."""
+
+    return values_of(request.inputs, request.inputs_json, f"{prefix}inputs")
+
+
+def _batch_inputs(request: inference_pb2.BatchPredictRequest) -> list[dict]:
+    if request.inputs and request.inputs_json:
+        raise invalid("inputs_json", "give either inputs or inputs_json, not both")
+    if request.inputs_json:
+        return [json_object(text, f"inputs_json[{index}]") for index, text in enumerate(request.inputs_json)]
+    return [struct_to_dict(values) for values in request.inputs]
 
 
 def _target(request, prefix: str = "") -> ProgramRef | ModuleSpec:

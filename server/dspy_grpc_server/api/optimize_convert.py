@@ -30,13 +30,13 @@ from ..store.jobs import JobRecord
 from .errors import status_code_for
 from .convert import (
     _timestamp,
-    dict_to_struct,
     ensemble_reduce_from_proto,
     ensemble_reduce_to_proto,
     lm_from_proto,
     module_to_proto,
     program_ref,
     signature_from_proto,
+    values_fields,
 )
 
 _NAME = {kind: re.compile(rf"{kind}s/([a-z][a-z0-9-]{{0,62}})") for kind in ("dataset", "evaluation", "optimization")}
@@ -254,7 +254,7 @@ def evaluation_to_proto(record: JobRecord) -> evaluation_pb2.Evaluation:
 
 def evaluation_result_to_proto(result: ExampleResult) -> evaluation_pb2.EvaluationResult:
     return evaluation_pb2.EvaluationResult(
-        example_index=result.index, prediction=dict_to_struct(dict(result.outputs)), score=result.score,
+        example_index=result.index, **values_fields("prediction", result.outputs), score=result.score,
         error=result.error,
     )
 

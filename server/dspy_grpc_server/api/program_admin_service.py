@@ -12,7 +12,7 @@ from ..app.program_admin import ProgramAdmin
 from ..app.workers import ProgramWorker
 from ..core.errors import invalid
 from ..store.quarantine import QuarantineRecord
-from .convert import dict_to_struct, program_name, program_ref
+from .convert import program_name, program_ref, values_fields
 
 QUARANTINED_NAME = re.compile(r"^programs/([^/@]+)/quarantinedInputs/([0-9a-f]{64})$")
 
@@ -56,7 +56,7 @@ def quarantined_to_proto(record: QuarantineRecord) -> program_admin_pb2.Quaranti
         name=f"{program}/quarantinedInputs/{record.input_hash}",
         program=program,
         input_hash=record.input_hash,
-        inputs=dict_to_struct(dict(record.inputs)),
+        **values_fields("inputs", record.inputs),
         revision_id=record.revision_id,
         reason=record.reason,
         message=record.message,

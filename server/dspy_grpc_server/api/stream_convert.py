@@ -5,18 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from dspy_grpc.v1 import inference_pb2
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 
 from ..app.caller_tools import ToolCallRequest
 from ..app.inference import BatchItem, ProgramPrediction
 from ..core.errors import DspyGrpcError
 from ..modules.events import FieldDelta, ModuleFinished, ModuleStarted, ToolCallFinished, ToolCallStarted
-from .convert import _jsonable, dict_to_struct, prediction_to_proto
+from .convert import exact_json, json_value, prediction_to_proto, struct_value, to_struct_value, values_fields
 from .errors import status_code_for
-
-
-def _value(value: Any) -> struct_pb2.Value:
-    return json_format.ParseDict(_jsonable(value), struct_pb2.Value())
 
 
 def event_to_proto(item: Any) -> inference_pb2.PredictEvent:
@@ -32,14 +28,15 @@ def event_to_proto(item: Any) -> inference_pb2.PredictEvent:
             module=item.module, kind=item.kind, error=item.error))
     if isinstance(item, ToolCallStarted):
         return inference_pb2.PredictEvent(tool_call_started=inference_pb2.ToolCallEvent(
-            module=item.module, call_id=item.call_id, tool=item.tool, args=dict_to_struct(item.args)))
+            module=item.module, call_id=item.call_id, tool=item.tool, **values_fields("args", item.args)))
     if isinstance(item, ToolCallFinished):
         return inference_pb2.PredictEvent(tool_call_finished=inference_pb2.ToolCallEvent(
-            module=item.module, call_id=item.call_id, tool=item.tool, args=dict_to_struct(item.args),
-            observation=_value(item.observation), error=item.error))
+            module=item.module, call_id=item.call_id, tool=item.tool, **values_fields("args", item.args),
+            observation=to_struct_value(item.observation), observation_json=exact_json(item.observation),
+            error=item.error))
     if isinstance(item, ToolCallRequest):
         return inference_pb2.PredictEvent(tool_call=inference_pb2.ToolCall(
-            call_id=item.call_id, tool=item.tool, args=dict_to_struct(item.args)))
+            call_id=item.call_id, tool=item.tool, **values_fields("args", item.args)))
     if isinstance(item, ProgramPrediction):
         return inference_pb2.PredictEvent(prediction=prediction_to_proto(
             item.prediction, program_id=item.program_id, revision_id=item.revision_id))
@@ -66,18 +63,10 @@ def batch_item_to_proto(item: BatchItem) -> inference_pb2.BatchPredictResponse:
         item.result.prediction, program_id=item.result.program_id, revision_id=item.result.revision_id))
 
 
-def tool_output(value: struct_pb2.Value) -> Any:
-    """A caller tool's result as a plain value; whole numbers become ints (JSON does not tell them
-    apart, and DSPy shows a tool's int result without ".0")."""
+def tool_output(result: inference_pb2.ToolResult, field: str) -> Any:
+    """A caller tool's result: `output_json` exactly, or `output` read canonically (whole numbers as
+    ints: DSPy shows a tool's int result without ".0")."""
 
-    return _whole_numbers(json_format.MessageToDict(value))
-
-
-def _whole_numbers(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    if isinstance(value, list):
-        return [_whole_numbers(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _whole_numbers(v) for k, v in value.items()}
-    return value
+    if result.WhichOneof("outcome") == "output_json":
+        return json_value(result.output_json, f"{field}.output_json")
+    return struct_value(result.output)

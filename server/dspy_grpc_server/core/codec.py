@@ -28,6 +28,10 @@ def type_to_dict(spec: TypeSpec) -> dict[str, Any]:
         out["language"] = spec.language
     if spec.member_names:
         out["member_names"] = list(spec.member_names)
+    if spec.none_first:
+        out["none_first"] = True
+    if spec.variadic:
+        out["variadic"] = True
     return out
 
 
@@ -40,6 +44,8 @@ def type_from_dict(data: Mapping[str, Any]) -> TypeSpec:
         json_schema=data.get("json_schema"),
         language=data.get("language", ""),
         member_names=tuple(data.get("member_names", ())),
+        none_first=bool(data.get("none_first", False)),
+        variadic=bool(data.get("variadic", False)),
     )
 
 

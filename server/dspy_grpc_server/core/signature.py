@@ -191,11 +191,11 @@ class Signature:
     def prepend_output(self, new_field: Field) -> "Signature":
         """Insert ``new_field`` as the first output field (as DSPy's ``prepend`` does)."""
         new_field = replace(new_field, role=Role.OUTPUT)
-        return Signature(self.input_fields + (new_field,) + self.output_fields, self._frozen_instructions())
+        return self._rebuilt(self.input_fields + (new_field,) + self.output_fields)
 
     def prepend_input(self, new_field: Field) -> "Signature":
         new_field = replace(new_field, role=Role.INPUT)
-        return Signature((new_field,) + self.input_fields + self.output_fields, self._frozen_instructions())
+        return self._rebuilt((new_field,) + self.input_fields + self.output_fields)
 
     def append_field(self, new_field: Field) -> "Signature":
         """Add ``new_field`` at the end of its role's group."""
@@ -203,7 +203,16 @@ class Signature:
             fields = self.input_fields + (new_field,) + self.output_fields
         else:
             fields = self.input_fields + self.output_fields + (new_field,)
-        return Signature(fields, self._frozen_instructions())
+        return self._rebuilt(fields)
+
+    def _rebuilt(self, fields: tuple[Field, ...]) -> "Signature":
+        """A signature of ``fields`` built as DSPy builds one from a dict: a name given twice keeps its
+        first position and its last field (so ChainOfThought over a signature that already has a
+        ``reasoning`` output keeps that one, in front)."""
+        merged: dict[str, Field] = {}
+        for f in fields:
+            merged[f.name] = f
+        return Signature(tuple(merged.values()), self._frozen_instructions())
 
     def delete(self, name: str) -> "Signature":
         """Remove the field called ``name`` (no error if absent)."""

@@ -36,6 +36,8 @@ class TypeKind(str, Enum):
     TOOL_CALLS = "tool_calls"
     CODE = "code"
     ANY = "any"
+    DATETIME = "datetime"
+    DATE = "date"
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,9 @@ class TypeSpec:
     types, ``Optional[T]`` -> ``(T,)``, a union's members). ``values`` lists the allowed values of a
     ``Literal`` or an enum; ``member_names`` optionally gives an enum's member names (parallel to
     ``values``). ``name`` is the model/enum class name and ``json_schema`` an object's JSON schema (as
-    pydantic's ``model_json_schema()`` produces it). ``language`` is a code field's language.
+    pydantic's ``model_json_schema()`` produces it). ``language`` is a code field's language (none: a
+    bare ``Code``). ``none_first`` marks an optional type written with None first (``None | int``), and
+    ``variadic`` a ``tuple[T, ...]`` (``args`` holds T).
     """
 
     kind: TypeKind
@@ -56,6 +60,8 @@ class TypeSpec:
     json_schema: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
     language: str = ""
     member_names: tuple[str, ...] = ()
+    none_first: bool = False
+    variadic: bool = False
 
     # JSON schemas are dicts (unhashable); equality compares their canonical JSON form instead.
     def __eq__(self, other: object) -> bool:
@@ -68,12 +74,14 @@ class TypeSpec:
             and self.name == other.name
             and self.language == other.language
             and self.member_names == other.member_names
+            and self.none_first == other.none_first
+            and self.variadic == other.variadic
             and _schema_key(self.json_schema) == _schema_key(other.json_schema)
         )
 
     def __hash__(self) -> int:
         return hash((self.kind, self.args, self.values, self.name, self.language, self.member_names,
-                     _schema_key(self.json_schema)))
+                     self.none_first, self.variadic, _schema_key(self.json_schema)))
 
     def __str__(self) -> str:
         return format_type(self)
@@ -95,6 +103,8 @@ ANY = TypeSpec(TypeKind.ANY)
 IMAGE = TypeSpec(TypeKind.IMAGE)
 HISTORY = TypeSpec(TypeKind.HISTORY)
 TOOL_CALLS = TypeSpec(TypeKind.TOOL_CALLS)
+DATETIME = TypeSpec(TypeKind.DATETIME)
+DATE = TypeSpec(TypeKind.DATE)
 
 
 def list_of(item: TypeSpec) -> TypeSpec:
@@ -112,9 +122,14 @@ def tuple_of(*items: TypeSpec) -> TypeSpec:
     return TypeSpec(TypeKind.TUPLE, tuple(items))
 
 
-def optional(inner: TypeSpec) -> TypeSpec:
-    """``Optional[inner]`` (``inner | None``)."""
-    return TypeSpec(TypeKind.OPTIONAL, (inner,))
+def optional(inner: TypeSpec, *, none_first: bool = False) -> TypeSpec:
+    """``Optional[inner]`` (``inner | None``; ``None | inner`` with ``none_first``)."""
+    return TypeSpec(TypeKind.OPTIONAL, (inner,), none_first=none_first)
+
+
+def variadic_tuple(item: TypeSpec) -> TypeSpec:
+    """``tuple[item, ...]``."""
+    return TypeSpec(TypeKind.TUPLE, (item,), variadic=True)
 
 
 def union(*members: TypeSpec) -> TypeSpec:
@@ -137,8 +152,8 @@ def object_type(name: str, json_schema: Mapping[str, Any]) -> TypeSpec:
     return TypeSpec(TypeKind.OBJECT, name=name, json_schema=json_schema)
 
 
-def code(language: str = "python") -> TypeSpec:
-    """``Code['language']``."""
+def code(language: str = "") -> TypeSpec:
+    """``Code['language']``; no language: a bare ``Code`` (Python code, rendered ``Code`` as in DSPy)."""
     return TypeSpec(TypeKind.CODE, language=language)
 
 
@@ -160,9 +175,12 @@ _SIMPLE = {
     "Dict": dict_of(ANY, ANY),
     "tuple": TypeSpec(TypeKind.TUPLE),
     "Tuple": TypeSpec(TypeKind.TUPLE),
-    "Code": code("python"),
+    "Code": code(),
+    "datetime": DATETIME,
+    "date": DATE,
 }
 _NONE = object()  # marker for `None` / `NoneType` while parsing
+_ELLIPSIS = object()  # marker for `...` (only valid as `tuple[T, ...]`)
 
 
 class _TypeSyntaxError(Exception):
@@ -212,6 +230,8 @@ def _convert(node: ast.AST, names: Mapping[str, TypeSpec]) -> Any:
     col = getattr(node, "col_offset", 0)
     if isinstance(node, ast.Constant) and node.value is None:
         return _NONE
+    if isinstance(node, ast.Constant) and node.value is Ellipsis:
+        return _ELLIPSIS
     if isinstance(node, ast.Name):
         if node.id in ("None", "NoneType"):
             return _NONE
@@ -253,6 +273,8 @@ def _convert(node: ast.AST, names: Mapping[str, TypeSpec]) -> Any:
             _arity(args, 2, base_name, col)
             return dict_of(_no_none(args[0], col), _no_none(args[1], col))
         if base_name in ("tuple", "Tuple"):
+            if len(args) == 2 and args[1] is _ELLIPSIS:
+                return variadic_tuple(_no_none(args[0], col))
             return tuple_of(*(_no_none(a, col) for a in args))
         if base_name == "Optional":
             _arity(args, 1, base_name, col)
@@ -271,6 +293,8 @@ def _arity(args: list[Any], n: int, name: str, col: int) -> None:
 def _no_none(arg: Any, col: int) -> TypeSpec:
     if arg is _NONE:
         raise _TypeSyntaxError("None is only allowed inside Optional[...] or a union", col)
+    if arg is _ELLIPSIS:
+        raise _TypeSyntaxError("... is only allowed as tuple[T, ...]", col)
     return arg
 
 
@@ -296,7 +320,7 @@ def _make_union(members: list[Any]) -> Any:
     if not rest:
         return _NONE
     inner = rest[0] if len(rest) == 1 else union(*rest)
-    return optional(inner) if has_none else inner
+    return optional(inner, none_first=flat[0] is _NONE) if has_none else inner
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -309,6 +333,8 @@ def format_type(t: TypeSpec) -> str:
         return k.value
     if k == TypeKind.ANY:
         return "Any"
+    if k in (TypeKind.DATETIME, TypeKind.DATE):
+        return k.value
     if k == TypeKind.IMAGE:
         return "Image"
     if k == TypeKind.HISTORY:
@@ -316,15 +342,19 @@ def format_type(t: TypeSpec) -> str:
     if k == TypeKind.TOOL_CALLS:
         return "ToolCalls"
     if k == TypeKind.CODE:
-        return f"Code[{t.language or 'python'!r}]"
+        return f"Code[{t.language!r}]" if t.language else "Code"
     if k == TypeKind.LIST:
         return f"list[{format_type(t.args[0])}]" if t.args else "list"
     if k == TypeKind.DICT:
         return f"dict[{format_type(t.args[0])}, {format_type(t.args[1])}]" if t.args else "dict"
+    if k == TypeKind.TUPLE and t.variadic:
+        return f"tuple[{format_type(t.args[0])}, ...]"
     if k == TypeKind.TUPLE:
         return f"tuple[{', '.join(format_type(a) for a in t.args)}]" if t.args else "tuple"
     if k == TypeKind.LITERAL:
         return f"Literal[{', '.join(repr(v) for v in t.values)}]"
+    if k == TypeKind.OPTIONAL and t.none_first:
+        return f"None | {format_type(t.args[0])}"
     if k == TypeKind.OPTIONAL:
         return f"Optional[{format_type(t.args[0])}]"
     if k == TypeKind.UNION:

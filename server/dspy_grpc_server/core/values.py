@@ -8,12 +8,13 @@ objects are checked against their JSON schema, and so on. Every function here is
 from __future__ import annotations
 
 import ast
+import datetime
 import enum
 import json
 import re
 import types as _pytypes
 from functools import lru_cache
-from typing import Any, Literal, Optional, Union, get_args, get_origin
+from typing import Any, ForwardRef, Literal, Optional, Union, get_args, get_origin
 
 import json_repair
 import pydantic
@@ -129,8 +130,9 @@ class _CodeBase(pydantic.BaseModel):
 
 @lru_cache(maxsize=None)
 def code_class(language: str) -> type[pydantic.BaseModel]:
-    """The model class for ``Code[language]`` (named ``Code_<language>`` as in DSPy)."""
-    model = pydantic.create_model(f"Code_{language}", __base__=_CodeBase)
+    """The model class for ``Code[language]`` (named ``Code_<language>`` as in DSPy; a bare ``Code``
+    for no language)."""
+    model = pydantic.create_model(f"Code_{language}" if language else "Code", __base__=_CodeBase)
     model.__doc__ = None
     return model
 
@@ -173,6 +175,10 @@ def _annotation_cached(spec: TypeSpec) -> Any:
         return bool
     if k == TypeKind.ANY:
         return Any
+    if k == TypeKind.DATETIME:
+        return datetime.datetime
+    if k == TypeKind.DATE:
+        return datetime.date
     if k == TypeKind.IMAGE:
         return Image
     if k == TypeKind.HISTORY:
@@ -180,11 +186,13 @@ def _annotation_cached(spec: TypeSpec) -> Any:
     if k == TypeKind.TOOL_CALLS:
         return ToolCalls
     if k == TypeKind.CODE:
-        return code_class(spec.language or "python")
+        return code_class(spec.language)
     if k == TypeKind.LIST:
         return list[annotation_for(spec.args[0])] if spec.args else list
     if k == TypeKind.DICT:
         return dict[annotation_for(spec.args[0]), annotation_for(spec.args[1])] if spec.args else dict
+    if k == TypeKind.TUPLE and spec.variadic:
+        return tuple[annotation_for(spec.args[0]), ...]
     if k == TypeKind.TUPLE:
         return tuple[tuple(annotation_for(a) for a in spec.args)] if spec.args else tuple
     if k == TypeKind.LITERAL:
@@ -197,7 +205,7 @@ def _annotation_cached(spec: TypeSpec) -> Any:
         return _make_enum(spec.name or "Enum", spec.values, spec.member_names, None)
     if k == TypeKind.OBJECT:
         schema = dict(spec.json_schema or {"type": "object", "properties": {}})
-        return _SchemaModels(schema.get("$defs", {})).model(spec.name or schema.get("title", "Model"), schema)
+        return _SchemaModels(schema.get("$defs", {})).top(spec.name or schema.get("title", "Model"), schema)
     raise ValueError(f"unknown type kind {k}")
 
 
@@ -216,12 +224,32 @@ def _no_value() -> None:
 
     return None
 
+#: JSON schema keyword naming the Python attribute of a property whose name in the schema is an alias
+#: (a pydantic ``Field(alias=...)``). DSPy shows the alias in schemas and the attribute name in values.
+ATTRIBUTE_KEY = "x-python-name"
+
+
 class _SchemaModels:
     """Builds pydantic models from a pydantic-produced JSON schema (so they regenerate the same schema)."""
 
     def __init__(self, defs: dict[str, Any]) -> None:
         self.defs = defs
         self.built: dict[str, Any] = {}
+        self.building: set[str] = set()
+        self.recursive = False
+
+    def top(self, name: str, schema: dict[str, Any]) -> type[pydantic.BaseModel]:
+        """The model of a whole schema. A recursive model's schema is a ``$ref`` into ``$defs`` (pydantic
+        writes it so); its self-references are resolved once every model is built."""
+        if "$ref" in schema and "properties" not in schema:
+            model = self.annotation({"$ref": schema["$ref"]})
+        else:
+            model = self.model(name, schema)
+        if self.recursive:
+            for built in self.built.values():
+                if isinstance(built, type) and issubclass(built, pydantic.BaseModel):
+                    built.model_rebuild(_types_namespace=dict(self.built))
+        return model
 
     def model(self, name: str, schema: dict[str, Any]) -> type[pydantic.BaseModel]:
         fields: dict[str, Any] = {}
@@ -239,7 +267,8 @@ class _SchemaModels:
             extra = {k: v for k, v in sub.items() if k in ("examples",)}
             if extra:
                 kwargs["examples"] = extra["examples"]
-            alias_ok = prop.isidentifier() and not prop.startswith("_")
+            attribute = sub.get(ATTRIBUTE_KEY)
+            alias_ok = prop.isidentifier() and not prop.startswith("_") and not attribute
             if not alias_ok:
                 kwargs["alias"] = prop
             if prop in required:
@@ -248,7 +277,7 @@ class _SchemaModels:
                 field = pydantic.Field(sub["default"], **kwargs)
             else:  # optional without a JSON default (e.g. a default_factory): the schema shows none either
                 field = pydantic.Field(default_factory=_no_value, **kwargs)
-            fields[prop if alias_ok else f"f_{len(fields)}"] = (ann, field)
+            fields[prop if alias_ok else attribute or f"f_{len(fields)}"] = (ann, field)
         config = pydantic.ConfigDict(title=schema.get("title", name))
         if schema.get("additionalProperties") is False:
             config["extra"] = "forbid"
@@ -259,13 +288,19 @@ class _SchemaModels:
     def annotation(self, sub: dict[str, Any]) -> Any:
         if "$ref" in sub:
             ref = sub["$ref"].rsplit("/", 1)[-1]
+            if ref in self.building:  # a model that contains itself: a forward reference, resolved in top()
+                self.recursive = True
+                return ForwardRef(ref)
             if ref not in self.built:
                 target = self.defs.get(ref, {})
                 if "enum" in target:
                     self.built[ref] = _make_enum(ref, tuple(target["enum"]), (), target.get("description"))
                 else:
-                    self.built[ref] = Any  # guards recursion
-                    self.built[ref] = self.model(ref, target)
+                    self.building.add(ref)
+                    try:
+                        self.built[ref] = self.model(ref, target)
+                    finally:
+                        self.building.discard(ref)
             return self.built[ref]
         if "anyOf" in sub:
             members = tuple(self.annotation(s) for s in sub["anyOf"])
@@ -294,9 +329,10 @@ def type_adapter(spec: TypeSpec) -> TypeAdapter:
     return TypeAdapter(annotation_for(spec))
 
 
-def json_schema_for(spec: TypeSpec) -> dict[str, Any]:
-    """The JSON schema pydantic produces for the type (what DSPy shows the LM)."""
-    return type_adapter(spec).json_schema()
+def json_schema_for(spec: TypeSpec, *, by_alias: bool = True) -> dict[str, Any]:
+    """The JSON schema pydantic produces for the type (what DSPy shows the LM); ``by_alias=False``
+    names aliased properties by their attributes (as DSPy's XML structure does)."""
+    return type_adapter(spec).json_schema(by_alias=by_alias)
 
 
 def allows_none(spec: TypeSpec) -> bool:
@@ -322,7 +358,23 @@ def to_jsonable(spec: TypeSpec, value: Any) -> Any:
     if spec.kind == TypeKind.TOOL_CALLS and isinstance(value, ToolCalls):
         return {"tool_calls": [{"name": c.name, "args": c.args} | ({"id": c.id} if c.id else {})
                                for c in value.tool_calls]}
-    return type_adapter(spec).dump_python(value, mode="json")
+    return type_adapter(spec).dump_python(value, mode="json", by_alias=True)
+
+
+@lru_cache(maxsize=4096)
+def has_aliases(spec: TypeSpec) -> bool:
+    """Whether an object type (at any depth) names a property by an alias (see :data:`ATTRIBUTE_KEY`)."""
+    if spec.json_schema is not None and ATTRIBUTE_KEY in json.dumps(spec.json_schema):
+        return True
+    return any(has_aliases(arg) for arg in spec.args)
+
+
+def with_attribute_names(spec: TypeSpec, value: Any) -> Any:
+    """A value keyed by aliases, keyed by attribute names instead: how DSPy renders a model instance."""
+    try:
+        return type_adapter(spec).dump_python(type_adapter(spec).validate_python(value), mode="json")
+    except (pydantic.ValidationError, ValueError):
+        return value
 
 
 def coerce_input(spec: TypeSpec, value: Any) -> Any:
@@ -340,8 +392,6 @@ def coerce_input(spec: TypeSpec, value: Any) -> Any:
         if not isinstance(url, str) or not (url.startswith("data:") or _is_url(url)):
             raise ValueCheckError("expected an image URL (http/https/gs) or data URI string, or {\"url\": ...}")
         return url
-    if spec.kind == TypeKind.INT and isinstance(value, float) and value.is_integer():
-        return int(value)  # numbers arrive as doubles over protobuf Struct
     if spec.kind == TypeKind.LIST and spec.args and spec.args[0].kind == TypeKind.IMAGE and isinstance(value, list):
         return [coerce_input(spec.args[0], v) for v in value]
     if spec.kind == TypeKind.OPTIONAL and value is None:
@@ -355,6 +405,27 @@ def coerce_input(spec: TypeSpec, value: Any) -> Any:
     except ValueError as exc:
         raise ValueCheckError(f"expected {_expected(spec)}: {exc}") from None
     return to_jsonable(spec, validated)
+
+
+_AS_GIVEN_KINDS = frozenset({
+    TypeKind.STR, TypeKind.INT, TypeKind.FLOAT, TypeKind.BOOL, TypeKind.ANY, TypeKind.LITERAL,
+    TypeKind.LIST, TypeKind.DICT, TypeKind.TUPLE, TypeKind.OPTIONAL, TypeKind.UNION,
+})
+
+
+def renders_as_given(spec: TypeSpec) -> bool:
+    """Whether DSPy renders a value of this type exactly as the caller gave it: plain JSON types and
+    containers of them (a ``list[int]`` given ``["1", "2"]`` renders ``["1", "2"]``). Values of
+    classes (objects, enums, images, code, history, tool calls) render as the validated instance."""
+
+    return spec.kind in _AS_GIVEN_KINDS and all(renders_as_given(arg) for arg in spec.args)
+
+
+def input_as_rendered(spec: TypeSpec, given: Any, coerced: Any) -> Any:
+    """The value of a checked input (or demo) that the prompt shows: what the caller gave where DSPy
+    renders that, else the coerced value (see :func:`renders_as_given`)."""
+
+    return given if renders_as_given(spec) else coerced
 
 
 def _is_url(text: str) -> bool:

@@ -61,16 +61,18 @@ class Evaluation(_message.Message):
     def __init__(self, name: _Optional[str] = ..., program: _Optional[str] = ..., program_revision: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[_Union[_dataset_pb2.DatasetSplit, _Mapping]] = ..., part: _Optional[_Union[_dataset_pb2.SplitPart, str]] = ..., metric: _Optional[_Union[_metric_pb2.MetricSpec, _Mapping]] = ..., lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., num_threads: _Optional[int] = ..., max_errors: _Optional[int] = ..., failure_score: _Optional[float] = ..., display_name: _Optional[str] = ..., state: _Optional[_Union[_job_pb2.JobState, str]] = ..., progress: _Optional[_Union[_job_pb2.JobProgress, _Mapping]] = ..., score: _Optional[float] = ..., error_count: _Optional[int] = ..., error: _Optional[_Union[_job_pb2.JobError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class EvaluationResult(_message.Message):
-    __slots__ = ("example_index", "prediction", "score", "error")
+    __slots__ = ("example_index", "prediction", "score", "error", "prediction_json")
     EXAMPLE_INDEX_FIELD_NUMBER: _ClassVar[int]
     PREDICTION_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    PREDICTION_JSON_FIELD_NUMBER: _ClassVar[int]
     example_index: int
     prediction: _struct_pb2.Struct
     score: float
     error: str
-    def __init__(self, example_index: _Optional[int] = ..., prediction: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., score: _Optional[float] = ..., error: _Optional[str] = ...) -> None: ...
+    prediction_json: str
+    def __init__(self, example_index: _Optional[int] = ..., prediction: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., score: _Optional[float] = ..., error: _Optional[str] = ..., prediction_json: _Optional[str] = ...) -> None: ...
 
 class CreateEvaluationRequest(_message.Message):
     __slots__ = ("evaluation_id", "evaluation")

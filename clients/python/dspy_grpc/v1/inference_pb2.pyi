@@ -14,18 +14,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class StreamPredictRequest(_message.Message):
-    __slots__ = ("program", "module", "inputs", "lm", "include_trace")
+    __slots__ = ("program", "module", "inputs", "lm", "include_trace", "inputs_json")
     PROGRAM_FIELD_NUMBER: _ClassVar[int]
     MODULE_FIELD_NUMBER: _ClassVar[int]
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     LM_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_TRACE_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_JSON_FIELD_NUMBER: _ClassVar[int]
     program: str
     module: _module_pb2.ModuleSpec
     inputs: _struct_pb2.Struct
     lm: _module_pb2.LMSpec
     include_trace: bool
-    def __init__(self, program: _Optional[str] = ..., module: _Optional[_Union[_module_pb2.ModuleSpec, _Mapping]] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., include_trace: _Optional[bool] = ...) -> None: ...
+    inputs_json: str
+    def __init__(self, program: _Optional[str] = ..., module: _Optional[_Union[_module_pb2.ModuleSpec, _Mapping]] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., include_trace: _Optional[bool] = ..., inputs_json: _Optional[str] = ...) -> None: ...
 
 class PredictEvent(_message.Message):
     __slots__ = ("field_delta", "module_started", "module_finished", "tool_call_started", "tool_call_finished", "tool_call", "prediction")
@@ -68,30 +70,36 @@ class ModuleEvent(_message.Message):
     def __init__(self, module: _Optional[str] = ..., kind: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
 
 class ToolCallEvent(_message.Message):
-    __slots__ = ("module", "call_id", "tool", "args", "observation", "error")
+    __slots__ = ("module", "call_id", "tool", "args", "observation", "error", "args_json", "observation_json")
     MODULE_FIELD_NUMBER: _ClassVar[int]
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     TOOL_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
     OBSERVATION_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    ARGS_JSON_FIELD_NUMBER: _ClassVar[int]
+    OBSERVATION_JSON_FIELD_NUMBER: _ClassVar[int]
     module: str
     call_id: str
     tool: str
     args: _struct_pb2.Struct
     observation: _struct_pb2.Value
     error: str
-    def __init__(self, module: _Optional[str] = ..., call_id: _Optional[str] = ..., tool: _Optional[str] = ..., args: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., observation: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
+    args_json: str
+    observation_json: str
+    def __init__(self, module: _Optional[str] = ..., call_id: _Optional[str] = ..., tool: _Optional[str] = ..., args: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., observation: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., args_json: _Optional[str] = ..., observation_json: _Optional[str] = ...) -> None: ...
 
 class ToolCall(_message.Message):
-    __slots__ = ("call_id", "tool", "args")
+    __slots__ = ("call_id", "tool", "args", "args_json")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     TOOL_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
+    ARGS_JSON_FIELD_NUMBER: _ClassVar[int]
     call_id: str
     tool: str
     args: _struct_pb2.Struct
-    def __init__(self, call_id: _Optional[str] = ..., tool: _Optional[str] = ..., args: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    args_json: str
+    def __init__(self, call_id: _Optional[str] = ..., tool: _Optional[str] = ..., args: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., args_json: _Optional[str] = ...) -> None: ...
 
 class RunRequest(_message.Message):
     __slots__ = ("start", "tool_result")
@@ -112,30 +120,34 @@ class RunStart(_message.Message):
     def __init__(self, request: _Optional[_Union[PredictRequest, _Mapping]] = ..., tools: _Optional[_Iterable[str]] = ..., tool_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class ToolResult(_message.Message):
-    __slots__ = ("call_id", "output", "error")
+    __slots__ = ("call_id", "output", "error", "output_json")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_JSON_FIELD_NUMBER: _ClassVar[int]
     call_id: str
     output: _struct_pb2.Value
     error: str
-    def __init__(self, call_id: _Optional[str] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
+    output_json: str
+    def __init__(self, call_id: _Optional[str] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., output_json: _Optional[str] = ...) -> None: ...
 
 class BatchPredictRequest(_message.Message):
-    __slots__ = ("program", "module", "inputs", "lm", "include_trace", "max_concurrency")
+    __slots__ = ("program", "module", "inputs", "lm", "include_trace", "max_concurrency", "inputs_json")
     PROGRAM_FIELD_NUMBER: _ClassVar[int]
     MODULE_FIELD_NUMBER: _ClassVar[int]
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     LM_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_TRACE_FIELD_NUMBER: _ClassVar[int]
     MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_JSON_FIELD_NUMBER: _ClassVar[int]
     program: str
     module: _module_pb2.ModuleSpec
     inputs: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
     lm: _module_pb2.LMSpec
     include_trace: bool
     max_concurrency: int
-    def __init__(self, program: _Optional[str] = ..., module: _Optional[_Union[_module_pb2.ModuleSpec, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., include_trace: _Optional[bool] = ..., max_concurrency: _Optional[int] = ...) -> None: ...
+    inputs_json: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, program: _Optional[str] = ..., module: _Optional[_Union[_module_pb2.ModuleSpec, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., include_trace: _Optional[bool] = ..., max_concurrency: _Optional[int] = ..., inputs_json: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class BatchPredictResponse(_message.Message):
     __slots__ = ("index", "prediction", "error")
@@ -177,18 +189,20 @@ class ItemFieldViolation(_message.Message):
     def __init__(self, field: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class PredictRequest(_message.Message):
-    __slots__ = ("program", "module", "inputs", "lm", "include_trace")
+    __slots__ = ("program", "module", "inputs", "lm", "include_trace", "inputs_json")
     PROGRAM_FIELD_NUMBER: _ClassVar[int]
     MODULE_FIELD_NUMBER: _ClassVar[int]
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     LM_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_TRACE_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_JSON_FIELD_NUMBER: _ClassVar[int]
     program: str
     module: _module_pb2.ModuleSpec
     inputs: _struct_pb2.Struct
     lm: _module_pb2.LMSpec
     include_trace: bool
-    def __init__(self, program: _Optional[str] = ..., module: _Optional[_Union[_module_pb2.ModuleSpec, _Mapping]] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., include_trace: _Optional[bool] = ...) -> None: ...
+    inputs_json: str
+    def __init__(self, program: _Optional[str] = ..., module: _Optional[_Union[_module_pb2.ModuleSpec, _Mapping]] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., include_trace: _Optional[bool] = ..., inputs_json: _Optional[str] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
     __slots__ = ("prediction",)
@@ -207,30 +221,34 @@ class ChatMessage(_message.Message):
     def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ..., content_parts: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ...) -> None: ...
 
 class RenderPromptRequest(_message.Message):
-    __slots__ = ("program", "module", "inputs", "predictor", "adapter")
+    __slots__ = ("program", "module", "inputs", "predictor", "adapter", "inputs_json")
     PROGRAM_FIELD_NUMBER: _ClassVar[int]
     MODULE_FIELD_NUMBER: _ClassVar[int]
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     PREDICTOR_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_JSON_FIELD_NUMBER: _ClassVar[int]
     program: str
     module: _module_pb2.ModuleSpec
     inputs: _struct_pb2.Struct
     predictor: str
     adapter: _module_pb2.AdapterKind
-    def __init__(self, program: _Optional[str] = ..., module: _Optional[_Union[_module_pb2.ModuleSpec, _Mapping]] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., predictor: _Optional[str] = ..., adapter: _Optional[_Union[_module_pb2.AdapterKind, str]] = ...) -> None: ...
+    inputs_json: str
+    def __init__(self, program: _Optional[str] = ..., module: _Optional[_Union[_module_pb2.ModuleSpec, _Mapping]] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., predictor: _Optional[str] = ..., adapter: _Optional[_Union[_module_pb2.AdapterKind, str]] = ..., inputs_json: _Optional[str] = ...) -> None: ...
 
 class RenderPromptResponse(_message.Message):
-    __slots__ = ("messages", "request_options", "predictor", "adapter")
+    __slots__ = ("messages", "request_options", "predictor", "adapter", "request_options_json")
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     REQUEST_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     PREDICTOR_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_OPTIONS_JSON_FIELD_NUMBER: _ClassVar[int]
     messages: _containers.RepeatedCompositeFieldContainer[ChatMessage]
     request_options: _struct_pb2.Struct
     predictor: str
     adapter: str
-    def __init__(self, messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., request_options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., predictor: _Optional[str] = ..., adapter: _Optional[str] = ...) -> None: ...
+    request_options_json: str
+    def __init__(self, messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., request_options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., predictor: _Optional[str] = ..., adapter: _Optional[str] = ..., request_options_json: _Optional[str] = ...) -> None: ...
 
 class ParseCompletionRequest(_message.Message):
     __slots__ = ("program", "module", "completion", "predictor", "adapter")
@@ -247,9 +265,11 @@ class ParseCompletionRequest(_message.Message):
     def __init__(self, program: _Optional[str] = ..., module: _Optional[_Union[_module_pb2.ModuleSpec, _Mapping]] = ..., completion: _Optional[str] = ..., predictor: _Optional[str] = ..., adapter: _Optional[_Union[_module_pb2.AdapterKind, str]] = ...) -> None: ...
 
 class ParseCompletionResponse(_message.Message):
-    __slots__ = ("outputs", "adapter")
+    __slots__ = ("outputs", "adapter", "outputs_json")
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_JSON_FIELD_NUMBER: _ClassVar[int]
     outputs: _struct_pb2.Struct
     adapter: str
-    def __init__(self, outputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., adapter: _Optional[str] = ...) -> None: ...
+    outputs_json: str
+    def __init__(self, outputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., adapter: _Optional[str] = ..., outputs_json: _Optional[str] = ...) -> None: ...

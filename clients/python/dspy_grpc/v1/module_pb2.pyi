@@ -70,12 +70,14 @@ class DummyLM(_message.Message):
     def __init__(self, responses: _Optional[_Iterable[_Union[DummyResponse, _Mapping]]] = ..., rules: _Optional[_Iterable[_Union[DummyRule, _Mapping]]] = ..., auto: _Optional[bool] = ...) -> None: ...
 
 class DummyResponse(_message.Message):
-    __slots__ = ("text", "fields")
+    __slots__ = ("text", "fields", "fields_json")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     FIELDS_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_JSON_FIELD_NUMBER: _ClassVar[int]
     text: str
     fields: _struct_pb2.Struct
-    def __init__(self, text: _Optional[str] = ..., fields: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    fields_json: str
+    def __init__(self, text: _Optional[str] = ..., fields: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., fields_json: _Optional[str] = ...) -> None: ...
 
 class DummyRule(_message.Message):
     __slots__ = ("contains", "response")

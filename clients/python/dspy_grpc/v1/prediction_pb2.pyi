@@ -25,7 +25,7 @@ class ModelUsage(_message.Message):
     def __init__(self, model: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., calls: _Optional[int] = ...) -> None: ...
 
 class TraceStep(_message.Message):
-    __slots__ = ("predictor", "inputs", "outputs", "adapter", "model", "usage", "latency", "lm_call_ids", "cache_hit")
+    __slots__ = ("predictor", "inputs", "outputs", "adapter", "model", "usage", "latency", "lm_call_ids", "cache_hit", "inputs_json", "outputs_json")
     PREDICTOR_FIELD_NUMBER: _ClassVar[int]
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +35,8 @@ class TraceStep(_message.Message):
     LATENCY_FIELD_NUMBER: _ClassVar[int]
     LM_CALL_IDS_FIELD_NUMBER: _ClassVar[int]
     CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_JSON_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_JSON_FIELD_NUMBER: _ClassVar[int]
     predictor: str
     inputs: _struct_pb2.Struct
     outputs: _struct_pb2.Struct
@@ -44,23 +46,27 @@ class TraceStep(_message.Message):
     latency: _duration_pb2.Duration
     lm_call_ids: _containers.RepeatedScalarFieldContainer[str]
     cache_hit: bool
-    def __init__(self, predictor: _Optional[str] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., adapter: _Optional[str] = ..., model: _Optional[str] = ..., usage: _Optional[_Union[ModelUsage, _Mapping]] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., lm_call_ids: _Optional[_Iterable[str]] = ..., cache_hit: _Optional[bool] = ...) -> None: ...
+    inputs_json: str
+    outputs_json: str
+    def __init__(self, predictor: _Optional[str] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., adapter: _Optional[str] = ..., model: _Optional[str] = ..., usage: _Optional[_Union[ModelUsage, _Mapping]] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., lm_call_ids: _Optional[_Iterable[str]] = ..., cache_hit: _Optional[bool] = ..., inputs_json: _Optional[str] = ..., outputs_json: _Optional[str] = ...) -> None: ...
 
 class Prediction(_message.Message):
-    __slots__ = ("outputs", "usage", "trace", "program", "revision_id", "adapter_fallbacks")
+    __slots__ = ("outputs", "usage", "trace", "program", "revision_id", "adapter_fallbacks", "outputs_json")
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     TRACE_FIELD_NUMBER: _ClassVar[int]
     PROGRAM_FIELD_NUMBER: _ClassVar[int]
     REVISION_ID_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_FALLBACKS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_JSON_FIELD_NUMBER: _ClassVar[int]
     outputs: _struct_pb2.Struct
     usage: _containers.RepeatedCompositeFieldContainer[ModelUsage]
     trace: _containers.RepeatedCompositeFieldContainer[TraceStep]
     program: str
     revision_id: str
     adapter_fallbacks: _containers.RepeatedCompositeFieldContainer[AdapterFallback]
-    def __init__(self, outputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., usage: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ..., trace: _Optional[_Iterable[_Union[TraceStep, _Mapping]]] = ..., program: _Optional[str] = ..., revision_id: _Optional[str] = ..., adapter_fallbacks: _Optional[_Iterable[_Union[AdapterFallback, _Mapping]]] = ...) -> None: ...
+    outputs_json: str
+    def __init__(self, outputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., usage: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ..., trace: _Optional[_Iterable[_Union[TraceStep, _Mapping]]] = ..., program: _Optional[str] = ..., revision_id: _Optional[str] = ..., adapter_fallbacks: _Optional[_Iterable[_Union[AdapterFallback, _Mapping]]] = ..., outputs_json: _Optional[str] = ...) -> None: ...
 
 class AdapterFallback(_message.Message):
     __slots__ = ("predictor", "from_adapter", "to_adapter", "error")

@@ -58,7 +58,7 @@ class LatencyBucket(_message.Message):
     def __init__(self, upper_bound: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., infinite: _Optional[bool] = ..., count: _Optional[int] = ...) -> None: ...
 
 class QuarantinedInput(_message.Message):
-    __slots__ = ("name", "program", "input_hash", "inputs", "revision_id", "reason", "message", "failure_count", "create_time")
+    __slots__ = ("name", "program", "input_hash", "inputs", "revision_id", "reason", "message", "failure_count", "create_time", "inputs_json")
     NAME_FIELD_NUMBER: _ClassVar[int]
     PROGRAM_FIELD_NUMBER: _ClassVar[int]
     INPUT_HASH_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +68,7 @@ class QuarantinedInput(_message.Message):
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     FAILURE_COUNT_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_JSON_FIELD_NUMBER: _ClassVar[int]
     name: str
     program: str
     input_hash: str
@@ -77,7 +78,8 @@ class QuarantinedInput(_message.Message):
     message: str
     failure_count: int
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., program: _Optional[str] = ..., input_hash: _Optional[str] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., revision_id: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., failure_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    inputs_json: str
+    def __init__(self, name: _Optional[str] = ..., program: _Optional[str] = ..., input_hash: _Optional[str] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., revision_id: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., failure_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., inputs_json: _Optional[str] = ...) -> None: ...
 
 class ListQuarantinedInputsRequest(_message.Message):
     __slots__ = ("parent", "page_size", "page_token")

@@ -26,7 +26,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x64spy_grpc/v1/signature.proto\x12\x0c\x64spy_grpc.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x86\x02\n\x08TypeSpec\x12*\n\x04kind\x18\x01 \x01(\x0e\x32\x16.dspy_grpc.v1.TypeKindR\x04kind\x12*\n\x04\x61rgs\x18\x02 \x03(\x0b\x32\x16.dspy_grpc.v1.TypeSpecR\x04\x61rgs\x12.\n\x06values\x18\x03 \x03(\x0b\x32\x16.google.protobuf.ValueR\x06values\x12\x12\n\x04name\x18\x04 \x01(\tR\x04name\x12\x1f\n\x0bjson_schema\x18\x05 \x01(\tR\njsonSchema\x12\x1a\n\x08language\x18\x06 \x01(\tR\x08language\x12!\n\x0cmember_names\x18\x07 \x03(\tR\x0bmemberNames\"\xa9\x02\n\x0eSignatureField\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12\x31\n\x04role\x18\x02 \x01(\x0e\x32\x17.dspy_grpc.v1.FieldRoleB\x04\xe2\x41\x01\x02R\x04role\x12*\n\x04type\x18\x03 \x01(\x0b\x32\x16.dspy_grpc.v1.TypeSpecR\x04type\x12%\n\x0b\x64\x65scription\x18\x04 \x01(\tH\x00R\x0b\x64\x65scription\x88\x01\x01\x12\x1b\n\x06prefix\x18\x05 \x01(\tH\x01R\x06prefix\x88\x01\x01\x12?\n\x0b\x63onstraints\x18\x06 \x03(\x0b\x32\x1d.dspy_grpc.v1.FieldConstraintR\x0b\x63onstraintsB\x0e\n\x0c_descriptionB\t\n\x07_prefix\"G\n\x0f\x46ieldConstraint\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12\x1a\n\x05value\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x05value\"\x8f\x01\n\tSignature\x12\x34\n\x06\x66ields\x18\x01 \x03(\x0b\x32\x1c.dspy_grpc.v1.SignatureFieldR\x06\x66ields\x12\x12\n\x04text\x18\x02 \x01(\tR\x04text\x12\'\n\x0cinstructions\x18\x03 \x01(\tH\x00R\x0cinstructions\x88\x01\x01\x42\x0f\n\r_instructions\"s\n\x07\x45xample\x12+\n\x04\x64\x61ta\x18\x01 \x01(\x0b\x32\x17.google.protobuf.StructR\x04\x64\x61ta\x12\x1d\n\ninput_keys\x18\x02 \x03(\tR\tinputKeys\x12\x1c\n\taugmented\x18\x03 \x01(\x08R\taugmented*\x8c\x03\n\x08TypeKind\x12\x19\n\x15TYPE_KIND_UNSPECIFIED\x10\x00\x12\x11\n\rTYPE_KIND_STR\x10\x01\x12\x11\n\rTYPE_KIND_INT\x10\x02\x12\x13\n\x0fTYPE_KIND_FLOAT\x10\x03\x12\x12\n\x0eTYPE_KIND_BOOL\x10\x04\x12\x12\n\x0eTYPE_KIND_LIST\x10\x05\x12\x12\n\x0eTYPE_KIND_DICT\x10\x06\x12\x13\n\x0fTYPE_KIND_TUPLE\x10\x07\x12\x15\n\x11TYPE_KIND_LITERAL\x10\x08\x12\x12\n\x0eTYPE_KIND_ENUM\x10\t\x12\x14\n\x10TYPE_KIND_OBJECT\x10\n\x12\x16\n\x12TYPE_KIND_OPTIONAL\x10\x0b\x12\x13\n\x0fTYPE_KIND_UNION\x10\x0c\x12\x13\n\x0fTYPE_KIND_IMAGE\x10\r\x12\x15\n\x11TYPE_KIND_HISTORY\x10\x0e\x12\x18\n\x14TYPE_KIND_TOOL_CALLS\x10\x0f\x12\x12\n\x0eTYPE_KIND_CODE\x10\x10\x12\x11\n\rTYPE_KIND_ANY\x10\x11*T\n\tFieldRole\x12\x1a\n\x16\x46IELD_ROLE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x46IELD_ROLE_INPUT\x10\x01\x12\x15\n\x11\x46IELD_ROLE_OUTPUT\x10\x02\x42GZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x64spy_grpc/v1/signature.proto\x12\x0c\x64spy_grpc.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xe2\x02\n\x08TypeSpec\x12*\n\x04kind\x18\x01 \x01(\x0e\x32\x16.dspy_grpc.v1.TypeKindR\x04kind\x12*\n\x04\x61rgs\x18\x02 \x03(\x0b\x32\x16.dspy_grpc.v1.TypeSpecR\x04\x61rgs\x12.\n\x06values\x18\x03 \x03(\x0b\x32\x16.google.protobuf.ValueR\x06values\x12\x12\n\x04name\x18\x04 \x01(\tR\x04name\x12\x1f\n\x0bjson_schema\x18\x05 \x01(\tR\njsonSchema\x12\x1a\n\x08language\x18\x06 \x01(\tR\x08language\x12!\n\x0cmember_names\x18\x07 \x03(\tR\x0bmemberNames\x12\x1f\n\x0bvalues_json\x18\x08 \x03(\tR\nvaluesJson\x12\x1d\n\nnone_first\x18\t \x01(\x08R\tnoneFirst\x12\x1a\n\x08variadic\x18\n \x01(\x08R\x08variadic\"\xe2\x02\n\x0eSignatureField\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12\x31\n\x04role\x18\x02 \x01(\x0e\x32\x17.dspy_grpc.v1.FieldRoleB\x04\xe2\x41\x01\x02R\x04role\x12*\n\x04type\x18\x03 \x01(\x0b\x32\x16.dspy_grpc.v1.TypeSpecR\x04type\x12%\n\x0b\x64\x65scription\x18\x04 \x01(\tH\x00R\x0b\x64\x65scription\x88\x01\x01\x12\x1b\n\x06prefix\x18\x05 \x01(\tH\x01R\x06prefix\x88\x01\x01\x12?\n\x0b\x63onstraints\x18\x06 \x03(\x0b\x32\x1d.dspy_grpc.v1.FieldConstraintR\x0b\x63onstraints\x12&\n\x0c\x64\x65\x66\x61ult_json\x18\x07 \x01(\tH\x02R\x0b\x64\x65\x66\x61ultJson\x88\x01\x01\x42\x0e\n\x0c_descriptionB\t\n\x07_prefixB\x0f\n\r_default_json\"G\n\x0f\x46ieldConstraint\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12\x1a\n\x05value\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x05value\"\x8f\x01\n\tSignature\x12\x34\n\x06\x66ields\x18\x01 \x03(\x0b\x32\x1c.dspy_grpc.v1.SignatureFieldR\x06\x66ields\x12\x12\n\x04text\x18\x02 \x01(\tR\x04text\x12\'\n\x0cinstructions\x18\x03 \x01(\tH\x00R\x0cinstructions\x88\x01\x01\x42\x0f\n\r_instructions\"\x90\x01\n\x07\x45xample\x12+\n\x04\x64\x61ta\x18\x01 \x01(\x0b\x32\x17.google.protobuf.StructR\x04\x64\x61ta\x12\x1d\n\ninput_keys\x18\x02 \x03(\tR\tinputKeys\x12\x1c\n\taugmented\x18\x03 \x01(\x08R\taugmented\x12\x1b\n\tdata_json\x18\x04 \x01(\tR\x08\x64\x61taJson*\xb8\x03\n\x08TypeKind\x12\x19\n\x15TYPE_KIND_UNSPECIFIED\x10\x00\x12\x11\n\rTYPE_KIND_STR\x10\x01\x12\x11\n\rTYPE_KIND_INT\x10\x02\x12\x13\n\x0fTYPE_KIND_FLOAT\x10\x03\x12\x12\n\x0eTYPE_KIND_BOOL\x10\x04\x12\x12\n\x0eTYPE_KIND_LIST\x10\x05\x12\x12\n\x0eTYPE_KIND_DICT\x10\x06\x12\x13\n\x0fTYPE_KIND_TUPLE\x10\x07\x12\x15\n\x11TYPE_KIND_LITERAL\x10\x08\x12\x12\n\x0eTYPE_KIND_ENUM\x10\t\x12\x14\n\x10TYPE_KIND_OBJECT\x10\n\x12\x16\n\x12TYPE_KIND_OPTIONAL\x10\x0b\x12\x13\n\x0fTYPE_KIND_UNION\x10\x0c\x12\x13\n\x0fTYPE_KIND_IMAGE\x10\r\x12\x15\n\x11TYPE_KIND_HISTORY\x10\x0e\x12\x18\n\x14TYPE_KIND_TOOL_CALLS\x10\x0f\x12\x12\n\x0eTYPE_KIND_CODE\x10\x10\x12\x11\n\rTYPE_KIND_ANY\x10\x11\x12\x16\n\x12TYPE_KIND_DATETIME\x10\x12\x12\x12\n\x0eTYPE_KIND_DATE\x10\x13*T\n\tFieldRole\x12\x1a\n\x16\x46IELD_ROLE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x46IELD_ROLE_INPUT\x10\x01\x12\x15\n\x11\x46IELD_ROLE_OUTPUT\x10\x02\x42GZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,18 +42,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FIELDCONSTRAINT'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_FIELDCONSTRAINT'].fields_by_name['value']._loaded_options = None
   _globals['_FIELDCONSTRAINT'].fields_by_name['value']._serialized_options = b'\342A\001\002'
-  _globals['_TYPEKIND']._serialized_start=1011
-  _globals['_TYPEKIND']._serialized_end=1407
-  _globals['_FIELDROLE']._serialized_start=1409
-  _globals['_FIELDROLE']._serialized_end=1493
+  _globals['_TYPEKIND']._serialized_start=1190
+  _globals['_TYPEKIND']._serialized_end=1630
+  _globals['_FIELDROLE']._serialized_start=1632
+  _globals['_FIELDROLE']._serialized_end=1716
   _globals['_TYPESPEC']._serialized_start=110
-  _globals['_TYPESPEC']._serialized_end=372
-  _globals['_SIGNATUREFIELD']._serialized_start=375
-  _globals['_SIGNATUREFIELD']._serialized_end=672
-  _globals['_FIELDCONSTRAINT']._serialized_start=674
-  _globals['_FIELDCONSTRAINT']._serialized_end=745
-  _globals['_SIGNATURE']._serialized_start=748
-  _globals['_SIGNATURE']._serialized_end=891
-  _globals['_EXAMPLE']._serialized_start=893
-  _globals['_EXAMPLE']._serialized_end=1008
+  _globals['_TYPESPEC']._serialized_end=464
+  _globals['_SIGNATUREFIELD']._serialized_start=467
+  _globals['_SIGNATUREFIELD']._serialized_end=821
+  _globals['_FIELDCONSTRAINT']._serialized_start=823
+  _globals['_FIELDCONSTRAINT']._serialized_end=894
+  _globals['_SIGNATURE']._serialized_start=897
+  _globals['_SIGNATURE']._serialized_end=1040
+  _globals['_EXAMPLE']._serialized_start=1043
+  _globals['_EXAMPLE']._serialized_end=1187
 # @@protoc_insertion_point(module_scope)

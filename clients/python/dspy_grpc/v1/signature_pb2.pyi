@@ -29,6 +29,8 @@ class TypeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TYPE_KIND_TOOL_CALLS: _ClassVar[TypeKind]
     TYPE_KIND_CODE: _ClassVar[TypeKind]
     TYPE_KIND_ANY: _ClassVar[TypeKind]
+    TYPE_KIND_DATETIME: _ClassVar[TypeKind]
+    TYPE_KIND_DATE: _ClassVar[TypeKind]
 
 class FieldRole(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -53,12 +55,14 @@ TYPE_KIND_HISTORY: TypeKind
 TYPE_KIND_TOOL_CALLS: TypeKind
 TYPE_KIND_CODE: TypeKind
 TYPE_KIND_ANY: TypeKind
+TYPE_KIND_DATETIME: TypeKind
+TYPE_KIND_DATE: TypeKind
 FIELD_ROLE_UNSPECIFIED: FieldRole
 FIELD_ROLE_INPUT: FieldRole
 FIELD_ROLE_OUTPUT: FieldRole
 
 class TypeSpec(_message.Message):
-    __slots__ = ("kind", "args", "values", "name", "json_schema", "language", "member_names")
+    __slots__ = ("kind", "args", "values", "name", "json_schema", "language", "member_names", "values_json", "none_first", "variadic")
     KIND_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +70,9 @@ class TypeSpec(_message.Message):
     JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     MEMBER_NAMES_FIELD_NUMBER: _ClassVar[int]
+    VALUES_JSON_FIELD_NUMBER: _ClassVar[int]
+    NONE_FIRST_FIELD_NUMBER: _ClassVar[int]
+    VARIADIC_FIELD_NUMBER: _ClassVar[int]
     kind: TypeKind
     args: _containers.RepeatedCompositeFieldContainer[TypeSpec]
     values: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Value]
@@ -73,23 +80,28 @@ class TypeSpec(_message.Message):
     json_schema: str
     language: str
     member_names: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, kind: _Optional[_Union[TypeKind, str]] = ..., args: _Optional[_Iterable[_Union[TypeSpec, _Mapping]]] = ..., values: _Optional[_Iterable[_Union[_struct_pb2.Value, _Mapping]]] = ..., name: _Optional[str] = ..., json_schema: _Optional[str] = ..., language: _Optional[str] = ..., member_names: _Optional[_Iterable[str]] = ...) -> None: ...
+    values_json: _containers.RepeatedScalarFieldContainer[str]
+    none_first: bool
+    variadic: bool
+    def __init__(self, kind: _Optional[_Union[TypeKind, str]] = ..., args: _Optional[_Iterable[_Union[TypeSpec, _Mapping]]] = ..., values: _Optional[_Iterable[_Union[_struct_pb2.Value, _Mapping]]] = ..., name: _Optional[str] = ..., json_schema: _Optional[str] = ..., language: _Optional[str] = ..., member_names: _Optional[_Iterable[str]] = ..., values_json: _Optional[_Iterable[str]] = ..., none_first: _Optional[bool] = ..., variadic: _Optional[bool] = ...) -> None: ...
 
 class SignatureField(_message.Message):
-    __slots__ = ("name", "role", "type", "description", "prefix", "constraints")
+    __slots__ = ("name", "role", "type", "description", "prefix", "constraints", "default_json")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     PREFIX_FIELD_NUMBER: _ClassVar[int]
     CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_JSON_FIELD_NUMBER: _ClassVar[int]
     name: str
     role: FieldRole
     type: TypeSpec
     description: str
     prefix: str
     constraints: _containers.RepeatedCompositeFieldContainer[FieldConstraint]
-    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[FieldRole, str]] = ..., type: _Optional[_Union[TypeSpec, _Mapping]] = ..., description: _Optional[str] = ..., prefix: _Optional[str] = ..., constraints: _Optional[_Iterable[_Union[FieldConstraint, _Mapping]]] = ...) -> None: ...
+    default_json: str
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[FieldRole, str]] = ..., type: _Optional[_Union[TypeSpec, _Mapping]] = ..., description: _Optional[str] = ..., prefix: _Optional[str] = ..., constraints: _Optional[_Iterable[_Union[FieldConstraint, _Mapping]]] = ..., default_json: _Optional[str] = ...) -> None: ...
 
 class FieldConstraint(_message.Message):
     __slots__ = ("name", "value")
@@ -110,11 +122,13 @@ class Signature(_message.Message):
     def __init__(self, fields: _Optional[_Iterable[_Union[SignatureField, _Mapping]]] = ..., text: _Optional[str] = ..., instructions: _Optional[str] = ...) -> None: ...
 
 class Example(_message.Message):
-    __slots__ = ("data", "input_keys", "augmented")
+    __slots__ = ("data", "input_keys", "augmented", "data_json")
     DATA_FIELD_NUMBER: _ClassVar[int]
     INPUT_KEYS_FIELD_NUMBER: _ClassVar[int]
     AUGMENTED_FIELD_NUMBER: _ClassVar[int]
+    DATA_JSON_FIELD_NUMBER: _ClassVar[int]
     data: _struct_pb2.Struct
     input_keys: _containers.RepeatedScalarFieldContainer[str]
     augmented: bool
-    def __init__(self, data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., input_keys: _Optional[_Iterable[str]] = ..., augmented: _Optional[bool] = ...) -> None: ...
+    data_json: str
+    def __init__(self, data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., input_keys: _Optional[_Iterable[str]] = ..., augmented: _Optional[bool] = ..., data_json: _Optional[str] = ...) -> None: ...

@@ -252,9 +252,11 @@ type EvaluationResult struct {
 	// The metric's score, or `failure_score` when the run failed.
 	Score float64 `protobuf:"fixed64,3,opt,name=score,proto3" json:"score,omitempty"`
 	// Why the run failed (empty on success).
-	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Error string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	// The program's outputs as JSON object text: the exact form (integers, key order).
+	PredictionJson string `protobuf:"bytes,5,opt,name=prediction_json,json=predictionJson,proto3" json:"prediction_json,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *EvaluationResult) Reset() {
@@ -311,6 +313,13 @@ func (x *EvaluationResult) GetScore() float64 {
 func (x *EvaluationResult) GetError() string {
 	if x != nil {
 		return x.Error
+	}
+	return ""
+}
+
+func (x *EvaluationResult) GetPredictionJson() string {
+	if x != nil {
+		return x.PredictionJson
 	}
 	return ""
 }
@@ -828,14 +837,15 @@ const file_dspy_grpc_v1_evaluation_proto_rawDesc = "" +
 	"\x18dspy-grpc.dev/Evaluation\x12\x18evaluations/{evaluation}*\vevaluations2\n" +
 	"evaluationB\r\n" +
 	"\v_max_errorsB\b\n" +
-	"\x06_score\"\x9c\x01\n" +
+	"\x06_score\"\xc5\x01\n" +
 	"\x10EvaluationResult\x12#\n" +
 	"\rexample_index\x18\x01 \x01(\x03R\fexampleIndex\x127\n" +
 	"\n" +
 	"prediction\x18\x02 \x01(\v2\x17.google.protobuf.StructR\n" +
 	"prediction\x12\x14\n" +
 	"\x05score\x18\x03 \x01(\x01R\x05score\x12\x14\n" +
-	"\x05error\x18\x04 \x01(\tR\x05error\"~\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12'\n" +
+	"\x0fprediction_json\x18\x05 \x01(\tR\x0epredictionJson\"~\n" +
 	"\x17CreateEvaluationRequest\x12#\n" +
 	"\revaluation_id\x18\x01 \x01(\tR\fevaluationId\x12>\n" +
 	"\n" +

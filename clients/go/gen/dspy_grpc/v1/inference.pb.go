@@ -34,12 +34,16 @@ type StreamPredictRequest struct {
 	//	*StreamPredictRequest_Program
 	//	*StreamPredictRequest_Module
 	Target isStreamPredictRequest_Target `protobuf_oneof:"target"`
-	// Input field values by name.
+	// Input field values by name (the convenient form; see PredictRequest.inputs).
 	Inputs *structpb.Struct `protobuf:"bytes,3,opt,name=inputs,proto3" json:"inputs,omitempty"`
 	// LM for predictors that do not name their own. Unset: the server's default model.
 	Lm *LMSpec `protobuf:"bytes,4,opt,name=lm,proto3" json:"lm,omitempty"`
 	// Return the per-predictor trace in the final prediction.
-	IncludeTrace  bool `protobuf:"varint,5,opt,name=include_trace,json=includeTrace,proto3" json:"include_trace,omitempty"`
+	IncludeTrace bool `protobuf:"varint,5,opt,name=include_trace,json=includeTrace,proto3" json:"include_trace,omitempty"`
+	// Input field values as a JSON object text, e.g. `{"question": "Why?", "k": 3}`: the exact form.
+	// Integers stay integers and object keys keep their order, as DSPy renders them. When set, it wins
+	// over `inputs`; at most 1 MiB.
+	InputsJson    string `protobuf:"bytes,6,opt,name=inputs_json,json=inputsJson,proto3" json:"inputs_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -118,6 +122,13 @@ func (x *StreamPredictRequest) GetIncludeTrace() bool {
 		return x.IncludeTrace
 	}
 	return false
+}
+
+func (x *StreamPredictRequest) GetInputsJson() string {
+	if x != nil {
+		return x.InputsJson
+	}
+	return ""
 }
 
 type isStreamPredictRequest_Target interface {
@@ -458,14 +469,20 @@ type ToolCallEvent struct {
 	CallId string `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	// The tool's name as the LM gave it.
 	Tool string `protobuf:"bytes,3,opt,name=tool,proto3" json:"tool,omitempty"`
-	// The arguments the LM gave (on both the started and the finished event).
+	// The arguments the LM gave (on both the started and the finished event); numbers as doubles,
+	// keys unordered. `args_json` is the exact form.
 	Args *structpb.Struct `protobuf:"bytes,4,opt,name=args,proto3" json:"args,omitempty"`
 	// tool_call_finished only: what the agent observes (the result, or "Execution error in ...").
+	// `observation_json` is the exact form.
 	Observation *structpb.Value `protobuf:"bytes,5,opt,name=observation,proto3" json:"observation,omitempty"`
 	// tool_call_finished only: the tool's error, empty on success.
-	Error         string `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Error string `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	// The arguments as JSON object text, exactly as the agent holds them (integers, key order).
+	ArgsJson string `protobuf:"bytes,7,opt,name=args_json,json=argsJson,proto3" json:"args_json,omitempty"`
+	// tool_call_finished only: the observation as JSON text, exact.
+	ObservationJson string `protobuf:"bytes,8,opt,name=observation_json,json=observationJson,proto3" json:"observation_json,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ToolCallEvent) Reset() {
@@ -540,6 +557,20 @@ func (x *ToolCallEvent) GetError() string {
 	return ""
 }
 
+func (x *ToolCallEvent) GetArgsJson() string {
+	if x != nil {
+		return x.ArgsJson
+	}
+	return ""
+}
+
+func (x *ToolCallEvent) GetObservationJson() string {
+	if x != nil {
+		return x.ObservationJson
+	}
+	return ""
+}
+
 // A call of a caller-executed tool (Run).
 type ToolCall struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -547,8 +578,10 @@ type ToolCall struct {
 	CallId string `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	// The tool's name.
 	Tool string `protobuf:"bytes,2,opt,name=tool,proto3" json:"tool,omitempty"`
-	// The arguments the LM gave.
-	Args          *structpb.Struct `protobuf:"bytes,3,opt,name=args,proto3" json:"args,omitempty"`
+	// The arguments the LM gave; numbers as doubles, keys unordered. `args_json` is the exact form.
+	Args *structpb.Struct `protobuf:"bytes,3,opt,name=args,proto3" json:"args,omitempty"`
+	// The arguments as JSON object text, exact (integers stay integers, keys keep their order).
+	ArgsJson      string `protobuf:"bytes,4,opt,name=args_json,json=argsJson,proto3" json:"args_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -602,6 +635,13 @@ func (x *ToolCall) GetArgs() *structpb.Struct {
 		return x.Args
 	}
 	return nil
+}
+
+func (x *ToolCall) GetArgsJson() string {
+	if x != nil {
+		return x.ArgsJson
+	}
+	return ""
 }
 
 // A message from the caller of Run.
@@ -766,6 +806,7 @@ type ToolResult struct {
 	//
 	//	*ToolResult_Output
 	//	*ToolResult_Error
+	//	*ToolResult_OutputJson
 	Outcome       isToolResult_Outcome `protobuf_oneof:"outcome"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -833,12 +874,22 @@ func (x *ToolResult) GetError() string {
 	return ""
 }
 
+func (x *ToolResult) GetOutputJson() string {
+	if x != nil {
+		if x, ok := x.Outcome.(*ToolResult_OutputJson); ok {
+			return x.OutputJson
+		}
+	}
+	return ""
+}
+
 type isToolResult_Outcome interface {
 	isToolResult_Outcome()
 }
 
 type ToolResult_Output struct {
-	// The tool's result (any JSON value), shown to the agent as its observation.
+	// The tool's result (any JSON value), shown to the agent as its observation. Numbers arrive
+	// as doubles: whole ones are read as integers. Objects' keys are read in sorted order.
 	Output *structpb.Value `protobuf:"bytes,2,opt,name=output,proto3,oneof"`
 }
 
@@ -847,9 +898,17 @@ type ToolResult_Error struct {
 	Error string `protobuf:"bytes,3,opt,name=error,proto3,oneof"`
 }
 
+type ToolResult_OutputJson struct {
+	// The tool's result as JSON text (e.g. `{"temp": 21, "unit": "C"}`), the exact form: integers,
+	// floats and key order are kept. At most 1 MiB.
+	OutputJson string `protobuf:"bytes,4,opt,name=output_json,json=outputJson,proto3,oneof"`
+}
+
 func (*ToolResult_Output) isToolResult_Outcome() {}
 
 func (*ToolResult_Error) isToolResult_Outcome() {}
+
+func (*ToolResult_OutputJson) isToolResult_Outcome() {}
 
 // Request for BatchPredict.
 type BatchPredictRequest struct {
@@ -861,7 +920,8 @@ type BatchPredictRequest struct {
 	//	*BatchPredictRequest_Program
 	//	*BatchPredictRequest_Module
 	Target isBatchPredictRequest_Target `protobuf_oneof:"target"`
-	// One set of input values per item.
+	// One set of input values per item (the convenient form; see PredictRequest.inputs). Give either
+	// `inputs` or `inputs_json`, not both.
 	Inputs []*structpb.Struct `protobuf:"bytes,3,rep,name=inputs,proto3" json:"inputs,omitempty"`
 	// LM for predictors that do not name their own.
 	Lm *LMSpec `protobuf:"bytes,4,opt,name=lm,proto3" json:"lm,omitempty"`
@@ -869,8 +929,10 @@ type BatchPredictRequest struct {
 	IncludeTrace bool `protobuf:"varint,5,opt,name=include_trace,json=includeTrace,proto3" json:"include_trace,omitempty"`
 	// Items run at the same time; 0 means 8, at most 64.
 	MaxConcurrency int32 `protobuf:"varint,6,opt,name=max_concurrency,json=maxConcurrency,proto3" json:"max_concurrency,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// One JSON object text of input values per item: the exact form (see PredictRequest.inputs_json).
+	InputsJson    []string `protobuf:"bytes,7,rep,name=inputs_json,json=inputsJson,proto3" json:"inputs_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BatchPredictRequest) Reset() {
@@ -954,6 +1016,13 @@ func (x *BatchPredictRequest) GetMaxConcurrency() int32 {
 		return x.MaxConcurrency
 	}
 	return 0
+}
+
+func (x *BatchPredictRequest) GetInputsJson() []string {
+	if x != nil {
+		return x.InputsJson
+	}
+	return nil
 }
 
 type isBatchPredictRequest_Target interface {
@@ -1217,12 +1286,19 @@ type PredictRequest struct {
 	//	*PredictRequest_Program
 	//	*PredictRequest_Module
 	Target isPredictRequest_Target `protobuf_oneof:"target"`
-	// Input field values by name, e.g. {"question": "What is the capital of France?"}.
+	// Input field values by name, e.g. {"question": "What is the capital of France?"}: the convenient
+	// form. A Struct's numbers are doubles and its objects are unordered, so the server reads whole
+	// numbers as integers and objects' keys in sorted order (the same bytes on every replica). To send
+	// 1.0, or keys in your order, use `inputs_json`. One of the two is required.
 	Inputs *structpb.Struct `protobuf:"bytes,3,opt,name=inputs,proto3" json:"inputs,omitempty"`
 	// LM for predictors that do not name their own. Unset: the server's default model.
 	Lm *LMSpec `protobuf:"bytes,4,opt,name=lm,proto3" json:"lm,omitempty"`
 	// Return the per-predictor trace in the prediction.
-	IncludeTrace  bool `protobuf:"varint,5,opt,name=include_trace,json=includeTrace,proto3" json:"include_trace,omitempty"`
+	IncludeTrace bool `protobuf:"varint,5,opt,name=include_trace,json=includeTrace,proto3" json:"include_trace,omitempty"`
+	// Input field values as a JSON object text, e.g. `{"question": "Why?", "k": 3}`: the exact form.
+	// Integers stay integers and object keys keep their order, as DSPy renders them. When set, it wins
+	// over `inputs`; at most 1 MiB.
+	InputsJson    string `protobuf:"bytes,6,opt,name=inputs_json,json=inputsJson,proto3" json:"inputs_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1301,6 +1377,13 @@ func (x *PredictRequest) GetIncludeTrace() bool {
 		return x.IncludeTrace
 	}
 	return false
+}
+
+func (x *PredictRequest) GetInputsJson() string {
+	if x != nil {
+		return x.InputsJson
+	}
+	return ""
 }
 
 type isPredictRequest_Target interface {
@@ -1442,12 +1525,16 @@ type RenderPromptRequest struct {
 	//	*RenderPromptRequest_Program
 	//	*RenderPromptRequest_Module
 	Target isRenderPromptRequest_Target `protobuf_oneof:"target"`
-	// Input field values by name.
+	// Input field values by name (the convenient form; see PredictRequest.inputs).
 	Inputs *structpb.Struct `protobuf:"bytes,3,opt,name=inputs,proto3" json:"inputs,omitempty"`
 	// The predictor to render, e.g. "predict"; empty renders the module's only predictor.
 	Predictor string `protobuf:"bytes,4,opt,name=predictor,proto3" json:"predictor,omitempty"`
 	// Render with this adapter instead of the predictor's own.
-	Adapter       AdapterKind `protobuf:"varint,5,opt,name=adapter,proto3,enum=dspy_grpc.v1.AdapterKind" json:"adapter,omitempty"`
+	Adapter AdapterKind `protobuf:"varint,5,opt,name=adapter,proto3,enum=dspy_grpc.v1.AdapterKind" json:"adapter,omitempty"`
+	// Input field values as a JSON object text, e.g. `{"question": "Why?", "k": 3}`: the exact form.
+	// Integers stay integers and object keys keep their order, as DSPy renders them. When set, it wins
+	// over `inputs`; at most 1 MiB.
+	InputsJson    string `protobuf:"bytes,6,opt,name=inputs_json,json=inputsJson,proto3" json:"inputs_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1528,6 +1615,13 @@ func (x *RenderPromptRequest) GetAdapter() AdapterKind {
 	return AdapterKind_ADAPTER_KIND_UNSPECIFIED
 }
 
+func (x *RenderPromptRequest) GetInputsJson() string {
+	if x != nil {
+		return x.InputsJson
+	}
+	return ""
+}
+
 type isRenderPromptRequest_Target interface {
 	isRenderPromptRequest_Target()
 }
@@ -1557,9 +1651,11 @@ type RenderPromptResponse struct {
 	// The predictor rendered.
 	Predictor string `protobuf:"bytes,3,opt,name=predictor,proto3" json:"predictor,omitempty"`
 	// The adapter used: "chat", "json", "xml" or "two_step".
-	Adapter       string `protobuf:"bytes,4,opt,name=adapter,proto3" json:"adapter,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Adapter string `protobuf:"bytes,4,opt,name=adapter,proto3" json:"adapter,omitempty"`
+	// `request_options` as JSON object text, exact (the key order of a `response_format` schema).
+	RequestOptionsJson string `protobuf:"bytes,5,opt,name=request_options_json,json=requestOptionsJson,proto3" json:"request_options_json,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *RenderPromptResponse) Reset() {
@@ -1616,6 +1712,13 @@ func (x *RenderPromptResponse) GetPredictor() string {
 func (x *RenderPromptResponse) GetAdapter() string {
 	if x != nil {
 		return x.Adapter
+	}
+	return ""
+}
+
+func (x *RenderPromptResponse) GetRequestOptionsJson() string {
+	if x != nil {
+		return x.RequestOptionsJson
 	}
 	return ""
 }
@@ -1737,10 +1840,12 @@ func (*ParseCompletionRequest_Module) isParseCompletionRequest_Target() {}
 // Response of ParseCompletion.
 type ParseCompletionResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Output field values by name, validated against their types.
+	// Output field values by name, validated against their types; numbers as doubles, keys unordered.
 	Outputs *structpb.Struct `protobuf:"bytes,1,opt,name=outputs,proto3" json:"outputs,omitempty"`
 	// The adapter used.
-	Adapter       string `protobuf:"bytes,2,opt,name=adapter,proto3" json:"adapter,omitempty"`
+	Adapter string `protobuf:"bytes,2,opt,name=adapter,proto3" json:"adapter,omitempty"`
+	// The outputs as JSON object text: the exact form (integers, key order).
+	OutputsJson   string `protobuf:"bytes,3,opt,name=outputs_json,json=outputsJson,proto3" json:"outputs_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1789,17 +1894,26 @@ func (x *ParseCompletionResponse) GetAdapter() string {
 	return ""
 }
 
+func (x *ParseCompletionResponse) GetOutputsJson() string {
+	if x != nil {
+		return x.OutputsJson
+	}
+	return ""
+}
+
 var File_dspy_grpc_v1_inference_proto protoreflect.FileDescriptor
 
 const file_dspy_grpc_v1_inference_proto_rawDesc = "" +
 	"\n" +
-	"\x1cdspy_grpc/v1/inference.proto\x12\fdspy_grpc.v1\x1a\x19dspy_grpc/v1/module.proto\x1a\x1ddspy_grpc/v1/prediction.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xf2\x01\n" +
+	"\x1cdspy_grpc/v1/inference.proto\x12\fdspy_grpc.v1\x1a\x19dspy_grpc/v1/module.proto\x1a\x1ddspy_grpc/v1/prediction.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x8d\x02\n" +
 	"\x14StreamPredictRequest\x12\x1a\n" +
 	"\aprogram\x18\x01 \x01(\tH\x00R\aprogram\x122\n" +
-	"\x06module\x18\x02 \x01(\v2\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x125\n" +
-	"\x06inputs\x18\x03 \x01(\v2\x17.google.protobuf.StructB\x04\xe2A\x01\x02R\x06inputs\x12$\n" +
+	"\x06module\x18\x02 \x01(\v2\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x12/\n" +
+	"\x06inputs\x18\x03 \x01(\v2\x17.google.protobuf.StructR\x06inputs\x12$\n" +
 	"\x02lm\x18\x04 \x01(\v2\x14.dspy_grpc.v1.LMSpecR\x02lm\x12#\n" +
-	"\rinclude_trace\x18\x05 \x01(\bR\fincludeTraceB\b\n" +
+	"\rinclude_trace\x18\x05 \x01(\bR\fincludeTrace\x12\x1f\n" +
+	"\vinputs_json\x18\x06 \x01(\tR\n" +
+	"inputsJsonB\b\n" +
 	"\x06target\"\xe9\x03\n" +
 	"\fPredictEvent\x12;\n" +
 	"\vfield_delta\x18\x01 \x01(\v2\x18.dspy_grpc.v1.FieldDeltaH\x00R\n" +
@@ -1822,18 +1936,21 @@ const file_dspy_grpc_v1_inference_proto_rawDesc = "" +
 	"\vModuleEvent\x12\x16\n" +
 	"\x06module\x18\x01 \x01(\tR\x06module\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error\"\xd1\x01\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"\x99\x02\n" +
 	"\rToolCallEvent\x12\x16\n" +
 	"\x06module\x18\x01 \x01(\tR\x06module\x12\x17\n" +
 	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x12\n" +
 	"\x04tool\x18\x03 \x01(\tR\x04tool\x12+\n" +
 	"\x04args\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x04args\x128\n" +
 	"\vobservation\x18\x05 \x01(\v2\x16.google.protobuf.ValueR\vobservation\x12\x14\n" +
-	"\x05error\x18\x06 \x01(\tR\x05error\"d\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\x12\x1b\n" +
+	"\targs_json\x18\a \x01(\tR\bargsJson\x12)\n" +
+	"\x10observation_json\x18\b \x01(\tR\x0fobservationJson\"\x81\x01\n" +
 	"\bToolCall\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x12\n" +
 	"\x04tool\x18\x02 \x01(\tR\x04tool\x12+\n" +
-	"\x04args\x18\x03 \x01(\v2\x17.google.protobuf.StructR\x04args\"\x84\x01\n" +
+	"\x04args\x18\x03 \x01(\v2\x17.google.protobuf.StructR\x04args\x12\x1b\n" +
+	"\targs_json\x18\x04 \x01(\tR\bargsJson\"\x84\x01\n" +
 	"\n" +
 	"RunRequest\x12.\n" +
 	"\x05start\x18\x01 \x01(\v2\x16.dspy_grpc.v1.RunStartH\x00R\x05start\x12;\n" +
@@ -1843,20 +1960,24 @@ const file_dspy_grpc_v1_inference_proto_rawDesc = "" +
 	"\bRunStart\x12<\n" +
 	"\arequest\x18\x01 \x01(\v2\x1c.dspy_grpc.v1.PredictRequestB\x04\xe2A\x01\x02R\arequest\x12\x14\n" +
 	"\x05tools\x18\x02 \x03(\tR\x05tools\x12<\n" +
-	"\ftool_timeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\vtoolTimeout\"\x80\x01\n" +
+	"\ftool_timeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\vtoolTimeout\"\xa3\x01\n" +
 	"\n" +
 	"ToolResult\x12\x1d\n" +
 	"\acall_id\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06callId\x120\n" +
 	"\x06output\x18\x02 \x01(\v2\x16.google.protobuf.ValueH\x00R\x06output\x12\x16\n" +
-	"\x05error\x18\x03 \x01(\tH\x00R\x05errorB\t\n" +
-	"\aoutcome\"\x9a\x02\n" +
+	"\x05error\x18\x03 \x01(\tH\x00R\x05error\x12!\n" +
+	"\voutput_json\x18\x04 \x01(\tH\x00R\n" +
+	"outputJsonB\t\n" +
+	"\aoutcome\"\xb5\x02\n" +
 	"\x13BatchPredictRequest\x12\x1a\n" +
 	"\aprogram\x18\x01 \x01(\tH\x00R\aprogram\x122\n" +
-	"\x06module\x18\x02 \x01(\v2\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x125\n" +
-	"\x06inputs\x18\x03 \x03(\v2\x17.google.protobuf.StructB\x04\xe2A\x01\x02R\x06inputs\x12$\n" +
+	"\x06module\x18\x02 \x01(\v2\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x12/\n" +
+	"\x06inputs\x18\x03 \x03(\v2\x17.google.protobuf.StructR\x06inputs\x12$\n" +
 	"\x02lm\x18\x04 \x01(\v2\x14.dspy_grpc.v1.LMSpecR\x02lm\x12#\n" +
 	"\rinclude_trace\x18\x05 \x01(\bR\fincludeTrace\x12'\n" +
-	"\x0fmax_concurrency\x18\x06 \x01(\x05R\x0emaxConcurrencyB\b\n" +
+	"\x0fmax_concurrency\x18\x06 \x01(\x05R\x0emaxConcurrency\x12\x1f\n" +
+	"\vinputs_json\x18\a \x03(\tR\n" +
+	"inputsJsonB\b\n" +
 	"\x06target\"\xa3\x01\n" +
 	"\x14BatchPredictResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12:\n" +
@@ -1876,13 +1997,15 @@ const file_dspy_grpc_v1_inference_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"L\n" +
 	"\x12ItemFieldViolation\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\"\xec\x01\n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\"\x87\x02\n" +
 	"\x0ePredictRequest\x12\x1a\n" +
 	"\aprogram\x18\x01 \x01(\tH\x00R\aprogram\x122\n" +
-	"\x06module\x18\x02 \x01(\v2\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x125\n" +
-	"\x06inputs\x18\x03 \x01(\v2\x17.google.protobuf.StructB\x04\xe2A\x01\x02R\x06inputs\x12$\n" +
+	"\x06module\x18\x02 \x01(\v2\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x12/\n" +
+	"\x06inputs\x18\x03 \x01(\v2\x17.google.protobuf.StructR\x06inputs\x12$\n" +
 	"\x02lm\x18\x04 \x01(\v2\x14.dspy_grpc.v1.LMSpecR\x02lm\x12#\n" +
-	"\rinclude_trace\x18\x05 \x01(\bR\fincludeTraceB\b\n" +
+	"\rinclude_trace\x18\x05 \x01(\bR\fincludeTrace\x12\x1f\n" +
+	"\vinputs_json\x18\x06 \x01(\tR\n" +
+	"inputsJsonB\b\n" +
 	"\x06target\"K\n" +
 	"\x0fPredictResponse\x128\n" +
 	"\n" +
@@ -1891,19 +2014,22 @@ const file_dspy_grpc_v1_inference_proto_rawDesc = "" +
 	"\vChatMessage\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12\x18\n" +
 	"\acontent\x18\x02 \x01(\tR\acontent\x12<\n" +
-	"\rcontent_parts\x18\x03 \x03(\v2\x17.google.protobuf.StructR\fcontentParts\"\xf9\x01\n" +
+	"\rcontent_parts\x18\x03 \x03(\v2\x17.google.protobuf.StructR\fcontentParts\"\x94\x02\n" +
 	"\x13RenderPromptRequest\x12\x1a\n" +
 	"\aprogram\x18\x01 \x01(\tH\x00R\aprogram\x122\n" +
-	"\x06module\x18\x02 \x01(\v2\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x125\n" +
-	"\x06inputs\x18\x03 \x01(\v2\x17.google.protobuf.StructB\x04\xe2A\x01\x02R\x06inputs\x12\x1c\n" +
+	"\x06module\x18\x02 \x01(\v2\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x12/\n" +
+	"\x06inputs\x18\x03 \x01(\v2\x17.google.protobuf.StructR\x06inputs\x12\x1c\n" +
 	"\tpredictor\x18\x04 \x01(\tR\tpredictor\x123\n" +
-	"\aadapter\x18\x05 \x01(\x0e2\x19.dspy_grpc.v1.AdapterKindR\aadapterB\b\n" +
-	"\x06target\"\xc7\x01\n" +
+	"\aadapter\x18\x05 \x01(\x0e2\x19.dspy_grpc.v1.AdapterKindR\aadapter\x12\x1f\n" +
+	"\vinputs_json\x18\x06 \x01(\tR\n" +
+	"inputsJsonB\b\n" +
+	"\x06target\"\xf9\x01\n" +
 	"\x14RenderPromptResponse\x125\n" +
 	"\bmessages\x18\x01 \x03(\v2\x19.dspy_grpc.v1.ChatMessageR\bmessages\x12@\n" +
 	"\x0frequest_options\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x0erequestOptions\x12\x1c\n" +
 	"\tpredictor\x18\x03 \x01(\tR\tpredictor\x12\x18\n" +
-	"\aadapter\x18\x04 \x01(\tR\aadapter\"\xeb\x01\n" +
+	"\aadapter\x18\x04 \x01(\tR\aadapter\x120\n" +
+	"\x14request_options_json\x18\x05 \x01(\tR\x12requestOptionsJson\"\xeb\x01\n" +
 	"\x16ParseCompletionRequest\x12\x1a\n" +
 	"\aprogram\x18\x01 \x01(\tH\x00R\aprogram\x122\n" +
 	"\x06module\x18\x02 \x01(\v2\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x12$\n" +
@@ -1912,10 +2038,11 @@ const file_dspy_grpc_v1_inference_proto_rawDesc = "" +
 	"completion\x12\x1c\n" +
 	"\tpredictor\x18\x04 \x01(\tR\tpredictor\x123\n" +
 	"\aadapter\x18\x05 \x01(\x0e2\x19.dspy_grpc.v1.AdapterKindR\aadapterB\b\n" +
-	"\x06target\"f\n" +
+	"\x06target\"\x89\x01\n" +
 	"\x17ParseCompletionResponse\x121\n" +
 	"\aoutputs\x18\x01 \x01(\v2\x17.google.protobuf.StructR\aoutputs\x12\x18\n" +
-	"\aadapter\x18\x02 \x01(\tR\aadapter2\xfe\x03\n" +
+	"\aadapter\x18\x02 \x01(\tR\aadapter\x12!\n" +
+	"\foutputs_json\x18\x03 \x01(\tR\voutputsJson2\xfe\x03\n" +
 	"\x10InferenceService\x12F\n" +
 	"\aPredict\x12\x1c.dspy_grpc.v1.PredictRequest\x1a\x1d.dspy_grpc.v1.PredictResponse\x12U\n" +
 	"\fRenderPrompt\x12!.dspy_grpc.v1.RenderPromptRequest\x1a\".dspy_grpc.v1.RenderPromptResponse\x12^\n" +
@@ -2052,6 +2179,7 @@ func file_dspy_grpc_v1_inference_proto_init() {
 	file_dspy_grpc_v1_inference_proto_msgTypes[8].OneofWrappers = []any{
 		(*ToolResult_Output)(nil),
 		(*ToolResult_Error)(nil),
+		(*ToolResult_OutputJson)(nil),
 	}
 	file_dspy_grpc_v1_inference_proto_msgTypes[9].OneofWrappers = []any{
 		(*BatchPredictRequest_Program)(nil),

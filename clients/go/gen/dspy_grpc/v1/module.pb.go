@@ -371,6 +371,7 @@ type DummyResponse struct {
 	//
 	//	*DummyResponse_Text
 	//	*DummyResponse_Fields
+	//	*DummyResponse_FieldsJson
 	Reply         isDummyResponse_Reply `protobuf_oneof:"reply"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -431,6 +432,15 @@ func (x *DummyResponse) GetFields() *structpb.Struct {
 	return nil
 }
 
+func (x *DummyResponse) GetFieldsJson() string {
+	if x != nil {
+		if x, ok := x.Reply.(*DummyResponse_FieldsJson); ok {
+			return x.FieldsJson
+		}
+	}
+	return ""
+}
+
 type isDummyResponse_Reply interface {
 	isDummyResponse_Reply()
 }
@@ -442,13 +452,20 @@ type DummyResponse_Text struct {
 
 type DummyResponse_Fields struct {
 	// Output field values; rendered as the adapter expects (`[[ ## name ## ]]` sections, or a JSON
-	// object when the request asks for JSON).
+	// object when the request asks for JSON). Numbers are doubles (whole ones read as integers).
 	Fields *structpb.Struct `protobuf:"bytes,2,opt,name=fields,proto3,oneof"`
+}
+
+type DummyResponse_FieldsJson struct {
+	// Output field values as JSON object text: the exact form (integers, key order).
+	FieldsJson string `protobuf:"bytes,3,opt,name=fields_json,json=fieldsJson,proto3,oneof"`
 }
 
 func (*DummyResponse_Text) isDummyResponse_Reply() {}
 
 func (*DummyResponse_Fields) isDummyResponse_Reply() {}
+
+func (*DummyResponse_FieldsJson) isDummyResponse_Reply() {}
 
 // A scripted reply chosen by content.
 type DummyRule struct {
@@ -2254,10 +2271,12 @@ const file_dspy_grpc_v1_module_proto_rawDesc = "" +
 	"\aDummyLM\x129\n" +
 	"\tresponses\x18\x01 \x03(\v2\x1b.dspy_grpc.v1.DummyResponseR\tresponses\x12-\n" +
 	"\x05rules\x18\x02 \x03(\v2\x17.dspy_grpc.v1.DummyRuleR\x05rules\x12\x12\n" +
-	"\x04auto\x18\x03 \x01(\bR\x04auto\"a\n" +
+	"\x04auto\x18\x03 \x01(\bR\x04auto\"\x84\x01\n" +
 	"\rDummyResponse\x12\x14\n" +
 	"\x04text\x18\x01 \x01(\tH\x00R\x04text\x121\n" +
-	"\x06fields\x18\x02 \x01(\v2\x17.google.protobuf.StructH\x00R\x06fieldsB\a\n" +
+	"\x06fields\x18\x02 \x01(\v2\x17.google.protobuf.StructH\x00R\x06fields\x12!\n" +
+	"\vfields_json\x18\x03 \x01(\tH\x00R\n" +
+	"fieldsJsonB\a\n" +
 	"\x05reply\"l\n" +
 	"\tDummyRule\x12 \n" +
 	"\bcontains\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\bcontains\x12=\n" +
@@ -2529,6 +2548,7 @@ func file_dspy_grpc_v1_module_proto_init() {
 	file_dspy_grpc_v1_module_proto_msgTypes[2].OneofWrappers = []any{
 		(*DummyResponse_Text)(nil),
 		(*DummyResponse_Fields)(nil),
+		(*DummyResponse_FieldsJson)(nil),
 	}
 	file_dspy_grpc_v1_module_proto_msgTypes[4].OneofWrappers = []any{
 		(*LMSpec_Model)(nil),

@@ -110,9 +110,9 @@ type TraceStep struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The predictor's name as DSPy names it, e.g. "predict" or "generate.predict".
 	Predictor string `protobuf:"bytes,1,opt,name=predictor,proto3" json:"predictor,omitempty"`
-	// The inputs it received.
+	// The inputs it received; numbers as doubles, keys unordered (`inputs_json` is exact).
 	Inputs *structpb.Struct `protobuf:"bytes,2,opt,name=inputs,proto3" json:"inputs,omitempty"`
-	// The outputs it produced.
+	// The outputs it produced; numbers as doubles, keys unordered (`outputs_json` is exact).
 	Outputs *structpb.Struct `protobuf:"bytes,3,opt,name=outputs,proto3" json:"outputs,omitempty"`
 	// The adapter that produced the outputs: "chat", "json" or "xml".
 	Adapter string `protobuf:"bytes,4,opt,name=adapter,proto3" json:"adapter,omitempty"`
@@ -125,7 +125,11 @@ type TraceStep struct {
 	// The provider's ids of the LM calls made (streamed calls report none).
 	LmCallIds []string `protobuf:"bytes,8,rep,name=lm_call_ids,json=lmCallIds,proto3" json:"lm_call_ids,omitempty"`
 	// True when the LM calls were answered from the cache.
-	CacheHit      bool `protobuf:"varint,9,opt,name=cache_hit,json=cacheHit,proto3" json:"cache_hit,omitempty"`
+	CacheHit bool `protobuf:"varint,9,opt,name=cache_hit,json=cacheHit,proto3" json:"cache_hit,omitempty"`
+	// The inputs as JSON object text: the exact form (integers, key order).
+	InputsJson string `protobuf:"bytes,10,opt,name=inputs_json,json=inputsJson,proto3" json:"inputs_json,omitempty"`
+	// The outputs as JSON object text: the exact form.
+	OutputsJson   string `protobuf:"bytes,11,opt,name=outputs_json,json=outputsJson,proto3" json:"outputs_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -223,10 +227,24 @@ func (x *TraceStep) GetCacheHit() bool {
 	return false
 }
 
+func (x *TraceStep) GetInputsJson() string {
+	if x != nil {
+		return x.InputsJson
+	}
+	return ""
+}
+
+func (x *TraceStep) GetOutputsJson() string {
+	if x != nil {
+		return x.OutputsJson
+	}
+	return ""
+}
+
 // The result of running a module.
 type Prediction struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Output field values by name.
+	// Output field values by name: the convenient form (numbers as doubles, keys unordered).
 	Outputs *structpb.Struct `protobuf:"bytes,1,opt,name=outputs,proto3" json:"outputs,omitempty"`
 	// Tokens spent, per model.
 	Usage []*ModelUsage `protobuf:"bytes,2,rep,name=usage,proto3" json:"usage,omitempty"`
@@ -240,8 +258,12 @@ type Prediction struct {
 	// another adapter (ChatAdapter falls back to JSONAdapter, as in DSPy). Each costs an extra LM call,
 	// counted in `usage`.
 	AdapterFallbacks []*AdapterFallback `protobuf:"bytes,6,rep,name=adapter_fallbacks,json=adapterFallbacks,proto3" json:"adapter_fallbacks,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The outputs as JSON object text, e.g. `{"answer": 4, "scores": {"b": 0.5, "a": 1.0}}`: the exact
+	// form. An `int` output is an integer, a `float` output always has a fraction or exponent, and
+	// objects keep their key order.
+	OutputsJson   string `protobuf:"bytes,7,opt,name=outputs_json,json=outputsJson,proto3" json:"outputs_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Prediction) Reset() {
@@ -314,6 +336,13 @@ func (x *Prediction) GetAdapterFallbacks() []*AdapterFallback {
 		return x.AdapterFallbacks
 	}
 	return nil
+}
+
+func (x *Prediction) GetOutputsJson() string {
+	if x != nil {
+		return x.OutputsJson
+	}
+	return ""
 }
 
 // An extra LM call made because a completion could not be parsed.
@@ -400,7 +429,7 @@ const file_dspy_grpc_v1_prediction_proto_rawDesc = "" +
 	"\rprompt_tokens\x18\x02 \x01(\x03R\fpromptTokens\x12+\n" +
 	"\x11completion_tokens\x18\x03 \x01(\x03R\x10completionTokens\x12!\n" +
 	"\ftotal_tokens\x18\x04 \x01(\x03R\vtotalTokens\x12\x14\n" +
-	"\x05calls\x18\x05 \x01(\x05R\x05calls\"\xdf\x02\n" +
+	"\x05calls\x18\x05 \x01(\x05R\x05calls\"\xa3\x03\n" +
 	"\tTraceStep\x12\x1c\n" +
 	"\tpredictor\x18\x01 \x01(\tR\tpredictor\x12/\n" +
 	"\x06inputs\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x06inputs\x121\n" +
@@ -410,7 +439,11 @@ const file_dspy_grpc_v1_prediction_proto_rawDesc = "" +
 	"\x05usage\x18\x06 \x01(\v2\x18.dspy_grpc.v1.ModelUsageR\x05usage\x123\n" +
 	"\alatency\x18\a \x01(\v2\x19.google.protobuf.DurationR\alatency\x12\x1e\n" +
 	"\vlm_call_ids\x18\b \x03(\tR\tlmCallIds\x12\x1b\n" +
-	"\tcache_hit\x18\t \x01(\bR\bcacheHit\"\xa5\x02\n" +
+	"\tcache_hit\x18\t \x01(\bR\bcacheHit\x12\x1f\n" +
+	"\vinputs_json\x18\n" +
+	" \x01(\tR\n" +
+	"inputsJson\x12!\n" +
+	"\foutputs_json\x18\v \x01(\tR\voutputsJson\"\xc8\x02\n" +
 	"\n" +
 	"Prediction\x121\n" +
 	"\aoutputs\x18\x01 \x01(\v2\x17.google.protobuf.StructR\aoutputs\x12.\n" +
@@ -419,7 +452,8 @@ const file_dspy_grpc_v1_prediction_proto_rawDesc = "" +
 	"\aprogram\x18\x04 \x01(\tR\aprogram\x12\x1f\n" +
 	"\vrevision_id\x18\x05 \x01(\tR\n" +
 	"revisionId\x12J\n" +
-	"\x11adapter_fallbacks\x18\x06 \x03(\v2\x1d.dspy_grpc.v1.AdapterFallbackR\x10adapterFallbacks\"\x87\x01\n" +
+	"\x11adapter_fallbacks\x18\x06 \x03(\v2\x1d.dspy_grpc.v1.AdapterFallbackR\x10adapterFallbacks\x12!\n" +
+	"\foutputs_json\x18\a \x01(\tR\voutputsJson\"\x87\x01\n" +
 	"\x0fAdapterFallback\x12\x1c\n" +
 	"\tpredictor\x18\x01 \x01(\tR\tpredictor\x12!\n" +
 	"\ffrom_adapter\x18\x02 \x01(\tR\vfromAdapter\x12\x1d\n" +

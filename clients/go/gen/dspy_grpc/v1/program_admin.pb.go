@@ -320,7 +320,9 @@ type QuarantinedInput struct {
 	// Failures counted within the window.
 	FailureCount int32 `protobuf:"varint,8,opt,name=failure_count,json=failureCount,proto3" json:"failure_count,omitempty"`
 	// When the input was quarantined.
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// The inputs as JSON object text: the exact form (integers, key order).
+	InputsJson    string `protobuf:"bytes,10,opt,name=inputs_json,json=inputsJson,proto3" json:"inputs_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -416,6 +418,13 @@ func (x *QuarantinedInput) GetCreateTime() *timestamppb.Timestamp {
 		return x.CreateTime
 	}
 	return nil
+}
+
+func (x *QuarantinedInput) GetInputsJson() string {
+	if x != nil {
+		return x.InputsJson
+	}
+	return ""
 }
 
 // Request for ListQuarantinedInputs.
@@ -656,7 +665,7 @@ const file_dspy_grpc_v1_program_admin_proto_rawDesc = "" +
 	"\vupper_bound\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\n" +
 	"upperBound\x12\x1a\n" +
 	"\binfinite\x18\x02 \x01(\bR\binfinite\x12\x14\n" +
-	"\x05count\x18\x03 \x01(\x03R\x05count\"\xf3\x03\n" +
+	"\x05count\x18\x03 \x01(\x03R\x05count\"\x9a\x04\n" +
 	"\x10QuarantinedInput\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x1e\n" +
 	"\aprogram\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\aprogram\x12#\n" +
@@ -669,7 +678,10 @@ const file_dspy_grpc_v1_program_admin_proto_rawDesc = "" +
 	"\amessage\x18\a \x01(\tB\x04\xe2A\x01\x03R\amessage\x12)\n" +
 	"\rfailure_count\x18\b \x01(\x05B\x04\xe2A\x01\x03R\ffailureCount\x12A\n" +
 	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
-	"createTime:v\xeaAs\n" +
+	"createTime\x12%\n" +
+	"\vinputs_json\x18\n" +
+	" \x01(\tB\x04\xe2A\x01\x03R\n" +
+	"inputsJson:v\xeaAs\n" +
 	"\x1edspy-grpc.dev/QuarantinedInput\x12,programs/{program}/quarantinedInputs/{input}*\x11quarantinedInputs2\x10quarantinedInput\"\x8e\x01\n" +
 	"\x1cListQuarantinedInputsRequest\x122\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1a\xfaA\x17\n" +

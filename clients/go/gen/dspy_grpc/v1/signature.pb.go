@@ -42,7 +42,8 @@ const (
 	TypeKind_TYPE_KIND_LIST TypeKind = 5
 	// `dict[K, V]`: `args` holds the key type and the value type.
 	TypeKind_TYPE_KIND_DICT TypeKind = 6
-	// `tuple[A, B, ...]`: `args` holds the item types in order.
+	// `tuple[A, B]`: `args` holds the item types in order. With `variadic`, `tuple[T, ...]`: `args`
+	// holds T alone.
 	TypeKind_TYPE_KIND_TUPLE TypeKind = 7
 	// `Literal[...]`: `values` holds the allowed values (strings, numbers, booleans).
 	TypeKind_TYPE_KIND_LITERAL TypeKind = 8
@@ -50,7 +51,7 @@ const (
 	TypeKind_TYPE_KIND_ENUM TypeKind = 9
 	// A named object type (a pydantic model in DSPy): `name` plus `json_schema`.
 	TypeKind_TYPE_KIND_OBJECT TypeKind = 10
-	// `Optional[T]` (`T | None`): `args` holds T.
+	// `Optional[T]` (`T | None`): `args` holds T. `none_first` says None was written first.
 	TypeKind_TYPE_KIND_OPTIONAL TypeKind = 11
 	// `Union[A, B, ...]`: `args` holds the members.
 	TypeKind_TYPE_KIND_UNION TypeKind = 12
@@ -60,10 +61,15 @@ const (
 	TypeKind_TYPE_KIND_HISTORY TypeKind = 14
 	// `dspy.ToolCalls`: a list of tool calls chosen by the LM.
 	TypeKind_TYPE_KIND_TOOL_CALLS TypeKind = 15
-	// `dspy.Code`: source code in `language`.
+	// `dspy.Code`: source code in `language` (`Code['python']`, rendered `Code_python`); no language is
+	// a bare `dspy.Code` (Python code, rendered `Code`, as DSPy does).
 	TypeKind_TYPE_KIND_CODE TypeKind = 16
 	// Any JSON value (`typing.Any`).
 	TypeKind_TYPE_KIND_ANY TypeKind = 17
+	// `datetime.datetime`: an ISO 8601 string on the wire ("2024-01-02T03:04:05").
+	TypeKind_TYPE_KIND_DATETIME TypeKind = 18
+	// `datetime.date`: an ISO 8601 date string on the wire ("2024-01-02").
+	TypeKind_TYPE_KIND_DATE TypeKind = 19
 )
 
 // Enum value maps for TypeKind.
@@ -87,6 +93,8 @@ var (
 		15: "TYPE_KIND_TOOL_CALLS",
 		16: "TYPE_KIND_CODE",
 		17: "TYPE_KIND_ANY",
+		18: "TYPE_KIND_DATETIME",
+		19: "TYPE_KIND_DATE",
 	}
 	TypeKind_value = map[string]int32{
 		"TYPE_KIND_UNSPECIFIED": 0,
@@ -107,6 +115,8 @@ var (
 		"TYPE_KIND_TOOL_CALLS":  15,
 		"TYPE_KIND_CODE":        16,
 		"TYPE_KIND_ANY":         17,
+		"TYPE_KIND_DATETIME":    18,
+		"TYPE_KIND_DATE":        19,
 	}
 )
 
@@ -201,19 +211,31 @@ type TypeSpec struct {
 	Kind TypeKind `protobuf:"varint,1,opt,name=kind,proto3,enum=dspy_grpc.v1.TypeKind" json:"kind,omitempty"`
 	// Type arguments; see TypeKind for how many each kind takes.
 	Args []*TypeSpec `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty"`
-	// Allowed values of a literal or enum.
+	// Allowed values of a literal or enum (the convenient form: numbers are doubles, so whole numbers
+	// are read as integers; `values_json` is exact).
 	Values []*structpb.Value `protobuf:"bytes,3,rep,name=values,proto3" json:"values,omitempty"`
 	// Name of an object or enum type, rendered where DSPy renders the class name.
 	Name string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
 	// JSON schema of an object type (its properties, required members, descriptions), as JSON text,
 	// e.g. what pydantic's `Model.model_json_schema()` returns, serialized. Text rather than a Struct
-	// because the order of `properties` is part of the prompt DSPy renders.
+	// because the order of `properties` is part of the prompt DSPy renders. A property named by a
+	// pydantic alias carries the attribute's name as `"x-python-name"` (e.g. `"firstName": {"type":
+	// "string", "x-python-name": "first_name"}`): as in DSPy, schemas show the alias, values in prompts
+	// and XML elements show the attribute name, and object values on the wire use the alias.
 	JsonSchema string `protobuf:"bytes,5,opt,name=json_schema,json=jsonSchema,proto3" json:"json_schema,omitempty"`
-	// Language of a code type, e.g. "python".
+	// Language of a code type, e.g. "python"; empty for a bare `dspy.Code`.
 	Language string `protobuf:"bytes,6,opt,name=language,proto3" json:"language,omitempty"`
 	// Member names of an enum, parallel to `values` (optional). As in DSPy, an LM answer may give a
 	// member's name instead of its value; the parsed output is still the value.
-	MemberNames   []string `protobuf:"bytes,7,rep,name=member_names,json=memberNames,proto3" json:"member_names,omitempty"`
+	MemberNames []string `protobuf:"bytes,7,rep,name=member_names,json=memberNames,proto3" json:"member_names,omitempty"`
+	// Allowed values of a literal or enum, each as JSON text (`"1"`, `"1.5"`, `"\"a\""`): the exact
+	// form, e.g. to tell `Literal[1]` from `Literal[1.0]`. When set, it wins over `values`.
+	ValuesJson []string `protobuf:"bytes,8,rep,name=values_json,json=valuesJson,proto3" json:"values_json,omitempty"`
+	// Optional types only: None was written before the other members (`None | int`), which DSPy renders
+	// in that order: `Union[NoneType, int]` (otherwise `Union[int, NoneType]`).
+	NoneFirst bool `protobuf:"varint,9,opt,name=none_first,json=noneFirst,proto3" json:"none_first,omitempty"`
+	// Tuple types only: `tuple[T, ...]`, any number of T (`args` holds T alone).
+	Variadic      bool `protobuf:"varint,10,opt,name=variadic,proto3" json:"variadic,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -297,6 +319,27 @@ func (x *TypeSpec) GetMemberNames() []string {
 	return nil
 }
 
+func (x *TypeSpec) GetValuesJson() []string {
+	if x != nil {
+		return x.ValuesJson
+	}
+	return nil
+}
+
+func (x *TypeSpec) GetNoneFirst() bool {
+	if x != nil {
+		return x.NoneFirst
+	}
+	return false
+}
+
+func (x *TypeSpec) GetVariadic() bool {
+	if x != nil {
+		return x.Variadic
+	}
+	return false
+}
+
 // One field of a signature.
 type SignatureField struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -313,7 +356,11 @@ type SignatureField struct {
 	Prefix *string `protobuf:"bytes,5,opt,name=prefix,proto3,oneof" json:"prefix,omitempty"`
 	// Validation constraints, in the order written; rendered into the prompt as DSPy renders them
 	// ("Constraints: greater than or equal to: 1, less than or equal to: 10") and enforced on inputs.
-	Constraints   []*FieldConstraint `protobuf:"bytes,6,rep,name=constraints,proto3" json:"constraints,omitempty"`
+	Constraints []*FieldConstraint `protobuf:"bytes,6,rep,name=constraints,proto3" json:"constraints,omitempty"`
+	// Output fields only: the default value as JSON text (e.g. "5", "\"n/a\"", "[]"), used when the LM's
+	// answer leaves the field out, as DSPy's `dspy.OutputField(default=...)`. Unset: the field is
+	// required (unless its type admits None). At most 64 KiB.
+	DefaultJson   *string `protobuf:"bytes,7,opt,name=default_json,json=defaultJson,proto3,oneof" json:"default_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -388,6 +435,13 @@ func (x *SignatureField) GetConstraints() []*FieldConstraint {
 		return x.Constraints
 	}
 	return nil
+}
+
+func (x *SignatureField) GetDefaultJson() string {
+	if x != nil && x.DefaultJson != nil {
+		return *x.DefaultJson
+	}
+	return ""
 }
 
 // One validation constraint of a field, e.g. {"name": "ge", "value": "1"}.
@@ -518,12 +572,17 @@ func (x *Signature) GetInstructions() string {
 // A training or demonstration example: field values by name.
 type Example struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Field values, e.g. {"question": "2+2?", "answer": "4"}.
+	// Field values, e.g. {"question": "2+2?", "answer": "4"}: the convenient form (numbers are doubles,
+	// read as integers when whole; object keys are read in sorted order).
 	Data *structpb.Struct `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
 	// Which keys are inputs (DSPy's `Example.with_inputs`); the rest are labels.
 	InputKeys []string `protobuf:"bytes,2,rep,name=input_keys,json=inputKeys,proto3" json:"input_keys,omitempty"`
 	// True for demos produced by bootstrapping (DSPy's `augmented`).
-	Augmented     bool `protobuf:"varint,3,opt,name=augmented,proto3" json:"augmented,omitempty"`
+	Augmented bool `protobuf:"varint,3,opt,name=augmented,proto3" json:"augmented,omitempty"`
+	// Field values as JSON object text, e.g. `{"question": "2+2?", "answer": 4}`: the exact form
+	// (integers, floats and key order kept, as DSPy renders demos). When set, it wins over `data`. The
+	// server returns both forms.
+	DataJson      string `protobuf:"bytes,4,opt,name=data_json,json=dataJson,proto3" json:"data_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -579,11 +638,18 @@ func (x *Example) GetAugmented() bool {
 	return false
 }
 
+func (x *Example) GetDataJson() string {
+	if x != nil {
+		return x.DataJson
+	}
+	return ""
+}
+
 var File_dspy_grpc_v1_signature_proto protoreflect.FileDescriptor
 
 const file_dspy_grpc_v1_signature_proto_rawDesc = "" +
 	"\n" +
-	"\x1cdspy_grpc/v1/signature.proto\x12\fdspy_grpc.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x86\x02\n" +
+	"\x1cdspy_grpc/v1/signature.proto\x12\fdspy_grpc.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xe2\x02\n" +
 	"\bTypeSpec\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.dspy_grpc.v1.TypeKindR\x04kind\x12*\n" +
 	"\x04args\x18\x02 \x03(\v2\x16.dspy_grpc.v1.TypeSpecR\x04args\x12.\n" +
@@ -592,16 +658,24 @@ const file_dspy_grpc_v1_signature_proto_rawDesc = "" +
 	"\vjson_schema\x18\x05 \x01(\tR\n" +
 	"jsonSchema\x12\x1a\n" +
 	"\blanguage\x18\x06 \x01(\tR\blanguage\x12!\n" +
-	"\fmember_names\x18\a \x03(\tR\vmemberNames\"\xa9\x02\n" +
+	"\fmember_names\x18\a \x03(\tR\vmemberNames\x12\x1f\n" +
+	"\vvalues_json\x18\b \x03(\tR\n" +
+	"valuesJson\x12\x1d\n" +
+	"\n" +
+	"none_first\x18\t \x01(\bR\tnoneFirst\x12\x1a\n" +
+	"\bvariadic\x18\n" +
+	" \x01(\bR\bvariadic\"\xe2\x02\n" +
 	"\x0eSignatureField\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x121\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x17.dspy_grpc.v1.FieldRoleB\x04\xe2A\x01\x02R\x04role\x12*\n" +
 	"\x04type\x18\x03 \x01(\v2\x16.dspy_grpc.v1.TypeSpecR\x04type\x12%\n" +
 	"\vdescription\x18\x04 \x01(\tH\x00R\vdescription\x88\x01\x01\x12\x1b\n" +
 	"\x06prefix\x18\x05 \x01(\tH\x01R\x06prefix\x88\x01\x01\x12?\n" +
-	"\vconstraints\x18\x06 \x03(\v2\x1d.dspy_grpc.v1.FieldConstraintR\vconstraintsB\x0e\n" +
+	"\vconstraints\x18\x06 \x03(\v2\x1d.dspy_grpc.v1.FieldConstraintR\vconstraints\x12&\n" +
+	"\fdefault_json\x18\a \x01(\tH\x02R\vdefaultJson\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\t\n" +
-	"\a_prefix\"G\n" +
+	"\a_prefixB\x0f\n" +
+	"\r_default_json\"G\n" +
 	"\x0fFieldConstraint\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x12\x1a\n" +
 	"\x05value\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x05value\"\x8f\x01\n" +
@@ -609,12 +683,13 @@ const file_dspy_grpc_v1_signature_proto_rawDesc = "" +
 	"\x06fields\x18\x01 \x03(\v2\x1c.dspy_grpc.v1.SignatureFieldR\x06fields\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12'\n" +
 	"\finstructions\x18\x03 \x01(\tH\x00R\finstructions\x88\x01\x01B\x0f\n" +
-	"\r_instructions\"s\n" +
+	"\r_instructions\"\x90\x01\n" +
 	"\aExample\x12+\n" +
 	"\x04data\x18\x01 \x01(\v2\x17.google.protobuf.StructR\x04data\x12\x1d\n" +
 	"\n" +
 	"input_keys\x18\x02 \x03(\tR\tinputKeys\x12\x1c\n" +
-	"\taugmented\x18\x03 \x01(\bR\taugmented*\x8c\x03\n" +
+	"\taugmented\x18\x03 \x01(\bR\taugmented\x12\x1b\n" +
+	"\tdata_json\x18\x04 \x01(\tR\bdataJson*\xb8\x03\n" +
 	"\bTypeKind\x12\x19\n" +
 	"\x15TYPE_KIND_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rTYPE_KIND_STR\x10\x01\x12\x11\n" +
@@ -634,7 +709,9 @@ const file_dspy_grpc_v1_signature_proto_rawDesc = "" +
 	"\x11TYPE_KIND_HISTORY\x10\x0e\x12\x18\n" +
 	"\x14TYPE_KIND_TOOL_CALLS\x10\x0f\x12\x12\n" +
 	"\x0eTYPE_KIND_CODE\x10\x10\x12\x11\n" +
-	"\rTYPE_KIND_ANY\x10\x11*T\n" +
+	"\rTYPE_KIND_ANY\x10\x11\x12\x16\n" +
+	"\x12TYPE_KIND_DATETIME\x10\x12\x12\x12\n" +
+	"\x0eTYPE_KIND_DATE\x10\x13*T\n" +
 	"\tFieldRole\x12\x1a\n" +
 	"\x16FIELD_ROLE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10FIELD_ROLE_INPUT\x10\x01\x12\x15\n" +

@@ -17,7 +17,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file dspy_grpc/v1/inference.proto.
  */
 export const file_dspy_grpc_v1_inference: GenFile = /*@__PURE__*/
-  fileDesc("Chxkc3B5X2dycGMvdjEvaW5mZXJlbmNlLnByb3RvEgxkc3B5X2dycGMudjEixwEKFFN0cmVhbVByZWRpY3RSZXF1ZXN0EhEKB3Byb2dyYW0YASABKAlIABIqCgZtb2R1bGUYAiABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0gAEi0KBmlucHV0cxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCBOJBAQISIAoCbG0YBCABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEhUKDWluY2x1ZGVfdHJhY2UYBSABKAhCCAoGdGFyZ2V0IoUDCgxQcmVkaWN0RXZlbnQSLwoLZmllbGRfZGVsdGEYASABKAsyGC5kc3B5X2dycGMudjEuRmllbGREZWx0YUgAEjMKDm1vZHVsZV9zdGFydGVkGAIgASgLMhkuZHNweV9ncnBjLnYxLk1vZHVsZUV2ZW50SAASNAoPbW9kdWxlX2ZpbmlzaGVkGAMgASgLMhkuZHNweV9ncnBjLnYxLk1vZHVsZUV2ZW50SAASOAoRdG9vbF9jYWxsX3N0YXJ0ZWQYBCABKAsyGy5kc3B5X2dycGMudjEuVG9vbENhbGxFdmVudEgAEjkKEnRvb2xfY2FsbF9maW5pc2hlZBgFIAEoCzIbLmRzcHlfZ3JwYy52MS5Ub29sQ2FsbEV2ZW50SAASKwoJdG9vbF9jYWxsGAYgASgLMhYuZHNweV9ncnBjLnYxLlRvb2xDYWxsSAASLgoKcHJlZGljdGlvbhgHIAEoCzIYLmRzcHlfZ3JwYy52MS5QcmVkaWN0aW9uSABCBwoFZXZlbnQiSgoKRmllbGREZWx0YRIRCglwcmVkaWN0b3IYASABKAkSDQoFZmllbGQYAiABKAkSDAoEdGV4dBgDIAEoCRIMCgRsYXN0GAQgASgIIjoKC01vZHVsZUV2ZW50Eg4KBm1vZHVsZRgBIAEoCRIMCgRraW5kGAIgASgJEg0KBWVycm9yGAMgASgJIqEBCg1Ub29sQ2FsbEV2ZW50Eg4KBm1vZHVsZRgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEgwKBHRvb2wYAyABKAkSJQoEYXJncxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKwoLb2JzZXJ2YXRpb24YBSABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDQoFZXJyb3IYBiABKAkiUAoIVG9vbENhbGwSDwoHY2FsbF9pZBgBIAEoCRIMCgR0b29sGAIgASgJEiUKBGFyZ3MYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0InEKClJ1blJlcXVlc3QSJwoFc3RhcnQYASABKAsyFi5kc3B5X2dycGMudjEuUnVuU3RhcnRIABIvCgt0b29sX3Jlc3VsdBgCIAEoCzIYLmRzcHlfZ3JwYy52MS5Ub29sUmVzdWx0SABCCQoHbWVzc2FnZSJ/CghSdW5TdGFydBIzCgdyZXF1ZXN0GAEgASgLMhwuZHNweV9ncnBjLnYxLlByZWRpY3RSZXF1ZXN0QgTiQQECEg0KBXRvb2xzGAIgAygJEi8KDHRvb2xfdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJpCgpUb29sUmVzdWx0EhUKB2NhbGxfaWQYASABKAlCBOJBAQISKAoGb3V0cHV0GAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlSAASDwoFZXJyb3IYAyABKAlIAEIJCgdvdXRjb21lIt8BChNCYXRjaFByZWRpY3RSZXF1ZXN0EhEKB3Byb2dyYW0YASABKAlIABIqCgZtb2R1bGUYAiABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0gAEi0KBmlucHV0cxgDIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCBOJBAQISIAoCbG0YBCABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEhUKDWluY2x1ZGVfdHJhY2UYBSABKAgSFwoPbWF4X2NvbmN1cnJlbmN5GAYgASgFQggKBnRhcmdldCKJAQoUQmF0Y2hQcmVkaWN0UmVzcG9uc2USDQoFaW5kZXgYASABKAUSLgoKcHJlZGljdGlvbhgCIAEoCzIYLmRzcHlfZ3JwYy52MS5QcmVkaWN0aW9uSAASKAoFZXJyb3IYAyABKAsyFy5kc3B5X2dycGMudjEuSXRlbUVycm9ySABCCAoGcmVzdWx0IuABCglJdGVtRXJyb3ISDAoEY29kZRgBIAEoCRIOCgZyZWFzb24YAiABKAkSDwoHbWVzc2FnZRgDIAEoCRI3CghtZXRhZGF0YRgEIAMoCzIlLmRzcHlfZ3JwYy52MS5JdGVtRXJyb3IuTWV0YWRhdGFFbnRyeRI6ChBmaWVsZF92aW9sYXRpb25zGAUgAygLMiAuZHNweV9ncnBjLnYxLkl0ZW1GaWVsZFZpb2xhdGlvbhovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOAoSSXRlbUZpZWxkVmlvbGF0aW9uEg0KBWZpZWxkGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIsEBCg5QcmVkaWN0UmVxdWVzdBIRCgdwcm9ncmFtGAEgASgJSAASKgoGbW9kdWxlGAIgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNIABItCgZpbnB1dHMYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0QgTiQQECEiAKAmxtGAQgASgLMhQuZHNweV9ncnBjLnYxLkxNU3BlYxIVCg1pbmNsdWRlX3RyYWNlGAUgASgIQggKBnRhcmdldCI/Cg9QcmVkaWN0UmVzcG9uc2USLAoKcHJlZGljdGlvbhgBIAEoCzIYLmRzcHlfZ3JwYy52MS5QcmVkaWN0aW9uIlwKC0NoYXRNZXNzYWdlEgwKBHJvbGUYASABKAkSDwoHY29udGVudBgCIAEoCRIuCg1jb250ZW50X3BhcnRzGAMgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCLMAQoTUmVuZGVyUHJvbXB0UmVxdWVzdBIRCgdwcm9ncmFtGAEgASgJSAASKgoGbW9kdWxlGAIgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNIABItCgZpbnB1dHMYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0QgTiQQECEhEKCXByZWRpY3RvchgEIAEoCRIqCgdhZGFwdGVyGAUgASgOMhkuZHNweV9ncnBjLnYxLkFkYXB0ZXJLaW5kQggKBnRhcmdldCKZAQoUUmVuZGVyUHJvbXB0UmVzcG9uc2USKwoIbWVzc2FnZXMYASADKAsyGS5kc3B5X2dycGMudjEuQ2hhdE1lc3NhZ2USMAoPcmVxdWVzdF9vcHRpb25zGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIRCglwcmVkaWN0b3IYAyABKAkSDwoHYWRhcHRlchgEIAEoCSK6AQoWUGFyc2VDb21wbGV0aW9uUmVxdWVzdBIRCgdwcm9ncmFtGAEgASgJSAASKgoGbW9kdWxlGAIgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNIABIYCgpjb21wbGV0aW9uGAMgASgJQgTiQQECEhEKCXByZWRpY3RvchgEIAEoCRIqCgdhZGFwdGVyGAUgASgOMhkuZHNweV9ncnBjLnYxLkFkYXB0ZXJLaW5kQggKBnRhcmdldCJUChdQYXJzZUNvbXBsZXRpb25SZXNwb25zZRIoCgdvdXRwdXRzGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIPCgdhZGFwdGVyGAIgASgJMv4DChBJbmZlcmVuY2VTZXJ2aWNlEkYKB1ByZWRpY3QSHC5kc3B5X2dycGMudjEuUHJlZGljdFJlcXVlc3QaHS5kc3B5X2dycGMudjEuUHJlZGljdFJlc3BvbnNlElUKDFJlbmRlclByb21wdBIhLmRzcHlfZ3JwYy52MS5SZW5kZXJQcm9tcHRSZXF1ZXN0GiIuZHNweV9ncnBjLnYxLlJlbmRlclByb21wdFJlc3BvbnNlEl4KD1BhcnNlQ29tcGxldGlvbhIkLmRzcHlfZ3JwYy52MS5QYXJzZUNvbXBsZXRpb25SZXF1ZXN0GiUuZHNweV9ncnBjLnYxLlBhcnNlQ29tcGxldGlvblJlc3BvbnNlElEKDVN0cmVhbVByZWRpY3QSIi5kc3B5X2dycGMudjEuU3RyZWFtUHJlZGljdFJlcXVlc3QaGi5kc3B5X2dycGMudjEuUHJlZGljdEV2ZW50MAESVwoMQmF0Y2hQcmVkaWN0EiEuZHNweV9ncnBjLnYxLkJhdGNoUHJlZGljdFJlcXVlc3QaIi5kc3B5X2dycGMudjEuQmF0Y2hQcmVkaWN0UmVzcG9uc2UwARI/CgNSdW4SGC5kc3B5X2dycGMudjEuUnVuUmVxdWVzdBoaLmRzcHlfZ3JwYy52MS5QcmVkaWN0RXZlbnQoATABQkdaRWdpdGh1Yi5jb20vZHNweS1ncnBjL2RzcHktZ3JwYy9jbGllbnRzL2dvL2dlbi9kc3B5X2dycGMvdjE7ZHNweWdycGN2MWIGcHJvdG8z", [file_dspy_grpc_v1_module, file_dspy_grpc_v1_prediction, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_struct]);
+  fileDesc("Chxkc3B5X2dycGMvdjEvaW5mZXJlbmNlLnByb3RvEgxkc3B5X2dycGMudjEi1gEKFFN0cmVhbVByZWRpY3RSZXF1ZXN0EhEKB3Byb2dyYW0YASABKAlIABIqCgZtb2R1bGUYAiABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0gAEicKBmlucHV0cxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIAoCbG0YBCABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEhUKDWluY2x1ZGVfdHJhY2UYBSABKAgSEwoLaW5wdXRzX2pzb24YBiABKAlCCAoGdGFyZ2V0IoUDCgxQcmVkaWN0RXZlbnQSLwoLZmllbGRfZGVsdGEYASABKAsyGC5kc3B5X2dycGMudjEuRmllbGREZWx0YUgAEjMKDm1vZHVsZV9zdGFydGVkGAIgASgLMhkuZHNweV9ncnBjLnYxLk1vZHVsZUV2ZW50SAASNAoPbW9kdWxlX2ZpbmlzaGVkGAMgASgLMhkuZHNweV9ncnBjLnYxLk1vZHVsZUV2ZW50SAASOAoRdG9vbF9jYWxsX3N0YXJ0ZWQYBCABKAsyGy5kc3B5X2dycGMudjEuVG9vbENhbGxFdmVudEgAEjkKEnRvb2xfY2FsbF9maW5pc2hlZBgFIAEoCzIbLmRzcHlfZ3JwYy52MS5Ub29sQ2FsbEV2ZW50SAASKwoJdG9vbF9jYWxsGAYgASgLMhYuZHNweV9ncnBjLnYxLlRvb2xDYWxsSAASLgoKcHJlZGljdGlvbhgHIAEoCzIYLmRzcHlfZ3JwYy52MS5QcmVkaWN0aW9uSABCBwoFZXZlbnQiSgoKRmllbGREZWx0YRIRCglwcmVkaWN0b3IYASABKAkSDQoFZmllbGQYAiABKAkSDAoEdGV4dBgDIAEoCRIMCgRsYXN0GAQgASgIIjoKC01vZHVsZUV2ZW50Eg4KBm1vZHVsZRgBIAEoCRIMCgRraW5kGAIgASgJEg0KBWVycm9yGAMgASgJIs4BCg1Ub29sQ2FsbEV2ZW50Eg4KBm1vZHVsZRgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEgwKBHRvb2wYAyABKAkSJQoEYXJncxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKwoLb2JzZXJ2YXRpb24YBSABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDQoFZXJyb3IYBiABKAkSEQoJYXJnc19qc29uGAcgASgJEhgKEG9ic2VydmF0aW9uX2pzb24YCCABKAkiYwoIVG9vbENhbGwSDwoHY2FsbF9pZBgBIAEoCRIMCgR0b29sGAIgASgJEiUKBGFyZ3MYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhEKCWFyZ3NfanNvbhgEIAEoCSJxCgpSdW5SZXF1ZXN0EicKBXN0YXJ0GAEgASgLMhYuZHNweV9ncnBjLnYxLlJ1blN0YXJ0SAASLwoLdG9vbF9yZXN1bHQYAiABKAsyGC5kc3B5X2dycGMudjEuVG9vbFJlc3VsdEgAQgkKB21lc3NhZ2UifwoIUnVuU3RhcnQSMwoHcmVxdWVzdBgBIAEoCzIcLmRzcHlfZ3JwYy52MS5QcmVkaWN0UmVxdWVzdEIE4kEBAhINCgV0b29scxgCIAMoCRIvCgx0b29sX3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24igAEKClRvb2xSZXN1bHQSFQoHY2FsbF9pZBgBIAEoCUIE4kEBAhIoCgZvdXRwdXQYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWVIABIPCgVlcnJvchgDIAEoCUgAEhUKC291dHB1dF9qc29uGAQgASgJSABCCQoHb3V0Y29tZSLuAQoTQmF0Y2hQcmVkaWN0UmVxdWVzdBIRCgdwcm9ncmFtGAEgASgJSAASKgoGbW9kdWxlGAIgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNIABInCgZpbnB1dHMYAyADKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiAKAmxtGAQgASgLMhQuZHNweV9ncnBjLnYxLkxNU3BlYxIVCg1pbmNsdWRlX3RyYWNlGAUgASgIEhcKD21heF9jb25jdXJyZW5jeRgGIAEoBRITCgtpbnB1dHNfanNvbhgHIAMoCUIICgZ0YXJnZXQiiQEKFEJhdGNoUHJlZGljdFJlc3BvbnNlEg0KBWluZGV4GAEgASgFEi4KCnByZWRpY3Rpb24YAiABKAsyGC5kc3B5X2dycGMudjEuUHJlZGljdGlvbkgAEigKBWVycm9yGAMgASgLMhcuZHNweV9ncnBjLnYxLkl0ZW1FcnJvckgAQggKBnJlc3VsdCLgAQoJSXRlbUVycm9yEgwKBGNvZGUYASABKAkSDgoGcmVhc29uGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSNwoIbWV0YWRhdGEYBCADKAsyJS5kc3B5X2dycGMudjEuSXRlbUVycm9yLk1ldGFkYXRhRW50cnkSOgoQZmllbGRfdmlvbGF0aW9ucxgFIAMoCzIgLmRzcHlfZ3JwYy52MS5JdGVtRmllbGRWaW9sYXRpb24aLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjgKEkl0ZW1GaWVsZFZpb2xhdGlvbhINCgVmaWVsZBgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCSLQAQoOUHJlZGljdFJlcXVlc3QSEQoHcHJvZ3JhbRgBIAEoCUgAEioKBm1vZHVsZRgCIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjSAASJwoGaW5wdXRzGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIgCgJsbRgEIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMSFQoNaW5jbHVkZV90cmFjZRgFIAEoCBITCgtpbnB1dHNfanNvbhgGIAEoCUIICgZ0YXJnZXQiPwoPUHJlZGljdFJlc3BvbnNlEiwKCnByZWRpY3Rpb24YASABKAsyGC5kc3B5X2dycGMudjEuUHJlZGljdGlvbiJcCgtDaGF0TWVzc2FnZRIMCgRyb2xlGAEgASgJEg8KB2NvbnRlbnQYAiABKAkSLgoNY29udGVudF9wYXJ0cxgDIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3Qi2wEKE1JlbmRlclByb21wdFJlcXVlc3QSEQoHcHJvZ3JhbRgBIAEoCUgAEioKBm1vZHVsZRgCIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjSAASJwoGaW5wdXRzGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIRCglwcmVkaWN0b3IYBCABKAkSKgoHYWRhcHRlchgFIAEoDjIZLmRzcHlfZ3JwYy52MS5BZGFwdGVyS2luZBITCgtpbnB1dHNfanNvbhgGIAEoCUIICgZ0YXJnZXQitwEKFFJlbmRlclByb21wdFJlc3BvbnNlEisKCG1lc3NhZ2VzGAEgAygLMhkuZHNweV9ncnBjLnYxLkNoYXRNZXNzYWdlEjAKD3JlcXVlc3Rfb3B0aW9ucxgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEQoJcHJlZGljdG9yGAMgASgJEg8KB2FkYXB0ZXIYBCABKAkSHAoUcmVxdWVzdF9vcHRpb25zX2pzb24YBSABKAkiugEKFlBhcnNlQ29tcGxldGlvblJlcXVlc3QSEQoHcHJvZ3JhbRgBIAEoCUgAEioKBm1vZHVsZRgCIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjSAASGAoKY29tcGxldGlvbhgDIAEoCUIE4kEBAhIRCglwcmVkaWN0b3IYBCABKAkSKgoHYWRhcHRlchgFIAEoDjIZLmRzcHlfZ3JwYy52MS5BZGFwdGVyS2luZEIICgZ0YXJnZXQiagoXUGFyc2VDb21wbGV0aW9uUmVzcG9uc2USKAoHb3V0cHV0cxgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDwoHYWRhcHRlchgCIAEoCRIUCgxvdXRwdXRzX2pzb24YAyABKAky/gMKEEluZmVyZW5jZVNlcnZpY2USRgoHUHJlZGljdBIcLmRzcHlfZ3JwYy52MS5QcmVkaWN0UmVxdWVzdBodLmRzcHlfZ3JwYy52MS5QcmVkaWN0UmVzcG9uc2USVQoMUmVuZGVyUHJvbXB0EiEuZHNweV9ncnBjLnYxLlJlbmRlclByb21wdFJlcXVlc3QaIi5kc3B5X2dycGMudjEuUmVuZGVyUHJvbXB0UmVzcG9uc2USXgoPUGFyc2VDb21wbGV0aW9uEiQuZHNweV9ncnBjLnYxLlBhcnNlQ29tcGxldGlvblJlcXVlc3QaJS5kc3B5X2dycGMudjEuUGFyc2VDb21wbGV0aW9uUmVzcG9uc2USUQoNU3RyZWFtUHJlZGljdBIiLmRzcHlfZ3JwYy52MS5TdHJlYW1QcmVkaWN0UmVxdWVzdBoaLmRzcHlfZ3JwYy52MS5QcmVkaWN0RXZlbnQwARJXCgxCYXRjaFByZWRpY3QSIS5kc3B5X2dycGMudjEuQmF0Y2hQcmVkaWN0UmVxdWVzdBoiLmRzcHlfZ3JwYy52MS5CYXRjaFByZWRpY3RSZXNwb25zZTABEj8KA1J1bhIYLmRzcHlfZ3JwYy52MS5SdW5SZXF1ZXN0GhouZHNweV9ncnBjLnYxLlByZWRpY3RFdmVudCgBMAFCR1pFZ2l0aHViLmNvbS9kc3B5LWdycGMvZHNweS1ncnBjL2NsaWVudHMvZ28vZ2VuL2RzcHlfZ3JwYy92MTtkc3B5Z3JwY3YxYgZwcm90bzM", [file_dspy_grpc_v1_module, file_dspy_grpc_v1_prediction, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_struct]);
 
 /**
  * Request for StreamPredict: the same fields as PredictRequest.
@@ -49,7 +49,7 @@ export type StreamPredictRequest = Message<"dspy_grpc.v1.StreamPredictRequest"> 
   } | { case: undefined; value?: undefined };
 
   /**
-   * Input field values by name.
+   * Input field values by name (the convenient form; see PredictRequest.inputs).
    *
    * @generated from field: google.protobuf.Struct inputs = 3;
    */
@@ -68,6 +68,15 @@ export type StreamPredictRequest = Message<"dspy_grpc.v1.StreamPredictRequest"> 
    * @generated from field: bool include_trace = 5;
    */
   includeTrace: boolean;
+
+  /**
+   * Input field values as a JSON object text, e.g. `{"question": "Why?", "k": 3}`: the exact form.
+   * Integers stay integers and object keys keep their order, as DSPy renders them. When set, it wins
+   * over `inputs`; at most 1 MiB.
+   *
+   * @generated from field: string inputs_json = 6;
+   */
+  inputsJson: string;
 };
 
 /**
@@ -261,7 +270,8 @@ export type ToolCallEvent = Message<"dspy_grpc.v1.ToolCallEvent"> & {
   tool: string;
 
   /**
-   * The arguments the LM gave (on both the started and the finished event).
+   * The arguments the LM gave (on both the started and the finished event); numbers as doubles,
+   * keys unordered. `args_json` is the exact form.
    *
    * @generated from field: google.protobuf.Struct args = 4;
    */
@@ -269,6 +279,7 @@ export type ToolCallEvent = Message<"dspy_grpc.v1.ToolCallEvent"> & {
 
   /**
    * tool_call_finished only: what the agent observes (the result, or "Execution error in ...").
+   * `observation_json` is the exact form.
    *
    * @generated from field: google.protobuf.Value observation = 5;
    */
@@ -280,6 +291,20 @@ export type ToolCallEvent = Message<"dspy_grpc.v1.ToolCallEvent"> & {
    * @generated from field: string error = 6;
    */
   error: string;
+
+  /**
+   * The arguments as JSON object text, exactly as the agent holds them (integers, key order).
+   *
+   * @generated from field: string args_json = 7;
+   */
+  argsJson: string;
+
+  /**
+   * tool_call_finished only: the observation as JSON text, exact.
+   *
+   * @generated from field: string observation_json = 8;
+   */
+  observationJson: string;
 };
 
 /**
@@ -310,11 +335,18 @@ export type ToolCall = Message<"dspy_grpc.v1.ToolCall"> & {
   tool: string;
 
   /**
-   * The arguments the LM gave.
+   * The arguments the LM gave; numbers as doubles, keys unordered. `args_json` is the exact form.
    *
    * @generated from field: google.protobuf.Struct args = 3;
    */
   args?: JsonObject | undefined;
+
+  /**
+   * The arguments as JSON object text, exact (integers stay integers, keys keep their order).
+   *
+   * @generated from field: string args_json = 4;
+   */
+  argsJson: string;
 };
 
 /**
@@ -416,7 +448,8 @@ export type ToolResult = Message<"dspy_grpc.v1.ToolResult"> & {
    */
   outcome: {
     /**
-     * The tool's result (any JSON value), shown to the agent as its observation.
+     * The tool's result (any JSON value), shown to the agent as its observation. Numbers arrive
+     * as doubles: whole ones are read as integers. Objects' keys are read in sorted order.
      *
      * @generated from field: google.protobuf.Value output = 2;
      */
@@ -430,6 +463,15 @@ export type ToolResult = Message<"dspy_grpc.v1.ToolResult"> & {
      */
     value: string;
     case: "error";
+  } | {
+    /**
+     * The tool's result as JSON text (e.g. `{"temp": 21, "unit": "C"}`), the exact form: integers,
+     * floats and key order are kept. At most 1 MiB.
+     *
+     * @generated from field: string output_json = 4;
+     */
+    value: string;
+    case: "outputJson";
   } | { case: undefined; value?: undefined };
 };
 
@@ -470,7 +512,8 @@ export type BatchPredictRequest = Message<"dspy_grpc.v1.BatchPredictRequest"> & 
   } | { case: undefined; value?: undefined };
 
   /**
-   * One set of input values per item.
+   * One set of input values per item (the convenient form; see PredictRequest.inputs). Give either
+   * `inputs` or `inputs_json`, not both.
    *
    * @generated from field: repeated google.protobuf.Struct inputs = 3;
    */
@@ -496,6 +539,13 @@ export type BatchPredictRequest = Message<"dspy_grpc.v1.BatchPredictRequest"> & 
    * @generated from field: int32 max_concurrency = 6;
    */
   maxConcurrency: number;
+
+  /**
+   * One JSON object text of input values per item: the exact form (see PredictRequest.inputs_json).
+   *
+   * @generated from field: repeated string inputs_json = 7;
+   */
+  inputsJson: string[];
 };
 
 /**
@@ -656,7 +706,10 @@ export type PredictRequest = Message<"dspy_grpc.v1.PredictRequest"> & {
   } | { case: undefined; value?: undefined };
 
   /**
-   * Input field values by name, e.g. {"question": "What is the capital of France?"}.
+   * Input field values by name, e.g. {"question": "What is the capital of France?"}: the convenient
+   * form. A Struct's numbers are doubles and its objects are unordered, so the server reads whole
+   * numbers as integers and objects' keys in sorted order (the same bytes on every replica). To send
+   * 1.0, or keys in your order, use `inputs_json`. One of the two is required.
    *
    * @generated from field: google.protobuf.Struct inputs = 3;
    */
@@ -675,6 +728,15 @@ export type PredictRequest = Message<"dspy_grpc.v1.PredictRequest"> & {
    * @generated from field: bool include_trace = 5;
    */
   includeTrace: boolean;
+
+  /**
+   * Input field values as a JSON object text, e.g. `{"question": "Why?", "k": 3}`: the exact form.
+   * Integers stay integers and object keys keep their order, as DSPy renders them. When set, it wins
+   * over `inputs`; at most 1 MiB.
+   *
+   * @generated from field: string inputs_json = 6;
+   */
+  inputsJson: string;
 };
 
 /**
@@ -771,7 +833,7 @@ export type RenderPromptRequest = Message<"dspy_grpc.v1.RenderPromptRequest"> & 
   } | { case: undefined; value?: undefined };
 
   /**
-   * Input field values by name.
+   * Input field values by name (the convenient form; see PredictRequest.inputs).
    *
    * @generated from field: google.protobuf.Struct inputs = 3;
    */
@@ -790,6 +852,15 @@ export type RenderPromptRequest = Message<"dspy_grpc.v1.RenderPromptRequest"> & 
    * @generated from field: dspy_grpc.v1.AdapterKind adapter = 5;
    */
   adapter: AdapterKind;
+
+  /**
+   * Input field values as a JSON object text, e.g. `{"question": "Why?", "k": 3}`: the exact form.
+   * Integers stay integers and object keys keep their order, as DSPy renders them. When set, it wins
+   * over `inputs`; at most 1 MiB.
+   *
+   * @generated from field: string inputs_json = 6;
+   */
+  inputsJson: string;
 };
 
 /**
@@ -833,6 +904,13 @@ export type RenderPromptResponse = Message<"dspy_grpc.v1.RenderPromptResponse"> 
    * @generated from field: string adapter = 4;
    */
   adapter: string;
+
+  /**
+   * `request_options` as JSON object text, exact (the key order of a `response_format` schema).
+   *
+   * @generated from field: string request_options_json = 5;
+   */
+  requestOptionsJson: string;
 };
 
 /**
@@ -907,7 +985,7 @@ export const ParseCompletionRequestSchema: GenMessage<ParseCompletionRequest> = 
  */
 export type ParseCompletionResponse = Message<"dspy_grpc.v1.ParseCompletionResponse"> & {
   /**
-   * Output field values by name, validated against their types.
+   * Output field values by name, validated against their types; numbers as doubles, keys unordered.
    *
    * @generated from field: google.protobuf.Struct outputs = 1;
    */
@@ -919,6 +997,13 @@ export type ParseCompletionResponse = Message<"dspy_grpc.v1.ParseCompletionRespo
    * @generated from field: string adapter = 2;
    */
   adapter: string;
+
+  /**
+   * The outputs as JSON object text: the exact form (integers, key order).
+   *
+   * @generated from field: string outputs_json = 3;
+   */
+  outputsJson: string;
 };
 
 /**

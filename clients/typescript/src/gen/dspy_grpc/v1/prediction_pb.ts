@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file dspy_grpc/v1/prediction.proto.
  */
 export const file_dspy_grpc_v1_prediction: GenFile = /*@__PURE__*/
-  fileDesc("Ch1kc3B5X2dycGMvdjEvcHJlZGljdGlvbi5wcm90bxIMZHNweV9ncnBjLnYxInIKCk1vZGVsVXNhZ2USDQoFbW9kZWwYASABKAkSFQoNcHJvbXB0X3Rva2VucxgCIAEoAxIZChFjb21wbGV0aW9uX3Rva2VucxgDIAEoAxIUCgx0b3RhbF90b2tlbnMYBCABKAMSDQoFY2FsbHMYBSABKAUijgIKCVRyYWNlU3RlcBIRCglwcmVkaWN0b3IYASABKAkSJwoGaW5wdXRzGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIoCgdvdXRwdXRzGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIPCgdhZGFwdGVyGAQgASgJEg0KBW1vZGVsGAUgASgJEicKBXVzYWdlGAYgASgLMhguZHNweV9ncnBjLnYxLk1vZGVsVXNhZ2USKgoHbGF0ZW5jeRgHIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhITCgtsbV9jYWxsX2lkcxgIIAMoCRIRCgljYWNoZV9oaXQYCSABKAgi5wEKClByZWRpY3Rpb24SKAoHb3V0cHV0cxgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSJwoFdXNhZ2UYAiADKAsyGC5kc3B5X2dycGMudjEuTW9kZWxVc2FnZRImCgV0cmFjZRgDIAMoCzIXLmRzcHlfZ3JwYy52MS5UcmFjZVN0ZXASDwoHcHJvZ3JhbRgEIAEoCRITCgtyZXZpc2lvbl9pZBgFIAEoCRI4ChFhZGFwdGVyX2ZhbGxiYWNrcxgGIAMoCzIdLmRzcHlfZ3JwYy52MS5BZGFwdGVyRmFsbGJhY2siXQoPQWRhcHRlckZhbGxiYWNrEhEKCXByZWRpY3RvchgBIAEoCRIUCgxmcm9tX2FkYXB0ZXIYAiABKAkSEgoKdG9fYWRhcHRlchgDIAEoCRINCgVlcnJvchgEIAEoCUJHWkVnaXRodWIuY29tL2RzcHktZ3JwYy9kc3B5LWdycGMvY2xpZW50cy9nby9nZW4vZHNweV9ncnBjL3YxO2RzcHlncnBjdjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_struct]);
+  fileDesc("Ch1kc3B5X2dycGMvdjEvcHJlZGljdGlvbi5wcm90bxIMZHNweV9ncnBjLnYxInIKCk1vZGVsVXNhZ2USDQoFbW9kZWwYASABKAkSFQoNcHJvbXB0X3Rva2VucxgCIAEoAxIZChFjb21wbGV0aW9uX3Rva2VucxgDIAEoAxIUCgx0b3RhbF90b2tlbnMYBCABKAMSDQoFY2FsbHMYBSABKAUiuQIKCVRyYWNlU3RlcBIRCglwcmVkaWN0b3IYASABKAkSJwoGaW5wdXRzGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIoCgdvdXRwdXRzGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIPCgdhZGFwdGVyGAQgASgJEg0KBW1vZGVsGAUgASgJEicKBXVzYWdlGAYgASgLMhguZHNweV9ncnBjLnYxLk1vZGVsVXNhZ2USKgoHbGF0ZW5jeRgHIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhITCgtsbV9jYWxsX2lkcxgIIAMoCRIRCgljYWNoZV9oaXQYCSABKAgSEwoLaW5wdXRzX2pzb24YCiABKAkSFAoMb3V0cHV0c19qc29uGAsgASgJIv0BCgpQcmVkaWN0aW9uEigKB291dHB1dHMYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EicKBXVzYWdlGAIgAygLMhguZHNweV9ncnBjLnYxLk1vZGVsVXNhZ2USJgoFdHJhY2UYAyADKAsyFy5kc3B5X2dycGMudjEuVHJhY2VTdGVwEg8KB3Byb2dyYW0YBCABKAkSEwoLcmV2aXNpb25faWQYBSABKAkSOAoRYWRhcHRlcl9mYWxsYmFja3MYBiADKAsyHS5kc3B5X2dycGMudjEuQWRhcHRlckZhbGxiYWNrEhQKDG91dHB1dHNfanNvbhgHIAEoCSJdCg9BZGFwdGVyRmFsbGJhY2sSEQoJcHJlZGljdG9yGAEgASgJEhQKDGZyb21fYWRhcHRlchgCIAEoCRISCgp0b19hZGFwdGVyGAMgASgJEg0KBWVycm9yGAQgASgJQkdaRWdpdGh1Yi5jb20vZHNweS1ncnBjL2RzcHktZ3JwYy9jbGllbnRzL2dvL2dlbi9kc3B5X2dycGMvdjE7ZHNweWdycGN2MWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct]);
 
 /**
  * Token usage of one model.
@@ -77,14 +77,14 @@ export type TraceStep = Message<"dspy_grpc.v1.TraceStep"> & {
   predictor: string;
 
   /**
-   * The inputs it received.
+   * The inputs it received; numbers as doubles, keys unordered (`inputs_json` is exact).
    *
    * @generated from field: google.protobuf.Struct inputs = 2;
    */
   inputs?: JsonObject | undefined;
 
   /**
-   * The outputs it produced.
+   * The outputs it produced; numbers as doubles, keys unordered (`outputs_json` is exact).
    *
    * @generated from field: google.protobuf.Struct outputs = 3;
    */
@@ -131,6 +131,20 @@ export type TraceStep = Message<"dspy_grpc.v1.TraceStep"> & {
    * @generated from field: bool cache_hit = 9;
    */
   cacheHit: boolean;
+
+  /**
+   * The inputs as JSON object text: the exact form (integers, key order).
+   *
+   * @generated from field: string inputs_json = 10;
+   */
+  inputsJson: string;
+
+  /**
+   * The outputs as JSON object text: the exact form.
+   *
+   * @generated from field: string outputs_json = 11;
+   */
+  outputsJson: string;
 };
 
 /**
@@ -147,7 +161,7 @@ export const TraceStepSchema: GenMessage<TraceStep> = /*@__PURE__*/
  */
 export type Prediction = Message<"dspy_grpc.v1.Prediction"> & {
   /**
-   * Output field values by name.
+   * Output field values by name: the convenient form (numbers as doubles, keys unordered).
    *
    * @generated from field: google.protobuf.Struct outputs = 1;
    */
@@ -189,6 +203,15 @@ export type Prediction = Message<"dspy_grpc.v1.Prediction"> & {
    * @generated from field: repeated dspy_grpc.v1.AdapterFallback adapter_fallbacks = 6;
    */
   adapterFallbacks: AdapterFallback[];
+
+  /**
+   * The outputs as JSON object text, e.g. `{"answer": 4, "scores": {"b": 0.5, "a": 1.0}}`: the exact
+   * form. An `int` output is an integer, a `float` output always has a fraction or exponent, and
+   * objects keep their key order.
+   *
+   * @generated from field: string outputs_json = 7;
+   */
+  outputsJson: string;
 };
 
 /**

@@ -13,7 +13,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file dspy_grpc/v1/signature.proto.
  */
 export const file_dspy_grpc_v1_signature: GenFile = /*@__PURE__*/
-  fileDesc("Chxkc3B5X2dycGMvdjEvc2lnbmF0dXJlLnByb3RvEgxkc3B5X2dycGMudjEiyQEKCFR5cGVTcGVjEiQKBGtpbmQYASABKA4yFi5kc3B5X2dycGMudjEuVHlwZUtpbmQSJAoEYXJncxgCIAMoCzIWLmRzcHlfZ3JwYy52MS5UeXBlU3BlYxImCgZ2YWx1ZXMYAyADKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDAoEbmFtZRgEIAEoCRITCgtqc29uX3NjaGVtYRgFIAEoCRIQCghsYW5ndWFnZRgGIAEoCRIUCgxtZW1iZXJfbmFtZXMYByADKAki9QEKDlNpZ25hdHVyZUZpZWxkEhIKBG5hbWUYASABKAlCBOJBAQISKwoEcm9sZRgCIAEoDjIXLmRzcHlfZ3JwYy52MS5GaWVsZFJvbGVCBOJBAQISJAoEdHlwZRgDIAEoCzIWLmRzcHlfZ3JwYy52MS5UeXBlU3BlYxIYCgtkZXNjcmlwdGlvbhgEIAEoCUgAiAEBEhMKBnByZWZpeBgFIAEoCUgBiAEBEjIKC2NvbnN0cmFpbnRzGAYgAygLMh0uZHNweV9ncnBjLnYxLkZpZWxkQ29uc3RyYWludEIOCgxfZGVzY3JpcHRpb25CCQoHX3ByZWZpeCI6Cg9GaWVsZENvbnN0cmFpbnQSEgoEbmFtZRgBIAEoCUIE4kEBAhITCgV2YWx1ZRgCIAEoCUIE4kEBAiJzCglTaWduYXR1cmUSLAoGZmllbGRzGAEgAygLMhwuZHNweV9ncnBjLnYxLlNpZ25hdHVyZUZpZWxkEgwKBHRleHQYAiABKAkSGQoMaW5zdHJ1Y3Rpb25zGAMgASgJSACIAQFCDwoNX2luc3RydWN0aW9ucyJXCgdFeGFtcGxlEiUKBGRhdGEYASABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhIKCmlucHV0X2tleXMYAiADKAkSEQoJYXVnbWVudGVkGAMgASgIKowDCghUeXBlS2luZBIZChVUWVBFX0tJTkRfVU5TUEVDSUZJRUQQABIRCg1UWVBFX0tJTkRfU1RSEAESEQoNVFlQRV9LSU5EX0lOVBACEhMKD1RZUEVfS0lORF9GTE9BVBADEhIKDlRZUEVfS0lORF9CT09MEAQSEgoOVFlQRV9LSU5EX0xJU1QQBRISCg5UWVBFX0tJTkRfRElDVBAGEhMKD1RZUEVfS0lORF9UVVBMRRAHEhUKEVRZUEVfS0lORF9MSVRFUkFMEAgSEgoOVFlQRV9LSU5EX0VOVU0QCRIUChBUWVBFX0tJTkRfT0JKRUNUEAoSFgoSVFlQRV9LSU5EX09QVElPTkFMEAsSEwoPVFlQRV9LSU5EX1VOSU9OEAwSEwoPVFlQRV9LSU5EX0lNQUdFEA0SFQoRVFlQRV9LSU5EX0hJU1RPUlkQDhIYChRUWVBFX0tJTkRfVE9PTF9DQUxMUxAPEhIKDlRZUEVfS0lORF9DT0RFEBASEQoNVFlQRV9LSU5EX0FOWRARKlQKCUZpZWxkUm9sZRIaChZGSUVMRF9ST0xFX1VOU1BFQ0lGSUVEEAASFAoQRklFTERfUk9MRV9JTlBVVBABEhUKEUZJRUxEX1JPTEVfT1VUUFVUEAJCR1pFZ2l0aHViLmNvbS9kc3B5LWdycGMvZHNweS1ncnBjL2NsaWVudHMvZ28vZ2VuL2RzcHlfZ3JwYy92MTtkc3B5Z3JwY3YxYgZwcm90bzM", [file_google_api_field_behavior, file_google_protobuf_struct]);
+  fileDesc("Chxkc3B5X2dycGMvdjEvc2lnbmF0dXJlLnByb3RvEgxkc3B5X2dycGMudjEihAIKCFR5cGVTcGVjEiQKBGtpbmQYASABKA4yFi5kc3B5X2dycGMudjEuVHlwZUtpbmQSJAoEYXJncxgCIAMoCzIWLmRzcHlfZ3JwYy52MS5UeXBlU3BlYxImCgZ2YWx1ZXMYAyADKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDAoEbmFtZRgEIAEoCRITCgtqc29uX3NjaGVtYRgFIAEoCRIQCghsYW5ndWFnZRgGIAEoCRIUCgxtZW1iZXJfbmFtZXMYByADKAkSEwoLdmFsdWVzX2pzb24YCCADKAkSEgoKbm9uZV9maXJzdBgJIAEoCBIQCgh2YXJpYWRpYxgKIAEoCCKhAgoOU2lnbmF0dXJlRmllbGQSEgoEbmFtZRgBIAEoCUIE4kEBAhIrCgRyb2xlGAIgASgOMhcuZHNweV9ncnBjLnYxLkZpZWxkUm9sZUIE4kEBAhIkCgR0eXBlGAMgASgLMhYuZHNweV9ncnBjLnYxLlR5cGVTcGVjEhgKC2Rlc2NyaXB0aW9uGAQgASgJSACIAQESEwoGcHJlZml4GAUgASgJSAGIAQESMgoLY29uc3RyYWludHMYBiADKAsyHS5kc3B5X2dycGMudjEuRmllbGRDb25zdHJhaW50EhkKDGRlZmF1bHRfanNvbhgHIAEoCUgCiAEBQg4KDF9kZXNjcmlwdGlvbkIJCgdfcHJlZml4Qg8KDV9kZWZhdWx0X2pzb24iOgoPRmllbGRDb25zdHJhaW50EhIKBG5hbWUYASABKAlCBOJBAQISEwoFdmFsdWUYAiABKAlCBOJBAQIicwoJU2lnbmF0dXJlEiwKBmZpZWxkcxgBIAMoCzIcLmRzcHlfZ3JwYy52MS5TaWduYXR1cmVGaWVsZBIMCgR0ZXh0GAIgASgJEhkKDGluc3RydWN0aW9ucxgDIAEoCUgAiAEBQg8KDV9pbnN0cnVjdGlvbnMiagoHRXhhbXBsZRIlCgRkYXRhGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBISCgppbnB1dF9rZXlzGAIgAygJEhEKCWF1Z21lbnRlZBgDIAEoCBIRCglkYXRhX2pzb24YBCABKAkquAMKCFR5cGVLaW5kEhkKFVRZUEVfS0lORF9VTlNQRUNJRklFRBAAEhEKDVRZUEVfS0lORF9TVFIQARIRCg1UWVBFX0tJTkRfSU5UEAISEwoPVFlQRV9LSU5EX0ZMT0FUEAMSEgoOVFlQRV9LSU5EX0JPT0wQBBISCg5UWVBFX0tJTkRfTElTVBAFEhIKDlRZUEVfS0lORF9ESUNUEAYSEwoPVFlQRV9LSU5EX1RVUExFEAcSFQoRVFlQRV9LSU5EX0xJVEVSQUwQCBISCg5UWVBFX0tJTkRfRU5VTRAJEhQKEFRZUEVfS0lORF9PQkpFQ1QQChIWChJUWVBFX0tJTkRfT1BUSU9OQUwQCxITCg9UWVBFX0tJTkRfVU5JT04QDBITCg9UWVBFX0tJTkRfSU1BR0UQDRIVChFUWVBFX0tJTkRfSElTVE9SWRAOEhgKFFRZUEVfS0lORF9UT09MX0NBTExTEA8SEgoOVFlQRV9LSU5EX0NPREUQEBIRCg1UWVBFX0tJTkRfQU5ZEBESFgoSVFlQRV9LSU5EX0RBVEVUSU1FEBISEgoOVFlQRV9LSU5EX0RBVEUQEypUCglGaWVsZFJvbGUSGgoWRklFTERfUk9MRV9VTlNQRUNJRklFRBAAEhQKEEZJRUxEX1JPTEVfSU5QVVQQARIVChFGSUVMRF9ST0xFX09VVFBVVBACQkdaRWdpdGh1Yi5jb20vZHNweS1ncnBjL2RzcHktZ3JwYy9jbGllbnRzL2dvL2dlbi9kc3B5X2dycGMvdjE7ZHNweWdycGN2MWIGcHJvdG8z", [file_google_api_field_behavior, file_google_protobuf_struct]);
 
 /**
  * A DSPy type, structured. Examples (JSON):
@@ -39,7 +39,8 @@ export type TypeSpec = Message<"dspy_grpc.v1.TypeSpec"> & {
   args: TypeSpec[];
 
   /**
-   * Allowed values of a literal or enum.
+   * Allowed values of a literal or enum (the convenient form: numbers are doubles, so whole numbers
+   * are read as integers; `values_json` is exact).
    *
    * @generated from field: repeated google.protobuf.Value values = 3;
    */
@@ -55,14 +56,17 @@ export type TypeSpec = Message<"dspy_grpc.v1.TypeSpec"> & {
   /**
    * JSON schema of an object type (its properties, required members, descriptions), as JSON text,
    * e.g. what pydantic's `Model.model_json_schema()` returns, serialized. Text rather than a Struct
-   * because the order of `properties` is part of the prompt DSPy renders.
+   * because the order of `properties` is part of the prompt DSPy renders. A property named by a
+   * pydantic alias carries the attribute's name as `"x-python-name"` (e.g. `"firstName": {"type":
+   * "string", "x-python-name": "first_name"}`): as in DSPy, schemas show the alias, values in prompts
+   * and XML elements show the attribute name, and object values on the wire use the alias.
    *
    * @generated from field: string json_schema = 5;
    */
   jsonSchema: string;
 
   /**
-   * Language of a code type, e.g. "python".
+   * Language of a code type, e.g. "python"; empty for a bare `dspy.Code`.
    *
    * @generated from field: string language = 6;
    */
@@ -75,6 +79,29 @@ export type TypeSpec = Message<"dspy_grpc.v1.TypeSpec"> & {
    * @generated from field: repeated string member_names = 7;
    */
   memberNames: string[];
+
+  /**
+   * Allowed values of a literal or enum, each as JSON text (`"1"`, `"1.5"`, `"\"a\""`): the exact
+   * form, e.g. to tell `Literal[1]` from `Literal[1.0]`. When set, it wins over `values`.
+   *
+   * @generated from field: repeated string values_json = 8;
+   */
+  valuesJson: string[];
+
+  /**
+   * Optional types only: None was written before the other members (`None | int`), which DSPy renders
+   * in that order: `Union[NoneType, int]` (otherwise `Union[int, NoneType]`).
+   *
+   * @generated from field: bool none_first = 9;
+   */
+  noneFirst: boolean;
+
+  /**
+   * Tuple types only: `tuple[T, ...]`, any number of T (`args` holds T alone).
+   *
+   * @generated from field: bool variadic = 10;
+   */
+  variadic: boolean;
 };
 
 /**
@@ -133,6 +160,15 @@ export type SignatureField = Message<"dspy_grpc.v1.SignatureField"> & {
    * @generated from field: repeated dspy_grpc.v1.FieldConstraint constraints = 6;
    */
   constraints: FieldConstraint[];
+
+  /**
+   * Output fields only: the default value as JSON text (e.g. "5", "\"n/a\"", "[]"), used when the LM's
+   * answer leaves the field out, as DSPy's `dspy.OutputField(default=...)`. Unset: the field is
+   * required (unless its type admits None). At most 64 KiB.
+   *
+   * @generated from field: optional string default_json = 7;
+   */
+  defaultJson?: string | undefined;
 };
 
 /**
@@ -217,7 +253,8 @@ export const SignatureSchema: GenMessage<Signature> = /*@__PURE__*/
  */
 export type Example = Message<"dspy_grpc.v1.Example"> & {
   /**
-   * Field values, e.g. {"question": "2+2?", "answer": "4"}.
+   * Field values, e.g. {"question": "2+2?", "answer": "4"}: the convenient form (numbers are doubles,
+   * read as integers when whole; object keys are read in sorted order).
    *
    * @generated from field: google.protobuf.Struct data = 1;
    */
@@ -236,6 +273,15 @@ export type Example = Message<"dspy_grpc.v1.Example"> & {
    * @generated from field: bool augmented = 3;
    */
   augmented: boolean;
+
+  /**
+   * Field values as JSON object text, e.g. `{"question": "2+2?", "answer": 4}`: the exact form
+   * (integers, floats and key order kept, as DSPy renders demos). When set, it wins over `data`. The
+   * server returns both forms.
+   *
+   * @generated from field: string data_json = 4;
+   */
+  dataJson: string;
 };
 
 /**
@@ -302,7 +348,8 @@ export enum TypeKind {
   DICT = 6,
 
   /**
-   * `tuple[A, B, ...]`: `args` holds the item types in order.
+   * `tuple[A, B]`: `args` holds the item types in order. With `variadic`, `tuple[T, ...]`: `args`
+   * holds T alone.
    *
    * @generated from enum value: TYPE_KIND_TUPLE = 7;
    */
@@ -330,7 +377,7 @@ export enum TypeKind {
   OBJECT = 10,
 
   /**
-   * `Optional[T]` (`T | None`): `args` holds T.
+   * `Optional[T]` (`T | None`): `args` holds T. `none_first` says None was written first.
    *
    * @generated from enum value: TYPE_KIND_OPTIONAL = 11;
    */
@@ -365,7 +412,8 @@ export enum TypeKind {
   TOOL_CALLS = 15,
 
   /**
-   * `dspy.Code`: source code in `language`.
+   * `dspy.Code`: source code in `language` (`Code['python']`, rendered `Code_python`); no language is
+   * a bare `dspy.Code` (Python code, rendered `Code`, as DSPy does).
    *
    * @generated from enum value: TYPE_KIND_CODE = 16;
    */
@@ -377,6 +425,20 @@ export enum TypeKind {
    * @generated from enum value: TYPE_KIND_ANY = 17;
    */
   ANY = 17,
+
+  /**
+   * `datetime.datetime`: an ISO 8601 string on the wire ("2024-01-02T03:04:05").
+   *
+   * @generated from enum value: TYPE_KIND_DATETIME = 18;
+   */
+  DATETIME = 18,
+
+  /**
+   * `datetime.date`: an ISO 8601 date string on the wire ("2024-01-02").
+   *
+   * @generated from enum value: TYPE_KIND_DATE = 19;
+   */
+  DATE = 19,
 }
 
 /**
