@@ -58,7 +58,10 @@ class JobControl:
         async def persist(calls: Mapping[str, Mapping[str, Any]]) -> None:
             await store.put_lm_calls(kind, job_id, calls)
 
-        return LMJournal(known, persist, on_call=self.progress.lm_call)
+        journal = LMJournal(known, persist, on_call=self.progress.lm_call)
+        # Calls finished before a restart count as done (job.proto): whether or not this run replays them.
+        self.progress.resume_lm_calls(journal.replayed_at_start)
+        return journal
 
     def _changed(self) -> None:
         self._dirty.set()
