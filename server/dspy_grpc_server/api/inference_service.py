@@ -11,7 +11,7 @@ from dspy_grpc.v1 import inference_pb2, inference_pb2_grpc
 
 from ..app.caller_tools import CallerTools
 from ..app.inference import Inference, ProgramRef
-from ..core.errors import invalid
+from ..core.errors import DspyGrpcError, invalid
 from ..modules.spec import LMChoice, ModuleSpec
 from .convert import (
     adapter_from_proto,
@@ -115,16 +115,27 @@ async def _read_tool_results(requests: AsyncIterator[inference_pb2.RunRequest], 
     """Hand the caller's tool results to the waiting calls."""
 
     index = 0
-    async for message in requests:
-        index += 1
-        if message.WhichOneof("message") != "tool_result":
-            tools.fail(invalid(f"messages[{index}]", "after start, Run accepts only tool_result messages"))
-            return
-        result = message.tool_result
-        error = result.error if result.WhichOneof("outcome") == "error" else None
-        output = tool_output(result.output) if result.WhichOneof("outcome") == "output" else None
-        if not tools.answer(result.call_id, output=output, error=error):
-            log.info("Run: ignoring a result for call %r, which is not waiting", result.call_id)
+    try:
+        async for message in requests:
+            index += 1
+            if not _take_tool_result(message, index, tools):
+                return
+    except DspyGrpcError as error:  # a message that could not be decoded (MALFORMED_REQUEST)
+        tools.fail(error)
+
+
+def _take_tool_result(message: inference_pb2.RunRequest, index: int, tools: CallerTools) -> bool:
+    """Hand one tool result on; False (after failing the tools) when the message breaks the protocol."""
+
+    if message.WhichOneof("message") != "tool_result":
+        tools.fail(invalid(f"messages[{index}]", "after start, Run accepts only tool_result messages"))
+        return False
+    result = message.tool_result
+    error = result.error if result.WhichOneof("outcome") == "error" else None
+    output = tool_output(result.output) if result.WhichOneof("outcome") == "output" else None
+    if not tools.answer(result.call_id, output=output, error=error):
+        log.info("Run: ignoring a result for call %r, which is not waiting", result.call_id)
+    return True
 
 
 class _closing:
