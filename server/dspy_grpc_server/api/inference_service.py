@@ -99,7 +99,8 @@ class InferenceService(inference_pb2_grpc.InferenceServiceServicer):
         tools = CallerTools(start.tools, queue.put_nowait, timeout_s=timeout)
         reader = asyncio.ensure_future(_read_tool_results(request_iterator, tools))
         events = self._inference.stream_predict(
-            _target(request, "start.request."), struct_to_dict(request.inputs), request_lm=_request_lm(request),
+            _target(request, "start.request."), struct_to_dict(request.inputs),
+            request_lm=_request_lm(request, "start.request."),
             deadline=deadline_of(context), include_trace=request.include_trace, tools=tools, extra_events=queue,
         )
         try:
@@ -151,8 +152,8 @@ class _closing:
         await self._generator.aclose()
 
 
-def _request_lm(request) -> LMChoice:
-    return lm_from_proto(request.lm) if request.HasField("lm") else LMChoice()
+def _request_lm(request, prefix: str = "") -> LMChoice:
+    return lm_from_proto(request.lm, f"{prefix}lm") if request.HasField("lm") else LMChoice()
 
 
 def _target(request, prefix: str = "") -> ProgramRef | ModuleSpec:

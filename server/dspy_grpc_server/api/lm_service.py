@@ -8,6 +8,7 @@ import grpc
 from dspy_grpc.v1 import lm_pb2, lm_pb2_grpc
 from google.protobuf import duration_pb2, timestamp_pb2
 
+from ..core.bounds import COMPLETIONS, Range
 from ..core.errors import invalid
 from ..lm.registry import LMRegistry
 from ..lm.status import DeploymentStatus, ModelStatus
@@ -17,7 +18,6 @@ from .convert import lm_options_from_proto, struct_to_dict
 from .deadlines import seconds_left
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
-MAX_CHOICES = 64
 #: Most texts one Embed call takes (OpenAI's limit per embeddings request).
 MAX_EMBED_TEXTS = 2048
 _BREAKER_STATES = {
@@ -130,8 +130,7 @@ def lm_request_from_proto(request: lm_pb2.CompleteRequest | lm_pb2.StreamComplet
     if not request.messages:
         raise invalid("messages", "must contain at least one message")
     messages = tuple(_message(m, f"messages[{i}]") for i, m in enumerate(request.messages))
-    if not 0 <= request.n <= MAX_CHOICES:
-        raise invalid("n", f"must be between 0 and {MAX_CHOICES}")
+    Range(0, COMPLETIONS.high).check(request.n, "n")  # 0 means 1
     tools = []
     for index, tool in enumerate(request.tools):
         if not tool.name:
@@ -155,6 +154,7 @@ def lm_request_from_proto(request: lm_pb2.CompleteRequest | lm_pb2.StreamComplet
         tool_choice=tool_choice,
         rollout_id=request.rollout_id if request.HasField("rollout_id") else None,
     )
+    options.validate("options")
     return LMRequest(messages, options)
 
 

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from ..core import telemetry
+from ..core.bounds import Limits
 from ..core.errors import DspyGrpcError
 from ..core.supervisor import ChildSpec, Restart, Supervisor
 
@@ -225,8 +226,11 @@ class JobKind:
 
     KIND = ""
 
-    def __init__(self, host: JobHost, programs: Programs, datasets: Datasets, registry: Any, default_model: str) -> None:
+    def __init__(self, host: JobHost, programs: Programs, datasets: Datasets, registry: Any, default_model: str,
+                 limits: Limits = Limits()) -> None:
         self._host = host
+        #: The server-wide bounds checked when a job is created (and its admission cap).
+        self._limits = limits
         self._store: JobStore = host.store
         self._programs = programs
         self._datasets = datasets

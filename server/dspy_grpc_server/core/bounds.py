@@ -60,7 +60,7 @@ CONCURRENCY = Range(1, 256)
 #: Errors tolerated before a run stops (parallel modules, jobs).
 MAX_ERRORS = Range(0, 1_000_000)
 #: Completions per LM request (n) and tokens per completion (max_tokens).
-COMPLETIONS = Range(1, 16)
+COMPLETIONS = Range(1, 64)
 MAX_TOKENS = Range(1, 1_000_000)
 #: Neighbours and demos of a KNN few-shot module; attempts per example.
 DEMOS = Range(0, 100)

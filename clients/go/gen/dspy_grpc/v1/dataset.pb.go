@@ -193,7 +193,7 @@ func (x *Dataset) GetUpdateTime() *timestamppb.Timestamp {
 // train part. Both parts are returned in index order. The same seed always gives the same split.
 type DatasetSplit struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The shuffle seed.
+	// The shuffle seed, 0 to 2^32-1.
 	Seed int64 `protobuf:"varint,1,opt,name=seed,proto3" json:"seed,omitempty"`
 	// Fraction of the examples in the dev part, strictly between 0 and 1.
 	DevFraction   float64 `protobuf:"fixed64,2,opt,name=dev_fraction,json=devFraction,proto3" json:"dev_fraction,omitempty"`

@@ -867,7 +867,7 @@ type BatchPredictRequest struct {
 	Lm *LMSpec `protobuf:"bytes,4,opt,name=lm,proto3" json:"lm,omitempty"`
 	// Return each prediction's trace.
 	IncludeTrace bool `protobuf:"varint,5,opt,name=include_trace,json=includeTrace,proto3" json:"include_trace,omitempty"`
-	// Items run at the same time; 0 means 8, at most 64.
+	// Items run at the same time; 0 means 8; values above 64 are treated as 64.
 	MaxConcurrency int32 `protobuf:"varint,6,opt,name=max_concurrency,json=maxConcurrency,proto3" json:"max_concurrency,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache

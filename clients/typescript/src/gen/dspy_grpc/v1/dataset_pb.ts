@@ -99,7 +99,7 @@ export const DatasetSchema: GenMessage<Dataset> = /*@__PURE__*/
  */
 export type DatasetSplit = Message<"dspy_grpc.v1.DatasetSplit"> & {
   /**
-   * The shuffle seed.
+   * The shuffle seed, 0 to 2^32-1.
    *
    * @generated from field: int64 seed = 1;
    */

@@ -491,7 +491,7 @@ export type BatchPredictRequest = Message<"dspy_grpc.v1.BatchPredictRequest"> & 
   includeTrace: boolean;
 
   /**
-   * Items run at the same time; 0 means 8, at most 64.
+   * Items run at the same time; 0 means 8; values above 64 are treated as 64.
    *
    * @generated from field: int32 max_concurrency = 6;
    */
