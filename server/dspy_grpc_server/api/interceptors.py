@@ -211,7 +211,12 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         return wrapper
 
     def _stream(self, behavior, method: str, *, streaming_requests: bool):
-        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        # A coroutine writing each response (grpc's reader/writer form), not an async generator: grpc
+        # drops a generator it stops iterating (client cancelled while it waits at a yield), and its
+        # finalizer would close it in another task and context -- the context variables set here and
+        # the span's context could then not be reset ("Task exception was never retrieved"). Here the
+        # handler's generator is always closed in the call's own task.
+        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> None:
             call = _Call(self, method, context)
             token = request_id_var.set(call.request_id)
             try:
@@ -219,8 +224,12 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                     try:
                         with await call.begin(rpc):
                             request = _decoded_stream(request) if streaming_requests else _decoded(request)
-                            async for response in behavior(request, context):
-                                yield response
+                            responses = behavior(request, context)
+                            try:
+                                async for response in responses:
+                                    await context.write(response)
+                            finally:
+                                await responses.aclose()
                     except BaseException as error:  # noqa: BLE001
                         call.fail(rpc, error)
                         if call.status is None:

@@ -293,7 +293,9 @@ class Mipro:
         scoring: asyncio.Future[float] | None = None
         try:
             for position in range(search.num_trials):
-                trial = study.ask()
+                # TPE's draws (and the look-ahead's study copies below) are CPU work that grows with the
+                # trials: done in a thread, so live traffic on the event loop is not held up by them.
+                trial = await asyncio.to_thread(study.ask)
                 trial_num = trial.number + 1
                 chosen = search.suggest(trial)
                 candidate = search.candidate(student, chosen)
@@ -302,7 +304,7 @@ class Mipro:
                 scoring = asyncio.ensure_future(_take(early.pop(position, None), chosen, functools.partial(
                     self._score, candidate, batch, _trial_priority(position))))
                 due = search.full_evaluation_due(trial_num)
-                self._look_ahead(study, search, student, trial, position, candidate, chosen, by_params,
+                await self._look_ahead(study, search, student, trial, position, candidate, chosen, by_params,
                                  fully_evaluated, due, scores, valset, batches, early, full_early)
                 score = await scoring
                 if batch is not valset:
@@ -332,7 +334,7 @@ class Mipro:
             await asyncio.gather(*pending, return_exceptions=True)
         return Outcome(best_module, best_score, best_index)
 
-    def _look_ahead(self, study: Any, search: _Search, student: ModuleSpec, trial: Any, position: int,
+    async def _look_ahead(self, study: Any, search: _Search, student: ModuleSpec, trial: Any, position: int,
                     candidate: ModuleSpec, chosen: dict[str, int], by_params: dict, fully_evaluated: set[str],
                     due: bool, scores: tuple[float, float], valset: list, batches: list[list],
                     early: dict[int, _Started], full_early: dict[int, _Started]) -> None:
@@ -355,7 +357,7 @@ class Mipro:
         following = position + 1
         if following >= search.num_trials or following in early:
             return
-        params = search.next_params(study, trial.number, scores, pick)
+        params = await asyncio.to_thread(search.next_params, study, trial.number, scores, pick)
         if params is not None:
             early[following] = _Started(params, asyncio.ensure_future(self._score(
                 search.candidate(student, params), batches[following], _trial_priority(following))))
