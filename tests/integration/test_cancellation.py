@@ -140,3 +140,19 @@ async def test_a_deadline_ending_a_run_logs_no_error(channel, mock_lm, server_lo
             pass
     await settle()
     assert_quiet(server_log)
+
+
+async def test_a_run_refused_at_its_start_leaves_no_reader_behind(channel, server_log):
+    never = asyncio.Event()
+
+    async def messages():
+        start = inference_pb2.RunStart(request=inference_pb2.PredictRequest(program="not a program name"))
+        yield inference_pb2.RunRequest(start=start)
+        await never.wait()
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for _ in inference_pb2_grpc.InferenceServiceStub(channel).Run(messages(), timeout=10):
+            pass
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    await settle()
+    assert_quiet(server_log)

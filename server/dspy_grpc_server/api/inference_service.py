@@ -97,12 +97,13 @@ class InferenceService(inference_pb2_grpc.InferenceServiceServicer):
         if timeout is not None and timeout <= 0:
             raise invalid("start.tool_timeout", "must be positive")
         tools = CallerTools(start.tools, queue.put_nowait, timeout_s=timeout)
-        reader = asyncio.ensure_future(_read_tool_results(request_iterator, tools))
         events = self._inference.stream_predict(
             _target(request, "start.request."), struct_to_dict(request.inputs),
             request_lm=_request_lm(request, "start.request."),
             deadline=deadline_of(context), include_trace=request.include_trace, tools=tools, extra_events=queue,
         )
+        # Started once nothing above can fail, so that it is always cancelled and awaited below.
+        reader = asyncio.ensure_future(_read_tool_results(request_iterator, tools))
         try:
             async with _closing(events):
                 async for item in events:
