@@ -176,3 +176,27 @@ async def test_a_dataset_listing_page_size_above_the_maximum_is_clamped(channel,
     page = await dataset_pb2_grpc.DatasetServiceStub(channel).ListExamples(
         dataset_pb2.ListExamplesRequest(parent="datasets/bounds", page_size=INT32_MAX))
     assert len(page.examples) == 8 and not page.next_page_token
+
+
+async def test_an_append_stream_and_a_dataset_are_bounded(server_factory):
+    from dspy_grpc.v1 import dataset_pb2_grpc
+
+    small = await server_factory(limits=Limits(max_dataset_examples=5))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{small.port}") as channel:
+        await create_dataset(channel, "capped", arithmetic.examples(4))
+        stub = dataset_pb2_grpc.DatasetServiceStub(channel)
+
+        async def append(count: int, request_id: str):
+            request = dataset_pb2.AppendExamplesRequest(dataset="datasets/capped", request_id=request_id)
+            json_format.ParseDict({"examples": [{"data": row} for row in arithmetic.examples(count)]}, request)
+            return await stub.AppendExamples(iter([request]), timeout=10)
+
+        assert (await append(1, "one")).example_count == 5
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await append(1, "two")
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert error_details(caught.value)["metadata"]["max_dataset_examples"] == "5"
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await append(10_001, "many")
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "examples" in error_details(caught.value)["violations"]

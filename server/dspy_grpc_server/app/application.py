@@ -48,7 +48,7 @@ class Application:
         )
         self.inference = Inference(self.workers, self.engine)
         # Datasets, and evaluation/optimization jobs (supervised, resumed by start_jobs()).
-        self.datasets = Datasets(DatasetStore(database))
+        self.datasets = Datasets(DatasetStore(database), config.limits)
         self.jobs = JobHost(JobStore(database))
         self.evaluations = Evaluations(self.jobs, self.programs, self.datasets, registry, config.default_model,
                                        config.limits)

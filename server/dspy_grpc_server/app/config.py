@@ -88,6 +88,7 @@ TOML layout (every table and key optional)::
     max_demos = 100              # k, max_bootstrapped_demos, max_labeled_demos
     max_rounds = 20              # max_rounds
     max_num_threads = 256        # a job's num_threads
+    max_dataset_examples = 100000  # examples one dataset may hold
     max_job_lm_calls = 200000    # admission: a job planning more LM calls is refused (RESOURCE_EXHAUSTED)
 """
 

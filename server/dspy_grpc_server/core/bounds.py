@@ -83,6 +83,8 @@ class Limits:
     max_rounds: int = 20
     #: Program runs at once in one job (num_threads).
     max_num_threads: int = 256
+    #: Examples one dataset may hold (jobs load a dataset's examples into memory).
+    max_dataset_examples: int = 100_000
     #: Admission control: the most LM calls one job may plan; a job planning more is refused with
     #: RESOURCE_EXHAUSTED (reason JOB_TOO_LARGE, the cap in the ErrorInfo metadata).
     max_job_lm_calls: int = 200_000
