@@ -200,3 +200,18 @@ async def test_an_append_stream_and_a_dataset_are_bounded(server_factory):
             await append(10_001, "many")
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "examples" in error_details(caught.value)["violations"]
+
+
+@pytest.mark.parametrize("seconds", [2**62, 86_401, -1])
+async def test_a_run_tool_timeout_is_bounded(channel, seconds):
+    from google.protobuf import duration_pb2
+
+    start = inference_pb2.RunStart(request=json_format.ParseDict(
+        {"module": {"predict": {"predictor": PREDICTOR}}, "inputs": {"question": "q"}}, inference_pb2.PredictRequest()),
+        tool_timeout=duration_pb2.Duration(seconds=seconds))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for _ in inference_pb2_grpc.InferenceServiceStub(channel).Run(
+                iter([inference_pb2.RunRequest(start=start)]), timeout=10):
+            pass
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "start.tool_timeout" in error_details(caught.value)["violations"]

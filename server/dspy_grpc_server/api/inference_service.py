@@ -11,6 +11,7 @@ from dspy_grpc.v1 import inference_pb2, inference_pb2_grpc
 
 from ..app.caller_tools import CallerTools
 from ..app.inference import Inference, ProgramRef
+from ..core.bounds import TOOL_TIMEOUT_S
 from ..core.errors import DspyGrpcError, invalid
 from ..modules.spec import LMChoice, ModuleSpec
 from .convert import (
@@ -93,9 +94,12 @@ class InferenceService(inference_pb2_grpc.InferenceServiceServicer):
             raise invalid("start.request", "is required")
         request = start.request
         queue: asyncio.Queue = asyncio.Queue()
-        timeout = start.tool_timeout.ToTimedelta().total_seconds() if start.HasField("tool_timeout") else None
-        if timeout is not None and timeout <= 0:
-            raise invalid("start.tool_timeout", "must be positive")
+        timeout = None
+        if start.HasField("tool_timeout"):
+            timeout = start.tool_timeout.seconds + start.tool_timeout.nanos / 1e9
+            if timeout <= 0:
+                raise invalid("start.tool_timeout", "must be positive")
+            TOOL_TIMEOUT_S.check(timeout, "start.tool_timeout")
         tools = CallerTools(start.tools, queue.put_nowait, timeout_s=timeout)
         events = self._inference.stream_predict(
             _target(request, "start.request."), struct_to_dict(request.inputs),

@@ -64,6 +64,8 @@ COMPLETIONS = Range(1, 64)
 MAX_TOKENS = Range(1, 1_000_000)
 #: Neighbours and demos of a KNN few-shot module; attempts per example.
 DEMOS = Range(0, 100)
+#: How long a Run waits for one caller tool result (seconds; a day at most).
+TOOL_TIMEOUT_S = Range(0, 86_400)
 ROUNDS = Range(1, 20)
 
 

@@ -698,7 +698,8 @@ type RunStart struct {
 	Request *PredictRequest `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
 	// Names of the tools the caller runs.
 	Tools []string `protobuf:"bytes,2,rep,name=tools,proto3" json:"tools,omitempty"`
-	// How long to wait for each tool result. Unset: until the call's deadline.
+	// How long to wait for each tool result, positive and at most a day (86,400 s). Unset: until the
+	// call's deadline.
 	ToolTimeout   *durationpb.Duration `protobuf:"bytes,3,opt,name=tool_timeout,json=toolTimeout,proto3" json:"tool_timeout,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -382,7 +382,8 @@ export type RunStart = Message<"dspy_grpc.v1.RunStart"> & {
   tools: string[];
 
   /**
-   * How long to wait for each tool result. Unset: until the call's deadline.
+   * How long to wait for each tool result, positive and at most a day (86,400 s). Unset: until the
+   * call's deadline.
    *
    * @generated from field: google.protobuf.Duration tool_timeout = 3;
    */
