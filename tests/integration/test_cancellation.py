@@ -103,6 +103,7 @@ async def test_cancelling_a_run_waiting_for_a_tool_logs_nothing(channel, mock_lm
         if event.WhichOneof("event") == "tool_call":
             break
     call.cancel()
+    never.set()  # the client's own request stream ends too (its consumer task is not the server's)
     await settle()
     assert_quiet(server_log)
 
@@ -122,6 +123,7 @@ async def test_cancelling_an_append_examples_stream_logs_nothing(channel, server
     call = stub.AppendExamples(messages(), timeout=20)
     await asyncio.sleep(0.3)
     call.cancel()
+    never.set()
     await settle()
     assert_quiet(server_log)
 
@@ -138,6 +140,7 @@ async def test_a_deadline_ending_a_run_logs_no_error(channel, mock_lm, server_lo
     with pytest.raises(grpc.aio.AioRpcError):
         async for _ in stub.Run(messages(), timeout=1.0):
             pass
+    never.set()
     await settle()
     assert_quiet(server_log)
 
@@ -154,5 +157,7 @@ async def test_a_run_refused_at_its_start_leaves_no_reader_behind(channel, serve
         async for _ in inference_pb2_grpc.InferenceServiceStub(channel).Run(messages(), timeout=10):
             pass
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    await asyncio.sleep(0.5)
+    never.set()
     await settle()
     assert_quiet(server_log)
