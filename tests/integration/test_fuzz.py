@@ -277,6 +277,7 @@ def test_reflection_lists_every_service(fuzz_server):
     assert len(fuzz_server.methods) >= 30
 
 
+@pytest.mark.timeout(600)  # a few hundred calls: about a minute on a busy 2-core machine
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("DSPY_GRPC_FUZZ_RANDOM"),
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture], database=None)
