@@ -15,6 +15,8 @@ import pytest
 from dspy_grpc.v1 import (
     dataset_pb2,
     dataset_pb2_grpc,
+    evaluation_pb2,
+    evaluation_pb2_grpc,
     job_pb2,
     optimization_pb2,
     optimization_pb2_grpc,
@@ -23,7 +25,14 @@ from dspy_grpc.v1 import (
 )
 from google.protobuf import json_format
 
-from tests.integration.job_helpers import create_dataset, create_optimization, create_program, exact_match
+from tests.integration.job_helpers import (
+    create_dataset,
+    create_evaluation,
+    create_optimization,
+    create_program,
+    exact_match,
+    wait_evaluation,
+)
 from tests.mocklm import arithmetic
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -183,3 +192,38 @@ async def test_a_killed_job_resumes_without_repeating_finished_lm_calls(tmp_path
     repeated = set(before_kill) & set(after_restart)
     assert len(repeated) <= in_flight
     assert len(before_kill) + len(after_restart) <= len(reference_calls) + in_flight + 2
+
+
+async def test_a_resumed_evaluation_counts_the_lm_calls_finished_before_the_kill(tmp_path, mock_lm):
+    """job.proto: ``lm_calls_done`` counts replayed calls too -- after a restart it is the whole job's count."""
+
+    arithmetic.install(mock_lm)
+    mock_lm.latency_s = 0.03
+    workdir = tmp_path / "evaluation"
+    process, port = await start_server(workdir, mock_lm.base_url)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            await create_dataset(channel, "train", arithmetic.examples(30))
+            await create_program(channel, "adder")
+            created = await create_evaluation(channel, {
+                "program": "programs/adder", "dataset": "datasets/train", "metric": exact_match(), "num_threads": 2,
+            }, evaluation_id="resume")
+            stub = evaluation_pb2_grpc.EvaluationServiceStub(channel)
+            while (await stub.GetEvaluation(evaluation_pb2.GetEvaluationRequest(name=created.name))
+                   ).progress.lm_calls_done < 10:
+                await asyncio.sleep(0.01)
+    finally:
+        await stop(process, signal.SIGKILL)
+    made_before = len(request_keys(mock_lm))
+    assert made_before < 30
+
+    process, port = await start_server(workdir, mock_lm.base_url)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            job = await wait_evaluation(channel, created.name)
+    finally:
+        await stop(process)
+    assert job.state == job_pb2.JOB_STATE_SUCCEEDED and job.error_count == 0
+    assert len(request_keys(mock_lm)) - made_before < 30  # the restart did not start over
+    assert job.progress.lm_calls_done == 30 and job.progress.lm_calls_planned == 30
+    assert job.progress.examples_done == job.progress.examples_total == 30

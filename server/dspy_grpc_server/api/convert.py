@@ -347,7 +347,13 @@ def lm_options_from_proto(options: module_pb2.LMOptions, **extra: Any) -> LMOpti
     )
 
 
-def lm_from_proto(message: module_pb2.LMSpec) -> LMChoice:
+def lm_from_proto(message: module_pb2.LMSpec, path: str) -> LMChoice:
+    """The LM choice of ``message``, its options checked (INVALID_ARGUMENT naming ``path.options.*``)."""
+
+    return _lm_choice(message).validate(path)
+
+
+def _lm_choice(message: module_pb2.LMSpec) -> LMChoice:
     lm_options = lm_options_from_proto(message.options)
     source = message.WhichOneof("source")
     if source == "dummy":
@@ -402,8 +408,8 @@ def predictor_from_proto(message: module_pb2.PredictorSpec, path: str) -> Predic
         signature=signature_from_proto(message.signature, f"{path}.signature"),
         demos=tuple(example_from_proto(demo, f"{path}.demos[{i}]") for i, demo in enumerate(message.demos)),
         adapter=adapter_from_proto(message.adapter) or "chat",
-        lm=lm_from_proto(message.lm),
-        extraction_lm=lm_from_proto(message.extraction_lm),
+        lm=lm_from_proto(message.lm, f"{path}.lm"),
+        extraction_lm=lm_from_proto(message.extraction_lm, f"{path}.extraction_lm"),
     )
 
 
@@ -478,7 +484,7 @@ def module_from_proto(message: module_pb2.ModuleSpec, path: str) -> ModuleSpec:
         )
         if kind == "best_of_n":
             return BestOfNSpec(**common)
-        return RefineSpec(**common, feedback_lm=lm_from_proto(body.feedback_lm))
+        return RefineSpec(**common, feedback_lm=lm_from_proto(body.feedback_lm, f"{here}.feedback_lm"))
     if kind == "parallel":
         return ParallelSpec(inner(), body.num_threads or 8, body.max_errors if body.HasField("max_errors") else 10)
     if kind == "majority":
@@ -497,7 +503,7 @@ def module_from_proto(message: module_pb2.ModuleSpec, path: str) -> ModuleSpec:
             max_bootstrapped_demos=body.max_bootstrapped_demos if body.HasField("max_bootstrapped_demos") else 4,
             max_labeled_demos=body.max_labeled_demos if body.HasField("max_labeled_demos") else 16,
             max_rounds=body.max_rounds if body.HasField("max_rounds") else 1,
-            teacher_lm=lm_from_proto(body.teacher_lm),
+            teacher_lm=lm_from_proto(body.teacher_lm, f"{here}.teacher_lm"),
         )
     steps = []
     for index, step in enumerate(body.steps):

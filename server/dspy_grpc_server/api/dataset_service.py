@@ -8,7 +8,7 @@ import grpc
 from dspy_grpc.v1 import dataset_pb2, dataset_pb2_grpc
 from google.protobuf import empty_pb2
 
-from ..app.datasets import Datasets
+from ..app.datasets import MAX_APPEND_EXAMPLES, Datasets
 from ..core.errors import invalid
 from .convert import example_from_proto, example_to_proto
 from .optimize_convert import dataset_to_proto, part_from_proto, resource_id, split_from_proto
@@ -53,6 +53,8 @@ class DatasetService(dataset_pb2_grpc.DatasetServiceServicer):
                 raise invalid("request_id", "must not change within one stream")
             examples.extend([example_from_proto(example, f"examples[{len(examples) + i}]")
                              for i, example in enumerate(message.examples)])
+            if len(examples) > MAX_APPEND_EXAMPLES:  # refused as soon as the stream goes over, not at its end
+                raise invalid("examples", f"one stream appends at most {MAX_APPEND_EXAMPLES} examples")
         if not dataset_name:
             raise invalid("dataset", "is required: the stream sent no message")
         outcome = await self._datasets.append(resource_id("dataset", dataset_name, "dataset"), request_id, examples)

@@ -11,7 +11,8 @@ from dspy_grpc.v1 import inference_pb2, inference_pb2_grpc
 
 from ..app.caller_tools import CallerTools
 from ..app.inference import Inference, ProgramRef
-from ..core.errors import invalid
+from ..core.bounds import TOOL_TIMEOUT_S
+from ..core.errors import DspyGrpcError, invalid
 from ..modules.spec import LMChoice, ModuleSpec
 from .convert import (
     adapter_from_proto,
@@ -95,15 +96,20 @@ class InferenceService(inference_pb2_grpc.InferenceServiceServicer):
             raise invalid("start.request", "is required")
         request = start.request
         queue: asyncio.Queue = asyncio.Queue()
-        timeout = start.tool_timeout.ToTimedelta().total_seconds() if start.HasField("tool_timeout") else None
-        if timeout is not None and timeout <= 0:
-            raise invalid("start.tool_timeout", "must be positive")
+        timeout = None
+        if start.HasField("tool_timeout"):
+            timeout = start.tool_timeout.seconds + start.tool_timeout.nanos / 1e9
+            if timeout <= 0:
+                raise invalid("start.tool_timeout", "must be positive")
+            TOOL_TIMEOUT_S.check(timeout, "start.tool_timeout")
         tools = CallerTools(start.tools, queue.put_nowait, timeout_s=timeout)
-        reader = asyncio.ensure_future(_read_tool_results(request_iterator, tools))
         events = self._inference.stream_predict(
-            _target(request, "start.request."), _inputs(request, "start.request."), request_lm=_request_lm(request),
+            _target(request, "start.request."), _inputs(request, "start.request."),
+            request_lm=_request_lm(request, "start.request."),
             deadline=deadline_of(context), include_trace=request.include_trace, tools=tools, extra_events=queue,
         )
+        # Started once nothing above can fail, so that it is always cancelled and awaited below.
+        reader = asyncio.ensure_future(_read_tool_results(request_iterator, tools))
         try:
             async with _closing(events):
                 async for item in events:
@@ -117,16 +123,27 @@ async def _read_tool_results(requests: AsyncIterator[inference_pb2.RunRequest], 
     """Hand the caller's tool results to the waiting calls."""
 
     index = 0
-    async for message in requests:
-        index += 1
-        if message.WhichOneof("message") != "tool_result":
-            tools.fail(invalid(f"messages[{index}]", "after start, Run accepts only tool_result messages"))
-            return
-        result = message.tool_result
-        error = result.error if result.WhichOneof("outcome") == "error" else None
-        output = tool_output(result, f"messages[{index}].tool_result") if error is None else None
-        if not tools.answer(result.call_id, output=output, error=error):
-            log.info("Run: ignoring a result for call %r, which is not waiting", result.call_id)
+    try:
+        async for message in requests:
+            index += 1
+            if not _take_tool_result(message, index, tools):
+                return
+    except DspyGrpcError as error:  # a message that could not be decoded (MALFORMED_REQUEST)
+        tools.fail(error)
+
+
+def _take_tool_result(message: inference_pb2.RunRequest, index: int, tools: CallerTools) -> bool:
+    """Hand one tool result on; False (after failing the tools) when the message breaks the protocol."""
+
+    if message.WhichOneof("message") != "tool_result":
+        tools.fail(invalid(f"messages[{index}]", "after start, Run accepts only tool_result messages"))
+        return False
+    result = message.tool_result
+    error = result.error if result.WhichOneof("outcome") == "error" else None
+    output = tool_output(result, f"messages[{index}].tool_result") if error is None else None
+    if not tools.answer(result.call_id, output=output, error=error):
+        log.info("Run: ignoring a result for call %r, which is not waiting", result.call_id)
+    return True
 
 
 class _closing:
@@ -142,8 +159,8 @@ class _closing:
         await self._generator.aclose()
 
 
-def _request_lm(request) -> LMChoice:
-    return lm_from_proto(request.lm) if request.HasField("lm") else LMChoice()
+def _request_lm(request, prefix: str = "") -> LMChoice:
+    return lm_from_proto(request.lm, f"{prefix}lm") if request.HasField("lm") else LMChoice()
 
 
 def _inputs(request, prefix: str = "") -> dict:

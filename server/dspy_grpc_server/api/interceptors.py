@@ -9,7 +9,11 @@ For each call it
 3. checks the ``authorization: Bearer`` API key against the scope the method needs (when
    authentication is on) and runs the handler on behalf of that key (:mod:`..core.caller`);
 4. turns exceptions into statuses in one place: domain errors through :mod:`.errors`, client
-   cancellation left alone, anything else logged with the request id and reported as INTERNAL.
+   cancellation left alone, anything else logged with the request id and reported as INTERNAL;
+5. decodes each request message itself: bytes that are not a valid message (invalid UTF-8 in a
+   string, nesting deeper than protobuf's recursion limit, garbage) become INVALID_ARGUMENT with
+   reason MALFORMED_REQUEST naming the field ``request`` -- on every kind of method, each message of
+   a client stream included -- instead of the UNKNOWN or INTERNAL grpc would give.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from opentelemetry import propagate
 
 from ..core import telemetry
 from ..core.caller import Caller, acting_as
-from ..core.errors import DspyGrpcError
+from ..core.errors import DspyGrpcError, invalid
 from ..lm.attribution import attributed
 from .authorization import Authorizer
 from .errors import internal_status, to_status
@@ -68,6 +72,43 @@ def _on_behalf_of(caller: Caller | None) -> Iterator[None]:
         return
     with acting_as(caller), attributed(api_key_id=caller.key_id):
         yield
+
+
+class _Malformed:
+    """What the decoder hands on instead of a request it could not decode."""
+
+    def __init__(self, type_name: str, error: Exception) -> None:
+        self.error = invalid("request", f"is not a valid {type_name} message ({type(error).__name__}: "
+                             f"{str(error)[:200] or 'undecodable'})", reason="MALFORMED_REQUEST")
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """``deserializer`` returning a :class:`_Malformed` for bytes it cannot decode (never raising)."""
+
+    if deserializer is None:
+        return None
+    owner = getattr(deserializer, "__self__", None)
+    type_name = getattr(owner, "DESCRIPTOR", None)
+    type_name = type_name.full_name if type_name is not None else "request"
+
+    def decode(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as error:  # noqa: BLE001 - any decoding failure is the caller's malformed message
+            return _Malformed(type_name, error)
+
+    return decode
+
+
+def _decoded(request: Any) -> Any:
+    if isinstance(request, _Malformed):
+        raise request.error
+    return request
+
+
+async def _decoded_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        yield _decoded(request)
 
 
 class _Call:
@@ -145,11 +186,12 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         ):
             behavior = getattr(handler, kind)
             if behavior:
-                return make(wrap(behavior, method), request_deserializer=handler.request_deserializer,
+                return make(wrap(behavior, method, streaming_requests=kind.startswith("stream_")),
+                            request_deserializer=_tolerant(handler.request_deserializer),
                             response_serializer=handler.response_serializer)
         return handler
 
-    def _unary(self, behavior, method: str):
+    def _unary(self, behavior, method: str, *, streaming_requests: bool):
         async def wrapper(request: Any, context: grpc.aio.ServicerContext):
             call = _Call(self, method, context)
             token = request_id_var.set(call.request_id)
@@ -157,6 +199,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                 with telemetry.scope(self.telemetry), telemetry.rpc_call(method, parent=call.parent()) as rpc:
                     try:
                         with await call.begin(rpc):
+                            request = _decoded_stream(request) if streaming_requests else _decoded(request)
                             return await behavior(request, context)
                     except BaseException as error:  # noqa: BLE001 - this is the one place errors are mapped
                         call.fail(rpc, error)
@@ -168,16 +211,26 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
 
         return wrapper
 
-    def _stream(self, behavior, method: str):
-        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    def _stream(self, behavior, method: str, *, streaming_requests: bool):
+        # A coroutine writing each response (grpc's reader/writer form), not an async generator: grpc
+        # drops a generator it stops iterating (client cancelled while it waits at a yield), and its
+        # finalizer would close it in another task and context -- the context variables set here and
+        # the span's context could then not be reset ("Task exception was never retrieved"). Here the
+        # handler's generator is always closed in the call's own task.
+        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> None:
             call = _Call(self, method, context)
             token = request_id_var.set(call.request_id)
             try:
                 with telemetry.scope(self.telemetry), telemetry.rpc_call(method, parent=call.parent()) as rpc:
                     try:
                         with await call.begin(rpc):
-                            async for response in behavior(request, context):
-                                yield response
+                            request = _decoded_stream(request) if streaming_requests else _decoded(request)
+                            responses = behavior(request, context)
+                            try:
+                                async for response in responses:
+                                    await context.write(response)
+                            finally:
+                                await responses.aclose()
                     except BaseException as error:  # noqa: BLE001
                         call.fail(rpc, error)
                         if call.status is None:

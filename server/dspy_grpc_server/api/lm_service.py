@@ -8,15 +8,16 @@ import grpc
 from dspy_grpc.v1 import lm_pb2, lm_pb2_grpc
 from google.protobuf import duration_pb2, timestamp_pb2
 
+from ..core.bounds import COMPLETIONS, Range
 from ..core.errors import invalid
 from ..lm.registry import LMRegistry
 from ..lm.status import DeploymentStatus, ModelStatus
 from ..lm.types import LM, EmbeddingResponse, LMRequest, LMResponse, LMStreamChunk, ToolCall, wrong_model_kind
 from ..store.paging import decode_page_token, encode_page_token, normalize_page_size
 from .convert import lm_options_from_proto, struct_to_dict
+from .deadlines import seconds_left
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
-MAX_CHOICES = 64
 #: Most texts one Embed call takes (OpenAI's limit per embeddings request).
 MAX_EMBED_TEXTS = 2048
 _BREAKER_STATES = {
@@ -41,7 +42,7 @@ class LMService(lm_pb2_grpc.LMServiceServicer):
     async def Complete(self, request: lm_pb2.CompleteRequest, context: grpc.aio.ServicerContext):
         lm_request = lm_request_from_proto(request)
         lm = self._model(request.model, "chat")
-        response = await lm.complete(lm_request, timeout=context.time_remaining())
+        response = await lm.complete(lm_request, timeout=seconds_left(context))
         return complete_response(response)
 
     async def StreamComplete(self, request: lm_pb2.StreamCompleteRequest, context: grpc.aio.ServicerContext):
@@ -50,7 +51,7 @@ class LMService(lm_pb2_grpc.LMServiceServicer):
         lm_request = lm_request_from_proto(request)
         lm = self._model(request.model, "chat")
         texts: list[str] = []
-        async for chunk in lm.stream_chunks(lm_request, timeout=context.time_remaining()):
+        async for chunk in lm.stream_chunks(lm_request, timeout=seconds_left(context)):
             texts.append(chunk.text)
             if chunk.finish_reason is None:
                 if chunk.text:
@@ -67,7 +68,7 @@ class LMService(lm_pb2_grpc.LMServiceServicer):
             if not text:
                 raise invalid(f"texts[{index}]", "must not be empty")
         lm = self._model(request.model, "embedding")
-        response = await lm.embed(tuple(request.texts), timeout=context.time_remaining())
+        response = await lm.embed(tuple(request.texts), timeout=seconds_left(context))
         return lm_pb2.EmbedResponse(
             embeddings=[lm_pb2.Embedding(values=vector) for vector in response.vectors], usage=_usage(response),
             model=response.model, deployment=response.deployment, cache_hit=response.cache_hit,
@@ -129,8 +130,7 @@ def lm_request_from_proto(request: lm_pb2.CompleteRequest | lm_pb2.StreamComplet
     if not request.messages:
         raise invalid("messages", "must contain at least one message")
     messages = tuple(_message(m, f"messages[{i}]") for i, m in enumerate(request.messages))
-    if not 0 <= request.n <= MAX_CHOICES:
-        raise invalid("n", f"must be between 0 and {MAX_CHOICES}")
+    Range(0, COMPLETIONS.high).check(request.n, "n")  # 0 means 1
     tools = []
     for index, tool in enumerate(request.tools):
         if not tool.name:
@@ -154,6 +154,7 @@ def lm_request_from_proto(request: lm_pb2.CompleteRequest | lm_pb2.StreamComplet
         tool_choice=tool_choice,
         rollout_id=request.rollout_id if request.HasField("rollout_id") else None,
     )
+    options.validate("options")
     return LMRequest(messages, options)
 
 

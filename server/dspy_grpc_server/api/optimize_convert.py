@@ -53,8 +53,8 @@ def resource_id(kind: str, name: str, field: str) -> str:
     return match.group(1)
 
 
-def _lm(message: Any, field: str) -> LMChoice:
-    return lm_from_proto(getattr(message, field)) if message.HasField(field) else LMChoice()
+def _lm(message: Any, field: str, prefix: str) -> LMChoice:
+    return lm_from_proto(getattr(message, field), f"{prefix}.{field}") if message.HasField(field) else LMChoice()
 
 
 # --------------------------------------------------------------------------- datasets
@@ -108,7 +108,7 @@ def metric_from_proto(message: metric_pb2.MetricSpec, path: str) -> Metric:
             rel_tolerance=body.rel_tolerance if kind == "numeric" else 0.0,
         )
     if kind == "lm_judge":
-        lm = _lm(body, "lm")
+        lm = _lm(body, "lm", f"{path}.lm_judge")
         threshold = body.threshold if body.HasField("threshold") else None
         if not body.HasField("signature"):
             if body.score_fields:
@@ -230,7 +230,7 @@ def evaluation_request(message: evaluation_pb2.Evaluation) -> EvaluationRequest:
         dataset_id=resource_id("dataset", message.dataset, "evaluation.dataset"),
         metric=metric_from_proto(message.metric, "evaluation.metric"),
         split=split_from_proto(message, "evaluation.split"), part=part_from_proto(message.part, "evaluation.part"),
-        lm=_lm(message, "lm"), num_threads=message.num_threads,
+        lm=_lm(message, "lm", "evaluation"), num_threads=message.num_threads,
         max_errors=message.max_errors if message.HasField("max_errors") else None,
         failure_score=message.failure_score, display_name=message.display_name,
     )
@@ -326,8 +326,9 @@ def optimization_request(message: optimization_pb2.Optimization) -> Optimization
     return OptimizationRequest(
         program_id=ref.program_id, revision_id=ref.revision_id, dataset_id=dataset_id,
         metric=metric, optimizer=optimizer, config=config,
-        split=split_from_proto(message, "optimization.split"), task_lm=_lm(message, "task_lm"),
-        teacher_lm=_lm(message, "teacher_lm"), prompt_lm=_lm(message, "prompt_lm"), num_threads=message.num_threads,
+        split=split_from_proto(message, "optimization.split"), task_lm=_lm(message, "task_lm", "optimization"),
+        teacher_lm=_lm(message, "teacher_lm", "optimization"), prompt_lm=_lm(message, "prompt_lm", "optimization"),
+        num_threads=message.num_threads,
         max_errors=message.max_errors if message.HasField("max_errors") else None,
         activate=message.activate, display_name=message.display_name,
     )

@@ -58,10 +58,12 @@ class Application:
         assert registry.budgets is not None
         self.budgets = Budgets(registry.budgets, BudgetStore(database), self.changes)
         # Datasets, and evaluation/optimization jobs (supervised, resumed by start_jobs()).
-        self.datasets = Datasets(DatasetStore(database))
+        self.datasets = Datasets(DatasetStore(database), config.limits)
         self.jobs = JobHost(JobStore(database))
-        self.evaluations = Evaluations(self.jobs, self.programs, self.datasets, registry, config.default_model)
-        self.optimizations = Optimizations(self.jobs, self.programs, self.datasets, registry, config.default_model)
+        self.evaluations = Evaluations(self.jobs, self.programs, self.datasets, registry, config.default_model,
+                                       config.limits)
+        self.optimizations = Optimizations(self.jobs, self.programs, self.datasets, registry, config.default_model,
+                                           config.limits)
         # Operations: telemetry (recorded into by every layer), live activity for the dashboard, API keys.
         self.telemetry_setup = TelemetrySetup(config)
         self.telemetry = self.telemetry_setup.telemetry

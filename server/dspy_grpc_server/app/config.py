@@ -81,6 +81,16 @@ TOML layout (every table and key optional)::
     host = "127.0.0.1"
     port = 8080
     refresh_s = 1.0
+
+    [limits]                     # server-wide bounds on what callers set (defaults shown; see README)
+    max_candidates = 64          # MIPROv2 num_candidates, random search num_candidate_programs, COPRO breadth
+    max_trials = 500             # MIPROv2 num_trials and minibatch_full_eval_steps
+    max_depth = 20               # COPRO depth
+    max_demos = 100              # k, max_bootstrapped_demos, max_labeled_demos
+    max_rounds = 20              # max_rounds
+    max_num_threads = 256        # a job's num_threads
+    max_dataset_examples = 100000  # examples one dataset may hold
+    max_job_lm_calls = 200000    # admission: a job planning more LM calls is refused (RESOURCE_EXHAUSTED)
 """
 
 from __future__ import annotations
@@ -92,6 +102,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ..core.bounds import Limits
 from ..core.errors import InvalidArgument, invalid
 from ..store.changes import NOTIFICATION_MODES
 from ..lm.config import BudgetConfig, CacheConfig, DeploymentConfig, ModelConfig, validate_models
@@ -248,6 +259,8 @@ class Config:
     #: How replicas hear of each other's changes: "auto" (PostgreSQL LISTEN/NOTIFY on a PostgreSQL
     #: database, else Redis pub/sub when cache.redis_url is set, else none), "postgresql", "redis", "off".
     program_notifications: str = "auto"
+    #: [limits]: the server-wide bounds on numbers callers set (optimizer budgets, threads, job size).
+    limits: Limits = Limits()
 
     def with_overrides(self, **overrides: Any) -> Config:
         """A copy with the given non-None attributes replaced (command-line flags), validated."""
@@ -290,6 +303,7 @@ class Config:
             raise invalid("programs.notifications", "\"postgresql\" needs a PostgreSQL database.url")
         if self.program_notifications == "redis" and not self.cache_redis_url:
             raise invalid("programs.notifications", "\"redis\" needs cache.redis_url")
+        self.limits.validate()
 
     @property
     def cache(self) -> CacheConfig:
@@ -359,6 +373,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
             continue
         if table == "budgets":
             values["budgets"] = tuple(_budget(entry, index) for index, entry in enumerate(keys))
+            continue
+        if table == "limits":
+            values["limits"] = _limits(keys, path)
             continue
         mapping = _TOML_TABLES.get(table)
         if mapping is None or not isinstance(keys, dict):
@@ -430,3 +447,15 @@ def _budget(entry: Any, index: int) -> BudgetConfig:
     if "limit_usd" not in entry:
         raise invalid(f"{where}.limit_usd", "is required")
     return BudgetConfig(**entry)
+
+
+def _limits(entry: Any, path: Path) -> Limits:
+    if not isinstance(entry, dict):
+        raise invalid("limits", "must be a table ([limits])")
+    known = {f.name for f in fields(Limits)}
+    for key, value in entry.items():
+        if key not in known:
+            raise invalid(f"limits.{key}", f"unknown key in {path}")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise invalid(f"limits.{key}", "must be an integer")
+    return Limits(**entry)

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..core.errors import FailedPrecondition, invalid
+from ..core.bounds import Limits
+from ..core.errors import FailedPrecondition, ResourceExhausted, invalid
 from ..core.example import Example
 from ..optimize.splits import Split
 from ..store.datasets import AppendOutcome, DatasetRecord, DatasetStore
 
 #: Longest accepted AppendExamples request id.
 MAX_REQUEST_ID = 128
+#: Most examples one AppendExamples stream may carry (a stream is held in memory until it is written).
+MAX_APPEND_EXAMPLES = 10_000
 
 
 class Datasets:
-    def __init__(self, store: DatasetStore) -> None:
+    def __init__(self, store: DatasetStore, limits: Limits = Limits()) -> None:
         self._store = store
+        self._limits = limits
 
     async def create(self, dataset_id: str, *, display_name: str, description: str, labels: Mapping[str, str],
                      input_keys: Sequence[str]) -> DatasetRecord:
@@ -42,7 +46,16 @@ class Datasets:
             raise invalid("request_id", "is required (an idempotency key, e.g. a UUID)")
         if len(request_id) > MAX_REQUEST_ID:
             raise invalid("request_id", f"must be at most {MAX_REQUEST_ID} characters")
+        if len(examples) > MAX_APPEND_EXAMPLES:
+            raise invalid("examples", f"one stream appends at most {MAX_APPEND_EXAMPLES} examples")
         dataset = await self._store.get(dataset_id, field="dataset")
+        limit = self._limits.max_dataset_examples
+        if dataset.example_count + len(examples) > limit:
+            raise ResourceExhausted(
+                f"dataset: datasets hold at most {limit} examples (limits.max_dataset_examples); this one has "
+                f"{dataset.example_count}", reason="DATASET_FULL",
+                metadata={"field": "examples", "max_dataset_examples": str(limit),
+                          "example_count": str(dataset.example_count)})
         checked = []
         for index, example in enumerate(examples):
             path = f"examples[{index}]"

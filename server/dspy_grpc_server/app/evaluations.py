@@ -6,9 +6,11 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from ..core import bounds
 from ..core.errors import invalid
 from ..core.names import validate_resource_id
 from ..modules.spec import LMChoice
+from ..optimize import program as program_view
 from ..optimize.evaluate import ExampleResult, evaluate
 from ..optimize.metrics import Metric, metric_from_dict, metric_to_dict
 from ..optimize.splits import Split
@@ -42,6 +44,7 @@ class Evaluations(JobKind):
     async def create(self, job_id: str, request: EvaluationRequest) -> JobRecord:
         job_id = validate_resource_id(job_id, field="evaluation_id") if job_id else f"eval-{secrets.token_hex(6)}"
         path = "evaluation"
+        bounds.FINITE.check(request.failure_score, f"{path}.failure_score")
         program = await self._programs.get(request.program_id, request.revision_id)
         if request.split is not None:
             request.split.validate(f"{path}.split")
@@ -57,18 +60,20 @@ class Evaluations(JobKind):
             raise invalid(f"{path}.dataset", "has no examples to evaluate on" + (" in that part" if request.split else ""))
         job_setup.check_inputs(program.module, examples, f"{path}.dataset")
         job_setup.check_metric(request.metric, program.module, examples, f"{path}.metric")
+        planned = len(examples) * max(1, len(program_view.predictors(program.module)))
+        self._limits.admit(planned, f"{path}.dataset")
         spec = {
             "program": f"programs/{request.program_id}" + (f"@{request.revision_id}" if request.revision_id else ""),
             "program_id": program.record.program_id, "revision_id": program.record.revision_id,
             "dataset_id": request.dataset_id, "example_count": dataset.example_count,
             "split": request.split.to_dict() if request.split else None, "part": request.part,
             "metric": metric_to_dict(request.metric), "lm": lm_to_dict(request.lm),
-            "num_threads": job_setup.num_threads(request.num_threads, f"{path}.num_threads"),
+            "num_threads": job_setup.num_threads(request.num_threads, f"{path}.num_threads", self._limits),
             "max_errors": job_setup.max_errors(request.max_errors, f"{path}.max_errors"),
             "failure_score": request.failure_score, "display_name": request.display_name,
         }
         record = await self._store.create(
-            KIND, job_id, spec, {"phase": "queued", "examples_total": len(examples), "lm_calls_planned": len(examples)}
+            KIND, job_id, spec, {"phase": "queued", "examples_total": len(examples), "lm_calls_planned": planned}
         )
         self._host.launch(record)
         return record

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..core import bounds
+from ..core.bounds import Limits, Range
 from ..core.errors import invalid
 from ..core.example import Example
 from ..modules.engine import Engine
@@ -20,22 +22,19 @@ from ..optimize.runner import ProgramRunner
 
 #: DSPy's default num_threads.
 DEFAULT_NUM_THREADS = 8
-MAX_NUM_THREADS = 256
 
 
-def num_threads(value: int, path: str) -> int:
-    if value < 0:
-        raise invalid(path, "must not be negative")
-    if value > MAX_NUM_THREADS:
-        raise invalid(path, f"must be at most {MAX_NUM_THREADS}")
+def num_threads(value: int, path: str, limits: Limits) -> int:
+    """0 means DSPy's default; at most ``limits.max_num_threads``."""
+
+    Range(0, limits.max_num_threads).check(value, path)
     return value or DEFAULT_NUM_THREADS
 
 
 def max_errors(value: int | None, path: str) -> int:
     if value is None:
         return DEFAULT_MAX_ERRORS
-    if value < 1:
-        raise invalid(path, "must be at least 1")
+    Range(1, bounds.MAX_ERRORS.high).check(value, path)
     return value
 
 

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from ..core import telemetry
+from ..core.bounds import Limits
 from ..core.errors import DspyGrpcError
 from ..core.supervisor import ChildSpec, Restart, Supervisor
 from ..lm.attribution import attributed
@@ -59,7 +60,10 @@ class JobControl:
         async def persist(calls: Mapping[str, Mapping[str, Any]]) -> None:
             await store.put_lm_calls(kind, job_id, calls)
 
-        return LMJournal(known, persist, on_call=self.progress.lm_call)
+        journal = LMJournal(known, persist, on_call=self.progress.lm_call)
+        # Calls finished before a restart count as done (job.proto): whether or not this run replays them.
+        self.progress.resume_lm_calls(journal.replayed_at_start)
+        return journal
 
     def _changed(self) -> None:
         self._dirty.set()
@@ -225,8 +229,11 @@ class JobKind:
 
     KIND = ""
 
-    def __init__(self, host: JobHost, programs: Programs, datasets: Datasets, registry: Any, default_model: str) -> None:
+    def __init__(self, host: JobHost, programs: Programs, datasets: Datasets, registry: Any, default_model: str,
+                 limits: Limits = Limits()) -> None:
         self._host = host
+        #: The server-wide bounds checked when a job is created (and its admission cap).
+        self._limits = limits
         self._store: JobStore = host.store
         self._programs = programs
         self._datasets = datasets

@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..core import bounds
+from ..core.bounds import Limits, Range
 from ..core.errors import InvalidArgument, NotFound, invalid
 from ..core.names import validate_resource_id
 from ..modules.build import build_module
@@ -18,8 +20,9 @@ from ..optimize.context import Candidate, OptimizeContext, Outcome
 from ..optimize.copro import CoproConfig, run_copro
 from ..optimize.ensemble import EnsembleConfig, run_ensemble
 from ..optimize.mipro import MiproConfig, run_mipro
+from ..optimize.mipro import plan as mipro_plan
 from ..optimize.mipro import validate as validate_mipro
-from ..optimize.knn_few_shot import KNNFewShotConfig, run_knn_few_shot
+from ..optimize.knn_few_shot import EMBED_BATCH_SIZE, KNNFewShotConfig, run_knn_few_shot
 from ..optimize.labeled_few_shot import LabeledFewShotConfig, run_labeled_few_shot
 from ..optimize.metrics import Metric, metric_from_dict, metric_to_dict
 from ..optimize.random_search import RandomSearchConfig, run_random_search
@@ -30,6 +33,11 @@ from . import job_setup
 from .jobs import JobControl, JobKind
 
 KIND = "optimization"
+
+#: Most examples a MIPROv2 minibatch (or a trainset summary batch) may take; DSPy caps its valset at 1000.
+MAX_VALSET = 1000
+#: Most programs one ensemble combines.
+MAX_ENSEMBLE_PROGRAMS = 100
 
 OptimizerConfig = (LabeledFewShotConfig | BootstrapConfig | RandomSearchConfig | CoproConfig | MiproConfig
                    | EnsembleConfig | KNNFewShotConfig)
@@ -65,27 +73,79 @@ class OptimizationRequest:
     display_name: str = ""
 
 
+def config_ranges(limits: Limits) -> dict[type, dict[str, Range]]:
+    """The bounds of every number in each optimizer's config (fields not listed are not numbers)."""
+
+    demos, rounds = Range(0, limits.max_demos), Range(1, limits.max_rounds)
+    common = {"max_bootstrapped_demos": demos, "max_labeled_demos": demos, "max_rounds": rounds,
+              "metric_threshold": bounds.FINITE}
+    return {
+        LabeledFewShotConfig: {"k": demos},
+        BootstrapConfig: common,
+        RandomSearchConfig: {**common, "num_candidate_programs": Range(0, limits.max_candidates),
+                             "stop_at_score": bounds.FINITE},
+        CoproConfig: {"breadth": Range(2, limits.max_candidates), "depth": Range(1, limits.max_depth),
+                      "init_temperature": bounds.TEMPERATURE},
+        MiproConfig: {**common, "num_candidates": Range(1, limits.max_candidates),
+                      "num_trials": Range(1, limits.max_trials), "minibatch_size": Range(1, MAX_VALSET),
+                      "minibatch_full_eval_steps": Range(1, limits.max_trials), "init_temperature": bounds.TEMPERATURE,
+                      "seed": bounds.SEED, "view_data_batch_size": Range(1, MAX_VALSET)},
+        EnsembleConfig: {"seed": bounds.SEED, "size": Range(0, MAX_ENSEMBLE_PROGRAMS)},
+        KNNFewShotConfig: {"k": Range(1, limits.max_demos), "max_bootstrapped_demos": demos,
+                           "max_labeled_demos": demos, "max_rounds": rounds},
+    }
+
+
+def check_ranges(name: str, config: Any, limits: Limits) -> None:
+    """Every number of the config within its bounds (INVALID_ARGUMENT naming the field otherwise)."""
+
+    for key, allowed in config_ranges(limits)[type(config)].items():
+        allowed.check(getattr(config, key), f"optimization.{name}.{key}")
+    if isinstance(config, EnsembleConfig) and len(config.programs) > MAX_ENSEMBLE_PROGRAMS:
+        raise invalid(f"optimization.{name}.programs", f"must list at most {MAX_ENSEMBLE_PROGRAMS} programs")
+
+
 def _check_config(name: str, config: Any, predictors: int, trainset_size: int, valset_size: int | None) -> None:
+    """The checks that relate a config's numbers to each other and to the data (ranges come first)."""
+
     path = f"optimization.{name}"
-    if isinstance(config, CoproConfig):
-        config.validate(path)
     if isinstance(config, MiproConfig):
         validate_mipro(config, predictors, trainset_size, valset_size, path)
-    for key in ("k", "max_labeled_demos", "max_bootstrapped_demos"):
-        if getattr(config, key, 0) < 0:
-            raise invalid(f"{path}.{key}", "must not be negative")
-    if getattr(config, "max_rounds", 1) < 1:
-        raise invalid(f"{path}.max_rounds", "must be at least 1 (one attempt per example)")
     if isinstance(config, RandomSearchConfig):
-        if config.num_candidate_programs < 0:
-            raise invalid(f"{path}.num_candidate_programs", "must not be negative")
         if config.num_candidate_programs > 0 and config.max_bootstrapped_demos < 1:
             raise invalid(f"{path}.max_bootstrapped_demos",
                           "must be at least 1: each shuffled candidate bootstraps 1..max_bootstrapped_demos demos")
     if isinstance(config, BootstrapConfig) and config.max_bootstrapped_demos == 0 and config.max_labeled_demos == 0:
         raise invalid(f"{path}.max_bootstrapped_demos", "and max_labeled_demos are both 0: nothing to optimize")
-    if isinstance(config, KNNFewShotConfig) and config.k < 1:
-        raise invalid(f"{path}.k", "must be at least 1 (the neighbours bootstrapped on each call)")
+
+
+def planned_lm_calls(config: Any, predictors: int, train: int, val: int | None) -> int:
+    """About how many LM calls the job will make (admission control): program runs times the
+    program's predictors, plus the prompt LM's proposals. Rough, but it grows as the work does."""
+
+    per_run = max(1, predictors)
+    scored = val if val is not None else train
+    if isinstance(config, LabeledFewShotConfig):
+        return 0
+    if isinstance(config, RandomSearchConfig):
+        runs = ((config.num_candidate_programs + 3) * scored
+                + (config.num_candidate_programs + 1) * train * config.max_rounds)
+        return runs * per_run
+    if isinstance(config, BootstrapConfig):
+        return train * config.max_rounds * per_run
+    if isinstance(config, CoproConfig):
+        candidates = config.breadth * config.depth * per_run
+        return candidates * train * per_run + config.depth * per_run
+    if isinstance(config, MiproConfig):
+        valset = val if val is not None else min(1000, max(1, int(train * 0.8)))
+        budget = mipro_plan(config, per_run, valset)
+        return budget.lm_calls * per_run + budget.fewshot_n * train * config.max_rounds * per_run
+    if isinstance(config, EnsembleConfig):
+        return (len(config.programs) + (config.size or len(config.programs))) * (scored if train else 0) * per_run
+    if isinstance(config, KNNFewShotConfig):
+        embeddings = -(-train // EMBED_BATCH_SIZE)
+        return embeddings + (val or 0) * (1 + config.k * config.max_rounds) * per_run
+    raise AssertionError(type(config))  # pragma: no cover - every optimizer is listed
 
 
 def _check_embedding_model(registry: Any, alias: str, path: str) -> None:
@@ -105,6 +165,7 @@ class Optimizations(JobKind):
         path = "optimization"
         if request.optimizer not in OPTIMIZERS:
             raise invalid(f"{path}.optimizer", "set one of: " + ", ".join(OPTIMIZERS))
+        check_ranges(request.optimizer, request.config, self._limits)
         program = await self._programs.get(request.program_id, request.revision_id)
         config = request.config
         extra: dict[str, Any] = {}
@@ -122,6 +183,7 @@ class Optimizations(JobKind):
                 raise invalid(f"{path}.{'metric' if request.dataset_id else 'dataset'}", "is required")
         example_count = 0
         trainset: list = []
+        valset: list | None = None
         if request.dataset_id:
             dataset = await self._datasets.get(request.dataset_id)
             example_count = dataset.example_count
@@ -138,6 +200,9 @@ class Optimizations(JobKind):
                           None if valset is None else len(valset))
         if isinstance(config, KNNFewShotConfig):
             _check_embedding_model(self._registry, config.embedding_model, f"{path}.{request.optimizer}.embedding_model")
+        planned = planned_lm_calls(config, len(program_view.predictors(module)), len(trainset),
+                                   None if not request.dataset_id or valset is None else len(valset))
+        self._limits.admit(planned, f"{path}.{request.optimizer}")
         spec = {
             "program": f"programs/{request.program_id}" + (f"@{request.revision_id}" if request.revision_id else ""),
             "program_id": program.record.program_id, "revision_id": program.record.revision_id,
@@ -147,11 +212,11 @@ class Optimizations(JobKind):
             "optimizer": request.optimizer, "config": dataclasses.asdict(config),
             "task_lm": lm_to_dict(request.task_lm), "teacher_lm": lm_to_dict(request.teacher_lm),
             "prompt_lm": lm_to_dict(request.prompt_lm),
-            "num_threads": job_setup.num_threads(request.num_threads, f"{path}.num_threads"),
+            "num_threads": job_setup.num_threads(request.num_threads, f"{path}.num_threads", self._limits),
             "max_errors": job_setup.max_errors(request.max_errors, f"{path}.max_errors"),
             "activate": request.activate, "display_name": request.display_name, **extra,
         }
-        record = await self._store.create(KIND, job_id, spec, {"phase": "queued"})
+        record = await self._store.create(KIND, job_id, spec, {"phase": "queued", "lm_calls_planned": planned})
         self._host.launch(record)
         return record
 

@@ -12,12 +12,17 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from ..core.errors import FieldViolation, InvalidArgument
+from ..core import bounds
+from ..core.errors import FieldViolation, InvalidArgument, invalid
 
 #: How a request uses the response cache: ``"use"`` (read and write; the default), ``"bypass"``
 #: (neither read nor write) or ``"refresh"`` (do not read, but store the fresh answer).
 CachePolicy = Literal["use", "bypass", "refresh"]
 CACHE_POLICIES: tuple[str, ...] = ("use", "bypass", "refresh")
+
+
+#: Stop sequences per request (OpenAI allows 4; some providers more).
+MAX_STOP_SEQUENCES = 16
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,17 @@ class LMOptions:
     #: How this request uses the response cache (never sent, not part of the cache key);
     #: ``None`` means ``"use"``.
     cache: CachePolicy | None = None
+
+    def validate(self, path: str) -> None:
+        """Every number within its documented bounds (INVALID_ARGUMENT naming ``path.<option>``)."""
+
+        bounds.TEMPERATURE.check(self.temperature, f"{path}.temperature")
+        bounds.MAX_TOKENS.check(self.max_tokens, f"{path}.max_tokens")
+        bounds.FRACTION.check(self.top_p, f"{path}.top_p")
+        bounds.Range(0, bounds.INT64_MAX).check(self.seed, f"{path}.seed")
+        bounds.COMPLETIONS.check(self.n, f"{path}.n")
+        if len(self.stop) > MAX_STOP_SEQUENCES:
+            raise invalid(f"{path}.stop", f"must hold at most {MAX_STOP_SEQUENCES} sequences")
 
     @property
     def cache_policy(self) -> str:

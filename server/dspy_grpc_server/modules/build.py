@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from ..core import bounds
+from ..core.bounds import Range
 from ..core.errors import invalid
 from ..core.signature import Field, Signature
 from ..core.types import TypeKind, format_type
@@ -43,8 +45,6 @@ from .spec import (
 )
 from .tools import BUILTIN_TOOLS
 
-MAX_ITERS_LIMIT = 100
-MAX_RUNS = 100
 
 
 def build_module(spec: ModuleSpec, path: str = "module", name: str = "") -> Node:
@@ -66,17 +66,15 @@ def build_module(spec: ModuleSpec, path: str = "module", name: str = "") -> Node
         _check_runs(spec.n, f"{here}.n")
         inner = build_module(spec.module, f"{here}.module", join(name, "module"))
         _check_reward(spec.reward, inner, f"{here}.reward")
-        if spec.fail_count is not None and spec.fail_count < 0:
-            raise invalid(f"{here}.fail_count", "must not be negative")
+        bounds.FINITE.check(spec.threshold, f"{here}.threshold")
+        Range(0, bounds.MODULE_RUNS.high).check(spec.fail_count, f"{here}.fail_count")
         if isinstance(spec, BestOfNSpec):
             return BestOfNNode(name, inner, spec.n, spec.reward, spec.threshold, spec.fail_count)
         return RefineNode(name, inner, spec.n, spec.reward, spec.threshold, spec.fail_count, spec.feedback_lm,
                           describe_module(spec.module))
     if isinstance(spec, ParallelSpec):
-        if spec.num_threads < 1:
-            raise invalid(f"{here}.num_threads", "must be at least 1")
-        if spec.max_errors < 0:
-            raise invalid(f"{here}.max_errors", "must not be negative")
+        bounds.CONCURRENCY.check(spec.num_threads, f"{here}.num_threads")
+        bounds.MAX_ERRORS.check(spec.max_errors, f"{here}.max_errors")
         inner = build_module(spec.module, f"{here}.module", join(name, "module"))
         return ParallelNode(name, inner, spec.num_threads, spec.max_errors)
     if isinstance(spec, MajoritySpec):
@@ -99,8 +97,7 @@ def _names(names: Any) -> str:
 
 
 def _check_runs(n: int, path: str) -> None:
-    if not 1 <= n <= MAX_RUNS:
-        raise invalid(path, f"must be between 1 and {MAX_RUNS}")
+    bounds.MODULE_RUNS.check(n, path)
 
 
 def _check_react(spec: ReActSpec, here: str) -> None:
@@ -109,8 +106,7 @@ def _check_react(spec: ReActSpec, here: str) -> None:
         raise invalid(f"{here}.predictor.demos", "ReAct keeps demos per predictor: set react.demos or extract.demos")
     if any(f.name == TRAJECTORY for f in spec.predictor.signature.fields):
         raise invalid(f"{here}.predictor.signature", f"{TRAJECTORY!r} is reserved by ReAct")
-    if not 1 <= spec.max_iters <= MAX_ITERS_LIMIT:
-        raise invalid(f"{here}.max_iters", f"must be between 1 and {MAX_ITERS_LIMIT}")
+    bounds.REACT_ITERS.check(spec.max_iters, f"{here}.max_iters")
     seen: set[str] = set()
     for index, tool in enumerate(spec.tools):
         at = f"{here}.tools[{index}]"
@@ -133,17 +129,14 @@ def _knn_few_shot(spec: KNNFewShotSpec, here: str, name: str) -> KNNFewShotNode:
                       f"compiles); this one is {spec.module.kind.value}")
     # The student keeps the program's own name: DSPy's compiled program is the student itself.
     student = build_module(spec.module, f"{here}.module", name)
-    if spec.k < 1:
-        raise invalid(f"{here}.k", "must be at least 1")
+    Range(1, bounds.DEMOS.high).check(spec.k, f"{here}.k")
     if not spec.embedding_model:
         raise invalid(f"{here}.embedding_model", "is required: the alias of an embedding model")
     if not spec.examples:
         raise invalid(f"{here}.examples", "must hold at least one training example")
     for key in ("max_bootstrapped_demos", "max_labeled_demos"):
-        if getattr(spec, key) < 0:
-            raise invalid(f"{here}.{key}", "must not be negative")
-    if spec.max_rounds < 1:
-        raise invalid(f"{here}.max_rounds", "must be at least 1 (one attempt per example)")
+        bounds.DEMOS.check(getattr(spec, key), f"{here}.{key}")
+    bounds.ROUNDS.check(spec.max_rounds, f"{here}.max_rounds")
     needed = [f.name for f in student.input_fields if not allows_none(f.type)]
     dimensions = len(spec.examples[0].embedding)
     for index, item in enumerate(spec.examples):
@@ -162,8 +155,8 @@ def _knn_few_shot(spec: KNNFewShotSpec, here: str, name: str) -> KNNFewShotNode:
 
 def _multi_chain(spec: MultiChainComparisonSpec, here: str, name: str) -> Node:
     spec.predictor.validate(f"{here}.predictor")
-    if not 1 <= spec.m <= 20:
-        raise invalid(f"{here}.m", "must be between 1 and 20")
+    bounds.CHAIN_COMPARISONS.check(spec.m, f"{here}.m")
+    bounds.TEMPERATURE.check(spec.temperature, f"{here}.temperature")
     generator = None
     if spec.generator is not None:
         generator = build_module(spec.generator, f"{here}.generator", join(name, "generator"))
@@ -200,6 +193,7 @@ def _ensemble(spec: EnsembleSpec, here: str, name: str) -> EnsembleNode:
         raise invalid(f"{here}.programs", "an ensemble needs at least one program")
     if spec.reduce not in ENSEMBLE_REDUCES:
         raise invalid(f"{here}.reduce", f"must be one of {', '.join(ENSEMBLE_REDUCES)}")
+    bounds.SEED.check(spec.seed, f"{here}.seed")
     if not 0 <= spec.size <= len(spec.programs):
         raise invalid(f"{here}.size", f"must be between 0 (all) and the number of programs ({len(spec.programs)})")
     programs = [

@@ -16,6 +16,7 @@ The bootstrapping itself is the optimizer's (see :class:`~.context.DemoBootstrap
 
 from __future__ import annotations
 
+import asyncio
 import operator
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,6 +29,10 @@ from .context import RunContext
 from .node import Node
 from .predictor import NamedPredictor
 from .spec import KNNFewShotSpec, LMChoice, ModuleSpec
+
+
+#: Multiply-adds above which the nearest-neighbour search runs in a thread (about a millisecond inline).
+INLINE_SEARCH_LIMIT = 20_000
 
 
 def joined_text(pairs: Iterable[tuple[str, Any]]) -> str:
@@ -95,7 +100,11 @@ class KNNFewShotNode(Node):
                 f"training examples were embedded with {expected}: run the KNNFewShot optimization again",
                 reason="EMBEDDING_DIMENSIONS_CHANGED", metadata={"model": model},
             )
-        return [self.spec.examples[index].example for index in nearest(self._vectors, query, self.spec.k)]
+        if len(self._vectors) * expected > INLINE_SEARCH_LIMIT:  # large: keep the event loop free meanwhile
+            found = await asyncio.to_thread(nearest, self._vectors, query, self.spec.k)
+        else:
+            found = nearest(self._vectors, query, self.spec.k)
+        return [self.spec.examples[index].example for index in found]
 
     async def forward(self, inputs: Mapping[str, Any], ctx: RunContext, path: str) -> dict[str, Any]:
         if ctx.bootstrapper is None:

@@ -53,6 +53,10 @@ class LMChoice:
     def is_set(self) -> bool:
         return bool(self.model) or self.dummy is not None
 
+    def validate(self, path: str) -> LMChoice:
+        self.options.validate(f"{path}.options")
+        return self
+
 
 @dataclass(frozen=True)
 class PredictorSpec:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from ..core.errors import invalid
 from ..core.signature import Signature, parse_signature
 from ..modules.spec import ModuleSpec
 from . import program
@@ -33,12 +32,6 @@ class CoproConfig:
     breadth: int = 10
     depth: int = 3
     init_temperature: float = 1.4
-
-    def validate(self, path: str) -> None:
-        if self.breadth <= 1:
-            raise invalid(f"{path}.breadth", "must be greater than 1 (DSPy's COPRO needs at least 2 candidates)")
-        if self.depth < 1:
-            raise invalid(f"{path}.depth", "must be at least 1")
 
 
 _PROPOSED = {

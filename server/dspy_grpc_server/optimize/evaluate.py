@@ -9,6 +9,7 @@ DSPy's: ``round(100 * sum(scores) / n, 2)``. Results already known (a resumed jo
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +67,28 @@ def too_many_errors(count: int, last: str) -> FailedPrecondition:
     )
 
 
+#: Tasks started between two yields to the event loop (starting thousands at once would hold it up).
+_START_BATCH = 200
+
+
+async def _run_all(calls: Sequence[Callable[[], Awaitable[None]]]) -> None:
+    """Run every call concurrently (as gather would), yielding to the event loop while starting them;
+    if this is cancelled or one call fails, the others are cancelled and awaited."""
+
+    tasks: list[asyncio.Future[None]] = []
+    try:
+        for count, call in enumerate(calls, 1):
+            tasks.append(asyncio.ensure_future(call()))
+            if count % _START_BATCH == 0:
+                await asyncio.sleep(0)
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 async def evaluate(
     runner: ProgramRunner,
     module: ModuleSpec,
@@ -111,7 +134,7 @@ async def evaluate(
             await on_result(result)
 
     pending = [(i, e) for i, e in examples if i not in known]
-    await asyncio.gather(*(one(i, e) for i, e in pending))
+    await _run_all([functools.partial(one, i, e) for i, e in pending])
     if errors >= max_errors:
         raise too_many_errors(errors, next(r.error for r in results.values() if r.error))
     ordered = tuple(results[i] for i, _ in examples)

@@ -84,6 +84,10 @@ class LMJournal:
         on_call: Callable[[bool], None] = lambda replayed: None,
     ) -> None:
         self._known: dict[str, Mapping[str, Any]] = dict(known)
+        #: Calls journaled by earlier runs of the job and not yet replayed by this one: each counts as done
+        #: from the start (:attr:`replayed_at_start`), so its first replay is not counted a second time.
+        self._counted_at_start: set[str] = set(self._known)
+        self._start_count = len(self._known)
         self._persist = persist
         self._on_call = on_call
         self._inflight: dict[str, asyncio.Future[Any]] = {}
@@ -92,6 +96,12 @@ class LMJournal:
         self._flush_lock = asyncio.Lock()
         #: LM calls really made (not replayed) by this incarnation of the job.
         self.calls_made = 0
+
+    @property
+    def replayed_at_start(self) -> int:
+        """How many calls earlier runs of the job finished (done before this run made any)."""
+
+        return self._start_count
 
     def wrap(self, lm: LM, alias: str) -> LM:
         return JournaledLM(lm, alias, self)
@@ -109,7 +119,10 @@ class LMJournal:
         while True:
             known = self._known.get(key)
             if known is not None:
-                self._on_call(True)
+                if key in self._counted_at_start:
+                    self._counted_at_start.discard(key)
+                else:
+                    self._on_call(True)
                 return from_dict(known)
             shared = self._inflight.get(key)
             if shared is None:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..core import bounds
 from ..core.errors import invalid
 from ..core.example import Example
 from ..core.signature import Signature, parse_signature
@@ -203,6 +204,11 @@ def semantic_f1(decompositional: bool = False, *, lm: LMChoice | None = None, th
 # --------------------------------------------------------------------------- validation
 
 
+#: Bounds of a metric's numbers.
+NON_NEGATIVE = bounds.Range(0, math.inf)
+MAX_WEIGHTED_TERMS = 100
+
+
 def validate_metric(
     metric: Metric, *, outputs: set[str], predictor_outputs: Mapping[str, set[str]],
     example_keys: set[str], path: str = "metric",
@@ -228,11 +234,12 @@ def validate_metric(
             )
         if metric.frac is not None and not 0 < metric.frac <= 1:
             raise invalid(f"{path}.exact_match.frac", "must be in (0, 1]")
-        if metric.abs_tolerance < 0 or metric.rel_tolerance < 0:
-            raise invalid(f"{path}.numeric", "tolerances must not be negative")
+        NON_NEGATIVE.check(metric.abs_tolerance, f"{path}.numeric.abs_tolerance")
+        NON_NEGATIVE.check(metric.rel_tolerance, f"{path}.numeric.rel_tolerance")
         return
     if isinstance(metric, LMJudgeMetric):
         base = f"{path}.lm_judge"
+        bounds.FINITE.check(metric.threshold, f"{base}.threshold")
         signature = metric.judge.signature
         metric.judge.validate(base)
         inputs = {f.name for f in signature.input_fields}
@@ -257,6 +264,8 @@ def validate_metric(
         return
     if not metric.terms:
         raise invalid(f"{path}.weighted.terms", "needs at least one term")
+    if len(metric.terms) > MAX_WEIGHTED_TERMS:
+        raise invalid(f"{path}.weighted.terms", f"must hold at most {MAX_WEIGHTED_TERMS} terms")
     for index, (weight, term) in enumerate(metric.terms):
         if not weight > 0 or math.isinf(weight):
             raise invalid(f"{path}.weighted.terms[{index}].weight", "must be positive")

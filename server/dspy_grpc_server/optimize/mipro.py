@@ -97,6 +97,39 @@ def split_sets(trainset: Examples, valset: Examples | None) -> tuple[list, list]
     return list(trainset[:cutoff]), list(trainset[cutoff:])
 
 
+@dataclass(frozen=True)
+class Plan:
+    """How much work a MIPROv2 run will do, known before it starts (progress and admission use it)."""
+
+    instruct_n: int
+    fewshot_n: int
+    num_trials: int
+    minibatch: bool
+    #: Program runs on valset examples (trials, minibatches, full evaluations, the default program).
+    evaluated: int
+    #: A rough count of the run's LM calls (program runs counted as one call each).
+    lm_calls: int
+
+
+def plan(config: MiproConfig, predictors: int, valset_size: int) -> Plan:
+    minibatch = config.minibatch
+    if config.auto is not None:
+        settings = AUTO_RUN_SETTINGS[config.auto]
+        valset_size = min(settings["val_size"], valset_size)
+        minibatch = valset_size > MIN_MINIBATCH_SIZE
+        instruct_n = settings["n"] if config.zeroshot else int(settings["n"] * 0.5)
+        fewshot_n = settings["n"]
+        num_trials = num_trials_for(predictors, config.zeroshot, settings["n"])
+    else:
+        instruct_n = fewshot_n = config.num_candidates or 1
+        num_trials = config.num_trials or 1
+    full_evals = num_trials // config.minibatch_full_eval_steps + 1
+    evaluated = valset_size + (min(config.minibatch_size, valset_size) * num_trials + valset_size * full_evals
+                               if minibatch else valset_size * num_trials)
+    lm_calls = 10 + instruct_n * predictors * 3 + fewshot_n * max(1, config.max_bootstrapped_demos) + evaluated
+    return Plan(instruct_n, fewshot_n, num_trials, minibatch, evaluated, lm_calls)
+
+
 def num_trials_for(predictors: int, zeroshot: bool, candidates: int) -> int:
     variables = predictors * (1 if zeroshot else 2)
     return int(max(2 * variables * math.log2(candidates), 1.5 * candidates))
@@ -112,14 +145,7 @@ def validate(config: MiproConfig, predictors: int, trainset_size: int, valset_si
     if config.auto is None:
         if config.num_candidates is None or config.num_trials is None:
             raise invalid(f"{path}.num_trials", "num_candidates and num_trials are required without auto")
-        if config.num_candidates < 1:
-            raise invalid(f"{path}.num_candidates", "must be at least 1")
-        if config.num_trials < 1:
-            raise invalid(f"{path}.num_trials", "must be at least 1: a budget too small to run one trial")
-    if config.minibatch_full_eval_steps < 1:
-        raise invalid(f"{path}.minibatch_full_eval_steps", "must be at least 1")
-    if config.minibatch_size < 1:
-        raise invalid(f"{path}.minibatch_size", "must be at least 1")
+    # The ranges of the numbers (num_candidates, num_trials, minibatch sizes, seed) are checked before this.
     if valset_size is None:
         if trainset_size < 2:
             raise invalid("optimization.dataset", "MIPROv2 needs at least 2 examples when no split gives a valset")
@@ -201,24 +227,14 @@ class Mipro:
         config, progress = self.config, self.ctx.progress
         trainset, valset = split_sets(self.ctx.trainset, self.ctx.valset)
         views = program.predictors(student)
-        minibatch = config.minibatch
         if config.auto is not None:
-            settings = AUTO_RUN_SETTINGS[config.auto]
-            size = min(settings["val_size"], len(valset))
+            size = min(AUTO_RUN_SETTINGS[config.auto]["val_size"], len(valset))
             valset = [valset[i] for i in self.rng.sample(range(len(valset)), size)]
-            minibatch = len(valset) > MIN_MINIBATCH_SIZE
-            instruct_n = settings["n"] if config.zeroshot else int(settings["n"] * 0.5)
-            fewshot_n = settings["n"]
-            num_trials = num_trials_for(len(views), config.zeroshot, settings["n"])
-        else:
-            instruct_n = fewshot_n = config.num_candidates or 1
-            num_trials = config.num_trials or 1
+        budget = plan(config, len(views), len(valset))
+        instruct_n, fewshot_n, num_trials, minibatch = (budget.instruct_n, budget.fewshot_n, budget.num_trials,
+                                                        budget.minibatch)
         steps = config.minibatch_full_eval_steps
-        full_evals = num_trials // steps + 1
-        evaluated = len(valset) + (min(config.minibatch_size, len(valset)) * num_trials + len(valset) * full_evals
-                                   if minibatch else len(valset) * num_trials)
-        progress.update(phase="bootstrap", examples_total=evaluated, lm_calls_planned=(
-            10 + instruct_n * len(views) * 3 + fewshot_n * max(1, config.max_bootstrapped_demos) + evaluated))
+        progress.update(phase="bootstrap", examples_total=budget.evaluated, lm_calls_planned=budget.lm_calls)
 
         # The trainset summary and the default program's score depend on nothing the bootstrap or the
         # proposals draw from the shared rng: they run alongside them, the summary until the proposals
@@ -277,7 +293,9 @@ class Mipro:
         scoring: asyncio.Future[float] | None = None
         try:
             for position in range(search.num_trials):
-                trial = study.ask()
+                # TPE's draws (and the look-ahead's study copies below) are CPU work that grows with the
+                # trials: done in a thread, so live traffic on the event loop is not held up by them.
+                trial = await asyncio.to_thread(study.ask)
                 trial_num = trial.number + 1
                 chosen = search.suggest(trial)
                 candidate = search.candidate(student, chosen)
@@ -286,7 +304,7 @@ class Mipro:
                 scoring = asyncio.ensure_future(_take(early.pop(position, None), chosen, functools.partial(
                     self._score, candidate, batch, _trial_priority(position))))
                 due = search.full_evaluation_due(trial_num)
-                self._look_ahead(study, search, student, trial, position, candidate, chosen, by_params,
+                await self._look_ahead(study, search, student, trial, position, candidate, chosen, by_params,
                                  fully_evaluated, due, scores, valset, batches, early, full_early)
                 score = await scoring
                 if batch is not valset:
@@ -316,7 +334,7 @@ class Mipro:
             await asyncio.gather(*pending, return_exceptions=True)
         return Outcome(best_module, best_score, best_index)
 
-    def _look_ahead(self, study: Any, search: _Search, student: ModuleSpec, trial: Any, position: int,
+    async def _look_ahead(self, study: Any, search: _Search, student: ModuleSpec, trial: Any, position: int,
                     candidate: ModuleSpec, chosen: dict[str, int], by_params: dict, fully_evaluated: set[str],
                     due: bool, scores: tuple[float, float], valset: list, batches: list[list],
                     early: dict[int, _Started], full_early: dict[int, _Started]) -> None:
@@ -339,7 +357,7 @@ class Mipro:
         following = position + 1
         if following >= search.num_trials or following in early:
             return
-        params = search.next_params(study, trial.number, scores, pick)
+        params = await asyncio.to_thread(search.next_params, study, trial.number, scores, pick)
         if params is not None:
             early[following] = _Started(params, asyncio.ensure_future(self._score(
                 search.candidate(student, params), batches[following], _trial_priority(following))))

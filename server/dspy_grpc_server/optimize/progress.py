@@ -34,6 +34,13 @@ class Progress:
         self.lm_calls_planned = max(self.lm_calls_planned, self.lm_calls_done)
         self.on_change()
 
+    def resume_lm_calls(self, done: int) -> None:
+        """Start from ``done`` LM calls finished by earlier runs of the job (its journal)."""
+
+        self.lm_calls_done = done
+        self.lm_calls_planned = max(self.lm_calls_planned, done)
+        self.on_change()
+
     def example_done(self) -> None:
         self.examples_done += 1
         self.on_change()

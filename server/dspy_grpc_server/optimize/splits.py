@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from ..core.bounds import SEED
 from ..core.errors import invalid
 
 
@@ -17,6 +18,7 @@ class Split:
     dev_fraction: float
 
     def validate(self, path: str = "split") -> Split:
+        SEED.check(self.seed, f"{path}.seed")
         if not 0.0 < self.dev_fraction < 1.0:
             raise invalid(f"{path}.dev_fraction", "must be strictly between 0 and 1")
         return self

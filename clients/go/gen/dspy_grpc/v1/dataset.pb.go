@@ -193,7 +193,7 @@ func (x *Dataset) GetUpdateTime() *timestamppb.Timestamp {
 // train part. Both parts are returned in index order. The same seed always gives the same split.
 type DatasetSplit struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The shuffle seed.
+	// The shuffle seed, 0 to 2^32-1.
 	Seed int64 `protobuf:"varint,1,opt,name=seed,proto3" json:"seed,omitempty"`
 	// Fraction of the examples in the dev part, strictly between 0 and 1.
 	DevFraction   float64 `protobuf:"fixed64,2,opt,name=dev_fraction,json=devFraction,proto3" json:"dev_fraction,omitempty"`
@@ -566,7 +566,9 @@ type AppendExamplesRequest struct {
 	// request id of an earlier successful stream on this dataset appends nothing.
 	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Examples to append. Each needs at least one field; examples without `input_keys` take the
-	// dataset's. Every input key must be a key of `data`.
+	// dataset's. Every input key must be a key of `data`. One stream appends at most 10,000 examples
+	// (INVALID_ARGUMENT on `examples` as soon as it goes over); a dataset holds at most 100,000
+	// (server config `limits.max_dataset_examples`; over it: RESOURCE_EXHAUSTED, reason DATASET_FULL).
 	Examples      []*Example `protobuf:"bytes,3,rep,name=examples,proto3" json:"examples,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -44,11 +44,14 @@ type Evaluation struct {
 	Metric *MetricSpec `protobuf:"bytes,7,opt,name=metric,proto3" json:"metric,omitempty"`
 	// The LM for predictors that name none (as in InferenceService.Predict).
 	Lm *LMSpec `protobuf:"bytes,8,opt,name=lm,proto3" json:"lm,omitempty"`
-	// How many examples run at once; default 8 (DSPy's default num_threads).
+	// How many examples run at once; 0 means 8 (DSPy's default num_threads). At most 256 (server
+	// config `limits.max_num_threads`). The evaluation's LM calls (examples times the program's
+	// predictors) must not exceed `limits.max_job_lm_calls` (RESOURCE_EXHAUSTED, reason JOB_TOO_LARGE).
 	NumThreads int32 `protobuf:"varint,9,opt,name=num_threads,json=numThreads,proto3" json:"num_threads,omitempty"`
 	// Stop with FAILED (reason TOO_MANY_ERRORS) once this many examples failed; default 10 (DSPy's).
+	// 1 to 1,000,000.
 	MaxErrors *int32 `protobuf:"varint,10,opt,name=max_errors,json=maxErrors,proto3,oneof" json:"max_errors,omitempty"`
-	// The score of an example whose program run failed; default 0.
+	// The score of an example whose program run failed; default 0. Finite.
 	FailureScore float64 `protobuf:"fixed64,11,opt,name=failure_score,json=failureScore,proto3" json:"failure_score,omitempty"`
 	// Human-readable name.
 	DisplayName string `protobuf:"bytes,12,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`

@@ -738,7 +738,8 @@ type RunStart struct {
 	Request *PredictRequest `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
 	// Names of the tools the caller runs.
 	Tools []string `protobuf:"bytes,2,rep,name=tools,proto3" json:"tools,omitempty"`
-	// How long to wait for each tool result. Unset: until the call's deadline.
+	// How long to wait for each tool result, positive and at most a day (86,400 s). Unset: until the
+	// call's deadline.
 	ToolTimeout   *durationpb.Duration `protobuf:"bytes,3,opt,name=tool_timeout,json=toolTimeout,proto3" json:"tool_timeout,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -927,7 +928,7 @@ type BatchPredictRequest struct {
 	Lm *LMSpec `protobuf:"bytes,4,opt,name=lm,proto3" json:"lm,omitempty"`
 	// Return each prediction's trace.
 	IncludeTrace bool `protobuf:"varint,5,opt,name=include_trace,json=includeTrace,proto3" json:"include_trace,omitempty"`
-	// Items run at the same time; 0 means 8, at most 64.
+	// Items run at the same time; 0 means 8; values above 64 are treated as 64.
 	MaxConcurrency int32 `protobuf:"varint,6,opt,name=max_concurrency,json=maxConcurrency,proto3" json:"max_concurrency,omitempty"`
 	// One JSON object text of input values per item: the exact form (see PredictRequest.inputs_json).
 	InputsJson    []string `protobuf:"bytes,7,rep,name=inputs_json,json=inputsJson,proto3" json:"inputs_json,omitempty"`

@@ -303,7 +303,7 @@ type CompleteRequest struct {
 	Messages []*LMMessage `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
 	// Sampling options and the cache policy; unset options take the model's configured defaults.
 	Options *LMOptions `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
-	// How many choices to generate; 0 means 1.
+	// How many choices to generate; 0 means 1. At most 64.
 	N int32 `protobuf:"varint,4,opt,name=n,proto3" json:"n,omitempty"`
 	// OpenAI's `response_format`, e.g. {"type": "json_object"} or {"type": "json_schema", ...}.
 	// Anthropic deployments ignore it.

@@ -211,7 +211,7 @@ type ExactMatchMetric struct {
 	// Read `field` from this predictor's last call in the trace (e.g. "generate.predict") instead of
 	// the program's final outputs, as DSPy metrics that inspect `trace` do.
 	Predictor string `protobuf:"bytes,3,opt,name=predictor,proto3" json:"predictor,omitempty"`
-	// DSPy's `frac`: below 1, match when the token F1 is at least `frac` instead of exactly.
+	// DSPy's `frac`: below 1, match when the token F1 is at least `frac` instead of exactly. In (0, 1].
 	Frac          *float64 `protobuf:"fixed64,4,opt,name=frac,proto3,oneof" json:"frac,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -486,9 +486,9 @@ type NumericMetric struct {
 	LabelField string `protobuf:"bytes,2,opt,name=label_field,json=labelField,proto3" json:"label_field,omitempty"`
 	// Read `field` from this predictor's last call in the trace.
 	Predictor string `protobuf:"bytes,3,opt,name=predictor,proto3" json:"predictor,omitempty"`
-	// Absolute tolerance; default 0 (with rel_tolerance 0: exact equality).
+	// Absolute tolerance; default 0 (with rel_tolerance 0: exact equality). Finite, not negative.
 	AbsTolerance float64 `protobuf:"fixed64,4,opt,name=abs_tolerance,json=absTolerance,proto3" json:"abs_tolerance,omitempty"`
-	// Relative tolerance.
+	// Relative tolerance. Finite, not negative.
 	RelTolerance  float64 `protobuf:"fixed64,5,opt,name=rel_tolerance,json=relTolerance,proto3" json:"rel_tolerance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -582,7 +582,7 @@ type LMJudgeMetric struct {
 	// Use DSPy's DecompositionalSemanticRecallPrecision signature (default signature only).
 	Decompositional bool `protobuf:"varint,5,opt,name=decompositional,proto3" json:"decompositional,omitempty"`
 	// While bootstrapping demos (DSPy calls metrics with a trace then), a prediction passes when its
-	// score is at least this; default 0.66 as in SemanticF1.
+	// score is at least this; default 0.66 as in SemanticF1. Finite.
 	Threshold     *float64 `protobuf:"fixed64,6,opt,name=threshold,proto3,oneof" json:"threshold,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -709,7 +709,7 @@ func (x *WeightedMetric) GetTerms() []*WeightedTerm {
 // One part of a weighted metric.
 type WeightedTerm struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The weight; must be positive.
+	// The weight; must be positive and finite. A weighted metric has at most 100 terms.
 	Weight float64 `protobuf:"fixed64,1,opt,name=weight,proto3" json:"weight,omitempty"`
 	// The metric.
 	Metric        *MetricSpec `protobuf:"bytes,2,opt,name=metric,proto3" json:"metric,omitempty"`

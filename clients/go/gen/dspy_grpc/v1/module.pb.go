@@ -202,15 +202,15 @@ func (EnsembleReduce) EnumDescriptor() ([]byte, []int) {
 // Sampling options sent to the LM. Unset options take the model's configured defaults.
 type LMOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Sampling temperature.
+	// Sampling temperature, 0 to 2.
 	Temperature *float64 `protobuf:"fixed64,1,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
-	// Maximum completion tokens.
+	// Maximum completion tokens, 1 to 1,000,000.
 	MaxTokens *int32 `protobuf:"varint,2,opt,name=max_tokens,json=maxTokens,proto3,oneof" json:"max_tokens,omitempty"`
-	// Nucleus sampling.
+	// Nucleus sampling, 0 to 1.
 	TopP *float64 `protobuf:"fixed64,3,opt,name=top_p,json=topP,proto3,oneof" json:"top_p,omitempty"`
-	// Stop sequences.
+	// Stop sequences; at most 16.
 	Stop []string `protobuf:"bytes,4,rep,name=stop,proto3" json:"stop,omitempty"`
-	// Seed, for providers that support reproducible sampling.
+	// Seed, for providers that support reproducible sampling; 0 to 2^63-1.
 	Seed *int64 `protobuf:"varint,5,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
 	// How the call uses the server's LM response cache (not sent to the provider). Unset: the
 	// model's configured policy, else CACHE_POLICY_USE.
@@ -1027,9 +1027,9 @@ type MultiChainComparisonModule struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The user's signature, adapter, LM and demos.
 	Predictor *PredictorSpec `protobuf:"bytes,1,opt,name=predictor,proto3" json:"predictor,omitempty"`
-	// Number of attempts compared; 0 means 3.
+	// Number of attempts compared; 0 means 3. At most 20.
 	M int32 `protobuf:"varint,2,opt,name=m,proto3" json:"m,omitempty"`
-	// Sampling temperature of the comparison; unset means 0.7, as in DSPy.
+	// Sampling temperature of the comparison, 0 to 2; unset means 0.7, as in DSPy.
 	Temperature *float64 `protobuf:"fixed64,3,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
 	// Produces the attempts when the request gives no `completions`; its predictors are named
 	// "generator...." (e.g. "generator.predict").
@@ -1326,9 +1326,9 @@ type BestOfNModule struct {
 	N int32 `protobuf:"varint,2,opt,name=n,proto3" json:"n,omitempty"`
 	// The reward.
 	Reward *RewardSpec `protobuf:"bytes,3,opt,name=reward,proto3" json:"reward,omitempty"`
-	// Stop at the first attempt whose reward is at least this.
+	// Stop at the first attempt whose reward is at least this. Finite.
 	Threshold float64 `protobuf:"fixed64,4,opt,name=threshold,proto3" json:"threshold,omitempty"`
-	// Failures allowed; unset means `n`.
+	// Failures allowed; unset means `n`. 0 to 100.
 	FailCount     *int32 `protobuf:"varint,5,opt,name=fail_count,json=failCount,proto3,oneof" json:"fail_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1411,9 +1411,9 @@ type RefineModule struct {
 	N int32 `protobuf:"varint,2,opt,name=n,proto3" json:"n,omitempty"`
 	// The reward.
 	Reward *RewardSpec `protobuf:"bytes,3,opt,name=reward,proto3" json:"reward,omitempty"`
-	// Stop at the first attempt whose reward is at least this.
+	// Stop at the first attempt whose reward is at least this. Finite.
 	Threshold float64 `protobuf:"fixed64,4,opt,name=threshold,proto3" json:"threshold,omitempty"`
-	// Failures allowed; unset means `n`.
+	// Failures allowed; unset means `n`. 0 to 100.
 	FailCount *int32 `protobuf:"varint,5,opt,name=fail_count,json=failCount,proto3,oneof" json:"fail_count,omitempty"`
 	// The LM of the feedback step. Unset: the request's LM, else the server default, else the LM of
 	// the module's first predictor.
@@ -1502,9 +1502,9 @@ type ParallelModule struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The module to run on each item.
 	Module *ModuleSpec `protobuf:"bytes,1,opt,name=module,proto3" json:"module,omitempty"`
-	// Concurrency; 0 means 8.
+	// Concurrency; 0 means 8. At most 256.
 	NumThreads int32 `protobuf:"varint,2,opt,name=num_threads,json=numThreads,proto3" json:"num_threads,omitempty"`
-	// Failed items tolerated before the call fails; unset means 10.
+	// Failed items tolerated before the call fails; unset means 10. 0 to 1,000,000.
 	MaxErrors     *int32 `protobuf:"varint,3,opt,name=max_errors,json=maxErrors,proto3,oneof" json:"max_errors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1766,7 +1766,7 @@ type EnsembleModule struct {
 	Reduce EnsembleReduce `protobuf:"varint,2,opt,name=reduce,proto3,enum=dspy_grpc.v1.EnsembleReduce" json:"reduce,omitempty"`
 	// Programs sampled per call, at most the number of programs; 0 means all.
 	Size int32 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
-	// Seed of the sample.
+	// Seed of the sample, 0 to 2^32-1.
 	Seed int64 `protobuf:"varint,4,opt,name=seed,proto3" json:"seed,omitempty"`
 	// With ENSEMBLE_REDUCE_MAJORITY: the output voted on; empty: the programs' last output field.
 	Field         string `protobuf:"bytes,5,opt,name=field,proto3" json:"field,omitempty"`
@@ -1851,17 +1851,18 @@ type KNNFewShotModule struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The student: a predict or chain_of_thought module.
 	Module *ModuleSpec `protobuf:"bytes,1,opt,name=module,proto3" json:"module,omitempty"`
-	// Neighbours bootstrapped on each call; at least 1.
+	// Neighbours bootstrapped on each call; 1 to 100.
 	K int32 `protobuf:"varint,2,opt,name=k,proto3" json:"k,omitempty"`
 	// Alias of a model configured with kind = "embedding" (checked when the program runs).
 	EmbeddingModel string `protobuf:"bytes,3,opt,name=embedding_model,json=embeddingModel,proto3" json:"embedding_model,omitempty"`
 	// The training examples with their vectors (all of one length); at least one.
 	Examples []*KNNTrainingExample `protobuf:"bytes,4,rep,name=examples,proto3" json:"examples,omitempty"`
-	// Bootstrapped demos per predictor; default 4.
+	// Bootstrapped demos per predictor; default 4. 0 to 100.
 	MaxBootstrappedDemos *int32 `protobuf:"varint,5,opt,name=max_bootstrapped_demos,json=maxBootstrappedDemos,proto3,oneof" json:"max_bootstrapped_demos,omitempty"`
-	// Labeled demos per predictor (the teacher's, and the top-up); default 16.
+	// Labeled demos per predictor (the teacher's, and the top-up); default 16. 0 to 100.
 	MaxLabeledDemos *int32 `protobuf:"varint,6,opt,name=max_labeled_demos,json=maxLabeledDemos,proto3,oneof" json:"max_labeled_demos,omitempty"`
 	// Attempts per neighbour; later rounds use temperature 1.0 and a fresh rollout id. Default 1.
+	// 1 to 20.
 	MaxRounds *int32 `protobuf:"varint,7,opt,name=max_rounds,json=maxRounds,proto3,oneof" json:"max_rounds,omitempty"`
 	// The teacher's LM (set on each of its predictors). Unset: the teacher runs on the request's LMs.
 	TeacherLm     *LMSpec `protobuf:"bytes,8,opt,name=teacher_lm,json=teacherLm,proto3" json:"teacher_lm,omitempty"`

@@ -23,7 +23,11 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// An optimization job.
+// An optimization job. Every number in it is bounded (each field says how); the bounds marked
+// `limits.*` are server-wide and a deployment may raise them in its config. The job's planned LM
+// calls (estimated from the optimizer's budget, the dataset and the program's predictors) must not
+// exceed `limits.max_job_lm_calls` (default 200,000): a larger job is refused with
+// RESOURCE_EXHAUSTED, reason JOB_TOO_LARGE, metadata `planned_lm_calls` and `max_job_lm_calls`.
 type Optimization struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name, "optimizations/{optimization}".
@@ -61,9 +65,9 @@ type Optimization struct {
 	// The LM that proposes instructions (COPRO, MIPROv2: DSPy's prompt_model); default `task_lm`,
 	// else the LM of the program's first predictor.
 	PromptLm *LMSpec `protobuf:"bytes,14,opt,name=prompt_lm,json=promptLm,proto3" json:"prompt_lm,omitempty"`
-	// How many program runs go at once; default 8.
+	// How many program runs go at once; 0 means 8. At most 256 (server config `limits.max_num_threads`).
 	NumThreads int32 `protobuf:"varint,15,opt,name=num_threads,json=numThreads,proto3" json:"num_threads,omitempty"`
-	// Fail (reason TOO_MANY_ERRORS) once this many program runs failed; default 10 (DSPy's).
+	// Fail (reason TOO_MANY_ERRORS) once this many program runs failed; default 10 (DSPy's). 1 to 1,000,000.
 	MaxErrors *int32 `protobuf:"varint,16,opt,name=max_errors,json=maxErrors,proto3,oneof" json:"max_errors,omitempty"`
 	// Make the resulting revision the program's active one.
 	Activate bool `protobuf:"varint,17,opt,name=activate,proto3" json:"activate,omitempty"`
@@ -383,7 +387,7 @@ func (*Optimization_KnnFewShot) isOptimization_Optimizer() {}
 // dspy.LabeledFewShot: each predictor gets up to `k` examples of the trainset as demos.
 type LabeledFewShot struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Demos per predictor; default 16.
+	// Demos per predictor; default 16. 0 to 100 (`limits.max_demos`).
 	K *int32 `protobuf:"varint,1,opt,name=k,proto3,oneof" json:"k,omitempty"`
 	// Sample the demos at random (seed 0, as DSPy); false takes the first k. Default true.
 	Sample        *bool `protobuf:"varint,2,opt,name=sample,proto3,oneof" json:"sample,omitempty"`
@@ -439,13 +443,14 @@ func (x *LabeledFewShot) GetSample() bool {
 // keeps the traces of runs the metric accepts as demos, topped up with labeled examples.
 type BootstrapFewShot struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Bootstrapped demos per predictor; default 4.
+	// Bootstrapped demos per predictor; default 4. 0 to 100 (`limits.max_demos`).
 	MaxBootstrappedDemos *int32 `protobuf:"varint,1,opt,name=max_bootstrapped_demos,json=maxBootstrappedDemos,proto3,oneof" json:"max_bootstrapped_demos,omitempty"`
-	// Labeled demos per predictor (the teacher's, and the top-up); default 16.
+	// Labeled demos per predictor (the teacher's, and the top-up); default 16. 0 to 100 (`limits.max_demos`).
 	MaxLabeledDemos *int32 `protobuf:"varint,2,opt,name=max_labeled_demos,json=maxLabeledDemos,proto3,oneof" json:"max_labeled_demos,omitempty"`
 	// Attempts per training example; later rounds use temperature 1.0 and a fresh rollout id. Default 1.
+	// 1 to 20 (`limits.max_rounds`).
 	MaxRounds *int32 `protobuf:"varint,3,opt,name=max_rounds,json=maxRounds,proto3,oneof" json:"max_rounds,omitempty"`
-	// Accept a trace when the metric is at least this; unset: when the metric is non-zero.
+	// Accept a trace when the metric is at least this; unset: when the metric is non-zero. Finite.
 	MetricThreshold *float64 `protobuf:"fixed64,4,opt,name=metric_threshold,json=metricThreshold,proto3,oneof" json:"metric_threshold,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
@@ -514,17 +519,17 @@ func (x *BootstrapFewShot) GetMetricThreshold() float64 {
 // on the valset, and keeps the best.
 type BootstrapFewShotWithRandomSearch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Most bootstrapped demos per predictor (each seed draws 1..this); default 4.
+	// Most bootstrapped demos per predictor (each seed draws 1..this); default 4. 0 to 100 (`limits.max_demos`).
 	MaxBootstrappedDemos *int32 `protobuf:"varint,1,opt,name=max_bootstrapped_demos,json=maxBootstrappedDemos,proto3,oneof" json:"max_bootstrapped_demos,omitempty"`
-	// Labeled demos per predictor; default 16.
+	// Labeled demos per predictor; default 16. 0 to 100 (`limits.max_demos`).
 	MaxLabeledDemos *int32 `protobuf:"varint,2,opt,name=max_labeled_demos,json=maxLabeledDemos,proto3,oneof" json:"max_labeled_demos,omitempty"`
-	// Attempts per training example; default 1.
+	// Attempts per training example; default 1. 1 to 20 (`limits.max_rounds`).
 	MaxRounds *int32 `protobuf:"varint,3,opt,name=max_rounds,json=maxRounds,proto3,oneof" json:"max_rounds,omitempty"`
-	// Accept a trace when the metric is at least this.
+	// Accept a trace when the metric is at least this. Finite.
 	MetricThreshold *float64 `protobuf:"fixed64,4,opt,name=metric_threshold,json=metricThreshold,proto3,oneof" json:"metric_threshold,omitempty"`
-	// Shuffled candidate programs besides the three baselines; default 16.
+	// Shuffled candidate programs besides the three baselines; default 16. 0 to 64 (`limits.max_candidates`).
 	NumCandidatePrograms *int32 `protobuf:"varint,5,opt,name=num_candidate_programs,json=numCandidatePrograms,proto3,oneof" json:"num_candidate_programs,omitempty"`
-	// Stop once a candidate scores at least this (0-100).
+	// Stop once a candidate scores at least this (0-100). Finite.
 	StopAtScore   *float64 `protobuf:"fixed64,6,opt,name=stop_at_score,json=stopAtScore,proto3,oneof" json:"stop_at_score,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -607,11 +612,11 @@ func (x *BootstrapFewShotWithRandomSearch) GetStopAtScore() float64 {
 // trainset.
 type COPRO struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Candidates per round; must be greater than 1. Default 10.
+	// Candidates per round; 2 to 64 (`limits.max_candidates`). Default 10.
 	Breadth *int32 `protobuf:"varint,1,opt,name=breadth,proto3,oneof" json:"breadth,omitempty"`
-	// Rounds; at least 1. Default 3.
+	// Rounds; 1 to 20 (`limits.max_depth`). Default 3.
 	Depth *int32 `protobuf:"varint,2,opt,name=depth,proto3,oneof" json:"depth,omitempty"`
-	// Temperature of the proposals. Default 1.4.
+	// Temperature of the proposals, 0 to 2. Default 1.4.
 	InitTemperature *float64 `protobuf:"fixed64,3,opt,name=init_temperature,json=initTemperature,proto3,oneof" json:"init_temperature,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
@@ -678,25 +683,25 @@ type MIPROv2 struct {
 	// DSPy's budgets (6/12/18 candidates; valset capped at 100/300/1000 examples). Leave empty and set
 	// num_candidates and num_trials to choose yourself.
 	Auto string `protobuf:"bytes,1,opt,name=auto,proto3" json:"auto,omitempty"`
-	// Instruction and demo-set candidates per predictor (without auto).
+	// Instruction and demo-set candidates per predictor (without auto); 1 to 64 (`limits.max_candidates`).
 	NumCandidates *int32 `protobuf:"varint,2,opt,name=num_candidates,json=numCandidates,proto3,oneof" json:"num_candidates,omitempty"`
-	// Trials (without auto); at least 1.
+	// Trials (without auto); 1 to 500 (`limits.max_trials`).
 	NumTrials *int32 `protobuf:"varint,3,opt,name=num_trials,json=numTrials,proto3,oneof" json:"num_trials,omitempty"`
-	// Bootstrapped demos per demo set; default 4.
+	// Bootstrapped demos per demo set; default 4. 0 to 100 (`limits.max_demos`).
 	MaxBootstrappedDemos *int32 `protobuf:"varint,4,opt,name=max_bootstrapped_demos,json=maxBootstrappedDemos,proto3,oneof" json:"max_bootstrapped_demos,omitempty"`
-	// Labeled demos per demo set; default 4.
+	// Labeled demos per demo set; default 4. 0 to 100 (`limits.max_demos`).
 	MaxLabeledDemos *int32 `protobuf:"varint,5,opt,name=max_labeled_demos,json=maxLabeledDemos,proto3,oneof" json:"max_labeled_demos,omitempty"`
 	// Score trials on minibatches (default true; with auto: when the valset has more than 50 examples).
 	Minibatch *bool `protobuf:"varint,6,opt,name=minibatch,proto3,oneof" json:"minibatch,omitempty"`
-	// Minibatch size; default 35. Must not exceed the valset.
+	// Minibatch size; default 35. 1 to 1000, and not more than the valset.
 	MinibatchSize *int32 `protobuf:"varint,7,opt,name=minibatch_size,json=minibatchSize,proto3,oneof" json:"minibatch_size,omitempty"`
-	// A full evaluation every this many trials; default 5.
+	// A full evaluation every this many trials; default 5. 1 to 500 (`limits.max_trials`).
 	MinibatchFullEvalSteps *int32 `protobuf:"varint,8,opt,name=minibatch_full_eval_steps,json=minibatchFullEvalSteps,proto3,oneof" json:"minibatch_full_eval_steps,omitempty"`
-	// Temperature of the instruction proposals; default 1.0.
+	// Temperature of the instruction proposals, 0 to 2; default 1.0.
 	InitTemperature *float64 `protobuf:"fixed64,9,opt,name=init_temperature,json=initTemperature,proto3,oneof" json:"init_temperature,omitempty"`
-	// Seed of the run's random choices and of the TPE sampler; default 9.
+	// Seed of the run's random choices and of the TPE sampler, 0 to 2^32-1; default 9.
 	Seed *int64 `protobuf:"varint,10,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
-	// Accept a bootstrapped trace when the metric is at least this.
+	// Accept a bootstrapped trace when the metric is at least this. Finite.
 	MetricThreshold *float64 `protobuf:"fixed64,11,opt,name=metric_threshold,json=metricThreshold,proto3,oneof" json:"metric_threshold,omitempty"`
 	// Show the proposer the program's structure; default true.
 	ProgramAwareProposer *bool `protobuf:"varint,12,opt,name=program_aware_proposer,json=programAwareProposer,proto3,oneof" json:"program_aware_proposer,omitempty"`
@@ -706,7 +711,7 @@ type MIPROv2 struct {
 	TipAwareProposer *bool `protobuf:"varint,14,opt,name=tip_aware_proposer,json=tipAwareProposer,proto3,oneof" json:"tip_aware_proposer,omitempty"`
 	// Show the proposer bootstrapped demos; default true.
 	FewshotAwareProposer *bool `protobuf:"varint,15,opt,name=fewshot_aware_proposer,json=fewshotAwareProposer,proto3,oneof" json:"fewshot_aware_proposer,omitempty"`
-	// Examples per batch when summarizing the trainset; default 10.
+	// Examples per batch when summarizing the trainset; default 10. 1 to 1000.
 	ViewDataBatchSize *int32 `protobuf:"varint,16,opt,name=view_data_batch_size,json=viewDataBatchSize,proto3,oneof" json:"view_data_batch_size,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
@@ -867,9 +872,9 @@ type Ensemble struct {
 	Programs []string `protobuf:"bytes,1,rep,name=programs,proto3" json:"programs,omitempty"`
 	// How outputs are combined (DSPy's reduce_fn); default ENSEMBLE_REDUCE_NONE, as in DSPy.
 	Reduce EnsembleReduce `protobuf:"varint,2,opt,name=reduce,proto3,enum=dspy_grpc.v1.EnsembleReduce" json:"reduce,omitempty"`
-	// Programs run per call (DSPy's size); 0 means all; at most the number of programs.
+	// Programs run per call (DSPy's size); 0 means all; at most the number of programs (at most 100).
 	Size int32 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
-	// Seed of the per-call sample.
+	// Seed of the per-call sample, 0 to 2^32-1.
 	Seed int64 `protobuf:"varint,4,opt,name=seed,proto3" json:"seed,omitempty"`
 	// With ENSEMBLE_REDUCE_MAJORITY: the output voted on; empty: the last output field.
 	Field         string `protobuf:"bytes,5,opt,name=field,proto3" json:"field,omitempty"`
@@ -950,15 +955,15 @@ func (x *Ensemble) GetField() string {
 // the per-call bootstrap accepts every teacher run that completes (DSPy's default metric=None).
 type KNNFewShot struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Neighbours per call; at least 1 (DSPy has no default).
+	// Neighbours per call; 1 to 100 (`limits.max_demos`; DSPy has no default).
 	K int32 `protobuf:"varint,1,opt,name=k,proto3" json:"k,omitempty"`
 	// Alias of a model configured with kind = "embedding" (DSPy's vectorizer).
 	EmbeddingModel string `protobuf:"bytes,2,opt,name=embedding_model,json=embeddingModel,proto3" json:"embedding_model,omitempty"`
-	// Bootstrapped demos per predictor on each call; default 4.
+	// Bootstrapped demos per predictor on each call; default 4. 0 to 100 (`limits.max_demos`).
 	MaxBootstrappedDemos *int32 `protobuf:"varint,3,opt,name=max_bootstrapped_demos,json=maxBootstrappedDemos,proto3,oneof" json:"max_bootstrapped_demos,omitempty"`
-	// Labeled demos per predictor on each call (the teacher's, and the top-up); default 16.
+	// Labeled demos per predictor on each call (the teacher's, and the top-up); default 16. 0 to 100.
 	MaxLabeledDemos *int32 `protobuf:"varint,4,opt,name=max_labeled_demos,json=maxLabeledDemos,proto3,oneof" json:"max_labeled_demos,omitempty"`
-	// Attempts per neighbour; default 1.
+	// Attempts per neighbour; default 1. 1 to 20 (`limits.max_rounds`).
 	MaxRounds     *int32 `protobuf:"varint,5,opt,name=max_rounds,json=maxRounds,proto3,oneof" json:"max_rounds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -99,7 +99,7 @@ export const DatasetSchema: GenMessage<Dataset> = /*@__PURE__*/
  */
 export type DatasetSplit = Message<"dspy_grpc.v1.DatasetSplit"> & {
   /**
-   * The shuffle seed.
+   * The shuffle seed, 0 to 2^32-1.
    *
    * @generated from field: int64 seed = 1;
    */
@@ -297,7 +297,9 @@ export type AppendExamplesRequest = Message<"dspy_grpc.v1.AppendExamplesRequest"
 
   /**
    * Examples to append. Each needs at least one field; examples without `input_keys` take the
-   * dataset's. Every input key must be a key of `data`.
+   * dataset's. Every input key must be a key of `data`. One stream appends at most 10,000 examples
+   * (INVALID_ARGUMENT on `examples` as soon as it goes over); a dataset holds at most 100,000
+   * (server config `limits.max_dataset_examples`; over it: RESOURCE_EXHAUSTED, reason DATASET_FULL).
    *
    * @generated from field: repeated dspy_grpc.v1.Example examples = 3;
    */

@@ -88,7 +88,9 @@ export type Evaluation = Message<"dspy_grpc.v1.Evaluation"> & {
   lm?: LMSpec | undefined;
 
   /**
-   * How many examples run at once; default 8 (DSPy's default num_threads).
+   * How many examples run at once; 0 means 8 (DSPy's default num_threads). At most 256 (server
+   * config `limits.max_num_threads`). The evaluation's LM calls (examples times the program's
+   * predictors) must not exceed `limits.max_job_lm_calls` (RESOURCE_EXHAUSTED, reason JOB_TOO_LARGE).
    *
    * @generated from field: int32 num_threads = 9;
    */
@@ -96,13 +98,14 @@ export type Evaluation = Message<"dspy_grpc.v1.Evaluation"> & {
 
   /**
    * Stop with FAILED (reason TOO_MANY_ERRORS) once this many examples failed; default 10 (DSPy's).
+   * 1 to 1,000,000.
    *
    * @generated from field: optional int32 max_errors = 10;
    */
   maxErrors?: number | undefined;
 
   /**
-   * The score of an example whose program run failed; default 0.
+   * The score of an example whose program run failed; default 0. Finite.
    *
    * @generated from field: double failure_score = 11;
    */

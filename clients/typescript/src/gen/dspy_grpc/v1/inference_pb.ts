@@ -414,7 +414,8 @@ export type RunStart = Message<"dspy_grpc.v1.RunStart"> & {
   tools: string[];
 
   /**
-   * How long to wait for each tool result. Unset: until the call's deadline.
+   * How long to wait for each tool result, positive and at most a day (86,400 s). Unset: until the
+   * call's deadline.
    *
    * @generated from field: google.protobuf.Duration tool_timeout = 3;
    */
@@ -534,7 +535,7 @@ export type BatchPredictRequest = Message<"dspy_grpc.v1.BatchPredictRequest"> & 
   includeTrace: boolean;
 
   /**
-   * Items run at the same time; 0 means 8, at most 64.
+   * Items run at the same time; 0 means 8; values above 64 are treated as 64.
    *
    * @generated from field: int32 max_concurrency = 6;
    */

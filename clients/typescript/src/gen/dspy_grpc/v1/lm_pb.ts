@@ -166,7 +166,7 @@ export type CompleteRequest = Message<"dspy_grpc.v1.CompleteRequest"> & {
   options?: LMOptions | undefined;
 
   /**
-   * How many choices to generate; 0 means 1.
+   * How many choices to generate; 0 means 1. At most 64.
    *
    * @generated from field: int32 n = 4;
    */

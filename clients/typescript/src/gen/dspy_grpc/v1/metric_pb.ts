@@ -130,7 +130,7 @@ export type ExactMatchMetric = Message<"dspy_grpc.v1.ExactMatchMetric"> & {
   predictor: string;
 
   /**
-   * DSPy's `frac`: below 1, match when the token F1 is at least `frac` instead of exactly.
+   * DSPy's `frac`: below 1, match when the token F1 is at least `frac` instead of exactly. In (0, 1].
    *
    * @generated from field: optional double frac = 4;
    */
@@ -285,14 +285,14 @@ export type NumericMetric = Message<"dspy_grpc.v1.NumericMetric"> & {
   predictor: string;
 
   /**
-   * Absolute tolerance; default 0 (with rel_tolerance 0: exact equality).
+   * Absolute tolerance; default 0 (with rel_tolerance 0: exact equality). Finite, not negative.
    *
    * @generated from field: double abs_tolerance = 4;
    */
   absTolerance: number;
 
   /**
-   * Relative tolerance.
+   * Relative tolerance. Finite, not negative.
    *
    * @generated from field: double rel_tolerance = 5;
    */
@@ -358,7 +358,7 @@ export type LMJudgeMetric = Message<"dspy_grpc.v1.LMJudgeMetric"> & {
 
   /**
    * While bootstrapping demos (DSPy calls metrics with a trace then), a prediction passes when its
-   * score is at least this; default 0.66 as in SemanticF1.
+   * score is at least this; default 0.66 as in SemanticF1. Finite.
    *
    * @generated from field: optional double threshold = 6;
    */
@@ -400,7 +400,7 @@ export const WeightedMetricSchema: GenMessage<WeightedMetric> = /*@__PURE__*/
  */
 export type WeightedTerm = Message<"dspy_grpc.v1.WeightedTerm"> & {
   /**
-   * The weight; must be positive.
+   * The weight; must be positive and finite. A weighted metric has at most 100 terms.
    *
    * @generated from field: double weight = 1;
    */

@@ -23,35 +23,35 @@ export const file_dspy_grpc_v1_module: GenFile = /*@__PURE__*/
  */
 export type LMOptions = Message<"dspy_grpc.v1.LMOptions"> & {
   /**
-   * Sampling temperature.
+   * Sampling temperature, 0 to 2.
    *
    * @generated from field: optional double temperature = 1;
    */
   temperature?: number | undefined;
 
   /**
-   * Maximum completion tokens.
+   * Maximum completion tokens, 1 to 1,000,000.
    *
    * @generated from field: optional int32 max_tokens = 2;
    */
   maxTokens?: number | undefined;
 
   /**
-   * Nucleus sampling.
+   * Nucleus sampling, 0 to 1.
    *
    * @generated from field: optional double top_p = 3;
    */
   topP?: number | undefined;
 
   /**
-   * Stop sequences.
+   * Stop sequences; at most 16.
    *
    * @generated from field: repeated string stop = 4;
    */
   stop: string[];
 
   /**
-   * Seed, for providers that support reproducible sampling.
+   * Seed, for providers that support reproducible sampling; 0 to 2^63-1.
    *
    * @generated from field: optional int64 seed = 5;
    */
@@ -477,14 +477,14 @@ export type MultiChainComparisonModule = Message<"dspy_grpc.v1.MultiChainCompari
   predictor?: PredictorSpec | undefined;
 
   /**
-   * Number of attempts compared; 0 means 3.
+   * Number of attempts compared; 0 means 3. At most 20.
    *
    * @generated from field: int32 m = 2;
    */
   m: number;
 
   /**
-   * Sampling temperature of the comparison; unset means 0.7, as in DSPy.
+   * Sampling temperature of the comparison, 0 to 2; unset means 0.7, as in DSPy.
    *
    * @generated from field: optional double temperature = 3;
    */
@@ -647,14 +647,14 @@ export type BestOfNModule = Message<"dspy_grpc.v1.BestOfNModule"> & {
   reward?: RewardSpec | undefined;
 
   /**
-   * Stop at the first attempt whose reward is at least this.
+   * Stop at the first attempt whose reward is at least this. Finite.
    *
    * @generated from field: double threshold = 4;
    */
   threshold: number;
 
   /**
-   * Failures allowed; unset means `n`.
+   * Failures allowed; unset means `n`. 0 to 100.
    *
    * @generated from field: optional int32 fail_count = 5;
    */
@@ -699,14 +699,14 @@ export type RefineModule = Message<"dspy_grpc.v1.RefineModule"> & {
   reward?: RewardSpec | undefined;
 
   /**
-   * Stop at the first attempt whose reward is at least this.
+   * Stop at the first attempt whose reward is at least this. Finite.
    *
    * @generated from field: double threshold = 4;
    */
   threshold: number;
 
   /**
-   * Failures allowed; unset means `n`.
+   * Failures allowed; unset means `n`. 0 to 100.
    *
    * @generated from field: optional int32 fail_count = 5;
    */
@@ -745,14 +745,14 @@ export type ParallelModule = Message<"dspy_grpc.v1.ParallelModule"> & {
   module?: ModuleSpec | undefined;
 
   /**
-   * Concurrency; 0 means 8.
+   * Concurrency; 0 means 8. At most 256.
    *
    * @generated from field: int32 num_threads = 2;
    */
   numThreads: number;
 
   /**
-   * Failed items tolerated before the call fails; unset means 10.
+   * Failed items tolerated before the call fails; unset means 10. 0 to 1,000,000.
    *
    * @generated from field: optional int32 max_errors = 3;
    */
@@ -905,7 +905,7 @@ export type EnsembleModule = Message<"dspy_grpc.v1.EnsembleModule"> & {
   size: number;
 
   /**
-   * Seed of the sample.
+   * Seed of the sample, 0 to 2^32-1.
    *
    * @generated from field: int64 seed = 4;
    */
@@ -947,7 +947,7 @@ export type KNNFewShotModule = Message<"dspy_grpc.v1.KNNFewShotModule"> & {
   module?: ModuleSpec | undefined;
 
   /**
-   * Neighbours bootstrapped on each call; at least 1.
+   * Neighbours bootstrapped on each call; 1 to 100.
    *
    * @generated from field: int32 k = 2;
    */
@@ -968,14 +968,14 @@ export type KNNFewShotModule = Message<"dspy_grpc.v1.KNNFewShotModule"> & {
   examples: KNNTrainingExample[];
 
   /**
-   * Bootstrapped demos per predictor; default 4.
+   * Bootstrapped demos per predictor; default 4. 0 to 100.
    *
    * @generated from field: optional int32 max_bootstrapped_demos = 5;
    */
   maxBootstrappedDemos?: number | undefined;
 
   /**
-   * Labeled demos per predictor (the teacher's, and the top-up); default 16.
+   * Labeled demos per predictor (the teacher's, and the top-up); default 16. 0 to 100.
    *
    * @generated from field: optional int32 max_labeled_demos = 6;
    */
@@ -983,6 +983,7 @@ export type KNNFewShotModule = Message<"dspy_grpc.v1.KNNFewShotModule"> & {
 
   /**
    * Attempts per neighbour; later rounds use temperature 1.0 and a fresh rollout id. Default 1.
+   * 1 to 20.
    *
    * @generated from field: optional int32 max_rounds = 7;
    */

@@ -25,7 +25,11 @@ export const file_dspy_grpc_v1_optimization: GenFile = /*@__PURE__*/
   fileDesc("Ch9kc3B5X2dycGMvdjEvb3B0aW1pemF0aW9uLnByb3RvEgxkc3B5X2dycGMudjEi3QkKDE9wdGltaXphdGlvbhISCgRuYW1lGAEgASgJQgTiQQEIEhUKB3Byb2dyYW0YAiABKAlCBOJBAQISHgoQcHJvZ3JhbV9yZXZpc2lvbhgDIAEoCUIE4kEBAxIPCgdkYXRhc2V0GAQgASgJEikKBXNwbGl0GAUgASgLMhouZHNweV9ncnBjLnYxLkRhdGFzZXRTcGxpdBIoCgZtZXRyaWMYBiABKAsyGC5kc3B5X2dycGMudjEuTWV0cmljU3BlYxI4ChBsYWJlbGVkX2Zld19zaG90GAcgASgLMhwuZHNweV9ncnBjLnYxLkxhYmVsZWRGZXdTaG90SAASPAoSYm9vdHN0cmFwX2Zld19zaG90GAggASgLMh4uZHNweV9ncnBjLnYxLkJvb3RzdHJhcEZld1Nob3RIABJHCg1yYW5kb21fc2VhcmNoGAkgASgLMi4uZHNweV9ncnBjLnYxLkJvb3RzdHJhcEZld1Nob3RXaXRoUmFuZG9tU2VhcmNoSAASJAoFY29wcm8YCiABKAsyEy5kc3B5X2dycGMudjEuQ09QUk9IABIpCghtaXByb192MhgLIAEoCzIVLmRzcHlfZ3JwYy52MS5NSVBST3YySAASKgoIZW5zZW1ibGUYGiABKAsyFi5kc3B5X2dycGMudjEuRW5zZW1ibGVIABIwCgxrbm5fZmV3X3Nob3QYHiABKAsyGC5kc3B5X2dycGMudjEuS05ORmV3U2hvdEgAEiUKB3Rhc2tfbG0YDCABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEigKCnRlYWNoZXJfbG0YDSABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEicKCXByb21wdF9sbRgOIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMSEwoLbnVtX3RocmVhZHMYDyABKAUSFwoKbWF4X2Vycm9ycxgQIAEoBUgBiAEBEhAKCGFjdGl2YXRlGBEgASgIEhQKDGRpc3BsYXlfbmFtZRgSIAEoCRIrCgVzdGF0ZRgTIAEoDjIWLmRzcHlfZ3JwYy52MS5Kb2JTdGF0ZUIE4kEBAxIxCghwcm9ncmVzcxgUIAEoCzIZLmRzcHlfZ3JwYy52MS5Kb2JQcm9ncmVzc0IE4kEBAxI2CgZyZXN1bHQYFSABKAsyIC5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uUmVzdWx0QgTiQQEDEisKBWVycm9yGBYgASgLMhYuZHNweV9ncnBjLnYxLkpvYkVycm9yQgTiQQEDEjUKC2NyZWF0ZV90aW1lGBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI0CgpzdGFydF90aW1lGBggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIyCghlbmRfdGltZRgZIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQM6WupBVwoaZHNweS1ncnBjLmRldi9PcHRpbWl6YXRpb24SHG9wdGltaXphdGlvbnMve29wdGltaXphdGlvbn0qDW9wdGltaXphdGlvbnMyDG9wdGltaXphdGlvbkILCglvcHRpbWl6ZXJCDQoLX21heF9lcnJvcnMiRgoOTGFiZWxlZEZld1Nob3QSDgoBaxgBIAEoBUgAiAEBEhMKBnNhbXBsZRgCIAEoCEgBiAEBQgQKAl9rQgkKB19zYW1wbGUi5AEKEEJvb3RzdHJhcEZld1Nob3QSIwoWbWF4X2Jvb3RzdHJhcHBlZF9kZW1vcxgBIAEoBUgAiAEBEh4KEW1heF9sYWJlbGVkX2RlbW9zGAIgASgFSAGIAQESFwoKbWF4X3JvdW5kcxgDIAEoBUgCiAEBEh0KEG1ldHJpY190aHJlc2hvbGQYBCABKAFIA4gBAUIZChdfbWF4X2Jvb3RzdHJhcHBlZF9kZW1vc0IUChJfbWF4X2xhYmVsZWRfZGVtb3NCDQoLX21heF9yb3VuZHNCEwoRX21ldHJpY190aHJlc2hvbGQi4gIKIEJvb3RzdHJhcEZld1Nob3RXaXRoUmFuZG9tU2VhcmNoEiMKFm1heF9ib290c3RyYXBwZWRfZGVtb3MYASABKAVIAIgBARIeChFtYXhfbGFiZWxlZF9kZW1vcxgCIAEoBUgBiAEBEhcKCm1heF9yb3VuZHMYAyABKAVIAogBARIdChBtZXRyaWNfdGhyZXNob2xkGAQgASgBSAOIAQESIwoWbnVtX2NhbmRpZGF0ZV9wcm9ncmFtcxgFIAEoBUgEiAEBEhoKDXN0b3BfYXRfc2NvcmUYBiABKAFIBYgBAUIZChdfbWF4X2Jvb3RzdHJhcHBlZF9kZW1vc0IUChJfbWF4X2xhYmVsZWRfZGVtb3NCDQoLX21heF9yb3VuZHNCEwoRX21ldHJpY190aHJlc2hvbGRCGQoXX251bV9jYW5kaWRhdGVfcHJvZ3JhbXNCEAoOX3N0b3BfYXRfc2NvcmUiewoFQ09QUk8SFAoHYnJlYWR0aBgBIAEoBUgAiAEBEhIKBWRlcHRoGAIgASgFSAGIAQESHQoQaW5pdF90ZW1wZXJhdHVyZRgDIAEoAUgCiAEBQgoKCF9icmVhZHRoQggKBl9kZXB0aEITChFfaW5pdF90ZW1wZXJhdHVyZSKzBgoHTUlQUk92MhIMCgRhdXRvGAEgASgJEhsKDm51bV9jYW5kaWRhdGVzGAIgASgFSACIAQESFwoKbnVtX3RyaWFscxgDIAEoBUgBiAEBEiMKFm1heF9ib290c3RyYXBwZWRfZGVtb3MYBCABKAVIAogBARIeChFtYXhfbGFiZWxlZF9kZW1vcxgFIAEoBUgDiAEBEhYKCW1pbmliYXRjaBgGIAEoCEgEiAEBEhsKDm1pbmliYXRjaF9zaXplGAcgASgFSAWIAQESJgoZbWluaWJhdGNoX2Z1bGxfZXZhbF9zdGVwcxgIIAEoBUgGiAEBEh0KEGluaXRfdGVtcGVyYXR1cmUYCSABKAFIB4gBARIRCgRzZWVkGAogASgDSAiIAQESHQoQbWV0cmljX3RocmVzaG9sZBgLIAEoAUgJiAEBEiMKFnByb2dyYW1fYXdhcmVfcHJvcG9zZXIYDCABKAhICogBARIgChNkYXRhX2F3YXJlX3Byb3Bvc2VyGA0gASgISAuIAQESHwoSdGlwX2F3YXJlX3Byb3Bvc2VyGA4gASgISAyIAQESIwoWZmV3c2hvdF9hd2FyZV9wcm9wb3NlchgPIAEoCEgNiAEBEiEKFHZpZXdfZGF0YV9iYXRjaF9zaXplGBAgASgFSA6IAQFCEQoPX251bV9jYW5kaWRhdGVzQg0KC19udW1fdHJpYWxzQhkKF19tYXhfYm9vdHN0cmFwcGVkX2RlbW9zQhQKEl9tYXhfbGFiZWxlZF9kZW1vc0IMCgpfbWluaWJhdGNoQhEKD19taW5pYmF0Y2hfc2l6ZUIcChpfbWluaWJhdGNoX2Z1bGxfZXZhbF9zdGVwc0ITChFfaW5pdF90ZW1wZXJhdHVyZUIHCgVfc2VlZEITChFfbWV0cmljX3RocmVzaG9sZEIZChdfcHJvZ3JhbV9hd2FyZV9wcm9wb3NlckIWChRfZGF0YV9hd2FyZV9wcm9wb3NlckIVChNfdGlwX2F3YXJlX3Byb3Bvc2VyQhkKF19mZXdzaG90X2F3YXJlX3Byb3Bvc2VyQhcKFV92aWV3X2RhdGFfYmF0Y2hfc2l6ZSJ1CghFbnNlbWJsZRIQCghwcm9ncmFtcxgBIAMoCRIsCgZyZWR1Y2UYAiABKA4yHC5kc3B5X2dycGMudjEuRW5zZW1ibGVSZWR1Y2USDAoEc2l6ZRgDIAEoBRIMCgRzZWVkGAQgASgDEg0KBWZpZWxkGAUgASgJItoBCgpLTk5GZXdTaG90Eg8KAWsYASABKAVCBOJBAQISHQoPZW1iZWRkaW5nX21vZGVsGAIgASgJQgTiQQECEiMKFm1heF9ib290c3RyYXBwZWRfZGVtb3MYAyABKAVIAIgBARIeChFtYXhfbGFiZWxlZF9kZW1vcxgEIAEoBUgBiAEBEhcKCm1heF9yb3VuZHMYBSABKAVIAogBAUIZChdfbWF4X2Jvb3RzdHJhcHBlZF9kZW1vc0IUChJfbWF4X2xhYmVsZWRfZGVtb3NCDQoLX21heF9yb3VuZHMigQEKEk9wdGltaXphdGlvblJlc3VsdBIYChBwcm9ncmFtX3JldmlzaW9uGAEgASgJEhEKCWFjdGl2YXRlZBgCIAEoCBIXCgpiZXN0X3Njb3JlGAMgASgBSACIAQESFgoOYmVzdF9jYW5kaWRhdGUYBCABKAVCDQoLX2Jlc3Rfc2NvcmUifQoVT3B0aW1pemF0aW9uQ2FuZGlkYXRlEg0KBWluZGV4GAEgASgFEg0KBWxhYmVsGAIgASgJEhIKBXNjb3JlGAMgASgBSACIAQESKAoGbW9kdWxlGAQgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNCCAoGX3Njb3JlImwKGUNyZWF0ZU9wdGltaXphdGlvblJlcXVlc3QSFwoPb3B0aW1pemF0aW9uX2lkGAEgASgJEjYKDG9wdGltaXphdGlvbhgCIAEoCzIaLmRzcHlfZ3JwYy52MS5PcHRpbWl6YXRpb25CBOJBAQIiSwoWR2V0T3B0aW1pemF0aW9uUmVxdWVzdBIxCgRuYW1lGAEgASgJQiPiQQEC+kEcChpkc3B5LWdycGMuZGV2L09wdGltaXphdGlvbiJBChhMaXN0T3B0aW1pemF0aW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiZwoZTGlzdE9wdGltaXphdGlvbnNSZXNwb25zZRIxCg1vcHRpbWl6YXRpb25zGAEgAygLMhouZHNweV9ncnBjLnYxLk9wdGltaXphdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiTgoZQ2FuY2VsT3B0aW1pemF0aW9uUmVxdWVzdBIxCgRuYW1lGAEgASgJQiPiQQEC+kEcChpkc3B5LWdycGMuZGV2L09wdGltaXphdGlvbiJNChhXYXRjaE9wdGltaXphdGlvblJlcXVlc3QSMQoEbmFtZRgBIAEoCUIj4kEBAvpBHAoaZHNweS1ncnBjLmRldi9PcHRpbWl6YXRpb24iTQoZV2F0Y2hPcHRpbWl6YXRpb25SZXNwb25zZRIwCgxvcHRpbWl6YXRpb24YASABKAsyGi5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uIn8KIUxpc3RPcHRpbWl6YXRpb25DYW5kaWRhdGVzUmVxdWVzdBIzCgZwYXJlbnQYASABKAlCI+JBAQL6QRwKGmRzcHktZ3JwYy5kZXYvT3B0aW1pemF0aW9uEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJInYKIkxpc3RPcHRpbWl6YXRpb25DYW5kaWRhdGVzUmVzcG9uc2USNwoKY2FuZGlkYXRlcxgBIAMoCzIjLmRzcHlfZ3JwYy52MS5PcHRpbWl6YXRpb25DYW5kaWRhdGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMu8EChNPcHRpbWl6YXRpb25TZXJ2aWNlElkKEkNyZWF0ZU9wdGltaXphdGlvbhInLmRzcHlfZ3JwYy52MS5DcmVhdGVPcHRpbWl6YXRpb25SZXF1ZXN0GhouZHNweV9ncnBjLnYxLk9wdGltaXphdGlvbhJTCg9HZXRPcHRpbWl6YXRpb24SJC5kc3B5X2dycGMudjEuR2V0T3B0aW1pemF0aW9uUmVxdWVzdBoaLmRzcHlfZ3JwYy52MS5PcHRpbWl6YXRpb24SZAoRTGlzdE9wdGltaXphdGlvbnMSJi5kc3B5X2dycGMudjEuTGlzdE9wdGltaXphdGlvbnNSZXF1ZXN0GicuZHNweV9ncnBjLnYxLkxpc3RPcHRpbWl6YXRpb25zUmVzcG9uc2USWQoSQ2FuY2VsT3B0aW1pemF0aW9uEicuZHNweV9ncnBjLnYxLkNhbmNlbE9wdGltaXphdGlvblJlcXVlc3QaGi5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uEmYKEVdhdGNoT3B0aW1pemF0aW9uEiYuZHNweV9ncnBjLnYxLldhdGNoT3B0aW1pemF0aW9uUmVxdWVzdBonLmRzcHlfZ3JwYy52MS5XYXRjaE9wdGltaXphdGlvblJlc3BvbnNlMAESfwoaTGlzdE9wdGltaXphdGlvbkNhbmRpZGF0ZXMSLy5kc3B5X2dycGMudjEuTGlzdE9wdGltaXphdGlvbkNhbmRpZGF0ZXNSZXF1ZXN0GjAuZHNweV9ncnBjLnYxLkxpc3RPcHRpbWl6YXRpb25DYW5kaWRhdGVzUmVzcG9uc2VCR1pFZ2l0aHViLmNvbS9kc3B5LWdycGMvZHNweS1ncnBjL2NsaWVudHMvZ28vZ2VuL2RzcHlfZ3JwYy92MTtkc3B5Z3JwY3YxYgZwcm90bzM", [file_dspy_grpc_v1_dataset, file_dspy_grpc_v1_job, file_dspy_grpc_v1_metric, file_dspy_grpc_v1_module, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp]);
 
 /**
- * An optimization job.
+ * An optimization job. Every number in it is bounded (each field says how); the bounds marked
+ * `limits.*` are server-wide and a deployment may raise them in its config. The job's planned LM
+ * calls (estimated from the optimizer's budget, the dataset and the program's predictors) must not
+ * exceed `limits.max_job_lm_calls` (default 200,000): a larger job is refused with
+ * RESOURCE_EXHAUSTED, reason JOB_TOO_LARGE, metadata `planned_lm_calls` and `max_job_lm_calls`.
  *
  * @generated from message dspy_grpc.v1.Optimization
  */
@@ -162,14 +166,14 @@ export type Optimization = Message<"dspy_grpc.v1.Optimization"> & {
   promptLm?: LMSpec | undefined;
 
   /**
-   * How many program runs go at once; default 8.
+   * How many program runs go at once; 0 means 8. At most 256 (server config `limits.max_num_threads`).
    *
    * @generated from field: int32 num_threads = 15;
    */
   numThreads: number;
 
   /**
-   * Fail (reason TOO_MANY_ERRORS) once this many program runs failed; default 10 (DSPy's).
+   * Fail (reason TOO_MANY_ERRORS) once this many program runs failed; default 10 (DSPy's). 1 to 1,000,000.
    *
    * @generated from field: optional int32 max_errors = 16;
    */
@@ -253,7 +257,7 @@ export const OptimizationSchema: GenMessage<Optimization> = /*@__PURE__*/
  */
 export type LabeledFewShot = Message<"dspy_grpc.v1.LabeledFewShot"> & {
   /**
-   * Demos per predictor; default 16.
+   * Demos per predictor; default 16. 0 to 100 (`limits.max_demos`).
    *
    * @generated from field: optional int32 k = 1;
    */
@@ -282,14 +286,14 @@ export const LabeledFewShotSchema: GenMessage<LabeledFewShot> = /*@__PURE__*/
  */
 export type BootstrapFewShot = Message<"dspy_grpc.v1.BootstrapFewShot"> & {
   /**
-   * Bootstrapped demos per predictor; default 4.
+   * Bootstrapped demos per predictor; default 4. 0 to 100 (`limits.max_demos`).
    *
    * @generated from field: optional int32 max_bootstrapped_demos = 1;
    */
   maxBootstrappedDemos?: number | undefined;
 
   /**
-   * Labeled demos per predictor (the teacher's, and the top-up); default 16.
+   * Labeled demos per predictor (the teacher's, and the top-up); default 16. 0 to 100 (`limits.max_demos`).
    *
    * @generated from field: optional int32 max_labeled_demos = 2;
    */
@@ -297,13 +301,14 @@ export type BootstrapFewShot = Message<"dspy_grpc.v1.BootstrapFewShot"> & {
 
   /**
    * Attempts per training example; later rounds use temperature 1.0 and a fresh rollout id. Default 1.
+   * 1 to 20 (`limits.max_rounds`).
    *
    * @generated from field: optional int32 max_rounds = 3;
    */
   maxRounds?: number | undefined;
 
   /**
-   * Accept a trace when the metric is at least this; unset: when the metric is non-zero.
+   * Accept a trace when the metric is at least this; unset: when the metric is non-zero. Finite.
    *
    * @generated from field: optional double metric_threshold = 4;
    */
@@ -326,42 +331,42 @@ export const BootstrapFewShotSchema: GenMessage<BootstrapFewShot> = /*@__PURE__*
  */
 export type BootstrapFewShotWithRandomSearch = Message<"dspy_grpc.v1.BootstrapFewShotWithRandomSearch"> & {
   /**
-   * Most bootstrapped demos per predictor (each seed draws 1..this); default 4.
+   * Most bootstrapped demos per predictor (each seed draws 1..this); default 4. 0 to 100 (`limits.max_demos`).
    *
    * @generated from field: optional int32 max_bootstrapped_demos = 1;
    */
   maxBootstrappedDemos?: number | undefined;
 
   /**
-   * Labeled demos per predictor; default 16.
+   * Labeled demos per predictor; default 16. 0 to 100 (`limits.max_demos`).
    *
    * @generated from field: optional int32 max_labeled_demos = 2;
    */
   maxLabeledDemos?: number | undefined;
 
   /**
-   * Attempts per training example; default 1.
+   * Attempts per training example; default 1. 1 to 20 (`limits.max_rounds`).
    *
    * @generated from field: optional int32 max_rounds = 3;
    */
   maxRounds?: number | undefined;
 
   /**
-   * Accept a trace when the metric is at least this.
+   * Accept a trace when the metric is at least this. Finite.
    *
    * @generated from field: optional double metric_threshold = 4;
    */
   metricThreshold?: number | undefined;
 
   /**
-   * Shuffled candidate programs besides the three baselines; default 16.
+   * Shuffled candidate programs besides the three baselines; default 16. 0 to 64 (`limits.max_candidates`).
    *
    * @generated from field: optional int32 num_candidate_programs = 5;
    */
   numCandidatePrograms?: number | undefined;
 
   /**
-   * Stop once a candidate scores at least this (0-100).
+   * Stop once a candidate scores at least this (0-100). Finite.
    *
    * @generated from field: optional double stop_at_score = 6;
    */
@@ -384,21 +389,21 @@ export const BootstrapFewShotWithRandomSearchSchema: GenMessage<BootstrapFewShot
  */
 export type COPRO = Message<"dspy_grpc.v1.COPRO"> & {
   /**
-   * Candidates per round; must be greater than 1. Default 10.
+   * Candidates per round; 2 to 64 (`limits.max_candidates`). Default 10.
    *
    * @generated from field: optional int32 breadth = 1;
    */
   breadth?: number | undefined;
 
   /**
-   * Rounds; at least 1. Default 3.
+   * Rounds; 1 to 20 (`limits.max_depth`). Default 3.
    *
    * @generated from field: optional int32 depth = 2;
    */
   depth?: number | undefined;
 
   /**
-   * Temperature of the proposals. Default 1.4.
+   * Temperature of the proposals, 0 to 2. Default 1.4.
    *
    * @generated from field: optional double init_temperature = 3;
    */
@@ -431,28 +436,28 @@ export type MIPROv2 = Message<"dspy_grpc.v1.MIPROv2"> & {
   auto: string;
 
   /**
-   * Instruction and demo-set candidates per predictor (without auto).
+   * Instruction and demo-set candidates per predictor (without auto); 1 to 64 (`limits.max_candidates`).
    *
    * @generated from field: optional int32 num_candidates = 2;
    */
   numCandidates?: number | undefined;
 
   /**
-   * Trials (without auto); at least 1.
+   * Trials (without auto); 1 to 500 (`limits.max_trials`).
    *
    * @generated from field: optional int32 num_trials = 3;
    */
   numTrials?: number | undefined;
 
   /**
-   * Bootstrapped demos per demo set; default 4.
+   * Bootstrapped demos per demo set; default 4. 0 to 100 (`limits.max_demos`).
    *
    * @generated from field: optional int32 max_bootstrapped_demos = 4;
    */
   maxBootstrappedDemos?: number | undefined;
 
   /**
-   * Labeled demos per demo set; default 4.
+   * Labeled demos per demo set; default 4. 0 to 100 (`limits.max_demos`).
    *
    * @generated from field: optional int32 max_labeled_demos = 5;
    */
@@ -466,35 +471,35 @@ export type MIPROv2 = Message<"dspy_grpc.v1.MIPROv2"> & {
   minibatch?: boolean | undefined;
 
   /**
-   * Minibatch size; default 35. Must not exceed the valset.
+   * Minibatch size; default 35. 1 to 1000, and not more than the valset.
    *
    * @generated from field: optional int32 minibatch_size = 7;
    */
   minibatchSize?: number | undefined;
 
   /**
-   * A full evaluation every this many trials; default 5.
+   * A full evaluation every this many trials; default 5. 1 to 500 (`limits.max_trials`).
    *
    * @generated from field: optional int32 minibatch_full_eval_steps = 8;
    */
   minibatchFullEvalSteps?: number | undefined;
 
   /**
-   * Temperature of the instruction proposals; default 1.0.
+   * Temperature of the instruction proposals, 0 to 2; default 1.0.
    *
    * @generated from field: optional double init_temperature = 9;
    */
   initTemperature?: number | undefined;
 
   /**
-   * Seed of the run's random choices and of the TPE sampler; default 9.
+   * Seed of the run's random choices and of the TPE sampler, 0 to 2^32-1; default 9.
    *
    * @generated from field: optional int64 seed = 10;
    */
   seed?: bigint | undefined;
 
   /**
-   * Accept a bootstrapped trace when the metric is at least this.
+   * Accept a bootstrapped trace when the metric is at least this. Finite.
    *
    * @generated from field: optional double metric_threshold = 11;
    */
@@ -529,7 +534,7 @@ export type MIPROv2 = Message<"dspy_grpc.v1.MIPROv2"> & {
   fewshotAwareProposer?: boolean | undefined;
 
   /**
-   * Examples per batch when summarizing the trainset; default 10.
+   * Examples per batch when summarizing the trainset; default 10. 1 to 1000.
    *
    * @generated from field: optional int32 view_data_batch_size = 16;
    */
@@ -570,14 +575,14 @@ export type Ensemble = Message<"dspy_grpc.v1.Ensemble"> & {
   reduce: EnsembleReduce;
 
   /**
-   * Programs run per call (DSPy's size); 0 means all; at most the number of programs.
+   * Programs run per call (DSPy's size); 0 means all; at most the number of programs (at most 100).
    *
    * @generated from field: int32 size = 3;
    */
   size: number;
 
   /**
-   * Seed of the per-call sample.
+   * Seed of the per-call sample, 0 to 2^32-1.
    *
    * @generated from field: int64 seed = 4;
    */
@@ -610,7 +615,7 @@ export const EnsembleSchema: GenMessage<Ensemble> = /*@__PURE__*/
  */
 export type KNNFewShot = Message<"dspy_grpc.v1.KNNFewShot"> & {
   /**
-   * Neighbours per call; at least 1 (DSPy has no default).
+   * Neighbours per call; 1 to 100 (`limits.max_demos`; DSPy has no default).
    *
    * @generated from field: int32 k = 1;
    */
@@ -624,21 +629,21 @@ export type KNNFewShot = Message<"dspy_grpc.v1.KNNFewShot"> & {
   embeddingModel: string;
 
   /**
-   * Bootstrapped demos per predictor on each call; default 4.
+   * Bootstrapped demos per predictor on each call; default 4. 0 to 100 (`limits.max_demos`).
    *
    * @generated from field: optional int32 max_bootstrapped_demos = 3;
    */
   maxBootstrappedDemos?: number | undefined;
 
   /**
-   * Labeled demos per predictor on each call (the teacher's, and the top-up); default 16.
+   * Labeled demos per predictor on each call (the teacher's, and the top-up); default 16. 0 to 100.
    *
    * @generated from field: optional int32 max_labeled_demos = 4;
    */
   maxLabeledDemos?: number | undefined;
 
   /**
-   * Attempts per neighbour; default 1.
+   * Attempts per neighbour; default 1. 1 to 20 (`limits.max_rounds`).
    *
    * @generated from field: optional int32 max_rounds = 5;
    */
