@@ -22,7 +22,7 @@ from ..optimize.evaluate import ExampleResult
 from ..optimize.knn_few_shot import KNNFewShotConfig
 from ..optimize.labeled_few_shot import LabeledFewShotConfig
 from ..optimize.mipro import MiproConfig
-from ..optimize.metrics import FieldMetric, LMJudgeMetric, Metric, WeightedMetric, metric_from_dict, semantic_f1
+from ..modules.metrics import metric_from_dict
 from ..optimize.random_search import RandomSearchConfig
 from ..optimize.splits import Split
 from ..store.datasets import DatasetRecord
@@ -34,6 +34,8 @@ from .convert import (
     ensemble_reduce_from_proto,
     ensemble_reduce_to_proto,
     lm_from_proto,
+    metric_from_proto,
+    metric_to_proto,
     module_to_proto,
     program_ref,
     signature_from_proto,
@@ -92,67 +94,6 @@ def split_to_proto(data: dict[str, Any] | None) -> dataset_pb2.DatasetSplit | No
 
 
 # --------------------------------------------------------------------------- metrics
-
-
-def metric_from_proto(message: metric_pb2.MetricSpec, path: str) -> Metric:
-    kind = message.WhichOneof("metric")
-    if kind is None:
-        raise invalid(path, "set one of exact_match, token_f1, passage_match, contains, numeric, lm_judge, weighted")
-    body = getattr(message, kind)
-    if kind in ("exact_match", "token_f1", "passage_match", "contains", "numeric"):
-        return FieldMetric(
-            kind, field=body.field, label_field=body.label_field, predictor=body.predictor,
-            frac=body.frac if kind == "exact_match" and body.HasField("frac") else None,
-            case_sensitive=kind == "contains" and body.case_sensitive,
-            abs_tolerance=body.abs_tolerance if kind == "numeric" else 0.0,
-            rel_tolerance=body.rel_tolerance if kind == "numeric" else 0.0,
-        )
-    if kind == "lm_judge":
-        lm = _lm(body, "lm")
-        threshold = body.threshold if body.HasField("threshold") else None
-        if not body.HasField("signature"):
-            if body.score_fields:
-                raise invalid(f"{path}.lm_judge.score_fields", "applies only with a custom signature")
-            return semantic_f1(body.decompositional, lm=lm, threshold=threshold, inputs=dict(body.inputs) or None)
-        signature = signature_from_proto(body.signature, f"{path}.lm_judge.signature")
-        return LMJudgeMetric(PredictorSpec(signature=signature, lm=lm), dict(body.inputs), tuple(body.score_fields),
-                             threshold)
-    terms = tuple(
-        (term.weight, metric_from_proto(term.metric, f"{path}.weighted.terms[{i}].metric"))
-        for i, term in enumerate(body.terms)
-    )
-    return WeightedMetric(terms)
-
-
-def metric_to_proto(metric: Metric) -> metric_pb2.MetricSpec:
-    if isinstance(metric, FieldMetric):
-        values: dict[str, Any] = {"field": metric.field, "label_field": metric.label_field,
-                                  "predictor": metric.predictor}
-        if metric.kind == "exact_match" and metric.frac is not None:
-            values["frac"] = metric.frac
-        if metric.kind == "contains":
-            values["case_sensitive"] = metric.case_sensitive
-        if metric.kind == "numeric":
-            values.update(abs_tolerance=metric.abs_tolerance, rel_tolerance=metric.rel_tolerance)
-        message_class = {
-            "exact_match": metric_pb2.ExactMatchMetric, "token_f1": metric_pb2.TokenF1Metric,
-            "passage_match": metric_pb2.PassageMatchMetric, "contains": metric_pb2.ContainsMetric,
-            "numeric": metric_pb2.NumericMetric,
-        }[metric.kind]
-        return metric_pb2.MetricSpec(**{metric.kind: message_class(**values)})
-    if isinstance(metric, LMJudgeMetric):
-        from .convert import lm_to_proto, signature_to_proto
-
-        judge = metric_pb2.LMJudgeMetric(
-            signature=signature_to_proto(metric.judge.signature), inputs=dict(metric.inputs),
-            score_fields=list(metric.score_fields), lm=lm_to_proto(metric.judge.lm),
-        )
-        if metric.threshold is not None:
-            judge.threshold = metric.threshold
-        return metric_pb2.MetricSpec(lm_judge=judge)
-    return metric_pb2.MetricSpec(weighted=metric_pb2.WeightedMetric(
-        terms=[metric_pb2.WeightedTerm(weight=w, metric=metric_to_proto(m)) for w, m in metric.terms]
-    ))
 
 
 # --------------------------------------------------------------------------- jobs

@@ -21,7 +21,7 @@ from ..optimize.mipro import MiproConfig, run_mipro
 from ..optimize.mipro import validate as validate_mipro
 from ..optimize.knn_few_shot import KNNFewShotConfig, run_knn_few_shot
 from ..optimize.labeled_few_shot import LabeledFewShotConfig, run_labeled_few_shot
-from ..optimize.metrics import Metric, metric_from_dict, metric_to_dict
+from ..modules.metrics import Metric, metric_from_dict, metric_to_dict
 from ..optimize.random_search import RandomSearchConfig, run_random_search
 from ..optimize.splits import Split
 from ..store.jobs import JobRecord

@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from ..core.errors import invalid
 from ..core.example import Example
 from ..core.signature import Signature
 from ..lm.dummy import DummySpec
 from ..lm.types import LMOptions
-from .metrics import MetricSpec
+
+if TYPE_CHECKING:
+    from .metrics import Metric
 
 ADAPTERS = ("chat", "json", "xml", "two_step")
 
@@ -132,7 +134,7 @@ class MultiChainComparisonSpec:
 class BestOfNSpec:
     module: ModuleSpec
     n: int
-    reward: MetricSpec
+    reward: Metric
     threshold: float = 0.0
     fail_count: int | None = None
     kind = ModuleKind.BEST_OF_N
@@ -142,7 +144,7 @@ class BestOfNSpec:
 class RefineSpec:
     module: ModuleSpec
     n: int
-    reward: MetricSpec
+    reward: Metric
     threshold: float = 0.0
     fail_count: int | None = None
     #: The LM of the feedback step (DSPy's OfferFeedback); unset: the request's LM, else the server

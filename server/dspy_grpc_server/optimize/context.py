@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ..core.example import Example
 from ..modules.spec import ModuleSpec
 from .evaluate import DEFAULT_MAX_ERRORS, Evaluation, evaluate
-from .metrics import Metric
+from ..modules.metrics import Metric
 from .runner import ProgramRunner
 
 Examples = Sequence[tuple[int, Example]]

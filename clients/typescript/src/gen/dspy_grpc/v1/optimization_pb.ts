@@ -10,13 +10,14 @@ import type { JobError, JobProgress, JobState } from "./job_pb.js";
 import { file_dspy_grpc_v1_job } from "./job_pb.js";
 import type { MetricSpec } from "./metric_pb.js";
 import { file_dspy_grpc_v1_metric } from "./metric_pb.js";
-import type { EnsembleReduce, LMSpec, ModuleSpec } from "./module_pb.js";
+import type { EnsembleReduce, ModuleSpec } from "./module_pb.js";
 import { file_dspy_grpc_v1_module } from "./module_pb.js";
 import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb.js";
 import { file_google_api_resource } from "../../google/api/resource_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
+import type { LMSpec } from "./lm_spec_pb.js";
 
 /**
  * Describes the file dspy_grpc/v1/optimization.proto.
