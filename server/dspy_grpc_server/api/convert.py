@@ -402,6 +402,7 @@ def module_from_proto(message: module_pb2.ModuleSpec, path: str) -> ModuleSpec:
             max_labeled_demos=body.max_labeled_demos if body.HasField("max_labeled_demos") else 16,
             max_rounds=body.max_rounds if body.HasField("max_rounds") else 1,
             teacher_lm=lm_from_proto(body.teacher_lm),
+            metric=metric_from_proto(body.metric, f"{here}.metric") if body.HasField("metric") else None,
         )
     steps = []
     for index, step in enumerate(body.steps):
@@ -578,6 +579,8 @@ def module_to_proto(spec: ModuleSpec) -> module_pb2.ModuleSpec:
         body.max_rounds = spec.max_rounds
         if spec.teacher_lm.is_set or spec.teacher_lm.options != LMOptions():
             body.teacher_lm.CopyFrom(lm_to_proto(spec.teacher_lm))
+        if spec.metric is not None:
+            body.metric.CopyFrom(metric_to_proto(spec.metric))
     elif isinstance(spec, GraphSpec):
         for step in spec.steps:
             body.steps.add(name=step.name, module=module_to_proto(step.module), inputs=dict(step.inputs))

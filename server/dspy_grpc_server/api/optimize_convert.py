@@ -22,7 +22,7 @@ from ..optimize.evaluate import ExampleResult
 from ..optimize.knn_few_shot import KNNFewShotConfig
 from ..optimize.labeled_few_shot import LabeledFewShotConfig
 from ..optimize.mipro import MiproConfig
-from ..modules.metrics import metric_from_dict
+from ..modules.metrics import metric_from_dict, metric_to_dict
 from ..optimize.random_search import RandomSearchConfig
 from ..optimize.splits import Split
 from ..store.datasets import DatasetRecord
@@ -231,6 +231,8 @@ def optimizer_from_proto(message: optimization_pb2.Optimization) -> tuple[str, A
             k=body.k, embedding_model=body.embedding_model,
             max_bootstrapped_demos=_opt(body, "max_bootstrapped_demos", 4),
             max_labeled_demos=_opt(body, "max_labeled_demos", 16), max_rounds=_opt(body, "max_rounds", 1),
+            bootstrap_metric=metric_to_dict(metric_from_proto(body.bootstrap_metric, f"optimization.{kind}.bootstrap_metric"))
+            if body.HasField("bootstrap_metric") else None,
         )
     if kind == "mipro_v2":
         manual = body.HasField("num_candidates") or body.HasField("num_trials")
@@ -284,6 +286,9 @@ def optimization_to_proto(record: JobRecord) -> optimization_pb2.Optimization:
         config["programs"] = [f"programs/{program_id}" + (f"@{revision_id}" if revision_id else "")
                               for program_id, revision_id in config.get("programs", ())]
         config["reduce"] = ensemble_reduce_to_proto(config.get("reduce", "none"))
+    for key in ("bootstrap_metric",):
+        if config.get(key):
+            config[key] = metric_to_proto(metric_from_dict(config[key]))
     message_class = {
         "labeled_few_shot": optimization_pb2.LabeledFewShot, "bootstrap_few_shot": optimization_pb2.BootstrapFewShot,
         "random_search": optimization_pb2.BootstrapFewShotWithRandomSearch,

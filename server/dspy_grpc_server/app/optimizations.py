@@ -136,6 +136,9 @@ class Optimizations(JobKind):
             job_setup.check_metric(request.metric, module, everything, f"{path}.metric")
             _check_config(request.optimizer, config, len(program_view.predictors(module)), len(trainset),
                           None if valset is None else len(valset))
+            if isinstance(config, KNNFewShotConfig) and config.bootstrap_metric:
+                job_setup.check_metric(metric_from_dict(config.bootstrap_metric), module, trainset,
+                                       f"{path}.{request.optimizer}.bootstrap_metric")
         if isinstance(config, KNNFewShotConfig):
             _check_embedding_model(self._registry, config.embedding_model, f"{path}.{request.optimizer}.embedding_model")
         spec = {

@@ -157,6 +157,13 @@ def _knn_few_shot(spec: KNNFewShotSpec, here: str, name: str) -> KNNFewShotNode:
             raise invalid(f"{at}.embedding", f"has {len(item.embedding)} dimensions; examples[0] has {dimensions}")
         if not all(math.isfinite(x) for x in item.embedding):
             raise invalid(f"{at}.embedding", "must hold finite numbers")
+    if spec.metric is not None:
+        keys = set.intersection(*(set(item.example.data) for item in spec.examples))
+        validate_metric(
+            spec.metric, outputs=set(student.output_names),
+            predictor_outputs={p.name: {f.name for f in p.signature.output_fields} for p in student.predictors()},
+            example_keys=keys, path=f"{here}.metric",
+        )
     return KNNFewShotNode(name, spec, student, lambda compiled: build_module(compiled, f"{here}.module", name))
 
 

@@ -236,6 +236,8 @@ class KNNFewShotSpec:
     max_labeled_demos: int = 16
     max_rounds: int = 1
     teacher_lm: LMChoice = field(default_factory=LMChoice)
+    #: What a teacher run must pass to be a demo (None: every completed run, DSPy's metric=None).
+    metric: Metric | None = None
     kind = ModuleKind.KNN_FEW_SHOT
 
 

@@ -242,7 +242,7 @@ class EnsembleModule(_message.Message):
     def __init__(self, programs: _Optional[_Iterable[_Union[ModuleSpec, _Mapping]]] = ..., reduce: _Optional[_Union[EnsembleReduce, str]] = ..., size: _Optional[int] = ..., seed: _Optional[int] = ..., field: _Optional[str] = ...) -> None: ...
 
 class KNNFewShotModule(_message.Message):
-    __slots__ = ("module", "k", "embedding_model", "examples", "max_bootstrapped_demos", "max_labeled_demos", "max_rounds", "teacher_lm")
+    __slots__ = ("module", "k", "embedding_model", "examples", "max_bootstrapped_demos", "max_labeled_demos", "max_rounds", "teacher_lm", "metric")
     MODULE_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -251,6 +251,7 @@ class KNNFewShotModule(_message.Message):
     MAX_LABELED_DEMOS_FIELD_NUMBER: _ClassVar[int]
     MAX_ROUNDS_FIELD_NUMBER: _ClassVar[int]
     TEACHER_LM_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
     module: ModuleSpec
     k: int
     embedding_model: str
@@ -259,7 +260,8 @@ class KNNFewShotModule(_message.Message):
     max_labeled_demos: int
     max_rounds: int
     teacher_lm: _lm_spec_pb2.LMSpec
-    def __init__(self, module: _Optional[_Union[ModuleSpec, _Mapping]] = ..., k: _Optional[int] = ..., embedding_model: _Optional[str] = ..., examples: _Optional[_Iterable[_Union[KNNTrainingExample, _Mapping]]] = ..., max_bootstrapped_demos: _Optional[int] = ..., max_labeled_demos: _Optional[int] = ..., max_rounds: _Optional[int] = ..., teacher_lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ...) -> None: ...
+    metric: _metric_pb2.MetricSpec
+    def __init__(self, module: _Optional[_Union[ModuleSpec, _Mapping]] = ..., k: _Optional[int] = ..., embedding_model: _Optional[str] = ..., examples: _Optional[_Iterable[_Union[KNNTrainingExample, _Mapping]]] = ..., max_bootstrapped_demos: _Optional[int] = ..., max_labeled_demos: _Optional[int] = ..., max_rounds: _Optional[int] = ..., teacher_lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ..., metric: _Optional[_Union[_metric_pb2.MetricSpec, _Mapping]] = ...) -> None: ...
 
 class KNNTrainingExample(_message.Message):
     __slots__ = ("example", "embedding")

@@ -171,18 +171,20 @@ class Ensemble(_message.Message):
     def __init__(self, programs: _Optional[_Iterable[str]] = ..., reduce: _Optional[_Union[_module_pb2.EnsembleReduce, str]] = ..., size: _Optional[int] = ..., seed: _Optional[int] = ..., field: _Optional[str] = ...) -> None: ...
 
 class KNNFewShot(_message.Message):
-    __slots__ = ("k", "embedding_model", "max_bootstrapped_demos", "max_labeled_demos", "max_rounds")
+    __slots__ = ("k", "embedding_model", "max_bootstrapped_demos", "max_labeled_demos", "max_rounds", "bootstrap_metric")
     K_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_MODEL_FIELD_NUMBER: _ClassVar[int]
     MAX_BOOTSTRAPPED_DEMOS_FIELD_NUMBER: _ClassVar[int]
     MAX_LABELED_DEMOS_FIELD_NUMBER: _ClassVar[int]
     MAX_ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    BOOTSTRAP_METRIC_FIELD_NUMBER: _ClassVar[int]
     k: int
     embedding_model: str
     max_bootstrapped_demos: int
     max_labeled_demos: int
     max_rounds: int
-    def __init__(self, k: _Optional[int] = ..., embedding_model: _Optional[str] = ..., max_bootstrapped_demos: _Optional[int] = ..., max_labeled_demos: _Optional[int] = ..., max_rounds: _Optional[int] = ...) -> None: ...
+    bootstrap_metric: _metric_pb2.MetricSpec
+    def __init__(self, k: _Optional[int] = ..., embedding_model: _Optional[str] = ..., max_bootstrapped_demos: _Optional[int] = ..., max_labeled_demos: _Optional[int] = ..., max_rounds: _Optional[int] = ..., bootstrap_metric: _Optional[_Union[_metric_pb2.MetricSpec, _Mapping]] = ...) -> None: ...
 
 class OptimizationResult(_message.Message):
     __slots__ = ("program_revision", "activated", "best_score", "best_candidate")

@@ -1407,7 +1407,11 @@ type KNNFewShotModule struct {
 	// Attempts per neighbour; later rounds use temperature 1.0 and a fresh rollout id. Default 1.
 	MaxRounds *int32 `protobuf:"varint,7,opt,name=max_rounds,json=maxRounds,proto3,oneof" json:"max_rounds,omitempty"`
 	// The teacher's LM (set on each of its predictors). Unset: the teacher runs on the request's LMs.
-	TeacherLm     *LMSpec `protobuf:"bytes,8,opt,name=teacher_lm,json=teacherLm,proto3" json:"teacher_lm,omitempty"`
+	TeacherLm *LMSpec `protobuf:"bytes,8,opt,name=teacher_lm,json=teacherLm,proto3" json:"teacher_lm,omitempty"`
+	// The metric a teacher run must pass to become a demo (scored in bootstrapping mode, as DSPy's
+	// BootstrapFewShot calls its metric with a trace). Unset: every completed run is a demo (DSPy's
+	// metric=None). Its label fields must be fields of every training example.
+	Metric        *MetricSpec `protobuf:"bytes,9,opt,name=metric,proto3" json:"metric,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1494,6 +1498,13 @@ func (x *KNNFewShotModule) GetMaxRounds() int32 {
 func (x *KNNFewShotModule) GetTeacherLm() *LMSpec {
 	if x != nil {
 		return x.TeacherLm
+	}
+	return nil
+}
+
+func (x *KNNFewShotModule) GetMetric() *MetricSpec {
+	if x != nil {
+		return x.Metric
 	}
 	return nil
 }
@@ -1893,7 +1904,7 @@ const file_dspy_grpc_v1_module_proto_rawDesc = "" +
 	"\x06reduce\x18\x02 \x01(\x0e2\x1c.dspy_grpc.v1.EnsembleReduceR\x06reduce\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x05R\x04size\x12\x12\n" +
 	"\x04seed\x18\x04 \x01(\x03R\x04seed\x12\x14\n" +
-	"\x05field\x18\x05 \x01(\tR\x05field\"\xd6\x03\n" +
+	"\x05field\x18\x05 \x01(\tR\x05field\"\x88\x04\n" +
 	"\x10KNNFewShotModule\x126\n" +
 	"\x06module\x18\x01 \x01(\v2\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2A\x01\x02R\x06module\x12\x12\n" +
 	"\x01k\x18\x02 \x01(\x05B\x04\xe2A\x01\x02R\x01k\x12-\n" +
@@ -1904,7 +1915,8 @@ const file_dspy_grpc_v1_module_proto_rawDesc = "" +
 	"\n" +
 	"max_rounds\x18\a \x01(\x05H\x02R\tmaxRounds\x88\x01\x01\x123\n" +
 	"\n" +
-	"teacher_lm\x18\b \x01(\v2\x14.dspy_grpc.v1.LMSpecR\tteacherLmB\x19\n" +
+	"teacher_lm\x18\b \x01(\v2\x14.dspy_grpc.v1.LMSpecR\tteacherLm\x120\n" +
+	"\x06metric\x18\t \x01(\v2\x18.dspy_grpc.v1.MetricSpecR\x06metricB\x19\n" +
 	"\x17_max_bootstrapped_demosB\x14\n" +
 	"\x12_max_labeled_demosB\r\n" +
 	"\v_max_rounds\"o\n" +
@@ -2017,23 +2029,24 @@ var file_dspy_grpc_v1_module_proto_depIdxs = []int32{
 	21, // 31: dspy_grpc.v1.KNNFewShotModule.module:type_name -> dspy_grpc.v1.ModuleSpec
 	20, // 32: dspy_grpc.v1.KNNFewShotModule.examples:type_name -> dspy_grpc.v1.KNNTrainingExample
 	26, // 33: dspy_grpc.v1.KNNFewShotModule.teacher_lm:type_name -> dspy_grpc.v1.LMSpec
-	25, // 34: dspy_grpc.v1.KNNTrainingExample.example:type_name -> dspy_grpc.v1.Example
-	3,  // 35: dspy_grpc.v1.ModuleSpec.predict:type_name -> dspy_grpc.v1.PredictModule
-	4,  // 36: dspy_grpc.v1.ModuleSpec.chain_of_thought:type_name -> dspy_grpc.v1.ChainOfThoughtModule
-	7,  // 37: dspy_grpc.v1.ModuleSpec.react:type_name -> dspy_grpc.v1.ReActModule
-	8,  // 38: dspy_grpc.v1.ModuleSpec.multi_chain_comparison:type_name -> dspy_grpc.v1.MultiChainComparisonModule
-	12, // 39: dspy_grpc.v1.ModuleSpec.best_of_n:type_name -> dspy_grpc.v1.BestOfNModule
-	13, // 40: dspy_grpc.v1.ModuleSpec.refine:type_name -> dspy_grpc.v1.RefineModule
-	14, // 41: dspy_grpc.v1.ModuleSpec.parallel:type_name -> dspy_grpc.v1.ParallelModule
-	15, // 42: dspy_grpc.v1.ModuleSpec.majority:type_name -> dspy_grpc.v1.MajorityModule
-	17, // 43: dspy_grpc.v1.ModuleSpec.graph:type_name -> dspy_grpc.v1.GraphModule
-	18, // 44: dspy_grpc.v1.ModuleSpec.ensemble:type_name -> dspy_grpc.v1.EnsembleModule
-	19, // 45: dspy_grpc.v1.ModuleSpec.knn_few_shot:type_name -> dspy_grpc.v1.KNNFewShotModule
-	46, // [46:46] is the sub-list for method output_type
-	46, // [46:46] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	27, // 34: dspy_grpc.v1.KNNFewShotModule.metric:type_name -> dspy_grpc.v1.MetricSpec
+	25, // 35: dspy_grpc.v1.KNNTrainingExample.example:type_name -> dspy_grpc.v1.Example
+	3,  // 36: dspy_grpc.v1.ModuleSpec.predict:type_name -> dspy_grpc.v1.PredictModule
+	4,  // 37: dspy_grpc.v1.ModuleSpec.chain_of_thought:type_name -> dspy_grpc.v1.ChainOfThoughtModule
+	7,  // 38: dspy_grpc.v1.ModuleSpec.react:type_name -> dspy_grpc.v1.ReActModule
+	8,  // 39: dspy_grpc.v1.ModuleSpec.multi_chain_comparison:type_name -> dspy_grpc.v1.MultiChainComparisonModule
+	12, // 40: dspy_grpc.v1.ModuleSpec.best_of_n:type_name -> dspy_grpc.v1.BestOfNModule
+	13, // 41: dspy_grpc.v1.ModuleSpec.refine:type_name -> dspy_grpc.v1.RefineModule
+	14, // 42: dspy_grpc.v1.ModuleSpec.parallel:type_name -> dspy_grpc.v1.ParallelModule
+	15, // 43: dspy_grpc.v1.ModuleSpec.majority:type_name -> dspy_grpc.v1.MajorityModule
+	17, // 44: dspy_grpc.v1.ModuleSpec.graph:type_name -> dspy_grpc.v1.GraphModule
+	18, // 45: dspy_grpc.v1.ModuleSpec.ensemble:type_name -> dspy_grpc.v1.EnsembleModule
+	19, // 46: dspy_grpc.v1.ModuleSpec.knn_few_shot:type_name -> dspy_grpc.v1.KNNFewShotModule
+	47, // [47:47] is the sub-list for method output_type
+	47, // [47:47] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_dspy_grpc_v1_module_proto_init() }

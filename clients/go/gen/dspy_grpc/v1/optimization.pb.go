@@ -946,8 +946,9 @@ func (x *Ensemble) GetField() string {
 // `knn_few_shot` module (see module.proto): on each call it bootstraps demos from the `k` examples
 // nearest the inputs, with the program as student and the teacher (`teacher_lm`, if set), and
 // answers with them. DSPy's compile evaluates nothing; with a `split` the job scores the program on
-// the dev part (`best_score`, one candidate "knn"). The job's metric is used only for that score:
-// the per-call bootstrap accepts every teacher run that completes (DSPy's default metric=None).
+// the dev part (`best_score`, one candidate "knn"). The job's metric is used for that score; the
+// per-call bootstrap accepts every teacher run that completes (DSPy's default metric=None) unless
+// `bootstrap_metric` is set.
 type KNNFewShot struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Neighbours per call; at least 1 (DSPy has no default).
@@ -959,9 +960,11 @@ type KNNFewShot struct {
 	// Labeled demos per predictor on each call (the teacher's, and the top-up); default 16.
 	MaxLabeledDemos *int32 `protobuf:"varint,4,opt,name=max_labeled_demos,json=maxLabeledDemos,proto3,oneof" json:"max_labeled_demos,omitempty"`
 	// Attempts per neighbour; default 1.
-	MaxRounds     *int32 `protobuf:"varint,5,opt,name=max_rounds,json=maxRounds,proto3,oneof" json:"max_rounds,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MaxRounds *int32 `protobuf:"varint,5,opt,name=max_rounds,json=maxRounds,proto3,oneof" json:"max_rounds,omitempty"`
+	// The metric the per-call bootstrap keeps demos by (KNNFewShotModule.metric). Unset: none.
+	BootstrapMetric *MetricSpec `protobuf:"bytes,6,opt,name=bootstrap_metric,json=bootstrapMetric,proto3" json:"bootstrap_metric,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *KNNFewShot) Reset() {
@@ -1027,6 +1030,13 @@ func (x *KNNFewShot) GetMaxRounds() int32 {
 		return *x.MaxRounds
 	}
 	return 0
+}
+
+func (x *KNNFewShot) GetBootstrapMetric() *MetricSpec {
+	if x != nil {
+		return x.BootstrapMetric
+	}
+	return nil
 }
 
 // The outcome of a finished optimization.
@@ -1764,7 +1774,7 @@ const file_dspy_grpc_v1_optimization_proto_rawDesc = "" +
 	"\x06reduce\x18\x02 \x01(\x0e2\x1c.dspy_grpc.v1.EnsembleReduceR\x06reduce\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x05R\x04size\x12\x12\n" +
 	"\x04seed\x18\x04 \x01(\x03R\x04seed\x12\x14\n" +
-	"\x05field\x18\x05 \x01(\tR\x05field\"\x9f\x02\n" +
+	"\x05field\x18\x05 \x01(\tR\x05field\"\xe4\x02\n" +
 	"\n" +
 	"KNNFewShot\x12\x12\n" +
 	"\x01k\x18\x01 \x01(\x05B\x04\xe2A\x01\x02R\x01k\x12-\n" +
@@ -1772,7 +1782,8 @@ const file_dspy_grpc_v1_optimization_proto_rawDesc = "" +
 	"\x16max_bootstrapped_demos\x18\x03 \x01(\x05H\x00R\x14maxBootstrappedDemos\x88\x01\x01\x12/\n" +
 	"\x11max_labeled_demos\x18\x04 \x01(\x05H\x01R\x0fmaxLabeledDemos\x88\x01\x01\x12\"\n" +
 	"\n" +
-	"max_rounds\x18\x05 \x01(\x05H\x02R\tmaxRounds\x88\x01\x01B\x19\n" +
+	"max_rounds\x18\x05 \x01(\x05H\x02R\tmaxRounds\x88\x01\x01\x12C\n" +
+	"\x10bootstrap_metric\x18\x06 \x01(\v2\x18.dspy_grpc.v1.MetricSpecR\x0fbootstrapMetricB\x19\n" +
 	"\x17_max_bootstrapped_demosB\x14\n" +
 	"\x12_max_labeled_demosB\r\n" +
 	"\v_max_rounds\"\xb7\x01\n" +
@@ -1893,28 +1904,29 @@ var file_dspy_grpc_v1_optimization_proto_depIdxs = []int32{
 	25, // 17: dspy_grpc.v1.Optimization.start_time:type_name -> google.protobuf.Timestamp
 	25, // 18: dspy_grpc.v1.Optimization.end_time:type_name -> google.protobuf.Timestamp
 	26, // 19: dspy_grpc.v1.Ensemble.reduce:type_name -> dspy_grpc.v1.EnsembleReduce
-	27, // 20: dspy_grpc.v1.OptimizationCandidate.module:type_name -> dspy_grpc.v1.ModuleSpec
-	0,  // 21: dspy_grpc.v1.CreateOptimizationRequest.optimization:type_name -> dspy_grpc.v1.Optimization
-	0,  // 22: dspy_grpc.v1.ListOptimizationsResponse.optimizations:type_name -> dspy_grpc.v1.Optimization
-	0,  // 23: dspy_grpc.v1.WatchOptimizationResponse.optimization:type_name -> dspy_grpc.v1.Optimization
-	9,  // 24: dspy_grpc.v1.ListOptimizationCandidatesResponse.candidates:type_name -> dspy_grpc.v1.OptimizationCandidate
-	10, // 25: dspy_grpc.v1.OptimizationService.CreateOptimization:input_type -> dspy_grpc.v1.CreateOptimizationRequest
-	11, // 26: dspy_grpc.v1.OptimizationService.GetOptimization:input_type -> dspy_grpc.v1.GetOptimizationRequest
-	12, // 27: dspy_grpc.v1.OptimizationService.ListOptimizations:input_type -> dspy_grpc.v1.ListOptimizationsRequest
-	14, // 28: dspy_grpc.v1.OptimizationService.CancelOptimization:input_type -> dspy_grpc.v1.CancelOptimizationRequest
-	15, // 29: dspy_grpc.v1.OptimizationService.WatchOptimization:input_type -> dspy_grpc.v1.WatchOptimizationRequest
-	17, // 30: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:input_type -> dspy_grpc.v1.ListOptimizationCandidatesRequest
-	0,  // 31: dspy_grpc.v1.OptimizationService.CreateOptimization:output_type -> dspy_grpc.v1.Optimization
-	0,  // 32: dspy_grpc.v1.OptimizationService.GetOptimization:output_type -> dspy_grpc.v1.Optimization
-	13, // 33: dspy_grpc.v1.OptimizationService.ListOptimizations:output_type -> dspy_grpc.v1.ListOptimizationsResponse
-	0,  // 34: dspy_grpc.v1.OptimizationService.CancelOptimization:output_type -> dspy_grpc.v1.Optimization
-	16, // 35: dspy_grpc.v1.OptimizationService.WatchOptimization:output_type -> dspy_grpc.v1.WatchOptimizationResponse
-	18, // 36: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:output_type -> dspy_grpc.v1.ListOptimizationCandidatesResponse
-	31, // [31:37] is the sub-list for method output_type
-	25, // [25:31] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	20, // 20: dspy_grpc.v1.KNNFewShot.bootstrap_metric:type_name -> dspy_grpc.v1.MetricSpec
+	27, // 21: dspy_grpc.v1.OptimizationCandidate.module:type_name -> dspy_grpc.v1.ModuleSpec
+	0,  // 22: dspy_grpc.v1.CreateOptimizationRequest.optimization:type_name -> dspy_grpc.v1.Optimization
+	0,  // 23: dspy_grpc.v1.ListOptimizationsResponse.optimizations:type_name -> dspy_grpc.v1.Optimization
+	0,  // 24: dspy_grpc.v1.WatchOptimizationResponse.optimization:type_name -> dspy_grpc.v1.Optimization
+	9,  // 25: dspy_grpc.v1.ListOptimizationCandidatesResponse.candidates:type_name -> dspy_grpc.v1.OptimizationCandidate
+	10, // 26: dspy_grpc.v1.OptimizationService.CreateOptimization:input_type -> dspy_grpc.v1.CreateOptimizationRequest
+	11, // 27: dspy_grpc.v1.OptimizationService.GetOptimization:input_type -> dspy_grpc.v1.GetOptimizationRequest
+	12, // 28: dspy_grpc.v1.OptimizationService.ListOptimizations:input_type -> dspy_grpc.v1.ListOptimizationsRequest
+	14, // 29: dspy_grpc.v1.OptimizationService.CancelOptimization:input_type -> dspy_grpc.v1.CancelOptimizationRequest
+	15, // 30: dspy_grpc.v1.OptimizationService.WatchOptimization:input_type -> dspy_grpc.v1.WatchOptimizationRequest
+	17, // 31: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:input_type -> dspy_grpc.v1.ListOptimizationCandidatesRequest
+	0,  // 32: dspy_grpc.v1.OptimizationService.CreateOptimization:output_type -> dspy_grpc.v1.Optimization
+	0,  // 33: dspy_grpc.v1.OptimizationService.GetOptimization:output_type -> dspy_grpc.v1.Optimization
+	13, // 34: dspy_grpc.v1.OptimizationService.ListOptimizations:output_type -> dspy_grpc.v1.ListOptimizationsResponse
+	0,  // 35: dspy_grpc.v1.OptimizationService.CancelOptimization:output_type -> dspy_grpc.v1.Optimization
+	16, // 36: dspy_grpc.v1.OptimizationService.WatchOptimization:output_type -> dspy_grpc.v1.WatchOptimizationResponse
+	18, // 37: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:output_type -> dspy_grpc.v1.ListOptimizationCandidatesResponse
+	32, // [32:38] is the sub-list for method output_type
+	26, // [26:32] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_dspy_grpc_v1_optimization_proto_init() }
