@@ -24,7 +24,7 @@ from dspy_grpc.v1 import (
 from google.protobuf import json_format
 
 from tests.integration.job_helpers import create_dataset, create_optimization, create_program, exact_match
-from tests.mocklm import arithmetic
+from tests.mocklm import arithmetic, reflection
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -46,6 +46,14 @@ MIPRO = {
 KNN = {
     "program": "programs/adder", "dataset": "datasets/train", "metric": exact_match(), "num_threads": THREADS,
     "split": {"seed": 3, "dev_fraction": 0.5}, "knn_few_shot": {"k": 3, "embedding_model": "embed"},
+}
+
+
+#: GEPA: reflective minibatches, reflection-LM proposals (JSON) and full valset evaluations, all on
+#: the gepa engine's thread -- journaled like everything else.
+GEPA = {
+    "program": "programs/adder", "dataset": "datasets/train", "metric": exact_match(), "num_threads": THREADS,
+    "gepa": {"max_metric_calls": 60, "reflection_lm": {"model": "mock"}},
 }
 
 
@@ -131,12 +139,12 @@ async def setup(channel, optimization: dict) -> str:
 @pytest.mark.parametrize(
     ("optimization", "kill_after", "in_flight"),
     # KNN: each dev example's bootstrap runs its k=3 teacher runs at once.
-    [(OPTIMIZATION, 20, THREADS), (MIPRO, 20, THREADS), (KNN, 8, THREADS * 3)],
-    ids=["random_search", "mipro_v2", "knn_few_shot"],
+    [(OPTIMIZATION, 20, THREADS), (MIPRO, 20, THREADS), (KNN, 8, THREADS * 3), (GEPA, 12, THREADS)],
+    ids=["random_search", "mipro_v2", "knn_few_shot", "gepa"],
 )
 async def test_a_killed_job_resumes_without_repeating_finished_lm_calls(tmp_path, mock_lm, optimization, kill_after,
                                                                       in_flight):
-    arithmetic.install(mock_lm)
+    reflection.install(mock_lm)  # the arithmetic task, plus GEPA's reflection LM
     mock_lm.latency_s = 0.03
 
     # The reference: an uninterrupted run.

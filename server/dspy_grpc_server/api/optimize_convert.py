@@ -13,10 +13,11 @@ from ..app.optimizations import OptimizationRequest
 from ..core import errors as core_errors
 from ..core.errors import invalid
 from ..modules.spec import LMChoice, PredictorSpec
-from ..modules.storage import lm_from_dict
+from ..modules.storage import lm_from_dict, lm_to_dict
 from ..optimize.bootstrap import BootstrapConfig
 from ..optimize.context import Candidate
 from ..optimize.copro import CoproConfig
+from ..optimize.gepa import GepaConfig
 from ..optimize.ensemble import EnsembleConfig
 from ..optimize.evaluate import ExampleResult
 from ..optimize.knn_few_shot import KNNFewShotConfig
@@ -110,6 +111,9 @@ def progress_to_proto(data: dict[str, Any]) -> job_pb2.JobProgress:
         phase=data.get("phase", ""), lm_calls_done=int(data.get("lm_calls_done", 0)),
         lm_calls_planned=int(data.get("lm_calls_planned", 0)), examples_done=int(data.get("examples_done", 0)),
         examples_total=int(data.get("examples_total", 0)), current_candidate=data.get("current_candidate", ""),
+        metric_calls_used=int(data.get("metric_calls_used", 0)),
+        metric_calls_budget=int(data.get("metric_calls_budget", 0)),
+        pareto_front_size=int(data.get("pareto_front_size", 0)), parent_candidate=data.get("parent_candidate", ""),
     )
     if data.get("best_score") is not None:
         progress.best_score = float(data["best_score"])
@@ -211,7 +215,8 @@ def optimizer_from_proto(message: optimization_pb2.Optimization) -> tuple[str, A
     kind = message.WhichOneof("optimizer")
     if kind is None:
         raise invalid("optimization.optimizer",
-                      "set one of labeled_few_shot, bootstrap_few_shot, random_search, copro, mipro_v2, ensemble, knn_few_shot")
+                      "set one of labeled_few_shot, bootstrap_few_shot, random_search, copro, mipro_v2, ensemble, "
+                      "knn_few_shot, gepa")
     body = getattr(message, kind)
     if kind == "ensemble":
         programs = tuple(program_ref(name, f"optimization.ensemble.programs[{index}]")
@@ -233,6 +238,16 @@ def optimizer_from_proto(message: optimization_pb2.Optimization) -> tuple[str, A
             max_labeled_demos=_opt(body, "max_labeled_demos", 16), max_rounds=_opt(body, "max_rounds", 1),
             bootstrap_metric=metric_to_dict(metric_from_proto(body.bootstrap_metric, f"optimization.{kind}.bootstrap_metric"))
             if body.HasField("bootstrap_metric") else None,
+        )
+    if kind == "gepa":
+        defaults = GepaConfig()
+        values = {name: _opt(body, name, getattr(defaults, name)) for name in (
+            "max_full_evals", "max_metric_calls", "reflection_minibatch_size", "skip_perfect_score", "use_merge",
+            "max_merge_invocations", "failure_score", "perfect_score", "seed")}
+        return kind, GepaConfig(
+            auto=body.auto, reflection_lm=lm_to_dict(_lm(body, "reflection_lm")),
+            candidate_selection_strategy=body.candidate_selection_strategy or defaults.candidate_selection_strategy,
+            component_selector=body.component_selector or defaults.component_selector, **values,
         )
     if kind == "mipro_v2":
         manual = body.HasField("num_candidates") or body.HasField("num_trials")
@@ -289,12 +304,17 @@ def optimization_to_proto(record: JobRecord) -> optimization_pb2.Optimization:
     for key in ("bootstrap_metric",):
         if config.get(key):
             config[key] = metric_to_proto(metric_from_dict(config[key]))
+    for key in ("reflection_lm",):
+        if key in config:
+            lm = _lm_spec(config.pop(key) or {})
+            if lm is not None:
+                config[key] = lm
     message_class = {
         "labeled_few_shot": optimization_pb2.LabeledFewShot, "bootstrap_few_shot": optimization_pb2.BootstrapFewShot,
         "random_search": optimization_pb2.BootstrapFewShotWithRandomSearch,
         "copro": optimization_pb2.COPRO, "mipro_v2": optimization_pb2.MIPROv2,
         "ensemble": optimization_pb2.Ensemble,
-        "knn_few_shot": optimization_pb2.KNNFewShot,
+        "knn_few_shot": optimization_pb2.KNNFewShot, "gepa": optimization_pb2.GEPA,
     }[spec["optimizer"]]
     known = set(message_class.DESCRIPTOR.fields_by_name)
     getattr(optimization, spec["optimizer"]).CopyFrom(
@@ -321,4 +341,7 @@ def candidate_to_proto(candidate: Candidate) -> optimization_pb2.OptimizationCan
     )
     if candidate.score is not None:
         message.score = candidate.score
+    message.parents.extend(candidate.parents)
+    message.changed_predictors.extend(candidate.changed_predictors)
+    message.instance_scores.extend(candidate.instance_scores)
     return message

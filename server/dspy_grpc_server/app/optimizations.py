@@ -17,6 +17,7 @@ from ..optimize.bootstrap import BootstrapConfig, run_bootstrap_few_shot
 from ..optimize.context import Candidate, OptimizeContext, Outcome
 from ..optimize.copro import CoproConfig, run_copro
 from ..optimize.ensemble import EnsembleConfig, run_ensemble
+from ..optimize import gepa
 from ..optimize.mipro import MiproConfig, run_mipro
 from ..optimize.mipro import validate as validate_mipro
 from ..optimize.knn_few_shot import KNNFewShotConfig, run_knn_few_shot
@@ -32,7 +33,7 @@ from .jobs import JobControl, JobKind
 KIND = "optimization"
 
 OptimizerConfig = (LabeledFewShotConfig | BootstrapConfig | RandomSearchConfig | CoproConfig | MiproConfig
-                   | EnsembleConfig | KNNFewShotConfig)
+                   | EnsembleConfig | KNNFewShotConfig | gepa.GepaConfig)
 
 #: optimizer name (as stored) -> (config class, runner)
 OPTIMIZERS: dict[str, tuple[type, Callable[[OptimizeContext, ModuleSpec, Any], Awaitable[Outcome]]]] = {
@@ -43,6 +44,7 @@ OPTIMIZERS: dict[str, tuple[type, Callable[[OptimizeContext, ModuleSpec, Any], A
     "mipro_v2": (MiproConfig, run_mipro),
     "ensemble": (EnsembleConfig, run_ensemble),
     "knn_few_shot": (KNNFewShotConfig, run_knn_few_shot),
+    "gepa": (gepa.GepaConfig, gepa.run_gepa),
 }
 
 
@@ -71,6 +73,8 @@ def _check_config(name: str, config: Any, predictors: int, trainset_size: int, v
         config.validate(path)
     if isinstance(config, MiproConfig):
         validate_mipro(config, predictors, trainset_size, valset_size, path)
+    if isinstance(config, gepa.GepaConfig):
+        gepa.validate(config, predictors, trainset_size, valset_size, path)
     for key in ("k", "max_labeled_demos", "max_bootstrapped_demos"):
         if getattr(config, key, 0) < 0:
             raise invalid(f"{path}.{key}", "must not be negative")
@@ -95,6 +99,16 @@ def _check_embedding_model(registry: Any, alias: str, path: str) -> None:
         raise invalid(path, f"{alias!r} is not a configured model (known: {', '.join(registry.aliases())})")
     if registry.config(alias).kind != "embedding":
         raise invalid(path, f"{alias!r} is a chat model; name a model configured with kind = \"embedding\"")
+
+
+def _check_chat_model(registry: Any, choice: LMChoice, path: str) -> None:
+    if not choice.model:
+        return  # a scripted (dummy) LM
+    if choice.model not in registry.aliases():
+        raise invalid(f"{path}.model", f"{choice.model!r} is not a configured model "
+                      f"(known: {', '.join(registry.aliases())})")
+    if registry.config(choice.model).kind == "embedding":
+        raise invalid(f"{path}.model", f"{choice.model!r} is an embedding model; name a chat model")
 
 
 class Optimizations(JobKind):
@@ -139,6 +153,8 @@ class Optimizations(JobKind):
             if isinstance(config, KNNFewShotConfig) and config.bootstrap_metric:
                 job_setup.check_metric(metric_from_dict(config.bootstrap_metric), module, trainset,
                                        f"{path}.{request.optimizer}.bootstrap_metric")
+        if isinstance(config, gepa.GepaConfig):
+            _check_chat_model(self._registry, lm_from_dict(config.reflection_lm), f"{path}.gepa.reflection_lm")
         if isinstance(config, KNNFewShotConfig):
             _check_embedding_model(self._registry, config.embedding_model, f"{path}.{request.optimizer}.embedding_model")
         spec = {
@@ -189,7 +205,9 @@ class Optimizations(JobKind):
         await self._store.get(KIND, job_id)
         rows, token = await self._store.candidates_page(KIND, job_id, page_size=page_size, page_token=page_token)
         return [
-            Candidate(index, data["label"], program_view.from_json(data["module"]), data.get("score"))
+            Candidate(index, data["label"], program_view.from_json(data["module"]), data.get("score"),
+                      tuple(data.get("parents", ())), tuple(data.get("changed_predictors", ())),
+                      tuple(data.get("instance_scores", ())))
             for index, data in rows
         ], token
 
@@ -212,9 +230,13 @@ class Optimizations(JobKind):
         )
 
         async def record_candidate(candidate: Candidate) -> None:
-            await self._store.put_candidate(KIND, record.job_id, candidate.index, {
+            data: dict[str, Any] = {
                 "label": candidate.label, "score": candidate.score, "module": program_view.to_json(candidate.module),
-            })
+            }
+            if candidate.parents or candidate.instance_scores:
+                data.update(parents=list(candidate.parents), changed_predictors=list(candidate.changed_predictors),
+                            instance_scores=list(candidate.instance_scores))
+            await self._store.put_candidate(KIND, record.job_id, candidate.index, data)
             control.publish(candidate)
 
         config_class, run = OPTIMIZERS[spec["optimizer"]]

@@ -22,6 +22,10 @@ class Candidate:
     label: str
     module: ModuleSpec
     score: float | None = None
+    #: Lineage (GEPA): the candidates it came from, the predictors it changed, its per-example scores.
+    parents: tuple[int, ...] = ()
+    changed_predictors: tuple[str, ...] = ()
+    instance_scores: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ type Optimization struct {
 	//	*Optimization_MiproV2
 	//	*Optimization_Ensemble
 	//	*Optimization_KnnFewShot
+	//	*Optimization_Gepa
 	Optimizer isOptimization_Optimizer `protobuf_oneof:"optimizer"`
 	// The LM that runs the program (DSPy's task model) for predictors that name none.
 	TaskLm *LMSpec `protobuf:"bytes,12,opt,name=task_lm,json=taskLm,proto3" json:"task_lm,omitempty"`
@@ -229,6 +230,15 @@ func (x *Optimization) GetKnnFewShot() *KNNFewShot {
 	return nil
 }
 
+func (x *Optimization) GetGepa() *GEPA {
+	if x != nil {
+		if x, ok := x.Optimizer.(*Optimization_Gepa); ok {
+			return x.Gepa
+		}
+	}
+	return nil
+}
+
 func (x *Optimization) GetTaskLm() *LMSpec {
 	if x != nil {
 		return x.TaskLm
@@ -366,6 +376,11 @@ type Optimization_KnnFewShot struct {
 	KnnFewShot *KNNFewShot `protobuf:"bytes,30,opt,name=knn_few_shot,json=knnFewShot,proto3,oneof"`
 }
 
+type Optimization_Gepa struct {
+	// dspy.GEPA: reflective prompt evolution.
+	Gepa *GEPA `protobuf:"bytes,31,opt,name=gepa,proto3,oneof"`
+}
+
 func (*Optimization_LabeledFewShot) isOptimization_Optimizer() {}
 
 func (*Optimization_BootstrapFewShot) isOptimization_Optimizer() {}
@@ -379,6 +394,8 @@ func (*Optimization_MiproV2) isOptimization_Optimizer() {}
 func (*Optimization_Ensemble) isOptimization_Optimizer() {}
 
 func (*Optimization_KnnFewShot) isOptimization_Optimizer() {}
+
+func (*Optimization_Gepa) isOptimization_Optimizer() {}
 
 // dspy.LabeledFewShot: each predictor gets up to `k` examples of the trainset as demos.
 type LabeledFewShot struct {
@@ -1039,6 +1056,173 @@ func (x *KNNFewShot) GetBootstrapMetric() *MetricSpec {
 	return nil
 }
 
+// dspy.GEPA (DSPy 3.4.1, run on the `gepa` 0.1.4 engine DSPy pins): evolves each predictor's
+// instructions. Each step picks a candidate from the Pareto frontier of per-validation-example best
+// scores (or the current best), runs it on a reflective minibatch of the trainset, shows the
+// reflection LM each chosen predictor's inputs, outputs and the metric's feedback (MetricSpec
+// feedback; DSPy's ScoreWithFeedback), and asks it (a JSON-adapter prompt, DSPy's
+// ProposeInstruction) for a new instruction. A child that beats its parent on the minibatch is
+// scored on the whole valset and joins the pool; merges combine two frontier candidates. The result
+// is the candidate with the best average valset score. Without a split the trainset is the valset.
+//
+// The budget is set by exactly one of `auto`, `max_full_evals` and `max_metric_calls` (metric calls
+// = program runs scored), computed and checked (at most 100000) when the job is created.
+// Examples that fail score `failure_score`; a predictor call that does not parse is not shown to the
+// reflection LM (DSPy's add_format_failure_as_feedback=False).
+type GEPA struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "light", "medium" or "heavy": DSPy's auto budget (6, 12 or 18 candidates' worth of metric calls).
+	Auto string `protobuf:"bytes,1,opt,name=auto,proto3" json:"auto,omitempty"`
+	// Full evaluations: max_full_evals * (trainset + valset size) metric calls; 1 to 1000.
+	MaxFullEvals *int32 `protobuf:"varint,2,opt,name=max_full_evals,json=maxFullEvals,proto3,oneof" json:"max_full_evals,omitempty"`
+	// Metric calls; 1 to 100000.
+	MaxMetricCalls *int32 `protobuf:"varint,3,opt,name=max_metric_calls,json=maxMetricCalls,proto3,oneof" json:"max_metric_calls,omitempty"`
+	// The LM that reflects and proposes instructions (any configured model). Required.
+	ReflectionLm *LMSpec `protobuf:"bytes,4,opt,name=reflection_lm,json=reflectionLm,proto3" json:"reflection_lm,omitempty"`
+	// Examples per reflective minibatch; default 3, 1 to 100.
+	ReflectionMinibatchSize *int32 `protobuf:"varint,5,opt,name=reflection_minibatch_size,json=reflectionMinibatchSize,proto3,oneof" json:"reflection_minibatch_size,omitempty"`
+	// "pareto" (default: sample a frontier candidate, weighted by how many validation examples it is
+	// best on) or "current_best".
+	CandidateSelectionStrategy string `protobuf:"bytes,6,opt,name=candidate_selection_strategy,json=candidateSelectionStrategy,proto3" json:"candidate_selection_strategy,omitempty"`
+	// Skip reflecting when the minibatch scores are all `perfect_score`; default true.
+	SkipPerfectScore *bool `protobuf:"varint,7,opt,name=skip_perfect_score,json=skipPerfectScore,proto3,oneof" json:"skip_perfect_score,omitempty"`
+	// Which predictors each step updates: "round_robin" (default: one at a time, in order) or "all".
+	ComponentSelector string `protobuf:"bytes,8,opt,name=component_selector,json=componentSelector,proto3" json:"component_selector,omitempty"`
+	// Try merging two frontier candidates after a step that found a new one; default true.
+	UseMerge *bool `protobuf:"varint,9,opt,name=use_merge,json=useMerge,proto3,oneof" json:"use_merge,omitempty"`
+	// Merges at most; default 5, 0 to 100.
+	MaxMergeInvocations *int32 `protobuf:"varint,10,opt,name=max_merge_invocations,json=maxMergeInvocations,proto3,oneof" json:"max_merge_invocations,omitempty"`
+	// The score of an example whose program run fails; default 0.
+	FailureScore *float64 `protobuf:"fixed64,11,opt,name=failure_score,json=failureScore,proto3,oneof" json:"failure_score,omitempty"`
+	// The best score the metric gives; default 1.
+	PerfectScore *float64 `protobuf:"fixed64,12,opt,name=perfect_score,json=perfectScore,proto3,oneof" json:"perfect_score,omitempty"`
+	// Seed of the candidate, minibatch and trace sampling; default 0.
+	Seed          *int64 `protobuf:"varint,13,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GEPA) Reset() {
+	*x = GEPA{}
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GEPA) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GEPA) ProtoMessage() {}
+
+func (x *GEPA) ProtoReflect() protoreflect.Message {
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GEPA.ProtoReflect.Descriptor instead.
+func (*GEPA) Descriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GEPA) GetAuto() string {
+	if x != nil {
+		return x.Auto
+	}
+	return ""
+}
+
+func (x *GEPA) GetMaxFullEvals() int32 {
+	if x != nil && x.MaxFullEvals != nil {
+		return *x.MaxFullEvals
+	}
+	return 0
+}
+
+func (x *GEPA) GetMaxMetricCalls() int32 {
+	if x != nil && x.MaxMetricCalls != nil {
+		return *x.MaxMetricCalls
+	}
+	return 0
+}
+
+func (x *GEPA) GetReflectionLm() *LMSpec {
+	if x != nil {
+		return x.ReflectionLm
+	}
+	return nil
+}
+
+func (x *GEPA) GetReflectionMinibatchSize() int32 {
+	if x != nil && x.ReflectionMinibatchSize != nil {
+		return *x.ReflectionMinibatchSize
+	}
+	return 0
+}
+
+func (x *GEPA) GetCandidateSelectionStrategy() string {
+	if x != nil {
+		return x.CandidateSelectionStrategy
+	}
+	return ""
+}
+
+func (x *GEPA) GetSkipPerfectScore() bool {
+	if x != nil && x.SkipPerfectScore != nil {
+		return *x.SkipPerfectScore
+	}
+	return false
+}
+
+func (x *GEPA) GetComponentSelector() string {
+	if x != nil {
+		return x.ComponentSelector
+	}
+	return ""
+}
+
+func (x *GEPA) GetUseMerge() bool {
+	if x != nil && x.UseMerge != nil {
+		return *x.UseMerge
+	}
+	return false
+}
+
+func (x *GEPA) GetMaxMergeInvocations() int32 {
+	if x != nil && x.MaxMergeInvocations != nil {
+		return *x.MaxMergeInvocations
+	}
+	return 0
+}
+
+func (x *GEPA) GetFailureScore() float64 {
+	if x != nil && x.FailureScore != nil {
+		return *x.FailureScore
+	}
+	return 0
+}
+
+func (x *GEPA) GetPerfectScore() float64 {
+	if x != nil && x.PerfectScore != nil {
+		return *x.PerfectScore
+	}
+	return 0
+}
+
+func (x *GEPA) GetSeed() int64 {
+	if x != nil && x.Seed != nil {
+		return *x.Seed
+	}
+	return 0
+}
+
 // The outcome of a finished optimization.
 type OptimizationResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1056,7 +1240,7 @@ type OptimizationResult struct {
 
 func (x *OptimizationResult) Reset() {
 	*x = OptimizationResult{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[8]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1068,7 +1252,7 @@ func (x *OptimizationResult) String() string {
 func (*OptimizationResult) ProtoMessage() {}
 
 func (x *OptimizationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[8]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1081,7 +1265,7 @@ func (x *OptimizationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OptimizationResult.ProtoReflect.Descriptor instead.
 func (*OptimizationResult) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{8}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *OptimizationResult) GetProgramRevision() string {
@@ -1122,14 +1306,21 @@ type OptimizationCandidate struct {
 	// Its valset score (0-100).
 	Score *float64 `protobuf:"fixed64,3,opt,name=score,proto3,oneof" json:"score,omitempty"`
 	// The program's module with this candidate's demos and instructions.
-	Module        *ModuleSpec `protobuf:"bytes,4,opt,name=module,proto3" json:"module,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Module *ModuleSpec `protobuf:"bytes,4,opt,name=module,proto3" json:"module,omitempty"`
+	// The candidates it was derived from (GEPA: one parent for a reflective mutation, two for a
+	// merge; none for the seed program).
+	Parents []int32 `protobuf:"varint,5,rep,packed,name=parents,proto3" json:"parents,omitempty"`
+	// The predictors whose instructions differ from the first parent's (GEPA).
+	ChangedPredictors []string `protobuf:"bytes,6,rep,name=changed_predictors,json=changedPredictors,proto3" json:"changed_predictors,omitempty"`
+	// Its score on each validation example, 0-1 as the metric gives it, in valset order (GEPA).
+	InstanceScores []float64 `protobuf:"fixed64,7,rep,packed,name=instance_scores,json=instanceScores,proto3" json:"instance_scores,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *OptimizationCandidate) Reset() {
 	*x = OptimizationCandidate{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1332,7 @@ func (x *OptimizationCandidate) String() string {
 func (*OptimizationCandidate) ProtoMessage() {}
 
 func (x *OptimizationCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1345,7 @@ func (x *OptimizationCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OptimizationCandidate.ProtoReflect.Descriptor instead.
 func (*OptimizationCandidate) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{9}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *OptimizationCandidate) GetIndex() int32 {
@@ -1185,6 +1376,27 @@ func (x *OptimizationCandidate) GetModule() *ModuleSpec {
 	return nil
 }
 
+func (x *OptimizationCandidate) GetParents() []int32 {
+	if x != nil {
+		return x.Parents
+	}
+	return nil
+}
+
+func (x *OptimizationCandidate) GetChangedPredictors() []string {
+	if x != nil {
+		return x.ChangedPredictors
+	}
+	return nil
+}
+
+func (x *OptimizationCandidate) GetInstanceScores() []float64 {
+	if x != nil {
+		return x.InstanceScores
+	}
+	return nil
+}
+
 // Request for CreateOptimization.
 type CreateOptimizationRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1198,7 +1410,7 @@ type CreateOptimizationRequest struct {
 
 func (x *CreateOptimizationRequest) Reset() {
 	*x = CreateOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1210,7 +1422,7 @@ func (x *CreateOptimizationRequest) String() string {
 func (*CreateOptimizationRequest) ProtoMessage() {}
 
 func (x *CreateOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1435,7 @@ func (x *CreateOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*CreateOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{10}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateOptimizationRequest) GetOptimizationId() string {
@@ -1251,7 +1463,7 @@ type GetOptimizationRequest struct {
 
 func (x *GetOptimizationRequest) Reset() {
 	*x = GetOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1475,7 @@ func (x *GetOptimizationRequest) String() string {
 func (*GetOptimizationRequest) ProtoMessage() {}
 
 func (x *GetOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1488,7 @@ func (x *GetOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*GetOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{11}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetOptimizationRequest) GetName() string {
@@ -1299,7 +1511,7 @@ type ListOptimizationsRequest struct {
 
 func (x *ListOptimizationsRequest) Reset() {
 	*x = ListOptimizationsRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1311,7 +1523,7 @@ func (x *ListOptimizationsRequest) String() string {
 func (*ListOptimizationsRequest) ProtoMessage() {}
 
 func (x *ListOptimizationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1324,7 +1536,7 @@ func (x *ListOptimizationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOptimizationsRequest.ProtoReflect.Descriptor instead.
 func (*ListOptimizationsRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{12}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListOptimizationsRequest) GetPageSize() int32 {
@@ -1354,7 +1566,7 @@ type ListOptimizationsResponse struct {
 
 func (x *ListOptimizationsResponse) Reset() {
 	*x = ListOptimizationsResponse{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1366,7 +1578,7 @@ func (x *ListOptimizationsResponse) String() string {
 func (*ListOptimizationsResponse) ProtoMessage() {}
 
 func (x *ListOptimizationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1379,7 +1591,7 @@ func (x *ListOptimizationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOptimizationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOptimizationsResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{13}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListOptimizationsResponse) GetOptimizations() []*Optimization {
@@ -1407,7 +1619,7 @@ type CancelOptimizationRequest struct {
 
 func (x *CancelOptimizationRequest) Reset() {
 	*x = CancelOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1419,7 +1631,7 @@ func (x *CancelOptimizationRequest) String() string {
 func (*CancelOptimizationRequest) ProtoMessage() {}
 
 func (x *CancelOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1432,7 +1644,7 @@ func (x *CancelOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*CancelOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{14}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CancelOptimizationRequest) GetName() string {
@@ -1453,7 +1665,7 @@ type WatchOptimizationRequest struct {
 
 func (x *WatchOptimizationRequest) Reset() {
 	*x = WatchOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1465,7 +1677,7 @@ func (x *WatchOptimizationRequest) String() string {
 func (*WatchOptimizationRequest) ProtoMessage() {}
 
 func (x *WatchOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1478,7 +1690,7 @@ func (x *WatchOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*WatchOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{15}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WatchOptimizationRequest) GetName() string {
@@ -1499,7 +1711,7 @@ type WatchOptimizationResponse struct {
 
 func (x *WatchOptimizationResponse) Reset() {
 	*x = WatchOptimizationResponse{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1511,7 +1723,7 @@ func (x *WatchOptimizationResponse) String() string {
 func (*WatchOptimizationResponse) ProtoMessage() {}
 
 func (x *WatchOptimizationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1524,7 +1736,7 @@ func (x *WatchOptimizationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOptimizationResponse.ProtoReflect.Descriptor instead.
 func (*WatchOptimizationResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{16}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchOptimizationResponse) GetOptimization() *Optimization {
@@ -1549,7 +1761,7 @@ type ListOptimizationCandidatesRequest struct {
 
 func (x *ListOptimizationCandidatesRequest) Reset() {
 	*x = ListOptimizationCandidatesRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[17]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1773,7 @@ func (x *ListOptimizationCandidatesRequest) String() string {
 func (*ListOptimizationCandidatesRequest) ProtoMessage() {}
 
 func (x *ListOptimizationCandidatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[17]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1786,7 @@ func (x *ListOptimizationCandidatesRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ListOptimizationCandidatesRequest.ProtoReflect.Descriptor instead.
 func (*ListOptimizationCandidatesRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{17}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListOptimizationCandidatesRequest) GetParent() string {
@@ -1611,7 +1823,7 @@ type ListOptimizationCandidatesResponse struct {
 
 func (x *ListOptimizationCandidatesResponse) Reset() {
 	*x = ListOptimizationCandidatesResponse{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[18]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1835,7 @@ func (x *ListOptimizationCandidatesResponse) String() string {
 func (*ListOptimizationCandidatesResponse) ProtoMessage() {}
 
 func (x *ListOptimizationCandidatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[18]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1848,7 @@ func (x *ListOptimizationCandidatesResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ListOptimizationCandidatesResponse.ProtoReflect.Descriptor instead.
 func (*ListOptimizationCandidatesResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{18}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListOptimizationCandidatesResponse) GetCandidates() []*OptimizationCandidate {
@@ -1657,7 +1869,7 @@ var File_dspy_grpc_v1_optimization_proto protoreflect.FileDescriptor
 
 const file_dspy_grpc_v1_optimization_proto_rawDesc = "" +
 	"\n" +
-	"\x1fdspy_grpc/v1/optimization.proto\x12\fdspy_grpc.v1\x1a\x1adspy_grpc/v1/dataset.proto\x1a\x16dspy_grpc/v1/job.proto\x1a\x19dspy_grpc/v1/metric.proto\x1a\x19dspy_grpc/v1/module.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\v\n" +
+	"\x1fdspy_grpc/v1/optimization.proto\x12\fdspy_grpc.v1\x1a\x1adspy_grpc/v1/dataset.proto\x1a\x16dspy_grpc/v1/job.proto\x1a\x19dspy_grpc/v1/metric.proto\x1a\x19dspy_grpc/v1/module.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\f\n" +
 	"\fOptimization\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x1e\n" +
 	"\aprogram\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\aprogram\x12/\n" +
@@ -1673,7 +1885,8 @@ const file_dspy_grpc_v1_optimization_proto_rawDesc = "" +
 	"\bmipro_v2\x18\v \x01(\v2\x15.dspy_grpc.v1.MIPROv2H\x00R\amiproV2\x124\n" +
 	"\bensemble\x18\x1a \x01(\v2\x16.dspy_grpc.v1.EnsembleH\x00R\bensemble\x12<\n" +
 	"\fknn_few_shot\x18\x1e \x01(\v2\x18.dspy_grpc.v1.KNNFewShotH\x00R\n" +
-	"knnFewShot\x12-\n" +
+	"knnFewShot\x12(\n" +
+	"\x04gepa\x18\x1f \x01(\v2\x12.dspy_grpc.v1.GEPAH\x00R\x04gepa\x12-\n" +
 	"\atask_lm\x18\f \x01(\v2\x14.dspy_grpc.v1.LMSpecR\x06taskLm\x123\n" +
 	"\n" +
 	"teacher_lm\x18\r \x01(\v2\x14.dspy_grpc.v1.LMSpecR\tteacherLm\x121\n" +
@@ -1786,19 +1999,47 @@ const file_dspy_grpc_v1_optimization_proto_rawDesc = "" +
 	"\x10bootstrap_metric\x18\x06 \x01(\v2\x18.dspy_grpc.v1.MetricSpecR\x0fbootstrapMetricB\x19\n" +
 	"\x17_max_bootstrapped_demosB\x14\n" +
 	"\x12_max_labeled_demosB\r\n" +
-	"\v_max_rounds\"\xb7\x01\n" +
+	"\v_max_rounds\"\x94\x06\n" +
+	"\x04GEPA\x12\x12\n" +
+	"\x04auto\x18\x01 \x01(\tR\x04auto\x12)\n" +
+	"\x0emax_full_evals\x18\x02 \x01(\x05H\x00R\fmaxFullEvals\x88\x01\x01\x12-\n" +
+	"\x10max_metric_calls\x18\x03 \x01(\x05H\x01R\x0emaxMetricCalls\x88\x01\x01\x12?\n" +
+	"\rreflection_lm\x18\x04 \x01(\v2\x14.dspy_grpc.v1.LMSpecB\x04\xe2A\x01\x02R\freflectionLm\x12?\n" +
+	"\x19reflection_minibatch_size\x18\x05 \x01(\x05H\x02R\x17reflectionMinibatchSize\x88\x01\x01\x12@\n" +
+	"\x1ccandidate_selection_strategy\x18\x06 \x01(\tR\x1acandidateSelectionStrategy\x121\n" +
+	"\x12skip_perfect_score\x18\a \x01(\bH\x03R\x10skipPerfectScore\x88\x01\x01\x12-\n" +
+	"\x12component_selector\x18\b \x01(\tR\x11componentSelector\x12 \n" +
+	"\tuse_merge\x18\t \x01(\bH\x04R\buseMerge\x88\x01\x01\x127\n" +
+	"\x15max_merge_invocations\x18\n" +
+	" \x01(\x05H\x05R\x13maxMergeInvocations\x88\x01\x01\x12(\n" +
+	"\rfailure_score\x18\v \x01(\x01H\x06R\ffailureScore\x88\x01\x01\x12(\n" +
+	"\rperfect_score\x18\f \x01(\x01H\aR\fperfectScore\x88\x01\x01\x12\x17\n" +
+	"\x04seed\x18\r \x01(\x03H\bR\x04seed\x88\x01\x01B\x11\n" +
+	"\x0f_max_full_evalsB\x13\n" +
+	"\x11_max_metric_callsB\x1c\n" +
+	"\x1a_reflection_minibatch_sizeB\x15\n" +
+	"\x13_skip_perfect_scoreB\f\n" +
+	"\n" +
+	"_use_mergeB\x18\n" +
+	"\x16_max_merge_invocationsB\x10\n" +
+	"\x0e_failure_scoreB\x10\n" +
+	"\x0e_perfect_scoreB\a\n" +
+	"\x05_seed\"\xb7\x01\n" +
 	"\x12OptimizationResult\x12)\n" +
 	"\x10program_revision\x18\x01 \x01(\tR\x0fprogramRevision\x12\x1c\n" +
 	"\tactivated\x18\x02 \x01(\bR\tactivated\x12\"\n" +
 	"\n" +
 	"best_score\x18\x03 \x01(\x01H\x00R\tbestScore\x88\x01\x01\x12%\n" +
 	"\x0ebest_candidate\x18\x04 \x01(\x05R\rbestCandidateB\r\n" +
-	"\v_best_score\"\x9a\x01\n" +
+	"\v_best_score\"\x8c\x02\n" +
 	"\x15OptimizationCandidate\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x14\n" +
 	"\x05label\x18\x02 \x01(\tR\x05label\x12\x19\n" +
 	"\x05score\x18\x03 \x01(\x01H\x00R\x05score\x88\x01\x01\x120\n" +
-	"\x06module\x18\x04 \x01(\v2\x18.dspy_grpc.v1.ModuleSpecR\x06moduleB\b\n" +
+	"\x06module\x18\x04 \x01(\v2\x18.dspy_grpc.v1.ModuleSpecR\x06module\x12\x18\n" +
+	"\aparents\x18\x05 \x03(\x05R\aparents\x12-\n" +
+	"\x12changed_predictors\x18\x06 \x03(\tR\x11changedPredictors\x12'\n" +
+	"\x0finstance_scores\x18\a \x03(\x01R\x0einstanceScoresB\b\n" +
 	"\x06_score\"\x8a\x01\n" +
 	"\x19CreateOptimizationRequest\x12'\n" +
 	"\x0foptimization_id\x18\x01 \x01(\tR\x0eoptimizationId\x12D\n" +
@@ -1852,7 +2093,7 @@ func file_dspy_grpc_v1_optimization_proto_rawDescGZIP() []byte {
 	return file_dspy_grpc_v1_optimization_proto_rawDescData
 }
 
-var file_dspy_grpc_v1_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_dspy_grpc_v1_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_dspy_grpc_v1_optimization_proto_goTypes = []any{
 	(*Optimization)(nil),                       // 0: dspy_grpc.v1.Optimization
 	(*LabeledFewShot)(nil),                     // 1: dspy_grpc.v1.LabeledFewShot
@@ -1862,30 +2103,31 @@ var file_dspy_grpc_v1_optimization_proto_goTypes = []any{
 	(*MIPROv2)(nil),                            // 5: dspy_grpc.v1.MIPROv2
 	(*Ensemble)(nil),                           // 6: dspy_grpc.v1.Ensemble
 	(*KNNFewShot)(nil),                         // 7: dspy_grpc.v1.KNNFewShot
-	(*OptimizationResult)(nil),                 // 8: dspy_grpc.v1.OptimizationResult
-	(*OptimizationCandidate)(nil),              // 9: dspy_grpc.v1.OptimizationCandidate
-	(*CreateOptimizationRequest)(nil),          // 10: dspy_grpc.v1.CreateOptimizationRequest
-	(*GetOptimizationRequest)(nil),             // 11: dspy_grpc.v1.GetOptimizationRequest
-	(*ListOptimizationsRequest)(nil),           // 12: dspy_grpc.v1.ListOptimizationsRequest
-	(*ListOptimizationsResponse)(nil),          // 13: dspy_grpc.v1.ListOptimizationsResponse
-	(*CancelOptimizationRequest)(nil),          // 14: dspy_grpc.v1.CancelOptimizationRequest
-	(*WatchOptimizationRequest)(nil),           // 15: dspy_grpc.v1.WatchOptimizationRequest
-	(*WatchOptimizationResponse)(nil),          // 16: dspy_grpc.v1.WatchOptimizationResponse
-	(*ListOptimizationCandidatesRequest)(nil),  // 17: dspy_grpc.v1.ListOptimizationCandidatesRequest
-	(*ListOptimizationCandidatesResponse)(nil), // 18: dspy_grpc.v1.ListOptimizationCandidatesResponse
-	(*DatasetSplit)(nil),                       // 19: dspy_grpc.v1.DatasetSplit
-	(*MetricSpec)(nil),                         // 20: dspy_grpc.v1.MetricSpec
-	(*LMSpec)(nil),                             // 21: dspy_grpc.v1.LMSpec
-	(JobState)(0),                              // 22: dspy_grpc.v1.JobState
-	(*JobProgress)(nil),                        // 23: dspy_grpc.v1.JobProgress
-	(*JobError)(nil),                           // 24: dspy_grpc.v1.JobError
-	(*timestamppb.Timestamp)(nil),              // 25: google.protobuf.Timestamp
-	(EnsembleReduce)(0),                        // 26: dspy_grpc.v1.EnsembleReduce
-	(*ModuleSpec)(nil),                         // 27: dspy_grpc.v1.ModuleSpec
+	(*GEPA)(nil),                               // 8: dspy_grpc.v1.GEPA
+	(*OptimizationResult)(nil),                 // 9: dspy_grpc.v1.OptimizationResult
+	(*OptimizationCandidate)(nil),              // 10: dspy_grpc.v1.OptimizationCandidate
+	(*CreateOptimizationRequest)(nil),          // 11: dspy_grpc.v1.CreateOptimizationRequest
+	(*GetOptimizationRequest)(nil),             // 12: dspy_grpc.v1.GetOptimizationRequest
+	(*ListOptimizationsRequest)(nil),           // 13: dspy_grpc.v1.ListOptimizationsRequest
+	(*ListOptimizationsResponse)(nil),          // 14: dspy_grpc.v1.ListOptimizationsResponse
+	(*CancelOptimizationRequest)(nil),          // 15: dspy_grpc.v1.CancelOptimizationRequest
+	(*WatchOptimizationRequest)(nil),           // 16: dspy_grpc.v1.WatchOptimizationRequest
+	(*WatchOptimizationResponse)(nil),          // 17: dspy_grpc.v1.WatchOptimizationResponse
+	(*ListOptimizationCandidatesRequest)(nil),  // 18: dspy_grpc.v1.ListOptimizationCandidatesRequest
+	(*ListOptimizationCandidatesResponse)(nil), // 19: dspy_grpc.v1.ListOptimizationCandidatesResponse
+	(*DatasetSplit)(nil),                       // 20: dspy_grpc.v1.DatasetSplit
+	(*MetricSpec)(nil),                         // 21: dspy_grpc.v1.MetricSpec
+	(*LMSpec)(nil),                             // 22: dspy_grpc.v1.LMSpec
+	(JobState)(0),                              // 23: dspy_grpc.v1.JobState
+	(*JobProgress)(nil),                        // 24: dspy_grpc.v1.JobProgress
+	(*JobError)(nil),                           // 25: dspy_grpc.v1.JobError
+	(*timestamppb.Timestamp)(nil),              // 26: google.protobuf.Timestamp
+	(EnsembleReduce)(0),                        // 27: dspy_grpc.v1.EnsembleReduce
+	(*ModuleSpec)(nil),                         // 28: dspy_grpc.v1.ModuleSpec
 }
 var file_dspy_grpc_v1_optimization_proto_depIdxs = []int32{
-	19, // 0: dspy_grpc.v1.Optimization.split:type_name -> dspy_grpc.v1.DatasetSplit
-	20, // 1: dspy_grpc.v1.Optimization.metric:type_name -> dspy_grpc.v1.MetricSpec
+	20, // 0: dspy_grpc.v1.Optimization.split:type_name -> dspy_grpc.v1.DatasetSplit
+	21, // 1: dspy_grpc.v1.Optimization.metric:type_name -> dspy_grpc.v1.MetricSpec
 	1,  // 2: dspy_grpc.v1.Optimization.labeled_few_shot:type_name -> dspy_grpc.v1.LabeledFewShot
 	2,  // 3: dspy_grpc.v1.Optimization.bootstrap_few_shot:type_name -> dspy_grpc.v1.BootstrapFewShot
 	3,  // 4: dspy_grpc.v1.Optimization.random_search:type_name -> dspy_grpc.v1.BootstrapFewShotWithRandomSearch
@@ -1893,40 +2135,42 @@ var file_dspy_grpc_v1_optimization_proto_depIdxs = []int32{
 	5,  // 6: dspy_grpc.v1.Optimization.mipro_v2:type_name -> dspy_grpc.v1.MIPROv2
 	6,  // 7: dspy_grpc.v1.Optimization.ensemble:type_name -> dspy_grpc.v1.Ensemble
 	7,  // 8: dspy_grpc.v1.Optimization.knn_few_shot:type_name -> dspy_grpc.v1.KNNFewShot
-	21, // 9: dspy_grpc.v1.Optimization.task_lm:type_name -> dspy_grpc.v1.LMSpec
-	21, // 10: dspy_grpc.v1.Optimization.teacher_lm:type_name -> dspy_grpc.v1.LMSpec
-	21, // 11: dspy_grpc.v1.Optimization.prompt_lm:type_name -> dspy_grpc.v1.LMSpec
-	22, // 12: dspy_grpc.v1.Optimization.state:type_name -> dspy_grpc.v1.JobState
-	23, // 13: dspy_grpc.v1.Optimization.progress:type_name -> dspy_grpc.v1.JobProgress
-	8,  // 14: dspy_grpc.v1.Optimization.result:type_name -> dspy_grpc.v1.OptimizationResult
-	24, // 15: dspy_grpc.v1.Optimization.error:type_name -> dspy_grpc.v1.JobError
-	25, // 16: dspy_grpc.v1.Optimization.create_time:type_name -> google.protobuf.Timestamp
-	25, // 17: dspy_grpc.v1.Optimization.start_time:type_name -> google.protobuf.Timestamp
-	25, // 18: dspy_grpc.v1.Optimization.end_time:type_name -> google.protobuf.Timestamp
-	26, // 19: dspy_grpc.v1.Ensemble.reduce:type_name -> dspy_grpc.v1.EnsembleReduce
-	20, // 20: dspy_grpc.v1.KNNFewShot.bootstrap_metric:type_name -> dspy_grpc.v1.MetricSpec
-	27, // 21: dspy_grpc.v1.OptimizationCandidate.module:type_name -> dspy_grpc.v1.ModuleSpec
-	0,  // 22: dspy_grpc.v1.CreateOptimizationRequest.optimization:type_name -> dspy_grpc.v1.Optimization
-	0,  // 23: dspy_grpc.v1.ListOptimizationsResponse.optimizations:type_name -> dspy_grpc.v1.Optimization
-	0,  // 24: dspy_grpc.v1.WatchOptimizationResponse.optimization:type_name -> dspy_grpc.v1.Optimization
-	9,  // 25: dspy_grpc.v1.ListOptimizationCandidatesResponse.candidates:type_name -> dspy_grpc.v1.OptimizationCandidate
-	10, // 26: dspy_grpc.v1.OptimizationService.CreateOptimization:input_type -> dspy_grpc.v1.CreateOptimizationRequest
-	11, // 27: dspy_grpc.v1.OptimizationService.GetOptimization:input_type -> dspy_grpc.v1.GetOptimizationRequest
-	12, // 28: dspy_grpc.v1.OptimizationService.ListOptimizations:input_type -> dspy_grpc.v1.ListOptimizationsRequest
-	14, // 29: dspy_grpc.v1.OptimizationService.CancelOptimization:input_type -> dspy_grpc.v1.CancelOptimizationRequest
-	15, // 30: dspy_grpc.v1.OptimizationService.WatchOptimization:input_type -> dspy_grpc.v1.WatchOptimizationRequest
-	17, // 31: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:input_type -> dspy_grpc.v1.ListOptimizationCandidatesRequest
-	0,  // 32: dspy_grpc.v1.OptimizationService.CreateOptimization:output_type -> dspy_grpc.v1.Optimization
-	0,  // 33: dspy_grpc.v1.OptimizationService.GetOptimization:output_type -> dspy_grpc.v1.Optimization
-	13, // 34: dspy_grpc.v1.OptimizationService.ListOptimizations:output_type -> dspy_grpc.v1.ListOptimizationsResponse
-	0,  // 35: dspy_grpc.v1.OptimizationService.CancelOptimization:output_type -> dspy_grpc.v1.Optimization
-	16, // 36: dspy_grpc.v1.OptimizationService.WatchOptimization:output_type -> dspy_grpc.v1.WatchOptimizationResponse
-	18, // 37: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:output_type -> dspy_grpc.v1.ListOptimizationCandidatesResponse
-	32, // [32:38] is the sub-list for method output_type
-	26, // [26:32] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	8,  // 9: dspy_grpc.v1.Optimization.gepa:type_name -> dspy_grpc.v1.GEPA
+	22, // 10: dspy_grpc.v1.Optimization.task_lm:type_name -> dspy_grpc.v1.LMSpec
+	22, // 11: dspy_grpc.v1.Optimization.teacher_lm:type_name -> dspy_grpc.v1.LMSpec
+	22, // 12: dspy_grpc.v1.Optimization.prompt_lm:type_name -> dspy_grpc.v1.LMSpec
+	23, // 13: dspy_grpc.v1.Optimization.state:type_name -> dspy_grpc.v1.JobState
+	24, // 14: dspy_grpc.v1.Optimization.progress:type_name -> dspy_grpc.v1.JobProgress
+	9,  // 15: dspy_grpc.v1.Optimization.result:type_name -> dspy_grpc.v1.OptimizationResult
+	25, // 16: dspy_grpc.v1.Optimization.error:type_name -> dspy_grpc.v1.JobError
+	26, // 17: dspy_grpc.v1.Optimization.create_time:type_name -> google.protobuf.Timestamp
+	26, // 18: dspy_grpc.v1.Optimization.start_time:type_name -> google.protobuf.Timestamp
+	26, // 19: dspy_grpc.v1.Optimization.end_time:type_name -> google.protobuf.Timestamp
+	27, // 20: dspy_grpc.v1.Ensemble.reduce:type_name -> dspy_grpc.v1.EnsembleReduce
+	21, // 21: dspy_grpc.v1.KNNFewShot.bootstrap_metric:type_name -> dspy_grpc.v1.MetricSpec
+	22, // 22: dspy_grpc.v1.GEPA.reflection_lm:type_name -> dspy_grpc.v1.LMSpec
+	28, // 23: dspy_grpc.v1.OptimizationCandidate.module:type_name -> dspy_grpc.v1.ModuleSpec
+	0,  // 24: dspy_grpc.v1.CreateOptimizationRequest.optimization:type_name -> dspy_grpc.v1.Optimization
+	0,  // 25: dspy_grpc.v1.ListOptimizationsResponse.optimizations:type_name -> dspy_grpc.v1.Optimization
+	0,  // 26: dspy_grpc.v1.WatchOptimizationResponse.optimization:type_name -> dspy_grpc.v1.Optimization
+	10, // 27: dspy_grpc.v1.ListOptimizationCandidatesResponse.candidates:type_name -> dspy_grpc.v1.OptimizationCandidate
+	11, // 28: dspy_grpc.v1.OptimizationService.CreateOptimization:input_type -> dspy_grpc.v1.CreateOptimizationRequest
+	12, // 29: dspy_grpc.v1.OptimizationService.GetOptimization:input_type -> dspy_grpc.v1.GetOptimizationRequest
+	13, // 30: dspy_grpc.v1.OptimizationService.ListOptimizations:input_type -> dspy_grpc.v1.ListOptimizationsRequest
+	15, // 31: dspy_grpc.v1.OptimizationService.CancelOptimization:input_type -> dspy_grpc.v1.CancelOptimizationRequest
+	16, // 32: dspy_grpc.v1.OptimizationService.WatchOptimization:input_type -> dspy_grpc.v1.WatchOptimizationRequest
+	18, // 33: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:input_type -> dspy_grpc.v1.ListOptimizationCandidatesRequest
+	0,  // 34: dspy_grpc.v1.OptimizationService.CreateOptimization:output_type -> dspy_grpc.v1.Optimization
+	0,  // 35: dspy_grpc.v1.OptimizationService.GetOptimization:output_type -> dspy_grpc.v1.Optimization
+	14, // 36: dspy_grpc.v1.OptimizationService.ListOptimizations:output_type -> dspy_grpc.v1.ListOptimizationsResponse
+	0,  // 37: dspy_grpc.v1.OptimizationService.CancelOptimization:output_type -> dspy_grpc.v1.Optimization
+	17, // 38: dspy_grpc.v1.OptimizationService.WatchOptimization:output_type -> dspy_grpc.v1.WatchOptimizationResponse
+	19, // 39: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:output_type -> dspy_grpc.v1.ListOptimizationCandidatesResponse
+	34, // [34:40] is the sub-list for method output_type
+	28, // [28:34] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_dspy_grpc_v1_optimization_proto_init() }
@@ -1946,6 +2190,7 @@ func file_dspy_grpc_v1_optimization_proto_init() {
 		(*Optimization_MiproV2)(nil),
 		(*Optimization_Ensemble)(nil),
 		(*Optimization_KnnFewShot)(nil),
+		(*Optimization_Gepa)(nil),
 	}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[1].OneofWrappers = []any{}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[2].OneofWrappers = []any{}
@@ -1955,13 +2200,14 @@ func file_dspy_grpc_v1_optimization_proto_init() {
 	file_dspy_grpc_v1_optimization_proto_msgTypes[7].OneofWrappers = []any{}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[8].OneofWrappers = []any{}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[9].OneofWrappers = []any{}
+	file_dspy_grpc_v1_optimization_proto_msgTypes[10].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dspy_grpc_v1_optimization_proto_rawDesc), len(file_dspy_grpc_v1_optimization_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,7 +23,7 @@ import type { LMSpec } from "./lm_spec_pb.js";
  * Describes the file dspy_grpc/v1/optimization.proto.
  */
 export const file_dspy_grpc_v1_optimization: GenFile = /*@__PURE__*/
-  fileDesc("Ch9kc3B5X2dycGMvdjEvb3B0aW1pemF0aW9uLnByb3RvEgxkc3B5X2dycGMudjEi3QkKDE9wdGltaXphdGlvbhISCgRuYW1lGAEgASgJQgTiQQEIEhUKB3Byb2dyYW0YAiABKAlCBOJBAQISHgoQcHJvZ3JhbV9yZXZpc2lvbhgDIAEoCUIE4kEBAxIPCgdkYXRhc2V0GAQgASgJEikKBXNwbGl0GAUgASgLMhouZHNweV9ncnBjLnYxLkRhdGFzZXRTcGxpdBIoCgZtZXRyaWMYBiABKAsyGC5kc3B5X2dycGMudjEuTWV0cmljU3BlYxI4ChBsYWJlbGVkX2Zld19zaG90GAcgASgLMhwuZHNweV9ncnBjLnYxLkxhYmVsZWRGZXdTaG90SAASPAoSYm9vdHN0cmFwX2Zld19zaG90GAggASgLMh4uZHNweV9ncnBjLnYxLkJvb3RzdHJhcEZld1Nob3RIABJHCg1yYW5kb21fc2VhcmNoGAkgASgLMi4uZHNweV9ncnBjLnYxLkJvb3RzdHJhcEZld1Nob3RXaXRoUmFuZG9tU2VhcmNoSAASJAoFY29wcm8YCiABKAsyEy5kc3B5X2dycGMudjEuQ09QUk9IABIpCghtaXByb192MhgLIAEoCzIVLmRzcHlfZ3JwYy52MS5NSVBST3YySAASKgoIZW5zZW1ibGUYGiABKAsyFi5kc3B5X2dycGMudjEuRW5zZW1ibGVIABIwCgxrbm5fZmV3X3Nob3QYHiABKAsyGC5kc3B5X2dycGMudjEuS05ORmV3U2hvdEgAEiUKB3Rhc2tfbG0YDCABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEigKCnRlYWNoZXJfbG0YDSABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEicKCXByb21wdF9sbRgOIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMSEwoLbnVtX3RocmVhZHMYDyABKAUSFwoKbWF4X2Vycm9ycxgQIAEoBUgBiAEBEhAKCGFjdGl2YXRlGBEgASgIEhQKDGRpc3BsYXlfbmFtZRgSIAEoCRIrCgVzdGF0ZRgTIAEoDjIWLmRzcHlfZ3JwYy52MS5Kb2JTdGF0ZUIE4kEBAxIxCghwcm9ncmVzcxgUIAEoCzIZLmRzcHlfZ3JwYy52MS5Kb2JQcm9ncmVzc0IE4kEBAxI2CgZyZXN1bHQYFSABKAsyIC5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uUmVzdWx0QgTiQQEDEisKBWVycm9yGBYgASgLMhYuZHNweV9ncnBjLnYxLkpvYkVycm9yQgTiQQEDEjUKC2NyZWF0ZV90aW1lGBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI0CgpzdGFydF90aW1lGBggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIyCghlbmRfdGltZRgZIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQM6WupBVwoaZHNweS1ncnBjLmRldi9PcHRpbWl6YXRpb24SHG9wdGltaXphdGlvbnMve29wdGltaXphdGlvbn0qDW9wdGltaXphdGlvbnMyDG9wdGltaXphdGlvbkILCglvcHRpbWl6ZXJCDQoLX21heF9lcnJvcnMiRgoOTGFiZWxlZEZld1Nob3QSDgoBaxgBIAEoBUgAiAEBEhMKBnNhbXBsZRgCIAEoCEgBiAEBQgQKAl9rQgkKB19zYW1wbGUi5AEKEEJvb3RzdHJhcEZld1Nob3QSIwoWbWF4X2Jvb3RzdHJhcHBlZF9kZW1vcxgBIAEoBUgAiAEBEh4KEW1heF9sYWJlbGVkX2RlbW9zGAIgASgFSAGIAQESFwoKbWF4X3JvdW5kcxgDIAEoBUgCiAEBEh0KEG1ldHJpY190aHJlc2hvbGQYBCABKAFIA4gBAUIZChdfbWF4X2Jvb3RzdHJhcHBlZF9kZW1vc0IUChJfbWF4X2xhYmVsZWRfZGVtb3NCDQoLX21heF9yb3VuZHNCEwoRX21ldHJpY190aHJlc2hvbGQi4gIKIEJvb3RzdHJhcEZld1Nob3RXaXRoUmFuZG9tU2VhcmNoEiMKFm1heF9ib290c3RyYXBwZWRfZGVtb3MYASABKAVIAIgBARIeChFtYXhfbGFiZWxlZF9kZW1vcxgCIAEoBUgBiAEBEhcKCm1heF9yb3VuZHMYAyABKAVIAogBARIdChBtZXRyaWNfdGhyZXNob2xkGAQgASgBSAOIAQESIwoWbnVtX2NhbmRpZGF0ZV9wcm9ncmFtcxgFIAEoBUgEiAEBEhoKDXN0b3BfYXRfc2NvcmUYBiABKAFIBYgBAUIZChdfbWF4X2Jvb3RzdHJhcHBlZF9kZW1vc0IUChJfbWF4X2xhYmVsZWRfZGVtb3NCDQoLX21heF9yb3VuZHNCEwoRX21ldHJpY190aHJlc2hvbGRCGQoXX251bV9jYW5kaWRhdGVfcHJvZ3JhbXNCEAoOX3N0b3BfYXRfc2NvcmUiewoFQ09QUk8SFAoHYnJlYWR0aBgBIAEoBUgAiAEBEhIKBWRlcHRoGAIgASgFSAGIAQESHQoQaW5pdF90ZW1wZXJhdHVyZRgDIAEoAUgCiAEBQgoKCF9icmVhZHRoQggKBl9kZXB0aEITChFfaW5pdF90ZW1wZXJhdHVyZSKzBgoHTUlQUk92MhIMCgRhdXRvGAEgASgJEhsKDm51bV9jYW5kaWRhdGVzGAIgASgFSACIAQESFwoKbnVtX3RyaWFscxgDIAEoBUgBiAEBEiMKFm1heF9ib290c3RyYXBwZWRfZGVtb3MYBCABKAVIAogBARIeChFtYXhfbGFiZWxlZF9kZW1vcxgFIAEoBUgDiAEBEhYKCW1pbmliYXRjaBgGIAEoCEgEiAEBEhsKDm1pbmliYXRjaF9zaXplGAcgASgFSAWIAQESJgoZbWluaWJhdGNoX2Z1bGxfZXZhbF9zdGVwcxgIIAEoBUgGiAEBEh0KEGluaXRfdGVtcGVyYXR1cmUYCSABKAFIB4gBARIRCgRzZWVkGAogASgDSAiIAQESHQoQbWV0cmljX3RocmVzaG9sZBgLIAEoAUgJiAEBEiMKFnByb2dyYW1fYXdhcmVfcHJvcG9zZXIYDCABKAhICogBARIgChNkYXRhX2F3YXJlX3Byb3Bvc2VyGA0gASgISAuIAQESHwoSdGlwX2F3YXJlX3Byb3Bvc2VyGA4gASgISAyIAQESIwoWZmV3c2hvdF9hd2FyZV9wcm9wb3NlchgPIAEoCEgNiAEBEiEKFHZpZXdfZGF0YV9iYXRjaF9zaXplGBAgASgFSA6IAQFCEQoPX251bV9jYW5kaWRhdGVzQg0KC19udW1fdHJpYWxzQhkKF19tYXhfYm9vdHN0cmFwcGVkX2RlbW9zQhQKEl9tYXhfbGFiZWxlZF9kZW1vc0IMCgpfbWluaWJhdGNoQhEKD19taW5pYmF0Y2hfc2l6ZUIcChpfbWluaWJhdGNoX2Z1bGxfZXZhbF9zdGVwc0ITChFfaW5pdF90ZW1wZXJhdHVyZUIHCgVfc2VlZEITChFfbWV0cmljX3RocmVzaG9sZEIZChdfcHJvZ3JhbV9hd2FyZV9wcm9wb3NlckIWChRfZGF0YV9hd2FyZV9wcm9wb3NlckIVChNfdGlwX2F3YXJlX3Byb3Bvc2VyQhkKF19mZXdzaG90X2F3YXJlX3Byb3Bvc2VyQhcKFV92aWV3X2RhdGFfYmF0Y2hfc2l6ZSJ1CghFbnNlbWJsZRIQCghwcm9ncmFtcxgBIAMoCRIsCgZyZWR1Y2UYAiABKA4yHC5kc3B5X2dycGMudjEuRW5zZW1ibGVSZWR1Y2USDAoEc2l6ZRgDIAEoBRIMCgRzZWVkGAQgASgDEg0KBWZpZWxkGAUgASgJIo4CCgpLTk5GZXdTaG90Eg8KAWsYASABKAVCBOJBAQISHQoPZW1iZWRkaW5nX21vZGVsGAIgASgJQgTiQQECEiMKFm1heF9ib290c3RyYXBwZWRfZGVtb3MYAyABKAVIAIgBARIeChFtYXhfbGFiZWxlZF9kZW1vcxgEIAEoBUgBiAEBEhcKCm1heF9yb3VuZHMYBSABKAVIAogBARIyChBib290c3RyYXBfbWV0cmljGAYgASgLMhguZHNweV9ncnBjLnYxLk1ldHJpY1NwZWNCGQoXX21heF9ib290c3RyYXBwZWRfZGVtb3NCFAoSX21heF9sYWJlbGVkX2RlbW9zQg0KC19tYXhfcm91bmRzIoEBChJPcHRpbWl6YXRpb25SZXN1bHQSGAoQcHJvZ3JhbV9yZXZpc2lvbhgBIAEoCRIRCglhY3RpdmF0ZWQYAiABKAgSFwoKYmVzdF9zY29yZRgDIAEoAUgAiAEBEhYKDmJlc3RfY2FuZGlkYXRlGAQgASgFQg0KC19iZXN0X3Njb3JlIn0KFU9wdGltaXphdGlvbkNhbmRpZGF0ZRINCgVpbmRleBgBIAEoBRINCgVsYWJlbBgCIAEoCRISCgVzY29yZRgDIAEoAUgAiAEBEigKBm1vZHVsZRgEIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQggKBl9zY29yZSJsChlDcmVhdGVPcHRpbWl6YXRpb25SZXF1ZXN0EhcKD29wdGltaXphdGlvbl9pZBgBIAEoCRI2CgxvcHRpbWl6YXRpb24YAiABKAsyGi5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uQgTiQQECIksKFkdldE9wdGltaXphdGlvblJlcXVlc3QSMQoEbmFtZRgBIAEoCUIj4kEBAvpBHAoaZHNweS1ncnBjLmRldi9PcHRpbWl6YXRpb24iQQoYTGlzdE9wdGltaXphdGlvbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJImcKGUxpc3RPcHRpbWl6YXRpb25zUmVzcG9uc2USMQoNb3B0aW1pemF0aW9ucxgBIAMoCzIaLmRzcHlfZ3JwYy52MS5PcHRpbWl6YXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIk4KGUNhbmNlbE9wdGltaXphdGlvblJlcXVlc3QSMQoEbmFtZRgBIAEoCUIj4kEBAvpBHAoaZHNweS1ncnBjLmRldi9PcHRpbWl6YXRpb24iTQoYV2F0Y2hPcHRpbWl6YXRpb25SZXF1ZXN0EjEKBG5hbWUYASABKAlCI+JBAQL6QRwKGmRzcHktZ3JwYy5kZXYvT3B0aW1pemF0aW9uIk0KGVdhdGNoT3B0aW1pemF0aW9uUmVzcG9uc2USMAoMb3B0aW1pemF0aW9uGAEgASgLMhouZHNweV9ncnBjLnYxLk9wdGltaXphdGlvbiJ/CiFMaXN0T3B0aW1pemF0aW9uQ2FuZGlkYXRlc1JlcXVlc3QSMwoGcGFyZW50GAEgASgJQiPiQQEC+kEcChpkc3B5LWdycGMuZGV2L09wdGltaXphdGlvbhIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJ2CiJMaXN0T3B0aW1pemF0aW9uQ2FuZGlkYXRlc1Jlc3BvbnNlEjcKCmNhbmRpZGF0ZXMYASADKAsyIy5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uQ2FuZGlkYXRlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTLvBAoTT3B0aW1pemF0aW9uU2VydmljZRJZChJDcmVhdGVPcHRpbWl6YXRpb24SJy5kc3B5X2dycGMudjEuQ3JlYXRlT3B0aW1pemF0aW9uUmVxdWVzdBoaLmRzcHlfZ3JwYy52MS5PcHRpbWl6YXRpb24SUwoPR2V0T3B0aW1pemF0aW9uEiQuZHNweV9ncnBjLnYxLkdldE9wdGltaXphdGlvblJlcXVlc3QaGi5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uEmQKEUxpc3RPcHRpbWl6YXRpb25zEiYuZHNweV9ncnBjLnYxLkxpc3RPcHRpbWl6YXRpb25zUmVxdWVzdBonLmRzcHlfZ3JwYy52MS5MaXN0T3B0aW1pemF0aW9uc1Jlc3BvbnNlElkKEkNhbmNlbE9wdGltaXphdGlvbhInLmRzcHlfZ3JwYy52MS5DYW5jZWxPcHRpbWl6YXRpb25SZXF1ZXN0GhouZHNweV9ncnBjLnYxLk9wdGltaXphdGlvbhJmChFXYXRjaE9wdGltaXphdGlvbhImLmRzcHlfZ3JwYy52MS5XYXRjaE9wdGltaXphdGlvblJlcXVlc3QaJy5kc3B5X2dycGMudjEuV2F0Y2hPcHRpbWl6YXRpb25SZXNwb25zZTABEn8KGkxpc3RPcHRpbWl6YXRpb25DYW5kaWRhdGVzEi8uZHNweV9ncnBjLnYxLkxpc3RPcHRpbWl6YXRpb25DYW5kaWRhdGVzUmVxdWVzdBowLmRzcHlfZ3JwYy52MS5MaXN0T3B0aW1pemF0aW9uQ2FuZGlkYXRlc1Jlc3BvbnNlQkdaRWdpdGh1Yi5jb20vZHNweS1ncnBjL2RzcHktZ3JwYy9jbGllbnRzL2dvL2dlbi9kc3B5X2dycGMvdjE7ZHNweWdycGN2MWIGcHJvdG8z", [file_dspy_grpc_v1_dataset, file_dspy_grpc_v1_job, file_dspy_grpc_v1_metric, file_dspy_grpc_v1_module, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp]);
+  fileDesc("Ch9kc3B5X2dycGMvdjEvb3B0aW1pemF0aW9uLnByb3RvEgxkc3B5X2dycGMudjEigQoKDE9wdGltaXphdGlvbhISCgRuYW1lGAEgASgJQgTiQQEIEhUKB3Byb2dyYW0YAiABKAlCBOJBAQISHgoQcHJvZ3JhbV9yZXZpc2lvbhgDIAEoCUIE4kEBAxIPCgdkYXRhc2V0GAQgASgJEikKBXNwbGl0GAUgASgLMhouZHNweV9ncnBjLnYxLkRhdGFzZXRTcGxpdBIoCgZtZXRyaWMYBiABKAsyGC5kc3B5X2dycGMudjEuTWV0cmljU3BlYxI4ChBsYWJlbGVkX2Zld19zaG90GAcgASgLMhwuZHNweV9ncnBjLnYxLkxhYmVsZWRGZXdTaG90SAASPAoSYm9vdHN0cmFwX2Zld19zaG90GAggASgLMh4uZHNweV9ncnBjLnYxLkJvb3RzdHJhcEZld1Nob3RIABJHCg1yYW5kb21fc2VhcmNoGAkgASgLMi4uZHNweV9ncnBjLnYxLkJvb3RzdHJhcEZld1Nob3RXaXRoUmFuZG9tU2VhcmNoSAASJAoFY29wcm8YCiABKAsyEy5kc3B5X2dycGMudjEuQ09QUk9IABIpCghtaXByb192MhgLIAEoCzIVLmRzcHlfZ3JwYy52MS5NSVBST3YySAASKgoIZW5zZW1ibGUYGiABKAsyFi5kc3B5X2dycGMudjEuRW5zZW1ibGVIABIwCgxrbm5fZmV3X3Nob3QYHiABKAsyGC5kc3B5X2dycGMudjEuS05ORmV3U2hvdEgAEiIKBGdlcGEYHyABKAsyEi5kc3B5X2dycGMudjEuR0VQQUgAEiUKB3Rhc2tfbG0YDCABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEigKCnRlYWNoZXJfbG0YDSABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEicKCXByb21wdF9sbRgOIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMSEwoLbnVtX3RocmVhZHMYDyABKAUSFwoKbWF4X2Vycm9ycxgQIAEoBUgBiAEBEhAKCGFjdGl2YXRlGBEgASgIEhQKDGRpc3BsYXlfbmFtZRgSIAEoCRIrCgVzdGF0ZRgTIAEoDjIWLmRzcHlfZ3JwYy52MS5Kb2JTdGF0ZUIE4kEBAxIxCghwcm9ncmVzcxgUIAEoCzIZLmRzcHlfZ3JwYy52MS5Kb2JQcm9ncmVzc0IE4kEBAxI2CgZyZXN1bHQYFSABKAsyIC5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uUmVzdWx0QgTiQQEDEisKBWVycm9yGBYgASgLMhYuZHNweV9ncnBjLnYxLkpvYkVycm9yQgTiQQEDEjUKC2NyZWF0ZV90aW1lGBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI0CgpzdGFydF90aW1lGBggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIyCghlbmRfdGltZRgZIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQM6WupBVwoaZHNweS1ncnBjLmRldi9PcHRpbWl6YXRpb24SHG9wdGltaXphdGlvbnMve29wdGltaXphdGlvbn0qDW9wdGltaXphdGlvbnMyDG9wdGltaXphdGlvbkILCglvcHRpbWl6ZXJCDQoLX21heF9lcnJvcnMiRgoOTGFiZWxlZEZld1Nob3QSDgoBaxgBIAEoBUgAiAEBEhMKBnNhbXBsZRgCIAEoCEgBiAEBQgQKAl9rQgkKB19zYW1wbGUi5AEKEEJvb3RzdHJhcEZld1Nob3QSIwoWbWF4X2Jvb3RzdHJhcHBlZF9kZW1vcxgBIAEoBUgAiAEBEh4KEW1heF9sYWJlbGVkX2RlbW9zGAIgASgFSAGIAQESFwoKbWF4X3JvdW5kcxgDIAEoBUgCiAEBEh0KEG1ldHJpY190aHJlc2hvbGQYBCABKAFIA4gBAUIZChdfbWF4X2Jvb3RzdHJhcHBlZF9kZW1vc0IUChJfbWF4X2xhYmVsZWRfZGVtb3NCDQoLX21heF9yb3VuZHNCEwoRX21ldHJpY190aHJlc2hvbGQi4gIKIEJvb3RzdHJhcEZld1Nob3RXaXRoUmFuZG9tU2VhcmNoEiMKFm1heF9ib290c3RyYXBwZWRfZGVtb3MYASABKAVIAIgBARIeChFtYXhfbGFiZWxlZF9kZW1vcxgCIAEoBUgBiAEBEhcKCm1heF9yb3VuZHMYAyABKAVIAogBARIdChBtZXRyaWNfdGhyZXNob2xkGAQgASgBSAOIAQESIwoWbnVtX2NhbmRpZGF0ZV9wcm9ncmFtcxgFIAEoBUgEiAEBEhoKDXN0b3BfYXRfc2NvcmUYBiABKAFIBYgBAUIZChdfbWF4X2Jvb3RzdHJhcHBlZF9kZW1vc0IUChJfbWF4X2xhYmVsZWRfZGVtb3NCDQoLX21heF9yb3VuZHNCEwoRX21ldHJpY190aHJlc2hvbGRCGQoXX251bV9jYW5kaWRhdGVfcHJvZ3JhbXNCEAoOX3N0b3BfYXRfc2NvcmUiewoFQ09QUk8SFAoHYnJlYWR0aBgBIAEoBUgAiAEBEhIKBWRlcHRoGAIgASgFSAGIAQESHQoQaW5pdF90ZW1wZXJhdHVyZRgDIAEoAUgCiAEBQgoKCF9icmVhZHRoQggKBl9kZXB0aEITChFfaW5pdF90ZW1wZXJhdHVyZSKzBgoHTUlQUk92MhIMCgRhdXRvGAEgASgJEhsKDm51bV9jYW5kaWRhdGVzGAIgASgFSACIAQESFwoKbnVtX3RyaWFscxgDIAEoBUgBiAEBEiMKFm1heF9ib290c3RyYXBwZWRfZGVtb3MYBCABKAVIAogBARIeChFtYXhfbGFiZWxlZF9kZW1vcxgFIAEoBUgDiAEBEhYKCW1pbmliYXRjaBgGIAEoCEgEiAEBEhsKDm1pbmliYXRjaF9zaXplGAcgASgFSAWIAQESJgoZbWluaWJhdGNoX2Z1bGxfZXZhbF9zdGVwcxgIIAEoBUgGiAEBEh0KEGluaXRfdGVtcGVyYXR1cmUYCSABKAFIB4gBARIRCgRzZWVkGAogASgDSAiIAQESHQoQbWV0cmljX3RocmVzaG9sZBgLIAEoAUgJiAEBEiMKFnByb2dyYW1fYXdhcmVfcHJvcG9zZXIYDCABKAhICogBARIgChNkYXRhX2F3YXJlX3Byb3Bvc2VyGA0gASgISAuIAQESHwoSdGlwX2F3YXJlX3Byb3Bvc2VyGA4gASgISAyIAQESIwoWZmV3c2hvdF9hd2FyZV9wcm9wb3NlchgPIAEoCEgNiAEBEiEKFHZpZXdfZGF0YV9iYXRjaF9zaXplGBAgASgFSA6IAQFCEQoPX251bV9jYW5kaWRhdGVzQg0KC19udW1fdHJpYWxzQhkKF19tYXhfYm9vdHN0cmFwcGVkX2RlbW9zQhQKEl9tYXhfbGFiZWxlZF9kZW1vc0IMCgpfbWluaWJhdGNoQhEKD19taW5pYmF0Y2hfc2l6ZUIcChpfbWluaWJhdGNoX2Z1bGxfZXZhbF9zdGVwc0ITChFfaW5pdF90ZW1wZXJhdHVyZUIHCgVfc2VlZEITChFfbWV0cmljX3RocmVzaG9sZEIZChdfcHJvZ3JhbV9hd2FyZV9wcm9wb3NlckIWChRfZGF0YV9hd2FyZV9wcm9wb3NlckIVChNfdGlwX2F3YXJlX3Byb3Bvc2VyQhkKF19mZXdzaG90X2F3YXJlX3Byb3Bvc2VyQhcKFV92aWV3X2RhdGFfYmF0Y2hfc2l6ZSJ1CghFbnNlbWJsZRIQCghwcm9ncmFtcxgBIAMoCRIsCgZyZWR1Y2UYAiABKA4yHC5kc3B5X2dycGMudjEuRW5zZW1ibGVSZWR1Y2USDAoEc2l6ZRgDIAEoBRIMCgRzZWVkGAQgASgDEg0KBWZpZWxkGAUgASgJIo4CCgpLTk5GZXdTaG90Eg8KAWsYASABKAVCBOJBAQISHQoPZW1iZWRkaW5nX21vZGVsGAIgASgJQgTiQQECEiMKFm1heF9ib290c3RyYXBwZWRfZGVtb3MYAyABKAVIAIgBARIeChFtYXhfbGFiZWxlZF9kZW1vcxgEIAEoBUgBiAEBEhcKCm1heF9yb3VuZHMYBSABKAVIAogBARIyChBib290c3RyYXBfbWV0cmljGAYgASgLMhguZHNweV9ncnBjLnYxLk1ldHJpY1NwZWNCGQoXX21heF9ib290c3RyYXBwZWRfZGVtb3NCFAoSX21heF9sYWJlbGVkX2RlbW9zQg0KC19tYXhfcm91bmRzIscECgRHRVBBEgwKBGF1dG8YASABKAkSGwoObWF4X2Z1bGxfZXZhbHMYAiABKAVIAIgBARIdChBtYXhfbWV0cmljX2NhbGxzGAMgASgFSAGIAQESMQoNcmVmbGVjdGlvbl9sbRgEIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWNCBOJBAQISJgoZcmVmbGVjdGlvbl9taW5pYmF0Y2hfc2l6ZRgFIAEoBUgCiAEBEiQKHGNhbmRpZGF0ZV9zZWxlY3Rpb25fc3RyYXRlZ3kYBiABKAkSHwoSc2tpcF9wZXJmZWN0X3Njb3JlGAcgASgISAOIAQESGgoSY29tcG9uZW50X3NlbGVjdG9yGAggASgJEhYKCXVzZV9tZXJnZRgJIAEoCEgEiAEBEiIKFW1heF9tZXJnZV9pbnZvY2F0aW9ucxgKIAEoBUgFiAEBEhoKDWZhaWx1cmVfc2NvcmUYCyABKAFIBogBARIaCg1wZXJmZWN0X3Njb3JlGAwgASgBSAeIAQESEQoEc2VlZBgNIAEoA0gIiAEBQhEKD19tYXhfZnVsbF9ldmFsc0ITChFfbWF4X21ldHJpY19jYWxsc0IcChpfcmVmbGVjdGlvbl9taW5pYmF0Y2hfc2l6ZUIVChNfc2tpcF9wZXJmZWN0X3Njb3JlQgwKCl91c2VfbWVyZ2VCGAoWX21heF9tZXJnZV9pbnZvY2F0aW9uc0IQCg5fZmFpbHVyZV9zY29yZUIQCg5fcGVyZmVjdF9zY29yZUIHCgVfc2VlZCKBAQoST3B0aW1pemF0aW9uUmVzdWx0EhgKEHByb2dyYW1fcmV2aXNpb24YASABKAkSEQoJYWN0aXZhdGVkGAIgASgIEhcKCmJlc3Rfc2NvcmUYAyABKAFIAIgBARIWCg5iZXN0X2NhbmRpZGF0ZRgEIAEoBUINCgtfYmVzdF9zY29yZSLDAQoVT3B0aW1pemF0aW9uQ2FuZGlkYXRlEg0KBWluZGV4GAEgASgFEg0KBWxhYmVsGAIgASgJEhIKBXNjb3JlGAMgASgBSACIAQESKAoGbW9kdWxlGAQgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWMSDwoHcGFyZW50cxgFIAMoBRIaChJjaGFuZ2VkX3ByZWRpY3RvcnMYBiADKAkSFwoPaW5zdGFuY2Vfc2NvcmVzGAcgAygBQggKBl9zY29yZSJsChlDcmVhdGVPcHRpbWl6YXRpb25SZXF1ZXN0EhcKD29wdGltaXphdGlvbl9pZBgBIAEoCRI2CgxvcHRpbWl6YXRpb24YAiABKAsyGi5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uQgTiQQECIksKFkdldE9wdGltaXphdGlvblJlcXVlc3QSMQoEbmFtZRgBIAEoCUIj4kEBAvpBHAoaZHNweS1ncnBjLmRldi9PcHRpbWl6YXRpb24iQQoYTGlzdE9wdGltaXphdGlvbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJImcKGUxpc3RPcHRpbWl6YXRpb25zUmVzcG9uc2USMQoNb3B0aW1pemF0aW9ucxgBIAMoCzIaLmRzcHlfZ3JwYy52MS5PcHRpbWl6YXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIk4KGUNhbmNlbE9wdGltaXphdGlvblJlcXVlc3QSMQoEbmFtZRgBIAEoCUIj4kEBAvpBHAoaZHNweS1ncnBjLmRldi9PcHRpbWl6YXRpb24iTQoYV2F0Y2hPcHRpbWl6YXRpb25SZXF1ZXN0EjEKBG5hbWUYASABKAlCI+JBAQL6QRwKGmRzcHktZ3JwYy5kZXYvT3B0aW1pemF0aW9uIk0KGVdhdGNoT3B0aW1pemF0aW9uUmVzcG9uc2USMAoMb3B0aW1pemF0aW9uGAEgASgLMhouZHNweV9ncnBjLnYxLk9wdGltaXphdGlvbiJ/CiFMaXN0T3B0aW1pemF0aW9uQ2FuZGlkYXRlc1JlcXVlc3QSMwoGcGFyZW50GAEgASgJQiPiQQEC+kEcChpkc3B5LWdycGMuZGV2L09wdGltaXphdGlvbhIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJ2CiJMaXN0T3B0aW1pemF0aW9uQ2FuZGlkYXRlc1Jlc3BvbnNlEjcKCmNhbmRpZGF0ZXMYASADKAsyIy5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uQ2FuZGlkYXRlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTLvBAoTT3B0aW1pemF0aW9uU2VydmljZRJZChJDcmVhdGVPcHRpbWl6YXRpb24SJy5kc3B5X2dycGMudjEuQ3JlYXRlT3B0aW1pemF0aW9uUmVxdWVzdBoaLmRzcHlfZ3JwYy52MS5PcHRpbWl6YXRpb24SUwoPR2V0T3B0aW1pemF0aW9uEiQuZHNweV9ncnBjLnYxLkdldE9wdGltaXphdGlvblJlcXVlc3QaGi5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uEmQKEUxpc3RPcHRpbWl6YXRpb25zEiYuZHNweV9ncnBjLnYxLkxpc3RPcHRpbWl6YXRpb25zUmVxdWVzdBonLmRzcHlfZ3JwYy52MS5MaXN0T3B0aW1pemF0aW9uc1Jlc3BvbnNlElkKEkNhbmNlbE9wdGltaXphdGlvbhInLmRzcHlfZ3JwYy52MS5DYW5jZWxPcHRpbWl6YXRpb25SZXF1ZXN0GhouZHNweV9ncnBjLnYxLk9wdGltaXphdGlvbhJmChFXYXRjaE9wdGltaXphdGlvbhImLmRzcHlfZ3JwYy52MS5XYXRjaE9wdGltaXphdGlvblJlcXVlc3QaJy5kc3B5X2dycGMudjEuV2F0Y2hPcHRpbWl6YXRpb25SZXNwb25zZTABEn8KGkxpc3RPcHRpbWl6YXRpb25DYW5kaWRhdGVzEi8uZHNweV9ncnBjLnYxLkxpc3RPcHRpbWl6YXRpb25DYW5kaWRhdGVzUmVxdWVzdBowLmRzcHlfZ3JwYy52MS5MaXN0T3B0aW1pemF0aW9uQ2FuZGlkYXRlc1Jlc3BvbnNlQkdaRWdpdGh1Yi5jb20vZHNweS1ncnBjL2RzcHktZ3JwYy9jbGllbnRzL2dvL2dlbi9kc3B5X2dycGMvdjE7ZHNweWdycGN2MWIGcHJvdG8z", [file_dspy_grpc_v1_dataset, file_dspy_grpc_v1_job, file_dspy_grpc_v1_metric, file_dspy_grpc_v1_module, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp]);
 
 /**
  * An optimization job.
@@ -137,6 +137,14 @@ export type Optimization = Message<"dspy_grpc.v1.Optimization"> & {
      */
     value: KNNFewShot;
     case: "knnFewShot";
+  } | {
+    /**
+     * dspy.GEPA: reflective prompt evolution.
+     *
+     * @generated from field: dspy_grpc.v1.GEPA gepa = 31;
+     */
+    value: GEPA;
+    case: "gepa";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -662,6 +670,124 @@ export const KNNFewShotSchema: GenMessage<KNNFewShot> = /*@__PURE__*/
   messageDesc(file_dspy_grpc_v1_optimization, 7);
 
 /**
+ * dspy.GEPA (DSPy 3.4.1, run on the `gepa` 0.1.4 engine DSPy pins): evolves each predictor's
+ * instructions. Each step picks a candidate from the Pareto frontier of per-validation-example best
+ * scores (or the current best), runs it on a reflective minibatch of the trainset, shows the
+ * reflection LM each chosen predictor's inputs, outputs and the metric's feedback (MetricSpec
+ * feedback; DSPy's ScoreWithFeedback), and asks it (a JSON-adapter prompt, DSPy's
+ * ProposeInstruction) for a new instruction. A child that beats its parent on the minibatch is
+ * scored on the whole valset and joins the pool; merges combine two frontier candidates. The result
+ * is the candidate with the best average valset score. Without a split the trainset is the valset.
+ *
+ * The budget is set by exactly one of `auto`, `max_full_evals` and `max_metric_calls` (metric calls
+ * = program runs scored), computed and checked (at most 100000) when the job is created.
+ * Examples that fail score `failure_score`; a predictor call that does not parse is not shown to the
+ * reflection LM (DSPy's add_format_failure_as_feedback=False).
+ *
+ * @generated from message dspy_grpc.v1.GEPA
+ */
+export type GEPA = Message<"dspy_grpc.v1.GEPA"> & {
+  /**
+   * "light", "medium" or "heavy": DSPy's auto budget (6, 12 or 18 candidates' worth of metric calls).
+   *
+   * @generated from field: string auto = 1;
+   */
+  auto: string;
+
+  /**
+   * Full evaluations: max_full_evals * (trainset + valset size) metric calls; 1 to 1000.
+   *
+   * @generated from field: optional int32 max_full_evals = 2;
+   */
+  maxFullEvals?: number | undefined;
+
+  /**
+   * Metric calls; 1 to 100000.
+   *
+   * @generated from field: optional int32 max_metric_calls = 3;
+   */
+  maxMetricCalls?: number | undefined;
+
+  /**
+   * The LM that reflects and proposes instructions (any configured model). Required.
+   *
+   * @generated from field: dspy_grpc.v1.LMSpec reflection_lm = 4;
+   */
+  reflectionLm?: LMSpec | undefined;
+
+  /**
+   * Examples per reflective minibatch; default 3, 1 to 100.
+   *
+   * @generated from field: optional int32 reflection_minibatch_size = 5;
+   */
+  reflectionMinibatchSize?: number | undefined;
+
+  /**
+   * "pareto" (default: sample a frontier candidate, weighted by how many validation examples it is
+   * best on) or "current_best".
+   *
+   * @generated from field: string candidate_selection_strategy = 6;
+   */
+  candidateSelectionStrategy: string;
+
+  /**
+   * Skip reflecting when the minibatch scores are all `perfect_score`; default true.
+   *
+   * @generated from field: optional bool skip_perfect_score = 7;
+   */
+  skipPerfectScore?: boolean | undefined;
+
+  /**
+   * Which predictors each step updates: "round_robin" (default: one at a time, in order) or "all".
+   *
+   * @generated from field: string component_selector = 8;
+   */
+  componentSelector: string;
+
+  /**
+   * Try merging two frontier candidates after a step that found a new one; default true.
+   *
+   * @generated from field: optional bool use_merge = 9;
+   */
+  useMerge?: boolean | undefined;
+
+  /**
+   * Merges at most; default 5, 0 to 100.
+   *
+   * @generated from field: optional int32 max_merge_invocations = 10;
+   */
+  maxMergeInvocations?: number | undefined;
+
+  /**
+   * The score of an example whose program run fails; default 0.
+   *
+   * @generated from field: optional double failure_score = 11;
+   */
+  failureScore?: number | undefined;
+
+  /**
+   * The best score the metric gives; default 1.
+   *
+   * @generated from field: optional double perfect_score = 12;
+   */
+  perfectScore?: number | undefined;
+
+  /**
+   * Seed of the candidate, minibatch and trace sampling; default 0.
+   *
+   * @generated from field: optional int64 seed = 13;
+   */
+  seed?: bigint | undefined;
+};
+
+/**
+ * Describes the message dspy_grpc.v1.GEPA.
+ * Use `create(GEPASchema)` to create a new message.
+ */
+export const GEPASchema: GenMessage<GEPA> = /*@__PURE__*/
+  messageDesc(file_dspy_grpc_v1_optimization, 8);
+
+/**
  * The outcome of a finished optimization.
  *
  * @generated from message dspy_grpc.v1.OptimizationResult
@@ -701,7 +827,7 @@ export type OptimizationResult = Message<"dspy_grpc.v1.OptimizationResult"> & {
  * Use `create(OptimizationResultSchema)` to create a new message.
  */
 export const OptimizationResultSchema: GenMessage<OptimizationResult> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 8);
+  messageDesc(file_dspy_grpc_v1_optimization, 9);
 
 /**
  * A candidate program an optimizer evaluated.
@@ -736,6 +862,28 @@ export type OptimizationCandidate = Message<"dspy_grpc.v1.OptimizationCandidate"
    * @generated from field: dspy_grpc.v1.ModuleSpec module = 4;
    */
   module?: ModuleSpec | undefined;
+
+  /**
+   * The candidates it was derived from (GEPA: one parent for a reflective mutation, two for a
+   * merge; none for the seed program).
+   *
+   * @generated from field: repeated int32 parents = 5;
+   */
+  parents: number[];
+
+  /**
+   * The predictors whose instructions differ from the first parent's (GEPA).
+   *
+   * @generated from field: repeated string changed_predictors = 6;
+   */
+  changedPredictors: string[];
+
+  /**
+   * Its score on each validation example, 0-1 as the metric gives it, in valset order (GEPA).
+   *
+   * @generated from field: repeated double instance_scores = 7;
+   */
+  instanceScores: number[];
 };
 
 /**
@@ -743,7 +891,7 @@ export type OptimizationCandidate = Message<"dspy_grpc.v1.OptimizationCandidate"
  * Use `create(OptimizationCandidateSchema)` to create a new message.
  */
 export const OptimizationCandidateSchema: GenMessage<OptimizationCandidate> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 9);
+  messageDesc(file_dspy_grpc_v1_optimization, 10);
 
 /**
  * Request for CreateOptimization.
@@ -771,7 +919,7 @@ export type CreateOptimizationRequest = Message<"dspy_grpc.v1.CreateOptimization
  * Use `create(CreateOptimizationRequestSchema)` to create a new message.
  */
 export const CreateOptimizationRequestSchema: GenMessage<CreateOptimizationRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 10);
+  messageDesc(file_dspy_grpc_v1_optimization, 11);
 
 /**
  * Request for GetOptimization.
@@ -792,7 +940,7 @@ export type GetOptimizationRequest = Message<"dspy_grpc.v1.GetOptimizationReques
  * Use `create(GetOptimizationRequestSchema)` to create a new message.
  */
 export const GetOptimizationRequestSchema: GenMessage<GetOptimizationRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 11);
+  messageDesc(file_dspy_grpc_v1_optimization, 12);
 
 /**
  * Request for ListOptimizations.
@@ -820,7 +968,7 @@ export type ListOptimizationsRequest = Message<"dspy_grpc.v1.ListOptimizationsRe
  * Use `create(ListOptimizationsRequestSchema)` to create a new message.
  */
 export const ListOptimizationsRequestSchema: GenMessage<ListOptimizationsRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 12);
+  messageDesc(file_dspy_grpc_v1_optimization, 13);
 
 /**
  * Response of ListOptimizations.
@@ -848,7 +996,7 @@ export type ListOptimizationsResponse = Message<"dspy_grpc.v1.ListOptimizationsR
  * Use `create(ListOptimizationsResponseSchema)` to create a new message.
  */
 export const ListOptimizationsResponseSchema: GenMessage<ListOptimizationsResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 13);
+  messageDesc(file_dspy_grpc_v1_optimization, 14);
 
 /**
  * Request for CancelOptimization.
@@ -869,7 +1017,7 @@ export type CancelOptimizationRequest = Message<"dspy_grpc.v1.CancelOptimization
  * Use `create(CancelOptimizationRequestSchema)` to create a new message.
  */
 export const CancelOptimizationRequestSchema: GenMessage<CancelOptimizationRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 14);
+  messageDesc(file_dspy_grpc_v1_optimization, 15);
 
 /**
  * Request for WatchOptimization.
@@ -890,7 +1038,7 @@ export type WatchOptimizationRequest = Message<"dspy_grpc.v1.WatchOptimizationRe
  * Use `create(WatchOptimizationRequestSchema)` to create a new message.
  */
 export const WatchOptimizationRequestSchema: GenMessage<WatchOptimizationRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 15);
+  messageDesc(file_dspy_grpc_v1_optimization, 16);
 
 /**
  * One message of WatchOptimization.
@@ -911,7 +1059,7 @@ export type WatchOptimizationResponse = Message<"dspy_grpc.v1.WatchOptimizationR
  * Use `create(WatchOptimizationResponseSchema)` to create a new message.
  */
 export const WatchOptimizationResponseSchema: GenMessage<WatchOptimizationResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 16);
+  messageDesc(file_dspy_grpc_v1_optimization, 17);
 
 /**
  * Request for ListOptimizationCandidates.
@@ -946,7 +1094,7 @@ export type ListOptimizationCandidatesRequest = Message<"dspy_grpc.v1.ListOptimi
  * Use `create(ListOptimizationCandidatesRequestSchema)` to create a new message.
  */
 export const ListOptimizationCandidatesRequestSchema: GenMessage<ListOptimizationCandidatesRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 17);
+  messageDesc(file_dspy_grpc_v1_optimization, 18);
 
 /**
  * Response of ListOptimizationCandidates.
@@ -974,7 +1122,7 @@ export type ListOptimizationCandidatesResponse = Message<"dspy_grpc.v1.ListOptim
  * Use `create(ListOptimizationCandidatesResponseSchema)` to create a new message.
  */
 export const ListOptimizationCandidatesResponseSchema: GenMessage<ListOptimizationCandidatesResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 18);
+  messageDesc(file_dspy_grpc_v1_optimization, 19);
 
 /**
  * Optimizes a stored program's demos and instructions with one of DSPy's optimizers
