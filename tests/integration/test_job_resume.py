@@ -57,6 +57,13 @@ GEPA = {
 }
 
 
+#: SIMBA: sampled runs on rollout ids, demo and rule strategies, the final validation.
+SIMBA = {
+    "program": "programs/adder", "dataset": "datasets/train", "metric": exact_match(), "num_threads": THREADS,
+    "prompt_lm": {"model": "mock"}, "simba": {"bsize": 4, "num_candidates": 2, "max_steps": 3, "max_demos": 2},
+}
+
+
 async def start_server(workdir: Path, mock_base_url: str) -> tuple[asyncio.subprocess.Process, int]:
     workdir.mkdir(exist_ok=True)
     config = workdir / "dspy-grpc.toml"
@@ -139,12 +146,13 @@ async def setup(channel, optimization: dict) -> str:
 @pytest.mark.parametrize(
     ("optimization", "kill_after", "in_flight"),
     # KNN: each dev example's bootstrap runs its k=3 teacher runs at once.
-    [(OPTIMIZATION, 20, THREADS), (MIPRO, 20, THREADS), (KNN, 8, THREADS * 3), (GEPA, 12, THREADS)],
-    ids=["random_search", "mipro_v2", "knn_few_shot", "gepa"],
+    [(OPTIMIZATION, 20, THREADS), (MIPRO, 20, THREADS), (KNN, 8, THREADS * 3), (GEPA, 12, THREADS), (SIMBA, 20, THREADS)],
+    ids=["random_search", "mipro_v2", "knn_few_shot", "gepa", "simba"],
 )
 async def test_a_killed_job_resumes_without_repeating_finished_lm_calls(tmp_path, mock_lm, optimization, kill_after,
                                                                       in_flight):
-    reflection.install(mock_lm)  # the arithmetic task, plus GEPA's reflection LM
+    # The arithmetic task, plus GEPA's reflection LM and SIMBA's varied samples and rules.
+    reflection.install(mock_lm, sampling_luck=optimization is SIMBA)
     mock_lm.latency_s = 0.03
 
     # The reference: an uninterrupted run.

@@ -9,8 +9,16 @@ Instructions climb three levels:
 A reflection request -- DSPy's GEPA ``ProposeInstruction`` prompt (output field ``new_instruction``,
 JSON adapter) -- proposes the next level up from its ``current_instruction`` and, at the top level,
 the good instruction with one more sentence. Its answer is a JSON object, as DSPy 3.4.1's GEPA asks
-the reflection LM for. Everything is decided by the request's content, never by arrival order, so
-concurrent runs get the same answers.
+the reflection LM for. A SIMBA rule request (DSPy's OfferFeedback, output ``module_advice``) advises
+every module it names to follow the good instruction.
+
+With ``sampling_luck`` (for SIMBA), a task request sent at temperature 1.0 without demos still
+answers right when the question's first number is a multiple of 3, and demos help only with
+questions whose first number has the parity of a demo's: SIMBA's runs then differ from one example
+and one program to the next, as a real LM's do, and both of its strategies come into play.
+
+Everything is decided by the request's content, never by arrival order, so concurrent runs get the
+same answers.
 """
 
 from __future__ import annotations
@@ -35,11 +43,34 @@ def proposal(current: str) -> str:
     return PARTIAL_INSTRUCTION
 
 
-def reply_text(request: RecordedRequest) -> str:
+MODULE_NAMES = re.compile(r"\[\[ ## module_names ## \]\]\n(.*?)(?:\n\n\[\[ ## |\n\nRespond with|\Z)", re.DOTALL)
+
+
+def _chat(outputs: dict) -> str:
+    return "".join(f"[[ ## {k} ## ]]\n{v if isinstance(v, str) else json.dumps(v)}\n\n"
+                   for k, v in outputs.items()) + "[[ ## completed ## ]]"
+
+
+def reply_text(request: RecordedRequest, *, sampling_luck: bool = False) -> str:
     body = request.json or {}
     messages = body.get("messages") or []
     system = "\n".join(text_of(m) for m in messages if m.get("role") == "system")
     user = last_user_text(messages)
+    if "`module_advice`" in system:
+        found = MODULE_NAMES.search(user)
+        names = json.loads(found.group(1)) if found else []
+        return _chat({"discussion": "The better run knew the task.",
+                      "module_advice": {name: GOOD_INSTRUCTION for name in names}})
+    question = arithmetic.QUESTION.search(user)
+    if sampling_luck and question and "`answer`" in system and GOOD_INSTRUCTION not in system:
+        first = int(question.group(1))
+        demos = [int(found.group(1)) for m in messages[:-1] if m.get("role") == "user"
+                 for found in arithmetic.QUESTION.finditer(text_of(m))]
+        if demos:  # a demo helps with questions whose first number has its parity
+            knows = any(demo % 2 == first % 2 for demo in demos)
+        else:
+            knows = body.get("temperature") == 1.0 and first % 3 == 0
+        return _chat({"answer": str(first + int(question.group(2))) if knows else "I do not know"})
     if "`new_instruction`" in system:
         found = CURRENT.search(user)
         return json.dumps({"new_instruction": proposal(found.group(1) if found else "")})
@@ -55,7 +86,7 @@ def reply_text(request: RecordedRequest) -> str:
     return arithmetic.reply_text(request)
 
 
-def install(server) -> None:
+def install(server, *, sampling_luck: bool = False) -> None:
     """Make ``server`` (a MockLMServer) answer with this task by default."""
 
-    server.default_reply = MockReply(text=reply_text)
+    server.default_reply = MockReply(text=lambda request: reply_text(request, sampling_luck=sampling_luck))

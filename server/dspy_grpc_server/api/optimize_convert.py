@@ -18,6 +18,7 @@ from ..optimize.bootstrap import BootstrapConfig
 from ..optimize.context import Candidate
 from ..optimize.copro import CoproConfig
 from ..optimize.gepa import GepaConfig
+from ..optimize.simba import SimbaConfig
 from ..optimize.ensemble import EnsembleConfig
 from ..optimize.evaluate import ExampleResult
 from ..optimize.knn_few_shot import KNNFewShotConfig
@@ -216,7 +217,7 @@ def optimizer_from_proto(message: optimization_pb2.Optimization) -> tuple[str, A
     if kind is None:
         raise invalid("optimization.optimizer",
                       "set one of labeled_few_shot, bootstrap_few_shot, random_search, copro, mipro_v2, ensemble, "
-                      "knn_few_shot, gepa")
+                      "knn_few_shot, gepa, simba")
     body = getattr(message, kind)
     if kind == "ensemble":
         programs = tuple(program_ref(name, f"optimization.ensemble.programs[{index}]")
@@ -239,6 +240,11 @@ def optimizer_from_proto(message: optimization_pb2.Optimization) -> tuple[str, A
             bootstrap_metric=metric_to_dict(metric_from_proto(body.bootstrap_metric, f"optimization.{kind}.bootstrap_metric"))
             if body.HasField("bootstrap_metric") else None,
         )
+    if kind == "simba":
+        simba_defaults = SimbaConfig()
+        return kind, SimbaConfig(**{name: _opt(body, name, getattr(simba_defaults, name)) for name in (
+            "bsize", "num_candidates", "max_steps", "max_demos", "demo_input_field_maxlen",
+            "temperature_for_sampling", "temperature_for_candidates", "seed")})
     if kind == "gepa":
         defaults = GepaConfig()
         values = {name: _opt(body, name, getattr(defaults, name)) for name in (
@@ -315,6 +321,7 @@ def optimization_to_proto(record: JobRecord) -> optimization_pb2.Optimization:
         "copro": optimization_pb2.COPRO, "mipro_v2": optimization_pb2.MIPROv2,
         "ensemble": optimization_pb2.Ensemble,
         "knn_few_shot": optimization_pb2.KNNFewShot, "gepa": optimization_pb2.GEPA,
+        "simba": optimization_pb2.SIMBA,
     }[spec["optimizer"]]
     known = set(message_class.DESCRIPTOR.fields_by_name)
     getattr(optimization, spec["optimizer"]).CopyFrom(

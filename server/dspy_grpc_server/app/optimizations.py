@@ -17,7 +17,7 @@ from ..optimize.bootstrap import BootstrapConfig, run_bootstrap_few_shot
 from ..optimize.context import Candidate, OptimizeContext, Outcome
 from ..optimize.copro import CoproConfig, run_copro
 from ..optimize.ensemble import EnsembleConfig, run_ensemble
-from ..optimize import gepa
+from ..optimize import gepa, simba
 from ..optimize.mipro import MiproConfig, run_mipro
 from ..optimize.mipro import validate as validate_mipro
 from ..optimize.knn_few_shot import KNNFewShotConfig, run_knn_few_shot
@@ -33,7 +33,7 @@ from .jobs import JobControl, JobKind
 KIND = "optimization"
 
 OptimizerConfig = (LabeledFewShotConfig | BootstrapConfig | RandomSearchConfig | CoproConfig | MiproConfig
-                   | EnsembleConfig | KNNFewShotConfig | gepa.GepaConfig)
+                   | EnsembleConfig | KNNFewShotConfig | gepa.GepaConfig | simba.SimbaConfig)
 
 #: optimizer name (as stored) -> (config class, runner)
 OPTIMIZERS: dict[str, tuple[type, Callable[[OptimizeContext, ModuleSpec, Any], Awaitable[Outcome]]]] = {
@@ -45,6 +45,7 @@ OPTIMIZERS: dict[str, tuple[type, Callable[[OptimizeContext, ModuleSpec, Any], A
     "ensemble": (EnsembleConfig, run_ensemble),
     "knn_few_shot": (KNNFewShotConfig, run_knn_few_shot),
     "gepa": (gepa.GepaConfig, gepa.run_gepa),
+    "simba": (simba.SimbaConfig, simba.run_simba),
 }
 
 
@@ -75,6 +76,8 @@ def _check_config(name: str, config: Any, predictors: int, trainset_size: int, v
         validate_mipro(config, predictors, trainset_size, valset_size, path)
     if isinstance(config, gepa.GepaConfig):
         gepa.validate(config, predictors, trainset_size, valset_size, path)
+    if isinstance(config, simba.SimbaConfig):
+        simba.validate(config, trainset_size, path)
     for key in ("k", "max_labeled_demos", "max_bootstrapped_demos"):
         if getattr(config, key, 0) < 0:
             raise invalid(f"{path}.{key}", "must not be negative")

@@ -17,7 +17,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Optimization(_message.Message):
-    __slots__ = ("name", "program", "program_revision", "dataset", "split", "metric", "labeled_few_shot", "bootstrap_few_shot", "random_search", "copro", "mipro_v2", "ensemble", "knn_few_shot", "gepa", "task_lm", "teacher_lm", "prompt_lm", "num_threads", "max_errors", "activate", "display_name", "state", "progress", "result", "error", "create_time", "start_time", "end_time")
+    __slots__ = ("name", "program", "program_revision", "dataset", "split", "metric", "labeled_few_shot", "bootstrap_few_shot", "random_search", "copro", "mipro_v2", "ensemble", "knn_few_shot", "gepa", "simba", "task_lm", "teacher_lm", "prompt_lm", "num_threads", "max_errors", "activate", "display_name", "state", "progress", "result", "error", "create_time", "start_time", "end_time")
     NAME_FIELD_NUMBER: _ClassVar[int]
     PROGRAM_FIELD_NUMBER: _ClassVar[int]
     PROGRAM_REVISION_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +32,7 @@ class Optimization(_message.Message):
     ENSEMBLE_FIELD_NUMBER: _ClassVar[int]
     KNN_FEW_SHOT_FIELD_NUMBER: _ClassVar[int]
     GEPA_FIELD_NUMBER: _ClassVar[int]
+    SIMBA_FIELD_NUMBER: _ClassVar[int]
     TASK_LM_FIELD_NUMBER: _ClassVar[int]
     TEACHER_LM_FIELD_NUMBER: _ClassVar[int]
     PROMPT_LM_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +61,7 @@ class Optimization(_message.Message):
     ensemble: Ensemble
     knn_few_shot: KNNFewShot
     gepa: GEPA
+    simba: SIMBA
     task_lm: _lm_spec_pb2.LMSpec
     teacher_lm: _lm_spec_pb2.LMSpec
     prompt_lm: _lm_spec_pb2.LMSpec
@@ -74,7 +76,7 @@ class Optimization(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., program: _Optional[str] = ..., program_revision: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[_Union[_dataset_pb2.DatasetSplit, _Mapping]] = ..., metric: _Optional[_Union[_metric_pb2.MetricSpec, _Mapping]] = ..., labeled_few_shot: _Optional[_Union[LabeledFewShot, _Mapping]] = ..., bootstrap_few_shot: _Optional[_Union[BootstrapFewShot, _Mapping]] = ..., random_search: _Optional[_Union[BootstrapFewShotWithRandomSearch, _Mapping]] = ..., copro: _Optional[_Union[COPRO, _Mapping]] = ..., mipro_v2: _Optional[_Union[MIPROv2, _Mapping]] = ..., ensemble: _Optional[_Union[Ensemble, _Mapping]] = ..., knn_few_shot: _Optional[_Union[KNNFewShot, _Mapping]] = ..., gepa: _Optional[_Union[GEPA, _Mapping]] = ..., task_lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ..., teacher_lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ..., prompt_lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ..., num_threads: _Optional[int] = ..., max_errors: _Optional[int] = ..., activate: _Optional[bool] = ..., display_name: _Optional[str] = ..., state: _Optional[_Union[_job_pb2.JobState, str]] = ..., progress: _Optional[_Union[_job_pb2.JobProgress, _Mapping]] = ..., result: _Optional[_Union[OptimizationResult, _Mapping]] = ..., error: _Optional[_Union[_job_pb2.JobError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., program: _Optional[str] = ..., program_revision: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[_Union[_dataset_pb2.DatasetSplit, _Mapping]] = ..., metric: _Optional[_Union[_metric_pb2.MetricSpec, _Mapping]] = ..., labeled_few_shot: _Optional[_Union[LabeledFewShot, _Mapping]] = ..., bootstrap_few_shot: _Optional[_Union[BootstrapFewShot, _Mapping]] = ..., random_search: _Optional[_Union[BootstrapFewShotWithRandomSearch, _Mapping]] = ..., copro: _Optional[_Union[COPRO, _Mapping]] = ..., mipro_v2: _Optional[_Union[MIPROv2, _Mapping]] = ..., ensemble: _Optional[_Union[Ensemble, _Mapping]] = ..., knn_few_shot: _Optional[_Union[KNNFewShot, _Mapping]] = ..., gepa: _Optional[_Union[GEPA, _Mapping]] = ..., simba: _Optional[_Union[SIMBA, _Mapping]] = ..., task_lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ..., teacher_lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ..., prompt_lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ..., num_threads: _Optional[int] = ..., max_errors: _Optional[int] = ..., activate: _Optional[bool] = ..., display_name: _Optional[str] = ..., state: _Optional[_Union[_job_pb2.JobState, str]] = ..., progress: _Optional[_Union[_job_pb2.JobProgress, _Mapping]] = ..., result: _Optional[_Union[OptimizationResult, _Mapping]] = ..., error: _Optional[_Union[_job_pb2.JobError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class LabeledFewShot(_message.Message):
     __slots__ = ("k", "sample")
@@ -217,6 +219,26 @@ class GEPA(_message.Message):
     perfect_score: float
     seed: int
     def __init__(self, auto: _Optional[str] = ..., max_full_evals: _Optional[int] = ..., max_metric_calls: _Optional[int] = ..., reflection_lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ..., reflection_minibatch_size: _Optional[int] = ..., candidate_selection_strategy: _Optional[str] = ..., skip_perfect_score: _Optional[bool] = ..., component_selector: _Optional[str] = ..., use_merge: _Optional[bool] = ..., max_merge_invocations: _Optional[int] = ..., failure_score: _Optional[float] = ..., perfect_score: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class SIMBA(_message.Message):
+    __slots__ = ("bsize", "num_candidates", "max_steps", "max_demos", "demo_input_field_maxlen", "temperature_for_sampling", "temperature_for_candidates", "seed")
+    BSIZE_FIELD_NUMBER: _ClassVar[int]
+    NUM_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_DEMOS_FIELD_NUMBER: _ClassVar[int]
+    DEMO_INPUT_FIELD_MAXLEN_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FOR_SAMPLING_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FOR_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    bsize: int
+    num_candidates: int
+    max_steps: int
+    max_demos: int
+    demo_input_field_maxlen: int
+    temperature_for_sampling: float
+    temperature_for_candidates: float
+    seed: int
+    def __init__(self, bsize: _Optional[int] = ..., num_candidates: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_demos: _Optional[int] = ..., demo_input_field_maxlen: _Optional[int] = ..., temperature_for_sampling: _Optional[float] = ..., temperature_for_candidates: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class OptimizationResult(_message.Message):
     __slots__ = ("program_revision", "activated", "best_score", "best_candidate")

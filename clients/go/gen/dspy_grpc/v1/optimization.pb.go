@@ -53,6 +53,7 @@ type Optimization struct {
 	//	*Optimization_Ensemble
 	//	*Optimization_KnnFewShot
 	//	*Optimization_Gepa
+	//	*Optimization_Simba
 	Optimizer isOptimization_Optimizer `protobuf_oneof:"optimizer"`
 	// The LM that runs the program (DSPy's task model) for predictors that name none.
 	TaskLm *LMSpec `protobuf:"bytes,12,opt,name=task_lm,json=taskLm,proto3" json:"task_lm,omitempty"`
@@ -239,6 +240,15 @@ func (x *Optimization) GetGepa() *GEPA {
 	return nil
 }
 
+func (x *Optimization) GetSimba() *SIMBA {
+	if x != nil {
+		if x, ok := x.Optimizer.(*Optimization_Simba); ok {
+			return x.Simba
+		}
+	}
+	return nil
+}
+
 func (x *Optimization) GetTaskLm() *LMSpec {
 	if x != nil {
 		return x.TaskLm
@@ -381,6 +391,11 @@ type Optimization_Gepa struct {
 	Gepa *GEPA `protobuf:"bytes,31,opt,name=gepa,proto3,oneof"`
 }
 
+type Optimization_Simba struct {
+	// dspy.SIMBA: stochastic introspective mini-batch ascent.
+	Simba *SIMBA `protobuf:"bytes,32,opt,name=simba,proto3,oneof"`
+}
+
 func (*Optimization_LabeledFewShot) isOptimization_Optimizer() {}
 
 func (*Optimization_BootstrapFewShot) isOptimization_Optimizer() {}
@@ -396,6 +411,8 @@ func (*Optimization_Ensemble) isOptimization_Optimizer() {}
 func (*Optimization_KnnFewShot) isOptimization_Optimizer() {}
 
 func (*Optimization_Gepa) isOptimization_Optimizer() {}
+
+func (*Optimization_Simba) isOptimization_Optimizer() {}
 
 // dspy.LabeledFewShot: each predictor gets up to `k` examples of the trainset as demos.
 type LabeledFewShot struct {
@@ -1223,6 +1240,124 @@ func (x *GEPA) GetSeed() int64 {
 	return 0
 }
 
+// dspy.SIMBA (DSPy 3.4.1): each of `max_steps` steps runs a mini-batch of `bsize` training examples
+// `num_candidates` times (programs drawn from the best so far by a softmax over their mini-batch
+// scores, on the task LM at temperature 1.0 with distinct rollout ids), then builds up to
+// `num_candidates + 1` new programs from the examples whose runs differ most: either the best run's
+// predictor calls become demos, or the prompt model (`prompt_lm`; DSPy's OfferFeedback) compares the
+// best and worst runs -- with the metric's feedback -- and each predictor's instructions get its
+// advice appended. New programs are scored on the mini-batch; each step's best is a winner, and the
+// baseline and evenly spaced winners are finally scored on the whole trainset (candidates "baseline",
+// "winner of step N"). Planned program runs (max_steps * bsize * (2 * num_candidates + 1) + (num_candidates
+// + 1) * trainset size) must be at most 100000.
+type SIMBA struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Mini-batch size; default 32, 1 to 1000 and at most the trainset's size.
+	Bsize *int32 `protobuf:"varint,1,opt,name=bsize,proto3,oneof" json:"bsize,omitempty"`
+	// Runs per example and new programs per step (minus one); default 6, 1 to 64.
+	NumCandidates *int32 `protobuf:"varint,2,opt,name=num_candidates,json=numCandidates,proto3,oneof" json:"num_candidates,omitempty"`
+	// Steps; default 8, 1 to 100.
+	MaxSteps *int32 `protobuf:"varint,3,opt,name=max_steps,json=maxSteps,proto3,oneof" json:"max_steps,omitempty"`
+	// Demos a predictor holds before SIMBA starts dropping some; default 4, 0 to 64 (0: only rules).
+	MaxDemos *int32 `protobuf:"varint,4,opt,name=max_demos,json=maxDemos,proto3,oneof" json:"max_demos,omitempty"`
+	// Characters of an input field kept in a new demo; default 100000.
+	DemoInputFieldMaxlen *int32 `protobuf:"varint,5,opt,name=demo_input_field_maxlen,json=demoInputFieldMaxlen,proto3,oneof" json:"demo_input_field_maxlen,omitempty"`
+	// Softmax temperature for picking the programs that run the mini-batch; default 0.2, positive.
+	TemperatureForSampling *float64 `protobuf:"fixed64,6,opt,name=temperature_for_sampling,json=temperatureForSampling,proto3,oneof" json:"temperature_for_sampling,omitempty"`
+	// Softmax temperature for picking the program a new candidate starts from; default 0.2, positive.
+	TemperatureForCandidates *float64 `protobuf:"fixed64,7,opt,name=temperature_for_candidates,json=temperatureForCandidates,proto3,oneof" json:"temperature_for_candidates,omitempty"`
+	// Seed of every random draw; default 0.
+	Seed          *int64 `protobuf:"varint,8,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SIMBA) Reset() {
+	*x = SIMBA{}
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SIMBA) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SIMBA) ProtoMessage() {}
+
+func (x *SIMBA) ProtoReflect() protoreflect.Message {
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SIMBA.ProtoReflect.Descriptor instead.
+func (*SIMBA) Descriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SIMBA) GetBsize() int32 {
+	if x != nil && x.Bsize != nil {
+		return *x.Bsize
+	}
+	return 0
+}
+
+func (x *SIMBA) GetNumCandidates() int32 {
+	if x != nil && x.NumCandidates != nil {
+		return *x.NumCandidates
+	}
+	return 0
+}
+
+func (x *SIMBA) GetMaxSteps() int32 {
+	if x != nil && x.MaxSteps != nil {
+		return *x.MaxSteps
+	}
+	return 0
+}
+
+func (x *SIMBA) GetMaxDemos() int32 {
+	if x != nil && x.MaxDemos != nil {
+		return *x.MaxDemos
+	}
+	return 0
+}
+
+func (x *SIMBA) GetDemoInputFieldMaxlen() int32 {
+	if x != nil && x.DemoInputFieldMaxlen != nil {
+		return *x.DemoInputFieldMaxlen
+	}
+	return 0
+}
+
+func (x *SIMBA) GetTemperatureForSampling() float64 {
+	if x != nil && x.TemperatureForSampling != nil {
+		return *x.TemperatureForSampling
+	}
+	return 0
+}
+
+func (x *SIMBA) GetTemperatureForCandidates() float64 {
+	if x != nil && x.TemperatureForCandidates != nil {
+		return *x.TemperatureForCandidates
+	}
+	return 0
+}
+
+func (x *SIMBA) GetSeed() int64 {
+	if x != nil && x.Seed != nil {
+		return *x.Seed
+	}
+	return 0
+}
+
 // The outcome of a finished optimization.
 type OptimizationResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1240,7 +1375,7 @@ type OptimizationResult struct {
 
 func (x *OptimizationResult) Reset() {
 	*x = OptimizationResult{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1387,7 @@ func (x *OptimizationResult) String() string {
 func (*OptimizationResult) ProtoMessage() {}
 
 func (x *OptimizationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1400,7 @@ func (x *OptimizationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OptimizationResult.ProtoReflect.Descriptor instead.
 func (*OptimizationResult) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{9}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *OptimizationResult) GetProgramRevision() string {
@@ -1320,7 +1455,7 @@ type OptimizationCandidate struct {
 
 func (x *OptimizationCandidate) Reset() {
 	*x = OptimizationCandidate{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1467,7 @@ func (x *OptimizationCandidate) String() string {
 func (*OptimizationCandidate) ProtoMessage() {}
 
 func (x *OptimizationCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1480,7 @@ func (x *OptimizationCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OptimizationCandidate.ProtoReflect.Descriptor instead.
 func (*OptimizationCandidate) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{10}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *OptimizationCandidate) GetIndex() int32 {
@@ -1410,7 +1545,7 @@ type CreateOptimizationRequest struct {
 
 func (x *CreateOptimizationRequest) Reset() {
 	*x = CreateOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1422,7 +1557,7 @@ func (x *CreateOptimizationRequest) String() string {
 func (*CreateOptimizationRequest) ProtoMessage() {}
 
 func (x *CreateOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1435,7 +1570,7 @@ func (x *CreateOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*CreateOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{11}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateOptimizationRequest) GetOptimizationId() string {
@@ -1463,7 +1598,7 @@ type GetOptimizationRequest struct {
 
 func (x *GetOptimizationRequest) Reset() {
 	*x = GetOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1475,7 +1610,7 @@ func (x *GetOptimizationRequest) String() string {
 func (*GetOptimizationRequest) ProtoMessage() {}
 
 func (x *GetOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1488,7 +1623,7 @@ func (x *GetOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*GetOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{12}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetOptimizationRequest) GetName() string {
@@ -1511,7 +1646,7 @@ type ListOptimizationsRequest struct {
 
 func (x *ListOptimizationsRequest) Reset() {
 	*x = ListOptimizationsRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1523,7 +1658,7 @@ func (x *ListOptimizationsRequest) String() string {
 func (*ListOptimizationsRequest) ProtoMessage() {}
 
 func (x *ListOptimizationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1536,7 +1671,7 @@ func (x *ListOptimizationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOptimizationsRequest.ProtoReflect.Descriptor instead.
 func (*ListOptimizationsRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{13}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListOptimizationsRequest) GetPageSize() int32 {
@@ -1566,7 +1701,7 @@ type ListOptimizationsResponse struct {
 
 func (x *ListOptimizationsResponse) Reset() {
 	*x = ListOptimizationsResponse{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1578,7 +1713,7 @@ func (x *ListOptimizationsResponse) String() string {
 func (*ListOptimizationsResponse) ProtoMessage() {}
 
 func (x *ListOptimizationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1591,7 +1726,7 @@ func (x *ListOptimizationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOptimizationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOptimizationsResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{14}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListOptimizationsResponse) GetOptimizations() []*Optimization {
@@ -1619,7 +1754,7 @@ type CancelOptimizationRequest struct {
 
 func (x *CancelOptimizationRequest) Reset() {
 	*x = CancelOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1631,7 +1766,7 @@ func (x *CancelOptimizationRequest) String() string {
 func (*CancelOptimizationRequest) ProtoMessage() {}
 
 func (x *CancelOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1644,7 +1779,7 @@ func (x *CancelOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*CancelOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{15}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CancelOptimizationRequest) GetName() string {
@@ -1665,7 +1800,7 @@ type WatchOptimizationRequest struct {
 
 func (x *WatchOptimizationRequest) Reset() {
 	*x = WatchOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1677,7 +1812,7 @@ func (x *WatchOptimizationRequest) String() string {
 func (*WatchOptimizationRequest) ProtoMessage() {}
 
 func (x *WatchOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1690,7 +1825,7 @@ func (x *WatchOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*WatchOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{16}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchOptimizationRequest) GetName() string {
@@ -1711,7 +1846,7 @@ type WatchOptimizationResponse struct {
 
 func (x *WatchOptimizationResponse) Reset() {
 	*x = WatchOptimizationResponse{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[17]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1723,7 +1858,7 @@ func (x *WatchOptimizationResponse) String() string {
 func (*WatchOptimizationResponse) ProtoMessage() {}
 
 func (x *WatchOptimizationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[17]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1736,7 +1871,7 @@ func (x *WatchOptimizationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOptimizationResponse.ProtoReflect.Descriptor instead.
 func (*WatchOptimizationResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{17}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WatchOptimizationResponse) GetOptimization() *Optimization {
@@ -1761,7 +1896,7 @@ type ListOptimizationCandidatesRequest struct {
 
 func (x *ListOptimizationCandidatesRequest) Reset() {
 	*x = ListOptimizationCandidatesRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[18]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1773,7 +1908,7 @@ func (x *ListOptimizationCandidatesRequest) String() string {
 func (*ListOptimizationCandidatesRequest) ProtoMessage() {}
 
 func (x *ListOptimizationCandidatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[18]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1786,7 +1921,7 @@ func (x *ListOptimizationCandidatesRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ListOptimizationCandidatesRequest.ProtoReflect.Descriptor instead.
 func (*ListOptimizationCandidatesRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{18}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListOptimizationCandidatesRequest) GetParent() string {
@@ -1823,7 +1958,7 @@ type ListOptimizationCandidatesResponse struct {
 
 func (x *ListOptimizationCandidatesResponse) Reset() {
 	*x = ListOptimizationCandidatesResponse{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[19]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1835,7 +1970,7 @@ func (x *ListOptimizationCandidatesResponse) String() string {
 func (*ListOptimizationCandidatesResponse) ProtoMessage() {}
 
 func (x *ListOptimizationCandidatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[19]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1848,7 +1983,7 @@ func (x *ListOptimizationCandidatesResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ListOptimizationCandidatesResponse.ProtoReflect.Descriptor instead.
 func (*ListOptimizationCandidatesResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{19}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListOptimizationCandidatesResponse) GetCandidates() []*OptimizationCandidate {
@@ -1869,7 +2004,7 @@ var File_dspy_grpc_v1_optimization_proto protoreflect.FileDescriptor
 
 const file_dspy_grpc_v1_optimization_proto_rawDesc = "" +
 	"\n" +
-	"\x1fdspy_grpc/v1/optimization.proto\x12\fdspy_grpc.v1\x1a\x1adspy_grpc/v1/dataset.proto\x1a\x16dspy_grpc/v1/job.proto\x1a\x19dspy_grpc/v1/metric.proto\x1a\x19dspy_grpc/v1/module.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\f\n" +
+	"\x1fdspy_grpc/v1/optimization.proto\x12\fdspy_grpc.v1\x1a\x1adspy_grpc/v1/dataset.proto\x1a\x16dspy_grpc/v1/job.proto\x1a\x19dspy_grpc/v1/metric.proto\x1a\x19dspy_grpc/v1/module.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcd\f\n" +
 	"\fOptimization\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x1e\n" +
 	"\aprogram\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\aprogram\x12/\n" +
@@ -1886,7 +2021,8 @@ const file_dspy_grpc_v1_optimization_proto_rawDesc = "" +
 	"\bensemble\x18\x1a \x01(\v2\x16.dspy_grpc.v1.EnsembleH\x00R\bensemble\x12<\n" +
 	"\fknn_few_shot\x18\x1e \x01(\v2\x18.dspy_grpc.v1.KNNFewShotH\x00R\n" +
 	"knnFewShot\x12(\n" +
-	"\x04gepa\x18\x1f \x01(\v2\x12.dspy_grpc.v1.GEPAH\x00R\x04gepa\x12-\n" +
+	"\x04gepa\x18\x1f \x01(\v2\x12.dspy_grpc.v1.GEPAH\x00R\x04gepa\x12+\n" +
+	"\x05simba\x18  \x01(\v2\x13.dspy_grpc.v1.SIMBAH\x00R\x05simba\x12-\n" +
 	"\atask_lm\x18\f \x01(\v2\x14.dspy_grpc.v1.LMSpecR\x06taskLm\x123\n" +
 	"\n" +
 	"teacher_lm\x18\r \x01(\v2\x14.dspy_grpc.v1.LMSpecR\tteacherLm\x121\n" +
@@ -2024,6 +2160,25 @@ const file_dspy_grpc_v1_optimization_proto_rawDesc = "" +
 	"\x16_max_merge_invocationsB\x10\n" +
 	"\x0e_failure_scoreB\x10\n" +
 	"\x0e_perfect_scoreB\a\n" +
+	"\x05_seed\"\x83\x04\n" +
+	"\x05SIMBA\x12\x19\n" +
+	"\x05bsize\x18\x01 \x01(\x05H\x00R\x05bsize\x88\x01\x01\x12*\n" +
+	"\x0enum_candidates\x18\x02 \x01(\x05H\x01R\rnumCandidates\x88\x01\x01\x12 \n" +
+	"\tmax_steps\x18\x03 \x01(\x05H\x02R\bmaxSteps\x88\x01\x01\x12 \n" +
+	"\tmax_demos\x18\x04 \x01(\x05H\x03R\bmaxDemos\x88\x01\x01\x12:\n" +
+	"\x17demo_input_field_maxlen\x18\x05 \x01(\x05H\x04R\x14demoInputFieldMaxlen\x88\x01\x01\x12=\n" +
+	"\x18temperature_for_sampling\x18\x06 \x01(\x01H\x05R\x16temperatureForSampling\x88\x01\x01\x12A\n" +
+	"\x1atemperature_for_candidates\x18\a \x01(\x01H\x06R\x18temperatureForCandidates\x88\x01\x01\x12\x17\n" +
+	"\x04seed\x18\b \x01(\x03H\aR\x04seed\x88\x01\x01B\b\n" +
+	"\x06_bsizeB\x11\n" +
+	"\x0f_num_candidatesB\f\n" +
+	"\n" +
+	"_max_stepsB\f\n" +
+	"\n" +
+	"_max_demosB\x1a\n" +
+	"\x18_demo_input_field_maxlenB\x1b\n" +
+	"\x19_temperature_for_samplingB\x1d\n" +
+	"\x1b_temperature_for_candidatesB\a\n" +
 	"\x05_seed\"\xb7\x01\n" +
 	"\x12OptimizationResult\x12)\n" +
 	"\x10program_revision\x18\x01 \x01(\tR\x0fprogramRevision\x12\x1c\n" +
@@ -2093,7 +2248,7 @@ func file_dspy_grpc_v1_optimization_proto_rawDescGZIP() []byte {
 	return file_dspy_grpc_v1_optimization_proto_rawDescData
 }
 
-var file_dspy_grpc_v1_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_dspy_grpc_v1_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_dspy_grpc_v1_optimization_proto_goTypes = []any{
 	(*Optimization)(nil),                       // 0: dspy_grpc.v1.Optimization
 	(*LabeledFewShot)(nil),                     // 1: dspy_grpc.v1.LabeledFewShot
@@ -2104,30 +2259,31 @@ var file_dspy_grpc_v1_optimization_proto_goTypes = []any{
 	(*Ensemble)(nil),                           // 6: dspy_grpc.v1.Ensemble
 	(*KNNFewShot)(nil),                         // 7: dspy_grpc.v1.KNNFewShot
 	(*GEPA)(nil),                               // 8: dspy_grpc.v1.GEPA
-	(*OptimizationResult)(nil),                 // 9: dspy_grpc.v1.OptimizationResult
-	(*OptimizationCandidate)(nil),              // 10: dspy_grpc.v1.OptimizationCandidate
-	(*CreateOptimizationRequest)(nil),          // 11: dspy_grpc.v1.CreateOptimizationRequest
-	(*GetOptimizationRequest)(nil),             // 12: dspy_grpc.v1.GetOptimizationRequest
-	(*ListOptimizationsRequest)(nil),           // 13: dspy_grpc.v1.ListOptimizationsRequest
-	(*ListOptimizationsResponse)(nil),          // 14: dspy_grpc.v1.ListOptimizationsResponse
-	(*CancelOptimizationRequest)(nil),          // 15: dspy_grpc.v1.CancelOptimizationRequest
-	(*WatchOptimizationRequest)(nil),           // 16: dspy_grpc.v1.WatchOptimizationRequest
-	(*WatchOptimizationResponse)(nil),          // 17: dspy_grpc.v1.WatchOptimizationResponse
-	(*ListOptimizationCandidatesRequest)(nil),  // 18: dspy_grpc.v1.ListOptimizationCandidatesRequest
-	(*ListOptimizationCandidatesResponse)(nil), // 19: dspy_grpc.v1.ListOptimizationCandidatesResponse
-	(*DatasetSplit)(nil),                       // 20: dspy_grpc.v1.DatasetSplit
-	(*MetricSpec)(nil),                         // 21: dspy_grpc.v1.MetricSpec
-	(*LMSpec)(nil),                             // 22: dspy_grpc.v1.LMSpec
-	(JobState)(0),                              // 23: dspy_grpc.v1.JobState
-	(*JobProgress)(nil),                        // 24: dspy_grpc.v1.JobProgress
-	(*JobError)(nil),                           // 25: dspy_grpc.v1.JobError
-	(*timestamppb.Timestamp)(nil),              // 26: google.protobuf.Timestamp
-	(EnsembleReduce)(0),                        // 27: dspy_grpc.v1.EnsembleReduce
-	(*ModuleSpec)(nil),                         // 28: dspy_grpc.v1.ModuleSpec
+	(*SIMBA)(nil),                              // 9: dspy_grpc.v1.SIMBA
+	(*OptimizationResult)(nil),                 // 10: dspy_grpc.v1.OptimizationResult
+	(*OptimizationCandidate)(nil),              // 11: dspy_grpc.v1.OptimizationCandidate
+	(*CreateOptimizationRequest)(nil),          // 12: dspy_grpc.v1.CreateOptimizationRequest
+	(*GetOptimizationRequest)(nil),             // 13: dspy_grpc.v1.GetOptimizationRequest
+	(*ListOptimizationsRequest)(nil),           // 14: dspy_grpc.v1.ListOptimizationsRequest
+	(*ListOptimizationsResponse)(nil),          // 15: dspy_grpc.v1.ListOptimizationsResponse
+	(*CancelOptimizationRequest)(nil),          // 16: dspy_grpc.v1.CancelOptimizationRequest
+	(*WatchOptimizationRequest)(nil),           // 17: dspy_grpc.v1.WatchOptimizationRequest
+	(*WatchOptimizationResponse)(nil),          // 18: dspy_grpc.v1.WatchOptimizationResponse
+	(*ListOptimizationCandidatesRequest)(nil),  // 19: dspy_grpc.v1.ListOptimizationCandidatesRequest
+	(*ListOptimizationCandidatesResponse)(nil), // 20: dspy_grpc.v1.ListOptimizationCandidatesResponse
+	(*DatasetSplit)(nil),                       // 21: dspy_grpc.v1.DatasetSplit
+	(*MetricSpec)(nil),                         // 22: dspy_grpc.v1.MetricSpec
+	(*LMSpec)(nil),                             // 23: dspy_grpc.v1.LMSpec
+	(JobState)(0),                              // 24: dspy_grpc.v1.JobState
+	(*JobProgress)(nil),                        // 25: dspy_grpc.v1.JobProgress
+	(*JobError)(nil),                           // 26: dspy_grpc.v1.JobError
+	(*timestamppb.Timestamp)(nil),              // 27: google.protobuf.Timestamp
+	(EnsembleReduce)(0),                        // 28: dspy_grpc.v1.EnsembleReduce
+	(*ModuleSpec)(nil),                         // 29: dspy_grpc.v1.ModuleSpec
 }
 var file_dspy_grpc_v1_optimization_proto_depIdxs = []int32{
-	20, // 0: dspy_grpc.v1.Optimization.split:type_name -> dspy_grpc.v1.DatasetSplit
-	21, // 1: dspy_grpc.v1.Optimization.metric:type_name -> dspy_grpc.v1.MetricSpec
+	21, // 0: dspy_grpc.v1.Optimization.split:type_name -> dspy_grpc.v1.DatasetSplit
+	22, // 1: dspy_grpc.v1.Optimization.metric:type_name -> dspy_grpc.v1.MetricSpec
 	1,  // 2: dspy_grpc.v1.Optimization.labeled_few_shot:type_name -> dspy_grpc.v1.LabeledFewShot
 	2,  // 3: dspy_grpc.v1.Optimization.bootstrap_few_shot:type_name -> dspy_grpc.v1.BootstrapFewShot
 	3,  // 4: dspy_grpc.v1.Optimization.random_search:type_name -> dspy_grpc.v1.BootstrapFewShotWithRandomSearch
@@ -2136,41 +2292,42 @@ var file_dspy_grpc_v1_optimization_proto_depIdxs = []int32{
 	6,  // 7: dspy_grpc.v1.Optimization.ensemble:type_name -> dspy_grpc.v1.Ensemble
 	7,  // 8: dspy_grpc.v1.Optimization.knn_few_shot:type_name -> dspy_grpc.v1.KNNFewShot
 	8,  // 9: dspy_grpc.v1.Optimization.gepa:type_name -> dspy_grpc.v1.GEPA
-	22, // 10: dspy_grpc.v1.Optimization.task_lm:type_name -> dspy_grpc.v1.LMSpec
-	22, // 11: dspy_grpc.v1.Optimization.teacher_lm:type_name -> dspy_grpc.v1.LMSpec
-	22, // 12: dspy_grpc.v1.Optimization.prompt_lm:type_name -> dspy_grpc.v1.LMSpec
-	23, // 13: dspy_grpc.v1.Optimization.state:type_name -> dspy_grpc.v1.JobState
-	24, // 14: dspy_grpc.v1.Optimization.progress:type_name -> dspy_grpc.v1.JobProgress
-	9,  // 15: dspy_grpc.v1.Optimization.result:type_name -> dspy_grpc.v1.OptimizationResult
-	25, // 16: dspy_grpc.v1.Optimization.error:type_name -> dspy_grpc.v1.JobError
-	26, // 17: dspy_grpc.v1.Optimization.create_time:type_name -> google.protobuf.Timestamp
-	26, // 18: dspy_grpc.v1.Optimization.start_time:type_name -> google.protobuf.Timestamp
-	26, // 19: dspy_grpc.v1.Optimization.end_time:type_name -> google.protobuf.Timestamp
-	27, // 20: dspy_grpc.v1.Ensemble.reduce:type_name -> dspy_grpc.v1.EnsembleReduce
-	21, // 21: dspy_grpc.v1.KNNFewShot.bootstrap_metric:type_name -> dspy_grpc.v1.MetricSpec
-	22, // 22: dspy_grpc.v1.GEPA.reflection_lm:type_name -> dspy_grpc.v1.LMSpec
-	28, // 23: dspy_grpc.v1.OptimizationCandidate.module:type_name -> dspy_grpc.v1.ModuleSpec
-	0,  // 24: dspy_grpc.v1.CreateOptimizationRequest.optimization:type_name -> dspy_grpc.v1.Optimization
-	0,  // 25: dspy_grpc.v1.ListOptimizationsResponse.optimizations:type_name -> dspy_grpc.v1.Optimization
-	0,  // 26: dspy_grpc.v1.WatchOptimizationResponse.optimization:type_name -> dspy_grpc.v1.Optimization
-	10, // 27: dspy_grpc.v1.ListOptimizationCandidatesResponse.candidates:type_name -> dspy_grpc.v1.OptimizationCandidate
-	11, // 28: dspy_grpc.v1.OptimizationService.CreateOptimization:input_type -> dspy_grpc.v1.CreateOptimizationRequest
-	12, // 29: dspy_grpc.v1.OptimizationService.GetOptimization:input_type -> dspy_grpc.v1.GetOptimizationRequest
-	13, // 30: dspy_grpc.v1.OptimizationService.ListOptimizations:input_type -> dspy_grpc.v1.ListOptimizationsRequest
-	15, // 31: dspy_grpc.v1.OptimizationService.CancelOptimization:input_type -> dspy_grpc.v1.CancelOptimizationRequest
-	16, // 32: dspy_grpc.v1.OptimizationService.WatchOptimization:input_type -> dspy_grpc.v1.WatchOptimizationRequest
-	18, // 33: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:input_type -> dspy_grpc.v1.ListOptimizationCandidatesRequest
-	0,  // 34: dspy_grpc.v1.OptimizationService.CreateOptimization:output_type -> dspy_grpc.v1.Optimization
-	0,  // 35: dspy_grpc.v1.OptimizationService.GetOptimization:output_type -> dspy_grpc.v1.Optimization
-	14, // 36: dspy_grpc.v1.OptimizationService.ListOptimizations:output_type -> dspy_grpc.v1.ListOptimizationsResponse
-	0,  // 37: dspy_grpc.v1.OptimizationService.CancelOptimization:output_type -> dspy_grpc.v1.Optimization
-	17, // 38: dspy_grpc.v1.OptimizationService.WatchOptimization:output_type -> dspy_grpc.v1.WatchOptimizationResponse
-	19, // 39: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:output_type -> dspy_grpc.v1.ListOptimizationCandidatesResponse
-	34, // [34:40] is the sub-list for method output_type
-	28, // [28:34] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	9,  // 10: dspy_grpc.v1.Optimization.simba:type_name -> dspy_grpc.v1.SIMBA
+	23, // 11: dspy_grpc.v1.Optimization.task_lm:type_name -> dspy_grpc.v1.LMSpec
+	23, // 12: dspy_grpc.v1.Optimization.teacher_lm:type_name -> dspy_grpc.v1.LMSpec
+	23, // 13: dspy_grpc.v1.Optimization.prompt_lm:type_name -> dspy_grpc.v1.LMSpec
+	24, // 14: dspy_grpc.v1.Optimization.state:type_name -> dspy_grpc.v1.JobState
+	25, // 15: dspy_grpc.v1.Optimization.progress:type_name -> dspy_grpc.v1.JobProgress
+	10, // 16: dspy_grpc.v1.Optimization.result:type_name -> dspy_grpc.v1.OptimizationResult
+	26, // 17: dspy_grpc.v1.Optimization.error:type_name -> dspy_grpc.v1.JobError
+	27, // 18: dspy_grpc.v1.Optimization.create_time:type_name -> google.protobuf.Timestamp
+	27, // 19: dspy_grpc.v1.Optimization.start_time:type_name -> google.protobuf.Timestamp
+	27, // 20: dspy_grpc.v1.Optimization.end_time:type_name -> google.protobuf.Timestamp
+	28, // 21: dspy_grpc.v1.Ensemble.reduce:type_name -> dspy_grpc.v1.EnsembleReduce
+	22, // 22: dspy_grpc.v1.KNNFewShot.bootstrap_metric:type_name -> dspy_grpc.v1.MetricSpec
+	23, // 23: dspy_grpc.v1.GEPA.reflection_lm:type_name -> dspy_grpc.v1.LMSpec
+	29, // 24: dspy_grpc.v1.OptimizationCandidate.module:type_name -> dspy_grpc.v1.ModuleSpec
+	0,  // 25: dspy_grpc.v1.CreateOptimizationRequest.optimization:type_name -> dspy_grpc.v1.Optimization
+	0,  // 26: dspy_grpc.v1.ListOptimizationsResponse.optimizations:type_name -> dspy_grpc.v1.Optimization
+	0,  // 27: dspy_grpc.v1.WatchOptimizationResponse.optimization:type_name -> dspy_grpc.v1.Optimization
+	11, // 28: dspy_grpc.v1.ListOptimizationCandidatesResponse.candidates:type_name -> dspy_grpc.v1.OptimizationCandidate
+	12, // 29: dspy_grpc.v1.OptimizationService.CreateOptimization:input_type -> dspy_grpc.v1.CreateOptimizationRequest
+	13, // 30: dspy_grpc.v1.OptimizationService.GetOptimization:input_type -> dspy_grpc.v1.GetOptimizationRequest
+	14, // 31: dspy_grpc.v1.OptimizationService.ListOptimizations:input_type -> dspy_grpc.v1.ListOptimizationsRequest
+	16, // 32: dspy_grpc.v1.OptimizationService.CancelOptimization:input_type -> dspy_grpc.v1.CancelOptimizationRequest
+	17, // 33: dspy_grpc.v1.OptimizationService.WatchOptimization:input_type -> dspy_grpc.v1.WatchOptimizationRequest
+	19, // 34: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:input_type -> dspy_grpc.v1.ListOptimizationCandidatesRequest
+	0,  // 35: dspy_grpc.v1.OptimizationService.CreateOptimization:output_type -> dspy_grpc.v1.Optimization
+	0,  // 36: dspy_grpc.v1.OptimizationService.GetOptimization:output_type -> dspy_grpc.v1.Optimization
+	15, // 37: dspy_grpc.v1.OptimizationService.ListOptimizations:output_type -> dspy_grpc.v1.ListOptimizationsResponse
+	0,  // 38: dspy_grpc.v1.OptimizationService.CancelOptimization:output_type -> dspy_grpc.v1.Optimization
+	18, // 39: dspy_grpc.v1.OptimizationService.WatchOptimization:output_type -> dspy_grpc.v1.WatchOptimizationResponse
+	20, // 40: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:output_type -> dspy_grpc.v1.ListOptimizationCandidatesResponse
+	35, // [35:41] is the sub-list for method output_type
+	29, // [29:35] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_dspy_grpc_v1_optimization_proto_init() }
@@ -2191,6 +2348,7 @@ func file_dspy_grpc_v1_optimization_proto_init() {
 		(*Optimization_Ensemble)(nil),
 		(*Optimization_KnnFewShot)(nil),
 		(*Optimization_Gepa)(nil),
+		(*Optimization_Simba)(nil),
 	}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[1].OneofWrappers = []any{}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[2].OneofWrappers = []any{}
@@ -2201,13 +2359,14 @@ func file_dspy_grpc_v1_optimization_proto_init() {
 	file_dspy_grpc_v1_optimization_proto_msgTypes[8].OneofWrappers = []any{}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[9].OneofWrappers = []any{}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[10].OneofWrappers = []any{}
+	file_dspy_grpc_v1_optimization_proto_msgTypes[11].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dspy_grpc_v1_optimization_proto_rawDesc), len(file_dspy_grpc_v1_optimization_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
