@@ -102,9 +102,12 @@ def _instructions(module) -> dict[str, str]:
     ("single", {"max_metric_calls": 60}),
     ("single", {"max_metric_calls": 60, "candidate_selection_strategy": "current_best", "use_merge": False}),
     ("two_step", {"max_metric_calls": 80}),
+    # Seeds whose runs merge two frontier candidates (a draft-only and a verify-only change).
+    ("two_step", {"max_metric_calls": 160, "seed": 2}),
+    ("two_step", {"max_metric_calls": 160, "seed": 4}),
 ])
 async def test_gepa_matches_dspy(channel, task, program, settings):
-    program_id = f"gepa-{program.replace('_', '-')}-{len(settings)}"
+    program_id = f"gepa-{program.replace('_', '-')}-{len(settings)}-{settings['max_metric_calls']}-{settings.get('seed', 0)}"
     if program == "single":
         await create_program(channel, program_id)
     else:
@@ -145,5 +148,8 @@ async def test_gepa_matches_dspy(channel, task, program, settings):
     assert done.result.best_candidate == details.best_idx
     assert done.result.best_score == round(100 * details.val_aggregate_scores[details.best_idx], 2)
     assert done.result.best_score > candidates[0].score  # instructions matter on this task
+    if settings.get("seed"):
+        merges = [c for c in candidates if c.label.startswith("merge")]
+        assert merges and all(len(c.parents) == 2 for c in merges)
     assert done.progress.metric_calls_budget == settings["max_metric_calls"]
     assert 0 < done.progress.metric_calls_used <= settings["max_metric_calls"] + len(ROWS)

@@ -3,7 +3,10 @@
 Instructions climb three levels:
 
 * the seed knows nothing (the task answers "I do not know", unless demos are given);
-* :data:`PARTIAL_INSTRUCTION` makes the task answer questions whose first number is even;
+* :data:`PARTIAL_INSTRUCTION` makes the task answer questions whose first number is even (a checking
+  step, one with a ``draft`` input: a multiple of 3; it also keeps a right draft, and gets questions
+  starting with 1 right when the draft abstains -- which a partial draft, answering "0", does not --
+  so the seed program stays on the Pareto frontier and GEPA can merge);
 * :data:`arithmetic.GOOD_INSTRUCTION` makes it answer every question.
 
 A reflection request -- DSPy's GEPA ``ProposeInstruction`` prompt (output field ``new_instruction``,
@@ -74,11 +77,20 @@ def reply_text(request: RecordedRequest, *, sampling_luck: bool = False) -> str:
     if "`new_instruction`" in system:
         found = CURRENT.search(user)
         return json.dumps({"new_instruction": proposal(found.group(1) if found else "")})
+    if question is not None and "`draft`" in system and "`answer`" in system:
+        # A checking step: it keeps a right draft; otherwise it knows what its instruction teaches
+        # (the partial one: questions whose first number is a multiple of 3).
+        first, second = int(question.group(1)), int(question.group(2))
+        draft = arithmetic.DRAFT.search(user)
+        knows = (draft is not None and draft.group(1).strip() == str(first + second)) or GOOD_INSTRUCTION in system \
+            or (PARTIAL_INSTRUCTION in system and first % 3 == 0) \
+            or (first == 1 and draft is not None and draft.group(1).strip() == "I do not know")
+        return _chat({"answer": str(first + second) if knows else "I do not know"})
     if PARTIAL_INSTRUCTION in system and GOOD_INSTRUCTION not in system:
         question = arithmetic.QUESTION.search(user)
         if question is not None and "`answer`" in system:
             first = int(question.group(1))
-            answer = str(first + int(question.group(2))) if first % 2 == 0 else "I do not know"
+            answer = str(first + int(question.group(2))) if first % 2 == 0 else "0"
             outputs = {"answer": answer}
             if "[[ ## reasoning ## ]]" in system:
                 outputs = {"reasoning": "Adding.", **outputs}
