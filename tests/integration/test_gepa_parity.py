@@ -103,7 +103,7 @@ def _instructions(module) -> dict[str, str]:
     ("single", {"max_metric_calls": 60, "candidate_selection_strategy": "current_best", "use_merge": False}),
     ("two_step", {"max_metric_calls": 80}),
     # Seeds whose runs merge two frontier candidates (a draft-only and a verify-only change).
-    ("two_step", {"max_metric_calls": 160, "seed": 2}),
+    ("two_step", {"max_metric_calls": 160, "seed": 1}),
     ("two_step", {"max_metric_calls": 160, "seed": 4}),
 ])
 async def test_gepa_matches_dspy(channel, task, program, settings):
