@@ -269,6 +269,54 @@ class Simba:
             for view in views if view.name in advice
         })
 
+    def draw(self, bucket: list[_Run], strategies: list[str]) -> tuple[ModuleSpec, str]:
+        """DSPy's draws for one bucket: the source program, the demos dropped, the strategy."""
+
+        config = self.config
+        source = self.softmax_sample(self.top_k_plus_baseline(config.num_candidates), config.temperature_for_candidates)
+        system = self.programs[source]
+        views = program.predictors(system)
+        cap = config.max_demos if config.max_demos > 0 else 3
+        most = max((len(view.demos) for view in views), default=0)
+        drop = min(max(int(self.rng_np.poisson(most / cap)), int(most >= cap)), most)
+        dropped = {self.rng.randrange(most) for _ in range(drop)}
+        if dropped:
+            system = program.updated(system, {view.name: PredictorUpdate(
+                demos=tuple(d for i, d in enumerate(view.demos) if i not in dropped)) for view in views})
+        return system, self.rng.choice(strategies)
+
+    async def apply(self, strategy: str, bucket: list[_Run], system: ModuleSpec, p10: float,
+                    p90: float) -> ModuleSpec | None:
+        try:
+            if strategy == "append_a_demo":
+                return self.append_a_demo(bucket, system, p10, p90)
+            return await self.append_a_rule(bucket, system, p10, p90)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as error:  # noqa: BLE001 - DSPy logs a failed strategy and moves on
+            log.info("SIMBA: strategy %s failed: %s", strategy, error)
+            return None
+
+    async def new_candidates(self, buckets: list[list[_Run]], strategies: list[str], p10: float,
+                             p90: float) -> list[ModuleSpec]:
+        """Up to ``num_candidates + 1`` new programs, bucket after bucket as DSPy builds them. DSPy
+        applies one strategy at a time and stops once it has enough; a strategy's outcome never
+        changes the next bucket's draws, so here the draws are made for exactly as many buckets as
+        programs are still missing and their strategies (rule-writing LM calls) run at once -- the
+        same draws, in the same order, as DSPy's loop makes."""
+
+        wanted = self.config.num_candidates + 1
+        candidates: list[ModuleSpec] = []
+        position = 0
+        while len(candidates) < wanted and position < len(buckets):
+            wave = buckets[position:position + wanted - len(candidates)]
+            position += len(wave)
+            drawn = [(bucket, *self.draw(bucket, strategies)) for bucket in wave]
+            built = await asyncio.gather(*(self.apply(strategy, bucket, system, p10, p90)
+                                           for bucket, system, strategy in drawn))
+            candidates.extend(system for system in built if system is not None)
+        return candidates
+
     # -- the run
 
     def base_lm(self, student: ModuleSpec) -> LMChoice:
@@ -312,34 +360,7 @@ class Simba:
                 buckets.append((bucket, (best - worst, best, best - average)))
             buckets.sort(key=lambda item: item[1], reverse=True)
 
-            candidates: list[ModuleSpec] = []
-            for bucket, _ in buckets:
-                source = self.softmax_sample(self.top_k_plus_baseline(config.num_candidates),
-                                             config.temperature_for_candidates)
-                system = self.programs[source]
-                views = program.predictors(system)
-                cap = config.max_demos if config.max_demos > 0 else 3
-                most = max((len(view.demos) for view in views), default=0)
-                drop = max(int(self.rng_np.poisson(most / cap)), int(most >= cap))
-                drop = min(drop, most)
-                dropped = {self.rng.randrange(most) for _ in range(drop)}
-                if dropped:
-                    system = program.updated(system, {view.name: PredictorUpdate(
-                        demos=tuple(d for i, d in enumerate(view.demos) if i not in dropped)) for view in views})
-                strategy = self.rng.choice(strategies)
-                try:
-                    if strategy == "append_a_demo":
-                        system = self.append_a_demo(bucket, system, p10, p90)
-                    else:
-                        system = await self.append_a_rule(bucket, system, p10, p90)
-                except (asyncio.CancelledError, KeyboardInterrupt):
-                    raise
-                except Exception as error:  # noqa: BLE001 - DSPy logs a failed strategy and moves on
-                    log.info("SIMBA: strategy %s failed: %s", strategy, error)
-                    continue
-                candidates.append(system)
-                if len(candidates) >= config.num_candidates + 1:
-                    break
+            candidates = await self.new_candidates([bucket for bucket, _ in buckets], strategies, p10, p90)
 
             ctx.progress.update(current_candidate=f"step {step + 1}: {len(candidates)} new programs")
             runs = list(await asyncio.gather(*(self.run(c, e) for c in candidates for e in batch)))
