@@ -5,27 +5,27 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dspy_grpc.v1 import dataset_pb2, evaluation_pb2, job_pb2, metric_pb2, optimization_pb2
+from dspy_grpc.v1 import dataset_pb2, evaluation_pb2, job_pb2, optimization_pb2
 from google.protobuf import duration_pb2
 
 from ..app.evaluations import EvaluationRequest
 from ..app.optimizations import OptimizationRequest
 from ..core import errors as core_errors
 from ..core.errors import invalid
-from ..modules.spec import LMChoice, PredictorSpec
+from ..modules.spec import LMChoice
 from ..modules.storage import lm_from_dict, lm_to_dict
 from ..optimize.bootstrap import BootstrapConfig
 from ..optimize.context import Candidate
+from ..modules.metrics import metric_from_dict, metric_to_dict
 from ..optimize.copro import CoproConfig
-from ..optimize.gepa import GepaConfig
-from ..optimize.simba import SimbaConfig
 from ..optimize.ensemble import EnsembleConfig
 from ..optimize.evaluate import ExampleResult
+from ..optimize.gepa import GepaConfig
 from ..optimize.knn_few_shot import KNNFewShotConfig
 from ..optimize.labeled_few_shot import LabeledFewShotConfig
 from ..optimize.mipro import MiproConfig
-from ..modules.metrics import metric_from_dict, metric_to_dict
 from ..optimize.random_search import RandomSearchConfig
+from ..optimize.simba import SimbaConfig
 from ..optimize.splits import Split
 from ..store.datasets import DatasetRecord
 from ..store.jobs import JobRecord
@@ -40,7 +40,6 @@ from .convert import (
     metric_to_proto,
     module_to_proto,
     program_ref,
-    signature_from_proto,
 )
 
 _NAME = {kind: re.compile(rf"{kind}s/([a-z][a-z0-9-]{{0,62}})") for kind in ("dataset", "evaluation", "optimization")}

@@ -36,7 +36,7 @@ from ..core.errors import invalid
 from ..core.example import Example
 from ..core.signature import Signature, parse_signature
 from ..modules.metrics import Assessment
-from ..modules.spec import LMChoice, ModuleSpec, PredictorSpec, PredictSpec
+from ..modules.spec import ModuleSpec, PredictorSpec, PredictSpec
 from ..modules.storage import lm_from_dict
 from . import program
 from .context import Candidate, OptimizeContext, Outcome

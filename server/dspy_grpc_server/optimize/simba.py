@@ -53,6 +53,8 @@ MAX_BSIZE = 1_000
 MAX_CANDIDATES = 64
 MAX_STEPS = 100
 MAX_DEMOS = 64
+MAX_FIELD_LENGTH = 1_000_000
+MAX_TEMPERATURE = 100.0
 #: Program runs a SIMBA job may plan (checked when the job is created).
 MAX_RUNS = 100_000
 
@@ -85,11 +87,11 @@ def validate(config: SimbaConfig, trainset_size: int, path: str) -> None:
         raise invalid(f"{path}.max_steps", f"must be 1 to {MAX_STEPS}")
     if not 0 <= config.max_demos <= MAX_DEMOS:
         raise invalid(f"{path}.max_demos", f"must be 0 to {MAX_DEMOS}")
-    if config.demo_input_field_maxlen < 0:
-        raise invalid(f"{path}.demo_input_field_maxlen", "must not be negative")
+    if not 0 <= config.demo_input_field_maxlen <= MAX_FIELD_LENGTH:
+        raise invalid(f"{path}.demo_input_field_maxlen", f"must be 0 to {MAX_FIELD_LENGTH}")
     for key in ("temperature_for_sampling", "temperature_for_candidates"):
-        if not getattr(config, key) > 0:
-            raise invalid(f"{path}.{key}", "must be positive")
+        if not 0 < getattr(config, key) <= MAX_TEMPERATURE:
+            raise invalid(f"{path}.{key}", f"must be positive and at most {MAX_TEMPERATURE:g}")
     runs = planned_runs(config, trainset_size)
     if runs > MAX_RUNS:
         raise invalid(f"{path}.max_steps", f"plans {runs} program runs; at most {MAX_RUNS} are allowed")

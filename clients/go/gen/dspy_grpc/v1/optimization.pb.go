@@ -1109,9 +1109,9 @@ type GEPA struct {
 	UseMerge *bool `protobuf:"varint,9,opt,name=use_merge,json=useMerge,proto3,oneof" json:"use_merge,omitempty"`
 	// Merges at most; default 5, 0 to 100.
 	MaxMergeInvocations *int32 `protobuf:"varint,10,opt,name=max_merge_invocations,json=maxMergeInvocations,proto3,oneof" json:"max_merge_invocations,omitempty"`
-	// The score of an example whose program run fails; default 0.
+	// The score of an example whose program run fails; default 0 (any finite number).
 	FailureScore *float64 `protobuf:"fixed64,11,opt,name=failure_score,json=failureScore,proto3,oneof" json:"failure_score,omitempty"`
-	// The best score the metric gives; default 1.
+	// The best score the metric gives; default 1 (any finite number).
 	PerfectScore *float64 `protobuf:"fixed64,12,opt,name=perfect_score,json=perfectScore,proto3,oneof" json:"perfect_score,omitempty"`
 	// Seed of the candidate, minibatch and trace sampling; default 0.
 	Seed          *int64 `protobuf:"varint,13,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
@@ -1260,11 +1260,13 @@ type SIMBA struct {
 	MaxSteps *int32 `protobuf:"varint,3,opt,name=max_steps,json=maxSteps,proto3,oneof" json:"max_steps,omitempty"`
 	// Demos a predictor holds before SIMBA starts dropping some; default 4, 0 to 64 (0: only rules).
 	MaxDemos *int32 `protobuf:"varint,4,opt,name=max_demos,json=maxDemos,proto3,oneof" json:"max_demos,omitempty"`
-	// Characters of an input field kept in a new demo; default 100000.
+	// Characters of an input field kept in a new demo; default 100000, 0 (no limit) to 1000000.
 	DemoInputFieldMaxlen *int32 `protobuf:"varint,5,opt,name=demo_input_field_maxlen,json=demoInputFieldMaxlen,proto3,oneof" json:"demo_input_field_maxlen,omitempty"`
-	// Softmax temperature for picking the programs that run the mini-batch; default 0.2, positive.
+	// Softmax temperature for picking the programs that run the mini-batch; default 0.2, above 0 and
+	// at most 100.
 	TemperatureForSampling *float64 `protobuf:"fixed64,6,opt,name=temperature_for_sampling,json=temperatureForSampling,proto3,oneof" json:"temperature_for_sampling,omitempty"`
-	// Softmax temperature for picking the program a new candidate starts from; default 0.2, positive.
+	// Softmax temperature for picking the program a new candidate starts from; default 0.2, above 0
+	// and at most 100.
 	TemperatureForCandidates *float64 `protobuf:"fixed64,7,opt,name=temperature_for_candidates,json=temperatureForCandidates,proto3,oneof" json:"temperature_for_candidates,omitempty"`
 	// Seed of every random draw; default 0.
 	Seed          *int64 `protobuf:"varint,8,opt,name=seed,proto3,oneof" json:"seed,omitempty"`

@@ -767,14 +767,14 @@ export type GEPA = Message<"dspy_grpc.v1.GEPA"> & {
   maxMergeInvocations?: number | undefined;
 
   /**
-   * The score of an example whose program run fails; default 0.
+   * The score of an example whose program run fails; default 0 (any finite number).
    *
    * @generated from field: optional double failure_score = 11;
    */
   failureScore?: number | undefined;
 
   /**
-   * The best score the metric gives; default 1.
+   * The best score the metric gives; default 1 (any finite number).
    *
    * @generated from field: optional double perfect_score = 12;
    */
@@ -839,21 +839,23 @@ export type SIMBA = Message<"dspy_grpc.v1.SIMBA"> & {
   maxDemos?: number | undefined;
 
   /**
-   * Characters of an input field kept in a new demo; default 100000.
+   * Characters of an input field kept in a new demo; default 100000, 0 (no limit) to 1000000.
    *
    * @generated from field: optional int32 demo_input_field_maxlen = 5;
    */
   demoInputFieldMaxlen?: number | undefined;
 
   /**
-   * Softmax temperature for picking the programs that run the mini-batch; default 0.2, positive.
+   * Softmax temperature for picking the programs that run the mini-batch; default 0.2, above 0 and
+   * at most 100.
    *
    * @generated from field: optional double temperature_for_sampling = 6;
    */
   temperatureForSampling?: number | undefined;
 
   /**
-   * Softmax temperature for picking the program a new candidate starts from; default 0.2, positive.
+   * Softmax temperature for picking the program a new candidate starts from; default 0.2, above 0
+   * and at most 100.
    *
    * @generated from field: optional double temperature_for_candidates = 7;
    */
