@@ -425,8 +425,11 @@ async def run_gepa(ctx: OptimizeContext, student: ModuleSpec, config: GepaConfig
     adapter = GepaAdapter(ctx, student, config, bridge)
     progress = _Progress(ctx, adapter, bridge, budget, len(valset))
     ctx.progress.update(phase="evaluate seed", metric_calls_budget=budget, metric_calls_used=0)
+    # A thread of its own (not the loop's shared executor, which a long run would hold for its
+    # whole length): the engine spends nearly all its time waiting for the loop.
+    thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gepa-engine")
     worker = asyncio.get_running_loop().run_in_executor(
-        None, _run_engine, adapter, progress, config, seed, trainset, valset, budget)
+        thread, _run_engine, adapter, progress, config, seed, trainset, valset, budget)
     try:
         result = await asyncio.shield(worker)
     except asyncio.CancelledError:
@@ -436,6 +439,8 @@ async def run_gepa(ctx: OptimizeContext, student: ModuleSpec, config: GepaConfig
         except BaseException:  # noqa: BLE001 - the job is cancelled; how the engine stopped does not matter
             pass
         raise
+    finally:
+        thread.shutdown(wait=False)
     best = int(result.best_idx)
     best_score = round(100 * float(result.val_aggregate_scores[best]), 2)
     return Outcome(adapter.build(result.best_candidate), best_score, best)
