@@ -13,11 +13,13 @@ from dspy_grpc.v1 import dataset_pb2, dataset_pb2_grpc, evaluation_pb2, evaluati
 from dspy_grpc.v1 import optimization_pb2, optimization_pb2_grpc
 from dspy_grpc.v1 import lm_pb2, lm_pb2_grpc
 from dspy_grpc.v1 import program_admin_pb2, program_admin_pb2_grpc
+from dspy_grpc.v1 import budget_pb2, budget_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ..app.application import Application
 from ..app.config import Config
+from .budget_service import BudgetService
 from .dataset_service import DatasetService
 from .evaluation_service import EvaluationService
 from .inference_service import InferenceService
@@ -40,6 +42,7 @@ SERVICE_NAMES = (
     optimization_pb2.DESCRIPTOR.services_by_name["OptimizationService"].full_name,
     lm_pb2.DESCRIPTOR.services_by_name["LMService"].full_name,
     program_admin_pb2.DESCRIPTOR.services_by_name["ProgramAdminService"].full_name,
+    budget_pb2.DESCRIPTOR.services_by_name["BudgetService"].full_name,
 )
 
 
@@ -94,6 +97,7 @@ async def start_server(config: Config) -> RunningServer:
     program_admin_pb2_grpc.add_ProgramAdminServiceServicer_to_server(
         ProgramAdminService(ProgramAdmin(app.workers, app.quarantine_store)), server
     )
+    budget_pb2_grpc.add_BudgetServiceServicer_to_server(BudgetService(app.budgets), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
