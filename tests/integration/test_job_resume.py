@@ -83,7 +83,7 @@ async def start_server(workdir: Path, mock_base_url: str) -> tuple[asyncio.subpr
     )
     log.close()
     while True:
-        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        line = (await asyncio.wait_for(process.stdout.readline(), 120)).decode()
         assert line, "server exited before listening: " + (workdir / "server.log").read_text()[-2000:]
         if line.startswith("dspy-grpc listening on"):
             return process, int(line.rsplit(":", 1)[1])
@@ -92,7 +92,7 @@ async def start_server(workdir: Path, mock_base_url: str) -> tuple[asyncio.subpr
 async def stop(process: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -> None:
     if process.returncode is None:
         process.send_signal(sig)
-        await asyncio.wait_for(process.wait(), 20)
+        await asyncio.wait_for(process.wait(), 60)
 
 
 def request_keys(mock_lm) -> list[str]:
