@@ -1,10 +1,11 @@
-"""Benchmark: BootstrapFewShotWithRandomSearch and MIPROv2 (light) as dspy-grpc jobs vs dspy 3.4.1.
+"""Benchmark: BootstrapFewShotWithRandomSearch, MIPROv2 (light), GEPA (light) and SIMBA as dspy-grpc jobs vs dspy 3.4.1.
 
     make bench-optimize            # or: .venv/bin/python -m bench.optimize --examples 100 --latency-ms 100
     .venv/bin/python -m bench.optimize --optimizer mipro_v2 --skip-dspy --repeat 5   # the spread on a busy machine
 
 Starts the mock LM (``python -m tests.mocklm --task arithmetic``, answers right only when the
-prompt has demos or good instructions) with a fixed latency, and the dspy-grpc server as a
+prompt has demos or good instructions; GEPA's reflection LM and SIMBA's varied samples as in
+tests/mocklm/reflection.py) with a fixed latency, and the dspy-grpc server as a
 subprocess on a fresh SQLite file. Runs each optimizer on N examples (no split: each picks its
 valset as DSPy does) and prints:
 
@@ -56,12 +57,32 @@ def _mock_calls(base_url: str) -> int:
 OPTIMIZERS = {
     "random_search": "BootstrapFewShotWithRandomSearch",
     "mipro_v2": "MIPROv2 (auto=light)",
+    "gepa": "GEPA (auto=light)",
+    "simba": "SIMBA (DSPy's defaults)",
 }
+#: The mock LM's task per optimizer (see tests/mocklm/__main__.py).
+TASKS = {"random_search": "arithmetic", "mipro_v2": "arithmetic", "gepa": "reflection", "simba": "sampling"}
+
+
+def feedback_metric(gold, pred, trace=None, pred_name=None, pred_trace=None):
+    """Our exact-match metric's score and feedback, as a DSPy GEPA/SIMBA metric."""
+
+    import dspy
+    from dspy_grpc_server.modules.metrics import normalize_text
+
+    got, expected = pred.answer, gold.answer
+    if normalize_text(str(got)) == normalize_text(str(expected)):
+        return dspy.Prediction(score=1.0, feedback=f"The answer {got} is correct (expected {expected}).")
+    return dspy.Prediction(score=0.0, feedback=f"The answer {got} is incorrect: the expected answer is {expected}.")
 
 
 def _our_settings(optimizer: str, candidates: int) -> dict:
     if optimizer == "random_search":
         return {"random_search": {"num_candidate_programs": candidates}}
+    if optimizer == "gepa":
+        return {"gepa": {"auto": "light", "reflection_lm": {"model": "mock"}}}
+    if optimizer == "simba":
+        return {"simba": {}}
     return {"mipro_v2": {"auto": "light"}}
 
 
@@ -72,6 +93,11 @@ def _dspy_optimizer(optimizer: str, candidates: int, threads: int):
     if optimizer == "random_search":
         return dspy.BootstrapFewShotWithRandomSearch(
             metric=answer_exact_match, num_candidate_programs=candidates, num_threads=threads)
+    if optimizer == "gepa":
+        return dspy.GEPA(metric=feedback_metric, auto="light", reflection_lm=dspy.settings.lm, num_threads=threads,
+                         track_stats=True)
+    if optimizer == "simba":
+        return dspy.SIMBA(metric=feedback_metric, num_threads=threads)
     return dspy.MIPROv2(metric=answer_exact_match, auto="light", num_threads=threads)
 
 
@@ -140,7 +166,12 @@ def run_dspy(base_url: str, optimizer_name: str, examples: int, threads: int, ca
         compiled = optimizer.compile(dspy.Predict("question -> answer"), trainset=trainset)
     wall = time.perf_counter() - started
     best = getattr(compiled, "score", None)
-    if best is None:
+    if optimizer_name == "gepa":
+        results = compiled.detailed_results
+        best = round(100 * results.val_aggregate_scores[results.best_idx], 2)
+    elif optimizer_name == "simba":
+        best = round(100 * compiled.candidate_programs[0]["score"], 2)
+    elif best is None:
         best = compiled.candidate_programs[0]["score"]
     return wall, _mock_calls(base_url) - calls_before, best
 
@@ -158,12 +189,12 @@ async def main() -> None:
     args = parser.parse_args()
     latency = args.latency_ms / 1000
 
-    mock, base_url = await _start(
-        [sys.executable, "-m", "tests.mocklm", "--port", "0", "--latency-ms", str(args.latency_ms),
-         "--task", "arithmetic"], "MOCKLM READY",
-    )
-    try:
-        for optimizer in OPTIMIZERS if args.optimizer == "all" else [args.optimizer]:
+    for optimizer in OPTIMIZERS if args.optimizer == "all" else [args.optimizer]:
+        mock, base_url = await _start(
+            [sys.executable, "-m", "tests.mocklm", "--port", "0", "--latency-ms", str(args.latency_ms),
+             "--task", TASKS[optimizer]], "MOCKLM READY",
+        )
+        try:
             detail = f", {args.candidates} candidates" if optimizer == "random_search" else ""
             print(f"{OPTIMIZERS[optimizer]}, {args.examples} examples{detail}, latency {args.latency_ms:g} ms, "
                   f"concurrency {args.concurrency}")
@@ -187,9 +218,9 @@ async def main() -> None:
                 print(f"  dspy 3.4.1 (num_threads={args.concurrency}): {dspy_wall:.2f} s wall, {dspy_calls} LM calls, "
                       f"best score {dspy_score:.1f}")
                 print(f"  wall time vs dspy: {wall / dspy_wall:.3f}x ({dspy_wall / wall:.2f}x faster)", flush=True)
-    finally:
-        mock.terminate()
-        await mock.wait()
+        finally:
+            mock.terminate()
+            await mock.wait()
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from tests.integration.job_helpers import (
     exact_match,
     wait_evaluation,
 )
-from tests.mocklm import arithmetic
+from tests.mocklm import arithmetic, reflection
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -58,6 +58,21 @@ KNN = {
 }
 
 
+#: GEPA: reflective minibatches, reflection-LM proposals (JSON) and full valset evaluations, all on
+#: the gepa engine's thread -- journaled like everything else.
+GEPA = {
+    "program": "programs/adder", "dataset": "datasets/train", "metric": exact_match(), "num_threads": THREADS,
+    "gepa": {"max_metric_calls": 60, "reflection_lm": {"model": "mock"}},
+}
+
+
+#: SIMBA: sampled runs on rollout ids, demo and rule strategies, the final validation.
+SIMBA = {
+    "program": "programs/adder", "dataset": "datasets/train", "metric": exact_match(), "num_threads": THREADS,
+    "prompt_lm": {"model": "mock"}, "simba": {"bsize": 4, "num_candidates": 2, "max_steps": 3, "max_demos": 2},
+}
+
+
 async def start_server(workdir: Path, mock_base_url: str) -> tuple[asyncio.subprocess.Process, int]:
     workdir.mkdir(exist_ok=True)
     config = workdir / "dspy-grpc.toml"
@@ -77,7 +92,7 @@ async def start_server(workdir: Path, mock_base_url: str) -> tuple[asyncio.subpr
     )
     log.close()
     while True:
-        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        line = (await asyncio.wait_for(process.stdout.readline(), 120)).decode()
         assert line, "server exited before listening: " + (workdir / "server.log").read_text()[-2000:]
         if line.startswith("dspy-grpc listening on"):
             return process, int(line.rsplit(":", 1)[1])
@@ -86,7 +101,7 @@ async def start_server(workdir: Path, mock_base_url: str) -> tuple[asyncio.subpr
 async def stop(process: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -> None:
     if process.returncode is None:
         process.send_signal(sig)
-        await asyncio.wait_for(process.wait(), 20)
+        await asyncio.wait_for(process.wait(), 60)
 
 
 def request_keys(mock_lm) -> list[str]:
@@ -140,12 +155,13 @@ async def setup(channel, optimization: dict) -> str:
 @pytest.mark.parametrize(
     ("optimization", "kill_after", "in_flight"),
     # KNN: each dev example's bootstrap runs its k=3 teacher runs at once.
-    [(OPTIMIZATION, 20, THREADS), (MIPRO, 20, THREADS), (KNN, 8, THREADS * 3)],
-    ids=["random_search", "mipro_v2", "knn_few_shot"],
+    [(OPTIMIZATION, 20, THREADS), (MIPRO, 20, THREADS), (KNN, 8, THREADS * 3), (GEPA, 12, THREADS), (SIMBA, 20, THREADS)],
+    ids=["random_search", "mipro_v2", "knn_few_shot", "gepa", "simba"],
 )
 async def test_a_killed_job_resumes_without_repeating_finished_lm_calls(tmp_path, mock_lm, optimization, kill_after,
                                                                       in_flight):
-    arithmetic.install(mock_lm)
+    # The arithmetic task, plus GEPA's reflection LM and SIMBA's varied samples and rules.
+    reflection.install(mock_lm, sampling_luck=optimization is SIMBA)
     mock_lm.latency_s = 0.03
 
     # The reference: an uninterrupted run.

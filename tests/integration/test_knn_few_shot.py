@@ -208,3 +208,26 @@ async def test_an_inline_knn_module_runs_and_round_trips(knn_channel, mock_lm):
     row = TRAIN[6]  # an addition; TRAIN[:4] holds two additions (its 2 nearest) and two others
     response = await _predict(knn_channel, "programs/knn-stored", row["question"])
     assert json_format.MessageToDict(response.prediction.outputs) == {"answer": row["answer"]}
+
+
+async def test_the_per_call_bootstrap_keeps_only_teacher_runs_passing_its_metric(knn_channel, mock_lm):
+    channel = knn_channel
+    await create_program(channel, "knn-metric")
+    # No answer contains its own question, so no teacher run passes: every neighbour is tried and
+    # the call answers with labeled demos only.
+    never = {"contains": {"field": "answer", "label_field": "question"}}
+    done = await _knn(channel, "knn-metric", max_bootstrapped_demos=2, max_labeled_demos=3, bootstrap_metric=never)
+    assert done.state == job_pb2.JOB_STATE_SUCCEEDED, done.error
+    row = operations.question("subtract", 77, 5)
+    mock_lm.requests.clear()
+    response = await _predict(channel, done.result.program_revision, row["question"])
+    assert json_format.MessageToDict(response.prediction.outputs) == {"answer": "72"}
+    chats = mock_lm.completion_requests
+    assert len(chats) == 4  # the teacher on each of the 3 neighbours, then the answer
+    final = chats[-1].messages
+    assert len([m for m in final[1:-1] if m["role"] == "user"]) == 3
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _knn(channel, "knn-metric", bootstrap_metric={"contains": {"field": "answer", "label_field": "nope"}})
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "optimization.knn_few_shot.bootstrap_metric.contains.label_field" in error_details(caught.value)["violations"]

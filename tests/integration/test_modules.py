@@ -143,6 +143,37 @@ async def test_best_of_n_returns_the_best_attempt_scored_by_an_lm_judge(channel,
     assert outputs(await predict(channel, module, {"question": "q"})) == {"answer": "short"}
 
 
+async def test_best_of_n_takes_any_metric_as_its_reward(channel, mock_lm):
+    """Rewards are the metric system: a weighted token F1 + contains reward, labels from the inputs."""
+
+    mock_lm.enqueue(chat(answer="Lyon"), chat(answer="the city of Paris"), chat(answer="Paris"))
+    reward = {"metric": {"weighted": {"terms": [
+        {"weight": 1, "metric": {"tokenF1": {"field": "answer", "labelField": "expected"}}},
+        {"weight": 1, "metric": {"contains": {"field": "answer", "labelField": "expected"}}},
+    ]}}}
+    module = {"bestOfN": {"module": {"predict": {"predictor": predictor("question, expected -> answer")}}, "n": 3,
+                          "reward": reward, "threshold": 1.0}}
+    prediction = await predict(channel, module, {"question": "Capital of France?", "expected": "Paris"})
+    assert outputs(prediction) == {"answer": "Paris"}  # "the city of Paris" contains it but has F1 0.5
+    assert len(mock_lm.completion_requests) == 3
+    programs = program_pb2_grpc.ProgramServiceStub(channel)
+    created = await programs.CreateProgram(json_format.ParseDict(
+        {"programId": "metric-reward", "program": {"module": module}}, program_pb2.CreateProgramRequest()))
+    stored = json_format.MessageToDict(created.module)["bestOfN"]["reward"]
+    assert stored == reward
+
+
+async def test_a_reward_metric_naming_an_unknown_input_is_rejected(channel):
+    programs = program_pb2_grpc.ProgramServiceStub(channel)
+    module = {"bestOfN": {"module": {"predict": {"predictor": predictor("question -> answer")}}, "n": 2,
+                          "reward": {"metric": {"numeric": {"field": "answer", "labelField": "gold"}}}}}
+    request = json_format.ParseDict({"programId": "bad-metric-reward", "program": {"module": module}},
+                                    program_pb2.CreateProgramRequest())
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await programs.CreateProgram(request)
+    assert "program.module.best_of_n.reward.numeric.label_field" in error_details(caught.value)["violations"]
+
+
 async def test_refine_gives_the_next_attempt_the_feedback_as_a_hint(channel, mock_lm):
     mock_lm.enqueue(
         chat(answer="London"),

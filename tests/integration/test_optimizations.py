@@ -17,14 +17,14 @@ from tests.integration.job_helpers import (
     exact_match,
     wait_optimization,
 )
-from tests.mocklm import arithmetic
+from tests.mocklm import arithmetic, reflection
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 @pytest.fixture
 def task(mock_lm):
-    arithmetic.install(mock_lm)
+    reflection.install(mock_lm)  # the arithmetic task, plus GEPA's reflection LM
     return mock_lm
 
 
@@ -127,6 +127,28 @@ async def test_random_search_records_its_candidates_and_activates_when_asked(cha
         ({"mipro_v2": {"auto": "extreme"}}, "optimization.mipro_v2.auto"),
         ({"mipro_v2": {"num_candidates": 2, "num_trials": 2, "minibatch_size": 50}},
          "optimization.mipro_v2.minibatch_size"),
+        ({"gepa": {"reflection_lm": {"model": "mock"}}}, "optimization.gepa.auto"),
+        ({"gepa": {"auto": "light", "max_metric_calls": 10, "reflection_lm": {"model": "mock"}}},
+         "optimization.gepa.auto"),
+        ({"gepa": {"auto": "extreme", "reflection_lm": {"model": "mock"}}}, "optimization.gepa.auto"),
+        ({"gepa": {"max_metric_calls": 100001, "reflection_lm": {"model": "mock"}}},
+         "optimization.gepa.max_metric_calls"),
+        ({"gepa": {"max_full_evals": 0, "reflection_lm": {"model": "mock"}}}, "optimization.gepa.max_full_evals"),
+        ({"gepa": {"max_metric_calls": 10}}, "optimization.gepa.reflection_lm"),
+        ({"gepa": {"max_metric_calls": 10, "reflection_lm": {"model": "nope"}}},
+         "optimization.gepa.reflection_lm.model"),
+        ({"gepa": {"max_metric_calls": 10, "reflection_lm": {"model": "mock"}, "reflection_minibatch_size": 101}},
+         "optimization.gepa.reflection_minibatch_size"),
+        ({"gepa": {"max_metric_calls": 10, "reflection_lm": {"model": "mock"}, "component_selector": "some"}},
+         "optimization.gepa.component_selector"),
+        ({"gepa": {"max_metric_calls": 10, "reflection_lm": {"model": "mock"},
+                   "candidate_selection_strategy": "best"}}, "optimization.gepa.candidate_selection_strategy"),
+        ({"simba": {"bsize": 1000}}, "optimization.simba.bsize"),
+        ({"simba": {"bsize": 2, "num_candidates": 0}}, "optimization.simba.num_candidates"),
+        ({"simba": {"bsize": 2, "max_steps": 101}}, "optimization.simba.max_steps"),
+        ({"simba": {"bsize": 2, "max_demos": -1}}, "optimization.simba.max_demos"),
+        ({"simba": {"bsize": 2, "temperature_for_sampling": 0}}, "optimization.simba.temperature_for_sampling"),
+        ({"simba": {"bsize": 8, "num_candidates": 64, "max_steps": 100}}, "optimization.simba.max_steps"),
     ],
 )
 async def test_bad_input_is_rejected_at_create_time(channel, datasets, body, field):
@@ -137,7 +159,7 @@ async def test_bad_input_is_rejected_at_create_time(channel, datasets, body, fie
         pass
     request = {"program": "programs/opt-bad", "dataset": "datasets/opt-train", "metric": exact_match(), **body}
     if not any(key in body for key in ("labeled_few_shot", "bootstrap_few_shot", "random_search", "copro",
-                                       "mipro_v2")) and body:
+                                       "mipro_v2", "gepa", "simba")) and body:
         request["labeled_few_shot"] = {}
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await create_optimization(channel, request)
@@ -171,6 +193,10 @@ async def test_watch_streams_progress_until_the_result(channel, datasets, task):
     # Cancelled while trials run ahead of their turn: none of them may go on calling the LM.
     ("opt-cancel-mipro", {"num_threads": 2, "prompt_lm": {"model": "mock"}, "mipro_v2": {
         "num_candidates": 3, "num_trials": 12, "minibatch_size": 3, "minibatch_full_eval_steps": 2}}, "search"),
+    # Cancelled while the gepa engine's thread is reflecting: it stops at its next step.
+    ("opt-cancel-gepa", {"num_threads": 2, "gepa": {"max_metric_calls": 200, "reflection_lm": {"model": "mock"}}},
+     "reflect"),
+    ("opt-cancel-simba", {"num_threads": 2, "simba": {"bsize": 4, "num_candidates": 3, "max_steps": 20}}, "step"),
 ])
 async def test_cancelling_an_optimization_writes_no_revision(channel, datasets, task, program_id, settings, phase):
     task.latency_s = 0.05

@@ -55,3 +55,10 @@ async def test_readme_job_examples_work(server_factory):
     assert ensembled["state"] == "JOB_STATE_SUCCEEDED"
     assert ensembled["result"]["programRevision"] == "programs/adder@r0003"
     assert ensembled["ensemble"]["programs"] == ["programs/adder@r0001", "programs/adder@r0002"]
+    gepa = [o for o in optimizations if o["name"] == "optimizations/adder-gepa"][-1]
+    assert gepa["state"] == "JOB_STATE_SUCCEEDED" and gepa["progress"]["metricCallsBudget"] == "12"
+    assert gepa["result"]["programRevision"] == "programs/adder@r0004"
+    lineage = [o for o in objects if "candidates" in o][-1]["candidates"]
+    assert lineage[0]["label"] == "seed" and len(lineage[0]["instanceScores"]) == 4
+    simba = [o for o in optimizations if o["name"] == "optimizations/adder-simba"][-1]
+    assert simba["state"] == "JOB_STATE_SUCCEEDED" and simba["result"]["programRevision"] == "programs/adder@r0005"

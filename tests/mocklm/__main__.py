@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import signal
 
-from . import arithmetic
+from . import arithmetic, reflection
 from .server import MockLMServer
 
 
@@ -20,8 +20,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="port to bind (default: a free one)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every completion")
     parser.add_argument("--api-key", default=None, help="require this Bearer token")
-    parser.add_argument("--task", choices=["arithmetic"], default=None,
-                        help="answer with a scripted task (arithmetic: see tests/mocklm/arithmetic.py)")
+    parser.add_argument("--task", choices=["arithmetic", "reflection", "sampling"], default=None,
+                        help="answer with a scripted task (arithmetic: see tests/mocklm/arithmetic.py; reflection: "
+                             "the same plus GEPA's reflection LM; sampling: that plus SIMBA's varied samples, see "
+                             "tests/mocklm/reflection.py)")
     return parser.parse_args(argv)
 
 
@@ -32,6 +34,8 @@ async def serve(args: argparse.Namespace) -> None:
     )
     if args.task == "arithmetic":
         arithmetic.install(server)
+    elif args.task in ("reflection", "sampling"):
+        reflection.install(server, sampling_luck=args.task == "sampling")
     await server.start()
     print(f"MOCKLM READY {server.base_url}", flush=True)
     stop = asyncio.Event()

@@ -9,11 +9,12 @@ from dspy.evaluate import metrics as dspy_metrics
 from dspy.evaluate.auto_evaluation import f1_score as dspy_semantic_f1
 
 from dspy_grpc_server.core.example import Example
-from dspy_grpc_server.optimize.metrics import (
+from dspy_grpc_server.modules.metrics import (
     FieldMetric,
     LMJudgeMetric,
     Scored,
     WeightedMetric,
+    assess,
     metric_from_dict,
     metric_to_dict,
     score,
@@ -34,7 +35,7 @@ def _score(metric, label, value, *, trace=None, bootstrapping=False, judge=None)
 
     example = Example({"answer": label, "question": "q", "response": label}, ("question",))
     run = Scored({"answer": value, "context": value, "response": value}, trace or {})
-    return asyncio.run(score(metric, example, run, judge=judge or no_judge, bootstrapping=bootstrapping))
+    return asyncio.run(score(metric, example.data, run, judge=judge or no_judge, bootstrapping=bootstrapping))
 
 
 @pytest.mark.parametrize(("prediction", "label"), PAIRS)
@@ -116,3 +117,53 @@ def test_score_range_is_what_a_metric_can_give_one_run():
     assert score_range(WeightedMetric(((3.0, FieldMetric("exact_match")), (1.0, judge)))) == (0.0, 1.0)
     assert score_range(WeightedMetric(((1.0, FieldMetric("contains")), (1.0, one_field)))) == (
         float("-inf"), float("inf"))
+
+
+def _assess(metric, example, run, judge=None):
+    async def no_judge(_metric, _inputs):
+        raise AssertionError("no judge expected")
+
+    return asyncio.run(assess(metric, example, run, judge=judge or no_judge))
+
+
+def test_field_metrics_explain_a_miss_and_weighted_metrics_merge_feedback():
+    example = {"answer": "Paris", "city": "Paris"}
+    run = Scored({"answer": "Lyon"}, {"draft": {"city": "Paris"}})
+    miss = _assess(FieldMetric("exact_match"), example, run)
+    assert miss.score == 0.0
+    assert miss.feedback() == 'The answer Lyon is incorrect: the expected answer is Paris.'
+    weighted = WeightedMetric(((1.0, FieldMetric("exact_match")), (1.0, FieldMetric("contains", "city", predictor="draft"))))
+    both = _assess(weighted, example, run)
+    assert both.score == 0.5
+    # The predictor-specific term's feedback goes to that predictor only (DSPy's pred_name feedback).
+    assert both.feedback("draft") == ("The answer Lyon is incorrect: the expected answer is Paris.\n"
+                                      "The city Paris is correct (expected Paris).")
+    assert both.feedback("answerer") == "The answer Lyon is incorrect: the expected answer is Paris."
+    assert _assess(FieldMetric("token_f1"), {"answer": "big dog"}, Scored({"answer": "big cat"})).feedback() == (
+        "The answer big cat only partly matches the expected big dog (token F1 0.50).")
+
+
+def test_an_lm_judge_returns_its_feedback_field_or_the_dspy_default():
+    judge = semantic_f1()
+    with_feedback = LMJudgeMetric(judge.judge, judge.inputs, ("recall",), feedback_field="precision")
+
+    async def answer(_metric, _inputs):
+        return {"recall": 0.25, "precision": "Mention the river."}
+
+    run = Scored({"response": "Paris"})
+    assert _assess(with_feedback, {"question": "q", "response": "r"}, run, answer).feedback() == "Mention the river."
+    plain = LMJudgeMetric(judge.judge, judge.inputs, ("recall",))
+    assert _assess(plain, {"question": "q", "response": "r"}, run, answer).feedback() == (
+        "This trajectory got a score of 0.25.")
+
+
+def test_reward_forms_stored_before_the_merge_still_load():
+    old_match = metric_from_dict({"kind": "exact_match", "field": "answer", "reference_field": "gold",
+                                  "values": ["x"]})
+    assert old_match == FieldMetric("exact_match", "answer", "gold", values=("x",))
+    judge = semantic_f1().judge
+    from dspy_grpc_server.modules.storage import predictor_to_dict
+
+    old_judge = metric_from_dict({"kind": "lm_judge", "judge": predictor_to_dict(judge), "score_field": "recall"})
+    assert old_judge.score_fields == ("recall",) and not old_judge.chain_of_thought and old_judge.inputs == {}
+    assert metric_from_dict(metric_to_dict(old_judge)) == old_judge

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dspy_grpc_server.core.example import Example
 from dspy_grpc_server.core.signature import parse_signature
 from dspy_grpc_server.modules.build import build_module
-from dspy_grpc_server.modules.metrics import ExactMatchMetric
+from dspy_grpc_server.modules.metrics import FieldMetric
 from dspy_grpc_server.modules.rewrite import PredictorRewriter
 from dspy_grpc_server.modules.spec import (
     BestOfNSpec,
@@ -28,7 +28,7 @@ from dspy_grpc_server.modules.storage import module_from_dict, module_to_dict
 from dspy_grpc_server.optimize.program import PredictorUpdate, predictors, updated
 
 QA = PredictorSpec(parse_signature("question -> answer"))
-REWARD = ExactMatchMetric("answer", values=("4",))
+REWARD = FieldMetric("exact_match", "answer", values=("4",))
 
 EVERYTHING = GraphSpec(
     steps=(

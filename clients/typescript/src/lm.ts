@@ -9,7 +9,7 @@ import {
   LMSpecSchema,
   type DummyResponse,
   type LMSpec,
-} from "./gen/dspy_grpc/v1/module_pb.js";
+} from "./gen/dspy_grpc/v1/lm_spec_pb.js";
 import { toJsonText } from "./values.js";
 
 /** Sampling options; unset ones take the model's configured defaults. */

@@ -7,11 +7,12 @@ whose errors name fields with the same dotted paths the request uses.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
 
-from dspy_grpc.v1 import inference_pb2, module_pb2, prediction_pb2, program_pb2, signature_pb2
+from dspy_grpc.v1 import inference_pb2, metric_pb2, module_pb2, prediction_pb2, program_pb2, signature_pb2
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from ..app.inference import ProgramRef
@@ -24,7 +25,14 @@ from ..lm.dummy import DummyResponse, DummyRule, DummySpec
 from ..lm.types import LMOptions
 from ..modules.prediction import Prediction
 from ..modules.predictor import RenderedPrompt
-from ..modules.metrics import ExactMatchMetric, LMJudgeMetric, MetricSpec
+from ..modules.metrics import (
+    FieldMetric,
+    LMJudgeMetric,
+    Metric,
+    WeightedMetric,
+    first_score_output,
+    semantic_f1,
+)
 from ..modules.spec import (
     BestOfNSpec,
     ChainOfThoughtSpec,
@@ -504,6 +512,7 @@ def module_from_proto(message: module_pb2.ModuleSpec, path: str) -> ModuleSpec:
             max_labeled_demos=body.max_labeled_demos if body.HasField("max_labeled_demos") else 16,
             max_rounds=body.max_rounds if body.HasField("max_rounds") else 1,
             teacher_lm=lm_from_proto(body.teacher_lm, f"{here}.teacher_lm"),
+            metric=metric_from_proto(body.metric, f"{here}.metric") if body.HasField("metric") else None,
         )
     steps = []
     for index, step in enumerate(body.steps):
@@ -551,18 +560,85 @@ def _state_from_proto(message: module_pb2.PredictorState, path: str) -> Predicto
     )
 
 
-def _reward_from_proto(message: module_pb2.RewardSpec, path: str) -> MetricSpec:
+def _reward_from_proto(message: module_pb2.RewardSpec, path: str) -> Metric:
     kind = message.WhichOneof("reward")
+    if kind == "metric":
+        return metric_from_proto(message.metric, f"{path}.metric")
     if kind == "exact_match":
         body = message.exact_match
-        return ExactMatchMetric(body.field, body.reference_field, tuple(body.values))
+        return FieldMetric("exact_match", body.field, body.reference_field, values=tuple(body.values))
     if kind == "lm_judge":
         body = message.lm_judge
         if not body.HasField("judge"):
             raise invalid(f"{path}.lm_judge.judge", "is required")
-        return LMJudgeMetric(predictor_from_proto(body.judge, f"{path}.lm_judge.judge"), body.score_field,
-                             body.chain_of_thought)
-    raise invalid(path, "is required: exact_match or lm_judge")
+        judge = predictor_from_proto(body.judge, f"{path}.lm_judge.judge")
+        score_field = body.score_field or first_score_output(judge.signature)
+        return LMJudgeMetric(judge, {}, (score_field,) if score_field else (), chain_of_thought=body.chain_of_thought)
+    raise invalid(path, "is required: metric (or the older exact_match / lm_judge forms)")
+
+
+def metric_from_proto(message: metric_pb2.MetricSpec, path: str) -> Metric:
+    kind = message.WhichOneof("metric")
+    if kind is None:
+        raise invalid(path, "set one of exact_match, token_f1, passage_match, contains, numeric, lm_judge, weighted")
+    body = getattr(message, kind)
+    if kind in ("exact_match", "token_f1", "passage_match", "contains", "numeric"):
+        return FieldMetric(
+            kind, field=body.field, label_field=body.label_field, predictor=body.predictor,
+            frac=body.frac if kind == "exact_match" and body.HasField("frac") else None,
+            case_sensitive=kind == "contains" and body.case_sensitive,
+            abs_tolerance=body.abs_tolerance if kind == "numeric" else 0.0,
+            rel_tolerance=body.rel_tolerance if kind == "numeric" else 0.0,
+        )
+    if kind == "lm_judge":
+        lm = lm_from_proto(body.lm, f"{path}.lm_judge.lm") if body.HasField("lm") else LMChoice()
+        threshold = body.threshold if body.HasField("threshold") else None
+        if not body.HasField("signature"):
+            if body.score_fields:
+                raise invalid(f"{path}.lm_judge.score_fields", "applies only with a custom signature")
+            if body.feedback_field:
+                raise invalid(f"{path}.lm_judge.feedback_field", "applies only with a custom signature")
+            judge = semantic_f1(body.decompositional, lm=lm, threshold=threshold, inputs=dict(body.inputs) or None)
+            return dataclasses.replace(judge, chain_of_thought=not body.no_reasoning)
+        signature = signature_from_proto(body.signature, f"{path}.lm_judge.signature")
+        score_fields = tuple(body.score_fields) or tuple(n for n in [first_score_output(signature)] if n)
+        return LMJudgeMetric(PredictorSpec(signature=signature, lm=lm), dict(body.inputs), score_fields,
+                             threshold, not body.no_reasoning, body.feedback_field)
+    terms = tuple(
+        (term.weight, metric_from_proto(term.metric, f"{path}.weighted.terms[{i}].metric"))
+        for i, term in enumerate(body.terms)
+    )
+    return WeightedMetric(terms)
+
+
+def metric_to_proto(metric: Metric) -> metric_pb2.MetricSpec:
+    if isinstance(metric, FieldMetric):
+        values: dict[str, Any] = {"field": metric.field, "label_field": metric.label_field,
+                                  "predictor": metric.predictor}
+        if metric.kind == "exact_match" and metric.frac is not None:
+            values["frac"] = metric.frac
+        if metric.kind == "contains":
+            values["case_sensitive"] = metric.case_sensitive
+        if metric.kind == "numeric":
+            values.update(abs_tolerance=metric.abs_tolerance, rel_tolerance=metric.rel_tolerance)
+        message_class = {
+            "exact_match": metric_pb2.ExactMatchMetric, "token_f1": metric_pb2.TokenF1Metric,
+            "passage_match": metric_pb2.PassageMatchMetric, "contains": metric_pb2.ContainsMetric,
+            "numeric": metric_pb2.NumericMetric,
+        }[metric.kind]
+        return metric_pb2.MetricSpec(**{metric.kind: message_class(**values)})
+    if isinstance(metric, LMJudgeMetric):
+        judge = metric_pb2.LMJudgeMetric(
+            signature=signature_to_proto(metric.judge.signature), inputs=dict(metric.inputs),
+            score_fields=list(metric.score_fields), lm=lm_to_proto(metric.judge.lm),
+            feedback_field=metric.feedback_field, no_reasoning=not metric.chain_of_thought,
+        )
+        if metric.threshold is not None:
+            judge.threshold = metric.threshold
+        return metric_pb2.MetricSpec(lm_judge=judge)
+    return metric_pb2.MetricSpec(weighted=metric_pb2.WeightedMetric(
+        terms=[metric_pb2.WeightedTerm(weight=w, metric=metric_to_proto(m)) for w, m in metric.terms]
+    ))
 
 
 def module_to_proto(spec: ModuleSpec) -> module_pb2.ModuleSpec:
@@ -613,6 +689,8 @@ def module_to_proto(spec: ModuleSpec) -> module_pb2.ModuleSpec:
         body.max_rounds = spec.max_rounds
         if spec.teacher_lm.is_set or spec.teacher_lm.options != LMOptions():
             body.teacher_lm.CopyFrom(lm_to_proto(spec.teacher_lm))
+        if spec.metric is not None:
+            body.metric.CopyFrom(metric_to_proto(spec.metric))
     elif isinstance(spec, GraphSpec):
         for step in spec.steps:
             body.steps.add(name=step.name, module=module_to_proto(step.module), inputs=dict(step.inputs))
@@ -620,15 +698,8 @@ def module_to_proto(spec: ModuleSpec) -> module_pb2.ModuleSpec:
     return message
 
 
-def _reward_to_proto(metric: MetricSpec, message: module_pb2.RewardSpec) -> None:
-    if isinstance(metric, ExactMatchMetric):
-        message.exact_match.field = metric.field
-        message.exact_match.reference_field = metric.reference_field
-        message.exact_match.values.extend(metric.values)
-    elif isinstance(metric, LMJudgeMetric):
-        message.lm_judge.judge.CopyFrom(predictor_to_proto(metric.judge))
-        message.lm_judge.score_field = metric.score_field
-        message.lm_judge.chain_of_thought = metric.chain_of_thought
+def _reward_to_proto(metric: Metric, message: module_pb2.RewardSpec) -> None:
+    message.metric.CopyFrom(metric_to_proto(metric))
 
 
 # --------------------------------------------------------------------------- programs and predictions

@@ -5,25 +5,27 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dspy_grpc.v1 import dataset_pb2, evaluation_pb2, job_pb2, metric_pb2, optimization_pb2
+from dspy_grpc.v1 import dataset_pb2, evaluation_pb2, job_pb2, optimization_pb2
 from google.protobuf import duration_pb2
 
 from ..app.evaluations import EvaluationRequest
 from ..app.optimizations import OptimizationRequest
 from ..core import errors as core_errors
 from ..core.errors import invalid
-from ..modules.spec import LMChoice, PredictorSpec
-from ..modules.storage import lm_from_dict
+from ..modules.spec import LMChoice
+from ..modules.storage import lm_from_dict, lm_to_dict
 from ..optimize.bootstrap import BootstrapConfig
 from ..optimize.context import Candidate
+from ..modules.metrics import metric_from_dict, metric_to_dict
 from ..optimize.copro import CoproConfig
 from ..optimize.ensemble import EnsembleConfig
 from ..optimize.evaluate import ExampleResult
+from ..optimize.gepa import GepaConfig
 from ..optimize.knn_few_shot import KNNFewShotConfig
 from ..optimize.labeled_few_shot import LabeledFewShotConfig
 from ..optimize.mipro import MiproConfig
-from ..optimize.metrics import FieldMetric, LMJudgeMetric, Metric, WeightedMetric, metric_from_dict, semantic_f1
 from ..optimize.random_search import RandomSearchConfig
+from ..optimize.simba import SimbaConfig
 from ..optimize.splits import Split
 from ..store.datasets import DatasetRecord
 from ..store.jobs import JobRecord
@@ -33,9 +35,10 @@ from .convert import (
     ensemble_reduce_from_proto,
     ensemble_reduce_to_proto,
     lm_from_proto,
+    metric_from_proto,
+    metric_to_proto,
     module_to_proto,
     program_ref,
-    signature_from_proto,
     values_fields,
 )
 
@@ -94,67 +97,6 @@ def split_to_proto(data: dict[str, Any] | None) -> dataset_pb2.DatasetSplit | No
 # --------------------------------------------------------------------------- metrics
 
 
-def metric_from_proto(message: metric_pb2.MetricSpec, path: str) -> Metric:
-    kind = message.WhichOneof("metric")
-    if kind is None:
-        raise invalid(path, "set one of exact_match, token_f1, passage_match, contains, numeric, lm_judge, weighted")
-    body = getattr(message, kind)
-    if kind in ("exact_match", "token_f1", "passage_match", "contains", "numeric"):
-        return FieldMetric(
-            kind, field=body.field, label_field=body.label_field, predictor=body.predictor,
-            frac=body.frac if kind == "exact_match" and body.HasField("frac") else None,
-            case_sensitive=kind == "contains" and body.case_sensitive,
-            abs_tolerance=body.abs_tolerance if kind == "numeric" else 0.0,
-            rel_tolerance=body.rel_tolerance if kind == "numeric" else 0.0,
-        )
-    if kind == "lm_judge":
-        lm = _lm(body, "lm", f"{path}.lm_judge")
-        threshold = body.threshold if body.HasField("threshold") else None
-        if not body.HasField("signature"):
-            if body.score_fields:
-                raise invalid(f"{path}.lm_judge.score_fields", "applies only with a custom signature")
-            return semantic_f1(body.decompositional, lm=lm, threshold=threshold, inputs=dict(body.inputs) or None)
-        signature = signature_from_proto(body.signature, f"{path}.lm_judge.signature")
-        return LMJudgeMetric(PredictorSpec(signature=signature, lm=lm), dict(body.inputs), tuple(body.score_fields),
-                             threshold)
-    terms = tuple(
-        (term.weight, metric_from_proto(term.metric, f"{path}.weighted.terms[{i}].metric"))
-        for i, term in enumerate(body.terms)
-    )
-    return WeightedMetric(terms)
-
-
-def metric_to_proto(metric: Metric) -> metric_pb2.MetricSpec:
-    if isinstance(metric, FieldMetric):
-        values: dict[str, Any] = {"field": metric.field, "label_field": metric.label_field,
-                                  "predictor": metric.predictor}
-        if metric.kind == "exact_match" and metric.frac is not None:
-            values["frac"] = metric.frac
-        if metric.kind == "contains":
-            values["case_sensitive"] = metric.case_sensitive
-        if metric.kind == "numeric":
-            values.update(abs_tolerance=metric.abs_tolerance, rel_tolerance=metric.rel_tolerance)
-        message_class = {
-            "exact_match": metric_pb2.ExactMatchMetric, "token_f1": metric_pb2.TokenF1Metric,
-            "passage_match": metric_pb2.PassageMatchMetric, "contains": metric_pb2.ContainsMetric,
-            "numeric": metric_pb2.NumericMetric,
-        }[metric.kind]
-        return metric_pb2.MetricSpec(**{metric.kind: message_class(**values)})
-    if isinstance(metric, LMJudgeMetric):
-        from .convert import lm_to_proto, signature_to_proto
-
-        judge = metric_pb2.LMJudgeMetric(
-            signature=signature_to_proto(metric.judge.signature), inputs=dict(metric.inputs),
-            score_fields=list(metric.score_fields), lm=lm_to_proto(metric.judge.lm),
-        )
-        if metric.threshold is not None:
-            judge.threshold = metric.threshold
-        return metric_pb2.MetricSpec(lm_judge=judge)
-    return metric_pb2.MetricSpec(weighted=metric_pb2.WeightedMetric(
-        terms=[metric_pb2.WeightedTerm(weight=w, metric=metric_to_proto(m)) for w, m in metric.terms]
-    ))
-
-
 # --------------------------------------------------------------------------- jobs
 
 _STATES = {
@@ -169,6 +111,9 @@ def progress_to_proto(data: dict[str, Any]) -> job_pb2.JobProgress:
         phase=data.get("phase", ""), lm_calls_done=int(data.get("lm_calls_done", 0)),
         lm_calls_planned=int(data.get("lm_calls_planned", 0)), examples_done=int(data.get("examples_done", 0)),
         examples_total=int(data.get("examples_total", 0)), current_candidate=data.get("current_candidate", ""),
+        metric_calls_used=int(data.get("metric_calls_used", 0)),
+        metric_calls_budget=int(data.get("metric_calls_budget", 0)),
+        pareto_front_size=int(data.get("pareto_front_size", 0)), parent_candidate=data.get("parent_candidate", ""),
     )
     if data.get("best_score") is not None:
         progress.best_score = float(data["best_score"])
@@ -270,7 +215,8 @@ def optimizer_from_proto(message: optimization_pb2.Optimization) -> tuple[str, A
     kind = message.WhichOneof("optimizer")
     if kind is None:
         raise invalid("optimization.optimizer",
-                      "set one of labeled_few_shot, bootstrap_few_shot, random_search, copro, mipro_v2, ensemble, knn_few_shot")
+                      "set one of labeled_few_shot, bootstrap_few_shot, random_search, copro, mipro_v2, ensemble, "
+                      "knn_few_shot, gepa, simba")
     body = getattr(message, kind)
     if kind == "ensemble":
         programs = tuple(program_ref(name, f"optimization.ensemble.programs[{index}]")
@@ -290,6 +236,23 @@ def optimizer_from_proto(message: optimization_pb2.Optimization) -> tuple[str, A
             k=body.k, embedding_model=body.embedding_model,
             max_bootstrapped_demos=_opt(body, "max_bootstrapped_demos", 4),
             max_labeled_demos=_opt(body, "max_labeled_demos", 16), max_rounds=_opt(body, "max_rounds", 1),
+            bootstrap_metric=metric_to_dict(metric_from_proto(body.bootstrap_metric, f"optimization.{kind}.bootstrap_metric"))
+            if body.HasField("bootstrap_metric") else None,
+        )
+    if kind == "simba":
+        simba_defaults = SimbaConfig()
+        return kind, SimbaConfig(**{name: _opt(body, name, getattr(simba_defaults, name)) for name in (
+            "bsize", "num_candidates", "max_steps", "max_demos", "demo_input_field_maxlen",
+            "temperature_for_sampling", "temperature_for_candidates", "seed")})
+    if kind == "gepa":
+        defaults = GepaConfig()
+        values = {name: _opt(body, name, getattr(defaults, name)) for name in (
+            "max_full_evals", "max_metric_calls", "reflection_minibatch_size", "skip_perfect_score", "use_merge",
+            "max_merge_invocations", "failure_score", "perfect_score", "seed")}
+        return kind, GepaConfig(
+            auto=body.auto, reflection_lm=lm_to_dict(_lm(body, "reflection_lm")),
+            candidate_selection_strategy=body.candidate_selection_strategy or defaults.candidate_selection_strategy,
+            component_selector=body.component_selector or defaults.component_selector, **values,
         )
     if kind == "mipro_v2":
         manual = body.HasField("num_candidates") or body.HasField("num_trials")
@@ -344,12 +307,21 @@ def optimization_to_proto(record: JobRecord) -> optimization_pb2.Optimization:
         config["programs"] = [f"programs/{program_id}" + (f"@{revision_id}" if revision_id else "")
                               for program_id, revision_id in config.get("programs", ())]
         config["reduce"] = ensemble_reduce_to_proto(config.get("reduce", "none"))
+    for key in ("bootstrap_metric",):
+        if config.get(key):
+            config[key] = metric_to_proto(metric_from_dict(config[key]))
+    for key in ("reflection_lm",):
+        if key in config:
+            lm = _lm_spec(config.pop(key) or {})
+            if lm is not None:
+                config[key] = lm
     message_class = {
         "labeled_few_shot": optimization_pb2.LabeledFewShot, "bootstrap_few_shot": optimization_pb2.BootstrapFewShot,
         "random_search": optimization_pb2.BootstrapFewShotWithRandomSearch,
         "copro": optimization_pb2.COPRO, "mipro_v2": optimization_pb2.MIPROv2,
         "ensemble": optimization_pb2.Ensemble,
-        "knn_few_shot": optimization_pb2.KNNFewShot,
+        "knn_few_shot": optimization_pb2.KNNFewShot, "gepa": optimization_pb2.GEPA,
+        "simba": optimization_pb2.SIMBA,
     }[spec["optimizer"]]
     known = set(message_class.DESCRIPTOR.fields_by_name)
     getattr(optimization, spec["optimizer"]).CopyFrom(
@@ -376,4 +348,7 @@ def candidate_to_proto(candidate: Candidate) -> optimization_pb2.OptimizationCan
     )
     if candidate.score is not None:
         message.score = candidate.score
+    message.parents.extend(candidate.parents)
+    message.changed_predictors.extend(candidate.changed_predictors)
+    message.instance_scores.extend(candidate.instance_scores)
     return message

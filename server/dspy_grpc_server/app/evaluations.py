@@ -12,7 +12,7 @@ from ..core.names import validate_resource_id
 from ..modules.spec import LMChoice
 from ..optimize import program as program_view
 from ..optimize.evaluate import ExampleResult, evaluate
-from ..optimize.metrics import Metric, metric_from_dict, metric_to_dict
+from ..modules.metrics import Metric, metric_from_dict, metric_to_dict
 from ..optimize.splits import Split
 from ..store.jobs import JobRecord
 from ..modules.storage import lm_from_dict, lm_to_dict

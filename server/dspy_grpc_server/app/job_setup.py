@@ -16,7 +16,7 @@ from ..optimize import program as program_view
 from ..optimize.evaluate import DEFAULT_MAX_ERRORS
 from ..optimize.journal import JournaledRegistry, LMJournal
 from ..optimize.knn_few_shot import ServingBootstrapper
-from ..optimize.metrics import Metric, validate_metric
+from ..modules.metrics import Metric, validate_metric
 from ..optimize.progress import Progress
 from ..optimize.runner import ProgramRunner
 

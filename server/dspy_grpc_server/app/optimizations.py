@@ -19,12 +19,13 @@ from ..optimize.bootstrap import BootstrapConfig, run_bootstrap_few_shot
 from ..optimize.context import Candidate, OptimizeContext, Outcome
 from ..optimize.copro import CoproConfig, run_copro
 from ..optimize.ensemble import EnsembleConfig, run_ensemble
+from ..optimize import gepa, simba
 from ..optimize.mipro import MiproConfig, run_mipro
 from ..optimize.mipro import plan as mipro_plan
 from ..optimize.mipro import validate as validate_mipro
 from ..optimize.knn_few_shot import EMBED_BATCH_SIZE, KNNFewShotConfig, run_knn_few_shot
 from ..optimize.labeled_few_shot import LabeledFewShotConfig, run_labeled_few_shot
-from ..optimize.metrics import Metric, metric_from_dict, metric_to_dict
+from ..modules.metrics import Metric, metric_from_dict, metric_to_dict
 from ..optimize.random_search import RandomSearchConfig, run_random_search
 from ..optimize.splits import Split
 from ..store.jobs import JobRecord
@@ -40,7 +41,7 @@ MAX_VALSET = 1000
 MAX_ENSEMBLE_PROGRAMS = 100
 
 OptimizerConfig = (LabeledFewShotConfig | BootstrapConfig | RandomSearchConfig | CoproConfig | MiproConfig
-                   | EnsembleConfig | KNNFewShotConfig)
+                   | EnsembleConfig | KNNFewShotConfig | gepa.GepaConfig | simba.SimbaConfig)
 
 #: optimizer name (as stored) -> (config class, runner)
 OPTIMIZERS: dict[str, tuple[type, Callable[[OptimizeContext, ModuleSpec, Any], Awaitable[Outcome]]]] = {
@@ -51,6 +52,8 @@ OPTIMIZERS: dict[str, tuple[type, Callable[[OptimizeContext, ModuleSpec, Any], A
     "mipro_v2": (MiproConfig, run_mipro),
     "ensemble": (EnsembleConfig, run_ensemble),
     "knn_few_shot": (KNNFewShotConfig, run_knn_few_shot),
+    "gepa": (gepa.GepaConfig, gepa.run_gepa),
+    "simba": (simba.SimbaConfig, simba.run_simba),
 }
 
 
@@ -93,6 +96,9 @@ def config_ranges(limits: Limits) -> dict[type, dict[str, Range]]:
         EnsembleConfig: {"seed": bounds.SEED, "size": Range(0, MAX_ENSEMBLE_PROGRAMS)},
         KNNFewShotConfig: {"k": Range(1, limits.max_demos), "max_bootstrapped_demos": demos,
                            "max_labeled_demos": demos, "max_rounds": rounds},
+        # GEPA's and SIMBA's budgets relate to the data; gepa.validate and simba.validate check them.
+        gepa.GepaConfig: {"seed": bounds.SEED, "failure_score": bounds.FINITE, "perfect_score": bounds.FINITE},
+        simba.SimbaConfig: {"seed": bounds.SEED},
     }
 
 
@@ -111,6 +117,10 @@ def _check_config(name: str, config: Any, predictors: int, trainset_size: int, v
     path = f"optimization.{name}"
     if isinstance(config, MiproConfig):
         validate_mipro(config, predictors, trainset_size, valset_size, path)
+    if isinstance(config, gepa.GepaConfig):
+        gepa.validate(config, predictors, trainset_size, valset_size, path)
+    if isinstance(config, simba.SimbaConfig):
+        simba.validate(config, trainset_size, path)
     if isinstance(config, RandomSearchConfig):
         if config.num_candidate_programs > 0 and config.max_bootstrapped_demos < 1:
             raise invalid(f"{path}.max_bootstrapped_demos",
@@ -145,6 +155,12 @@ def planned_lm_calls(config: Any, predictors: int, train: int, val: int | None) 
     if isinstance(config, KNNFewShotConfig):
         embeddings = -(-train // EMBED_BATCH_SIZE)
         return embeddings + (val or 0) * (1 + config.k * config.max_rounds) * per_run
+    if isinstance(config, gepa.GepaConfig):
+        metric_calls = gepa.metric_budget(config, predictors, train, val)
+        return metric_calls * per_run + -(-metric_calls // config.reflection_minibatch_size)
+    if isinstance(config, simba.SimbaConfig):
+        steps = config.max_steps * config.num_candidates  # one rule or demo proposal per candidate and step
+        return simba.planned_runs(config, train) * per_run + steps
     raise AssertionError(type(config))  # pragma: no cover - every optimizer is listed
 
 
@@ -155,6 +171,16 @@ def _check_embedding_model(registry: Any, alias: str, path: str) -> None:
         raise invalid(path, f"{alias!r} is not a configured model (known: {', '.join(registry.aliases())})")
     if registry.config(alias).kind != "embedding":
         raise invalid(path, f"{alias!r} is a chat model; name a model configured with kind = \"embedding\"")
+
+
+def _check_chat_model(registry: Any, choice: LMChoice, path: str) -> None:
+    if not choice.model:
+        return  # a scripted (dummy) LM
+    if choice.model not in registry.aliases():
+        raise invalid(f"{path}.model", f"{choice.model!r} is not a configured model "
+                      f"(known: {', '.join(registry.aliases())})")
+    if registry.config(choice.model).kind == "embedding":
+        raise invalid(f"{path}.model", f"{choice.model!r} is an embedding model; name a chat model")
 
 
 class Optimizations(JobKind):
@@ -198,6 +224,11 @@ class Optimizations(JobKind):
             job_setup.check_metric(request.metric, module, everything, f"{path}.metric")
             _check_config(request.optimizer, config, len(program_view.predictors(module)), len(trainset),
                           None if valset is None else len(valset))
+            if isinstance(config, KNNFewShotConfig) and config.bootstrap_metric:
+                job_setup.check_metric(metric_from_dict(config.bootstrap_metric), module, trainset,
+                                       f"{path}.{request.optimizer}.bootstrap_metric")
+        if isinstance(config, gepa.GepaConfig):
+            _check_chat_model(self._registry, lm_from_dict(config.reflection_lm), f"{path}.gepa.reflection_lm")
         if isinstance(config, KNNFewShotConfig):
             _check_embedding_model(self._registry, config.embedding_model, f"{path}.{request.optimizer}.embedding_model")
         planned = planned_lm_calls(config, len(program_view.predictors(module)), len(trainset),
@@ -251,7 +282,9 @@ class Optimizations(JobKind):
         await self._store.get(KIND, job_id)
         rows, token = await self._store.candidates_page(KIND, job_id, page_size=page_size, page_token=page_token)
         return [
-            Candidate(index, data["label"], program_view.from_json(data["module"]), data.get("score"))
+            Candidate(index, data["label"], program_view.from_json(data["module"]), data.get("score"),
+                      tuple(data.get("parents", ())), tuple(data.get("changed_predictors", ())),
+                      tuple(data.get("instance_scores", ())))
             for index, data in rows
         ], token
 
@@ -274,9 +307,13 @@ class Optimizations(JobKind):
         )
 
         async def record_candidate(candidate: Candidate) -> None:
-            await self._store.put_candidate(KIND, record.job_id, candidate.index, {
+            data: dict[str, Any] = {
                 "label": candidate.label, "score": candidate.score, "module": program_view.to_json(candidate.module),
-            })
+            }
+            if candidate.parents or candidate.instance_scores:
+                data.update(parents=list(candidate.parents), changed_predictors=list(candidate.changed_predictors),
+                            instance_scores=list(candidate.instance_scores))
+            await self._store.put_candidate(KIND, record.job_id, candidate.index, data)
             control.publish(candidate)
 
         config_class, run = OPTIMIZERS[spec["optimizer"]]

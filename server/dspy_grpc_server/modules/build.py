@@ -23,7 +23,7 @@ from .derive import FINISH
 from .ensemble import EnsembleNode
 from .graph import PROGRAM_INPUTS, GraphNode, Source, WiredStep
 from .knn import KNNFewShotNode
-from .metrics import ExactMatchMetric, LMJudgeMetric, MetricSpec
+from .metrics import Metric, validate_metric
 from .node import Node, join
 from .parallel import ParallelNode
 from .react import TRAJECTORY, ReActNode
@@ -150,6 +150,13 @@ def _knn_few_shot(spec: KNNFewShotSpec, here: str, name: str) -> KNNFewShotNode:
             raise invalid(f"{at}.embedding", f"has {len(item.embedding)} dimensions; examples[0] has {dimensions}")
         if not all(math.isfinite(x) for x in item.embedding):
             raise invalid(f"{at}.embedding", "must hold finite numbers")
+    if spec.metric is not None:
+        keys = set.intersection(*(set(item.example.data) for item in spec.examples))
+        validate_metric(
+            spec.metric, outputs=set(student.output_names),
+            predictor_outputs={p.name: {f.name for f in p.signature.output_fields} for p in student.predictors()},
+            example_keys=keys, path=f"{here}.metric",
+        )
     return KNNFewShotNode(name, spec, student, lambda compiled: build_module(compiled, f"{here}.module", name))
 
 
@@ -167,22 +174,14 @@ def _multi_chain(spec: MultiChainComparisonSpec, here: str, name: str) -> Node:
     return MultiChainComparisonNode(name, spec.predictor, spec.m, spec.temperature, generator)
 
 
-def _check_reward(reward: MetricSpec, module: Node, path: str) -> None:
-    reward.validate(path)
-    inputs = {f.name for f in module.input_fields}
-    outputs = set(module.output_names)
-    if isinstance(reward, ExactMatchMetric):
-        if reward.field not in outputs:
-            raise invalid(f"{path}.exact_match.field", f"{reward.field!r} is not an output of the module "
-                          f"({_names(module.output_names)})")
-        if not reward.values and reward.reference not in inputs:
-            raise invalid(f"{path}.exact_match.reference_field",
-                          f"{reward.reference!r} is not an input of the module: give values or a reference input")
-    if isinstance(reward, LMJudgeMetric):
-        for item in reward.judge.signature.input_fields:
-            if item.name not in inputs | outputs and not allows_none(item.type):
-                raise invalid(f"{path}.lm_judge.judge.signature",
-                              f"the judge input {item.name!r} is neither an input nor an output of the module")
+def _check_reward(reward: Metric, module: Node, path: str) -> None:
+    """A reward is a metric whose examples are the module's inputs."""
+
+    validate_metric(
+        reward, outputs=set(module.output_names),
+        predictor_outputs={p.name: {f.name for f in p.signature.output_fields} for p in module.predictors()},
+        example_keys={f.name for f in module.input_fields}, path=path,
+    )
 
 
 def _ensemble(spec: EnsembleSpec, here: str, name: str) -> EnsembleNode:

@@ -14,8 +14,8 @@ from .events import Event
 from .lm_resolver import LMResolver
 from .node import Node
 from .prediction import Prediction
-from .predictor import NamedPredictor, RenderedPrompt, parse, render
-from .spec import LMChoice, ModuleSpec
+from .predictor import NamedPredictor, RenderedPrompt, call_predictor, parse, render
+from .spec import LMChoice, ModuleSpec, PredictorSpec
 from .tools import ToolRunner
 
 
@@ -77,6 +77,14 @@ class Engine:
         return Prediction(
             outputs=outputs, usage=list(ctx.usage.values()), trace=ctx.trace, adapter_fallbacks=ctx.adapter_fallbacks
         )
+
+    async def call(self, name: str, spec: PredictorSpec, inputs: Mapping[str, Any], *,
+                   request_lm: LMChoice | None = None) -> dict[str, Any]:
+        """One predictor call on values the server wrote itself (formatted as given, unvalidated, as
+        DSPy's optimizers pass their prompts' inputs) -- e.g. SIMBA's OfferFeedback."""
+
+        ctx = RunContext(lms=self._resolver(request_lm), bootstrapper=self.bootstrapper)
+        return await call_predictor(NamedPredictor(name, spec, spec.signature), inputs, ctx, validate=False)
 
     def render(self, module: ModuleSpec | Node, inputs: Mapping[str, Any], *, predictor: str = "",
                adapter: str | None = None) -> tuple[str, RenderedPrompt]:

@@ -20,7 +20,7 @@ from ..core.errors import DeadlineExceeded, DspyGrpcError, InvalidArgument
 from ..core.signature import Field, Role, Signature, with_reasoning
 from ..core.types import FLOAT, STR, dict_of, list_of
 from .context import RunContext
-from .metrics import LMJudgeMetric, MetricSpec, normalize_text
+from .metrics import LMJudgeMetric, Metric, Scored, describe, normalize_text, score
 from .node import Node, join
 from .predictor import NamedPredictor, call_predictor
 from .spec import LMChoice, PredictorSpec
@@ -34,7 +34,7 @@ class ContextJudge:
     def __init__(self, ctx: RunContext, name: str) -> None:
         self.ctx, self.name = ctx, name
 
-    async def run_judge(self, metric: LMJudgeMetric, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
+    async def __call__(self, metric: LMJudgeMetric, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
         signature = metric.judge.signature
         if metric.chain_of_thought:
             signature = with_reasoning(signature)
@@ -51,7 +51,7 @@ def _recoverable(error: BaseException) -> bool:
 class _Rollouts(Node):
     """Shared by BestOfN and Refine: attempts at temperature 1.0 scored by a reward metric."""
 
-    def __init__(self, name: str, module: Node, n: int, reward: MetricSpec, threshold: float,
+    def __init__(self, name: str, module: Node, n: int, reward: Metric, threshold: float,
                  fail_count: int | None) -> None:
         super().__init__(name)
         self.module = module
@@ -92,7 +92,8 @@ class _Rollouts(Node):
             attempt = self.attempt_context(ctx, start + idx, hints=ctx.hints if hints is None else hints)
             try:
                 outputs = await self.module(inputs, attempt, path)
-                reward = await self.reward.score(inputs, outputs, judge)
+                last_calls = {step.predictor: step.outputs for step in attempt.trace}
+                reward = await score(self.reward, inputs, Scored(outputs, last_calls), judge=judge)
             except Exception as error:
                 if not _recoverable(error):
                     raise
@@ -181,7 +182,7 @@ class RefineNode(_Rollouts):
 
     kind = "refine"
 
-    def __init__(self, name: str, module: Node, n: int, reward: MetricSpec, threshold: float,
+    def __init__(self, name: str, module: Node, n: int, reward: Metric, threshold: float,
                  fail_count: int | None, feedback_lm: LMChoice, program_code: str) -> None:
         super().__init__(name, module, n, reward, threshold, fail_count)
         self.feedback_lm = feedback_lm
@@ -221,7 +222,7 @@ class RefineNode(_Rollouts):
             "program_inputs": _dumps(dict(inputs)),
             "program_trajectory": _dumps(trajectory),
             "program_outputs": _dumps(dict(outputs)),
-            "reward_code": self.reward.describe(),
+            "reward_code": describe(self.reward),
             "target_threshold": _dumps(self.threshold),
             "reward_value": _dumps(reward),
             "module_names": _dumps([self.relative[p.name] for p in predictors]),

@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from ..core.errors import invalid
 from ..core.example import Example
 from ..core.signature import Signature
 from ..lm.dummy import DummySpec
 from ..lm.types import LMOptions
-from .metrics import MetricSpec
+
+if TYPE_CHECKING:
+    from .metrics import Metric
 
 ADAPTERS = ("chat", "json", "xml", "two_step")
 
@@ -136,7 +138,7 @@ class MultiChainComparisonSpec:
 class BestOfNSpec:
     module: ModuleSpec
     n: int
-    reward: MetricSpec
+    reward: Metric
     threshold: float = 0.0
     fail_count: int | None = None
     kind = ModuleKind.BEST_OF_N
@@ -146,7 +148,7 @@ class BestOfNSpec:
 class RefineSpec:
     module: ModuleSpec
     n: int
-    reward: MetricSpec
+    reward: Metric
     threshold: float = 0.0
     fail_count: int | None = None
     #: The LM of the feedback step (DSPy's OfferFeedback); unset: the request's LM, else the server
@@ -238,6 +240,8 @@ class KNNFewShotSpec:
     max_labeled_demos: int = 16
     max_rounds: int = 1
     teacher_lm: LMChoice = field(default_factory=LMChoice)
+    #: What a teacher run must pass to be a demo (None: every completed run, DSPy's metric=None).
+    metric: Metric | None = None
     kind = ModuleKind.KNN_FEW_SHOT
 
 

@@ -88,6 +88,8 @@ def module_to_dict(spec: ModuleSpec) -> dict[str, Any]:
         teacher = lm_to_dict(spec.teacher_lm)
         if teacher:
             out["teacher_lm"] = teacher
+        if spec.metric is not None:
+            out["metric"] = metric_to_dict(spec.metric)
     else:  # pragma: no cover - every kind is handled above
         raise TypeError(f"unknown module spec {spec!r}")
     return out
@@ -141,6 +143,7 @@ def module_from_dict(data: Mapping[str, Any]) -> ModuleSpec:
             max_bootstrapped_demos=int(data.get("max_bootstrapped_demos", 4)),
             max_labeled_demos=int(data.get("max_labeled_demos", 16)), max_rounds=int(data.get("max_rounds", 1)),
             teacher_lm=lm_from_dict(data.get("teacher_lm", {})),
+            metric=metric_from_dict(data["metric"]) if data.get("metric") else None,
         )
     return GraphSpec(
         steps=tuple(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ..core.example import Example
 from ..modules.spec import ModuleSpec
 from .evaluate import DEFAULT_MAX_ERRORS, Evaluation, evaluate
-from .metrics import Metric
+from ..modules.metrics import Metric
 from .runner import ProgramRunner
 
 Examples = Sequence[tuple[int, Example]]
@@ -22,6 +22,10 @@ class Candidate:
     label: str
     module: ModuleSpec
     score: float | None = None
+    #: Lineage (GEPA): the candidates it came from, the predictors it changed, its per-example scores.
+    parents: tuple[int, ...] = ()
+    changed_predictors: tuple[str, ...] = ()
+    instance_scores: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from ..core import telemetry
 from ..core.errors import DspyGrpcError, FailedPrecondition
 from ..core.example import Example
 from ..modules.spec import LMChoice, ModuleSpec
-from .metrics import Metric
+from ..modules.metrics import Metric
 from .runner import ProgramRunner
 
 #: DSPy's default ``max_errors`` (dspy.settings.max_errors).

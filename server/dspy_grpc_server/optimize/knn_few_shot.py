@@ -10,7 +10,8 @@ On every call the program bootstraps demos from the ``k`` nearest examples with
 :class:`BootstrapFewShot` -- the same loop the ``bootstrap_few_shot`` optimizer runs -- through
 :class:`ServingBootstrapper`, which the app layer gives the engine. DSPy's KNNFewShot passes its
 ``few_shot_bootstrap_args`` to BootstrapFewShot; without a metric there (its documented use) every
-teacher run that completes is a demo, and so it is here: the per-call bootstrap has no metric.
+teacher run that completes is a demo, and so it is here unless the program names a metric (the
+job's ``bootstrap_metric``): then a teacher run must pass it, scored as BootstrapFewShot scores.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..core.example import Example
 from ..modules.build import build_module
 from ..modules.context import RunContext
 from ..modules.knn import training_text
+from ..modules.metrics import metric_from_dict
 from ..modules.prediction import Prediction
 from ..modules.spec import KNNExample, KNNFewShotSpec, LMChoice, ModuleSpec
 from .bootstrap import BootstrapConfig, BootstrapFewShot
@@ -41,6 +43,8 @@ class KNNFewShotConfig:
     max_bootstrapped_demos: int = 4
     max_labeled_demos: int = 16
     max_rounds: int = 1
+    #: The per-call bootstrap's metric (as ``metric_to_dict``; stored in the job's config as JSON).
+    bootstrap_metric: dict[str, Any] | None = None
 
 
 class _WithinRequest:
@@ -68,7 +72,7 @@ class ServingBootstrapper:
     async def bootstrap(self, spec: KNNFewShotSpec, trainset: Sequence[Example], ctx: RunContext) -> ModuleSpec:
         # The teacher runs on the request's LMs unless the program names a teacher LM.
         runner = ProgramRunner(_WithinRequest(ctx), task_lm=LMChoice(), teacher_lm=spec.teacher_lm)  # type: ignore[arg-type]
-        octx = OptimizeContext(runner, None, list(enumerate(trainset)))
+        octx = OptimizeContext(runner, spec.metric, list(enumerate(trainset)))
         config = BootstrapConfig(spec.max_bootstrapped_demos, spec.max_labeled_demos, spec.max_rounds)
         return await BootstrapFewShot(octx, config).compile(spec.module, trainset)
 
@@ -92,6 +96,7 @@ async def run_knn_few_shot(ctx: OptimizeContext, student: ModuleSpec, config: KN
         examples=tuple(KNNExample(example, vector) for example, vector in zip(trainset, vectors, strict=True)),
         max_bootstrapped_demos=config.max_bootstrapped_demos, max_labeled_demos=config.max_labeled_demos,
         max_rounds=config.max_rounds, teacher_lm=ctx.runner.teacher_override or LMChoice(),
+        metric=metric_from_dict(config.bootstrap_metric) if config.bootstrap_metric else None,
     )
     if not ctx.valset:
         return Outcome(module)

@@ -51,7 +51,7 @@ from . import program
 from .bootstrap import BootstrapConfig, BootstrapFewShot
 from .context import Candidate, Examples, OptimizeContext, Outcome, examples_only
 from .labeled_few_shot import labeled_few_shot
-from .metrics import score_range
+from ..modules.metrics import score_range
 from .program import PredictorUpdate
 from .proposer import ProposerConfig, dataset_summary_or_none, propose_instructions
 

@@ -17,6 +17,11 @@ class Progress:
     examples_total: int = 0
     best_score: float | None = None
     current_candidate: str = ""
+    #: GEPA: metric calls used of the budget, the Pareto frontier's size, the parent being reflected on.
+    metric_calls_used: int = 0
+    metric_calls_budget: int = 0
+    pareto_front_size: int = 0
+    parent_candidate: str = ""
     #: Told after every change (the app layer persists and broadcasts, throttled).
     on_change: Callable[[], None] = field(default=lambda: None, repr=False, compare=False)
     _started: float = field(default_factory=time.monotonic, repr=False, compare=False)
@@ -64,6 +69,9 @@ class Progress:
             "examples_done": self.examples_done, "examples_total": self.examples_total,
             "current_candidate": self.current_candidate,
         }
+        if self.metric_calls_budget:
+            out.update(metric_calls_used=self.metric_calls_used, metric_calls_budget=self.metric_calls_budget,
+                       pareto_front_size=self.pareto_front_size, parent_candidate=self.parent_candidate)
         if self.best_score is not None:
             out["best_score"] = self.best_score
         eta = self.eta_s()

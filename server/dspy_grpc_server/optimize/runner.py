@@ -18,8 +18,8 @@ from ..lm.types import LMRequest
 from ..modules.engine import Engine
 from ..modules.lm_resolver import LMResolver
 from ..modules.predictor import NamedPredictor, parse, render
-from ..modules.spec import ChainOfThoughtSpec, LMChoice, ModuleSpec, PredictorSpec
-from .metrics import Metric, Scored, score
+from ..modules.spec import ChainOfThoughtSpec, LMChoice, ModuleSpec, PredictorSpec, PredictSpec
+from ..modules.metrics import Assessment, LMJudgeMetric, Metric, Scored, assess
 from .progress import Progress
 
 
@@ -132,12 +132,19 @@ class ProgramRunner:
             raise last_error
         return outputs
 
-    async def judge(self, judge: PredictorSpec, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
-        prediction = await self.engine.run(ChainOfThoughtSpec(predictor=judge), inputs, request_lm=self.judge_lm)
+    async def judge(self, metric: LMJudgeMetric, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
+        judge = metric.judge
+        module = ChainOfThoughtSpec(predictor=judge) if metric.chain_of_thought else PredictSpec(predictor=judge)
+        prediction = await self.engine.run(module, inputs, request_lm=self.judge_lm)
         return prediction.outputs
 
+    async def assess(self, metric: Metric, example: Example, run: Run, *, bootstrapping: bool = False) -> Assessment:
+        """The metric's score and feedback for one run."""
+
+        return await assess(metric, example.data, run.scored(), judge=self.judge, bootstrapping=bootstrapping)
+
     async def score(self, metric: Metric, example: Example, run: Run, *, bootstrapping: bool = False) -> float:
-        return await score(metric, example, run.scored(), judge=self.judge, bootstrapping=bootstrapping)
+        return (await self.assess(metric, example, run, bootstrapping=bootstrapping)).score
 
 
 def with_rollout(choice: LMChoice, rollout_id: int, temperature: float) -> LMChoice:

@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 from dspy_grpc.v1 import dataset_pb2 as dspy__grpc_dot_v1_dot_dataset__pb2
 from dspy_grpc.v1 import job_pb2 as dspy__grpc_dot_v1_dot_job__pb2
+from dspy_grpc.v1 import lm_spec_pb2 as dspy__grpc_dot_v1_dot_lm__spec__pb2
 from dspy_grpc.v1 import metric_pb2 as dspy__grpc_dot_v1_dot_metric__pb2
-from dspy_grpc.v1 import module_pb2 as dspy__grpc_dot_v1_dot_module__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x64spy_grpc/v1/evaluation.proto\x12\x0c\x64spy_grpc.v1\x1a\x1a\x64spy_grpc/v1/dataset.proto\x1a\x16\x64spy_grpc/v1/job.proto\x1a\x19\x64spy_grpc/v1/metric.proto\x1a\x19\x64spy_grpc/v1/module.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfa\x07\n\nEvaluation\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x1e\n\x07program\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x07program\x12/\n\x10program_revision\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03R\x0fprogramRevision\x12\x1e\n\x07\x64\x61taset\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02R\x07\x64\x61taset\x12\x30\n\x05split\x18\x05 \x01(\x0b\x32\x1a.dspy_grpc.v1.DatasetSplitR\x05split\x12+\n\x04part\x18\x06 \x01(\x0e\x32\x17.dspy_grpc.v1.SplitPartR\x04part\x12\x36\n\x06metric\x18\x07 \x01(\x0b\x32\x18.dspy_grpc.v1.MetricSpecB\x04\xe2\x41\x01\x02R\x06metric\x12$\n\x02lm\x18\x08 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x02lm\x12\x1f\n\x0bnum_threads\x18\t \x01(\x05R\nnumThreads\x12\"\n\nmax_errors\x18\n \x01(\x05H\x00R\tmaxErrors\x88\x01\x01\x12#\n\rfailure_score\x18\x0b \x01(\x01R\x0c\x66\x61ilureScore\x12!\n\x0c\x64isplay_name\x18\x0c \x01(\tR\x0b\x64isplayName\x12\x32\n\x05state\x18\r \x01(\x0e\x32\x16.dspy_grpc.v1.JobStateB\x04\xe2\x41\x01\x03R\x05state\x12;\n\x08progress\x18\x0e \x01(\x0b\x32\x19.dspy_grpc.v1.JobProgressB\x04\xe2\x41\x01\x03R\x08progress\x12\x1f\n\x05score\x18\x0f \x01(\x01\x42\x04\xe2\x41\x01\x03H\x01R\x05score\x88\x01\x01\x12%\n\x0b\x65rror_count\x18\x10 \x01(\x03\x42\x04\xe2\x41\x01\x03R\nerrorCount\x12\x32\n\x05\x65rror\x18\x11 \x01(\x0b\x32\x16.dspy_grpc.v1.JobErrorB\x04\xe2\x41\x01\x03R\x05\x65rror\x12\x41\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12?\n\nstart_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\tstartTime\x12;\n\x08\x65nd_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\x07\x65ndTime:P\xea\x41M\n\x18\x64spy-grpc.dev/Evaluation\x12\x18\x65valuations/{evaluation}*\x0b\x65valuations2\nevaluationB\r\n\x0b_max_errorsB\x08\n\x06_score\"\xc5\x01\n\x10\x45valuationResult\x12#\n\rexample_index\x18\x01 \x01(\x03R\x0c\x65xampleIndex\x12\x37\n\nprediction\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\nprediction\x12\x14\n\x05score\x18\x03 \x01(\x01R\x05score\x12\x14\n\x05\x65rror\x18\x04 \x01(\tR\x05\x65rror\x12\'\n\x0fprediction_json\x18\x05 \x01(\tR\x0epredictionJson\"~\n\x17\x43reateEvaluationRequest\x12#\n\revaluation_id\x18\x01 \x01(\tR\x0c\x65valuationId\x12>\n\nevaluation\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.EvaluationB\x04\xe2\x41\x01\x02R\nevaluation\"M\n\x14GetEvaluationRequest\x12\x35\n\x04name\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x64spy-grpc.dev/EvaluationR\x04name\"T\n\x16ListEvaluationsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"}\n\x17ListEvaluationsResponse\x12:\n\x0b\x65valuations\x18\x01 \x03(\x0b\x32\x18.dspy_grpc.v1.EvaluationR\x0b\x65valuations\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"P\n\x17\x43\x61ncelEvaluationRequest\x12\x35\n\x04name\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x64spy-grpc.dev/EvaluationR\x04name\"O\n\x16WatchEvaluationRequest\x12\x35\n\x04name\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x64spy-grpc.dev/EvaluationR\x04name\"\x8d\x01\n\x17WatchEvaluationResponse\x12\x38\n\nevaluation\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.EvaluationR\nevaluation\x12\x38\n\x07results\x18\x02 \x03(\x0b\x32\x1e.dspy_grpc.v1.EvaluationResultR\x07results\"\x95\x01\n\x1cListEvaluationResultsRequest\x12\x39\n\x06parent\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x64spy-grpc.dev/EvaluationR\x06parent\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\x81\x01\n\x1dListEvaluationResultsResponse\x12\x38\n\x07results\x18\x01 \x03(\x0b\x32\x1e.dspy_grpc.v1.EvaluationResultR\x07results\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xc0\x04\n\x11\x45valuationService\x12S\n\x10\x43reateEvaluation\x12%.dspy_grpc.v1.CreateEvaluationRequest\x1a\x18.dspy_grpc.v1.Evaluation\x12M\n\rGetEvaluation\x12\".dspy_grpc.v1.GetEvaluationRequest\x1a\x18.dspy_grpc.v1.Evaluation\x12^\n\x0fListEvaluations\x12$.dspy_grpc.v1.ListEvaluationsRequest\x1a%.dspy_grpc.v1.ListEvaluationsResponse\x12S\n\x10\x43\x61ncelEvaluation\x12%.dspy_grpc.v1.CancelEvaluationRequest\x1a\x18.dspy_grpc.v1.Evaluation\x12`\n\x0fWatchEvaluation\x12$.dspy_grpc.v1.WatchEvaluationRequest\x1a%.dspy_grpc.v1.WatchEvaluationResponse0\x01\x12p\n\x15ListEvaluationResults\x12*.dspy_grpc.v1.ListEvaluationResultsRequest\x1a+.dspy_grpc.v1.ListEvaluationResultsResponseBGZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x64spy_grpc/v1/evaluation.proto\x12\x0c\x64spy_grpc.v1\x1a\x1a\x64spy_grpc/v1/dataset.proto\x1a\x16\x64spy_grpc/v1/job.proto\x1a\x1a\x64spy_grpc/v1/lm_spec.proto\x1a\x19\x64spy_grpc/v1/metric.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfa\x07\n\nEvaluation\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x1e\n\x07program\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x07program\x12/\n\x10program_revision\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03R\x0fprogramRevision\x12\x1e\n\x07\x64\x61taset\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02R\x07\x64\x61taset\x12\x30\n\x05split\x18\x05 \x01(\x0b\x32\x1a.dspy_grpc.v1.DatasetSplitR\x05split\x12+\n\x04part\x18\x06 \x01(\x0e\x32\x17.dspy_grpc.v1.SplitPartR\x04part\x12\x36\n\x06metric\x18\x07 \x01(\x0b\x32\x18.dspy_grpc.v1.MetricSpecB\x04\xe2\x41\x01\x02R\x06metric\x12$\n\x02lm\x18\x08 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x02lm\x12\x1f\n\x0bnum_threads\x18\t \x01(\x05R\nnumThreads\x12\"\n\nmax_errors\x18\n \x01(\x05H\x00R\tmaxErrors\x88\x01\x01\x12#\n\rfailure_score\x18\x0b \x01(\x01R\x0c\x66\x61ilureScore\x12!\n\x0c\x64isplay_name\x18\x0c \x01(\tR\x0b\x64isplayName\x12\x32\n\x05state\x18\r \x01(\x0e\x32\x16.dspy_grpc.v1.JobStateB\x04\xe2\x41\x01\x03R\x05state\x12;\n\x08progress\x18\x0e \x01(\x0b\x32\x19.dspy_grpc.v1.JobProgressB\x04\xe2\x41\x01\x03R\x08progress\x12\x1f\n\x05score\x18\x0f \x01(\x01\x42\x04\xe2\x41\x01\x03H\x01R\x05score\x88\x01\x01\x12%\n\x0b\x65rror_count\x18\x10 \x01(\x03\x42\x04\xe2\x41\x01\x03R\nerrorCount\x12\x32\n\x05\x65rror\x18\x11 \x01(\x0b\x32\x16.dspy_grpc.v1.JobErrorB\x04\xe2\x41\x01\x03R\x05\x65rror\x12\x41\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12?\n\nstart_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\tstartTime\x12;\n\x08\x65nd_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\x07\x65ndTime:P\xea\x41M\n\x18\x64spy-grpc.dev/Evaluation\x12\x18\x65valuations/{evaluation}*\x0b\x65valuations2\nevaluationB\r\n\x0b_max_errorsB\x08\n\x06_score\"\xc5\x01\n\x10\x45valuationResult\x12#\n\rexample_index\x18\x01 \x01(\x03R\x0c\x65xampleIndex\x12\x37\n\nprediction\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\nprediction\x12\x14\n\x05score\x18\x03 \x01(\x01R\x05score\x12\x14\n\x05\x65rror\x18\x04 \x01(\tR\x05\x65rror\x12\'\n\x0fprediction_json\x18\x05 \x01(\tR\x0epredictionJson\"~\n\x17\x43reateEvaluationRequest\x12#\n\revaluation_id\x18\x01 \x01(\tR\x0c\x65valuationId\x12>\n\nevaluation\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.EvaluationB\x04\xe2\x41\x01\x02R\nevaluation\"M\n\x14GetEvaluationRequest\x12\x35\n\x04name\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x64spy-grpc.dev/EvaluationR\x04name\"T\n\x16ListEvaluationsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"}\n\x17ListEvaluationsResponse\x12:\n\x0b\x65valuations\x18\x01 \x03(\x0b\x32\x18.dspy_grpc.v1.EvaluationR\x0b\x65valuations\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"P\n\x17\x43\x61ncelEvaluationRequest\x12\x35\n\x04name\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x64spy-grpc.dev/EvaluationR\x04name\"O\n\x16WatchEvaluationRequest\x12\x35\n\x04name\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x64spy-grpc.dev/EvaluationR\x04name\"\x8d\x01\n\x17WatchEvaluationResponse\x12\x38\n\nevaluation\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.EvaluationR\nevaluation\x12\x38\n\x07results\x18\x02 \x03(\x0b\x32\x1e.dspy_grpc.v1.EvaluationResultR\x07results\"\x95\x01\n\x1cListEvaluationResultsRequest\x12\x39\n\x06parent\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x64spy-grpc.dev/EvaluationR\x06parent\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\x81\x01\n\x1dListEvaluationResultsResponse\x12\x38\n\x07results\x18\x01 \x03(\x0b\x32\x1e.dspy_grpc.v1.EvaluationResultR\x07results\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xc0\x04\n\x11\x45valuationService\x12S\n\x10\x43reateEvaluation\x12%.dspy_grpc.v1.CreateEvaluationRequest\x1a\x18.dspy_grpc.v1.Evaluation\x12M\n\rGetEvaluation\x12\".dspy_grpc.v1.GetEvaluationRequest\x1a\x18.dspy_grpc.v1.Evaluation\x12^\n\x0fListEvaluations\x12$.dspy_grpc.v1.ListEvaluationsRequest\x1a%.dspy_grpc.v1.ListEvaluationsResponse\x12S\n\x10\x43\x61ncelEvaluation\x12%.dspy_grpc.v1.CancelEvaluationRequest\x1a\x18.dspy_grpc.v1.Evaluation\x12`\n\x0fWatchEvaluation\x12$.dspy_grpc.v1.WatchEvaluationRequest\x1a%.dspy_grpc.v1.WatchEvaluationResponse0\x01\x12p\n\x15ListEvaluationResults\x12*.dspy_grpc.v1.ListEvaluationResultsRequest\x1a+.dspy_grpc.v1.ListEvaluationResultsResponseBGZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -78,28 +78,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WATCHEVALUATIONREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\032\n\030dspy-grpc.dev/Evaluation'
   _globals['_LISTEVALUATIONRESULTSREQUEST'].fields_by_name['parent']._loaded_options = None
   _globals['_LISTEVALUATIONRESULTSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\032\n\030dspy-grpc.dev/Evaluation'
-  _globals['_EVALUATION']._serialized_start=277
-  _globals['_EVALUATION']._serialized_end=1295
-  _globals['_EVALUATIONRESULT']._serialized_start=1298
-  _globals['_EVALUATIONRESULT']._serialized_end=1495
-  _globals['_CREATEEVALUATIONREQUEST']._serialized_start=1497
-  _globals['_CREATEEVALUATIONREQUEST']._serialized_end=1623
-  _globals['_GETEVALUATIONREQUEST']._serialized_start=1625
-  _globals['_GETEVALUATIONREQUEST']._serialized_end=1702
-  _globals['_LISTEVALUATIONSREQUEST']._serialized_start=1704
-  _globals['_LISTEVALUATIONSREQUEST']._serialized_end=1788
-  _globals['_LISTEVALUATIONSRESPONSE']._serialized_start=1790
-  _globals['_LISTEVALUATIONSRESPONSE']._serialized_end=1915
-  _globals['_CANCELEVALUATIONREQUEST']._serialized_start=1917
-  _globals['_CANCELEVALUATIONREQUEST']._serialized_end=1997
-  _globals['_WATCHEVALUATIONREQUEST']._serialized_start=1999
-  _globals['_WATCHEVALUATIONREQUEST']._serialized_end=2078
-  _globals['_WATCHEVALUATIONRESPONSE']._serialized_start=2081
-  _globals['_WATCHEVALUATIONRESPONSE']._serialized_end=2222
-  _globals['_LISTEVALUATIONRESULTSREQUEST']._serialized_start=2225
-  _globals['_LISTEVALUATIONRESULTSREQUEST']._serialized_end=2374
-  _globals['_LISTEVALUATIONRESULTSRESPONSE']._serialized_start=2377
-  _globals['_LISTEVALUATIONRESULTSRESPONSE']._serialized_end=2506
-  _globals['_EVALUATIONSERVICE']._serialized_start=2509
-  _globals['_EVALUATIONSERVICE']._serialized_end=3085
+  _globals['_EVALUATION']._serialized_start=278
+  _globals['_EVALUATION']._serialized_end=1296
+  _globals['_EVALUATIONRESULT']._serialized_start=1299
+  _globals['_EVALUATIONRESULT']._serialized_end=1496
+  _globals['_CREATEEVALUATIONREQUEST']._serialized_start=1498
+  _globals['_CREATEEVALUATIONREQUEST']._serialized_end=1624
+  _globals['_GETEVALUATIONREQUEST']._serialized_start=1626
+  _globals['_GETEVALUATIONREQUEST']._serialized_end=1703
+  _globals['_LISTEVALUATIONSREQUEST']._serialized_start=1705
+  _globals['_LISTEVALUATIONSREQUEST']._serialized_end=1789
+  _globals['_LISTEVALUATIONSRESPONSE']._serialized_start=1791
+  _globals['_LISTEVALUATIONSRESPONSE']._serialized_end=1916
+  _globals['_CANCELEVALUATIONREQUEST']._serialized_start=1918
+  _globals['_CANCELEVALUATIONREQUEST']._serialized_end=1998
+  _globals['_WATCHEVALUATIONREQUEST']._serialized_start=2000
+  _globals['_WATCHEVALUATIONREQUEST']._serialized_end=2079
+  _globals['_WATCHEVALUATIONRESPONSE']._serialized_start=2082
+  _globals['_WATCHEVALUATIONRESPONSE']._serialized_end=2223
+  _globals['_LISTEVALUATIONRESULTSREQUEST']._serialized_start=2226
+  _globals['_LISTEVALUATIONRESULTSREQUEST']._serialized_end=2375
+  _globals['_LISTEVALUATIONRESULTSRESPONSE']._serialized_start=2378
+  _globals['_LISTEVALUATIONRESULTSRESPONSE']._serialized_end=2507
+  _globals['_EVALUATIONSERVICE']._serialized_start=2510
+  _globals['_EVALUATIONSERVICE']._serialized_end=3086
 # @@protoc_insertion_point(module_scope)

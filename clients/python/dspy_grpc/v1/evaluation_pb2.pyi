@@ -2,8 +2,8 @@ import datetime
 
 from dspy_grpc.v1 import dataset_pb2 as _dataset_pb2
 from dspy_grpc.v1 import job_pb2 as _job_pb2
+from dspy_grpc.v1 import lm_spec_pb2 as _lm_spec_pb2
 from dspy_grpc.v1 import metric_pb2 as _metric_pb2
-from dspy_grpc.v1 import module_pb2 as _module_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import resource_pb2 as _resource_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
@@ -45,7 +45,7 @@ class Evaluation(_message.Message):
     split: _dataset_pb2.DatasetSplit
     part: _dataset_pb2.SplitPart
     metric: _metric_pb2.MetricSpec
-    lm: _module_pb2.LMSpec
+    lm: _lm_spec_pb2.LMSpec
     num_threads: int
     max_errors: int
     failure_score: float
@@ -58,7 +58,7 @@ class Evaluation(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., program: _Optional[str] = ..., program_revision: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[_Union[_dataset_pb2.DatasetSplit, _Mapping]] = ..., part: _Optional[_Union[_dataset_pb2.SplitPart, str]] = ..., metric: _Optional[_Union[_metric_pb2.MetricSpec, _Mapping]] = ..., lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., num_threads: _Optional[int] = ..., max_errors: _Optional[int] = ..., failure_score: _Optional[float] = ..., display_name: _Optional[str] = ..., state: _Optional[_Union[_job_pb2.JobState, str]] = ..., progress: _Optional[_Union[_job_pb2.JobProgress, _Mapping]] = ..., score: _Optional[float] = ..., error_count: _Optional[int] = ..., error: _Optional[_Union[_job_pb2.JobError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., program: _Optional[str] = ..., program_revision: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[_Union[_dataset_pb2.DatasetSplit, _Mapping]] = ..., part: _Optional[_Union[_dataset_pb2.SplitPart, str]] = ..., metric: _Optional[_Union[_metric_pb2.MetricSpec, _Mapping]] = ..., lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ..., num_threads: _Optional[int] = ..., max_errors: _Optional[int] = ..., failure_score: _Optional[float] = ..., display_name: _Optional[str] = ..., state: _Optional[_Union[_job_pb2.JobState, str]] = ..., progress: _Optional[_Union[_job_pb2.JobProgress, _Mapping]] = ..., score: _Optional[float] = ..., error_count: _Optional[int] = ..., error: _Optional[_Union[_job_pb2.JobError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class EvaluationResult(_message.Message):
     __slots__ = ("example_index", "prediction", "score", "error", "prediction_json")

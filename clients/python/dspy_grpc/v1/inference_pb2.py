@@ -23,6 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from dspy_grpc.v1 import module_pb2 as dspy__grpc_dot_v1_dot_module__pb2
+try:
+  dspy__grpc_dot_v1_dot_lm__spec__pb2 = dspy__grpc_dot_v1_dot_module__pb2.dspy__grpc_dot_v1_dot_lm__spec__pb2
+except AttributeError:
+  dspy__grpc_dot_v1_dot_lm__spec__pb2 = dspy__grpc_dot_v1_dot_module__pb2.dspy_grpc.v1.lm_spec_pb2
 from dspy_grpc.v1 import prediction_pb2 as dspy__grpc_dot_v1_dot_prediction__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2

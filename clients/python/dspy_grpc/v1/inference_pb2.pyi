@@ -1,6 +1,7 @@
 import datetime
 
 from dspy_grpc.v1 import module_pb2 as _module_pb2
+from dspy_grpc.v1 import lm_spec_pb2 as _lm_spec_pb2
 from dspy_grpc.v1 import prediction_pb2 as _prediction_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
@@ -24,10 +25,10 @@ class StreamPredictRequest(_message.Message):
     program: str
     module: _module_pb2.ModuleSpec
     inputs: _struct_pb2.Struct
-    lm: _module_pb2.LMSpec
+    lm: _lm_spec_pb2.LMSpec
     include_trace: bool
     inputs_json: str
-    def __init__(self, program: _Optional[str] = ..., module: _Optional[_Union[_module_pb2.ModuleSpec, _Mapping]] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., include_trace: _Optional[bool] = ..., inputs_json: _Optional[str] = ...) -> None: ...
+    def __init__(self, program: _Optional[str] = ..., module: _Optional[_Union[_module_pb2.ModuleSpec, _Mapping]] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ..., include_trace: _Optional[bool] = ..., inputs_json: _Optional[str] = ...) -> None: ...
 
 class PredictEvent(_message.Message):
     __slots__ = ("field_delta", "module_started", "module_finished", "tool_call_started", "tool_call_finished", "tool_call", "prediction")
@@ -143,11 +144,11 @@ class BatchPredictRequest(_message.Message):
     program: str
     module: _module_pb2.ModuleSpec
     inputs: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
-    lm: _module_pb2.LMSpec
+    lm: _lm_spec_pb2.LMSpec
     include_trace: bool
     max_concurrency: int
     inputs_json: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, program: _Optional[str] = ..., module: _Optional[_Union[_module_pb2.ModuleSpec, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., include_trace: _Optional[bool] = ..., max_concurrency: _Optional[int] = ..., inputs_json: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, program: _Optional[str] = ..., module: _Optional[_Union[_module_pb2.ModuleSpec, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ..., include_trace: _Optional[bool] = ..., max_concurrency: _Optional[int] = ..., inputs_json: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class BatchPredictResponse(_message.Message):
     __slots__ = ("index", "prediction", "error")
@@ -199,10 +200,10 @@ class PredictRequest(_message.Message):
     program: str
     module: _module_pb2.ModuleSpec
     inputs: _struct_pb2.Struct
-    lm: _module_pb2.LMSpec
+    lm: _lm_spec_pb2.LMSpec
     include_trace: bool
     inputs_json: str
-    def __init__(self, program: _Optional[str] = ..., module: _Optional[_Union[_module_pb2.ModuleSpec, _Mapping]] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., include_trace: _Optional[bool] = ..., inputs_json: _Optional[str] = ...) -> None: ...
+    def __init__(self, program: _Optional[str] = ..., module: _Optional[_Union[_module_pb2.ModuleSpec, _Mapping]] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ..., include_trace: _Optional[bool] = ..., inputs_json: _Optional[str] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
     __slots__ = ("prediction",)

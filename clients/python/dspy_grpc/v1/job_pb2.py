@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x64spy_grpc/v1/job.proto\x12\x0c\x64spy_grpc.v1\x1a\x1egoogle/protobuf/duration.proto\"\xca\x02\n\x0bJobProgress\x12\x14\n\x05phase\x18\x01 \x01(\tR\x05phase\x12\"\n\rlm_calls_done\x18\x02 \x01(\x03R\x0blmCallsDone\x12(\n\x10lm_calls_planned\x18\x03 \x01(\x03R\x0elmCallsPlanned\x12#\n\rexamples_done\x18\x04 \x01(\x03R\x0c\x65xamplesDone\x12%\n\x0e\x65xamples_total\x18\x05 \x01(\x03R\rexamplesTotal\x12\"\n\nbest_score\x18\x06 \x01(\x01H\x00R\tbestScore\x88\x01\x01\x12+\n\x11\x63urrent_candidate\x18\x07 \x01(\tR\x10\x63urrentCandidate\x12+\n\x03\x65ta\x18\x08 \x01(\x0b\x32\x19.google.protobuf.DurationR\x03\x65taB\r\n\x0b_best_score\"P\n\x08JobError\x12\x12\n\x04\x63ode\x18\x01 \x01(\tR\x04\x63ode\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n\x07message\x18\x03 \x01(\tR\x07message*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x42GZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x64spy_grpc/v1/job.proto\x12\x0c\x64spy_grpc.v1\x1a\x1egoogle/protobuf/duration.proto\"\xfd\x03\n\x0bJobProgress\x12\x14\n\x05phase\x18\x01 \x01(\tR\x05phase\x12\"\n\rlm_calls_done\x18\x02 \x01(\x03R\x0blmCallsDone\x12(\n\x10lm_calls_planned\x18\x03 \x01(\x03R\x0elmCallsPlanned\x12#\n\rexamples_done\x18\x04 \x01(\x03R\x0c\x65xamplesDone\x12%\n\x0e\x65xamples_total\x18\x05 \x01(\x03R\rexamplesTotal\x12\"\n\nbest_score\x18\x06 \x01(\x01H\x00R\tbestScore\x88\x01\x01\x12+\n\x11\x63urrent_candidate\x18\x07 \x01(\tR\x10\x63urrentCandidate\x12+\n\x03\x65ta\x18\x08 \x01(\x0b\x32\x19.google.protobuf.DurationR\x03\x65ta\x12*\n\x11metric_calls_used\x18\t \x01(\x03R\x0fmetricCallsUsed\x12.\n\x13metric_calls_budget\x18\n \x01(\x03R\x11metricCallsBudget\x12*\n\x11pareto_front_size\x18\x0b \x01(\x05R\x0fparetoFrontSize\x12)\n\x10parent_candidate\x18\x0c \x01(\tR\x0fparentCandidateB\r\n\x0b_best_score\"P\n\x08JobError\x12\x12\n\x04\x63ode\x18\x01 \x01(\tR\x04\x63ode\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n\x07message\x18\x03 \x01(\tR\x07message*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x42GZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,10 +33,10 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dspy_grpc.v1.job_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'ZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1'
-  _globals['_JOBSTATE']._serialized_start=488
-  _globals['_JOBSTATE']._serialized_end=642
+  _globals['_JOBSTATE']._serialized_start=667
+  _globals['_JOBSTATE']._serialized_end=821
   _globals['_JOBPROGRESS']._serialized_start=73
-  _globals['_JOBPROGRESS']._serialized_end=403
-  _globals['_JOBERROR']._serialized_start=405
-  _globals['_JOBERROR']._serialized_end=485
+  _globals['_JOBPROGRESS']._serialized_end=582
+  _globals['_JOBERROR']._serialized_start=584
+  _globals['_JOBERROR']._serialized_end=664
 # @@protoc_insertion_point(module_scope)

@@ -25,7 +25,7 @@ JOB_STATE_FAILED: JobState
 JOB_STATE_CANCELLED: JobState
 
 class JobProgress(_message.Message):
-    __slots__ = ("phase", "lm_calls_done", "lm_calls_planned", "examples_done", "examples_total", "best_score", "current_candidate", "eta")
+    __slots__ = ("phase", "lm_calls_done", "lm_calls_planned", "examples_done", "examples_total", "best_score", "current_candidate", "eta", "metric_calls_used", "metric_calls_budget", "pareto_front_size", "parent_candidate")
     PHASE_FIELD_NUMBER: _ClassVar[int]
     LM_CALLS_DONE_FIELD_NUMBER: _ClassVar[int]
     LM_CALLS_PLANNED_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +34,10 @@ class JobProgress(_message.Message):
     BEST_SCORE_FIELD_NUMBER: _ClassVar[int]
     CURRENT_CANDIDATE_FIELD_NUMBER: _ClassVar[int]
     ETA_FIELD_NUMBER: _ClassVar[int]
+    METRIC_CALLS_USED_FIELD_NUMBER: _ClassVar[int]
+    METRIC_CALLS_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    PARETO_FRONT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PARENT_CANDIDATE_FIELD_NUMBER: _ClassVar[int]
     phase: str
     lm_calls_done: int
     lm_calls_planned: int
@@ -42,7 +46,11 @@ class JobProgress(_message.Message):
     best_score: float
     current_candidate: str
     eta: _duration_pb2.Duration
-    def __init__(self, phase: _Optional[str] = ..., lm_calls_done: _Optional[int] = ..., lm_calls_planned: _Optional[int] = ..., examples_done: _Optional[int] = ..., examples_total: _Optional[int] = ..., best_score: _Optional[float] = ..., current_candidate: _Optional[str] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    metric_calls_used: int
+    metric_calls_budget: int
+    pareto_front_size: int
+    parent_candidate: str
+    def __init__(self, phase: _Optional[str] = ..., lm_calls_done: _Optional[int] = ..., lm_calls_planned: _Optional[int] = ..., examples_done: _Optional[int] = ..., examples_total: _Optional[int] = ..., best_score: _Optional[float] = ..., current_candidate: _Optional[str] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., metric_calls_used: _Optional[int] = ..., metric_calls_budget: _Optional[int] = ..., pareto_front_size: _Optional[int] = ..., parent_candidate: _Optional[str] = ...) -> None: ...
 
 class JobError(_message.Message):
     __slots__ = ("code", "reason", "message")

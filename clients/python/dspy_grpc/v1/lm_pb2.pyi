@@ -1,6 +1,7 @@
 import datetime
 
 from dspy_grpc.v1 import module_pb2 as _module_pb2
+from dspy_grpc.v1 import lm_spec_pb2 as _lm_spec_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
@@ -71,13 +72,13 @@ class CompleteRequest(_message.Message):
     ROLLOUT_ID_FIELD_NUMBER: _ClassVar[int]
     model: str
     messages: _containers.RepeatedCompositeFieldContainer[LMMessage]
-    options: _module_pb2.LMOptions
+    options: _lm_spec_pb2.LMOptions
     n: int
     response_format: _struct_pb2.Struct
     tools: _containers.RepeatedCompositeFieldContainer[LMTool]
     tool_choice: str
     rollout_id: int
-    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[LMMessage, _Mapping]]] = ..., options: _Optional[_Union[_module_pb2.LMOptions, _Mapping]] = ..., n: _Optional[int] = ..., response_format: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[LMTool, _Mapping]]] = ..., tool_choice: _Optional[str] = ..., rollout_id: _Optional[int] = ...) -> None: ...
+    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[LMMessage, _Mapping]]] = ..., options: _Optional[_Union[_lm_spec_pb2.LMOptions, _Mapping]] = ..., n: _Optional[int] = ..., response_format: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[LMTool, _Mapping]]] = ..., tool_choice: _Optional[str] = ..., rollout_id: _Optional[int] = ...) -> None: ...
 
 class StreamCompleteRequest(_message.Message):
     __slots__ = ("model", "messages", "options", "n", "response_format", "tools", "tool_choice", "rollout_id")
@@ -91,13 +92,13 @@ class StreamCompleteRequest(_message.Message):
     ROLLOUT_ID_FIELD_NUMBER: _ClassVar[int]
     model: str
     messages: _containers.RepeatedCompositeFieldContainer[LMMessage]
-    options: _module_pb2.LMOptions
+    options: _lm_spec_pb2.LMOptions
     n: int
     response_format: _struct_pb2.Struct
     tools: _containers.RepeatedCompositeFieldContainer[LMTool]
     tool_choice: str
     rollout_id: int
-    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[LMMessage, _Mapping]]] = ..., options: _Optional[_Union[_module_pb2.LMOptions, _Mapping]] = ..., n: _Optional[int] = ..., response_format: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[LMTool, _Mapping]]] = ..., tool_choice: _Optional[str] = ..., rollout_id: _Optional[int] = ...) -> None: ...
+    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[LMMessage, _Mapping]]] = ..., options: _Optional[_Union[_lm_spec_pb2.LMOptions, _Mapping]] = ..., n: _Optional[int] = ..., response_format: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[LMTool, _Mapping]]] = ..., tool_choice: _Optional[str] = ..., rollout_id: _Optional[int] = ...) -> None: ...
 
 class CompletionChoice(_message.Message):
     __slots__ = ("index", "text", "finish_reason", "tool_calls")

@@ -22,12 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from dspy_grpc.v1 import module_pb2 as dspy__grpc_dot_v1_dot_module__pb2
+from dspy_grpc.v1 import lm_spec_pb2 as dspy__grpc_dot_v1_dot_lm__spec__pb2
 from dspy_grpc.v1 import signature_pb2 as dspy__grpc_dot_v1_dot_signature__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x64spy_grpc/v1/metric.proto\x12\x0c\x64spy_grpc.v1\x1a\x19\x64spy_grpc/v1/module.proto\x1a\x1c\x64spy_grpc/v1/signature.proto\x1a\x1fgoogle/api/field_behavior.proto\"\xc7\x03\n\nMetricSpec\x12\x41\n\x0b\x65xact_match\x18\x01 \x01(\x0b\x32\x1e.dspy_grpc.v1.ExactMatchMetricH\x00R\nexactMatch\x12\x38\n\x08token_f1\x18\x02 \x01(\x0b\x32\x1b.dspy_grpc.v1.TokenF1MetricH\x00R\x07tokenF1\x12G\n\rpassage_match\x18\x03 \x01(\x0b\x32 .dspy_grpc.v1.PassageMatchMetricH\x00R\x0cpassageMatch\x12:\n\x08\x63ontains\x18\x04 \x01(\x0b\x32\x1c.dspy_grpc.v1.ContainsMetricH\x00R\x08\x63ontains\x12\x37\n\x07numeric\x18\x05 \x01(\x0b\x32\x1b.dspy_grpc.v1.NumericMetricH\x00R\x07numeric\x12\x38\n\x08lm_judge\x18\x06 \x01(\x0b\x32\x1b.dspy_grpc.v1.LMJudgeMetricH\x00R\x07lmJudge\x12:\n\x08weighted\x18\x07 \x01(\x0b\x32\x1c.dspy_grpc.v1.WeightedMetricH\x00R\x08weightedB\x08\n\x06metric\"\x89\x01\n\x10\x45xactMatchMetric\x12\x14\n\x05\x66ield\x18\x01 \x01(\tR\x05\x66ield\x12\x1f\n\x0blabel_field\x18\x02 \x01(\tR\nlabelField\x12\x1c\n\tpredictor\x18\x03 \x01(\tR\tpredictor\x12\x17\n\x04\x66rac\x18\x04 \x01(\x01H\x00R\x04\x66rac\x88\x01\x01\x42\x07\n\x05_frac\"d\n\rTokenF1Metric\x12\x14\n\x05\x66ield\x18\x01 \x01(\tR\x05\x66ield\x12\x1f\n\x0blabel_field\x18\x02 \x01(\tR\nlabelField\x12\x1c\n\tpredictor\x18\x03 \x01(\tR\tpredictor\"i\n\x12PassageMatchMetric\x12\x14\n\x05\x66ield\x18\x01 \x01(\tR\x05\x66ield\x12\x1f\n\x0blabel_field\x18\x02 \x01(\tR\nlabelField\x12\x1c\n\tpredictor\x18\x03 \x01(\tR\tpredictor\"\x8c\x01\n\x0e\x43ontainsMetric\x12\x14\n\x05\x66ield\x18\x01 \x01(\tR\x05\x66ield\x12\x1f\n\x0blabel_field\x18\x02 \x01(\tR\nlabelField\x12\x1c\n\tpredictor\x18\x03 \x01(\tR\tpredictor\x12%\n\x0e\x63\x61se_sensitive\x18\x04 \x01(\x08R\rcaseSensitive\"\xae\x01\n\rNumericMetric\x12\x14\n\x05\x66ield\x18\x01 \x01(\tR\x05\x66ield\x12\x1f\n\x0blabel_field\x18\x02 \x01(\tR\nlabelField\x12\x1c\n\tpredictor\x18\x03 \x01(\tR\tpredictor\x12#\n\rabs_tolerance\x18\x04 \x01(\x01R\x0c\x61\x62sTolerance\x12#\n\rrel_tolerance\x18\x05 \x01(\x01R\x0crelTolerance\"\xe6\x02\n\rLMJudgeMetric\x12\x35\n\tsignature\x18\x01 \x01(\x0b\x32\x17.dspy_grpc.v1.SignatureR\tsignature\x12?\n\x06inputs\x18\x02 \x03(\x0b\x32\'.dspy_grpc.v1.LMJudgeMetric.InputsEntryR\x06inputs\x12!\n\x0cscore_fields\x18\x03 \x03(\tR\x0bscoreFields\x12$\n\x02lm\x18\x04 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x02lm\x12(\n\x0f\x64\x65\x63ompositional\x18\x05 \x01(\x08R\x0f\x64\x65\x63ompositional\x12!\n\tthreshold\x18\x06 \x01(\x01H\x00R\tthreshold\x88\x01\x01\x1a\x39\n\x0bInputsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x42\x0c\n\n_threshold\"H\n\x0eWeightedMetric\x12\x36\n\x05terms\x18\x01 \x03(\x0b\x32\x1a.dspy_grpc.v1.WeightedTermB\x04\xe2\x41\x01\x02R\x05terms\"d\n\x0cWeightedTerm\x12\x1c\n\x06weight\x18\x01 \x01(\x01\x42\x04\xe2\x41\x01\x02R\x06weight\x12\x36\n\x06metric\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.MetricSpecB\x04\xe2\x41\x01\x02R\x06metricBGZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x64spy_grpc/v1/metric.proto\x12\x0c\x64spy_grpc.v1\x1a\x1a\x64spy_grpc/v1/lm_spec.proto\x1a\x1c\x64spy_grpc/v1/signature.proto\x1a\x1fgoogle/api/field_behavior.proto\"\xc7\x03\n\nMetricSpec\x12\x41\n\x0b\x65xact_match\x18\x01 \x01(\x0b\x32\x1e.dspy_grpc.v1.ExactMatchMetricH\x00R\nexactMatch\x12\x38\n\x08token_f1\x18\x02 \x01(\x0b\x32\x1b.dspy_grpc.v1.TokenF1MetricH\x00R\x07tokenF1\x12G\n\rpassage_match\x18\x03 \x01(\x0b\x32 .dspy_grpc.v1.PassageMatchMetricH\x00R\x0cpassageMatch\x12:\n\x08\x63ontains\x18\x04 \x01(\x0b\x32\x1c.dspy_grpc.v1.ContainsMetricH\x00R\x08\x63ontains\x12\x37\n\x07numeric\x18\x05 \x01(\x0b\x32\x1b.dspy_grpc.v1.NumericMetricH\x00R\x07numeric\x12\x38\n\x08lm_judge\x18\x06 \x01(\x0b\x32\x1b.dspy_grpc.v1.LMJudgeMetricH\x00R\x07lmJudge\x12:\n\x08weighted\x18\x07 \x01(\x0b\x32\x1c.dspy_grpc.v1.WeightedMetricH\x00R\x08weightedB\x08\n\x06metric\"\x89\x01\n\x10\x45xactMatchMetric\x12\x14\n\x05\x66ield\x18\x01 \x01(\tR\x05\x66ield\x12\x1f\n\x0blabel_field\x18\x02 \x01(\tR\nlabelField\x12\x1c\n\tpredictor\x18\x03 \x01(\tR\tpredictor\x12\x17\n\x04\x66rac\x18\x04 \x01(\x01H\x00R\x04\x66rac\x88\x01\x01\x42\x07\n\x05_frac\"d\n\rTokenF1Metric\x12\x14\n\x05\x66ield\x18\x01 \x01(\tR\x05\x66ield\x12\x1f\n\x0blabel_field\x18\x02 \x01(\tR\nlabelField\x12\x1c\n\tpredictor\x18\x03 \x01(\tR\tpredictor\"i\n\x12PassageMatchMetric\x12\x14\n\x05\x66ield\x18\x01 \x01(\tR\x05\x66ield\x12\x1f\n\x0blabel_field\x18\x02 \x01(\tR\nlabelField\x12\x1c\n\tpredictor\x18\x03 \x01(\tR\tpredictor\"\x8c\x01\n\x0e\x43ontainsMetric\x12\x14\n\x05\x66ield\x18\x01 \x01(\tR\x05\x66ield\x12\x1f\n\x0blabel_field\x18\x02 \x01(\tR\nlabelField\x12\x1c\n\tpredictor\x18\x03 \x01(\tR\tpredictor\x12%\n\x0e\x63\x61se_sensitive\x18\x04 \x01(\x08R\rcaseSensitive\"\xae\x01\n\rNumericMetric\x12\x14\n\x05\x66ield\x18\x01 \x01(\tR\x05\x66ield\x12\x1f\n\x0blabel_field\x18\x02 \x01(\tR\nlabelField\x12\x1c\n\tpredictor\x18\x03 \x01(\tR\tpredictor\x12#\n\rabs_tolerance\x18\x04 \x01(\x01R\x0c\x61\x62sTolerance\x12#\n\rrel_tolerance\x18\x05 \x01(\x01R\x0crelTolerance\"\xb0\x03\n\rLMJudgeMetric\x12\x35\n\tsignature\x18\x01 \x01(\x0b\x32\x17.dspy_grpc.v1.SignatureR\tsignature\x12?\n\x06inputs\x18\x02 \x03(\x0b\x32\'.dspy_grpc.v1.LMJudgeMetric.InputsEntryR\x06inputs\x12!\n\x0cscore_fields\x18\x03 \x03(\tR\x0bscoreFields\x12$\n\x02lm\x18\x04 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x02lm\x12(\n\x0f\x64\x65\x63ompositional\x18\x05 \x01(\x08R\x0f\x64\x65\x63ompositional\x12!\n\tthreshold\x18\x06 \x01(\x01H\x00R\tthreshold\x88\x01\x01\x12%\n\x0e\x66\x65\x65\x64\x62\x61\x63k_field\x18\x07 \x01(\tR\rfeedbackField\x12!\n\x0cno_reasoning\x18\x08 \x01(\x08R\x0bnoReasoning\x1a\x39\n\x0bInputsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x42\x0c\n\n_threshold\"H\n\x0eWeightedMetric\x12\x36\n\x05terms\x18\x01 \x03(\x0b\x32\x1a.dspy_grpc.v1.WeightedTermB\x04\xe2\x41\x01\x02R\x05terms\"d\n\x0cWeightedTerm\x12\x1c\n\x06weight\x18\x01 \x01(\x01\x42\x04\xe2\x41\x01\x02R\x06weight\x12\x36\n\x06metric\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.MetricSpecB\x04\xe2\x41\x01\x02R\x06metricBGZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,24 +43,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WEIGHTEDTERM'].fields_by_name['weight']._serialized_options = b'\342A\001\002'
   _globals['_WEIGHTEDTERM'].fields_by_name['metric']._loaded_options = None
   _globals['_WEIGHTEDTERM'].fields_by_name['metric']._serialized_options = b'\342A\001\002'
-  _globals['_METRICSPEC']._serialized_start=134
-  _globals['_METRICSPEC']._serialized_end=589
-  _globals['_EXACTMATCHMETRIC']._serialized_start=592
-  _globals['_EXACTMATCHMETRIC']._serialized_end=729
-  _globals['_TOKENF1METRIC']._serialized_start=731
-  _globals['_TOKENF1METRIC']._serialized_end=831
-  _globals['_PASSAGEMATCHMETRIC']._serialized_start=833
-  _globals['_PASSAGEMATCHMETRIC']._serialized_end=938
-  _globals['_CONTAINSMETRIC']._serialized_start=941
-  _globals['_CONTAINSMETRIC']._serialized_end=1081
-  _globals['_NUMERICMETRIC']._serialized_start=1084
-  _globals['_NUMERICMETRIC']._serialized_end=1258
-  _globals['_LMJUDGEMETRIC']._serialized_start=1261
-  _globals['_LMJUDGEMETRIC']._serialized_end=1619
-  _globals['_LMJUDGEMETRIC_INPUTSENTRY']._serialized_start=1548
-  _globals['_LMJUDGEMETRIC_INPUTSENTRY']._serialized_end=1605
-  _globals['_WEIGHTEDMETRIC']._serialized_start=1621
-  _globals['_WEIGHTEDMETRIC']._serialized_end=1693
-  _globals['_WEIGHTEDTERM']._serialized_start=1695
-  _globals['_WEIGHTEDTERM']._serialized_end=1795
+  _globals['_METRICSPEC']._serialized_start=135
+  _globals['_METRICSPEC']._serialized_end=590
+  _globals['_EXACTMATCHMETRIC']._serialized_start=593
+  _globals['_EXACTMATCHMETRIC']._serialized_end=730
+  _globals['_TOKENF1METRIC']._serialized_start=732
+  _globals['_TOKENF1METRIC']._serialized_end=832
+  _globals['_PASSAGEMATCHMETRIC']._serialized_start=834
+  _globals['_PASSAGEMATCHMETRIC']._serialized_end=939
+  _globals['_CONTAINSMETRIC']._serialized_start=942
+  _globals['_CONTAINSMETRIC']._serialized_end=1082
+  _globals['_NUMERICMETRIC']._serialized_start=1085
+  _globals['_NUMERICMETRIC']._serialized_end=1259
+  _globals['_LMJUDGEMETRIC']._serialized_start=1262
+  _globals['_LMJUDGEMETRIC']._serialized_end=1694
+  _globals['_LMJUDGEMETRIC_INPUTSENTRY']._serialized_start=1623
+  _globals['_LMJUDGEMETRIC_INPUTSENTRY']._serialized_end=1680
+  _globals['_WEIGHTEDMETRIC']._serialized_start=1696
+  _globals['_WEIGHTEDMETRIC']._serialized_end=1768
+  _globals['_WEIGHTEDTERM']._serialized_start=1770
+  _globals['_WEIGHTEDTERM']._serialized_end=1870
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,4 @@
-from dspy_grpc.v1 import module_pb2 as _module_pb2
+from dspy_grpc.v1 import lm_spec_pb2 as _lm_spec_pb2
 from dspy_grpc.v1 import signature_pb2 as _signature_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf.internal import containers as _containers
@@ -86,7 +86,7 @@ class NumericMetric(_message.Message):
     def __init__(self, field: _Optional[str] = ..., label_field: _Optional[str] = ..., predictor: _Optional[str] = ..., abs_tolerance: _Optional[float] = ..., rel_tolerance: _Optional[float] = ...) -> None: ...
 
 class LMJudgeMetric(_message.Message):
-    __slots__ = ("signature", "inputs", "score_fields", "lm", "decompositional", "threshold")
+    __slots__ = ("signature", "inputs", "score_fields", "lm", "decompositional", "threshold", "feedback_field", "no_reasoning")
     class InputsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -100,13 +100,17 @@ class LMJudgeMetric(_message.Message):
     LM_FIELD_NUMBER: _ClassVar[int]
     DECOMPOSITIONAL_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_FIELD_FIELD_NUMBER: _ClassVar[int]
+    NO_REASONING_FIELD_NUMBER: _ClassVar[int]
     signature: _signature_pb2.Signature
     inputs: _containers.ScalarMap[str, str]
     score_fields: _containers.RepeatedScalarFieldContainer[str]
-    lm: _module_pb2.LMSpec
+    lm: _lm_spec_pb2.LMSpec
     decompositional: bool
     threshold: float
-    def __init__(self, signature: _Optional[_Union[_signature_pb2.Signature, _Mapping]] = ..., inputs: _Optional[_Mapping[str, str]] = ..., score_fields: _Optional[_Iterable[str]] = ..., lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., decompositional: _Optional[bool] = ..., threshold: _Optional[float] = ...) -> None: ...
+    feedback_field: str
+    no_reasoning: bool
+    def __init__(self, signature: _Optional[_Union[_signature_pb2.Signature, _Mapping]] = ..., inputs: _Optional[_Mapping[str, str]] = ..., score_fields: _Optional[_Iterable[str]] = ..., lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ..., decompositional: _Optional[bool] = ..., threshold: _Optional[float] = ..., feedback_field: _Optional[str] = ..., no_reasoning: _Optional[bool] = ...) -> None: ...
 
 class WeightedMetric(_message.Message):
     __slots__ = ("terms",)

@@ -22,12 +22,14 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from dspy_grpc.v1 import lm_spec_pb2 as dspy__grpc_dot_v1_dot_lm__spec__pb2
+from dspy_grpc.v1 import metric_pb2 as dspy__grpc_dot_v1_dot_metric__pb2
 from dspy_grpc.v1 import signature_pb2 as dspy__grpc_dot_v1_dot_signature__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
-from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
+from dspy_grpc.v1.lm_spec_pb2 import *
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x64spy_grpc/v1/module.proto\x12\x0c\x64spy_grpc.v1\x1a\x1c\x64spy_grpc/v1/signature.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x80\x02\n\tLMOptions\x12%\n\x0btemperature\x18\x01 \x01(\x01H\x00R\x0btemperature\x88\x01\x01\x12\"\n\nmax_tokens\x18\x02 \x01(\x05H\x01R\tmaxTokens\x88\x01\x01\x12\x18\n\x05top_p\x18\x03 \x01(\x01H\x02R\x04topP\x88\x01\x01\x12\x12\n\x04stop\x18\x04 \x03(\tR\x04stop\x12\x17\n\x04seed\x18\x05 \x01(\x03H\x03R\x04seed\x88\x01\x01\x12/\n\x05\x63\x61\x63he\x18\x06 \x01(\x0e\x32\x19.dspy_grpc.v1.CachePolicyR\x05\x63\x61\x63heB\x0e\n\x0c_temperatureB\r\n\x0b_max_tokensB\x08\n\x06_top_pB\x07\n\x05_seed\"\x87\x01\n\x07\x44ummyLM\x12\x39\n\tresponses\x18\x01 \x03(\x0b\x32\x1b.dspy_grpc.v1.DummyResponseR\tresponses\x12-\n\x05rules\x18\x02 \x03(\x0b\x32\x17.dspy_grpc.v1.DummyRuleR\x05rules\x12\x12\n\x04\x61uto\x18\x03 \x01(\x08R\x04\x61uto\"\x84\x01\n\rDummyResponse\x12\x14\n\x04text\x18\x01 \x01(\tH\x00R\x04text\x12\x31\n\x06\x66ields\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructH\x00R\x06\x66ields\x12!\n\x0b\x66ields_json\x18\x03 \x01(\tH\x00R\nfieldsJsonB\x07\n\x05reply\"l\n\tDummyRule\x12 \n\x08\x63ontains\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x08\x63ontains\x12=\n\x08response\x18\x02 \x01(\x0b\x32\x1b.dspy_grpc.v1.DummyResponseB\x04\xe2\x41\x01\x02R\x08response\"\x8c\x01\n\x06LMSpec\x12\x16\n\x05model\x18\x01 \x01(\tH\x00R\x05model\x12-\n\x05\x64ummy\x18\x02 \x01(\x0b\x32\x15.dspy_grpc.v1.DummyLMH\x00R\x05\x64ummy\x12\x31\n\x07options\x18\x03 \x01(\x0b\x32\x17.dspy_grpc.v1.LMOptionsR\x07optionsB\x08\n\x06source\"\x8f\x02\n\rPredictorSpec\x12;\n\tsignature\x18\x01 \x01(\x0b\x32\x17.dspy_grpc.v1.SignatureB\x04\xe2\x41\x01\x02R\tsignature\x12+\n\x05\x64\x65mos\x18\x02 \x03(\x0b\x32\x15.dspy_grpc.v1.ExampleR\x05\x64\x65mos\x12\x33\n\x07\x61\x64\x61pter\x18\x03 \x01(\x0e\x32\x19.dspy_grpc.v1.AdapterKindR\x07\x61\x64\x61pter\x12$\n\x02lm\x18\x04 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x02lm\x12\x39\n\rextraction_lm\x18\x05 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x0c\x65xtractionLm\"P\n\rPredictModule\x12?\n\tpredictor\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\tpredictor\"W\n\x14\x43hainOfThoughtModule\x12?\n\tpredictor\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\tpredictor\"w\n\x0ePredictorState\x12\'\n\x0cinstructions\x18\x01 \x01(\tH\x00R\x0cinstructions\x88\x01\x01\x12+\n\x05\x64\x65mos\x18\x02 \x03(\x0b\x32\x15.dspy_grpc.v1.ExampleR\x05\x64\x65mosB\x0f\n\r_instructions\"\x8a\x01\n\x08ToolSpec\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12 \n\x0b\x64\x65scription\x18\x02 \x01(\tR\x0b\x64\x65scription\x12(\n\x10\x61rgs_json_schema\x18\x03 \x01(\tR\x0e\x61rgsJsonSchema\x12\x18\n\x07\x62uiltin\x18\x04 \x01(\tR\x07\x62uiltin\"\x85\x02\n\x0bReActModule\x12?\n\tpredictor\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\tpredictor\x12,\n\x05tools\x18\x02 \x03(\x0b\x32\x16.dspy_grpc.v1.ToolSpecR\x05tools\x12\x1b\n\tmax_iters\x18\x03 \x01(\x05R\x08maxIters\x12\x32\n\x05react\x18\x04 \x01(\x0b\x32\x1c.dspy_grpc.v1.PredictorStateR\x05react\x12\x36\n\x07\x65xtract\x18\x05 \x01(\x0b\x32\x1c.dspy_grpc.v1.PredictorStateR\x07\x65xtract\"\xda\x01\n\x1aMultiChainComparisonModule\x12?\n\tpredictor\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\tpredictor\x12\x0c\n\x01m\x18\x02 \x01(\x05R\x01m\x12%\n\x0btemperature\x18\x03 \x01(\x01H\x00R\x0btemperature\x88\x01\x01\x12\x36\n\tgenerator\x18\x04 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecR\tgeneratorB\x0e\n\x0c_temperature\"\x93\x01\n\nRewardSpec\x12\x41\n\x0b\x65xact_match\x18\x01 \x01(\x0b\x32\x1e.dspy_grpc.v1.ExactMatchRewardH\x00R\nexactMatch\x12\x38\n\x08lm_judge\x18\x02 \x01(\x0b\x32\x1b.dspy_grpc.v1.LMJudgeRewardH\x00R\x07lmJudgeB\x08\n\x06reward\"o\n\x10\x45xactMatchReward\x12\x1a\n\x05\x66ield\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05\x66ield\x12\'\n\x0freference_field\x18\x02 \x01(\tR\x0ereferenceField\x12\x16\n\x06values\x18\x03 \x03(\tR\x06values\"\x93\x01\n\rLMJudgeReward\x12\x37\n\x05judge\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\x05judge\x12\x1f\n\x0bscore_field\x18\x02 \x01(\tR\nscoreField\x12(\n\x10\x63hain_of_thought\x18\x03 \x01(\x08R\x0e\x63hainOfThought\"\xe4\x01\n\rBestOfNModule\x12\x36\n\x06module\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12\x12\n\x01n\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02R\x01n\x12\x36\n\x06reward\x18\x03 \x01(\x0b\x32\x18.dspy_grpc.v1.RewardSpecB\x04\xe2\x41\x01\x02R\x06reward\x12\x1c\n\tthreshold\x18\x04 \x01(\x01R\tthreshold\x12\"\n\nfail_count\x18\x05 \x01(\x05H\x00R\tfailCount\x88\x01\x01\x42\r\n\x0b_fail_count\"\x9a\x02\n\x0cRefineModule\x12\x36\n\x06module\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12\x12\n\x01n\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02R\x01n\x12\x36\n\x06reward\x18\x03 \x01(\x0b\x32\x18.dspy_grpc.v1.RewardSpecB\x04\xe2\x41\x01\x02R\x06reward\x12\x1c\n\tthreshold\x18\x04 \x01(\x01R\tthreshold\x12\"\n\nfail_count\x18\x05 \x01(\x05H\x00R\tfailCount\x88\x01\x01\x12\x35\n\x0b\x66\x65\x65\x64\x62\x61\x63k_lm\x18\x06 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\nfeedbackLmB\r\n\x0b_fail_count\"\x9c\x01\n\x0eParallelModule\x12\x36\n\x06module\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12\x1f\n\x0bnum_threads\x18\x02 \x01(\x05R\nnumThreads\x12\"\n\nmax_errors\x18\x03 \x01(\x05H\x00R\tmaxErrors\x88\x01\x01\x42\r\n\x0b_max_errors\"l\n\x0eMajorityModule\x12\x36\n\x06module\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12\x0c\n\x01n\x18\x02 \x01(\x05R\x01n\x12\x14\n\x05\x66ield\x18\x03 \x01(\tR\x05\x66ield\"\xd5\x01\n\tGraphStep\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12\x36\n\x06module\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12;\n\x06inputs\x18\x03 \x03(\x0b\x32#.dspy_grpc.v1.GraphStep.InputsEntryR\x06inputs\x1a\x39\n\x0bInputsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xba\x01\n\x0bGraphModule\x12-\n\x05steps\x18\x01 \x03(\x0b\x32\x17.dspy_grpc.v1.GraphStepR\x05steps\x12@\n\x07outputs\x18\x02 \x03(\x0b\x32&.dspy_grpc.v1.GraphModule.OutputsEntryR\x07outputs\x1a:\n\x0cOutputsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xba\x01\n\x0e\x45nsembleModule\x12\x34\n\x08programs\x18\x01 \x03(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecR\x08programs\x12\x34\n\x06reduce\x18\x02 \x01(\x0e\x32\x1c.dspy_grpc.v1.EnsembleReduceR\x06reduce\x12\x12\n\x04size\x18\x03 \x01(\x05R\x04size\x12\x12\n\x04seed\x18\x04 \x01(\x03R\x04seed\x12\x14\n\x05\x66ield\x18\x05 \x01(\tR\x05\x66ield\"\xd6\x03\n\x10KNNFewShotModule\x12\x36\n\x06module\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12\x12\n\x01k\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02R\x01k\x12-\n\x0f\x65mbedding_model\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x0e\x65mbeddingModel\x12\x42\n\x08\x65xamples\x18\x04 \x03(\x0b\x32 .dspy_grpc.v1.KNNTrainingExampleB\x04\xe2\x41\x01\x02R\x08\x65xamples\x12\x39\n\x16max_bootstrapped_demos\x18\x05 \x01(\x05H\x00R\x14maxBootstrappedDemos\x88\x01\x01\x12/\n\x11max_labeled_demos\x18\x06 \x01(\x05H\x01R\x0fmaxLabeledDemos\x88\x01\x01\x12\"\n\nmax_rounds\x18\x07 \x01(\x05H\x02R\tmaxRounds\x88\x01\x01\x12\x33\n\nteacher_lm\x18\x08 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\tteacherLmB\x19\n\x17_max_bootstrapped_demosB\x14\n\x12_max_labeled_demosB\r\n\x0b_max_rounds\"o\n\x12KNNTrainingExample\x12\x35\n\x07\x65xample\x18\x01 \x01(\x0b\x32\x15.dspy_grpc.v1.ExampleB\x04\xe2\x41\x01\x02R\x07\x65xample\x12\"\n\tembedding\x18\x02 \x03(\x02\x42\x04\xe2\x41\x01\x02R\tembedding\"\xd0\x05\n\nModuleSpec\x12\x37\n\x07predict\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictModuleH\x00R\x07predict\x12N\n\x10\x63hain_of_thought\x18\x02 \x01(\x0b\x32\".dspy_grpc.v1.ChainOfThoughtModuleH\x00R\x0e\x63hainOfThought\x12\x31\n\x05react\x18\x03 \x01(\x0b\x32\x19.dspy_grpc.v1.ReActModuleH\x00R\x05react\x12`\n\x16multi_chain_comparison\x18\x04 \x01(\x0b\x32(.dspy_grpc.v1.MultiChainComparisonModuleH\x00R\x14multiChainComparison\x12\x39\n\tbest_of_n\x18\x05 \x01(\x0b\x32\x1b.dspy_grpc.v1.BestOfNModuleH\x00R\x07\x62\x65stOfN\x12\x34\n\x06refine\x18\x06 \x01(\x0b\x32\x1a.dspy_grpc.v1.RefineModuleH\x00R\x06refine\x12:\n\x08parallel\x18\x07 \x01(\x0b\x32\x1c.dspy_grpc.v1.ParallelModuleH\x00R\x08parallel\x12:\n\x08majority\x18\x08 \x01(\x0b\x32\x1c.dspy_grpc.v1.MajorityModuleH\x00R\x08majority\x12\x31\n\x05graph\x18\t \x01(\x0b\x32\x19.dspy_grpc.v1.GraphModuleH\x00R\x05graph\x12:\n\x08\x65nsemble\x18\n \x01(\x0b\x32\x1c.dspy_grpc.v1.EnsembleModuleH\x00R\x08\x65nsemble\x12\x42\n\x0cknn_few_shot\x18\x0b \x01(\x0b\x32\x1e.dspy_grpc.v1.KNNFewShotModuleH\x00R\nknnFewShotB\x08\n\x06module*\x8a\x01\n\x0b\x41\x64\x61pterKind\x12\x1c\n\x18\x41\x44\x41PTER_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x44\x41PTER_KIND_CHAT\x10\x01\x12\x15\n\x11\x41\x44\x41PTER_KIND_JSON\x10\x02\x12\x14\n\x10\x41\x44\x41PTER_KIND_XML\x10\x03\x12\x19\n\x15\x41\x44\x41PTER_KIND_TWO_STEP\x10\x04*t\n\x0b\x43\x61\x63hePolicy\x12\x1c\n\x18\x43\x41\x43HE_POLICY_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43\x41\x43HE_POLICY_USE\x10\x01\x12\x17\n\x13\x43\x41\x43HE_POLICY_BYPASS\x10\x02\x12\x18\n\x14\x43\x41\x43HE_POLICY_REFRESH\x10\x03*i\n\x0e\x45nsembleReduce\x12\x1f\n\x1b\x45NSEMBLE_REDUCE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45NSEMBLE_REDUCE_NONE\x10\x01\x12\x1c\n\x18\x45NSEMBLE_REDUCE_MAJORITY\x10\x02\x42GZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x64spy_grpc/v1/module.proto\x12\x0c\x64spy_grpc.v1\x1a\x1a\x64spy_grpc/v1/lm_spec.proto\x1a\x19\x64spy_grpc/v1/metric.proto\x1a\x1c\x64spy_grpc/v1/signature.proto\x1a\x1fgoogle/api/field_behavior.proto\"\x8f\x02\n\rPredictorSpec\x12;\n\tsignature\x18\x01 \x01(\x0b\x32\x17.dspy_grpc.v1.SignatureB\x04\xe2\x41\x01\x02R\tsignature\x12+\n\x05\x64\x65mos\x18\x02 \x03(\x0b\x32\x15.dspy_grpc.v1.ExampleR\x05\x64\x65mos\x12\x33\n\x07\x61\x64\x61pter\x18\x03 \x01(\x0e\x32\x19.dspy_grpc.v1.AdapterKindR\x07\x61\x64\x61pter\x12$\n\x02lm\x18\x04 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x02lm\x12\x39\n\rextraction_lm\x18\x05 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x0c\x65xtractionLm\"P\n\rPredictModule\x12?\n\tpredictor\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\tpredictor\"W\n\x14\x43hainOfThoughtModule\x12?\n\tpredictor\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\tpredictor\"w\n\x0ePredictorState\x12\'\n\x0cinstructions\x18\x01 \x01(\tH\x00R\x0cinstructions\x88\x01\x01\x12+\n\x05\x64\x65mos\x18\x02 \x03(\x0b\x32\x15.dspy_grpc.v1.ExampleR\x05\x64\x65mosB\x0f\n\r_instructions\"\x8a\x01\n\x08ToolSpec\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12 \n\x0b\x64\x65scription\x18\x02 \x01(\tR\x0b\x64\x65scription\x12(\n\x10\x61rgs_json_schema\x18\x03 \x01(\tR\x0e\x61rgsJsonSchema\x12\x18\n\x07\x62uiltin\x18\x04 \x01(\tR\x07\x62uiltin\"\x85\x02\n\x0bReActModule\x12?\n\tpredictor\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\tpredictor\x12,\n\x05tools\x18\x02 \x03(\x0b\x32\x16.dspy_grpc.v1.ToolSpecR\x05tools\x12\x1b\n\tmax_iters\x18\x03 \x01(\x05R\x08maxIters\x12\x32\n\x05react\x18\x04 \x01(\x0b\x32\x1c.dspy_grpc.v1.PredictorStateR\x05react\x12\x36\n\x07\x65xtract\x18\x05 \x01(\x0b\x32\x1c.dspy_grpc.v1.PredictorStateR\x07\x65xtract\"\xda\x01\n\x1aMultiChainComparisonModule\x12?\n\tpredictor\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\tpredictor\x12\x0c\n\x01m\x18\x02 \x01(\x05R\x01m\x12%\n\x0btemperature\x18\x03 \x01(\x01H\x00R\x0btemperature\x88\x01\x01\x12\x36\n\tgenerator\x18\x04 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecR\tgeneratorB\x0e\n\x0c_temperature\"\xc7\x01\n\nRewardSpec\x12\x41\n\x0b\x65xact_match\x18\x01 \x01(\x0b\x32\x1e.dspy_grpc.v1.ExactMatchRewardH\x00R\nexactMatch\x12\x38\n\x08lm_judge\x18\x02 \x01(\x0b\x32\x1b.dspy_grpc.v1.LMJudgeRewardH\x00R\x07lmJudge\x12\x32\n\x06metric\x18\x03 \x01(\x0b\x32\x18.dspy_grpc.v1.MetricSpecH\x00R\x06metricB\x08\n\x06reward\"o\n\x10\x45xactMatchReward\x12\x1a\n\x05\x66ield\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05\x66ield\x12\'\n\x0freference_field\x18\x02 \x01(\tR\x0ereferenceField\x12\x16\n\x06values\x18\x03 \x03(\tR\x06values\"\x93\x01\n\rLMJudgeReward\x12\x37\n\x05judge\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\x05judge\x12\x1f\n\x0bscore_field\x18\x02 \x01(\tR\nscoreField\x12(\n\x10\x63hain_of_thought\x18\x03 \x01(\x08R\x0e\x63hainOfThought\"\xe4\x01\n\rBestOfNModule\x12\x36\n\x06module\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12\x12\n\x01n\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02R\x01n\x12\x36\n\x06reward\x18\x03 \x01(\x0b\x32\x18.dspy_grpc.v1.RewardSpecB\x04\xe2\x41\x01\x02R\x06reward\x12\x1c\n\tthreshold\x18\x04 \x01(\x01R\tthreshold\x12\"\n\nfail_count\x18\x05 \x01(\x05H\x00R\tfailCount\x88\x01\x01\x42\r\n\x0b_fail_count\"\x9a\x02\n\x0cRefineModule\x12\x36\n\x06module\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12\x12\n\x01n\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02R\x01n\x12\x36\n\x06reward\x18\x03 \x01(\x0b\x32\x18.dspy_grpc.v1.RewardSpecB\x04\xe2\x41\x01\x02R\x06reward\x12\x1c\n\tthreshold\x18\x04 \x01(\x01R\tthreshold\x12\"\n\nfail_count\x18\x05 \x01(\x05H\x00R\tfailCount\x88\x01\x01\x12\x35\n\x0b\x66\x65\x65\x64\x62\x61\x63k_lm\x18\x06 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\nfeedbackLmB\r\n\x0b_fail_count\"\x9c\x01\n\x0eParallelModule\x12\x36\n\x06module\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12\x1f\n\x0bnum_threads\x18\x02 \x01(\x05R\nnumThreads\x12\"\n\nmax_errors\x18\x03 \x01(\x05H\x00R\tmaxErrors\x88\x01\x01\x42\r\n\x0b_max_errors\"l\n\x0eMajorityModule\x12\x36\n\x06module\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12\x0c\n\x01n\x18\x02 \x01(\x05R\x01n\x12\x14\n\x05\x66ield\x18\x03 \x01(\tR\x05\x66ield\"\xd5\x01\n\tGraphStep\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12\x36\n\x06module\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12;\n\x06inputs\x18\x03 \x03(\x0b\x32#.dspy_grpc.v1.GraphStep.InputsEntryR\x06inputs\x1a\x39\n\x0bInputsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xba\x01\n\x0bGraphModule\x12-\n\x05steps\x18\x01 \x03(\x0b\x32\x17.dspy_grpc.v1.GraphStepR\x05steps\x12@\n\x07outputs\x18\x02 \x03(\x0b\x32&.dspy_grpc.v1.GraphModule.OutputsEntryR\x07outputs\x1a:\n\x0cOutputsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xba\x01\n\x0e\x45nsembleModule\x12\x34\n\x08programs\x18\x01 \x03(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecR\x08programs\x12\x34\n\x06reduce\x18\x02 \x01(\x0e\x32\x1c.dspy_grpc.v1.EnsembleReduceR\x06reduce\x12\x12\n\x04size\x18\x03 \x01(\x05R\x04size\x12\x12\n\x04seed\x18\x04 \x01(\x03R\x04seed\x12\x14\n\x05\x66ield\x18\x05 \x01(\tR\x05\x66ield\"\x88\x04\n\x10KNNFewShotModule\x12\x36\n\x06module\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12\x12\n\x01k\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02R\x01k\x12-\n\x0f\x65mbedding_model\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x0e\x65mbeddingModel\x12\x42\n\x08\x65xamples\x18\x04 \x03(\x0b\x32 .dspy_grpc.v1.KNNTrainingExampleB\x04\xe2\x41\x01\x02R\x08\x65xamples\x12\x39\n\x16max_bootstrapped_demos\x18\x05 \x01(\x05H\x00R\x14maxBootstrappedDemos\x88\x01\x01\x12/\n\x11max_labeled_demos\x18\x06 \x01(\x05H\x01R\x0fmaxLabeledDemos\x88\x01\x01\x12\"\n\nmax_rounds\x18\x07 \x01(\x05H\x02R\tmaxRounds\x88\x01\x01\x12\x33\n\nteacher_lm\x18\x08 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\tteacherLm\x12\x30\n\x06metric\x18\t \x01(\x0b\x32\x18.dspy_grpc.v1.MetricSpecR\x06metricB\x19\n\x17_max_bootstrapped_demosB\x14\n\x12_max_labeled_demosB\r\n\x0b_max_rounds\"o\n\x12KNNTrainingExample\x12\x35\n\x07\x65xample\x18\x01 \x01(\x0b\x32\x15.dspy_grpc.v1.ExampleB\x04\xe2\x41\x01\x02R\x07\x65xample\x12\"\n\tembedding\x18\x02 \x03(\x02\x42\x04\xe2\x41\x01\x02R\tembedding\"\xd0\x05\n\nModuleSpec\x12\x37\n\x07predict\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictModuleH\x00R\x07predict\x12N\n\x10\x63hain_of_thought\x18\x02 \x01(\x0b\x32\".dspy_grpc.v1.ChainOfThoughtModuleH\x00R\x0e\x63hainOfThought\x12\x31\n\x05react\x18\x03 \x01(\x0b\x32\x19.dspy_grpc.v1.ReActModuleH\x00R\x05react\x12`\n\x16multi_chain_comparison\x18\x04 \x01(\x0b\x32(.dspy_grpc.v1.MultiChainComparisonModuleH\x00R\x14multiChainComparison\x12\x39\n\tbest_of_n\x18\x05 \x01(\x0b\x32\x1b.dspy_grpc.v1.BestOfNModuleH\x00R\x07\x62\x65stOfN\x12\x34\n\x06refine\x18\x06 \x01(\x0b\x32\x1a.dspy_grpc.v1.RefineModuleH\x00R\x06refine\x12:\n\x08parallel\x18\x07 \x01(\x0b\x32\x1c.dspy_grpc.v1.ParallelModuleH\x00R\x08parallel\x12:\n\x08majority\x18\x08 \x01(\x0b\x32\x1c.dspy_grpc.v1.MajorityModuleH\x00R\x08majority\x12\x31\n\x05graph\x18\t \x01(\x0b\x32\x19.dspy_grpc.v1.GraphModuleH\x00R\x05graph\x12:\n\x08\x65nsemble\x18\n \x01(\x0b\x32\x1c.dspy_grpc.v1.EnsembleModuleH\x00R\x08\x65nsemble\x12\x42\n\x0cknn_few_shot\x18\x0b \x01(\x0b\x32\x1e.dspy_grpc.v1.KNNFewShotModuleH\x00R\nknnFewShotB\x08\n\x06module*\x8a\x01\n\x0b\x41\x64\x61pterKind\x12\x1c\n\x18\x41\x44\x41PTER_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x44\x41PTER_KIND_CHAT\x10\x01\x12\x15\n\x11\x41\x44\x41PTER_KIND_JSON\x10\x02\x12\x14\n\x10\x41\x44\x41PTER_KIND_XML\x10\x03\x12\x19\n\x15\x41\x44\x41PTER_KIND_TWO_STEP\x10\x04*i\n\x0e\x45nsembleReduce\x12\x1f\n\x1b\x45NSEMBLE_REDUCE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45NSEMBLE_REDUCE_NONE\x10\x01\x12\x1c\n\x18\x45NSEMBLE_REDUCE_MAJORITY\x10\x02\x42GZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1P\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,10 +37,6 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dspy_grpc.v1.module_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'ZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1'
-  _globals['_DUMMYRULE'].fields_by_name['contains']._loaded_options = None
-  _globals['_DUMMYRULE'].fields_by_name['contains']._serialized_options = b'\342A\001\002'
-  _globals['_DUMMYRULE'].fields_by_name['response']._loaded_options = None
-  _globals['_DUMMYRULE'].fields_by_name['response']._serialized_options = b'\342A\001\002'
   _globals['_PREDICTORSPEC'].fields_by_name['signature']._loaded_options = None
   _globals['_PREDICTORSPEC'].fields_by_name['signature']._serialized_options = b'\342A\001\002'
   _globals['_PREDICTMODULE'].fields_by_name['predictor']._loaded_options = None
@@ -91,64 +89,52 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_KNNTRAININGEXAMPLE'].fields_by_name['example']._serialized_options = b'\342A\001\002'
   _globals['_KNNTRAININGEXAMPLE'].fields_by_name['embedding']._loaded_options = None
   _globals['_KNNTRAININGEXAMPLE'].fields_by_name['embedding']._serialized_options = b'\342A\001\002'
-  _globals['_ADAPTERKIND']._serialized_start=5215
-  _globals['_ADAPTERKIND']._serialized_end=5353
-  _globals['_CACHEPOLICY']._serialized_start=5355
-  _globals['_CACHEPOLICY']._serialized_end=5471
-  _globals['_ENSEMBLEREDUCE']._serialized_start=5473
-  _globals['_ENSEMBLEREDUCE']._serialized_end=5578
-  _globals['_LMOPTIONS']._serialized_start=137
-  _globals['_LMOPTIONS']._serialized_end=393
-  _globals['_DUMMYLM']._serialized_start=396
-  _globals['_DUMMYLM']._serialized_end=531
-  _globals['_DUMMYRESPONSE']._serialized_start=534
-  _globals['_DUMMYRESPONSE']._serialized_end=666
-  _globals['_DUMMYRULE']._serialized_start=668
-  _globals['_DUMMYRULE']._serialized_end=776
-  _globals['_LMSPEC']._serialized_start=779
-  _globals['_LMSPEC']._serialized_end=919
-  _globals['_PREDICTORSPEC']._serialized_start=922
-  _globals['_PREDICTORSPEC']._serialized_end=1193
-  _globals['_PREDICTMODULE']._serialized_start=1195
-  _globals['_PREDICTMODULE']._serialized_end=1275
-  _globals['_CHAINOFTHOUGHTMODULE']._serialized_start=1277
-  _globals['_CHAINOFTHOUGHTMODULE']._serialized_end=1364
-  _globals['_PREDICTORSTATE']._serialized_start=1366
-  _globals['_PREDICTORSTATE']._serialized_end=1485
-  _globals['_TOOLSPEC']._serialized_start=1488
-  _globals['_TOOLSPEC']._serialized_end=1626
-  _globals['_REACTMODULE']._serialized_start=1629
-  _globals['_REACTMODULE']._serialized_end=1890
-  _globals['_MULTICHAINCOMPARISONMODULE']._serialized_start=1893
-  _globals['_MULTICHAINCOMPARISONMODULE']._serialized_end=2111
-  _globals['_REWARDSPEC']._serialized_start=2114
-  _globals['_REWARDSPEC']._serialized_end=2261
-  _globals['_EXACTMATCHREWARD']._serialized_start=2263
-  _globals['_EXACTMATCHREWARD']._serialized_end=2374
-  _globals['_LMJUDGEREWARD']._serialized_start=2377
-  _globals['_LMJUDGEREWARD']._serialized_end=2524
-  _globals['_BESTOFNMODULE']._serialized_start=2527
-  _globals['_BESTOFNMODULE']._serialized_end=2755
-  _globals['_REFINEMODULE']._serialized_start=2758
-  _globals['_REFINEMODULE']._serialized_end=3040
-  _globals['_PARALLELMODULE']._serialized_start=3043
-  _globals['_PARALLELMODULE']._serialized_end=3199
-  _globals['_MAJORITYMODULE']._serialized_start=3201
-  _globals['_MAJORITYMODULE']._serialized_end=3309
-  _globals['_GRAPHSTEP']._serialized_start=3312
-  _globals['_GRAPHSTEP']._serialized_end=3525
-  _globals['_GRAPHSTEP_INPUTSENTRY']._serialized_start=3468
-  _globals['_GRAPHSTEP_INPUTSENTRY']._serialized_end=3525
-  _globals['_GRAPHMODULE']._serialized_start=3528
-  _globals['_GRAPHMODULE']._serialized_end=3714
-  _globals['_GRAPHMODULE_OUTPUTSENTRY']._serialized_start=3656
-  _globals['_GRAPHMODULE_OUTPUTSENTRY']._serialized_end=3714
-  _globals['_ENSEMBLEMODULE']._serialized_start=3717
-  _globals['_ENSEMBLEMODULE']._serialized_end=3903
-  _globals['_KNNFEWSHOTMODULE']._serialized_start=3906
-  _globals['_KNNFEWSHOTMODULE']._serialized_end=4376
-  _globals['_KNNTRAININGEXAMPLE']._serialized_start=4378
-  _globals['_KNNTRAININGEXAMPLE']._serialized_end=4489
-  _globals['_MODULESPEC']._serialized_start=4492
-  _globals['_MODULESPEC']._serialized_end=5212
+  _globals['_ADAPTERKIND']._serialized_start=4557
+  _globals['_ADAPTERKIND']._serialized_end=4695
+  _globals['_ENSEMBLEREDUCE']._serialized_start=4697
+  _globals['_ENSEMBLEREDUCE']._serialized_end=4802
+  _globals['_PREDICTORSPEC']._serialized_start=162
+  _globals['_PREDICTORSPEC']._serialized_end=433
+  _globals['_PREDICTMODULE']._serialized_start=435
+  _globals['_PREDICTMODULE']._serialized_end=515
+  _globals['_CHAINOFTHOUGHTMODULE']._serialized_start=517
+  _globals['_CHAINOFTHOUGHTMODULE']._serialized_end=604
+  _globals['_PREDICTORSTATE']._serialized_start=606
+  _globals['_PREDICTORSTATE']._serialized_end=725
+  _globals['_TOOLSPEC']._serialized_start=728
+  _globals['_TOOLSPEC']._serialized_end=866
+  _globals['_REACTMODULE']._serialized_start=869
+  _globals['_REACTMODULE']._serialized_end=1130
+  _globals['_MULTICHAINCOMPARISONMODULE']._serialized_start=1133
+  _globals['_MULTICHAINCOMPARISONMODULE']._serialized_end=1351
+  _globals['_REWARDSPEC']._serialized_start=1354
+  _globals['_REWARDSPEC']._serialized_end=1553
+  _globals['_EXACTMATCHREWARD']._serialized_start=1555
+  _globals['_EXACTMATCHREWARD']._serialized_end=1666
+  _globals['_LMJUDGEREWARD']._serialized_start=1669
+  _globals['_LMJUDGEREWARD']._serialized_end=1816
+  _globals['_BESTOFNMODULE']._serialized_start=1819
+  _globals['_BESTOFNMODULE']._serialized_end=2047
+  _globals['_REFINEMODULE']._serialized_start=2050
+  _globals['_REFINEMODULE']._serialized_end=2332
+  _globals['_PARALLELMODULE']._serialized_start=2335
+  _globals['_PARALLELMODULE']._serialized_end=2491
+  _globals['_MAJORITYMODULE']._serialized_start=2493
+  _globals['_MAJORITYMODULE']._serialized_end=2601
+  _globals['_GRAPHSTEP']._serialized_start=2604
+  _globals['_GRAPHSTEP']._serialized_end=2817
+  _globals['_GRAPHSTEP_INPUTSENTRY']._serialized_start=2760
+  _globals['_GRAPHSTEP_INPUTSENTRY']._serialized_end=2817
+  _globals['_GRAPHMODULE']._serialized_start=2820
+  _globals['_GRAPHMODULE']._serialized_end=3006
+  _globals['_GRAPHMODULE_OUTPUTSENTRY']._serialized_start=2948
+  _globals['_GRAPHMODULE_OUTPUTSENTRY']._serialized_end=3006
+  _globals['_ENSEMBLEMODULE']._serialized_start=3009
+  _globals['_ENSEMBLEMODULE']._serialized_end=3195
+  _globals['_KNNFEWSHOTMODULE']._serialized_start=3198
+  _globals['_KNNFEWSHOTMODULE']._serialized_end=3718
+  _globals['_KNNTRAININGEXAMPLE']._serialized_start=3720
+  _globals['_KNNTRAININGEXAMPLE']._serialized_end=3831
+  _globals['_MODULESPEC']._serialized_start=3834
+  _globals['_MODULESPEC']._serialized_end=4554
 # @@protoc_insertion_point(module_scope)

@@ -1,14 +1,25 @@
+from dspy_grpc.v1 import lm_spec_pb2 as _lm_spec_pb2
+from dspy_grpc.v1 import metric_pb2 as _metric_pb2
 from dspy_grpc.v1 import signature_pb2 as _signature_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
-from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+from dspy_grpc.v1.lm_spec_pb2 import LMOptions as LMOptions
+from dspy_grpc.v1.lm_spec_pb2 import DummyLM as DummyLM
+from dspy_grpc.v1.lm_spec_pb2 import DummyResponse as DummyResponse
+from dspy_grpc.v1.lm_spec_pb2 import DummyRule as DummyRule
+from dspy_grpc.v1.lm_spec_pb2 import LMSpec as LMSpec
+from dspy_grpc.v1.lm_spec_pb2 import CachePolicy as CachePolicy
 
 DESCRIPTOR: _descriptor.FileDescriptor
+CACHE_POLICY_UNSPECIFIED: _lm_spec_pb2.CachePolicy
+CACHE_POLICY_USE: _lm_spec_pb2.CachePolicy
+CACHE_POLICY_BYPASS: _lm_spec_pb2.CachePolicy
+CACHE_POLICY_REFRESH: _lm_spec_pb2.CachePolicy
 
 class AdapterKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -17,13 +28,6 @@ class AdapterKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ADAPTER_KIND_JSON: _ClassVar[AdapterKind]
     ADAPTER_KIND_XML: _ClassVar[AdapterKind]
     ADAPTER_KIND_TWO_STEP: _ClassVar[AdapterKind]
-
-class CachePolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    CACHE_POLICY_UNSPECIFIED: _ClassVar[CachePolicy]
-    CACHE_POLICY_USE: _ClassVar[CachePolicy]
-    CACHE_POLICY_BYPASS: _ClassVar[CachePolicy]
-    CACHE_POLICY_REFRESH: _ClassVar[CachePolicy]
 
 class EnsembleReduce(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -35,67 +39,9 @@ ADAPTER_KIND_CHAT: AdapterKind
 ADAPTER_KIND_JSON: AdapterKind
 ADAPTER_KIND_XML: AdapterKind
 ADAPTER_KIND_TWO_STEP: AdapterKind
-CACHE_POLICY_UNSPECIFIED: CachePolicy
-CACHE_POLICY_USE: CachePolicy
-CACHE_POLICY_BYPASS: CachePolicy
-CACHE_POLICY_REFRESH: CachePolicy
 ENSEMBLE_REDUCE_UNSPECIFIED: EnsembleReduce
 ENSEMBLE_REDUCE_NONE: EnsembleReduce
 ENSEMBLE_REDUCE_MAJORITY: EnsembleReduce
-
-class LMOptions(_message.Message):
-    __slots__ = ("temperature", "max_tokens", "top_p", "stop", "seed", "cache")
-    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
-    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
-    TOP_P_FIELD_NUMBER: _ClassVar[int]
-    STOP_FIELD_NUMBER: _ClassVar[int]
-    SEED_FIELD_NUMBER: _ClassVar[int]
-    CACHE_FIELD_NUMBER: _ClassVar[int]
-    temperature: float
-    max_tokens: int
-    top_p: float
-    stop: _containers.RepeatedScalarFieldContainer[str]
-    seed: int
-    cache: CachePolicy
-    def __init__(self, temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Iterable[str]] = ..., seed: _Optional[int] = ..., cache: _Optional[_Union[CachePolicy, str]] = ...) -> None: ...
-
-class DummyLM(_message.Message):
-    __slots__ = ("responses", "rules", "auto")
-    RESPONSES_FIELD_NUMBER: _ClassVar[int]
-    RULES_FIELD_NUMBER: _ClassVar[int]
-    AUTO_FIELD_NUMBER: _ClassVar[int]
-    responses: _containers.RepeatedCompositeFieldContainer[DummyResponse]
-    rules: _containers.RepeatedCompositeFieldContainer[DummyRule]
-    auto: bool
-    def __init__(self, responses: _Optional[_Iterable[_Union[DummyResponse, _Mapping]]] = ..., rules: _Optional[_Iterable[_Union[DummyRule, _Mapping]]] = ..., auto: _Optional[bool] = ...) -> None: ...
-
-class DummyResponse(_message.Message):
-    __slots__ = ("text", "fields", "fields_json")
-    TEXT_FIELD_NUMBER: _ClassVar[int]
-    FIELDS_FIELD_NUMBER: _ClassVar[int]
-    FIELDS_JSON_FIELD_NUMBER: _ClassVar[int]
-    text: str
-    fields: _struct_pb2.Struct
-    fields_json: str
-    def __init__(self, text: _Optional[str] = ..., fields: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., fields_json: _Optional[str] = ...) -> None: ...
-
-class DummyRule(_message.Message):
-    __slots__ = ("contains", "response")
-    CONTAINS_FIELD_NUMBER: _ClassVar[int]
-    RESPONSE_FIELD_NUMBER: _ClassVar[int]
-    contains: str
-    response: DummyResponse
-    def __init__(self, contains: _Optional[str] = ..., response: _Optional[_Union[DummyResponse, _Mapping]] = ...) -> None: ...
-
-class LMSpec(_message.Message):
-    __slots__ = ("model", "dummy", "options")
-    MODEL_FIELD_NUMBER: _ClassVar[int]
-    DUMMY_FIELD_NUMBER: _ClassVar[int]
-    OPTIONS_FIELD_NUMBER: _ClassVar[int]
-    model: str
-    dummy: DummyLM
-    options: LMOptions
-    def __init__(self, model: _Optional[str] = ..., dummy: _Optional[_Union[DummyLM, _Mapping]] = ..., options: _Optional[_Union[LMOptions, _Mapping]] = ...) -> None: ...
 
 class PredictorSpec(_message.Message):
     __slots__ = ("signature", "demos", "adapter", "lm", "extraction_lm")
@@ -107,9 +53,9 @@ class PredictorSpec(_message.Message):
     signature: _signature_pb2.Signature
     demos: _containers.RepeatedCompositeFieldContainer[_signature_pb2.Example]
     adapter: AdapterKind
-    lm: LMSpec
-    extraction_lm: LMSpec
-    def __init__(self, signature: _Optional[_Union[_signature_pb2.Signature, _Mapping]] = ..., demos: _Optional[_Iterable[_Union[_signature_pb2.Example, _Mapping]]] = ..., adapter: _Optional[_Union[AdapterKind, str]] = ..., lm: _Optional[_Union[LMSpec, _Mapping]] = ..., extraction_lm: _Optional[_Union[LMSpec, _Mapping]] = ...) -> None: ...
+    lm: _lm_spec_pb2.LMSpec
+    extraction_lm: _lm_spec_pb2.LMSpec
+    def __init__(self, signature: _Optional[_Union[_signature_pb2.Signature, _Mapping]] = ..., demos: _Optional[_Iterable[_Union[_signature_pb2.Example, _Mapping]]] = ..., adapter: _Optional[_Union[AdapterKind, str]] = ..., lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ..., extraction_lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ...) -> None: ...
 
 class PredictModule(_message.Message):
     __slots__ = ("predictor",)
@@ -170,12 +116,14 @@ class MultiChainComparisonModule(_message.Message):
     def __init__(self, predictor: _Optional[_Union[PredictorSpec, _Mapping]] = ..., m: _Optional[int] = ..., temperature: _Optional[float] = ..., generator: _Optional[_Union[ModuleSpec, _Mapping]] = ...) -> None: ...
 
 class RewardSpec(_message.Message):
-    __slots__ = ("exact_match", "lm_judge")
+    __slots__ = ("exact_match", "lm_judge", "metric")
     EXACT_MATCH_FIELD_NUMBER: _ClassVar[int]
     LM_JUDGE_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
     exact_match: ExactMatchReward
     lm_judge: LMJudgeReward
-    def __init__(self, exact_match: _Optional[_Union[ExactMatchReward, _Mapping]] = ..., lm_judge: _Optional[_Union[LMJudgeReward, _Mapping]] = ...) -> None: ...
+    metric: _metric_pb2.MetricSpec
+    def __init__(self, exact_match: _Optional[_Union[ExactMatchReward, _Mapping]] = ..., lm_judge: _Optional[_Union[LMJudgeReward, _Mapping]] = ..., metric: _Optional[_Union[_metric_pb2.MetricSpec, _Mapping]] = ...) -> None: ...
 
 class ExactMatchReward(_message.Message):
     __slots__ = ("field", "reference_field", "values")
@@ -224,8 +172,8 @@ class RefineModule(_message.Message):
     reward: RewardSpec
     threshold: float
     fail_count: int
-    feedback_lm: LMSpec
-    def __init__(self, module: _Optional[_Union[ModuleSpec, _Mapping]] = ..., n: _Optional[int] = ..., reward: _Optional[_Union[RewardSpec, _Mapping]] = ..., threshold: _Optional[float] = ..., fail_count: _Optional[int] = ..., feedback_lm: _Optional[_Union[LMSpec, _Mapping]] = ...) -> None: ...
+    feedback_lm: _lm_spec_pb2.LMSpec
+    def __init__(self, module: _Optional[_Union[ModuleSpec, _Mapping]] = ..., n: _Optional[int] = ..., reward: _Optional[_Union[RewardSpec, _Mapping]] = ..., threshold: _Optional[float] = ..., fail_count: _Optional[int] = ..., feedback_lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ...) -> None: ...
 
 class ParallelModule(_message.Message):
     __slots__ = ("module", "num_threads", "max_errors")
@@ -294,7 +242,7 @@ class EnsembleModule(_message.Message):
     def __init__(self, programs: _Optional[_Iterable[_Union[ModuleSpec, _Mapping]]] = ..., reduce: _Optional[_Union[EnsembleReduce, str]] = ..., size: _Optional[int] = ..., seed: _Optional[int] = ..., field: _Optional[str] = ...) -> None: ...
 
 class KNNFewShotModule(_message.Message):
-    __slots__ = ("module", "k", "embedding_model", "examples", "max_bootstrapped_demos", "max_labeled_demos", "max_rounds", "teacher_lm")
+    __slots__ = ("module", "k", "embedding_model", "examples", "max_bootstrapped_demos", "max_labeled_demos", "max_rounds", "teacher_lm", "metric")
     MODULE_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -303,6 +251,7 @@ class KNNFewShotModule(_message.Message):
     MAX_LABELED_DEMOS_FIELD_NUMBER: _ClassVar[int]
     MAX_ROUNDS_FIELD_NUMBER: _ClassVar[int]
     TEACHER_LM_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
     module: ModuleSpec
     k: int
     embedding_model: str
@@ -310,8 +259,9 @@ class KNNFewShotModule(_message.Message):
     max_bootstrapped_demos: int
     max_labeled_demos: int
     max_rounds: int
-    teacher_lm: LMSpec
-    def __init__(self, module: _Optional[_Union[ModuleSpec, _Mapping]] = ..., k: _Optional[int] = ..., embedding_model: _Optional[str] = ..., examples: _Optional[_Iterable[_Union[KNNTrainingExample, _Mapping]]] = ..., max_bootstrapped_demos: _Optional[int] = ..., max_labeled_demos: _Optional[int] = ..., max_rounds: _Optional[int] = ..., teacher_lm: _Optional[_Union[LMSpec, _Mapping]] = ...) -> None: ...
+    teacher_lm: _lm_spec_pb2.LMSpec
+    metric: _metric_pb2.MetricSpec
+    def __init__(self, module: _Optional[_Union[ModuleSpec, _Mapping]] = ..., k: _Optional[int] = ..., embedding_model: _Optional[str] = ..., examples: _Optional[_Iterable[_Union[KNNTrainingExample, _Mapping]]] = ..., max_bootstrapped_demos: _Optional[int] = ..., max_labeled_demos: _Optional[int] = ..., max_rounds: _Optional[int] = ..., teacher_lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ..., metric: _Optional[_Union[_metric_pb2.MetricSpec, _Mapping]] = ...) -> None: ...
 
 class KNNTrainingExample(_message.Message):
     __slots__ = ("example", "embedding")

@@ -4,6 +4,16 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from dspy_grpc.v1.lm_spec_pb2 import CACHE_POLICY_BYPASS as CACHE_POLICY_BYPASS
+from dspy_grpc.v1.lm_spec_pb2 import CACHE_POLICY_REFRESH as CACHE_POLICY_REFRESH
+from dspy_grpc.v1.lm_spec_pb2 import CACHE_POLICY_UNSPECIFIED as CACHE_POLICY_UNSPECIFIED
+from dspy_grpc.v1.lm_spec_pb2 import CACHE_POLICY_USE as CACHE_POLICY_USE
+from dspy_grpc.v1.lm_spec_pb2 import CachePolicy as CachePolicy
+from dspy_grpc.v1.lm_spec_pb2 import DummyLM as DummyLM
+from dspy_grpc.v1.lm_spec_pb2 import DummyResponse as DummyResponse
+from dspy_grpc.v1.lm_spec_pb2 import DummyRule as DummyRule
+from dspy_grpc.v1.lm_spec_pb2 import LMOptions as LMOptions
+from dspy_grpc.v1.lm_spec_pb2 import LMSpec as LMSpec
 from grpc import aio as _aio
 import abc as _abc_1
 import grpc as _grpc

@@ -4,6 +4,7 @@ from dspy_grpc.v1 import dataset_pb2 as _dataset_pb2
 from dspy_grpc.v1 import job_pb2 as _job_pb2
 from dspy_grpc.v1 import metric_pb2 as _metric_pb2
 from dspy_grpc.v1 import module_pb2 as _module_pb2
+from dspy_grpc.v1 import lm_spec_pb2 as _lm_spec_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import resource_pb2 as _resource_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -16,7 +17,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Optimization(_message.Message):
-    __slots__ = ("name", "program", "program_revision", "dataset", "split", "metric", "labeled_few_shot", "bootstrap_few_shot", "random_search", "copro", "mipro_v2", "ensemble", "knn_few_shot", "task_lm", "teacher_lm", "prompt_lm", "num_threads", "max_errors", "activate", "display_name", "state", "progress", "result", "error", "create_time", "start_time", "end_time")
+    __slots__ = ("name", "program", "program_revision", "dataset", "split", "metric", "labeled_few_shot", "bootstrap_few_shot", "random_search", "copro", "mipro_v2", "ensemble", "knn_few_shot", "gepa", "simba", "task_lm", "teacher_lm", "prompt_lm", "num_threads", "max_errors", "activate", "display_name", "state", "progress", "result", "error", "create_time", "start_time", "end_time")
     NAME_FIELD_NUMBER: _ClassVar[int]
     PROGRAM_FIELD_NUMBER: _ClassVar[int]
     PROGRAM_REVISION_FIELD_NUMBER: _ClassVar[int]
@@ -30,6 +31,8 @@ class Optimization(_message.Message):
     MIPRO_V2_FIELD_NUMBER: _ClassVar[int]
     ENSEMBLE_FIELD_NUMBER: _ClassVar[int]
     KNN_FEW_SHOT_FIELD_NUMBER: _ClassVar[int]
+    GEPA_FIELD_NUMBER: _ClassVar[int]
+    SIMBA_FIELD_NUMBER: _ClassVar[int]
     TASK_LM_FIELD_NUMBER: _ClassVar[int]
     TEACHER_LM_FIELD_NUMBER: _ClassVar[int]
     PROMPT_LM_FIELD_NUMBER: _ClassVar[int]
@@ -57,9 +60,11 @@ class Optimization(_message.Message):
     mipro_v2: MIPROv2
     ensemble: Ensemble
     knn_few_shot: KNNFewShot
-    task_lm: _module_pb2.LMSpec
-    teacher_lm: _module_pb2.LMSpec
-    prompt_lm: _module_pb2.LMSpec
+    gepa: GEPA
+    simba: SIMBA
+    task_lm: _lm_spec_pb2.LMSpec
+    teacher_lm: _lm_spec_pb2.LMSpec
+    prompt_lm: _lm_spec_pb2.LMSpec
     num_threads: int
     max_errors: int
     activate: bool
@@ -71,7 +76,7 @@ class Optimization(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., program: _Optional[str] = ..., program_revision: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[_Union[_dataset_pb2.DatasetSplit, _Mapping]] = ..., metric: _Optional[_Union[_metric_pb2.MetricSpec, _Mapping]] = ..., labeled_few_shot: _Optional[_Union[LabeledFewShot, _Mapping]] = ..., bootstrap_few_shot: _Optional[_Union[BootstrapFewShot, _Mapping]] = ..., random_search: _Optional[_Union[BootstrapFewShotWithRandomSearch, _Mapping]] = ..., copro: _Optional[_Union[COPRO, _Mapping]] = ..., mipro_v2: _Optional[_Union[MIPROv2, _Mapping]] = ..., ensemble: _Optional[_Union[Ensemble, _Mapping]] = ..., knn_few_shot: _Optional[_Union[KNNFewShot, _Mapping]] = ..., task_lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., teacher_lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., prompt_lm: _Optional[_Union[_module_pb2.LMSpec, _Mapping]] = ..., num_threads: _Optional[int] = ..., max_errors: _Optional[int] = ..., activate: _Optional[bool] = ..., display_name: _Optional[str] = ..., state: _Optional[_Union[_job_pb2.JobState, str]] = ..., progress: _Optional[_Union[_job_pb2.JobProgress, _Mapping]] = ..., result: _Optional[_Union[OptimizationResult, _Mapping]] = ..., error: _Optional[_Union[_job_pb2.JobError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., program: _Optional[str] = ..., program_revision: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[_Union[_dataset_pb2.DatasetSplit, _Mapping]] = ..., metric: _Optional[_Union[_metric_pb2.MetricSpec, _Mapping]] = ..., labeled_few_shot: _Optional[_Union[LabeledFewShot, _Mapping]] = ..., bootstrap_few_shot: _Optional[_Union[BootstrapFewShot, _Mapping]] = ..., random_search: _Optional[_Union[BootstrapFewShotWithRandomSearch, _Mapping]] = ..., copro: _Optional[_Union[COPRO, _Mapping]] = ..., mipro_v2: _Optional[_Union[MIPROv2, _Mapping]] = ..., ensemble: _Optional[_Union[Ensemble, _Mapping]] = ..., knn_few_shot: _Optional[_Union[KNNFewShot, _Mapping]] = ..., gepa: _Optional[_Union[GEPA, _Mapping]] = ..., simba: _Optional[_Union[SIMBA, _Mapping]] = ..., task_lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ..., teacher_lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ..., prompt_lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ..., num_threads: _Optional[int] = ..., max_errors: _Optional[int] = ..., activate: _Optional[bool] = ..., display_name: _Optional[str] = ..., state: _Optional[_Union[_job_pb2.JobState, str]] = ..., progress: _Optional[_Union[_job_pb2.JobProgress, _Mapping]] = ..., result: _Optional[_Union[OptimizationResult, _Mapping]] = ..., error: _Optional[_Union[_job_pb2.JobError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class LabeledFewShot(_message.Message):
     __slots__ = ("k", "sample")
@@ -170,18 +175,70 @@ class Ensemble(_message.Message):
     def __init__(self, programs: _Optional[_Iterable[str]] = ..., reduce: _Optional[_Union[_module_pb2.EnsembleReduce, str]] = ..., size: _Optional[int] = ..., seed: _Optional[int] = ..., field: _Optional[str] = ...) -> None: ...
 
 class KNNFewShot(_message.Message):
-    __slots__ = ("k", "embedding_model", "max_bootstrapped_demos", "max_labeled_demos", "max_rounds")
+    __slots__ = ("k", "embedding_model", "max_bootstrapped_demos", "max_labeled_demos", "max_rounds", "bootstrap_metric")
     K_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_MODEL_FIELD_NUMBER: _ClassVar[int]
     MAX_BOOTSTRAPPED_DEMOS_FIELD_NUMBER: _ClassVar[int]
     MAX_LABELED_DEMOS_FIELD_NUMBER: _ClassVar[int]
     MAX_ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    BOOTSTRAP_METRIC_FIELD_NUMBER: _ClassVar[int]
     k: int
     embedding_model: str
     max_bootstrapped_demos: int
     max_labeled_demos: int
     max_rounds: int
-    def __init__(self, k: _Optional[int] = ..., embedding_model: _Optional[str] = ..., max_bootstrapped_demos: _Optional[int] = ..., max_labeled_demos: _Optional[int] = ..., max_rounds: _Optional[int] = ...) -> None: ...
+    bootstrap_metric: _metric_pb2.MetricSpec
+    def __init__(self, k: _Optional[int] = ..., embedding_model: _Optional[str] = ..., max_bootstrapped_demos: _Optional[int] = ..., max_labeled_demos: _Optional[int] = ..., max_rounds: _Optional[int] = ..., bootstrap_metric: _Optional[_Union[_metric_pb2.MetricSpec, _Mapping]] = ...) -> None: ...
+
+class GEPA(_message.Message):
+    __slots__ = ("auto", "max_full_evals", "max_metric_calls", "reflection_lm", "reflection_minibatch_size", "candidate_selection_strategy", "skip_perfect_score", "component_selector", "use_merge", "max_merge_invocations", "failure_score", "perfect_score", "seed")
+    AUTO_FIELD_NUMBER: _ClassVar[int]
+    MAX_FULL_EVALS_FIELD_NUMBER: _ClassVar[int]
+    MAX_METRIC_CALLS_FIELD_NUMBER: _ClassVar[int]
+    REFLECTION_LM_FIELD_NUMBER: _ClassVar[int]
+    REFLECTION_MINIBATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_SELECTION_STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    SKIP_PERFECT_SCORE_FIELD_NUMBER: _ClassVar[int]
+    COMPONENT_SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    USE_MERGE_FIELD_NUMBER: _ClassVar[int]
+    MAX_MERGE_INVOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_SCORE_FIELD_NUMBER: _ClassVar[int]
+    PERFECT_SCORE_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    auto: str
+    max_full_evals: int
+    max_metric_calls: int
+    reflection_lm: _lm_spec_pb2.LMSpec
+    reflection_minibatch_size: int
+    candidate_selection_strategy: str
+    skip_perfect_score: bool
+    component_selector: str
+    use_merge: bool
+    max_merge_invocations: int
+    failure_score: float
+    perfect_score: float
+    seed: int
+    def __init__(self, auto: _Optional[str] = ..., max_full_evals: _Optional[int] = ..., max_metric_calls: _Optional[int] = ..., reflection_lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ..., reflection_minibatch_size: _Optional[int] = ..., candidate_selection_strategy: _Optional[str] = ..., skip_perfect_score: _Optional[bool] = ..., component_selector: _Optional[str] = ..., use_merge: _Optional[bool] = ..., max_merge_invocations: _Optional[int] = ..., failure_score: _Optional[float] = ..., perfect_score: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class SIMBA(_message.Message):
+    __slots__ = ("bsize", "num_candidates", "max_steps", "max_demos", "demo_input_field_maxlen", "temperature_for_sampling", "temperature_for_candidates", "seed")
+    BSIZE_FIELD_NUMBER: _ClassVar[int]
+    NUM_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_DEMOS_FIELD_NUMBER: _ClassVar[int]
+    DEMO_INPUT_FIELD_MAXLEN_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FOR_SAMPLING_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FOR_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    bsize: int
+    num_candidates: int
+    max_steps: int
+    max_demos: int
+    demo_input_field_maxlen: int
+    temperature_for_sampling: float
+    temperature_for_candidates: float
+    seed: int
+    def __init__(self, bsize: _Optional[int] = ..., num_candidates: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_demos: _Optional[int] = ..., demo_input_field_maxlen: _Optional[int] = ..., temperature_for_sampling: _Optional[float] = ..., temperature_for_candidates: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class OptimizationResult(_message.Message):
     __slots__ = ("program_revision", "activated", "best_score", "best_candidate")
@@ -196,16 +253,22 @@ class OptimizationResult(_message.Message):
     def __init__(self, program_revision: _Optional[str] = ..., activated: _Optional[bool] = ..., best_score: _Optional[float] = ..., best_candidate: _Optional[int] = ...) -> None: ...
 
 class OptimizationCandidate(_message.Message):
-    __slots__ = ("index", "label", "score", "module")
+    __slots__ = ("index", "label", "score", "module", "parents", "changed_predictors", "instance_scores")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     MODULE_FIELD_NUMBER: _ClassVar[int]
+    PARENTS_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_PREDICTORS_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_SCORES_FIELD_NUMBER: _ClassVar[int]
     index: int
     label: str
     score: float
     module: _module_pb2.ModuleSpec
-    def __init__(self, index: _Optional[int] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., module: _Optional[_Union[_module_pb2.ModuleSpec, _Mapping]] = ...) -> None: ...
+    parents: _containers.RepeatedScalarFieldContainer[int]
+    changed_predictors: _containers.RepeatedScalarFieldContainer[str]
+    instance_scores: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, index: _Optional[int] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., module: _Optional[_Union[_module_pb2.ModuleSpec, _Mapping]] = ..., parents: _Optional[_Iterable[int]] = ..., changed_predictors: _Optional[_Iterable[str]] = ..., instance_scores: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class CreateOptimizationRequest(_message.Message):
     __slots__ = ("optimization_id", "optimization")

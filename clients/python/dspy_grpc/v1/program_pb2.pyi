@@ -1,6 +1,7 @@
 import datetime
 
 from dspy_grpc.v1 import module_pb2 as _module_pb2
+from dspy_grpc.v1 import lm_spec_pb2 as _lm_spec_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import resource_pb2 as _resource_pb2
 from google.protobuf import empty_pb2 as _empty_pb2

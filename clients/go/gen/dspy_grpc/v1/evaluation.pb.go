@@ -808,7 +808,7 @@ var File_dspy_grpc_v1_evaluation_proto protoreflect.FileDescriptor
 
 const file_dspy_grpc_v1_evaluation_proto_rawDesc = "" +
 	"\n" +
-	"\x1ddspy_grpc/v1/evaluation.proto\x12\fdspy_grpc.v1\x1a\x1adspy_grpc/v1/dataset.proto\x1a\x16dspy_grpc/v1/job.proto\x1a\x19dspy_grpc/v1/metric.proto\x1a\x19dspy_grpc/v1/module.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfa\a\n" +
+	"\x1ddspy_grpc/v1/evaluation.proto\x12\fdspy_grpc.v1\x1a\x1adspy_grpc/v1/dataset.proto\x1a\x16dspy_grpc/v1/job.proto\x1a\x1adspy_grpc/v1/lm_spec.proto\x1a\x19dspy_grpc/v1/metric.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfa\a\n" +
 	"\n" +
 	"Evaluation\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x1e\n" +
@@ -970,8 +970,8 @@ func file_dspy_grpc_v1_evaluation_proto_init() {
 	}
 	file_dspy_grpc_v1_dataset_proto_init()
 	file_dspy_grpc_v1_job_proto_init()
+	file_dspy_grpc_v1_lm_spec_proto_init()
 	file_dspy_grpc_v1_metric_proto_init()
-	file_dspy_grpc_v1_module_proto_init()
 	file_dspy_grpc_v1_evaluation_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -109,9 +109,17 @@ type JobProgress struct {
 	// The candidate being evaluated, e.g. "seed 3" or "trial 7".
 	CurrentCandidate string `protobuf:"bytes,7,opt,name=current_candidate,json=currentCandidate,proto3" json:"current_candidate,omitempty"`
 	// Estimated time left, from the pace so far; unset until it can be estimated.
-	Eta           *durationpb.Duration `protobuf:"bytes,8,opt,name=eta,proto3" json:"eta,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Eta *durationpb.Duration `protobuf:"bytes,8,opt,name=eta,proto3" json:"eta,omitempty"`
+	// Metric calls (program runs scored) so far, of `metric_calls_budget` (GEPA).
+	MetricCallsUsed int64 `protobuf:"varint,9,opt,name=metric_calls_used,json=metricCallsUsed,proto3" json:"metric_calls_used,omitempty"`
+	// The metric-call budget (GEPA).
+	MetricCallsBudget int64 `protobuf:"varint,10,opt,name=metric_calls_budget,json=metricCallsBudget,proto3" json:"metric_calls_budget,omitempty"`
+	// Candidates on the Pareto frontier (best on at least one validation example) (GEPA).
+	ParetoFrontSize int32 `protobuf:"varint,11,opt,name=pareto_front_size,json=paretoFrontSize,proto3" json:"pareto_front_size,omitempty"`
+	// The parent of `current_candidate`, e.g. "candidate 2" (GEPA: the candidate reflected on).
+	ParentCandidate string `protobuf:"bytes,12,opt,name=parent_candidate,json=parentCandidate,proto3" json:"parent_candidate,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *JobProgress) Reset() {
@@ -200,6 +208,34 @@ func (x *JobProgress) GetEta() *durationpb.Duration {
 	return nil
 }
 
+func (x *JobProgress) GetMetricCallsUsed() int64 {
+	if x != nil {
+		return x.MetricCallsUsed
+	}
+	return 0
+}
+
+func (x *JobProgress) GetMetricCallsBudget() int64 {
+	if x != nil {
+		return x.MetricCallsBudget
+	}
+	return 0
+}
+
+func (x *JobProgress) GetParetoFrontSize() int32 {
+	if x != nil {
+		return x.ParetoFrontSize
+	}
+	return 0
+}
+
+func (x *JobProgress) GetParentCandidate() string {
+	if x != nil {
+		return x.ParentCandidate
+	}
+	return ""
+}
+
 // Why a job failed.
 type JobError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -268,7 +304,7 @@ var File_dspy_grpc_v1_job_proto protoreflect.FileDescriptor
 
 const file_dspy_grpc_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x16dspy_grpc/v1/job.proto\x12\fdspy_grpc.v1\x1a\x1egoogle/protobuf/duration.proto\"\xca\x02\n" +
+	"\x16dspy_grpc/v1/job.proto\x12\fdspy_grpc.v1\x1a\x1egoogle/protobuf/duration.proto\"\xfd\x03\n" +
 	"\vJobProgress\x12\x14\n" +
 	"\x05phase\x18\x01 \x01(\tR\x05phase\x12\"\n" +
 	"\rlm_calls_done\x18\x02 \x01(\x03R\vlmCallsDone\x12(\n" +
@@ -278,7 +314,12 @@ const file_dspy_grpc_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"best_score\x18\x06 \x01(\x01H\x00R\tbestScore\x88\x01\x01\x12+\n" +
 	"\x11current_candidate\x18\a \x01(\tR\x10currentCandidate\x12+\n" +
-	"\x03eta\x18\b \x01(\v2\x19.google.protobuf.DurationR\x03etaB\r\n" +
+	"\x03eta\x18\b \x01(\v2\x19.google.protobuf.DurationR\x03eta\x12*\n" +
+	"\x11metric_calls_used\x18\t \x01(\x03R\x0fmetricCallsUsed\x12.\n" +
+	"\x13metric_calls_budget\x18\n" +
+	" \x01(\x03R\x11metricCallsBudget\x12*\n" +
+	"\x11pareto_front_size\x18\v \x01(\x05R\x0fparetoFrontSize\x12)\n" +
+	"\x10parent_candidate\x18\f \x01(\tR\x0fparentCandidateB\r\n" +
 	"\v_best_score\"P\n" +
 	"\bJobError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x16\n" +

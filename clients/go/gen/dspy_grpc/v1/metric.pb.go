@@ -29,6 +29,16 @@ const (
 //
 // Where a metric compares against a label, a label that is a list of strings means "any of these"
 // (DSPy's `answers_list`).
+//
+// Feedback (what GEPA's reflection reads, DSPy's `dspy.Prediction(score=..., feedback=...)`): every
+// metric also returns a feedback text for each example. Field metrics explain themselves (the
+// expected value beside the value got, or that it matched); an LM judge with `feedback_field`
+// returns that output of the judge; a weighted metric joins its terms' feedback, one line per
+// term. A field metric reading a `predictor` gives its feedback to that predictor only (DSPy's
+// `pred_name` feedback); the others give it to every predictor.
+//
+// The same spec is the reward of BestOfN and Refine (RewardSpec.metric): there the module's inputs
+// stand in for the example.
 type MetricSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The metric.
@@ -559,8 +569,9 @@ func (x *NumericMetric) GetRelTolerance() float64 {
 	return 0
 }
 
-// An LM judge: runs `signature` as a ChainOfThought predictor on values taken from the example and
-// the prediction, then reads the score from its outputs.
+// An LM judge: runs `signature` as a ChainOfThought predictor (Predict with `no_reasoning`) on values
+// taken from the example and the prediction, then reads the score (and, with `feedback_field`, the
+// feedback) from its outputs.
 //
 // With no signature this is DSPy's `SemanticF1`: the judge gets `question` (example field
 // "question"), `ground_truth` (example field "response") and `system_response` (prediction field
@@ -571,8 +582,8 @@ type LMJudgeMetric struct {
 	// The judge's signature; unset means SemanticF1's.
 	Signature *Signature `protobuf:"bytes,1,opt,name=signature,proto3" json:"signature,omitempty"`
 	// Where each judge input comes from: input field name -> "example.<field>" or
-	// "prediction.<field>". Defaults for SemanticF1 are given above; a custom signature needs one
-	// entry per input field.
+	// "prediction.<field>". Defaults for SemanticF1 are given above. With a custom signature and no
+	// entries, each judge input is taken by name from the prediction, else from the example.
 	Inputs map[string]string `protobuf:"bytes,2,rep,name=inputs,proto3" json:"inputs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// With a custom signature: the output field holding the score (a number or a bool). With two
 	// names, their F1 (clamped to 0..1), as SemanticF1 combines recall and precision.
@@ -583,7 +594,13 @@ type LMJudgeMetric struct {
 	Decompositional bool `protobuf:"varint,5,opt,name=decompositional,proto3" json:"decompositional,omitempty"`
 	// While bootstrapping demos (DSPy calls metrics with a trace then), a prediction passes when its
 	// score is at least this; default 0.66 as in SemanticF1. Finite.
-	Threshold     *float64 `protobuf:"fixed64,6,opt,name=threshold,proto3,oneof" json:"threshold,omitempty"`
+	Threshold *float64 `protobuf:"fixed64,6,opt,name=threshold,proto3,oneof" json:"threshold,omitempty"`
+	// An output field of the judge (text) holding feedback on the prediction, returned as the
+	// metric's feedback (GEPA's reflection reads it). Empty: the feedback states the score.
+	FeedbackField string `protobuf:"bytes,7,opt,name=feedback_field,json=feedbackField,proto3" json:"feedback_field,omitempty"`
+	// Run the judge as Predict instead of ChainOfThought (default false: ChainOfThought, as
+	// SemanticF1 does).
+	NoReasoning   bool `protobuf:"varint,8,opt,name=no_reasoning,json=noReasoning,proto3" json:"no_reasoning,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -658,6 +675,20 @@ func (x *LMJudgeMetric) GetThreshold() float64 {
 		return *x.Threshold
 	}
 	return 0
+}
+
+func (x *LMJudgeMetric) GetFeedbackField() string {
+	if x != nil {
+		return x.FeedbackField
+	}
+	return ""
+}
+
+func (x *LMJudgeMetric) GetNoReasoning() bool {
+	if x != nil {
+		return x.NoReasoning
+	}
+	return false
 }
 
 // A weighted average: sum(weight * score) / sum(weight).
@@ -765,7 +796,7 @@ var File_dspy_grpc_v1_metric_proto protoreflect.FileDescriptor
 
 const file_dspy_grpc_v1_metric_proto_rawDesc = "" +
 	"\n" +
-	"\x19dspy_grpc/v1/metric.proto\x12\fdspy_grpc.v1\x1a\x19dspy_grpc/v1/module.proto\x1a\x1cdspy_grpc/v1/signature.proto\x1a\x1fgoogle/api/field_behavior.proto\"\xc7\x03\n" +
+	"\x19dspy_grpc/v1/metric.proto\x12\fdspy_grpc.v1\x1a\x1adspy_grpc/v1/lm_spec.proto\x1a\x1cdspy_grpc/v1/signature.proto\x1a\x1fgoogle/api/field_behavior.proto\"\xc7\x03\n" +
 	"\n" +
 	"MetricSpec\x12A\n" +
 	"\vexact_match\x18\x01 \x01(\v2\x1e.dspy_grpc.v1.ExactMatchMetricH\x00R\n" +
@@ -806,14 +837,16 @@ const file_dspy_grpc_v1_metric_proto_rawDesc = "" +
 	"labelField\x12\x1c\n" +
 	"\tpredictor\x18\x03 \x01(\tR\tpredictor\x12#\n" +
 	"\rabs_tolerance\x18\x04 \x01(\x01R\fabsTolerance\x12#\n" +
-	"\rrel_tolerance\x18\x05 \x01(\x01R\frelTolerance\"\xe6\x02\n" +
+	"\rrel_tolerance\x18\x05 \x01(\x01R\frelTolerance\"\xb0\x03\n" +
 	"\rLMJudgeMetric\x125\n" +
 	"\tsignature\x18\x01 \x01(\v2\x17.dspy_grpc.v1.SignatureR\tsignature\x12?\n" +
 	"\x06inputs\x18\x02 \x03(\v2'.dspy_grpc.v1.LMJudgeMetric.InputsEntryR\x06inputs\x12!\n" +
 	"\fscore_fields\x18\x03 \x03(\tR\vscoreFields\x12$\n" +
 	"\x02lm\x18\x04 \x01(\v2\x14.dspy_grpc.v1.LMSpecR\x02lm\x12(\n" +
 	"\x0fdecompositional\x18\x05 \x01(\bR\x0fdecompositional\x12!\n" +
-	"\tthreshold\x18\x06 \x01(\x01H\x00R\tthreshold\x88\x01\x01\x1a9\n" +
+	"\tthreshold\x18\x06 \x01(\x01H\x00R\tthreshold\x88\x01\x01\x12%\n" +
+	"\x0efeedback_field\x18\a \x01(\tR\rfeedbackField\x12!\n" +
+	"\fno_reasoning\x18\b \x01(\bR\vnoReasoning\x1a9\n" +
 	"\vInputsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\f\n" +
@@ -877,7 +910,7 @@ func file_dspy_grpc_v1_metric_proto_init() {
 	if File_dspy_grpc_v1_metric_proto != nil {
 		return
 	}
-	file_dspy_grpc_v1_module_proto_init()
+	file_dspy_grpc_v1_lm_spec_proto_init()
 	file_dspy_grpc_v1_signature_proto_init()
 	file_dspy_grpc_v1_metric_proto_msgTypes[0].OneofWrappers = []any{
 		(*MetricSpec_ExactMatch)(nil),

@@ -10,7 +10,6 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
-	structpb "google.golang.org/protobuf/types/known/structpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -85,65 +84,6 @@ func (AdapterKind) EnumDescriptor() ([]byte, []int) {
 	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{0}
 }
 
-// How an LM call uses the server's response cache. Cache keys cover the model alias, the messages
-// and every option that changes the answer (never keys or endpoints).
-type CachePolicy int32
-
-const (
-	// Not set: the model's configured policy, else CACHE_POLICY_USE.
-	CachePolicy_CACHE_POLICY_UNSPECIFIED CachePolicy = 0
-	// Answer from the cache when possible (a hit costs nothing and reports zero usage), join an
-	// identical call already in flight instead of sending it again, and store fresh answers.
-	CachePolicy_CACHE_POLICY_USE CachePolicy = 1
-	// Always call the provider; neither read nor write the cache.
-	CachePolicy_CACHE_POLICY_BYPASS CachePolicy = 2
-	// Always call the provider, and store the fresh answer in place of a cached one.
-	CachePolicy_CACHE_POLICY_REFRESH CachePolicy = 3
-)
-
-// Enum value maps for CachePolicy.
-var (
-	CachePolicy_name = map[int32]string{
-		0: "CACHE_POLICY_UNSPECIFIED",
-		1: "CACHE_POLICY_USE",
-		2: "CACHE_POLICY_BYPASS",
-		3: "CACHE_POLICY_REFRESH",
-	}
-	CachePolicy_value = map[string]int32{
-		"CACHE_POLICY_UNSPECIFIED": 0,
-		"CACHE_POLICY_USE":         1,
-		"CACHE_POLICY_BYPASS":      2,
-		"CACHE_POLICY_REFRESH":     3,
-	}
-)
-
-func (x CachePolicy) Enum() *CachePolicy {
-	p := new(CachePolicy)
-	*p = x
-	return p
-}
-
-func (x CachePolicy) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (CachePolicy) Descriptor() protoreflect.EnumDescriptor {
-	return file_dspy_grpc_v1_module_proto_enumTypes[1].Descriptor()
-}
-
-func (CachePolicy) Type() protoreflect.EnumType {
-	return &file_dspy_grpc_v1_module_proto_enumTypes[1]
-}
-
-func (x CachePolicy) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use CachePolicy.Descriptor instead.
-func (CachePolicy) EnumDescriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{1}
-}
-
 // How an ensemble combines the outputs of its programs.
 type EnsembleReduce int32
 
@@ -183,11 +123,11 @@ func (x EnsembleReduce) String() string {
 }
 
 func (EnsembleReduce) Descriptor() protoreflect.EnumDescriptor {
-	return file_dspy_grpc_v1_module_proto_enumTypes[2].Descriptor()
+	return file_dspy_grpc_v1_module_proto_enumTypes[1].Descriptor()
 }
 
 func (EnsembleReduce) Type() protoreflect.EnumType {
-	return &file_dspy_grpc_v1_module_proto_enumTypes[2]
+	return &file_dspy_grpc_v1_module_proto_enumTypes[1]
 }
 
 func (x EnsembleReduce) Number() protoreflect.EnumNumber {
@@ -196,427 +136,8 @@ func (x EnsembleReduce) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EnsembleReduce.Descriptor instead.
 func (EnsembleReduce) EnumDescriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{2}
-}
-
-// Sampling options sent to the LM. Unset options take the model's configured defaults.
-type LMOptions struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Sampling temperature, 0 to 2.
-	Temperature *float64 `protobuf:"fixed64,1,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
-	// Maximum completion tokens, 1 to 1,000,000.
-	MaxTokens *int32 `protobuf:"varint,2,opt,name=max_tokens,json=maxTokens,proto3,oneof" json:"max_tokens,omitempty"`
-	// Nucleus sampling, 0 to 1.
-	TopP *float64 `protobuf:"fixed64,3,opt,name=top_p,json=topP,proto3,oneof" json:"top_p,omitempty"`
-	// Stop sequences; at most 16.
-	Stop []string `protobuf:"bytes,4,rep,name=stop,proto3" json:"stop,omitempty"`
-	// Seed, for providers that support reproducible sampling; 0 to 2^63-1.
-	Seed *int64 `protobuf:"varint,5,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
-	// How the call uses the server's LM response cache (not sent to the provider). Unset: the
-	// model's configured policy, else CACHE_POLICY_USE.
-	Cache         CachePolicy `protobuf:"varint,6,opt,name=cache,proto3,enum=dspy_grpc.v1.CachePolicy" json:"cache,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *LMOptions) Reset() {
-	*x = LMOptions{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *LMOptions) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*LMOptions) ProtoMessage() {}
-
-func (x *LMOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use LMOptions.ProtoReflect.Descriptor instead.
-func (*LMOptions) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *LMOptions) GetTemperature() float64 {
-	if x != nil && x.Temperature != nil {
-		return *x.Temperature
-	}
-	return 0
-}
-
-func (x *LMOptions) GetMaxTokens() int32 {
-	if x != nil && x.MaxTokens != nil {
-		return *x.MaxTokens
-	}
-	return 0
-}
-
-func (x *LMOptions) GetTopP() float64 {
-	if x != nil && x.TopP != nil {
-		return *x.TopP
-	}
-	return 0
-}
-
-func (x *LMOptions) GetStop() []string {
-	if x != nil {
-		return x.Stop
-	}
-	return nil
-}
-
-func (x *LMOptions) GetSeed() int64 {
-	if x != nil && x.Seed != nil {
-		return *x.Seed
-	}
-	return 0
-}
-
-func (x *LMOptions) GetCache() CachePolicy {
-	if x != nil {
-		return x.Cache
-	}
-	return CachePolicy_CACHE_POLICY_UNSPECIFIED
-}
-
-// A scripted LM for tests (like DSPy's DummyLM). Each request starts from the top of the script, so
-// a stored program using it answers the same way every time.
-//
-// Each LM call is answered by, in order of precedence: the first rule whose `contains` occurs in
-// the last user message; else the next unused entry of `responses`; else, when `auto` is set, a
-// placeholder value for every output field the prompt asks for; else the call fails with
-// FAILED_PRECONDITION (reason DUMMY_LM_EXHAUSTED).
-type DummyLM struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Replies in order, one per LM call within one request.
-	Responses []*DummyResponse `protobuf:"bytes,1,rep,name=responses,proto3" json:"responses,omitempty"`
-	// Replies chosen by the content of the last user message.
-	Rules []*DummyRule `protobuf:"bytes,2,rep,name=rules,proto3" json:"rules,omitempty"`
-	// Answer any remaining call with deterministic placeholders ("dummy answer for: <first input>"
-	// for text, 0 for numbers, ...).
-	Auto          bool `protobuf:"varint,3,opt,name=auto,proto3" json:"auto,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *DummyLM) Reset() {
-	*x = DummyLM{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DummyLM) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DummyLM) ProtoMessage() {}
-
-func (x *DummyLM) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DummyLM.ProtoReflect.Descriptor instead.
-func (*DummyLM) Descriptor() ([]byte, []int) {
 	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{1}
 }
-
-func (x *DummyLM) GetResponses() []*DummyResponse {
-	if x != nil {
-		return x.Responses
-	}
-	return nil
-}
-
-func (x *DummyLM) GetRules() []*DummyRule {
-	if x != nil {
-		return x.Rules
-	}
-	return nil
-}
-
-func (x *DummyLM) GetAuto() bool {
-	if x != nil {
-		return x.Auto
-	}
-	return false
-}
-
-// One scripted reply.
-type DummyResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The reply.
-	//
-	// Types that are valid to be assigned to Reply:
-	//
-	//	*DummyResponse_Text
-	//	*DummyResponse_Fields
-	//	*DummyResponse_FieldsJson
-	Reply         isDummyResponse_Reply `protobuf_oneof:"reply"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *DummyResponse) Reset() {
-	*x = DummyResponse{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[2]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DummyResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DummyResponse) ProtoMessage() {}
-
-func (x *DummyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[2]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DummyResponse.ProtoReflect.Descriptor instead.
-func (*DummyResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{2}
-}
-
-func (x *DummyResponse) GetReply() isDummyResponse_Reply {
-	if x != nil {
-		return x.Reply
-	}
-	return nil
-}
-
-func (x *DummyResponse) GetText() string {
-	if x != nil {
-		if x, ok := x.Reply.(*DummyResponse_Text); ok {
-			return x.Text
-		}
-	}
-	return ""
-}
-
-func (x *DummyResponse) GetFields() *structpb.Struct {
-	if x != nil {
-		if x, ok := x.Reply.(*DummyResponse_Fields); ok {
-			return x.Fields
-		}
-	}
-	return nil
-}
-
-func (x *DummyResponse) GetFieldsJson() string {
-	if x != nil {
-		if x, ok := x.Reply.(*DummyResponse_FieldsJson); ok {
-			return x.FieldsJson
-		}
-	}
-	return ""
-}
-
-type isDummyResponse_Reply interface {
-	isDummyResponse_Reply()
-}
-
-type DummyResponse_Text struct {
-	// The completion text, returned as is.
-	Text string `protobuf:"bytes,1,opt,name=text,proto3,oneof"`
-}
-
-type DummyResponse_Fields struct {
-	// Output field values; rendered as the adapter expects (`[[ ## name ## ]]` sections, or a JSON
-	// object when the request asks for JSON). Numbers are doubles (whole ones read as integers).
-	Fields *structpb.Struct `protobuf:"bytes,2,opt,name=fields,proto3,oneof"`
-}
-
-type DummyResponse_FieldsJson struct {
-	// Output field values as JSON object text: the exact form (integers, key order).
-	FieldsJson string `protobuf:"bytes,3,opt,name=fields_json,json=fieldsJson,proto3,oneof"`
-}
-
-func (*DummyResponse_Text) isDummyResponse_Reply() {}
-
-func (*DummyResponse_Fields) isDummyResponse_Reply() {}
-
-func (*DummyResponse_FieldsJson) isDummyResponse_Reply() {}
-
-// A scripted reply chosen by content.
-type DummyRule struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Substring to look for in the last user message.
-	Contains string `protobuf:"bytes,1,opt,name=contains,proto3" json:"contains,omitempty"`
-	// The reply to give when it occurs.
-	Response      *DummyResponse `protobuf:"bytes,2,opt,name=response,proto3" json:"response,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *DummyRule) Reset() {
-	*x = DummyRule{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DummyRule) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DummyRule) ProtoMessage() {}
-
-func (x *DummyRule) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DummyRule.ProtoReflect.Descriptor instead.
-func (*DummyRule) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *DummyRule) GetContains() string {
-	if x != nil {
-		return x.Contains
-	}
-	return ""
-}
-
-func (x *DummyRule) GetResponse() *DummyResponse {
-	if x != nil {
-		return x.Response
-	}
-	return nil
-}
-
-// Which LM a predictor calls, and how.
-type LMSpec struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The LM.
-	//
-	// Types that are valid to be assigned to Source:
-	//
-	//	*LMSpec_Model
-	//	*LMSpec_Dummy
-	Source isLMSpec_Source `protobuf_oneof:"source"`
-	// Sampling options for this LM.
-	Options       *LMOptions `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *LMSpec) Reset() {
-	*x = LMSpec{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[4]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *LMSpec) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*LMSpec) ProtoMessage() {}
-
-func (x *LMSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[4]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use LMSpec.ProtoReflect.Descriptor instead.
-func (*LMSpec) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{4}
-}
-
-func (x *LMSpec) GetSource() isLMSpec_Source {
-	if x != nil {
-		return x.Source
-	}
-	return nil
-}
-
-func (x *LMSpec) GetModel() string {
-	if x != nil {
-		if x, ok := x.Source.(*LMSpec_Model); ok {
-			return x.Model
-		}
-	}
-	return ""
-}
-
-func (x *LMSpec) GetDummy() *DummyLM {
-	if x != nil {
-		if x, ok := x.Source.(*LMSpec_Dummy); ok {
-			return x.Dummy
-		}
-	}
-	return nil
-}
-
-func (x *LMSpec) GetOptions() *LMOptions {
-	if x != nil {
-		return x.Options
-	}
-	return nil
-}
-
-type isLMSpec_Source interface {
-	isLMSpec_Source()
-}
-
-type LMSpec_Model struct {
-	// A model alias from the server's configuration (see README, "Models"), e.g. "gpt-4o-mini".
-	Model string `protobuf:"bytes,1,opt,name=model,proto3,oneof"`
-}
-
-type LMSpec_Dummy struct {
-	// A scripted LM carried in the request.
-	Dummy *DummyLM `protobuf:"bytes,2,opt,name=dummy,proto3,oneof"`
-}
-
-func (*LMSpec_Model) isLMSpec_Source() {}
-
-func (*LMSpec_Dummy) isLMSpec_Source() {}
 
 // One DSPy predictor: a signature with its demos, instructions (inside the signature), adapter
 // and LM.
@@ -639,7 +160,7 @@ type PredictorSpec struct {
 
 func (x *PredictorSpec) Reset() {
 	*x = PredictorSpec{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[5]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -651,7 +172,7 @@ func (x *PredictorSpec) String() string {
 func (*PredictorSpec) ProtoMessage() {}
 
 func (x *PredictorSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[5]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -664,7 +185,7 @@ func (x *PredictorSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PredictorSpec.ProtoReflect.Descriptor instead.
 func (*PredictorSpec) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{5}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *PredictorSpec) GetSignature() *Signature {
@@ -713,7 +234,7 @@ type PredictModule struct {
 
 func (x *PredictModule) Reset() {
 	*x = PredictModule{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[6]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +246,7 @@ func (x *PredictModule) String() string {
 func (*PredictModule) ProtoMessage() {}
 
 func (x *PredictModule) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[6]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +259,7 @@ func (x *PredictModule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PredictModule.ProtoReflect.Descriptor instead.
 func (*PredictModule) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{6}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *PredictModule) GetPredictor() *PredictorSpec {
@@ -760,7 +281,7 @@ type ChainOfThoughtModule struct {
 
 func (x *ChainOfThoughtModule) Reset() {
 	*x = ChainOfThoughtModule{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[7]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -772,7 +293,7 @@ func (x *ChainOfThoughtModule) String() string {
 func (*ChainOfThoughtModule) ProtoMessage() {}
 
 func (x *ChainOfThoughtModule) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[7]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -785,7 +306,7 @@ func (x *ChainOfThoughtModule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChainOfThoughtModule.ProtoReflect.Descriptor instead.
 func (*ChainOfThoughtModule) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{7}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ChainOfThoughtModule) GetPredictor() *PredictorSpec {
@@ -809,7 +330,7 @@ type PredictorState struct {
 
 func (x *PredictorState) Reset() {
 	*x = PredictorState{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[8]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -821,7 +342,7 @@ func (x *PredictorState) String() string {
 func (*PredictorState) ProtoMessage() {}
 
 func (x *PredictorState) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[8]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -834,7 +355,7 @@ func (x *PredictorState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PredictorState.ProtoReflect.Descriptor instead.
 func (*PredictorState) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{8}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PredictorState) GetInstructions() string {
@@ -873,7 +394,7 @@ type ToolSpec struct {
 
 func (x *ToolSpec) Reset() {
 	*x = ToolSpec{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[9]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -885,7 +406,7 @@ func (x *ToolSpec) String() string {
 func (*ToolSpec) ProtoMessage() {}
 
 func (x *ToolSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[9]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -898,7 +419,7 @@ func (x *ToolSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolSpec.ProtoReflect.Descriptor instead.
 func (*ToolSpec) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{9}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ToolSpec) GetName() string {
@@ -955,7 +476,7 @@ type ReActModule struct {
 
 func (x *ReActModule) Reset() {
 	*x = ReActModule{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[10]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +488,7 @@ func (x *ReActModule) String() string {
 func (*ReActModule) ProtoMessage() {}
 
 func (x *ReActModule) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[10]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +501,7 @@ func (x *ReActModule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReActModule.ProtoReflect.Descriptor instead.
 func (*ReActModule) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{10}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReActModule) GetPredictor() *PredictorSpec {
@@ -1040,7 +561,7 @@ type MultiChainComparisonModule struct {
 
 func (x *MultiChainComparisonModule) Reset() {
 	*x = MultiChainComparisonModule{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[11]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1052,7 +573,7 @@ func (x *MultiChainComparisonModule) String() string {
 func (*MultiChainComparisonModule) ProtoMessage() {}
 
 func (x *MultiChainComparisonModule) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[11]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1065,7 +586,7 @@ func (x *MultiChainComparisonModule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultiChainComparisonModule.ProtoReflect.Descriptor instead.
 func (*MultiChainComparisonModule) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{11}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *MultiChainComparisonModule) GetPredictor() *PredictorSpec {
@@ -1097,7 +618,10 @@ func (x *MultiChainComparisonModule) GetGenerator() *ModuleSpec {
 }
 
 // The reward of BestOfN and Refine: scores an attempt's prediction (higher is better) against the
-// module's inputs, like DSPy's `reward_fn(args, pred)`.
+// module's inputs, like DSPy's `reward_fn(args, pred)`. Rewards and evaluation metrics are one
+// metric system: `metric` takes any MetricSpec (token F1, contains, numeric, weighted, LM judges with
+// feedback), with the module's inputs standing in for the example's fields; the two older forms
+// are kept and mean the same as their MetricSpec counterparts.
 type RewardSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The reward.
@@ -1106,6 +630,7 @@ type RewardSpec struct {
 	//
 	//	*RewardSpec_ExactMatch
 	//	*RewardSpec_LmJudge
+	//	*RewardSpec_Metric
 	Reward        isRewardSpec_Reward `protobuf_oneof:"reward"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1113,7 +638,7 @@ type RewardSpec struct {
 
 func (x *RewardSpec) Reset() {
 	*x = RewardSpec{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[12]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +650,7 @@ func (x *RewardSpec) String() string {
 func (*RewardSpec) ProtoMessage() {}
 
 func (x *RewardSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[12]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +663,7 @@ func (x *RewardSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewardSpec.ProtoReflect.Descriptor instead.
 func (*RewardSpec) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{12}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RewardSpec) GetReward() isRewardSpec_Reward {
@@ -1166,23 +691,41 @@ func (x *RewardSpec) GetLmJudge() *LMJudgeReward {
 	return nil
 }
 
+func (x *RewardSpec) GetMetric() *MetricSpec {
+	if x != nil {
+		if x, ok := x.Reward.(*RewardSpec_Metric); ok {
+			return x.Metric
+		}
+	}
+	return nil
+}
+
 type isRewardSpec_Reward interface {
 	isRewardSpec_Reward()
 }
 
 type RewardSpec_ExactMatch struct {
+	// Deprecated form of `metric.exact_match` (reference_field = label_field, plus fixed values).
 	// 1.0 when a prediction field equals a reference after DSPy's answer normalization.
 	ExactMatch *ExactMatchReward `protobuf:"bytes,1,opt,name=exact_match,json=exactMatch,proto3,oneof"`
 }
 
 type RewardSpec_LmJudge struct {
-	// An LM judges the prediction.
+	// Deprecated form of `metric.lm_judge` (judge inputs taken by name). An LM judges the prediction.
 	LmJudge *LMJudgeReward `protobuf:"bytes,2,opt,name=lm_judge,json=lmJudge,proto3,oneof"`
+}
+
+type RewardSpec_Metric struct {
+	// Any metric. A label field names an input of the module; a field metric's `predictor` names one
+	// of the module's predictors.
+	Metric *MetricSpec `protobuf:"bytes,3,opt,name=metric,proto3,oneof"`
 }
 
 func (*RewardSpec_ExactMatch) isRewardSpec_Reward() {}
 
 func (*RewardSpec_LmJudge) isRewardSpec_Reward() {}
+
+func (*RewardSpec_Metric) isRewardSpec_Reward() {}
 
 // DSPy's exact match: both sides lower-cased, without punctuation, articles ("a", "an", "the") and
 // extra whitespace, then compared. Scores 1.0 or 0.0.
@@ -1200,7 +743,7 @@ type ExactMatchReward struct {
 
 func (x *ExactMatchReward) Reset() {
 	*x = ExactMatchReward{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[13]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1212,7 +755,7 @@ func (x *ExactMatchReward) String() string {
 func (*ExactMatchReward) ProtoMessage() {}
 
 func (x *ExactMatchReward) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[13]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1225,7 +768,7 @@ func (x *ExactMatchReward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExactMatchReward.ProtoReflect.Descriptor instead.
 func (*ExactMatchReward) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{13}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ExactMatchReward) GetField() string {
@@ -1265,7 +808,7 @@ type LMJudgeReward struct {
 
 func (x *LMJudgeReward) Reset() {
 	*x = LMJudgeReward{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[14]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +820,7 @@ func (x *LMJudgeReward) String() string {
 func (*LMJudgeReward) ProtoMessage() {}
 
 func (x *LMJudgeReward) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[14]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +833,7 @@ func (x *LMJudgeReward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LMJudgeReward.ProtoReflect.Descriptor instead.
 func (*LMJudgeReward) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{14}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LMJudgeReward) GetJudge() *PredictorSpec {
@@ -1336,7 +879,7 @@ type BestOfNModule struct {
 
 func (x *BestOfNModule) Reset() {
 	*x = BestOfNModule{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[15]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +891,7 @@ func (x *BestOfNModule) String() string {
 func (*BestOfNModule) ProtoMessage() {}
 
 func (x *BestOfNModule) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[15]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1361,7 +904,7 @@ func (x *BestOfNModule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BestOfNModule.ProtoReflect.Descriptor instead.
 func (*BestOfNModule) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{15}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BestOfNModule) GetModule() *ModuleSpec {
@@ -1424,7 +967,7 @@ type RefineModule struct {
 
 func (x *RefineModule) Reset() {
 	*x = RefineModule{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[16]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +979,7 @@ func (x *RefineModule) String() string {
 func (*RefineModule) ProtoMessage() {}
 
 func (x *RefineModule) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[16]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +992,7 @@ func (x *RefineModule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefineModule.ProtoReflect.Descriptor instead.
 func (*RefineModule) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{16}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RefineModule) GetModule() *ModuleSpec {
@@ -1512,7 +1055,7 @@ type ParallelModule struct {
 
 func (x *ParallelModule) Reset() {
 	*x = ParallelModule{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[17]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1524,7 +1067,7 @@ func (x *ParallelModule) String() string {
 func (*ParallelModule) ProtoMessage() {}
 
 func (x *ParallelModule) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[17]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1537,7 +1080,7 @@ func (x *ParallelModule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParallelModule.ProtoReflect.Descriptor instead.
 func (*ParallelModule) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{17}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ParallelModule) GetModule() *ModuleSpec {
@@ -1578,7 +1121,7 @@ type MajorityModule struct {
 
 func (x *MajorityModule) Reset() {
 	*x = MajorityModule{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[18]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1590,7 +1133,7 @@ func (x *MajorityModule) String() string {
 func (*MajorityModule) ProtoMessage() {}
 
 func (x *MajorityModule) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[18]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1603,7 +1146,7 @@ func (x *MajorityModule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MajorityModule.ProtoReflect.Descriptor instead.
 func (*MajorityModule) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{18}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MajorityModule) GetModule() *ModuleSpec {
@@ -1644,7 +1187,7 @@ type GraphStep struct {
 
 func (x *GraphStep) Reset() {
 	*x = GraphStep{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[19]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1656,7 +1199,7 @@ func (x *GraphStep) String() string {
 func (*GraphStep) ProtoMessage() {}
 
 func (x *GraphStep) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[19]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1669,7 +1212,7 @@ func (x *GraphStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GraphStep.ProtoReflect.Descriptor instead.
 func (*GraphStep) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{19}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GraphStep) GetName() string {
@@ -1709,7 +1252,7 @@ type GraphModule struct {
 
 func (x *GraphModule) Reset() {
 	*x = GraphModule{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[20]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1721,7 +1264,7 @@ func (x *GraphModule) String() string {
 func (*GraphModule) ProtoMessage() {}
 
 func (x *GraphModule) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[20]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1734,7 +1277,7 @@ func (x *GraphModule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GraphModule.ProtoReflect.Descriptor instead.
 func (*GraphModule) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{20}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GraphModule) GetSteps() []*GraphStep {
@@ -1776,7 +1319,7 @@ type EnsembleModule struct {
 
 func (x *EnsembleModule) Reset() {
 	*x = EnsembleModule{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[21]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1788,7 +1331,7 @@ func (x *EnsembleModule) String() string {
 func (*EnsembleModule) ProtoMessage() {}
 
 func (x *EnsembleModule) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[21]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1801,7 +1344,7 @@ func (x *EnsembleModule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnsembleModule.ProtoReflect.Descriptor instead.
 func (*EnsembleModule) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{21}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *EnsembleModule) GetPrograms() []*ModuleSpec {
@@ -1865,14 +1408,18 @@ type KNNFewShotModule struct {
 	// 1 to 20.
 	MaxRounds *int32 `protobuf:"varint,7,opt,name=max_rounds,json=maxRounds,proto3,oneof" json:"max_rounds,omitempty"`
 	// The teacher's LM (set on each of its predictors). Unset: the teacher runs on the request's LMs.
-	TeacherLm     *LMSpec `protobuf:"bytes,8,opt,name=teacher_lm,json=teacherLm,proto3" json:"teacher_lm,omitempty"`
+	TeacherLm *LMSpec `protobuf:"bytes,8,opt,name=teacher_lm,json=teacherLm,proto3" json:"teacher_lm,omitempty"`
+	// The metric a teacher run must pass to become a demo (scored in bootstrapping mode, as DSPy's
+	// BootstrapFewShot calls its metric with a trace). Unset: every completed run is a demo (DSPy's
+	// metric=None). Its label fields must be fields of every training example.
+	Metric        *MetricSpec `protobuf:"bytes,9,opt,name=metric,proto3" json:"metric,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *KNNFewShotModule) Reset() {
 	*x = KNNFewShotModule{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[22]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1884,7 +1431,7 @@ func (x *KNNFewShotModule) String() string {
 func (*KNNFewShotModule) ProtoMessage() {}
 
 func (x *KNNFewShotModule) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[22]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1897,7 +1444,7 @@ func (x *KNNFewShotModule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KNNFewShotModule.ProtoReflect.Descriptor instead.
 func (*KNNFewShotModule) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{22}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *KNNFewShotModule) GetModule() *ModuleSpec {
@@ -1956,6 +1503,13 @@ func (x *KNNFewShotModule) GetTeacherLm() *LMSpec {
 	return nil
 }
 
+func (x *KNNFewShotModule) GetMetric() *MetricSpec {
+	if x != nil {
+		return x.Metric
+	}
+	return nil
+}
+
 // A KNNFewShot training example.
 type KNNTrainingExample struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1970,7 +1524,7 @@ type KNNTrainingExample struct {
 
 func (x *KNNTrainingExample) Reset() {
 	*x = KNNTrainingExample{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[23]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1982,7 +1536,7 @@ func (x *KNNTrainingExample) String() string {
 func (*KNNTrainingExample) ProtoMessage() {}
 
 func (x *KNNTrainingExample) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[23]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1995,7 +1549,7 @@ func (x *KNNTrainingExample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KNNTrainingExample.ProtoReflect.Descriptor instead.
 func (*KNNTrainingExample) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{23}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *KNNTrainingExample) GetExample() *Example {
@@ -2037,7 +1591,7 @@ type ModuleSpec struct {
 
 func (x *ModuleSpec) Reset() {
 	*x = ModuleSpec{}
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[24]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2049,7 +1603,7 @@ func (x *ModuleSpec) String() string {
 func (*ModuleSpec) ProtoMessage() {}
 
 func (x *ModuleSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_module_proto_msgTypes[24]
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2062,7 +1616,7 @@ func (x *ModuleSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModuleSpec.ProtoReflect.Descriptor instead.
 func (*ModuleSpec) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{24}
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ModuleSpec) GetModule() isModuleSpec_Module {
@@ -2256,37 +1810,7 @@ var File_dspy_grpc_v1_module_proto protoreflect.FileDescriptor
 
 const file_dspy_grpc_v1_module_proto_rawDesc = "" +
 	"\n" +
-	"\x19dspy_grpc/v1/module.proto\x12\fdspy_grpc.v1\x1a\x1cdspy_grpc/v1/signature.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x80\x02\n" +
-	"\tLMOptions\x12%\n" +
-	"\vtemperature\x18\x01 \x01(\x01H\x00R\vtemperature\x88\x01\x01\x12\"\n" +
-	"\n" +
-	"max_tokens\x18\x02 \x01(\x05H\x01R\tmaxTokens\x88\x01\x01\x12\x18\n" +
-	"\x05top_p\x18\x03 \x01(\x01H\x02R\x04topP\x88\x01\x01\x12\x12\n" +
-	"\x04stop\x18\x04 \x03(\tR\x04stop\x12\x17\n" +
-	"\x04seed\x18\x05 \x01(\x03H\x03R\x04seed\x88\x01\x01\x12/\n" +
-	"\x05cache\x18\x06 \x01(\x0e2\x19.dspy_grpc.v1.CachePolicyR\x05cacheB\x0e\n" +
-	"\f_temperatureB\r\n" +
-	"\v_max_tokensB\b\n" +
-	"\x06_top_pB\a\n" +
-	"\x05_seed\"\x87\x01\n" +
-	"\aDummyLM\x129\n" +
-	"\tresponses\x18\x01 \x03(\v2\x1b.dspy_grpc.v1.DummyResponseR\tresponses\x12-\n" +
-	"\x05rules\x18\x02 \x03(\v2\x17.dspy_grpc.v1.DummyRuleR\x05rules\x12\x12\n" +
-	"\x04auto\x18\x03 \x01(\bR\x04auto\"\x84\x01\n" +
-	"\rDummyResponse\x12\x14\n" +
-	"\x04text\x18\x01 \x01(\tH\x00R\x04text\x121\n" +
-	"\x06fields\x18\x02 \x01(\v2\x17.google.protobuf.StructH\x00R\x06fields\x12!\n" +
-	"\vfields_json\x18\x03 \x01(\tH\x00R\n" +
-	"fieldsJsonB\a\n" +
-	"\x05reply\"l\n" +
-	"\tDummyRule\x12 \n" +
-	"\bcontains\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\bcontains\x12=\n" +
-	"\bresponse\x18\x02 \x01(\v2\x1b.dspy_grpc.v1.DummyResponseB\x04\xe2A\x01\x02R\bresponse\"\x8c\x01\n" +
-	"\x06LMSpec\x12\x16\n" +
-	"\x05model\x18\x01 \x01(\tH\x00R\x05model\x12-\n" +
-	"\x05dummy\x18\x02 \x01(\v2\x15.dspy_grpc.v1.DummyLMH\x00R\x05dummy\x121\n" +
-	"\aoptions\x18\x03 \x01(\v2\x17.dspy_grpc.v1.LMOptionsR\aoptionsB\b\n" +
-	"\x06source\"\x8f\x02\n" +
+	"\x19dspy_grpc/v1/module.proto\x12\fdspy_grpc.v1\x1a\x1adspy_grpc/v1/lm_spec.proto\x1a\x19dspy_grpc/v1/metric.proto\x1a\x1cdspy_grpc/v1/signature.proto\x1a\x1fgoogle/api/field_behavior.proto\"\x8f\x02\n" +
 	"\rPredictorSpec\x12;\n" +
 	"\tsignature\x18\x01 \x01(\v2\x17.dspy_grpc.v1.SignatureB\x04\xe2A\x01\x02R\tsignature\x12+\n" +
 	"\x05demos\x18\x02 \x03(\v2\x15.dspy_grpc.v1.ExampleR\x05demos\x123\n" +
@@ -2317,12 +1841,13 @@ const file_dspy_grpc_v1_module_proto_rawDesc = "" +
 	"\x01m\x18\x02 \x01(\x05R\x01m\x12%\n" +
 	"\vtemperature\x18\x03 \x01(\x01H\x00R\vtemperature\x88\x01\x01\x126\n" +
 	"\tgenerator\x18\x04 \x01(\v2\x18.dspy_grpc.v1.ModuleSpecR\tgeneratorB\x0e\n" +
-	"\f_temperature\"\x93\x01\n" +
+	"\f_temperature\"\xc7\x01\n" +
 	"\n" +
 	"RewardSpec\x12A\n" +
 	"\vexact_match\x18\x01 \x01(\v2\x1e.dspy_grpc.v1.ExactMatchRewardH\x00R\n" +
 	"exactMatch\x128\n" +
-	"\blm_judge\x18\x02 \x01(\v2\x1b.dspy_grpc.v1.LMJudgeRewardH\x00R\almJudgeB\b\n" +
+	"\blm_judge\x18\x02 \x01(\v2\x1b.dspy_grpc.v1.LMJudgeRewardH\x00R\almJudge\x122\n" +
+	"\x06metric\x18\x03 \x01(\v2\x18.dspy_grpc.v1.MetricSpecH\x00R\x06metricB\b\n" +
 	"\x06reward\"o\n" +
 	"\x10ExactMatchReward\x12\x1a\n" +
 	"\x05field\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x05field\x12'\n" +
@@ -2380,7 +1905,7 @@ const file_dspy_grpc_v1_module_proto_rawDesc = "" +
 	"\x06reduce\x18\x02 \x01(\x0e2\x1c.dspy_grpc.v1.EnsembleReduceR\x06reduce\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x05R\x04size\x12\x12\n" +
 	"\x04seed\x18\x04 \x01(\x03R\x04seed\x12\x14\n" +
-	"\x05field\x18\x05 \x01(\tR\x05field\"\xd6\x03\n" +
+	"\x05field\x18\x05 \x01(\tR\x05field\"\x88\x04\n" +
 	"\x10KNNFewShotModule\x126\n" +
 	"\x06module\x18\x01 \x01(\v2\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2A\x01\x02R\x06module\x12\x12\n" +
 	"\x01k\x18\x02 \x01(\x05B\x04\xe2A\x01\x02R\x01k\x12-\n" +
@@ -2391,7 +1916,8 @@ const file_dspy_grpc_v1_module_proto_rawDesc = "" +
 	"\n" +
 	"max_rounds\x18\a \x01(\x05H\x02R\tmaxRounds\x88\x01\x01\x123\n" +
 	"\n" +
-	"teacher_lm\x18\b \x01(\v2\x14.dspy_grpc.v1.LMSpecR\tteacherLmB\x19\n" +
+	"teacher_lm\x18\b \x01(\v2\x14.dspy_grpc.v1.LMSpecR\tteacherLm\x120\n" +
+	"\x06metric\x18\t \x01(\v2\x18.dspy_grpc.v1.MetricSpecR\x06metricB\x19\n" +
 	"\x17_max_bootstrapped_demosB\x14\n" +
 	"\x12_max_labeled_demosB\r\n" +
 	"\v_max_rounds\"o\n" +
@@ -2419,16 +1945,11 @@ const file_dspy_grpc_v1_module_proto_rawDesc = "" +
 	"\x11ADAPTER_KIND_CHAT\x10\x01\x12\x15\n" +
 	"\x11ADAPTER_KIND_JSON\x10\x02\x12\x14\n" +
 	"\x10ADAPTER_KIND_XML\x10\x03\x12\x19\n" +
-	"\x15ADAPTER_KIND_TWO_STEP\x10\x04*t\n" +
-	"\vCachePolicy\x12\x1c\n" +
-	"\x18CACHE_POLICY_UNSPECIFIED\x10\x00\x12\x14\n" +
-	"\x10CACHE_POLICY_USE\x10\x01\x12\x17\n" +
-	"\x13CACHE_POLICY_BYPASS\x10\x02\x12\x18\n" +
-	"\x14CACHE_POLICY_REFRESH\x10\x03*i\n" +
+	"\x15ADAPTER_KIND_TWO_STEP\x10\x04*i\n" +
 	"\x0eEnsembleReduce\x12\x1f\n" +
 	"\x1bENSEMBLE_REDUCE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ENSEMBLE_REDUCE_NONE\x10\x01\x12\x1c\n" +
-	"\x18ENSEMBLE_REDUCE_MAJORITY\x10\x02BGZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3"
+	"\x18ENSEMBLE_REDUCE_MAJORITY\x10\x02BGZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1P\x00b\x06proto3"
 
 var (
 	file_dspy_grpc_v1_module_proto_rawDescOnce sync.Once
@@ -2442,101 +1963,91 @@ func file_dspy_grpc_v1_module_proto_rawDescGZIP() []byte {
 	return file_dspy_grpc_v1_module_proto_rawDescData
 }
 
-var file_dspy_grpc_v1_module_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_dspy_grpc_v1_module_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_dspy_grpc_v1_module_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_dspy_grpc_v1_module_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_dspy_grpc_v1_module_proto_goTypes = []any{
 	(AdapterKind)(0),                   // 0: dspy_grpc.v1.AdapterKind
-	(CachePolicy)(0),                   // 1: dspy_grpc.v1.CachePolicy
-	(EnsembleReduce)(0),                // 2: dspy_grpc.v1.EnsembleReduce
-	(*LMOptions)(nil),                  // 3: dspy_grpc.v1.LMOptions
-	(*DummyLM)(nil),                    // 4: dspy_grpc.v1.DummyLM
-	(*DummyResponse)(nil),              // 5: dspy_grpc.v1.DummyResponse
-	(*DummyRule)(nil),                  // 6: dspy_grpc.v1.DummyRule
-	(*LMSpec)(nil),                     // 7: dspy_grpc.v1.LMSpec
-	(*PredictorSpec)(nil),              // 8: dspy_grpc.v1.PredictorSpec
-	(*PredictModule)(nil),              // 9: dspy_grpc.v1.PredictModule
-	(*ChainOfThoughtModule)(nil),       // 10: dspy_grpc.v1.ChainOfThoughtModule
-	(*PredictorState)(nil),             // 11: dspy_grpc.v1.PredictorState
-	(*ToolSpec)(nil),                   // 12: dspy_grpc.v1.ToolSpec
-	(*ReActModule)(nil),                // 13: dspy_grpc.v1.ReActModule
-	(*MultiChainComparisonModule)(nil), // 14: dspy_grpc.v1.MultiChainComparisonModule
-	(*RewardSpec)(nil),                 // 15: dspy_grpc.v1.RewardSpec
-	(*ExactMatchReward)(nil),           // 16: dspy_grpc.v1.ExactMatchReward
-	(*LMJudgeReward)(nil),              // 17: dspy_grpc.v1.LMJudgeReward
-	(*BestOfNModule)(nil),              // 18: dspy_grpc.v1.BestOfNModule
-	(*RefineModule)(nil),               // 19: dspy_grpc.v1.RefineModule
-	(*ParallelModule)(nil),             // 20: dspy_grpc.v1.ParallelModule
-	(*MajorityModule)(nil),             // 21: dspy_grpc.v1.MajorityModule
-	(*GraphStep)(nil),                  // 22: dspy_grpc.v1.GraphStep
-	(*GraphModule)(nil),                // 23: dspy_grpc.v1.GraphModule
-	(*EnsembleModule)(nil),             // 24: dspy_grpc.v1.EnsembleModule
-	(*KNNFewShotModule)(nil),           // 25: dspy_grpc.v1.KNNFewShotModule
-	(*KNNTrainingExample)(nil),         // 26: dspy_grpc.v1.KNNTrainingExample
-	(*ModuleSpec)(nil),                 // 27: dspy_grpc.v1.ModuleSpec
-	nil,                                // 28: dspy_grpc.v1.GraphStep.InputsEntry
-	nil,                                // 29: dspy_grpc.v1.GraphModule.OutputsEntry
-	(*structpb.Struct)(nil),            // 30: google.protobuf.Struct
-	(*Signature)(nil),                  // 31: dspy_grpc.v1.Signature
-	(*Example)(nil),                    // 32: dspy_grpc.v1.Example
+	(EnsembleReduce)(0),                // 1: dspy_grpc.v1.EnsembleReduce
+	(*PredictorSpec)(nil),              // 2: dspy_grpc.v1.PredictorSpec
+	(*PredictModule)(nil),              // 3: dspy_grpc.v1.PredictModule
+	(*ChainOfThoughtModule)(nil),       // 4: dspy_grpc.v1.ChainOfThoughtModule
+	(*PredictorState)(nil),             // 5: dspy_grpc.v1.PredictorState
+	(*ToolSpec)(nil),                   // 6: dspy_grpc.v1.ToolSpec
+	(*ReActModule)(nil),                // 7: dspy_grpc.v1.ReActModule
+	(*MultiChainComparisonModule)(nil), // 8: dspy_grpc.v1.MultiChainComparisonModule
+	(*RewardSpec)(nil),                 // 9: dspy_grpc.v1.RewardSpec
+	(*ExactMatchReward)(nil),           // 10: dspy_grpc.v1.ExactMatchReward
+	(*LMJudgeReward)(nil),              // 11: dspy_grpc.v1.LMJudgeReward
+	(*BestOfNModule)(nil),              // 12: dspy_grpc.v1.BestOfNModule
+	(*RefineModule)(nil),               // 13: dspy_grpc.v1.RefineModule
+	(*ParallelModule)(nil),             // 14: dspy_grpc.v1.ParallelModule
+	(*MajorityModule)(nil),             // 15: dspy_grpc.v1.MajorityModule
+	(*GraphStep)(nil),                  // 16: dspy_grpc.v1.GraphStep
+	(*GraphModule)(nil),                // 17: dspy_grpc.v1.GraphModule
+	(*EnsembleModule)(nil),             // 18: dspy_grpc.v1.EnsembleModule
+	(*KNNFewShotModule)(nil),           // 19: dspy_grpc.v1.KNNFewShotModule
+	(*KNNTrainingExample)(nil),         // 20: dspy_grpc.v1.KNNTrainingExample
+	(*ModuleSpec)(nil),                 // 21: dspy_grpc.v1.ModuleSpec
+	nil,                                // 22: dspy_grpc.v1.GraphStep.InputsEntry
+	nil,                                // 23: dspy_grpc.v1.GraphModule.OutputsEntry
+	(*Signature)(nil),                  // 24: dspy_grpc.v1.Signature
+	(*Example)(nil),                    // 25: dspy_grpc.v1.Example
+	(*LMSpec)(nil),                     // 26: dspy_grpc.v1.LMSpec
+	(*MetricSpec)(nil),                 // 27: dspy_grpc.v1.MetricSpec
 }
 var file_dspy_grpc_v1_module_proto_depIdxs = []int32{
-	1,  // 0: dspy_grpc.v1.LMOptions.cache:type_name -> dspy_grpc.v1.CachePolicy
-	5,  // 1: dspy_grpc.v1.DummyLM.responses:type_name -> dspy_grpc.v1.DummyResponse
-	6,  // 2: dspy_grpc.v1.DummyLM.rules:type_name -> dspy_grpc.v1.DummyRule
-	30, // 3: dspy_grpc.v1.DummyResponse.fields:type_name -> google.protobuf.Struct
-	5,  // 4: dspy_grpc.v1.DummyRule.response:type_name -> dspy_grpc.v1.DummyResponse
-	4,  // 5: dspy_grpc.v1.LMSpec.dummy:type_name -> dspy_grpc.v1.DummyLM
-	3,  // 6: dspy_grpc.v1.LMSpec.options:type_name -> dspy_grpc.v1.LMOptions
-	31, // 7: dspy_grpc.v1.PredictorSpec.signature:type_name -> dspy_grpc.v1.Signature
-	32, // 8: dspy_grpc.v1.PredictorSpec.demos:type_name -> dspy_grpc.v1.Example
-	0,  // 9: dspy_grpc.v1.PredictorSpec.adapter:type_name -> dspy_grpc.v1.AdapterKind
-	7,  // 10: dspy_grpc.v1.PredictorSpec.lm:type_name -> dspy_grpc.v1.LMSpec
-	7,  // 11: dspy_grpc.v1.PredictorSpec.extraction_lm:type_name -> dspy_grpc.v1.LMSpec
-	8,  // 12: dspy_grpc.v1.PredictModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
-	8,  // 13: dspy_grpc.v1.ChainOfThoughtModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
-	32, // 14: dspy_grpc.v1.PredictorState.demos:type_name -> dspy_grpc.v1.Example
-	8,  // 15: dspy_grpc.v1.ReActModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
-	12, // 16: dspy_grpc.v1.ReActModule.tools:type_name -> dspy_grpc.v1.ToolSpec
-	11, // 17: dspy_grpc.v1.ReActModule.react:type_name -> dspy_grpc.v1.PredictorState
-	11, // 18: dspy_grpc.v1.ReActModule.extract:type_name -> dspy_grpc.v1.PredictorState
-	8,  // 19: dspy_grpc.v1.MultiChainComparisonModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
-	27, // 20: dspy_grpc.v1.MultiChainComparisonModule.generator:type_name -> dspy_grpc.v1.ModuleSpec
-	16, // 21: dspy_grpc.v1.RewardSpec.exact_match:type_name -> dspy_grpc.v1.ExactMatchReward
-	17, // 22: dspy_grpc.v1.RewardSpec.lm_judge:type_name -> dspy_grpc.v1.LMJudgeReward
-	8,  // 23: dspy_grpc.v1.LMJudgeReward.judge:type_name -> dspy_grpc.v1.PredictorSpec
-	27, // 24: dspy_grpc.v1.BestOfNModule.module:type_name -> dspy_grpc.v1.ModuleSpec
-	15, // 25: dspy_grpc.v1.BestOfNModule.reward:type_name -> dspy_grpc.v1.RewardSpec
-	27, // 26: dspy_grpc.v1.RefineModule.module:type_name -> dspy_grpc.v1.ModuleSpec
-	15, // 27: dspy_grpc.v1.RefineModule.reward:type_name -> dspy_grpc.v1.RewardSpec
-	7,  // 28: dspy_grpc.v1.RefineModule.feedback_lm:type_name -> dspy_grpc.v1.LMSpec
-	27, // 29: dspy_grpc.v1.ParallelModule.module:type_name -> dspy_grpc.v1.ModuleSpec
-	27, // 30: dspy_grpc.v1.MajorityModule.module:type_name -> dspy_grpc.v1.ModuleSpec
-	27, // 31: dspy_grpc.v1.GraphStep.module:type_name -> dspy_grpc.v1.ModuleSpec
-	28, // 32: dspy_grpc.v1.GraphStep.inputs:type_name -> dspy_grpc.v1.GraphStep.InputsEntry
-	22, // 33: dspy_grpc.v1.GraphModule.steps:type_name -> dspy_grpc.v1.GraphStep
-	29, // 34: dspy_grpc.v1.GraphModule.outputs:type_name -> dspy_grpc.v1.GraphModule.OutputsEntry
-	27, // 35: dspy_grpc.v1.EnsembleModule.programs:type_name -> dspy_grpc.v1.ModuleSpec
-	2,  // 36: dspy_grpc.v1.EnsembleModule.reduce:type_name -> dspy_grpc.v1.EnsembleReduce
-	27, // 37: dspy_grpc.v1.KNNFewShotModule.module:type_name -> dspy_grpc.v1.ModuleSpec
-	26, // 38: dspy_grpc.v1.KNNFewShotModule.examples:type_name -> dspy_grpc.v1.KNNTrainingExample
-	7,  // 39: dspy_grpc.v1.KNNFewShotModule.teacher_lm:type_name -> dspy_grpc.v1.LMSpec
-	32, // 40: dspy_grpc.v1.KNNTrainingExample.example:type_name -> dspy_grpc.v1.Example
-	9,  // 41: dspy_grpc.v1.ModuleSpec.predict:type_name -> dspy_grpc.v1.PredictModule
-	10, // 42: dspy_grpc.v1.ModuleSpec.chain_of_thought:type_name -> dspy_grpc.v1.ChainOfThoughtModule
-	13, // 43: dspy_grpc.v1.ModuleSpec.react:type_name -> dspy_grpc.v1.ReActModule
-	14, // 44: dspy_grpc.v1.ModuleSpec.multi_chain_comparison:type_name -> dspy_grpc.v1.MultiChainComparisonModule
-	18, // 45: dspy_grpc.v1.ModuleSpec.best_of_n:type_name -> dspy_grpc.v1.BestOfNModule
-	19, // 46: dspy_grpc.v1.ModuleSpec.refine:type_name -> dspy_grpc.v1.RefineModule
-	20, // 47: dspy_grpc.v1.ModuleSpec.parallel:type_name -> dspy_grpc.v1.ParallelModule
-	21, // 48: dspy_grpc.v1.ModuleSpec.majority:type_name -> dspy_grpc.v1.MajorityModule
-	23, // 49: dspy_grpc.v1.ModuleSpec.graph:type_name -> dspy_grpc.v1.GraphModule
-	24, // 50: dspy_grpc.v1.ModuleSpec.ensemble:type_name -> dspy_grpc.v1.EnsembleModule
-	25, // 51: dspy_grpc.v1.ModuleSpec.knn_few_shot:type_name -> dspy_grpc.v1.KNNFewShotModule
-	52, // [52:52] is the sub-list for method output_type
-	52, // [52:52] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	24, // 0: dspy_grpc.v1.PredictorSpec.signature:type_name -> dspy_grpc.v1.Signature
+	25, // 1: dspy_grpc.v1.PredictorSpec.demos:type_name -> dspy_grpc.v1.Example
+	0,  // 2: dspy_grpc.v1.PredictorSpec.adapter:type_name -> dspy_grpc.v1.AdapterKind
+	26, // 3: dspy_grpc.v1.PredictorSpec.lm:type_name -> dspy_grpc.v1.LMSpec
+	26, // 4: dspy_grpc.v1.PredictorSpec.extraction_lm:type_name -> dspy_grpc.v1.LMSpec
+	2,  // 5: dspy_grpc.v1.PredictModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
+	2,  // 6: dspy_grpc.v1.ChainOfThoughtModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
+	25, // 7: dspy_grpc.v1.PredictorState.demos:type_name -> dspy_grpc.v1.Example
+	2,  // 8: dspy_grpc.v1.ReActModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
+	6,  // 9: dspy_grpc.v1.ReActModule.tools:type_name -> dspy_grpc.v1.ToolSpec
+	5,  // 10: dspy_grpc.v1.ReActModule.react:type_name -> dspy_grpc.v1.PredictorState
+	5,  // 11: dspy_grpc.v1.ReActModule.extract:type_name -> dspy_grpc.v1.PredictorState
+	2,  // 12: dspy_grpc.v1.MultiChainComparisonModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
+	21, // 13: dspy_grpc.v1.MultiChainComparisonModule.generator:type_name -> dspy_grpc.v1.ModuleSpec
+	10, // 14: dspy_grpc.v1.RewardSpec.exact_match:type_name -> dspy_grpc.v1.ExactMatchReward
+	11, // 15: dspy_grpc.v1.RewardSpec.lm_judge:type_name -> dspy_grpc.v1.LMJudgeReward
+	27, // 16: dspy_grpc.v1.RewardSpec.metric:type_name -> dspy_grpc.v1.MetricSpec
+	2,  // 17: dspy_grpc.v1.LMJudgeReward.judge:type_name -> dspy_grpc.v1.PredictorSpec
+	21, // 18: dspy_grpc.v1.BestOfNModule.module:type_name -> dspy_grpc.v1.ModuleSpec
+	9,  // 19: dspy_grpc.v1.BestOfNModule.reward:type_name -> dspy_grpc.v1.RewardSpec
+	21, // 20: dspy_grpc.v1.RefineModule.module:type_name -> dspy_grpc.v1.ModuleSpec
+	9,  // 21: dspy_grpc.v1.RefineModule.reward:type_name -> dspy_grpc.v1.RewardSpec
+	26, // 22: dspy_grpc.v1.RefineModule.feedback_lm:type_name -> dspy_grpc.v1.LMSpec
+	21, // 23: dspy_grpc.v1.ParallelModule.module:type_name -> dspy_grpc.v1.ModuleSpec
+	21, // 24: dspy_grpc.v1.MajorityModule.module:type_name -> dspy_grpc.v1.ModuleSpec
+	21, // 25: dspy_grpc.v1.GraphStep.module:type_name -> dspy_grpc.v1.ModuleSpec
+	22, // 26: dspy_grpc.v1.GraphStep.inputs:type_name -> dspy_grpc.v1.GraphStep.InputsEntry
+	16, // 27: dspy_grpc.v1.GraphModule.steps:type_name -> dspy_grpc.v1.GraphStep
+	23, // 28: dspy_grpc.v1.GraphModule.outputs:type_name -> dspy_grpc.v1.GraphModule.OutputsEntry
+	21, // 29: dspy_grpc.v1.EnsembleModule.programs:type_name -> dspy_grpc.v1.ModuleSpec
+	1,  // 30: dspy_grpc.v1.EnsembleModule.reduce:type_name -> dspy_grpc.v1.EnsembleReduce
+	21, // 31: dspy_grpc.v1.KNNFewShotModule.module:type_name -> dspy_grpc.v1.ModuleSpec
+	20, // 32: dspy_grpc.v1.KNNFewShotModule.examples:type_name -> dspy_grpc.v1.KNNTrainingExample
+	26, // 33: dspy_grpc.v1.KNNFewShotModule.teacher_lm:type_name -> dspy_grpc.v1.LMSpec
+	27, // 34: dspy_grpc.v1.KNNFewShotModule.metric:type_name -> dspy_grpc.v1.MetricSpec
+	25, // 35: dspy_grpc.v1.KNNTrainingExample.example:type_name -> dspy_grpc.v1.Example
+	3,  // 36: dspy_grpc.v1.ModuleSpec.predict:type_name -> dspy_grpc.v1.PredictModule
+	4,  // 37: dspy_grpc.v1.ModuleSpec.chain_of_thought:type_name -> dspy_grpc.v1.ChainOfThoughtModule
+	7,  // 38: dspy_grpc.v1.ModuleSpec.react:type_name -> dspy_grpc.v1.ReActModule
+	8,  // 39: dspy_grpc.v1.ModuleSpec.multi_chain_comparison:type_name -> dspy_grpc.v1.MultiChainComparisonModule
+	12, // 40: dspy_grpc.v1.ModuleSpec.best_of_n:type_name -> dspy_grpc.v1.BestOfNModule
+	13, // 41: dspy_grpc.v1.ModuleSpec.refine:type_name -> dspy_grpc.v1.RefineModule
+	14, // 42: dspy_grpc.v1.ModuleSpec.parallel:type_name -> dspy_grpc.v1.ParallelModule
+	15, // 43: dspy_grpc.v1.ModuleSpec.majority:type_name -> dspy_grpc.v1.MajorityModule
+	17, // 44: dspy_grpc.v1.ModuleSpec.graph:type_name -> dspy_grpc.v1.GraphModule
+	18, // 45: dspy_grpc.v1.ModuleSpec.ensemble:type_name -> dspy_grpc.v1.EnsembleModule
+	19, // 46: dspy_grpc.v1.ModuleSpec.knn_few_shot:type_name -> dspy_grpc.v1.KNNFewShotModule
+	47, // [47:47] is the sub-list for method output_type
+	47, // [47:47] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_dspy_grpc_v1_module_proto_init() }
@@ -2544,28 +2055,21 @@ func file_dspy_grpc_v1_module_proto_init() {
 	if File_dspy_grpc_v1_module_proto != nil {
 		return
 	}
+	file_dspy_grpc_v1_lm_spec_proto_init()
+	file_dspy_grpc_v1_metric_proto_init()
 	file_dspy_grpc_v1_signature_proto_init()
-	file_dspy_grpc_v1_module_proto_msgTypes[0].OneofWrappers = []any{}
-	file_dspy_grpc_v1_module_proto_msgTypes[2].OneofWrappers = []any{
-		(*DummyResponse_Text)(nil),
-		(*DummyResponse_Fields)(nil),
-		(*DummyResponse_FieldsJson)(nil),
-	}
-	file_dspy_grpc_v1_module_proto_msgTypes[4].OneofWrappers = []any{
-		(*LMSpec_Model)(nil),
-		(*LMSpec_Dummy)(nil),
-	}
-	file_dspy_grpc_v1_module_proto_msgTypes[8].OneofWrappers = []any{}
-	file_dspy_grpc_v1_module_proto_msgTypes[11].OneofWrappers = []any{}
-	file_dspy_grpc_v1_module_proto_msgTypes[12].OneofWrappers = []any{
+	file_dspy_grpc_v1_module_proto_msgTypes[3].OneofWrappers = []any{}
+	file_dspy_grpc_v1_module_proto_msgTypes[6].OneofWrappers = []any{}
+	file_dspy_grpc_v1_module_proto_msgTypes[7].OneofWrappers = []any{
 		(*RewardSpec_ExactMatch)(nil),
 		(*RewardSpec_LmJudge)(nil),
+		(*RewardSpec_Metric)(nil),
 	}
-	file_dspy_grpc_v1_module_proto_msgTypes[15].OneofWrappers = []any{}
-	file_dspy_grpc_v1_module_proto_msgTypes[16].OneofWrappers = []any{}
+	file_dspy_grpc_v1_module_proto_msgTypes[10].OneofWrappers = []any{}
+	file_dspy_grpc_v1_module_proto_msgTypes[11].OneofWrappers = []any{}
+	file_dspy_grpc_v1_module_proto_msgTypes[12].OneofWrappers = []any{}
 	file_dspy_grpc_v1_module_proto_msgTypes[17].OneofWrappers = []any{}
-	file_dspy_grpc_v1_module_proto_msgTypes[22].OneofWrappers = []any{}
-	file_dspy_grpc_v1_module_proto_msgTypes[24].OneofWrappers = []any{
+	file_dspy_grpc_v1_module_proto_msgTypes[19].OneofWrappers = []any{
 		(*ModuleSpec_Predict)(nil),
 		(*ModuleSpec_ChainOfThought)(nil),
 		(*ModuleSpec_React)(nil),
@@ -2583,8 +2087,8 @@ func file_dspy_grpc_v1_module_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dspy_grpc_v1_module_proto_rawDesc), len(file_dspy_grpc_v1_module_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   27,
+			NumEnums:      2,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

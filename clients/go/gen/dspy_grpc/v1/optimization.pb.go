@@ -56,6 +56,8 @@ type Optimization struct {
 	//	*Optimization_MiproV2
 	//	*Optimization_Ensemble
 	//	*Optimization_KnnFewShot
+	//	*Optimization_Gepa
+	//	*Optimization_Simba
 	Optimizer isOptimization_Optimizer `protobuf_oneof:"optimizer"`
 	// The LM that runs the program (DSPy's task model) for predictors that name none.
 	TaskLm *LMSpec `protobuf:"bytes,12,opt,name=task_lm,json=taskLm,proto3" json:"task_lm,omitempty"`
@@ -233,6 +235,24 @@ func (x *Optimization) GetKnnFewShot() *KNNFewShot {
 	return nil
 }
 
+func (x *Optimization) GetGepa() *GEPA {
+	if x != nil {
+		if x, ok := x.Optimizer.(*Optimization_Gepa); ok {
+			return x.Gepa
+		}
+	}
+	return nil
+}
+
+func (x *Optimization) GetSimba() *SIMBA {
+	if x != nil {
+		if x, ok := x.Optimizer.(*Optimization_Simba); ok {
+			return x.Simba
+		}
+	}
+	return nil
+}
+
 func (x *Optimization) GetTaskLm() *LMSpec {
 	if x != nil {
 		return x.TaskLm
@@ -370,6 +390,16 @@ type Optimization_KnnFewShot struct {
 	KnnFewShot *KNNFewShot `protobuf:"bytes,30,opt,name=knn_few_shot,json=knnFewShot,proto3,oneof"`
 }
 
+type Optimization_Gepa struct {
+	// dspy.GEPA: reflective prompt evolution.
+	Gepa *GEPA `protobuf:"bytes,31,opt,name=gepa,proto3,oneof"`
+}
+
+type Optimization_Simba struct {
+	// dspy.SIMBA: stochastic introspective mini-batch ascent.
+	Simba *SIMBA `protobuf:"bytes,32,opt,name=simba,proto3,oneof"`
+}
+
 func (*Optimization_LabeledFewShot) isOptimization_Optimizer() {}
 
 func (*Optimization_BootstrapFewShot) isOptimization_Optimizer() {}
@@ -383,6 +413,10 @@ func (*Optimization_MiproV2) isOptimization_Optimizer() {}
 func (*Optimization_Ensemble) isOptimization_Optimizer() {}
 
 func (*Optimization_KnnFewShot) isOptimization_Optimizer() {}
+
+func (*Optimization_Gepa) isOptimization_Optimizer() {}
+
+func (*Optimization_Simba) isOptimization_Optimizer() {}
 
 // dspy.LabeledFewShot: each predictor gets up to `k` examples of the trainset as demos.
 type LabeledFewShot struct {
@@ -951,8 +985,9 @@ func (x *Ensemble) GetField() string {
 // `knn_few_shot` module (see module.proto): on each call it bootstraps demos from the `k` examples
 // nearest the inputs, with the program as student and the teacher (`teacher_lm`, if set), and
 // answers with them. DSPy's compile evaluates nothing; with a `split` the job scores the program on
-// the dev part (`best_score`, one candidate "knn"). The job's metric is used only for that score:
-// the per-call bootstrap accepts every teacher run that completes (DSPy's default metric=None).
+// the dev part (`best_score`, one candidate "knn"). The job's metric is used for that score; the
+// per-call bootstrap accepts every teacher run that completes (DSPy's default metric=None) unless
+// `bootstrap_metric` is set.
 type KNNFewShot struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Neighbours per call; 1 to 100 (`limits.max_demos`; DSPy has no default).
@@ -964,9 +999,11 @@ type KNNFewShot struct {
 	// Labeled demos per predictor on each call (the teacher's, and the top-up); default 16. 0 to 100.
 	MaxLabeledDemos *int32 `protobuf:"varint,4,opt,name=max_labeled_demos,json=maxLabeledDemos,proto3,oneof" json:"max_labeled_demos,omitempty"`
 	// Attempts per neighbour; default 1. 1 to 20 (`limits.max_rounds`).
-	MaxRounds     *int32 `protobuf:"varint,5,opt,name=max_rounds,json=maxRounds,proto3,oneof" json:"max_rounds,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MaxRounds *int32 `protobuf:"varint,5,opt,name=max_rounds,json=maxRounds,proto3,oneof" json:"max_rounds,omitempty"`
+	// The metric the per-call bootstrap keeps demos by (KNNFewShotModule.metric). Unset: none.
+	BootstrapMetric *MetricSpec `protobuf:"bytes,6,opt,name=bootstrap_metric,json=bootstrapMetric,proto3" json:"bootstrap_metric,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *KNNFewShot) Reset() {
@@ -1034,6 +1071,300 @@ func (x *KNNFewShot) GetMaxRounds() int32 {
 	return 0
 }
 
+func (x *KNNFewShot) GetBootstrapMetric() *MetricSpec {
+	if x != nil {
+		return x.BootstrapMetric
+	}
+	return nil
+}
+
+// dspy.GEPA (DSPy 3.4.1, run on the `gepa` 0.1.4 engine DSPy pins): evolves each predictor's
+// instructions. Each step picks a candidate from the Pareto frontier of per-validation-example best
+// scores (or the current best), runs it on a reflective minibatch of the trainset, shows the
+// reflection LM each chosen predictor's inputs, outputs and the metric's feedback (MetricSpec
+// feedback; DSPy's ScoreWithFeedback), and asks it (a JSON-adapter prompt, DSPy's
+// ProposeInstruction) for a new instruction. A child that beats its parent on the minibatch is
+// scored on the whole valset and joins the pool; merges combine two frontier candidates. The result
+// is the candidate with the best average valset score. Without a split the trainset is the valset.
+//
+// The budget is set by exactly one of `auto`, `max_full_evals` and `max_metric_calls` (metric calls
+// = program runs scored), computed and checked (at most 100000) when the job is created.
+// Examples that fail score `failure_score`; a predictor call that does not parse is not shown to the
+// reflection LM (DSPy's add_format_failure_as_feedback=False).
+type GEPA struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "light", "medium" or "heavy": DSPy's auto budget (6, 12 or 18 candidates' worth of metric calls).
+	Auto string `protobuf:"bytes,1,opt,name=auto,proto3" json:"auto,omitempty"`
+	// Full evaluations: max_full_evals * (trainset + valset size) metric calls; 1 to 1000.
+	MaxFullEvals *int32 `protobuf:"varint,2,opt,name=max_full_evals,json=maxFullEvals,proto3,oneof" json:"max_full_evals,omitempty"`
+	// Metric calls; 1 to 100000.
+	MaxMetricCalls *int32 `protobuf:"varint,3,opt,name=max_metric_calls,json=maxMetricCalls,proto3,oneof" json:"max_metric_calls,omitempty"`
+	// The LM that reflects and proposes instructions (any configured model). Required.
+	ReflectionLm *LMSpec `protobuf:"bytes,4,opt,name=reflection_lm,json=reflectionLm,proto3" json:"reflection_lm,omitempty"`
+	// Examples per reflective minibatch; default 3, 1 to 100.
+	ReflectionMinibatchSize *int32 `protobuf:"varint,5,opt,name=reflection_minibatch_size,json=reflectionMinibatchSize,proto3,oneof" json:"reflection_minibatch_size,omitempty"`
+	// "pareto" (default: sample a frontier candidate, weighted by how many validation examples it is
+	// best on) or "current_best".
+	CandidateSelectionStrategy string `protobuf:"bytes,6,opt,name=candidate_selection_strategy,json=candidateSelectionStrategy,proto3" json:"candidate_selection_strategy,omitempty"`
+	// Skip reflecting when the minibatch scores are all `perfect_score`; default true.
+	SkipPerfectScore *bool `protobuf:"varint,7,opt,name=skip_perfect_score,json=skipPerfectScore,proto3,oneof" json:"skip_perfect_score,omitempty"`
+	// Which predictors each step updates: "round_robin" (default: one at a time, in order) or "all".
+	ComponentSelector string `protobuf:"bytes,8,opt,name=component_selector,json=componentSelector,proto3" json:"component_selector,omitempty"`
+	// Try merging two frontier candidates after a step that found a new one; default true.
+	UseMerge *bool `protobuf:"varint,9,opt,name=use_merge,json=useMerge,proto3,oneof" json:"use_merge,omitempty"`
+	// Merges at most; default 5, 0 to 100.
+	MaxMergeInvocations *int32 `protobuf:"varint,10,opt,name=max_merge_invocations,json=maxMergeInvocations,proto3,oneof" json:"max_merge_invocations,omitempty"`
+	// The score of an example whose program run fails; default 0 (any finite number).
+	FailureScore *float64 `protobuf:"fixed64,11,opt,name=failure_score,json=failureScore,proto3,oneof" json:"failure_score,omitempty"`
+	// The best score the metric gives; default 1 (any finite number).
+	PerfectScore *float64 `protobuf:"fixed64,12,opt,name=perfect_score,json=perfectScore,proto3,oneof" json:"perfect_score,omitempty"`
+	// Seed of the candidate, minibatch and trace sampling; default 0.
+	Seed          *int64 `protobuf:"varint,13,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GEPA) Reset() {
+	*x = GEPA{}
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GEPA) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GEPA) ProtoMessage() {}
+
+func (x *GEPA) ProtoReflect() protoreflect.Message {
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GEPA.ProtoReflect.Descriptor instead.
+func (*GEPA) Descriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GEPA) GetAuto() string {
+	if x != nil {
+		return x.Auto
+	}
+	return ""
+}
+
+func (x *GEPA) GetMaxFullEvals() int32 {
+	if x != nil && x.MaxFullEvals != nil {
+		return *x.MaxFullEvals
+	}
+	return 0
+}
+
+func (x *GEPA) GetMaxMetricCalls() int32 {
+	if x != nil && x.MaxMetricCalls != nil {
+		return *x.MaxMetricCalls
+	}
+	return 0
+}
+
+func (x *GEPA) GetReflectionLm() *LMSpec {
+	if x != nil {
+		return x.ReflectionLm
+	}
+	return nil
+}
+
+func (x *GEPA) GetReflectionMinibatchSize() int32 {
+	if x != nil && x.ReflectionMinibatchSize != nil {
+		return *x.ReflectionMinibatchSize
+	}
+	return 0
+}
+
+func (x *GEPA) GetCandidateSelectionStrategy() string {
+	if x != nil {
+		return x.CandidateSelectionStrategy
+	}
+	return ""
+}
+
+func (x *GEPA) GetSkipPerfectScore() bool {
+	if x != nil && x.SkipPerfectScore != nil {
+		return *x.SkipPerfectScore
+	}
+	return false
+}
+
+func (x *GEPA) GetComponentSelector() string {
+	if x != nil {
+		return x.ComponentSelector
+	}
+	return ""
+}
+
+func (x *GEPA) GetUseMerge() bool {
+	if x != nil && x.UseMerge != nil {
+		return *x.UseMerge
+	}
+	return false
+}
+
+func (x *GEPA) GetMaxMergeInvocations() int32 {
+	if x != nil && x.MaxMergeInvocations != nil {
+		return *x.MaxMergeInvocations
+	}
+	return 0
+}
+
+func (x *GEPA) GetFailureScore() float64 {
+	if x != nil && x.FailureScore != nil {
+		return *x.FailureScore
+	}
+	return 0
+}
+
+func (x *GEPA) GetPerfectScore() float64 {
+	if x != nil && x.PerfectScore != nil {
+		return *x.PerfectScore
+	}
+	return 0
+}
+
+func (x *GEPA) GetSeed() int64 {
+	if x != nil && x.Seed != nil {
+		return *x.Seed
+	}
+	return 0
+}
+
+// dspy.SIMBA (DSPy 3.4.1): each of `max_steps` steps runs a mini-batch of `bsize` training examples
+// `num_candidates` times (programs drawn from the best so far by a softmax over their mini-batch
+// scores, on the task LM at temperature 1.0 with distinct rollout ids), then builds up to
+// `num_candidates + 1` new programs from the examples whose runs differ most: either the best run's
+// predictor calls become demos, or the prompt model (`prompt_lm`; DSPy's OfferFeedback) compares the
+// best and worst runs -- with the metric's feedback -- and each predictor's instructions get its
+// advice appended. New programs are scored on the mini-batch; each step's best is a winner, and the
+// baseline and evenly spaced winners are finally scored on the whole trainset (candidates "baseline",
+// "winner of step N"). Planned program runs (max_steps * bsize * (2 * num_candidates + 1) + (num_candidates
+// + 1) * trainset size) must be at most 100000.
+type SIMBA struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Mini-batch size; default 32, 1 to 1000 and at most the trainset's size.
+	Bsize *int32 `protobuf:"varint,1,opt,name=bsize,proto3,oneof" json:"bsize,omitempty"`
+	// Runs per example and new programs per step (minus one); default 6, 1 to 64.
+	NumCandidates *int32 `protobuf:"varint,2,opt,name=num_candidates,json=numCandidates,proto3,oneof" json:"num_candidates,omitempty"`
+	// Steps; default 8, 1 to 100.
+	MaxSteps *int32 `protobuf:"varint,3,opt,name=max_steps,json=maxSteps,proto3,oneof" json:"max_steps,omitempty"`
+	// Demos a predictor holds before SIMBA starts dropping some; default 4, 0 to 64 (0: only rules).
+	MaxDemos *int32 `protobuf:"varint,4,opt,name=max_demos,json=maxDemos,proto3,oneof" json:"max_demos,omitempty"`
+	// Characters of an input field kept in a new demo; default 100000, 0 (no limit) to 1000000.
+	DemoInputFieldMaxlen *int32 `protobuf:"varint,5,opt,name=demo_input_field_maxlen,json=demoInputFieldMaxlen,proto3,oneof" json:"demo_input_field_maxlen,omitempty"`
+	// Softmax temperature for picking the programs that run the mini-batch; default 0.2, above 0 and
+	// at most 100.
+	TemperatureForSampling *float64 `protobuf:"fixed64,6,opt,name=temperature_for_sampling,json=temperatureForSampling,proto3,oneof" json:"temperature_for_sampling,omitempty"`
+	// Softmax temperature for picking the program a new candidate starts from; default 0.2, above 0
+	// and at most 100.
+	TemperatureForCandidates *float64 `protobuf:"fixed64,7,opt,name=temperature_for_candidates,json=temperatureForCandidates,proto3,oneof" json:"temperature_for_candidates,omitempty"`
+	// Seed of every random draw; default 0.
+	Seed          *int64 `protobuf:"varint,8,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SIMBA) Reset() {
+	*x = SIMBA{}
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SIMBA) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SIMBA) ProtoMessage() {}
+
+func (x *SIMBA) ProtoReflect() protoreflect.Message {
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SIMBA.ProtoReflect.Descriptor instead.
+func (*SIMBA) Descriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SIMBA) GetBsize() int32 {
+	if x != nil && x.Bsize != nil {
+		return *x.Bsize
+	}
+	return 0
+}
+
+func (x *SIMBA) GetNumCandidates() int32 {
+	if x != nil && x.NumCandidates != nil {
+		return *x.NumCandidates
+	}
+	return 0
+}
+
+func (x *SIMBA) GetMaxSteps() int32 {
+	if x != nil && x.MaxSteps != nil {
+		return *x.MaxSteps
+	}
+	return 0
+}
+
+func (x *SIMBA) GetMaxDemos() int32 {
+	if x != nil && x.MaxDemos != nil {
+		return *x.MaxDemos
+	}
+	return 0
+}
+
+func (x *SIMBA) GetDemoInputFieldMaxlen() int32 {
+	if x != nil && x.DemoInputFieldMaxlen != nil {
+		return *x.DemoInputFieldMaxlen
+	}
+	return 0
+}
+
+func (x *SIMBA) GetTemperatureForSampling() float64 {
+	if x != nil && x.TemperatureForSampling != nil {
+		return *x.TemperatureForSampling
+	}
+	return 0
+}
+
+func (x *SIMBA) GetTemperatureForCandidates() float64 {
+	if x != nil && x.TemperatureForCandidates != nil {
+		return *x.TemperatureForCandidates
+	}
+	return 0
+}
+
+func (x *SIMBA) GetSeed() int64 {
+	if x != nil && x.Seed != nil {
+		return *x.Seed
+	}
+	return 0
+}
+
 // The outcome of a finished optimization.
 type OptimizationResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1051,7 +1382,7 @@ type OptimizationResult struct {
 
 func (x *OptimizationResult) Reset() {
 	*x = OptimizationResult{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[8]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1394,7 @@ func (x *OptimizationResult) String() string {
 func (*OptimizationResult) ProtoMessage() {}
 
 func (x *OptimizationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[8]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1407,7 @@ func (x *OptimizationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OptimizationResult.ProtoReflect.Descriptor instead.
 func (*OptimizationResult) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{8}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *OptimizationResult) GetProgramRevision() string {
@@ -1117,14 +1448,21 @@ type OptimizationCandidate struct {
 	// Its valset score (0-100).
 	Score *float64 `protobuf:"fixed64,3,opt,name=score,proto3,oneof" json:"score,omitempty"`
 	// The program's module with this candidate's demos and instructions.
-	Module        *ModuleSpec `protobuf:"bytes,4,opt,name=module,proto3" json:"module,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Module *ModuleSpec `protobuf:"bytes,4,opt,name=module,proto3" json:"module,omitempty"`
+	// The candidates it was derived from (GEPA: one parent for a reflective mutation, two for a
+	// merge; none for the seed program).
+	Parents []int32 `protobuf:"varint,5,rep,packed,name=parents,proto3" json:"parents,omitempty"`
+	// The predictors whose instructions differ from the first parent's (GEPA).
+	ChangedPredictors []string `protobuf:"bytes,6,rep,name=changed_predictors,json=changedPredictors,proto3" json:"changed_predictors,omitempty"`
+	// Its score on each validation example, 0-1 as the metric gives it, in valset order (GEPA).
+	InstanceScores []float64 `protobuf:"fixed64,7,rep,packed,name=instance_scores,json=instanceScores,proto3" json:"instance_scores,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *OptimizationCandidate) Reset() {
 	*x = OptimizationCandidate{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1136,7 +1474,7 @@ func (x *OptimizationCandidate) String() string {
 func (*OptimizationCandidate) ProtoMessage() {}
 
 func (x *OptimizationCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[9]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1149,7 +1487,7 @@ func (x *OptimizationCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OptimizationCandidate.ProtoReflect.Descriptor instead.
 func (*OptimizationCandidate) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{9}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *OptimizationCandidate) GetIndex() int32 {
@@ -1180,6 +1518,27 @@ func (x *OptimizationCandidate) GetModule() *ModuleSpec {
 	return nil
 }
 
+func (x *OptimizationCandidate) GetParents() []int32 {
+	if x != nil {
+		return x.Parents
+	}
+	return nil
+}
+
+func (x *OptimizationCandidate) GetChangedPredictors() []string {
+	if x != nil {
+		return x.ChangedPredictors
+	}
+	return nil
+}
+
+func (x *OptimizationCandidate) GetInstanceScores() []float64 {
+	if x != nil {
+		return x.InstanceScores
+	}
+	return nil
+}
+
 // Request for CreateOptimization.
 type CreateOptimizationRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1193,7 +1552,7 @@ type CreateOptimizationRequest struct {
 
 func (x *CreateOptimizationRequest) Reset() {
 	*x = CreateOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1205,7 +1564,7 @@ func (x *CreateOptimizationRequest) String() string {
 func (*CreateOptimizationRequest) ProtoMessage() {}
 
 func (x *CreateOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[10]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1218,7 +1577,7 @@ func (x *CreateOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*CreateOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{10}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateOptimizationRequest) GetOptimizationId() string {
@@ -1246,7 +1605,7 @@ type GetOptimizationRequest struct {
 
 func (x *GetOptimizationRequest) Reset() {
 	*x = GetOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1258,7 +1617,7 @@ func (x *GetOptimizationRequest) String() string {
 func (*GetOptimizationRequest) ProtoMessage() {}
 
 func (x *GetOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[11]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1271,7 +1630,7 @@ func (x *GetOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*GetOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{11}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetOptimizationRequest) GetName() string {
@@ -1294,7 +1653,7 @@ type ListOptimizationsRequest struct {
 
 func (x *ListOptimizationsRequest) Reset() {
 	*x = ListOptimizationsRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1665,7 @@ func (x *ListOptimizationsRequest) String() string {
 func (*ListOptimizationsRequest) ProtoMessage() {}
 
 func (x *ListOptimizationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[12]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1678,7 @@ func (x *ListOptimizationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOptimizationsRequest.ProtoReflect.Descriptor instead.
 func (*ListOptimizationsRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{12}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListOptimizationsRequest) GetPageSize() int32 {
@@ -1349,7 +1708,7 @@ type ListOptimizationsResponse struct {
 
 func (x *ListOptimizationsResponse) Reset() {
 	*x = ListOptimizationsResponse{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +1720,7 @@ func (x *ListOptimizationsResponse) String() string {
 func (*ListOptimizationsResponse) ProtoMessage() {}
 
 func (x *ListOptimizationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[13]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +1733,7 @@ func (x *ListOptimizationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOptimizationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOptimizationsResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{13}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListOptimizationsResponse) GetOptimizations() []*Optimization {
@@ -1402,7 +1761,7 @@ type CancelOptimizationRequest struct {
 
 func (x *CancelOptimizationRequest) Reset() {
 	*x = CancelOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1414,7 +1773,7 @@ func (x *CancelOptimizationRequest) String() string {
 func (*CancelOptimizationRequest) ProtoMessage() {}
 
 func (x *CancelOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[14]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1427,7 +1786,7 @@ func (x *CancelOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*CancelOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{14}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CancelOptimizationRequest) GetName() string {
@@ -1448,7 +1807,7 @@ type WatchOptimizationRequest struct {
 
 func (x *WatchOptimizationRequest) Reset() {
 	*x = WatchOptimizationRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1819,7 @@ func (x *WatchOptimizationRequest) String() string {
 func (*WatchOptimizationRequest) ProtoMessage() {}
 
 func (x *WatchOptimizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[15]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1832,7 @@ func (x *WatchOptimizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOptimizationRequest.ProtoReflect.Descriptor instead.
 func (*WatchOptimizationRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{15}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchOptimizationRequest) GetName() string {
@@ -1494,7 +1853,7 @@ type WatchOptimizationResponse struct {
 
 func (x *WatchOptimizationResponse) Reset() {
 	*x = WatchOptimizationResponse{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1865,7 @@ func (x *WatchOptimizationResponse) String() string {
 func (*WatchOptimizationResponse) ProtoMessage() {}
 
 func (x *WatchOptimizationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[16]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1878,7 @@ func (x *WatchOptimizationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOptimizationResponse.ProtoReflect.Descriptor instead.
 func (*WatchOptimizationResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{16}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WatchOptimizationResponse) GetOptimization() *Optimization {
@@ -1544,7 +1903,7 @@ type ListOptimizationCandidatesRequest struct {
 
 func (x *ListOptimizationCandidatesRequest) Reset() {
 	*x = ListOptimizationCandidatesRequest{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[17]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1915,7 @@ func (x *ListOptimizationCandidatesRequest) String() string {
 func (*ListOptimizationCandidatesRequest) ProtoMessage() {}
 
 func (x *ListOptimizationCandidatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[17]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +1928,7 @@ func (x *ListOptimizationCandidatesRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ListOptimizationCandidatesRequest.ProtoReflect.Descriptor instead.
 func (*ListOptimizationCandidatesRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{17}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListOptimizationCandidatesRequest) GetParent() string {
@@ -1606,7 +1965,7 @@ type ListOptimizationCandidatesResponse struct {
 
 func (x *ListOptimizationCandidatesResponse) Reset() {
 	*x = ListOptimizationCandidatesResponse{}
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[18]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1618,7 +1977,7 @@ func (x *ListOptimizationCandidatesResponse) String() string {
 func (*ListOptimizationCandidatesResponse) ProtoMessage() {}
 
 func (x *ListOptimizationCandidatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[18]
+	mi := &file_dspy_grpc_v1_optimization_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1631,7 +1990,7 @@ func (x *ListOptimizationCandidatesResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ListOptimizationCandidatesResponse.ProtoReflect.Descriptor instead.
 func (*ListOptimizationCandidatesResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{18}
+	return file_dspy_grpc_v1_optimization_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListOptimizationCandidatesResponse) GetCandidates() []*OptimizationCandidate {
@@ -1652,7 +2011,7 @@ var File_dspy_grpc_v1_optimization_proto protoreflect.FileDescriptor
 
 const file_dspy_grpc_v1_optimization_proto_rawDesc = "" +
 	"\n" +
-	"\x1fdspy_grpc/v1/optimization.proto\x12\fdspy_grpc.v1\x1a\x1adspy_grpc/v1/dataset.proto\x1a\x16dspy_grpc/v1/job.proto\x1a\x19dspy_grpc/v1/metric.proto\x1a\x19dspy_grpc/v1/module.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\v\n" +
+	"\x1fdspy_grpc/v1/optimization.proto\x12\fdspy_grpc.v1\x1a\x1adspy_grpc/v1/dataset.proto\x1a\x16dspy_grpc/v1/job.proto\x1a\x19dspy_grpc/v1/metric.proto\x1a\x19dspy_grpc/v1/module.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcd\f\n" +
 	"\fOptimization\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x1e\n" +
 	"\aprogram\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\aprogram\x12/\n" +
@@ -1668,7 +2027,9 @@ const file_dspy_grpc_v1_optimization_proto_rawDesc = "" +
 	"\bmipro_v2\x18\v \x01(\v2\x15.dspy_grpc.v1.MIPROv2H\x00R\amiproV2\x124\n" +
 	"\bensemble\x18\x1a \x01(\v2\x16.dspy_grpc.v1.EnsembleH\x00R\bensemble\x12<\n" +
 	"\fknn_few_shot\x18\x1e \x01(\v2\x18.dspy_grpc.v1.KNNFewShotH\x00R\n" +
-	"knnFewShot\x12-\n" +
+	"knnFewShot\x12(\n" +
+	"\x04gepa\x18\x1f \x01(\v2\x12.dspy_grpc.v1.GEPAH\x00R\x04gepa\x12+\n" +
+	"\x05simba\x18  \x01(\v2\x13.dspy_grpc.v1.SIMBAH\x00R\x05simba\x12-\n" +
 	"\atask_lm\x18\f \x01(\v2\x14.dspy_grpc.v1.LMSpecR\x06taskLm\x123\n" +
 	"\n" +
 	"teacher_lm\x18\r \x01(\v2\x14.dspy_grpc.v1.LMSpecR\tteacherLm\x121\n" +
@@ -1769,7 +2130,7 @@ const file_dspy_grpc_v1_optimization_proto_rawDesc = "" +
 	"\x06reduce\x18\x02 \x01(\x0e2\x1c.dspy_grpc.v1.EnsembleReduceR\x06reduce\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x05R\x04size\x12\x12\n" +
 	"\x04seed\x18\x04 \x01(\x03R\x04seed\x12\x14\n" +
-	"\x05field\x18\x05 \x01(\tR\x05field\"\x9f\x02\n" +
+	"\x05field\x18\x05 \x01(\tR\x05field\"\xe4\x02\n" +
 	"\n" +
 	"KNNFewShot\x12\x12\n" +
 	"\x01k\x18\x01 \x01(\x05B\x04\xe2A\x01\x02R\x01k\x12-\n" +
@@ -1777,22 +2138,70 @@ const file_dspy_grpc_v1_optimization_proto_rawDesc = "" +
 	"\x16max_bootstrapped_demos\x18\x03 \x01(\x05H\x00R\x14maxBootstrappedDemos\x88\x01\x01\x12/\n" +
 	"\x11max_labeled_demos\x18\x04 \x01(\x05H\x01R\x0fmaxLabeledDemos\x88\x01\x01\x12\"\n" +
 	"\n" +
-	"max_rounds\x18\x05 \x01(\x05H\x02R\tmaxRounds\x88\x01\x01B\x19\n" +
+	"max_rounds\x18\x05 \x01(\x05H\x02R\tmaxRounds\x88\x01\x01\x12C\n" +
+	"\x10bootstrap_metric\x18\x06 \x01(\v2\x18.dspy_grpc.v1.MetricSpecR\x0fbootstrapMetricB\x19\n" +
 	"\x17_max_bootstrapped_demosB\x14\n" +
 	"\x12_max_labeled_demosB\r\n" +
-	"\v_max_rounds\"\xb7\x01\n" +
+	"\v_max_rounds\"\x94\x06\n" +
+	"\x04GEPA\x12\x12\n" +
+	"\x04auto\x18\x01 \x01(\tR\x04auto\x12)\n" +
+	"\x0emax_full_evals\x18\x02 \x01(\x05H\x00R\fmaxFullEvals\x88\x01\x01\x12-\n" +
+	"\x10max_metric_calls\x18\x03 \x01(\x05H\x01R\x0emaxMetricCalls\x88\x01\x01\x12?\n" +
+	"\rreflection_lm\x18\x04 \x01(\v2\x14.dspy_grpc.v1.LMSpecB\x04\xe2A\x01\x02R\freflectionLm\x12?\n" +
+	"\x19reflection_minibatch_size\x18\x05 \x01(\x05H\x02R\x17reflectionMinibatchSize\x88\x01\x01\x12@\n" +
+	"\x1ccandidate_selection_strategy\x18\x06 \x01(\tR\x1acandidateSelectionStrategy\x121\n" +
+	"\x12skip_perfect_score\x18\a \x01(\bH\x03R\x10skipPerfectScore\x88\x01\x01\x12-\n" +
+	"\x12component_selector\x18\b \x01(\tR\x11componentSelector\x12 \n" +
+	"\tuse_merge\x18\t \x01(\bH\x04R\buseMerge\x88\x01\x01\x127\n" +
+	"\x15max_merge_invocations\x18\n" +
+	" \x01(\x05H\x05R\x13maxMergeInvocations\x88\x01\x01\x12(\n" +
+	"\rfailure_score\x18\v \x01(\x01H\x06R\ffailureScore\x88\x01\x01\x12(\n" +
+	"\rperfect_score\x18\f \x01(\x01H\aR\fperfectScore\x88\x01\x01\x12\x17\n" +
+	"\x04seed\x18\r \x01(\x03H\bR\x04seed\x88\x01\x01B\x11\n" +
+	"\x0f_max_full_evalsB\x13\n" +
+	"\x11_max_metric_callsB\x1c\n" +
+	"\x1a_reflection_minibatch_sizeB\x15\n" +
+	"\x13_skip_perfect_scoreB\f\n" +
+	"\n" +
+	"_use_mergeB\x18\n" +
+	"\x16_max_merge_invocationsB\x10\n" +
+	"\x0e_failure_scoreB\x10\n" +
+	"\x0e_perfect_scoreB\a\n" +
+	"\x05_seed\"\x83\x04\n" +
+	"\x05SIMBA\x12\x19\n" +
+	"\x05bsize\x18\x01 \x01(\x05H\x00R\x05bsize\x88\x01\x01\x12*\n" +
+	"\x0enum_candidates\x18\x02 \x01(\x05H\x01R\rnumCandidates\x88\x01\x01\x12 \n" +
+	"\tmax_steps\x18\x03 \x01(\x05H\x02R\bmaxSteps\x88\x01\x01\x12 \n" +
+	"\tmax_demos\x18\x04 \x01(\x05H\x03R\bmaxDemos\x88\x01\x01\x12:\n" +
+	"\x17demo_input_field_maxlen\x18\x05 \x01(\x05H\x04R\x14demoInputFieldMaxlen\x88\x01\x01\x12=\n" +
+	"\x18temperature_for_sampling\x18\x06 \x01(\x01H\x05R\x16temperatureForSampling\x88\x01\x01\x12A\n" +
+	"\x1atemperature_for_candidates\x18\a \x01(\x01H\x06R\x18temperatureForCandidates\x88\x01\x01\x12\x17\n" +
+	"\x04seed\x18\b \x01(\x03H\aR\x04seed\x88\x01\x01B\b\n" +
+	"\x06_bsizeB\x11\n" +
+	"\x0f_num_candidatesB\f\n" +
+	"\n" +
+	"_max_stepsB\f\n" +
+	"\n" +
+	"_max_demosB\x1a\n" +
+	"\x18_demo_input_field_maxlenB\x1b\n" +
+	"\x19_temperature_for_samplingB\x1d\n" +
+	"\x1b_temperature_for_candidatesB\a\n" +
+	"\x05_seed\"\xb7\x01\n" +
 	"\x12OptimizationResult\x12)\n" +
 	"\x10program_revision\x18\x01 \x01(\tR\x0fprogramRevision\x12\x1c\n" +
 	"\tactivated\x18\x02 \x01(\bR\tactivated\x12\"\n" +
 	"\n" +
 	"best_score\x18\x03 \x01(\x01H\x00R\tbestScore\x88\x01\x01\x12%\n" +
 	"\x0ebest_candidate\x18\x04 \x01(\x05R\rbestCandidateB\r\n" +
-	"\v_best_score\"\x9a\x01\n" +
+	"\v_best_score\"\x8c\x02\n" +
 	"\x15OptimizationCandidate\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x14\n" +
 	"\x05label\x18\x02 \x01(\tR\x05label\x12\x19\n" +
 	"\x05score\x18\x03 \x01(\x01H\x00R\x05score\x88\x01\x01\x120\n" +
-	"\x06module\x18\x04 \x01(\v2\x18.dspy_grpc.v1.ModuleSpecR\x06moduleB\b\n" +
+	"\x06module\x18\x04 \x01(\v2\x18.dspy_grpc.v1.ModuleSpecR\x06module\x12\x18\n" +
+	"\aparents\x18\x05 \x03(\x05R\aparents\x12-\n" +
+	"\x12changed_predictors\x18\x06 \x03(\tR\x11changedPredictors\x12'\n" +
+	"\x0finstance_scores\x18\a \x03(\x01R\x0einstanceScoresB\b\n" +
 	"\x06_score\"\x8a\x01\n" +
 	"\x19CreateOptimizationRequest\x12'\n" +
 	"\x0foptimization_id\x18\x01 \x01(\tR\x0eoptimizationId\x12D\n" +
@@ -1846,7 +2255,7 @@ func file_dspy_grpc_v1_optimization_proto_rawDescGZIP() []byte {
 	return file_dspy_grpc_v1_optimization_proto_rawDescData
 }
 
-var file_dspy_grpc_v1_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_dspy_grpc_v1_optimization_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_dspy_grpc_v1_optimization_proto_goTypes = []any{
 	(*Optimization)(nil),                       // 0: dspy_grpc.v1.Optimization
 	(*LabeledFewShot)(nil),                     // 1: dspy_grpc.v1.LabeledFewShot
@@ -1856,30 +2265,32 @@ var file_dspy_grpc_v1_optimization_proto_goTypes = []any{
 	(*MIPROv2)(nil),                            // 5: dspy_grpc.v1.MIPROv2
 	(*Ensemble)(nil),                           // 6: dspy_grpc.v1.Ensemble
 	(*KNNFewShot)(nil),                         // 7: dspy_grpc.v1.KNNFewShot
-	(*OptimizationResult)(nil),                 // 8: dspy_grpc.v1.OptimizationResult
-	(*OptimizationCandidate)(nil),              // 9: dspy_grpc.v1.OptimizationCandidate
-	(*CreateOptimizationRequest)(nil),          // 10: dspy_grpc.v1.CreateOptimizationRequest
-	(*GetOptimizationRequest)(nil),             // 11: dspy_grpc.v1.GetOptimizationRequest
-	(*ListOptimizationsRequest)(nil),           // 12: dspy_grpc.v1.ListOptimizationsRequest
-	(*ListOptimizationsResponse)(nil),          // 13: dspy_grpc.v1.ListOptimizationsResponse
-	(*CancelOptimizationRequest)(nil),          // 14: dspy_grpc.v1.CancelOptimizationRequest
-	(*WatchOptimizationRequest)(nil),           // 15: dspy_grpc.v1.WatchOptimizationRequest
-	(*WatchOptimizationResponse)(nil),          // 16: dspy_grpc.v1.WatchOptimizationResponse
-	(*ListOptimizationCandidatesRequest)(nil),  // 17: dspy_grpc.v1.ListOptimizationCandidatesRequest
-	(*ListOptimizationCandidatesResponse)(nil), // 18: dspy_grpc.v1.ListOptimizationCandidatesResponse
-	(*DatasetSplit)(nil),                       // 19: dspy_grpc.v1.DatasetSplit
-	(*MetricSpec)(nil),                         // 20: dspy_grpc.v1.MetricSpec
-	(*LMSpec)(nil),                             // 21: dspy_grpc.v1.LMSpec
-	(JobState)(0),                              // 22: dspy_grpc.v1.JobState
-	(*JobProgress)(nil),                        // 23: dspy_grpc.v1.JobProgress
-	(*JobError)(nil),                           // 24: dspy_grpc.v1.JobError
-	(*timestamppb.Timestamp)(nil),              // 25: google.protobuf.Timestamp
-	(EnsembleReduce)(0),                        // 26: dspy_grpc.v1.EnsembleReduce
-	(*ModuleSpec)(nil),                         // 27: dspy_grpc.v1.ModuleSpec
+	(*GEPA)(nil),                               // 8: dspy_grpc.v1.GEPA
+	(*SIMBA)(nil),                              // 9: dspy_grpc.v1.SIMBA
+	(*OptimizationResult)(nil),                 // 10: dspy_grpc.v1.OptimizationResult
+	(*OptimizationCandidate)(nil),              // 11: dspy_grpc.v1.OptimizationCandidate
+	(*CreateOptimizationRequest)(nil),          // 12: dspy_grpc.v1.CreateOptimizationRequest
+	(*GetOptimizationRequest)(nil),             // 13: dspy_grpc.v1.GetOptimizationRequest
+	(*ListOptimizationsRequest)(nil),           // 14: dspy_grpc.v1.ListOptimizationsRequest
+	(*ListOptimizationsResponse)(nil),          // 15: dspy_grpc.v1.ListOptimizationsResponse
+	(*CancelOptimizationRequest)(nil),          // 16: dspy_grpc.v1.CancelOptimizationRequest
+	(*WatchOptimizationRequest)(nil),           // 17: dspy_grpc.v1.WatchOptimizationRequest
+	(*WatchOptimizationResponse)(nil),          // 18: dspy_grpc.v1.WatchOptimizationResponse
+	(*ListOptimizationCandidatesRequest)(nil),  // 19: dspy_grpc.v1.ListOptimizationCandidatesRequest
+	(*ListOptimizationCandidatesResponse)(nil), // 20: dspy_grpc.v1.ListOptimizationCandidatesResponse
+	(*DatasetSplit)(nil),                       // 21: dspy_grpc.v1.DatasetSplit
+	(*MetricSpec)(nil),                         // 22: dspy_grpc.v1.MetricSpec
+	(*LMSpec)(nil),                             // 23: dspy_grpc.v1.LMSpec
+	(JobState)(0),                              // 24: dspy_grpc.v1.JobState
+	(*JobProgress)(nil),                        // 25: dspy_grpc.v1.JobProgress
+	(*JobError)(nil),                           // 26: dspy_grpc.v1.JobError
+	(*timestamppb.Timestamp)(nil),              // 27: google.protobuf.Timestamp
+	(EnsembleReduce)(0),                        // 28: dspy_grpc.v1.EnsembleReduce
+	(*ModuleSpec)(nil),                         // 29: dspy_grpc.v1.ModuleSpec
 }
 var file_dspy_grpc_v1_optimization_proto_depIdxs = []int32{
-	19, // 0: dspy_grpc.v1.Optimization.split:type_name -> dspy_grpc.v1.DatasetSplit
-	20, // 1: dspy_grpc.v1.Optimization.metric:type_name -> dspy_grpc.v1.MetricSpec
+	21, // 0: dspy_grpc.v1.Optimization.split:type_name -> dspy_grpc.v1.DatasetSplit
+	22, // 1: dspy_grpc.v1.Optimization.metric:type_name -> dspy_grpc.v1.MetricSpec
 	1,  // 2: dspy_grpc.v1.Optimization.labeled_few_shot:type_name -> dspy_grpc.v1.LabeledFewShot
 	2,  // 3: dspy_grpc.v1.Optimization.bootstrap_few_shot:type_name -> dspy_grpc.v1.BootstrapFewShot
 	3,  // 4: dspy_grpc.v1.Optimization.random_search:type_name -> dspy_grpc.v1.BootstrapFewShotWithRandomSearch
@@ -1887,39 +2298,43 @@ var file_dspy_grpc_v1_optimization_proto_depIdxs = []int32{
 	5,  // 6: dspy_grpc.v1.Optimization.mipro_v2:type_name -> dspy_grpc.v1.MIPROv2
 	6,  // 7: dspy_grpc.v1.Optimization.ensemble:type_name -> dspy_grpc.v1.Ensemble
 	7,  // 8: dspy_grpc.v1.Optimization.knn_few_shot:type_name -> dspy_grpc.v1.KNNFewShot
-	21, // 9: dspy_grpc.v1.Optimization.task_lm:type_name -> dspy_grpc.v1.LMSpec
-	21, // 10: dspy_grpc.v1.Optimization.teacher_lm:type_name -> dspy_grpc.v1.LMSpec
-	21, // 11: dspy_grpc.v1.Optimization.prompt_lm:type_name -> dspy_grpc.v1.LMSpec
-	22, // 12: dspy_grpc.v1.Optimization.state:type_name -> dspy_grpc.v1.JobState
-	23, // 13: dspy_grpc.v1.Optimization.progress:type_name -> dspy_grpc.v1.JobProgress
-	8,  // 14: dspy_grpc.v1.Optimization.result:type_name -> dspy_grpc.v1.OptimizationResult
-	24, // 15: dspy_grpc.v1.Optimization.error:type_name -> dspy_grpc.v1.JobError
-	25, // 16: dspy_grpc.v1.Optimization.create_time:type_name -> google.protobuf.Timestamp
-	25, // 17: dspy_grpc.v1.Optimization.start_time:type_name -> google.protobuf.Timestamp
-	25, // 18: dspy_grpc.v1.Optimization.end_time:type_name -> google.protobuf.Timestamp
-	26, // 19: dspy_grpc.v1.Ensemble.reduce:type_name -> dspy_grpc.v1.EnsembleReduce
-	27, // 20: dspy_grpc.v1.OptimizationCandidate.module:type_name -> dspy_grpc.v1.ModuleSpec
-	0,  // 21: dspy_grpc.v1.CreateOptimizationRequest.optimization:type_name -> dspy_grpc.v1.Optimization
-	0,  // 22: dspy_grpc.v1.ListOptimizationsResponse.optimizations:type_name -> dspy_grpc.v1.Optimization
-	0,  // 23: dspy_grpc.v1.WatchOptimizationResponse.optimization:type_name -> dspy_grpc.v1.Optimization
-	9,  // 24: dspy_grpc.v1.ListOptimizationCandidatesResponse.candidates:type_name -> dspy_grpc.v1.OptimizationCandidate
-	10, // 25: dspy_grpc.v1.OptimizationService.CreateOptimization:input_type -> dspy_grpc.v1.CreateOptimizationRequest
-	11, // 26: dspy_grpc.v1.OptimizationService.GetOptimization:input_type -> dspy_grpc.v1.GetOptimizationRequest
-	12, // 27: dspy_grpc.v1.OptimizationService.ListOptimizations:input_type -> dspy_grpc.v1.ListOptimizationsRequest
-	14, // 28: dspy_grpc.v1.OptimizationService.CancelOptimization:input_type -> dspy_grpc.v1.CancelOptimizationRequest
-	15, // 29: dspy_grpc.v1.OptimizationService.WatchOptimization:input_type -> dspy_grpc.v1.WatchOptimizationRequest
-	17, // 30: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:input_type -> dspy_grpc.v1.ListOptimizationCandidatesRequest
-	0,  // 31: dspy_grpc.v1.OptimizationService.CreateOptimization:output_type -> dspy_grpc.v1.Optimization
-	0,  // 32: dspy_grpc.v1.OptimizationService.GetOptimization:output_type -> dspy_grpc.v1.Optimization
-	13, // 33: dspy_grpc.v1.OptimizationService.ListOptimizations:output_type -> dspy_grpc.v1.ListOptimizationsResponse
-	0,  // 34: dspy_grpc.v1.OptimizationService.CancelOptimization:output_type -> dspy_grpc.v1.Optimization
-	16, // 35: dspy_grpc.v1.OptimizationService.WatchOptimization:output_type -> dspy_grpc.v1.WatchOptimizationResponse
-	18, // 36: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:output_type -> dspy_grpc.v1.ListOptimizationCandidatesResponse
-	31, // [31:37] is the sub-list for method output_type
-	25, // [25:31] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	8,  // 9: dspy_grpc.v1.Optimization.gepa:type_name -> dspy_grpc.v1.GEPA
+	9,  // 10: dspy_grpc.v1.Optimization.simba:type_name -> dspy_grpc.v1.SIMBA
+	23, // 11: dspy_grpc.v1.Optimization.task_lm:type_name -> dspy_grpc.v1.LMSpec
+	23, // 12: dspy_grpc.v1.Optimization.teacher_lm:type_name -> dspy_grpc.v1.LMSpec
+	23, // 13: dspy_grpc.v1.Optimization.prompt_lm:type_name -> dspy_grpc.v1.LMSpec
+	24, // 14: dspy_grpc.v1.Optimization.state:type_name -> dspy_grpc.v1.JobState
+	25, // 15: dspy_grpc.v1.Optimization.progress:type_name -> dspy_grpc.v1.JobProgress
+	10, // 16: dspy_grpc.v1.Optimization.result:type_name -> dspy_grpc.v1.OptimizationResult
+	26, // 17: dspy_grpc.v1.Optimization.error:type_name -> dspy_grpc.v1.JobError
+	27, // 18: dspy_grpc.v1.Optimization.create_time:type_name -> google.protobuf.Timestamp
+	27, // 19: dspy_grpc.v1.Optimization.start_time:type_name -> google.protobuf.Timestamp
+	27, // 20: dspy_grpc.v1.Optimization.end_time:type_name -> google.protobuf.Timestamp
+	28, // 21: dspy_grpc.v1.Ensemble.reduce:type_name -> dspy_grpc.v1.EnsembleReduce
+	22, // 22: dspy_grpc.v1.KNNFewShot.bootstrap_metric:type_name -> dspy_grpc.v1.MetricSpec
+	23, // 23: dspy_grpc.v1.GEPA.reflection_lm:type_name -> dspy_grpc.v1.LMSpec
+	29, // 24: dspy_grpc.v1.OptimizationCandidate.module:type_name -> dspy_grpc.v1.ModuleSpec
+	0,  // 25: dspy_grpc.v1.CreateOptimizationRequest.optimization:type_name -> dspy_grpc.v1.Optimization
+	0,  // 26: dspy_grpc.v1.ListOptimizationsResponse.optimizations:type_name -> dspy_grpc.v1.Optimization
+	0,  // 27: dspy_grpc.v1.WatchOptimizationResponse.optimization:type_name -> dspy_grpc.v1.Optimization
+	11, // 28: dspy_grpc.v1.ListOptimizationCandidatesResponse.candidates:type_name -> dspy_grpc.v1.OptimizationCandidate
+	12, // 29: dspy_grpc.v1.OptimizationService.CreateOptimization:input_type -> dspy_grpc.v1.CreateOptimizationRequest
+	13, // 30: dspy_grpc.v1.OptimizationService.GetOptimization:input_type -> dspy_grpc.v1.GetOptimizationRequest
+	14, // 31: dspy_grpc.v1.OptimizationService.ListOptimizations:input_type -> dspy_grpc.v1.ListOptimizationsRequest
+	16, // 32: dspy_grpc.v1.OptimizationService.CancelOptimization:input_type -> dspy_grpc.v1.CancelOptimizationRequest
+	17, // 33: dspy_grpc.v1.OptimizationService.WatchOptimization:input_type -> dspy_grpc.v1.WatchOptimizationRequest
+	19, // 34: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:input_type -> dspy_grpc.v1.ListOptimizationCandidatesRequest
+	0,  // 35: dspy_grpc.v1.OptimizationService.CreateOptimization:output_type -> dspy_grpc.v1.Optimization
+	0,  // 36: dspy_grpc.v1.OptimizationService.GetOptimization:output_type -> dspy_grpc.v1.Optimization
+	15, // 37: dspy_grpc.v1.OptimizationService.ListOptimizations:output_type -> dspy_grpc.v1.ListOptimizationsResponse
+	0,  // 38: dspy_grpc.v1.OptimizationService.CancelOptimization:output_type -> dspy_grpc.v1.Optimization
+	18, // 39: dspy_grpc.v1.OptimizationService.WatchOptimization:output_type -> dspy_grpc.v1.WatchOptimizationResponse
+	20, // 40: dspy_grpc.v1.OptimizationService.ListOptimizationCandidates:output_type -> dspy_grpc.v1.ListOptimizationCandidatesResponse
+	35, // [35:41] is the sub-list for method output_type
+	29, // [29:35] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_dspy_grpc_v1_optimization_proto_init() }
@@ -1939,6 +2354,8 @@ func file_dspy_grpc_v1_optimization_proto_init() {
 		(*Optimization_MiproV2)(nil),
 		(*Optimization_Ensemble)(nil),
 		(*Optimization_KnnFewShot)(nil),
+		(*Optimization_Gepa)(nil),
+		(*Optimization_Simba)(nil),
 	}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[1].OneofWrappers = []any{}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[2].OneofWrappers = []any{}
@@ -1948,13 +2365,15 @@ func file_dspy_grpc_v1_optimization_proto_init() {
 	file_dspy_grpc_v1_optimization_proto_msgTypes[7].OneofWrappers = []any{}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[8].OneofWrappers = []any{}
 	file_dspy_grpc_v1_optimization_proto_msgTypes[9].OneofWrappers = []any{}
+	file_dspy_grpc_v1_optimization_proto_msgTypes[10].OneofWrappers = []any{}
+	file_dspy_grpc_v1_optimization_proto_msgTypes[11].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dspy_grpc_v1_optimization_proto_rawDesc), len(file_dspy_grpc_v1_optimization_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { AdapterKind, LMSpec, ModuleSpec } from "./module_pb.js";
+import type { AdapterKind, ModuleSpec } from "./module_pb.js";
 import { file_dspy_grpc_v1_module } from "./module_pb.js";
 import type { Prediction } from "./prediction_pb.js";
 import { file_dspy_grpc_v1_prediction } from "./prediction_pb.js";
@@ -12,6 +12,7 @@ import { file_google_api_field_behavior } from "../../google/api/field_behavior_
 import type { Duration, Value } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
+import type { LMSpec } from "./lm_spec_pb.js";
 
 /**
  * Describes the file dspy_grpc/v1/inference.proto.

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dspy_grpc/v1/job.proto.
  */
 export const file_dspy_grpc_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChZkc3B5X2dycGMvdjEvam9iLnByb3RvEgxkc3B5X2dycGMudjEi5wEKC0pvYlByb2dyZXNzEg0KBXBoYXNlGAEgASgJEhUKDWxtX2NhbGxzX2RvbmUYAiABKAMSGAoQbG1fY2FsbHNfcGxhbm5lZBgDIAEoAxIVCg1leGFtcGxlc19kb25lGAQgASgDEhYKDmV4YW1wbGVzX3RvdGFsGAUgASgDEhcKCmJlc3Rfc2NvcmUYBiABKAFIAIgBARIZChFjdXJyZW50X2NhbmRpZGF0ZRgHIAEoCRImCgNldGEYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CDQoLX2Jlc3Rfc2NvcmUiOQoISm9iRXJyb3ISDAoEY29kZRgBIAEoCRIOCgZyZWFzb24YAiABKAkSDwoHbWVzc2FnZRgDIAEoCSqaAQoISm9iU3RhdGUSGQoVSk9CX1NUQVRFX1VOU1BFQ0lGSUVEEAASFAoQSk9CX1NUQVRFX1FVRVVFRBABEhUKEUpPQl9TVEFURV9SVU5OSU5HEAISFwoTSk9CX1NUQVRFX1NVQ0NFRURFRBADEhQKEEpPQl9TVEFURV9GQUlMRUQQBBIXChNKT0JfU1RBVEVfQ0FOQ0VMTEVEEAVCR1pFZ2l0aHViLmNvbS9kc3B5LWdycGMvZHNweS1ncnBjL2NsaWVudHMvZ28vZ2VuL2RzcHlfZ3JwYy92MTtkc3B5Z3JwY3YxYgZwcm90bzM", [file_google_protobuf_duration]);
+  fileDesc("ChZkc3B5X2dycGMvdjEvam9iLnByb3RvEgxkc3B5X2dycGMudjEi1AIKC0pvYlByb2dyZXNzEg0KBXBoYXNlGAEgASgJEhUKDWxtX2NhbGxzX2RvbmUYAiABKAMSGAoQbG1fY2FsbHNfcGxhbm5lZBgDIAEoAxIVCg1leGFtcGxlc19kb25lGAQgASgDEhYKDmV4YW1wbGVzX3RvdGFsGAUgASgDEhcKCmJlc3Rfc2NvcmUYBiABKAFIAIgBARIZChFjdXJyZW50X2NhbmRpZGF0ZRgHIAEoCRImCgNldGEYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGQoRbWV0cmljX2NhbGxzX3VzZWQYCSABKAMSGwoTbWV0cmljX2NhbGxzX2J1ZGdldBgKIAEoAxIZChFwYXJldG9fZnJvbnRfc2l6ZRgLIAEoBRIYChBwYXJlbnRfY2FuZGlkYXRlGAwgASgJQg0KC19iZXN0X3Njb3JlIjkKCEpvYkVycm9yEgwKBGNvZGUYASABKAkSDgoGcmVhc29uGAIgASgJEg8KB21lc3NhZ2UYAyABKAkqmgEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhQKEEpPQl9TVEFURV9RVUVVRUQQARIVChFKT0JfU1RBVEVfUlVOTklORxACEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQAxIUChBKT0JfU1RBVEVfRkFJTEVEEAQSFwoTSk9CX1NUQVRFX0NBTkNFTExFRBAFQkdaRWdpdGh1Yi5jb20vZHNweS1ncnBjL2RzcHktZ3JwYy9jbGllbnRzL2dvL2dlbi9kc3B5X2dycGMvdjE7ZHNweWdycGN2MWIGcHJvdG8z", [file_google_protobuf_duration]);
 
 /**
  * How far a job has come.
@@ -75,6 +75,34 @@ export type JobProgress = Message<"dspy_grpc.v1.JobProgress"> & {
    * @generated from field: google.protobuf.Duration eta = 8;
    */
   eta?: Duration | undefined;
+
+  /**
+   * Metric calls (program runs scored) so far, of `metric_calls_budget` (GEPA).
+   *
+   * @generated from field: int64 metric_calls_used = 9;
+   */
+  metricCallsUsed: bigint;
+
+  /**
+   * The metric-call budget (GEPA).
+   *
+   * @generated from field: int64 metric_calls_budget = 10;
+   */
+  metricCallsBudget: bigint;
+
+  /**
+   * Candidates on the Pareto frontier (best on at least one validation example) (GEPA).
+   *
+   * @generated from field: int32 pareto_front_size = 11;
+   */
+  paretoFrontSize: number;
+
+  /**
+   * The parent of `current_candidate`, e.g. "candidate 2" (GEPA: the candidate reflected on).
+   *
+   * @generated from field: string parent_candidate = 12;
+   */
+  parentCandidate: string;
 };
 
 /**

@@ -4,8 +4,8 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { LMSpec } from "./module_pb.js";
-import { file_dspy_grpc_v1_module } from "./module_pb.js";
+import type { LMSpec } from "./lm_spec_pb.js";
+import { file_dspy_grpc_v1_lm_spec } from "./lm_spec_pb.js";
 import type { Signature } from "./signature_pb.js";
 import { file_dspy_grpc_v1_signature } from "./signature_pb.js";
 import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb.js";
@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dspy_grpc/v1/metric.proto.
  */
 export const file_dspy_grpc_v1_metric: GenFile = /*@__PURE__*/
-  fileDesc("Chlkc3B5X2dycGMvdjEvbWV0cmljLnByb3RvEgxkc3B5X2dycGMudjEi/gIKCk1ldHJpY1NwZWMSNQoLZXhhY3RfbWF0Y2gYASABKAsyHi5kc3B5X2dycGMudjEuRXhhY3RNYXRjaE1ldHJpY0gAEi8KCHRva2VuX2YxGAIgASgLMhsuZHNweV9ncnBjLnYxLlRva2VuRjFNZXRyaWNIABI5Cg1wYXNzYWdlX21hdGNoGAMgASgLMiAuZHNweV9ncnBjLnYxLlBhc3NhZ2VNYXRjaE1ldHJpY0gAEjAKCGNvbnRhaW5zGAQgASgLMhwuZHNweV9ncnBjLnYxLkNvbnRhaW5zTWV0cmljSAASLgoHbnVtZXJpYxgFIAEoCzIbLmRzcHlfZ3JwYy52MS5OdW1lcmljTWV0cmljSAASLwoIbG1fanVkZ2UYBiABKAsyGy5kc3B5X2dycGMudjEuTE1KdWRnZU1ldHJpY0gAEjAKCHdlaWdodGVkGAcgASgLMhwuZHNweV9ncnBjLnYxLldlaWdodGVkTWV0cmljSABCCAoGbWV0cmljImUKEEV4YWN0TWF0Y2hNZXRyaWMSDQoFZmllbGQYASABKAkSEwoLbGFiZWxfZmllbGQYAiABKAkSEQoJcHJlZGljdG9yGAMgASgJEhEKBGZyYWMYBCABKAFIAIgBAUIHCgVfZnJhYyJGCg1Ub2tlbkYxTWV0cmljEg0KBWZpZWxkGAEgASgJEhMKC2xhYmVsX2ZpZWxkGAIgASgJEhEKCXByZWRpY3RvchgDIAEoCSJLChJQYXNzYWdlTWF0Y2hNZXRyaWMSDQoFZmllbGQYASABKAkSEwoLbGFiZWxfZmllbGQYAiABKAkSEQoJcHJlZGljdG9yGAMgASgJIl8KDkNvbnRhaW5zTWV0cmljEg0KBWZpZWxkGAEgASgJEhMKC2xhYmVsX2ZpZWxkGAIgASgJEhEKCXByZWRpY3RvchgDIAEoCRIWCg5jYXNlX3NlbnNpdGl2ZRgEIAEoCCJ0Cg1OdW1lcmljTWV0cmljEg0KBWZpZWxkGAEgASgJEhMKC2xhYmVsX2ZpZWxkGAIgASgJEhEKCXByZWRpY3RvchgDIAEoCRIVCg1hYnNfdG9sZXJhbmNlGAQgASgBEhUKDXJlbF90b2xlcmFuY2UYBSABKAEimgIKDUxNSnVkZ2VNZXRyaWMSKgoJc2lnbmF0dXJlGAEgASgLMhcuZHNweV9ncnBjLnYxLlNpZ25hdHVyZRI3CgZpbnB1dHMYAiADKAsyJy5kc3B5X2dycGMudjEuTE1KdWRnZU1ldHJpYy5JbnB1dHNFbnRyeRIUCgxzY29yZV9maWVsZHMYAyADKAkSIAoCbG0YBCABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEhcKD2RlY29tcG9zaXRpb25hbBgFIAEoCBIWCgl0aHJlc2hvbGQYBiABKAFIAIgBARotCgtJbnB1dHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgwKCl90aHJlc2hvbGQiQQoOV2VpZ2h0ZWRNZXRyaWMSLwoFdGVybXMYASADKAsyGi5kc3B5X2dycGMudjEuV2VpZ2h0ZWRUZXJtQgTiQQECIlQKDFdlaWdodGVkVGVybRIUCgZ3ZWlnaHQYASABKAFCBOJBAQISLgoGbWV0cmljGAIgASgLMhguZHNweV9ncnBjLnYxLk1ldHJpY1NwZWNCBOJBAQJCR1pFZ2l0aHViLmNvbS9kc3B5LWdycGMvZHNweS1ncnBjL2NsaWVudHMvZ28vZ2VuL2RzcHlfZ3JwYy92MTtkc3B5Z3JwY3YxYgZwcm90bzM", [file_dspy_grpc_v1_module, file_dspy_grpc_v1_signature, file_google_api_field_behavior]);
+  fileDesc("Chlkc3B5X2dycGMvdjEvbWV0cmljLnByb3RvEgxkc3B5X2dycGMudjEi/gIKCk1ldHJpY1NwZWMSNQoLZXhhY3RfbWF0Y2gYASABKAsyHi5kc3B5X2dycGMudjEuRXhhY3RNYXRjaE1ldHJpY0gAEi8KCHRva2VuX2YxGAIgASgLMhsuZHNweV9ncnBjLnYxLlRva2VuRjFNZXRyaWNIABI5Cg1wYXNzYWdlX21hdGNoGAMgASgLMiAuZHNweV9ncnBjLnYxLlBhc3NhZ2VNYXRjaE1ldHJpY0gAEjAKCGNvbnRhaW5zGAQgASgLMhwuZHNweV9ncnBjLnYxLkNvbnRhaW5zTWV0cmljSAASLgoHbnVtZXJpYxgFIAEoCzIbLmRzcHlfZ3JwYy52MS5OdW1lcmljTWV0cmljSAASLwoIbG1fanVkZ2UYBiABKAsyGy5kc3B5X2dycGMudjEuTE1KdWRnZU1ldHJpY0gAEjAKCHdlaWdodGVkGAcgASgLMhwuZHNweV9ncnBjLnYxLldlaWdodGVkTWV0cmljSABCCAoGbWV0cmljImUKEEV4YWN0TWF0Y2hNZXRyaWMSDQoFZmllbGQYASABKAkSEwoLbGFiZWxfZmllbGQYAiABKAkSEQoJcHJlZGljdG9yGAMgASgJEhEKBGZyYWMYBCABKAFIAIgBAUIHCgVfZnJhYyJGCg1Ub2tlbkYxTWV0cmljEg0KBWZpZWxkGAEgASgJEhMKC2xhYmVsX2ZpZWxkGAIgASgJEhEKCXByZWRpY3RvchgDIAEoCSJLChJQYXNzYWdlTWF0Y2hNZXRyaWMSDQoFZmllbGQYASABKAkSEwoLbGFiZWxfZmllbGQYAiABKAkSEQoJcHJlZGljdG9yGAMgASgJIl8KDkNvbnRhaW5zTWV0cmljEg0KBWZpZWxkGAEgASgJEhMKC2xhYmVsX2ZpZWxkGAIgASgJEhEKCXByZWRpY3RvchgDIAEoCRIWCg5jYXNlX3NlbnNpdGl2ZRgEIAEoCCJ0Cg1OdW1lcmljTWV0cmljEg0KBWZpZWxkGAEgASgJEhMKC2xhYmVsX2ZpZWxkGAIgASgJEhEKCXByZWRpY3RvchgDIAEoCRIVCg1hYnNfdG9sZXJhbmNlGAQgASgBEhUKDXJlbF90b2xlcmFuY2UYBSABKAEiyAIKDUxNSnVkZ2VNZXRyaWMSKgoJc2lnbmF0dXJlGAEgASgLMhcuZHNweV9ncnBjLnYxLlNpZ25hdHVyZRI3CgZpbnB1dHMYAiADKAsyJy5kc3B5X2dycGMudjEuTE1KdWRnZU1ldHJpYy5JbnB1dHNFbnRyeRIUCgxzY29yZV9maWVsZHMYAyADKAkSIAoCbG0YBCABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEhcKD2RlY29tcG9zaXRpb25hbBgFIAEoCBIWCgl0aHJlc2hvbGQYBiABKAFIAIgBARIWCg5mZWVkYmFja19maWVsZBgHIAEoCRIUCgxub19yZWFzb25pbmcYCCABKAgaLQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIMCgpfdGhyZXNob2xkIkEKDldlaWdodGVkTWV0cmljEi8KBXRlcm1zGAEgAygLMhouZHNweV9ncnBjLnYxLldlaWdodGVkVGVybUIE4kEBAiJUCgxXZWlnaHRlZFRlcm0SFAoGd2VpZ2h0GAEgASgBQgTiQQECEi4KBm1ldHJpYxgCIAEoCzIYLmRzcHlfZ3JwYy52MS5NZXRyaWNTcGVjQgTiQQECQkdaRWdpdGh1Yi5jb20vZHNweS1ncnBjL2RzcHktZ3JwYy9jbGllbnRzL2dvL2dlbi9kc3B5X2dycGMvdjE7ZHNweWdycGN2MWIGcHJvdG8z", [file_dspy_grpc_v1_lm_spec, file_dspy_grpc_v1_signature, file_google_api_field_behavior]);
 
 /**
  * How a prediction is scored against its example: DSPy's `metric(example, prediction, trace)`,
@@ -25,6 +25,16 @@ export const file_dspy_grpc_v1_metric: GenFile = /*@__PURE__*/
  *
  * Where a metric compares against a label, a label that is a list of strings means "any of these"
  * (DSPy's `answers_list`).
+ *
+ * Feedback (what GEPA's reflection reads, DSPy's `dspy.Prediction(score=..., feedback=...)`): every
+ * metric also returns a feedback text for each example. Field metrics explain themselves (the
+ * expected value beside the value got, or that it matched); an LM judge with `feedback_field`
+ * returns that output of the judge; a weighted metric joins its terms' feedback, one line per
+ * term. A field metric reading a `predictor` gives its feedback to that predictor only (DSPy's
+ * `pred_name` feedback); the others give it to every predictor.
+ *
+ * The same spec is the reward of BestOfN and Refine (RewardSpec.metric): there the module's inputs
+ * stand in for the example.
  *
  * @generated from message dspy_grpc.v1.MetricSpec
  */
@@ -307,8 +317,9 @@ export const NumericMetricSchema: GenMessage<NumericMetric> = /*@__PURE__*/
   messageDesc(file_dspy_grpc_v1_metric, 5);
 
 /**
- * An LM judge: runs `signature` as a ChainOfThought predictor on values taken from the example and
- * the prediction, then reads the score from its outputs.
+ * An LM judge: runs `signature` as a ChainOfThought predictor (Predict with `no_reasoning`) on values
+ * taken from the example and the prediction, then reads the score (and, with `feedback_field`, the
+ * feedback) from its outputs.
  *
  * With no signature this is DSPy's `SemanticF1`: the judge gets `question` (example field
  * "question"), `ground_truth` (example field "response") and `system_response` (prediction field
@@ -327,8 +338,8 @@ export type LMJudgeMetric = Message<"dspy_grpc.v1.LMJudgeMetric"> & {
 
   /**
    * Where each judge input comes from: input field name -> "example.<field>" or
-   * "prediction.<field>". Defaults for SemanticF1 are given above; a custom signature needs one
-   * entry per input field.
+   * "prediction.<field>". Defaults for SemanticF1 are given above. With a custom signature and no
+   * entries, each judge input is taken by name from the prediction, else from the example.
    *
    * @generated from field: map<string, string> inputs = 2;
    */
@@ -363,6 +374,22 @@ export type LMJudgeMetric = Message<"dspy_grpc.v1.LMJudgeMetric"> & {
    * @generated from field: optional double threshold = 6;
    */
   threshold?: number | undefined;
+
+  /**
+   * An output field of the judge (text) holding feedback on the prediction, returned as the
+   * metric's feedback (GEPA's reflection reads it). Empty: the feedback states the score.
+   *
+   * @generated from field: string feedback_field = 7;
+   */
+  feedbackField: string;
+
+  /**
+   * Run the judge as Predict instead of ChainOfThought (default false: ChainOfThought, as
+   * SemanticF1 does).
+   *
+   * @generated from field: bool no_reasoning = 8;
+   */
+  noReasoning: boolean;
 };
 
 /**

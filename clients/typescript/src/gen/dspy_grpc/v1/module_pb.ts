@@ -4,234 +4,20 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { LMSpec } from "./lm_spec_pb.js";
+import { file_dspy_grpc_v1_lm_spec } from "./lm_spec_pb.js";
+import type { MetricSpec } from "./metric_pb.js";
+import { file_dspy_grpc_v1_metric } from "./metric_pb.js";
 import type { Example, Signature } from "./signature_pb.js";
 import { file_dspy_grpc_v1_signature } from "./signature_pb.js";
 import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb.js";
-import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
-import type { JsonObject, Message } from "@bufbuild/protobuf";
+import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file dspy_grpc/v1/module.proto.
  */
 export const file_dspy_grpc_v1_module: GenFile = /*@__PURE__*/
-  fileDesc("Chlkc3B5X2dycGMvdjEvbW9kdWxlLnByb3RvEgxkc3B5X2dycGMudjEizwEKCUxNT3B0aW9ucxIYCgt0ZW1wZXJhdHVyZRgBIAEoAUgAiAEBEhcKCm1heF90b2tlbnMYAiABKAVIAYgBARISCgV0b3BfcBgDIAEoAUgCiAEBEgwKBHN0b3AYBCADKAkSEQoEc2VlZBgFIAEoA0gDiAEBEigKBWNhY2hlGAYgASgOMhkuZHNweV9ncnBjLnYxLkNhY2hlUG9saWN5Qg4KDF90ZW1wZXJhdHVyZUINCgtfbWF4X3Rva2Vuc0IICgZfdG9wX3BCBwoFX3NlZWQibwoHRHVtbXlMTRIuCglyZXNwb25zZXMYASADKAsyGy5kc3B5X2dycGMudjEuRHVtbXlSZXNwb25zZRImCgVydWxlcxgCIAMoCzIXLmRzcHlfZ3JwYy52MS5EdW1teVJ1bGUSDAoEYXV0bxgDIAEoCCJqCg1EdW1teVJlc3BvbnNlEg4KBHRleHQYASABKAlIABIpCgZmaWVsZHMYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0SAASFQoLZmllbGRzX2pzb24YAyABKAlIAEIHCgVyZXBseSJYCglEdW1teVJ1bGUSFgoIY29udGFpbnMYASABKAlCBOJBAQISMwoIcmVzcG9uc2UYAiABKAsyGy5kc3B5X2dycGMudjEuRHVtbXlSZXNwb25zZUIE4kEBAiJ1CgZMTVNwZWMSDwoFbW9kZWwYASABKAlIABImCgVkdW1teRgCIAEoCzIVLmRzcHlfZ3JwYy52MS5EdW1teUxNSAASKAoHb3B0aW9ucxgDIAEoCzIXLmRzcHlfZ3JwYy52MS5MTU9wdGlvbnNCCAoGc291cmNlIuIBCg1QcmVkaWN0b3JTcGVjEjAKCXNpZ25hdHVyZRgBIAEoCzIXLmRzcHlfZ3JwYy52MS5TaWduYXR1cmVCBOJBAQISJAoFZGVtb3MYAiADKAsyFS5kc3B5X2dycGMudjEuRXhhbXBsZRIqCgdhZGFwdGVyGAMgASgOMhkuZHNweV9ncnBjLnYxLkFkYXB0ZXJLaW5kEiAKAmxtGAQgASgLMhQuZHNweV9ncnBjLnYxLkxNU3BlYxIrCg1leHRyYWN0aW9uX2xtGAUgASgLMhQuZHNweV9ncnBjLnYxLkxNU3BlYyJFCg1QcmVkaWN0TW9kdWxlEjQKCXByZWRpY3RvchgBIAEoCzIbLmRzcHlfZ3JwYy52MS5QcmVkaWN0b3JTcGVjQgTiQQECIkwKFENoYWluT2ZUaG91Z2h0TW9kdWxlEjQKCXByZWRpY3RvchgBIAEoCzIbLmRzcHlfZ3JwYy52MS5QcmVkaWN0b3JTcGVjQgTiQQECImIKDlByZWRpY3RvclN0YXRlEhkKDGluc3RydWN0aW9ucxgBIAEoCUgAiAEBEiQKBWRlbW9zGAIgAygLMhUuZHNweV9ncnBjLnYxLkV4YW1wbGVCDwoNX2luc3RydWN0aW9ucyJeCghUb29sU3BlYxISCgRuYW1lGAEgASgJQgTiQQECEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhgKEGFyZ3NfanNvbl9zY2hlbWEYAyABKAkSDwoHYnVpbHRpbhgEIAEoCSLZAQoLUmVBY3RNb2R1bGUSNAoJcHJlZGljdG9yGAEgASgLMhsuZHNweV9ncnBjLnYxLlByZWRpY3RvclNwZWNCBOJBAQISJQoFdG9vbHMYAiADKAsyFi5kc3B5X2dycGMudjEuVG9vbFNwZWMSEQoJbWF4X2l0ZXJzGAMgASgFEisKBXJlYWN0GAQgASgLMhwuZHNweV9ncnBjLnYxLlByZWRpY3RvclN0YXRlEi0KB2V4dHJhY3QYBSABKAsyHC5kc3B5X2dycGMudjEuUHJlZGljdG9yU3RhdGUitAEKGk11bHRpQ2hhaW5Db21wYXJpc29uTW9kdWxlEjQKCXByZWRpY3RvchgBIAEoCzIbLmRzcHlfZ3JwYy52MS5QcmVkaWN0b3JTcGVjQgTiQQECEgkKAW0YAiABKAUSGAoLdGVtcGVyYXR1cmUYAyABKAFIAIgBARIrCglnZW5lcmF0b3IYBCABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0IOCgxfdGVtcGVyYXR1cmUifgoKUmV3YXJkU3BlYxI1CgtleGFjdF9tYXRjaBgBIAEoCzIeLmRzcHlfZ3JwYy52MS5FeGFjdE1hdGNoUmV3YXJkSAASLwoIbG1fanVkZ2UYAiABKAsyGy5kc3B5X2dycGMudjEuTE1KdWRnZVJld2FyZEgAQggKBnJld2FyZCJQChBFeGFjdE1hdGNoUmV3YXJkEhMKBWZpZWxkGAEgASgJQgTiQQECEhcKD3JlZmVyZW5jZV9maWVsZBgCIAEoCRIOCgZ2YWx1ZXMYAyADKAkicAoNTE1KdWRnZVJld2FyZBIwCgVqdWRnZRgBIAEoCzIbLmRzcHlfZ3JwYy52MS5QcmVkaWN0b3JTcGVjQgTiQQECEhMKC3Njb3JlX2ZpZWxkGAIgASgJEhgKEGNoYWluX29mX3Rob3VnaHQYAyABKAgiuwEKDUJlc3RPZk5Nb2R1bGUSLgoGbW9kdWxlGAEgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNCBOJBAQISDwoBbhgCIAEoBUIE4kEBAhIuCgZyZXdhcmQYAyABKAsyGC5kc3B5X2dycGMudjEuUmV3YXJkU3BlY0IE4kEBAhIRCgl0aHJlc2hvbGQYBCABKAESFwoKZmFpbF9jb3VudBgFIAEoBUgAiAEBQg0KC19mYWlsX2NvdW50IuUBCgxSZWZpbmVNb2R1bGUSLgoGbW9kdWxlGAEgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNCBOJBAQISDwoBbhgCIAEoBUIE4kEBAhIuCgZyZXdhcmQYAyABKAsyGC5kc3B5X2dycGMudjEuUmV3YXJkU3BlY0IE4kEBAhIRCgl0aHJlc2hvbGQYBCABKAESFwoKZmFpbF9jb3VudBgFIAEoBUgAiAEBEikKC2ZlZWRiYWNrX2xtGAYgASgLMhQuZHNweV9ncnBjLnYxLkxNU3BlY0INCgtfZmFpbF9jb3VudCJ9Cg5QYXJhbGxlbE1vZHVsZRIuCgZtb2R1bGUYASABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0IE4kEBAhITCgtudW1fdGhyZWFkcxgCIAEoBRIXCgptYXhfZXJyb3JzGAMgASgFSACIAQFCDQoLX21heF9lcnJvcnMiWgoOTWFqb3JpdHlNb2R1bGUSLgoGbW9kdWxlGAEgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNCBOJBAQISCQoBbhgCIAEoBRINCgVmaWVsZBgDIAEoCSKzAQoJR3JhcGhTdGVwEhIKBG5hbWUYASABKAlCBOJBAQISLgoGbW9kdWxlGAIgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNCBOJBAQISMwoGaW5wdXRzGAMgAygLMiMuZHNweV9ncnBjLnYxLkdyYXBoU3RlcC5JbnB1dHNFbnRyeRotCgtJbnB1dHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIp4BCgtHcmFwaE1vZHVsZRImCgVzdGVwcxgBIAMoCzIXLmRzcHlfZ3JwYy52MS5HcmFwaFN0ZXASNwoHb3V0cHV0cxgCIAMoCzImLmRzcHlfZ3JwYy52MS5HcmFwaE1vZHVsZS5PdXRwdXRzRW50cnkaLgoMT3V0cHV0c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEilQEKDkVuc2VtYmxlTW9kdWxlEioKCHByb2dyYW1zGAEgAygLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWMSLAoGcmVkdWNlGAIgASgOMhwuZHNweV9ncnBjLnYxLkVuc2VtYmxlUmVkdWNlEgwKBHNpemUYAyABKAUSDAoEc2VlZBgEIAEoAxINCgVmaWVsZBgFIAEoCSL0AgoQS05ORmV3U2hvdE1vZHVsZRIuCgZtb2R1bGUYASABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0IE4kEBAhIPCgFrGAIgASgFQgTiQQECEh0KD2VtYmVkZGluZ19tb2RlbBgDIAEoCUIE4kEBAhI4CghleGFtcGxlcxgEIAMoCzIgLmRzcHlfZ3JwYy52MS5LTk5UcmFpbmluZ0V4YW1wbGVCBOJBAQISIwoWbWF4X2Jvb3RzdHJhcHBlZF9kZW1vcxgFIAEoBUgAiAEBEh4KEW1heF9sYWJlbGVkX2RlbW9zGAYgASgFSAGIAQESFwoKbWF4X3JvdW5kcxgHIAEoBUgCiAEBEigKCnRlYWNoZXJfbG0YCCABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjQhkKF19tYXhfYm9vdHN0cmFwcGVkX2RlbW9zQhQKEl9tYXhfbGFiZWxlZF9kZW1vc0INCgtfbWF4X3JvdW5kcyJbChJLTk5UcmFpbmluZ0V4YW1wbGUSLAoHZXhhbXBsZRgBIAEoCzIVLmRzcHlfZ3JwYy52MS5FeGFtcGxlQgTiQQECEhcKCWVtYmVkZGluZxgCIAMoAkIE4kEBAiLYBAoKTW9kdWxlU3BlYxIuCgdwcmVkaWN0GAEgASgLMhsuZHNweV9ncnBjLnYxLlByZWRpY3RNb2R1bGVIABI+ChBjaGFpbl9vZl90aG91Z2h0GAIgASgLMiIuZHNweV9ncnBjLnYxLkNoYWluT2ZUaG91Z2h0TW9kdWxlSAASKgoFcmVhY3QYAyABKAsyGS5kc3B5X2dycGMudjEuUmVBY3RNb2R1bGVIABJKChZtdWx0aV9jaGFpbl9jb21wYXJpc29uGAQgASgLMiguZHNweV9ncnBjLnYxLk11bHRpQ2hhaW5Db21wYXJpc29uTW9kdWxlSAASMAoJYmVzdF9vZl9uGAUgASgLMhsuZHNweV9ncnBjLnYxLkJlc3RPZk5Nb2R1bGVIABIsCgZyZWZpbmUYBiABKAsyGi5kc3B5X2dycGMudjEuUmVmaW5lTW9kdWxlSAASMAoIcGFyYWxsZWwYByABKAsyHC5kc3B5X2dycGMudjEuUGFyYWxsZWxNb2R1bGVIABIwCghtYWpvcml0eRgIIAEoCzIcLmRzcHlfZ3JwYy52MS5NYWpvcml0eU1vZHVsZUgAEioKBWdyYXBoGAkgASgLMhkuZHNweV9ncnBjLnYxLkdyYXBoTW9kdWxlSAASMAoIZW5zZW1ibGUYCiABKAsyHC5kc3B5X2dycGMudjEuRW5zZW1ibGVNb2R1bGVIABI2Cgxrbm5fZmV3X3Nob3QYCyABKAsyHi5kc3B5X2dycGMudjEuS05ORmV3U2hvdE1vZHVsZUgAQggKBm1vZHVsZSqKAQoLQWRhcHRlcktpbmQSHAoYQURBUFRFUl9LSU5EX1VOU1BFQ0lGSUVEEAASFQoRQURBUFRFUl9LSU5EX0NIQVQQARIVChFBREFQVEVSX0tJTkRfSlNPThACEhQKEEFEQVBURVJfS0lORF9YTUwQAxIZChVBREFQVEVSX0tJTkRfVFdPX1NURVAQBCp0CgtDYWNoZVBvbGljeRIcChhDQUNIRV9QT0xJQ1lfVU5TUEVDSUZJRUQQABIUChBDQUNIRV9QT0xJQ1lfVVNFEAESFwoTQ0FDSEVfUE9MSUNZX0JZUEFTUxACEhgKFENBQ0hFX1BPTElDWV9SRUZSRVNIEAMqaQoORW5zZW1ibGVSZWR1Y2USHwobRU5TRU1CTEVfUkVEVUNFX1VOU1BFQ0lGSUVEEAASGAoURU5TRU1CTEVfUkVEVUNFX05PTkUQARIcChhFTlNFTUJMRV9SRURVQ0VfTUFKT1JJVFkQAkJHWkVnaXRodWIuY29tL2RzcHktZ3JwYy9kc3B5LWdycGMvY2xpZW50cy9nby9nZW4vZHNweV9ncnBjL3YxO2RzcHlncnBjdjFiBnByb3RvMw", [file_dspy_grpc_v1_signature, file_google_api_field_behavior, file_google_protobuf_struct]);
-
-/**
- * Sampling options sent to the LM. Unset options take the model's configured defaults.
- *
- * @generated from message dspy_grpc.v1.LMOptions
- */
-export type LMOptions = Message<"dspy_grpc.v1.LMOptions"> & {
-  /**
-   * Sampling temperature, 0 to 2.
-   *
-   * @generated from field: optional double temperature = 1;
-   */
-  temperature?: number | undefined;
-
-  /**
-   * Maximum completion tokens, 1 to 1,000,000.
-   *
-   * @generated from field: optional int32 max_tokens = 2;
-   */
-  maxTokens?: number | undefined;
-
-  /**
-   * Nucleus sampling, 0 to 1.
-   *
-   * @generated from field: optional double top_p = 3;
-   */
-  topP?: number | undefined;
-
-  /**
-   * Stop sequences; at most 16.
-   *
-   * @generated from field: repeated string stop = 4;
-   */
-  stop: string[];
-
-  /**
-   * Seed, for providers that support reproducible sampling; 0 to 2^63-1.
-   *
-   * @generated from field: optional int64 seed = 5;
-   */
-  seed?: bigint | undefined;
-
-  /**
-   * How the call uses the server's LM response cache (not sent to the provider). Unset: the
-   * model's configured policy, else CACHE_POLICY_USE.
-   *
-   * @generated from field: dspy_grpc.v1.CachePolicy cache = 6;
-   */
-  cache: CachePolicy;
-};
-
-/**
- * Describes the message dspy_grpc.v1.LMOptions.
- * Use `create(LMOptionsSchema)` to create a new message.
- */
-export const LMOptionsSchema: GenMessage<LMOptions> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 0);
-
-/**
- * A scripted LM for tests (like DSPy's DummyLM). Each request starts from the top of the script, so
- * a stored program using it answers the same way every time.
- *
- * Each LM call is answered by, in order of precedence: the first rule whose `contains` occurs in
- * the last user message; else the next unused entry of `responses`; else, when `auto` is set, a
- * placeholder value for every output field the prompt asks for; else the call fails with
- * FAILED_PRECONDITION (reason DUMMY_LM_EXHAUSTED).
- *
- * @generated from message dspy_grpc.v1.DummyLM
- */
-export type DummyLM = Message<"dspy_grpc.v1.DummyLM"> & {
-  /**
-   * Replies in order, one per LM call within one request.
-   *
-   * @generated from field: repeated dspy_grpc.v1.DummyResponse responses = 1;
-   */
-  responses: DummyResponse[];
-
-  /**
-   * Replies chosen by the content of the last user message.
-   *
-   * @generated from field: repeated dspy_grpc.v1.DummyRule rules = 2;
-   */
-  rules: DummyRule[];
-
-  /**
-   * Answer any remaining call with deterministic placeholders ("dummy answer for: <first input>"
-   * for text, 0 for numbers, ...).
-   *
-   * @generated from field: bool auto = 3;
-   */
-  auto: boolean;
-};
-
-/**
- * Describes the message dspy_grpc.v1.DummyLM.
- * Use `create(DummyLMSchema)` to create a new message.
- */
-export const DummyLMSchema: GenMessage<DummyLM> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 1);
-
-/**
- * One scripted reply.
- *
- * @generated from message dspy_grpc.v1.DummyResponse
- */
-export type DummyResponse = Message<"dspy_grpc.v1.DummyResponse"> & {
-  /**
-   * The reply.
-   *
-   * @generated from oneof dspy_grpc.v1.DummyResponse.reply
-   */
-  reply: {
-    /**
-     * The completion text, returned as is.
-     *
-     * @generated from field: string text = 1;
-     */
-    value: string;
-    case: "text";
-  } | {
-    /**
-     * Output field values; rendered as the adapter expects (`[[ ## name ## ]]` sections, or a JSON
-     * object when the request asks for JSON). Numbers are doubles (whole ones read as integers).
-     *
-     * @generated from field: google.protobuf.Struct fields = 2;
-     */
-    value: JsonObject;
-    case: "fields";
-  } | {
-    /**
-     * Output field values as JSON object text: the exact form (integers, key order).
-     *
-     * @generated from field: string fields_json = 3;
-     */
-    value: string;
-    case: "fieldsJson";
-  } | { case: undefined; value?: undefined };
-};
-
-/**
- * Describes the message dspy_grpc.v1.DummyResponse.
- * Use `create(DummyResponseSchema)` to create a new message.
- */
-export const DummyResponseSchema: GenMessage<DummyResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 2);
-
-/**
- * A scripted reply chosen by content.
- *
- * @generated from message dspy_grpc.v1.DummyRule
- */
-export type DummyRule = Message<"dspy_grpc.v1.DummyRule"> & {
-  /**
-   * Substring to look for in the last user message.
-   *
-   * @generated from field: string contains = 1;
-   */
-  contains: string;
-
-  /**
-   * The reply to give when it occurs.
-   *
-   * @generated from field: dspy_grpc.v1.DummyResponse response = 2;
-   */
-  response?: DummyResponse | undefined;
-};
-
-/**
- * Describes the message dspy_grpc.v1.DummyRule.
- * Use `create(DummyRuleSchema)` to create a new message.
- */
-export const DummyRuleSchema: GenMessage<DummyRule> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 3);
-
-/**
- * Which LM a predictor calls, and how.
- *
- * @generated from message dspy_grpc.v1.LMSpec
- */
-export type LMSpec = Message<"dspy_grpc.v1.LMSpec"> & {
-  /**
-   * The LM.
-   *
-   * @generated from oneof dspy_grpc.v1.LMSpec.source
-   */
-  source: {
-    /**
-     * A model alias from the server's configuration (see README, "Models"), e.g. "gpt-4o-mini".
-     *
-     * @generated from field: string model = 1;
-     */
-    value: string;
-    case: "model";
-  } | {
-    /**
-     * A scripted LM carried in the request.
-     *
-     * @generated from field: dspy_grpc.v1.DummyLM dummy = 2;
-     */
-    value: DummyLM;
-    case: "dummy";
-  } | { case: undefined; value?: undefined };
-
-  /**
-   * Sampling options for this LM.
-   *
-   * @generated from field: dspy_grpc.v1.LMOptions options = 3;
-   */
-  options?: LMOptions | undefined;
-};
-
-/**
- * Describes the message dspy_grpc.v1.LMSpec.
- * Use `create(LMSpecSchema)` to create a new message.
- */
-export const LMSpecSchema: GenMessage<LMSpec> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 4);
+  fileDesc("Chlkc3B5X2dycGMvdjEvbW9kdWxlLnByb3RvEgxkc3B5X2dycGMudjEi4gEKDVByZWRpY3RvclNwZWMSMAoJc2lnbmF0dXJlGAEgASgLMhcuZHNweV9ncnBjLnYxLlNpZ25hdHVyZUIE4kEBAhIkCgVkZW1vcxgCIAMoCzIVLmRzcHlfZ3JwYy52MS5FeGFtcGxlEioKB2FkYXB0ZXIYAyABKA4yGS5kc3B5X2dycGMudjEuQWRhcHRlcktpbmQSIAoCbG0YBCABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEisKDWV4dHJhY3Rpb25fbG0YBSABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjIkUKDVByZWRpY3RNb2R1bGUSNAoJcHJlZGljdG9yGAEgASgLMhsuZHNweV9ncnBjLnYxLlByZWRpY3RvclNwZWNCBOJBAQIiTAoUQ2hhaW5PZlRob3VnaHRNb2R1bGUSNAoJcHJlZGljdG9yGAEgASgLMhsuZHNweV9ncnBjLnYxLlByZWRpY3RvclNwZWNCBOJBAQIiYgoOUHJlZGljdG9yU3RhdGUSGQoMaW5zdHJ1Y3Rpb25zGAEgASgJSACIAQESJAoFZGVtb3MYAiADKAsyFS5kc3B5X2dycGMudjEuRXhhbXBsZUIPCg1faW5zdHJ1Y3Rpb25zIl4KCFRvb2xTcGVjEhIKBG5hbWUYASABKAlCBOJBAQISEwoLZGVzY3JpcHRpb24YAiABKAkSGAoQYXJnc19qc29uX3NjaGVtYRgDIAEoCRIPCgdidWlsdGluGAQgASgJItkBCgtSZUFjdE1vZHVsZRI0CglwcmVkaWN0b3IYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdG9yU3BlY0IE4kEBAhIlCgV0b29scxgCIAMoCzIWLmRzcHlfZ3JwYy52MS5Ub29sU3BlYxIRCgltYXhfaXRlcnMYAyABKAUSKwoFcmVhY3QYBCABKAsyHC5kc3B5X2dycGMudjEuUHJlZGljdG9yU3RhdGUSLQoHZXh0cmFjdBgFIAEoCzIcLmRzcHlfZ3JwYy52MS5QcmVkaWN0b3JTdGF0ZSK0AQoaTXVsdGlDaGFpbkNvbXBhcmlzb25Nb2R1bGUSNAoJcHJlZGljdG9yGAEgASgLMhsuZHNweV9ncnBjLnYxLlByZWRpY3RvclNwZWNCBOJBAQISCQoBbRgCIAEoBRIYCgt0ZW1wZXJhdHVyZRgDIAEoAUgAiAEBEisKCWdlbmVyYXRvchgEIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQg4KDF90ZW1wZXJhdHVyZSKqAQoKUmV3YXJkU3BlYxI1CgtleGFjdF9tYXRjaBgBIAEoCzIeLmRzcHlfZ3JwYy52MS5FeGFjdE1hdGNoUmV3YXJkSAASLwoIbG1fanVkZ2UYAiABKAsyGy5kc3B5X2dycGMudjEuTE1KdWRnZVJld2FyZEgAEioKBm1ldHJpYxgDIAEoCzIYLmRzcHlfZ3JwYy52MS5NZXRyaWNTcGVjSABCCAoGcmV3YXJkIlAKEEV4YWN0TWF0Y2hSZXdhcmQSEwoFZmllbGQYASABKAlCBOJBAQISFwoPcmVmZXJlbmNlX2ZpZWxkGAIgASgJEg4KBnZhbHVlcxgDIAMoCSJwCg1MTUp1ZGdlUmV3YXJkEjAKBWp1ZGdlGAEgASgLMhsuZHNweV9ncnBjLnYxLlByZWRpY3RvclNwZWNCBOJBAQISEwoLc2NvcmVfZmllbGQYAiABKAkSGAoQY2hhaW5fb2ZfdGhvdWdodBgDIAEoCCK7AQoNQmVzdE9mTk1vZHVsZRIuCgZtb2R1bGUYASABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0IE4kEBAhIPCgFuGAIgASgFQgTiQQECEi4KBnJld2FyZBgDIAEoCzIYLmRzcHlfZ3JwYy52MS5SZXdhcmRTcGVjQgTiQQECEhEKCXRocmVzaG9sZBgEIAEoARIXCgpmYWlsX2NvdW50GAUgASgFSACIAQFCDQoLX2ZhaWxfY291bnQi5QEKDFJlZmluZU1vZHVsZRIuCgZtb2R1bGUYASABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0IE4kEBAhIPCgFuGAIgASgFQgTiQQECEi4KBnJld2FyZBgDIAEoCzIYLmRzcHlfZ3JwYy52MS5SZXdhcmRTcGVjQgTiQQECEhEKCXRocmVzaG9sZBgEIAEoARIXCgpmYWlsX2NvdW50GAUgASgFSACIAQESKQoLZmVlZGJhY2tfbG0YBiABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjQg0KC19mYWlsX2NvdW50In0KDlBhcmFsbGVsTW9kdWxlEi4KBm1vZHVsZRgBIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEhMKC251bV90aHJlYWRzGAIgASgFEhcKCm1heF9lcnJvcnMYAyABKAVIAIgBAUINCgtfbWF4X2Vycm9ycyJaCg5NYWpvcml0eU1vZHVsZRIuCgZtb2R1bGUYASABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0IE4kEBAhIJCgFuGAIgASgFEg0KBWZpZWxkGAMgASgJIrMBCglHcmFwaFN0ZXASEgoEbmFtZRgBIAEoCUIE4kEBAhIuCgZtb2R1bGUYAiABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0IE4kEBAhIzCgZpbnB1dHMYAyADKAsyIy5kc3B5X2dycGMudjEuR3JhcGhTdGVwLklucHV0c0VudHJ5Gi0KC0lucHV0c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEingEKC0dyYXBoTW9kdWxlEiYKBXN0ZXBzGAEgAygLMhcuZHNweV9ncnBjLnYxLkdyYXBoU3RlcBI3CgdvdXRwdXRzGAIgAygLMiYuZHNweV9ncnBjLnYxLkdyYXBoTW9kdWxlLk91dHB1dHNFbnRyeRouCgxPdXRwdXRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKVAQoORW5zZW1ibGVNb2R1bGUSKgoIcHJvZ3JhbXMYASADKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlYxIsCgZyZWR1Y2UYAiABKA4yHC5kc3B5X2dycGMudjEuRW5zZW1ibGVSZWR1Y2USDAoEc2l6ZRgDIAEoBRIMCgRzZWVkGAQgASgDEg0KBWZpZWxkGAUgASgJIp4DChBLTk5GZXdTaG90TW9kdWxlEi4KBm1vZHVsZRgBIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEg8KAWsYAiABKAVCBOJBAQISHQoPZW1iZWRkaW5nX21vZGVsGAMgASgJQgTiQQECEjgKCGV4YW1wbGVzGAQgAygLMiAuZHNweV9ncnBjLnYxLktOTlRyYWluaW5nRXhhbXBsZUIE4kEBAhIjChZtYXhfYm9vdHN0cmFwcGVkX2RlbW9zGAUgASgFSACIAQESHgoRbWF4X2xhYmVsZWRfZGVtb3MYBiABKAVIAYgBARIXCgptYXhfcm91bmRzGAcgASgFSAKIAQESKAoKdGVhY2hlcl9sbRgIIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMSKAoGbWV0cmljGAkgASgLMhguZHNweV9ncnBjLnYxLk1ldHJpY1NwZWNCGQoXX21heF9ib290c3RyYXBwZWRfZGVtb3NCFAoSX21heF9sYWJlbGVkX2RlbW9zQg0KC19tYXhfcm91bmRzIlsKEktOTlRyYWluaW5nRXhhbXBsZRIsCgdleGFtcGxlGAEgASgLMhUuZHNweV9ncnBjLnYxLkV4YW1wbGVCBOJBAQISFwoJZW1iZWRkaW5nGAIgAygCQgTiQQECItgECgpNb2R1bGVTcGVjEi4KB3ByZWRpY3QYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdE1vZHVsZUgAEj4KEGNoYWluX29mX3Rob3VnaHQYAiABKAsyIi5kc3B5X2dycGMudjEuQ2hhaW5PZlRob3VnaHRNb2R1bGVIABIqCgVyZWFjdBgDIAEoCzIZLmRzcHlfZ3JwYy52MS5SZUFjdE1vZHVsZUgAEkoKFm11bHRpX2NoYWluX2NvbXBhcmlzb24YBCABKAsyKC5kc3B5X2dycGMudjEuTXVsdGlDaGFpbkNvbXBhcmlzb25Nb2R1bGVIABIwCgliZXN0X29mX24YBSABKAsyGy5kc3B5X2dycGMudjEuQmVzdE9mTk1vZHVsZUgAEiwKBnJlZmluZRgGIAEoCzIaLmRzcHlfZ3JwYy52MS5SZWZpbmVNb2R1bGVIABIwCghwYXJhbGxlbBgHIAEoCzIcLmRzcHlfZ3JwYy52MS5QYXJhbGxlbE1vZHVsZUgAEjAKCG1ham9yaXR5GAggASgLMhwuZHNweV9ncnBjLnYxLk1ham9yaXR5TW9kdWxlSAASKgoFZ3JhcGgYCSABKAsyGS5kc3B5X2dycGMudjEuR3JhcGhNb2R1bGVIABIwCghlbnNlbWJsZRgKIAEoCzIcLmRzcHlfZ3JwYy52MS5FbnNlbWJsZU1vZHVsZUgAEjYKDGtubl9mZXdfc2hvdBgLIAEoCzIeLmRzcHlfZ3JwYy52MS5LTk5GZXdTaG90TW9kdWxlSABCCAoGbW9kdWxlKooBCgtBZGFwdGVyS2luZBIcChhBREFQVEVSX0tJTkRfVU5TUEVDSUZJRUQQABIVChFBREFQVEVSX0tJTkRfQ0hBVBABEhUKEUFEQVBURVJfS0lORF9KU09OEAISFAoQQURBUFRFUl9LSU5EX1hNTBADEhkKFUFEQVBURVJfS0lORF9UV09fU1RFUBAEKmkKDkVuc2VtYmxlUmVkdWNlEh8KG0VOU0VNQkxFX1JFRFVDRV9VTlNQRUNJRklFRBAAEhgKFEVOU0VNQkxFX1JFRFVDRV9OT05FEAESHAoYRU5TRU1CTEVfUkVEVUNFX01BSk9SSVRZEAJCR1pFZ2l0aHViLmNvbS9kc3B5LWdycGMvZHNweS1ncnBjL2NsaWVudHMvZ28vZ2VuL2RzcHlfZ3JwYy92MTtkc3B5Z3JwY3YxUABiBnByb3RvMw", [file_dspy_grpc_v1_lm_spec, file_dspy_grpc_v1_metric, file_dspy_grpc_v1_signature, file_google_api_field_behavior]);
 
 /**
  * One DSPy predictor: a signature with its demos, instructions (inside the signature), adapter
@@ -282,7 +68,7 @@ export type PredictorSpec = Message<"dspy_grpc.v1.PredictorSpec"> & {
  * Use `create(PredictorSpecSchema)` to create a new message.
  */
 export const PredictorSpecSchema: GenMessage<PredictorSpec> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 5);
+  messageDesc(file_dspy_grpc_v1_module, 0);
 
 /**
  * `dspy.Predict(signature)`.
@@ -303,7 +89,7 @@ export type PredictModule = Message<"dspy_grpc.v1.PredictModule"> & {
  * Use `create(PredictModuleSchema)` to create a new message.
  */
 export const PredictModuleSchema: GenMessage<PredictModule> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 6);
+  messageDesc(file_dspy_grpc_v1_module, 1);
 
 /**
  * `dspy.ChainOfThought(signature)`: a `reasoning` output field is prepended to the signature's
@@ -325,7 +111,7 @@ export type ChainOfThoughtModule = Message<"dspy_grpc.v1.ChainOfThoughtModule"> 
  * Use `create(ChainOfThoughtModuleSchema)` to create a new message.
  */
 export const ChainOfThoughtModuleSchema: GenMessage<ChainOfThoughtModule> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 7);
+  messageDesc(file_dspy_grpc_v1_module, 2);
 
 /**
  * Learned state of a predictor that a module derives from its signature (ReAct's "react" and
@@ -354,7 +140,7 @@ export type PredictorState = Message<"dspy_grpc.v1.PredictorState"> & {
  * Use `create(PredictorStateSchema)` to create a new message.
  */
 export const PredictorStateSchema: GenMessage<PredictorState> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 8);
+  messageDesc(file_dspy_grpc_v1_module, 3);
 
 /**
  * A tool a ReAct agent may call.
@@ -401,7 +187,7 @@ export type ToolSpec = Message<"dspy_grpc.v1.ToolSpec"> & {
  * Use `create(ToolSpecSchema)` to create a new message.
  */
 export const ToolSpecSchema: GenMessage<ToolSpec> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 9);
+  messageDesc(file_dspy_grpc_v1_module, 4);
 
 /**
  * `dspy.ReAct(signature, tools, max_iters)`. Each step the "react" predictor (inputs and
@@ -457,7 +243,7 @@ export type ReActModule = Message<"dspy_grpc.v1.ReActModule"> & {
  * Use `create(ReActModuleSchema)` to create a new message.
  */
 export const ReActModuleSchema: GenMessage<ReActModule> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 10);
+  messageDesc(file_dspy_grpc_v1_module, 5);
 
 /**
  * `dspy.MultiChainComparison(signature, M, temperature)`: compares M earlier attempts (each an object
@@ -504,11 +290,14 @@ export type MultiChainComparisonModule = Message<"dspy_grpc.v1.MultiChainCompari
  * Use `create(MultiChainComparisonModuleSchema)` to create a new message.
  */
 export const MultiChainComparisonModuleSchema: GenMessage<MultiChainComparisonModule> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 11);
+  messageDesc(file_dspy_grpc_v1_module, 6);
 
 /**
  * The reward of BestOfN and Refine: scores an attempt's prediction (higher is better) against the
- * module's inputs, like DSPy's `reward_fn(args, pred)`.
+ * module's inputs, like DSPy's `reward_fn(args, pred)`. Rewards and evaluation metrics are one
+ * metric system: `metric` takes any MetricSpec (token F1, contains, numeric, weighted, LM judges with
+ * feedback), with the module's inputs standing in for the example's fields; the two older forms
+ * are kept and mean the same as their MetricSpec counterparts.
  *
  * @generated from message dspy_grpc.v1.RewardSpec
  */
@@ -520,6 +309,7 @@ export type RewardSpec = Message<"dspy_grpc.v1.RewardSpec"> & {
    */
   reward: {
     /**
+     * Deprecated form of `metric.exact_match` (reference_field = label_field, plus fixed values).
      * 1.0 when a prediction field equals a reference after DSPy's answer normalization.
      *
      * @generated from field: dspy_grpc.v1.ExactMatchReward exact_match = 1;
@@ -528,12 +318,21 @@ export type RewardSpec = Message<"dspy_grpc.v1.RewardSpec"> & {
     case: "exactMatch";
   } | {
     /**
-     * An LM judges the prediction.
+     * Deprecated form of `metric.lm_judge` (judge inputs taken by name). An LM judges the prediction.
      *
      * @generated from field: dspy_grpc.v1.LMJudgeReward lm_judge = 2;
      */
     value: LMJudgeReward;
     case: "lmJudge";
+  } | {
+    /**
+     * Any metric. A label field names an input of the module; a field metric's `predictor` names one
+     * of the module's predictors.
+     *
+     * @generated from field: dspy_grpc.v1.MetricSpec metric = 3;
+     */
+    value: MetricSpec;
+    case: "metric";
   } | { case: undefined; value?: undefined };
 };
 
@@ -542,7 +341,7 @@ export type RewardSpec = Message<"dspy_grpc.v1.RewardSpec"> & {
  * Use `create(RewardSpecSchema)` to create a new message.
  */
 export const RewardSpecSchema: GenMessage<RewardSpec> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 12);
+  messageDesc(file_dspy_grpc_v1_module, 7);
 
 /**
  * DSPy's exact match: both sides lower-cased, without punctuation, articles ("a", "an", "the") and
@@ -578,7 +377,7 @@ export type ExactMatchReward = Message<"dspy_grpc.v1.ExactMatchReward"> & {
  * Use `create(ExactMatchRewardSchema)` to create a new message.
  */
 export const ExactMatchRewardSchema: GenMessage<ExactMatchReward> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 13);
+  messageDesc(file_dspy_grpc_v1_module, 8);
 
 /**
  * An LM as judge: `judge`'s input fields are filled by name from the prediction (first) and the
@@ -614,7 +413,7 @@ export type LMJudgeReward = Message<"dspy_grpc.v1.LMJudgeReward"> & {
  * Use `create(LMJudgeRewardSchema)` to create a new message.
  */
 export const LMJudgeRewardSchema: GenMessage<LMJudgeReward> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 14);
+  messageDesc(file_dspy_grpc_v1_module, 9);
 
 /**
  * `dspy.BestOfN(module, N, reward_fn, threshold, fail_count)`: runs `module` up to `n` times with rollout
@@ -666,7 +465,7 @@ export type BestOfNModule = Message<"dspy_grpc.v1.BestOfNModule"> & {
  * Use `create(BestOfNModuleSchema)` to create a new message.
  */
 export const BestOfNModuleSchema: GenMessage<BestOfNModule> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 15);
+  messageDesc(file_dspy_grpc_v1_module, 10);
 
 /**
  * `dspy.Refine(module, N, reward_fn, threshold, fail_count)`: BestOfN plus DSPy's feedback step.
@@ -726,7 +525,7 @@ export type RefineModule = Message<"dspy_grpc.v1.RefineModule"> & {
  * Use `create(RefineModuleSchema)` to create a new message.
  */
 export const RefineModuleSchema: GenMessage<RefineModule> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 16);
+  messageDesc(file_dspy_grpc_v1_module, 11);
 
 /**
  * `dspy.Parallel`: runs `module` on every object of the `items` input (a list of input objects),
@@ -764,7 +563,7 @@ export type ParallelModule = Message<"dspy_grpc.v1.ParallelModule"> & {
  * Use `create(ParallelModuleSchema)` to create a new message.
  */
 export const ParallelModuleSchema: GenMessage<ParallelModule> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 17);
+  messageDesc(file_dspy_grpc_v1_module, 12);
 
 /**
  * `dspy.majority`: runs `module` `n` times (rollout ids start, start+1, ...) and returns the run
@@ -801,7 +600,7 @@ export type MajorityModule = Message<"dspy_grpc.v1.MajorityModule"> & {
  * Use `create(MajorityModuleSchema)` to create a new message.
  */
 export const MajorityModuleSchema: GenMessage<MajorityModule> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 18);
+  messageDesc(file_dspy_grpc_v1_module, 13);
 
 /**
  * One named step of a graph.
@@ -838,7 +637,7 @@ export type GraphStep = Message<"dspy_grpc.v1.GraphStep"> & {
  * Use `create(GraphStepSchema)` to create a new message.
  */
 export const GraphStepSchema: GenMessage<GraphStep> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 19);
+  messageDesc(file_dspy_grpc_v1_module, 14);
 
 /**
  * A program as a graph of named steps with explicit input mappings (a DSPy module whose forward()
@@ -869,7 +668,7 @@ export type GraphModule = Message<"dspy_grpc.v1.GraphModule"> & {
  * Use `create(GraphModuleSchema)` to create a new message.
  */
 export const GraphModuleSchema: GenMessage<GraphModule> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 20);
+  messageDesc(file_dspy_grpc_v1_module, 15);
 
 /**
  * `dspy.Ensemble(reduce_fn, size).compile(programs)`: each call runs `size` of the programs (all of
@@ -924,7 +723,7 @@ export type EnsembleModule = Message<"dspy_grpc.v1.EnsembleModule"> & {
  * Use `create(EnsembleModuleSchema)` to create a new message.
  */
 export const EnsembleModuleSchema: GenMessage<EnsembleModule> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 21);
+  messageDesc(file_dspy_grpc_v1_module, 16);
 
 /**
  * The program `dspy.KNNFewShot(k, trainset, vectorizer, **bootstrap_args).compile(student)` returns.
@@ -995,6 +794,15 @@ export type KNNFewShotModule = Message<"dspy_grpc.v1.KNNFewShotModule"> & {
    * @generated from field: dspy_grpc.v1.LMSpec teacher_lm = 8;
    */
   teacherLm?: LMSpec | undefined;
+
+  /**
+   * The metric a teacher run must pass to become a demo (scored in bootstrapping mode, as DSPy's
+   * BootstrapFewShot calls its metric with a trace). Unset: every completed run is a demo (DSPy's
+   * metric=None). Its label fields must be fields of every training example.
+   *
+   * @generated from field: dspy_grpc.v1.MetricSpec metric = 9;
+   */
+  metric?: MetricSpec | undefined;
 };
 
 /**
@@ -1002,7 +810,7 @@ export type KNNFewShotModule = Message<"dspy_grpc.v1.KNNFewShotModule"> & {
  * Use `create(KNNFewShotModuleSchema)` to create a new message.
  */
 export const KNNFewShotModuleSchema: GenMessage<KNNFewShotModule> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 22);
+  messageDesc(file_dspy_grpc_v1_module, 17);
 
 /**
  * A KNNFewShot training example.
@@ -1031,7 +839,7 @@ export type KNNTrainingExample = Message<"dspy_grpc.v1.KNNTrainingExample"> & {
  * Use `create(KNNTrainingExampleSchema)` to create a new message.
  */
 export const KNNTrainingExampleSchema: GenMessage<KNNTrainingExample> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 23);
+  messageDesc(file_dspy_grpc_v1_module, 18);
 
 /**
  * A module: what a program runs.
@@ -1140,7 +948,7 @@ export type ModuleSpec = Message<"dspy_grpc.v1.ModuleSpec"> & {
  * Use `create(ModuleSpecSchema)` to create a new message.
  */
 export const ModuleSpecSchema: GenMessage<ModuleSpec> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_module, 24);
+  messageDesc(file_dspy_grpc_v1_module, 19);
 
 /**
  * How a predictor turns a signature into messages and parses the completion.
@@ -1192,49 +1000,6 @@ export const AdapterKindSchema: GenEnum<AdapterKind> = /*@__PURE__*/
   enumDesc(file_dspy_grpc_v1_module, 0);
 
 /**
- * How an LM call uses the server's response cache. Cache keys cover the model alias, the messages
- * and every option that changes the answer (never keys or endpoints).
- *
- * @generated from enum dspy_grpc.v1.CachePolicy
- */
-export enum CachePolicy {
-  /**
-   * Not set: the model's configured policy, else CACHE_POLICY_USE.
-   *
-   * @generated from enum value: CACHE_POLICY_UNSPECIFIED = 0;
-   */
-  UNSPECIFIED = 0,
-
-  /**
-   * Answer from the cache when possible (a hit costs nothing and reports zero usage), join an
-   * identical call already in flight instead of sending it again, and store fresh answers.
-   *
-   * @generated from enum value: CACHE_POLICY_USE = 1;
-   */
-  USE = 1,
-
-  /**
-   * Always call the provider; neither read nor write the cache.
-   *
-   * @generated from enum value: CACHE_POLICY_BYPASS = 2;
-   */
-  BYPASS = 2,
-
-  /**
-   * Always call the provider, and store the fresh answer in place of a cached one.
-   *
-   * @generated from enum value: CACHE_POLICY_REFRESH = 3;
-   */
-  REFRESH = 3,
-}
-
-/**
- * Describes the enum dspy_grpc.v1.CachePolicy.
- */
-export const CachePolicySchema: GenEnum<CachePolicy> = /*@__PURE__*/
-  enumDesc(file_dspy_grpc_v1_module, 1);
-
-/**
  * How an ensemble combines the outputs of its programs.
  *
  * @generated from enum dspy_grpc.v1.EnsembleReduce
@@ -1268,5 +1033,5 @@ export enum EnsembleReduce {
  * Describes the enum dspy_grpc.v1.EnsembleReduce.
  */
 export const EnsembleReduceSchema: GenEnum<EnsembleReduce> = /*@__PURE__*/
-  enumDesc(file_dspy_grpc_v1_module, 2);
+  enumDesc(file_dspy_grpc_v1_module, 1);
 

@@ -10,19 +10,20 @@ import type { JobError, JobProgress, JobState } from "./job_pb.js";
 import { file_dspy_grpc_v1_job } from "./job_pb.js";
 import type { MetricSpec } from "./metric_pb.js";
 import { file_dspy_grpc_v1_metric } from "./metric_pb.js";
-import type { EnsembleReduce, LMSpec, ModuleSpec } from "./module_pb.js";
+import type { EnsembleReduce, ModuleSpec } from "./module_pb.js";
 import { file_dspy_grpc_v1_module } from "./module_pb.js";
 import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb.js";
 import { file_google_api_resource } from "../../google/api/resource_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
+import type { LMSpec } from "./lm_spec_pb.js";
 
 /**
  * Describes the file dspy_grpc/v1/optimization.proto.
  */
 export const file_dspy_grpc_v1_optimization: GenFile = /*@__PURE__*/
-  fileDesc("Ch9kc3B5X2dycGMvdjEvb3B0aW1pemF0aW9uLnByb3RvEgxkc3B5X2dycGMudjEi3QkKDE9wdGltaXphdGlvbhISCgRuYW1lGAEgASgJQgTiQQEIEhUKB3Byb2dyYW0YAiABKAlCBOJBAQISHgoQcHJvZ3JhbV9yZXZpc2lvbhgDIAEoCUIE4kEBAxIPCgdkYXRhc2V0GAQgASgJEikKBXNwbGl0GAUgASgLMhouZHNweV9ncnBjLnYxLkRhdGFzZXRTcGxpdBIoCgZtZXRyaWMYBiABKAsyGC5kc3B5X2dycGMudjEuTWV0cmljU3BlYxI4ChBsYWJlbGVkX2Zld19zaG90GAcgASgLMhwuZHNweV9ncnBjLnYxLkxhYmVsZWRGZXdTaG90SAASPAoSYm9vdHN0cmFwX2Zld19zaG90GAggASgLMh4uZHNweV9ncnBjLnYxLkJvb3RzdHJhcEZld1Nob3RIABJHCg1yYW5kb21fc2VhcmNoGAkgASgLMi4uZHNweV9ncnBjLnYxLkJvb3RzdHJhcEZld1Nob3RXaXRoUmFuZG9tU2VhcmNoSAASJAoFY29wcm8YCiABKAsyEy5kc3B5X2dycGMudjEuQ09QUk9IABIpCghtaXByb192MhgLIAEoCzIVLmRzcHlfZ3JwYy52MS5NSVBST3YySAASKgoIZW5zZW1ibGUYGiABKAsyFi5kc3B5X2dycGMudjEuRW5zZW1ibGVIABIwCgxrbm5fZmV3X3Nob3QYHiABKAsyGC5kc3B5X2dycGMudjEuS05ORmV3U2hvdEgAEiUKB3Rhc2tfbG0YDCABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEigKCnRlYWNoZXJfbG0YDSABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEicKCXByb21wdF9sbRgOIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMSEwoLbnVtX3RocmVhZHMYDyABKAUSFwoKbWF4X2Vycm9ycxgQIAEoBUgBiAEBEhAKCGFjdGl2YXRlGBEgASgIEhQKDGRpc3BsYXlfbmFtZRgSIAEoCRIrCgVzdGF0ZRgTIAEoDjIWLmRzcHlfZ3JwYy52MS5Kb2JTdGF0ZUIE4kEBAxIxCghwcm9ncmVzcxgUIAEoCzIZLmRzcHlfZ3JwYy52MS5Kb2JQcm9ncmVzc0IE4kEBAxI2CgZyZXN1bHQYFSABKAsyIC5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uUmVzdWx0QgTiQQEDEisKBWVycm9yGBYgASgLMhYuZHNweV9ncnBjLnYxLkpvYkVycm9yQgTiQQEDEjUKC2NyZWF0ZV90aW1lGBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI0CgpzdGFydF90aW1lGBggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIyCghlbmRfdGltZRgZIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQM6WupBVwoaZHNweS1ncnBjLmRldi9PcHRpbWl6YXRpb24SHG9wdGltaXphdGlvbnMve29wdGltaXphdGlvbn0qDW9wdGltaXphdGlvbnMyDG9wdGltaXphdGlvbkILCglvcHRpbWl6ZXJCDQoLX21heF9lcnJvcnMiRgoOTGFiZWxlZEZld1Nob3QSDgoBaxgBIAEoBUgAiAEBEhMKBnNhbXBsZRgCIAEoCEgBiAEBQgQKAl9rQgkKB19zYW1wbGUi5AEKEEJvb3RzdHJhcEZld1Nob3QSIwoWbWF4X2Jvb3RzdHJhcHBlZF9kZW1vcxgBIAEoBUgAiAEBEh4KEW1heF9sYWJlbGVkX2RlbW9zGAIgASgFSAGIAQESFwoKbWF4X3JvdW5kcxgDIAEoBUgCiAEBEh0KEG1ldHJpY190aHJlc2hvbGQYBCABKAFIA4gBAUIZChdfbWF4X2Jvb3RzdHJhcHBlZF9kZW1vc0IUChJfbWF4X2xhYmVsZWRfZGVtb3NCDQoLX21heF9yb3VuZHNCEwoRX21ldHJpY190aHJlc2hvbGQi4gIKIEJvb3RzdHJhcEZld1Nob3RXaXRoUmFuZG9tU2VhcmNoEiMKFm1heF9ib290c3RyYXBwZWRfZGVtb3MYASABKAVIAIgBARIeChFtYXhfbGFiZWxlZF9kZW1vcxgCIAEoBUgBiAEBEhcKCm1heF9yb3VuZHMYAyABKAVIAogBARIdChBtZXRyaWNfdGhyZXNob2xkGAQgASgBSAOIAQESIwoWbnVtX2NhbmRpZGF0ZV9wcm9ncmFtcxgFIAEoBUgEiAEBEhoKDXN0b3BfYXRfc2NvcmUYBiABKAFIBYgBAUIZChdfbWF4X2Jvb3RzdHJhcHBlZF9kZW1vc0IUChJfbWF4X2xhYmVsZWRfZGVtb3NCDQoLX21heF9yb3VuZHNCEwoRX21ldHJpY190aHJlc2hvbGRCGQoXX251bV9jYW5kaWRhdGVfcHJvZ3JhbXNCEAoOX3N0b3BfYXRfc2NvcmUiewoFQ09QUk8SFAoHYnJlYWR0aBgBIAEoBUgAiAEBEhIKBWRlcHRoGAIgASgFSAGIAQESHQoQaW5pdF90ZW1wZXJhdHVyZRgDIAEoAUgCiAEBQgoKCF9icmVhZHRoQggKBl9kZXB0aEITChFfaW5pdF90ZW1wZXJhdHVyZSKzBgoHTUlQUk92MhIMCgRhdXRvGAEgASgJEhsKDm51bV9jYW5kaWRhdGVzGAIgASgFSACIAQESFwoKbnVtX3RyaWFscxgDIAEoBUgBiAEBEiMKFm1heF9ib290c3RyYXBwZWRfZGVtb3MYBCABKAVIAogBARIeChFtYXhfbGFiZWxlZF9kZW1vcxgFIAEoBUgDiAEBEhYKCW1pbmliYXRjaBgGIAEoCEgEiAEBEhsKDm1pbmliYXRjaF9zaXplGAcgASgFSAWIAQESJgoZbWluaWJhdGNoX2Z1bGxfZXZhbF9zdGVwcxgIIAEoBUgGiAEBEh0KEGluaXRfdGVtcGVyYXR1cmUYCSABKAFIB4gBARIRCgRzZWVkGAogASgDSAiIAQESHQoQbWV0cmljX3RocmVzaG9sZBgLIAEoAUgJiAEBEiMKFnByb2dyYW1fYXdhcmVfcHJvcG9zZXIYDCABKAhICogBARIgChNkYXRhX2F3YXJlX3Byb3Bvc2VyGA0gASgISAuIAQESHwoSdGlwX2F3YXJlX3Byb3Bvc2VyGA4gASgISAyIAQESIwoWZmV3c2hvdF9hd2FyZV9wcm9wb3NlchgPIAEoCEgNiAEBEiEKFHZpZXdfZGF0YV9iYXRjaF9zaXplGBAgASgFSA6IAQFCEQoPX251bV9jYW5kaWRhdGVzQg0KC19udW1fdHJpYWxzQhkKF19tYXhfYm9vdHN0cmFwcGVkX2RlbW9zQhQKEl9tYXhfbGFiZWxlZF9kZW1vc0IMCgpfbWluaWJhdGNoQhEKD19taW5pYmF0Y2hfc2l6ZUIcChpfbWluaWJhdGNoX2Z1bGxfZXZhbF9zdGVwc0ITChFfaW5pdF90ZW1wZXJhdHVyZUIHCgVfc2VlZEITChFfbWV0cmljX3RocmVzaG9sZEIZChdfcHJvZ3JhbV9hd2FyZV9wcm9wb3NlckIWChRfZGF0YV9hd2FyZV9wcm9wb3NlckIVChNfdGlwX2F3YXJlX3Byb3Bvc2VyQhkKF19mZXdzaG90X2F3YXJlX3Byb3Bvc2VyQhcKFV92aWV3X2RhdGFfYmF0Y2hfc2l6ZSJ1CghFbnNlbWJsZRIQCghwcm9ncmFtcxgBIAMoCRIsCgZyZWR1Y2UYAiABKA4yHC5kc3B5X2dycGMudjEuRW5zZW1ibGVSZWR1Y2USDAoEc2l6ZRgDIAEoBRIMCgRzZWVkGAQgASgDEg0KBWZpZWxkGAUgASgJItoBCgpLTk5GZXdTaG90Eg8KAWsYASABKAVCBOJBAQISHQoPZW1iZWRkaW5nX21vZGVsGAIgASgJQgTiQQECEiMKFm1heF9ib290c3RyYXBwZWRfZGVtb3MYAyABKAVIAIgBARIeChFtYXhfbGFiZWxlZF9kZW1vcxgEIAEoBUgBiAEBEhcKCm1heF9yb3VuZHMYBSABKAVIAogBAUIZChdfbWF4X2Jvb3RzdHJhcHBlZF9kZW1vc0IUChJfbWF4X2xhYmVsZWRfZGVtb3NCDQoLX21heF9yb3VuZHMigQEKEk9wdGltaXphdGlvblJlc3VsdBIYChBwcm9ncmFtX3JldmlzaW9uGAEgASgJEhEKCWFjdGl2YXRlZBgCIAEoCBIXCgpiZXN0X3Njb3JlGAMgASgBSACIAQESFgoOYmVzdF9jYW5kaWRhdGUYBCABKAVCDQoLX2Jlc3Rfc2NvcmUifQoVT3B0aW1pemF0aW9uQ2FuZGlkYXRlEg0KBWluZGV4GAEgASgFEg0KBWxhYmVsGAIgASgJEhIKBXNjb3JlGAMgASgBSACIAQESKAoGbW9kdWxlGAQgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNCCAoGX3Njb3JlImwKGUNyZWF0ZU9wdGltaXphdGlvblJlcXVlc3QSFwoPb3B0aW1pemF0aW9uX2lkGAEgASgJEjYKDG9wdGltaXphdGlvbhgCIAEoCzIaLmRzcHlfZ3JwYy52MS5PcHRpbWl6YXRpb25CBOJBAQIiSwoWR2V0T3B0aW1pemF0aW9uUmVxdWVzdBIxCgRuYW1lGAEgASgJQiPiQQEC+kEcChpkc3B5LWdycGMuZGV2L09wdGltaXphdGlvbiJBChhMaXN0T3B0aW1pemF0aW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiZwoZTGlzdE9wdGltaXphdGlvbnNSZXNwb25zZRIxCg1vcHRpbWl6YXRpb25zGAEgAygLMhouZHNweV9ncnBjLnYxLk9wdGltaXphdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiTgoZQ2FuY2VsT3B0aW1pemF0aW9uUmVxdWVzdBIxCgRuYW1lGAEgASgJQiPiQQEC+kEcChpkc3B5LWdycGMuZGV2L09wdGltaXphdGlvbiJNChhXYXRjaE9wdGltaXphdGlvblJlcXVlc3QSMQoEbmFtZRgBIAEoCUIj4kEBAvpBHAoaZHNweS1ncnBjLmRldi9PcHRpbWl6YXRpb24iTQoZV2F0Y2hPcHRpbWl6YXRpb25SZXNwb25zZRIwCgxvcHRpbWl6YXRpb24YASABKAsyGi5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uIn8KIUxpc3RPcHRpbWl6YXRpb25DYW5kaWRhdGVzUmVxdWVzdBIzCgZwYXJlbnQYASABKAlCI+JBAQL6QRwKGmRzcHktZ3JwYy5kZXYvT3B0aW1pemF0aW9uEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJInYKIkxpc3RPcHRpbWl6YXRpb25DYW5kaWRhdGVzUmVzcG9uc2USNwoKY2FuZGlkYXRlcxgBIAMoCzIjLmRzcHlfZ3JwYy52MS5PcHRpbWl6YXRpb25DYW5kaWRhdGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMu8EChNPcHRpbWl6YXRpb25TZXJ2aWNlElkKEkNyZWF0ZU9wdGltaXphdGlvbhInLmRzcHlfZ3JwYy52MS5DcmVhdGVPcHRpbWl6YXRpb25SZXF1ZXN0GhouZHNweV9ncnBjLnYxLk9wdGltaXphdGlvbhJTCg9HZXRPcHRpbWl6YXRpb24SJC5kc3B5X2dycGMudjEuR2V0T3B0aW1pemF0aW9uUmVxdWVzdBoaLmRzcHlfZ3JwYy52MS5PcHRpbWl6YXRpb24SZAoRTGlzdE9wdGltaXphdGlvbnMSJi5kc3B5X2dycGMudjEuTGlzdE9wdGltaXphdGlvbnNSZXF1ZXN0GicuZHNweV9ncnBjLnYxLkxpc3RPcHRpbWl6YXRpb25zUmVzcG9uc2USWQoSQ2FuY2VsT3B0aW1pemF0aW9uEicuZHNweV9ncnBjLnYxLkNhbmNlbE9wdGltaXphdGlvblJlcXVlc3QaGi5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uEmYKEVdhdGNoT3B0aW1pemF0aW9uEiYuZHNweV9ncnBjLnYxLldhdGNoT3B0aW1pemF0aW9uUmVxdWVzdBonLmRzcHlfZ3JwYy52MS5XYXRjaE9wdGltaXphdGlvblJlc3BvbnNlMAESfwoaTGlzdE9wdGltaXphdGlvbkNhbmRpZGF0ZXMSLy5kc3B5X2dycGMudjEuTGlzdE9wdGltaXphdGlvbkNhbmRpZGF0ZXNSZXF1ZXN0GjAuZHNweV9ncnBjLnYxLkxpc3RPcHRpbWl6YXRpb25DYW5kaWRhdGVzUmVzcG9uc2VCR1pFZ2l0aHViLmNvbS9kc3B5LWdycGMvZHNweS1ncnBjL2NsaWVudHMvZ28vZ2VuL2RzcHlfZ3JwYy92MTtkc3B5Z3JwY3YxYgZwcm90bzM", [file_dspy_grpc_v1_dataset, file_dspy_grpc_v1_job, file_dspy_grpc_v1_metric, file_dspy_grpc_v1_module, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp]);
+  fileDesc("Ch9kc3B5X2dycGMvdjEvb3B0aW1pemF0aW9uLnByb3RvEgxkc3B5X2dycGMudjEipwoKDE9wdGltaXphdGlvbhISCgRuYW1lGAEgASgJQgTiQQEIEhUKB3Byb2dyYW0YAiABKAlCBOJBAQISHgoQcHJvZ3JhbV9yZXZpc2lvbhgDIAEoCUIE4kEBAxIPCgdkYXRhc2V0GAQgASgJEikKBXNwbGl0GAUgASgLMhouZHNweV9ncnBjLnYxLkRhdGFzZXRTcGxpdBIoCgZtZXRyaWMYBiABKAsyGC5kc3B5X2dycGMudjEuTWV0cmljU3BlYxI4ChBsYWJlbGVkX2Zld19zaG90GAcgASgLMhwuZHNweV9ncnBjLnYxLkxhYmVsZWRGZXdTaG90SAASPAoSYm9vdHN0cmFwX2Zld19zaG90GAggASgLMh4uZHNweV9ncnBjLnYxLkJvb3RzdHJhcEZld1Nob3RIABJHCg1yYW5kb21fc2VhcmNoGAkgASgLMi4uZHNweV9ncnBjLnYxLkJvb3RzdHJhcEZld1Nob3RXaXRoUmFuZG9tU2VhcmNoSAASJAoFY29wcm8YCiABKAsyEy5kc3B5X2dycGMudjEuQ09QUk9IABIpCghtaXByb192MhgLIAEoCzIVLmRzcHlfZ3JwYy52MS5NSVBST3YySAASKgoIZW5zZW1ibGUYGiABKAsyFi5kc3B5X2dycGMudjEuRW5zZW1ibGVIABIwCgxrbm5fZmV3X3Nob3QYHiABKAsyGC5kc3B5X2dycGMudjEuS05ORmV3U2hvdEgAEiIKBGdlcGEYHyABKAsyEi5kc3B5X2dycGMudjEuR0VQQUgAEiQKBXNpbWJhGCAgASgLMhMuZHNweV9ncnBjLnYxLlNJTUJBSAASJQoHdGFza19sbRgMIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMSKAoKdGVhY2hlcl9sbRgNIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMSJwoJcHJvbXB0X2xtGA4gASgLMhQuZHNweV9ncnBjLnYxLkxNU3BlYxITCgtudW1fdGhyZWFkcxgPIAEoBRIXCgptYXhfZXJyb3JzGBAgASgFSAGIAQESEAoIYWN0aXZhdGUYESABKAgSFAoMZGlzcGxheV9uYW1lGBIgASgJEisKBXN0YXRlGBMgASgOMhYuZHNweV9ncnBjLnYxLkpvYlN0YXRlQgTiQQEDEjEKCHByb2dyZXNzGBQgASgLMhkuZHNweV9ncnBjLnYxLkpvYlByb2dyZXNzQgTiQQEDEjYKBnJlc3VsdBgVIAEoCzIgLmRzcHlfZ3JwYy52MS5PcHRpbWl6YXRpb25SZXN1bHRCBOJBAQMSKwoFZXJyb3IYFiABKAsyFi5kc3B5X2dycGMudjEuSm9iRXJyb3JCBOJBAQMSNQoLY3JlYXRlX3RpbWUYFyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjQKCnN0YXJ0X3RpbWUYGCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjIKCGVuZF90aW1lGBkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAzpa6kFXChpkc3B5LWdycGMuZGV2L09wdGltaXphdGlvbhIcb3B0aW1pemF0aW9ucy97b3B0aW1pemF0aW9ufSoNb3B0aW1pemF0aW9uczIMb3B0aW1pemF0aW9uQgsKCW9wdGltaXplckINCgtfbWF4X2Vycm9ycyJGCg5MYWJlbGVkRmV3U2hvdBIOCgFrGAEgASgFSACIAQESEwoGc2FtcGxlGAIgASgISAGIAQFCBAoCX2tCCQoHX3NhbXBsZSLkAQoQQm9vdHN0cmFwRmV3U2hvdBIjChZtYXhfYm9vdHN0cmFwcGVkX2RlbW9zGAEgASgFSACIAQESHgoRbWF4X2xhYmVsZWRfZGVtb3MYAiABKAVIAYgBARIXCgptYXhfcm91bmRzGAMgASgFSAKIAQESHQoQbWV0cmljX3RocmVzaG9sZBgEIAEoAUgDiAEBQhkKF19tYXhfYm9vdHN0cmFwcGVkX2RlbW9zQhQKEl9tYXhfbGFiZWxlZF9kZW1vc0INCgtfbWF4X3JvdW5kc0ITChFfbWV0cmljX3RocmVzaG9sZCLiAgogQm9vdHN0cmFwRmV3U2hvdFdpdGhSYW5kb21TZWFyY2gSIwoWbWF4X2Jvb3RzdHJhcHBlZF9kZW1vcxgBIAEoBUgAiAEBEh4KEW1heF9sYWJlbGVkX2RlbW9zGAIgASgFSAGIAQESFwoKbWF4X3JvdW5kcxgDIAEoBUgCiAEBEh0KEG1ldHJpY190aHJlc2hvbGQYBCABKAFIA4gBARIjChZudW1fY2FuZGlkYXRlX3Byb2dyYW1zGAUgASgFSASIAQESGgoNc3RvcF9hdF9zY29yZRgGIAEoAUgFiAEBQhkKF19tYXhfYm9vdHN0cmFwcGVkX2RlbW9zQhQKEl9tYXhfbGFiZWxlZF9kZW1vc0INCgtfbWF4X3JvdW5kc0ITChFfbWV0cmljX3RocmVzaG9sZEIZChdfbnVtX2NhbmRpZGF0ZV9wcm9ncmFtc0IQCg5fc3RvcF9hdF9zY29yZSJ7CgVDT1BSTxIUCgdicmVhZHRoGAEgASgFSACIAQESEgoFZGVwdGgYAiABKAVIAYgBARIdChBpbml0X3RlbXBlcmF0dXJlGAMgASgBSAKIAQFCCgoIX2JyZWFkdGhCCAoGX2RlcHRoQhMKEV9pbml0X3RlbXBlcmF0dXJlIrMGCgdNSVBST3YyEgwKBGF1dG8YASABKAkSGwoObnVtX2NhbmRpZGF0ZXMYAiABKAVIAIgBARIXCgpudW1fdHJpYWxzGAMgASgFSAGIAQESIwoWbWF4X2Jvb3RzdHJhcHBlZF9kZW1vcxgEIAEoBUgCiAEBEh4KEW1heF9sYWJlbGVkX2RlbW9zGAUgASgFSAOIAQESFgoJbWluaWJhdGNoGAYgASgISASIAQESGwoObWluaWJhdGNoX3NpemUYByABKAVIBYgBARImChltaW5pYmF0Y2hfZnVsbF9ldmFsX3N0ZXBzGAggASgFSAaIAQESHQoQaW5pdF90ZW1wZXJhdHVyZRgJIAEoAUgHiAEBEhEKBHNlZWQYCiABKANICIgBARIdChBtZXRyaWNfdGhyZXNob2xkGAsgASgBSAmIAQESIwoWcHJvZ3JhbV9hd2FyZV9wcm9wb3NlchgMIAEoCEgKiAEBEiAKE2RhdGFfYXdhcmVfcHJvcG9zZXIYDSABKAhIC4gBARIfChJ0aXBfYXdhcmVfcHJvcG9zZXIYDiABKAhIDIgBARIjChZmZXdzaG90X2F3YXJlX3Byb3Bvc2VyGA8gASgISA2IAQESIQoUdmlld19kYXRhX2JhdGNoX3NpemUYECABKAVIDogBAUIRCg9fbnVtX2NhbmRpZGF0ZXNCDQoLX251bV90cmlhbHNCGQoXX21heF9ib290c3RyYXBwZWRfZGVtb3NCFAoSX21heF9sYWJlbGVkX2RlbW9zQgwKCl9taW5pYmF0Y2hCEQoPX21pbmliYXRjaF9zaXplQhwKGl9taW5pYmF0Y2hfZnVsbF9ldmFsX3N0ZXBzQhMKEV9pbml0X3RlbXBlcmF0dXJlQgcKBV9zZWVkQhMKEV9tZXRyaWNfdGhyZXNob2xkQhkKF19wcm9ncmFtX2F3YXJlX3Byb3Bvc2VyQhYKFF9kYXRhX2F3YXJlX3Byb3Bvc2VyQhUKE190aXBfYXdhcmVfcHJvcG9zZXJCGQoXX2Zld3Nob3RfYXdhcmVfcHJvcG9zZXJCFwoVX3ZpZXdfZGF0YV9iYXRjaF9zaXplInUKCEVuc2VtYmxlEhAKCHByb2dyYW1zGAEgAygJEiwKBnJlZHVjZRgCIAEoDjIcLmRzcHlfZ3JwYy52MS5FbnNlbWJsZVJlZHVjZRIMCgRzaXplGAMgASgFEgwKBHNlZWQYBCABKAMSDQoFZmllbGQYBSABKAkijgIKCktOTkZld1Nob3QSDwoBaxgBIAEoBUIE4kEBAhIdCg9lbWJlZGRpbmdfbW9kZWwYAiABKAlCBOJBAQISIwoWbWF4X2Jvb3RzdHJhcHBlZF9kZW1vcxgDIAEoBUgAiAEBEh4KEW1heF9sYWJlbGVkX2RlbW9zGAQgASgFSAGIAQESFwoKbWF4X3JvdW5kcxgFIAEoBUgCiAEBEjIKEGJvb3RzdHJhcF9tZXRyaWMYBiABKAsyGC5kc3B5X2dycGMudjEuTWV0cmljU3BlY0IZChdfbWF4X2Jvb3RzdHJhcHBlZF9kZW1vc0IUChJfbWF4X2xhYmVsZWRfZGVtb3NCDQoLX21heF9yb3VuZHMixwQKBEdFUEESDAoEYXV0bxgBIAEoCRIbCg5tYXhfZnVsbF9ldmFscxgCIAEoBUgAiAEBEh0KEG1heF9tZXRyaWNfY2FsbHMYAyABKAVIAYgBARIxCg1yZWZsZWN0aW9uX2xtGAQgASgLMhQuZHNweV9ncnBjLnYxLkxNU3BlY0IE4kEBAhImChlyZWZsZWN0aW9uX21pbmliYXRjaF9zaXplGAUgASgFSAKIAQESJAocY2FuZGlkYXRlX3NlbGVjdGlvbl9zdHJhdGVneRgGIAEoCRIfChJza2lwX3BlcmZlY3Rfc2NvcmUYByABKAhIA4gBARIaChJjb21wb25lbnRfc2VsZWN0b3IYCCABKAkSFgoJdXNlX21lcmdlGAkgASgISASIAQESIgoVbWF4X21lcmdlX2ludm9jYXRpb25zGAogASgFSAWIAQESGgoNZmFpbHVyZV9zY29yZRgLIAEoAUgGiAEBEhoKDXBlcmZlY3Rfc2NvcmUYDCABKAFIB4gBARIRCgRzZWVkGA0gASgDSAiIAQFCEQoPX21heF9mdWxsX2V2YWxzQhMKEV9tYXhfbWV0cmljX2NhbGxzQhwKGl9yZWZsZWN0aW9uX21pbmliYXRjaF9zaXplQhUKE19za2lwX3BlcmZlY3Rfc2NvcmVCDAoKX3VzZV9tZXJnZUIYChZfbWF4X21lcmdlX2ludm9jYXRpb25zQhAKDl9mYWlsdXJlX3Njb3JlQhAKDl9wZXJmZWN0X3Njb3JlQgcKBV9zZWVkIosDCgVTSU1CQRISCgVic2l6ZRgBIAEoBUgAiAEBEhsKDm51bV9jYW5kaWRhdGVzGAIgASgFSAGIAQESFgoJbWF4X3N0ZXBzGAMgASgFSAKIAQESFgoJbWF4X2RlbW9zGAQgASgFSAOIAQESJAoXZGVtb19pbnB1dF9maWVsZF9tYXhsZW4YBSABKAVIBIgBARIlChh0ZW1wZXJhdHVyZV9mb3Jfc2FtcGxpbmcYBiABKAFIBYgBARInChp0ZW1wZXJhdHVyZV9mb3JfY2FuZGlkYXRlcxgHIAEoAUgGiAEBEhEKBHNlZWQYCCABKANIB4gBAUIICgZfYnNpemVCEQoPX251bV9jYW5kaWRhdGVzQgwKCl9tYXhfc3RlcHNCDAoKX21heF9kZW1vc0IaChhfZGVtb19pbnB1dF9maWVsZF9tYXhsZW5CGwoZX3RlbXBlcmF0dXJlX2Zvcl9zYW1wbGluZ0IdChtfdGVtcGVyYXR1cmVfZm9yX2NhbmRpZGF0ZXNCBwoFX3NlZWQigQEKEk9wdGltaXphdGlvblJlc3VsdBIYChBwcm9ncmFtX3JldmlzaW9uGAEgASgJEhEKCWFjdGl2YXRlZBgCIAEoCBIXCgpiZXN0X3Njb3JlGAMgASgBSACIAQESFgoOYmVzdF9jYW5kaWRhdGUYBCABKAVCDQoLX2Jlc3Rfc2NvcmUiwwEKFU9wdGltaXphdGlvbkNhbmRpZGF0ZRINCgVpbmRleBgBIAEoBRINCgVsYWJlbBgCIAEoCRISCgVzY29yZRgDIAEoAUgAiAEBEigKBm1vZHVsZRgEIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjEg8KB3BhcmVudHMYBSADKAUSGgoSY2hhbmdlZF9wcmVkaWN0b3JzGAYgAygJEhcKD2luc3RhbmNlX3Njb3JlcxgHIAMoAUIICgZfc2NvcmUibAoZQ3JlYXRlT3B0aW1pemF0aW9uUmVxdWVzdBIXCg9vcHRpbWl6YXRpb25faWQYASABKAkSNgoMb3B0aW1pemF0aW9uGAIgASgLMhouZHNweV9ncnBjLnYxLk9wdGltaXphdGlvbkIE4kEBAiJLChZHZXRPcHRpbWl6YXRpb25SZXF1ZXN0EjEKBG5hbWUYASABKAlCI+JBAQL6QRwKGmRzcHktZ3JwYy5kZXYvT3B0aW1pemF0aW9uIkEKGExpc3RPcHRpbWl6YXRpb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJnChlMaXN0T3B0aW1pemF0aW9uc1Jlc3BvbnNlEjEKDW9wdGltaXphdGlvbnMYASADKAsyGi5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJOChlDYW5jZWxPcHRpbWl6YXRpb25SZXF1ZXN0EjEKBG5hbWUYASABKAlCI+JBAQL6QRwKGmRzcHktZ3JwYy5kZXYvT3B0aW1pemF0aW9uIk0KGFdhdGNoT3B0aW1pemF0aW9uUmVxdWVzdBIxCgRuYW1lGAEgASgJQiPiQQEC+kEcChpkc3B5LWdycGMuZGV2L09wdGltaXphdGlvbiJNChlXYXRjaE9wdGltaXphdGlvblJlc3BvbnNlEjAKDG9wdGltaXphdGlvbhgBIAEoCzIaLmRzcHlfZ3JwYy52MS5PcHRpbWl6YXRpb24ifwohTGlzdE9wdGltaXphdGlvbkNhbmRpZGF0ZXNSZXF1ZXN0EjMKBnBhcmVudBgBIAEoCUIj4kEBAvpBHAoaZHNweS1ncnBjLmRldi9PcHRpbWl6YXRpb24SEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkidgoiTGlzdE9wdGltaXphdGlvbkNhbmRpZGF0ZXNSZXNwb25zZRI3CgpjYW5kaWRhdGVzGAEgAygLMiMuZHNweV9ncnBjLnYxLk9wdGltaXphdGlvbkNhbmRpZGF0ZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAky7wQKE09wdGltaXphdGlvblNlcnZpY2USWQoSQ3JlYXRlT3B0aW1pemF0aW9uEicuZHNweV9ncnBjLnYxLkNyZWF0ZU9wdGltaXphdGlvblJlcXVlc3QaGi5kc3B5X2dycGMudjEuT3B0aW1pemF0aW9uElMKD0dldE9wdGltaXphdGlvbhIkLmRzcHlfZ3JwYy52MS5HZXRPcHRpbWl6YXRpb25SZXF1ZXN0GhouZHNweV9ncnBjLnYxLk9wdGltaXphdGlvbhJkChFMaXN0T3B0aW1pemF0aW9ucxImLmRzcHlfZ3JwYy52MS5MaXN0T3B0aW1pemF0aW9uc1JlcXVlc3QaJy5kc3B5X2dycGMudjEuTGlzdE9wdGltaXphdGlvbnNSZXNwb25zZRJZChJDYW5jZWxPcHRpbWl6YXRpb24SJy5kc3B5X2dycGMudjEuQ2FuY2VsT3B0aW1pemF0aW9uUmVxdWVzdBoaLmRzcHlfZ3JwYy52MS5PcHRpbWl6YXRpb24SZgoRV2F0Y2hPcHRpbWl6YXRpb24SJi5kc3B5X2dycGMudjEuV2F0Y2hPcHRpbWl6YXRpb25SZXF1ZXN0GicuZHNweV9ncnBjLnYxLldhdGNoT3B0aW1pemF0aW9uUmVzcG9uc2UwARJ/ChpMaXN0T3B0aW1pemF0aW9uQ2FuZGlkYXRlcxIvLmRzcHlfZ3JwYy52MS5MaXN0T3B0aW1pemF0aW9uQ2FuZGlkYXRlc1JlcXVlc3QaMC5kc3B5X2dycGMudjEuTGlzdE9wdGltaXphdGlvbkNhbmRpZGF0ZXNSZXNwb25zZUJHWkVnaXRodWIuY29tL2RzcHktZ3JwYy9kc3B5LWdycGMvY2xpZW50cy9nby9nZW4vZHNweV9ncnBjL3YxO2RzcHlncnBjdjFiBnByb3RvMw", [file_dspy_grpc_v1_dataset, file_dspy_grpc_v1_job, file_dspy_grpc_v1_metric, file_dspy_grpc_v1_module, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp]);
 
 /**
  * An optimization job. Every number in it is bounded (each field says how); the bounds marked
@@ -140,6 +141,22 @@ export type Optimization = Message<"dspy_grpc.v1.Optimization"> & {
      */
     value: KNNFewShot;
     case: "knnFewShot";
+  } | {
+    /**
+     * dspy.GEPA: reflective prompt evolution.
+     *
+     * @generated from field: dspy_grpc.v1.GEPA gepa = 31;
+     */
+    value: GEPA;
+    case: "gepa";
+  } | {
+    /**
+     * dspy.SIMBA: stochastic introspective mini-batch ascent.
+     *
+     * @generated from field: dspy_grpc.v1.SIMBA simba = 32;
+     */
+    value: SIMBA;
+    case: "simba";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -608,8 +625,9 @@ export const EnsembleSchema: GenMessage<Ensemble> = /*@__PURE__*/
  * `knn_few_shot` module (see module.proto): on each call it bootstraps demos from the `k` examples
  * nearest the inputs, with the program as student and the teacher (`teacher_lm`, if set), and
  * answers with them. DSPy's compile evaluates nothing; with a `split` the job scores the program on
- * the dev part (`best_score`, one candidate "knn"). The job's metric is used only for that score:
- * the per-call bootstrap accepts every teacher run that completes (DSPy's default metric=None).
+ * the dev part (`best_score`, one candidate "knn"). The job's metric is used for that score; the
+ * per-call bootstrap accepts every teacher run that completes (DSPy's default metric=None) unless
+ * `bootstrap_metric` is set.
  *
  * @generated from message dspy_grpc.v1.KNNFewShot
  */
@@ -648,6 +666,13 @@ export type KNNFewShot = Message<"dspy_grpc.v1.KNNFewShot"> & {
    * @generated from field: optional int32 max_rounds = 5;
    */
   maxRounds?: number | undefined;
+
+  /**
+   * The metric the per-call bootstrap keeps demos by (KNNFewShotModule.metric). Unset: none.
+   *
+   * @generated from field: dspy_grpc.v1.MetricSpec bootstrap_metric = 6;
+   */
+  bootstrapMetric?: MetricSpec | undefined;
 };
 
 /**
@@ -656,6 +681,205 @@ export type KNNFewShot = Message<"dspy_grpc.v1.KNNFewShot"> & {
  */
 export const KNNFewShotSchema: GenMessage<KNNFewShot> = /*@__PURE__*/
   messageDesc(file_dspy_grpc_v1_optimization, 7);
+
+/**
+ * dspy.GEPA (DSPy 3.4.1, run on the `gepa` 0.1.4 engine DSPy pins): evolves each predictor's
+ * instructions. Each step picks a candidate from the Pareto frontier of per-validation-example best
+ * scores (or the current best), runs it on a reflective minibatch of the trainset, shows the
+ * reflection LM each chosen predictor's inputs, outputs and the metric's feedback (MetricSpec
+ * feedback; DSPy's ScoreWithFeedback), and asks it (a JSON-adapter prompt, DSPy's
+ * ProposeInstruction) for a new instruction. A child that beats its parent on the minibatch is
+ * scored on the whole valset and joins the pool; merges combine two frontier candidates. The result
+ * is the candidate with the best average valset score. Without a split the trainset is the valset.
+ *
+ * The budget is set by exactly one of `auto`, `max_full_evals` and `max_metric_calls` (metric calls
+ * = program runs scored), computed and checked (at most 100000) when the job is created.
+ * Examples that fail score `failure_score`; a predictor call that does not parse is not shown to the
+ * reflection LM (DSPy's add_format_failure_as_feedback=False).
+ *
+ * @generated from message dspy_grpc.v1.GEPA
+ */
+export type GEPA = Message<"dspy_grpc.v1.GEPA"> & {
+  /**
+   * "light", "medium" or "heavy": DSPy's auto budget (6, 12 or 18 candidates' worth of metric calls).
+   *
+   * @generated from field: string auto = 1;
+   */
+  auto: string;
+
+  /**
+   * Full evaluations: max_full_evals * (trainset + valset size) metric calls; 1 to 1000.
+   *
+   * @generated from field: optional int32 max_full_evals = 2;
+   */
+  maxFullEvals?: number | undefined;
+
+  /**
+   * Metric calls; 1 to 100000.
+   *
+   * @generated from field: optional int32 max_metric_calls = 3;
+   */
+  maxMetricCalls?: number | undefined;
+
+  /**
+   * The LM that reflects and proposes instructions (any configured model). Required.
+   *
+   * @generated from field: dspy_grpc.v1.LMSpec reflection_lm = 4;
+   */
+  reflectionLm?: LMSpec | undefined;
+
+  /**
+   * Examples per reflective minibatch; default 3, 1 to 100.
+   *
+   * @generated from field: optional int32 reflection_minibatch_size = 5;
+   */
+  reflectionMinibatchSize?: number | undefined;
+
+  /**
+   * "pareto" (default: sample a frontier candidate, weighted by how many validation examples it is
+   * best on) or "current_best".
+   *
+   * @generated from field: string candidate_selection_strategy = 6;
+   */
+  candidateSelectionStrategy: string;
+
+  /**
+   * Skip reflecting when the minibatch scores are all `perfect_score`; default true.
+   *
+   * @generated from field: optional bool skip_perfect_score = 7;
+   */
+  skipPerfectScore?: boolean | undefined;
+
+  /**
+   * Which predictors each step updates: "round_robin" (default: one at a time, in order) or "all".
+   *
+   * @generated from field: string component_selector = 8;
+   */
+  componentSelector: string;
+
+  /**
+   * Try merging two frontier candidates after a step that found a new one; default true.
+   *
+   * @generated from field: optional bool use_merge = 9;
+   */
+  useMerge?: boolean | undefined;
+
+  /**
+   * Merges at most; default 5, 0 to 100.
+   *
+   * @generated from field: optional int32 max_merge_invocations = 10;
+   */
+  maxMergeInvocations?: number | undefined;
+
+  /**
+   * The score of an example whose program run fails; default 0 (any finite number).
+   *
+   * @generated from field: optional double failure_score = 11;
+   */
+  failureScore?: number | undefined;
+
+  /**
+   * The best score the metric gives; default 1 (any finite number).
+   *
+   * @generated from field: optional double perfect_score = 12;
+   */
+  perfectScore?: number | undefined;
+
+  /**
+   * Seed of the candidate, minibatch and trace sampling; default 0.
+   *
+   * @generated from field: optional int64 seed = 13;
+   */
+  seed?: bigint | undefined;
+};
+
+/**
+ * Describes the message dspy_grpc.v1.GEPA.
+ * Use `create(GEPASchema)` to create a new message.
+ */
+export const GEPASchema: GenMessage<GEPA> = /*@__PURE__*/
+  messageDesc(file_dspy_grpc_v1_optimization, 8);
+
+/**
+ * dspy.SIMBA (DSPy 3.4.1): each of `max_steps` steps runs a mini-batch of `bsize` training examples
+ * `num_candidates` times (programs drawn from the best so far by a softmax over their mini-batch
+ * scores, on the task LM at temperature 1.0 with distinct rollout ids), then builds up to
+ * `num_candidates + 1` new programs from the examples whose runs differ most: either the best run's
+ * predictor calls become demos, or the prompt model (`prompt_lm`; DSPy's OfferFeedback) compares the
+ * best and worst runs -- with the metric's feedback -- and each predictor's instructions get its
+ * advice appended. New programs are scored on the mini-batch; each step's best is a winner, and the
+ * baseline and evenly spaced winners are finally scored on the whole trainset (candidates "baseline",
+ * "winner of step N"). Planned program runs (max_steps * bsize * (2 * num_candidates + 1) + (num_candidates
+ * + 1) * trainset size) must be at most 100000.
+ *
+ * @generated from message dspy_grpc.v1.SIMBA
+ */
+export type SIMBA = Message<"dspy_grpc.v1.SIMBA"> & {
+  /**
+   * Mini-batch size; default 32, 1 to 1000 and at most the trainset's size.
+   *
+   * @generated from field: optional int32 bsize = 1;
+   */
+  bsize?: number | undefined;
+
+  /**
+   * Runs per example and new programs per step (minus one); default 6, 1 to 64.
+   *
+   * @generated from field: optional int32 num_candidates = 2;
+   */
+  numCandidates?: number | undefined;
+
+  /**
+   * Steps; default 8, 1 to 100.
+   *
+   * @generated from field: optional int32 max_steps = 3;
+   */
+  maxSteps?: number | undefined;
+
+  /**
+   * Demos a predictor holds before SIMBA starts dropping some; default 4, 0 to 64 (0: only rules).
+   *
+   * @generated from field: optional int32 max_demos = 4;
+   */
+  maxDemos?: number | undefined;
+
+  /**
+   * Characters of an input field kept in a new demo; default 100000, 0 (no limit) to 1000000.
+   *
+   * @generated from field: optional int32 demo_input_field_maxlen = 5;
+   */
+  demoInputFieldMaxlen?: number | undefined;
+
+  /**
+   * Softmax temperature for picking the programs that run the mini-batch; default 0.2, above 0 and
+   * at most 100.
+   *
+   * @generated from field: optional double temperature_for_sampling = 6;
+   */
+  temperatureForSampling?: number | undefined;
+
+  /**
+   * Softmax temperature for picking the program a new candidate starts from; default 0.2, above 0
+   * and at most 100.
+   *
+   * @generated from field: optional double temperature_for_candidates = 7;
+   */
+  temperatureForCandidates?: number | undefined;
+
+  /**
+   * Seed of every random draw; default 0.
+   *
+   * @generated from field: optional int64 seed = 8;
+   */
+  seed?: bigint | undefined;
+};
+
+/**
+ * Describes the message dspy_grpc.v1.SIMBA.
+ * Use `create(SIMBASchema)` to create a new message.
+ */
+export const SIMBASchema: GenMessage<SIMBA> = /*@__PURE__*/
+  messageDesc(file_dspy_grpc_v1_optimization, 9);
 
 /**
  * The outcome of a finished optimization.
@@ -697,7 +921,7 @@ export type OptimizationResult = Message<"dspy_grpc.v1.OptimizationResult"> & {
  * Use `create(OptimizationResultSchema)` to create a new message.
  */
 export const OptimizationResultSchema: GenMessage<OptimizationResult> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 8);
+  messageDesc(file_dspy_grpc_v1_optimization, 10);
 
 /**
  * A candidate program an optimizer evaluated.
@@ -732,6 +956,28 @@ export type OptimizationCandidate = Message<"dspy_grpc.v1.OptimizationCandidate"
    * @generated from field: dspy_grpc.v1.ModuleSpec module = 4;
    */
   module?: ModuleSpec | undefined;
+
+  /**
+   * The candidates it was derived from (GEPA: one parent for a reflective mutation, two for a
+   * merge; none for the seed program).
+   *
+   * @generated from field: repeated int32 parents = 5;
+   */
+  parents: number[];
+
+  /**
+   * The predictors whose instructions differ from the first parent's (GEPA).
+   *
+   * @generated from field: repeated string changed_predictors = 6;
+   */
+  changedPredictors: string[];
+
+  /**
+   * Its score on each validation example, 0-1 as the metric gives it, in valset order (GEPA).
+   *
+   * @generated from field: repeated double instance_scores = 7;
+   */
+  instanceScores: number[];
 };
 
 /**
@@ -739,7 +985,7 @@ export type OptimizationCandidate = Message<"dspy_grpc.v1.OptimizationCandidate"
  * Use `create(OptimizationCandidateSchema)` to create a new message.
  */
 export const OptimizationCandidateSchema: GenMessage<OptimizationCandidate> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 9);
+  messageDesc(file_dspy_grpc_v1_optimization, 11);
 
 /**
  * Request for CreateOptimization.
@@ -767,7 +1013,7 @@ export type CreateOptimizationRequest = Message<"dspy_grpc.v1.CreateOptimization
  * Use `create(CreateOptimizationRequestSchema)` to create a new message.
  */
 export const CreateOptimizationRequestSchema: GenMessage<CreateOptimizationRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 10);
+  messageDesc(file_dspy_grpc_v1_optimization, 12);
 
 /**
  * Request for GetOptimization.
@@ -788,7 +1034,7 @@ export type GetOptimizationRequest = Message<"dspy_grpc.v1.GetOptimizationReques
  * Use `create(GetOptimizationRequestSchema)` to create a new message.
  */
 export const GetOptimizationRequestSchema: GenMessage<GetOptimizationRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 11);
+  messageDesc(file_dspy_grpc_v1_optimization, 13);
 
 /**
  * Request for ListOptimizations.
@@ -816,7 +1062,7 @@ export type ListOptimizationsRequest = Message<"dspy_grpc.v1.ListOptimizationsRe
  * Use `create(ListOptimizationsRequestSchema)` to create a new message.
  */
 export const ListOptimizationsRequestSchema: GenMessage<ListOptimizationsRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 12);
+  messageDesc(file_dspy_grpc_v1_optimization, 14);
 
 /**
  * Response of ListOptimizations.
@@ -844,7 +1090,7 @@ export type ListOptimizationsResponse = Message<"dspy_grpc.v1.ListOptimizationsR
  * Use `create(ListOptimizationsResponseSchema)` to create a new message.
  */
 export const ListOptimizationsResponseSchema: GenMessage<ListOptimizationsResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 13);
+  messageDesc(file_dspy_grpc_v1_optimization, 15);
 
 /**
  * Request for CancelOptimization.
@@ -865,7 +1111,7 @@ export type CancelOptimizationRequest = Message<"dspy_grpc.v1.CancelOptimization
  * Use `create(CancelOptimizationRequestSchema)` to create a new message.
  */
 export const CancelOptimizationRequestSchema: GenMessage<CancelOptimizationRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 14);
+  messageDesc(file_dspy_grpc_v1_optimization, 16);
 
 /**
  * Request for WatchOptimization.
@@ -886,7 +1132,7 @@ export type WatchOptimizationRequest = Message<"dspy_grpc.v1.WatchOptimizationRe
  * Use `create(WatchOptimizationRequestSchema)` to create a new message.
  */
 export const WatchOptimizationRequestSchema: GenMessage<WatchOptimizationRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 15);
+  messageDesc(file_dspy_grpc_v1_optimization, 17);
 
 /**
  * One message of WatchOptimization.
@@ -907,7 +1153,7 @@ export type WatchOptimizationResponse = Message<"dspy_grpc.v1.WatchOptimizationR
  * Use `create(WatchOptimizationResponseSchema)` to create a new message.
  */
 export const WatchOptimizationResponseSchema: GenMessage<WatchOptimizationResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 16);
+  messageDesc(file_dspy_grpc_v1_optimization, 18);
 
 /**
  * Request for ListOptimizationCandidates.
@@ -942,7 +1188,7 @@ export type ListOptimizationCandidatesRequest = Message<"dspy_grpc.v1.ListOptimi
  * Use `create(ListOptimizationCandidatesRequestSchema)` to create a new message.
  */
 export const ListOptimizationCandidatesRequestSchema: GenMessage<ListOptimizationCandidatesRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 17);
+  messageDesc(file_dspy_grpc_v1_optimization, 19);
 
 /**
  * Response of ListOptimizationCandidates.
@@ -970,7 +1216,7 @@ export type ListOptimizationCandidatesResponse = Message<"dspy_grpc.v1.ListOptim
  * Use `create(ListOptimizationCandidatesResponseSchema)` to create a new message.
  */
 export const ListOptimizationCandidatesResponseSchema: GenMessage<ListOptimizationCandidatesResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_optimization, 18);
+  messageDesc(file_dspy_grpc_v1_optimization, 20);
 
 /**
  * Optimizes a stored program's demos and instructions with one of DSPy's optimizers
