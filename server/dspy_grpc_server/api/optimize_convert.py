@@ -250,7 +250,7 @@ def optimizer_from_proto(message: optimization_pb2.Optimization) -> tuple[str, A
             "max_full_evals", "max_metric_calls", "reflection_minibatch_size", "skip_perfect_score", "use_merge",
             "max_merge_invocations", "failure_score", "perfect_score", "seed")}
         return kind, GepaConfig(
-            auto=body.auto, reflection_lm=lm_to_dict(_lm(body, "reflection_lm")),
+            auto=body.auto, reflection_lm=lm_to_dict(_lm(body, "reflection_lm", "optimization.gepa")),
             candidate_selection_strategy=body.candidate_selection_strategy or defaults.candidate_selection_strategy,
             component_selector=body.component_selector or defaults.component_selector, **values,
         )
