@@ -8,6 +8,7 @@ from ..core import telemetry
 from ..lm.registry import LMRegistry
 from ..modules.engine import Engine
 from ..optimize.knn_few_shot import ServingBootstrapper
+from ..store.corpora import CorpusStore
 from ..store.database import Database
 from ..store.datasets import DatasetStore
 from ..store.jobs import JobStore
@@ -17,6 +18,7 @@ from ..store.usage import UsageLedgerStore
 from .activity import Activity
 from .auth import ApiKeys
 from .config import Config
+from .corpora import Corpora
 from .datasets import Datasets
 from .evaluations import Evaluations
 from .jobs import JobHost
@@ -37,6 +39,8 @@ class Application:
         self.database = database
         self.registry = registry
         self.programs = Programs(ProgramStore(database))
+        # Corpora of documents that `retrieve` modules search.
+        self.corpora = Corpora(CorpusStore(database))
         self.engine = Engine(registry, default_model=config.default_model, bootstrapper=ServingBootstrapper())
         # Stored programs run through workers (loaded once, with metrics) guarded by input quarantine.
         self.quarantine_store = QuarantineStore(database)

@@ -1,0 +1,155 @@
+"""Corpora: validate and tokenize documents, store them, and search them with BM25.
+
+Each replica keeps the BM25 index of the corpora it searched in memory, as a cache of the store:
+before a search it reads the corpus's document count and, when documents were appended since (by
+any replica), reads only the new documents' stored tokens and rebuilds the score matrix (BM25's
+idf depends on every document, so the matrix is recomputed; the texts are never re-tokenized).
+Building and searching run in a worker thread so the event loop keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from array import array
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..core.errors import FailedPrecondition, NotFound, invalid
+from ..modules.retrieval import Passage
+from ..retrieval.bm25 import Bm25Index, Bm25Settings, tokenize
+from ..store.corpora import AppendOutcome, CorpusRecord, CorpusStore, StoredDocument
+
+#: Longest accepted AppendDocuments request id.
+MAX_REQUEST_ID = 128
+#: Documents per AppendDocuments stream.
+MAX_APPEND_DOCUMENTS = 100_000
+#: Documents per corpus.
+MAX_CORPUS_DOCUMENTS = 1_000_000
+#: Characters per document text.
+MAX_TEXT_CHARS = 100_000
+#: Characters per document id.
+MAX_ID_CHARS = 256
+#: Passages per search.
+MAX_K = 1000
+DEFAULT_K = 10
+
+
+@dataclass
+class _CachedIndex:
+    """One corpus's index in this process: the vocabulary, each document's token ids, the index."""
+
+    create_time: datetime
+    settings: Bm25Settings
+    vocabulary: dict[str, int] = field(default_factory=dict)
+    documents: list[array] = field(default_factory=list)
+    index: Bm25Index | None = None
+
+    def add(self, token_lists: Sequence[Sequence[str]]) -> None:
+        for tokens in token_lists:
+            ids = array("i")
+            for token in tokens:
+                ids.append(self.vocabulary.setdefault(token, len(self.vocabulary)))
+            self.documents.append(ids)
+
+    def rebuild(self) -> None:
+        self.index = Bm25Index(self.settings, self.documents, vocabulary=dict(self.vocabulary))
+
+
+class Corpora:
+    def __init__(self, store: CorpusStore) -> None:
+        self._store = store
+        self._indexes: dict[str, _CachedIndex] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def create(self, corpus_id: str, *, display_name: str, description: str, labels: Mapping[str, str],
+                     bm25: Bm25Settings) -> CorpusRecord:
+        bm25.validate("corpus.bm25")
+        return await self._store.create(corpus_id, display_name=display_name, description=description,
+                                        labels=labels, bm25=bm25.to_dict())
+
+    async def get(self, corpus_id: str) -> CorpusRecord:
+        return await self._store.get(corpus_id)
+
+    async def list(self, *, page_size: int, page_token: str) -> tuple[list[CorpusRecord], str]:
+        return await self._store.list(page_size=page_size, page_token=page_token)
+
+    async def delete(self, corpus_id: str) -> None:
+        await self._store.delete(corpus_id)
+        self._indexes.pop(corpus_id, None)
+
+    async def exists(self, corpus_id: str) -> bool:
+        try:
+            await self._store.get(corpus_id)
+        except NotFound:
+            return False
+        return True
+
+    async def append(self, corpus_id: str, request_id: str, documents: Sequence[StoredDocument]) -> AppendOutcome:
+        """Check and tokenize every document, then append them all (or nothing)."""
+
+        if not request_id:
+            raise invalid("request_id", "is required (an idempotency key, e.g. a UUID)")
+        if len(request_id) > MAX_REQUEST_ID:
+            raise invalid("request_id", f"must be at most {MAX_REQUEST_ID} characters")
+        if len(documents) > MAX_APPEND_DOCUMENTS:
+            raise invalid("documents", f"at most {MAX_APPEND_DOCUMENTS} documents per stream")
+        corpus = await self._store.get(corpus_id, field="corpus")
+        if corpus.document_count + len(documents) > MAX_CORPUS_DOCUMENTS:
+            raise invalid("documents", f"a corpus holds at most {MAX_CORPUS_DOCUMENTS} documents "
+                          f"(it has {corpus.document_count})")
+        seen: set[str] = set()
+        for index, doc in enumerate(documents):
+            path = f"documents[{index}]"
+            if not doc.text:
+                raise invalid(f"{path}.text", "is required")
+            if len(doc.text) > MAX_TEXT_CHARS:
+                raise invalid(f"{path}.text", f"must be at most {MAX_TEXT_CHARS} characters")
+            if len(doc.id) > MAX_ID_CHARS:
+                raise invalid(f"{path}.id", f"must be at most {MAX_ID_CHARS} characters")
+            if doc.id and doc.id in seen:
+                raise invalid(f"{path}.id", f"duplicate document id {doc.id!r}")
+            seen.add(doc.id)
+        settings = Bm25Settings.from_dict(corpus.bm25)
+        token_lists = await asyncio.to_thread(tokenize, [doc.text for doc in documents], settings)
+        tokenized = [
+            StoredDocument(-1, doc.id, doc.text, doc.metadata, tuple(tokens))
+            for doc, tokens in zip(documents, token_lists)
+        ]
+        return await self._store.append(corpus_id, request_id, tokenized)
+
+    async def search(self, corpus_id: str, query: str, k: int, *, field_prefix: str = "") -> list[Passage]:
+        """The ``k`` best passages for ``query``, best first (every document when the corpus has fewer)."""
+
+        if not 1 <= k <= MAX_K:
+            raise invalid(f"{field_prefix}k", f"must be between 1 and {MAX_K}")
+        corpus = await self._store.get(corpus_id, field=f"{field_prefix}corpus")
+        if corpus.document_count == 0:
+            raise FailedPrecondition(f"corpora/{corpus_id} has no documents to search", reason="CORPUS_EMPTY",
+                                     metadata={"corpus": f"corpora/{corpus_id}"})
+        cached = await self._index(corpus)
+        assert cached.index is not None
+        hits = await asyncio.to_thread(cached.index.search, query, k)
+        documents = await self._store.documents(corpus_id, [index for index, _ in hits])
+        passages = []
+        for index, score in hits:
+            doc = documents.get(index)
+            if doc is not None:
+                passages.append(Passage(doc.id, doc.text, score, doc.metadata, index))
+        return passages
+
+    async def _index(self, corpus: CorpusRecord) -> _CachedIndex:
+        lock = self._locks.setdefault(corpus.corpus_id, asyncio.Lock())
+        async with lock:
+            cached = self._indexes.get(corpus.corpus_id)
+            if cached is None or cached.create_time != corpus.create_time:
+                cached = _CachedIndex(corpus.create_time, Bm25Settings.from_dict(corpus.bm25))
+            have = len(cached.documents)
+            if have < corpus.document_count or cached.index is None:
+                self._indexes.pop(corpus.corpus_id, None)  # back only once it is complete again
+                fresh = await self._store.tokens(corpus.corpus_id, have, corpus.document_count)
+                cached.add(fresh)
+                await asyncio.to_thread(cached.rebuild)
+            self._indexes[corpus.corpus_id] = cached
+            return cached
