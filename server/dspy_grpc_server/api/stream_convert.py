@@ -10,8 +10,16 @@ from google.protobuf import json_format, struct_pb2
 from ..app.caller_tools import ToolCallRequest
 from ..app.inference import BatchItem, ProgramPrediction
 from ..core.errors import DspyGrpcError
-from ..modules.events import FieldDelta, ModuleFinished, ModuleStarted, ToolCallFinished, ToolCallStarted
+from ..modules.events import (
+    FieldDelta,
+    ModuleFinished,
+    ModuleStarted,
+    RetrievalFinished,
+    ToolCallFinished,
+    ToolCallStarted,
+)
 from .convert import _jsonable, dict_to_struct, prediction_to_proto
+from .corpus_service import passage_to_proto
 from .errors import status_code_for
 
 
@@ -37,6 +45,10 @@ def event_to_proto(item: Any) -> inference_pb2.PredictEvent:
         return inference_pb2.PredictEvent(tool_call_finished=inference_pb2.ToolCallEvent(
             module=item.module, call_id=item.call_id, tool=item.tool, args=dict_to_struct(item.args),
             observation=_value(item.observation), error=item.error))
+    if isinstance(item, RetrievalFinished):
+        return inference_pb2.PredictEvent(retrieval=inference_pb2.RetrievalEvent(
+            module=item.module, query=item.query, k=item.k, source=item.source,
+            passages=[passage_to_proto(p) for p in item.passages]))
     if isinstance(item, ToolCallRequest):
         return inference_pb2.PredictEvent(tool_call=inference_pb2.ToolCall(
             call_id=item.call_id, tool=item.tool, args=dict_to_struct(item.args)))

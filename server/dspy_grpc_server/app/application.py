@@ -19,6 +19,7 @@ from .activity import Activity
 from .auth import ApiKeys
 from .config import Config
 from .corpora import Corpora
+from .retrievers import Retrievers
 from .datasets import Datasets
 from .evaluations import Evaluations
 from .jobs import JobHost
@@ -38,10 +39,12 @@ class Application:
         self.config = config
         self.database = database
         self.registry = registry
-        self.programs = Programs(ProgramStore(database))
-        # Corpora of documents that `retrieve` modules search.
+        # Corpora of documents, and what `retrieve` modules search (checked when programs are saved).
         self.corpora = Corpora(CorpusStore(database))
-        self.engine = Engine(registry, default_model=config.default_model, bootstrapper=ServingBootstrapper())
+        self.retrievers = Retrievers(self.corpora, config.retrieval_colbertv2_urls)
+        self.programs = Programs(ProgramStore(database), check=self.retrievers.check)
+        self.engine = Engine(registry, default_model=config.default_model, bootstrapper=ServingBootstrapper(),
+                             retrievers=self.retrievers)
         # Stored programs run through workers (loaded once, with metrics) guarded by input quarantine.
         self.quarantine_store = QuarantineStore(database)
         self.workers = ProgramWorkers(
@@ -54,8 +57,10 @@ class Application:
         # Datasets, and evaluation/optimization jobs (supervised, resumed by start_jobs()).
         self.datasets = Datasets(DatasetStore(database))
         self.jobs = JobHost(JobStore(database))
-        self.evaluations = Evaluations(self.jobs, self.programs, self.datasets, registry, config.default_model)
-        self.optimizations = Optimizations(self.jobs, self.programs, self.datasets, registry, config.default_model)
+        self.evaluations = Evaluations(self.jobs, self.programs, self.datasets, registry, config.default_model,
+                                       retrievers=self.retrievers)
+        self.optimizations = Optimizations(self.jobs, self.programs, self.datasets, registry, config.default_model,
+                                           retrievers=self.retrievers)
         # Operations: telemetry (recorded into by every layer), live activity for the dashboard, API keys.
         self.telemetry_setup = TelemetrySetup(config)
         self.telemetry = self.telemetry_setup.telemetry
@@ -88,6 +93,7 @@ class Application:
 
     async def aclose(self) -> None:
         await self.jobs.stop()
+        await self.retrievers.aclose()
         await self.registry.aclose()
         await self.database.close()
         if telemetry.is_default(self.telemetry):

@@ -80,6 +80,9 @@ TOML layout (every table and key optional)::
     host = "127.0.0.1"
     port = 8080
     refresh_s = 1.0
+
+    [retrieval]
+    colbertv2_urls = ["http://127.0.0.1:8893/api/search"]  # ColBERTv2 servers retrieve modules may call
 """
 
 from __future__ import annotations
@@ -177,6 +180,7 @@ _TOML_TABLES: dict[str, dict[str, str]] = {
         "active_revision_refresh_s": "active_revision_refresh_s",
     },
     "lm": {"default_model": "default_model", "usage_flush_interval_s": "usage_flush_interval_s"},
+    "retrieval": {"colbertv2_urls": "retrieval_colbertv2_urls"},
     "cache": {
         "enabled": "cache_enabled",
         "max_entries": "cache_max_entries",
@@ -240,6 +244,8 @@ class Config:
     quarantine_failures: int = 3
     quarantine_window_s: float = 600.0
     active_revision_refresh_s: float = 1.0
+    # [retrieval]: the ColBERTv2 servers (exact URLs) that `retrieve` modules may call; none by default.
+    retrieval_colbertv2_urls: tuple[str, ...] = ()
 
     def with_overrides(self, **overrides: Any) -> Config:
         """A copy with the given non-None attributes replaced (command-line flags), validated."""
@@ -272,6 +278,9 @@ class Config:
         self._validate_operations()
         if self.quarantine_failures < 0:
             raise invalid("programs.quarantine_failures", "must not be negative")
+        urls = self.retrieval_colbertv2_urls
+        if isinstance(urls, str) or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
+            raise invalid("retrieval.colbertv2_urls", "must be a list of http(s) URLs")
         if self.quarantine_window_s <= 0:
             raise invalid("programs.quarantine_window_s", "must be positive")
         if self.active_revision_refresh_s < 0:

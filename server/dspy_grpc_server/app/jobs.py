@@ -222,8 +222,11 @@ class JobKind:
 
     KIND = ""
 
-    def __init__(self, host: JobHost, programs: Programs, datasets: Datasets, registry: Any, default_model: str) -> None:
+    def __init__(self, host: JobHost, programs: Programs, datasets: Datasets, registry: Any, default_model: str, *,
+                 retrievers: Any = None) -> None:
         self._host = host
+        #: What the programs' ``retrieve`` modules search (see app.retrievers).
+        self._retrievers = retrievers
         self._store: JobStore = host.store
         self._programs = programs
         self._datasets = datasets

@@ -205,7 +205,7 @@ class Optimizations(JobKind):
         runner = job_setup.build_runner(
             self._registry, self._default_model, journal, progress, task_lm=lm_from_dict(spec["task_lm"]),
             teacher_lm=lm_from_dict(spec["teacher_lm"]), prompt_lm=lm_from_dict(spec["prompt_lm"]),
-            threads=spec["num_threads"], program=student,
+            threads=spec["num_threads"], program=student, retrievers=self._retrievers,
         )
 
         async def record_candidate(candidate: Candidate) -> None:

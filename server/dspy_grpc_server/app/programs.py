@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +26,17 @@ class Program:
 class Programs:
     """Create/read/update/delete programs. Definitions are validated before anything is written."""
 
-    def __init__(self, store: ProgramStore) -> None:
+    def __init__(self, store: ProgramStore,
+                 check: Callable[[ModuleSpec, str], Awaitable[None]] | None = None) -> None:
         self._store = store
         self._listeners: list[Callable[[str], None]] = []
+        #: Checks what a definition refers to outside itself (corpora, retriever URLs).
+        self._check = check
+
+    async def _validate(self, module: ModuleSpec, path: str) -> None:
+        build_module(module, path)
+        if self._check is not None:
+            await self._check(module, path)
 
     def on_change(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(program_id)`` after every change of a program's active revision."""
@@ -43,7 +51,7 @@ class Programs:
         self, program_id: str, *, module: ModuleSpec, display_name: str, description: str,
         labels: Mapping[str, str],
     ) -> Program:
-        build_module(module, "program.module")
+        await self._validate(module, "program.module")
         record = await self._store.create(
             program_id, display_name=display_name, description=description, labels=dict(labels),
             spec=module_to_dict(module),
@@ -64,7 +72,7 @@ class Programs:
         activate: bool = True,
     ) -> Program:
         if module is not None:
-            build_module(module, "program.module")
+            await self._validate(module, "program.module")
         record = await self._store.update(
             program_id, display_name=display_name, description=description,
             labels=dict(labels) if labels is not None else None,
@@ -113,7 +121,7 @@ class Programs:
             if error.reason != "PROGRAM_NOT_FOUND" or module is None:
                 raise
         if module is not None:
-            build_module(module, "module")
+            await self._validate(module, "module")
         structure = module if module is not None else existing.module  # type: ignore[union-attr]
         imported = import_state(structure, state)
         if existing is None:

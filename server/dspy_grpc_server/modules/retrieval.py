@@ -27,9 +27,11 @@ class Passage:
         return {"id": self.id, "text": self.text, "score": self.score, "metadata": dict(self.metadata)}
 
 
-class CorpusSearcher(Protocol):
-    async def search(self, corpus_id: str, query: str, k: int) -> list[Passage]:
+class Retrievers(Protocol):
+    """The searches ``retrieve`` modules run that live outside the modules layer."""
+
+    async def search_corpus(self, corpus_id: str, query: str, k: int) -> list[Passage]:
         """The ``k`` best passages of ``corpora/{corpus_id}`` for ``query``, best first."""
 
-    async def exists(self, corpus_id: str) -> bool:
-        """Whether ``corpora/{corpus_id}`` exists (checked when a program is created)."""
+    async def search_colbertv2(self, url: str, query: str, k: int, timeout: float | None) -> list[Passage]:
+        """The ``k`` best passages from the ColBERTv2 server at ``url`` (one of the allowed URLs)."""

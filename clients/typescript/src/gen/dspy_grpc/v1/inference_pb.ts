@@ -4,6 +4,8 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Passage } from "./corpus_pb.js";
+import { file_dspy_grpc_v1_corpus } from "./corpus_pb.js";
 import type { AdapterKind, LMSpec, ModuleSpec } from "./module_pb.js";
 import { file_dspy_grpc_v1_module } from "./module_pb.js";
 import type { Prediction } from "./prediction_pb.js";
@@ -17,7 +19,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file dspy_grpc/v1/inference.proto.
  */
 export const file_dspy_grpc_v1_inference: GenFile = /*@__PURE__*/
-  fileDesc("Chxkc3B5X2dycGMvdjEvaW5mZXJlbmNlLnByb3RvEgxkc3B5X2dycGMudjEixwEKFFN0cmVhbVByZWRpY3RSZXF1ZXN0EhEKB3Byb2dyYW0YASABKAlIABIqCgZtb2R1bGUYAiABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0gAEi0KBmlucHV0cxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCBOJBAQISIAoCbG0YBCABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEhUKDWluY2x1ZGVfdHJhY2UYBSABKAhCCAoGdGFyZ2V0IoUDCgxQcmVkaWN0RXZlbnQSLwoLZmllbGRfZGVsdGEYASABKAsyGC5kc3B5X2dycGMudjEuRmllbGREZWx0YUgAEjMKDm1vZHVsZV9zdGFydGVkGAIgASgLMhkuZHNweV9ncnBjLnYxLk1vZHVsZUV2ZW50SAASNAoPbW9kdWxlX2ZpbmlzaGVkGAMgASgLMhkuZHNweV9ncnBjLnYxLk1vZHVsZUV2ZW50SAASOAoRdG9vbF9jYWxsX3N0YXJ0ZWQYBCABKAsyGy5kc3B5X2dycGMudjEuVG9vbENhbGxFdmVudEgAEjkKEnRvb2xfY2FsbF9maW5pc2hlZBgFIAEoCzIbLmRzcHlfZ3JwYy52MS5Ub29sQ2FsbEV2ZW50SAASKwoJdG9vbF9jYWxsGAYgASgLMhYuZHNweV9ncnBjLnYxLlRvb2xDYWxsSAASLgoKcHJlZGljdGlvbhgHIAEoCzIYLmRzcHlfZ3JwYy52MS5QcmVkaWN0aW9uSABCBwoFZXZlbnQiSgoKRmllbGREZWx0YRIRCglwcmVkaWN0b3IYASABKAkSDQoFZmllbGQYAiABKAkSDAoEdGV4dBgDIAEoCRIMCgRsYXN0GAQgASgIIjoKC01vZHVsZUV2ZW50Eg4KBm1vZHVsZRgBIAEoCRIMCgRraW5kGAIgASgJEg0KBWVycm9yGAMgASgJIqEBCg1Ub29sQ2FsbEV2ZW50Eg4KBm1vZHVsZRgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEgwKBHRvb2wYAyABKAkSJQoEYXJncxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKwoLb2JzZXJ2YXRpb24YBSABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDQoFZXJyb3IYBiABKAkiUAoIVG9vbENhbGwSDwoHY2FsbF9pZBgBIAEoCRIMCgR0b29sGAIgASgJEiUKBGFyZ3MYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0InEKClJ1blJlcXVlc3QSJwoFc3RhcnQYASABKAsyFi5kc3B5X2dycGMudjEuUnVuU3RhcnRIABIvCgt0b29sX3Jlc3VsdBgCIAEoCzIYLmRzcHlfZ3JwYy52MS5Ub29sUmVzdWx0SABCCQoHbWVzc2FnZSJ/CghSdW5TdGFydBIzCgdyZXF1ZXN0GAEgASgLMhwuZHNweV9ncnBjLnYxLlByZWRpY3RSZXF1ZXN0QgTiQQECEg0KBXRvb2xzGAIgAygJEi8KDHRvb2xfdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJpCgpUb29sUmVzdWx0EhUKB2NhbGxfaWQYASABKAlCBOJBAQISKAoGb3V0cHV0GAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlSAASDwoFZXJyb3IYAyABKAlIAEIJCgdvdXRjb21lIt8BChNCYXRjaFByZWRpY3RSZXF1ZXN0EhEKB3Byb2dyYW0YASABKAlIABIqCgZtb2R1bGUYAiABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0gAEi0KBmlucHV0cxgDIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCBOJBAQISIAoCbG0YBCABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEhUKDWluY2x1ZGVfdHJhY2UYBSABKAgSFwoPbWF4X2NvbmN1cnJlbmN5GAYgASgFQggKBnRhcmdldCKJAQoUQmF0Y2hQcmVkaWN0UmVzcG9uc2USDQoFaW5kZXgYASABKAUSLgoKcHJlZGljdGlvbhgCIAEoCzIYLmRzcHlfZ3JwYy52MS5QcmVkaWN0aW9uSAASKAoFZXJyb3IYAyABKAsyFy5kc3B5X2dycGMudjEuSXRlbUVycm9ySABCCAoGcmVzdWx0IuABCglJdGVtRXJyb3ISDAoEY29kZRgBIAEoCRIOCgZyZWFzb24YAiABKAkSDwoHbWVzc2FnZRgDIAEoCRI3CghtZXRhZGF0YRgEIAMoCzIlLmRzcHlfZ3JwYy52MS5JdGVtRXJyb3IuTWV0YWRhdGFFbnRyeRI6ChBmaWVsZF92aW9sYXRpb25zGAUgAygLMiAuZHNweV9ncnBjLnYxLkl0ZW1GaWVsZFZpb2xhdGlvbhovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOAoSSXRlbUZpZWxkVmlvbGF0aW9uEg0KBWZpZWxkGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIsEBCg5QcmVkaWN0UmVxdWVzdBIRCgdwcm9ncmFtGAEgASgJSAASKgoGbW9kdWxlGAIgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNIABItCgZpbnB1dHMYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0QgTiQQECEiAKAmxtGAQgASgLMhQuZHNweV9ncnBjLnYxLkxNU3BlYxIVCg1pbmNsdWRlX3RyYWNlGAUgASgIQggKBnRhcmdldCI/Cg9QcmVkaWN0UmVzcG9uc2USLAoKcHJlZGljdGlvbhgBIAEoCzIYLmRzcHlfZ3JwYy52MS5QcmVkaWN0aW9uIlwKC0NoYXRNZXNzYWdlEgwKBHJvbGUYASABKAkSDwoHY29udGVudBgCIAEoCRIuCg1jb250ZW50X3BhcnRzGAMgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCLMAQoTUmVuZGVyUHJvbXB0UmVxdWVzdBIRCgdwcm9ncmFtGAEgASgJSAASKgoGbW9kdWxlGAIgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNIABItCgZpbnB1dHMYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0QgTiQQECEhEKCXByZWRpY3RvchgEIAEoCRIqCgdhZGFwdGVyGAUgASgOMhkuZHNweV9ncnBjLnYxLkFkYXB0ZXJLaW5kQggKBnRhcmdldCKZAQoUUmVuZGVyUHJvbXB0UmVzcG9uc2USKwoIbWVzc2FnZXMYASADKAsyGS5kc3B5X2dycGMudjEuQ2hhdE1lc3NhZ2USMAoPcmVxdWVzdF9vcHRpb25zGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIRCglwcmVkaWN0b3IYAyABKAkSDwoHYWRhcHRlchgEIAEoCSK6AQoWUGFyc2VDb21wbGV0aW9uUmVxdWVzdBIRCgdwcm9ncmFtGAEgASgJSAASKgoGbW9kdWxlGAIgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNIABIYCgpjb21wbGV0aW9uGAMgASgJQgTiQQECEhEKCXByZWRpY3RvchgEIAEoCRIqCgdhZGFwdGVyGAUgASgOMhkuZHNweV9ncnBjLnYxLkFkYXB0ZXJLaW5kQggKBnRhcmdldCJUChdQYXJzZUNvbXBsZXRpb25SZXNwb25zZRIoCgdvdXRwdXRzGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIPCgdhZGFwdGVyGAIgASgJMv4DChBJbmZlcmVuY2VTZXJ2aWNlEkYKB1ByZWRpY3QSHC5kc3B5X2dycGMudjEuUHJlZGljdFJlcXVlc3QaHS5kc3B5X2dycGMudjEuUHJlZGljdFJlc3BvbnNlElUKDFJlbmRlclByb21wdBIhLmRzcHlfZ3JwYy52MS5SZW5kZXJQcm9tcHRSZXF1ZXN0GiIuZHNweV9ncnBjLnYxLlJlbmRlclByb21wdFJlc3BvbnNlEl4KD1BhcnNlQ29tcGxldGlvbhIkLmRzcHlfZ3JwYy52MS5QYXJzZUNvbXBsZXRpb25SZXF1ZXN0GiUuZHNweV9ncnBjLnYxLlBhcnNlQ29tcGxldGlvblJlc3BvbnNlElEKDVN0cmVhbVByZWRpY3QSIi5kc3B5X2dycGMudjEuU3RyZWFtUHJlZGljdFJlcXVlc3QaGi5kc3B5X2dycGMudjEuUHJlZGljdEV2ZW50MAESVwoMQmF0Y2hQcmVkaWN0EiEuZHNweV9ncnBjLnYxLkJhdGNoUHJlZGljdFJlcXVlc3QaIi5kc3B5X2dycGMudjEuQmF0Y2hQcmVkaWN0UmVzcG9uc2UwARI/CgNSdW4SGC5kc3B5X2dycGMudjEuUnVuUmVxdWVzdBoaLmRzcHlfZ3JwYy52MS5QcmVkaWN0RXZlbnQoATABQkdaRWdpdGh1Yi5jb20vZHNweS1ncnBjL2RzcHktZ3JwYy9jbGllbnRzL2dvL2dlbi9kc3B5X2dycGMvdjE7ZHNweWdycGN2MWIGcHJvdG8z", [file_dspy_grpc_v1_module, file_dspy_grpc_v1_prediction, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_struct]);
+  fileDesc("Chxkc3B5X2dycGMvdjEvaW5mZXJlbmNlLnByb3RvEgxkc3B5X2dycGMudjEixwEKFFN0cmVhbVByZWRpY3RSZXF1ZXN0EhEKB3Byb2dyYW0YASABKAlIABIqCgZtb2R1bGUYAiABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0gAEi0KBmlucHV0cxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCBOJBAQISIAoCbG0YBCABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEhUKDWluY2x1ZGVfdHJhY2UYBSABKAhCCAoGdGFyZ2V0IrgDCgxQcmVkaWN0RXZlbnQSLwoLZmllbGRfZGVsdGEYASABKAsyGC5kc3B5X2dycGMudjEuRmllbGREZWx0YUgAEjMKDm1vZHVsZV9zdGFydGVkGAIgASgLMhkuZHNweV9ncnBjLnYxLk1vZHVsZUV2ZW50SAASNAoPbW9kdWxlX2ZpbmlzaGVkGAMgASgLMhkuZHNweV9ncnBjLnYxLk1vZHVsZUV2ZW50SAASOAoRdG9vbF9jYWxsX3N0YXJ0ZWQYBCABKAsyGy5kc3B5X2dycGMudjEuVG9vbENhbGxFdmVudEgAEjkKEnRvb2xfY2FsbF9maW5pc2hlZBgFIAEoCzIbLmRzcHlfZ3JwYy52MS5Ub29sQ2FsbEV2ZW50SAASKwoJdG9vbF9jYWxsGAYgASgLMhYuZHNweV9ncnBjLnYxLlRvb2xDYWxsSAASLgoKcHJlZGljdGlvbhgHIAEoCzIYLmRzcHlfZ3JwYy52MS5QcmVkaWN0aW9uSAASMQoJcmV0cmlldmFsGAggASgLMhwuZHNweV9ncnBjLnYxLlJldHJpZXZhbEV2ZW50SABCBwoFZXZlbnQicwoOUmV0cmlldmFsRXZlbnQSDgoGbW9kdWxlGAEgASgJEg0KBXF1ZXJ5GAIgASgJEgkKAWsYAyABKAUSDgoGc291cmNlGAQgASgJEicKCHBhc3NhZ2VzGAUgAygLMhUuZHNweV9ncnBjLnYxLlBhc3NhZ2UiSgoKRmllbGREZWx0YRIRCglwcmVkaWN0b3IYASABKAkSDQoFZmllbGQYAiABKAkSDAoEdGV4dBgDIAEoCRIMCgRsYXN0GAQgASgIIjoKC01vZHVsZUV2ZW50Eg4KBm1vZHVsZRgBIAEoCRIMCgRraW5kGAIgASgJEg0KBWVycm9yGAMgASgJIqEBCg1Ub29sQ2FsbEV2ZW50Eg4KBm1vZHVsZRgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEgwKBHRvb2wYAyABKAkSJQoEYXJncxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKwoLb2JzZXJ2YXRpb24YBSABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDQoFZXJyb3IYBiABKAkiUAoIVG9vbENhbGwSDwoHY2FsbF9pZBgBIAEoCRIMCgR0b29sGAIgASgJEiUKBGFyZ3MYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0InEKClJ1blJlcXVlc3QSJwoFc3RhcnQYASABKAsyFi5kc3B5X2dycGMudjEuUnVuU3RhcnRIABIvCgt0b29sX3Jlc3VsdBgCIAEoCzIYLmRzcHlfZ3JwYy52MS5Ub29sUmVzdWx0SABCCQoHbWVzc2FnZSJ/CghSdW5TdGFydBIzCgdyZXF1ZXN0GAEgASgLMhwuZHNweV9ncnBjLnYxLlByZWRpY3RSZXF1ZXN0QgTiQQECEg0KBXRvb2xzGAIgAygJEi8KDHRvb2xfdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJpCgpUb29sUmVzdWx0EhUKB2NhbGxfaWQYASABKAlCBOJBAQISKAoGb3V0cHV0GAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlSAASDwoFZXJyb3IYAyABKAlIAEIJCgdvdXRjb21lIt8BChNCYXRjaFByZWRpY3RSZXF1ZXN0EhEKB3Byb2dyYW0YASABKAlIABIqCgZtb2R1bGUYAiABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0gAEi0KBmlucHV0cxgDIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCBOJBAQISIAoCbG0YBCABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEhUKDWluY2x1ZGVfdHJhY2UYBSABKAgSFwoPbWF4X2NvbmN1cnJlbmN5GAYgASgFQggKBnRhcmdldCKJAQoUQmF0Y2hQcmVkaWN0UmVzcG9uc2USDQoFaW5kZXgYASABKAUSLgoKcHJlZGljdGlvbhgCIAEoCzIYLmRzcHlfZ3JwYy52MS5QcmVkaWN0aW9uSAASKAoFZXJyb3IYAyABKAsyFy5kc3B5X2dycGMudjEuSXRlbUVycm9ySABCCAoGcmVzdWx0IuABCglJdGVtRXJyb3ISDAoEY29kZRgBIAEoCRIOCgZyZWFzb24YAiABKAkSDwoHbWVzc2FnZRgDIAEoCRI3CghtZXRhZGF0YRgEIAMoCzIlLmRzcHlfZ3JwYy52MS5JdGVtRXJyb3IuTWV0YWRhdGFFbnRyeRI6ChBmaWVsZF92aW9sYXRpb25zGAUgAygLMiAuZHNweV9ncnBjLnYxLkl0ZW1GaWVsZFZpb2xhdGlvbhovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOAoSSXRlbUZpZWxkVmlvbGF0aW9uEg0KBWZpZWxkGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIsEBCg5QcmVkaWN0UmVxdWVzdBIRCgdwcm9ncmFtGAEgASgJSAASKgoGbW9kdWxlGAIgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNIABItCgZpbnB1dHMYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0QgTiQQECEiAKAmxtGAQgASgLMhQuZHNweV9ncnBjLnYxLkxNU3BlYxIVCg1pbmNsdWRlX3RyYWNlGAUgASgIQggKBnRhcmdldCI/Cg9QcmVkaWN0UmVzcG9uc2USLAoKcHJlZGljdGlvbhgBIAEoCzIYLmRzcHlfZ3JwYy52MS5QcmVkaWN0aW9uIlwKC0NoYXRNZXNzYWdlEgwKBHJvbGUYASABKAkSDwoHY29udGVudBgCIAEoCRIuCg1jb250ZW50X3BhcnRzGAMgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCLMAQoTUmVuZGVyUHJvbXB0UmVxdWVzdBIRCgdwcm9ncmFtGAEgASgJSAASKgoGbW9kdWxlGAIgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNIABItCgZpbnB1dHMYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0QgTiQQECEhEKCXByZWRpY3RvchgEIAEoCRIqCgdhZGFwdGVyGAUgASgOMhkuZHNweV9ncnBjLnYxLkFkYXB0ZXJLaW5kQggKBnRhcmdldCKZAQoUUmVuZGVyUHJvbXB0UmVzcG9uc2USKwoIbWVzc2FnZXMYASADKAsyGS5kc3B5X2dycGMudjEuQ2hhdE1lc3NhZ2USMAoPcmVxdWVzdF9vcHRpb25zGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIRCglwcmVkaWN0b3IYAyABKAkSDwoHYWRhcHRlchgEIAEoCSK6AQoWUGFyc2VDb21wbGV0aW9uUmVxdWVzdBIRCgdwcm9ncmFtGAEgASgJSAASKgoGbW9kdWxlGAIgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNIABIYCgpjb21wbGV0aW9uGAMgASgJQgTiQQECEhEKCXByZWRpY3RvchgEIAEoCRIqCgdhZGFwdGVyGAUgASgOMhkuZHNweV9ncnBjLnYxLkFkYXB0ZXJLaW5kQggKBnRhcmdldCJUChdQYXJzZUNvbXBsZXRpb25SZXNwb25zZRIoCgdvdXRwdXRzGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIPCgdhZGFwdGVyGAIgASgJMv4DChBJbmZlcmVuY2VTZXJ2aWNlEkYKB1ByZWRpY3QSHC5kc3B5X2dycGMudjEuUHJlZGljdFJlcXVlc3QaHS5kc3B5X2dycGMudjEuUHJlZGljdFJlc3BvbnNlElUKDFJlbmRlclByb21wdBIhLmRzcHlfZ3JwYy52MS5SZW5kZXJQcm9tcHRSZXF1ZXN0GiIuZHNweV9ncnBjLnYxLlJlbmRlclByb21wdFJlc3BvbnNlEl4KD1BhcnNlQ29tcGxldGlvbhIkLmRzcHlfZ3JwYy52MS5QYXJzZUNvbXBsZXRpb25SZXF1ZXN0GiUuZHNweV9ncnBjLnYxLlBhcnNlQ29tcGxldGlvblJlc3BvbnNlElEKDVN0cmVhbVByZWRpY3QSIi5kc3B5X2dycGMudjEuU3RyZWFtUHJlZGljdFJlcXVlc3QaGi5kc3B5X2dycGMudjEuUHJlZGljdEV2ZW50MAESVwoMQmF0Y2hQcmVkaWN0EiEuZHNweV9ncnBjLnYxLkJhdGNoUHJlZGljdFJlcXVlc3QaIi5kc3B5X2dycGMudjEuQmF0Y2hQcmVkaWN0UmVzcG9uc2UwARI/CgNSdW4SGC5kc3B5X2dycGMudjEuUnVuUmVxdWVzdBoaLmRzcHlfZ3JwYy52MS5QcmVkaWN0RXZlbnQoATABQkdaRWdpdGh1Yi5jb20vZHNweS1ncnBjL2RzcHktZ3JwYy9jbGllbnRzL2dvL2dlbi9kc3B5X2dycGMvdjE7ZHNweWdycGN2MWIGcHJvdG8z", [file_dspy_grpc_v1_corpus, file_dspy_grpc_v1_module, file_dspy_grpc_v1_prediction, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_struct]);
 
 /**
  * Request for StreamPredict: the same fields as PredictRequest.
@@ -144,6 +146,14 @@ export type PredictEvent = Message<"dspy_grpc.v1.PredictEvent"> & {
      */
     value: Prediction;
     case: "prediction";
+  } | {
+    /**
+     * A `retrieve` module searched and found passages.
+     *
+     * @generated from field: dspy_grpc.v1.RetrievalEvent retrieval = 8;
+     */
+    value: RetrievalEvent;
+    case: "retrieval";
   } | { case: undefined; value?: undefined };
 };
 
@@ -153,6 +163,55 @@ export type PredictEvent = Message<"dspy_grpc.v1.PredictEvent"> & {
  */
 export const PredictEventSchema: GenMessage<PredictEvent> = /*@__PURE__*/
   messageDesc(file_dspy_grpc_v1_inference, 1);
+
+/**
+ * A retrieval done by a `retrieve` module.
+ *
+ * @generated from message dspy_grpc.v1.RetrievalEvent
+ */
+export type RetrievalEvent = Message<"dspy_grpc.v1.RetrievalEvent"> & {
+  /**
+   * The retrieve module's name as DSPy names module attributes, e.g. "search".
+   *
+   * @generated from field: string module = 1;
+   */
+  module: string;
+
+  /**
+   * The query.
+   *
+   * @generated from field: string query = 2;
+   */
+  query: string;
+
+  /**
+   * How many passages were asked for.
+   *
+   * @generated from field: int32 k = 3;
+   */
+  k: number;
+
+  /**
+   * Where they came from: "corpora/{corpus}", the ColBERTv2 URL, or "tool:<name>" for the caller's search.
+   *
+   * @generated from field: string source = 4;
+   */
+  source: string;
+
+  /**
+   * The passages, best first.
+   *
+   * @generated from field: repeated dspy_grpc.v1.Passage passages = 5;
+   */
+  passages: Passage[];
+};
+
+/**
+ * Describes the message dspy_grpc.v1.RetrievalEvent.
+ * Use `create(RetrievalEventSchema)` to create a new message.
+ */
+export const RetrievalEventSchema: GenMessage<RetrievalEvent> = /*@__PURE__*/
+  messageDesc(file_dspy_grpc_v1_inference, 2);
 
 /**
  * A piece of an output field's text, as the LM produces it. The pieces of one field of one predictor
@@ -196,7 +255,7 @@ export type FieldDelta = Message<"dspy_grpc.v1.FieldDelta"> & {
  * Use `create(FieldDeltaSchema)` to create a new message.
  */
 export const FieldDeltaSchema: GenMessage<FieldDelta> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 2);
+  messageDesc(file_dspy_grpc_v1_inference, 3);
 
 /**
  * A module starting or finishing.
@@ -231,7 +290,7 @@ export type ModuleEvent = Message<"dspy_grpc.v1.ModuleEvent"> & {
  * Use `create(ModuleEventSchema)` to create a new message.
  */
 export const ModuleEventSchema: GenMessage<ModuleEvent> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 3);
+  messageDesc(file_dspy_grpc_v1_inference, 4);
 
 /**
  * A tool call of a ReAct agent.
@@ -287,7 +346,7 @@ export type ToolCallEvent = Message<"dspy_grpc.v1.ToolCallEvent"> & {
  * Use `create(ToolCallEventSchema)` to create a new message.
  */
 export const ToolCallEventSchema: GenMessage<ToolCallEvent> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 4);
+  messageDesc(file_dspy_grpc_v1_inference, 5);
 
 /**
  * A call of a caller-executed tool (Run).
@@ -322,7 +381,7 @@ export type ToolCall = Message<"dspy_grpc.v1.ToolCall"> & {
  * Use `create(ToolCallSchema)` to create a new message.
  */
 export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 5);
+  messageDesc(file_dspy_grpc_v1_inference, 6);
 
 /**
  * A message from the caller of Run.
@@ -359,7 +418,7 @@ export type RunRequest = Message<"dspy_grpc.v1.RunRequest"> & {
  * Use `create(RunRequestSchema)` to create a new message.
  */
 export const RunRequestSchema: GenMessage<RunRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 6);
+  messageDesc(file_dspy_grpc_v1_inference, 7);
 
 /**
  * What Run runs.
@@ -394,7 +453,7 @@ export type RunStart = Message<"dspy_grpc.v1.RunStart"> & {
  * Use `create(RunStartSchema)` to create a new message.
  */
 export const RunStartSchema: GenMessage<RunStart> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 7);
+  messageDesc(file_dspy_grpc_v1_inference, 8);
 
 /**
  * A caller tool's answer.
@@ -438,7 +497,7 @@ export type ToolResult = Message<"dspy_grpc.v1.ToolResult"> & {
  * Use `create(ToolResultSchema)` to create a new message.
  */
 export const ToolResultSchema: GenMessage<ToolResult> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 8);
+  messageDesc(file_dspy_grpc_v1_inference, 9);
 
 /**
  * Request for BatchPredict.
@@ -503,7 +562,7 @@ export type BatchPredictRequest = Message<"dspy_grpc.v1.BatchPredictRequest"> & 
  * Use `create(BatchPredictRequestSchema)` to create a new message.
  */
 export const BatchPredictRequestSchema: GenMessage<BatchPredictRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 9);
+  messageDesc(file_dspy_grpc_v1_inference, 10);
 
 /**
  * One item's result of BatchPredict.
@@ -547,7 +606,7 @@ export type BatchPredictResponse = Message<"dspy_grpc.v1.BatchPredictResponse"> 
  * Use `create(BatchPredictResponseSchema)` to create a new message.
  */
 export const BatchPredictResponseSchema: GenMessage<BatchPredictResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 10);
+  messageDesc(file_dspy_grpc_v1_inference, 11);
 
 /**
  * The error of one item: the status the item would have failed with as a Predict call.
@@ -596,7 +655,7 @@ export type ItemError = Message<"dspy_grpc.v1.ItemError"> & {
  * Use `create(ItemErrorSchema)` to create a new message.
  */
 export const ItemErrorSchema: GenMessage<ItemError> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 11);
+  messageDesc(file_dspy_grpc_v1_inference, 12);
 
 /**
  * One offending field of an item.
@@ -624,7 +683,7 @@ export type ItemFieldViolation = Message<"dspy_grpc.v1.ItemFieldViolation"> & {
  * Use `create(ItemFieldViolationSchema)` to create a new message.
  */
 export const ItemFieldViolationSchema: GenMessage<ItemFieldViolation> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 12);
+  messageDesc(file_dspy_grpc_v1_inference, 13);
 
 /**
  * Request for Predict.
@@ -682,7 +741,7 @@ export type PredictRequest = Message<"dspy_grpc.v1.PredictRequest"> & {
  * Use `create(PredictRequestSchema)` to create a new message.
  */
 export const PredictRequestSchema: GenMessage<PredictRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 13);
+  messageDesc(file_dspy_grpc_v1_inference, 14);
 
 /**
  * Response of Predict.
@@ -703,7 +762,7 @@ export type PredictResponse = Message<"dspy_grpc.v1.PredictResponse"> & {
  * Use `create(PredictResponseSchema)` to create a new message.
  */
 export const PredictResponseSchema: GenMessage<PredictResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 14);
+  messageDesc(file_dspy_grpc_v1_inference, 15);
 
 /**
  * One chat message, as the adapter builds it for an OpenAI-style chat completions request.
@@ -739,7 +798,7 @@ export type ChatMessage = Message<"dspy_grpc.v1.ChatMessage"> & {
  * Use `create(ChatMessageSchema)` to create a new message.
  */
 export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 15);
+  messageDesc(file_dspy_grpc_v1_inference, 16);
 
 /**
  * Request for RenderPrompt.
@@ -797,7 +856,7 @@ export type RenderPromptRequest = Message<"dspy_grpc.v1.RenderPromptRequest"> & 
  * Use `create(RenderPromptRequestSchema)` to create a new message.
  */
 export const RenderPromptRequestSchema: GenMessage<RenderPromptRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 16);
+  messageDesc(file_dspy_grpc_v1_inference, 17);
 
 /**
  * Response of RenderPrompt.
@@ -840,7 +899,7 @@ export type RenderPromptResponse = Message<"dspy_grpc.v1.RenderPromptResponse"> 
  * Use `create(RenderPromptResponseSchema)` to create a new message.
  */
 export const RenderPromptResponseSchema: GenMessage<RenderPromptResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 17);
+  messageDesc(file_dspy_grpc_v1_inference, 18);
 
 /**
  * Request for ParseCompletion.
@@ -898,7 +957,7 @@ export type ParseCompletionRequest = Message<"dspy_grpc.v1.ParseCompletionReques
  * Use `create(ParseCompletionRequestSchema)` to create a new message.
  */
 export const ParseCompletionRequestSchema: GenMessage<ParseCompletionRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 18);
+  messageDesc(file_dspy_grpc_v1_inference, 19);
 
 /**
  * Response of ParseCompletion.
@@ -926,7 +985,7 @@ export type ParseCompletionResponse = Message<"dspy_grpc.v1.ParseCompletionRespo
  * Use `create(ParseCompletionResponseSchema)` to create a new message.
  */
 export const ParseCompletionResponseSchema: GenMessage<ParseCompletionResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 19);
+  messageDesc(file_dspy_grpc_v1_inference, 20);
 
 /**
  * Runs DSPy modules.

@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file dspy_grpc/v1/module.proto.
  */
 export const file_dspy_grpc_v1_module: GenFile = /*@__PURE__*/
-  fileDesc("Chlkc3B5X2dycGMvdjEvbW9kdWxlLnByb3RvEgxkc3B5X2dycGMudjEizwEKCUxNT3B0aW9ucxIYCgt0ZW1wZXJhdHVyZRgBIAEoAUgAiAEBEhcKCm1heF90b2tlbnMYAiABKAVIAYgBARISCgV0b3BfcBgDIAEoAUgCiAEBEgwKBHN0b3AYBCADKAkSEQoEc2VlZBgFIAEoA0gDiAEBEigKBWNhY2hlGAYgASgOMhkuZHNweV9ncnBjLnYxLkNhY2hlUG9saWN5Qg4KDF90ZW1wZXJhdHVyZUINCgtfbWF4X3Rva2Vuc0IICgZfdG9wX3BCBwoFX3NlZWQibwoHRHVtbXlMTRIuCglyZXNwb25zZXMYASADKAsyGy5kc3B5X2dycGMudjEuRHVtbXlSZXNwb25zZRImCgVydWxlcxgCIAMoCzIXLmRzcHlfZ3JwYy52MS5EdW1teVJ1bGUSDAoEYXV0bxgDIAEoCCJTCg1EdW1teVJlc3BvbnNlEg4KBHRleHQYASABKAlIABIpCgZmaWVsZHMYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0SABCBwoFcmVwbHkiWAoJRHVtbXlSdWxlEhYKCGNvbnRhaW5zGAEgASgJQgTiQQECEjMKCHJlc3BvbnNlGAIgASgLMhsuZHNweV9ncnBjLnYxLkR1bW15UmVzcG9uc2VCBOJBAQIidQoGTE1TcGVjEg8KBW1vZGVsGAEgASgJSAASJgoFZHVtbXkYAiABKAsyFS5kc3B5X2dycGMudjEuRHVtbXlMTUgAEigKB29wdGlvbnMYAyABKAsyFy5kc3B5X2dycGMudjEuTE1PcHRpb25zQggKBnNvdXJjZSLiAQoNUHJlZGljdG9yU3BlYxIwCglzaWduYXR1cmUYASABKAsyFy5kc3B5X2dycGMudjEuU2lnbmF0dXJlQgTiQQECEiQKBWRlbW9zGAIgAygLMhUuZHNweV9ncnBjLnYxLkV4YW1wbGUSKgoHYWRhcHRlchgDIAEoDjIZLmRzcHlfZ3JwYy52MS5BZGFwdGVyS2luZBIgCgJsbRgEIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMSKwoNZXh0cmFjdGlvbl9sbRgFIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMiRQoNUHJlZGljdE1vZHVsZRI0CglwcmVkaWN0b3IYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdG9yU3BlY0IE4kEBAiJMChRDaGFpbk9mVGhvdWdodE1vZHVsZRI0CglwcmVkaWN0b3IYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdG9yU3BlY0IE4kEBAiJiCg5QcmVkaWN0b3JTdGF0ZRIZCgxpbnN0cnVjdGlvbnMYASABKAlIAIgBARIkCgVkZW1vcxgCIAMoCzIVLmRzcHlfZ3JwYy52MS5FeGFtcGxlQg8KDV9pbnN0cnVjdGlvbnMiXgoIVG9vbFNwZWMSEgoEbmFtZRgBIAEoCUIE4kEBAhITCgtkZXNjcmlwdGlvbhgCIAEoCRIYChBhcmdzX2pzb25fc2NoZW1hGAMgASgJEg8KB2J1aWx0aW4YBCABKAki2QEKC1JlQWN0TW9kdWxlEjQKCXByZWRpY3RvchgBIAEoCzIbLmRzcHlfZ3JwYy52MS5QcmVkaWN0b3JTcGVjQgTiQQECEiUKBXRvb2xzGAIgAygLMhYuZHNweV9ncnBjLnYxLlRvb2xTcGVjEhEKCW1heF9pdGVycxgDIAEoBRIrCgVyZWFjdBgEIAEoCzIcLmRzcHlfZ3JwYy52MS5QcmVkaWN0b3JTdGF0ZRItCgdleHRyYWN0GAUgASgLMhwuZHNweV9ncnBjLnYxLlByZWRpY3RvclN0YXRlIrQBChpNdWx0aUNoYWluQ29tcGFyaXNvbk1vZHVsZRI0CglwcmVkaWN0b3IYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdG9yU3BlY0IE4kEBAhIJCgFtGAIgASgFEhgKC3RlbXBlcmF0dXJlGAMgASgBSACIAQESKwoJZ2VuZXJhdG9yGAQgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNCDgoMX3RlbXBlcmF0dXJlIn4KClJld2FyZFNwZWMSNQoLZXhhY3RfbWF0Y2gYASABKAsyHi5kc3B5X2dycGMudjEuRXhhY3RNYXRjaFJld2FyZEgAEi8KCGxtX2p1ZGdlGAIgASgLMhsuZHNweV9ncnBjLnYxLkxNSnVkZ2VSZXdhcmRIAEIICgZyZXdhcmQiUAoQRXhhY3RNYXRjaFJld2FyZBITCgVmaWVsZBgBIAEoCUIE4kEBAhIXCg9yZWZlcmVuY2VfZmllbGQYAiABKAkSDgoGdmFsdWVzGAMgAygJInAKDUxNSnVkZ2VSZXdhcmQSMAoFanVkZ2UYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdG9yU3BlY0IE4kEBAhITCgtzY29yZV9maWVsZBgCIAEoCRIYChBjaGFpbl9vZl90aG91Z2h0GAMgASgIIrsBCg1CZXN0T2ZOTW9kdWxlEi4KBm1vZHVsZRgBIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEg8KAW4YAiABKAVCBOJBAQISLgoGcmV3YXJkGAMgASgLMhguZHNweV9ncnBjLnYxLlJld2FyZFNwZWNCBOJBAQISEQoJdGhyZXNob2xkGAQgASgBEhcKCmZhaWxfY291bnQYBSABKAVIAIgBAUINCgtfZmFpbF9jb3VudCLlAQoMUmVmaW5lTW9kdWxlEi4KBm1vZHVsZRgBIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEg8KAW4YAiABKAVCBOJBAQISLgoGcmV3YXJkGAMgASgLMhguZHNweV9ncnBjLnYxLlJld2FyZFNwZWNCBOJBAQISEQoJdGhyZXNob2xkGAQgASgBEhcKCmZhaWxfY291bnQYBSABKAVIAIgBARIpCgtmZWVkYmFja19sbRgGIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWNCDQoLX2ZhaWxfY291bnQifQoOUGFyYWxsZWxNb2R1bGUSLgoGbW9kdWxlGAEgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNCBOJBAQISEwoLbnVtX3RocmVhZHMYAiABKAUSFwoKbWF4X2Vycm9ycxgDIAEoBUgAiAEBQg0KC19tYXhfZXJyb3JzIloKDk1ham9yaXR5TW9kdWxlEi4KBm1vZHVsZRgBIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEgkKAW4YAiABKAUSDQoFZmllbGQYAyABKAkiswEKCUdyYXBoU3RlcBISCgRuYW1lGAEgASgJQgTiQQECEi4KBm1vZHVsZRgCIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEjMKBmlucHV0cxgDIAMoCzIjLmRzcHlfZ3JwYy52MS5HcmFwaFN0ZXAuSW5wdXRzRW50cnkaLQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKeAQoLR3JhcGhNb2R1bGUSJgoFc3RlcHMYASADKAsyFy5kc3B5X2dycGMudjEuR3JhcGhTdGVwEjcKB291dHB1dHMYAiADKAsyJi5kc3B5X2dycGMudjEuR3JhcGhNb2R1bGUuT3V0cHV0c0VudHJ5Gi4KDE91dHB1dHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpUBCg5FbnNlbWJsZU1vZHVsZRIqCghwcm9ncmFtcxgBIAMoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjEiwKBnJlZHVjZRgCIAEoDjIcLmRzcHlfZ3JwYy52MS5FbnNlbWJsZVJlZHVjZRIMCgRzaXplGAMgASgFEgwKBHNlZWQYBCABKAMSDQoFZmllbGQYBSABKAki9AIKEEtOTkZld1Nob3RNb2R1bGUSLgoGbW9kdWxlGAEgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNCBOJBAQISDwoBaxgCIAEoBUIE4kEBAhIdCg9lbWJlZGRpbmdfbW9kZWwYAyABKAlCBOJBAQISOAoIZXhhbXBsZXMYBCADKAsyIC5kc3B5X2dycGMudjEuS05OVHJhaW5pbmdFeGFtcGxlQgTiQQECEiMKFm1heF9ib290c3RyYXBwZWRfZGVtb3MYBSABKAVIAIgBARIeChFtYXhfbGFiZWxlZF9kZW1vcxgGIAEoBUgBiAEBEhcKCm1heF9yb3VuZHMYByABKAVIAogBARIoCgp0ZWFjaGVyX2xtGAggASgLMhQuZHNweV9ncnBjLnYxLkxNU3BlY0IZChdfbWF4X2Jvb3RzdHJhcHBlZF9kZW1vc0IUChJfbWF4X2xhYmVsZWRfZGVtb3NCDQoLX21heF9yb3VuZHMiWwoSS05OVHJhaW5pbmdFeGFtcGxlEiwKB2V4YW1wbGUYASABKAsyFS5kc3B5X2dycGMudjEuRXhhbXBsZUIE4kEBAhIXCgllbWJlZGRpbmcYAiADKAJCBOJBAQIi2AQKCk1vZHVsZVNwZWMSLgoHcHJlZGljdBgBIAEoCzIbLmRzcHlfZ3JwYy52MS5QcmVkaWN0TW9kdWxlSAASPgoQY2hhaW5fb2ZfdGhvdWdodBgCIAEoCzIiLmRzcHlfZ3JwYy52MS5DaGFpbk9mVGhvdWdodE1vZHVsZUgAEioKBXJlYWN0GAMgASgLMhkuZHNweV9ncnBjLnYxLlJlQWN0TW9kdWxlSAASSgoWbXVsdGlfY2hhaW5fY29tcGFyaXNvbhgEIAEoCzIoLmRzcHlfZ3JwYy52MS5NdWx0aUNoYWluQ29tcGFyaXNvbk1vZHVsZUgAEjAKCWJlc3Rfb2ZfbhgFIAEoCzIbLmRzcHlfZ3JwYy52MS5CZXN0T2ZOTW9kdWxlSAASLAoGcmVmaW5lGAYgASgLMhouZHNweV9ncnBjLnYxLlJlZmluZU1vZHVsZUgAEjAKCHBhcmFsbGVsGAcgASgLMhwuZHNweV9ncnBjLnYxLlBhcmFsbGVsTW9kdWxlSAASMAoIbWFqb3JpdHkYCCABKAsyHC5kc3B5X2dycGMudjEuTWFqb3JpdHlNb2R1bGVIABIqCgVncmFwaBgJIAEoCzIZLmRzcHlfZ3JwYy52MS5HcmFwaE1vZHVsZUgAEjAKCGVuc2VtYmxlGAogASgLMhwuZHNweV9ncnBjLnYxLkVuc2VtYmxlTW9kdWxlSAASNgoMa25uX2Zld19zaG90GAsgASgLMh4uZHNweV9ncnBjLnYxLktOTkZld1Nob3RNb2R1bGVIAEIICgZtb2R1bGUqigEKC0FkYXB0ZXJLaW5kEhwKGEFEQVBURVJfS0lORF9VTlNQRUNJRklFRBAAEhUKEUFEQVBURVJfS0lORF9DSEFUEAESFQoRQURBUFRFUl9LSU5EX0pTT04QAhIUChBBREFQVEVSX0tJTkRfWE1MEAMSGQoVQURBUFRFUl9LSU5EX1RXT19TVEVQEAQqdAoLQ2FjaGVQb2xpY3kSHAoYQ0FDSEVfUE9MSUNZX1VOU1BFQ0lGSUVEEAASFAoQQ0FDSEVfUE9MSUNZX1VTRRABEhcKE0NBQ0hFX1BPTElDWV9CWVBBU1MQAhIYChRDQUNIRV9QT0xJQ1lfUkVGUkVTSBADKmkKDkVuc2VtYmxlUmVkdWNlEh8KG0VOU0VNQkxFX1JFRFVDRV9VTlNQRUNJRklFRBAAEhgKFEVOU0VNQkxFX1JFRFVDRV9OT05FEAESHAoYRU5TRU1CTEVfUkVEVUNFX01BSk9SSVRZEAJCR1pFZ2l0aHViLmNvbS9kc3B5LWdycGMvZHNweS1ncnBjL2NsaWVudHMvZ28vZ2VuL2RzcHlfZ3JwYy92MTtkc3B5Z3JwY3YxYgZwcm90bzM", [file_dspy_grpc_v1_signature, file_google_api_field_behavior, file_google_protobuf_struct]);
+  fileDesc("Chlkc3B5X2dycGMvdjEvbW9kdWxlLnByb3RvEgxkc3B5X2dycGMudjEizwEKCUxNT3B0aW9ucxIYCgt0ZW1wZXJhdHVyZRgBIAEoAUgAiAEBEhcKCm1heF90b2tlbnMYAiABKAVIAYgBARISCgV0b3BfcBgDIAEoAUgCiAEBEgwKBHN0b3AYBCADKAkSEQoEc2VlZBgFIAEoA0gDiAEBEigKBWNhY2hlGAYgASgOMhkuZHNweV9ncnBjLnYxLkNhY2hlUG9saWN5Qg4KDF90ZW1wZXJhdHVyZUINCgtfbWF4X3Rva2Vuc0IICgZfdG9wX3BCBwoFX3NlZWQibwoHRHVtbXlMTRIuCglyZXNwb25zZXMYASADKAsyGy5kc3B5X2dycGMudjEuRHVtbXlSZXNwb25zZRImCgVydWxlcxgCIAMoCzIXLmRzcHlfZ3JwYy52MS5EdW1teVJ1bGUSDAoEYXV0bxgDIAEoCCJTCg1EdW1teVJlc3BvbnNlEg4KBHRleHQYASABKAlIABIpCgZmaWVsZHMYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0SABCBwoFcmVwbHkiWAoJRHVtbXlSdWxlEhYKCGNvbnRhaW5zGAEgASgJQgTiQQECEjMKCHJlc3BvbnNlGAIgASgLMhsuZHNweV9ncnBjLnYxLkR1bW15UmVzcG9uc2VCBOJBAQIidQoGTE1TcGVjEg8KBW1vZGVsGAEgASgJSAASJgoFZHVtbXkYAiABKAsyFS5kc3B5X2dycGMudjEuRHVtbXlMTUgAEigKB29wdGlvbnMYAyABKAsyFy5kc3B5X2dycGMudjEuTE1PcHRpb25zQggKBnNvdXJjZSLiAQoNUHJlZGljdG9yU3BlYxIwCglzaWduYXR1cmUYASABKAsyFy5kc3B5X2dycGMudjEuU2lnbmF0dXJlQgTiQQECEiQKBWRlbW9zGAIgAygLMhUuZHNweV9ncnBjLnYxLkV4YW1wbGUSKgoHYWRhcHRlchgDIAEoDjIZLmRzcHlfZ3JwYy52MS5BZGFwdGVyS2luZBIgCgJsbRgEIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMSKwoNZXh0cmFjdGlvbl9sbRgFIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMiRQoNUHJlZGljdE1vZHVsZRI0CglwcmVkaWN0b3IYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdG9yU3BlY0IE4kEBAiJMChRDaGFpbk9mVGhvdWdodE1vZHVsZRI0CglwcmVkaWN0b3IYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdG9yU3BlY0IE4kEBAiJiCg5QcmVkaWN0b3JTdGF0ZRIZCgxpbnN0cnVjdGlvbnMYASABKAlIAIgBARIkCgVkZW1vcxgCIAMoCzIVLmRzcHlfZ3JwYy52MS5FeGFtcGxlQg8KDV9pbnN0cnVjdGlvbnMiXgoIVG9vbFNwZWMSEgoEbmFtZRgBIAEoCUIE4kEBAhITCgtkZXNjcmlwdGlvbhgCIAEoCRIYChBhcmdzX2pzb25fc2NoZW1hGAMgASgJEg8KB2J1aWx0aW4YBCABKAki2QEKC1JlQWN0TW9kdWxlEjQKCXByZWRpY3RvchgBIAEoCzIbLmRzcHlfZ3JwYy52MS5QcmVkaWN0b3JTcGVjQgTiQQECEiUKBXRvb2xzGAIgAygLMhYuZHNweV9ncnBjLnYxLlRvb2xTcGVjEhEKCW1heF9pdGVycxgDIAEoBRIrCgVyZWFjdBgEIAEoCzIcLmRzcHlfZ3JwYy52MS5QcmVkaWN0b3JTdGF0ZRItCgdleHRyYWN0GAUgASgLMhwuZHNweV9ncnBjLnYxLlByZWRpY3RvclN0YXRlIrQBChpNdWx0aUNoYWluQ29tcGFyaXNvbk1vZHVsZRI0CglwcmVkaWN0b3IYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdG9yU3BlY0IE4kEBAhIJCgFtGAIgASgFEhgKC3RlbXBlcmF0dXJlGAMgASgBSACIAQESKwoJZ2VuZXJhdG9yGAQgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNCDgoMX3RlbXBlcmF0dXJlIn4KClJld2FyZFNwZWMSNQoLZXhhY3RfbWF0Y2gYASABKAsyHi5kc3B5X2dycGMudjEuRXhhY3RNYXRjaFJld2FyZEgAEi8KCGxtX2p1ZGdlGAIgASgLMhsuZHNweV9ncnBjLnYxLkxNSnVkZ2VSZXdhcmRIAEIICgZyZXdhcmQiUAoQRXhhY3RNYXRjaFJld2FyZBITCgVmaWVsZBgBIAEoCUIE4kEBAhIXCg9yZWZlcmVuY2VfZmllbGQYAiABKAkSDgoGdmFsdWVzGAMgAygJInAKDUxNSnVkZ2VSZXdhcmQSMAoFanVkZ2UYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdG9yU3BlY0IE4kEBAhITCgtzY29yZV9maWVsZBgCIAEoCRIYChBjaGFpbl9vZl90aG91Z2h0GAMgASgIIrsBCg1CZXN0T2ZOTW9kdWxlEi4KBm1vZHVsZRgBIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEg8KAW4YAiABKAVCBOJBAQISLgoGcmV3YXJkGAMgASgLMhguZHNweV9ncnBjLnYxLlJld2FyZFNwZWNCBOJBAQISEQoJdGhyZXNob2xkGAQgASgBEhcKCmZhaWxfY291bnQYBSABKAVIAIgBAUINCgtfZmFpbF9jb3VudCLlAQoMUmVmaW5lTW9kdWxlEi4KBm1vZHVsZRgBIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEg8KAW4YAiABKAVCBOJBAQISLgoGcmV3YXJkGAMgASgLMhguZHNweV9ncnBjLnYxLlJld2FyZFNwZWNCBOJBAQISEQoJdGhyZXNob2xkGAQgASgBEhcKCmZhaWxfY291bnQYBSABKAVIAIgBARIpCgtmZWVkYmFja19sbRgGIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWNCDQoLX2ZhaWxfY291bnQifQoOUGFyYWxsZWxNb2R1bGUSLgoGbW9kdWxlGAEgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNCBOJBAQISEwoLbnVtX3RocmVhZHMYAiABKAUSFwoKbWF4X2Vycm9ycxgDIAEoBUgAiAEBQg0KC19tYXhfZXJyb3JzIloKDk1ham9yaXR5TW9kdWxlEi4KBm1vZHVsZRgBIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEgkKAW4YAiABKAUSDQoFZmllbGQYAyABKAkiswEKCUdyYXBoU3RlcBISCgRuYW1lGAEgASgJQgTiQQECEi4KBm1vZHVsZRgCIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEjMKBmlucHV0cxgDIAMoCzIjLmRzcHlfZ3JwYy52MS5HcmFwaFN0ZXAuSW5wdXRzRW50cnkaLQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKeAQoLR3JhcGhNb2R1bGUSJgoFc3RlcHMYASADKAsyFy5kc3B5X2dycGMudjEuR3JhcGhTdGVwEjcKB291dHB1dHMYAiADKAsyJi5kc3B5X2dycGMudjEuR3JhcGhNb2R1bGUuT3V0cHV0c0VudHJ5Gi4KDE91dHB1dHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpUBCg5FbnNlbWJsZU1vZHVsZRIqCghwcm9ncmFtcxgBIAMoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjEiwKBnJlZHVjZRgCIAEoDjIcLmRzcHlfZ3JwYy52MS5FbnNlbWJsZVJlZHVjZRIMCgRzaXplGAMgASgFEgwKBHNlZWQYBCABKAMSDQoFZmllbGQYBSABKAki9AIKEEtOTkZld1Nob3RNb2R1bGUSLgoGbW9kdWxlGAEgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNCBOJBAQISDwoBaxgCIAEoBUIE4kEBAhIdCg9lbWJlZGRpbmdfbW9kZWwYAyABKAlCBOJBAQISOAoIZXhhbXBsZXMYBCADKAsyIC5kc3B5X2dycGMudjEuS05OVHJhaW5pbmdFeGFtcGxlQgTiQQECEiMKFm1heF9ib290c3RyYXBwZWRfZGVtb3MYBSABKAVIAIgBARIeChFtYXhfbGFiZWxlZF9kZW1vcxgGIAEoBUgBiAEBEhcKCm1heF9yb3VuZHMYByABKAVIAogBARIoCgp0ZWFjaGVyX2xtGAggASgLMhQuZHNweV9ncnBjLnYxLkxNU3BlY0IZChdfbWF4X2Jvb3RzdHJhcHBlZF9kZW1vc0IUChJfbWF4X2xhYmVsZWRfZGVtb3NCDQoLX21heF9yb3VuZHMiWwoSS05OVHJhaW5pbmdFeGFtcGxlEiwKB2V4YW1wbGUYASABKAsyFS5kc3B5X2dycGMudjEuRXhhbXBsZUIE4kEBAhIXCgllbWJlZGRpbmcYAiADKAJCBOJBAQIi4AUKCk1vZHVsZVNwZWMSLgoHcHJlZGljdBgBIAEoCzIbLmRzcHlfZ3JwYy52MS5QcmVkaWN0TW9kdWxlSAASPgoQY2hhaW5fb2ZfdGhvdWdodBgCIAEoCzIiLmRzcHlfZ3JwYy52MS5DaGFpbk9mVGhvdWdodE1vZHVsZUgAEioKBXJlYWN0GAMgASgLMhkuZHNweV9ncnBjLnYxLlJlQWN0TW9kdWxlSAASSgoWbXVsdGlfY2hhaW5fY29tcGFyaXNvbhgEIAEoCzIoLmRzcHlfZ3JwYy52MS5NdWx0aUNoYWluQ29tcGFyaXNvbk1vZHVsZUgAEjAKCWJlc3Rfb2ZfbhgFIAEoCzIbLmRzcHlfZ3JwYy52MS5CZXN0T2ZOTW9kdWxlSAASLAoGcmVmaW5lGAYgASgLMhouZHNweV9ncnBjLnYxLlJlZmluZU1vZHVsZUgAEjAKCHBhcmFsbGVsGAcgASgLMhwuZHNweV9ncnBjLnYxLlBhcmFsbGVsTW9kdWxlSAASMAoIbWFqb3JpdHkYCCABKAsyHC5kc3B5X2dycGMudjEuTWFqb3JpdHlNb2R1bGVIABIqCgVncmFwaBgJIAEoCzIZLmRzcHlfZ3JwYy52MS5HcmFwaE1vZHVsZUgAEjAKCGVuc2VtYmxlGAogASgLMhwuZHNweV9ncnBjLnYxLkVuc2VtYmxlTW9kdWxlSAASNgoMa25uX2Zld19zaG90GAsgASgLMh4uZHNweV9ncnBjLnYxLktOTkZld1Nob3RNb2R1bGVIABIwCghyZXRyaWV2ZRgMIAEoCzIcLmRzcHlfZ3JwYy52MS5SZXRyaWV2ZU1vZHVsZUgAEigKBGxvb3AYDSABKAsyGC5kc3B5X2dycGMudjEuTG9vcE1vZHVsZUgAEioKBXZhbHVlGA4gASgLMhkuZHNweV9ncnBjLnYxLlZhbHVlTW9kdWxlSABCCAoGbW9kdWxlImcKDlJldHJpZXZlTW9kdWxlEhAKBmNvcnB1cxgBIAEoCUgAEhcKDWNvbGJlcnR2Ml91cmwYAiABKAlIABIVCgtjYWxsZXJfdG9vbBgDIAEoCUgAEgkKAWsYBCABKAVCCAoGc291cmNlIoABCgxMb29wVmFyaWFibGUSEgoEbmFtZRgBIAEoCUIE4kEBAhIUCgxpbml0aWFsX2pzb24YAiABKAkSFAoGdXBkYXRlGAMgASgJQgTiQQECEjAKCmFjY3VtdWxhdGUYBCABKA4yHC5kc3B5X2dycGMudjEuTG9vcEFjY3VtdWxhdGUilgEKCkxvb3BNb2R1bGUSLQoEYm9keRgBIAEoCzIZLmRzcHlfZ3JwYy52MS5HcmFwaE1vZHVsZUIE4kEBAhIXCgltYXhfaXRlcnMYAiABKAVCBOJBAQISLQoJdmFyaWFibGVzGAMgAygLMhouZHNweV9ncnBjLnYxLkxvb3BWYXJpYWJsZRIRCglzdG9wX3doZW4YBCABKAkikAEKC1ZhbHVlTW9kdWxlEjUKCW9wZXJhdGlvbhgBIAEoDjIcLmRzcHlfZ3JwYy52MS5WYWx1ZU9wZXJhdGlvbkIE4kEBAhIOCgZpbnB1dHMYAiADKAkSEAoIdGVtcGxhdGUYAyABKAkSEQoJc2VwYXJhdG9yGAQgASgJEhUKDWNvbnN0YW50X2pzb24YBSABKAkqigEKC0FkYXB0ZXJLaW5kEhwKGEFEQVBURVJfS0lORF9VTlNQRUNJRklFRBAAEhUKEUFEQVBURVJfS0lORF9DSEFUEAESFQoRQURBUFRFUl9LSU5EX0pTT04QAhIUChBBREFQVEVSX0tJTkRfWE1MEAMSGQoVQURBUFRFUl9LSU5EX1RXT19TVEVQEAQqdAoLQ2FjaGVQb2xpY3kSHAoYQ0FDSEVfUE9MSUNZX1VOU1BFQ0lGSUVEEAASFAoQQ0FDSEVfUE9MSUNZX1VTRRABEhcKE0NBQ0hFX1BPTElDWV9CWVBBU1MQAhIYChRDQUNIRV9QT0xJQ1lfUkVGUkVTSBADKmkKDkVuc2VtYmxlUmVkdWNlEh8KG0VOU0VNQkxFX1JFRFVDRV9VTlNQRUNJRklFRBAAEhgKFEVOU0VNQkxFX1JFRFVDRV9OT05FEAESHAoYRU5TRU1CTEVfUkVEVUNFX01BSk9SSVRZEAIqigEKDkxvb3BBY2N1bXVsYXRlEh8KG0xPT1BfQUNDVU1VTEFURV9VTlNQRUNJRklFRBAAEhoKFkxPT1BfQUNDVU1VTEFURV9BUFBFTkQQARIhCh1MT09QX0FDQ1VNVUxBVEVfQVBQRU5EX1VOSVFVRRACEhgKFExPT1BfQUNDVU1VTEFURV9MQVNUEAMq+AEKDlZhbHVlT3BlcmF0aW9uEh8KG1ZBTFVFX09QRVJBVElPTl9VTlNQRUNJRklFRBAAEhwKGFZBTFVFX09QRVJBVElPTl9URU1QTEFURRABEhgKFFZBTFVFX09QRVJBVElPTl9KT0lOEAISGgoWVkFMVUVfT1BFUkFUSU9OX0NPTkNBVBADEhsKF1ZBTFVFX09QRVJBVElPTl9GTEFUVEVOEAQSGgoWVkFMVUVfT1BFUkFUSU9OX0RFRFVQRRAFEhwKGFZBTFVFX09QRVJBVElPTl9DT05TVEFOVBAGEhoKFlZBTFVFX09QRVJBVElPTl9PQkpFQ1QQB0JHWkVnaXRodWIuY29tL2RzcHktZ3JwYy9kc3B5LWdycGMvY2xpZW50cy9nby9nZW4vZHNweV9ncnBjL3YxO2RzcHlncnBjdjFiBnByb3RvMw", [file_dspy_grpc_v1_signature, file_google_api_field_behavior, file_google_protobuf_struct]);
 
 /**
  * Sampling options sent to the LM. Unset options take the model's configured defaults.
@@ -1123,6 +1123,30 @@ export type ModuleSpec = Message<"dspy_grpc.v1.ModuleSpec"> & {
      */
     value: KNNFewShotModule;
     case: "knnFewShot";
+  } | {
+    /**
+     * A retriever (dspy.Retrieve, a BM25 search, dspy.ColBERTv2): query -> passages.
+     *
+     * @generated from field: dspy_grpc.v1.RetrieveModule retrieve = 12;
+     */
+    value: RetrieveModule;
+    case: "retrieve";
+  } | {
+    /**
+     * A `for` loop of forward() over a sub-graph, accumulating values across iterations.
+     *
+     * @generated from field: dspy_grpc.v1.LoopModule loop = 13;
+     */
+    value: LoopModule;
+    case: "loop";
+  } | {
+    /**
+     * A value forward() computes without an LM (f-strings, joins, constants, ...).
+     *
+     * @generated from field: dspy_grpc.v1.ValueModule value = 14;
+     */
+    value: ValueModule;
+    case: "value";
   } | { case: undefined; value?: undefined };
 };
 
@@ -1132,6 +1156,213 @@ export type ModuleSpec = Message<"dspy_grpc.v1.ModuleSpec"> & {
  */
 export const ModuleSpecSchema: GenMessage<ModuleSpec> = /*@__PURE__*/
   messageDesc(file_dspy_grpc_v1_module, 24);
+
+/**
+ * A retriever, like `dspy.Retrieve(k)` or the tutorials' `search(query, k)`. Input: `query` (str).
+ * Outputs: `passages` (list[str], the texts best first, as dspy.Retrieve returns them),
+ * `scored_passages` (an object mapping each text to its score, best first: what DSPy's multi-hop
+ * tutorial's `search()` returns and feeds to its predictor as `context`) and `hits` (a list of
+ * objects {"id", "text", "score", "metadata"}). Each retrieval is a trace step (predictor = the
+ * module's name, adapter "retrieve") and, when streaming, a RetrievalEvent.
+ *
+ * @generated from message dspy_grpc.v1.RetrieveModule
+ */
+export type RetrieveModule = Message<"dspy_grpc.v1.RetrieveModule"> & {
+  /**
+   * Where the passages come from.
+   *
+   * @generated from oneof dspy_grpc.v1.RetrieveModule.source
+   */
+  source: {
+    /**
+     * A stored corpus, "corpora/{corpus}", searched with BM25 (see CorpusService). Must exist when
+     * the program is created.
+     *
+     * @generated from field: string corpus = 1;
+     */
+    value: string;
+    case: "corpus";
+  } | {
+    /**
+     * A ColBERTv2 server in DSPy's HTTP shape (`dspy.ColBERTv2(url)`): GET `<url>?query=...&k=...`
+     * answering `{"topk": [{"text", "pid", "score", ...}]}`. The URL must be one of the server's
+     * `[retrieval] colbertv2_urls` (see README): programs cannot reach arbitrary hosts.
+     *
+     * @generated from field: string colbertv2_url = 2;
+     */
+    value: string;
+    case: "colbertv2Url";
+  } | {
+    /**
+     * A tool the caller runs through InferenceService.Run: it is called with arguments
+     * `{"query": <str>, "k": <int>}` and answers with a list of passages, each a string or an object
+     * {"text", "id"?, "score"?, "metadata"?} (the caller's own vector store stays where it is).
+     *
+     * @generated from field: string caller_tool = 3;
+     */
+    value: string;
+    case: "callerTool";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * Passages per query, 1 to 1000; 0 means 3, dspy.Retrieve's default.
+   *
+   * @generated from field: int32 k = 4;
+   */
+  k: number;
+};
+
+/**
+ * Describes the message dspy_grpc.v1.RetrieveModule.
+ * Use `create(RetrieveModuleSchema)` to create a new message.
+ */
+export const RetrieveModuleSchema: GenMessage<RetrieveModule> = /*@__PURE__*/
+  messageDesc(file_dspy_grpc_v1_module, 25);
+
+/**
+ * A variable a loop carries across iterations (`notes = []` before the loop, `notes.extend(...)`
+ * inside it).
+ *
+ * @generated from message dspy_grpc.v1.LoopVariable
+ */
+export type LoopVariable = Message<"dspy_grpc.v1.LoopVariable"> & {
+  /**
+   * The name: the body reads it as "inputs.<name>" (its value before the iteration) and the loop
+   * outputs it (its value after the last iteration). An identifier.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Its value before the first iteration, as JSON text. Empty: `[]` for APPEND and APPEND_UNIQUE,
+   * `null` for LAST.
+   *
+   * @generated from field: string initial_json = 2;
+   */
+  initialJson: string;
+
+  /**
+   * The body output (a key of `body.outputs`) folded into the variable after each iteration.
+   *
+   * @generated from field: string update = 3;
+   */
+  update: string;
+
+  /**
+   * How the update is folded in.
+   *
+   * @generated from field: dspy_grpc.v1.LoopAccumulate accumulate = 4;
+   */
+  accumulate: LoopAccumulate;
+};
+
+/**
+ * Describes the message dspy_grpc.v1.LoopVariable.
+ * Use `create(LoopVariableSchema)` to create a new message.
+ */
+export const LoopVariableSchema: GenMessage<LoopVariable> = /*@__PURE__*/
+  messageDesc(file_dspy_grpc_v1_module, 26);
+
+/**
+ * `for _ in range(max_iters): ...` over a sub-graph. Each iteration runs `body` with the loop's
+ * inputs and the variables' current values (as "inputs.<variable>"), then folds body outputs into
+ * the variables. The loop's inputs are the body's program inputs other than the variables; its
+ * outputs are the variables. The body's steps are named as attributes of the module holding the
+ * loop (DSPy's `self.generate_query` inside a `for` in forward()): a body step "generate_query"
+ * in a loop step of a program has the predictor "generate_query.predict", and every predictor is
+ * listed once however many times the loop runs it. Body step names must not repeat the names of
+ * the enclosing graph's steps.
+ *
+ * @generated from message dspy_grpc.v1.LoopModule
+ */
+export type LoopModule = Message<"dspy_grpc.v1.LoopModule"> & {
+  /**
+   * The sub-graph run each iteration.
+   *
+   * @generated from field: dspy_grpc.v1.GraphModule body = 1;
+   */
+  body?: GraphModule | undefined;
+
+  /**
+   * Iterations, 1 to 100.
+   *
+   * @generated from field: int32 max_iters = 2;
+   */
+  maxIters: number;
+
+  /**
+   * The variables carried across iterations; at least one.
+   *
+   * @generated from field: repeated dspy_grpc.v1.LoopVariable variables = 3;
+   */
+  variables: LoopVariable[];
+
+  /**
+   * Optional: a body output (a key of `body.outputs`); the loop stops after an iteration in which
+   * it is truthy (as Python's `if value: break`).
+   *
+   * @generated from field: string stop_when = 4;
+   */
+  stopWhen: string;
+};
+
+/**
+ * Describes the message dspy_grpc.v1.LoopModule.
+ * Use `create(LoopModuleSchema)` to create a new message.
+ */
+export const LoopModuleSchema: GenMessage<LoopModule> = /*@__PURE__*/
+  messageDesc(file_dspy_grpc_v1_module, 27);
+
+/**
+ * A value computed without an LM, as a line of forward() would. Its one output is `value`.
+ *
+ * @generated from message dspy_grpc.v1.ValueModule
+ */
+export type ValueModule = Message<"dspy_grpc.v1.ValueModule"> & {
+  /**
+   * The operation.
+   *
+   * @generated from field: dspy_grpc.v1.ValueOperation operation = 1;
+   */
+  operation: ValueOperation;
+
+  /**
+   * The input names, identifiers, in order (at most 64). For TEMPLATE leave empty: the placeholders
+   * are the inputs. JOIN, FLATTEN and DEDUPE take exactly one; CONSTANT none.
+   *
+   * @generated from field: repeated string inputs = 2;
+   */
+  inputs: string[];
+
+  /**
+   * TEMPLATE: the template text (at most 100,000 characters).
+   *
+   * @generated from field: string template = 3;
+   */
+  template: string;
+
+  /**
+   * JOIN: the separator.
+   *
+   * @generated from field: string separator = 4;
+   */
+  separator: string;
+
+  /**
+   * CONSTANT: the value as JSON text (at most 100,000 characters).
+   *
+   * @generated from field: string constant_json = 5;
+   */
+  constantJson: string;
+};
+
+/**
+ * Describes the message dspy_grpc.v1.ValueModule.
+ * Use `create(ValueModuleSchema)` to create a new message.
+ */
+export const ValueModuleSchema: GenMessage<ValueModule> = /*@__PURE__*/
+  messageDesc(file_dspy_grpc_v1_module, 28);
 
 /**
  * How a predictor turns a signature into messages and parses the completion.
@@ -1260,4 +1491,118 @@ export enum EnsembleReduce {
  */
 export const EnsembleReduceSchema: GenEnum<EnsembleReduce> = /*@__PURE__*/
   enumDesc(file_dspy_grpc_v1_module, 2);
+
+/**
+ * How a loop variable takes each iteration's value.
+ *
+ * @generated from enum dspy_grpc.v1.LoopAccumulate
+ */
+export enum LoopAccumulate {
+  /**
+   * Not set: LOOP_ACCUMULATE_APPEND.
+   *
+   * @generated from enum value: LOOP_ACCUMULATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * `items.extend(value)` for a list value, `items.append(value)` otherwise.
+   *
+   * @generated from enum value: LOOP_ACCUMULATE_APPEND = 1;
+   */
+  APPEND = 1,
+
+  /**
+   * As APPEND, skipping items equal (as JSON) to one already held: first occurrences, in order.
+   *
+   * @generated from enum value: LOOP_ACCUMULATE_APPEND_UNIQUE = 2;
+   */
+  APPEND_UNIQUE = 2,
+
+  /**
+   * `value` replaces the previous one.
+   *
+   * @generated from enum value: LOOP_ACCUMULATE_LAST = 3;
+   */
+  LAST = 3,
+}
+
+/**
+ * Describes the enum dspy_grpc.v1.LoopAccumulate.
+ */
+export const LoopAccumulateSchema: GenEnum<LoopAccumulate> = /*@__PURE__*/
+  enumDesc(file_dspy_grpc_v1_module, 3);
+
+/**
+ * What a value step computes.
+ *
+ * @generated from enum dspy_grpc.v1.ValueOperation
+ */
+export enum ValueOperation {
+  /**
+   * Not used.
+   *
+   * @generated from enum value: VALUE_OPERATION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * `template.format(**inputs)`: each `{name}` placeholder is replaced by Python's `str()` of that
+   * input, as an f-string shows it (lists and objects in Python's repr form); `{{` and `}}` are
+   * literal braces. The inputs are the placeholders, in order of first appearance.
+   *
+   * @generated from enum value: VALUE_OPERATION_TEMPLATE = 1;
+   */
+  TEMPLATE = 1,
+
+  /**
+   * `separator.join(items)`: one input, a list; non-string items are shown with `str()`.
+   *
+   * @generated from enum value: VALUE_OPERATION_JOIN = 2;
+   */
+  JOIN = 2,
+
+  /**
+   * The inputs concatenated, in `inputs` order, into one list (a list input adds its items, any
+   * other value adds itself).
+   *
+   * @generated from enum value: VALUE_OPERATION_CONCAT = 3;
+   */
+  CONCAT = 3,
+
+  /**
+   * One input, a list of lists: its items' items, in order (one level; non-list items kept).
+   *
+   * @generated from enum value: VALUE_OPERATION_FLATTEN = 4;
+   */
+  FLATTEN = 4,
+
+  /**
+   * One input, a list: its items without repeats (equal as JSON), first occurrences in order, as
+   * `dspy.dsp.utils.deduplicate` does. (`list(set(items))` in DSPy code has no fixed order.)
+   *
+   * @generated from enum value: VALUE_OPERATION_DEDUPE = 5;
+   */
+  DEDUPE = 5,
+
+  /**
+   * No inputs: the value of `constant_json`.
+   *
+   * @generated from enum value: VALUE_OPERATION_CONSTANT = 6;
+   */
+  CONSTANT = 6,
+
+  /**
+   * An object {input name: value} in `inputs` order (assembling a prediction's fields).
+   *
+   * @generated from enum value: VALUE_OPERATION_OBJECT = 7;
+   */
+  OBJECT = 7,
+}
+
+/**
+ * Describes the enum dspy_grpc.v1.ValueOperation.
+ */
+export const ValueOperationSchema: GenEnum<ValueOperation> = /*@__PURE__*/
+  enumDesc(file_dspy_grpc_v1_module, 4);
 
