@@ -31,6 +31,7 @@ from .errors import (
     UnauthenticatedError,
     UnavailableError,
 )
+from .composite import Composite, Ref, Retrieve, concat, constant, dedupe, flatten, join, obj, template
 from .modules import ChainOfThought, Ensemble, Module, Predict, ProgramModule, ReAct
 from .results import AdapterFallback, Prediction, Program, RenderedPrompt, TraceStep, Usage
 from .settings import configure
@@ -49,6 +50,7 @@ __all__ = [
     "AsyncClient",
     "ChainOfThought",
     "Client",
+    "Composite",
     "DeadlineExceededError",
     "Ensemble",
     "DspyGrpcError",
@@ -71,6 +73,8 @@ __all__ = [
     "Program",
     "ProgramModule",
     "ReAct",
+    "Ref",
+    "Retrieve",
     "RenderedPrompt",
     "ResourceExhaustedError",
     "RpcCancelledError",
@@ -82,5 +86,12 @@ __all__ = [
     "UnauthenticatedError",
     "UnavailableError",
     "Usage",
+    "concat",
     "configure",
+    "constant",
+    "dedupe",
+    "flatten",
+    "join",
+    "obj",
+    "template",
 ]
