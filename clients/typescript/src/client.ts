@@ -8,6 +8,7 @@ import { create, type JsonObject } from "@bufbuild/protobuf";
 import { FieldMaskSchema } from "@bufbuild/protobuf/wkt";
 import { createClient, type CallOptions as ConnectCallOptions, type Client, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { CorpusService } from "./gen/dspy_grpc/v1/corpus_pb.js";
 import { InferenceService } from "./gen/dspy_grpc/v1/inference_pb.js";
 import type { ModuleSpec } from "./gen/dspy_grpc/v1/module_pb.js";
 import {
@@ -72,6 +73,8 @@ export class DspyClient implements Caller {
   readonly inference: Client<typeof InferenceService>;
   /** The generated ProgramService client. */
   readonly programs: Client<typeof ProgramService>;
+  /** The generated CorpusService client (corpora that `retrieve` modules search). */
+  readonly corpora: Client<typeof CorpusService>;
   private readonly sessions?: Http2SessionManager;
 
   /**
@@ -89,6 +92,7 @@ export class DspyClient implements Caller {
     }
     this.inference = createClient(InferenceService, transport);
     this.programs = createClient(ProgramService, transport);
+    this.corpora = createClient(CorpusService, transport);
   }
 
   /** Closes the connection (calls in flight fail). */
