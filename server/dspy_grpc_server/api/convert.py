@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from dspy_grpc.v1 import inference_pb2, module_pb2, prediction_pb2, program_pb2, signature_pb2
+from dspy_grpc.v1 import corpus_pb2, inference_pb2, module_pb2, prediction_pb2, program_pb2, signature_pb2
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from ..app.inference import ProgramRef
@@ -428,7 +428,24 @@ def _retrieve_from_proto(body: module_pb2.RetrieveModule, here: str) -> Retrieve
         if not target.startswith("corpora/"):
             raise invalid(f"{here}.corpus", f"{target!r} is not a corpus name of the form corpora/{{id}}")
         target = target[len("corpora/"):]
-    return RetrieveSpec(source, target, body.k or 3)
+    if body.mode not in _MODES:
+        raise invalid(f"{here}.mode", f"unknown retrieval mode {body.mode}")
+    return RetrieveSpec(source, target, body.k or 3, _MODES[body.mode])
+
+
+_MODES = {
+    corpus_pb2.RETRIEVAL_MODE_UNSPECIFIED: "bm25",
+    corpus_pb2.RETRIEVAL_MODE_BM25: "bm25",
+    corpus_pb2.RETRIEVAL_MODE_DENSE: "dense",
+    corpus_pb2.RETRIEVAL_MODE_HYBRID: "hybrid",
+}
+_MODE_ENUMS = {name: value for value, name in _MODES.items() if value}
+
+
+def retrieval_mode_from_proto(value: int, path: str) -> str:
+    if value not in _MODES:
+        raise invalid(path, f"unknown retrieval mode {value}")
+    return _MODES[value]
 
 
 _ACCUMULATES = {
@@ -593,6 +610,8 @@ def module_to_proto(spec: ModuleSpec) -> module_pb2.ModuleSpec:
         target = f"corpora/{spec.target}" if spec.source == "corpus" else spec.target
         setattr(body, spec.source, target)
         body.k = spec.k
+        if spec.mode != "bm25":
+            body.mode = _MODE_ENUMS[spec.mode]
     elif isinstance(spec, LoopSpec):
         _graph_to_proto(spec.body, body.body)
         body.max_iters, body.stop_when = spec.max_iters, spec.stop_when

@@ -16,7 +16,7 @@ from ..modules.retrieval import Passage
 from ..retrieval.bm25 import Bm25Settings
 from ..store.corpora import CorpusRecord, StoredDocument
 from .convert import _timestamp as timestamp
-from .convert import dict_to_struct, struct_to_dict
+from .convert import dict_to_struct, retrieval_mode_from_proto, struct_to_dict
 
 _NAME = re.compile(r"corpora/([a-z][a-z0-9-]{0,62})")
 
@@ -51,6 +51,7 @@ def corpus_to_proto(record: CorpusRecord) -> corpus_pb2.Corpus:
                                     keep_stopwords=settings.keep_stopwords, no_stemming=settings.no_stemming),
         document_count=record.document_count, index_state=state, indexed_document_count=record.document_count,
         create_time=timestamp(record.create_time), update_time=timestamp(record.update_time),
+        embedding_model=record.embedding_model,
     )
 
 
@@ -72,7 +73,7 @@ class CorpusService(corpus_pb2_grpc.CorpusServiceServicer):
         corpus = request.corpus
         created = await self._corpora.create(
             request.corpus_id, display_name=corpus.display_name, description=corpus.description,
-            labels=dict(corpus.labels), bm25=bm25_from_proto(corpus.bm25),
+            labels=dict(corpus.labels), bm25=bm25_from_proto(corpus.bm25), embedding_model=corpus.embedding_model,
         )
         return corpus_to_proto(created)
 
@@ -114,5 +115,5 @@ class CorpusService(corpus_pb2_grpc.CorpusServiceServicer):
         if not request.query:
             raise invalid("query", "is required")
         passages = await self._corpora.search(corpus_id(request.corpus, "corpus"), request.query,
-                                              request.k or DEFAULT_K)
+                                              request.k or DEFAULT_K, mode=retrieval_mode_from_proto(request.mode, "mode"))
         return corpus_pb2.SearchCorpusResponse(passages=[passage_to_proto(p) for p in passages])

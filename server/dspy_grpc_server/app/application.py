@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from ..core import telemetry
 from ..lm.registry import LMRegistry
@@ -19,6 +20,7 @@ from .activity import Activity
 from .auth import ApiKeys
 from .config import Config
 from .corpora import Corpora
+from .optimizations import check_embedding_model
 from .retrievers import Retrievers
 from .datasets import Datasets
 from .evaluations import Evaluations
@@ -32,6 +34,12 @@ from .workers import ProgramWorkers, Quarantine
 log = logging.getLogger("dspy_grpc_server.app")
 
 
+async def _embed(registry: LMRegistry, model: str, texts: Sequence[str]) -> list[tuple[float, ...]]:
+    """Vectors for ``texts`` through the provider layer (cache, limits, budgets, usage ledger)."""
+
+    return list((await registry.get(model).embed(texts)).vectors)
+
+
 class Application:
     """Everything the API layer serves, usable in-process without gRPC."""
 
@@ -40,7 +48,10 @@ class Application:
         self.database = database
         self.registry = registry
         # Corpora of documents, and what `retrieve` modules search (checked when programs are saved).
-        self.corpora = Corpora(CorpusStore(database))
+        self.corpora = Corpora(
+            CorpusStore(database), embedder=lambda model, texts: _embed(registry, model, texts),
+            check_model=lambda model, path: check_embedding_model(registry, model, path),
+        )
         self.retrievers = Retrievers(self.corpora, config.retrieval_colbertv2_urls)
         self.programs = Programs(ProgramStore(database), check=self.retrievers.check)
         self.engine = Engine(registry, default_model=config.default_model, bootstrapper=ServingBootstrapper(),

@@ -88,7 +88,7 @@ def _check_config(name: str, config: Any, predictors: int, trainset_size: int, v
         raise invalid(f"{path}.k", "must be at least 1 (the neighbours bootstrapped on each call)")
 
 
-def _check_embedding_model(registry: Any, alias: str, path: str) -> None:
+def check_embedding_model(registry: Any, alias: str, path: str) -> None:
     if not alias:
         raise invalid(path, "is required: the alias of an embedding model (kind = \"embedding\")")
     if alias not in registry.aliases():
@@ -137,7 +137,7 @@ class Optimizations(JobKind):
             _check_config(request.optimizer, config, len(program_view.predictors(module)), len(trainset),
                           None if valset is None else len(valset))
         if isinstance(config, KNNFewShotConfig):
-            _check_embedding_model(self._registry, config.embedding_model, f"{path}.{request.optimizer}.embedding_model")
+            check_embedding_model(self._registry, config.embedding_model, f"{path}.{request.optimizer}.embedding_model")
         spec = {
             "program": f"programs/{request.program_id}" + (f"@{request.revision_id}" if request.revision_id else ""),
             "program_id": program.record.program_id, "revision_id": program.record.revision_id,

@@ -7,7 +7,7 @@ program cannot make the server reach an arbitrary host.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import httpx
 
@@ -25,8 +25,9 @@ class Retrievers:
         self._colbertv2_urls = frozenset(colbertv2_urls)
         self._http: httpx.AsyncClient | None = None
 
-    async def search_corpus(self, corpus_id: str, query: str, k: int) -> list[Passage]:
-        return await self._corpora.search(corpus_id, query, k)
+    async def search_corpus(self, corpus_id: str, query: str, k: int, mode: str,
+                            embed: Callable[[str, str], Awaitable[Sequence[float]]]) -> list[Passage]:
+        return await self._corpora.search(corpus_id, query, k, mode=mode, embed_query=embed)
 
     async def search_colbertv2(self, url: str, query: str, k: int, timeout: float | None) -> list[Passage]:
         self._allowed(url, "url")
@@ -56,9 +57,12 @@ class Retrievers:
             field = f"{at}.retrieve.{spec.source}"
             if spec.source == "corpus":
                 try:
-                    await self._corpora.get(spec.target)
+                    corpus = await self._corpora.get(spec.target)
                 except NotFound:
                     raise invalid(field, f"there is no corpus 'corpora/{spec.target}': create it first") from None
+                if spec.mode != "bm25" and not corpus.embedding_model:
+                    raise invalid(f"{at}.retrieve.mode", f"corpora/{spec.target} has no embedding model: "
+                                  "it can only be searched with BM25")
             elif spec.source == "colbertv2_url" and spec.target not in self._colbertv2_urls:
                 raise invalid(field, f"{spec.target!r} is not one of the server's [retrieval] colbertv2_urls")
 

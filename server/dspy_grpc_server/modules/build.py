@@ -45,6 +45,7 @@ from .spec import (
     PredictSpec,
     ReActSpec,
     RefineSpec,
+    RETRIEVAL_MODES,
     RETRIEVE_SOURCES,
     RetrieveSpec,
     VALUE_OPERATIONS,
@@ -374,6 +375,10 @@ def _retrieve(spec: RetrieveSpec, here: str, name: str) -> RetrieveNode:
         raise invalid(at, "must be an identifier: the name of a tool the caller runs")
     if not 1 <= spec.k <= MAX_RETRIEVE_K:
         raise invalid(f"{here}.k", f"must be between 1 and {MAX_RETRIEVE_K}")
+    if spec.mode not in RETRIEVAL_MODES:
+        raise invalid(f"{here}.mode", f"must be one of {', '.join(RETRIEVAL_MODES)}")
+    if spec.mode != "bm25" and spec.source != "corpus":
+        raise invalid(f"{here}.mode", "dense and hybrid searches need a corpus (with an embedding model)")
     return RetrieveNode(name, spec)
 
 

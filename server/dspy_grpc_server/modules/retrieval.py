@@ -6,7 +6,7 @@ over stored corpora), as it hands it the KNNFewShot bootstrapper.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,8 +30,10 @@ class Passage:
 class Retrievers(Protocol):
     """The searches ``retrieve`` modules run that live outside the modules layer."""
 
-    async def search_corpus(self, corpus_id: str, query: str, k: int) -> list[Passage]:
-        """The ``k`` best passages of ``corpora/{corpus_id}`` for ``query``, best first."""
+    async def search_corpus(self, corpus_id: str, query: str, k: int, mode: str,
+                            embed: Callable[[str, str], Awaitable[Sequence[float]]]) -> list[Passage]:
+        """The ``k`` best passages of ``corpora/{corpus_id}`` for ``query``, best first; ``mode`` is
+        "bm25", "dense" or "hybrid"; ``embed(model, text)`` embeds the query (within the call)."""
 
     async def search_colbertv2(self, url: str, query: str, k: int, timeout: float | None) -> list[Passage]:
         """The ``k`` best passages from the ColBERTv2 server at ``url`` (one of the allowed URLs)."""

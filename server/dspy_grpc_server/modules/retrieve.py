@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..core.errors import FailedPrecondition, invalid
@@ -18,7 +18,7 @@ from .node import Node
 from .prediction import RETRIEVAL_ADAPTER, TraceStep
 from .predictor import NamedPredictor
 from .retrieval import Passage
-from .spec import RetrieveSpec
+from .spec import LMChoice, RetrieveSpec
 from .tools import ToolError
 
 QUERY = "query"
@@ -92,7 +92,12 @@ class RetrieveNode(Node):
             raise FailedPrecondition("this engine has no retrievers: retrieve modules cannot run",
                                      reason="RETRIEVERS_UNAVAILABLE")
         if spec.source == "corpus":
-            return await ctx.retrievers.search_corpus(spec.target, query, spec.k)
+            async def embed(model: str, text: str) -> Sequence[float]:
+                response = await ctx.lms.lm_for(LMChoice(model=model)).embed([text], timeout=ctx.remaining())
+                ctx.record_usage(response.model or model, response.usage)
+                return response.vectors[0]
+
+            return await ctx.retrievers.search_corpus(spec.target, query, spec.k, spec.mode, embed)
         return await ctx.retrievers.search_colbertv2(spec.target, query, spec.k, ctx.remaining())
 
 

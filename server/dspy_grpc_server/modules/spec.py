@@ -240,6 +240,8 @@ class KNNFewShotSpec:
     kind = ModuleKind.KNN_FEW_SHOT
 
 
+#: How a ``retrieve`` module searches a corpus.
+RETRIEVAL_MODES = ("bm25", "dense", "hybrid")
 #: Where a ``retrieve`` module reads passages from.
 RETRIEVE_SOURCES = ("corpus", "colbertv2_url", "caller_tool")
 
@@ -253,6 +255,8 @@ class RetrieveSpec:
     source: str
     target: str
     k: int = 3
+    #: With a corpus: "bm25", "dense" or "hybrid".
+    mode: str = "bm25"
     kind = ModuleKind.RETRIEVE
 
 

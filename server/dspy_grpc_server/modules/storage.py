@@ -76,6 +76,8 @@ def module_to_dict(spec: ModuleSpec) -> dict[str, Any]:
         out.update(_graph_to_dict(spec))
     elif isinstance(spec, RetrieveSpec):
         out.update(source=spec.source, target=spec.target, k=spec.k)
+        if spec.mode != "bm25":
+            out["mode"] = spec.mode
     elif isinstance(spec, LoopSpec):
         out.update(body=_graph_to_dict(spec.body), max_iters=spec.max_iters, variables=[
             {"name": v.name, "update": v.update, "accumulate": v.accumulate,
@@ -160,7 +162,7 @@ def module_from_dict(data: Mapping[str, Any]) -> ModuleSpec:
             teacher_lm=lm_from_dict(data.get("teacher_lm", {})),
         )
     if kind is ModuleKind.RETRIEVE:
-        return RetrieveSpec(data["source"], data["target"], int(data.get("k", 3)))
+        return RetrieveSpec(data["source"], data["target"], int(data.get("k", 3)), data.get("mode", "bm25"))
     if kind is ModuleKind.LOOP:
         return LoopSpec(
             body=_graph_from_dict(data["body"]), max_iters=int(data["max_iters"]),

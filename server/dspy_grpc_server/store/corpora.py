@@ -35,6 +35,8 @@ class CorpusRecord:
     labels: Mapping[str, str]
     #: The BM25 settings as stored (see ``retrieval.bm25.Bm25Settings``).
     bm25: Mapping[str, Any]
+    #: The embedding model's alias ("" when the corpus has none).
+    embedding_model: str
     document_count: int
     create_time: datetime
     update_time: datetime
@@ -53,6 +55,8 @@ class StoredDocument:
     text: str
     metadata: Mapping[str, Any] = field(default_factory=dict)
     tokens: tuple[str, ...] = ()
+    #: The text's vector, float32 little-endian bytes (None when the corpus has no embedding model).
+    embedding: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,8 @@ def corpus_not_found(corpus_id: str) -> NotFound:
 def _record(row: Any) -> CorpusRecord:
     return CorpusRecord(
         corpus_id=row.corpus_id, display_name=row.display_name, description=row.description,
-        labels=dict(row.labels), bm25=dict(row.bm25), document_count=row.document_count,
+        labels=dict(row.labels), bm25=dict(row.bm25), embedding_model=row.embedding_model,
+        document_count=row.document_count,
         create_time=row.create_time, update_time=row.update_time,
     )
 
@@ -92,21 +97,22 @@ class CorpusStore:
         self._db = db
 
     async def create(self, corpus_id: str, *, display_name: str = "", description: str = "",
-                     labels: Mapping[str, str] | None = None, bm25: Mapping[str, Any]) -> CorpusRecord:
+                     labels: Mapping[str, str] | None = None, bm25: Mapping[str, Any],
+                     embedding_model: str = "") -> CorpusRecord:
         validate_resource_id(corpus_id, field="corpus_id")
         now = _now()
         record = CorpusRecord(
             corpus_id=corpus_id, display_name=display_name, description=description,
-            labels=dict(sorted((labels or {}).items())), bm25=dict(bm25), document_count=0, create_time=now,
-            update_time=now,
+            labels=dict(sorted((labels or {}).items())), bm25=dict(bm25), embedding_model=embedding_model,
+            document_count=0, create_time=now, update_time=now,
         )
         async with _translated_errors(), self._db.sessions() as session:
             try:
                 async with session.begin():
                     await session.execute(sa.insert(corpora).values(
                         corpus_id=corpus_id, display_name=display_name, description=description,
-                        labels=dict(record.labels), bm25=dict(bm25), document_count=0, create_time=now,
-                        update_time=now,
+                        labels=dict(record.labels), bm25=dict(bm25), embedding_model=embedding_model, document_count=0,
+                        create_time=now, update_time=now,
                     ))
             except IntegrityError:
                 raise AlreadyExists(f"corpus 'corpora/{corpus_id}' already exists", reason="CORPUS_EXISTS",
@@ -147,7 +153,8 @@ class CorpusStore:
 
         rows = [
             {"document_id": doc.id, "text": doc.text,
-             "doc_metadata": _json_copy(dict(doc.metadata), f"documents[{i}].metadata"), "tokens": list(doc.tokens)}
+             "doc_metadata": _json_copy(dict(doc.metadata), f"documents[{i}].metadata"), "tokens": list(doc.tokens),
+             "embedding": doc.embedding}
             for i, doc in enumerate(documents)
         ]
         async with _translated_errors(), self._db.sessions() as session:
@@ -183,6 +190,18 @@ class CorpusStore:
                               "id takes the document's index)") from None
         return AppendOutcome(len(rows), count, count + len(rows), replayed=False)
 
+    async def replayed(self, corpus_id: str, request_id: str) -> AppendOutcome | None:
+        """The outcome of an earlier append with ``request_id``, if there was one."""
+
+        async with _translated_errors(), self._db.sessions() as session:
+            earlier = (await session.execute(sa.select(corpus_appends).where(
+                corpus_appends.c.corpus_id == corpus_id, corpus_appends.c.request_id == request_id,
+            ))).one_or_none()
+            count = await session.scalar(sa.select(corpora.c.document_count).where(corpora.c.corpus_id == corpus_id))
+        if earlier is None or count is None:
+            return None
+        return AppendOutcome(earlier.appended_count, earlier.first_index, count, replayed=True)
+
     async def tokens(self, corpus_id: str, start: int, stop: int) -> list[list[str]]:
         """The stored tokens of documents ``start`` .. ``stop - 1``, in index order."""
 
@@ -192,6 +211,16 @@ class CorpusStore:
                  .order_by(corpus_documents.c.document_index))
         async with _translated_errors(), self._db.sessions() as session:
             return [list(row.tokens) for row in (await session.execute(query)).all()]
+
+    async def embeddings(self, corpus_id: str, start: int, stop: int) -> list[bytes | None]:
+        """The stored vectors of documents ``start`` .. ``stop - 1``, in index order."""
+
+        query = (sa.select(corpus_documents.c.embedding)
+                 .where(corpus_documents.c.corpus_id == corpus_id, corpus_documents.c.document_index >= start,
+                        corpus_documents.c.document_index < stop)
+                 .order_by(corpus_documents.c.document_index))
+        async with _translated_errors(), self._db.sessions() as session:
+            return [row.embedding for row in (await session.execute(query)).all()]
 
     async def documents(self, corpus_id: str, indexes: Sequence[int]) -> dict[int, StoredDocument]:
         """The documents at ``indexes`` (without their tokens), by index."""

@@ -245,12 +245,13 @@ corpora = sa.Table(
     sa.Column("description", sa.Text(), nullable=False),
     sa.Column("labels", sa.JSON(), nullable=False),
     sa.Column("bm25", sa.JSON(), nullable=False),
+    sa.Column("embedding_model", sa.String(128), nullable=False),
     sa.Column("document_count", sa.Integer(), nullable=False),
     sa.Column("create_time", UTCDateTime(), nullable=False),
     sa.Column("update_time", UTCDateTime(), nullable=False),
 )
 
-#: Documents, numbered from 0 in append order, each with the BM25 tokens of its text.
+#: Documents, numbered from 0 in append order, each with the BM25 tokens of its text (and its vector).
 corpus_documents = sa.Table(
     "corpus_documents",
     metadata,
@@ -265,6 +266,8 @@ corpus_documents = sa.Table(
     sa.Column("text", sa.Text(), nullable=False),
     sa.Column("doc_metadata", sa.JSON(), nullable=False),
     sa.Column("tokens", sa.JSON(), nullable=False),
+    #: float32 little-endian, when the corpus has an embedding model.
+    sa.Column("embedding", sa.LargeBinary(), nullable=True),
     sa.UniqueConstraint("corpus_id", "document_id", name="uq_corpus_documents_corpus_id_document_id"),
 )
 

@@ -29,7 +29,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x64spy_grpc/v1/corpus.proto\x12\x0c\x64spy_grpc.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x01\n\x0b\x42m25Options\x12\x13\n\x02k1\x18\x01 \x01(\x01H\x00R\x02k1\x88\x01\x01\x12\x11\n\x01\x62\x18\x02 \x01(\x01H\x01R\x01\x62\x88\x01\x01\x12\x16\n\x06method\x18\x03 \x01(\tR\x06method\x12%\n\x0ekeep_stopwords\x18\x04 \x01(\x08R\rkeepStopwords\x12\x1f\n\x0bno_stemming\x18\x05 \x01(\x08R\nnoStemmingB\x05\n\x03_k1B\x04\n\x02_b\"\x85\x05\n\x06\x43orpus\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12 \n\x0b\x64\x65scription\x18\x03 \x01(\tR\x0b\x64\x65scription\x12\x38\n\x06labels\x18\x04 \x03(\x0b\x32 .dspy_grpc.v1.Corpus.LabelsEntryR\x06labels\x12\x33\n\x04\x62m25\x18\x05 \x01(\x0b\x32\x19.dspy_grpc.v1.Bm25OptionsB\x04\xe2\x41\x01\x05R\x04\x62m25\x12+\n\x0e\x64ocument_count\x18\x06 \x01(\x03\x42\x04\xe2\x41\x01\x03R\rdocumentCount\x12\x45\n\x0bindex_state\x18\x07 \x01(\x0e\x32\x1e.dspy_grpc.v1.CorpusIndexStateB\x04\xe2\x41\x01\x03R\nindexState\x12:\n\x16indexed_document_count\x18\x08 \x01(\x03\x42\x04\xe2\x41\x01\x03R\x14indexedDocumentCount\x12\x41\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x41\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01:<\xea\x41\x39\n\x14\x64spy-grpc.dev/Corpus\x12\x10\x63orpora/{corpus}*\x07\x63orpora2\x06\x63orpus\"i\n\x08\x44ocument\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n\x04text\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x04text\x12\x33\n\x08metadata\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructR\x08metadata\"\x8e\x01\n\x07Passage\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04text\x18\x02 \x01(\tR\x04text\x12\x14\n\x05score\x18\x03 \x01(\x01R\x05score\x12\x33\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.StructR\x08metadata\x12\x14\n\x05index\x18\x05 \x01(\x03R\x05index\"f\n\x13\x43reateCorpusRequest\x12!\n\tcorpus_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x08\x63orpusId\x12,\n\x06\x63orpus\x18\x02 \x01(\x0b\x32\x14.dspy_grpc.v1.CorpusR\x06\x63orpus\"E\n\x10GetCorpusRequest\x12\x31\n\x04name\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\n\x14\x64spy-grpc.dev/CorpusR\x04name\"P\n\x12ListCorporaRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"m\n\x13ListCorporaResponse\x12.\n\x07\x63orpora\x18\x01 \x03(\x0b\x32\x14.dspy_grpc.v1.CorpusR\x07\x63orpora\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"H\n\x13\x44\x65leteCorpusRequest\x12\x31\n\x04name\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\n\x14\x64spy-grpc.dev/CorpusR\x04name\"\xa0\x01\n\x16\x41ppendDocumentsRequest\x12\x31\n\x06\x63orpus\x18\x01 \x01(\tB\x19\xfa\x41\x16\n\x14\x64spy-grpc.dev/CorpusR\x06\x63orpus\x12\x1d\n\nrequest_id\x18\x02 \x01(\tR\trequestId\x12\x34\n\tdocuments\x18\x03 \x03(\x0b\x32\x16.dspy_grpc.v1.DocumentR\tdocuments\"\xa4\x01\n\x17\x41ppendDocumentsResponse\x12%\n\x0e\x61ppended_count\x18\x01 \x01(\x03R\rappendedCount\x12\x1f\n\x0b\x66irst_index\x18\x02 \x01(\x03R\nfirstIndex\x12%\n\x0e\x64ocument_count\x18\x03 \x01(\x03R\rdocumentCount\x12\x1a\n\x08replayed\x18\x04 \x01(\x08R\x08replayed\"v\n\x13SearchCorpusRequest\x12\x35\n\x06\x63orpus\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\n\x14\x64spy-grpc.dev/CorpusR\x06\x63orpus\x12\x1a\n\x05query\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x05query\x12\x0c\n\x01k\x18\x03 \x01(\x05R\x01k\"I\n\x14SearchCorpusResponse\x12\x31\n\x08passages\x18\x01 \x03(\x0b\x32\x15.dspy_grpc.v1.PassageR\x08passages*r\n\x10\x43orpusIndexState\x12\"\n\x1e\x43ORPUS_INDEX_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43ORPUS_INDEX_STATE_EMPTY\x10\x01\x12\x1c\n\x18\x43ORPUS_INDEX_STATE_READY\x10\x02\x32\xf3\x03\n\rCorpusService\x12G\n\x0c\x43reateCorpus\x12!.dspy_grpc.v1.CreateCorpusRequest\x1a\x14.dspy_grpc.v1.Corpus\x12\x41\n\tGetCorpus\x12\x1e.dspy_grpc.v1.GetCorpusRequest\x1a\x14.dspy_grpc.v1.Corpus\x12R\n\x0bListCorpora\x12 .dspy_grpc.v1.ListCorporaRequest\x1a!.dspy_grpc.v1.ListCorporaResponse\x12I\n\x0c\x44\x65leteCorpus\x12!.dspy_grpc.v1.DeleteCorpusRequest\x1a\x16.google.protobuf.Empty\x12`\n\x0f\x41ppendDocuments\x12$.dspy_grpc.v1.AppendDocumentsRequest\x1a%.dspy_grpc.v1.AppendDocumentsResponse(\x01\x12U\n\x0cSearchCorpus\x12!.dspy_grpc.v1.SearchCorpusRequest\x1a\".dspy_grpc.v1.SearchCorpusResponseBGZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x64spy_grpc/v1/corpus.proto\x12\x0c\x64spy_grpc.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x01\n\x0b\x42m25Options\x12\x13\n\x02k1\x18\x01 \x01(\x01H\x00R\x02k1\x88\x01\x01\x12\x11\n\x01\x62\x18\x02 \x01(\x01H\x01R\x01\x62\x88\x01\x01\x12\x16\n\x06method\x18\x03 \x01(\tR\x06method\x12%\n\x0ekeep_stopwords\x18\x04 \x01(\x08R\rkeepStopwords\x12\x1f\n\x0bno_stemming\x18\x05 \x01(\x08R\nnoStemmingB\x05\n\x03_k1B\x04\n\x02_b\"\xb4\x05\n\x06\x43orpus\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12 \n\x0b\x64\x65scription\x18\x03 \x01(\tR\x0b\x64\x65scription\x12\x38\n\x06labels\x18\x04 \x03(\x0b\x32 .dspy_grpc.v1.Corpus.LabelsEntryR\x06labels\x12\x33\n\x04\x62m25\x18\x05 \x01(\x0b\x32\x19.dspy_grpc.v1.Bm25OptionsB\x04\xe2\x41\x01\x05R\x04\x62m25\x12+\n\x0e\x64ocument_count\x18\x06 \x01(\x03\x42\x04\xe2\x41\x01\x03R\rdocumentCount\x12\x45\n\x0bindex_state\x18\x07 \x01(\x0e\x32\x1e.dspy_grpc.v1.CorpusIndexStateB\x04\xe2\x41\x01\x03R\nindexState\x12:\n\x16indexed_document_count\x18\x08 \x01(\x03\x42\x04\xe2\x41\x01\x03R\x14indexedDocumentCount\x12\x41\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x41\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\x12-\n\x0f\x65mbedding_model\x18\x0b \x01(\tB\x04\xe2\x41\x01\x05R\x0e\x65mbeddingModel\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01:<\xea\x41\x39\n\x14\x64spy-grpc.dev/Corpus\x12\x10\x63orpora/{corpus}*\x07\x63orpora2\x06\x63orpus\"i\n\x08\x44ocument\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n\x04text\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x04text\x12\x33\n\x08metadata\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructR\x08metadata\"\x8e\x01\n\x07Passage\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04text\x18\x02 \x01(\tR\x04text\x12\x14\n\x05score\x18\x03 \x01(\x01R\x05score\x12\x33\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.StructR\x08metadata\x12\x14\n\x05index\x18\x05 \x01(\x03R\x05index\"f\n\x13\x43reateCorpusRequest\x12!\n\tcorpus_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x08\x63orpusId\x12,\n\x06\x63orpus\x18\x02 \x01(\x0b\x32\x14.dspy_grpc.v1.CorpusR\x06\x63orpus\"E\n\x10GetCorpusRequest\x12\x31\n\x04name\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\n\x14\x64spy-grpc.dev/CorpusR\x04name\"P\n\x12ListCorporaRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"m\n\x13ListCorporaResponse\x12.\n\x07\x63orpora\x18\x01 \x03(\x0b\x32\x14.dspy_grpc.v1.CorpusR\x07\x63orpora\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"H\n\x13\x44\x65leteCorpusRequest\x12\x31\n\x04name\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\n\x14\x64spy-grpc.dev/CorpusR\x04name\"\xa0\x01\n\x16\x41ppendDocumentsRequest\x12\x31\n\x06\x63orpus\x18\x01 \x01(\tB\x19\xfa\x41\x16\n\x14\x64spy-grpc.dev/CorpusR\x06\x63orpus\x12\x1d\n\nrequest_id\x18\x02 \x01(\tR\trequestId\x12\x34\n\tdocuments\x18\x03 \x03(\x0b\x32\x16.dspy_grpc.v1.DocumentR\tdocuments\"\xa4\x01\n\x17\x41ppendDocumentsResponse\x12%\n\x0e\x61ppended_count\x18\x01 \x01(\x03R\rappendedCount\x12\x1f\n\x0b\x66irst_index\x18\x02 \x01(\x03R\nfirstIndex\x12%\n\x0e\x64ocument_count\x18\x03 \x01(\x03R\rdocumentCount\x12\x1a\n\x08replayed\x18\x04 \x01(\x08R\x08replayed\"\xa7\x01\n\x13SearchCorpusRequest\x12\x35\n\x06\x63orpus\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\n\x14\x64spy-grpc.dev/CorpusR\x06\x63orpus\x12\x1a\n\x05query\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x05query\x12\x0c\n\x01k\x18\x03 \x01(\x05R\x01k\x12/\n\x04mode\x18\x04 \x01(\x0e\x32\x1b.dspy_grpc.v1.RetrievalModeR\x04mode\"I\n\x14SearchCorpusResponse\x12\x31\n\x08passages\x18\x01 \x03(\x0b\x32\x15.dspy_grpc.v1.PassageR\x08passages*r\n\x10\x43orpusIndexState\x12\"\n\x1e\x43ORPUS_INDEX_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43ORPUS_INDEX_STATE_EMPTY\x10\x01\x12\x1c\n\x18\x43ORPUS_INDEX_STATE_READY\x10\x02*}\n\rRetrievalMode\x12\x1e\n\x1aRETRIEVAL_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13RETRIEVAL_MODE_BM25\x10\x01\x12\x18\n\x14RETRIEVAL_MODE_DENSE\x10\x02\x12\x19\n\x15RETRIEVAL_MODE_HYBRID\x10\x03\x32\xf3\x03\n\rCorpusService\x12G\n\x0c\x43reateCorpus\x12!.dspy_grpc.v1.CreateCorpusRequest\x1a\x14.dspy_grpc.v1.Corpus\x12\x41\n\tGetCorpus\x12\x1e.dspy_grpc.v1.GetCorpusRequest\x1a\x14.dspy_grpc.v1.Corpus\x12R\n\x0bListCorpora\x12 .dspy_grpc.v1.ListCorporaRequest\x1a!.dspy_grpc.v1.ListCorporaResponse\x12I\n\x0c\x44\x65leteCorpus\x12!.dspy_grpc.v1.DeleteCorpusRequest\x1a\x16.google.protobuf.Empty\x12`\n\x0f\x41ppendDocuments\x12$.dspy_grpc.v1.AppendDocumentsRequest\x1a%.dspy_grpc.v1.AppendDocumentsResponse(\x01\x12U\n\x0cSearchCorpus\x12!.dspy_grpc.v1.SearchCorpusRequest\x1a\".dspy_grpc.v1.SearchCorpusResponseBGZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,6 +53,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CORPUS'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_CORPUS'].fields_by_name['update_time']._loaded_options = None
   _globals['_CORPUS'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_CORPUS'].fields_by_name['embedding_model']._loaded_options = None
+  _globals['_CORPUS'].fields_by_name['embedding_model']._serialized_options = b'\342A\001\005'
   _globals['_CORPUS']._loaded_options = None
   _globals['_CORPUS']._serialized_options = b'\352A9\n\024dspy-grpc.dev/Corpus\022\020corpora/{corpus}*\007corpora2\006corpus'
   _globals['_DOCUMENT'].fields_by_name['text']._loaded_options = None
@@ -69,36 +71,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEARCHCORPUSREQUEST'].fields_by_name['corpus']._serialized_options = b'\342A\001\002\372A\026\n\024dspy-grpc.dev/Corpus'
   _globals['_SEARCHCORPUSREQUEST'].fields_by_name['query']._loaded_options = None
   _globals['_SEARCHCORPUSREQUEST'].fields_by_name['query']._serialized_options = b'\342A\001\002'
-  _globals['_CORPUSINDEXSTATE']._serialized_start=2227
-  _globals['_CORPUSINDEXSTATE']._serialized_end=2341
+  _globals['_CORPUSINDEXSTATE']._serialized_start=2324
+  _globals['_CORPUSINDEXSTATE']._serialized_end=2438
+  _globals['_RETRIEVALMODE']._serialized_start=2440
+  _globals['_RETRIEVALMODE']._serialized_end=2565
   _globals['_BM25OPTIONS']._serialized_start=196
   _globals['_BM25OPTIONS']._serialized_end=358
   _globals['_CORPUS']._serialized_start=361
-  _globals['_CORPUS']._serialized_end=1006
-  _globals['_CORPUS_LABELSENTRY']._serialized_start=887
-  _globals['_CORPUS_LABELSENTRY']._serialized_end=944
-  _globals['_DOCUMENT']._serialized_start=1008
-  _globals['_DOCUMENT']._serialized_end=1113
-  _globals['_PASSAGE']._serialized_start=1116
-  _globals['_PASSAGE']._serialized_end=1258
-  _globals['_CREATECORPUSREQUEST']._serialized_start=1260
-  _globals['_CREATECORPUSREQUEST']._serialized_end=1362
-  _globals['_GETCORPUSREQUEST']._serialized_start=1364
-  _globals['_GETCORPUSREQUEST']._serialized_end=1433
-  _globals['_LISTCORPORAREQUEST']._serialized_start=1435
-  _globals['_LISTCORPORAREQUEST']._serialized_end=1515
-  _globals['_LISTCORPORARESPONSE']._serialized_start=1517
-  _globals['_LISTCORPORARESPONSE']._serialized_end=1626
-  _globals['_DELETECORPUSREQUEST']._serialized_start=1628
-  _globals['_DELETECORPUSREQUEST']._serialized_end=1700
-  _globals['_APPENDDOCUMENTSREQUEST']._serialized_start=1703
-  _globals['_APPENDDOCUMENTSREQUEST']._serialized_end=1863
-  _globals['_APPENDDOCUMENTSRESPONSE']._serialized_start=1866
-  _globals['_APPENDDOCUMENTSRESPONSE']._serialized_end=2030
-  _globals['_SEARCHCORPUSREQUEST']._serialized_start=2032
-  _globals['_SEARCHCORPUSREQUEST']._serialized_end=2150
-  _globals['_SEARCHCORPUSRESPONSE']._serialized_start=2152
-  _globals['_SEARCHCORPUSRESPONSE']._serialized_end=2225
-  _globals['_CORPUSSERVICE']._serialized_start=2344
-  _globals['_CORPUSSERVICE']._serialized_end=2843
+  _globals['_CORPUS']._serialized_end=1053
+  _globals['_CORPUS_LABELSENTRY']._serialized_start=934
+  _globals['_CORPUS_LABELSENTRY']._serialized_end=991
+  _globals['_DOCUMENT']._serialized_start=1055
+  _globals['_DOCUMENT']._serialized_end=1160
+  _globals['_PASSAGE']._serialized_start=1163
+  _globals['_PASSAGE']._serialized_end=1305
+  _globals['_CREATECORPUSREQUEST']._serialized_start=1307
+  _globals['_CREATECORPUSREQUEST']._serialized_end=1409
+  _globals['_GETCORPUSREQUEST']._serialized_start=1411
+  _globals['_GETCORPUSREQUEST']._serialized_end=1480
+  _globals['_LISTCORPORAREQUEST']._serialized_start=1482
+  _globals['_LISTCORPORAREQUEST']._serialized_end=1562
+  _globals['_LISTCORPORARESPONSE']._serialized_start=1564
+  _globals['_LISTCORPORARESPONSE']._serialized_end=1673
+  _globals['_DELETECORPUSREQUEST']._serialized_start=1675
+  _globals['_DELETECORPUSREQUEST']._serialized_end=1747
+  _globals['_APPENDDOCUMENTSREQUEST']._serialized_start=1750
+  _globals['_APPENDDOCUMENTSREQUEST']._serialized_end=1910
+  _globals['_APPENDDOCUMENTSRESPONSE']._serialized_start=1913
+  _globals['_APPENDDOCUMENTSRESPONSE']._serialized_end=2077
+  _globals['_SEARCHCORPUSREQUEST']._serialized_start=2080
+  _globals['_SEARCHCORPUSREQUEST']._serialized_end=2247
+  _globals['_SEARCHCORPUSRESPONSE']._serialized_start=2249
+  _globals['_SEARCHCORPUSRESPONSE']._serialized_end=2322
+  _globals['_CORPUSSERVICE']._serialized_start=2568
+  _globals['_CORPUSSERVICE']._serialized_end=3067
 # @@protoc_insertion_point(module_scope)

@@ -19,9 +19,20 @@ class CorpusIndexState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CORPUS_INDEX_STATE_UNSPECIFIED: _ClassVar[CorpusIndexState]
     CORPUS_INDEX_STATE_EMPTY: _ClassVar[CorpusIndexState]
     CORPUS_INDEX_STATE_READY: _ClassVar[CorpusIndexState]
+
+class RetrievalMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RETRIEVAL_MODE_UNSPECIFIED: _ClassVar[RetrievalMode]
+    RETRIEVAL_MODE_BM25: _ClassVar[RetrievalMode]
+    RETRIEVAL_MODE_DENSE: _ClassVar[RetrievalMode]
+    RETRIEVAL_MODE_HYBRID: _ClassVar[RetrievalMode]
 CORPUS_INDEX_STATE_UNSPECIFIED: CorpusIndexState
 CORPUS_INDEX_STATE_EMPTY: CorpusIndexState
 CORPUS_INDEX_STATE_READY: CorpusIndexState
+RETRIEVAL_MODE_UNSPECIFIED: RetrievalMode
+RETRIEVAL_MODE_BM25: RetrievalMode
+RETRIEVAL_MODE_DENSE: RetrievalMode
+RETRIEVAL_MODE_HYBRID: RetrievalMode
 
 class Bm25Options(_message.Message):
     __slots__ = ("k1", "b", "method", "keep_stopwords", "no_stemming")
@@ -38,7 +49,7 @@ class Bm25Options(_message.Message):
     def __init__(self, k1: _Optional[float] = ..., b: _Optional[float] = ..., method: _Optional[str] = ..., keep_stopwords: _Optional[bool] = ..., no_stemming: _Optional[bool] = ...) -> None: ...
 
 class Corpus(_message.Message):
-    __slots__ = ("name", "display_name", "description", "labels", "bm25", "document_count", "index_state", "indexed_document_count", "create_time", "update_time")
+    __slots__ = ("name", "display_name", "description", "labels", "bm25", "document_count", "index_state", "indexed_document_count", "create_time", "update_time", "embedding_model")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +67,7 @@ class Corpus(_message.Message):
     INDEXED_DOCUMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_MODEL_FIELD_NUMBER: _ClassVar[int]
     name: str
     display_name: str
     description: str
@@ -66,7 +78,8 @@ class Corpus(_message.Message):
     indexed_document_count: int
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., bm25: _Optional[_Union[Bm25Options, _Mapping]] = ..., document_count: _Optional[int] = ..., index_state: _Optional[_Union[CorpusIndexState, str]] = ..., indexed_document_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    embedding_model: str
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., bm25: _Optional[_Union[Bm25Options, _Mapping]] = ..., document_count: _Optional[int] = ..., index_state: _Optional[_Union[CorpusIndexState, str]] = ..., indexed_document_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., embedding_model: _Optional[str] = ...) -> None: ...
 
 class Document(_message.Message):
     __slots__ = ("id", "text", "metadata")
@@ -151,14 +164,16 @@ class AppendDocumentsResponse(_message.Message):
     def __init__(self, appended_count: _Optional[int] = ..., first_index: _Optional[int] = ..., document_count: _Optional[int] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class SearchCorpusRequest(_message.Message):
-    __slots__ = ("corpus", "query", "k")
+    __slots__ = ("corpus", "query", "k", "mode")
     CORPUS_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     corpus: str
     query: str
     k: int
-    def __init__(self, corpus: _Optional[str] = ..., query: _Optional[str] = ..., k: _Optional[int] = ...) -> None: ...
+    mode: RetrievalMode
+    def __init__(self, corpus: _Optional[str] = ..., query: _Optional[str] = ..., k: _Optional[int] = ..., mode: _Optional[_Union[RetrievalMode, str]] = ...) -> None: ...
 
 class SearchCorpusResponse(_message.Message):
     __slots__ = ("passages",)

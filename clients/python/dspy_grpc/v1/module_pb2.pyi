@@ -1,3 +1,4 @@
+from dspy_grpc.v1 import corpus_pb2 as _corpus_pb2
 from dspy_grpc.v1 import signature_pb2 as _signature_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
@@ -382,16 +383,18 @@ class ModuleSpec(_message.Message):
     def __init__(self, predict: _Optional[_Union[PredictModule, _Mapping]] = ..., chain_of_thought: _Optional[_Union[ChainOfThoughtModule, _Mapping]] = ..., react: _Optional[_Union[ReActModule, _Mapping]] = ..., multi_chain_comparison: _Optional[_Union[MultiChainComparisonModule, _Mapping]] = ..., best_of_n: _Optional[_Union[BestOfNModule, _Mapping]] = ..., refine: _Optional[_Union[RefineModule, _Mapping]] = ..., parallel: _Optional[_Union[ParallelModule, _Mapping]] = ..., majority: _Optional[_Union[MajorityModule, _Mapping]] = ..., graph: _Optional[_Union[GraphModule, _Mapping]] = ..., ensemble: _Optional[_Union[EnsembleModule, _Mapping]] = ..., knn_few_shot: _Optional[_Union[KNNFewShotModule, _Mapping]] = ..., retrieve: _Optional[_Union[RetrieveModule, _Mapping]] = ..., loop: _Optional[_Union[LoopModule, _Mapping]] = ..., value: _Optional[_Union[ValueModule, _Mapping]] = ...) -> None: ...
 
 class RetrieveModule(_message.Message):
-    __slots__ = ("corpus", "colbertv2_url", "caller_tool", "k")
+    __slots__ = ("corpus", "colbertv2_url", "caller_tool", "k", "mode")
     CORPUS_FIELD_NUMBER: _ClassVar[int]
     COLBERTV2_URL_FIELD_NUMBER: _ClassVar[int]
     CALLER_TOOL_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     corpus: str
     colbertv2_url: str
     caller_tool: str
     k: int
-    def __init__(self, corpus: _Optional[str] = ..., colbertv2_url: _Optional[str] = ..., caller_tool: _Optional[str] = ..., k: _Optional[int] = ...) -> None: ...
+    mode: _corpus_pb2.RetrievalMode
+    def __init__(self, corpus: _Optional[str] = ..., colbertv2_url: _Optional[str] = ..., caller_tool: _Optional[str] = ..., k: _Optional[int] = ..., mode: _Optional[_Union[_corpus_pb2.RetrievalMode, str]] = ...) -> None: ...
 
 class LoopVariable(_message.Message):
     __slots__ = ("name", "initial_json", "update", "accumulate")

@@ -78,6 +78,68 @@ func (CorpusIndexState) EnumDescriptor() ([]byte, []int) {
 	return file_dspy_grpc_v1_corpus_proto_rawDescGZIP(), []int{0}
 }
 
+// How a corpus is searched.
+type RetrievalMode int32
+
+const (
+	// Not set: RETRIEVAL_MODE_BM25.
+	RetrievalMode_RETRIEVAL_MODE_UNSPECIFIED RetrievalMode = 0
+	// BM25 over the stored tokens (scores as bm25s gives them).
+	RetrievalMode_RETRIEVAL_MODE_BM25 RetrievalMode = 1
+	// Embeddings, as `dspy.retrievers.Embeddings` searches (brute force): the query is embedded with
+	// the corpus's `embedding_model`, vectors are scaled to length 1 (float32) and the score is their
+	// dot product; the best `k` by `numpy.argsort(-scores)`. Needs a corpus with an embedding model
+	// (else FAILED_PRECONDITION, reason CORPUS_NOT_EMBEDDED).
+	RetrievalMode_RETRIEVAL_MODE_DENSE RetrievalMode = 2
+	// Reciprocal rank fusion of both: each document scores the sum of 1 / (60 + rank) over the BM25
+	// and the dense rankings (ranks from 1, each ranking cut at max(k, 100)); the best `k`, ties by
+	// BM25 rank. Needs an embedding model like DENSE.
+	RetrievalMode_RETRIEVAL_MODE_HYBRID RetrievalMode = 3
+)
+
+// Enum value maps for RetrievalMode.
+var (
+	RetrievalMode_name = map[int32]string{
+		0: "RETRIEVAL_MODE_UNSPECIFIED",
+		1: "RETRIEVAL_MODE_BM25",
+		2: "RETRIEVAL_MODE_DENSE",
+		3: "RETRIEVAL_MODE_HYBRID",
+	}
+	RetrievalMode_value = map[string]int32{
+		"RETRIEVAL_MODE_UNSPECIFIED": 0,
+		"RETRIEVAL_MODE_BM25":        1,
+		"RETRIEVAL_MODE_DENSE":       2,
+		"RETRIEVAL_MODE_HYBRID":      3,
+	}
+)
+
+func (x RetrievalMode) Enum() *RetrievalMode {
+	p := new(RetrievalMode)
+	*p = x
+	return p
+}
+
+func (x RetrievalMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RetrievalMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_dspy_grpc_v1_corpus_proto_enumTypes[1].Descriptor()
+}
+
+func (RetrievalMode) Type() protoreflect.EnumType {
+	return &file_dspy_grpc_v1_corpus_proto_enumTypes[1]
+}
+
+func (x RetrievalMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RetrievalMode.Descriptor instead.
+func (RetrievalMode) EnumDescriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_corpus_proto_rawDescGZIP(), []int{1}
+}
+
 // How a corpus is indexed with BM25. The tokenization is the one DSPy's multi-hop tutorial uses with
 // the bm25s library: `bm25s.tokenize(texts, stopwords="en", stemmer=Stemmer.Stemmer("english"))` —
 // lower-cased, split on the regular expression `(?u)\b\w\w+\b` (words of two or more characters),
@@ -188,9 +250,14 @@ type Corpus struct {
 	// When the corpus was created.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When documents were last appended (or the creation time).
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Optional: the alias of a model configured with kind = "embedding" (checked at create). Every
+	// appended document's text is then embedded through the provider layer (its cache, limits,
+	// budgets and usage apply; batches of 200 texts) and the vector stored with it, so the corpus can
+	// also be searched with RETRIEVAL_MODE_DENSE and RETRIEVAL_MODE_HYBRID.
+	EmbeddingModel string `protobuf:"bytes,11,opt,name=embedding_model,json=embeddingModel,proto3" json:"embedding_model,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Corpus) Reset() {
@@ -293,6 +360,13 @@ func (x *Corpus) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Corpus) GetEmbeddingModel() string {
+	if x != nil {
+		return x.EmbeddingModel
+	}
+	return ""
+}
+
 // One document of a corpus.
 type Document struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -365,7 +439,7 @@ type Passage struct {
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// The document's text.
 	Text string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
-	// The BM25 score (higher is better).
+	// The score, higher is better: BM25's, the cosine similarity (dense) or the fused score (hybrid).
 	Score float64 `protobuf:"fixed64,3,opt,name=score,proto3" json:"score,omitempty"`
 	// The document's metadata.
 	Metadata *structpb.Struct `protobuf:"bytes,4,opt,name=metadata,proto3" json:"metadata,omitempty"`
@@ -843,7 +917,9 @@ type SearchCorpusRequest struct {
 	// The query text.
 	Query string `protobuf:"bytes,2,opt,name=query,proto3" json:"query,omitempty"`
 	// How many passages to return: 1 to 1000; 0 means 10. More than the corpus holds returns all.
-	K             int32 `protobuf:"varint,3,opt,name=k,proto3" json:"k,omitempty"`
+	K int32 `protobuf:"varint,3,opt,name=k,proto3" json:"k,omitempty"`
+	// How to search; unset means BM25.
+	Mode          RetrievalMode `protobuf:"varint,4,opt,name=mode,proto3,enum=dspy_grpc.v1.RetrievalMode" json:"mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -897,6 +973,13 @@ func (x *SearchCorpusRequest) GetK() int32 {
 		return x.K
 	}
 	return 0
+}
+
+func (x *SearchCorpusRequest) GetMode() RetrievalMode {
+	if x != nil {
+		return x.Mode
+	}
+	return RetrievalMode_RETRIEVAL_MODE_UNSPECIFIED
 }
 
 // Response of SearchCorpus.
@@ -958,7 +1041,7 @@ const file_dspy_grpc_v1_corpus_proto_rawDesc = "" +
 	"\vno_stemming\x18\x05 \x01(\bR\n" +
 	"noStemmingB\x05\n" +
 	"\x03_k1B\x04\n" +
-	"\x02_b\"\x85\x05\n" +
+	"\x02_b\"\xb4\x05\n" +
 	"\x06Corpus\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12 \n" +
@@ -973,7 +1056,8 @@ const file_dspy_grpc_v1_corpus_proto_rawDesc = "" +
 	"createTime\x12A\n" +
 	"\vupdate_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
-	"updateTime\x1a9\n" +
+	"updateTime\x12-\n" +
+	"\x0fembedding_model\x18\v \x01(\tB\x04\xe2A\x01\x05R\x0eembeddingModel\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:<\xeaA9\n" +
@@ -1015,18 +1099,24 @@ const file_dspy_grpc_v1_corpus_proto_rawDesc = "" +
 	"\vfirst_index\x18\x02 \x01(\x03R\n" +
 	"firstIndex\x12%\n" +
 	"\x0edocument_count\x18\x03 \x01(\x03R\rdocumentCount\x12\x1a\n" +
-	"\breplayed\x18\x04 \x01(\bR\breplayed\"v\n" +
+	"\breplayed\x18\x04 \x01(\bR\breplayed\"\xa7\x01\n" +
 	"\x13SearchCorpusRequest\x125\n" +
 	"\x06corpus\x18\x01 \x01(\tB\x1d\xe2A\x01\x02\xfaA\x16\n" +
 	"\x14dspy-grpc.dev/CorpusR\x06corpus\x12\x1a\n" +
 	"\x05query\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x05query\x12\f\n" +
-	"\x01k\x18\x03 \x01(\x05R\x01k\"I\n" +
+	"\x01k\x18\x03 \x01(\x05R\x01k\x12/\n" +
+	"\x04mode\x18\x04 \x01(\x0e2\x1b.dspy_grpc.v1.RetrievalModeR\x04mode\"I\n" +
 	"\x14SearchCorpusResponse\x121\n" +
 	"\bpassages\x18\x01 \x03(\v2\x15.dspy_grpc.v1.PassageR\bpassages*r\n" +
 	"\x10CorpusIndexState\x12\"\n" +
 	"\x1eCORPUS_INDEX_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CORPUS_INDEX_STATE_EMPTY\x10\x01\x12\x1c\n" +
-	"\x18CORPUS_INDEX_STATE_READY\x10\x022\xf3\x03\n" +
+	"\x18CORPUS_INDEX_STATE_READY\x10\x02*}\n" +
+	"\rRetrievalMode\x12\x1e\n" +
+	"\x1aRETRIEVAL_MODE_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13RETRIEVAL_MODE_BM25\x10\x01\x12\x18\n" +
+	"\x14RETRIEVAL_MODE_DENSE\x10\x02\x12\x19\n" +
+	"\x15RETRIEVAL_MODE_HYBRID\x10\x032\xf3\x03\n" +
 	"\rCorpusService\x12G\n" +
 	"\fCreateCorpus\x12!.dspy_grpc.v1.CreateCorpusRequest\x1a\x14.dspy_grpc.v1.Corpus\x12A\n" +
 	"\tGetCorpus\x12\x1e.dspy_grpc.v1.GetCorpusRequest\x1a\x14.dspy_grpc.v1.Corpus\x12R\n" +
@@ -1047,57 +1137,59 @@ func file_dspy_grpc_v1_corpus_proto_rawDescGZIP() []byte {
 	return file_dspy_grpc_v1_corpus_proto_rawDescData
 }
 
-var file_dspy_grpc_v1_corpus_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_dspy_grpc_v1_corpus_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_dspy_grpc_v1_corpus_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_dspy_grpc_v1_corpus_proto_goTypes = []any{
 	(CorpusIndexState)(0),           // 0: dspy_grpc.v1.CorpusIndexState
-	(*Bm25Options)(nil),             // 1: dspy_grpc.v1.Bm25Options
-	(*Corpus)(nil),                  // 2: dspy_grpc.v1.Corpus
-	(*Document)(nil),                // 3: dspy_grpc.v1.Document
-	(*Passage)(nil),                 // 4: dspy_grpc.v1.Passage
-	(*CreateCorpusRequest)(nil),     // 5: dspy_grpc.v1.CreateCorpusRequest
-	(*GetCorpusRequest)(nil),        // 6: dspy_grpc.v1.GetCorpusRequest
-	(*ListCorporaRequest)(nil),      // 7: dspy_grpc.v1.ListCorporaRequest
-	(*ListCorporaResponse)(nil),     // 8: dspy_grpc.v1.ListCorporaResponse
-	(*DeleteCorpusRequest)(nil),     // 9: dspy_grpc.v1.DeleteCorpusRequest
-	(*AppendDocumentsRequest)(nil),  // 10: dspy_grpc.v1.AppendDocumentsRequest
-	(*AppendDocumentsResponse)(nil), // 11: dspy_grpc.v1.AppendDocumentsResponse
-	(*SearchCorpusRequest)(nil),     // 12: dspy_grpc.v1.SearchCorpusRequest
-	(*SearchCorpusResponse)(nil),    // 13: dspy_grpc.v1.SearchCorpusResponse
-	nil,                             // 14: dspy_grpc.v1.Corpus.LabelsEntry
-	(*timestamppb.Timestamp)(nil),   // 15: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),         // 16: google.protobuf.Struct
-	(*emptypb.Empty)(nil),           // 17: google.protobuf.Empty
+	(RetrievalMode)(0),              // 1: dspy_grpc.v1.RetrievalMode
+	(*Bm25Options)(nil),             // 2: dspy_grpc.v1.Bm25Options
+	(*Corpus)(nil),                  // 3: dspy_grpc.v1.Corpus
+	(*Document)(nil),                // 4: dspy_grpc.v1.Document
+	(*Passage)(nil),                 // 5: dspy_grpc.v1.Passage
+	(*CreateCorpusRequest)(nil),     // 6: dspy_grpc.v1.CreateCorpusRequest
+	(*GetCorpusRequest)(nil),        // 7: dspy_grpc.v1.GetCorpusRequest
+	(*ListCorporaRequest)(nil),      // 8: dspy_grpc.v1.ListCorporaRequest
+	(*ListCorporaResponse)(nil),     // 9: dspy_grpc.v1.ListCorporaResponse
+	(*DeleteCorpusRequest)(nil),     // 10: dspy_grpc.v1.DeleteCorpusRequest
+	(*AppendDocumentsRequest)(nil),  // 11: dspy_grpc.v1.AppendDocumentsRequest
+	(*AppendDocumentsResponse)(nil), // 12: dspy_grpc.v1.AppendDocumentsResponse
+	(*SearchCorpusRequest)(nil),     // 13: dspy_grpc.v1.SearchCorpusRequest
+	(*SearchCorpusResponse)(nil),    // 14: dspy_grpc.v1.SearchCorpusResponse
+	nil,                             // 15: dspy_grpc.v1.Corpus.LabelsEntry
+	(*timestamppb.Timestamp)(nil),   // 16: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),         // 17: google.protobuf.Struct
+	(*emptypb.Empty)(nil),           // 18: google.protobuf.Empty
 }
 var file_dspy_grpc_v1_corpus_proto_depIdxs = []int32{
-	14, // 0: dspy_grpc.v1.Corpus.labels:type_name -> dspy_grpc.v1.Corpus.LabelsEntry
-	1,  // 1: dspy_grpc.v1.Corpus.bm25:type_name -> dspy_grpc.v1.Bm25Options
+	15, // 0: dspy_grpc.v1.Corpus.labels:type_name -> dspy_grpc.v1.Corpus.LabelsEntry
+	2,  // 1: dspy_grpc.v1.Corpus.bm25:type_name -> dspy_grpc.v1.Bm25Options
 	0,  // 2: dspy_grpc.v1.Corpus.index_state:type_name -> dspy_grpc.v1.CorpusIndexState
-	15, // 3: dspy_grpc.v1.Corpus.create_time:type_name -> google.protobuf.Timestamp
-	15, // 4: dspy_grpc.v1.Corpus.update_time:type_name -> google.protobuf.Timestamp
-	16, // 5: dspy_grpc.v1.Document.metadata:type_name -> google.protobuf.Struct
-	16, // 6: dspy_grpc.v1.Passage.metadata:type_name -> google.protobuf.Struct
-	2,  // 7: dspy_grpc.v1.CreateCorpusRequest.corpus:type_name -> dspy_grpc.v1.Corpus
-	2,  // 8: dspy_grpc.v1.ListCorporaResponse.corpora:type_name -> dspy_grpc.v1.Corpus
-	3,  // 9: dspy_grpc.v1.AppendDocumentsRequest.documents:type_name -> dspy_grpc.v1.Document
-	4,  // 10: dspy_grpc.v1.SearchCorpusResponse.passages:type_name -> dspy_grpc.v1.Passage
-	5,  // 11: dspy_grpc.v1.CorpusService.CreateCorpus:input_type -> dspy_grpc.v1.CreateCorpusRequest
-	6,  // 12: dspy_grpc.v1.CorpusService.GetCorpus:input_type -> dspy_grpc.v1.GetCorpusRequest
-	7,  // 13: dspy_grpc.v1.CorpusService.ListCorpora:input_type -> dspy_grpc.v1.ListCorporaRequest
-	9,  // 14: dspy_grpc.v1.CorpusService.DeleteCorpus:input_type -> dspy_grpc.v1.DeleteCorpusRequest
-	10, // 15: dspy_grpc.v1.CorpusService.AppendDocuments:input_type -> dspy_grpc.v1.AppendDocumentsRequest
-	12, // 16: dspy_grpc.v1.CorpusService.SearchCorpus:input_type -> dspy_grpc.v1.SearchCorpusRequest
-	2,  // 17: dspy_grpc.v1.CorpusService.CreateCorpus:output_type -> dspy_grpc.v1.Corpus
-	2,  // 18: dspy_grpc.v1.CorpusService.GetCorpus:output_type -> dspy_grpc.v1.Corpus
-	8,  // 19: dspy_grpc.v1.CorpusService.ListCorpora:output_type -> dspy_grpc.v1.ListCorporaResponse
-	17, // 20: dspy_grpc.v1.CorpusService.DeleteCorpus:output_type -> google.protobuf.Empty
-	11, // 21: dspy_grpc.v1.CorpusService.AppendDocuments:output_type -> dspy_grpc.v1.AppendDocumentsResponse
-	13, // 22: dspy_grpc.v1.CorpusService.SearchCorpus:output_type -> dspy_grpc.v1.SearchCorpusResponse
-	17, // [17:23] is the sub-list for method output_type
-	11, // [11:17] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	16, // 3: dspy_grpc.v1.Corpus.create_time:type_name -> google.protobuf.Timestamp
+	16, // 4: dspy_grpc.v1.Corpus.update_time:type_name -> google.protobuf.Timestamp
+	17, // 5: dspy_grpc.v1.Document.metadata:type_name -> google.protobuf.Struct
+	17, // 6: dspy_grpc.v1.Passage.metadata:type_name -> google.protobuf.Struct
+	3,  // 7: dspy_grpc.v1.CreateCorpusRequest.corpus:type_name -> dspy_grpc.v1.Corpus
+	3,  // 8: dspy_grpc.v1.ListCorporaResponse.corpora:type_name -> dspy_grpc.v1.Corpus
+	4,  // 9: dspy_grpc.v1.AppendDocumentsRequest.documents:type_name -> dspy_grpc.v1.Document
+	1,  // 10: dspy_grpc.v1.SearchCorpusRequest.mode:type_name -> dspy_grpc.v1.RetrievalMode
+	5,  // 11: dspy_grpc.v1.SearchCorpusResponse.passages:type_name -> dspy_grpc.v1.Passage
+	6,  // 12: dspy_grpc.v1.CorpusService.CreateCorpus:input_type -> dspy_grpc.v1.CreateCorpusRequest
+	7,  // 13: dspy_grpc.v1.CorpusService.GetCorpus:input_type -> dspy_grpc.v1.GetCorpusRequest
+	8,  // 14: dspy_grpc.v1.CorpusService.ListCorpora:input_type -> dspy_grpc.v1.ListCorporaRequest
+	10, // 15: dspy_grpc.v1.CorpusService.DeleteCorpus:input_type -> dspy_grpc.v1.DeleteCorpusRequest
+	11, // 16: dspy_grpc.v1.CorpusService.AppendDocuments:input_type -> dspy_grpc.v1.AppendDocumentsRequest
+	13, // 17: dspy_grpc.v1.CorpusService.SearchCorpus:input_type -> dspy_grpc.v1.SearchCorpusRequest
+	3,  // 18: dspy_grpc.v1.CorpusService.CreateCorpus:output_type -> dspy_grpc.v1.Corpus
+	3,  // 19: dspy_grpc.v1.CorpusService.GetCorpus:output_type -> dspy_grpc.v1.Corpus
+	9,  // 20: dspy_grpc.v1.CorpusService.ListCorpora:output_type -> dspy_grpc.v1.ListCorporaResponse
+	18, // 21: dspy_grpc.v1.CorpusService.DeleteCorpus:output_type -> google.protobuf.Empty
+	12, // 22: dspy_grpc.v1.CorpusService.AppendDocuments:output_type -> dspy_grpc.v1.AppendDocumentsResponse
+	14, // 23: dspy_grpc.v1.CorpusService.SearchCorpus:output_type -> dspy_grpc.v1.SearchCorpusResponse
+	18, // [18:24] is the sub-list for method output_type
+	12, // [12:18] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_dspy_grpc_v1_corpus_proto_init() }
@@ -1111,7 +1203,7 @@ func file_dspy_grpc_v1_corpus_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dspy_grpc_v1_corpus_proto_rawDesc), len(file_dspy_grpc_v1_corpus_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,

@@ -2436,7 +2436,10 @@ type RetrieveModule struct {
 	//	*RetrieveModule_CallerTool
 	Source isRetrieveModule_Source `protobuf_oneof:"source"`
 	// Passages per query, 1 to 1000; 0 means 3, dspy.Retrieve's default.
-	K             int32 `protobuf:"varint,4,opt,name=k,proto3" json:"k,omitempty"`
+	K int32 `protobuf:"varint,4,opt,name=k,proto3" json:"k,omitempty"`
+	// With `corpus`: how to search it (unset: BM25). DENSE and HYBRID need a corpus with an
+	// `embedding_model`; the query's embedding is counted in the call's usage.
+	Mode          RetrievalMode `protobuf:"varint,5,opt,name=mode,proto3,enum=dspy_grpc.v1.RetrievalMode" json:"mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2510,6 +2513,13 @@ func (x *RetrieveModule) GetK() int32 {
 		return x.K
 	}
 	return 0
+}
+
+func (x *RetrieveModule) GetMode() RetrievalMode {
+	if x != nil {
+		return x.Mode
+	}
+	return RetrievalMode_RETRIEVAL_MODE_UNSPECIFIED
 }
 
 type isRetrieveModule_Source interface {
@@ -2786,7 +2796,7 @@ var File_dspy_grpc_v1_module_proto protoreflect.FileDescriptor
 
 const file_dspy_grpc_v1_module_proto_rawDesc = "" +
 	"\n" +
-	"\x19dspy_grpc/v1/module.proto\x12\fdspy_grpc.v1\x1a\x1cdspy_grpc/v1/signature.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x80\x02\n" +
+	"\x19dspy_grpc/v1/module.proto\x12\fdspy_grpc.v1\x1a\x19dspy_grpc/v1/corpus.proto\x1a\x1cdspy_grpc/v1/signature.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x80\x02\n" +
 	"\tLMOptions\x12%\n" +
 	"\vtemperature\x18\x01 \x01(\x01H\x00R\vtemperature\x88\x01\x01\x12\"\n" +
 	"\n" +
@@ -2944,13 +2954,14 @@ const file_dspy_grpc_v1_module_proto_rawDesc = "" +
 	"\bretrieve\x18\f \x01(\v2\x1c.dspy_grpc.v1.RetrieveModuleH\x00R\bretrieve\x12.\n" +
 	"\x04loop\x18\r \x01(\v2\x18.dspy_grpc.v1.LoopModuleH\x00R\x04loop\x121\n" +
 	"\x05value\x18\x0e \x01(\v2\x19.dspy_grpc.v1.ValueModuleH\x00R\x05valueB\b\n" +
-	"\x06module\"\x8c\x01\n" +
+	"\x06module\"\xbd\x01\n" +
 	"\x0eRetrieveModule\x12\x18\n" +
 	"\x06corpus\x18\x01 \x01(\tH\x00R\x06corpus\x12%\n" +
 	"\rcolbertv2_url\x18\x02 \x01(\tH\x00R\fcolbertv2Url\x12!\n" +
 	"\vcaller_tool\x18\x03 \x01(\tH\x00R\n" +
 	"callerTool\x12\f\n" +
-	"\x01k\x18\x04 \x01(\x05R\x01kB\b\n" +
+	"\x01k\x18\x04 \x01(\x05R\x01k\x12/\n" +
+	"\x04mode\x18\x05 \x01(\x0e2\x1b.dspy_grpc.v1.RetrievalModeR\x04modeB\b\n" +
 	"\x06source\"\xa7\x01\n" +
 	"\fLoopVariable\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x12!\n" +
@@ -3055,6 +3066,7 @@ var file_dspy_grpc_v1_module_proto_goTypes = []any{
 	(*structpb.Struct)(nil),            // 36: google.protobuf.Struct
 	(*Signature)(nil),                  // 37: dspy_grpc.v1.Signature
 	(*Example)(nil),                    // 38: dspy_grpc.v1.Example
+	(RetrievalMode)(0),                 // 39: dspy_grpc.v1.RetrievalMode
 }
 var file_dspy_grpc_v1_module_proto_depIdxs = []int32{
 	1,  // 0: dspy_grpc.v1.LMOptions.cache:type_name -> dspy_grpc.v1.CachePolicy
@@ -3112,15 +3124,16 @@ var file_dspy_grpc_v1_module_proto_depIdxs = []int32{
 	30, // 52: dspy_grpc.v1.ModuleSpec.retrieve:type_name -> dspy_grpc.v1.RetrieveModule
 	32, // 53: dspy_grpc.v1.ModuleSpec.loop:type_name -> dspy_grpc.v1.LoopModule
 	33, // 54: dspy_grpc.v1.ModuleSpec.value:type_name -> dspy_grpc.v1.ValueModule
-	3,  // 55: dspy_grpc.v1.LoopVariable.accumulate:type_name -> dspy_grpc.v1.LoopAccumulate
-	25, // 56: dspy_grpc.v1.LoopModule.body:type_name -> dspy_grpc.v1.GraphModule
-	31, // 57: dspy_grpc.v1.LoopModule.variables:type_name -> dspy_grpc.v1.LoopVariable
-	4,  // 58: dspy_grpc.v1.ValueModule.operation:type_name -> dspy_grpc.v1.ValueOperation
-	59, // [59:59] is the sub-list for method output_type
-	59, // [59:59] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	39, // 55: dspy_grpc.v1.RetrieveModule.mode:type_name -> dspy_grpc.v1.RetrievalMode
+	3,  // 56: dspy_grpc.v1.LoopVariable.accumulate:type_name -> dspy_grpc.v1.LoopAccumulate
+	25, // 57: dspy_grpc.v1.LoopModule.body:type_name -> dspy_grpc.v1.GraphModule
+	31, // 58: dspy_grpc.v1.LoopModule.variables:type_name -> dspy_grpc.v1.LoopVariable
+	4,  // 59: dspy_grpc.v1.ValueModule.operation:type_name -> dspy_grpc.v1.ValueOperation
+	60, // [60:60] is the sub-list for method output_type
+	60, // [60:60] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_dspy_grpc_v1_module_proto_init() }
@@ -3128,6 +3141,7 @@ func file_dspy_grpc_v1_module_proto_init() {
 	if File_dspy_grpc_v1_module_proto != nil {
 		return
 	}
+	file_dspy_grpc_v1_corpus_proto_init()
 	file_dspy_grpc_v1_signature_proto_init()
 	file_dspy_grpc_v1_module_proto_msgTypes[0].OneofWrappers = []any{}
 	file_dspy_grpc_v1_module_proto_msgTypes[2].OneofWrappers = []any{

@@ -1,4 +1,4 @@
-"""Corpora of documents with stored BM25 tokens.
+"""Corpora of documents with stored BM25 tokens and (optionally) embedding vectors.
 
 Revision ID: 0009_corpora
 Revises: 0005_quarantine
@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("labels", sa.JSON(), nullable=False),
         sa.Column("bm25", sa.JSON(), nullable=False),
+        sa.Column("embedding_model", sa.String(128), nullable=False),
         sa.Column("document_count", sa.Integer(), nullable=False),
         sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
         sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
@@ -42,6 +43,7 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("doc_metadata", sa.JSON(), nullable=False),
         sa.Column("tokens", sa.JSON(), nullable=False),
+        sa.Column("embedding", sa.LargeBinary(), nullable=True),
         sa.ForeignKeyConstraint(
             ["corpus_id"], ["corpora.corpus_id"], name="fk_corpus_documents_corpus_id_corpora", ondelete="CASCADE"
         ),

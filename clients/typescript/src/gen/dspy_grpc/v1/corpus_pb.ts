@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file dspy_grpc/v1/corpus.proto.
  */
 export const file_dspy_grpc_v1_corpus: GenFile = /*@__PURE__*/
-  fileDesc("Chlkc3B5X2dycGMvdjEvY29ycHVzLnByb3RvEgxkc3B5X2dycGMudjEieAoLQm0yNU9wdGlvbnMSDwoCazEYASABKAFIAIgBARIOCgFiGAIgASgBSAGIAQESDgoGbWV0aG9kGAMgASgJEhYKDmtlZXBfc3RvcHdvcmRzGAQgASgIEhMKC25vX3N0ZW1taW5nGAUgASgIQgUKA19rMUIECgJfYiKCBAoGQ29ycHVzEhIKBG5hbWUYASABKAlCBOJBAQgSFAoMZGlzcGxheV9uYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEjAKBmxhYmVscxgEIAMoCzIgLmRzcHlfZ3JwYy52MS5Db3JwdXMuTGFiZWxzRW50cnkSLQoEYm0yNRgFIAEoCzIZLmRzcHlfZ3JwYy52MS5CbTI1T3B0aW9uc0IE4kEBBRIcCg5kb2N1bWVudF9jb3VudBgGIAEoA0IE4kEBAxI5CgtpbmRleF9zdGF0ZRgHIAEoDjIeLmRzcHlfZ3JwYy52MS5Db3JwdXNJbmRleFN0YXRlQgTiQQEDEiQKFmluZGV4ZWRfZG9jdW1lbnRfY291bnQYCCABKANCBOJBAQMSNQoLY3JlYXRlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjUKC3VwZGF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBOjzqQTkKFGRzcHktZ3JwYy5kZXYvQ29ycHVzEhBjb3Jwb3JhL3tjb3JwdXN9Kgdjb3Jwb3JhMgZjb3JwdXMiVQoIRG9jdW1lbnQSCgoCaWQYASABKAkSEgoEdGV4dBgCIAEoCUIE4kEBAhIpCghtZXRhZGF0YRgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QibAoHUGFzc2FnZRIKCgJpZBgBIAEoCRIMCgR0ZXh0GAIgASgJEg0KBXNjb3JlGAMgASgBEikKCG1ldGFkYXRhGAQgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBINCgVpbmRleBgFIAEoAyJUChNDcmVhdGVDb3JwdXNSZXF1ZXN0EhcKCWNvcnB1c19pZBgBIAEoCUIE4kEBAhIkCgZjb3JwdXMYAiABKAsyFC5kc3B5X2dycGMudjEuQ29ycHVzIj8KEEdldENvcnB1c1JlcXVlc3QSKwoEbmFtZRgBIAEoCUId4kEBAvpBFgoUZHNweS1ncnBjLmRldi9Db3JwdXMiOwoSTGlzdENvcnBvcmFSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlUKE0xpc3RDb3Jwb3JhUmVzcG9uc2USJQoHY29ycG9yYRgBIAMoCzIULmRzcHlfZ3JwYy52MS5Db3JwdXMSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkIKE0RlbGV0ZUNvcnB1c1JlcXVlc3QSKwoEbmFtZRgBIAEoCUId4kEBAvpBFgoUZHNweS1ncnBjLmRldi9Db3JwdXMiggEKFkFwcGVuZERvY3VtZW50c1JlcXVlc3QSKQoGY29ycHVzGAEgASgJQhn6QRYKFGRzcHktZ3JwYy5kZXYvQ29ycHVzEhIKCnJlcXVlc3RfaWQYAiABKAkSKQoJZG9jdW1lbnRzGAMgAygLMhYuZHNweV9ncnBjLnYxLkRvY3VtZW50InAKF0FwcGVuZERvY3VtZW50c1Jlc3BvbnNlEhYKDmFwcGVuZGVkX2NvdW50GAEgASgDEhMKC2ZpcnN0X2luZGV4GAIgASgDEhYKDmRvY3VtZW50X2NvdW50GAMgASgDEhAKCHJlcGxheWVkGAQgASgIImQKE1NlYXJjaENvcnB1c1JlcXVlc3QSLQoGY29ycHVzGAEgASgJQh3iQQEC+kEWChRkc3B5LWdycGMuZGV2L0NvcnB1cxITCgVxdWVyeRgCIAEoCUIE4kEBAhIJCgFrGAMgASgFIj8KFFNlYXJjaENvcnB1c1Jlc3BvbnNlEicKCHBhc3NhZ2VzGAEgAygLMhUuZHNweV9ncnBjLnYxLlBhc3NhZ2UqcgoQQ29ycHVzSW5kZXhTdGF0ZRIiCh5DT1JQVVNfSU5ERVhfU1RBVEVfVU5TUEVDSUZJRUQQABIcChhDT1JQVVNfSU5ERVhfU1RBVEVfRU1QVFkQARIcChhDT1JQVVNfSU5ERVhfU1RBVEVfUkVBRFkQAjLzAwoNQ29ycHVzU2VydmljZRJHCgxDcmVhdGVDb3JwdXMSIS5kc3B5X2dycGMudjEuQ3JlYXRlQ29ycHVzUmVxdWVzdBoULmRzcHlfZ3JwYy52MS5Db3JwdXMSQQoJR2V0Q29ycHVzEh4uZHNweV9ncnBjLnYxLkdldENvcnB1c1JlcXVlc3QaFC5kc3B5X2dycGMudjEuQ29ycHVzElIKC0xpc3RDb3Jwb3JhEiAuZHNweV9ncnBjLnYxLkxpc3RDb3Jwb3JhUmVxdWVzdBohLmRzcHlfZ3JwYy52MS5MaXN0Q29ycG9yYVJlc3BvbnNlEkkKDERlbGV0ZUNvcnB1cxIhLmRzcHlfZ3JwYy52MS5EZWxldGVDb3JwdXNSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5EmAKD0FwcGVuZERvY3VtZW50cxIkLmRzcHlfZ3JwYy52MS5BcHBlbmREb2N1bWVudHNSZXF1ZXN0GiUuZHNweV9ncnBjLnYxLkFwcGVuZERvY3VtZW50c1Jlc3BvbnNlKAESVQoMU2VhcmNoQ29ycHVzEiEuZHNweV9ncnBjLnYxLlNlYXJjaENvcnB1c1JlcXVlc3QaIi5kc3B5X2dycGMudjEuU2VhcmNoQ29ycHVzUmVzcG9uc2VCR1pFZ2l0aHViLmNvbS9kc3B5LWdycGMvZHNweS1ncnBjL2NsaWVudHMvZ28vZ2VuL2RzcHlfZ3JwYy92MTtkc3B5Z3JwY3YxYgZwcm90bzM", [file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_empty, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("Chlkc3B5X2dycGMvdjEvY29ycHVzLnByb3RvEgxkc3B5X2dycGMudjEieAoLQm0yNU9wdGlvbnMSDwoCazEYASABKAFIAIgBARIOCgFiGAIgASgBSAGIAQESDgoGbWV0aG9kGAMgASgJEhYKDmtlZXBfc3RvcHdvcmRzGAQgASgIEhMKC25vX3N0ZW1taW5nGAUgASgIQgUKA19rMUIECgJfYiKhBAoGQ29ycHVzEhIKBG5hbWUYASABKAlCBOJBAQgSFAoMZGlzcGxheV9uYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEjAKBmxhYmVscxgEIAMoCzIgLmRzcHlfZ3JwYy52MS5Db3JwdXMuTGFiZWxzRW50cnkSLQoEYm0yNRgFIAEoCzIZLmRzcHlfZ3JwYy52MS5CbTI1T3B0aW9uc0IE4kEBBRIcCg5kb2N1bWVudF9jb3VudBgGIAEoA0IE4kEBAxI5CgtpbmRleF9zdGF0ZRgHIAEoDjIeLmRzcHlfZ3JwYy52MS5Db3JwdXNJbmRleFN0YXRlQgTiQQEDEiQKFmluZGV4ZWRfZG9jdW1lbnRfY291bnQYCCABKANCBOJBAQMSNQoLY3JlYXRlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjUKC3VwZGF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIdCg9lbWJlZGRpbmdfbW9kZWwYCyABKAlCBOJBAQUaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ATo86kE5ChRkc3B5LWdycGMuZGV2L0NvcnB1cxIQY29ycG9yYS97Y29ycHVzfSoHY29ycG9yYTIGY29ycHVzIlUKCERvY3VtZW50EgoKAmlkGAEgASgJEhIKBHRleHQYAiABKAlCBOJBAQISKQoIbWV0YWRhdGEYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0ImwKB1Bhc3NhZ2USCgoCaWQYASABKAkSDAoEdGV4dBgCIAEoCRINCgVzY29yZRgDIAEoARIpCghtZXRhZGF0YRgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDQoFaW5kZXgYBSABKAMiVAoTQ3JlYXRlQ29ycHVzUmVxdWVzdBIXCgljb3JwdXNfaWQYASABKAlCBOJBAQISJAoGY29ycHVzGAIgASgLMhQuZHNweV9ncnBjLnYxLkNvcnB1cyI/ChBHZXRDb3JwdXNSZXF1ZXN0EisKBG5hbWUYASABKAlCHeJBAQL6QRYKFGRzcHktZ3JwYy5kZXYvQ29ycHVzIjsKEkxpc3RDb3Jwb3JhUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJVChNMaXN0Q29ycG9yYVJlc3BvbnNlEiUKB2NvcnBvcmEYASADKAsyFC5kc3B5X2dycGMudjEuQ29ycHVzEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJCChNEZWxldGVDb3JwdXNSZXF1ZXN0EisKBG5hbWUYASABKAlCHeJBAQL6QRYKFGRzcHktZ3JwYy5kZXYvQ29ycHVzIoIBChZBcHBlbmREb2N1bWVudHNSZXF1ZXN0EikKBmNvcnB1cxgBIAEoCUIZ+kEWChRkc3B5LWdycGMuZGV2L0NvcnB1cxISCgpyZXF1ZXN0X2lkGAIgASgJEikKCWRvY3VtZW50cxgDIAMoCzIWLmRzcHlfZ3JwYy52MS5Eb2N1bWVudCJwChdBcHBlbmREb2N1bWVudHNSZXNwb25zZRIWCg5hcHBlbmRlZF9jb3VudBgBIAEoAxITCgtmaXJzdF9pbmRleBgCIAEoAxIWCg5kb2N1bWVudF9jb3VudBgDIAEoAxIQCghyZXBsYXllZBgEIAEoCCKPAQoTU2VhcmNoQ29ycHVzUmVxdWVzdBItCgZjb3JwdXMYASABKAlCHeJBAQL6QRYKFGRzcHktZ3JwYy5kZXYvQ29ycHVzEhMKBXF1ZXJ5GAIgASgJQgTiQQECEgkKAWsYAyABKAUSKQoEbW9kZRgEIAEoDjIbLmRzcHlfZ3JwYy52MS5SZXRyaWV2YWxNb2RlIj8KFFNlYXJjaENvcnB1c1Jlc3BvbnNlEicKCHBhc3NhZ2VzGAEgAygLMhUuZHNweV9ncnBjLnYxLlBhc3NhZ2UqcgoQQ29ycHVzSW5kZXhTdGF0ZRIiCh5DT1JQVVNfSU5ERVhfU1RBVEVfVU5TUEVDSUZJRUQQABIcChhDT1JQVVNfSU5ERVhfU1RBVEVfRU1QVFkQARIcChhDT1JQVVNfSU5ERVhfU1RBVEVfUkVBRFkQAip9Cg1SZXRyaWV2YWxNb2RlEh4KGlJFVFJJRVZBTF9NT0RFX1VOU1BFQ0lGSUVEEAASFwoTUkVUUklFVkFMX01PREVfQk0yNRABEhgKFFJFVFJJRVZBTF9NT0RFX0RFTlNFEAISGQoVUkVUUklFVkFMX01PREVfSFlCUklEEAMy8wMKDUNvcnB1c1NlcnZpY2USRwoMQ3JlYXRlQ29ycHVzEiEuZHNweV9ncnBjLnYxLkNyZWF0ZUNvcnB1c1JlcXVlc3QaFC5kc3B5X2dycGMudjEuQ29ycHVzEkEKCUdldENvcnB1cxIeLmRzcHlfZ3JwYy52MS5HZXRDb3JwdXNSZXF1ZXN0GhQuZHNweV9ncnBjLnYxLkNvcnB1cxJSCgtMaXN0Q29ycG9yYRIgLmRzcHlfZ3JwYy52MS5MaXN0Q29ycG9yYVJlcXVlc3QaIS5kc3B5X2dycGMudjEuTGlzdENvcnBvcmFSZXNwb25zZRJJCgxEZWxldGVDb3JwdXMSIS5kc3B5X2dycGMudjEuRGVsZXRlQ29ycHVzUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRJgCg9BcHBlbmREb2N1bWVudHMSJC5kc3B5X2dycGMudjEuQXBwZW5kRG9jdW1lbnRzUmVxdWVzdBolLmRzcHlfZ3JwYy52MS5BcHBlbmREb2N1bWVudHNSZXNwb25zZSgBElUKDFNlYXJjaENvcnB1cxIhLmRzcHlfZ3JwYy52MS5TZWFyY2hDb3JwdXNSZXF1ZXN0GiIuZHNweV9ncnBjLnYxLlNlYXJjaENvcnB1c1Jlc3BvbnNlQkdaRWdpdGh1Yi5jb20vZHNweS1ncnBjL2RzcHktZ3JwYy9jbGllbnRzL2dvL2dlbi9kc3B5X2dycGMvdjE7ZHNweWdycGN2MWIGcHJvdG8z", [file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_empty, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * How a corpus is indexed with BM25. The tokenization is the one DSPy's multi-hop tutorial uses with
@@ -146,6 +146,16 @@ export type Corpus = Message<"dspy_grpc.v1.Corpus"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 10;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * Optional: the alias of a model configured with kind = "embedding" (checked at create). Every
+   * appended document's text is then embedded through the provider layer (its cache, limits,
+   * budgets and usage apply; batches of 200 texts) and the vector stored with it, so the corpus can
+   * also be searched with RETRIEVAL_MODE_DENSE and RETRIEVAL_MODE_HYBRID.
+   *
+   * @generated from field: string embedding_model = 11;
+   */
+  embeddingModel: string;
 };
 
 /**
@@ -212,7 +222,7 @@ export type Passage = Message<"dspy_grpc.v1.Passage"> & {
   text: string;
 
   /**
-   * The BM25 score (higher is better).
+   * The score, higher is better: BM25's, the cosine similarity (dense) or the fused score (hybrid).
    *
    * @generated from field: double score = 3;
    */
@@ -470,6 +480,13 @@ export type SearchCorpusRequest = Message<"dspy_grpc.v1.SearchCorpusRequest"> & 
    * @generated from field: int32 k = 3;
    */
   k: number;
+
+  /**
+   * How to search; unset means BM25.
+   *
+   * @generated from field: dspy_grpc.v1.RetrievalMode mode = 4;
+   */
+  mode: RetrievalMode;
 };
 
 /**
@@ -533,6 +550,52 @@ export enum CorpusIndexState {
  */
 export const CorpusIndexStateSchema: GenEnum<CorpusIndexState> = /*@__PURE__*/
   enumDesc(file_dspy_grpc_v1_corpus, 0);
+
+/**
+ * How a corpus is searched.
+ *
+ * @generated from enum dspy_grpc.v1.RetrievalMode
+ */
+export enum RetrievalMode {
+  /**
+   * Not set: RETRIEVAL_MODE_BM25.
+   *
+   * @generated from enum value: RETRIEVAL_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * BM25 over the stored tokens (scores as bm25s gives them).
+   *
+   * @generated from enum value: RETRIEVAL_MODE_BM25 = 1;
+   */
+  BM25 = 1,
+
+  /**
+   * Embeddings, as `dspy.retrievers.Embeddings` searches (brute force): the query is embedded with
+   * the corpus's `embedding_model`, vectors are scaled to length 1 (float32) and the score is their
+   * dot product; the best `k` by `numpy.argsort(-scores)`. Needs a corpus with an embedding model
+   * (else FAILED_PRECONDITION, reason CORPUS_NOT_EMBEDDED).
+   *
+   * @generated from enum value: RETRIEVAL_MODE_DENSE = 2;
+   */
+  DENSE = 2,
+
+  /**
+   * Reciprocal rank fusion of both: each document scores the sum of 1 / (60 + rank) over the BM25
+   * and the dense rankings (ranks from 1, each ranking cut at max(k, 100)); the best `k`, ties by
+   * BM25 rank. Needs an embedding model like DENSE.
+   *
+   * @generated from enum value: RETRIEVAL_MODE_HYBRID = 3;
+   */
+  HYBRID = 3,
+}
+
+/**
+ * Describes the enum dspy_grpc.v1.RetrievalMode.
+ */
+export const RetrievalModeSchema: GenEnum<RetrievalMode> = /*@__PURE__*/
+  enumDesc(file_dspy_grpc_v1_corpus, 1);
 
 /**
  * Stores corpora of documents and searches them (what `retrieve` modules read from).
