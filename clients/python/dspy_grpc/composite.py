@@ -45,7 +45,7 @@ from . import _requests as rq
 from .client import AsyncClient, Client
 from .modules import Module
 from .tools import Tool, to_tool
-from .v1 import module_pb2
+from .v1 import corpus_pb2, module_pb2
 
 __all__ = ["Composite", "Retrieve", "Ref", "template", "join", "concat", "flatten", "dedupe", "constant", "obj"]
 
@@ -253,6 +253,10 @@ def obj(**values: Any) -> Ref:
     return _value(module_pb2.VALUE_OPERATION_OBJECT, values)
 
 
+_MODES = {"bm25": corpus_pb2.RETRIEVAL_MODE_BM25, "dense": corpus_pb2.RETRIEVAL_MODE_DENSE,
+          "hybrid": corpus_pb2.RETRIEVAL_MODE_HYBRID}
+
+
 class Retrieve(Module):
     """A retriever: ``search(query)`` gives ``passages`` (texts, best first), ``scored_passages``
     ({text: score}) and ``hits`` ([{id, text, score, metadata}]). Exactly one source:
@@ -262,10 +266,11 @@ class Retrieve(Module):
     * ``caller_tool="my_search"``: a search this process runs (give it as ``tools=`` of the call's
       :class:`Composite`, a callable ``(query: str, k: int) -> list``).
 
-    ``k`` defaults to 3 (dspy.Retrieve's)."""
+    ``k`` defaults to 3 (dspy.Retrieve's); ``mode`` ("bm25", "dense" or "hybrid") says how a corpus
+    is searched (dense and hybrid need a corpus with an embedding model)."""
 
     def __init__(self, *, corpus: str = "", colbertv2_url: str = "", caller_tool: str = "", k: int = 3,
-                 client: Client | AsyncClient | None = None) -> None:
+                 mode: str = "bm25", client: Client | AsyncClient | None = None) -> None:
         super().__init__(client=client)
         given = {key: value for key, value in (("corpus", corpus), ("colbertv2_url", colbertv2_url),
                                                ("caller_tool", caller_tool)) if value}
@@ -275,9 +280,13 @@ class Retrieve(Module):
         if self.source == "corpus" and not self.target.startswith("corpora/"):
             self.target = f"corpora/{self.target}"
         self.k = k
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {', '.join(_MODES)}")
+        self.mode = mode
 
     def module_spec(self, lm: rq.LMLike = None) -> module_pb2.ModuleSpec:
-        return module_pb2.ModuleSpec(retrieve=module_pb2.RetrieveModule(k=self.k, **{self.source: self.target}))
+        return module_pb2.ModuleSpec(retrieve=module_pb2.RetrieveModule(
+            k=self.k, mode=_MODES[self.mode] if self.mode != "bm25" else 0, **{self.source: self.target}))
 
     def _target(self, lm: rq.LMLike) -> module_pb2.ModuleSpec:
         return self.module_spec(lm)

@@ -7,6 +7,7 @@ a program is created or updated — never first at call time.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -35,6 +36,7 @@ from .spec import (
     ENSEMBLE_REDUCES,
     EnsembleSpec,
     GraphSpec,
+    GraphStep,
     KNNFewShotSpec,
     LOOP_ACCUMULATES,
     LoopSpec,
@@ -494,17 +496,54 @@ def describe_module(spec: ModuleSpec) -> str:
         return (f"dspy.KNNFewShot(k={spec.k}, trainset=[...{len(spec.examples)} examples], "
                 f"vectorizer=dspy.Embedder({spec.embedding_model!r})).compile({describe_module(spec.module)})")
     if isinstance(spec, RetrieveSpec):
-        return f"search(query, k={spec.k})  # {spec.source}: {spec.target}"
+        mode = f", mode={spec.mode!r}" if spec.mode != "bm25" else ""
+        target = f"corpora/{spec.target}" if spec.source == "corpus" else spec.target
+        return f"Retrieve({spec.source}={target!r}, k={spec.k}{mode})"
     if isinstance(spec, ValueSpec):
         return f"<{spec.operation} of {', '.join(spec.inputs) or 'no inputs'}>"
     if isinstance(spec, LoopSpec):
-        return f"for _ in range({spec.max_iters}): {describe_module(spec.body)}"
+        spec = GraphSpec((GraphStep("loop", spec),), tuple((v.name, f"loop.{v.name}") for v in spec.variables))
     lines = ["class Program(dspy.Module):", "    def __init__(self):"]
-    lines += [f"        self.{step.name} = {describe_module(step.module)}" for step in spec.steps]
+    lines += [f"        self.{name} = {describe_module(module)}" for name, module in _attributes(spec)]
     lines += ["", "    def forward(self, **inputs):"]
-    for step in spec.steps:
-        args = ", ".join(f"{target}={source}" for target, source in step.inputs)
-        lines.append(f"        {step.name} = self.{step.name}({args})")
+    lines += _forward_lines(spec, "        ")
     outputs = ", ".join(f"{name}={source}" for name, source in spec.outputs)
     lines.append(f"        return dspy.Prediction({outputs})")
     return "\n".join(lines)
+
+
+def _attributes(spec: GraphSpec) -> list[tuple[str, ModuleSpec]]:
+    """The sub-modules a graph's DSPy class would hold (a loop's steps are the class's own)."""
+
+    out: list[tuple[str, ModuleSpec]] = []
+    for step in spec.steps:
+        if isinstance(step.module, LoopSpec):
+            out += _attributes(step.module.body)
+        elif not isinstance(step.module, ValueSpec):
+            out.append((step.name, step.module))
+    return out
+
+
+def _forward_lines(spec: GraphSpec, indent: str) -> list[str]:
+    lines = []
+    for step in spec.steps:
+        args = ", ".join(f"{target}={source}" for target, source in step.inputs)
+        module = step.module
+        if isinstance(module, LoopSpec):
+            lines += [f"{indent}{v.name} = {json.dumps(v.start)}" for v in module.variables]
+            lines.append(f"{indent}for _ in range({module.max_iters}):  # {step.name}, inputs: {args}")
+            lines += _forward_lines(module.body, indent + "    ")
+            for v in module.variables:
+                source = dict(module.body.outputs).get(v.update, v.update)
+                fold = {"append": "extend", "append_unique": "extend (skipping repeats)", "last": "="}[v.accumulate]
+                lines.append(f"{indent}    {v.name} {fold} {source}" if fold == "=" else
+                             f"{indent}    {v.name}.{fold.split()[0]}({source}){' # ' + fold if ' ' in fold else ''}")
+            if module.stop_when:
+                stop = dict(module.body.outputs).get(module.stop_when, module.stop_when)
+                lines.append(f"{indent}    if {stop}: break")
+        elif isinstance(module, ValueSpec):
+            what = f"{module.template!r}.format" if module.operation == "template" else module.operation
+            lines.append(f"{indent}{step.name} = {what}({args})")
+        else:
+            lines.append(f"{indent}{step.name} = self.{step.name}({args})")
+    return lines
