@@ -87,6 +87,17 @@ async def test_a_composite_hop_runs_with_dspys_prompts(client, wiki, mock_lm):
     assert stored.name == "programs/hop-py"
 
 
+async def test_streaming_a_composite_shows_each_retrieval(client, wiki, mock_lm):
+    hop = Hop(wiki, num_docs=2, num_hops=1, client=client, lm="mock")
+    mock_lm.enqueue(chat(reasoning="r", query="Frostvale composer"),
+                    chat(reasoning="r", new_notes=["n"], titles=["T"]))
+    events = [event async for event in hop.astream(claim="Stream a hop over Frostvale.")]
+    (retrieval,) = [e for e in events if isinstance(e, dg.RetrievalEvent)]
+    assert (retrieval.module, retrieval.query, retrieval.k, retrieval.source) == ("search", "Frostvale composer", 2, wiki)
+    assert [p["text"] for p in retrieval.passages] == list(search("Frostvale composer", 2))
+    assert isinstance(events[-1], dg.Prediction) and events[-1].titles == ["T"]
+
+
 async def test_value_helpers_compute_like_forward_code(client, mock_lm):
     email = Email(client=client, lm="mock")
     mock_lm.enqueue(chat(subject="Hello", body="Dear all."))

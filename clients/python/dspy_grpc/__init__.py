@@ -36,7 +36,7 @@ from .modules import ChainOfThought, Ensemble, Module, Predict, ProgramModule, R
 from .results import AdapterFallback, Prediction, Program, RenderedPrompt, TraceStep, Usage
 from .settings import configure
 from .signatures import FieldInfo, InputField, OutputField, Signature
-from .streaming import FieldDelta, ModuleEvent, StreamEvent, ToolCallEvent
+from .streaming import FieldDelta, ModuleEvent, RetrievalEvent, StreamEvent, ToolCallEvent
 from .tools import Tool
 from .typespec import History, Image
 
@@ -74,6 +74,7 @@ __all__ = [
     "ProgramModule",
     "ReAct",
     "Ref",
+    "RetrievalEvent",
     "Retrieve",
     "RenderedPrompt",
     "ResourceExhaustedError",
