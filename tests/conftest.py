@@ -1,4 +1,5 @@
-"""Shared fixtures: a real dspy-grpc server on a free loopback port, and the mock LM server.
+"""Shared fixtures: a real dspy-grpc server on a free loopback port, the mock LM server, and private
+PostgreSQL and Redis servers (tests/services.py).
 
 ``server_factory`` starts servers in-process (grpc.aio on 127.0.0.1, port 0) with a fresh SQLite
 file each; ``server`` is one such server per test module, configured with a "mock" model that
@@ -8,15 +9,18 @@ points at the session's mock OpenAI-compatible LM server.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import grpc
+import pytest
 import pytest_asyncio
 
 from dspy_grpc_server.api.server import RunningServer, start_server
 from dspy_grpc_server.app.config import BUILTIN_DUMMY, Config
 from dspy_grpc_server.lm.config import DeploymentConfig, ModelConfig
 from tests.mocklm.fixtures import mock_lm, mock_lm_server  # noqa: F401  (fixtures)
+from tests.services import PostgresCluster, RedisServer, postgres_bin_dir, require_binary
 
 MOCK_KEY_ENV = "DSPY_GRPC_TEST_MOCK_KEY"
 MOCK_KEY = "sk-test-planted-key-0123456789"
@@ -71,3 +75,32 @@ async def server(server_factory) -> RunningServer:
 async def channel(server: RunningServer) -> AsyncIterator[grpc.aio.Channel]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as chan:
         yield chan
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """One private PostgreSQL cluster for the whole run (started on first use)."""
+
+    cluster = PostgresCluster(require_binary(postgres_bin_dir(), "PostgreSQL (initdb)")).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster) -> str:
+    """The URL of a new, empty PostgreSQL database for this test."""
+
+    return postgres_cluster.create_database()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The URL of a new, empty redis-server for this test."""
+
+    server = RedisServer(require_binary(shutil.which("redis-server"), "redis-server")).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()

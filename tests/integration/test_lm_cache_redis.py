@@ -1,13 +1,9 @@
-"""The response cache on a real redis-server (started here on a free loopback port): answers are
-shared between servers and survive a restart. Skipped without the binary, except in CI."""
+"""The response cache on a real redis-server (the ``redis_url`` fixture: a private one on a free loopback
+port): answers are shared between servers and survive a restart."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import socket
-import subprocess
 
 import grpc
 import pytest
@@ -18,43 +14,9 @@ from dspy_grpc_server.app.config import BUILTIN_DUMMY
 from dspy_grpc_server.lm.cache import REDIS_NAMESPACE
 from tests.conftest import mock_model_config
 from tests.integration.test_lm_service import complete_request
+from tests.services import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-async def redis_url():
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("redis-server is not installed (CI installs it in .ci/run)")
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    try:
-        async with asyncio.timeout(10):
-            while True:
-                try:
-                    if await client.ping():
-                        break
-                except redis.ConnectionError:
-                    await asyncio.sleep(0.05)
-        yield url
-    finally:
-        await client.aclose()
-        process.terminate()
-        process.wait(timeout=10)
 
 
 async def test_redis_cache_is_shared_between_servers(server_factory, mock_lm, redis_url):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from sqlalchemy import inspect, text
 from dspy_grpc_server.store.database import Database, head_revision, normalize_url
 from dspy_grpc_server.store.schema import metadata
 
-POSTGRES_URL = os.environ.get("DSPY_GRPC_TEST_POSTGRES_URL", "")
 
 
 def _sqlite_url(path: Path) -> str:
@@ -120,11 +118,10 @@ def test_unsupported_databases_are_rejected_without_leaking_passwords() -> None:
     assert "secret" not in str(caught.value)
 
 
-@pytest.mark.skipif(not POSTGRES_URL, reason="DSPY_GRPC_TEST_POSTGRES_URL is not set")
-async def test_postgres_migrations_are_idempotent() -> None:
-    first = await Database.open(POSTGRES_URL)
+async def test_postgres_migrations_are_idempotent(postgres_url: str) -> None:
+    first = await Database.open(postgres_url)
     await first.close()
-    second = await Database.open(POSTGRES_URL)
+    second = await Database.open(postgres_url)
     try:
         assert second.dialect == "postgresql"
         assert await second.schema_revision() == head_revision()

@@ -1,11 +1,9 @@
-"""ProgramStore against real databases: SQLite files in tmp_path, and PostgreSQL when
-``DSPY_GRPC_TEST_POSTGRES_URL`` is set (e.g. ``postgresql+asyncpg://postgres@127.0.0.1:5432/test``;
-the tests empty the program tables of that database)."""
+"""ProgramStore against real databases: SQLite files in tmp_path, and a fresh database on a private
+PostgreSQL server (the ``postgres_url`` fixture)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from datetime import UTC
 from pathlib import Path
@@ -24,28 +22,15 @@ from dspy_grpc_server.store import Database, ProgramRecord, ProgramStore
 from dspy_grpc_server.store.programs import format_revision_id, parse_revision_id
 from dspy_grpc_server.store.schema import program_revisions, programs
 
-POSTGRES_URL = os.environ.get("DSPY_GRPC_TEST_POSTGRES_URL", "")
-
 SPEC = {"module": "Predict", "signature": "question -> answer", "demos": [{"q": 1}]}
 
 
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param(
-            "postgres",
-            marks=pytest.mark.skipif(not POSTGRES_URL, reason="DSPY_GRPC_TEST_POSTGRES_URL is not set"),
-        ),
-    ]
-)
+@pytest.fixture(params=["sqlite", "postgres"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     if request.param == "sqlite":
         database = await Database.open(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'store.db'}")
     else:
-        database = await Database.open(POSTGRES_URL)
-        async with database.sessions() as session, session.begin():
-            await session.execute(program_revisions.delete())
-            await session.execute(programs.delete())
+        database = await Database.open(request.getfixturevalue("postgres_url"))
     try:
         yield database
     finally:
