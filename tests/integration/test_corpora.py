@@ -3,7 +3,6 @@ bm25s's, incremental re-indexing, bounds, and a corpus that survives a restart."
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import bm25s
@@ -166,14 +165,10 @@ async def test_a_corpus_survives_a_restart(server_factory, tmp_path):
     assert list(after.passages) == list(before.passages) and len(after.passages) == 5
 
 
-POSTGRES_URL = os.environ.get("DSPY_GRPC_TEST_POSTGRES_URL", "")
-
-
-@pytest.mark.skipif(not POSTGRES_URL, reason="DSPY_GRPC_TEST_POSTGRES_URL is not set")
-async def test_corpora_on_postgresql(server_factory):
+async def test_corpora_on_postgresql(server_factory, postgres_url):
     texts = generate(150, seed=11)
     corpus_id = f"pg-{uuid.uuid4().hex[:12]}"
-    running = await server_factory(database_url=POSTGRES_URL)
+    running = await server_factory(database_url=postgres_url)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as chan:
         stub = corpus_pb2_grpc.CorpusServiceStub(chan)
         await _create(stub, corpus_id, texts, k1=0.9, b=0.4)
