@@ -2559,8 +2559,8 @@ type LoopVariable struct {
 	// The name: the body reads it as "inputs.<name>" (its value before the iteration) and the loop
 	// outputs it (its value after the last iteration). An identifier.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Its value before the first iteration, as JSON text. Empty: `[]` for APPEND and APPEND_UNIQUE,
-	// `null` for LAST.
+	// Its value before the first iteration, as JSON text (at most 100,000 characters). Empty: `[]` for
+	// APPEND and APPEND_UNIQUE, `null` for LAST.
 	InitialJson string `protobuf:"bytes,2,opt,name=initial_json,json=initialJson,proto3" json:"initial_json,omitempty"`
 	// The body output (a key of `body.outputs`) folded into the variable after each iteration.
 	Update string `protobuf:"bytes,3,opt,name=update,proto3" json:"update,omitempty"`

@@ -1245,8 +1245,8 @@ export type LoopVariable = Message<"dspy_grpc.v1.LoopVariable"> & {
   name: string;
 
   /**
-   * Its value before the first iteration, as JSON text. Empty: `[]` for APPEND and APPEND_UNIQUE,
-   * `null` for LAST.
+   * Its value before the first iteration, as JSON text (at most 100,000 characters). Empty: `[]` for
+   * APPEND and APPEND_UNIQUE, `null` for LAST.
    *
    * @generated from field: string initial_json = 2;
    */
