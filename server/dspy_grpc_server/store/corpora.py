@@ -153,7 +153,7 @@ class CorpusStore:
 
         rows = [
             {"document_id": doc.id, "text": doc.text,
-             "doc_metadata": _json_copy(dict(doc.metadata), f"documents[{i}].metadata"), "tokens": list(doc.tokens),
+             "doc_metadata": _json_copy(dict(doc.metadata), f"documents[{i}].metadata"), "tokens": " ".join(doc.tokens),
              "embedding": doc.embedding}
             for i, doc in enumerate(documents)
         ]
@@ -210,7 +210,7 @@ class CorpusStore:
                         corpus_documents.c.document_index < stop)
                  .order_by(corpus_documents.c.document_index))
         async with _translated_errors(), self._db.sessions() as session:
-            return [list(row.tokens) for row in (await session.execute(query)).all()]
+            return [row.tokens.split() for row in (await session.execute(query)).all()]
 
     async def embeddings(self, corpus_id: str, start: int, stop: int) -> list[bytes | None]:
         """The stored vectors of documents ``start`` .. ``stop - 1``, in index order."""

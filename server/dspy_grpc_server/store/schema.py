@@ -265,7 +265,8 @@ corpus_documents = sa.Table(
     sa.Column("document_id", sa.String(256), nullable=False),
     sa.Column("text", sa.Text(), nullable=False),
     sa.Column("doc_metadata", sa.JSON(), nullable=False),
-    sa.Column("tokens", sa.JSON(), nullable=False),
+    #: The BM25 tokens, separated by single spaces (a token never holds whitespace).
+    sa.Column("tokens", sa.Text(), nullable=False),
     #: float32 little-endian, when the corpus has an embedding model.
     sa.Column("embedding", sa.LargeBinary(), nullable=True),
     sa.UniqueConstraint("corpus_id", "document_id", name="uq_corpus_documents_corpus_id_document_id"),

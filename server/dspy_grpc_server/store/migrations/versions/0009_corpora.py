@@ -42,7 +42,7 @@ def upgrade() -> None:
         sa.Column("document_id", sa.String(256), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("doc_metadata", sa.JSON(), nullable=False),
-        sa.Column("tokens", sa.JSON(), nullable=False),
+        sa.Column("tokens", sa.Text(), nullable=False),
         sa.Column("embedding", sa.LargeBinary(), nullable=True),
         sa.ForeignKeyConstraint(
             ["corpus_id"], ["corpora.corpus_id"], name="fk_corpus_documents_corpus_id_corpora", ondelete="CASCADE"
