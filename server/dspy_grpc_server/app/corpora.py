@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..core.errors import FailedPrecondition, NotFound, invalid
+from ..core.errors import FailedPrecondition, invalid
 from ..modules.retrieval import Passage
 from ..retrieval.bm25 import Bm25Index, Bm25Settings, tokenize
 from ..retrieval.dense import FUSION_DEPTH, DenseIndex, fuse, to_bytes
@@ -95,13 +95,7 @@ class Corpora:
     async def delete(self, corpus_id: str) -> None:
         await self._store.delete(corpus_id)
         self._indexes.pop(corpus_id, None)
-
-    async def exists(self, corpus_id: str) -> bool:
-        try:
-            await self._store.get(corpus_id)
-        except NotFound:
-            return False
-        return True
+        self._locks.pop(corpus_id, None)
 
     async def append(self, corpus_id: str, request_id: str, documents: Sequence[StoredDocument]) -> AppendOutcome:
         """Check and tokenize every document, then append them all (or nothing)."""
@@ -141,7 +135,7 @@ class Corpora:
             StoredDocument(-1, doc.id, doc.text, doc.metadata, tuple(tokens), vector)
             for doc, tokens, vector in zip(documents, token_lists, vectors)
         ]
-        return await self._store.append(corpus_id, request_id, tokenized)
+        return await self._store.append(corpus_id, request_id, tokenized, limit=MAX_CORPUS_DOCUMENTS)
 
     async def _embed_all(self, model: str, texts: Sequence[str]) -> list[bytes]:
         assert self._embedder is not None

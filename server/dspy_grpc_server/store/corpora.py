@@ -147,9 +147,10 @@ class CorpusStore:
             if deleted.rowcount != 1:
                 raise corpus_not_found(corpus_id)
 
-    async def append(self, corpus_id: str, request_id: str, documents: Sequence[StoredDocument]) -> AppendOutcome:
+    async def append(self, corpus_id: str, request_id: str, documents: Sequence[StoredDocument], *,
+                     limit: int | None = None) -> AppendOutcome:
         """Append ``documents`` atomically (their ``index`` is assigned here; an empty ``id`` becomes the
-        index); a repeated ``request_id`` appends nothing."""
+        index); a repeated ``request_id`` appends nothing. Refuses to grow the corpus past ``limit``."""
 
         rows = [
             {"document_id": doc.id, "text": doc.text,
@@ -171,6 +172,8 @@ class CorpusStore:
                     ))).one_or_none()
                     if earlier is not None:
                         return AppendOutcome(earlier.appended_count, earlier.first_index, count, replayed=True)
+                    if limit is not None and count + len(rows) > limit:
+                        raise invalid("documents", f"a corpus holds at most {limit} documents (it has {count})")
                     for i, row in enumerate(rows):
                         row["document_index"] = count + i
                         row["document_id"] = row["document_id"] or str(count + i)
