@@ -157,3 +157,17 @@ async def test_misuse_is_reported_while_building():
 
     with pytest.raises(TypeError, match="stop_when"):
         Branchy().module_spec()
+
+    class Breaks(dg.Composite):
+        def __init__(self) -> None:
+            super().__init__()
+            self.p = dg.Predict("q, seen -> a")
+
+        def forward(self, q):
+            for hop in self.loop(3, seen=[]):
+                hop.seen.extend(self.p(q=q, seen=hop.seen).a)
+                break
+            return dict(seen=hop.seen)
+
+    with pytest.raises(ValueError, match="break"):
+        Breaks().module_spec()

@@ -155,6 +155,8 @@ class _Recorder:
         self.root = _Scope()
         self.scope = self.root
         self.count = 0
+        #: Loops whose body was entered but whose step was not recorded (a `break` out of `self.loop`).
+        self.unfinished: list[str] = []
 
     def fresh(self, prefix: str) -> str:
         while True:
@@ -332,12 +334,14 @@ class Composite(Module):
         if recorder is None:
             raise RuntimeError("loop() records a step inside forward() while the program is built")
         frame = _LoopFrame(recorder, name or recorder.fresh("loop"), max_iters, variables)
+        recorder.unfinished.append(frame.name)
         recorder.scope = frame.body
         try:
             yield frame
         finally:
             recorder.scope = frame.outer
         frame.closed = True
+        recorder.unfinished.remove(frame.name)
         frame.outer.names |= frame.body.names  # a loop's steps are attributes of the module holding it
         missing = [key for key in frame.vars if key not in frame.updates]
         if missing:
@@ -371,6 +375,9 @@ class Composite(Module):
             parameters = [p for p in inspect.signature(self.forward).parameters.values()
                           if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
             result = self.forward(**{p.name: Ref(recorder.root, f"inputs.{p.name}") for p in parameters})
+            if recorder.unfinished:
+                raise ValueError(f"the body of loop {recorder.unfinished[0]!r} did not run to its end: do not "
+                                 "`break` or `return` inside `for ... in self.loop(...)` (use stop_when)")
             if not isinstance(result, Mapping) or not result:
                 raise TypeError("forward() must return a dict of outputs (name -> value), "
                                 "e.g. dict(answer=prediction.answer)")
