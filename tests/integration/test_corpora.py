@@ -12,6 +12,8 @@ import Stemmer
 from dspy_grpc.v1 import corpus_pb2, corpus_pb2_grpc
 from google.protobuf import json_format
 
+from dspy_grpc_server.app.config import BUILTIN_DUMMY
+from tests.conftest import mock_model_config
 from tests.integration.grpc_helpers import error_details
 from tests.retrieval.wiki import generate
 
@@ -165,10 +167,12 @@ async def test_a_corpus_survives_a_restart(server_factory, tmp_path):
     assert list(after.passages) == list(before.passages) and len(after.passages) == 5
 
 
-async def test_corpora_on_postgresql(server_factory, postgres_url):
+async def test_corpora_on_postgresql(server_factory, postgres_url, mock_lm):
     texts = generate(150, seed=11)
     corpus_id = f"pg-{uuid.uuid4().hex[:12]}"
-    running = await server_factory(database_url=postgres_url)
+    embed = mock_model_config(mock_lm.base_url, "mock-embed", model="mock-embedding", kind="embedding")
+    running = await server_factory(database_url=postgres_url,
+                                   models=(mock_model_config(mock_lm.base_url), embed, BUILTIN_DUMMY))
     async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as chan:
         stub = corpus_pb2_grpc.CorpusServiceStub(chan)
         await _create(stub, corpus_id, texts, k1=0.9, b=0.4)
@@ -177,4 +181,11 @@ async def test_corpora_on_postgresql(server_factory, postgres_url):
         found = await stub.SearchCorpus(corpus_pb2.SearchCorpusRequest(corpus=f"corpora/{corpus_id}",
                                                                        query="botanist Northwick", k=10))
         assert [(p.index, p.score) for p in found.passages] == _bm25s_top(texts, "botanist Northwick", 10, 0.9, 0.4)
+        # Vectors are stored as bytea on PostgreSQL: a dense search reads them back.
+        await stub.CreateCorpus(corpus_pb2.CreateCorpusRequest(corpus_id=f"{corpus_id}-d", corpus=corpus_pb2.Corpus(
+            embedding_model="mock-embed")))
+        await stub.AppendDocuments(iter([_append(f"corpora/{corpus_id}-d", "a", texts[:40])]))
+        dense = await stub.SearchCorpus(corpus_pb2.SearchCorpusRequest(
+            corpus=f"corpora/{corpus_id}-d", query=texts[7], k=1, mode=corpus_pb2.RETRIEVAL_MODE_DENSE))
+        assert [p.index for p in dense.passages] == [7] and dense.passages[0].score == pytest.approx(1.0, abs=1e-5)
         await stub.DeleteCorpus(corpus_pb2.DeleteCorpusRequest(name=f"corpora/{corpus_id}"))
