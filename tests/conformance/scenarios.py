@@ -32,6 +32,8 @@ A scenario is a list of steps, each one RPC made through a client's typed layer 
     {field: all its field_delta text joined}, "toolCalls": [{"tool", "args"} from each
     tool_call_started event, in order, with "observation" and "error" (only when not empty) from
     the tool_call_finished event of the same call_id]}``;
+  - ``CorpusService/AppendDocuments`` (a client stream; request: one AppendDocumentsRequest, sent as
+    the stream's only message) gives the AppendDocumentsResponse;
   - ``InferenceService/BatchPredict`` gives ``{"items": [{"index": i, "prediction": {...}} or
     {"index": i, "error": {"code", "reason", "fieldViolations": [field, ...]}}, by index]}``.
 
@@ -54,7 +56,8 @@ SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 ADDRESS_ENV = "DSPY_GRPC_CONFORMANCE_ADDR"
 RUN_TOKEN = "{run}"
 #: RPCs that stream (grpcurl runs only the scenarios without them).
-STREAMING_RPCS = frozenset({"InferenceService/StreamPredict", "InferenceService/BatchPredict", "InferenceService/Run"})
+STREAMING_RPCS = frozenset({"InferenceService/StreamPredict", "InferenceService/BatchPredict", "InferenceService/Run",
+                            "CorpusService/AppendDocuments"})
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import grpc
 import pytest
 from dspy_grpc import Client, DspyGrpcError
 from dspy_grpc.errors import from_rpc_error
-from dspy_grpc.v1 import inference_pb2, inference_pb2_grpc, program_pb2, program_pb2_grpc
+from dspy_grpc.v1 import corpus_pb2, corpus_pb2_grpc, inference_pb2, inference_pb2_grpc, program_pb2, program_pb2_grpc
 from google.protobuf import json_format, message_factory
 
 from .conftest import run_id
@@ -26,6 +26,7 @@ from .scenarios import STREAMING_RPCS, Scenario, error_problems, load, matches
 SERVICES = {
     "InferenceService": (inference_pb2, inference_pb2_grpc.InferenceServiceStub),
     "ProgramService": (program_pb2, program_pb2_grpc.ProgramServiceStub),
+    "CorpusService": (corpus_pb2, corpus_pb2_grpc.CorpusServiceStub),
 }
 
 
@@ -131,6 +132,10 @@ def run_with_tools(channel: grpc.Channel, request_json: dict[str, Any]) -> dict[
 def call_streaming(channel: grpc.Channel, rpc: str, request_json: dict[str, Any]) -> dict[str, Any]:
     stub = inference_pb2_grpc.InferenceServiceStub(channel)
     try:
+        if rpc == "CorpusService/AppendDocuments":
+            request = json_format.ParseDict(request_json, corpus_pb2.AppendDocumentsRequest())
+            response = corpus_pb2_grpc.CorpusServiceStub(channel).AppendDocuments(iter([request]), timeout=30)
+            return json_format.MessageToDict(response)
         if rpc == "InferenceService/Run":
             return run_with_tools(channel, request_json)
         if rpc == "InferenceService/StreamPredict":

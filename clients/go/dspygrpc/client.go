@@ -29,6 +29,7 @@ type Client struct {
 	programs  pb.ProgramServiceClient
 	budgets   pb.BudgetServiceClient
 	usage     pb.UsageServiceClient
+	corpora   pb.CorpusServiceClient
 }
 
 // NewClient connects to target ("host:port", or any gRPC target string). Without options the
@@ -48,6 +49,7 @@ func NewClient(target string, opts ...grpc.DialOption) (*Client, error) {
 		programs:  pb.NewProgramServiceClient(conn),
 		budgets:   pb.NewBudgetServiceClient(conn),
 		usage:     pb.NewUsageServiceClient(conn),
+		corpora:   pb.NewCorpusServiceClient(conn),
 	}, nil
 }
 
@@ -62,3 +64,6 @@ func (c *Client) Programs() pb.ProgramServiceClient { return c.programs }
 
 // Budgets is the generated BudgetService stub.
 func (c *Client) Budgets() pb.BudgetServiceClient { return c.budgets }
+
+// Corpora is the generated CorpusService stub (corpora that `retrieve` modules search).
+func (c *Client) Corpora() pb.CorpusServiceClient { return c.corpora }

@@ -32,6 +32,7 @@ const addressEnv = "DSPY_GRPC_CONFORMANCE_ADDR"
 
 var streamingRPCs = map[string]bool{
 	"InferenceService/StreamPredict": true,
+	"CorpusService/AppendDocuments":  true,
 	"InferenceService/BatchPredict":  true,
 	"InferenceService/Run":           true,
 }
@@ -267,6 +268,23 @@ func callStreamingStep(ctx context.Context, client *dspygrpc.Client, s step) (an
 			list[i] = item
 		}
 		return map[string]any{"items": list}, nil
+	case "CorpusService/AppendDocuments":
+		request := &pb.AppendDocumentsRequest{}
+		if err := protojson.Unmarshal(s.Request, request); err != nil {
+			return nil, err
+		}
+		stream, err := client.Corpora().AppendDocuments(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := stream.Send(request); err != nil {
+			return nil, err
+		}
+		response, err := stream.CloseAndRecv()
+		if err != nil {
+			return nil, err
+		}
+		return protoJSON(response), nil
 	}
 	return nil, fmt.Errorf("no runner for %s", s.RPC)
 }
@@ -351,6 +369,12 @@ func callStep(ctx context.Context, client *dspygrpc.Client, s step) (proto.Messa
 			response.Programs = append(response.Programs, program)
 		}
 		return response, nil
+	case "CorpusService/CreateCorpus":
+		request := &pb.CreateCorpusRequest{}
+		if err := parse(request); err != nil {
+			return nil, err
+		}
+		return client.Corpora().CreateCorpus(ctx, request)
 	}
 	return nil, fmt.Errorf("no runner for %s", s.RPC)
 }

@@ -32,11 +32,12 @@ from .errors import (
     UnauthenticatedError,
     UnavailableError,
 )
+from .composite import Composite, Ref, Retrieve, concat, constant, dedupe, flatten, join, obj, template
 from .modules import ChainOfThought, Ensemble, Module, Predict, ProgramModule, ReAct
 from .results import AdapterFallback, Prediction, Program, RenderedPrompt, TraceStep, Usage
 from .settings import configure
 from .signatures import FieldInfo, InputField, OutputField, Signature
-from .streaming import FieldDelta, ModuleEvent, StreamEvent, ToolCallEvent
+from .streaming import FieldDelta, ModuleEvent, RetrievalEvent, StreamEvent, ToolCallEvent
 from .tools import Tool
 from .typespec import History, Image
 from .usage import UsageReport, UsageRow
@@ -52,6 +53,7 @@ __all__ = [
     "Budget",
     "ChainOfThought",
     "Client",
+    "Composite",
     "DeadlineExceededError",
     "Ensemble",
     "DspyGrpcError",
@@ -74,6 +76,9 @@ __all__ = [
     "Program",
     "ProgramModule",
     "ReAct",
+    "Ref",
+    "RetrievalEvent",
+    "Retrieve",
     "RenderedPrompt",
     "ResourceExhaustedError",
     "RpcCancelledError",
@@ -87,5 +92,12 @@ __all__ = [
     "UsageReport",
     "UsageRow",
     "Usage",
+    "concat",
     "configure",
+    "constant",
+    "dedupe",
+    "flatten",
+    "join",
+    "obj",
+    "template",
 ]

@@ -120,8 +120,14 @@ class Module:
         self, *, lm: rq.LMLike = None, include_trace: bool = False, timeout: float | None = None,
         metadata: Metadata = None, **inputs: Any,
     ) -> Prediction:
-        """Run the module on ``inputs`` (blocking). Raises a ``DspyGrpcError`` subclass on failure."""
+        """Run the module on ``inputs`` (blocking). Raises a ``DspyGrpcError`` subclass on failure.
+        Inside a :class:`~dspy_grpc.Composite`'s ``forward()`` it records a step instead."""
 
+        from .composite import record_call
+
+        recorded = record_call(self, inputs)
+        if recorded is not None:
+            return recorded  # type: ignore[return-value]
         request = self._request(lm, include_trace, inputs)
         client = self._sync_client()
         if self.tools_here():

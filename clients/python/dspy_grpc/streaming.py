@@ -6,8 +6,9 @@
         elif isinstance(event, dspy_grpc.Prediction):
             print(event.answer)                       # always the last event
 
-Between the deltas come :class:`ModuleEvent` s (a module started / finished) and
-:class:`ToolCallEvent` s (a ReAct agent called a tool / got its observation).
+Between the deltas come :class:`ModuleEvent` s (a module started / finished),
+:class:`ToolCallEvent` s (a ReAct agent called a tool / got its observation) and
+:class:`RetrievalEvent` s (a ``retrieve`` step found passages).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from typing import Any, Union
 
 from .results import Prediction
 from .v1 import inference_pb2
-from .values import exact_or
+from .values import exact_or, from_struct
 
-__all__ = ["FieldDelta", "ModuleEvent", "ToolCallEvent", "StreamEvent", "event_from_proto", "tool_error_text"]
+__all__ = ["FieldDelta", "ModuleEvent", "ToolCallEvent", "RetrievalEvent", "StreamEvent", "event_from_proto",
+           "tool_error_text"]
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,20 @@ class ToolCallEvent:
     error: str = ""
 
 
+@dataclass(frozen=True)
+class RetrievalEvent:
+    """A ``retrieve`` step searched ``source`` ("corpora/...", a URL or "tool:<name>") for ``query``;
+    ``passages`` are dicts {"id", "text", "score", "metadata"}, best first."""
+
+    module: str
+    query: str
+    k: int
+    source: str
+    passages: list[dict[str, Any]]
+
+
 #: What a stream yields; the last event is always the :class:`~dspy_grpc.Prediction`.
-StreamEvent = Union[FieldDelta, ModuleEvent, ToolCallEvent, Prediction]
+StreamEvent = Union[FieldDelta, ModuleEvent, ToolCallEvent, RetrievalEvent, Prediction]
 
 
 def event_from_proto(event: inference_pb2.PredictEvent, output_types: Mapping[str, Any] | None) -> StreamEvent | None:
@@ -81,6 +95,11 @@ def event_from_proto(event: inference_pb2.PredictEvent, output_types: Mapping[st
         observation = exact_or(t.observation_json, t.observation) if finished else None
         return ToolCallEvent(t.module, t.call_id, t.tool, exact_or(t.args_json, t.args), finished, observation,
                              t.error)
+    if kind == "retrieval":
+        r = event.retrieval
+        passages = [{"id": p.id, "text": p.text, "score": p.score, "metadata": from_struct(p.metadata)}
+                    for p in r.passages]
+        return RetrievalEvent(r.module, r.query, r.k, r.source, passages)
     if kind == "prediction":
         return Prediction(event.prediction, output_types)
     return None

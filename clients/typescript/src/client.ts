@@ -8,6 +8,7 @@ import { create, type JsonObject } from "@bufbuild/protobuf";
 import { FieldMaskSchema } from "@bufbuild/protobuf/wkt";
 import { createClient, type CallOptions as ConnectCallOptions, type Client, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { CorpusService } from "./gen/dspy_grpc/v1/corpus_pb.js";
 import { InferenceService } from "./gen/dspy_grpc/v1/inference_pb.js";
 import type { ModuleSpec } from "./gen/dspy_grpc/v1/module_pb.js";
 import {
@@ -87,6 +88,8 @@ export class DspyClient implements Caller {
   readonly budgets: Client<typeof BudgetService>;
   /** The generated UsageService client. */
   readonly usage: Client<typeof UsageService>;
+  /** The generated CorpusService client (corpora that `retrieve` modules search). */
+  readonly corpora: Client<typeof CorpusService>;
   private readonly sessions?: Http2SessionManager;
 
   /**
@@ -106,6 +109,7 @@ export class DspyClient implements Caller {
     this.programs = createClient(ProgramService, transport);
     this.budgets = createClient(BudgetService, transport);
     this.usage = createClient(UsageService, transport);
+    this.corpora = createClient(CorpusService, transport);
   }
 
   /** Closes the connection (calls in flight fail). */

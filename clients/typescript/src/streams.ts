@@ -10,6 +10,7 @@ import {
   type ModuleEvent,
   type PredictEvent,
   type PredictRequest,
+  type RetrievalEvent,
   type RunRequest,
   type ToolCall,
   type ToolCallEvent,
@@ -37,6 +38,7 @@ export type StreamEvent<O> =
   | { case: "toolCallStarted"; value: ToolCallEvent }
   | { case: "toolCallFinished"; value: ToolCallEvent }
   | { case: "toolCall"; value: ToolCall }
+  | { case: "retrieval"; value: RetrievalEvent }
   | { case: "prediction"; value: Prediction<O> };
 
 export function streamEvent<O>(event: PredictEvent, parseOutputs: (outputs: JsonObject) => O): StreamEvent<O> | undefined {

@@ -24,6 +24,13 @@ import {
   UpdateProgramRequestSchema,
 } from "../src/gen/dspy_grpc/v1/program_pb.js";
 import type { ModuleSpec } from "../src/gen/dspy_grpc/v1/module_pb.js";
+import {
+  AppendDocumentsRequestSchema,
+  AppendDocumentsResponseSchema,
+  CorpusSchema,
+  CreateCorpusRequestSchema,
+} from "../src/gen/dspy_grpc/v1/corpus_pb.js";
+import { rpc } from "../src/errors.js";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { PredictionSchema } from "../src/gen/dspy_grpc/v1/prediction_pb.js";
 import { DspyClient, DspyGrpcError, type Module, type StreamEvent, type Tools } from "../src/index.js";
@@ -234,6 +241,18 @@ export async function callStep(client: DspyClient, step: Step): Promise<JsonValu
       const programs = [];
       for await (const program of client.listProgramRevisions(request.name)) programs.push(program.raw);
       return toJson(ListProgramRevisionsResponseSchema, create(ListProgramRevisionsResponseSchema, { programs }));
+    }
+    case "CorpusService/CreateCorpus": {
+      const request = fromJson(CreateCorpusRequestSchema, step.request);
+      return toJson(CorpusSchema, await rpc(() => client.corpora.createCorpus(request, client.callOptions())));
+    }
+    case "CorpusService/AppendDocuments": {
+      const request = fromJson(AppendDocumentsRequestSchema, step.request);
+      async function* one() {
+        yield request;
+      }
+      const response = await rpc(() => client.corpora.appendDocuments(one(), client.callOptions()));
+      return toJson(AppendDocumentsResponseSchema, response);
     }
     default:
       throw new Error(`no runner for ${step.rpc}`);

@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from dspy_grpc.v1 import inference_pb2, metric_pb2, module_pb2, prediction_pb2, program_pb2, signature_pb2
+from dspy_grpc.v1 import corpus_pb2, inference_pb2, metric_pb2, module_pb2, prediction_pb2, program_pb2, signature_pb2
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from ..app.inference import ProgramRef
@@ -42,6 +42,8 @@ from ..modules.spec import (
     LMChoice,
     KNNExample,
     KNNFewShotSpec,
+    LoopSpec,
+    LoopVariable,
     MajoritySpec,
     ModuleSpec,
     MultiChainComparisonSpec,
@@ -51,7 +53,9 @@ from ..modules.spec import (
     PredictSpec,
     ReActSpec,
     RefineSpec,
+    RetrieveSpec,
     ToolSpec,
+    ValueSpec,
 )
 
 PROGRAM_NAME = re.compile(r"^programs/([^/@]+)(?:@([^/@]+))?$")
@@ -514,6 +518,16 @@ def module_from_proto(message: module_pb2.ModuleSpec, path: str) -> ModuleSpec:
             teacher_lm=lm_from_proto(body.teacher_lm, f"{here}.teacher_lm"),
             metric=metric_from_proto(body.metric, f"{here}.metric") if body.HasField("metric") else None,
         )
+    if kind == "retrieve":
+        return _retrieve_from_proto(body, here)
+    if kind == "loop":
+        return _loop_from_proto(body, here)
+    if kind == "value":
+        return _value_from_proto(body, here)
+    return _graph_from_proto(body, here)
+
+
+def _graph_from_proto(body: module_pb2.GraphModule, here: str) -> GraphSpec:
     steps = []
     for index, step in enumerate(body.steps):
         at = f"{here}.steps[{index}]"
@@ -522,6 +536,93 @@ def module_from_proto(message: module_pb2.ModuleSpec, path: str) -> ModuleSpec:
         steps.append(GraphStep(step.name, module_from_proto(step.module, f"{at}.module"),
                                tuple(sorted(step.inputs.items()))))
     return GraphSpec(tuple(steps), tuple(sorted(body.outputs.items())))
+
+
+def _retrieve_from_proto(body: module_pb2.RetrieveModule, here: str) -> RetrieveSpec:
+    source = body.WhichOneof("source")
+    if source is None:
+        raise invalid(here, "set one source: corpus, colbertv2_url or caller_tool")
+    target = getattr(body, source)
+    if source == "corpus":
+        if not target.startswith("corpora/"):
+            raise invalid(f"{here}.corpus", f"{target!r} is not a corpus name of the form corpora/{{id}}")
+        target = target[len("corpora/"):]
+    if body.mode not in _MODES:
+        raise invalid(f"{here}.mode", f"unknown retrieval mode {body.mode}")
+    return RetrieveSpec(source, target, body.k or 3, _MODES[body.mode])
+
+
+_MODES = {
+    corpus_pb2.RETRIEVAL_MODE_UNSPECIFIED: "bm25",
+    corpus_pb2.RETRIEVAL_MODE_BM25: "bm25",
+    corpus_pb2.RETRIEVAL_MODE_DENSE: "dense",
+    corpus_pb2.RETRIEVAL_MODE_HYBRID: "hybrid",
+}
+_MODE_ENUMS = {name: value for value, name in _MODES.items() if value}
+
+
+def retrieval_mode_from_proto(value: int, path: str) -> str:
+    if value not in _MODES:
+        raise invalid(path, f"unknown retrieval mode {value}")
+    return _MODES[value]
+
+
+_ACCUMULATES = {
+    module_pb2.LOOP_ACCUMULATE_UNSPECIFIED: "append",
+    module_pb2.LOOP_ACCUMULATE_APPEND: "append",
+    module_pb2.LOOP_ACCUMULATE_APPEND_UNIQUE: "append_unique",
+    module_pb2.LOOP_ACCUMULATE_LAST: "last",
+}
+_ACCUMULATE_ENUMS = {name: value for value, name in _ACCUMULATES.items() if value}
+_VALUE_OPERATIONS = {
+    module_pb2.VALUE_OPERATION_TEMPLATE: "template",
+    module_pb2.VALUE_OPERATION_JOIN: "join",
+    module_pb2.VALUE_OPERATION_CONCAT: "concat",
+    module_pb2.VALUE_OPERATION_FLATTEN: "flatten",
+    module_pb2.VALUE_OPERATION_DEDUPE: "dedupe",
+    module_pb2.VALUE_OPERATION_CONSTANT: "constant",
+    module_pb2.VALUE_OPERATION_OBJECT: "object",
+}
+_VALUE_OPERATION_ENUMS = {name: value for value, name in _VALUE_OPERATIONS.items()}
+#: Characters of a JSON text in a loop variable or a constant.
+MAX_JSON_TEXT = 100_000
+
+
+def _json_text(text: str, path: str) -> Any:
+    if len(text) > MAX_JSON_TEXT:
+        raise invalid(path, f"must be at most {MAX_JSON_TEXT} characters")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise invalid(path, f"is not valid JSON: {error}") from None
+
+
+def _loop_from_proto(body: module_pb2.LoopModule, here: str) -> LoopSpec:
+    if not body.HasField("body"):
+        raise invalid(f"{here}.body", "is required: the sub-graph each iteration runs")
+    variables = []
+    for index, variable in enumerate(body.variables):
+        at = f"{here}.variables[{index}]"
+        if variable.accumulate not in _ACCUMULATES:
+            raise invalid(f"{at}.accumulate", f"unknown accumulate value {variable.accumulate}")
+        initial_set = bool(variable.initial_json)
+        initial = _json_text(variable.initial_json, f"{at}.initial_json") if initial_set else None
+        variables.append(LoopVariable(variable.name, variable.update, _ACCUMULATES[variable.accumulate], initial,
+                                      initial_set))
+    return LoopSpec(_graph_from_proto(body.body, f"{here}.body"), body.max_iters, tuple(variables), body.stop_when)
+
+
+def _value_from_proto(body: module_pb2.ValueModule, here: str) -> ValueSpec:
+    if body.operation not in _VALUE_OPERATIONS:
+        raise invalid(f"{here}.operation", "is required: VALUE_OPERATION_TEMPLATE, _JOIN, _CONCAT, _FLATTEN, "
+                      "_DEDUPE, _CONSTANT or _OBJECT")
+    operation = _VALUE_OPERATIONS[body.operation]
+    constant = None
+    if operation == "constant":
+        if not body.constant_json:
+            raise invalid(f"{here}.constant_json", "is required for a constant (JSON text)")
+        constant = _json_text(body.constant_json, f"{here}.constant_json")
+    return ValueSpec(operation, tuple(body.inputs), body.template, body.separator, constant)
 
 
 _REDUCES = {
@@ -692,10 +793,33 @@ def module_to_proto(spec: ModuleSpec) -> module_pb2.ModuleSpec:
         if spec.metric is not None:
             body.metric.CopyFrom(metric_to_proto(spec.metric))
     elif isinstance(spec, GraphSpec):
-        for step in spec.steps:
-            body.steps.add(name=step.name, module=module_to_proto(step.module), inputs=dict(step.inputs))
-        body.outputs.update(dict(spec.outputs))
+        _graph_to_proto(spec, body)
+    elif isinstance(spec, RetrieveSpec):
+        target = f"corpora/{spec.target}" if spec.source == "corpus" else spec.target
+        setattr(body, spec.source, target)
+        body.k = spec.k
+        if spec.mode != "bm25":
+            body.mode = _MODE_ENUMS[spec.mode]
+    elif isinstance(spec, LoopSpec):
+        _graph_to_proto(spec.body, body.body)
+        body.max_iters, body.stop_when = spec.max_iters, spec.stop_when
+        for variable in spec.variables:
+            body.variables.add(name=variable.name, update=variable.update,
+                               accumulate=_ACCUMULATE_ENUMS[variable.accumulate],
+                               initial_json=json.dumps(variable.initial) if variable.initial_set else "")
+    elif isinstance(spec, ValueSpec):
+        body.operation = _VALUE_OPERATION_ENUMS[spec.operation]
+        body.inputs.extend(spec.inputs)
+        body.template, body.separator = spec.template, spec.separator
+        if spec.operation == "constant":
+            body.constant_json = json.dumps(spec.constant)
     return message
+
+
+def _graph_to_proto(spec: GraphSpec, body: module_pb2.GraphModule) -> None:
+    for step in spec.steps:
+        body.steps.add(name=step.name, module=module_to_proto(step.module), inputs=dict(step.inputs))
+    body.outputs.update(dict(spec.outputs))
 
 
 def _reward_to_proto(metric: Metric, message: module_pb2.RewardSpec) -> None:

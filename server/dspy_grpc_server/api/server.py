@@ -15,12 +15,14 @@ from dspy_grpc.v1 import lm_pb2, lm_pb2_grpc
 from dspy_grpc.v1 import program_admin_pb2, program_admin_pb2_grpc
 from dspy_grpc.v1 import budget_pb2, budget_pb2_grpc
 from dspy_grpc.v1 import usage_pb2, usage_pb2_grpc
+from dspy_grpc.v1 import corpus_pb2, corpus_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ..app.application import Application
 from ..app.config import Config
 from .budget_service import BudgetService
+from .corpus_service import CorpusService
 from .dataset_service import DatasetService
 from .evaluation_service import EvaluationService
 from .inference_service import InferenceService
@@ -46,6 +48,7 @@ SERVICE_NAMES = (
     program_admin_pb2.DESCRIPTOR.services_by_name["ProgramAdminService"].full_name,
     budget_pb2.DESCRIPTOR.services_by_name["BudgetService"].full_name,
     usage_pb2.DESCRIPTOR.services_by_name["UsageService"].full_name,
+    corpus_pb2.DESCRIPTOR.services_by_name["CorpusService"].full_name,
 )
 
 
@@ -94,6 +97,7 @@ async def start_server(config: Config) -> RunningServer:
     program_pb2_grpc.add_ProgramServiceServicer_to_server(ProgramService(app.programs), server)
     inference_pb2_grpc.add_InferenceServiceServicer_to_server(InferenceService(app.inference), server)
     dataset_pb2_grpc.add_DatasetServiceServicer_to_server(DatasetService(app.datasets), server)
+    corpus_pb2_grpc.add_CorpusServiceServicer_to_server(CorpusService(app.corpora), server)
     evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(EvaluationService(app.evaluations), server)
     optimization_pb2_grpc.add_OptimizationServiceServicer_to_server(OptimizationService(app.optimizations), server)
     lm_pb2_grpc.add_LMServiceServicer_to_server(LMService(app.registry), server)

@@ -10,8 +10,16 @@ from google.protobuf import struct_pb2
 from ..app.caller_tools import ToolCallRequest
 from ..app.inference import BatchItem, ProgramPrediction
 from ..core.errors import DspyGrpcError
-from ..modules.events import FieldDelta, ModuleFinished, ModuleStarted, ToolCallFinished, ToolCallStarted
+from ..modules.events import (
+    FieldDelta,
+    ModuleFinished,
+    ModuleStarted,
+    RetrievalFinished,
+    ToolCallFinished,
+    ToolCallStarted,
+)
 from .convert import exact_json, json_value, prediction_to_proto, struct_value, to_struct_value, values_fields
+from .corpus_service import passage_to_proto
 from .errors import status_code_for
 
 
@@ -34,6 +42,10 @@ def event_to_proto(item: Any) -> inference_pb2.PredictEvent:
             module=item.module, call_id=item.call_id, tool=item.tool, **values_fields("args", item.args),
             observation=to_struct_value(item.observation), observation_json=exact_json(item.observation),
             error=item.error))
+    if isinstance(item, RetrievalFinished):
+        return inference_pb2.PredictEvent(retrieval=inference_pb2.RetrievalEvent(
+            module=item.module, query=item.query, k=item.k, source=item.source,
+            passages=[passage_to_proto(p) for p in item.passages]))
     if isinstance(item, ToolCallRequest):
         return inference_pb2.PredictEvent(tool_call=inference_pb2.ToolCall(
             call_id=item.call_id, tool=item.tool, **values_fields("args", item.args)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from ..core import telemetry
 from ..lm.registry import LMRegistry
@@ -11,6 +12,7 @@ from ..optimize.knn_few_shot import ServingBootstrapper
 from ..lm.budgets import BudgetBook
 from ..store.budgets import BudgetStore
 from ..store.changes import open_change_feed
+from ..store.corpora import CorpusStore
 from ..store.database import Database
 from ..store.datasets import DatasetStore
 from ..store.jobs import JobStore
@@ -22,6 +24,9 @@ from .activity import Activity
 from .auth import ApiKeys
 from .budgets import Budgets, StoredBudgets
 from .config import Config
+from .corpora import Corpora
+from .optimizations import check_embedding_model
+from .retrievers import Retrievers
 from .datasets import Datasets
 from .evaluations import Evaluations
 from .jobs import JobHost
@@ -34,6 +39,12 @@ from .workers import ProgramWorkers, Quarantine
 log = logging.getLogger("dspy_grpc_server.app")
 
 
+async def _embed(registry: LMRegistry, model: str, texts: Sequence[str]) -> list[tuple[float, ...]]:
+    """Vectors for ``texts`` through the provider layer (cache, limits, budgets, usage ledger)."""
+
+    return list((await registry.get(model).embed(texts)).vectors)
+
+
 class Application:
     """Everything the API layer serves, usable in-process without gRPC."""
 
@@ -43,8 +54,15 @@ class Application:
         self.registry = registry
         # Changes to shared state reach every replica's caches through the change feed.
         self.changes = open_change_feed(config.program_notifications, database, config.cache_redis_url)
-        self.programs = Programs(ProgramStore(database), self.changes)
-        self.engine = Engine(registry, default_model=config.default_model, bootstrapper=ServingBootstrapper())
+        # Corpora of documents, and what `retrieve` modules search (checked when programs are saved).
+        self.corpora = Corpora(
+            CorpusStore(database), embedder=lambda model, texts: _embed(registry, model, texts),
+            check_model=lambda model, path: check_embedding_model(registry, model, path),
+        )
+        self.retrievers = Retrievers(self.corpora, config.retrieval_colbertv2_urls)
+        self.programs = Programs(ProgramStore(database), self.changes, check=self.retrievers.check)
+        self.engine = Engine(registry, default_model=config.default_model, bootstrapper=ServingBootstrapper(),
+                             retrievers=self.retrievers)
         # Stored programs run through workers (loaded once, with metrics) guarded by input quarantine.
         self.quarantine_store = QuarantineStore(database)
         self.workers = ProgramWorkers(
@@ -61,9 +79,9 @@ class Application:
         self.datasets = Datasets(DatasetStore(database), config.limits)
         self.jobs = JobHost(JobStore(database))
         self.evaluations = Evaluations(self.jobs, self.programs, self.datasets, registry, config.default_model,
-                                       config.limits)
+                                       config.limits, retrievers=self.retrievers)
         self.optimizations = Optimizations(self.jobs, self.programs, self.datasets, registry, config.default_model,
-                                           config.limits)
+                                           config.limits, retrievers=self.retrievers)
         # Operations: telemetry (recorded into by every layer), live activity for the dashboard, API keys.
         self.telemetry_setup = TelemetrySetup(config)
         self.telemetry = self.telemetry_setup.telemetry
@@ -104,6 +122,7 @@ class Application:
     async def aclose(self) -> None:
         await self.jobs.stop()
         await self.changes.aclose()
+        await self.retrievers.aclose()
         await self.registry.aclose()
         await self.database.close()
         if telemetry.is_default(self.telemetry):

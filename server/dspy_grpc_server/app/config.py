@@ -91,6 +91,8 @@ TOML layout (every table and key optional)::
     max_num_threads = 256        # a job's num_threads
     max_dataset_examples = 100000  # examples one dataset may hold
     max_job_lm_calls = 200000    # admission: a job planning more LM calls is refused (RESOURCE_EXHAUSTED)
+    [retrieval]
+    colbertv2_urls = ["http://127.0.0.1:8893/api/search"]  # ColBERTv2 servers retrieve modules may call
 """
 
 from __future__ import annotations
@@ -193,6 +195,7 @@ _TOML_TABLES: dict[str, dict[str, str]] = {
         "notifications": "program_notifications",
     },
     "lm": {"default_model": "default_model", "usage_flush_interval_s": "usage_flush_interval_s"},
+    "retrieval": {"colbertv2_urls": "retrieval_colbertv2_urls"},
     "cache": {
         "enabled": "cache_enabled",
         "max_entries": "cache_max_entries",
@@ -261,6 +264,8 @@ class Config:
     program_notifications: str = "auto"
     #: [limits]: the server-wide bounds on numbers callers set (optimizer budgets, threads, job size).
     limits: Limits = Limits()
+    # [retrieval]: the ColBERTv2 servers (exact URLs) that `retrieve` modules may call; none by default.
+    retrieval_colbertv2_urls: tuple[str, ...] = ()
 
     def with_overrides(self, **overrides: Any) -> Config:
         """A copy with the given non-None attributes replaced (command-line flags), validated."""
@@ -293,6 +298,9 @@ class Config:
         self._validate_operations()
         if self.quarantine_failures < 0:
             raise invalid("programs.quarantine_failures", "must not be negative")
+        urls = self.retrieval_colbertv2_urls
+        if isinstance(urls, str) or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
+            raise invalid("retrieval.colbertv2_urls", "must be a list of http(s) URLs")
         if self.quarantine_window_s <= 0:
             raise invalid("programs.quarantine_window_s", "must be positive")
         if not 0 <= self.active_revision_refresh_s <= MAX_REFRESH_S:

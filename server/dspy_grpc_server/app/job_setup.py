@@ -66,9 +66,10 @@ def check_inputs(module: ModuleSpec, examples: Sequence[tuple[int, Example]], pa
 
 def build_runner(registry: Any, default_model: str, journal: LMJournal, progress: Progress, *,
                  task_lm: LMChoice, teacher_lm: LMChoice | None = None, prompt_lm: LMChoice | None = None,
-                 threads: int = DEFAULT_NUM_THREADS, program: ModuleSpec | None = None) -> ProgramRunner:
+                 threads: int = DEFAULT_NUM_THREADS, program: ModuleSpec | None = None,
+                 retrievers: Any = None) -> ProgramRunner:
     journaled = JournaledRegistry(registry, journal)
-    engine = Engine(journaled, default_model=default_model, bootstrapper=ServingBootstrapper())
+    engine = Engine(journaled, default_model=default_model, bootstrapper=ServingBootstrapper(), retrievers=retrievers)
     return ProgramRunner(engine, task_lm=task_lm, teacher_lm=teacher_lm, prompt_lm=prompt_lm, num_threads=threads,
                          progress=progress, registry=journaled, default_model=default_model,
                          program_lm=program_view.own_lm(program) if program is not None else None)

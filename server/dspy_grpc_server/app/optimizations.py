@@ -164,7 +164,7 @@ def planned_lm_calls(config: Any, predictors: int, train: int, val: int | None) 
     raise AssertionError(type(config))  # pragma: no cover - every optimizer is listed
 
 
-def _check_embedding_model(registry: Any, alias: str, path: str) -> None:
+def check_embedding_model(registry: Any, alias: str, path: str) -> None:
     if not alias:
         raise invalid(path, "is required: the alias of an embedding model (kind = \"embedding\")")
     if alias not in registry.aliases():
@@ -230,7 +230,7 @@ class Optimizations(JobKind):
         if isinstance(config, gepa.GepaConfig):
             _check_chat_model(self._registry, lm_from_dict(config.reflection_lm), f"{path}.gepa.reflection_lm")
         if isinstance(config, KNNFewShotConfig):
-            _check_embedding_model(self._registry, config.embedding_model, f"{path}.{request.optimizer}.embedding_model")
+            check_embedding_model(self._registry, config.embedding_model, f"{path}.{request.optimizer}.embedding_model")
         planned = planned_lm_calls(config, len(program_view.predictors(module)), len(trainset),
                                    None if not request.dataset_id or valset is None else len(valset))
         self._limits.admit(planned, f"{path}.{request.optimizer}")
@@ -303,7 +303,7 @@ class Optimizations(JobKind):
         runner = job_setup.build_runner(
             self._registry, self._default_model, journal, progress, task_lm=lm_from_dict(spec["task_lm"]),
             teacher_lm=lm_from_dict(spec["teacher_lm"]), prompt_lm=lm_from_dict(spec["prompt_lm"]),
-            threads=spec["num_threads"], program=student,
+            threads=spec["num_threads"], program=student, retrievers=self._retrievers,
         )
 
         async def record_candidate(candidate: Candidate) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,10 +30,18 @@ class Program:
 class Programs:
     """Create/read/update/delete programs. Definitions are validated before anything is written."""
 
-    def __init__(self, store: ProgramStore, changes: ChangeFeed | None = None) -> None:
+    def __init__(self, store: ProgramStore, changes: ChangeFeed | None = None,
+                 check: Callable[[ModuleSpec, str], Awaitable[None]] | None = None) -> None:
         self._store = store
         #: Where every create/update/activate/rollback/delete is announced (topic ``program``).
         self.changes = changes if changes is not None else ChangeFeed()
+        #: Checks what a definition refers to outside itself (corpora, retriever URLs).
+        self._check = check
+
+    async def _validate(self, module: ModuleSpec, path: str) -> None:
+        build_module(module, path)
+        if self._check is not None:
+            await self._check(module, path)
 
     async def _changed(self, program_id: str) -> None:
         await self.changes.publish(PROGRAM_TOPIC, program_id)
@@ -42,7 +50,7 @@ class Programs:
         self, program_id: str, *, module: ModuleSpec, display_name: str, description: str,
         labels: Mapping[str, str],
     ) -> Program:
-        build_module(module, "program.module")
+        await self._validate(module, "program.module")
         record = await self._store.create(
             program_id, display_name=display_name, description=description, labels=dict(labels),
             spec=module_to_dict(module),
@@ -63,7 +71,7 @@ class Programs:
         activate: bool = True,
     ) -> Program:
         if module is not None:
-            build_module(module, "program.module")
+            await self._validate(module, "program.module")
         record = await self._store.update(
             program_id, display_name=display_name, description=description,
             labels=dict(labels) if labels is not None else None,
@@ -112,7 +120,7 @@ class Programs:
             if error.reason != "PROGRAM_NOT_FOUND" or module is None:
                 raise
         if module is not None:
-            build_module(module, "module")
+            await self._validate(module, "module")
         structure = module if module is not None else existing.module  # type: ignore[union-attr]
         imported = import_state(structure, state)
         if existing is None:

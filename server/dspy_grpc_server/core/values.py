@@ -384,6 +384,8 @@ def coerce_input(spec: TypeSpec, value: Any) -> Any:
             return value
         if isinstance(value, list):  # DSPy renders a list given to a str field as a numbered list
             return value
+        if isinstance(value, dict):  # ... and an object as its JSON (e.g. a retriever's {text: score})
+            return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return value
         raise ValueCheckError(f"expected a string, got {_describe(value)}")

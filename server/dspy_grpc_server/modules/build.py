@@ -7,8 +7,10 @@ a program is created or updated — never first at call time.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -23,10 +25,12 @@ from .derive import FINISH
 from .ensemble import EnsembleNode
 from .graph import PROGRAM_INPUTS, GraphNode, Source, WiredStep
 from .knn import KNNFewShotNode
+from .loop import LoopNode
 from .metrics import Metric, validate_metric
 from .node import Node, join
 from .parallel import ParallelNode
 from .react import TRAJECTORY, ReActNode
+from .retrieve import RetrieveNode
 from .rollouts import BestOfNNode, MajorityNode, RefineNode
 from .spec import (
     BestOfNSpec,
@@ -34,7 +38,10 @@ from .spec import (
     ENSEMBLE_REDUCES,
     EnsembleSpec,
     GraphSpec,
+    GraphStep,
     KNNFewShotSpec,
+    LOOP_ACCUMULATES,
+    LoopSpec,
     MajoritySpec,
     ModuleSpec,
     MultiChainComparisonSpec,
@@ -42,9 +49,20 @@ from .spec import (
     PredictSpec,
     ReActSpec,
     RefineSpec,
+    RETRIEVAL_MODES,
+    RETRIEVE_SOURCES,
+    RetrieveSpec,
+    VALUE_OPERATIONS,
+    ValueSpec,
 )
 from .tools import BUILTIN_TOOLS
+from .value_step import MAX_INPUTS, MAX_TEXT, ValueNode, template_fields
 
+MAX_ITERS_LIMIT = 100
+MAX_RUNS = 100
+#: Passages per retrieval.
+MAX_RETRIEVE_K = 1000
+_CORPUS_ID = re.compile(r"[a-z][a-z0-9-]{0,62}")
 
 
 def build_module(spec: ModuleSpec, path: str = "module", name: str = "") -> Node:
@@ -89,6 +107,12 @@ def build_module(spec: ModuleSpec, path: str = "module", name: str = "") -> Node
         return _ensemble(spec, here, name)
     if isinstance(spec, KNNFewShotSpec):
         return _knn_few_shot(spec, here, name)
+    if isinstance(spec, RetrieveSpec):
+        return _retrieve(spec, here, name)
+    if isinstance(spec, LoopSpec):
+        return _loop(spec, here, name, prefix=name)
+    if isinstance(spec, ValueSpec):
+        return _value(spec, here, name)
     raise invalid(path, "is required: set one module kind")  # pragma: no cover
 
 
@@ -236,7 +260,20 @@ def _graph(spec: GraphSpec, here: str, name: str) -> GraphNode:
             raise invalid(f"{at}.name", "must be an identifier other than 'inputs'")
         if step.name in built:
             raise invalid(f"{at}.name", f"duplicate step name {step.name!r}")
-        built[step.name] = (index, build_module(step.module, f"{at}.module", join(name, step.name)))
+        if isinstance(step.module, LoopSpec):
+            node: Node = _loop(step.module, f"{at}.module.loop", join(name, step.name), prefix=name)
+        else:
+            node = build_module(step.module, f"{at}.module", join(name, step.name))
+        built[step.name] = (index, node)
+    attributes: dict[str, str] = {step.name: f"{here}.steps[{i}].name" for i, step in enumerate(spec.steps)}
+    for index, step in enumerate(spec.steps):
+        if isinstance(step.module, LoopSpec):
+            for inner, body_step in enumerate(step.module.body.steps):
+                at = f"{here}.steps[{index}].module.loop.body.steps[{inner}].name"
+                if body_step.name in attributes:
+                    raise invalid(at, f"{body_step.name!r} is also the name of another step: a loop's steps are "
+                                  "attributes of the module holding the loop, so their names must be unique there")
+                attributes[body_step.name] = at
 
     program_inputs: dict[str, Field] = {}
     wired: dict[str, WiredStep] = {}
@@ -253,7 +290,8 @@ def _graph(spec: GraphSpec, here: str, name: str) -> GraphNode:
             if source.step == PROGRAM_INPUTS:
                 program_inputs.setdefault(source.field, replace(accepted[target], name=source.field))
             mapped.append((target, source))
-        unmapped = [f.name for f in node.input_fields if f.name not in dict(step.inputs) and _required(f)]
+        unmapped = [f.name for f in node.input_fields
+                    if f.name not in dict(step.inputs) and (_required(f) or isinstance(node, ValueNode))]
         if unmapped:
             raise invalid(f"{at}.{unmapped[0]}", f"input {unmapped[0]!r} of step {step.name!r} is not mapped: map it "
                           "to \"inputs.<name>\" or \"<step>.<output>\"")
@@ -319,6 +357,104 @@ def _topological(spec: GraphSpec, wired: Mapping[str, WiredStep], here: str) -> 
     return order
 
 
+# --------------------------------------------------------------------------- retrieval, loops, values
+
+
+def _retrieve(spec: RetrieveSpec, here: str, name: str) -> RetrieveNode:
+    if spec.source not in RETRIEVE_SOURCES:
+        raise invalid(here, f"set one source: {', '.join(RETRIEVE_SOURCES)}")
+    at = f"{here}.{spec.source}"
+    if spec.source == "corpus" and not _CORPUS_ID.fullmatch(spec.target):
+        raise invalid(at, f"{spec.target!r} is not a corpus name of the form corpora/{{id}}")
+    if spec.source == "colbertv2_url" and not re.fullmatch(r"https?://[^\s]+", spec.target):
+        raise invalid(at, "must be an http(s) URL")
+    if spec.source == "caller_tool" and not spec.target.isidentifier():
+        raise invalid(at, "must be an identifier: the name of a tool the caller runs")
+    if not 1 <= spec.k <= MAX_RETRIEVE_K:
+        raise invalid(f"{here}.k", f"must be between 1 and {MAX_RETRIEVE_K}")
+    if spec.mode not in RETRIEVAL_MODES:
+        raise invalid(f"{here}.mode", f"must be one of {', '.join(RETRIEVAL_MODES)}")
+    if spec.mode != "bm25" and spec.source != "corpus":
+        raise invalid(f"{here}.mode", "dense and hybrid searches need a corpus (with an embedding model)")
+    return RetrieveNode(name, spec)
+
+
+def _loop(spec: LoopSpec, here: str, name: str, *, prefix: str) -> LoopNode:
+    """A loop named ``name`` whose body steps are named under ``prefix`` (the module holding it)."""
+
+    if not 1 <= spec.max_iters <= MAX_ITERS_LIMIT:
+        raise invalid(f"{here}.max_iters", f"must be between 1 and {MAX_ITERS_LIMIT}: every loop needs a bound")
+    body = _graph(spec.body, f"{here}.body", prefix)
+    if not spec.variables:
+        raise invalid(f"{here}.variables", "a loop needs at least one variable (what it carries across iterations)")
+    seen: set[str] = set()
+    for index, variable in enumerate(spec.variables):
+        at = f"{here}.variables[{index}]"
+        if not variable.name.isidentifier():
+            raise invalid(f"{at}.name", "must be an identifier")
+        if variable.name in seen:
+            raise invalid(f"{at}.name", f"duplicate variable {variable.name!r}")
+        seen.add(variable.name)
+        if variable.update not in body.output_names:
+            raise invalid(f"{at}.update", f"{variable.update!r} is not an output of the body "
+                          f"({_names(body.output_names)})")
+        if variable.accumulate not in LOOP_ACCUMULATES:
+            raise invalid(f"{at}.accumulate", f"must be one of {', '.join(LOOP_ACCUMULATES)}")
+    if spec.stop_when and spec.stop_when not in body.output_names:
+        raise invalid(f"{here}.stop_when", f"{spec.stop_when!r} is not an output of the body "
+                      f"({_names(body.output_names)})")
+    return LoopNode(name, body, spec.max_iters, spec.variables, spec.stop_when)
+
+
+_ONE_INPUT = ("join", "flatten", "dedupe")
+
+
+def _value(spec: ValueSpec, here: str, name: str) -> ValueNode:
+    if spec.operation not in VALUE_OPERATIONS:
+        raise invalid(f"{here}.operation", f"must be one of {', '.join(VALUE_OPERATIONS)}")
+    inputs = spec.inputs
+    if len(inputs) > MAX_INPUTS:
+        raise invalid(f"{here}.inputs", f"at most {MAX_INPUTS} inputs")
+    for index, item in enumerate(inputs):
+        if not item.isidentifier():
+            raise invalid(f"{here}.inputs[{index}]", f"{item!r} is not an identifier")
+        if item in inputs[:index]:
+            raise invalid(f"{here}.inputs[{index}]", f"duplicate input {item!r}")
+    if spec.operation == "template":
+        if inputs:
+            raise invalid(f"{here}.inputs", "leave empty for a template: its placeholders are the inputs")
+        if len(spec.template) > MAX_TEXT:
+            raise invalid(f"{here}.template", f"must be at most {MAX_TEXT} characters")
+        inputs = template_fields(spec.template, f"{here}.template")
+    elif spec.operation in _ONE_INPUT and len(inputs) != 1:
+        raise invalid(f"{here}.inputs", f"the {spec.operation} operation takes exactly one input (a list)")
+    elif spec.operation == "constant" and inputs:
+        raise invalid(f"{here}.inputs", "a constant takes no inputs")
+    elif spec.operation in ("concat", "object") and not inputs:
+        raise invalid(f"{here}.inputs", f"the {spec.operation} operation needs at least one input")
+    return ValueNode(name, spec, tuple(inputs))
+
+
+def child_specs(spec: ModuleSpec, path: str) -> Iterator[tuple[str, ModuleSpec]]:
+    """Every module inside ``spec`` (itself included) with its request path, depth first."""
+
+    here = f"{path}.{spec.kind.value}"
+    yield path, spec
+    inner: list[tuple[str, ModuleSpec]] = []
+    if isinstance(spec, (BestOfNSpec, RefineSpec, ParallelSpec, MajoritySpec, KNNFewShotSpec)):
+        inner.append((f"{here}.module", spec.module))
+    elif isinstance(spec, MultiChainComparisonSpec) and spec.generator is not None:
+        inner.append((f"{here}.generator", spec.generator))
+    elif isinstance(spec, EnsembleSpec):
+        inner += [(f"{here}.programs[{i}]", program) for i, program in enumerate(spec.programs)]
+    elif isinstance(spec, GraphSpec):
+        inner += [(f"{here}.steps[{i}].module", step.module) for i, step in enumerate(spec.steps)]
+    elif isinstance(spec, LoopSpec):
+        inner += [(f"{here}.body.steps[{i}].module", step.module) for i, step in enumerate(spec.body.steps)]
+    for child_path, child in inner:
+        yield from child_specs(child, child_path)
+
+
 # --------------------------------------------------------------------------- descriptions
 
 
@@ -354,12 +490,55 @@ def describe_module(spec: ModuleSpec) -> str:
     if isinstance(spec, KNNFewShotSpec):
         return (f"dspy.KNNFewShot(k={spec.k}, trainset=[...{len(spec.examples)} examples], "
                 f"vectorizer=dspy.Embedder({spec.embedding_model!r})).compile({describe_module(spec.module)})")
+    if isinstance(spec, RetrieveSpec):
+        mode = f", mode={spec.mode!r}" if spec.mode != "bm25" else ""
+        target = f"corpora/{spec.target}" if spec.source == "corpus" else spec.target
+        return f"Retrieve({spec.source}={target!r}, k={spec.k}{mode})"
+    if isinstance(spec, ValueSpec):
+        return f"<{spec.operation} of {', '.join(spec.inputs) or 'no inputs'}>"
+    if isinstance(spec, LoopSpec):
+        spec = GraphSpec((GraphStep("loop", spec),), tuple((v.name, f"loop.{v.name}") for v in spec.variables))
     lines = ["class Program(dspy.Module):", "    def __init__(self):"]
-    lines += [f"        self.{step.name} = {describe_module(step.module)}" for step in spec.steps]
+    lines += [f"        self.{name} = {describe_module(module)}" for name, module in _attributes(spec)]
     lines += ["", "    def forward(self, **inputs):"]
-    for step in spec.steps:
-        args = ", ".join(f"{target}={source}" for target, source in step.inputs)
-        lines.append(f"        {step.name} = self.{step.name}({args})")
+    lines += _forward_lines(spec, "        ")
     outputs = ", ".join(f"{name}={source}" for name, source in spec.outputs)
     lines.append(f"        return dspy.Prediction({outputs})")
     return "\n".join(lines)
+
+
+def _attributes(spec: GraphSpec) -> list[tuple[str, ModuleSpec]]:
+    """The sub-modules a graph's DSPy class would hold (a loop's steps are the class's own)."""
+
+    out: list[tuple[str, ModuleSpec]] = []
+    for step in spec.steps:
+        if isinstance(step.module, LoopSpec):
+            out += _attributes(step.module.body)
+        elif not isinstance(step.module, ValueSpec):
+            out.append((step.name, step.module))
+    return out
+
+
+def _forward_lines(spec: GraphSpec, indent: str) -> list[str]:
+    lines = []
+    for step in spec.steps:
+        args = ", ".join(f"{target}={source}" for target, source in step.inputs)
+        module = step.module
+        if isinstance(module, LoopSpec):
+            lines += [f"{indent}{v.name} = {json.dumps(v.start)}" for v in module.variables]
+            lines.append(f"{indent}for _ in range({module.max_iters}):  # {step.name}, inputs: {args}")
+            lines += _forward_lines(module.body, indent + "    ")
+            for v in module.variables:
+                source = dict(module.body.outputs).get(v.update, v.update)
+                fold = {"append": "extend", "append_unique": "extend (skipping repeats)", "last": "="}[v.accumulate]
+                lines.append(f"{indent}    {v.name} {fold} {source}" if fold == "=" else
+                             f"{indent}    {v.name}.{fold.split()[0]}({source}){' # ' + fold if ' ' in fold else ''}")
+            if module.stop_when:
+                stop = dict(module.body.outputs).get(module.stop_when, module.stop_when)
+                lines.append(f"{indent}    if {stop}: break")
+        elif isinstance(module, ValueSpec):
+            what = f"{module.template!r}.format" if module.operation == "template" else module.operation
+            lines.append(f"{indent}{step.name} = {what}({args})")
+        else:
+            lines.append(f"{indent}{step.name} = self.{step.name}({args})")
+    return lines

@@ -12,6 +12,7 @@ from ..lm.types import LMOptions, Usage
 from .events import Event
 from .lm_resolver import LMResolver
 from .prediction import AdapterFallback, ModelUsage, TraceStep
+from .retrieval import Retrievers
 from .tools import ToolRunner
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ class RunContext:
     hints: Mapping[str, str] | None = None
     #: Compiles KNNFewShot's per-call demos (None: KNNFewShot programs cannot run).
     bootstrapper: DemoBootstrapper | None = None
+    #: Searches corpora and ColBERTv2 servers for ``retrieve`` modules (None: they cannot run).
+    retrievers: Retrievers | None = None
 
     def remaining(self) -> float | None:
         """Seconds left for the next awaited call; raises once the deadline has passed."""

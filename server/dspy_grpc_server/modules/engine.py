@@ -15,6 +15,7 @@ from .lm_resolver import LMResolver
 from .node import Node
 from .prediction import Prediction
 from .predictor import NamedPredictor, RenderedPrompt, call_predictor, parse, render
+from .retrieval import Retrievers
 from .spec import LMChoice, ModuleSpec, PredictorSpec
 from .tools import ToolRunner
 
@@ -44,11 +45,13 @@ class Engine:
     """Runs modules against the configured LMs. No gRPC here."""
 
     def __init__(self, registry: LMRegistry, *, default_model: str = "",
-                 bootstrapper: DemoBootstrapper | None = None) -> None:
+                 bootstrapper: DemoBootstrapper | None = None, retrievers: Retrievers | None = None) -> None:
         self._registry = registry
         self._default_model = default_model
         #: What KNNFewShot programs bootstrap their per-call demos with (given by the app layer).
         self.bootstrapper = bootstrapper
+        #: What ``retrieve`` modules search (given by the app layer).
+        self.retrievers = retrievers
 
     def _resolver(self, request_lm: LMChoice | None) -> LMResolver:
         return LMResolver(self._registry, request_choice=request_lm or LMChoice(), default_model=self._default_model)
@@ -72,7 +75,8 @@ class Engine:
     ) -> Prediction:
         node = self.build(module)
         ctx = RunContext(lms=self._resolver(request_lm), deadline=deadline, include_trace=include_trace,
-                         emit=emit, tools=tools, bootstrapper=self.bootstrapper)
+                         emit=emit, tools=tools, bootstrapper=self.bootstrapper,
+                         retrievers=self.retrievers)
         outputs = await node(inputs, ctx)
         return Prediction(
             outputs=outputs, usage=list(ctx.usage.values()), trace=ctx.trace, adapter_fallbacks=ctx.adapter_fallbacks

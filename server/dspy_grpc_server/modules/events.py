@@ -53,4 +53,15 @@ class ToolCallFinished:
     error: str = ""
 
 
-Event = Union[FieldDelta, ModuleStarted, ModuleFinished, ToolCallStarted, ToolCallFinished]
+@dataclass(frozen=True)
+class RetrievalFinished:
+    """A ``retrieve`` module searched ``source`` for ``query`` and found ``passages`` (best first)."""
+
+    module: str
+    query: str
+    k: int
+    source: str
+    passages: tuple[Any, ...]
+
+
+Event = Union[FieldDelta, ModuleStarted, ModuleFinished, ToolCallStarted, ToolCallFinished, RetrievalFinished]

@@ -33,6 +33,16 @@ class TraceStep:
     #: True when every LM call of this step was answered from the cache.
     cache_hit: bool = False
 
+    @property
+    def is_retrieval(self) -> bool:
+        """A retrieval (``predictor`` is then the retrieve module's name), not a predictor call."""
+
+        return self.adapter == RETRIEVAL_ADAPTER
+
+
+#: The ``adapter`` of a trace step that records a retrieval (a ``retrieve`` module), not a predictor call.
+RETRIEVAL_ADAPTER = "retrieve"
+
 
 @dataclass(frozen=True)
 class AdapterFallback:

@@ -2,7 +2,7 @@
 
 The names are the ones :func:`~.build.build_module`'s nodes report (``named_predictors()``):
 "self" for a bare Predict, "predict" under a ChainOfThought, "<step>...." under a graph step,
-"module...." under wrappers, "programs[i]...." under an ensemble, the student's own names under
+"module...." under wrappers, a loop's body steps under the module holding the loop, "programs[i]...." under an ensemble, the student's own names under
 KNNFewShot, "react" and "extract.predict" for
 ReAct. Subclasses override :meth:`plain` and :meth:`react`; the walk itself is here only.
 """
@@ -20,6 +20,7 @@ from .spec import (
     EnsembleSpec,
     GraphSpec,
     KNNFewShotSpec,
+    LoopSpec,
     MajoritySpec,
     ModuleSpec,
     MultiChainComparisonSpec,
@@ -28,6 +29,8 @@ from .spec import (
     PredictSpec,
     ReActSpec,
     RefineSpec,
+    RetrieveSpec,
+    ValueSpec,
 )
 
 
@@ -62,8 +65,11 @@ class PredictorRewriter:
         if isinstance(spec, (BestOfNSpec, RefineSpec, ParallelSpec, MajoritySpec)):
             return replace(spec, module=self.apply(spec.module, join(name, "module")))
         if isinstance(spec, GraphSpec):
-            steps = tuple(replace(step, module=self.apply(step.module, join(name, step.name))) for step in spec.steps)
-            return replace(spec, steps=steps)
+            return self._graph(spec, name)
+        if isinstance(spec, LoopSpec):  # the body's steps are attributes of the module holding the loop
+            return replace(spec, body=self._graph(spec.body, name))
+        if isinstance(spec, (RetrieveSpec, ValueSpec)):
+            return spec
         if isinstance(spec, KNNFewShotSpec):  # the compiled program is the student: same names
             return replace(spec, module=self.apply(spec.module, name))
         if isinstance(spec, EnsembleSpec):
@@ -71,3 +77,11 @@ class PredictorRewriter:
                              for index, program in enumerate(spec.programs))
             return replace(spec, programs=programs)
         raise TypeError(f"unknown module spec {spec!r}")  # pragma: no cover
+
+    def _graph(self, spec: GraphSpec, name: str) -> GraphSpec:
+        steps = tuple(
+            replace(step, module=replace(step.module, body=self._graph(step.module.body, name)))
+            if isinstance(step.module, LoopSpec) else replace(step, module=self.apply(step.module, join(name, step.name)))
+            for step in spec.steps
+        )
+        return replace(spec, steps=steps)

@@ -37,6 +37,9 @@ class ModuleKind(str, Enum):
     GRAPH = "graph"
     ENSEMBLE = "ensemble"
     KNN_FEW_SHOT = "knn_few_shot"
+    RETRIEVE = "retrieve"
+    LOOP = "loop"
+    VALUE = "value"
 
 
 @dataclass(frozen=True)
@@ -245,9 +248,81 @@ class KNNFewShotSpec:
     kind = ModuleKind.KNN_FEW_SHOT
 
 
+#: How a ``retrieve`` module searches a corpus.
+RETRIEVAL_MODES = ("bm25", "dense", "hybrid")
+#: Where a ``retrieve`` module reads passages from.
+RETRIEVE_SOURCES = ("corpus", "colbertv2_url", "caller_tool")
+
+
+@dataclass(frozen=True)
+class RetrieveSpec:
+    """A retriever: ``query`` -> the ``k`` best passages of a stored corpus (``source == "corpus"``,
+    ``target`` its id), a ColBERTv2 server (``"colbertv2_url"``, ``target`` the URL) or a tool the
+    caller runs (``"caller_tool"``, ``target`` the tool's name)."""
+
+    source: str
+    target: str
+    k: int = 3
+    #: With a corpus: "bm25", "dense" or "hybrid".
+    mode: str = "bm25"
+    kind = ModuleKind.RETRIEVE
+
+
+#: How a loop variable folds in each iteration's value.
+LOOP_ACCUMULATES = ("append", "append_unique", "last")
+
+
+@dataclass(frozen=True)
+class LoopVariable:
+    """A value carried across iterations: ``initial`` (JSON value; None with ``initial_set`` False
+    means the default: ``[]`` for the appending modes, ``None`` for "last"), folded with each
+    iteration's body output ``update``."""
+
+    name: str
+    update: str
+    accumulate: str = "append"
+    initial: Any = None
+    initial_set: bool = False
+
+    @property
+    def start(self) -> Any:
+        if self.initial_set:
+            return self.initial
+        return None if self.accumulate == "last" else []
+
+
+@dataclass(frozen=True)
+class LoopSpec:
+    """``for _ in range(max_iters)`` over ``body`` (a graph), carrying ``variables``; optionally
+    stopping after an iteration whose body output ``stop_when`` is truthy."""
+
+    body: GraphSpec
+    max_iters: int
+    variables: tuple[LoopVariable, ...] = ()
+    stop_when: str = ""
+    kind = ModuleKind.LOOP
+
+
+#: What a value step computes (see module.proto's ValueOperation).
+VALUE_OPERATIONS = ("template", "join", "concat", "flatten", "dedupe", "constant", "object")
+
+
+@dataclass(frozen=True)
+class ValueSpec:
+    """A value computed without an LM; its one output is ``value``. ``constant`` holds the decoded
+    JSON of a "constant" operation."""
+
+    operation: str
+    inputs: tuple[str, ...] = ()
+    template: str = ""
+    separator: str = ""
+    constant: Any = None
+    kind = ModuleKind.VALUE
+
+
 ModuleSpec = Union[
     PredictSpec, ChainOfThoughtSpec, ReActSpec, MultiChainComparisonSpec, BestOfNSpec, RefineSpec,
-    ParallelSpec, MajoritySpec, GraphSpec, EnsembleSpec, KNNFewShotSpec,
+    ParallelSpec, MajoritySpec, GraphSpec, EnsembleSpec, KNNFewShotSpec, RetrieveSpec, LoopSpec, ValueSpec,
 ]
 
 #: Module kinds that hold a single user predictor (``spec.predictor``).

@@ -23,6 +23,8 @@ from .spec import (
     KNNExample,
     KNNFewShotSpec,
     LMChoice,
+    LoopSpec,
+    LoopVariable,
     MajoritySpec,
     ModuleKind,
     ModuleSpec,
@@ -33,7 +35,9 @@ from .spec import (
     PredictSpec,
     ReActSpec,
     RefineSpec,
+    RetrieveSpec,
     ToolSpec,
+    ValueSpec,
 )
 
 
@@ -69,11 +73,26 @@ def module_to_dict(spec: ModuleSpec) -> dict[str, Any]:
         if spec.field:
             out["field"] = spec.field
     elif isinstance(spec, GraphSpec):
-        out["steps"] = [
-            {"name": step.name, "module": module_to_dict(step.module), "inputs": [list(pair) for pair in step.inputs]}
-            for step in spec.steps
-        ]
-        out["outputs"] = [list(pair) for pair in spec.outputs]
+        out.update(_graph_to_dict(spec))
+    elif isinstance(spec, RetrieveSpec):
+        out.update(source=spec.source, target=spec.target, k=spec.k)
+        if spec.mode != "bm25":
+            out["mode"] = spec.mode
+    elif isinstance(spec, LoopSpec):
+        out.update(body=_graph_to_dict(spec.body), max_iters=spec.max_iters, variables=[
+            {"name": v.name, "update": v.update, "accumulate": v.accumulate,
+             **({"initial": v.initial} if v.initial_set else {})}
+            for v in spec.variables
+        ])
+        if spec.stop_when:
+            out["stop_when"] = spec.stop_when
+    elif isinstance(spec, ValueSpec):
+        out.update(operation=spec.operation, inputs=list(spec.inputs))
+        for key in ("template", "separator"):
+            if getattr(spec, key):
+                out[key] = getattr(spec, key)
+        if spec.operation == "constant":
+            out["constant"] = spec.constant
     elif isinstance(spec, EnsembleSpec):
         out.update(programs=[module_to_dict(program) for program in spec.programs], reduce=spec.reduce)
         for key in ("size", "seed", "field"):
@@ -145,6 +164,34 @@ def module_from_dict(data: Mapping[str, Any]) -> ModuleSpec:
             teacher_lm=lm_from_dict(data.get("teacher_lm", {})),
             metric=metric_from_dict(data["metric"]) if data.get("metric") else None,
         )
+    if kind is ModuleKind.RETRIEVE:
+        return RetrieveSpec(data["source"], data["target"], int(data.get("k", 3)), data.get("mode", "bm25"))
+    if kind is ModuleKind.LOOP:
+        return LoopSpec(
+            body=_graph_from_dict(data["body"]), max_iters=int(data["max_iters"]),
+            variables=tuple(
+                LoopVariable(v["name"], v["update"], v.get("accumulate", "append"), v.get("initial"), "initial" in v)
+                for v in data.get("variables", ())
+            ),
+            stop_when=data.get("stop_when", ""),
+        )
+    if kind is ModuleKind.VALUE:
+        return ValueSpec(data["operation"], tuple(data.get("inputs", ())), data.get("template", ""),
+                         data.get("separator", ""), data.get("constant"))
+    return _graph_from_dict(data)
+
+
+def _graph_to_dict(spec: GraphSpec) -> dict[str, Any]:
+    return {
+        "steps": [
+            {"name": step.name, "module": module_to_dict(step.module), "inputs": [list(pair) for pair in step.inputs]}
+            for step in spec.steps
+        ],
+        "outputs": [list(pair) for pair in spec.outputs],
+    }
+
+
+def _graph_from_dict(data: Mapping[str, Any]) -> GraphSpec:
     return GraphSpec(
         steps=tuple(
             GraphStep(step["name"], module_from_dict(step["module"]), tuple((a, b) for a, b in step.get("inputs", ())))

@@ -146,6 +146,8 @@ class BootstrapFewShot:
             return _Attempt(False, {})
         traces: dict[str, list[Example]] = {}
         for step in run.trace:
+            if step.is_retrieval:  # a retrieve module's search: no predictor to give a demo
+                continue
             traces.setdefault(step.predictor, []).append(
                 Example({**step.inputs, **step.outputs}, augmented=True)
             )

@@ -285,3 +285,57 @@ budget_reservations = sa.Table(
     sa.Column("amount_micros", sa.BigInteger(), nullable=False),
     sa.Column("expire_time", UTCDateTime(), nullable=False),
 )
+
+
+# ------------------------------------------------------------------ corpora (0009)
+
+#: Corpora of documents (``corpora/{corpus_id}``) with their BM25 settings.
+corpora = sa.Table(
+    "corpora",
+    metadata,
+    sa.Column("corpus_id", sa.String(63), primary_key=True),
+    sa.Column("display_name", sa.Text(), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False),
+    sa.Column("labels", sa.JSON(), nullable=False),
+    sa.Column("bm25", sa.JSON(), nullable=False),
+    sa.Column("embedding_model", sa.String(128), nullable=False),
+    sa.Column("document_count", sa.Integer(), nullable=False),
+    sa.Column("create_time", UTCDateTime(), nullable=False),
+    sa.Column("update_time", UTCDateTime(), nullable=False),
+)
+
+#: Documents, numbered from 0 in append order, each with the BM25 tokens of its text (and its vector).
+corpus_documents = sa.Table(
+    "corpus_documents",
+    metadata,
+    sa.Column(
+        "corpus_id",
+        sa.String(63),
+        sa.ForeignKey("corpora.corpus_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("document_index", sa.Integer(), primary_key=True),
+    sa.Column("document_id", sa.String(256), nullable=False),
+    sa.Column("text", sa.Text(), nullable=False),
+    sa.Column("doc_metadata", sa.JSON(), nullable=False),
+    #: The BM25 tokens, separated by single spaces (a token never holds whitespace).
+    sa.Column("tokens", sa.Text(), nullable=False),
+    #: float32 little-endian, when the corpus has an embedding model.
+    sa.Column("embedding", sa.LargeBinary(), nullable=True),
+    sa.UniqueConstraint("corpus_id", "document_id", name="uq_corpus_documents_corpus_id_document_id"),
+)
+
+#: One row per successful AppendDocuments stream: makes a repeated request id a no-op.
+corpus_appends = sa.Table(
+    "corpus_appends",
+    metadata,
+    sa.Column(
+        "corpus_id",
+        sa.String(63),
+        sa.ForeignKey("corpora.corpus_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("request_id", sa.String(128), primary_key=True),
+    sa.Column("first_index", sa.Integer(), nullable=False),
+    sa.Column("appended_count", sa.Integer(), nullable=False),
+)

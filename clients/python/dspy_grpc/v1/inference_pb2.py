@@ -22,6 +22,7 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from dspy_grpc.v1 import corpus_pb2 as dspy__grpc_dot_v1_dot_corpus__pb2
 from dspy_grpc.v1 import module_pb2 as dspy__grpc_dot_v1_dot_module__pb2
 try:
   dspy__grpc_dot_v1_dot_lm__spec__pb2 = dspy__grpc_dot_v1_dot_module__pb2.dspy__grpc_dot_v1_dot_lm__spec__pb2
@@ -33,7 +34,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x64spy_grpc/v1/inference.proto\x12\x0c\x64spy_grpc.v1\x1a\x19\x64spy_grpc/v1/module.proto\x1a\x1d\x64spy_grpc/v1/prediction.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x8d\x02\n\x14StreamPredictRequest\x12\x1a\n\x07program\x18\x01 \x01(\tH\x00R\x07program\x12\x32\n\x06module\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x12/\n\x06inputs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructR\x06inputs\x12$\n\x02lm\x18\x04 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x02lm\x12#\n\rinclude_trace\x18\x05 \x01(\x08R\x0cincludeTrace\x12\x1f\n\x0binputs_json\x18\x06 \x01(\tR\ninputsJsonB\x08\n\x06target\"\xe9\x03\n\x0cPredictEvent\x12;\n\x0b\x66ield_delta\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.FieldDeltaH\x00R\nfieldDelta\x12\x42\n\x0emodule_started\x18\x02 \x01(\x0b\x32\x19.dspy_grpc.v1.ModuleEventH\x00R\rmoduleStarted\x12\x44\n\x0fmodule_finished\x18\x03 \x01(\x0b\x32\x19.dspy_grpc.v1.ModuleEventH\x00R\x0emoduleFinished\x12I\n\x11tool_call_started\x18\x04 \x01(\x0b\x32\x1b.dspy_grpc.v1.ToolCallEventH\x00R\x0ftoolCallStarted\x12K\n\x12tool_call_finished\x18\x05 \x01(\x0b\x32\x1b.dspy_grpc.v1.ToolCallEventH\x00R\x10toolCallFinished\x12\x35\n\ttool_call\x18\x06 \x01(\x0b\x32\x16.dspy_grpc.v1.ToolCallH\x00R\x08toolCall\x12:\n\nprediction\x18\x07 \x01(\x0b\x32\x18.dspy_grpc.v1.PredictionH\x00R\npredictionB\x07\n\x05\x65vent\"h\n\nFieldDelta\x12\x1c\n\tpredictor\x18\x01 \x01(\tR\tpredictor\x12\x14\n\x05\x66ield\x18\x02 \x01(\tR\x05\x66ield\x12\x12\n\x04text\x18\x03 \x01(\tR\x04text\x12\x12\n\x04last\x18\x04 \x01(\x08R\x04last\"O\n\x0bModuleEvent\x12\x16\n\x06module\x18\x01 \x01(\tR\x06module\x12\x12\n\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n\x05\x65rror\x18\x03 \x01(\tR\x05\x65rror\"\x99\x02\n\rToolCallEvent\x12\x16\n\x06module\x18\x01 \x01(\tR\x06module\x12\x17\n\x07\x63\x61ll_id\x18\x02 \x01(\tR\x06\x63\x61llId\x12\x12\n\x04tool\x18\x03 \x01(\tR\x04tool\x12+\n\x04\x61rgs\x18\x04 \x01(\x0b\x32\x17.google.protobuf.StructR\x04\x61rgs\x12\x38\n\x0bobservation\x18\x05 \x01(\x0b\x32\x16.google.protobuf.ValueR\x0bobservation\x12\x14\n\x05\x65rror\x18\x06 \x01(\tR\x05\x65rror\x12\x1b\n\targs_json\x18\x07 \x01(\tR\x08\x61rgsJson\x12)\n\x10observation_json\x18\x08 \x01(\tR\x0fobservationJson\"\x81\x01\n\x08ToolCall\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12\x12\n\x04tool\x18\x02 \x01(\tR\x04tool\x12+\n\x04\x61rgs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructR\x04\x61rgs\x12\x1b\n\targs_json\x18\x04 \x01(\tR\x08\x61rgsJson\"\x84\x01\n\nRunRequest\x12.\n\x05start\x18\x01 \x01(\x0b\x32\x16.dspy_grpc.v1.RunStartH\x00R\x05start\x12;\n\x0btool_result\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.ToolResultH\x00R\ntoolResultB\t\n\x07message\"\x9c\x01\n\x08RunStart\x12<\n\x07request\x18\x01 \x01(\x0b\x32\x1c.dspy_grpc.v1.PredictRequestB\x04\xe2\x41\x01\x02R\x07request\x12\x14\n\x05tools\x18\x02 \x03(\tR\x05tools\x12<\n\x0ctool_timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0btoolTimeout\"\xa3\x01\n\nToolResult\x12\x1d\n\x07\x63\x61ll_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06\x63\x61llId\x12\x30\n\x06output\x18\x02 \x01(\x0b\x32\x16.google.protobuf.ValueH\x00R\x06output\x12\x16\n\x05\x65rror\x18\x03 \x01(\tH\x00R\x05\x65rror\x12!\n\x0boutput_json\x18\x04 \x01(\tH\x00R\noutputJsonB\t\n\x07outcome\"\xb5\x02\n\x13\x42\x61tchPredictRequest\x12\x1a\n\x07program\x18\x01 \x01(\tH\x00R\x07program\x12\x32\n\x06module\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x12/\n\x06inputs\x18\x03 \x03(\x0b\x32\x17.google.protobuf.StructR\x06inputs\x12$\n\x02lm\x18\x04 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x02lm\x12#\n\rinclude_trace\x18\x05 \x01(\x08R\x0cincludeTrace\x12\'\n\x0fmax_concurrency\x18\x06 \x01(\x05R\x0emaxConcurrency\x12\x1f\n\x0binputs_json\x18\x07 \x03(\tR\ninputsJsonB\x08\n\x06target\"\xa3\x01\n\x14\x42\x61tchPredictResponse\x12\x14\n\x05index\x18\x01 \x01(\x05R\x05index\x12:\n\nprediction\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.PredictionH\x00R\nprediction\x12/\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x17.dspy_grpc.v1.ItemErrorH\x00R\x05\x65rrorB\x08\n\x06result\"\x9e\x02\n\tItemError\x12\x12\n\x04\x63ode\x18\x01 \x01(\tR\x04\x63ode\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n\x07message\x18\x03 \x01(\tR\x07message\x12\x41\n\x08metadata\x18\x04 \x03(\x0b\x32%.dspy_grpc.v1.ItemError.MetadataEntryR\x08metadata\x12K\n\x10\x66ield_violations\x18\x05 \x03(\x0b\x32 .dspy_grpc.v1.ItemFieldViolationR\x0f\x66ieldViolations\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"L\n\x12ItemFieldViolation\x12\x14\n\x05\x66ield\x18\x01 \x01(\tR\x05\x66ield\x12 \n\x0b\x64\x65scription\x18\x02 \x01(\tR\x0b\x64\x65scription\"\x87\x02\n\x0ePredictRequest\x12\x1a\n\x07program\x18\x01 \x01(\tH\x00R\x07program\x12\x32\n\x06module\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x12/\n\x06inputs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructR\x06inputs\x12$\n\x02lm\x18\x04 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x02lm\x12#\n\rinclude_trace\x18\x05 \x01(\x08R\x0cincludeTrace\x12\x1f\n\x0binputs_json\x18\x06 \x01(\tR\ninputsJsonB\x08\n\x06target\"K\n\x0fPredictResponse\x12\x38\n\nprediction\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.PredictionR\nprediction\"y\n\x0b\x43hatMessage\x12\x12\n\x04role\x18\x01 \x01(\tR\x04role\x12\x18\n\x07\x63ontent\x18\x02 \x01(\tR\x07\x63ontent\x12<\n\rcontent_parts\x18\x03 \x03(\x0b\x32\x17.google.protobuf.StructR\x0c\x63ontentParts\"\x94\x02\n\x13RenderPromptRequest\x12\x1a\n\x07program\x18\x01 \x01(\tH\x00R\x07program\x12\x32\n\x06module\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x12/\n\x06inputs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructR\x06inputs\x12\x1c\n\tpredictor\x18\x04 \x01(\tR\tpredictor\x12\x33\n\x07\x61\x64\x61pter\x18\x05 \x01(\x0e\x32\x19.dspy_grpc.v1.AdapterKindR\x07\x61\x64\x61pter\x12\x1f\n\x0binputs_json\x18\x06 \x01(\tR\ninputsJsonB\x08\n\x06target\"\xf9\x01\n\x14RenderPromptResponse\x12\x35\n\x08messages\x18\x01 \x03(\x0b\x32\x19.dspy_grpc.v1.ChatMessageR\x08messages\x12@\n\x0frequest_options\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\x0erequestOptions\x12\x1c\n\tpredictor\x18\x03 \x01(\tR\tpredictor\x12\x18\n\x07\x61\x64\x61pter\x18\x04 \x01(\tR\x07\x61\x64\x61pter\x12\x30\n\x14request_options_json\x18\x05 \x01(\tR\x12requestOptionsJson\"\xeb\x01\n\x16ParseCompletionRequest\x12\x1a\n\x07program\x18\x01 \x01(\tH\x00R\x07program\x12\x32\n\x06module\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x12$\n\ncompletion\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\ncompletion\x12\x1c\n\tpredictor\x18\x04 \x01(\tR\tpredictor\x12\x33\n\x07\x61\x64\x61pter\x18\x05 \x01(\x0e\x32\x19.dspy_grpc.v1.AdapterKindR\x07\x61\x64\x61pterB\x08\n\x06target\"\x89\x01\n\x17ParseCompletionResponse\x12\x31\n\x07outputs\x18\x01 \x01(\x0b\x32\x17.google.protobuf.StructR\x07outputs\x12\x18\n\x07\x61\x64\x61pter\x18\x02 \x01(\tR\x07\x61\x64\x61pter\x12!\n\x0coutputs_json\x18\x03 \x01(\tR\x0boutputsJson2\xfe\x03\n\x10InferenceService\x12\x46\n\x07Predict\x12\x1c.dspy_grpc.v1.PredictRequest\x1a\x1d.dspy_grpc.v1.PredictResponse\x12U\n\x0cRenderPrompt\x12!.dspy_grpc.v1.RenderPromptRequest\x1a\".dspy_grpc.v1.RenderPromptResponse\x12^\n\x0fParseCompletion\x12$.dspy_grpc.v1.ParseCompletionRequest\x1a%.dspy_grpc.v1.ParseCompletionResponse\x12Q\n\rStreamPredict\x12\".dspy_grpc.v1.StreamPredictRequest\x1a\x1a.dspy_grpc.v1.PredictEvent0\x01\x12W\n\x0c\x42\x61tchPredict\x12!.dspy_grpc.v1.BatchPredictRequest\x1a\".dspy_grpc.v1.BatchPredictResponse0\x01\x12?\n\x03Run\x12\x18.dspy_grpc.v1.RunRequest\x1a\x1a.dspy_grpc.v1.PredictEvent(\x01\x30\x01\x42GZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x64spy_grpc/v1/inference.proto\x12\x0c\x64spy_grpc.v1\x1a\x19\x64spy_grpc/v1/corpus.proto\x1a\x19\x64spy_grpc/v1/module.proto\x1a\x1d\x64spy_grpc/v1/prediction.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x8d\x02\n\x14StreamPredictRequest\x12\x1a\n\x07program\x18\x01 \x01(\tH\x00R\x07program\x12\x32\n\x06module\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x12/\n\x06inputs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructR\x06inputs\x12$\n\x02lm\x18\x04 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x02lm\x12#\n\rinclude_trace\x18\x05 \x01(\x08R\x0cincludeTrace\x12\x1f\n\x0binputs_json\x18\x06 \x01(\tR\ninputsJsonB\x08\n\x06target\"\xa7\x04\n\x0cPredictEvent\x12;\n\x0b\x66ield_delta\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.FieldDeltaH\x00R\nfieldDelta\x12\x42\n\x0emodule_started\x18\x02 \x01(\x0b\x32\x19.dspy_grpc.v1.ModuleEventH\x00R\rmoduleStarted\x12\x44\n\x0fmodule_finished\x18\x03 \x01(\x0b\x32\x19.dspy_grpc.v1.ModuleEventH\x00R\x0emoduleFinished\x12I\n\x11tool_call_started\x18\x04 \x01(\x0b\x32\x1b.dspy_grpc.v1.ToolCallEventH\x00R\x0ftoolCallStarted\x12K\n\x12tool_call_finished\x18\x05 \x01(\x0b\x32\x1b.dspy_grpc.v1.ToolCallEventH\x00R\x10toolCallFinished\x12\x35\n\ttool_call\x18\x06 \x01(\x0b\x32\x16.dspy_grpc.v1.ToolCallH\x00R\x08toolCall\x12:\n\nprediction\x18\x07 \x01(\x0b\x32\x18.dspy_grpc.v1.PredictionH\x00R\nprediction\x12<\n\tretrieval\x18\x08 \x01(\x0b\x32\x1c.dspy_grpc.v1.RetrievalEventH\x00R\tretrievalB\x07\n\x05\x65vent\"\x97\x01\n\x0eRetrievalEvent\x12\x16\n\x06module\x18\x01 \x01(\tR\x06module\x12\x14\n\x05query\x18\x02 \x01(\tR\x05query\x12\x0c\n\x01k\x18\x03 \x01(\x05R\x01k\x12\x16\n\x06source\x18\x04 \x01(\tR\x06source\x12\x31\n\x08passages\x18\x05 \x03(\x0b\x32\x15.dspy_grpc.v1.PassageR\x08passages\"h\n\nFieldDelta\x12\x1c\n\tpredictor\x18\x01 \x01(\tR\tpredictor\x12\x14\n\x05\x66ield\x18\x02 \x01(\tR\x05\x66ield\x12\x12\n\x04text\x18\x03 \x01(\tR\x04text\x12\x12\n\x04last\x18\x04 \x01(\x08R\x04last\"O\n\x0bModuleEvent\x12\x16\n\x06module\x18\x01 \x01(\tR\x06module\x12\x12\n\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n\x05\x65rror\x18\x03 \x01(\tR\x05\x65rror\"\x99\x02\n\rToolCallEvent\x12\x16\n\x06module\x18\x01 \x01(\tR\x06module\x12\x17\n\x07\x63\x61ll_id\x18\x02 \x01(\tR\x06\x63\x61llId\x12\x12\n\x04tool\x18\x03 \x01(\tR\x04tool\x12+\n\x04\x61rgs\x18\x04 \x01(\x0b\x32\x17.google.protobuf.StructR\x04\x61rgs\x12\x38\n\x0bobservation\x18\x05 \x01(\x0b\x32\x16.google.protobuf.ValueR\x0bobservation\x12\x14\n\x05\x65rror\x18\x06 \x01(\tR\x05\x65rror\x12\x1b\n\targs_json\x18\x07 \x01(\tR\x08\x61rgsJson\x12)\n\x10observation_json\x18\x08 \x01(\tR\x0fobservationJson\"\x81\x01\n\x08ToolCall\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12\x12\n\x04tool\x18\x02 \x01(\tR\x04tool\x12+\n\x04\x61rgs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructR\x04\x61rgs\x12\x1b\n\targs_json\x18\x04 \x01(\tR\x08\x61rgsJson\"\x84\x01\n\nRunRequest\x12.\n\x05start\x18\x01 \x01(\x0b\x32\x16.dspy_grpc.v1.RunStartH\x00R\x05start\x12;\n\x0btool_result\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.ToolResultH\x00R\ntoolResultB\t\n\x07message\"\x9c\x01\n\x08RunStart\x12<\n\x07request\x18\x01 \x01(\x0b\x32\x1c.dspy_grpc.v1.PredictRequestB\x04\xe2\x41\x01\x02R\x07request\x12\x14\n\x05tools\x18\x02 \x03(\tR\x05tools\x12<\n\x0ctool_timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0btoolTimeout\"\xa3\x01\n\nToolResult\x12\x1d\n\x07\x63\x61ll_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06\x63\x61llId\x12\x30\n\x06output\x18\x02 \x01(\x0b\x32\x16.google.protobuf.ValueH\x00R\x06output\x12\x16\n\x05\x65rror\x18\x03 \x01(\tH\x00R\x05\x65rror\x12!\n\x0boutput_json\x18\x04 \x01(\tH\x00R\noutputJsonB\t\n\x07outcome\"\xb5\x02\n\x13\x42\x61tchPredictRequest\x12\x1a\n\x07program\x18\x01 \x01(\tH\x00R\x07program\x12\x32\n\x06module\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x12/\n\x06inputs\x18\x03 \x03(\x0b\x32\x17.google.protobuf.StructR\x06inputs\x12$\n\x02lm\x18\x04 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x02lm\x12#\n\rinclude_trace\x18\x05 \x01(\x08R\x0cincludeTrace\x12\'\n\x0fmax_concurrency\x18\x06 \x01(\x05R\x0emaxConcurrency\x12\x1f\n\x0binputs_json\x18\x07 \x03(\tR\ninputsJsonB\x08\n\x06target\"\xa3\x01\n\x14\x42\x61tchPredictResponse\x12\x14\n\x05index\x18\x01 \x01(\x05R\x05index\x12:\n\nprediction\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.PredictionH\x00R\nprediction\x12/\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x17.dspy_grpc.v1.ItemErrorH\x00R\x05\x65rrorB\x08\n\x06result\"\x9e\x02\n\tItemError\x12\x12\n\x04\x63ode\x18\x01 \x01(\tR\x04\x63ode\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n\x07message\x18\x03 \x01(\tR\x07message\x12\x41\n\x08metadata\x18\x04 \x03(\x0b\x32%.dspy_grpc.v1.ItemError.MetadataEntryR\x08metadata\x12K\n\x10\x66ield_violations\x18\x05 \x03(\x0b\x32 .dspy_grpc.v1.ItemFieldViolationR\x0f\x66ieldViolations\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"L\n\x12ItemFieldViolation\x12\x14\n\x05\x66ield\x18\x01 \x01(\tR\x05\x66ield\x12 \n\x0b\x64\x65scription\x18\x02 \x01(\tR\x0b\x64\x65scription\"\x87\x02\n\x0ePredictRequest\x12\x1a\n\x07program\x18\x01 \x01(\tH\x00R\x07program\x12\x32\n\x06module\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x12/\n\x06inputs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructR\x06inputs\x12$\n\x02lm\x18\x04 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x02lm\x12#\n\rinclude_trace\x18\x05 \x01(\x08R\x0cincludeTrace\x12\x1f\n\x0binputs_json\x18\x06 \x01(\tR\ninputsJsonB\x08\n\x06target\"K\n\x0fPredictResponse\x12\x38\n\nprediction\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.PredictionR\nprediction\"y\n\x0b\x43hatMessage\x12\x12\n\x04role\x18\x01 \x01(\tR\x04role\x12\x18\n\x07\x63ontent\x18\x02 \x01(\tR\x07\x63ontent\x12<\n\rcontent_parts\x18\x03 \x03(\x0b\x32\x17.google.protobuf.StructR\x0c\x63ontentParts\"\x94\x02\n\x13RenderPromptRequest\x12\x1a\n\x07program\x18\x01 \x01(\tH\x00R\x07program\x12\x32\n\x06module\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x12/\n\x06inputs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructR\x06inputs\x12\x1c\n\tpredictor\x18\x04 \x01(\tR\tpredictor\x12\x33\n\x07\x61\x64\x61pter\x18\x05 \x01(\x0e\x32\x19.dspy_grpc.v1.AdapterKindR\x07\x61\x64\x61pter\x12\x1f\n\x0binputs_json\x18\x06 \x01(\tR\ninputsJsonB\x08\n\x06target\"\xf9\x01\n\x14RenderPromptResponse\x12\x35\n\x08messages\x18\x01 \x03(\x0b\x32\x19.dspy_grpc.v1.ChatMessageR\x08messages\x12@\n\x0frequest_options\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\x0erequestOptions\x12\x1c\n\tpredictor\x18\x03 \x01(\tR\tpredictor\x12\x18\n\x07\x61\x64\x61pter\x18\x04 \x01(\tR\x07\x61\x64\x61pter\x12\x30\n\x14request_options_json\x18\x05 \x01(\tR\x12requestOptionsJson\"\xeb\x01\n\x16ParseCompletionRequest\x12\x1a\n\x07program\x18\x01 \x01(\tH\x00R\x07program\x12\x32\n\x06module\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x12$\n\ncompletion\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\ncompletion\x12\x1c\n\tpredictor\x18\x04 \x01(\tR\tpredictor\x12\x33\n\x07\x61\x64\x61pter\x18\x05 \x01(\x0e\x32\x19.dspy_grpc.v1.AdapterKindR\x07\x61\x64\x61pterB\x08\n\x06target\"\x89\x01\n\x17ParseCompletionResponse\x12\x31\n\x07outputs\x18\x01 \x01(\x0b\x32\x17.google.protobuf.StructR\x07outputs\x12\x18\n\x07\x61\x64\x61pter\x18\x02 \x01(\tR\x07\x61\x64\x61pter\x12!\n\x0coutputs_json\x18\x03 \x01(\tR\x0boutputsJson2\xfe\x03\n\x10InferenceService\x12\x46\n\x07Predict\x12\x1c.dspy_grpc.v1.PredictRequest\x1a\x1d.dspy_grpc.v1.PredictResponse\x12U\n\x0cRenderPrompt\x12!.dspy_grpc.v1.RenderPromptRequest\x1a\".dspy_grpc.v1.RenderPromptResponse\x12^\n\x0fParseCompletion\x12$.dspy_grpc.v1.ParseCompletionRequest\x1a%.dspy_grpc.v1.ParseCompletionResponse\x12Q\n\rStreamPredict\x12\".dspy_grpc.v1.StreamPredictRequest\x1a\x1a.dspy_grpc.v1.PredictEvent0\x01\x12W\n\x0c\x42\x61tchPredict\x12!.dspy_grpc.v1.BatchPredictRequest\x1a\".dspy_grpc.v1.BatchPredictResponse0\x01\x12?\n\x03Run\x12\x18.dspy_grpc.v1.RunRequest\x1a\x1a.dspy_grpc.v1.PredictEvent(\x01\x30\x01\x42GZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,48 +50,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ITEMERROR_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_PARSECOMPLETIONREQUEST'].fields_by_name['completion']._loaded_options = None
   _globals['_PARSECOMPLETIONREQUEST'].fields_by_name['completion']._serialized_options = b'\342A\001\002'
-  _globals['_STREAMPREDICTREQUEST']._serialized_start=200
-  _globals['_STREAMPREDICTREQUEST']._serialized_end=469
-  _globals['_PREDICTEVENT']._serialized_start=472
-  _globals['_PREDICTEVENT']._serialized_end=961
-  _globals['_FIELDDELTA']._serialized_start=963
-  _globals['_FIELDDELTA']._serialized_end=1067
-  _globals['_MODULEEVENT']._serialized_start=1069
-  _globals['_MODULEEVENT']._serialized_end=1148
-  _globals['_TOOLCALLEVENT']._serialized_start=1151
-  _globals['_TOOLCALLEVENT']._serialized_end=1432
-  _globals['_TOOLCALL']._serialized_start=1435
-  _globals['_TOOLCALL']._serialized_end=1564
-  _globals['_RUNREQUEST']._serialized_start=1567
-  _globals['_RUNREQUEST']._serialized_end=1699
-  _globals['_RUNSTART']._serialized_start=1702
-  _globals['_RUNSTART']._serialized_end=1858
-  _globals['_TOOLRESULT']._serialized_start=1861
-  _globals['_TOOLRESULT']._serialized_end=2024
-  _globals['_BATCHPREDICTREQUEST']._serialized_start=2027
-  _globals['_BATCHPREDICTREQUEST']._serialized_end=2336
-  _globals['_BATCHPREDICTRESPONSE']._serialized_start=2339
-  _globals['_BATCHPREDICTRESPONSE']._serialized_end=2502
-  _globals['_ITEMERROR']._serialized_start=2505
-  _globals['_ITEMERROR']._serialized_end=2791
-  _globals['_ITEMERROR_METADATAENTRY']._serialized_start=2732
-  _globals['_ITEMERROR_METADATAENTRY']._serialized_end=2791
-  _globals['_ITEMFIELDVIOLATION']._serialized_start=2793
-  _globals['_ITEMFIELDVIOLATION']._serialized_end=2869
-  _globals['_PREDICTREQUEST']._serialized_start=2872
-  _globals['_PREDICTREQUEST']._serialized_end=3135
-  _globals['_PREDICTRESPONSE']._serialized_start=3137
-  _globals['_PREDICTRESPONSE']._serialized_end=3212
-  _globals['_CHATMESSAGE']._serialized_start=3214
-  _globals['_CHATMESSAGE']._serialized_end=3335
-  _globals['_RENDERPROMPTREQUEST']._serialized_start=3338
-  _globals['_RENDERPROMPTREQUEST']._serialized_end=3614
-  _globals['_RENDERPROMPTRESPONSE']._serialized_start=3617
-  _globals['_RENDERPROMPTRESPONSE']._serialized_end=3866
-  _globals['_PARSECOMPLETIONREQUEST']._serialized_start=3869
-  _globals['_PARSECOMPLETIONREQUEST']._serialized_end=4104
-  _globals['_PARSECOMPLETIONRESPONSE']._serialized_start=4107
-  _globals['_PARSECOMPLETIONRESPONSE']._serialized_end=4244
-  _globals['_INFERENCESERVICE']._serialized_start=4247
-  _globals['_INFERENCESERVICE']._serialized_end=4757
+  _globals['_STREAMPREDICTREQUEST']._serialized_start=227
+  _globals['_STREAMPREDICTREQUEST']._serialized_end=496
+  _globals['_PREDICTEVENT']._serialized_start=499
+  _globals['_PREDICTEVENT']._serialized_end=1050
+  _globals['_RETRIEVALEVENT']._serialized_start=1053
+  _globals['_RETRIEVALEVENT']._serialized_end=1204
+  _globals['_FIELDDELTA']._serialized_start=1206
+  _globals['_FIELDDELTA']._serialized_end=1310
+  _globals['_MODULEEVENT']._serialized_start=1312
+  _globals['_MODULEEVENT']._serialized_end=1391
+  _globals['_TOOLCALLEVENT']._serialized_start=1394
+  _globals['_TOOLCALLEVENT']._serialized_end=1675
+  _globals['_TOOLCALL']._serialized_start=1678
+  _globals['_TOOLCALL']._serialized_end=1807
+  _globals['_RUNREQUEST']._serialized_start=1810
+  _globals['_RUNREQUEST']._serialized_end=1942
+  _globals['_RUNSTART']._serialized_start=1945
+  _globals['_RUNSTART']._serialized_end=2101
+  _globals['_TOOLRESULT']._serialized_start=2104
+  _globals['_TOOLRESULT']._serialized_end=2267
+  _globals['_BATCHPREDICTREQUEST']._serialized_start=2270
+  _globals['_BATCHPREDICTREQUEST']._serialized_end=2579
+  _globals['_BATCHPREDICTRESPONSE']._serialized_start=2582
+  _globals['_BATCHPREDICTRESPONSE']._serialized_end=2745
+  _globals['_ITEMERROR']._serialized_start=2748
+  _globals['_ITEMERROR']._serialized_end=3034
+  _globals['_ITEMERROR_METADATAENTRY']._serialized_start=2975
+  _globals['_ITEMERROR_METADATAENTRY']._serialized_end=3034
+  _globals['_ITEMFIELDVIOLATION']._serialized_start=3036
+  _globals['_ITEMFIELDVIOLATION']._serialized_end=3112
+  _globals['_PREDICTREQUEST']._serialized_start=3115
+  _globals['_PREDICTREQUEST']._serialized_end=3378
+  _globals['_PREDICTRESPONSE']._serialized_start=3380
+  _globals['_PREDICTRESPONSE']._serialized_end=3455
+  _globals['_CHATMESSAGE']._serialized_start=3457
+  _globals['_CHATMESSAGE']._serialized_end=3578
+  _globals['_RENDERPROMPTREQUEST']._serialized_start=3581
+  _globals['_RENDERPROMPTREQUEST']._serialized_end=3857
+  _globals['_RENDERPROMPTRESPONSE']._serialized_start=3860
+  _globals['_RENDERPROMPTRESPONSE']._serialized_end=4109
+  _globals['_PARSECOMPLETIONREQUEST']._serialized_start=4112
+  _globals['_PARSECOMPLETIONREQUEST']._serialized_end=4347
+  _globals['_PARSECOMPLETIONRESPONSE']._serialized_start=4350
+  _globals['_PARSECOMPLETIONRESPONSE']._serialized_end=4487
+  _globals['_INFERENCESERVICE']._serialized_start=4490
+  _globals['_INFERENCESERVICE']._serialized_end=5000
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 import datetime
 
+from dspy_grpc.v1 import corpus_pb2 as _corpus_pb2
 from dspy_grpc.v1 import module_pb2 as _module_pb2
 from dspy_grpc.v1 import lm_spec_pb2 as _lm_spec_pb2
 from dspy_grpc.v1 import prediction_pb2 as _prediction_pb2
@@ -31,7 +32,7 @@ class StreamPredictRequest(_message.Message):
     def __init__(self, program: _Optional[str] = ..., module: _Optional[_Union[_module_pb2.ModuleSpec, _Mapping]] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., lm: _Optional[_Union[_lm_spec_pb2.LMSpec, _Mapping]] = ..., include_trace: _Optional[bool] = ..., inputs_json: _Optional[str] = ...) -> None: ...
 
 class PredictEvent(_message.Message):
-    __slots__ = ("field_delta", "module_started", "module_finished", "tool_call_started", "tool_call_finished", "tool_call", "prediction")
+    __slots__ = ("field_delta", "module_started", "module_finished", "tool_call_started", "tool_call_finished", "tool_call", "prediction", "retrieval")
     FIELD_DELTA_FIELD_NUMBER: _ClassVar[int]
     MODULE_STARTED_FIELD_NUMBER: _ClassVar[int]
     MODULE_FINISHED_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +40,7 @@ class PredictEvent(_message.Message):
     TOOL_CALL_FINISHED_FIELD_NUMBER: _ClassVar[int]
     TOOL_CALL_FIELD_NUMBER: _ClassVar[int]
     PREDICTION_FIELD_NUMBER: _ClassVar[int]
+    RETRIEVAL_FIELD_NUMBER: _ClassVar[int]
     field_delta: FieldDelta
     module_started: ModuleEvent
     module_finished: ModuleEvent
@@ -46,7 +48,22 @@ class PredictEvent(_message.Message):
     tool_call_finished: ToolCallEvent
     tool_call: ToolCall
     prediction: _prediction_pb2.Prediction
-    def __init__(self, field_delta: _Optional[_Union[FieldDelta, _Mapping]] = ..., module_started: _Optional[_Union[ModuleEvent, _Mapping]] = ..., module_finished: _Optional[_Union[ModuleEvent, _Mapping]] = ..., tool_call_started: _Optional[_Union[ToolCallEvent, _Mapping]] = ..., tool_call_finished: _Optional[_Union[ToolCallEvent, _Mapping]] = ..., tool_call: _Optional[_Union[ToolCall, _Mapping]] = ..., prediction: _Optional[_Union[_prediction_pb2.Prediction, _Mapping]] = ...) -> None: ...
+    retrieval: RetrievalEvent
+    def __init__(self, field_delta: _Optional[_Union[FieldDelta, _Mapping]] = ..., module_started: _Optional[_Union[ModuleEvent, _Mapping]] = ..., module_finished: _Optional[_Union[ModuleEvent, _Mapping]] = ..., tool_call_started: _Optional[_Union[ToolCallEvent, _Mapping]] = ..., tool_call_finished: _Optional[_Union[ToolCallEvent, _Mapping]] = ..., tool_call: _Optional[_Union[ToolCall, _Mapping]] = ..., prediction: _Optional[_Union[_prediction_pb2.Prediction, _Mapping]] = ..., retrieval: _Optional[_Union[RetrievalEvent, _Mapping]] = ...) -> None: ...
+
+class RetrievalEvent(_message.Message):
+    __slots__ = ("module", "query", "k", "source", "passages")
+    MODULE_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    PASSAGES_FIELD_NUMBER: _ClassVar[int]
+    module: str
+    query: str
+    k: int
+    source: str
+    passages: _containers.RepeatedCompositeFieldContainer[_corpus_pb2.Passage]
+    def __init__(self, module: _Optional[str] = ..., query: _Optional[str] = ..., k: _Optional[int] = ..., source: _Optional[str] = ..., passages: _Optional[_Iterable[_Union[_corpus_pb2.Passage, _Mapping]]] = ...) -> None: ...
 
 class FieldDelta(_message.Message):
     __slots__ = ("predictor", "field", "text", "last")

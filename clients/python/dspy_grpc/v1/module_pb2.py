@@ -24,12 +24,13 @@ _sym_db = _symbol_database.Default()
 
 from dspy_grpc.v1 import lm_spec_pb2 as dspy__grpc_dot_v1_dot_lm__spec__pb2
 from dspy_grpc.v1 import metric_pb2 as dspy__grpc_dot_v1_dot_metric__pb2
+from dspy_grpc.v1 import corpus_pb2 as dspy__grpc_dot_v1_dot_corpus__pb2
 from dspy_grpc.v1 import signature_pb2 as dspy__grpc_dot_v1_dot_signature__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 
 from dspy_grpc.v1.lm_spec_pb2 import *
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x64spy_grpc/v1/module.proto\x12\x0c\x64spy_grpc.v1\x1a\x1a\x64spy_grpc/v1/lm_spec.proto\x1a\x19\x64spy_grpc/v1/metric.proto\x1a\x1c\x64spy_grpc/v1/signature.proto\x1a\x1fgoogle/api/field_behavior.proto\"\x8f\x02\n\rPredictorSpec\x12;\n\tsignature\x18\x01 \x01(\x0b\x32\x17.dspy_grpc.v1.SignatureB\x04\xe2\x41\x01\x02R\tsignature\x12+\n\x05\x64\x65mos\x18\x02 \x03(\x0b\x32\x15.dspy_grpc.v1.ExampleR\x05\x64\x65mos\x12\x33\n\x07\x61\x64\x61pter\x18\x03 \x01(\x0e\x32\x19.dspy_grpc.v1.AdapterKindR\x07\x61\x64\x61pter\x12$\n\x02lm\x18\x04 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x02lm\x12\x39\n\rextraction_lm\x18\x05 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x0c\x65xtractionLm\"P\n\rPredictModule\x12?\n\tpredictor\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\tpredictor\"W\n\x14\x43hainOfThoughtModule\x12?\n\tpredictor\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\tpredictor\"w\n\x0ePredictorState\x12\'\n\x0cinstructions\x18\x01 \x01(\tH\x00R\x0cinstructions\x88\x01\x01\x12+\n\x05\x64\x65mos\x18\x02 \x03(\x0b\x32\x15.dspy_grpc.v1.ExampleR\x05\x64\x65mosB\x0f\n\r_instructions\"\x8a\x01\n\x08ToolSpec\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12 \n\x0b\x64\x65scription\x18\x02 \x01(\tR\x0b\x64\x65scription\x12(\n\x10\x61rgs_json_schema\x18\x03 \x01(\tR\x0e\x61rgsJsonSchema\x12\x18\n\x07\x62uiltin\x18\x04 \x01(\tR\x07\x62uiltin\"\x85\x02\n\x0bReActModule\x12?\n\tpredictor\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\tpredictor\x12,\n\x05tools\x18\x02 \x03(\x0b\x32\x16.dspy_grpc.v1.ToolSpecR\x05tools\x12\x1b\n\tmax_iters\x18\x03 \x01(\x05R\x08maxIters\x12\x32\n\x05react\x18\x04 \x01(\x0b\x32\x1c.dspy_grpc.v1.PredictorStateR\x05react\x12\x36\n\x07\x65xtract\x18\x05 \x01(\x0b\x32\x1c.dspy_grpc.v1.PredictorStateR\x07\x65xtract\"\xda\x01\n\x1aMultiChainComparisonModule\x12?\n\tpredictor\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\tpredictor\x12\x0c\n\x01m\x18\x02 \x01(\x05R\x01m\x12%\n\x0btemperature\x18\x03 \x01(\x01H\x00R\x0btemperature\x88\x01\x01\x12\x36\n\tgenerator\x18\x04 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecR\tgeneratorB\x0e\n\x0c_temperature\"\xc7\x01\n\nRewardSpec\x12\x41\n\x0b\x65xact_match\x18\x01 \x01(\x0b\x32\x1e.dspy_grpc.v1.ExactMatchRewardH\x00R\nexactMatch\x12\x38\n\x08lm_judge\x18\x02 \x01(\x0b\x32\x1b.dspy_grpc.v1.LMJudgeRewardH\x00R\x07lmJudge\x12\x32\n\x06metric\x18\x03 \x01(\x0b\x32\x18.dspy_grpc.v1.MetricSpecH\x00R\x06metricB\x08\n\x06reward\"o\n\x10\x45xactMatchReward\x12\x1a\n\x05\x66ield\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05\x66ield\x12\'\n\x0freference_field\x18\x02 \x01(\tR\x0ereferenceField\x12\x16\n\x06values\x18\x03 \x03(\tR\x06values\"\x93\x01\n\rLMJudgeReward\x12\x37\n\x05judge\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\x05judge\x12\x1f\n\x0bscore_field\x18\x02 \x01(\tR\nscoreField\x12(\n\x10\x63hain_of_thought\x18\x03 \x01(\x08R\x0e\x63hainOfThought\"\xe4\x01\n\rBestOfNModule\x12\x36\n\x06module\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12\x12\n\x01n\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02R\x01n\x12\x36\n\x06reward\x18\x03 \x01(\x0b\x32\x18.dspy_grpc.v1.RewardSpecB\x04\xe2\x41\x01\x02R\x06reward\x12\x1c\n\tthreshold\x18\x04 \x01(\x01R\tthreshold\x12\"\n\nfail_count\x18\x05 \x01(\x05H\x00R\tfailCount\x88\x01\x01\x42\r\n\x0b_fail_count\"\x9a\x02\n\x0cRefineModule\x12\x36\n\x06module\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12\x12\n\x01n\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02R\x01n\x12\x36\n\x06reward\x18\x03 \x01(\x0b\x32\x18.dspy_grpc.v1.RewardSpecB\x04\xe2\x41\x01\x02R\x06reward\x12\x1c\n\tthreshold\x18\x04 \x01(\x01R\tthreshold\x12\"\n\nfail_count\x18\x05 \x01(\x05H\x00R\tfailCount\x88\x01\x01\x12\x35\n\x0b\x66\x65\x65\x64\x62\x61\x63k_lm\x18\x06 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\nfeedbackLmB\r\n\x0b_fail_count\"\x9c\x01\n\x0eParallelModule\x12\x36\n\x06module\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12\x1f\n\x0bnum_threads\x18\x02 \x01(\x05R\nnumThreads\x12\"\n\nmax_errors\x18\x03 \x01(\x05H\x00R\tmaxErrors\x88\x01\x01\x42\r\n\x0b_max_errors\"l\n\x0eMajorityModule\x12\x36\n\x06module\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12\x0c\n\x01n\x18\x02 \x01(\x05R\x01n\x12\x14\n\x05\x66ield\x18\x03 \x01(\tR\x05\x66ield\"\xd5\x01\n\tGraphStep\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12\x36\n\x06module\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12;\n\x06inputs\x18\x03 \x03(\x0b\x32#.dspy_grpc.v1.GraphStep.InputsEntryR\x06inputs\x1a\x39\n\x0bInputsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xba\x01\n\x0bGraphModule\x12-\n\x05steps\x18\x01 \x03(\x0b\x32\x17.dspy_grpc.v1.GraphStepR\x05steps\x12@\n\x07outputs\x18\x02 \x03(\x0b\x32&.dspy_grpc.v1.GraphModule.OutputsEntryR\x07outputs\x1a:\n\x0cOutputsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xba\x01\n\x0e\x45nsembleModule\x12\x34\n\x08programs\x18\x01 \x03(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecR\x08programs\x12\x34\n\x06reduce\x18\x02 \x01(\x0e\x32\x1c.dspy_grpc.v1.EnsembleReduceR\x06reduce\x12\x12\n\x04size\x18\x03 \x01(\x05R\x04size\x12\x12\n\x04seed\x18\x04 \x01(\x03R\x04seed\x12\x14\n\x05\x66ield\x18\x05 \x01(\tR\x05\x66ield\"\x88\x04\n\x10KNNFewShotModule\x12\x36\n\x06module\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12\x12\n\x01k\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02R\x01k\x12-\n\x0f\x65mbedding_model\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x0e\x65mbeddingModel\x12\x42\n\x08\x65xamples\x18\x04 \x03(\x0b\x32 .dspy_grpc.v1.KNNTrainingExampleB\x04\xe2\x41\x01\x02R\x08\x65xamples\x12\x39\n\x16max_bootstrapped_demos\x18\x05 \x01(\x05H\x00R\x14maxBootstrappedDemos\x88\x01\x01\x12/\n\x11max_labeled_demos\x18\x06 \x01(\x05H\x01R\x0fmaxLabeledDemos\x88\x01\x01\x12\"\n\nmax_rounds\x18\x07 \x01(\x05H\x02R\tmaxRounds\x88\x01\x01\x12\x33\n\nteacher_lm\x18\x08 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\tteacherLm\x12\x30\n\x06metric\x18\t \x01(\x0b\x32\x18.dspy_grpc.v1.MetricSpecR\x06metricB\x19\n\x17_max_bootstrapped_demosB\x14\n\x12_max_labeled_demosB\r\n\x0b_max_rounds\"o\n\x12KNNTrainingExample\x12\x35\n\x07\x65xample\x18\x01 \x01(\x0b\x32\x15.dspy_grpc.v1.ExampleB\x04\xe2\x41\x01\x02R\x07\x65xample\x12\"\n\tembedding\x18\x02 \x03(\x02\x42\x04\xe2\x41\x01\x02R\tembedding\"\xd0\x05\n\nModuleSpec\x12\x37\n\x07predict\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictModuleH\x00R\x07predict\x12N\n\x10\x63hain_of_thought\x18\x02 \x01(\x0b\x32\".dspy_grpc.v1.ChainOfThoughtModuleH\x00R\x0e\x63hainOfThought\x12\x31\n\x05react\x18\x03 \x01(\x0b\x32\x19.dspy_grpc.v1.ReActModuleH\x00R\x05react\x12`\n\x16multi_chain_comparison\x18\x04 \x01(\x0b\x32(.dspy_grpc.v1.MultiChainComparisonModuleH\x00R\x14multiChainComparison\x12\x39\n\tbest_of_n\x18\x05 \x01(\x0b\x32\x1b.dspy_grpc.v1.BestOfNModuleH\x00R\x07\x62\x65stOfN\x12\x34\n\x06refine\x18\x06 \x01(\x0b\x32\x1a.dspy_grpc.v1.RefineModuleH\x00R\x06refine\x12:\n\x08parallel\x18\x07 \x01(\x0b\x32\x1c.dspy_grpc.v1.ParallelModuleH\x00R\x08parallel\x12:\n\x08majority\x18\x08 \x01(\x0b\x32\x1c.dspy_grpc.v1.MajorityModuleH\x00R\x08majority\x12\x31\n\x05graph\x18\t \x01(\x0b\x32\x19.dspy_grpc.v1.GraphModuleH\x00R\x05graph\x12:\n\x08\x65nsemble\x18\n \x01(\x0b\x32\x1c.dspy_grpc.v1.EnsembleModuleH\x00R\x08\x65nsemble\x12\x42\n\x0cknn_few_shot\x18\x0b \x01(\x0b\x32\x1e.dspy_grpc.v1.KNNFewShotModuleH\x00R\nknnFewShotB\x08\n\x06module*\x8a\x01\n\x0b\x41\x64\x61pterKind\x12\x1c\n\x18\x41\x44\x41PTER_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x44\x41PTER_KIND_CHAT\x10\x01\x12\x15\n\x11\x41\x44\x41PTER_KIND_JSON\x10\x02\x12\x14\n\x10\x41\x44\x41PTER_KIND_XML\x10\x03\x12\x19\n\x15\x41\x44\x41PTER_KIND_TWO_STEP\x10\x04*i\n\x0e\x45nsembleReduce\x12\x1f\n\x1b\x45NSEMBLE_REDUCE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45NSEMBLE_REDUCE_NONE\x10\x01\x12\x1c\n\x18\x45NSEMBLE_REDUCE_MAJORITY\x10\x02\x42GZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1P\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x64spy_grpc/v1/module.proto\x12\x0c\x64spy_grpc.v1\x1a\x1a\x64spy_grpc/v1/lm_spec.proto\x1a\x19\x64spy_grpc/v1/metric.proto\x1a\x19\x64spy_grpc/v1/corpus.proto\x1a\x1c\x64spy_grpc/v1/signature.proto\x1a\x1fgoogle/api/field_behavior.proto\"\x8f\x02\n\rPredictorSpec\x12;\n\tsignature\x18\x01 \x01(\x0b\x32\x17.dspy_grpc.v1.SignatureB\x04\xe2\x41\x01\x02R\tsignature\x12+\n\x05\x64\x65mos\x18\x02 \x03(\x0b\x32\x15.dspy_grpc.v1.ExampleR\x05\x64\x65mos\x12\x33\n\x07\x61\x64\x61pter\x18\x03 \x01(\x0e\x32\x19.dspy_grpc.v1.AdapterKindR\x07\x61\x64\x61pter\x12$\n\x02lm\x18\x04 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x02lm\x12\x39\n\rextraction_lm\x18\x05 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\x0c\x65xtractionLm\"P\n\rPredictModule\x12?\n\tpredictor\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\tpredictor\"W\n\x14\x43hainOfThoughtModule\x12?\n\tpredictor\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\tpredictor\"w\n\x0ePredictorState\x12\'\n\x0cinstructions\x18\x01 \x01(\tH\x00R\x0cinstructions\x88\x01\x01\x12+\n\x05\x64\x65mos\x18\x02 \x03(\x0b\x32\x15.dspy_grpc.v1.ExampleR\x05\x64\x65mosB\x0f\n\r_instructions\"\x8a\x01\n\x08ToolSpec\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12 \n\x0b\x64\x65scription\x18\x02 \x01(\tR\x0b\x64\x65scription\x12(\n\x10\x61rgs_json_schema\x18\x03 \x01(\tR\x0e\x61rgsJsonSchema\x12\x18\n\x07\x62uiltin\x18\x04 \x01(\tR\x07\x62uiltin\"\x85\x02\n\x0bReActModule\x12?\n\tpredictor\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\tpredictor\x12,\n\x05tools\x18\x02 \x03(\x0b\x32\x16.dspy_grpc.v1.ToolSpecR\x05tools\x12\x1b\n\tmax_iters\x18\x03 \x01(\x05R\x08maxIters\x12\x32\n\x05react\x18\x04 \x01(\x0b\x32\x1c.dspy_grpc.v1.PredictorStateR\x05react\x12\x36\n\x07\x65xtract\x18\x05 \x01(\x0b\x32\x1c.dspy_grpc.v1.PredictorStateR\x07\x65xtract\"\xda\x01\n\x1aMultiChainComparisonModule\x12?\n\tpredictor\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\tpredictor\x12\x0c\n\x01m\x18\x02 \x01(\x05R\x01m\x12%\n\x0btemperature\x18\x03 \x01(\x01H\x00R\x0btemperature\x88\x01\x01\x12\x36\n\tgenerator\x18\x04 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecR\tgeneratorB\x0e\n\x0c_temperature\"\xc7\x01\n\nRewardSpec\x12\x41\n\x0b\x65xact_match\x18\x01 \x01(\x0b\x32\x1e.dspy_grpc.v1.ExactMatchRewardH\x00R\nexactMatch\x12\x38\n\x08lm_judge\x18\x02 \x01(\x0b\x32\x1b.dspy_grpc.v1.LMJudgeRewardH\x00R\x07lmJudge\x12\x32\n\x06metric\x18\x03 \x01(\x0b\x32\x18.dspy_grpc.v1.MetricSpecH\x00R\x06metricB\x08\n\x06reward\"o\n\x10\x45xactMatchReward\x12\x1a\n\x05\x66ield\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05\x66ield\x12\'\n\x0freference_field\x18\x02 \x01(\tR\x0ereferenceField\x12\x16\n\x06values\x18\x03 \x03(\tR\x06values\"\x93\x01\n\rLMJudgeReward\x12\x37\n\x05judge\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictorSpecB\x04\xe2\x41\x01\x02R\x05judge\x12\x1f\n\x0bscore_field\x18\x02 \x01(\tR\nscoreField\x12(\n\x10\x63hain_of_thought\x18\x03 \x01(\x08R\x0e\x63hainOfThought\"\xe4\x01\n\rBestOfNModule\x12\x36\n\x06module\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12\x12\n\x01n\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02R\x01n\x12\x36\n\x06reward\x18\x03 \x01(\x0b\x32\x18.dspy_grpc.v1.RewardSpecB\x04\xe2\x41\x01\x02R\x06reward\x12\x1c\n\tthreshold\x18\x04 \x01(\x01R\tthreshold\x12\"\n\nfail_count\x18\x05 \x01(\x05H\x00R\tfailCount\x88\x01\x01\x42\r\n\x0b_fail_count\"\x9a\x02\n\x0cRefineModule\x12\x36\n\x06module\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12\x12\n\x01n\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02R\x01n\x12\x36\n\x06reward\x18\x03 \x01(\x0b\x32\x18.dspy_grpc.v1.RewardSpecB\x04\xe2\x41\x01\x02R\x06reward\x12\x1c\n\tthreshold\x18\x04 \x01(\x01R\tthreshold\x12\"\n\nfail_count\x18\x05 \x01(\x05H\x00R\tfailCount\x88\x01\x01\x12\x35\n\x0b\x66\x65\x65\x64\x62\x61\x63k_lm\x18\x06 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\nfeedbackLmB\r\n\x0b_fail_count\"\x9c\x01\n\x0eParallelModule\x12\x36\n\x06module\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12\x1f\n\x0bnum_threads\x18\x02 \x01(\x05R\nnumThreads\x12\"\n\nmax_errors\x18\x03 \x01(\x05H\x00R\tmaxErrors\x88\x01\x01\x42\r\n\x0b_max_errors\"l\n\x0eMajorityModule\x12\x36\n\x06module\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12\x0c\n\x01n\x18\x02 \x01(\x05R\x01n\x12\x14\n\x05\x66ield\x18\x03 \x01(\tR\x05\x66ield\"\xd5\x01\n\tGraphStep\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12\x36\n\x06module\x18\x02 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12;\n\x06inputs\x18\x03 \x03(\x0b\x32#.dspy_grpc.v1.GraphStep.InputsEntryR\x06inputs\x1a\x39\n\x0bInputsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xba\x01\n\x0bGraphModule\x12-\n\x05steps\x18\x01 \x03(\x0b\x32\x17.dspy_grpc.v1.GraphStepR\x05steps\x12@\n\x07outputs\x18\x02 \x03(\x0b\x32&.dspy_grpc.v1.GraphModule.OutputsEntryR\x07outputs\x1a:\n\x0cOutputsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xba\x01\n\x0e\x45nsembleModule\x12\x34\n\x08programs\x18\x01 \x03(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecR\x08programs\x12\x34\n\x06reduce\x18\x02 \x01(\x0e\x32\x1c.dspy_grpc.v1.EnsembleReduceR\x06reduce\x12\x12\n\x04size\x18\x03 \x01(\x05R\x04size\x12\x12\n\x04seed\x18\x04 \x01(\x03R\x04seed\x12\x14\n\x05\x66ield\x18\x05 \x01(\tR\x05\x66ield\"\x88\x04\n\x10KNNFewShotModule\x12\x36\n\x06module\x18\x01 \x01(\x0b\x32\x18.dspy_grpc.v1.ModuleSpecB\x04\xe2\x41\x01\x02R\x06module\x12\x12\n\x01k\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02R\x01k\x12-\n\x0f\x65mbedding_model\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x0e\x65mbeddingModel\x12\x42\n\x08\x65xamples\x18\x04 \x03(\x0b\x32 .dspy_grpc.v1.KNNTrainingExampleB\x04\xe2\x41\x01\x02R\x08\x65xamples\x12\x39\n\x16max_bootstrapped_demos\x18\x05 \x01(\x05H\x00R\x14maxBootstrappedDemos\x88\x01\x01\x12/\n\x11max_labeled_demos\x18\x06 \x01(\x05H\x01R\x0fmaxLabeledDemos\x88\x01\x01\x12\"\n\nmax_rounds\x18\x07 \x01(\x05H\x02R\tmaxRounds\x88\x01\x01\x12\x33\n\nteacher_lm\x18\x08 \x01(\x0b\x32\x14.dspy_grpc.v1.LMSpecR\tteacherLm\x12\x30\n\x06metric\x18\t \x01(\x0b\x32\x18.dspy_grpc.v1.MetricSpecR\x06metricB\x19\n\x17_max_bootstrapped_demosB\x14\n\x12_max_labeled_demosB\r\n\x0b_max_rounds\"o\n\x12KNNTrainingExample\x12\x35\n\x07\x65xample\x18\x01 \x01(\x0b\x32\x15.dspy_grpc.v1.ExampleB\x04\xe2\x41\x01\x02R\x07\x65xample\x12\"\n\tembedding\x18\x02 \x03(\x02\x42\x04\xe2\x41\x01\x02R\tembedding\"\xef\x06\n\nModuleSpec\x12\x37\n\x07predict\x18\x01 \x01(\x0b\x32\x1b.dspy_grpc.v1.PredictModuleH\x00R\x07predict\x12N\n\x10\x63hain_of_thought\x18\x02 \x01(\x0b\x32\".dspy_grpc.v1.ChainOfThoughtModuleH\x00R\x0e\x63hainOfThought\x12\x31\n\x05react\x18\x03 \x01(\x0b\x32\x19.dspy_grpc.v1.ReActModuleH\x00R\x05react\x12`\n\x16multi_chain_comparison\x18\x04 \x01(\x0b\x32(.dspy_grpc.v1.MultiChainComparisonModuleH\x00R\x14multiChainComparison\x12\x39\n\tbest_of_n\x18\x05 \x01(\x0b\x32\x1b.dspy_grpc.v1.BestOfNModuleH\x00R\x07\x62\x65stOfN\x12\x34\n\x06refine\x18\x06 \x01(\x0b\x32\x1a.dspy_grpc.v1.RefineModuleH\x00R\x06refine\x12:\n\x08parallel\x18\x07 \x01(\x0b\x32\x1c.dspy_grpc.v1.ParallelModuleH\x00R\x08parallel\x12:\n\x08majority\x18\x08 \x01(\x0b\x32\x1c.dspy_grpc.v1.MajorityModuleH\x00R\x08majority\x12\x31\n\x05graph\x18\t \x01(\x0b\x32\x19.dspy_grpc.v1.GraphModuleH\x00R\x05graph\x12:\n\x08\x65nsemble\x18\n \x01(\x0b\x32\x1c.dspy_grpc.v1.EnsembleModuleH\x00R\x08\x65nsemble\x12\x42\n\x0cknn_few_shot\x18\x0b \x01(\x0b\x32\x1e.dspy_grpc.v1.KNNFewShotModuleH\x00R\nknnFewShot\x12:\n\x08retrieve\x18\x0c \x01(\x0b\x32\x1c.dspy_grpc.v1.RetrieveModuleH\x00R\x08retrieve\x12.\n\x04loop\x18\r \x01(\x0b\x32\x18.dspy_grpc.v1.LoopModuleH\x00R\x04loop\x12\x31\n\x05value\x18\x0e \x01(\x0b\x32\x19.dspy_grpc.v1.ValueModuleH\x00R\x05valueB\x08\n\x06module\"\xbd\x01\n\x0eRetrieveModule\x12\x18\n\x06\x63orpus\x18\x01 \x01(\tH\x00R\x06\x63orpus\x12%\n\rcolbertv2_url\x18\x02 \x01(\tH\x00R\x0c\x63olbertv2Url\x12!\n\x0b\x63\x61ller_tool\x18\x03 \x01(\tH\x00R\ncallerTool\x12\x0c\n\x01k\x18\x04 \x01(\x05R\x01k\x12/\n\x04mode\x18\x05 \x01(\x0e\x32\x1b.dspy_grpc.v1.RetrievalModeR\x04modeB\x08\n\x06source\"\xa7\x01\n\x0cLoopVariable\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12!\n\x0cinitial_json\x18\x02 \x01(\tR\x0binitialJson\x12\x1c\n\x06update\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x06update\x12<\n\naccumulate\x18\x04 \x01(\x0e\x32\x1c.dspy_grpc.v1.LoopAccumulateR\naccumulate\"\xbb\x01\n\nLoopModule\x12\x33\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x19.dspy_grpc.v1.GraphModuleB\x04\xe2\x41\x01\x02R\x04\x62ody\x12!\n\tmax_iters\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02R\x08maxIters\x12\x38\n\tvariables\x18\x03 \x03(\x0b\x32\x1a.dspy_grpc.v1.LoopVariableR\tvariables\x12\x1b\n\tstop_when\x18\x04 \x01(\tR\x08stopWhen\"\xc6\x01\n\x0bValueModule\x12@\n\toperation\x18\x01 \x01(\x0e\x32\x1c.dspy_grpc.v1.ValueOperationB\x04\xe2\x41\x01\x02R\toperation\x12\x16\n\x06inputs\x18\x02 \x03(\tR\x06inputs\x12\x1a\n\x08template\x18\x03 \x01(\tR\x08template\x12\x1c\n\tseparator\x18\x04 \x01(\tR\tseparator\x12#\n\rconstant_json\x18\x05 \x01(\tR\x0c\x63onstantJson*\x8a\x01\n\x0b\x41\x64\x61pterKind\x12\x1c\n\x18\x41\x44\x41PTER_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x44\x41PTER_KIND_CHAT\x10\x01\x12\x15\n\x11\x41\x44\x41PTER_KIND_JSON\x10\x02\x12\x14\n\x10\x41\x44\x41PTER_KIND_XML\x10\x03\x12\x19\n\x15\x41\x44\x41PTER_KIND_TWO_STEP\x10\x04*i\n\x0e\x45nsembleReduce\x12\x1f\n\x1b\x45NSEMBLE_REDUCE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45NSEMBLE_REDUCE_NONE\x10\x01\x12\x1c\n\x18\x45NSEMBLE_REDUCE_MAJORITY\x10\x02*\x8a\x01\n\x0eLoopAccumulate\x12\x1f\n\x1bLOOP_ACCUMULATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16LOOP_ACCUMULATE_APPEND\x10\x01\x12!\n\x1dLOOP_ACCUMULATE_APPEND_UNIQUE\x10\x02\x12\x18\n\x14LOOP_ACCUMULATE_LAST\x10\x03*\xf8\x01\n\x0eValueOperation\x12\x1f\n\x1bVALUE_OPERATION_UNSPECIFIED\x10\x00\x12\x1c\n\x18VALUE_OPERATION_TEMPLATE\x10\x01\x12\x18\n\x14VALUE_OPERATION_JOIN\x10\x02\x12\x1a\n\x16VALUE_OPERATION_CONCAT\x10\x03\x12\x1b\n\x17VALUE_OPERATION_FLATTEN\x10\x04\x12\x1a\n\x16VALUE_OPERATION_DEDUPE\x10\x05\x12\x1c\n\x18VALUE_OPERATION_CONSTANT\x10\x06\x12\x1a\n\x16VALUE_OPERATION_OBJECT\x10\x07\x42GZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1P\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -89,52 +90,74 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_KNNTRAININGEXAMPLE'].fields_by_name['example']._serialized_options = b'\342A\001\002'
   _globals['_KNNTRAININGEXAMPLE'].fields_by_name['embedding']._loaded_options = None
   _globals['_KNNTRAININGEXAMPLE'].fields_by_name['embedding']._serialized_options = b'\342A\001\002'
-  _globals['_ADAPTERKIND']._serialized_start=4557
-  _globals['_ADAPTERKIND']._serialized_end=4695
-  _globals['_ENSEMBLEREDUCE']._serialized_start=4697
-  _globals['_ENSEMBLEREDUCE']._serialized_end=4802
-  _globals['_PREDICTORSPEC']._serialized_start=162
-  _globals['_PREDICTORSPEC']._serialized_end=433
-  _globals['_PREDICTMODULE']._serialized_start=435
-  _globals['_PREDICTMODULE']._serialized_end=515
-  _globals['_CHAINOFTHOUGHTMODULE']._serialized_start=517
-  _globals['_CHAINOFTHOUGHTMODULE']._serialized_end=604
-  _globals['_PREDICTORSTATE']._serialized_start=606
-  _globals['_PREDICTORSTATE']._serialized_end=725
-  _globals['_TOOLSPEC']._serialized_start=728
-  _globals['_TOOLSPEC']._serialized_end=866
-  _globals['_REACTMODULE']._serialized_start=869
-  _globals['_REACTMODULE']._serialized_end=1130
-  _globals['_MULTICHAINCOMPARISONMODULE']._serialized_start=1133
-  _globals['_MULTICHAINCOMPARISONMODULE']._serialized_end=1351
-  _globals['_REWARDSPEC']._serialized_start=1354
-  _globals['_REWARDSPEC']._serialized_end=1553
-  _globals['_EXACTMATCHREWARD']._serialized_start=1555
-  _globals['_EXACTMATCHREWARD']._serialized_end=1666
-  _globals['_LMJUDGEREWARD']._serialized_start=1669
-  _globals['_LMJUDGEREWARD']._serialized_end=1816
-  _globals['_BESTOFNMODULE']._serialized_start=1819
-  _globals['_BESTOFNMODULE']._serialized_end=2047
-  _globals['_REFINEMODULE']._serialized_start=2050
-  _globals['_REFINEMODULE']._serialized_end=2332
-  _globals['_PARALLELMODULE']._serialized_start=2335
-  _globals['_PARALLELMODULE']._serialized_end=2491
-  _globals['_MAJORITYMODULE']._serialized_start=2493
-  _globals['_MAJORITYMODULE']._serialized_end=2601
-  _globals['_GRAPHSTEP']._serialized_start=2604
-  _globals['_GRAPHSTEP']._serialized_end=2817
-  _globals['_GRAPHSTEP_INPUTSENTRY']._serialized_start=2760
-  _globals['_GRAPHSTEP_INPUTSENTRY']._serialized_end=2817
-  _globals['_GRAPHMODULE']._serialized_start=2820
-  _globals['_GRAPHMODULE']._serialized_end=3006
-  _globals['_GRAPHMODULE_OUTPUTSENTRY']._serialized_start=2948
-  _globals['_GRAPHMODULE_OUTPUTSENTRY']._serialized_end=3006
-  _globals['_ENSEMBLEMODULE']._serialized_start=3009
-  _globals['_ENSEMBLEMODULE']._serialized_end=3195
-  _globals['_KNNFEWSHOTMODULE']._serialized_start=3198
-  _globals['_KNNFEWSHOTMODULE']._serialized_end=3718
-  _globals['_KNNTRAININGEXAMPLE']._serialized_start=3720
-  _globals['_KNNTRAININGEXAMPLE']._serialized_end=3831
-  _globals['_MODULESPEC']._serialized_start=3834
-  _globals['_MODULESPEC']._serialized_end=4554
+  _globals['_LOOPVARIABLE'].fields_by_name['name']._loaded_options = None
+  _globals['_LOOPVARIABLE'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_LOOPVARIABLE'].fields_by_name['update']._loaded_options = None
+  _globals['_LOOPVARIABLE'].fields_by_name['update']._serialized_options = b'\342A\001\002'
+  _globals['_LOOPMODULE'].fields_by_name['body']._loaded_options = None
+  _globals['_LOOPMODULE'].fields_by_name['body']._serialized_options = b'\342A\001\002'
+  _globals['_LOOPMODULE'].fields_by_name['max_iters']._loaded_options = None
+  _globals['_LOOPMODULE'].fields_by_name['max_iters']._serialized_options = b'\342A\001\002'
+  _globals['_VALUEMODULE'].fields_by_name['operation']._loaded_options = None
+  _globals['_VALUEMODULE'].fields_by_name['operation']._serialized_options = b'\342A\001\002'
+  _globals['_ADAPTERKIND']._serialized_start=5496
+  _globals['_ADAPTERKIND']._serialized_end=5634
+  _globals['_ENSEMBLEREDUCE']._serialized_start=5636
+  _globals['_ENSEMBLEREDUCE']._serialized_end=5741
+  _globals['_LOOPACCUMULATE']._serialized_start=5744
+  _globals['_LOOPACCUMULATE']._serialized_end=5882
+  _globals['_VALUEOPERATION']._serialized_start=5885
+  _globals['_VALUEOPERATION']._serialized_end=6133
+  _globals['_PREDICTORSPEC']._serialized_start=189
+  _globals['_PREDICTORSPEC']._serialized_end=460
+  _globals['_PREDICTMODULE']._serialized_start=462
+  _globals['_PREDICTMODULE']._serialized_end=542
+  _globals['_CHAINOFTHOUGHTMODULE']._serialized_start=544
+  _globals['_CHAINOFTHOUGHTMODULE']._serialized_end=631
+  _globals['_PREDICTORSTATE']._serialized_start=633
+  _globals['_PREDICTORSTATE']._serialized_end=752
+  _globals['_TOOLSPEC']._serialized_start=755
+  _globals['_TOOLSPEC']._serialized_end=893
+  _globals['_REACTMODULE']._serialized_start=896
+  _globals['_REACTMODULE']._serialized_end=1157
+  _globals['_MULTICHAINCOMPARISONMODULE']._serialized_start=1160
+  _globals['_MULTICHAINCOMPARISONMODULE']._serialized_end=1378
+  _globals['_REWARDSPEC']._serialized_start=1381
+  _globals['_REWARDSPEC']._serialized_end=1580
+  _globals['_EXACTMATCHREWARD']._serialized_start=1582
+  _globals['_EXACTMATCHREWARD']._serialized_end=1693
+  _globals['_LMJUDGEREWARD']._serialized_start=1696
+  _globals['_LMJUDGEREWARD']._serialized_end=1843
+  _globals['_BESTOFNMODULE']._serialized_start=1846
+  _globals['_BESTOFNMODULE']._serialized_end=2074
+  _globals['_REFINEMODULE']._serialized_start=2077
+  _globals['_REFINEMODULE']._serialized_end=2359
+  _globals['_PARALLELMODULE']._serialized_start=2362
+  _globals['_PARALLELMODULE']._serialized_end=2518
+  _globals['_MAJORITYMODULE']._serialized_start=2520
+  _globals['_MAJORITYMODULE']._serialized_end=2628
+  _globals['_GRAPHSTEP']._serialized_start=2631
+  _globals['_GRAPHSTEP']._serialized_end=2844
+  _globals['_GRAPHSTEP_INPUTSENTRY']._serialized_start=2787
+  _globals['_GRAPHSTEP_INPUTSENTRY']._serialized_end=2844
+  _globals['_GRAPHMODULE']._serialized_start=2847
+  _globals['_GRAPHMODULE']._serialized_end=3033
+  _globals['_GRAPHMODULE_OUTPUTSENTRY']._serialized_start=2975
+  _globals['_GRAPHMODULE_OUTPUTSENTRY']._serialized_end=3033
+  _globals['_ENSEMBLEMODULE']._serialized_start=3036
+  _globals['_ENSEMBLEMODULE']._serialized_end=3222
+  _globals['_KNNFEWSHOTMODULE']._serialized_start=3225
+  _globals['_KNNFEWSHOTMODULE']._serialized_end=3745
+  _globals['_KNNTRAININGEXAMPLE']._serialized_start=3747
+  _globals['_KNNTRAININGEXAMPLE']._serialized_end=3858
+  _globals['_MODULESPEC']._serialized_start=3861
+  _globals['_MODULESPEC']._serialized_end=4740
+  _globals['_RETRIEVEMODULE']._serialized_start=4743
+  _globals['_RETRIEVEMODULE']._serialized_end=4932
+  _globals['_LOOPVARIABLE']._serialized_start=4935
+  _globals['_LOOPVARIABLE']._serialized_end=5102
+  _globals['_LOOPMODULE']._serialized_start=5105
+  _globals['_LOOPMODULE']._serialized_end=5292
+  _globals['_VALUEMODULE']._serialized_start=5295
+  _globals['_VALUEMODULE']._serialized_end=5493
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 from dspy_grpc.v1 import lm_spec_pb2 as _lm_spec_pb2
 from dspy_grpc.v1 import metric_pb2 as _metric_pb2
+from dspy_grpc.v1 import corpus_pb2 as _corpus_pb2
 from dspy_grpc.v1 import signature_pb2 as _signature_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf.internal import containers as _containers
@@ -34,6 +35,24 @@ class EnsembleReduce(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENSEMBLE_REDUCE_UNSPECIFIED: _ClassVar[EnsembleReduce]
     ENSEMBLE_REDUCE_NONE: _ClassVar[EnsembleReduce]
     ENSEMBLE_REDUCE_MAJORITY: _ClassVar[EnsembleReduce]
+
+class LoopAccumulate(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LOOP_ACCUMULATE_UNSPECIFIED: _ClassVar[LoopAccumulate]
+    LOOP_ACCUMULATE_APPEND: _ClassVar[LoopAccumulate]
+    LOOP_ACCUMULATE_APPEND_UNIQUE: _ClassVar[LoopAccumulate]
+    LOOP_ACCUMULATE_LAST: _ClassVar[LoopAccumulate]
+
+class ValueOperation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VALUE_OPERATION_UNSPECIFIED: _ClassVar[ValueOperation]
+    VALUE_OPERATION_TEMPLATE: _ClassVar[ValueOperation]
+    VALUE_OPERATION_JOIN: _ClassVar[ValueOperation]
+    VALUE_OPERATION_CONCAT: _ClassVar[ValueOperation]
+    VALUE_OPERATION_FLATTEN: _ClassVar[ValueOperation]
+    VALUE_OPERATION_DEDUPE: _ClassVar[ValueOperation]
+    VALUE_OPERATION_CONSTANT: _ClassVar[ValueOperation]
+    VALUE_OPERATION_OBJECT: _ClassVar[ValueOperation]
 ADAPTER_KIND_UNSPECIFIED: AdapterKind
 ADAPTER_KIND_CHAT: AdapterKind
 ADAPTER_KIND_JSON: AdapterKind
@@ -42,6 +61,18 @@ ADAPTER_KIND_TWO_STEP: AdapterKind
 ENSEMBLE_REDUCE_UNSPECIFIED: EnsembleReduce
 ENSEMBLE_REDUCE_NONE: EnsembleReduce
 ENSEMBLE_REDUCE_MAJORITY: EnsembleReduce
+LOOP_ACCUMULATE_UNSPECIFIED: LoopAccumulate
+LOOP_ACCUMULATE_APPEND: LoopAccumulate
+LOOP_ACCUMULATE_APPEND_UNIQUE: LoopAccumulate
+LOOP_ACCUMULATE_LAST: LoopAccumulate
+VALUE_OPERATION_UNSPECIFIED: ValueOperation
+VALUE_OPERATION_TEMPLATE: ValueOperation
+VALUE_OPERATION_JOIN: ValueOperation
+VALUE_OPERATION_CONCAT: ValueOperation
+VALUE_OPERATION_FLATTEN: ValueOperation
+VALUE_OPERATION_DEDUPE: ValueOperation
+VALUE_OPERATION_CONSTANT: ValueOperation
+VALUE_OPERATION_OBJECT: ValueOperation
 
 class PredictorSpec(_message.Message):
     __slots__ = ("signature", "demos", "adapter", "lm", "extraction_lm")
@@ -272,7 +303,7 @@ class KNNTrainingExample(_message.Message):
     def __init__(self, example: _Optional[_Union[_signature_pb2.Example, _Mapping]] = ..., embedding: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ModuleSpec(_message.Message):
-    __slots__ = ("predict", "chain_of_thought", "react", "multi_chain_comparison", "best_of_n", "refine", "parallel", "majority", "graph", "ensemble", "knn_few_shot")
+    __slots__ = ("predict", "chain_of_thought", "react", "multi_chain_comparison", "best_of_n", "refine", "parallel", "majority", "graph", "ensemble", "knn_few_shot", "retrieve", "loop", "value")
     PREDICT_FIELD_NUMBER: _ClassVar[int]
     CHAIN_OF_THOUGHT_FIELD_NUMBER: _ClassVar[int]
     REACT_FIELD_NUMBER: _ClassVar[int]
@@ -284,6 +315,9 @@ class ModuleSpec(_message.Message):
     GRAPH_FIELD_NUMBER: _ClassVar[int]
     ENSEMBLE_FIELD_NUMBER: _ClassVar[int]
     KNN_FEW_SHOT_FIELD_NUMBER: _ClassVar[int]
+    RETRIEVE_FIELD_NUMBER: _ClassVar[int]
+    LOOP_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
     predict: PredictModule
     chain_of_thought: ChainOfThoughtModule
     react: ReActModule
@@ -295,4 +329,59 @@ class ModuleSpec(_message.Message):
     graph: GraphModule
     ensemble: EnsembleModule
     knn_few_shot: KNNFewShotModule
-    def __init__(self, predict: _Optional[_Union[PredictModule, _Mapping]] = ..., chain_of_thought: _Optional[_Union[ChainOfThoughtModule, _Mapping]] = ..., react: _Optional[_Union[ReActModule, _Mapping]] = ..., multi_chain_comparison: _Optional[_Union[MultiChainComparisonModule, _Mapping]] = ..., best_of_n: _Optional[_Union[BestOfNModule, _Mapping]] = ..., refine: _Optional[_Union[RefineModule, _Mapping]] = ..., parallel: _Optional[_Union[ParallelModule, _Mapping]] = ..., majority: _Optional[_Union[MajorityModule, _Mapping]] = ..., graph: _Optional[_Union[GraphModule, _Mapping]] = ..., ensemble: _Optional[_Union[EnsembleModule, _Mapping]] = ..., knn_few_shot: _Optional[_Union[KNNFewShotModule, _Mapping]] = ...) -> None: ...
+    retrieve: RetrieveModule
+    loop: LoopModule
+    value: ValueModule
+    def __init__(self, predict: _Optional[_Union[PredictModule, _Mapping]] = ..., chain_of_thought: _Optional[_Union[ChainOfThoughtModule, _Mapping]] = ..., react: _Optional[_Union[ReActModule, _Mapping]] = ..., multi_chain_comparison: _Optional[_Union[MultiChainComparisonModule, _Mapping]] = ..., best_of_n: _Optional[_Union[BestOfNModule, _Mapping]] = ..., refine: _Optional[_Union[RefineModule, _Mapping]] = ..., parallel: _Optional[_Union[ParallelModule, _Mapping]] = ..., majority: _Optional[_Union[MajorityModule, _Mapping]] = ..., graph: _Optional[_Union[GraphModule, _Mapping]] = ..., ensemble: _Optional[_Union[EnsembleModule, _Mapping]] = ..., knn_few_shot: _Optional[_Union[KNNFewShotModule, _Mapping]] = ..., retrieve: _Optional[_Union[RetrieveModule, _Mapping]] = ..., loop: _Optional[_Union[LoopModule, _Mapping]] = ..., value: _Optional[_Union[ValueModule, _Mapping]] = ...) -> None: ...
+
+class RetrieveModule(_message.Message):
+    __slots__ = ("corpus", "colbertv2_url", "caller_tool", "k", "mode")
+    CORPUS_FIELD_NUMBER: _ClassVar[int]
+    COLBERTV2_URL_FIELD_NUMBER: _ClassVar[int]
+    CALLER_TOOL_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    corpus: str
+    colbertv2_url: str
+    caller_tool: str
+    k: int
+    mode: _corpus_pb2.RetrievalMode
+    def __init__(self, corpus: _Optional[str] = ..., colbertv2_url: _Optional[str] = ..., caller_tool: _Optional[str] = ..., k: _Optional[int] = ..., mode: _Optional[_Union[_corpus_pb2.RetrievalMode, str]] = ...) -> None: ...
+
+class LoopVariable(_message.Message):
+    __slots__ = ("name", "initial_json", "update", "accumulate")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    INITIAL_JSON_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_FIELD_NUMBER: _ClassVar[int]
+    ACCUMULATE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    initial_json: str
+    update: str
+    accumulate: LoopAccumulate
+    def __init__(self, name: _Optional[str] = ..., initial_json: _Optional[str] = ..., update: _Optional[str] = ..., accumulate: _Optional[_Union[LoopAccumulate, str]] = ...) -> None: ...
+
+class LoopModule(_message.Message):
+    __slots__ = ("body", "max_iters", "variables", "stop_when")
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    MAX_ITERS_FIELD_NUMBER: _ClassVar[int]
+    VARIABLES_FIELD_NUMBER: _ClassVar[int]
+    STOP_WHEN_FIELD_NUMBER: _ClassVar[int]
+    body: GraphModule
+    max_iters: int
+    variables: _containers.RepeatedCompositeFieldContainer[LoopVariable]
+    stop_when: str
+    def __init__(self, body: _Optional[_Union[GraphModule, _Mapping]] = ..., max_iters: _Optional[int] = ..., variables: _Optional[_Iterable[_Union[LoopVariable, _Mapping]]] = ..., stop_when: _Optional[str] = ...) -> None: ...
+
+class ValueModule(_message.Message):
+    __slots__ = ("operation", "inputs", "template", "separator", "constant_json")
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    SEPARATOR_FIELD_NUMBER: _ClassVar[int]
+    CONSTANT_JSON_FIELD_NUMBER: _ClassVar[int]
+    operation: ValueOperation
+    inputs: _containers.RepeatedScalarFieldContainer[str]
+    template: str
+    separator: str
+    constant_json: str
+    def __init__(self, operation: _Optional[_Union[ValueOperation, str]] = ..., inputs: _Optional[_Iterable[str]] = ..., template: _Optional[str] = ..., separator: _Optional[str] = ..., constant_json: _Optional[str] = ...) -> None: ...

@@ -163,6 +163,7 @@ type PredictEvent struct {
 	//	*PredictEvent_ToolCallFinished
 	//	*PredictEvent_ToolCall
 	//	*PredictEvent_Prediction
+	//	*PredictEvent_Retrieval
 	Event         isPredictEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -268,6 +269,15 @@ func (x *PredictEvent) GetPrediction() *Prediction {
 	return nil
 }
 
+func (x *PredictEvent) GetRetrieval() *RetrievalEvent {
+	if x != nil {
+		if x, ok := x.Event.(*PredictEvent_Retrieval); ok {
+			return x.Retrieval
+		}
+	}
+	return nil
+}
+
 type isPredictEvent_Event interface {
 	isPredictEvent_Event()
 }
@@ -307,6 +317,11 @@ type PredictEvent_Prediction struct {
 	Prediction *Prediction `protobuf:"bytes,7,opt,name=prediction,proto3,oneof"`
 }
 
+type PredictEvent_Retrieval struct {
+	// A `retrieve` module searched and found passages.
+	Retrieval *RetrievalEvent `protobuf:"bytes,8,opt,name=retrieval,proto3,oneof"`
+}
+
 func (*PredictEvent_FieldDelta) isPredictEvent_Event() {}
 
 func (*PredictEvent_ModuleStarted) isPredictEvent_Event() {}
@@ -320,6 +335,90 @@ func (*PredictEvent_ToolCallFinished) isPredictEvent_Event() {}
 func (*PredictEvent_ToolCall) isPredictEvent_Event() {}
 
 func (*PredictEvent_Prediction) isPredictEvent_Event() {}
+
+func (*PredictEvent_Retrieval) isPredictEvent_Event() {}
+
+// A retrieval done by a `retrieve` module.
+type RetrievalEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The retrieve module's name as DSPy names module attributes, e.g. "search".
+	Module string `protobuf:"bytes,1,opt,name=module,proto3" json:"module,omitempty"`
+	// The query.
+	Query string `protobuf:"bytes,2,opt,name=query,proto3" json:"query,omitempty"`
+	// How many passages were asked for.
+	K int32 `protobuf:"varint,3,opt,name=k,proto3" json:"k,omitempty"`
+	// Where they came from: "corpora/{corpus}", the ColBERTv2 URL, or "tool:<name>" for the caller's search.
+	Source string `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	// The passages, best first.
+	Passages      []*Passage `protobuf:"bytes,5,rep,name=passages,proto3" json:"passages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetrievalEvent) Reset() {
+	*x = RetrievalEvent{}
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetrievalEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetrievalEvent) ProtoMessage() {}
+
+func (x *RetrievalEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetrievalEvent.ProtoReflect.Descriptor instead.
+func (*RetrievalEvent) Descriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RetrievalEvent) GetModule() string {
+	if x != nil {
+		return x.Module
+	}
+	return ""
+}
+
+func (x *RetrievalEvent) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *RetrievalEvent) GetK() int32 {
+	if x != nil {
+		return x.K
+	}
+	return 0
+}
+
+func (x *RetrievalEvent) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *RetrievalEvent) GetPassages() []*Passage {
+	if x != nil {
+		return x.Passages
+	}
+	return nil
+}
 
 // A piece of an output field's text, as the LM produces it. The pieces of one field of one predictor
 // call concatenate to the field's text without its surrounding whitespace; `last` closes the field.
@@ -340,7 +439,7 @@ type FieldDelta struct {
 
 func (x *FieldDelta) Reset() {
 	*x = FieldDelta{}
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[2]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -352,7 +451,7 @@ func (x *FieldDelta) String() string {
 func (*FieldDelta) ProtoMessage() {}
 
 func (x *FieldDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[2]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -365,7 +464,7 @@ func (x *FieldDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldDelta.ProtoReflect.Descriptor instead.
 func (*FieldDelta) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{2}
+	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *FieldDelta) GetPredictor() string {
@@ -411,7 +510,7 @@ type ModuleEvent struct {
 
 func (x *ModuleEvent) Reset() {
 	*x = ModuleEvent{}
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[3]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -423,7 +522,7 @@ func (x *ModuleEvent) String() string {
 func (*ModuleEvent) ProtoMessage() {}
 
 func (x *ModuleEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[3]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -436,7 +535,7 @@ func (x *ModuleEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModuleEvent.ProtoReflect.Descriptor instead.
 func (*ModuleEvent) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{3}
+	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ModuleEvent) GetModule() string {
@@ -487,7 +586,7 @@ type ToolCallEvent struct {
 
 func (x *ToolCallEvent) Reset() {
 	*x = ToolCallEvent{}
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[4]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -499,7 +598,7 @@ func (x *ToolCallEvent) String() string {
 func (*ToolCallEvent) ProtoMessage() {}
 
 func (x *ToolCallEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[4]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -512,7 +611,7 @@ func (x *ToolCallEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCallEvent.ProtoReflect.Descriptor instead.
 func (*ToolCallEvent) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{4}
+	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ToolCallEvent) GetModule() string {
@@ -588,7 +687,7 @@ type ToolCall struct {
 
 func (x *ToolCall) Reset() {
 	*x = ToolCall{}
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[5]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -600,7 +699,7 @@ func (x *ToolCall) String() string {
 func (*ToolCall) ProtoMessage() {}
 
 func (x *ToolCall) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[5]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -613,7 +712,7 @@ func (x *ToolCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCall.ProtoReflect.Descriptor instead.
 func (*ToolCall) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{5}
+	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ToolCall) GetCallId() string {
@@ -660,7 +759,7 @@ type RunRequest struct {
 
 func (x *RunRequest) Reset() {
 	*x = RunRequest{}
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[6]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +771,7 @@ func (x *RunRequest) String() string {
 func (*RunRequest) ProtoMessage() {}
 
 func (x *RunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[6]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +784,7 @@ func (x *RunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRequest.ProtoReflect.Descriptor instead.
 func (*RunRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{6}
+	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RunRequest) GetMessage() isRunRequest_Message {
@@ -747,7 +846,7 @@ type RunStart struct {
 
 func (x *RunStart) Reset() {
 	*x = RunStart{}
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[7]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +858,7 @@ func (x *RunStart) String() string {
 func (*RunStart) ProtoMessage() {}
 
 func (x *RunStart) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[7]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,7 +871,7 @@ func (x *RunStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunStart.ProtoReflect.Descriptor instead.
 func (*RunStart) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{7}
+	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RunStart) GetRequest() *PredictRequest {
@@ -815,7 +914,7 @@ type ToolResult struct {
 
 func (x *ToolResult) Reset() {
 	*x = ToolResult{}
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[8]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -827,7 +926,7 @@ func (x *ToolResult) String() string {
 func (*ToolResult) ProtoMessage() {}
 
 func (x *ToolResult) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[8]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -840,7 +939,7 @@ func (x *ToolResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolResult.ProtoReflect.Descriptor instead.
 func (*ToolResult) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{8}
+	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ToolResult) GetCallId() string {
@@ -938,7 +1037,7 @@ type BatchPredictRequest struct {
 
 func (x *BatchPredictRequest) Reset() {
 	*x = BatchPredictRequest{}
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[9]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1049,7 @@ func (x *BatchPredictRequest) String() string {
 func (*BatchPredictRequest) ProtoMessage() {}
 
 func (x *BatchPredictRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[9]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1062,7 @@ func (x *BatchPredictRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchPredictRequest.ProtoReflect.Descriptor instead.
 func (*BatchPredictRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{9}
+	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BatchPredictRequest) GetTarget() isBatchPredictRequest_Target {
@@ -1062,7 +1161,7 @@ type BatchPredictResponse struct {
 
 func (x *BatchPredictResponse) Reset() {
 	*x = BatchPredictResponse{}
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[10]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1074,7 +1173,7 @@ func (x *BatchPredictResponse) String() string {
 func (*BatchPredictResponse) ProtoMessage() {}
 
 func (x *BatchPredictResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[10]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1087,7 +1186,7 @@ func (x *BatchPredictResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchPredictResponse.ProtoReflect.Descriptor instead.
 func (*BatchPredictResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{10}
+	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BatchPredictResponse) GetIndex() int32 {
@@ -1159,7 +1258,7 @@ type ItemError struct {
 
 func (x *ItemError) Reset() {
 	*x = ItemError{}
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[11]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1171,7 +1270,7 @@ func (x *ItemError) String() string {
 func (*ItemError) ProtoMessage() {}
 
 func (x *ItemError) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[11]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1184,7 +1283,7 @@ func (x *ItemError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemError.ProtoReflect.Descriptor instead.
 func (*ItemError) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{11}
+	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ItemError) GetCode() string {
@@ -1235,7 +1334,7 @@ type ItemFieldViolation struct {
 
 func (x *ItemFieldViolation) Reset() {
 	*x = ItemFieldViolation{}
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[12]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1247,7 +1346,7 @@ func (x *ItemFieldViolation) String() string {
 func (*ItemFieldViolation) ProtoMessage() {}
 
 func (x *ItemFieldViolation) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[12]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1260,7 +1359,7 @@ func (x *ItemFieldViolation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemFieldViolation.ProtoReflect.Descriptor instead.
 func (*ItemFieldViolation) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{12}
+	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ItemFieldViolation) GetField() string {
@@ -1306,7 +1405,7 @@ type PredictRequest struct {
 
 func (x *PredictRequest) Reset() {
 	*x = PredictRequest{}
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[13]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1318,7 +1417,7 @@ func (x *PredictRequest) String() string {
 func (*PredictRequest) ProtoMessage() {}
 
 func (x *PredictRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[13]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1331,7 +1430,7 @@ func (x *PredictRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PredictRequest.ProtoReflect.Descriptor instead.
 func (*PredictRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{13}
+	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PredictRequest) GetTarget() isPredictRequest_Target {
@@ -1416,7 +1515,7 @@ type PredictResponse struct {
 
 func (x *PredictResponse) Reset() {
 	*x = PredictResponse{}
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[14]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1428,7 +1527,7 @@ func (x *PredictResponse) String() string {
 func (*PredictResponse) ProtoMessage() {}
 
 func (x *PredictResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[14]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1441,7 +1540,7 @@ func (x *PredictResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PredictResponse.ProtoReflect.Descriptor instead.
 func (*PredictResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{14}
+	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PredictResponse) GetPrediction() *Prediction {
@@ -1467,7 +1566,7 @@ type ChatMessage struct {
 
 func (x *ChatMessage) Reset() {
 	*x = ChatMessage{}
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[15]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1479,7 +1578,7 @@ func (x *ChatMessage) String() string {
 func (*ChatMessage) ProtoMessage() {}
 
 func (x *ChatMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[15]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1492,7 +1591,7 @@ func (x *ChatMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMessage.ProtoReflect.Descriptor instead.
 func (*ChatMessage) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{15}
+	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ChatMessage) GetRole() string {
@@ -1542,7 +1641,7 @@ type RenderPromptRequest struct {
 
 func (x *RenderPromptRequest) Reset() {
 	*x = RenderPromptRequest{}
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[16]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1554,7 +1653,7 @@ func (x *RenderPromptRequest) String() string {
 func (*RenderPromptRequest) ProtoMessage() {}
 
 func (x *RenderPromptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[16]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1567,7 +1666,7 @@ func (x *RenderPromptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderPromptRequest.ProtoReflect.Descriptor instead.
 func (*RenderPromptRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{16}
+	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RenderPromptRequest) GetTarget() isRenderPromptRequest_Target {
@@ -1661,7 +1760,7 @@ type RenderPromptResponse struct {
 
 func (x *RenderPromptResponse) Reset() {
 	*x = RenderPromptResponse{}
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[17]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1673,7 +1772,7 @@ func (x *RenderPromptResponse) String() string {
 func (*RenderPromptResponse) ProtoMessage() {}
 
 func (x *RenderPromptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[17]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1686,7 +1785,7 @@ func (x *RenderPromptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderPromptResponse.ProtoReflect.Descriptor instead.
 func (*RenderPromptResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{17}
+	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RenderPromptResponse) GetMessages() []*ChatMessage {
@@ -1746,7 +1845,7 @@ type ParseCompletionRequest struct {
 
 func (x *ParseCompletionRequest) Reset() {
 	*x = ParseCompletionRequest{}
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[18]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1758,7 +1857,7 @@ func (x *ParseCompletionRequest) String() string {
 func (*ParseCompletionRequest) ProtoMessage() {}
 
 func (x *ParseCompletionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[18]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1771,7 +1870,7 @@ func (x *ParseCompletionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParseCompletionRequest.ProtoReflect.Descriptor instead.
 func (*ParseCompletionRequest) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{18}
+	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ParseCompletionRequest) GetTarget() isParseCompletionRequest_Target {
@@ -1853,7 +1952,7 @@ type ParseCompletionResponse struct {
 
 func (x *ParseCompletionResponse) Reset() {
 	*x = ParseCompletionResponse{}
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[19]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1865,7 +1964,7 @@ func (x *ParseCompletionResponse) String() string {
 func (*ParseCompletionResponse) ProtoMessage() {}
 
 func (x *ParseCompletionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[19]
+	mi := &file_dspy_grpc_v1_inference_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1878,7 +1977,7 @@ func (x *ParseCompletionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParseCompletionResponse.ProtoReflect.Descriptor instead.
 func (*ParseCompletionResponse) Descriptor() ([]byte, []int) {
-	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{19}
+	return file_dspy_grpc_v1_inference_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ParseCompletionResponse) GetOutputs() *structpb.Struct {
@@ -1906,7 +2005,7 @@ var File_dspy_grpc_v1_inference_proto protoreflect.FileDescriptor
 
 const file_dspy_grpc_v1_inference_proto_rawDesc = "" +
 	"\n" +
-	"\x1cdspy_grpc/v1/inference.proto\x12\fdspy_grpc.v1\x1a\x19dspy_grpc/v1/module.proto\x1a\x1ddspy_grpc/v1/prediction.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x8d\x02\n" +
+	"\x1cdspy_grpc/v1/inference.proto\x12\fdspy_grpc.v1\x1a\x19dspy_grpc/v1/corpus.proto\x1a\x19dspy_grpc/v1/module.proto\x1a\x1ddspy_grpc/v1/prediction.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x8d\x02\n" +
 	"\x14StreamPredictRequest\x12\x1a\n" +
 	"\aprogram\x18\x01 \x01(\tH\x00R\aprogram\x122\n" +
 	"\x06module\x18\x02 \x01(\v2\x18.dspy_grpc.v1.ModuleSpecH\x00R\x06module\x12/\n" +
@@ -1915,7 +2014,7 @@ const file_dspy_grpc_v1_inference_proto_rawDesc = "" +
 	"\rinclude_trace\x18\x05 \x01(\bR\fincludeTrace\x12\x1f\n" +
 	"\vinputs_json\x18\x06 \x01(\tR\n" +
 	"inputsJsonB\b\n" +
-	"\x06target\"\xe9\x03\n" +
+	"\x06target\"\xa7\x04\n" +
 	"\fPredictEvent\x12;\n" +
 	"\vfield_delta\x18\x01 \x01(\v2\x18.dspy_grpc.v1.FieldDeltaH\x00R\n" +
 	"fieldDelta\x12B\n" +
@@ -1926,8 +2025,15 @@ const file_dspy_grpc_v1_inference_proto_rawDesc = "" +
 	"\ttool_call\x18\x06 \x01(\v2\x16.dspy_grpc.v1.ToolCallH\x00R\btoolCall\x12:\n" +
 	"\n" +
 	"prediction\x18\a \x01(\v2\x18.dspy_grpc.v1.PredictionH\x00R\n" +
-	"predictionB\a\n" +
-	"\x05event\"h\n" +
+	"prediction\x12<\n" +
+	"\tretrieval\x18\b \x01(\v2\x1c.dspy_grpc.v1.RetrievalEventH\x00R\tretrievalB\a\n" +
+	"\x05event\"\x97\x01\n" +
+	"\x0eRetrievalEvent\x12\x16\n" +
+	"\x06module\x18\x01 \x01(\tR\x06module\x12\x14\n" +
+	"\x05query\x18\x02 \x01(\tR\x05query\x12\f\n" +
+	"\x01k\x18\x03 \x01(\x05R\x01k\x12\x16\n" +
+	"\x06source\x18\x04 \x01(\tR\x06source\x121\n" +
+	"\bpassages\x18\x05 \x03(\v2\x15.dspy_grpc.v1.PassageR\bpassages\"h\n" +
 	"\n" +
 	"FieldDelta\x12\x1c\n" +
 	"\tpredictor\x18\x01 \x01(\tR\tpredictor\x12\x14\n" +
@@ -2064,93 +2170,97 @@ func file_dspy_grpc_v1_inference_proto_rawDescGZIP() []byte {
 	return file_dspy_grpc_v1_inference_proto_rawDescData
 }
 
-var file_dspy_grpc_v1_inference_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_dspy_grpc_v1_inference_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_dspy_grpc_v1_inference_proto_goTypes = []any{
 	(*StreamPredictRequest)(nil),    // 0: dspy_grpc.v1.StreamPredictRequest
 	(*PredictEvent)(nil),            // 1: dspy_grpc.v1.PredictEvent
-	(*FieldDelta)(nil),              // 2: dspy_grpc.v1.FieldDelta
-	(*ModuleEvent)(nil),             // 3: dspy_grpc.v1.ModuleEvent
-	(*ToolCallEvent)(nil),           // 4: dspy_grpc.v1.ToolCallEvent
-	(*ToolCall)(nil),                // 5: dspy_grpc.v1.ToolCall
-	(*RunRequest)(nil),              // 6: dspy_grpc.v1.RunRequest
-	(*RunStart)(nil),                // 7: dspy_grpc.v1.RunStart
-	(*ToolResult)(nil),              // 8: dspy_grpc.v1.ToolResult
-	(*BatchPredictRequest)(nil),     // 9: dspy_grpc.v1.BatchPredictRequest
-	(*BatchPredictResponse)(nil),    // 10: dspy_grpc.v1.BatchPredictResponse
-	(*ItemError)(nil),               // 11: dspy_grpc.v1.ItemError
-	(*ItemFieldViolation)(nil),      // 12: dspy_grpc.v1.ItemFieldViolation
-	(*PredictRequest)(nil),          // 13: dspy_grpc.v1.PredictRequest
-	(*PredictResponse)(nil),         // 14: dspy_grpc.v1.PredictResponse
-	(*ChatMessage)(nil),             // 15: dspy_grpc.v1.ChatMessage
-	(*RenderPromptRequest)(nil),     // 16: dspy_grpc.v1.RenderPromptRequest
-	(*RenderPromptResponse)(nil),    // 17: dspy_grpc.v1.RenderPromptResponse
-	(*ParseCompletionRequest)(nil),  // 18: dspy_grpc.v1.ParseCompletionRequest
-	(*ParseCompletionResponse)(nil), // 19: dspy_grpc.v1.ParseCompletionResponse
-	nil,                             // 20: dspy_grpc.v1.ItemError.MetadataEntry
-	(*ModuleSpec)(nil),              // 21: dspy_grpc.v1.ModuleSpec
-	(*structpb.Struct)(nil),         // 22: google.protobuf.Struct
-	(*LMSpec)(nil),                  // 23: dspy_grpc.v1.LMSpec
-	(*Prediction)(nil),              // 24: dspy_grpc.v1.Prediction
-	(*structpb.Value)(nil),          // 25: google.protobuf.Value
-	(*durationpb.Duration)(nil),     // 26: google.protobuf.Duration
-	(AdapterKind)(0),                // 27: dspy_grpc.v1.AdapterKind
+	(*RetrievalEvent)(nil),          // 2: dspy_grpc.v1.RetrievalEvent
+	(*FieldDelta)(nil),              // 3: dspy_grpc.v1.FieldDelta
+	(*ModuleEvent)(nil),             // 4: dspy_grpc.v1.ModuleEvent
+	(*ToolCallEvent)(nil),           // 5: dspy_grpc.v1.ToolCallEvent
+	(*ToolCall)(nil),                // 6: dspy_grpc.v1.ToolCall
+	(*RunRequest)(nil),              // 7: dspy_grpc.v1.RunRequest
+	(*RunStart)(nil),                // 8: dspy_grpc.v1.RunStart
+	(*ToolResult)(nil),              // 9: dspy_grpc.v1.ToolResult
+	(*BatchPredictRequest)(nil),     // 10: dspy_grpc.v1.BatchPredictRequest
+	(*BatchPredictResponse)(nil),    // 11: dspy_grpc.v1.BatchPredictResponse
+	(*ItemError)(nil),               // 12: dspy_grpc.v1.ItemError
+	(*ItemFieldViolation)(nil),      // 13: dspy_grpc.v1.ItemFieldViolation
+	(*PredictRequest)(nil),          // 14: dspy_grpc.v1.PredictRequest
+	(*PredictResponse)(nil),         // 15: dspy_grpc.v1.PredictResponse
+	(*ChatMessage)(nil),             // 16: dspy_grpc.v1.ChatMessage
+	(*RenderPromptRequest)(nil),     // 17: dspy_grpc.v1.RenderPromptRequest
+	(*RenderPromptResponse)(nil),    // 18: dspy_grpc.v1.RenderPromptResponse
+	(*ParseCompletionRequest)(nil),  // 19: dspy_grpc.v1.ParseCompletionRequest
+	(*ParseCompletionResponse)(nil), // 20: dspy_grpc.v1.ParseCompletionResponse
+	nil,                             // 21: dspy_grpc.v1.ItemError.MetadataEntry
+	(*ModuleSpec)(nil),              // 22: dspy_grpc.v1.ModuleSpec
+	(*structpb.Struct)(nil),         // 23: google.protobuf.Struct
+	(*LMSpec)(nil),                  // 24: dspy_grpc.v1.LMSpec
+	(*Prediction)(nil),              // 25: dspy_grpc.v1.Prediction
+	(*Passage)(nil),                 // 26: dspy_grpc.v1.Passage
+	(*structpb.Value)(nil),          // 27: google.protobuf.Value
+	(*durationpb.Duration)(nil),     // 28: google.protobuf.Duration
+	(AdapterKind)(0),                // 29: dspy_grpc.v1.AdapterKind
 }
 var file_dspy_grpc_v1_inference_proto_depIdxs = []int32{
-	21, // 0: dspy_grpc.v1.StreamPredictRequest.module:type_name -> dspy_grpc.v1.ModuleSpec
-	22, // 1: dspy_grpc.v1.StreamPredictRequest.inputs:type_name -> google.protobuf.Struct
-	23, // 2: dspy_grpc.v1.StreamPredictRequest.lm:type_name -> dspy_grpc.v1.LMSpec
-	2,  // 3: dspy_grpc.v1.PredictEvent.field_delta:type_name -> dspy_grpc.v1.FieldDelta
-	3,  // 4: dspy_grpc.v1.PredictEvent.module_started:type_name -> dspy_grpc.v1.ModuleEvent
-	3,  // 5: dspy_grpc.v1.PredictEvent.module_finished:type_name -> dspy_grpc.v1.ModuleEvent
-	4,  // 6: dspy_grpc.v1.PredictEvent.tool_call_started:type_name -> dspy_grpc.v1.ToolCallEvent
-	4,  // 7: dspy_grpc.v1.PredictEvent.tool_call_finished:type_name -> dspy_grpc.v1.ToolCallEvent
-	5,  // 8: dspy_grpc.v1.PredictEvent.tool_call:type_name -> dspy_grpc.v1.ToolCall
-	24, // 9: dspy_grpc.v1.PredictEvent.prediction:type_name -> dspy_grpc.v1.Prediction
-	22, // 10: dspy_grpc.v1.ToolCallEvent.args:type_name -> google.protobuf.Struct
-	25, // 11: dspy_grpc.v1.ToolCallEvent.observation:type_name -> google.protobuf.Value
-	22, // 12: dspy_grpc.v1.ToolCall.args:type_name -> google.protobuf.Struct
-	7,  // 13: dspy_grpc.v1.RunRequest.start:type_name -> dspy_grpc.v1.RunStart
-	8,  // 14: dspy_grpc.v1.RunRequest.tool_result:type_name -> dspy_grpc.v1.ToolResult
-	13, // 15: dspy_grpc.v1.RunStart.request:type_name -> dspy_grpc.v1.PredictRequest
-	26, // 16: dspy_grpc.v1.RunStart.tool_timeout:type_name -> google.protobuf.Duration
-	25, // 17: dspy_grpc.v1.ToolResult.output:type_name -> google.protobuf.Value
-	21, // 18: dspy_grpc.v1.BatchPredictRequest.module:type_name -> dspy_grpc.v1.ModuleSpec
-	22, // 19: dspy_grpc.v1.BatchPredictRequest.inputs:type_name -> google.protobuf.Struct
-	23, // 20: dspy_grpc.v1.BatchPredictRequest.lm:type_name -> dspy_grpc.v1.LMSpec
-	24, // 21: dspy_grpc.v1.BatchPredictResponse.prediction:type_name -> dspy_grpc.v1.Prediction
-	11, // 22: dspy_grpc.v1.BatchPredictResponse.error:type_name -> dspy_grpc.v1.ItemError
-	20, // 23: dspy_grpc.v1.ItemError.metadata:type_name -> dspy_grpc.v1.ItemError.MetadataEntry
-	12, // 24: dspy_grpc.v1.ItemError.field_violations:type_name -> dspy_grpc.v1.ItemFieldViolation
-	21, // 25: dspy_grpc.v1.PredictRequest.module:type_name -> dspy_grpc.v1.ModuleSpec
-	22, // 26: dspy_grpc.v1.PredictRequest.inputs:type_name -> google.protobuf.Struct
-	23, // 27: dspy_grpc.v1.PredictRequest.lm:type_name -> dspy_grpc.v1.LMSpec
-	24, // 28: dspy_grpc.v1.PredictResponse.prediction:type_name -> dspy_grpc.v1.Prediction
-	22, // 29: dspy_grpc.v1.ChatMessage.content_parts:type_name -> google.protobuf.Struct
-	21, // 30: dspy_grpc.v1.RenderPromptRequest.module:type_name -> dspy_grpc.v1.ModuleSpec
-	22, // 31: dspy_grpc.v1.RenderPromptRequest.inputs:type_name -> google.protobuf.Struct
-	27, // 32: dspy_grpc.v1.RenderPromptRequest.adapter:type_name -> dspy_grpc.v1.AdapterKind
-	15, // 33: dspy_grpc.v1.RenderPromptResponse.messages:type_name -> dspy_grpc.v1.ChatMessage
-	22, // 34: dspy_grpc.v1.RenderPromptResponse.request_options:type_name -> google.protobuf.Struct
-	21, // 35: dspy_grpc.v1.ParseCompletionRequest.module:type_name -> dspy_grpc.v1.ModuleSpec
-	27, // 36: dspy_grpc.v1.ParseCompletionRequest.adapter:type_name -> dspy_grpc.v1.AdapterKind
-	22, // 37: dspy_grpc.v1.ParseCompletionResponse.outputs:type_name -> google.protobuf.Struct
-	13, // 38: dspy_grpc.v1.InferenceService.Predict:input_type -> dspy_grpc.v1.PredictRequest
-	16, // 39: dspy_grpc.v1.InferenceService.RenderPrompt:input_type -> dspy_grpc.v1.RenderPromptRequest
-	18, // 40: dspy_grpc.v1.InferenceService.ParseCompletion:input_type -> dspy_grpc.v1.ParseCompletionRequest
-	0,  // 41: dspy_grpc.v1.InferenceService.StreamPredict:input_type -> dspy_grpc.v1.StreamPredictRequest
-	9,  // 42: dspy_grpc.v1.InferenceService.BatchPredict:input_type -> dspy_grpc.v1.BatchPredictRequest
-	6,  // 43: dspy_grpc.v1.InferenceService.Run:input_type -> dspy_grpc.v1.RunRequest
-	14, // 44: dspy_grpc.v1.InferenceService.Predict:output_type -> dspy_grpc.v1.PredictResponse
-	17, // 45: dspy_grpc.v1.InferenceService.RenderPrompt:output_type -> dspy_grpc.v1.RenderPromptResponse
-	19, // 46: dspy_grpc.v1.InferenceService.ParseCompletion:output_type -> dspy_grpc.v1.ParseCompletionResponse
-	1,  // 47: dspy_grpc.v1.InferenceService.StreamPredict:output_type -> dspy_grpc.v1.PredictEvent
-	10, // 48: dspy_grpc.v1.InferenceService.BatchPredict:output_type -> dspy_grpc.v1.BatchPredictResponse
-	1,  // 49: dspy_grpc.v1.InferenceService.Run:output_type -> dspy_grpc.v1.PredictEvent
-	44, // [44:50] is the sub-list for method output_type
-	38, // [38:44] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	22, // 0: dspy_grpc.v1.StreamPredictRequest.module:type_name -> dspy_grpc.v1.ModuleSpec
+	23, // 1: dspy_grpc.v1.StreamPredictRequest.inputs:type_name -> google.protobuf.Struct
+	24, // 2: dspy_grpc.v1.StreamPredictRequest.lm:type_name -> dspy_grpc.v1.LMSpec
+	3,  // 3: dspy_grpc.v1.PredictEvent.field_delta:type_name -> dspy_grpc.v1.FieldDelta
+	4,  // 4: dspy_grpc.v1.PredictEvent.module_started:type_name -> dspy_grpc.v1.ModuleEvent
+	4,  // 5: dspy_grpc.v1.PredictEvent.module_finished:type_name -> dspy_grpc.v1.ModuleEvent
+	5,  // 6: dspy_grpc.v1.PredictEvent.tool_call_started:type_name -> dspy_grpc.v1.ToolCallEvent
+	5,  // 7: dspy_grpc.v1.PredictEvent.tool_call_finished:type_name -> dspy_grpc.v1.ToolCallEvent
+	6,  // 8: dspy_grpc.v1.PredictEvent.tool_call:type_name -> dspy_grpc.v1.ToolCall
+	25, // 9: dspy_grpc.v1.PredictEvent.prediction:type_name -> dspy_grpc.v1.Prediction
+	2,  // 10: dspy_grpc.v1.PredictEvent.retrieval:type_name -> dspy_grpc.v1.RetrievalEvent
+	26, // 11: dspy_grpc.v1.RetrievalEvent.passages:type_name -> dspy_grpc.v1.Passage
+	23, // 12: dspy_grpc.v1.ToolCallEvent.args:type_name -> google.protobuf.Struct
+	27, // 13: dspy_grpc.v1.ToolCallEvent.observation:type_name -> google.protobuf.Value
+	23, // 14: dspy_grpc.v1.ToolCall.args:type_name -> google.protobuf.Struct
+	8,  // 15: dspy_grpc.v1.RunRequest.start:type_name -> dspy_grpc.v1.RunStart
+	9,  // 16: dspy_grpc.v1.RunRequest.tool_result:type_name -> dspy_grpc.v1.ToolResult
+	14, // 17: dspy_grpc.v1.RunStart.request:type_name -> dspy_grpc.v1.PredictRequest
+	28, // 18: dspy_grpc.v1.RunStart.tool_timeout:type_name -> google.protobuf.Duration
+	27, // 19: dspy_grpc.v1.ToolResult.output:type_name -> google.protobuf.Value
+	22, // 20: dspy_grpc.v1.BatchPredictRequest.module:type_name -> dspy_grpc.v1.ModuleSpec
+	23, // 21: dspy_grpc.v1.BatchPredictRequest.inputs:type_name -> google.protobuf.Struct
+	24, // 22: dspy_grpc.v1.BatchPredictRequest.lm:type_name -> dspy_grpc.v1.LMSpec
+	25, // 23: dspy_grpc.v1.BatchPredictResponse.prediction:type_name -> dspy_grpc.v1.Prediction
+	12, // 24: dspy_grpc.v1.BatchPredictResponse.error:type_name -> dspy_grpc.v1.ItemError
+	21, // 25: dspy_grpc.v1.ItemError.metadata:type_name -> dspy_grpc.v1.ItemError.MetadataEntry
+	13, // 26: dspy_grpc.v1.ItemError.field_violations:type_name -> dspy_grpc.v1.ItemFieldViolation
+	22, // 27: dspy_grpc.v1.PredictRequest.module:type_name -> dspy_grpc.v1.ModuleSpec
+	23, // 28: dspy_grpc.v1.PredictRequest.inputs:type_name -> google.protobuf.Struct
+	24, // 29: dspy_grpc.v1.PredictRequest.lm:type_name -> dspy_grpc.v1.LMSpec
+	25, // 30: dspy_grpc.v1.PredictResponse.prediction:type_name -> dspy_grpc.v1.Prediction
+	23, // 31: dspy_grpc.v1.ChatMessage.content_parts:type_name -> google.protobuf.Struct
+	22, // 32: dspy_grpc.v1.RenderPromptRequest.module:type_name -> dspy_grpc.v1.ModuleSpec
+	23, // 33: dspy_grpc.v1.RenderPromptRequest.inputs:type_name -> google.protobuf.Struct
+	29, // 34: dspy_grpc.v1.RenderPromptRequest.adapter:type_name -> dspy_grpc.v1.AdapterKind
+	16, // 35: dspy_grpc.v1.RenderPromptResponse.messages:type_name -> dspy_grpc.v1.ChatMessage
+	23, // 36: dspy_grpc.v1.RenderPromptResponse.request_options:type_name -> google.protobuf.Struct
+	22, // 37: dspy_grpc.v1.ParseCompletionRequest.module:type_name -> dspy_grpc.v1.ModuleSpec
+	29, // 38: dspy_grpc.v1.ParseCompletionRequest.adapter:type_name -> dspy_grpc.v1.AdapterKind
+	23, // 39: dspy_grpc.v1.ParseCompletionResponse.outputs:type_name -> google.protobuf.Struct
+	14, // 40: dspy_grpc.v1.InferenceService.Predict:input_type -> dspy_grpc.v1.PredictRequest
+	17, // 41: dspy_grpc.v1.InferenceService.RenderPrompt:input_type -> dspy_grpc.v1.RenderPromptRequest
+	19, // 42: dspy_grpc.v1.InferenceService.ParseCompletion:input_type -> dspy_grpc.v1.ParseCompletionRequest
+	0,  // 43: dspy_grpc.v1.InferenceService.StreamPredict:input_type -> dspy_grpc.v1.StreamPredictRequest
+	10, // 44: dspy_grpc.v1.InferenceService.BatchPredict:input_type -> dspy_grpc.v1.BatchPredictRequest
+	7,  // 45: dspy_grpc.v1.InferenceService.Run:input_type -> dspy_grpc.v1.RunRequest
+	15, // 46: dspy_grpc.v1.InferenceService.Predict:output_type -> dspy_grpc.v1.PredictResponse
+	18, // 47: dspy_grpc.v1.InferenceService.RenderPrompt:output_type -> dspy_grpc.v1.RenderPromptResponse
+	20, // 48: dspy_grpc.v1.InferenceService.ParseCompletion:output_type -> dspy_grpc.v1.ParseCompletionResponse
+	1,  // 49: dspy_grpc.v1.InferenceService.StreamPredict:output_type -> dspy_grpc.v1.PredictEvent
+	11, // 50: dspy_grpc.v1.InferenceService.BatchPredict:output_type -> dspy_grpc.v1.BatchPredictResponse
+	1,  // 51: dspy_grpc.v1.InferenceService.Run:output_type -> dspy_grpc.v1.PredictEvent
+	46, // [46:52] is the sub-list for method output_type
+	40, // [40:46] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_dspy_grpc_v1_inference_proto_init() }
@@ -2158,6 +2268,7 @@ func file_dspy_grpc_v1_inference_proto_init() {
 	if File_dspy_grpc_v1_inference_proto != nil {
 		return
 	}
+	file_dspy_grpc_v1_corpus_proto_init()
 	file_dspy_grpc_v1_module_proto_init()
 	file_dspy_grpc_v1_prediction_proto_init()
 	file_dspy_grpc_v1_inference_proto_msgTypes[0].OneofWrappers = []any{
@@ -2172,33 +2283,34 @@ func file_dspy_grpc_v1_inference_proto_init() {
 		(*PredictEvent_ToolCallFinished)(nil),
 		(*PredictEvent_ToolCall)(nil),
 		(*PredictEvent_Prediction)(nil),
+		(*PredictEvent_Retrieval)(nil),
 	}
-	file_dspy_grpc_v1_inference_proto_msgTypes[6].OneofWrappers = []any{
+	file_dspy_grpc_v1_inference_proto_msgTypes[7].OneofWrappers = []any{
 		(*RunRequest_Start)(nil),
 		(*RunRequest_ToolResult)(nil),
 	}
-	file_dspy_grpc_v1_inference_proto_msgTypes[8].OneofWrappers = []any{
+	file_dspy_grpc_v1_inference_proto_msgTypes[9].OneofWrappers = []any{
 		(*ToolResult_Output)(nil),
 		(*ToolResult_Error)(nil),
 		(*ToolResult_OutputJson)(nil),
 	}
-	file_dspy_grpc_v1_inference_proto_msgTypes[9].OneofWrappers = []any{
+	file_dspy_grpc_v1_inference_proto_msgTypes[10].OneofWrappers = []any{
 		(*BatchPredictRequest_Program)(nil),
 		(*BatchPredictRequest_Module)(nil),
 	}
-	file_dspy_grpc_v1_inference_proto_msgTypes[10].OneofWrappers = []any{
+	file_dspy_grpc_v1_inference_proto_msgTypes[11].OneofWrappers = []any{
 		(*BatchPredictResponse_Prediction)(nil),
 		(*BatchPredictResponse_Error)(nil),
 	}
-	file_dspy_grpc_v1_inference_proto_msgTypes[13].OneofWrappers = []any{
+	file_dspy_grpc_v1_inference_proto_msgTypes[14].OneofWrappers = []any{
 		(*PredictRequest_Program)(nil),
 		(*PredictRequest_Module)(nil),
 	}
-	file_dspy_grpc_v1_inference_proto_msgTypes[16].OneofWrappers = []any{
+	file_dspy_grpc_v1_inference_proto_msgTypes[17].OneofWrappers = []any{
 		(*RenderPromptRequest_Program)(nil),
 		(*RenderPromptRequest_Module)(nil),
 	}
-	file_dspy_grpc_v1_inference_proto_msgTypes[18].OneofWrappers = []any{
+	file_dspy_grpc_v1_inference_proto_msgTypes[19].OneofWrappers = []any{
 		(*ParseCompletionRequest_Program)(nil),
 		(*ParseCompletionRequest_Module)(nil),
 	}
@@ -2208,7 +2320,7 @@ func file_dspy_grpc_v1_inference_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dspy_grpc_v1_inference_proto_rawDesc), len(file_dspy_grpc_v1_inference_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -139,6 +139,140 @@ func (EnsembleReduce) EnumDescriptor() ([]byte, []int) {
 	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{1}
 }
 
+// How a loop variable takes each iteration's value.
+type LoopAccumulate int32
+
+const (
+	// Not set: LOOP_ACCUMULATE_APPEND.
+	LoopAccumulate_LOOP_ACCUMULATE_UNSPECIFIED LoopAccumulate = 0
+	// `items.extend(value)` for a list value, `items.append(value)` otherwise.
+	LoopAccumulate_LOOP_ACCUMULATE_APPEND LoopAccumulate = 1
+	// As APPEND, skipping items equal (as JSON) to one already held: first occurrences, in order.
+	LoopAccumulate_LOOP_ACCUMULATE_APPEND_UNIQUE LoopAccumulate = 2
+	// `value` replaces the previous one.
+	LoopAccumulate_LOOP_ACCUMULATE_LAST LoopAccumulate = 3
+)
+
+// Enum value maps for LoopAccumulate.
+var (
+	LoopAccumulate_name = map[int32]string{
+		0: "LOOP_ACCUMULATE_UNSPECIFIED",
+		1: "LOOP_ACCUMULATE_APPEND",
+		2: "LOOP_ACCUMULATE_APPEND_UNIQUE",
+		3: "LOOP_ACCUMULATE_LAST",
+	}
+	LoopAccumulate_value = map[string]int32{
+		"LOOP_ACCUMULATE_UNSPECIFIED":   0,
+		"LOOP_ACCUMULATE_APPEND":        1,
+		"LOOP_ACCUMULATE_APPEND_UNIQUE": 2,
+		"LOOP_ACCUMULATE_LAST":          3,
+	}
+)
+
+func (x LoopAccumulate) Enum() *LoopAccumulate {
+	p := new(LoopAccumulate)
+	*p = x
+	return p
+}
+
+func (x LoopAccumulate) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LoopAccumulate) Descriptor() protoreflect.EnumDescriptor {
+	return file_dspy_grpc_v1_module_proto_enumTypes[2].Descriptor()
+}
+
+func (LoopAccumulate) Type() protoreflect.EnumType {
+	return &file_dspy_grpc_v1_module_proto_enumTypes[2]
+}
+
+func (x LoopAccumulate) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LoopAccumulate.Descriptor instead.
+func (LoopAccumulate) EnumDescriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{2}
+}
+
+// What a value step computes.
+type ValueOperation int32
+
+const (
+	// Not used.
+	ValueOperation_VALUE_OPERATION_UNSPECIFIED ValueOperation = 0
+	// `template.format(**inputs)`: each `{name}` placeholder is replaced by Python's `str()` of that
+	// input, as an f-string shows it (lists and objects in Python's repr form); `{{` and `}}` are
+	// literal braces. The inputs are the placeholders, in order of first appearance.
+	ValueOperation_VALUE_OPERATION_TEMPLATE ValueOperation = 1
+	// `separator.join(items)`: one input, a list; non-string items are shown with `str()`.
+	ValueOperation_VALUE_OPERATION_JOIN ValueOperation = 2
+	// The inputs concatenated, in `inputs` order, into one list (a list input adds its items, any
+	// other value adds itself).
+	ValueOperation_VALUE_OPERATION_CONCAT ValueOperation = 3
+	// One input, a list of lists: its items' items, in order (one level; non-list items kept).
+	ValueOperation_VALUE_OPERATION_FLATTEN ValueOperation = 4
+	// One input, a list: its items without repeats (equal as JSON), first occurrences in order, as
+	// `dspy.dsp.utils.deduplicate` does. (`list(set(items))` in DSPy code has no fixed order.)
+	ValueOperation_VALUE_OPERATION_DEDUPE ValueOperation = 5
+	// No inputs: the value of `constant_json`.
+	ValueOperation_VALUE_OPERATION_CONSTANT ValueOperation = 6
+	// An object {input name: value} in `inputs` order (assembling a prediction's fields).
+	ValueOperation_VALUE_OPERATION_OBJECT ValueOperation = 7
+)
+
+// Enum value maps for ValueOperation.
+var (
+	ValueOperation_name = map[int32]string{
+		0: "VALUE_OPERATION_UNSPECIFIED",
+		1: "VALUE_OPERATION_TEMPLATE",
+		2: "VALUE_OPERATION_JOIN",
+		3: "VALUE_OPERATION_CONCAT",
+		4: "VALUE_OPERATION_FLATTEN",
+		5: "VALUE_OPERATION_DEDUPE",
+		6: "VALUE_OPERATION_CONSTANT",
+		7: "VALUE_OPERATION_OBJECT",
+	}
+	ValueOperation_value = map[string]int32{
+		"VALUE_OPERATION_UNSPECIFIED": 0,
+		"VALUE_OPERATION_TEMPLATE":    1,
+		"VALUE_OPERATION_JOIN":        2,
+		"VALUE_OPERATION_CONCAT":      3,
+		"VALUE_OPERATION_FLATTEN":     4,
+		"VALUE_OPERATION_DEDUPE":      5,
+		"VALUE_OPERATION_CONSTANT":    6,
+		"VALUE_OPERATION_OBJECT":      7,
+	}
+)
+
+func (x ValueOperation) Enum() *ValueOperation {
+	p := new(ValueOperation)
+	*p = x
+	return p
+}
+
+func (x ValueOperation) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ValueOperation) Descriptor() protoreflect.EnumDescriptor {
+	return file_dspy_grpc_v1_module_proto_enumTypes[3].Descriptor()
+}
+
+func (ValueOperation) Type() protoreflect.EnumType {
+	return &file_dspy_grpc_v1_module_proto_enumTypes[3]
+}
+
+func (x ValueOperation) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ValueOperation.Descriptor instead.
+func (ValueOperation) EnumDescriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{3}
+}
+
 // One DSPy predictor: a signature with its demos, instructions (inside the signature), adapter
 // and LM.
 type PredictorSpec struct {
@@ -1584,6 +1718,9 @@ type ModuleSpec struct {
 	//	*ModuleSpec_Graph
 	//	*ModuleSpec_Ensemble
 	//	*ModuleSpec_KnnFewShot
+	//	*ModuleSpec_Retrieve
+	//	*ModuleSpec_Loop
+	//	*ModuleSpec_Value
 	Module        isModuleSpec_Module `protobuf_oneof:"module"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1725,6 +1862,33 @@ func (x *ModuleSpec) GetKnnFewShot() *KNNFewShotModule {
 	return nil
 }
 
+func (x *ModuleSpec) GetRetrieve() *RetrieveModule {
+	if x != nil {
+		if x, ok := x.Module.(*ModuleSpec_Retrieve); ok {
+			return x.Retrieve
+		}
+	}
+	return nil
+}
+
+func (x *ModuleSpec) GetLoop() *LoopModule {
+	if x != nil {
+		if x, ok := x.Module.(*ModuleSpec_Loop); ok {
+			return x.Loop
+		}
+	}
+	return nil
+}
+
+func (x *ModuleSpec) GetValue() *ValueModule {
+	if x != nil {
+		if x, ok := x.Module.(*ModuleSpec_Value); ok {
+			return x.Value
+		}
+	}
+	return nil
+}
+
 type isModuleSpec_Module interface {
 	isModuleSpec_Module()
 }
@@ -1784,6 +1948,21 @@ type ModuleSpec_KnnFewShot struct {
 	KnnFewShot *KNNFewShotModule `protobuf:"bytes,11,opt,name=knn_few_shot,json=knnFewShot,proto3,oneof"`
 }
 
+type ModuleSpec_Retrieve struct {
+	// A retriever (dspy.Retrieve, a BM25 search, dspy.ColBERTv2): query -> passages.
+	Retrieve *RetrieveModule `protobuf:"bytes,12,opt,name=retrieve,proto3,oneof"`
+}
+
+type ModuleSpec_Loop struct {
+	// A `for` loop of forward() over a sub-graph, accumulating values across iterations.
+	Loop *LoopModule `protobuf:"bytes,13,opt,name=loop,proto3,oneof"`
+}
+
+type ModuleSpec_Value struct {
+	// A value forward() computes without an LM (f-strings, joins, constants, ...).
+	Value *ValueModule `protobuf:"bytes,14,opt,name=value,proto3,oneof"`
+}
+
 func (*ModuleSpec_Predict) isModuleSpec_Module() {}
 
 func (*ModuleSpec_ChainOfThought) isModuleSpec_Module() {}
@@ -1806,11 +1985,390 @@ func (*ModuleSpec_Ensemble) isModuleSpec_Module() {}
 
 func (*ModuleSpec_KnnFewShot) isModuleSpec_Module() {}
 
+func (*ModuleSpec_Retrieve) isModuleSpec_Module() {}
+
+func (*ModuleSpec_Loop) isModuleSpec_Module() {}
+
+func (*ModuleSpec_Value) isModuleSpec_Module() {}
+
+// A retriever, like `dspy.Retrieve(k)` or the tutorials' `search(query, k)`. Input: `query` (str).
+// Outputs: `passages` (list[str], the texts best first, as dspy.Retrieve returns them),
+// `scored_passages` (an object mapping each text to its score, best first: what DSPy's multi-hop
+// tutorial's `search()` returns and feeds to its predictor as `context`) and `hits` (a list of
+// objects {"id", "text", "score", "metadata"}). Each retrieval is a trace step (predictor = the
+// module's name, adapter "retrieve") and, when streaming, a RetrievalEvent.
+type RetrieveModule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Where the passages come from.
+	//
+	// Types that are valid to be assigned to Source:
+	//
+	//	*RetrieveModule_Corpus
+	//	*RetrieveModule_Colbertv2Url
+	//	*RetrieveModule_CallerTool
+	Source isRetrieveModule_Source `protobuf_oneof:"source"`
+	// Passages per query, 1 to 1000; 0 means 3, dspy.Retrieve's default.
+	K int32 `protobuf:"varint,4,opt,name=k,proto3" json:"k,omitempty"`
+	// With `corpus`: how to search it (unset: BM25). DENSE and HYBRID need a corpus with an
+	// `embedding_model`; the query's embedding is counted in the call's usage.
+	Mode          RetrievalMode `protobuf:"varint,5,opt,name=mode,proto3,enum=dspy_grpc.v1.RetrievalMode" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetrieveModule) Reset() {
+	*x = RetrieveModule{}
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetrieveModule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetrieveModule) ProtoMessage() {}
+
+func (x *RetrieveModule) ProtoReflect() protoreflect.Message {
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetrieveModule.ProtoReflect.Descriptor instead.
+func (*RetrieveModule) Descriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RetrieveModule) GetSource() isRetrieveModule_Source {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *RetrieveModule) GetCorpus() string {
+	if x != nil {
+		if x, ok := x.Source.(*RetrieveModule_Corpus); ok {
+			return x.Corpus
+		}
+	}
+	return ""
+}
+
+func (x *RetrieveModule) GetColbertv2Url() string {
+	if x != nil {
+		if x, ok := x.Source.(*RetrieveModule_Colbertv2Url); ok {
+			return x.Colbertv2Url
+		}
+	}
+	return ""
+}
+
+func (x *RetrieveModule) GetCallerTool() string {
+	if x != nil {
+		if x, ok := x.Source.(*RetrieveModule_CallerTool); ok {
+			return x.CallerTool
+		}
+	}
+	return ""
+}
+
+func (x *RetrieveModule) GetK() int32 {
+	if x != nil {
+		return x.K
+	}
+	return 0
+}
+
+func (x *RetrieveModule) GetMode() RetrievalMode {
+	if x != nil {
+		return x.Mode
+	}
+	return RetrievalMode_RETRIEVAL_MODE_UNSPECIFIED
+}
+
+type isRetrieveModule_Source interface {
+	isRetrieveModule_Source()
+}
+
+type RetrieveModule_Corpus struct {
+	// A stored corpus, "corpora/{corpus}", searched with BM25 (see CorpusService). Must exist when
+	// the program is created.
+	Corpus string `protobuf:"bytes,1,opt,name=corpus,proto3,oneof"`
+}
+
+type RetrieveModule_Colbertv2Url struct {
+	// A ColBERTv2 server in DSPy's HTTP shape (`dspy.ColBERTv2(url)`): GET `<url>?query=...&k=...`
+	// answering `{"topk": [{"text", "pid", "score", ...}]}`. The URL must be one of the server's
+	// `[retrieval] colbertv2_urls` (see README): programs cannot reach arbitrary hosts.
+	Colbertv2Url string `protobuf:"bytes,2,opt,name=colbertv2_url,json=colbertv2Url,proto3,oneof"`
+}
+
+type RetrieveModule_CallerTool struct {
+	// A tool the caller runs through InferenceService.Run: it is called with arguments
+	// `{"query": <str>, "k": <int>}` and answers with a list of passages, each a string or an object
+	// {"text", "id"?, "score"?, "metadata"?} (the caller's own vector store stays where it is).
+	CallerTool string `protobuf:"bytes,3,opt,name=caller_tool,json=callerTool,proto3,oneof"`
+}
+
+func (*RetrieveModule_Corpus) isRetrieveModule_Source() {}
+
+func (*RetrieveModule_Colbertv2Url) isRetrieveModule_Source() {}
+
+func (*RetrieveModule_CallerTool) isRetrieveModule_Source() {}
+
+// A variable a loop carries across iterations (`notes = []` before the loop, `notes.extend(...)`
+// inside it).
+type LoopVariable struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The name: the body reads it as "inputs.<name>" (its value before the iteration) and the loop
+	// outputs it (its value after the last iteration). An identifier.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Its value before the first iteration, as JSON text (at most 100,000 characters). Empty: `[]` for
+	// APPEND and APPEND_UNIQUE, `null` for LAST.
+	InitialJson string `protobuf:"bytes,2,opt,name=initial_json,json=initialJson,proto3" json:"initial_json,omitempty"`
+	// The body output (a key of `body.outputs`) folded into the variable after each iteration.
+	Update string `protobuf:"bytes,3,opt,name=update,proto3" json:"update,omitempty"`
+	// How the update is folded in.
+	Accumulate    LoopAccumulate `protobuf:"varint,4,opt,name=accumulate,proto3,enum=dspy_grpc.v1.LoopAccumulate" json:"accumulate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoopVariable) Reset() {
+	*x = LoopVariable{}
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoopVariable) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoopVariable) ProtoMessage() {}
+
+func (x *LoopVariable) ProtoReflect() protoreflect.Message {
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoopVariable.ProtoReflect.Descriptor instead.
+func (*LoopVariable) Descriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *LoopVariable) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LoopVariable) GetInitialJson() string {
+	if x != nil {
+		return x.InitialJson
+	}
+	return ""
+}
+
+func (x *LoopVariable) GetUpdate() string {
+	if x != nil {
+		return x.Update
+	}
+	return ""
+}
+
+func (x *LoopVariable) GetAccumulate() LoopAccumulate {
+	if x != nil {
+		return x.Accumulate
+	}
+	return LoopAccumulate_LOOP_ACCUMULATE_UNSPECIFIED
+}
+
+// `for _ in range(max_iters): ...` over a sub-graph. Each iteration runs `body` with the loop's
+// inputs and the variables' current values (as "inputs.<variable>"), then folds body outputs into
+// the variables. The loop's inputs are the body's program inputs other than the variables; its
+// outputs are the variables. The body's steps are named as attributes of the module holding the
+// loop (DSPy's `self.generate_query` inside a `for` in forward()): a body step "generate_query"
+// in a loop step of a program has the predictor "generate_query.predict", and every predictor is
+// listed once however many times the loop runs it. Body step names must not repeat the names of
+// the enclosing graph's steps.
+type LoopModule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sub-graph run each iteration.
+	Body *GraphModule `protobuf:"bytes,1,opt,name=body,proto3" json:"body,omitempty"`
+	// Iterations, 1 to 100.
+	MaxIters int32 `protobuf:"varint,2,opt,name=max_iters,json=maxIters,proto3" json:"max_iters,omitempty"`
+	// The variables carried across iterations; at least one.
+	Variables []*LoopVariable `protobuf:"bytes,3,rep,name=variables,proto3" json:"variables,omitempty"`
+	// Optional: a body output (a key of `body.outputs`); the loop stops after an iteration in which
+	// it is truthy (as Python's `if value: break`).
+	StopWhen      string `protobuf:"bytes,4,opt,name=stop_when,json=stopWhen,proto3" json:"stop_when,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoopModule) Reset() {
+	*x = LoopModule{}
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoopModule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoopModule) ProtoMessage() {}
+
+func (x *LoopModule) ProtoReflect() protoreflect.Message {
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoopModule.ProtoReflect.Descriptor instead.
+func (*LoopModule) Descriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *LoopModule) GetBody() *GraphModule {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *LoopModule) GetMaxIters() int32 {
+	if x != nil {
+		return x.MaxIters
+	}
+	return 0
+}
+
+func (x *LoopModule) GetVariables() []*LoopVariable {
+	if x != nil {
+		return x.Variables
+	}
+	return nil
+}
+
+func (x *LoopModule) GetStopWhen() string {
+	if x != nil {
+		return x.StopWhen
+	}
+	return ""
+}
+
+// A value computed without an LM, as a line of forward() would. Its one output is `value`.
+type ValueModule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The operation.
+	Operation ValueOperation `protobuf:"varint,1,opt,name=operation,proto3,enum=dspy_grpc.v1.ValueOperation" json:"operation,omitempty"`
+	// The input names, identifiers, in order (at most 64). For TEMPLATE leave empty: the placeholders
+	// are the inputs. JOIN, FLATTEN and DEDUPE take exactly one; CONSTANT none.
+	Inputs []string `protobuf:"bytes,2,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	// TEMPLATE: the template text (at most 100,000 characters).
+	Template string `protobuf:"bytes,3,opt,name=template,proto3" json:"template,omitempty"`
+	// JOIN: the separator.
+	Separator string `protobuf:"bytes,4,opt,name=separator,proto3" json:"separator,omitempty"`
+	// CONSTANT: the value as JSON text (at most 100,000 characters).
+	ConstantJson  string `protobuf:"bytes,5,opt,name=constant_json,json=constantJson,proto3" json:"constant_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValueModule) Reset() {
+	*x = ValueModule{}
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValueModule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValueModule) ProtoMessage() {}
+
+func (x *ValueModule) ProtoReflect() protoreflect.Message {
+	mi := &file_dspy_grpc_v1_module_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValueModule.ProtoReflect.Descriptor instead.
+func (*ValueModule) Descriptor() ([]byte, []int) {
+	return file_dspy_grpc_v1_module_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ValueModule) GetOperation() ValueOperation {
+	if x != nil {
+		return x.Operation
+	}
+	return ValueOperation_VALUE_OPERATION_UNSPECIFIED
+}
+
+func (x *ValueModule) GetInputs() []string {
+	if x != nil {
+		return x.Inputs
+	}
+	return nil
+}
+
+func (x *ValueModule) GetTemplate() string {
+	if x != nil {
+		return x.Template
+	}
+	return ""
+}
+
+func (x *ValueModule) GetSeparator() string {
+	if x != nil {
+		return x.Separator
+	}
+	return ""
+}
+
+func (x *ValueModule) GetConstantJson() string {
+	if x != nil {
+		return x.ConstantJson
+	}
+	return ""
+}
+
 var File_dspy_grpc_v1_module_proto protoreflect.FileDescriptor
 
 const file_dspy_grpc_v1_module_proto_rawDesc = "" +
 	"\n" +
-	"\x19dspy_grpc/v1/module.proto\x12\fdspy_grpc.v1\x1a\x1adspy_grpc/v1/lm_spec.proto\x1a\x19dspy_grpc/v1/metric.proto\x1a\x1cdspy_grpc/v1/signature.proto\x1a\x1fgoogle/api/field_behavior.proto\"\x8f\x02\n" +
+	"\x19dspy_grpc/v1/module.proto\x12\fdspy_grpc.v1\x1a\x1adspy_grpc/v1/lm_spec.proto\x1a\x19dspy_grpc/v1/metric.proto\x1a\x19dspy_grpc/v1/corpus.proto\x1a\x1cdspy_grpc/v1/signature.proto\x1a\x1fgoogle/api/field_behavior.proto\"\x8f\x02\n" +
 	"\rPredictorSpec\x12;\n" +
 	"\tsignature\x18\x01 \x01(\v2\x17.dspy_grpc.v1.SignatureB\x04\xe2A\x01\x02R\tsignature\x12+\n" +
 	"\x05demos\x18\x02 \x03(\v2\x15.dspy_grpc.v1.ExampleR\x05demos\x123\n" +
@@ -1923,7 +2481,7 @@ const file_dspy_grpc_v1_module_proto_rawDesc = "" +
 	"\v_max_rounds\"o\n" +
 	"\x12KNNTrainingExample\x125\n" +
 	"\aexample\x18\x01 \x01(\v2\x15.dspy_grpc.v1.ExampleB\x04\xe2A\x01\x02R\aexample\x12\"\n" +
-	"\tembedding\x18\x02 \x03(\x02B\x04\xe2A\x01\x02R\tembedding\"\xd0\x05\n" +
+	"\tembedding\x18\x02 \x03(\x02B\x04\xe2A\x01\x02R\tembedding\"\xef\x06\n" +
 	"\n" +
 	"ModuleSpec\x127\n" +
 	"\apredict\x18\x01 \x01(\v2\x1b.dspy_grpc.v1.PredictModuleH\x00R\apredict\x12N\n" +
@@ -1938,8 +2496,38 @@ const file_dspy_grpc_v1_module_proto_rawDesc = "" +
 	"\bensemble\x18\n" +
 	" \x01(\v2\x1c.dspy_grpc.v1.EnsembleModuleH\x00R\bensemble\x12B\n" +
 	"\fknn_few_shot\x18\v \x01(\v2\x1e.dspy_grpc.v1.KNNFewShotModuleH\x00R\n" +
-	"knnFewShotB\b\n" +
-	"\x06module*\x8a\x01\n" +
+	"knnFewShot\x12:\n" +
+	"\bretrieve\x18\f \x01(\v2\x1c.dspy_grpc.v1.RetrieveModuleH\x00R\bretrieve\x12.\n" +
+	"\x04loop\x18\r \x01(\v2\x18.dspy_grpc.v1.LoopModuleH\x00R\x04loop\x121\n" +
+	"\x05value\x18\x0e \x01(\v2\x19.dspy_grpc.v1.ValueModuleH\x00R\x05valueB\b\n" +
+	"\x06module\"\xbd\x01\n" +
+	"\x0eRetrieveModule\x12\x18\n" +
+	"\x06corpus\x18\x01 \x01(\tH\x00R\x06corpus\x12%\n" +
+	"\rcolbertv2_url\x18\x02 \x01(\tH\x00R\fcolbertv2Url\x12!\n" +
+	"\vcaller_tool\x18\x03 \x01(\tH\x00R\n" +
+	"callerTool\x12\f\n" +
+	"\x01k\x18\x04 \x01(\x05R\x01k\x12/\n" +
+	"\x04mode\x18\x05 \x01(\x0e2\x1b.dspy_grpc.v1.RetrievalModeR\x04modeB\b\n" +
+	"\x06source\"\xa7\x01\n" +
+	"\fLoopVariable\x12\x18\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x12!\n" +
+	"\finitial_json\x18\x02 \x01(\tR\vinitialJson\x12\x1c\n" +
+	"\x06update\x18\x03 \x01(\tB\x04\xe2A\x01\x02R\x06update\x12<\n" +
+	"\n" +
+	"accumulate\x18\x04 \x01(\x0e2\x1c.dspy_grpc.v1.LoopAccumulateR\n" +
+	"accumulate\"\xbb\x01\n" +
+	"\n" +
+	"LoopModule\x123\n" +
+	"\x04body\x18\x01 \x01(\v2\x19.dspy_grpc.v1.GraphModuleB\x04\xe2A\x01\x02R\x04body\x12!\n" +
+	"\tmax_iters\x18\x02 \x01(\x05B\x04\xe2A\x01\x02R\bmaxIters\x128\n" +
+	"\tvariables\x18\x03 \x03(\v2\x1a.dspy_grpc.v1.LoopVariableR\tvariables\x12\x1b\n" +
+	"\tstop_when\x18\x04 \x01(\tR\bstopWhen\"\xc6\x01\n" +
+	"\vValueModule\x12@\n" +
+	"\toperation\x18\x01 \x01(\x0e2\x1c.dspy_grpc.v1.ValueOperationB\x04\xe2A\x01\x02R\toperation\x12\x16\n" +
+	"\x06inputs\x18\x02 \x03(\tR\x06inputs\x12\x1a\n" +
+	"\btemplate\x18\x03 \x01(\tR\btemplate\x12\x1c\n" +
+	"\tseparator\x18\x04 \x01(\tR\tseparator\x12#\n" +
+	"\rconstant_json\x18\x05 \x01(\tR\fconstantJson*\x8a\x01\n" +
 	"\vAdapterKind\x12\x1c\n" +
 	"\x18ADAPTER_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11ADAPTER_KIND_CHAT\x10\x01\x12\x15\n" +
@@ -1949,7 +2537,21 @@ const file_dspy_grpc_v1_module_proto_rawDesc = "" +
 	"\x0eEnsembleReduce\x12\x1f\n" +
 	"\x1bENSEMBLE_REDUCE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ENSEMBLE_REDUCE_NONE\x10\x01\x12\x1c\n" +
-	"\x18ENSEMBLE_REDUCE_MAJORITY\x10\x02BGZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1P\x00b\x06proto3"
+	"\x18ENSEMBLE_REDUCE_MAJORITY\x10\x02*\x8a\x01\n" +
+	"\x0eLoopAccumulate\x12\x1f\n" +
+	"\x1bLOOP_ACCUMULATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16LOOP_ACCUMULATE_APPEND\x10\x01\x12!\n" +
+	"\x1dLOOP_ACCUMULATE_APPEND_UNIQUE\x10\x02\x12\x18\n" +
+	"\x14LOOP_ACCUMULATE_LAST\x10\x03*\xf8\x01\n" +
+	"\x0eValueOperation\x12\x1f\n" +
+	"\x1bVALUE_OPERATION_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18VALUE_OPERATION_TEMPLATE\x10\x01\x12\x18\n" +
+	"\x14VALUE_OPERATION_JOIN\x10\x02\x12\x1a\n" +
+	"\x16VALUE_OPERATION_CONCAT\x10\x03\x12\x1b\n" +
+	"\x17VALUE_OPERATION_FLATTEN\x10\x04\x12\x1a\n" +
+	"\x16VALUE_OPERATION_DEDUPE\x10\x05\x12\x1c\n" +
+	"\x18VALUE_OPERATION_CONSTANT\x10\x06\x12\x1a\n" +
+	"\x16VALUE_OPERATION_OBJECT\x10\aBGZEgithub.com/dspy-grpc/dspy-grpc/clients/go/gen/dspy_grpc/v1;dspygrpcv1P\x00b\x06proto3"
 
 var (
 	file_dspy_grpc_v1_module_proto_rawDescOnce sync.Once
@@ -1963,91 +2565,106 @@ func file_dspy_grpc_v1_module_proto_rawDescGZIP() []byte {
 	return file_dspy_grpc_v1_module_proto_rawDescData
 }
 
-var file_dspy_grpc_v1_module_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_dspy_grpc_v1_module_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_dspy_grpc_v1_module_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_dspy_grpc_v1_module_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_dspy_grpc_v1_module_proto_goTypes = []any{
 	(AdapterKind)(0),                   // 0: dspy_grpc.v1.AdapterKind
 	(EnsembleReduce)(0),                // 1: dspy_grpc.v1.EnsembleReduce
-	(*PredictorSpec)(nil),              // 2: dspy_grpc.v1.PredictorSpec
-	(*PredictModule)(nil),              // 3: dspy_grpc.v1.PredictModule
-	(*ChainOfThoughtModule)(nil),       // 4: dspy_grpc.v1.ChainOfThoughtModule
-	(*PredictorState)(nil),             // 5: dspy_grpc.v1.PredictorState
-	(*ToolSpec)(nil),                   // 6: dspy_grpc.v1.ToolSpec
-	(*ReActModule)(nil),                // 7: dspy_grpc.v1.ReActModule
-	(*MultiChainComparisonModule)(nil), // 8: dspy_grpc.v1.MultiChainComparisonModule
-	(*RewardSpec)(nil),                 // 9: dspy_grpc.v1.RewardSpec
-	(*ExactMatchReward)(nil),           // 10: dspy_grpc.v1.ExactMatchReward
-	(*LMJudgeReward)(nil),              // 11: dspy_grpc.v1.LMJudgeReward
-	(*BestOfNModule)(nil),              // 12: dspy_grpc.v1.BestOfNModule
-	(*RefineModule)(nil),               // 13: dspy_grpc.v1.RefineModule
-	(*ParallelModule)(nil),             // 14: dspy_grpc.v1.ParallelModule
-	(*MajorityModule)(nil),             // 15: dspy_grpc.v1.MajorityModule
-	(*GraphStep)(nil),                  // 16: dspy_grpc.v1.GraphStep
-	(*GraphModule)(nil),                // 17: dspy_grpc.v1.GraphModule
-	(*EnsembleModule)(nil),             // 18: dspy_grpc.v1.EnsembleModule
-	(*KNNFewShotModule)(nil),           // 19: dspy_grpc.v1.KNNFewShotModule
-	(*KNNTrainingExample)(nil),         // 20: dspy_grpc.v1.KNNTrainingExample
-	(*ModuleSpec)(nil),                 // 21: dspy_grpc.v1.ModuleSpec
-	nil,                                // 22: dspy_grpc.v1.GraphStep.InputsEntry
-	nil,                                // 23: dspy_grpc.v1.GraphModule.OutputsEntry
-	(*Signature)(nil),                  // 24: dspy_grpc.v1.Signature
-	(*Example)(nil),                    // 25: dspy_grpc.v1.Example
-	(*LMSpec)(nil),                     // 26: dspy_grpc.v1.LMSpec
-	(*MetricSpec)(nil),                 // 27: dspy_grpc.v1.MetricSpec
+	(LoopAccumulate)(0),                // 2: dspy_grpc.v1.LoopAccumulate
+	(ValueOperation)(0),                // 3: dspy_grpc.v1.ValueOperation
+	(*PredictorSpec)(nil),              // 4: dspy_grpc.v1.PredictorSpec
+	(*PredictModule)(nil),              // 5: dspy_grpc.v1.PredictModule
+	(*ChainOfThoughtModule)(nil),       // 6: dspy_grpc.v1.ChainOfThoughtModule
+	(*PredictorState)(nil),             // 7: dspy_grpc.v1.PredictorState
+	(*ToolSpec)(nil),                   // 8: dspy_grpc.v1.ToolSpec
+	(*ReActModule)(nil),                // 9: dspy_grpc.v1.ReActModule
+	(*MultiChainComparisonModule)(nil), // 10: dspy_grpc.v1.MultiChainComparisonModule
+	(*RewardSpec)(nil),                 // 11: dspy_grpc.v1.RewardSpec
+	(*ExactMatchReward)(nil),           // 12: dspy_grpc.v1.ExactMatchReward
+	(*LMJudgeReward)(nil),              // 13: dspy_grpc.v1.LMJudgeReward
+	(*BestOfNModule)(nil),              // 14: dspy_grpc.v1.BestOfNModule
+	(*RefineModule)(nil),               // 15: dspy_grpc.v1.RefineModule
+	(*ParallelModule)(nil),             // 16: dspy_grpc.v1.ParallelModule
+	(*MajorityModule)(nil),             // 17: dspy_grpc.v1.MajorityModule
+	(*GraphStep)(nil),                  // 18: dspy_grpc.v1.GraphStep
+	(*GraphModule)(nil),                // 19: dspy_grpc.v1.GraphModule
+	(*EnsembleModule)(nil),             // 20: dspy_grpc.v1.EnsembleModule
+	(*KNNFewShotModule)(nil),           // 21: dspy_grpc.v1.KNNFewShotModule
+	(*KNNTrainingExample)(nil),         // 22: dspy_grpc.v1.KNNTrainingExample
+	(*ModuleSpec)(nil),                 // 23: dspy_grpc.v1.ModuleSpec
+	(*RetrieveModule)(nil),             // 24: dspy_grpc.v1.RetrieveModule
+	(*LoopVariable)(nil),               // 25: dspy_grpc.v1.LoopVariable
+	(*LoopModule)(nil),                 // 26: dspy_grpc.v1.LoopModule
+	(*ValueModule)(nil),                // 27: dspy_grpc.v1.ValueModule
+	nil,                                // 28: dspy_grpc.v1.GraphStep.InputsEntry
+	nil,                                // 29: dspy_grpc.v1.GraphModule.OutputsEntry
+	(*Signature)(nil),                  // 30: dspy_grpc.v1.Signature
+	(*Example)(nil),                    // 31: dspy_grpc.v1.Example
+	(*LMSpec)(nil),                     // 32: dspy_grpc.v1.LMSpec
+	(*MetricSpec)(nil),                 // 33: dspy_grpc.v1.MetricSpec
+	(RetrievalMode)(0),                 // 34: dspy_grpc.v1.RetrievalMode
 }
 var file_dspy_grpc_v1_module_proto_depIdxs = []int32{
-	24, // 0: dspy_grpc.v1.PredictorSpec.signature:type_name -> dspy_grpc.v1.Signature
-	25, // 1: dspy_grpc.v1.PredictorSpec.demos:type_name -> dspy_grpc.v1.Example
+	30, // 0: dspy_grpc.v1.PredictorSpec.signature:type_name -> dspy_grpc.v1.Signature
+	31, // 1: dspy_grpc.v1.PredictorSpec.demos:type_name -> dspy_grpc.v1.Example
 	0,  // 2: dspy_grpc.v1.PredictorSpec.adapter:type_name -> dspy_grpc.v1.AdapterKind
-	26, // 3: dspy_grpc.v1.PredictorSpec.lm:type_name -> dspy_grpc.v1.LMSpec
-	26, // 4: dspy_grpc.v1.PredictorSpec.extraction_lm:type_name -> dspy_grpc.v1.LMSpec
-	2,  // 5: dspy_grpc.v1.PredictModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
-	2,  // 6: dspy_grpc.v1.ChainOfThoughtModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
-	25, // 7: dspy_grpc.v1.PredictorState.demos:type_name -> dspy_grpc.v1.Example
-	2,  // 8: dspy_grpc.v1.ReActModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
-	6,  // 9: dspy_grpc.v1.ReActModule.tools:type_name -> dspy_grpc.v1.ToolSpec
-	5,  // 10: dspy_grpc.v1.ReActModule.react:type_name -> dspy_grpc.v1.PredictorState
-	5,  // 11: dspy_grpc.v1.ReActModule.extract:type_name -> dspy_grpc.v1.PredictorState
-	2,  // 12: dspy_grpc.v1.MultiChainComparisonModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
-	21, // 13: dspy_grpc.v1.MultiChainComparisonModule.generator:type_name -> dspy_grpc.v1.ModuleSpec
-	10, // 14: dspy_grpc.v1.RewardSpec.exact_match:type_name -> dspy_grpc.v1.ExactMatchReward
-	11, // 15: dspy_grpc.v1.RewardSpec.lm_judge:type_name -> dspy_grpc.v1.LMJudgeReward
-	27, // 16: dspy_grpc.v1.RewardSpec.metric:type_name -> dspy_grpc.v1.MetricSpec
-	2,  // 17: dspy_grpc.v1.LMJudgeReward.judge:type_name -> dspy_grpc.v1.PredictorSpec
-	21, // 18: dspy_grpc.v1.BestOfNModule.module:type_name -> dspy_grpc.v1.ModuleSpec
-	9,  // 19: dspy_grpc.v1.BestOfNModule.reward:type_name -> dspy_grpc.v1.RewardSpec
-	21, // 20: dspy_grpc.v1.RefineModule.module:type_name -> dspy_grpc.v1.ModuleSpec
-	9,  // 21: dspy_grpc.v1.RefineModule.reward:type_name -> dspy_grpc.v1.RewardSpec
-	26, // 22: dspy_grpc.v1.RefineModule.feedback_lm:type_name -> dspy_grpc.v1.LMSpec
-	21, // 23: dspy_grpc.v1.ParallelModule.module:type_name -> dspy_grpc.v1.ModuleSpec
-	21, // 24: dspy_grpc.v1.MajorityModule.module:type_name -> dspy_grpc.v1.ModuleSpec
-	21, // 25: dspy_grpc.v1.GraphStep.module:type_name -> dspy_grpc.v1.ModuleSpec
-	22, // 26: dspy_grpc.v1.GraphStep.inputs:type_name -> dspy_grpc.v1.GraphStep.InputsEntry
-	16, // 27: dspy_grpc.v1.GraphModule.steps:type_name -> dspy_grpc.v1.GraphStep
-	23, // 28: dspy_grpc.v1.GraphModule.outputs:type_name -> dspy_grpc.v1.GraphModule.OutputsEntry
-	21, // 29: dspy_grpc.v1.EnsembleModule.programs:type_name -> dspy_grpc.v1.ModuleSpec
+	32, // 3: dspy_grpc.v1.PredictorSpec.lm:type_name -> dspy_grpc.v1.LMSpec
+	32, // 4: dspy_grpc.v1.PredictorSpec.extraction_lm:type_name -> dspy_grpc.v1.LMSpec
+	4,  // 5: dspy_grpc.v1.PredictModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
+	4,  // 6: dspy_grpc.v1.ChainOfThoughtModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
+	31, // 7: dspy_grpc.v1.PredictorState.demos:type_name -> dspy_grpc.v1.Example
+	4,  // 8: dspy_grpc.v1.ReActModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
+	8,  // 9: dspy_grpc.v1.ReActModule.tools:type_name -> dspy_grpc.v1.ToolSpec
+	7,  // 10: dspy_grpc.v1.ReActModule.react:type_name -> dspy_grpc.v1.PredictorState
+	7,  // 11: dspy_grpc.v1.ReActModule.extract:type_name -> dspy_grpc.v1.PredictorState
+	4,  // 12: dspy_grpc.v1.MultiChainComparisonModule.predictor:type_name -> dspy_grpc.v1.PredictorSpec
+	23, // 13: dspy_grpc.v1.MultiChainComparisonModule.generator:type_name -> dspy_grpc.v1.ModuleSpec
+	12, // 14: dspy_grpc.v1.RewardSpec.exact_match:type_name -> dspy_grpc.v1.ExactMatchReward
+	13, // 15: dspy_grpc.v1.RewardSpec.lm_judge:type_name -> dspy_grpc.v1.LMJudgeReward
+	33, // 16: dspy_grpc.v1.RewardSpec.metric:type_name -> dspy_grpc.v1.MetricSpec
+	4,  // 17: dspy_grpc.v1.LMJudgeReward.judge:type_name -> dspy_grpc.v1.PredictorSpec
+	23, // 18: dspy_grpc.v1.BestOfNModule.module:type_name -> dspy_grpc.v1.ModuleSpec
+	11, // 19: dspy_grpc.v1.BestOfNModule.reward:type_name -> dspy_grpc.v1.RewardSpec
+	23, // 20: dspy_grpc.v1.RefineModule.module:type_name -> dspy_grpc.v1.ModuleSpec
+	11, // 21: dspy_grpc.v1.RefineModule.reward:type_name -> dspy_grpc.v1.RewardSpec
+	32, // 22: dspy_grpc.v1.RefineModule.feedback_lm:type_name -> dspy_grpc.v1.LMSpec
+	23, // 23: dspy_grpc.v1.ParallelModule.module:type_name -> dspy_grpc.v1.ModuleSpec
+	23, // 24: dspy_grpc.v1.MajorityModule.module:type_name -> dspy_grpc.v1.ModuleSpec
+	23, // 25: dspy_grpc.v1.GraphStep.module:type_name -> dspy_grpc.v1.ModuleSpec
+	28, // 26: dspy_grpc.v1.GraphStep.inputs:type_name -> dspy_grpc.v1.GraphStep.InputsEntry
+	18, // 27: dspy_grpc.v1.GraphModule.steps:type_name -> dspy_grpc.v1.GraphStep
+	29, // 28: dspy_grpc.v1.GraphModule.outputs:type_name -> dspy_grpc.v1.GraphModule.OutputsEntry
+	23, // 29: dspy_grpc.v1.EnsembleModule.programs:type_name -> dspy_grpc.v1.ModuleSpec
 	1,  // 30: dspy_grpc.v1.EnsembleModule.reduce:type_name -> dspy_grpc.v1.EnsembleReduce
-	21, // 31: dspy_grpc.v1.KNNFewShotModule.module:type_name -> dspy_grpc.v1.ModuleSpec
-	20, // 32: dspy_grpc.v1.KNNFewShotModule.examples:type_name -> dspy_grpc.v1.KNNTrainingExample
-	26, // 33: dspy_grpc.v1.KNNFewShotModule.teacher_lm:type_name -> dspy_grpc.v1.LMSpec
-	27, // 34: dspy_grpc.v1.KNNFewShotModule.metric:type_name -> dspy_grpc.v1.MetricSpec
-	25, // 35: dspy_grpc.v1.KNNTrainingExample.example:type_name -> dspy_grpc.v1.Example
-	3,  // 36: dspy_grpc.v1.ModuleSpec.predict:type_name -> dspy_grpc.v1.PredictModule
-	4,  // 37: dspy_grpc.v1.ModuleSpec.chain_of_thought:type_name -> dspy_grpc.v1.ChainOfThoughtModule
-	7,  // 38: dspy_grpc.v1.ModuleSpec.react:type_name -> dspy_grpc.v1.ReActModule
-	8,  // 39: dspy_grpc.v1.ModuleSpec.multi_chain_comparison:type_name -> dspy_grpc.v1.MultiChainComparisonModule
-	12, // 40: dspy_grpc.v1.ModuleSpec.best_of_n:type_name -> dspy_grpc.v1.BestOfNModule
-	13, // 41: dspy_grpc.v1.ModuleSpec.refine:type_name -> dspy_grpc.v1.RefineModule
-	14, // 42: dspy_grpc.v1.ModuleSpec.parallel:type_name -> dspy_grpc.v1.ParallelModule
-	15, // 43: dspy_grpc.v1.ModuleSpec.majority:type_name -> dspy_grpc.v1.MajorityModule
-	17, // 44: dspy_grpc.v1.ModuleSpec.graph:type_name -> dspy_grpc.v1.GraphModule
-	18, // 45: dspy_grpc.v1.ModuleSpec.ensemble:type_name -> dspy_grpc.v1.EnsembleModule
-	19, // 46: dspy_grpc.v1.ModuleSpec.knn_few_shot:type_name -> dspy_grpc.v1.KNNFewShotModule
-	47, // [47:47] is the sub-list for method output_type
-	47, // [47:47] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	23, // 31: dspy_grpc.v1.KNNFewShotModule.module:type_name -> dspy_grpc.v1.ModuleSpec
+	22, // 32: dspy_grpc.v1.KNNFewShotModule.examples:type_name -> dspy_grpc.v1.KNNTrainingExample
+	32, // 33: dspy_grpc.v1.KNNFewShotModule.teacher_lm:type_name -> dspy_grpc.v1.LMSpec
+	33, // 34: dspy_grpc.v1.KNNFewShotModule.metric:type_name -> dspy_grpc.v1.MetricSpec
+	31, // 35: dspy_grpc.v1.KNNTrainingExample.example:type_name -> dspy_grpc.v1.Example
+	5,  // 36: dspy_grpc.v1.ModuleSpec.predict:type_name -> dspy_grpc.v1.PredictModule
+	6,  // 37: dspy_grpc.v1.ModuleSpec.chain_of_thought:type_name -> dspy_grpc.v1.ChainOfThoughtModule
+	9,  // 38: dspy_grpc.v1.ModuleSpec.react:type_name -> dspy_grpc.v1.ReActModule
+	10, // 39: dspy_grpc.v1.ModuleSpec.multi_chain_comparison:type_name -> dspy_grpc.v1.MultiChainComparisonModule
+	14, // 40: dspy_grpc.v1.ModuleSpec.best_of_n:type_name -> dspy_grpc.v1.BestOfNModule
+	15, // 41: dspy_grpc.v1.ModuleSpec.refine:type_name -> dspy_grpc.v1.RefineModule
+	16, // 42: dspy_grpc.v1.ModuleSpec.parallel:type_name -> dspy_grpc.v1.ParallelModule
+	17, // 43: dspy_grpc.v1.ModuleSpec.majority:type_name -> dspy_grpc.v1.MajorityModule
+	19, // 44: dspy_grpc.v1.ModuleSpec.graph:type_name -> dspy_grpc.v1.GraphModule
+	20, // 45: dspy_grpc.v1.ModuleSpec.ensemble:type_name -> dspy_grpc.v1.EnsembleModule
+	21, // 46: dspy_grpc.v1.ModuleSpec.knn_few_shot:type_name -> dspy_grpc.v1.KNNFewShotModule
+	24, // 47: dspy_grpc.v1.ModuleSpec.retrieve:type_name -> dspy_grpc.v1.RetrieveModule
+	26, // 48: dspy_grpc.v1.ModuleSpec.loop:type_name -> dspy_grpc.v1.LoopModule
+	27, // 49: dspy_grpc.v1.ModuleSpec.value:type_name -> dspy_grpc.v1.ValueModule
+	34, // 50: dspy_grpc.v1.RetrieveModule.mode:type_name -> dspy_grpc.v1.RetrievalMode
+	2,  // 51: dspy_grpc.v1.LoopVariable.accumulate:type_name -> dspy_grpc.v1.LoopAccumulate
+	19, // 52: dspy_grpc.v1.LoopModule.body:type_name -> dspy_grpc.v1.GraphModule
+	25, // 53: dspy_grpc.v1.LoopModule.variables:type_name -> dspy_grpc.v1.LoopVariable
+	3,  // 54: dspy_grpc.v1.ValueModule.operation:type_name -> dspy_grpc.v1.ValueOperation
+	55, // [55:55] is the sub-list for method output_type
+	55, // [55:55] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_dspy_grpc_v1_module_proto_init() }
@@ -2057,6 +2674,7 @@ func file_dspy_grpc_v1_module_proto_init() {
 	}
 	file_dspy_grpc_v1_lm_spec_proto_init()
 	file_dspy_grpc_v1_metric_proto_init()
+	file_dspy_grpc_v1_corpus_proto_init()
 	file_dspy_grpc_v1_signature_proto_init()
 	file_dspy_grpc_v1_module_proto_msgTypes[3].OneofWrappers = []any{}
 	file_dspy_grpc_v1_module_proto_msgTypes[6].OneofWrappers = []any{}
@@ -2081,14 +2699,22 @@ func file_dspy_grpc_v1_module_proto_init() {
 		(*ModuleSpec_Graph)(nil),
 		(*ModuleSpec_Ensemble)(nil),
 		(*ModuleSpec_KnnFewShot)(nil),
+		(*ModuleSpec_Retrieve)(nil),
+		(*ModuleSpec_Loop)(nil),
+		(*ModuleSpec_Value)(nil),
+	}
+	file_dspy_grpc_v1_module_proto_msgTypes[20].OneofWrappers = []any{
+		(*RetrieveModule_Corpus)(nil),
+		(*RetrieveModule_Colbertv2Url)(nil),
+		(*RetrieveModule_CallerTool)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dspy_grpc_v1_module_proto_rawDesc), len(file_dspy_grpc_v1_module_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   22,
+			NumEnums:      4,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

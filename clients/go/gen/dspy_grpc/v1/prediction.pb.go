@@ -114,7 +114,9 @@ type TraceStep struct {
 	Inputs *structpb.Struct `protobuf:"bytes,2,opt,name=inputs,proto3" json:"inputs,omitempty"`
 	// The outputs it produced; numbers as doubles, keys unordered (`outputs_json` is exact).
 	Outputs *structpb.Struct `protobuf:"bytes,3,opt,name=outputs,proto3" json:"outputs,omitempty"`
-	// The adapter that produced the outputs: "chat", "json" or "xml".
+	// The adapter that produced the outputs: "chat", "json" or "xml"; "retrieve" for a retrieval by a
+	// `retrieve` module (then `predictor` is the module's name, `model` the corpus, URL or
+	// "tool:<name>", `inputs` the query and k, `outputs` the passages).
 	Adapter string `protobuf:"bytes,4,opt,name=adapter,proto3" json:"adapter,omitempty"`
 	// The model that answered.
 	Model string `protobuf:"bytes,5,opt,name=model,proto3" json:"model,omitempty"`

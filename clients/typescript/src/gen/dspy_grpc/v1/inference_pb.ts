@@ -4,6 +4,8 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Passage } from "./corpus_pb.js";
+import { file_dspy_grpc_v1_corpus } from "./corpus_pb.js";
 import type { AdapterKind, ModuleSpec } from "./module_pb.js";
 import { file_dspy_grpc_v1_module } from "./module_pb.js";
 import type { Prediction } from "./prediction_pb.js";
@@ -18,7 +20,7 @@ import type { LMSpec } from "./lm_spec_pb.js";
  * Describes the file dspy_grpc/v1/inference.proto.
  */
 export const file_dspy_grpc_v1_inference: GenFile = /*@__PURE__*/
-  fileDesc("Chxkc3B5X2dycGMvdjEvaW5mZXJlbmNlLnByb3RvEgxkc3B5X2dycGMudjEi1gEKFFN0cmVhbVByZWRpY3RSZXF1ZXN0EhEKB3Byb2dyYW0YASABKAlIABIqCgZtb2R1bGUYAiABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0gAEicKBmlucHV0cxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIAoCbG0YBCABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEhUKDWluY2x1ZGVfdHJhY2UYBSABKAgSEwoLaW5wdXRzX2pzb24YBiABKAlCCAoGdGFyZ2V0IoUDCgxQcmVkaWN0RXZlbnQSLwoLZmllbGRfZGVsdGEYASABKAsyGC5kc3B5X2dycGMudjEuRmllbGREZWx0YUgAEjMKDm1vZHVsZV9zdGFydGVkGAIgASgLMhkuZHNweV9ncnBjLnYxLk1vZHVsZUV2ZW50SAASNAoPbW9kdWxlX2ZpbmlzaGVkGAMgASgLMhkuZHNweV9ncnBjLnYxLk1vZHVsZUV2ZW50SAASOAoRdG9vbF9jYWxsX3N0YXJ0ZWQYBCABKAsyGy5kc3B5X2dycGMudjEuVG9vbENhbGxFdmVudEgAEjkKEnRvb2xfY2FsbF9maW5pc2hlZBgFIAEoCzIbLmRzcHlfZ3JwYy52MS5Ub29sQ2FsbEV2ZW50SAASKwoJdG9vbF9jYWxsGAYgASgLMhYuZHNweV9ncnBjLnYxLlRvb2xDYWxsSAASLgoKcHJlZGljdGlvbhgHIAEoCzIYLmRzcHlfZ3JwYy52MS5QcmVkaWN0aW9uSABCBwoFZXZlbnQiSgoKRmllbGREZWx0YRIRCglwcmVkaWN0b3IYASABKAkSDQoFZmllbGQYAiABKAkSDAoEdGV4dBgDIAEoCRIMCgRsYXN0GAQgASgIIjoKC01vZHVsZUV2ZW50Eg4KBm1vZHVsZRgBIAEoCRIMCgRraW5kGAIgASgJEg0KBWVycm9yGAMgASgJIs4BCg1Ub29sQ2FsbEV2ZW50Eg4KBm1vZHVsZRgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEgwKBHRvb2wYAyABKAkSJQoEYXJncxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKwoLb2JzZXJ2YXRpb24YBSABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDQoFZXJyb3IYBiABKAkSEQoJYXJnc19qc29uGAcgASgJEhgKEG9ic2VydmF0aW9uX2pzb24YCCABKAkiYwoIVG9vbENhbGwSDwoHY2FsbF9pZBgBIAEoCRIMCgR0b29sGAIgASgJEiUKBGFyZ3MYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhEKCWFyZ3NfanNvbhgEIAEoCSJxCgpSdW5SZXF1ZXN0EicKBXN0YXJ0GAEgASgLMhYuZHNweV9ncnBjLnYxLlJ1blN0YXJ0SAASLwoLdG9vbF9yZXN1bHQYAiABKAsyGC5kc3B5X2dycGMudjEuVG9vbFJlc3VsdEgAQgkKB21lc3NhZ2UifwoIUnVuU3RhcnQSMwoHcmVxdWVzdBgBIAEoCzIcLmRzcHlfZ3JwYy52MS5QcmVkaWN0UmVxdWVzdEIE4kEBAhINCgV0b29scxgCIAMoCRIvCgx0b29sX3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24igAEKClRvb2xSZXN1bHQSFQoHY2FsbF9pZBgBIAEoCUIE4kEBAhIoCgZvdXRwdXQYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWVIABIPCgVlcnJvchgDIAEoCUgAEhUKC291dHB1dF9qc29uGAQgASgJSABCCQoHb3V0Y29tZSLuAQoTQmF0Y2hQcmVkaWN0UmVxdWVzdBIRCgdwcm9ncmFtGAEgASgJSAASKgoGbW9kdWxlGAIgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNIABInCgZpbnB1dHMYAyADKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiAKAmxtGAQgASgLMhQuZHNweV9ncnBjLnYxLkxNU3BlYxIVCg1pbmNsdWRlX3RyYWNlGAUgASgIEhcKD21heF9jb25jdXJyZW5jeRgGIAEoBRITCgtpbnB1dHNfanNvbhgHIAMoCUIICgZ0YXJnZXQiiQEKFEJhdGNoUHJlZGljdFJlc3BvbnNlEg0KBWluZGV4GAEgASgFEi4KCnByZWRpY3Rpb24YAiABKAsyGC5kc3B5X2dycGMudjEuUHJlZGljdGlvbkgAEigKBWVycm9yGAMgASgLMhcuZHNweV9ncnBjLnYxLkl0ZW1FcnJvckgAQggKBnJlc3VsdCLgAQoJSXRlbUVycm9yEgwKBGNvZGUYASABKAkSDgoGcmVhc29uGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSNwoIbWV0YWRhdGEYBCADKAsyJS5kc3B5X2dycGMudjEuSXRlbUVycm9yLk1ldGFkYXRhRW50cnkSOgoQZmllbGRfdmlvbGF0aW9ucxgFIAMoCzIgLmRzcHlfZ3JwYy52MS5JdGVtRmllbGRWaW9sYXRpb24aLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjgKEkl0ZW1GaWVsZFZpb2xhdGlvbhINCgVmaWVsZBgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCSLQAQoOUHJlZGljdFJlcXVlc3QSEQoHcHJvZ3JhbRgBIAEoCUgAEioKBm1vZHVsZRgCIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjSAASJwoGaW5wdXRzGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIgCgJsbRgEIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMSFQoNaW5jbHVkZV90cmFjZRgFIAEoCBITCgtpbnB1dHNfanNvbhgGIAEoCUIICgZ0YXJnZXQiPwoPUHJlZGljdFJlc3BvbnNlEiwKCnByZWRpY3Rpb24YASABKAsyGC5kc3B5X2dycGMudjEuUHJlZGljdGlvbiJcCgtDaGF0TWVzc2FnZRIMCgRyb2xlGAEgASgJEg8KB2NvbnRlbnQYAiABKAkSLgoNY29udGVudF9wYXJ0cxgDIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3Qi2wEKE1JlbmRlclByb21wdFJlcXVlc3QSEQoHcHJvZ3JhbRgBIAEoCUgAEioKBm1vZHVsZRgCIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjSAASJwoGaW5wdXRzGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIRCglwcmVkaWN0b3IYBCABKAkSKgoHYWRhcHRlchgFIAEoDjIZLmRzcHlfZ3JwYy52MS5BZGFwdGVyS2luZBITCgtpbnB1dHNfanNvbhgGIAEoCUIICgZ0YXJnZXQitwEKFFJlbmRlclByb21wdFJlc3BvbnNlEisKCG1lc3NhZ2VzGAEgAygLMhkuZHNweV9ncnBjLnYxLkNoYXRNZXNzYWdlEjAKD3JlcXVlc3Rfb3B0aW9ucxgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEQoJcHJlZGljdG9yGAMgASgJEg8KB2FkYXB0ZXIYBCABKAkSHAoUcmVxdWVzdF9vcHRpb25zX2pzb24YBSABKAkiugEKFlBhcnNlQ29tcGxldGlvblJlcXVlc3QSEQoHcHJvZ3JhbRgBIAEoCUgAEioKBm1vZHVsZRgCIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjSAASGAoKY29tcGxldGlvbhgDIAEoCUIE4kEBAhIRCglwcmVkaWN0b3IYBCABKAkSKgoHYWRhcHRlchgFIAEoDjIZLmRzcHlfZ3JwYy52MS5BZGFwdGVyS2luZEIICgZ0YXJnZXQiagoXUGFyc2VDb21wbGV0aW9uUmVzcG9uc2USKAoHb3V0cHV0cxgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDwoHYWRhcHRlchgCIAEoCRIUCgxvdXRwdXRzX2pzb24YAyABKAky/gMKEEluZmVyZW5jZVNlcnZpY2USRgoHUHJlZGljdBIcLmRzcHlfZ3JwYy52MS5QcmVkaWN0UmVxdWVzdBodLmRzcHlfZ3JwYy52MS5QcmVkaWN0UmVzcG9uc2USVQoMUmVuZGVyUHJvbXB0EiEuZHNweV9ncnBjLnYxLlJlbmRlclByb21wdFJlcXVlc3QaIi5kc3B5X2dycGMudjEuUmVuZGVyUHJvbXB0UmVzcG9uc2USXgoPUGFyc2VDb21wbGV0aW9uEiQuZHNweV9ncnBjLnYxLlBhcnNlQ29tcGxldGlvblJlcXVlc3QaJS5kc3B5X2dycGMudjEuUGFyc2VDb21wbGV0aW9uUmVzcG9uc2USUQoNU3RyZWFtUHJlZGljdBIiLmRzcHlfZ3JwYy52MS5TdHJlYW1QcmVkaWN0UmVxdWVzdBoaLmRzcHlfZ3JwYy52MS5QcmVkaWN0RXZlbnQwARJXCgxCYXRjaFByZWRpY3QSIS5kc3B5X2dycGMudjEuQmF0Y2hQcmVkaWN0UmVxdWVzdBoiLmRzcHlfZ3JwYy52MS5CYXRjaFByZWRpY3RSZXNwb25zZTABEj8KA1J1bhIYLmRzcHlfZ3JwYy52MS5SdW5SZXF1ZXN0GhouZHNweV9ncnBjLnYxLlByZWRpY3RFdmVudCgBMAFCR1pFZ2l0aHViLmNvbS9kc3B5LWdycGMvZHNweS1ncnBjL2NsaWVudHMvZ28vZ2VuL2RzcHlfZ3JwYy92MTtkc3B5Z3JwY3YxYgZwcm90bzM", [file_dspy_grpc_v1_module, file_dspy_grpc_v1_prediction, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_struct]);
+  fileDesc("Chxkc3B5X2dycGMvdjEvaW5mZXJlbmNlLnByb3RvEgxkc3B5X2dycGMudjEi1gEKFFN0cmVhbVByZWRpY3RSZXF1ZXN0EhEKB3Byb2dyYW0YASABKAlIABIqCgZtb2R1bGUYAiABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0gAEicKBmlucHV0cxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIAoCbG0YBCABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEhUKDWluY2x1ZGVfdHJhY2UYBSABKAgSEwoLaW5wdXRzX2pzb24YBiABKAlCCAoGdGFyZ2V0IrgDCgxQcmVkaWN0RXZlbnQSLwoLZmllbGRfZGVsdGEYASABKAsyGC5kc3B5X2dycGMudjEuRmllbGREZWx0YUgAEjMKDm1vZHVsZV9zdGFydGVkGAIgASgLMhkuZHNweV9ncnBjLnYxLk1vZHVsZUV2ZW50SAASNAoPbW9kdWxlX2ZpbmlzaGVkGAMgASgLMhkuZHNweV9ncnBjLnYxLk1vZHVsZUV2ZW50SAASOAoRdG9vbF9jYWxsX3N0YXJ0ZWQYBCABKAsyGy5kc3B5X2dycGMudjEuVG9vbENhbGxFdmVudEgAEjkKEnRvb2xfY2FsbF9maW5pc2hlZBgFIAEoCzIbLmRzcHlfZ3JwYy52MS5Ub29sQ2FsbEV2ZW50SAASKwoJdG9vbF9jYWxsGAYgASgLMhYuZHNweV9ncnBjLnYxLlRvb2xDYWxsSAASLgoKcHJlZGljdGlvbhgHIAEoCzIYLmRzcHlfZ3JwYy52MS5QcmVkaWN0aW9uSAASMQoJcmV0cmlldmFsGAggASgLMhwuZHNweV9ncnBjLnYxLlJldHJpZXZhbEV2ZW50SABCBwoFZXZlbnQicwoOUmV0cmlldmFsRXZlbnQSDgoGbW9kdWxlGAEgASgJEg0KBXF1ZXJ5GAIgASgJEgkKAWsYAyABKAUSDgoGc291cmNlGAQgASgJEicKCHBhc3NhZ2VzGAUgAygLMhUuZHNweV9ncnBjLnYxLlBhc3NhZ2UiSgoKRmllbGREZWx0YRIRCglwcmVkaWN0b3IYASABKAkSDQoFZmllbGQYAiABKAkSDAoEdGV4dBgDIAEoCRIMCgRsYXN0GAQgASgIIjoKC01vZHVsZUV2ZW50Eg4KBm1vZHVsZRgBIAEoCRIMCgRraW5kGAIgASgJEg0KBWVycm9yGAMgASgJIs4BCg1Ub29sQ2FsbEV2ZW50Eg4KBm1vZHVsZRgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEgwKBHRvb2wYAyABKAkSJQoEYXJncxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKwoLb2JzZXJ2YXRpb24YBSABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDQoFZXJyb3IYBiABKAkSEQoJYXJnc19qc29uGAcgASgJEhgKEG9ic2VydmF0aW9uX2pzb24YCCABKAkiYwoIVG9vbENhbGwSDwoHY2FsbF9pZBgBIAEoCRIMCgR0b29sGAIgASgJEiUKBGFyZ3MYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhEKCWFyZ3NfanNvbhgEIAEoCSJxCgpSdW5SZXF1ZXN0EicKBXN0YXJ0GAEgASgLMhYuZHNweV9ncnBjLnYxLlJ1blN0YXJ0SAASLwoLdG9vbF9yZXN1bHQYAiABKAsyGC5kc3B5X2dycGMudjEuVG9vbFJlc3VsdEgAQgkKB21lc3NhZ2UifwoIUnVuU3RhcnQSMwoHcmVxdWVzdBgBIAEoCzIcLmRzcHlfZ3JwYy52MS5QcmVkaWN0UmVxdWVzdEIE4kEBAhINCgV0b29scxgCIAMoCRIvCgx0b29sX3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24igAEKClRvb2xSZXN1bHQSFQoHY2FsbF9pZBgBIAEoCUIE4kEBAhIoCgZvdXRwdXQYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWVIABIPCgVlcnJvchgDIAEoCUgAEhUKC291dHB1dF9qc29uGAQgASgJSABCCQoHb3V0Y29tZSLuAQoTQmF0Y2hQcmVkaWN0UmVxdWVzdBIRCgdwcm9ncmFtGAEgASgJSAASKgoGbW9kdWxlGAIgASgLMhguZHNweV9ncnBjLnYxLk1vZHVsZVNwZWNIABInCgZpbnB1dHMYAyADKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiAKAmxtGAQgASgLMhQuZHNweV9ncnBjLnYxLkxNU3BlYxIVCg1pbmNsdWRlX3RyYWNlGAUgASgIEhcKD21heF9jb25jdXJyZW5jeRgGIAEoBRITCgtpbnB1dHNfanNvbhgHIAMoCUIICgZ0YXJnZXQiiQEKFEJhdGNoUHJlZGljdFJlc3BvbnNlEg0KBWluZGV4GAEgASgFEi4KCnByZWRpY3Rpb24YAiABKAsyGC5kc3B5X2dycGMudjEuUHJlZGljdGlvbkgAEigKBWVycm9yGAMgASgLMhcuZHNweV9ncnBjLnYxLkl0ZW1FcnJvckgAQggKBnJlc3VsdCLgAQoJSXRlbUVycm9yEgwKBGNvZGUYASABKAkSDgoGcmVhc29uGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSNwoIbWV0YWRhdGEYBCADKAsyJS5kc3B5X2dycGMudjEuSXRlbUVycm9yLk1ldGFkYXRhRW50cnkSOgoQZmllbGRfdmlvbGF0aW9ucxgFIAMoCzIgLmRzcHlfZ3JwYy52MS5JdGVtRmllbGRWaW9sYXRpb24aLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjgKEkl0ZW1GaWVsZFZpb2xhdGlvbhINCgVmaWVsZBgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCSLQAQoOUHJlZGljdFJlcXVlc3QSEQoHcHJvZ3JhbRgBIAEoCUgAEioKBm1vZHVsZRgCIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjSAASJwoGaW5wdXRzGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIgCgJsbRgEIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMSFQoNaW5jbHVkZV90cmFjZRgFIAEoCBITCgtpbnB1dHNfanNvbhgGIAEoCUIICgZ0YXJnZXQiPwoPUHJlZGljdFJlc3BvbnNlEiwKCnByZWRpY3Rpb24YASABKAsyGC5kc3B5X2dycGMudjEuUHJlZGljdGlvbiJcCgtDaGF0TWVzc2FnZRIMCgRyb2xlGAEgASgJEg8KB2NvbnRlbnQYAiABKAkSLgoNY29udGVudF9wYXJ0cxgDIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3Qi2wEKE1JlbmRlclByb21wdFJlcXVlc3QSEQoHcHJvZ3JhbRgBIAEoCUgAEioKBm1vZHVsZRgCIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjSAASJwoGaW5wdXRzGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIRCglwcmVkaWN0b3IYBCABKAkSKgoHYWRhcHRlchgFIAEoDjIZLmRzcHlfZ3JwYy52MS5BZGFwdGVyS2luZBITCgtpbnB1dHNfanNvbhgGIAEoCUIICgZ0YXJnZXQitwEKFFJlbmRlclByb21wdFJlc3BvbnNlEisKCG1lc3NhZ2VzGAEgAygLMhkuZHNweV9ncnBjLnYxLkNoYXRNZXNzYWdlEjAKD3JlcXVlc3Rfb3B0aW9ucxgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEQoJcHJlZGljdG9yGAMgASgJEg8KB2FkYXB0ZXIYBCABKAkSHAoUcmVxdWVzdF9vcHRpb25zX2pzb24YBSABKAkiugEKFlBhcnNlQ29tcGxldGlvblJlcXVlc3QSEQoHcHJvZ3JhbRgBIAEoCUgAEioKBm1vZHVsZRgCIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjSAASGAoKY29tcGxldGlvbhgDIAEoCUIE4kEBAhIRCglwcmVkaWN0b3IYBCABKAkSKgoHYWRhcHRlchgFIAEoDjIZLmRzcHlfZ3JwYy52MS5BZGFwdGVyS2luZEIICgZ0YXJnZXQiagoXUGFyc2VDb21wbGV0aW9uUmVzcG9uc2USKAoHb3V0cHV0cxgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDwoHYWRhcHRlchgCIAEoCRIUCgxvdXRwdXRzX2pzb24YAyABKAky/gMKEEluZmVyZW5jZVNlcnZpY2USRgoHUHJlZGljdBIcLmRzcHlfZ3JwYy52MS5QcmVkaWN0UmVxdWVzdBodLmRzcHlfZ3JwYy52MS5QcmVkaWN0UmVzcG9uc2USVQoMUmVuZGVyUHJvbXB0EiEuZHNweV9ncnBjLnYxLlJlbmRlclByb21wdFJlcXVlc3QaIi5kc3B5X2dycGMudjEuUmVuZGVyUHJvbXB0UmVzcG9uc2USXgoPUGFyc2VDb21wbGV0aW9uEiQuZHNweV9ncnBjLnYxLlBhcnNlQ29tcGxldGlvblJlcXVlc3QaJS5kc3B5X2dycGMudjEuUGFyc2VDb21wbGV0aW9uUmVzcG9uc2USUQoNU3RyZWFtUHJlZGljdBIiLmRzcHlfZ3JwYy52MS5TdHJlYW1QcmVkaWN0UmVxdWVzdBoaLmRzcHlfZ3JwYy52MS5QcmVkaWN0RXZlbnQwARJXCgxCYXRjaFByZWRpY3QSIS5kc3B5X2dycGMudjEuQmF0Y2hQcmVkaWN0UmVxdWVzdBoiLmRzcHlfZ3JwYy52MS5CYXRjaFByZWRpY3RSZXNwb25zZTABEj8KA1J1bhIYLmRzcHlfZ3JwYy52MS5SdW5SZXF1ZXN0GhouZHNweV9ncnBjLnYxLlByZWRpY3RFdmVudCgBMAFCR1pFZ2l0aHViLmNvbS9kc3B5LWdycGMvZHNweS1ncnBjL2NsaWVudHMvZ28vZ2VuL2RzcHlfZ3JwYy92MTtkc3B5Z3JwY3YxYgZwcm90bzM", [file_dspy_grpc_v1_corpus, file_dspy_grpc_v1_module, file_dspy_grpc_v1_prediction, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_struct]);
 
 /**
  * Request for StreamPredict: the same fields as PredictRequest.
@@ -154,6 +156,14 @@ export type PredictEvent = Message<"dspy_grpc.v1.PredictEvent"> & {
      */
     value: Prediction;
     case: "prediction";
+  } | {
+    /**
+     * A `retrieve` module searched and found passages.
+     *
+     * @generated from field: dspy_grpc.v1.RetrievalEvent retrieval = 8;
+     */
+    value: RetrievalEvent;
+    case: "retrieval";
   } | { case: undefined; value?: undefined };
 };
 
@@ -163,6 +173,55 @@ export type PredictEvent = Message<"dspy_grpc.v1.PredictEvent"> & {
  */
 export const PredictEventSchema: GenMessage<PredictEvent> = /*@__PURE__*/
   messageDesc(file_dspy_grpc_v1_inference, 1);
+
+/**
+ * A retrieval done by a `retrieve` module.
+ *
+ * @generated from message dspy_grpc.v1.RetrievalEvent
+ */
+export type RetrievalEvent = Message<"dspy_grpc.v1.RetrievalEvent"> & {
+  /**
+   * The retrieve module's name as DSPy names module attributes, e.g. "search".
+   *
+   * @generated from field: string module = 1;
+   */
+  module: string;
+
+  /**
+   * The query.
+   *
+   * @generated from field: string query = 2;
+   */
+  query: string;
+
+  /**
+   * How many passages were asked for.
+   *
+   * @generated from field: int32 k = 3;
+   */
+  k: number;
+
+  /**
+   * Where they came from: "corpora/{corpus}", the ColBERTv2 URL, or "tool:<name>" for the caller's search.
+   *
+   * @generated from field: string source = 4;
+   */
+  source: string;
+
+  /**
+   * The passages, best first.
+   *
+   * @generated from field: repeated dspy_grpc.v1.Passage passages = 5;
+   */
+  passages: Passage[];
+};
+
+/**
+ * Describes the message dspy_grpc.v1.RetrievalEvent.
+ * Use `create(RetrievalEventSchema)` to create a new message.
+ */
+export const RetrievalEventSchema: GenMessage<RetrievalEvent> = /*@__PURE__*/
+  messageDesc(file_dspy_grpc_v1_inference, 2);
 
 /**
  * A piece of an output field's text, as the LM produces it. The pieces of one field of one predictor
@@ -206,7 +265,7 @@ export type FieldDelta = Message<"dspy_grpc.v1.FieldDelta"> & {
  * Use `create(FieldDeltaSchema)` to create a new message.
  */
 export const FieldDeltaSchema: GenMessage<FieldDelta> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 2);
+  messageDesc(file_dspy_grpc_v1_inference, 3);
 
 /**
  * A module starting or finishing.
@@ -241,7 +300,7 @@ export type ModuleEvent = Message<"dspy_grpc.v1.ModuleEvent"> & {
  * Use `create(ModuleEventSchema)` to create a new message.
  */
 export const ModuleEventSchema: GenMessage<ModuleEvent> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 3);
+  messageDesc(file_dspy_grpc_v1_inference, 4);
 
 /**
  * A tool call of a ReAct agent.
@@ -313,7 +372,7 @@ export type ToolCallEvent = Message<"dspy_grpc.v1.ToolCallEvent"> & {
  * Use `create(ToolCallEventSchema)` to create a new message.
  */
 export const ToolCallEventSchema: GenMessage<ToolCallEvent> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 4);
+  messageDesc(file_dspy_grpc_v1_inference, 5);
 
 /**
  * A call of a caller-executed tool (Run).
@@ -355,7 +414,7 @@ export type ToolCall = Message<"dspy_grpc.v1.ToolCall"> & {
  * Use `create(ToolCallSchema)` to create a new message.
  */
 export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 5);
+  messageDesc(file_dspy_grpc_v1_inference, 6);
 
 /**
  * A message from the caller of Run.
@@ -392,7 +451,7 @@ export type RunRequest = Message<"dspy_grpc.v1.RunRequest"> & {
  * Use `create(RunRequestSchema)` to create a new message.
  */
 export const RunRequestSchema: GenMessage<RunRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 6);
+  messageDesc(file_dspy_grpc_v1_inference, 7);
 
 /**
  * What Run runs.
@@ -428,7 +487,7 @@ export type RunStart = Message<"dspy_grpc.v1.RunStart"> & {
  * Use `create(RunStartSchema)` to create a new message.
  */
 export const RunStartSchema: GenMessage<RunStart> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 7);
+  messageDesc(file_dspy_grpc_v1_inference, 8);
 
 /**
  * A caller tool's answer.
@@ -482,7 +541,7 @@ export type ToolResult = Message<"dspy_grpc.v1.ToolResult"> & {
  * Use `create(ToolResultSchema)` to create a new message.
  */
 export const ToolResultSchema: GenMessage<ToolResult> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 8);
+  messageDesc(file_dspy_grpc_v1_inference, 9);
 
 /**
  * Request for BatchPredict.
@@ -555,7 +614,7 @@ export type BatchPredictRequest = Message<"dspy_grpc.v1.BatchPredictRequest"> & 
  * Use `create(BatchPredictRequestSchema)` to create a new message.
  */
 export const BatchPredictRequestSchema: GenMessage<BatchPredictRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 9);
+  messageDesc(file_dspy_grpc_v1_inference, 10);
 
 /**
  * One item's result of BatchPredict.
@@ -599,7 +658,7 @@ export type BatchPredictResponse = Message<"dspy_grpc.v1.BatchPredictResponse"> 
  * Use `create(BatchPredictResponseSchema)` to create a new message.
  */
 export const BatchPredictResponseSchema: GenMessage<BatchPredictResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 10);
+  messageDesc(file_dspy_grpc_v1_inference, 11);
 
 /**
  * The error of one item: the status the item would have failed with as a Predict call.
@@ -648,7 +707,7 @@ export type ItemError = Message<"dspy_grpc.v1.ItemError"> & {
  * Use `create(ItemErrorSchema)` to create a new message.
  */
 export const ItemErrorSchema: GenMessage<ItemError> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 11);
+  messageDesc(file_dspy_grpc_v1_inference, 12);
 
 /**
  * One offending field of an item.
@@ -676,7 +735,7 @@ export type ItemFieldViolation = Message<"dspy_grpc.v1.ItemFieldViolation"> & {
  * Use `create(ItemFieldViolationSchema)` to create a new message.
  */
 export const ItemFieldViolationSchema: GenMessage<ItemFieldViolation> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 12);
+  messageDesc(file_dspy_grpc_v1_inference, 13);
 
 /**
  * Request for Predict.
@@ -746,7 +805,7 @@ export type PredictRequest = Message<"dspy_grpc.v1.PredictRequest"> & {
  * Use `create(PredictRequestSchema)` to create a new message.
  */
 export const PredictRequestSchema: GenMessage<PredictRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 13);
+  messageDesc(file_dspy_grpc_v1_inference, 14);
 
 /**
  * Response of Predict.
@@ -767,7 +826,7 @@ export type PredictResponse = Message<"dspy_grpc.v1.PredictResponse"> & {
  * Use `create(PredictResponseSchema)` to create a new message.
  */
 export const PredictResponseSchema: GenMessage<PredictResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 14);
+  messageDesc(file_dspy_grpc_v1_inference, 15);
 
 /**
  * One chat message, as the adapter builds it for an OpenAI-style chat completions request.
@@ -803,7 +862,7 @@ export type ChatMessage = Message<"dspy_grpc.v1.ChatMessage"> & {
  * Use `create(ChatMessageSchema)` to create a new message.
  */
 export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 15);
+  messageDesc(file_dspy_grpc_v1_inference, 16);
 
 /**
  * Request for RenderPrompt.
@@ -870,7 +929,7 @@ export type RenderPromptRequest = Message<"dspy_grpc.v1.RenderPromptRequest"> & 
  * Use `create(RenderPromptRequestSchema)` to create a new message.
  */
 export const RenderPromptRequestSchema: GenMessage<RenderPromptRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 16);
+  messageDesc(file_dspy_grpc_v1_inference, 17);
 
 /**
  * Response of RenderPrompt.
@@ -920,7 +979,7 @@ export type RenderPromptResponse = Message<"dspy_grpc.v1.RenderPromptResponse"> 
  * Use `create(RenderPromptResponseSchema)` to create a new message.
  */
 export const RenderPromptResponseSchema: GenMessage<RenderPromptResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 17);
+  messageDesc(file_dspy_grpc_v1_inference, 18);
 
 /**
  * Request for ParseCompletion.
@@ -978,7 +1037,7 @@ export type ParseCompletionRequest = Message<"dspy_grpc.v1.ParseCompletionReques
  * Use `create(ParseCompletionRequestSchema)` to create a new message.
  */
 export const ParseCompletionRequestSchema: GenMessage<ParseCompletionRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 18);
+  messageDesc(file_dspy_grpc_v1_inference, 19);
 
 /**
  * Response of ParseCompletion.
@@ -1013,7 +1072,7 @@ export type ParseCompletionResponse = Message<"dspy_grpc.v1.ParseCompletionRespo
  * Use `create(ParseCompletionResponseSchema)` to create a new message.
  */
 export const ParseCompletionResponseSchema: GenMessage<ParseCompletionResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_grpc_v1_inference, 19);
+  messageDesc(file_dspy_grpc_v1_inference, 20);
 
 /**
  * Runs DSPy modules.

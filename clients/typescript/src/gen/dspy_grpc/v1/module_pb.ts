@@ -8,6 +8,8 @@ import type { LMSpec } from "./lm_spec_pb.js";
 import { file_dspy_grpc_v1_lm_spec } from "./lm_spec_pb.js";
 import type { MetricSpec } from "./metric_pb.js";
 import { file_dspy_grpc_v1_metric } from "./metric_pb.js";
+import type { RetrievalMode } from "./corpus_pb.js";
+import { file_dspy_grpc_v1_corpus } from "./corpus_pb.js";
 import type { Example, Signature } from "./signature_pb.js";
 import { file_dspy_grpc_v1_signature } from "./signature_pb.js";
 import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb.js";
@@ -17,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dspy_grpc/v1/module.proto.
  */
 export const file_dspy_grpc_v1_module: GenFile = /*@__PURE__*/
-  fileDesc("Chlkc3B5X2dycGMvdjEvbW9kdWxlLnByb3RvEgxkc3B5X2dycGMudjEi4gEKDVByZWRpY3RvclNwZWMSMAoJc2lnbmF0dXJlGAEgASgLMhcuZHNweV9ncnBjLnYxLlNpZ25hdHVyZUIE4kEBAhIkCgVkZW1vcxgCIAMoCzIVLmRzcHlfZ3JwYy52MS5FeGFtcGxlEioKB2FkYXB0ZXIYAyABKA4yGS5kc3B5X2dycGMudjEuQWRhcHRlcktpbmQSIAoCbG0YBCABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEisKDWV4dHJhY3Rpb25fbG0YBSABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjIkUKDVByZWRpY3RNb2R1bGUSNAoJcHJlZGljdG9yGAEgASgLMhsuZHNweV9ncnBjLnYxLlByZWRpY3RvclNwZWNCBOJBAQIiTAoUQ2hhaW5PZlRob3VnaHRNb2R1bGUSNAoJcHJlZGljdG9yGAEgASgLMhsuZHNweV9ncnBjLnYxLlByZWRpY3RvclNwZWNCBOJBAQIiYgoOUHJlZGljdG9yU3RhdGUSGQoMaW5zdHJ1Y3Rpb25zGAEgASgJSACIAQESJAoFZGVtb3MYAiADKAsyFS5kc3B5X2dycGMudjEuRXhhbXBsZUIPCg1faW5zdHJ1Y3Rpb25zIl4KCFRvb2xTcGVjEhIKBG5hbWUYASABKAlCBOJBAQISEwoLZGVzY3JpcHRpb24YAiABKAkSGAoQYXJnc19qc29uX3NjaGVtYRgDIAEoCRIPCgdidWlsdGluGAQgASgJItkBCgtSZUFjdE1vZHVsZRI0CglwcmVkaWN0b3IYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdG9yU3BlY0IE4kEBAhIlCgV0b29scxgCIAMoCzIWLmRzcHlfZ3JwYy52MS5Ub29sU3BlYxIRCgltYXhfaXRlcnMYAyABKAUSKwoFcmVhY3QYBCABKAsyHC5kc3B5X2dycGMudjEuUHJlZGljdG9yU3RhdGUSLQoHZXh0cmFjdBgFIAEoCzIcLmRzcHlfZ3JwYy52MS5QcmVkaWN0b3JTdGF0ZSK0AQoaTXVsdGlDaGFpbkNvbXBhcmlzb25Nb2R1bGUSNAoJcHJlZGljdG9yGAEgASgLMhsuZHNweV9ncnBjLnYxLlByZWRpY3RvclNwZWNCBOJBAQISCQoBbRgCIAEoBRIYCgt0ZW1wZXJhdHVyZRgDIAEoAUgAiAEBEisKCWdlbmVyYXRvchgEIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQg4KDF90ZW1wZXJhdHVyZSKqAQoKUmV3YXJkU3BlYxI1CgtleGFjdF9tYXRjaBgBIAEoCzIeLmRzcHlfZ3JwYy52MS5FeGFjdE1hdGNoUmV3YXJkSAASLwoIbG1fanVkZ2UYAiABKAsyGy5kc3B5X2dycGMudjEuTE1KdWRnZVJld2FyZEgAEioKBm1ldHJpYxgDIAEoCzIYLmRzcHlfZ3JwYy52MS5NZXRyaWNTcGVjSABCCAoGcmV3YXJkIlAKEEV4YWN0TWF0Y2hSZXdhcmQSEwoFZmllbGQYASABKAlCBOJBAQISFwoPcmVmZXJlbmNlX2ZpZWxkGAIgASgJEg4KBnZhbHVlcxgDIAMoCSJwCg1MTUp1ZGdlUmV3YXJkEjAKBWp1ZGdlGAEgASgLMhsuZHNweV9ncnBjLnYxLlByZWRpY3RvclNwZWNCBOJBAQISEwoLc2NvcmVfZmllbGQYAiABKAkSGAoQY2hhaW5fb2ZfdGhvdWdodBgDIAEoCCK7AQoNQmVzdE9mTk1vZHVsZRIuCgZtb2R1bGUYASABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0IE4kEBAhIPCgFuGAIgASgFQgTiQQECEi4KBnJld2FyZBgDIAEoCzIYLmRzcHlfZ3JwYy52MS5SZXdhcmRTcGVjQgTiQQECEhEKCXRocmVzaG9sZBgEIAEoARIXCgpmYWlsX2NvdW50GAUgASgFSACIAQFCDQoLX2ZhaWxfY291bnQi5QEKDFJlZmluZU1vZHVsZRIuCgZtb2R1bGUYASABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0IE4kEBAhIPCgFuGAIgASgFQgTiQQECEi4KBnJld2FyZBgDIAEoCzIYLmRzcHlfZ3JwYy52MS5SZXdhcmRTcGVjQgTiQQECEhEKCXRocmVzaG9sZBgEIAEoARIXCgpmYWlsX2NvdW50GAUgASgFSACIAQESKQoLZmVlZGJhY2tfbG0YBiABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjQg0KC19mYWlsX2NvdW50In0KDlBhcmFsbGVsTW9kdWxlEi4KBm1vZHVsZRgBIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEhMKC251bV90aHJlYWRzGAIgASgFEhcKCm1heF9lcnJvcnMYAyABKAVIAIgBAUINCgtfbWF4X2Vycm9ycyJaCg5NYWpvcml0eU1vZHVsZRIuCgZtb2R1bGUYASABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0IE4kEBAhIJCgFuGAIgASgFEg0KBWZpZWxkGAMgASgJIrMBCglHcmFwaFN0ZXASEgoEbmFtZRgBIAEoCUIE4kEBAhIuCgZtb2R1bGUYAiABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0IE4kEBAhIzCgZpbnB1dHMYAyADKAsyIy5kc3B5X2dycGMudjEuR3JhcGhTdGVwLklucHV0c0VudHJ5Gi0KC0lucHV0c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEingEKC0dyYXBoTW9kdWxlEiYKBXN0ZXBzGAEgAygLMhcuZHNweV9ncnBjLnYxLkdyYXBoU3RlcBI3CgdvdXRwdXRzGAIgAygLMiYuZHNweV9ncnBjLnYxLkdyYXBoTW9kdWxlLk91dHB1dHNFbnRyeRouCgxPdXRwdXRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKVAQoORW5zZW1ibGVNb2R1bGUSKgoIcHJvZ3JhbXMYASADKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlYxIsCgZyZWR1Y2UYAiABKA4yHC5kc3B5X2dycGMudjEuRW5zZW1ibGVSZWR1Y2USDAoEc2l6ZRgDIAEoBRIMCgRzZWVkGAQgASgDEg0KBWZpZWxkGAUgASgJIp4DChBLTk5GZXdTaG90TW9kdWxlEi4KBm1vZHVsZRgBIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEg8KAWsYAiABKAVCBOJBAQISHQoPZW1iZWRkaW5nX21vZGVsGAMgASgJQgTiQQECEjgKCGV4YW1wbGVzGAQgAygLMiAuZHNweV9ncnBjLnYxLktOTlRyYWluaW5nRXhhbXBsZUIE4kEBAhIjChZtYXhfYm9vdHN0cmFwcGVkX2RlbW9zGAUgASgFSACIAQESHgoRbWF4X2xhYmVsZWRfZGVtb3MYBiABKAVIAYgBARIXCgptYXhfcm91bmRzGAcgASgFSAKIAQESKAoKdGVhY2hlcl9sbRgIIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMSKAoGbWV0cmljGAkgASgLMhguZHNweV9ncnBjLnYxLk1ldHJpY1NwZWNCGQoXX21heF9ib290c3RyYXBwZWRfZGVtb3NCFAoSX21heF9sYWJlbGVkX2RlbW9zQg0KC19tYXhfcm91bmRzIlsKEktOTlRyYWluaW5nRXhhbXBsZRIsCgdleGFtcGxlGAEgASgLMhUuZHNweV9ncnBjLnYxLkV4YW1wbGVCBOJBAQISFwoJZW1iZWRkaW5nGAIgAygCQgTiQQECItgECgpNb2R1bGVTcGVjEi4KB3ByZWRpY3QYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdE1vZHVsZUgAEj4KEGNoYWluX29mX3Rob3VnaHQYAiABKAsyIi5kc3B5X2dycGMudjEuQ2hhaW5PZlRob3VnaHRNb2R1bGVIABIqCgVyZWFjdBgDIAEoCzIZLmRzcHlfZ3JwYy52MS5SZUFjdE1vZHVsZUgAEkoKFm11bHRpX2NoYWluX2NvbXBhcmlzb24YBCABKAsyKC5kc3B5X2dycGMudjEuTXVsdGlDaGFpbkNvbXBhcmlzb25Nb2R1bGVIABIwCgliZXN0X29mX24YBSABKAsyGy5kc3B5X2dycGMudjEuQmVzdE9mTk1vZHVsZUgAEiwKBnJlZmluZRgGIAEoCzIaLmRzcHlfZ3JwYy52MS5SZWZpbmVNb2R1bGVIABIwCghwYXJhbGxlbBgHIAEoCzIcLmRzcHlfZ3JwYy52MS5QYXJhbGxlbE1vZHVsZUgAEjAKCG1ham9yaXR5GAggASgLMhwuZHNweV9ncnBjLnYxLk1ham9yaXR5TW9kdWxlSAASKgoFZ3JhcGgYCSABKAsyGS5kc3B5X2dycGMudjEuR3JhcGhNb2R1bGVIABIwCghlbnNlbWJsZRgKIAEoCzIcLmRzcHlfZ3JwYy52MS5FbnNlbWJsZU1vZHVsZUgAEjYKDGtubl9mZXdfc2hvdBgLIAEoCzIeLmRzcHlfZ3JwYy52MS5LTk5GZXdTaG90TW9kdWxlSABCCAoGbW9kdWxlKooBCgtBZGFwdGVyS2luZBIcChhBREFQVEVSX0tJTkRfVU5TUEVDSUZJRUQQABIVChFBREFQVEVSX0tJTkRfQ0hBVBABEhUKEUFEQVBURVJfS0lORF9KU09OEAISFAoQQURBUFRFUl9LSU5EX1hNTBADEhkKFUFEQVBURVJfS0lORF9UV09fU1RFUBAEKmkKDkVuc2VtYmxlUmVkdWNlEh8KG0VOU0VNQkxFX1JFRFVDRV9VTlNQRUNJRklFRBAAEhgKFEVOU0VNQkxFX1JFRFVDRV9OT05FEAESHAoYRU5TRU1CTEVfUkVEVUNFX01BSk9SSVRZEAJCR1pFZ2l0aHViLmNvbS9kc3B5LWdycGMvZHNweS1ncnBjL2NsaWVudHMvZ28vZ2VuL2RzcHlfZ3JwYy92MTtkc3B5Z3JwY3YxUABiBnByb3RvMw", [file_dspy_grpc_v1_lm_spec, file_dspy_grpc_v1_metric, file_dspy_grpc_v1_signature, file_google_api_field_behavior]);
+  fileDesc("Chlkc3B5X2dycGMvdjEvbW9kdWxlLnByb3RvEgxkc3B5X2dycGMudjEi4gEKDVByZWRpY3RvclNwZWMSMAoJc2lnbmF0dXJlGAEgASgLMhcuZHNweV9ncnBjLnYxLlNpZ25hdHVyZUIE4kEBAhIkCgVkZW1vcxgCIAMoCzIVLmRzcHlfZ3JwYy52MS5FeGFtcGxlEioKB2FkYXB0ZXIYAyABKA4yGS5kc3B5X2dycGMudjEuQWRhcHRlcktpbmQSIAoCbG0YBCABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjEisKDWV4dHJhY3Rpb25fbG0YBSABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjIkUKDVByZWRpY3RNb2R1bGUSNAoJcHJlZGljdG9yGAEgASgLMhsuZHNweV9ncnBjLnYxLlByZWRpY3RvclNwZWNCBOJBAQIiTAoUQ2hhaW5PZlRob3VnaHRNb2R1bGUSNAoJcHJlZGljdG9yGAEgASgLMhsuZHNweV9ncnBjLnYxLlByZWRpY3RvclNwZWNCBOJBAQIiYgoOUHJlZGljdG9yU3RhdGUSGQoMaW5zdHJ1Y3Rpb25zGAEgASgJSACIAQESJAoFZGVtb3MYAiADKAsyFS5kc3B5X2dycGMudjEuRXhhbXBsZUIPCg1faW5zdHJ1Y3Rpb25zIl4KCFRvb2xTcGVjEhIKBG5hbWUYASABKAlCBOJBAQISEwoLZGVzY3JpcHRpb24YAiABKAkSGAoQYXJnc19qc29uX3NjaGVtYRgDIAEoCRIPCgdidWlsdGluGAQgASgJItkBCgtSZUFjdE1vZHVsZRI0CglwcmVkaWN0b3IYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdG9yU3BlY0IE4kEBAhIlCgV0b29scxgCIAMoCzIWLmRzcHlfZ3JwYy52MS5Ub29sU3BlYxIRCgltYXhfaXRlcnMYAyABKAUSKwoFcmVhY3QYBCABKAsyHC5kc3B5X2dycGMudjEuUHJlZGljdG9yU3RhdGUSLQoHZXh0cmFjdBgFIAEoCzIcLmRzcHlfZ3JwYy52MS5QcmVkaWN0b3JTdGF0ZSK0AQoaTXVsdGlDaGFpbkNvbXBhcmlzb25Nb2R1bGUSNAoJcHJlZGljdG9yGAEgASgLMhsuZHNweV9ncnBjLnYxLlByZWRpY3RvclNwZWNCBOJBAQISCQoBbRgCIAEoBRIYCgt0ZW1wZXJhdHVyZRgDIAEoAUgAiAEBEisKCWdlbmVyYXRvchgEIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQg4KDF90ZW1wZXJhdHVyZSKqAQoKUmV3YXJkU3BlYxI1CgtleGFjdF9tYXRjaBgBIAEoCzIeLmRzcHlfZ3JwYy52MS5FeGFjdE1hdGNoUmV3YXJkSAASLwoIbG1fanVkZ2UYAiABKAsyGy5kc3B5X2dycGMudjEuTE1KdWRnZVJld2FyZEgAEioKBm1ldHJpYxgDIAEoCzIYLmRzcHlfZ3JwYy52MS5NZXRyaWNTcGVjSABCCAoGcmV3YXJkIlAKEEV4YWN0TWF0Y2hSZXdhcmQSEwoFZmllbGQYASABKAlCBOJBAQISFwoPcmVmZXJlbmNlX2ZpZWxkGAIgASgJEg4KBnZhbHVlcxgDIAMoCSJwCg1MTUp1ZGdlUmV3YXJkEjAKBWp1ZGdlGAEgASgLMhsuZHNweV9ncnBjLnYxLlByZWRpY3RvclNwZWNCBOJBAQISEwoLc2NvcmVfZmllbGQYAiABKAkSGAoQY2hhaW5fb2ZfdGhvdWdodBgDIAEoCCK7AQoNQmVzdE9mTk1vZHVsZRIuCgZtb2R1bGUYASABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0IE4kEBAhIPCgFuGAIgASgFQgTiQQECEi4KBnJld2FyZBgDIAEoCzIYLmRzcHlfZ3JwYy52MS5SZXdhcmRTcGVjQgTiQQECEhEKCXRocmVzaG9sZBgEIAEoARIXCgpmYWlsX2NvdW50GAUgASgFSACIAQFCDQoLX2ZhaWxfY291bnQi5QEKDFJlZmluZU1vZHVsZRIuCgZtb2R1bGUYASABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0IE4kEBAhIPCgFuGAIgASgFQgTiQQECEi4KBnJld2FyZBgDIAEoCzIYLmRzcHlfZ3JwYy52MS5SZXdhcmRTcGVjQgTiQQECEhEKCXRocmVzaG9sZBgEIAEoARIXCgpmYWlsX2NvdW50GAUgASgFSACIAQESKQoLZmVlZGJhY2tfbG0YBiABKAsyFC5kc3B5X2dycGMudjEuTE1TcGVjQg0KC19mYWlsX2NvdW50In0KDlBhcmFsbGVsTW9kdWxlEi4KBm1vZHVsZRgBIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEhMKC251bV90aHJlYWRzGAIgASgFEhcKCm1heF9lcnJvcnMYAyABKAVIAIgBAUINCgtfbWF4X2Vycm9ycyJaCg5NYWpvcml0eU1vZHVsZRIuCgZtb2R1bGUYASABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0IE4kEBAhIJCgFuGAIgASgFEg0KBWZpZWxkGAMgASgJIrMBCglHcmFwaFN0ZXASEgoEbmFtZRgBIAEoCUIE4kEBAhIuCgZtb2R1bGUYAiABKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlY0IE4kEBAhIzCgZpbnB1dHMYAyADKAsyIy5kc3B5X2dycGMudjEuR3JhcGhTdGVwLklucHV0c0VudHJ5Gi0KC0lucHV0c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEingEKC0dyYXBoTW9kdWxlEiYKBXN0ZXBzGAEgAygLMhcuZHNweV9ncnBjLnYxLkdyYXBoU3RlcBI3CgdvdXRwdXRzGAIgAygLMiYuZHNweV9ncnBjLnYxLkdyYXBoTW9kdWxlLk91dHB1dHNFbnRyeRouCgxPdXRwdXRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKVAQoORW5zZW1ibGVNb2R1bGUSKgoIcHJvZ3JhbXMYASADKAsyGC5kc3B5X2dycGMudjEuTW9kdWxlU3BlYxIsCgZyZWR1Y2UYAiABKA4yHC5kc3B5X2dycGMudjEuRW5zZW1ibGVSZWR1Y2USDAoEc2l6ZRgDIAEoBRIMCgRzZWVkGAQgASgDEg0KBWZpZWxkGAUgASgJIp4DChBLTk5GZXdTaG90TW9kdWxlEi4KBm1vZHVsZRgBIAEoCzIYLmRzcHlfZ3JwYy52MS5Nb2R1bGVTcGVjQgTiQQECEg8KAWsYAiABKAVCBOJBAQISHQoPZW1iZWRkaW5nX21vZGVsGAMgASgJQgTiQQECEjgKCGV4YW1wbGVzGAQgAygLMiAuZHNweV9ncnBjLnYxLktOTlRyYWluaW5nRXhhbXBsZUIE4kEBAhIjChZtYXhfYm9vdHN0cmFwcGVkX2RlbW9zGAUgASgFSACIAQESHgoRbWF4X2xhYmVsZWRfZGVtb3MYBiABKAVIAYgBARIXCgptYXhfcm91bmRzGAcgASgFSAKIAQESKAoKdGVhY2hlcl9sbRgIIAEoCzIULmRzcHlfZ3JwYy52MS5MTVNwZWMSKAoGbWV0cmljGAkgASgLMhguZHNweV9ncnBjLnYxLk1ldHJpY1NwZWNCGQoXX21heF9ib290c3RyYXBwZWRfZGVtb3NCFAoSX21heF9sYWJlbGVkX2RlbW9zQg0KC19tYXhfcm91bmRzIlsKEktOTlRyYWluaW5nRXhhbXBsZRIsCgdleGFtcGxlGAEgASgLMhUuZHNweV9ncnBjLnYxLkV4YW1wbGVCBOJBAQISFwoJZW1iZWRkaW5nGAIgAygCQgTiQQECIuAFCgpNb2R1bGVTcGVjEi4KB3ByZWRpY3QYASABKAsyGy5kc3B5X2dycGMudjEuUHJlZGljdE1vZHVsZUgAEj4KEGNoYWluX29mX3Rob3VnaHQYAiABKAsyIi5kc3B5X2dycGMudjEuQ2hhaW5PZlRob3VnaHRNb2R1bGVIABIqCgVyZWFjdBgDIAEoCzIZLmRzcHlfZ3JwYy52MS5SZUFjdE1vZHVsZUgAEkoKFm11bHRpX2NoYWluX2NvbXBhcmlzb24YBCABKAsyKC5kc3B5X2dycGMudjEuTXVsdGlDaGFpbkNvbXBhcmlzb25Nb2R1bGVIABIwCgliZXN0X29mX24YBSABKAsyGy5kc3B5X2dycGMudjEuQmVzdE9mTk1vZHVsZUgAEiwKBnJlZmluZRgGIAEoCzIaLmRzcHlfZ3JwYy52MS5SZWZpbmVNb2R1bGVIABIwCghwYXJhbGxlbBgHIAEoCzIcLmRzcHlfZ3JwYy52MS5QYXJhbGxlbE1vZHVsZUgAEjAKCG1ham9yaXR5GAggASgLMhwuZHNweV9ncnBjLnYxLk1ham9yaXR5TW9kdWxlSAASKgoFZ3JhcGgYCSABKAsyGS5kc3B5X2dycGMudjEuR3JhcGhNb2R1bGVIABIwCghlbnNlbWJsZRgKIAEoCzIcLmRzcHlfZ3JwYy52MS5FbnNlbWJsZU1vZHVsZUgAEjYKDGtubl9mZXdfc2hvdBgLIAEoCzIeLmRzcHlfZ3JwYy52MS5LTk5GZXdTaG90TW9kdWxlSAASMAoIcmV0cmlldmUYDCABKAsyHC5kc3B5X2dycGMudjEuUmV0cmlldmVNb2R1bGVIABIoCgRsb29wGA0gASgLMhguZHNweV9ncnBjLnYxLkxvb3BNb2R1bGVIABIqCgV2YWx1ZRgOIAEoCzIZLmRzcHlfZ3JwYy52MS5WYWx1ZU1vZHVsZUgAQggKBm1vZHVsZSKSAQoOUmV0cmlldmVNb2R1bGUSEAoGY29ycHVzGAEgASgJSAASFwoNY29sYmVydHYyX3VybBgCIAEoCUgAEhUKC2NhbGxlcl90b29sGAMgASgJSAASCQoBaxgEIAEoBRIpCgRtb2RlGAUgASgOMhsuZHNweV9ncnBjLnYxLlJldHJpZXZhbE1vZGVCCAoGc291cmNlIoABCgxMb29wVmFyaWFibGUSEgoEbmFtZRgBIAEoCUIE4kEBAhIUCgxpbml0aWFsX2pzb24YAiABKAkSFAoGdXBkYXRlGAMgASgJQgTiQQECEjAKCmFjY3VtdWxhdGUYBCABKA4yHC5kc3B5X2dycGMudjEuTG9vcEFjY3VtdWxhdGUilgEKCkxvb3BNb2R1bGUSLQoEYm9keRgBIAEoCzIZLmRzcHlfZ3JwYy52MS5HcmFwaE1vZHVsZUIE4kEBAhIXCgltYXhfaXRlcnMYAiABKAVCBOJBAQISLQoJdmFyaWFibGVzGAMgAygLMhouZHNweV9ncnBjLnYxLkxvb3BWYXJpYWJsZRIRCglzdG9wX3doZW4YBCABKAkikAEKC1ZhbHVlTW9kdWxlEjUKCW9wZXJhdGlvbhgBIAEoDjIcLmRzcHlfZ3JwYy52MS5WYWx1ZU9wZXJhdGlvbkIE4kEBAhIOCgZpbnB1dHMYAiADKAkSEAoIdGVtcGxhdGUYAyABKAkSEQoJc2VwYXJhdG9yGAQgASgJEhUKDWNvbnN0YW50X2pzb24YBSABKAkqigEKC0FkYXB0ZXJLaW5kEhwKGEFEQVBURVJfS0lORF9VTlNQRUNJRklFRBAAEhUKEUFEQVBURVJfS0lORF9DSEFUEAESFQoRQURBUFRFUl9LSU5EX0pTT04QAhIUChBBREFQVEVSX0tJTkRfWE1MEAMSGQoVQURBUFRFUl9LSU5EX1RXT19TVEVQEAQqaQoORW5zZW1ibGVSZWR1Y2USHwobRU5TRU1CTEVfUkVEVUNFX1VOU1BFQ0lGSUVEEAASGAoURU5TRU1CTEVfUkVEVUNFX05PTkUQARIcChhFTlNFTUJMRV9SRURVQ0VfTUFKT1JJVFkQAiqKAQoOTG9vcEFjY3VtdWxhdGUSHwobTE9PUF9BQ0NVTVVMQVRFX1VOU1BFQ0lGSUVEEAASGgoWTE9PUF9BQ0NVTVVMQVRFX0FQUEVORBABEiEKHUxPT1BfQUNDVU1VTEFURV9BUFBFTkRfVU5JUVVFEAISGAoUTE9PUF9BQ0NVTVVMQVRFX0xBU1QQAyr4AQoOVmFsdWVPcGVyYXRpb24SHwobVkFMVUVfT1BFUkFUSU9OX1VOU1BFQ0lGSUVEEAASHAoYVkFMVUVfT1BFUkFUSU9OX1RFTVBMQVRFEAESGAoUVkFMVUVfT1BFUkFUSU9OX0pPSU4QAhIaChZWQUxVRV9PUEVSQVRJT05fQ09OQ0FUEAMSGwoXVkFMVUVfT1BFUkFUSU9OX0ZMQVRURU4QBBIaChZWQUxVRV9PUEVSQVRJT05fREVEVVBFEAUSHAoYVkFMVUVfT1BFUkFUSU9OX0NPTlNUQU5UEAYSGgoWVkFMVUVfT1BFUkFUSU9OX09CSkVDVBAHQkdaRWdpdGh1Yi5jb20vZHNweS1ncnBjL2RzcHktZ3JwYy9jbGllbnRzL2dvL2dlbi9kc3B5X2dycGMvdjE7ZHNweWdycGN2MVAAYgZwcm90bzM", [file_dspy_grpc_v1_lm_spec, file_dspy_grpc_v1_metric, file_dspy_grpc_v1_corpus, file_dspy_grpc_v1_signature, file_google_api_field_behavior]);
 
 /**
  * One DSPy predictor: a signature with its demos, instructions (inside the signature), adapter
@@ -940,6 +942,30 @@ export type ModuleSpec = Message<"dspy_grpc.v1.ModuleSpec"> & {
      */
     value: KNNFewShotModule;
     case: "knnFewShot";
+  } | {
+    /**
+     * A retriever (dspy.Retrieve, a BM25 search, dspy.ColBERTv2): query -> passages.
+     *
+     * @generated from field: dspy_grpc.v1.RetrieveModule retrieve = 12;
+     */
+    value: RetrieveModule;
+    case: "retrieve";
+  } | {
+    /**
+     * A `for` loop of forward() over a sub-graph, accumulating values across iterations.
+     *
+     * @generated from field: dspy_grpc.v1.LoopModule loop = 13;
+     */
+    value: LoopModule;
+    case: "loop";
+  } | {
+    /**
+     * A value forward() computes without an LM (f-strings, joins, constants, ...).
+     *
+     * @generated from field: dspy_grpc.v1.ValueModule value = 14;
+     */
+    value: ValueModule;
+    case: "value";
   } | { case: undefined; value?: undefined };
 };
 
@@ -949,6 +975,221 @@ export type ModuleSpec = Message<"dspy_grpc.v1.ModuleSpec"> & {
  */
 export const ModuleSpecSchema: GenMessage<ModuleSpec> = /*@__PURE__*/
   messageDesc(file_dspy_grpc_v1_module, 19);
+
+/**
+ * A retriever, like `dspy.Retrieve(k)` or the tutorials' `search(query, k)`. Input: `query` (str).
+ * Outputs: `passages` (list[str], the texts best first, as dspy.Retrieve returns them),
+ * `scored_passages` (an object mapping each text to its score, best first: what DSPy's multi-hop
+ * tutorial's `search()` returns and feeds to its predictor as `context`) and `hits` (a list of
+ * objects {"id", "text", "score", "metadata"}). Each retrieval is a trace step (predictor = the
+ * module's name, adapter "retrieve") and, when streaming, a RetrievalEvent.
+ *
+ * @generated from message dspy_grpc.v1.RetrieveModule
+ */
+export type RetrieveModule = Message<"dspy_grpc.v1.RetrieveModule"> & {
+  /**
+   * Where the passages come from.
+   *
+   * @generated from oneof dspy_grpc.v1.RetrieveModule.source
+   */
+  source: {
+    /**
+     * A stored corpus, "corpora/{corpus}", searched with BM25 (see CorpusService). Must exist when
+     * the program is created.
+     *
+     * @generated from field: string corpus = 1;
+     */
+    value: string;
+    case: "corpus";
+  } | {
+    /**
+     * A ColBERTv2 server in DSPy's HTTP shape (`dspy.ColBERTv2(url)`): GET `<url>?query=...&k=...`
+     * answering `{"topk": [{"text", "pid", "score", ...}]}`. The URL must be one of the server's
+     * `[retrieval] colbertv2_urls` (see README): programs cannot reach arbitrary hosts.
+     *
+     * @generated from field: string colbertv2_url = 2;
+     */
+    value: string;
+    case: "colbertv2Url";
+  } | {
+    /**
+     * A tool the caller runs through InferenceService.Run: it is called with arguments
+     * `{"query": <str>, "k": <int>}` and answers with a list of passages, each a string or an object
+     * {"text", "id"?, "score"?, "metadata"?} (the caller's own vector store stays where it is).
+     *
+     * @generated from field: string caller_tool = 3;
+     */
+    value: string;
+    case: "callerTool";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * Passages per query, 1 to 1000; 0 means 3, dspy.Retrieve's default.
+   *
+   * @generated from field: int32 k = 4;
+   */
+  k: number;
+
+  /**
+   * With `corpus`: how to search it (unset: BM25). DENSE and HYBRID need a corpus with an
+   * `embedding_model`; the query's embedding is counted in the call's usage.
+   *
+   * @generated from field: dspy_grpc.v1.RetrievalMode mode = 5;
+   */
+  mode: RetrievalMode;
+};
+
+/**
+ * Describes the message dspy_grpc.v1.RetrieveModule.
+ * Use `create(RetrieveModuleSchema)` to create a new message.
+ */
+export const RetrieveModuleSchema: GenMessage<RetrieveModule> = /*@__PURE__*/
+  messageDesc(file_dspy_grpc_v1_module, 20);
+
+/**
+ * A variable a loop carries across iterations (`notes = []` before the loop, `notes.extend(...)`
+ * inside it).
+ *
+ * @generated from message dspy_grpc.v1.LoopVariable
+ */
+export type LoopVariable = Message<"dspy_grpc.v1.LoopVariable"> & {
+  /**
+   * The name: the body reads it as "inputs.<name>" (its value before the iteration) and the loop
+   * outputs it (its value after the last iteration). An identifier.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Its value before the first iteration, as JSON text (at most 100,000 characters). Empty: `[]` for
+   * APPEND and APPEND_UNIQUE, `null` for LAST.
+   *
+   * @generated from field: string initial_json = 2;
+   */
+  initialJson: string;
+
+  /**
+   * The body output (a key of `body.outputs`) folded into the variable after each iteration.
+   *
+   * @generated from field: string update = 3;
+   */
+  update: string;
+
+  /**
+   * How the update is folded in.
+   *
+   * @generated from field: dspy_grpc.v1.LoopAccumulate accumulate = 4;
+   */
+  accumulate: LoopAccumulate;
+};
+
+/**
+ * Describes the message dspy_grpc.v1.LoopVariable.
+ * Use `create(LoopVariableSchema)` to create a new message.
+ */
+export const LoopVariableSchema: GenMessage<LoopVariable> = /*@__PURE__*/
+  messageDesc(file_dspy_grpc_v1_module, 21);
+
+/**
+ * `for _ in range(max_iters): ...` over a sub-graph. Each iteration runs `body` with the loop's
+ * inputs and the variables' current values (as "inputs.<variable>"), then folds body outputs into
+ * the variables. The loop's inputs are the body's program inputs other than the variables; its
+ * outputs are the variables. The body's steps are named as attributes of the module holding the
+ * loop (DSPy's `self.generate_query` inside a `for` in forward()): a body step "generate_query"
+ * in a loop step of a program has the predictor "generate_query.predict", and every predictor is
+ * listed once however many times the loop runs it. Body step names must not repeat the names of
+ * the enclosing graph's steps.
+ *
+ * @generated from message dspy_grpc.v1.LoopModule
+ */
+export type LoopModule = Message<"dspy_grpc.v1.LoopModule"> & {
+  /**
+   * The sub-graph run each iteration.
+   *
+   * @generated from field: dspy_grpc.v1.GraphModule body = 1;
+   */
+  body?: GraphModule | undefined;
+
+  /**
+   * Iterations, 1 to 100.
+   *
+   * @generated from field: int32 max_iters = 2;
+   */
+  maxIters: number;
+
+  /**
+   * The variables carried across iterations; at least one.
+   *
+   * @generated from field: repeated dspy_grpc.v1.LoopVariable variables = 3;
+   */
+  variables: LoopVariable[];
+
+  /**
+   * Optional: a body output (a key of `body.outputs`); the loop stops after an iteration in which
+   * it is truthy (as Python's `if value: break`).
+   *
+   * @generated from field: string stop_when = 4;
+   */
+  stopWhen: string;
+};
+
+/**
+ * Describes the message dspy_grpc.v1.LoopModule.
+ * Use `create(LoopModuleSchema)` to create a new message.
+ */
+export const LoopModuleSchema: GenMessage<LoopModule> = /*@__PURE__*/
+  messageDesc(file_dspy_grpc_v1_module, 22);
+
+/**
+ * A value computed without an LM, as a line of forward() would. Its one output is `value`.
+ *
+ * @generated from message dspy_grpc.v1.ValueModule
+ */
+export type ValueModule = Message<"dspy_grpc.v1.ValueModule"> & {
+  /**
+   * The operation.
+   *
+   * @generated from field: dspy_grpc.v1.ValueOperation operation = 1;
+   */
+  operation: ValueOperation;
+
+  /**
+   * The input names, identifiers, in order (at most 64). For TEMPLATE leave empty: the placeholders
+   * are the inputs. JOIN, FLATTEN and DEDUPE take exactly one; CONSTANT none.
+   *
+   * @generated from field: repeated string inputs = 2;
+   */
+  inputs: string[];
+
+  /**
+   * TEMPLATE: the template text (at most 100,000 characters).
+   *
+   * @generated from field: string template = 3;
+   */
+  template: string;
+
+  /**
+   * JOIN: the separator.
+   *
+   * @generated from field: string separator = 4;
+   */
+  separator: string;
+
+  /**
+   * CONSTANT: the value as JSON text (at most 100,000 characters).
+   *
+   * @generated from field: string constant_json = 5;
+   */
+  constantJson: string;
+};
+
+/**
+ * Describes the message dspy_grpc.v1.ValueModule.
+ * Use `create(ValueModuleSchema)` to create a new message.
+ */
+export const ValueModuleSchema: GenMessage<ValueModule> = /*@__PURE__*/
+  messageDesc(file_dspy_grpc_v1_module, 23);
 
 /**
  * How a predictor turns a signature into messages and parses the completion.
@@ -1034,4 +1275,118 @@ export enum EnsembleReduce {
  */
 export const EnsembleReduceSchema: GenEnum<EnsembleReduce> = /*@__PURE__*/
   enumDesc(file_dspy_grpc_v1_module, 1);
+
+/**
+ * How a loop variable takes each iteration's value.
+ *
+ * @generated from enum dspy_grpc.v1.LoopAccumulate
+ */
+export enum LoopAccumulate {
+  /**
+   * Not set: LOOP_ACCUMULATE_APPEND.
+   *
+   * @generated from enum value: LOOP_ACCUMULATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * `items.extend(value)` for a list value, `items.append(value)` otherwise.
+   *
+   * @generated from enum value: LOOP_ACCUMULATE_APPEND = 1;
+   */
+  APPEND = 1,
+
+  /**
+   * As APPEND, skipping items equal (as JSON) to one already held: first occurrences, in order.
+   *
+   * @generated from enum value: LOOP_ACCUMULATE_APPEND_UNIQUE = 2;
+   */
+  APPEND_UNIQUE = 2,
+
+  /**
+   * `value` replaces the previous one.
+   *
+   * @generated from enum value: LOOP_ACCUMULATE_LAST = 3;
+   */
+  LAST = 3,
+}
+
+/**
+ * Describes the enum dspy_grpc.v1.LoopAccumulate.
+ */
+export const LoopAccumulateSchema: GenEnum<LoopAccumulate> = /*@__PURE__*/
+  enumDesc(file_dspy_grpc_v1_module, 2);
+
+/**
+ * What a value step computes.
+ *
+ * @generated from enum dspy_grpc.v1.ValueOperation
+ */
+export enum ValueOperation {
+  /**
+   * Not used.
+   *
+   * @generated from enum value: VALUE_OPERATION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * `template.format(**inputs)`: each `{name}` placeholder is replaced by Python's `str()` of that
+   * input, as an f-string shows it (lists and objects in Python's repr form); `{{` and `}}` are
+   * literal braces. The inputs are the placeholders, in order of first appearance.
+   *
+   * @generated from enum value: VALUE_OPERATION_TEMPLATE = 1;
+   */
+  TEMPLATE = 1,
+
+  /**
+   * `separator.join(items)`: one input, a list; non-string items are shown with `str()`.
+   *
+   * @generated from enum value: VALUE_OPERATION_JOIN = 2;
+   */
+  JOIN = 2,
+
+  /**
+   * The inputs concatenated, in `inputs` order, into one list (a list input adds its items, any
+   * other value adds itself).
+   *
+   * @generated from enum value: VALUE_OPERATION_CONCAT = 3;
+   */
+  CONCAT = 3,
+
+  /**
+   * One input, a list of lists: its items' items, in order (one level; non-list items kept).
+   *
+   * @generated from enum value: VALUE_OPERATION_FLATTEN = 4;
+   */
+  FLATTEN = 4,
+
+  /**
+   * One input, a list: its items without repeats (equal as JSON), first occurrences in order, as
+   * `dspy.dsp.utils.deduplicate` does. (`list(set(items))` in DSPy code has no fixed order.)
+   *
+   * @generated from enum value: VALUE_OPERATION_DEDUPE = 5;
+   */
+  DEDUPE = 5,
+
+  /**
+   * No inputs: the value of `constant_json`.
+   *
+   * @generated from enum value: VALUE_OPERATION_CONSTANT = 6;
+   */
+  CONSTANT = 6,
+
+  /**
+   * An object {input name: value} in `inputs` order (assembling a prediction's fields).
+   *
+   * @generated from enum value: VALUE_OPERATION_OBJECT = 7;
+   */
+  OBJECT = 7,
+}
+
+/**
+ * Describes the enum dspy_grpc.v1.ValueOperation.
+ */
+export const ValueOperationSchema: GenEnum<ValueOperation> = /*@__PURE__*/
+  enumDesc(file_dspy_grpc_v1_module, 3);
 

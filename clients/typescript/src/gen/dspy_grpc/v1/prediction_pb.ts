@@ -91,7 +91,9 @@ export type TraceStep = Message<"dspy_grpc.v1.TraceStep"> & {
   outputs?: JsonObject | undefined;
 
   /**
-   * The adapter that produced the outputs: "chat", "json" or "xml".
+   * The adapter that produced the outputs: "chat", "json" or "xml"; "retrieve" for a retrieval by a
+   * `retrieve` module (then `predictor` is the module's name, `model` the corpus, URL or
+   * "tool:<name>", `inputs` the query and k, `outputs` the passages).
    *
    * @generated from field: string adapter = 4;
    */
