@@ -34,6 +34,7 @@ from aiohttp import web
 from ..api.authorization import Authorizer
 from ..app.application import Application
 from ..core.errors import DspyGrpcError, PermissionDenied
+from ..core.money import MICROS_PER_USD
 from ..store.usage import DIMENSION_COLUMNS, UsageQuery
 
 log = logging.getLogger("dspy_grpc_server.dashboard")
@@ -215,10 +216,15 @@ class Dashboard:
                 spend["total_usd"] = total.cost_usd
         except Exception:  # noqa: BLE001 - the dashboard shows what it can
             log.exception("usage ledger unavailable")
-        recorder = self._app.registry.usage
-        spend["budgets"] = [{"name": budget.name, "scope": budget.scope, "subject": budget.subject,
-                             "period": budget.period, "limit_usd": budget.limit_usd,
-                             "spent_usd": recorder.spent(budget)} for budget in recorder.budgets]
+        try:
+            views, _ = await self._app.budgets.list(page_size=SPEND_ROWS, page_token="")
+        except Exception:  # noqa: BLE001 - the dashboard shows what it can
+            log.exception("budgets unavailable")
+            views = []
+        spend["budgets"] = [{"name": view.budget.label, "scope": "program" if view.budget.program_id else "api_key",
+                             "subject": view.budget.program_id or view.budget.api_key_id,
+                             "period": view.budget.period, "limit_usd": view.budget.limit_micros / MICROS_PER_USD,
+                             "spent_usd": view.spend.spent_micros / MICROS_PER_USD} for view in views]
         return spend
 
     async def _providers(self, activity: dict[str, Any]) -> list[dict[str, Any]]:
