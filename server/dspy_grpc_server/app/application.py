@@ -19,7 +19,7 @@ from .auth import ApiKeys
 from .config import Config
 from .datasets import Datasets
 from .evaluations import Evaluations
-from .jobs import JobHost
+from .jobs import JobHost, LeaseSettings
 from .optimizations import Optimizations
 from .inference import Inference
 from .programs import Programs
@@ -49,7 +49,10 @@ class Application:
         self.inference = Inference(self.workers, self.engine)
         # Datasets, and evaluation/optimization jobs (supervised, resumed by start_jobs()).
         self.datasets = Datasets(DatasetStore(database))
-        self.jobs = JobHost(JobStore(database))
+        self.jobs = JobHost(JobStore(database), settings=LeaseSettings(
+            lease_s=config.job_lease_s, heartbeat_s=config.job_heartbeat_s, scan_interval_s=config.job_scan_interval_s,
+            watch_poll_s=config.job_watch_poll_s, max_owner_deaths=config.job_max_owner_deaths,
+        ), single_process=database.dialect == "sqlite")
         self.evaluations = Evaluations(self.jobs, self.programs, self.datasets, registry, config.default_model)
         self.optimizations = Optimizations(self.jobs, self.programs, self.datasets, registry, config.default_model)
         # Operations: telemetry (recorded into by every layer), live activity for the dashboard, API keys.
