@@ -13,6 +13,7 @@ from dspy_grpc.v1 import dataset_pb2, dataset_pb2_grpc, evaluation_pb2, evaluati
 from dspy_grpc.v1 import optimization_pb2, optimization_pb2_grpc
 from dspy_grpc.v1 import lm_pb2, lm_pb2_grpc
 from dspy_grpc.v1 import program_admin_pb2, program_admin_pb2_grpc
+from dspy_grpc.v1 import job_admin_pb2, job_admin_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -26,6 +27,7 @@ from .optimization_service import OptimizationService
 from ..ops.servers import OpsServers, start_ops_servers
 from .authorization import Authorizer
 from .interceptors import CallInterceptor
+from .job_admin_service import JobAdminService
 from .program_service import ProgramService
 from .program_admin_service import ProgramAdminService
 from ..app.program_admin import ProgramAdmin
@@ -40,6 +42,7 @@ SERVICE_NAMES = (
     optimization_pb2.DESCRIPTOR.services_by_name["OptimizationService"].full_name,
     lm_pb2.DESCRIPTOR.services_by_name["LMService"].full_name,
     program_admin_pb2.DESCRIPTOR.services_by_name["ProgramAdminService"].full_name,
+    job_admin_pb2.DESCRIPTOR.services_by_name["JobAdminService"].full_name,
 )
 
 
@@ -94,6 +97,7 @@ async def start_server(config: Config) -> RunningServer:
     program_admin_pb2_grpc.add_ProgramAdminServiceServicer_to_server(
         ProgramAdminService(ProgramAdmin(app.workers, app.quarantine_store)), server
     )
+    job_admin_pb2_grpc.add_JobAdminServiceServicer_to_server(JobAdminService(app.jobs), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

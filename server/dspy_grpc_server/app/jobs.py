@@ -290,6 +290,19 @@ class JobHost:
                 await self.supervisor.terminate_child(f"job/{kind}/{job_id}")
         return await self.store.get(kind, job_id)
 
+    # ------------------------------------------------------------------ poison jobs
+
+    async def quarantined(self, *, page_size: int, page_token: str) -> tuple[list[JobRecord], str]:
+        return await self.store.quarantined(page_size=page_size, page_token=page_token)
+
+    async def retry(self, kind: str, job_id: str) -> JobRecord:
+        """Queue a quarantined job again; this replica claims it at once (else the next scan will)."""
+
+        record = await self.store.retry(kind, job_id)
+        if kind in self._bodies:
+            await self.claim(Claimable(kind, job_id, record.fence))
+        return await self.store.get(kind, job_id)
+
     # ------------------------------------------------------------------ watching
 
     def changed(self, kind: str, job_id: str) -> None:

@@ -87,6 +87,7 @@ class JobRecord:
     end_time: datetime | None
     owner: str | None = None
     owner_deaths: int = 0
+    fence: int = 0
 
     @property
     def finished(self) -> bool:
@@ -101,7 +102,7 @@ def _record(row: Any) -> JobRecord:
     return JobRecord(
         kind=row.kind, job_id=row.job_id, state=row.state, spec=row.spec, progress=row.progress or {},
         result=row.result, error=row.error, create_time=row.create_time, start_time=row.start_time,
-        end_time=row.end_time, owner=row.owner, owner_deaths=row.owner_deaths,
+        end_time=row.end_time, owner=row.owner, owner_deaths=row.owner_deaths, fence=row.fence,
     )
 
 
