@@ -54,7 +54,8 @@ def _options(config: Config) -> list[tuple[str, int]]:
         ("grpc.keepalive_timeout_ms", int(config.keepalive_timeout_s * 1000)),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-        ("grpc.so_reuseport", 0),
+        # Several processes (serve --workers N) share the port; one process alone must own it.
+        ("grpc.so_reuseport", 1 if config.workers > 1 else 0),
     ]
 
 

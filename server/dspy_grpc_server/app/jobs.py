@@ -219,7 +219,7 @@ class JobHost:
             work.cancel()
             await asyncio.gather(work, return_exceptions=True)
             try:
-                await asyncio.shield(self.store.release(lease))
+                await self.store.release(lease)
             except DspyGrpcError as error:
                 log.warning("could not release %ss/%s: %s", lease.kind, lease.job_id, error.message)
             raise

@@ -25,6 +25,9 @@ watchers and the owner on every replica listen to.
 
 from __future__ import annotations
 
+import asyncio
+import functools
+
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -141,6 +144,23 @@ async def _fenced(session: AsyncSession, lease: Lease, *, reserve_results: int =
     return int(row.result_seq)
 
 
+def _whole(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A write that, when its caller is cancelled, still runs to its end (commit or rollback) before
+    the cancellation goes on: a transaction cut off half-way could keep its connection -- and on
+    SQLite the database's write lock -- busy."""
+
+    @functools.wraps(method)
+    async def whole(*args: Any, **kwargs: Any) -> Any:
+        task = asyncio.ensure_future(method(*args, **kwargs))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await asyncio.gather(task, return_exceptions=True)
+            raise
+
+    return whole
+
+
 #: A check run inside another store's write transaction (e.g. a program revision written by a job).
 Guard = Callable[[AsyncSession], Awaitable[None]]
 
@@ -216,6 +236,7 @@ class JobStore:
             token = encode_page_token(scope, [last.create_time.isoformat(), last.job_id])
         return records, token
 
+    @_whole
     async def cancel(self, kind: str, job_id: str) -> bool:
         """Move a queued or running job to CANCELLED, whoever holds it (its owner stops when it sees
         the change); False if it had already finished."""
@@ -231,6 +252,7 @@ class JobStore:
                 await _announce(session, kind, job_id)
             return changed.rowcount == 1
 
+    @_whole
     async def finish(
         self, lease: Lease, *, to: str, result: Mapping[str, Any] | None = None,
         error: Mapping[str, Any] | None = None, progress: Mapping[str, Any] | None = None,
@@ -252,6 +274,7 @@ class JobStore:
                 sa.update(jobs).where(jobs.c.kind == lease.kind, jobs.c.job_id == lease.job_id).values(**values)
             )
 
+    @_whole
     async def save_progress(self, lease: Lease, progress: Mapping[str, Any]) -> None:
         async with _translated_errors(), self._db.sessions() as session, session.begin():
             await _fenced(session, lease)
@@ -273,6 +296,7 @@ class JobStore:
             rows = (await session.execute(query.order_by(jobs.c.create_time))).all()
         return [Claimable(row.kind, row.job_id, row.fence) for row in rows]
 
+    @_whole
     async def claim(
         self, job: Claimable, *, owner: str, lease_s: float, max_owner_deaths: int, include_live: bool = False,
     ) -> Lease | JobRecord | None:
@@ -321,6 +345,7 @@ class JobStore:
             return await self.get(job.kind, job.job_id)
         return Lease(job.kind, job.job_id, owner, job.fence + 1)
 
+    @_whole
     async def renew(self, lease: Lease, lease_s: float) -> bool:
         """Extend the lease; False when it no longer holds (the holder must stop)."""
 
@@ -333,6 +358,7 @@ class JobStore:
             )
             return changed.rowcount == 1
 
+    @_whole
     async def release(self, lease: Lease) -> None:
         """Give the job back unfinished (a graceful stop): any replica may claim it at once, and
         this stop does not count as a death of its owner."""
@@ -367,6 +393,7 @@ class JobStore:
             token = encode_page_token("quarantined-jobs", ["", page[-1].kind, page[-1].job_id])
         return page, token
 
+    @_whole
     async def retry(self, kind: str, job_id: str) -> JobRecord:
         """Queue a quarantined job again (its owner-death count starts over); FailedPrecondition for
         any other job."""
@@ -391,6 +418,7 @@ class JobStore:
 
     # ---------------------------------------------------------------- per-example results
 
+    @_whole
     async def put_results(self, lease: Lease, scope: str, results: Mapping[int, Mapping[str, Any]]) -> None:
         """Store results (first write wins), numbered in commit order (``seq``) for watchers."""
 
@@ -461,6 +489,7 @@ class JobStore:
 
     # ---------------------------------------------------------------- candidates
 
+    @_whole
     async def put_candidate(self, lease: Lease, index: int, data: Mapping[str, Any]) -> None:
         row = {"job_id": lease.job_id, "kind": lease.kind, "candidate_index": index, "data": dict(data)}
         async with _translated_errors(), self._db.sessions() as session, session.begin():
@@ -496,6 +525,7 @@ class JobStore:
             rows = (await session.execute(query)).all()
         return {row.call_key: row.response for row in rows}
 
+    @_whole
     async def put_lm_calls(self, lease: Lease, calls: Mapping[str, Mapping[str, Any]]) -> None:
         rows = [
             {"job_id": lease.job_id, "kind": lease.kind, "call_key": key, "response": dict(response)}
