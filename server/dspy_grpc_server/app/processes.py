@@ -41,7 +41,9 @@ def _reserve_port(host: str) -> socket.socket:
     return sock
 
 
-async def _migrate(url: str) -> None:
+async def migrate(url: str) -> None:
+    """Bring the schema to head (``dspy-grpc migrate``, and the parent before it forks workers)."""
+
     database = await Database.open(url)
     await database.close()
 
@@ -63,7 +65,7 @@ def _run_worker(config: Config, index: int, serve: Callable[[Config], Awaitable[
 def serve_processes(config: Config, serve: Callable[[Config], Awaitable[None]]) -> int:
     """Run ``config.workers`` processes of ``serve`` until SIGTERM/SIGINT; the exit status."""
 
-    asyncio.run(_migrate(config.database_url))
+    asyncio.run(migrate(config.database_url))
     reserved = _reserve_port(config.host) if config.port == 0 else None
     if reserved is not None:
         config = replace(config, port=reserved.getsockname()[1])
