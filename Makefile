@@ -15,7 +15,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 TS_CLIENT := clients/typescript
 GO_CLIENT := clients/go
 
-.PHONY: help install install-clients tools go-tools serve test lint generate check-generated breaking check bench-optimize bench-lm bench-telemetry
+.PHONY: help install install-clients tools go-tools serve test lint generate check-generated breaking check bench-optimize bench-lm bench-telemetry bench-replicas
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ bench-lm: install ## Benchmark LMService.Complete vs direct httpx to the mock: o
 
 bench-telemetry: install ## Cost of the telemetry path of one Predict (spans, metrics, dashboard activity), off and on
 	$(VENV)/bin/python -m bench.telemetry
+
+bench-replicas: install ## Many replicas on PostgreSQL: Predict calls/s through 1 vs 2 processes, kill -9 takeover time, rolling-restart duplicates
+	$(VENV)/bin/python -m bench.replicas
 
 bench-predict: install ## Benchmark Predict over gRPC vs dspy 3.4.1 in-process (mock LM, cache off): latency, calls/s, cache hits
 	$(VENV)/bin/python -m bench.predict
