@@ -216,3 +216,47 @@ async def test_a_rolling_restart_of_every_replica_runs_the_optimization_once(tmp
     finally:
         for replica in replicas:
             await replica.stop()
+
+
+async def test_a_paused_owner_that_lost_its_lease_cannot_overwrite_the_new_owner(tmp_path, mock_lm, postgres_url):
+    """SIGSTOP the owner for longer than its lease (a GC pause, a partition): another replica takes the
+    job over; when the old owner wakes up, its writes are refused (fencing) and it stops."""
+
+    arithmetic.install(mock_lm)
+    a = await start_replica(tmp_path / "a", mock_lm.base_url, postgres_url, extra=NO_CACHE)
+    b = await start_replica(tmp_path / "b", mock_lm.base_url, postgres_url, extra=NO_CACHE)
+    try:
+        async with grpc.aio.insecure_channel(a.target) as on_a, grpc.aio.insecure_channel(b.target) as on_b:
+            await create_dataset(on_a, "sums", arithmetic.examples(16))
+            await create_program(on_a, "adder", demos=[DEMO])
+            body = {"program": "programs/adder", "dataset": "datasets/sums", "metric": exact_match(),
+                    "num_threads": THREADS}
+            reference = await wait_evaluation(on_a, (await create_evaluation(on_a, body, "reference")).name)
+            assert reference.state == job_pb2.JOB_STATE_SUCCEEDED
+            expected = await results(on_a, reference.name)
+            reference_calls = len(lm_calls(mock_lm))
+            mock_lm.requests.clear()
+
+            mock_lm.latency_s = 0.2
+            job = await create_evaluation(on_a, body, evaluation_id="paused")
+            at_pause = await wait_for(lambda: evaluation(on_b, job.name), lambda j: j.progress.examples_done >= 2)
+            a.process.send_signal(signal.SIGSTOP)
+            try:
+                # B claims the job once A's lease (2 s) expires and goes on with it.
+                await wait_for(lambda: evaluation(on_b, job.name),
+                               lambda j: j.progress.examples_done >= at_pause.progress.examples_done + 4)
+            finally:
+                a.process.send_signal(signal.SIGCONT)
+            finished = await wait_evaluation(on_b, job.name, timeout=60)
+            assert finished.state == job_pb2.JOB_STATE_SUCCEEDED, finished.error
+            assert await results(on_b, job.name) == expected
+            # A, awake again, was refused and stopped; it still serves.
+            assert (await evaluation(on_a, job.name)).state == job_pb2.JOB_STATE_SUCCEEDED
+            await asyncio.sleep(1.0)
+            assert "lease lost" in a.log.read_text() or "write was refused" in a.log.read_text()
+            # At most the calls in flight on A when it paused (and finished on waking) were made twice.
+            assert len(lm_calls(mock_lm)) <= reference_calls + 2 * THREADS
+    finally:
+        a.process.send_signal(signal.SIGCONT)
+        await a.stop()
+        await b.stop()
