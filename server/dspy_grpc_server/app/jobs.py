@@ -214,7 +214,15 @@ class JobHost:
             if not work.done():
                 log.warning("%ss/%s: lease lost (cancelled or taken over); stopping", lease.kind, lease.job_id)
                 work.cancel()
-            await asyncio.gather(work, return_exceptions=True)
+            [outcome] = await asyncio.gather(work, return_exceptions=True)
+            if isinstance(outcome, Exception):
+                # The store failed while the job ended (e.g. the database was unreachable): hand the
+                # job back -- without counting it as a death of this replica -- so a scan retries it.
+                log.warning("%ss/%s stopped by %s; giving it back", lease.kind, lease.job_id, type(outcome).__name__)
+                try:
+                    await self.store.release(lease)
+                except DspyGrpcError as error:
+                    log.warning("could not release %ss/%s: %s", lease.kind, lease.job_id, error.message)
         except asyncio.CancelledError:  # this replica stops: give the job back to the others
             work.cancel()
             await asyncio.gather(work, return_exceptions=True)
