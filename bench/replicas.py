@@ -63,7 +63,7 @@ async def start_workers(directory: Path, mock_url: str, database: str, workers: 
     )
     ports = []
     while len(ports) < workers:
-        line = (await asyncio.wait_for(process.stdout.readline(), 120)).decode()
+        line = (await asyncio.wait_for(process.stdout.readline(), 300)).decode()
         if not line:
             raise RuntimeError("server exited")
         if line.startswith("dspy-grpc listening on"):
@@ -104,7 +104,7 @@ async def calls_per_second(port: int, seconds: float) -> float:
 async def throughput(root: Path, cluster: PostgresCluster, seconds: float) -> dict[int, float]:
     mock = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.mocklm", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
-    line = (await asyncio.wait_for(mock.stdout.readline(), 60)).decode()
+    line = (await asyncio.wait_for(mock.stdout.readline(), 300)).decode()
     mock_url = line.split()[-1]
     figures = {}
     try:
@@ -135,8 +135,8 @@ async def takeover(root: Path, cluster: PostgresCluster, mock: MockLMServer, rou
     for attempt in range(rounds):
         database = cluster.create_database()
         mock.latency_s = 0.1
-        a, b = await asyncio.gather(*(start_replica(root / f"takeover{attempt}{n}", mock.base_url, database,
-                                                    extra=LEASES) for n in "ab"))
+        a, b = [await start_replica(root / f"takeover{attempt}{n}", mock.base_url, database, extra=LEASES,
+                                    timeout=300) for n in "ab"]
         try:
             async with grpc.aio.insecure_channel(a.target) as channel:
                 await create_dataset(channel, "sums", arithmetic.examples(200))
@@ -164,8 +164,8 @@ async def rolling_restart(root: Path, cluster: PostgresCluster, mock: MockLMServ
     database = cluster.create_database()
     body = {"dataset": "datasets/train", "metric": exact_match(), "num_threads": 2,
             "random_search": {"num_candidate_programs": 4, "max_bootstrapped_demos": 2, "max_labeled_demos": 2}}
-    replicas: list[Replica] = list(await asyncio.gather(
-        *(start_replica(root / f"roll-{n}", mock.base_url, database, extra=LEASES) for n in ("a", "b", "c", "d"))))
+    replicas: list[Replica] = [await start_replica(root / f"roll-{n}", mock.base_url, database, extra=LEASES,
+                                                   timeout=300) for n in ("a", "b", "c", "d")]
     try:
         mock.latency_s = 0.0
         async with grpc.aio.insecure_channel(replicas[0].target) as channel:

@@ -42,7 +42,7 @@ class Replica:
 
 
 async def start_replica(workdir: Path, mock_base_url: str, database_url: str, *, extra: str = FAST_LEASES,
-                        args: tuple[str, ...] = ("--port", "0")) -> Replica:
+                        args: tuple[str, ...] = ("--port", "0"), timeout: float = 60) -> Replica:
     """Start a replica and wait until it listens (its log goes to ``workdir/server-N.log``)."""
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -58,7 +58,7 @@ async def start_replica(workdir: Path, mock_base_url: str, database_url: str, *,
     )
     log.close()
     while True:
-        line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+        line = (await asyncio.wait_for(process.stdout.readline(), timeout)).decode()
         if not line:
             raise AssertionError("replica exited before listening: " + log_path.read_text()[-3000:])
         if line.startswith("dspy-grpc listening on"):
