@@ -42,7 +42,7 @@ class Replica:
 
 
 async def start_replica(workdir: Path, mock_base_url: str, database_url: str, *, extra: str = FAST_LEASES,
-                        args: tuple[str, ...] = ("--port", "0"), timeout: float = 60) -> Replica:
+                        args: tuple[str, ...] = ("--port", "0"), timeout: float = 120) -> Replica:
     """Start a replica and wait until it listens (its log goes to ``workdir/server-N.log``)."""
 
     workdir.mkdir(parents=True, exist_ok=True)
