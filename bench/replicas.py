@@ -225,7 +225,7 @@ async def main(seconds: float, rounds: int) -> None:
         rolled = await rolling_restart(root, cluster, mock)
         print("Rolling restart of the replicas running an optimization (random search, 16 examples):")
         print(f"  LM calls: undisturbed {rolled['reference_calls']}, rolled {rolled['rolled_calls']} "
-              f"({rolled["handovers"]} replicas replaced while it ran); calls made twice: {rolled['repeated_calls']}; "
+              f"({rolled['handovers']} replicas replaced while it ran); calls made twice: {rolled['repeated_calls']}; "
               f"result revisions: {rolled['result_revisions']}; succeeded: {bool(rolled['succeeded'])}")
     finally:
         await mock.stop()
