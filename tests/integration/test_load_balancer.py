@@ -17,7 +17,8 @@ from google.protobuf import json_format
 from tests.integration.replicas import start_replica
 from tests.services import NginxServer, nginx_binary, require_binary
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+# Each test starts several server processes: on a loaded machine that alone can take a minute.
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(300)]
 
 TEMPLATE = Path(__file__).parents[2] / "deploy" / "nginx" / "templates" / "default.conf.template"
 CALLERS = 8

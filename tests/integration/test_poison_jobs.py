@@ -16,7 +16,8 @@ from tests.integration.job_helpers import wait_evaluation
 from tests.integration.replicas import start_replica
 from tests.mocklm import arithmetic
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+# Each test starts several server processes: on a loaded machine that alone can take a minute.
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(300)]
 
 
 async def wait_requests(mock_lm, count: int, timeout: float = 60) -> None:

@@ -26,7 +26,8 @@ from tests.integration.job_helpers import (
 from tests.integration.replicas import FAST_LEASES, start_replica
 from tests.mocklm import arithmetic
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+# Each test starts several server processes: on a loaded machine that alone can take a minute.
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(300)]
 
 THREADS = 2
 #: Identical requests of two jobs must both reach the mock (the LM calls are what is counted).

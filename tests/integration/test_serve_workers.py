@@ -16,7 +16,8 @@ from google.protobuf import json_format
 
 from tests.integration.replicas import config_text
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+# Each test starts several server processes: on a loaded machine that alone can take a minute.
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(300)]
 
 
 def children(parent: int) -> set[int]:
