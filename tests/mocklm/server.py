@@ -151,6 +151,9 @@ class MockLMServer:
         self.chat_completions = 0
         #: Streams the client closed (or cancelled) before the mock finished sending them.
         self.stream_disconnects = 0
+        #: Chat completions being answered right now, and the most there ever were at once.
+        self.completions_in_flight = 0
+        self.max_completions_in_flight = 0
         self.default_reply: MockReply | None = None
         self._queue: deque[MockReply] = deque()
         self._rules: list[_Rule] = []
@@ -175,6 +178,7 @@ class MockLMServer:
 
         self.requests.clear()
         self.stream_disconnects = 0
+        self.max_completions_in_flight = 0
         self._queue.clear()
         self._rules.clear()
         self.default_reply = None
@@ -218,7 +222,7 @@ class MockLMServer:
 
     async def start(self) -> MockLMServer:
         app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/v1/chat/completions", self._chat_completions)
+        app.router.add_post("/v1/chat/completions", self._counted_chat_completions)
         app.router.add_post("/v1/messages", self._anthropic_messages)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._list_models)
@@ -290,6 +294,14 @@ class MockLMServer:
 
     async def _stats(self, request: web.Request) -> web.Response:
         return web.json_response({"chat_completions": self.chat_completions})
+
+    async def _counted_chat_completions(self, request: web.Request) -> web.StreamResponse:
+        self.completions_in_flight += 1
+        self.max_completions_in_flight = max(self.max_completions_in_flight, self.completions_in_flight)
+        try:
+            return await self._chat_completions(request)
+        finally:
+            self.completions_in_flight -= 1
 
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
         self.chat_completions += 1

@@ -27,6 +27,7 @@ type Client struct {
 	conn      *grpc.ClientConn
 	inference pb.InferenceServiceClient
 	programs  pb.ProgramServiceClient
+	budgets   pb.BudgetServiceClient
 }
 
 // NewClient connects to target ("host:port", or any gRPC target string). Without options the
@@ -40,7 +41,8 @@ func NewClient(target string, opts ...grpc.DialOption) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, inference: pb.NewInferenceServiceClient(conn), programs: pb.NewProgramServiceClient(conn)}, nil
+	return &Client{conn: conn, inference: pb.NewInferenceServiceClient(conn), programs: pb.NewProgramServiceClient(conn),
+		budgets: pb.NewBudgetServiceClient(conn)}, nil
 }
 
 // Close closes the connection.
@@ -51,3 +53,6 @@ func (c *Client) Inference() pb.InferenceServiceClient { return c.inference }
 
 // Programs is the generated ProgramService stub.
 func (c *Client) Programs() pb.ProgramServiceClient { return c.programs }
+
+// Budgets is the generated BudgetService stub.
+func (c *Client) Budgets() pb.BudgetServiceClient { return c.budgets }

@@ -14,6 +14,7 @@
 The generated protobuf / gRPC stubs live in :mod:`dspy_grpc.v1`.
 """
 
+from .budgets import Budget
 from .client import DEFAULT_TARGET, AsyncClient, Client
 from .coerce import OutputTypeError
 from .errors import (
@@ -47,6 +48,7 @@ __all__ = [
     "AdapterFallback",
     "AlreadyExistsError",
     "AsyncClient",
+    "Budget",
     "ChainOfThought",
     "Client",
     "DeadlineExceededError",

@@ -10,15 +10,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from . import _requests as rq
+from . import budgets as bq
 from . import _streams
 from .errors import from_rpc_error
 from .results import Prediction, Program, RenderedPrompt, typed_outputs
-from .v1 import inference_pb2, inference_pb2_grpc, module_pb2, program_pb2, program_pb2_grpc
+from .budgets import Budget
+from .v1 import budget_pb2, budget_pb2_grpc, inference_pb2, inference_pb2_grpc, module_pb2, program_pb2, program_pb2_grpc
 from .values import from_struct
 
 if TYPE_CHECKING:
@@ -151,6 +154,7 @@ class Client(_Base):
         self.channel = channel
         self._inference = inference_pb2_grpc.InferenceServiceStub(channel)
         self._programs = program_pb2_grpc.ProgramServiceStub(channel)
+        self._budgets = budget_pb2_grpc.BudgetServiceStub(channel)
 
     def close(self) -> None:
         """Close the channel (if the client created it)."""
@@ -431,6 +435,50 @@ class Client(_Base):
         request = program_pb2.DeleteProgramRequest(name=rq.program_name(name), etag=etag)
         self._call(self._programs.DeleteProgram, request, timeout)
 
+    # ------------------------------------------------------------------ budgets (admin scope)
+
+    def create_budget(self, budget_id: str, *, limit_usd: Decimal | str | int | None = None, limit_micros: int | None = None,
+                      program: str = "", api_key_id: str = "", period: str = "day",
+                      timeout: float | None = None) -> Budget:
+        """Limit what a program (``program="qa"``) or an API key spends per ``period`` ("day",
+        "month", "total"). Give the limit exactly: ``limit_usd=Decimal("0.10")`` / ``"0.10"``, or
+        ``limit_micros=100_000``."""
+
+        request = bq.create_request(budget_id, limit_usd=limit_usd, limit_micros=limit_micros, program=program,
+                                    api_key_id=api_key_id, period=period)
+        return Budget.from_proto(self._call(self._budgets.CreateBudget, request, timeout))
+
+    def get_budget(self, name: str, *, timeout: float | None = None) -> Budget:
+        """A budget with what it spent in its current period (``"team-a"`` or ``"budgets/team-a"``)."""
+
+        request = budget_pb2.GetBudgetRequest(name=bq.budget_name(name))
+        return Budget.from_proto(self._call(self._budgets.GetBudget, request, timeout))
+
+    def list_budgets(self, *, page_size: int = 0, timeout: float | None = None) -> Iterator[Budget]:
+        """Every budget (config and created ones) in id order, with spent and remaining amounts."""
+
+        token = ""
+        while True:
+            request = budget_pb2.ListBudgetsRequest(page_size=page_size, page_token=token)
+            response = self._call(self._budgets.ListBudgets, request, timeout)
+            yield from (Budget.from_proto(b) for b in response.budgets)
+            token = response.next_page_token
+            if not token:
+                return
+
+    def update_budget(self, name: str, *, limit_usd: Decimal | str | int | None = None, limit_micros: int | None = None,
+                      period: str | None = None, etag: str = "", timeout: float | None = None) -> Budget:
+        """Change a budget's limit and/or period (``etag``, when given, must match)."""
+
+        request = bq.update_request(name, limit_usd=limit_usd, limit_micros=limit_micros, period=period, etag=etag)
+        return Budget.from_proto(self._call(self._budgets.UpdateBudget, request, timeout))
+
+    def delete_budget(self, name: str, *, etag: str = "", timeout: float | None = None) -> None:
+        """Delete a budget (``etag``, when given, must match)."""
+
+        request = budget_pb2.DeleteBudgetRequest(name=bq.budget_name(name), etag=etag)
+        self._call(self._budgets.DeleteBudget, request, timeout)
+
 
 class AsyncClient(_Base):
     """An asyncio client for a dspy-grpc server; the same API as :class:`Client`, with ``await``.
@@ -464,6 +512,7 @@ class AsyncClient(_Base):
         self.channel = channel
         self._inference = inference_pb2_grpc.InferenceServiceStub(channel)
         self._programs = program_pb2_grpc.ProgramServiceStub(channel)
+        self._budgets = budget_pb2_grpc.BudgetServiceStub(channel)
 
     async def close(self) -> None:
         """Close the channel (if the client created it)."""
@@ -705,3 +754,48 @@ class AsyncClient(_Base):
 
         request = program_pb2.DeleteProgramRequest(name=rq.program_name(name), etag=etag)
         await self._call(self._programs.DeleteProgram, request, timeout)
+
+    # ------------------------------------------------------------------ budgets (admin scope)
+
+    async def create_budget(self, budget_id: str, *, limit_usd: Decimal | str | int | None = None, limit_micros: int | None = None,
+                      program: str = "", api_key_id: str = "", period: str = "day",
+                      timeout: float | None = None) -> Budget:
+        """Limit what a program (``program="qa"``) or an API key spends per ``period`` ("day",
+        "month", "total"). Give the limit exactly: ``limit_usd=Decimal("0.10")`` / ``"0.10"``, or
+        ``limit_micros=100_000``."""
+
+        request = bq.create_request(budget_id, limit_usd=limit_usd, limit_micros=limit_micros, program=program,
+                                    api_key_id=api_key_id, period=period)
+        return Budget.from_proto(await self._call(self._budgets.CreateBudget, request, timeout))
+
+    async def get_budget(self, name: str, *, timeout: float | None = None) -> Budget:
+        """A budget with what it spent in its current period (``"team-a"`` or ``"budgets/team-a"``)."""
+
+        request = budget_pb2.GetBudgetRequest(name=bq.budget_name(name))
+        return Budget.from_proto(await self._call(self._budgets.GetBudget, request, timeout))
+
+    async def list_budgets(self, *, page_size: int = 0, timeout: float | None = None) -> AsyncIterator[Budget]:
+        """Every budget (config and created ones) in id order, with spent and remaining amounts."""
+
+        token = ""
+        while True:
+            request = budget_pb2.ListBudgetsRequest(page_size=page_size, page_token=token)
+            response = await self._call(self._budgets.ListBudgets, request, timeout)
+            for budget in response.budgets:
+                yield Budget.from_proto(budget)
+            token = response.next_page_token
+            if not token:
+                return
+
+    async def update_budget(self, name: str, *, limit_usd: Decimal | str | int | None = None, limit_micros: int | None = None,
+                      period: str | None = None, etag: str = "", timeout: float | None = None) -> Budget:
+        """Change a budget's limit and/or period (``etag``, when given, must match)."""
+
+        request = bq.update_request(name, limit_usd=limit_usd, limit_micros=limit_micros, period=period, etag=etag)
+        return Budget.from_proto(await self._call(self._budgets.UpdateBudget, request, timeout))
+
+    async def delete_budget(self, name: str, *, etag: str = "", timeout: float | None = None) -> None:
+        """Delete a budget (``etag``, when given, must match)."""
+
+        request = budget_pb2.DeleteBudgetRequest(name=bq.budget_name(name), etag=etag)
+        await self._call(self._budgets.DeleteBudget, request, timeout)

@@ -20,6 +20,15 @@ import {
   ProgramService,
   UpdateProgramRequestSchema,
 } from "./gen/dspy_grpc/v1/program_pb.js";
+import { BudgetService, DeleteBudgetRequestSchema, GetBudgetRequestSchema, ListBudgetsRequestSchema } from "./gen/dspy_grpc/v1/budget_pb.js";
+import {
+  Budget,
+  budgetName,
+  createBudgetRequest,
+  updateBudgetRequest,
+  type BudgetPeriodName,
+  type BudgetSubject,
+} from "./budgets.js";
 import { rpc } from "./errors.js";
 import {
   Module,
@@ -72,6 +81,8 @@ export class DspyClient implements Caller {
   readonly inference: Client<typeof InferenceService>;
   /** The generated ProgramService client. */
   readonly programs: Client<typeof ProgramService>;
+  /** The generated BudgetService client. */
+  readonly budgets: Client<typeof BudgetService>;
   private readonly sessions?: Http2SessionManager;
 
   /**
@@ -89,6 +100,7 @@ export class DspyClient implements Caller {
     }
     this.inference = createClient(InferenceService, transport);
     this.programs = createClient(ProgramService, transport);
+    this.budgets = createClient(BudgetService, transport);
   }
 
   /** Closes the connection (calls in flight fail). */
@@ -244,6 +256,55 @@ export class DspyClient implements Caller {
       });
       const page = await rpc(() => this.programs.listProgramRevisions(request, this.callOptions(options)));
       for (const program of page.programs) yield new Program(program);
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+  }
+
+  // ---------------------------------------------------------------- budgets (admin scope)
+
+  /**
+   * Limits what a program or an API key spends per period to `limitMicros` micro-dollars (exact:
+   * `100_000n` is $0.10), as "budgets/{id}".
+   */
+  async createBudget(
+    id: string,
+    subject: BudgetSubject,
+    limitMicros: bigint,
+    options: RpcOptions & { period?: BudgetPeriodName } = {},
+  ): Promise<Budget> {
+    const request = createBudgetRequest(id, subject, limitMicros, options.period ?? "day");
+    return new Budget(await rpc(() => this.budgets.createBudget(request, this.callOptions(options))));
+  }
+
+  /** A budget with what it spent, holds reserved and has left in its current period. */
+  async getBudget(name: string, options?: RpcOptions): Promise<Budget> {
+    const request = create(GetBudgetRequestSchema, { name: budgetName(name) });
+    return new Budget(await rpc(() => this.budgets.getBudget(request, this.callOptions(options))));
+  }
+
+  /** Changes a budget's limit and/or period; `etag` (from a Budget you read) must match when given. */
+  async updateBudget(
+    name: string,
+    changes: { limitMicros?: bigint; period?: BudgetPeriodName; etag?: string },
+    options?: RpcOptions,
+  ): Promise<Budget> {
+    const request = updateBudgetRequest(name, changes);
+    return new Budget(await rpc(() => this.budgets.updateBudget(request, this.callOptions(options))));
+  }
+
+  /** Deletes a budget (`etag`, when given, must match). */
+  async deleteBudget(name: string, options: RpcOptions & { etag?: string } = {}): Promise<void> {
+    const request = create(DeleteBudgetRequestSchema, { name: budgetName(name), etag: options.etag ?? "" });
+    await rpc(() => this.budgets.deleteBudget(request, this.callOptions(options)));
+  }
+
+  /** Every budget (config and created ones) in id order, pages fetched as you iterate. */
+  async *listBudgets(options: RpcOptions & { pageSize?: number } = {}): AsyncGenerator<Budget> {
+    let pageToken = "";
+    do {
+      const request = create(ListBudgetsRequestSchema, { pageSize: options.pageSize ?? 0, pageToken });
+      const page = await rpc(() => this.budgets.listBudgets(request, this.callOptions(options)));
+      for (const budget of page.budgets) yield new Budget(budget);
       pageToken = page.nextPageToken;
     } while (pageToken);
   }

@@ -22,4 +22,5 @@ export { lmSpec, type LMLike, type LMOptions, type ScriptedReply } from "./lm.js
 export { DspyGrpcError, type FieldViolation, type StatusName } from "./errors.js";
 export { Prediction, Program, RenderedPrompt, type Usage } from "./results.js";
 export { toJsonObject } from "./values.js";
+export { Budget, MICROS_PER_USD, type BudgetPeriodName, type BudgetSubject } from "./budgets.js";
 export { AsyncQueue, type BatchItem, type StreamEvent, type Tool, type Tools } from "./streams.js";

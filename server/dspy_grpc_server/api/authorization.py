@@ -5,7 +5,7 @@
 | `infer`    | InferenceService, LMService (except GetProviderStatus)                  |
 | `programs` | ProgramService                                                          |
 | `jobs`     | DatasetService, EvaluationService, OptimizationService                  |
-| `admin`    | everything, including LMService.GetProviderStatus and the dashboard     |
+| `admin`    | everything, including LMService.GetProviderStatus, BudgetService, the dashboard |
 
 Health checks and reflection need no key when configured open (the default); otherwise any valid
 key will do. Methods not listed need ``admin`` (deny by default).

@@ -14,11 +14,13 @@ from dspy_grpc.v1 import optimization_pb2, optimization_pb2_grpc
 from dspy_grpc.v1 import lm_pb2, lm_pb2_grpc
 from dspy_grpc.v1 import program_admin_pb2, program_admin_pb2_grpc
 from dspy_grpc.v1 import job_admin_pb2, job_admin_pb2_grpc
+from dspy_grpc.v1 import budget_pb2, budget_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ..app.application import Application
 from ..app.config import Config
+from .budget_service import BudgetService
 from .dataset_service import DatasetService
 from .evaluation_service import EvaluationService
 from .inference_service import InferenceService
@@ -43,6 +45,7 @@ SERVICE_NAMES = (
     lm_pb2.DESCRIPTOR.services_by_name["LMService"].full_name,
     program_admin_pb2.DESCRIPTOR.services_by_name["ProgramAdminService"].full_name,
     job_admin_pb2.DESCRIPTOR.services_by_name["JobAdminService"].full_name,
+    budget_pb2.DESCRIPTOR.services_by_name["BudgetService"].full_name,
 )
 
 
@@ -99,6 +102,7 @@ async def start_server(config: Config) -> RunningServer:
         ProgramAdminService(ProgramAdmin(app.workers, app.quarantine_store)), server
     )
     job_admin_pb2_grpc.add_JobAdminServiceServicer_to_server(JobAdminService(app.jobs), server)
+    budget_pb2_grpc.add_BudgetServiceServicer_to_server(BudgetService(app.budgets), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -8,6 +8,9 @@ from ..core import telemetry
 from ..lm.registry import LMRegistry
 from ..modules.engine import Engine
 from ..optimize.knn_few_shot import ServingBootstrapper
+from ..lm.budgets import BudgetBook
+from ..store.budgets import BudgetStore
+from ..store.changes import open_change_feed
 from ..store.database import Database
 from ..store.datasets import DatasetStore
 from ..store.jobs import JobStore
@@ -16,6 +19,7 @@ from ..store.quarantine import QuarantineStore
 from ..store.usage import UsageLedgerStore
 from .activity import Activity
 from .auth import ApiKeys
+from .budgets import Budgets, StoredBudgets
 from .config import Config
 from .datasets import Datasets
 from .evaluations import Evaluations
@@ -36,23 +40,28 @@ class Application:
         self.config = config
         self.database = database
         self.registry = registry
-        self.programs = Programs(ProgramStore(database))
+        # Changes to shared state reach every replica's caches through the change feed.
+        self.changes = open_change_feed(config.program_notifications, database, config.cache_redis_url)
+        self.programs = Programs(ProgramStore(database), self.changes)
         self.engine = Engine(registry, default_model=config.default_model, bootstrapper=ServingBootstrapper())
         # Stored programs run through workers (loaded once, with metrics) guarded by input quarantine.
         self.quarantine_store = QuarantineStore(database)
         self.workers = ProgramWorkers(
             self.programs,
             Quarantine(self.quarantine_store, failures=config.quarantine_failures,
-                       window_s=config.quarantine_window_s),
+                       window_s=config.quarantine_window_s, changes=self.changes,
+                       refresh_s=config.active_revision_refresh_s),
             refresh_s=config.active_revision_refresh_s,
         )
         self.inference = Inference(self.workers, self.engine)
+        assert registry.budgets is not None
+        self.budgets = Budgets(registry.budgets, BudgetStore(database), self.changes)
         # Datasets, and evaluation/optimization jobs (supervised, resumed by start_jobs()).
         self.datasets = Datasets(DatasetStore(database))
         self.jobs = JobHost(JobStore(database), settings=LeaseSettings(
             lease_s=config.job_lease_s, heartbeat_s=config.job_heartbeat_s, scan_interval_s=config.job_scan_interval_s,
             watch_poll_s=config.job_watch_poll_s, max_owner_deaths=config.job_max_owner_deaths,
-        ), single_process=database.dialect == "sqlite")
+        ), single_process=database.dialect == "sqlite", changes=self.changes)
         self.evaluations = Evaluations(self.jobs, self.programs, self.datasets, registry, config.default_model)
         self.optimizations = Optimizations(self.jobs, self.programs, self.datasets, registry, config.default_model)
         # Operations: telemetry (recorded into by every layer), live activity for the dashboard, API keys.
@@ -68,8 +77,10 @@ class Application:
         """Open the database (running migrations) and the LM registry."""
 
         database = await Database.open(config.database_url)
+        budgets = BudgetBook(config.budgets, StoredBudgets(BudgetStore(database)),
+                             refresh_s=config.active_revision_refresh_s)
         registry = LMRegistry(
-            config.models, cache=config.cache, budgets=config.budgets, ledger=UsageLedgerStore(database),
+            config.models, cache=config.cache, budgets=budgets, ledger=UsageLedgerStore(database),
             usage_flush_interval_s=config.usage_flush_interval_s,
         )
         try:
@@ -78,7 +89,10 @@ class Application:
             await database.close()
             raise
         log.info("database ready; models: %s", ", ".join(registry.aliases()) or "(none configured)")
-        return cls(config, database, registry)
+        app = cls(config, database, registry)
+        await app.changes.start()
+        log.info("change notifications: %s", app.changes.transport)
+        return app
 
     async def start_jobs(self) -> None:
         """Start the job supervisor and resume jobs left unfinished by the last run."""
@@ -87,6 +101,7 @@ class Application:
 
     async def aclose(self) -> None:
         await self.jobs.stop()
+        await self.changes.aclose()
         await self.registry.aclose()
         await self.database.close()
         if telemetry.is_default(self.telemetry):

@@ -21,7 +21,8 @@ TOML layout (every table and key optional)::
     [programs]
     quarantine_failures = 3      # failures of one input within the window before it is quarantined
     quarantine_window_s = 600.0
-    active_revision_refresh_s = 1.0
+    active_revision_refresh_s = 1.0  # polling bound: cached program state is re-read at least this often
+    notifications = "auto"       # change feed: auto | postgresql | redis | off (see README "Shared state")
 
     [jobs]                       # leased jobs (see README "Running in production")
     lease_s = 10.0               # a dead replica's job is taken over this long after its last heartbeat
@@ -100,9 +101,12 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import InvalidArgument, invalid
+from ..store.changes import NOTIFICATION_MODES
 from ..lm.config import BudgetConfig, CacheConfig, DeploymentConfig, ModelConfig, validate_models
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/dspy-grpc.db"
+#: Upper bound of programs.active_revision_refresh_s (the staleness bound when notifications fail).
+MAX_REFRESH_S = 3600.0
 
 #: Always available (unless the config defines its own "dummy"): answers every prompt with
 #: deterministic placeholder values, for trying the server out and for users' own tests.
@@ -186,6 +190,7 @@ _TOML_TABLES: dict[str, dict[str, str]] = {
         "quarantine_failures": "quarantine_failures",
         "quarantine_window_s": "quarantine_window_s",
         "active_revision_refresh_s": "active_revision_refresh_s",
+        "notifications": "program_notifications",
     },
     "lm": {"default_model": "default_model", "usage_flush_interval_s": "usage_flush_interval_s"},
     "jobs": {
@@ -266,6 +271,9 @@ class Config:
     job_max_owner_deaths: int = 2
     #: [server] workers: server processes sharing the port on this host (needs PostgreSQL when > 1).
     workers: int = 1
+    #: How replicas hear of each other's changes: "auto" (PostgreSQL LISTEN/NOTIFY on a PostgreSQL
+    #: database, else Redis pub/sub when cache.redis_url is set, else none), "postgresql", "redis", "off".
+    program_notifications: str = "auto"
 
     def with_overrides(self, **overrides: Any) -> Config:
         """A copy with the given non-None attributes replaced (command-line flags), validated."""
@@ -300,8 +308,14 @@ class Config:
             raise invalid("programs.quarantine_failures", "must not be negative")
         if self.quarantine_window_s <= 0:
             raise invalid("programs.quarantine_window_s", "must be positive")
-        if self.active_revision_refresh_s < 0:
-            raise invalid("programs.active_revision_refresh_s", "must not be negative")
+        if not 0 <= self.active_revision_refresh_s <= MAX_REFRESH_S:
+            raise invalid("programs.active_revision_refresh_s", f"must be between 0 and {MAX_REFRESH_S:g}")
+        if self.program_notifications not in NOTIFICATION_MODES:
+            raise invalid("programs.notifications", f"must be one of {', '.join(NOTIFICATION_MODES)}")
+        if self.program_notifications == "postgresql" and not self.database_url.startswith("postgresql"):
+            raise invalid("programs.notifications", "\"postgresql\" needs a PostgreSQL database.url")
+        if self.program_notifications == "redis" and not self.cache_redis_url:
+            raise invalid("programs.notifications", "\"redis\" needs cache.redis_url")
         self._validate_jobs()
 
     def _validate_jobs(self) -> None:

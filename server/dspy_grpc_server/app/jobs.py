@@ -30,8 +30,8 @@ from ..core.supervisor import ChildSpec, Restart, Supervisor
 
 from ..optimize.journal import LMJournal
 from ..optimize.progress import Progress
-from ..store.job_feed import JobFeed
-from ..store.jobs import FAILED, SUCCEEDED, Claimable, JobRecord, JobStore, Lease, LeaseLost
+from ..store.changes import EVERYTHING, ChangeFeed
+from ..store.jobs import FAILED, JOB_TOPIC, SUCCEEDED, Claimable, JobRecord, JobStore, Lease, LeaseLost
 from .datasets import Datasets
 from .programs import Programs
 
@@ -131,7 +131,8 @@ Body = Callable[[JobRecord, JobControl], Awaitable[Mapping[str, Any]]]
 
 class JobHost:
     def __init__(self, store: JobStore, supervisor: Supervisor | None = None, *,
-                 settings: LeaseSettings | None = None, single_process: bool = True) -> None:
+                 settings: LeaseSettings | None = None, single_process: bool = True,
+                 changes: ChangeFeed | None = None) -> None:
         self.store = store
         self.settings = settings or LeaseSettings()
         self.single_process = single_process
@@ -140,7 +141,8 @@ class JobHost:
         self._bodies: dict[str, Body] = {}
         #: Per job: the "something changed" flags of its watchers and of its lease keeper.
         self._listeners: dict[tuple[str, str], list[asyncio.Event]] = {}
-        self._feed = JobFeed(store.db, self.changed)
+        if changes is not None:  # jobs announced by any replica (the store sends them on PostgreSQL)
+            changes.subscribe(self._heard)
 
     def register(self, kind: str, body: Body) -> None:
         self._bodies[kind] = body
@@ -150,8 +152,6 @@ class JobHost:
 
         if self._owns_supervisor:
             self.supervisor.start()
-        if self._feed.enabled:
-            self.supervisor.start_child(ChildSpec("jobs/feed", self._feed.run, restart=Restart.PERMANENT))
         await self._claim_all(include_live=self.single_process)
         self.supervisor.start_child(ChildSpec("jobs/scan", self._scan, restart=Restart.PERMANENT))
 
@@ -312,6 +312,15 @@ class JobHost:
         return await self.store.get(kind, job_id)
 
     # ------------------------------------------------------------------ watching
+
+    def _heard(self, topic: str, key: str) -> None:
+        if topic == JOB_TOPIC:
+            kind, _, job_id = key.partition("/")
+            self.changed(kind, job_id)
+        elif topic == EVERYTHING:  # announcements may have been missed: everyone looks again
+            for flags in self._listeners.values():
+                for flag in flags:
+                    flag.set()
 
     def changed(self, kind: str, job_id: str) -> None:
         """The job changed (announced here or by another replica): wake who follows it."""

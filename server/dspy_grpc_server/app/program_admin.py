@@ -26,5 +26,5 @@ class ProgramAdmin:
 
         validate_program_id(program_id)
         cleared = await self._store.clear(program_id, input_hash)
-        self._workers.quarantine.forget(program_id)
+        await self._workers.quarantine.changed(program_id)
         return cleared

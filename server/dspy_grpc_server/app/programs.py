@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,11 @@ from ..modules.dspy_state import export_state, import_state
 from ..modules.spec import ModuleSpec
 from ..modules.storage import module_from_dict, module_to_dict
 from ..store.jobs import Guard
+from ..store.changes import ChangeFeed
 from ..store.programs import ProgramRecord, ProgramStore, format_revision_id, parse_revision_id
+
+#: The change-feed topic of a program's definition, active revision or existence.
+PROGRAM_TOPIC = "program"
 
 
 @dataclass(frozen=True)
@@ -27,18 +31,13 @@ class Program:
 class Programs:
     """Create/read/update/delete programs. Definitions are validated before anything is written."""
 
-    def __init__(self, store: ProgramStore) -> None:
+    def __init__(self, store: ProgramStore, changes: ChangeFeed | None = None) -> None:
         self._store = store
-        self._listeners: list[Callable[[str], None]] = []
+        #: Where every create/update/activate/rollback/delete is announced (topic ``program``).
+        self.changes = changes if changes is not None else ChangeFeed()
 
-    def on_change(self, listener: Callable[[str], None]) -> None:
-        """Call ``listener(program_id)`` after every change of a program's active revision."""
-
-        self._listeners.append(listener)
-
-    def _changed(self, program_id: str) -> None:
-        for listener in self._listeners:
-            listener(program_id)
+    async def _changed(self, program_id: str) -> None:
+        await self.changes.publish(PROGRAM_TOPIC, program_id)
 
     async def create(
         self, program_id: str, *, module: ModuleSpec, display_name: str, description: str,
@@ -49,7 +48,7 @@ class Programs:
             program_id, display_name=display_name, description=description, labels=dict(labels),
             spec=module_to_dict(module),
         )
-        self._changed(program_id)
+        await self._changed(program_id)
         return Program(record, module)
 
     async def get(self, program_id: str, revision_id: str | None = None) -> Program:
@@ -71,12 +70,12 @@ class Programs:
             labels=dict(labels) if labels is not None else None,
             spec=module_to_dict(module) if module is not None else None, etag=etag, activate=activate, guard=guard,
         )
-        self._changed(program_id)
+        await self._changed(program_id)
         return _decoded(record)
 
     async def delete(self, program_id: str, *, etag: str = "") -> None:
         await self._store.delete(program_id, etag=etag)
-        self._changed(program_id)
+        await self._changed(program_id)
 
     async def list_revisions(self, program_id: str, *, page_size: int, page_token: str) -> tuple[list[Program], str]:
         records, token = await self._store.list_revisions(program_id, page_size=page_size, page_token=page_token)
@@ -86,7 +85,7 @@ class Programs:
         """Make ``revision_id`` the revision that runs when the program is named without "@"."""
 
         record = await self._store.activate(program_id, revision_id, etag=etag)
-        self._changed(program_id)
+        await self._changed(program_id)
         return _decoded(record)
 
     async def rollback(self, program_id: str, *, etag: str = "") -> Program:

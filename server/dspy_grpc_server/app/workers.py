@@ -1,8 +1,8 @@
 """Program workers: each program revision that runs is built once into a runtime tree and kept here,
 with its call metrics; and the quarantine of inputs a program keeps failing on.
 
-The active revision of a program is cached for ``active_revision_refresh_s`` seconds (changes made
-through this server take effect at once; other servers sharing the database see them after that).
+What a replica knows about a program is dropped when the change feed (store/changes.py) announces
+a change, and re-read at least every ``active_revision_refresh_s`` seconds regardless.
 """
 
 from __future__ import annotations
@@ -11,22 +11,24 @@ import asyncio
 import hashlib
 import json
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..core.errors import DeadlineExceeded, DspyGrpcError, FailedPrecondition, ParseError
+from ..core.errors import DeadlineExceeded, DspyGrpcError, FailedPrecondition, NotFound, ParseError
 from ..lm.deadline import Deadline
 from ..modules.build import build_module
 from ..modules.node import Node
 from ..modules.prediction import Prediction
 from ..store.quarantine import QuarantineRecord, QuarantineStore
-from .programs import Program, Programs
+from ..store.changes import EVERYTHING, ChangeFeed
+from .programs import PROGRAM_TOPIC, Program, Programs
 
 #: Upper bounds (seconds) of the latency histogram buckets; a last +Inf bucket follows.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+#: The change-feed topic of a program's quarantined inputs.
+QUARANTINE_TOPIC = "quarantine"
 #: Program revisions kept loaded at most (least recently used ones are dropped).
 MAX_WORKERS = 256
 
@@ -88,19 +90,29 @@ class ProgramWorker:
     revision_id: str
     node: Node
     load_time: datetime
+    #: The program's create time: a worker of an earlier program with the same id is never reused.
+    generation: datetime = datetime.min.replace(tzinfo=UTC)
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
 
 
 class Quarantine:
-    """Counts failures per (program, input) in a sliding window and quarantines repeat offenders."""
+    """Counts failures per (program, input) in a sliding window and quarantines repeat offenders.
 
-    def __init__(self, store: QuarantineStore, *, failures: int, window_s: float) -> None:
+    Both the failure windows and the quarantined set live in the store, so every replica counts
+    together and refuses the same inputs. Each replica caches a program's quarantined set for at most
+    ``refresh_s`` seconds, and drops it at once when the change feed announces a quarantine or a clear
+    (topic ``quarantine``) on any replica.
+    """
+
+    def __init__(self, store: QuarantineStore, *, failures: int, window_s: float, changes: ChangeFeed,
+                 refresh_s: float = 1.0) -> None:
         self._store = store
         self._failures = failures
         self._window_s = window_s
-        self._hashes: dict[str, set[str]] = {}
-        self._counts: dict[tuple[str, str], deque[float]] = {}
-        self._lock = asyncio.Lock()
+        self._changes = changes
+        self._refresh_s = refresh_s
+        self._hashes: dict[str, tuple[set[str], float]] = {}
+        self._epoch = 0
 
     @property
     def enabled(self) -> bool:
@@ -109,83 +121,138 @@ class Quarantine:
     async def is_quarantined(self, program_id: str, digest: str) -> bool:
         if not self.enabled:
             return False
-        hashes = self._hashes.get(program_id)
-        if hashes is None:
-            async with self._lock:
-                hashes = self._hashes.get(program_id)
-                if hashes is None:
-                    hashes = self._hashes[program_id] = await self._store.hashes(program_id)
-        return digest in hashes
+        cached = self._hashes.get(program_id)
+        if cached is None or time.monotonic() - cached[1] >= self._refresh_s:
+            epoch = self._epoch
+            hashes = await self._store.hashes(program_id)
+            cached = (hashes, time.monotonic())
+            if epoch == self._epoch:
+                self._hashes[program_id] = cached
+        return digest in cached[0]
 
     async def failed(self, worker: ProgramWorker, digest: str, inputs: Mapping[str, Any], reason: str,
                      message: str) -> None:
         if not self.enabled:
             return
-        key = (worker.program_id, digest)
-        now = time.monotonic()
-        times = self._counts.setdefault(key, deque())
-        times.append(now)
-        while times and now - times[0] > self._window_s:
-            times.popleft()
-        if len(times) < self._failures:
+        count = await self._store.count_failure(worker.program_id, digest, now=datetime.now(UTC),
+                                                window_s=self._window_s)
+        if count < self._failures:
             return
-        count = len(times)
-        self._counts.pop(key, None)
         await self._store.add(QuarantineRecord(
             worker.program_id, digest, dict(inputs), worker.revision_id, reason, message[:2000], count,
             datetime.now(UTC),
         ))
-        self._hashes.setdefault(worker.program_id, set()).add(digest)
+        await self.changed(worker.program_id)
+
+    async def changed(self, program_id: str) -> None:
+        """Announce that a program's quarantined set changed (here and on every other replica)."""
+
+        await self._changes.publish(QUARANTINE_TOPIC, program_id)
 
     def forget(self, program_id: str) -> None:
-        """Drop cached quarantine state of a program (after a clear or a delete)."""
+        """Drop the cached quarantined set of a program (read again on its next call)."""
 
+        self._epoch += 1
         self._hashes.pop(program_id, None)
-        for key in [k for k in self._counts if k[0] == program_id]:
-            self._counts.pop(key, None)
+
+    def forget_all(self) -> None:
+        self._epoch += 1
+        self._hashes.clear()
+
+
+@dataclass
+class _Known:
+    """What this replica last read about a program: its active revision and its generation (the
+    program's create time, which differs after a delete and a re-create of the same id)."""
+
+    active_revision_id: str
+    generation: datetime
+    checked_at: float
 
 
 class ProgramWorkers:
-    """The registry of loaded program revisions."""
+    """The registry of loaded program revisions.
+
+    Freshness: what is known about a program (active revision, whether it still exists) is dropped
+    when the change feed announces a change of it, from this replica or another, and is read again
+    from the store at least every ``refresh_s`` seconds in any case (the polling fallback, which bounds
+    staleness when notifications are off or their connection is down). A loaded revision whose
+    program was deleted, or deleted and created again, is never run: it is dropped as soon as that is
+    known, and every call checks the worker against the program's generation.
+    """
 
     def __init__(self, programs: Programs, quarantine: Quarantine, *, refresh_s: float = 1.0) -> None:
         self._programs = programs
         self.quarantine = quarantine
         self._refresh_s = refresh_s
         self._workers: dict[tuple[str, str], ProgramWorker] = {}
-        self._active: dict[str, tuple[str, float]] = {}  # program id -> (revision id, checked at)
-        programs.on_change(self.invalidate)
+        self._known: dict[str, _Known] = {}
+        self._epoch = 0  # bumped by every invalidation: a read begun before it is not cached
+        programs.changes.subscribe(self._on_change)
 
     def workers(self) -> list[ProgramWorker]:
         return sorted(self._workers.values(), key=lambda w: (w.program_id, w.revision_id))
 
-    def invalidate(self, program_id: str) -> None:
-        """Forget the cached active revision and quarantine state of a program that changed through
-        this server (reloaded from the store on the next call)."""
+    def _on_change(self, topic: str, key: str) -> None:
+        if topic == PROGRAM_TOPIC:
+            self.invalidate(key)
+        elif topic == QUARANTINE_TOPIC:
+            self.quarantine.forget(key)
+        elif topic == EVERYTHING:
+            self._epoch += 1
+            self._known.clear()
+            self.quarantine.forget_all()
 
-        self._active.pop(program_id, None)
+    def invalidate(self, program_id: str) -> None:
+        """Forget what is cached about a program (read again from the store on its next call)."""
+
+        self._epoch += 1
+        self._known.pop(program_id, None)
         self.quarantine.forget(program_id)
 
+    def _drop_workers(self, program_id: str, keep: datetime | None = None) -> None:
+        for key in [k for k, w in self._workers.items() if k[0] == program_id and w.generation != keep]:
+            del self._workers[key]
+
+    async def _read(self, program_id: str) -> _Known:
+        known = self._known.get(program_id)
+        if known is not None and time.monotonic() - known.checked_at < self._refresh_s:
+            return known
+        epoch = self._epoch
+        try:
+            program = await self._programs.get(program_id)
+        except NotFound:
+            self._known.pop(program_id, None)
+            self._drop_workers(program_id)
+            raise
+        record = program.record
+        known = _Known(record.revision_id, record.create_time, time.monotonic())
+        self._drop_workers(program_id, keep=known.generation)
+        if epoch == self._epoch:
+            self._known[program_id] = known
+        self._load(program)
+        return known
+
     async def get(self, program_id: str, revision_id: str | None) -> ProgramWorker:
-        if not revision_id:
-            cached = self._active.get(program_id)
-            if cached is not None and time.monotonic() - cached[1] < self._refresh_s:
-                revision_id = cached[0]
-        if revision_id and (program_id, revision_id) in self._workers:
-            worker = self._workers.pop((program_id, revision_id))
+        known = await self._read(program_id)
+        revision_id = revision_id or known.active_revision_id
+        worker = self._workers.pop((program_id, revision_id), None)
+        if worker is not None and worker.generation == known.generation:
             self._workers[(program_id, revision_id)] = worker  # most recently used last
             return worker
         program = await self._programs.get(program_id, revision_id)
-        if not revision_id:
-            self._active[program_id] = (program.record.revision_id, time.monotonic())
+        if program.record.create_time != known.generation:  # re-created while we read: read afresh
+            self.invalidate(program_id)
+            return await self.get(program_id, revision_id)
         return self._load(program)
 
     def _load(self, program: Program) -> ProgramWorker:
-        key = (program.record.program_id, program.record.revision_id)
+        record = program.record
+        key = (record.program_id, record.revision_id)
         worker = self._workers.get(key)
-        if worker is None:
+        if worker is None or worker.generation != record.create_time:
             node = build_module(program.module, "program.module")
-            worker = ProgramWorker(key[0], key[1], node, datetime.now(UTC))
+            worker = ProgramWorker(key[0], key[1], node, datetime.now(UTC), generation=record.create_time)
             self._workers[key] = worker
             while len(self._workers) > MAX_WORKERS:
                 self._workers.pop(next(iter(self._workers)))

@@ -3,7 +3,9 @@
 Keys are the sha256 of the normalized request: model alias, messages and every option that changes
 the answer (sampling options, ``n``, ``response_format``, tools, ``rollout_id``). Deployments, base
 URLs and keys are never part of it, so the deployments of one alias share entries. A cache that
-fails (Redis down) is treated as a miss and logged; it never fails a call.
+fails (Redis down) is treated as a miss and logged; it never fails a call. With Redis, replicas claim
+a missing key before calling upstream (:meth:`ResponseCache.claim`), so identical concurrent misses on
+different replicas make one upstream call: the others wait for its answer in the cache.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import secrets
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -26,6 +29,10 @@ log = logging.getLogger("dspy_grpc_server.lm.cache")
 
 KEY_VERSION = "v1"
 REDIS_NAMESPACE = "dspy-grpc:lm:"
+#: Where replicas claim an upstream call, so that identical concurrent misses make one.
+CLAIM_PREFIX = "dspy-grpc:lm-claim:"
+# Delete the claim only if it is still ours: KEYS = claim; ARGV = token.
+_UNCLAIM = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 #: A cache operation slower than this counts as a miss (seconds).
 OPERATION_TIMEOUT_S = 1.0
 
@@ -145,6 +152,47 @@ class ResponseCache:
             else BoundedMemoryCache(config.max_entries, timeout=None)  # memory operations cannot hang
         )
         self.errors = 0
+
+    @property
+    def shared(self) -> bool:
+        """Whether replicas share this cache (Redis): identical misses then make one upstream call."""
+
+        return self.backend == "redis"
+
+    async def claim(self, key: str, ttl_s: float) -> str | None:
+        """Claim the upstream call for ``key`` among replicas: a token to :meth:`unclaim` when this
+        replica should make it (also when Redis fails: a broken cache never blocks a call), None when
+        another replica holds the claim."""
+
+        token = secrets.token_hex(8)
+        if not self.shared:
+            return token
+        try:
+            taken = await self._store.client.set(CLAIM_PREFIX + key, token, nx=True,
+                                                 px=max(1, int(ttl_s * 1000)))
+        except Exception as error:  # noqa: BLE001
+            self._failed("claim", error)
+            return token
+        return token if taken else None
+
+    async def claimed(self, key: str) -> bool:
+        """Whether another replica still holds the claim on ``key``."""
+
+        if not self.shared:
+            return False
+        try:
+            return bool(await self._store.client.exists(CLAIM_PREFIX + key))
+        except Exception as error:  # noqa: BLE001
+            self._failed("claim", error)
+            return False
+
+    async def unclaim(self, key: str, token: str) -> None:
+        if not self.shared:
+            return
+        try:
+            await self._store.client.eval(_UNCLAIM, 1, CLAIM_PREFIX + key, token)
+        except Exception as error:  # noqa: BLE001 - the claim expires by itself
+            self._failed("unclaim", error)
 
     def describe(self) -> str:
         if self.backend == "redis":

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 from ..core import telemetry
 from ..core.errors import DeadlineExceeded
+from ..core.money import usd_to_micros
 from .attribution import Attribution, current_attribution
 from .cache import ResponseCache, cache_key, embeddings_cache_key
 from .config import ModelConfig
@@ -27,11 +28,16 @@ from .deadline import Deadline
 from .providers.base import estimated_usage
 from .router import Router
 from .types import LM, EmbeddingResponse, LMRequest, LMResponse, LMStreamChunk, Usage, wrong_model_kind
+from .budgets import HOLD_MARGIN_S, BudgetBook, Hold
 from .usage import UsageRecorder
 
 #: The time budget of a call whose caller set no deadline (each attempt is still bounded by the
 #: deployment's own ``timeout_s``).
 NO_DEADLINE_S = 3600.0
+#: Longest a replica's claim on an upstream call lasts (seconds; a longer call may be duplicated).
+MAX_CLAIM_S = 300.0
+#: How often a replica waiting for another's identical call looks for its answer (seconds).
+CLAIM_POLL_S = 0.02
 
 
 @dataclass
@@ -74,7 +80,7 @@ class _Shared:
 
 class GatewayLM(LM):
     def __init__(self, config: ModelConfig, router: Router, *, cache: ResponseCache | None,
-                 usage: UsageRecorder) -> None:
+                 usage: UsageRecorder, budgets: BudgetBook | None = None) -> None:
         self.name = config.alias
         self.config = config
         self.supports_json_schema = config.supports_json_schema
@@ -83,6 +89,9 @@ class GatewayLM(LM):
         self.cache_stats = CacheStats()
         self._cache = cache
         self._usage = usage
+        self._budgets = budgets
+        #: What the last call cost (micro-dollars): the estimate a budget reserves for the next one.
+        self._estimate_micros = 0
         self._inflight: dict[str, _Shared] = {}
         #: The provider named in telemetry (that of the first deployment).
         self._system = config.deployments[0].provider
@@ -109,6 +118,21 @@ class GatewayLM(LM):
     def _record_call(self, usage: Usage, cost_usd: float, who: Attribution) -> None:
         self._usage.record(self.name, usage, cost_usd, cache_hit=False, who=who)
         telemetry.record_cost(self.name, cost_usd)
+
+    async def _reserve(self, who: Attribution, deadline: Deadline) -> Hold | None:
+        """Reserve the call's estimated cost in every budget that applies (refused when one is spent)."""
+
+        if self._budgets is None:
+            return None
+        return await self._budgets.reserve(who, estimate_micros=self._estimate_micros,
+                                           hold_s=deadline.remaining() + HOLD_MARGIN_S)
+
+    async def _settle(self, hold: Hold | None, cost_usd: float) -> None:
+        cost = usd_to_micros(cost_usd)
+        if cost:
+            self._estimate_micros = cost
+        if hold is not None:
+            await asyncio.shield(hold.settle(cost))
 
     # ------------------------------------------------------------------ whole completions
 
@@ -144,7 +168,7 @@ class GatewayLM(LM):
             self._record_hit(who)
             return replace(response, usage=Usage(), cost_usd=0.0, cache_hit=True, deployment="")
         self._record_miss()
-        shared = _Shared(asyncio.ensure_future(self._fetch(request, deadline, key, who)))
+        shared = _Shared(asyncio.ensure_future(self._fetch_once(request, deadline, key, who)))
         self._inflight[key] = shared
         shared.task.add_done_callback(lambda _: self._forget(key, shared))
         return await shared.wait(deadline)
@@ -153,9 +177,50 @@ class GatewayLM(LM):
         if self._inflight.get(key) is shared:
             del self._inflight[key]
 
+    async def _fetch_once(self, request: LMRequest, deadline: Deadline, key: str, who: Attribution) -> LMResponse:
+        """:meth:`_fetch`, unless another replica is making the identical call (shared cache): then
+        its answer is awaited in the cache."""
+
+        cache = self._cache
+        assert cache is not None
+        if not cache.shared:
+            return await self._fetch(request, deadline, key, who)
+        while True:
+            token = await cache.claim(key, min(deadline.remaining(), MAX_CLAIM_S))
+            if token is not None:
+                try:
+                    cached = await cache.get(key)  # answered between our miss and our claim
+                    if cached is not None:
+                        return self._answered_elsewhere(cached, who)
+                    return await self._fetch(request, deadline, key, who)
+                finally:
+                    await asyncio.shield(cache.unclaim(key, token))
+            while await cache.claimed(key):
+                if deadline.remaining() <= CLAIM_POLL_S:
+                    raise DeadlineExceeded("the request's deadline passed while another replica made the "
+                                           "identical call", reason="DEADLINE_EXCEEDED")
+                await asyncio.sleep(CLAIM_POLL_S)
+                cached = await cache.get(key)
+                if cached is not None:
+                    return self._answered_elsewhere(cached, who)
+            cached = await cache.get(key)
+            if cached is not None:
+                return self._answered_elsewhere(cached, who)
+            # The other replica gave up without an answer: claim the call ourselves.
+
+    def _answered_elsewhere(self, cached: LMResponse, who: Attribution) -> LMResponse:
+        self.cache_stats.coalesced += 1
+        self._usage.record(self.name, Usage(), 0.0, cache_hit=True, who=who)
+        return cached
+
     async def _fetch(self, request: LMRequest, deadline: Deadline, key: str | None, who: Attribution) -> LMResponse:
-        self._usage.check_budgets(who)
-        response = await self.router.complete(request, deadline)
+        hold = await self._reserve(who, deadline)
+        cost = 0.0
+        try:
+            response = await self.router.complete(request, deadline)
+            cost = response.cost_usd
+        finally:
+            await self._settle(hold, cost)
         self._record_call(response.usage, response.cost_usd, who)
         if key is not None and self._cache is not None:
             await self._cache.set(key, response)
@@ -182,8 +247,13 @@ class GatewayLM(LM):
                     return cached
             if key is not None:
                 self._record_miss()
-            self._usage.check_budgets(who)
-            response = await self.router.embed(texts, deadline)
+            hold = await self._reserve(who, deadline)
+            cost = 0.0
+            try:
+                response = await self.router.embed(texts, deadline)
+                cost = response.cost_usd
+            finally:
+                await self._settle(hold, cost)
             self._record_call(response.usage, response.cost_usd, who)
             if key is not None and self._cache is not None:
                 await self._cache.set_embeddings(key, response)
@@ -208,7 +278,8 @@ class GatewayLM(LM):
                 )
                 return
             self._record_miss()
-        self._usage.check_budgets(who)
+        hold = await self._reserve(who, deadline)
+        cost = 0.0
         texts: list[str] = []
         finished = False
         try:
@@ -217,6 +288,7 @@ class GatewayLM(LM):
                 if chunk.finish_reason is not None:
                     finished = True
                     usage = chunk.usage or Usage()
+                    cost = chunk.cost_usd
                     self._record_call(usage, chunk.cost_usd, who)
                     if key is not None and self._cache is not None and request.options.n == 1:
                         await self._cache.set(key, LMResponse(
@@ -226,6 +298,7 @@ class GatewayLM(LM):
                         ))
                 yield chunk
         finally:
+            await self._settle(hold, cost)
             if not finished and any(texts):
                 # Cut short (client cancel or a broken stream): the tokens were still spent.
                 self._record_call(estimated_usage(request, ["".join(texts)]), 0.0, who)

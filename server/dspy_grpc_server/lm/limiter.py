@@ -1,6 +1,9 @@
 """Per-deployment limits: requests per minute, tokens per minute, calls in flight, and a cool-down
 after the provider itself said "429, retry after N seconds".
 
+With Redis configured (:mod:`.shared_limits`) the same limits are counted in Redis for all replicas
+together; otherwise each replica counts its own.
+
 Requests and tokens are token buckets refilled continuously (a full minute's worth at most). Token
 use is charged with an estimate when a call starts and corrected with the real usage when it ends,
 so the bucket may go into debt. Waiting for capacity never outlasts the caller's deadline: when the
@@ -17,6 +20,10 @@ from dataclasses import dataclass
 
 from ..core.errors import ResourceExhausted
 from .deadline import Deadline
+from .shared_limits import SLOT_MARGIN_S, SharedLimits
+
+#: How often a call waiting for a shared in-flight slot asks Redis again (seconds).
+SHARED_SLOT_POLL_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -54,22 +61,27 @@ class _Bucket:
 class Lease:
     """Capacity taken for one call; :meth:`release` exactly once with the real token count."""
 
-    def __init__(self, limiter: RateLimiter, estimated_tokens: int) -> None:
+    def __init__(self, limiter: RateLimiter, estimated_tokens: int, slot: str | None = None) -> None:
         self._limiter = limiter
         self._estimated = estimated_tokens
+        self._slot = slot
         self._released = False
 
     def release(self, actual_tokens: int | None = None) -> None:
         if self._released:
             return
         self._released = True
-        self._limiter._release(self._estimated, self._estimated if actual_tokens is None else actual_tokens)
+        self._limiter._release(self._estimated, self._estimated if actual_tokens is None else actual_tokens,
+                               self._slot)
 
 
 class RateLimiter:
     def __init__(self, *, rpm: int = 0, tpm: int = 0, max_in_flight: int = 0, name: str = "",
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, shared: SharedLimits | None = None) -> None:
         self.name = name
+        #: When set, rpm/tpm and max_in_flight are counted in Redis, across every replica.
+        self.shared = shared if (rpm or tpm or max_in_flight) else None
+        self._rpm, self._tpm = rpm, tpm
         self._clock = clock
         self._requests = _Bucket(rpm, clock) if rpm else None
         self._tokens = _Bucket(tpm, clock) if tpm else None
@@ -124,6 +136,8 @@ class RateLimiter:
     async def acquire(self, deadline: Deadline, estimated_tokens: int = 0) -> Lease:
         """Wait for capacity (never past ``deadline``) and take it."""
 
+        if self.shared is not None:
+            return await self._acquire_shared(self.shared, deadline, estimated_tokens)
         while True:
             wait = self.wait_time(estimated_tokens)
             if wait > 0:
@@ -155,8 +169,43 @@ class RateLimiter:
             self.in_flight += 1
             return Lease(self, estimated_tokens)
 
-    def _release(self, estimated: int, actual: int) -> None:
+    async def _acquire_shared(self, shared: SharedLimits, deadline: Deadline, estimated_tokens: int) -> Lease:
+        """:meth:`acquire` against the limits every replica shares in Redis."""
+
+        slot = None
+        if self.max_in_flight:
+            while True:
+                slot = await shared.enter(self.name, cap=self.max_in_flight,
+                                          hold_s=deadline.remaining() + SLOT_MARGIN_S)
+                if slot is not None:
+                    break
+                if deadline.remaining() <= SHARED_SLOT_POLL_S:
+                    raise self._exhausted(f"max_in_flight={self.max_in_flight} calls in flight (all replicas)", 1.0)
+                await asyncio.sleep(SHARED_SLOT_POLL_S)
+        try:
+            while True:
+                wait = max(0.0, self._cooldown_until - self._clock())
+                if not wait and (self._rpm or self._tpm):
+                    wait = await shared.take(self.name, rpm=self._rpm, tpm=self._tpm, tokens=estimated_tokens)
+                if wait <= 0:
+                    break
+                if wait >= deadline.remaining():
+                    limit = "cool-down after a provider rate limit" if self._cooldown_until > self._clock() \
+                        else "rate limit (rpm/tpm) reached"
+                    raise self._exhausted(limit, wait)
+                await asyncio.sleep(wait)
+        except BaseException:
+            if slot is not None:
+                shared.leave(self.name, slot, 0, tpm=0)
+            raise
+        self.in_flight += 1
+        return Lease(self, estimated_tokens, slot)
+
+    def _release(self, estimated: int, actual: int, slot: str | None = None) -> None:
         self.in_flight -= 1
+        if self.shared is not None:
+            self.shared.leave(self.name, slot, actual - estimated, tpm=self._tpm)
+            return
         if self._tokens is not None:
             self._tokens.refill()
             self._tokens.level -= actual - estimated

@@ -14,7 +14,9 @@ from collections.abc import Iterable, Mapping
 from ..core.errors import FieldViolation, NotFound
 from ..core.supervisor import ChildSpec, Supervisor, SupervisorEscalation
 from .cache import ResponseCache
-from .config import BudgetConfig, CacheConfig, ModelConfig, validate_models
+from .budgets import BudgetBook
+from .shared_limits import SharedLimits
+from .config import CacheConfig, ModelConfig, validate_models
 from .gateway import GatewayLM
 from .retry import RetryPolicy
 from .router import Router
@@ -38,7 +40,7 @@ class LMRegistry:
         models: Iterable[ModelConfig],
         *,
         cache: CacheConfig | None = CacheConfig(),
-        budgets: tuple[BudgetConfig, ...] = (),
+        budgets: BudgetBook | None = None,
         ledger: UsageLedger | None = None,
         environ: Mapping[str, str] | None = None,
         usage_flush_interval_s: float = 1.0,
@@ -48,21 +50,27 @@ class LMRegistry:
         validate_models(configs)
         self._configs = {config.alias: config for config in configs}
         self.cache = ResponseCache(cache) if cache is not None and cache.enabled else None
-        self.usage = UsageRecorder(ledger, budgets)
+        self.usage = UsageRecorder(ledger)
+        self.budgets = budgets
+        # With Redis configured, deployment limits are counted there, across every replica.
+        limited = any(d.rpm or d.tpm or d.max_in_flight for c in configs for d in c.deployments)
+        self.shared_limits = SharedLimits(cache.redis_url) if cache is not None and cache.redis_url and limited \
+            else None
         self._flush_interval_s = usage_flush_interval_s
         self.workers: dict[str, DeploymentWorker] = {}
         routers: dict[str, Router] = {}
         for config in configs:
             workers = []
             for deployment in config.deployments:
-                worker = DeploymentWorker(deployment, environ=environ, retry_policy=retry_policy)
+                worker = DeploymentWorker(deployment, environ=environ, retry_policy=retry_policy,
+                                          shared_limits=self.shared_limits)
                 self.workers[deployment.name] = worker
                 workers.append(worker)
             routers[config.alias] = Router(config.alias, workers, config.routing)
         for config in configs:
             routers[config.alias].fallbacks = [routers[alias] for alias in config.fallbacks]
         self._lms = {
-            alias: GatewayLM(config, routers[alias], cache=self.cache, usage=self.usage)
+            alias: GatewayLM(config, routers[alias], cache=self.cache, usage=self.usage, budgets=budgets)
             for alias, config in self._configs.items()
         }
         self.supervisor = Supervisor("lm", max_restarts=MAX_RESTARTS, period_s=RESTART_PERIOD_S,
@@ -70,17 +78,18 @@ class LMRegistry:
         self._started = False
 
     async def start(self) -> LMRegistry:
-        """Load the budgets' spending and start the workers and the ledger flusher."""
+        """Start the workers, the ledger flusher and the budget-reservation janitor."""
 
         if self._started:
             return self
-        await self.usage.load()
         self.supervisor.start()
         for worker in self.workers.values():
             self.supervisor.start_child(ChildSpec(f"deployment:{worker.name}", worker.run))
         self.supervisor.start_child(
             ChildSpec("usage-ledger", lambda: self.usage.run_flusher(self._flush_interval_s))
         )
+        if self.budgets is not None:
+            self.supervisor.start_child(ChildSpec("budget-reservations", self.budgets.run_janitor))
         self._started = True
         if self.cache is not None:
             log.info("LM response cache: %s", self.cache.describe())
@@ -183,3 +192,5 @@ class LMRegistry:
         self._started = False
         if self.cache is not None:
             await self.cache.aclose()
+        if self.shared_limits is not None:
+            await self.shared_limits.aclose()

@@ -1,10 +1,5 @@
-"""Usage accounting: every LM call is added up per (day, program, API key, model), written to a
-persistent ledger in batches, and checked against the configured budgets.
-
-Budgets are enforced from in-memory totals: seeded from the ledger at start (so a restart keeps what
-was spent), then increased by every call. A call is refused (``RESOURCE_EXHAUSTED``, reason
-``BUDGET_EXCEEDED``, naming the budget) once what was spent in the budget's period reaches its limit;
-the call that crosses the limit is allowed to finish.
+"""Usage accounting: every LM call is added up per (day, program, API key, model) and written to a
+persistent ledger in batches. Budgets are enforced separately, in the shared store (:mod:`.budgets`).
 """
 
 from __future__ import annotations
@@ -16,9 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Protocol
 
-from ..core.errors import ResourceExhausted
 from .attribution import Attribution
-from .config import BudgetConfig
 from .types import Usage
 
 log = logging.getLogger("dspy_grpc_server.lm.usage")
@@ -76,52 +69,10 @@ def utc_today() -> date:
 
 
 class UsageRecorder:
-    def __init__(self, ledger: UsageLedger | None, budgets: tuple[BudgetConfig, ...] = (), *,
-                 today: Callable[[], date] = utc_today) -> None:
+    def __init__(self, ledger: UsageLedger | None, *, today: Callable[[], date] = utc_today) -> None:
         self._ledger = ledger
-        self.budgets = budgets
         self._today = today
         self._pending: dict[LedgerKey, LedgerTotals] = {}
-        self._spent: dict[tuple[str, date | None], float] = {}
-
-    # ------------------------------------------------------------------ budgets
-
-    async def load(self) -> None:
-        """Seed the budgets' current-period spending from the ledger."""
-
-        if self._ledger is None:
-            return
-        today = self._today()
-        for budget in self.budgets:
-            start = window_start(budget.period, today)
-            spent = await self._ledger.spent_usd(
-                program_id=budget.program or None, api_key_id=budget.api_key or None, since=start
-            )
-            self._spent[(budget.name, start)] = spent
-
-    def _applies(self, budget: BudgetConfig, who: Attribution) -> bool:
-        if budget.program:
-            return budget.program == who.program_id
-        return budget.api_key == who.api_key_id
-
-    def spent(self, budget: BudgetConfig) -> float:
-        return self._spent.get((budget.name, window_start(budget.period, self._today())), 0.0)
-
-    def check_budgets(self, who: Attribution) -> None:
-        """Refuse when a budget that applies to ``who`` is spent."""
-
-        for budget in self.budgets:
-            if not self._applies(budget, who):
-                continue
-            spent = self.spent(budget)
-            if spent >= budget.limit_usd:
-                period = {"day": "today (UTC)", "month": "this month (UTC)", "total": "in total"}[budget.period]
-                raise ResourceExhausted(
-                    f"budget {budget.name} is spent: {spent:.4f} of {budget.limit_usd:.4f} USD used {period}",
-                    reason="BUDGET_EXCEEDED",
-                    metadata={"budget": budget.name, "limit_usd": f"{budget.limit_usd:g}",
-                              "spent_usd": f"{spent:.6f}"},
-                )
 
     # ------------------------------------------------------------------ recording
 
@@ -137,17 +88,12 @@ class UsageRecorder:
             cost_usd=cost_usd,
         )
         self._pending.setdefault(key, LedgerTotals()).add(totals)
-        if cost_usd:
-            for budget in self.budgets:
-                if self._applies(budget, who):
-                    window = (budget.name, window_start(budget.period, today))
-                    self._spent[window] = self._spent.get(window, 0.0) + cost_usd
 
     async def flush(self) -> None:
         """Write what was recorded since the last flush (kept for the next one if writing fails)."""
 
         if self._ledger is None:
-            self._pending.clear()  # nowhere to write: only the budgets' totals are kept
+            self._pending.clear()  # nowhere to write
             return
         if not self._pending:
             return

@@ -27,6 +27,7 @@ from .breaker import CircuitBreaker
 from .config import DeploymentConfig
 from .deadline import Deadline
 from .limiter import Lease, RateLimiter
+from .shared_limits import SharedLimits
 from .providers import Provider, make_provider
 from .providers.http import open_session
 from .providers.base import estimate_tokens
@@ -73,12 +74,14 @@ class DeploymentWorker:
         *,
         environ: Mapping[str, str] | None = None,
         retry_policy: RetryPolicy | None = None,
+        shared_limits: SharedLimits | None = None,
     ) -> None:
         self.deployment = deployment
         self.name = deployment.name
         self.breaker = CircuitBreaker(deployment.breaker_failures, deployment.breaker_reset_s)
         self.limiter = RateLimiter(
-            rpm=deployment.rpm, tpm=deployment.tpm, max_in_flight=deployment.max_in_flight, name=deployment.name
+            rpm=deployment.rpm, tpm=deployment.tpm, max_in_flight=deployment.max_in_flight, name=deployment.name,
+            shared=shared_limits,
         )
         self.metrics = WorkerMetrics()
         # The deployment decides how many retries; ``retry_policy`` (if given) only the delays.

@@ -17,6 +17,8 @@ up-to-date database changes nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +28,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, URL, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
+
+from ..core.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +41,9 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 #: How long (milliseconds) an SQLite writer waits for another writer before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+#: Seconds to wait for a PostgreSQL connection before the call fails with UNAVAILABLE.
+PG_CONNECT_TIMEOUT_S = 5.0
 
 # Arbitrary constant key for pg_advisory_xact_lock: serialises migrations of concurrently
 # starting server replicas that share one PostgreSQL database.
@@ -94,6 +102,34 @@ def _current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+def is_unreachable(error: BaseException) -> bool:
+    """Whether ``error`` means the database cannot be reached right now (not a bug in a query)."""
+
+    if isinstance(error, (OSError, TimeoutError, ConnectionError)):
+        return True
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated or isinstance(error, InterfaceError):
+            return True
+        text = str(error.orig).lower() if error.orig is not None else ""
+        if isinstance(error, OperationalError) and any(
+            hint in text for hint in ("locked", "unable to open", "connection", "terminat", "shutting down")
+        ):
+            return True
+        orig = error.orig
+        return isinstance(getattr(orig, "__cause__", None), (OSError, ConnectionError))
+    name = type(error).__name__
+    return name in ("CannotConnectNowError", "ConnectionDoesNotExistError", "InterfaceError",
+                    "ConnectionFailureError", "AdminShutdownError")
+
+
+def describe(error: BaseException) -> str:
+    """A short, password-free description of a connection failure."""
+
+    orig = getattr(error, "orig", None) or error
+    text = str(orig).splitlines()[0] if str(orig) else ""
+    return f"{type(orig).__name__}: {text}"[:200] if text else type(orig).__name__
+
+
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
@@ -122,10 +158,27 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        #: Factory of :class:`~sqlalchemy.ext.asyncio.AsyncSession`; objects stay usable after commit.
-        self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
-            engine, expire_on_commit=False
-        )
+        self._sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def sessions(self) -> AsyncIterator[AsyncSession]:
+        """A session (objects stay usable after commit). When the database cannot be reached, or the
+        connection breaks, the error becomes :class:`Unavailable` (reason ``DATABASE_UNAVAILABLE``):
+        the caller may retry, and the pool reconnects by itself once the database is back."""
+
+        try:
+            async with self._sessions() as session:
+                yield session
+        except Unavailable:
+            raise
+        except Exception as error:
+            if not is_unreachable(error):
+                raise
+            logger.warning("database unreachable: %s", describe(error))
+            raise Unavailable(
+                f"the database is unreachable ({describe(error)}); retry later",
+                reason="DATABASE_UNAVAILABLE", metadata={"backend": self.dialect}, retry_after=1.0,
+            ) from error
 
     @property
     def dialect(self) -> str:
@@ -151,6 +204,8 @@ class Database:
                 Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         else:
             options["pool_pre_ping"] = True
+            # Fail fast (UNAVAILABLE) when the server cannot be reached rather than hang for a minute.
+            options["connect_args"] = {"timeout": PG_CONNECT_TIMEOUT_S}
 
         engine = create_async_engine(parsed, **options)
         if engine.dialect.name == "sqlite":

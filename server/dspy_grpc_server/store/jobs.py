@@ -19,14 +19,15 @@ lease (:meth:`JobStore.renew`); once it expires any replica may claim the job. E
 makes -- progress, results, candidates, LM calls, the final state, its program revision -- runs in a
 transaction that first checks the token on the job row (and so locks that row until commit): a
 stale holder's write raises :class:`LeaseLost` and changes nothing. On PostgreSQL each such
-transaction also sends ``NOTIFY dspy_grpc_jobs, '<kind>/<job_id>'`` (delivered at commit), which
-watchers and the owner on every replica listen to.
+transaction also announces the job on the change feed (topic ``job``, see :mod:`.changes`; a
+``NOTIFY`` delivered at commit), which watchers and the owner on every replica listen to.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import json
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dspy_grpc_server.core.errors import AlreadyExists, FailedPrecondition, NotFound, invalid
+from dspy_grpc_server.store.changes import CHANNEL
 from dspy_grpc_server.store.database import Database
 from dspy_grpc_server.store.paging import decode_page_token, encode_page_token, normalize_page_size
 from dspy_grpc_server.store.programs import _translated_errors
@@ -47,8 +49,10 @@ from dspy_grpc_server.store.schema import job_candidates, job_lm_calls, job_resu
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"
 UNFINISHED = (QUEUED, RUNNING)
 
-#: The PostgreSQL NOTIFY channel job changes are announced on (payload ``<kind>/<job_id>``).
-NOTIFY_CHANNEL = "dspy_grpc_jobs"
+#: The change-feed topic of a job (key ``<kind>/<job_id>``; see :mod:`.changes`).
+JOB_TOPIC = "job"
+#: The origin job announcements carry: the store, not any one replica, so every replica hears them.
+_ANNOUNCER = "jobs"
 #: Reason of a job not resumed again because its owner kept dying while running it.
 JOB_QUARANTINED = "JOB_QUARANTINED"
 
@@ -118,10 +122,12 @@ async def _insert_ignoring_duplicates(session: AsyncSession, table: sa.Table, ro
 
 
 async def _announce(session: AsyncSession, kind: str, job_id: str) -> None:
-    """Tell every replica (at commit) that the job changed; PostgreSQL only (SQLite has one process)."""
+    """Tell every replica (at commit) that the job changed: a change-feed message sent by PostgreSQL
+    ``NOTIFY`` inside the writing transaction. Nothing on SQLite (one process, told in memory)."""
 
     if session.bind.dialect.name == "postgresql":
-        await session.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, f"{kind}/{job_id}")))
+        payload = json.dumps({"o": _ANNOUNCER, "t": JOB_TOPIC, "k": f"{kind}/{job_id}"}, separators=(",", ":"))
+        await session.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
 
 
 async def _fenced(session: AsyncSession, lease: Lease, *, reserve_results: int = 0) -> int:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+import secrets
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from dspy_grpc_server.core.errors import invalid
 from dspy_grpc_server.store.database import Database
 from dspy_grpc_server.store.paging import decode_page_token, encode_page_token, normalize_page_size
-from dspy_grpc_server.store.schema import quarantined_inputs
+from dspy_grpc_server.store.schema import quarantine_failures, quarantined_inputs
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,28 @@ class QuarantineStore:
                             program_id=record.program_id, input_hash=record.input_hash, **values))
                 except IntegrityError:
                     pass  # the program is gone (or another writer won): nothing to keep
+            await session.execute(sa.delete(quarantine_failures).where(
+                quarantine_failures.c.program_id == record.program_id,
+                quarantine_failures.c.input_hash == record.input_hash))
+
+    async def count_failure(self, program_id: str, input_hash: str, *, now: datetime, window_s: float) -> int:
+        """Record one failure of an input and return how many it had within the last ``window_s``
+        seconds, this one included (every replica counts into the same window). A program deleted
+        meanwhile counts 0."""
+
+        key = sa.and_(quarantine_failures.c.program_id == program_id, quarantine_failures.c.input_hash == input_hash)
+        async with self._db.sessions() as session, session.begin():
+            await session.execute(sa.delete(quarantine_failures).where(
+                key, quarantine_failures.c.failure_time < now - timedelta(seconds=window_s)))
+            try:
+                async with session.begin_nested():
+                    await session.execute(sa.insert(quarantine_failures).values(
+                        program_id=program_id, input_hash=input_hash, failure_id=secrets.token_hex(16),
+                        failure_time=now))
+            except IntegrityError:
+                return 0
+            count = (await session.execute(sa.select(sa.func.count()).where(key))).scalar_one()
+        return int(count)
 
     async def hashes(self, program_id: str) -> set[str]:
         """The quarantined input hashes of a program."""
@@ -91,10 +114,13 @@ class QuarantineStore:
         """Remove one quarantined input, or all of the program's; returns how many were removed."""
 
         condition = quarantined_inputs.c.program_id == program_id
+        failures = quarantine_failures.c.program_id == program_id
         if input_hash is not None:
             condition = sa.and_(condition, quarantined_inputs.c.input_hash == input_hash)
+            failures = sa.and_(failures, quarantine_failures.c.input_hash == input_hash)
         async with self._db.sessions() as session, session.begin():
             result = await session.execute(sa.delete(quarantined_inputs).where(condition))
+            await session.execute(sa.delete(quarantine_failures).where(failures))
         return int(result.rowcount or 0)
 
 

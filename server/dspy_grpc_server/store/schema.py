@@ -243,3 +243,55 @@ quarantined_inputs = sa.Table(
     sa.Column("failure_count", sa.Integer(), nullable=False),
     sa.Column("create_time", UTCDateTime(), nullable=False),
 )
+
+# ------------------------------------------------------------------ shared state across replicas (0007)
+
+#: Recent failures of one input of a program (0007): the quarantine's sliding window, shared by replicas.
+quarantine_failures = sa.Table(
+    "quarantine_failures",
+    metadata,
+    sa.Column(
+        "program_id",
+        sa.String(63),
+        sa.ForeignKey("programs.program_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("input_hash", sa.String(64), primary_key=True),
+    sa.Column("failure_id", sa.String(32), primary_key=True),
+    sa.Column("failure_time", UTCDateTime(), nullable=False),
+)
+
+#: Budgets created through BudgetService (0007); budgets from the config file are not stored here.
+budgets = sa.Table(
+    "budgets",
+    metadata,
+    sa.Column("budget_id", sa.String(63), primary_key=True),
+    sa.Column("program_id", sa.String(63), nullable=False),
+    sa.Column("api_key_id", sa.String(64), nullable=False),
+    sa.Column("period", sa.String(8), nullable=False),
+    sa.Column("limit_micros", sa.BigInteger(), nullable=False),
+    sa.Column("create_time", UTCDateTime(), nullable=False),
+    sa.Column("update_time", UTCDateTime(), nullable=False),
+    sa.Column("etag", sa.String(64), nullable=False),
+)
+
+#: What each budget (stored or configured) spent and holds reserved per period, in micro-dollars.
+budget_windows = sa.Table(
+    "budget_windows",
+    metadata,
+    sa.Column("budget_id", sa.String(63), primary_key=True),
+    sa.Column("window_start", sa.Date(), primary_key=True),
+    sa.Column("spent_micros", sa.BigInteger(), nullable=False),
+    sa.Column("reserved_micros", sa.BigInteger(), nullable=False),
+)
+
+#: Reservations of calls in flight: released by the replica that made them, or after they expire.
+budget_reservations = sa.Table(
+    "budget_reservations",
+    metadata,
+    sa.Column("reservation_id", sa.String(32), primary_key=True),
+    sa.Column("budget_id", sa.String(63), nullable=False),
+    sa.Column("window_start", sa.Date(), nullable=False),
+    sa.Column("amount_micros", sa.BigInteger(), nullable=False),
+    sa.Column("expire_time", UTCDateTime(), nullable=False),
+)

@@ -32,7 +32,10 @@ class ProgramAdminServiceStub:
     metrics. An input that makes the same program fail by a crash (INTERNAL), a timeout or a parse
     error `quarantine_failures` times within `quarantine_window_s` seconds (server configuration) is
     quarantined: calls with it fail at once with FAILED_PRECONDITION, reason QUARANTINED, until it is
-    cleared here. Quarantine is stored, so it survives restarts.
+    cleared here. Quarantine (and the failure counts toward it) is stored, so it survives restarts
+    and holds on every replica sharing the database: a quarantine or a clear on one replica is seen by
+    the others as soon as the change notification arrives, and within the server's
+    `active_revision_refresh_s` seconds in any case.
     """
 
     def __init__(self, channel):
@@ -65,7 +68,10 @@ class ProgramAdminServiceServicer:
     metrics. An input that makes the same program fail by a crash (INTERNAL), a timeout or a parse
     error `quarantine_failures` times within `quarantine_window_s` seconds (server configuration) is
     quarantined: calls with it fail at once with FAILED_PRECONDITION, reason QUARANTINED, until it is
-    cleared here. Quarantine is stored, so it survives restarts.
+    cleared here. Quarantine (and the failure counts toward it) is stored, so it survives restarts
+    and holds on every replica sharing the database: a quarantine or a clear on one replica is seen by
+    the others as soon as the change notification arrives, and within the server's
+    `active_revision_refresh_s` seconds in any case.
     """
 
     def ListProgramWorkers(self, request, context):
@@ -122,7 +128,10 @@ class ProgramAdminService:
     metrics. An input that makes the same program fail by a crash (INTERNAL), a timeout or a parse
     error `quarantine_failures` times within `quarantine_window_s` seconds (server configuration) is
     quarantined: calls with it fail at once with FAILED_PRECONDITION, reason QUARANTINED, until it is
-    cleared here. Quarantine is stored, so it survives restarts.
+    cleared here. Quarantine (and the failure counts toward it) is stored, so it survives restarts
+    and holds on every replica sharing the database: a quarantine or a clear on one replica is seen by
+    the others as soon as the change notification arrives, and within the server's
+    `active_revision_refresh_s` seconds in any case.
     """
 
     @staticmethod

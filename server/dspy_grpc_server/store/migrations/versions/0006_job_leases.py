@@ -1,7 +1,7 @@
 """Leased jobs: an owner, a lease expiry and a fencing token per job; ordered per-job results.
 
 Revision ID: 0006_job_leases
-Revises: 0005_quarantine
+Revises: 0007_shared_state (written as 0006 in parallel with 0007; chained after it when merged)
 Create Date: 2026-12-06 00:00:00
 
 ``owner`` is the replica running the job (NULL when none), ``lease_expires`` when another replica
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_job_leases"
-down_revision: str | None = "0005_quarantine"
+down_revision: str | None = "0007_shared_state"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
