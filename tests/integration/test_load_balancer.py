@@ -36,9 +36,8 @@ def render(lb_port: int, replica_ports: list[int]) -> str:
 async def test_calls_through_the_load_balancer_survive_a_killed_replica(tmp_path, mock_lm, postgres_url):
     mock_lm.latency_s = 0.2  # calls are in flight on the replica when it dies
     nginx = NginxServer(require_binary(nginx_binary(), "nginx"))
-    replicas = await asyncio.gather(
-        *(start_replica(tmp_path / name, mock_lm.base_url, postgres_url, extra="[cache]\nenabled = false\n")
-          for name in ("a", "b")))
+    replicas = [await start_replica(tmp_path / name, mock_lm.base_url, postgres_url,
+                                    extra="[cache]\nenabled = false\n") for name in ("a", "b")]
     nginx.start(render(nginx.port, [r.port for r in replicas]))
     outcomes: list[tuple[str, bool]] = []  # (status, after the kill)
     failed_in_flight = 0

@@ -35,7 +35,7 @@ def children(parent: int) -> set[int]:
 
 async def listening_port(process: asyncio.subprocess.Process, log: Path) -> int:
     while True:
-        line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+        line = (await asyncio.wait_for(process.stdout.readline(), 180)).decode()
         assert line, "the server exited: " + log.read_text()[-3000:]
         if line.startswith("dspy-grpc listening on"):
             return int(line.rsplit(":", 1)[1])
