@@ -15,7 +15,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 TS_CLIENT := clients/typescript
 GO_CLIENT := clients/go
 
-.PHONY: help install install-clients tools go-tools serve test lint generate check-generated breaking check bench-optimize bench-lm bench-telemetry bench-soak bench-retrieve
+.PHONY: help install install-clients tools go-tools serve test lint generate check-generated breaking check bench-optimize bench-lm bench-telemetry bench-soak bench-retrieve bench-replicas
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -84,6 +84,8 @@ bench-soak: install ## Soak: Predict, StreamPredict and jobs mixed (10 min; DURA
 	$(VENV)/bin/python -m bench.soak --duration $(or $(DURATION),600)
 bench-retrieve: install ## Benchmark BM25 corpora (100,000 docs: load, index build, memory, top-10 p50/p99, queries/s) and multi-hop overhead vs LM time
 	$(VENV)/bin/python -m bench.retrieve
+bench-replicas: install ## Many replicas on PostgreSQL: Predict calls/s through 1 vs 2 processes, kill -9 takeover time, rolling-restart duplicates
+	$(VENV)/bin/python -m bench.replicas
 
 bench-predict: install ## Benchmark Predict over gRPC vs dspy 3.4.1 in-process (mock LM, cache off): latency, calls/s, cache hits
 	$(VENV)/bin/python -m bench.predict

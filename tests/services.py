@@ -1,4 +1,4 @@
-"""Real PostgreSQL and Redis servers for tests, each a private instance on a free loopback port.
+"""Real PostgreSQL, Redis and nginx servers for tests, each a private instance on a free loopback port.
 
 Tests get them through the ``postgres_url`` and ``redis_url`` fixtures (tests/conftest.py). Without
 the binaries a test is skipped, except with ``CI=true``, where it fails: ``.ci/run`` installs
@@ -139,3 +139,50 @@ class RedisServer:
         if self._process is not None:
             self._process.terminate()
             self._process.wait(timeout=10)
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+
+
+class NginxServer:
+    """Debian's nginx with one ``http``-level config snippet (e.g. deploy/'s load-balancer template,
+    rendered), in a private prefix folder; ``port`` is free for the snippet to listen on."""
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="dspy-grpc-nginx-"))
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, http_snippet: str) -> NginxServer:
+        for folder in ("logs", "temp"):
+            (self.root / folder).mkdir()
+        (self.root / "site.conf").write_text(http_snippet)
+        temp = self.root / "temp"
+        (self.root / "nginx.conf").write_text(
+            f"worker_processes 1;\nerror_log {self.root / 'logs' / 'error.log'} warn;\n"
+            f"pid {self.root / 'nginx.pid'};\nevents {{ worker_connections 1024; }}\n"
+            f"http {{\n  access_log off;\n  client_body_temp_path {temp}/body;\n  proxy_temp_path {temp}/proxy;\n"
+            f"  fastcgi_temp_path {temp}/fastcgi;\n  uwsgi_temp_path {temp}/uwsgi;\n  scgi_temp_path {temp}/scgi;\n"
+            f"  include {self.root / 'site.conf'};\n}}\n"
+        )
+        command = [self.binary, "-p", str(self.root), "-c", str(self.root / "nginx.conf"), "-g", "daemon off;"]
+        os.chmod(self.root, 0o755)  # as root, nginx's workers run as nobody
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"nginx exited: {self._process.stderr.read().decode()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not listen in time")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -34,7 +34,7 @@ class EvaluationService(evaluation_pb2_grpc.EvaluationServiceServicer):
 
     async def WatchEvaluation(self, request: evaluation_pb2.WatchEvaluationRequest, context: grpc.aio.ServicerContext):
         job_id = resource_id("evaluation", request.name, "name")
-        async for record, events in self._evaluations.watch(job_id):
+        async for record, events in self._evaluations.watch_results(job_id):
             yield evaluation_pb2.WatchEvaluationResponse(
                 evaluation=evaluation_to_proto(record), results=[evaluation_result_to_proto(e) for e in events]
             )

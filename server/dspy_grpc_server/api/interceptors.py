@@ -129,9 +129,10 @@ class _Call:
         carrier = {key: value for key, value in self.metadata if isinstance(value, str)}
         return propagate.extract(carrier)
 
-    async def begin(self, rpc: telemetry.RpcCall) -> Any:
+    async def begin(self, rpc: telemetry.RpcCall, *, send_headers: bool) -> Any:
         rpc.span.set_attribute(telemetry.DSPY_REQUEST_ID, self.request_id)
-        await self.context.send_initial_metadata(((REQUEST_ID_KEY, self.request_id),))
+        if send_headers:
+            await self.send_headers()
         caller = await self._interceptor.authorizer.authorize(self.method, self.metadata)
         if caller is not None:
             rpc.span.set_attribute(telemetry.DSPY_API_KEY_ID, caller.key_id)
@@ -149,8 +150,18 @@ class _Call:
         reason = error.reason if isinstance(error, DspyGrpcError) else "INTERNAL"
         rpc.record_code(self.status.code.name, self.status.code.value[0], reason)
 
-    async def abort_if_failed(self) -> None:
+    async def send_headers(self) -> None:
+        """The response headers (carrying the request id). A unary call sends them with its answer,
+        not when it starts: until a replica has sent headers, a proxy in front of it (nginx
+        grpc_pass) reports the replica's death as UNAVAILABLE, which clients retry; after, only as a
+        reset stream (INTERNAL)."""
+
+        await self.context.send_initial_metadata(((REQUEST_ID_KEY, self.request_id),))
+
+    async def abort_if_failed(self, *, send_headers: bool = False) -> None:
         if self.status is not None:
+            if send_headers:
+                await self.send_headers()
             await self.context.abort_with_status(self.status)
 
 
@@ -198,14 +209,16 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             try:
                 with telemetry.scope(self.telemetry), telemetry.rpc_call(method, parent=call.parent()) as rpc:
                     try:
-                        with await call.begin(rpc):
+                        with await call.begin(rpc, send_headers=False):
                             request = _decoded_stream(request) if streaming_requests else _decoded(request)
-                            return await behavior(request, context)
+                            response = await behavior(request, context)
+                        await call.send_headers()
+                        return response
                     except BaseException as error:  # noqa: BLE001 - this is the one place errors are mapped
                         call.fail(rpc, error)
                         if call.status is None:
                             raise
-                await call.abort_if_failed()
+                await call.abort_if_failed(send_headers=True)
             finally:
                 request_id_var.reset(token)
 
@@ -223,7 +236,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             try:
                 with telemetry.scope(self.telemetry), telemetry.rpc_call(method, parent=call.parent()) as rpc:
                     try:
-                        with await call.begin(rpc):
+                        with await call.begin(rpc, send_headers=True):
                             request = _decoded_stream(request) if streaming_requests else _decoded(request)
                             responses = behavior(request, context)
                             try:

@@ -106,6 +106,10 @@ _STATES = {
 }
 
 
+def job_state_to_proto(state: str) -> int:
+    return _STATES[state]
+
+
 def progress_to_proto(data: dict[str, Any]) -> job_pb2.JobProgress:
     progress = job_pb2.JobProgress(
         phase=data.get("phase", ""), lm_calls_done=int(data.get("lm_calls_done", 0)),

@@ -13,6 +13,7 @@ from dspy_grpc.v1 import dataset_pb2, dataset_pb2_grpc, evaluation_pb2, evaluati
 from dspy_grpc.v1 import optimization_pb2, optimization_pb2_grpc
 from dspy_grpc.v1 import lm_pb2, lm_pb2_grpc
 from dspy_grpc.v1 import program_admin_pb2, program_admin_pb2_grpc
+from dspy_grpc.v1 import job_admin_pb2, job_admin_pb2_grpc
 from dspy_grpc.v1 import budget_pb2, budget_pb2_grpc
 from dspy_grpc.v1 import usage_pb2, usage_pb2_grpc
 from dspy_grpc.v1 import corpus_pb2, corpus_pb2_grpc
@@ -31,6 +32,7 @@ from .optimization_service import OptimizationService
 from ..ops.servers import OpsServers, start_ops_servers
 from .authorization import Authorizer
 from .interceptors import CallInterceptor
+from .job_admin_service import JobAdminService
 from .program_service import ProgramService
 from .program_admin_service import ProgramAdminService
 from .usage_service import UsageService
@@ -46,6 +48,7 @@ SERVICE_NAMES = (
     optimization_pb2.DESCRIPTOR.services_by_name["OptimizationService"].full_name,
     lm_pb2.DESCRIPTOR.services_by_name["LMService"].full_name,
     program_admin_pb2.DESCRIPTOR.services_by_name["ProgramAdminService"].full_name,
+    job_admin_pb2.DESCRIPTOR.services_by_name["JobAdminService"].full_name,
     budget_pb2.DESCRIPTOR.services_by_name["BudgetService"].full_name,
     usage_pb2.DESCRIPTOR.services_by_name["UsageService"].full_name,
     corpus_pb2.DESCRIPTOR.services_by_name["CorpusService"].full_name,
@@ -60,7 +63,8 @@ def _options(config: Config) -> list[tuple[str, int]]:
         ("grpc.keepalive_timeout_ms", int(config.keepalive_timeout_s * 1000)),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-        ("grpc.so_reuseport", 0),
+        # Several processes (serve --workers N) share the port; one process alone must own it.
+        ("grpc.so_reuseport", 1 if config.workers > 1 else 0),
     ]
 
 
@@ -104,6 +108,7 @@ async def start_server(config: Config) -> RunningServer:
     program_admin_pb2_grpc.add_ProgramAdminServiceServicer_to_server(
         ProgramAdminService(ProgramAdmin(app.workers, app.quarantine_store)), server
     )
+    job_admin_pb2_grpc.add_JobAdminServiceServicer_to_server(JobAdminService(app.jobs), server)
     budget_pb2_grpc.add_BudgetServiceServicer_to_server(BudgetService(app.budgets), server)
     usage_pb2_grpc.add_UsageServiceServicer_to_server(UsageService(app.usage), server)
     health_servicer = health.aio.HealthServicer()

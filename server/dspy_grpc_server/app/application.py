@@ -29,7 +29,7 @@ from .optimizations import check_embedding_model
 from .retrievers import Retrievers
 from .datasets import Datasets
 from .evaluations import Evaluations
-from .jobs import JobHost
+from .jobs import JobHost, LeaseSettings
 from .optimizations import Optimizations
 from .inference import Inference
 from .programs import Programs
@@ -77,7 +77,10 @@ class Application:
         self.budgets = Budgets(registry.budgets, BudgetStore(database), self.changes)
         # Datasets, and evaluation/optimization jobs (supervised, resumed by start_jobs()).
         self.datasets = Datasets(DatasetStore(database), config.limits)
-        self.jobs = JobHost(JobStore(database))
+        self.jobs = JobHost(JobStore(database), settings=LeaseSettings(
+            lease_s=config.job_lease_s, heartbeat_s=config.job_heartbeat_s, scan_interval_s=config.job_scan_interval_s,
+            watch_poll_s=config.job_watch_poll_s, max_owner_deaths=config.job_max_owner_deaths,
+        ), single_process=database.dialect == "sqlite", changes=self.changes)
         self.evaluations = Evaluations(self.jobs, self.programs, self.datasets, registry, config.default_model,
                                        config.limits, retrievers=self.retrievers)
         self.optimizations = Optimizations(self.jobs, self.programs, self.datasets, registry, config.default_model,

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from ..core.errors import DspyGrpcError
 from .config import CONFIG_FILE_ENV, DEFAULT_DATABASE_URL, Config, load_config
 from .keys_cli import add_keys_parser, run_keys
+from .processes import migrate, serve_processes
 
 DESCRIPTION = """\
 dspy-grpc serves DSPy programs (signatures, modules, adapters, LM providers) over gRPC.
@@ -41,6 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="largest accepted request/response (DSPY_GRPC_MAX_MESSAGE_BYTES; default 16 MiB)")
     serve.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                        help="log verbosity (DSPY_GRPC_LOG_LEVEL; default INFO)")
+    serve.add_argument("--workers", type=int, metavar="N",
+                       help="server processes sharing the port (DSPY_GRPC_WORKERS; default 1; more than 1 needs "
+                       "PostgreSQL)")
+    migrate = commands.add_parser(
+        "migrate", help="bring the database schema to this version, then exit",
+        description="Apply the pending schema migrations (servers also do this at start; run it once before "
+        "a rollout, e.g. as a Kubernetes Job). Concurrent runs on PostgreSQL wait for each other.",
+    )
+    _add_database_options(migrate)
     add_keys_parser(commands, _add_database_options)
     return parser
 
@@ -53,11 +63,12 @@ def _add_database_options(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    if args.command == "keys":
+    if args.command in ("keys", "migrate"):
         return load_config(args.config).with_overrides(database_url=args.database_url)
     return load_config(args.config).with_overrides(
         host=args.host, port=args.port, database_url=args.database_url, default_model=args.default_model,
         grace_period_s=args.grace_period_s, max_message_bytes=args.max_message_bytes, log_level=args.log_level,
+        workers=args.workers,
     )
 
 
@@ -80,5 +91,11 @@ def run(argv: Sequence[str] | None, serve: Callable[[Config], Awaitable[None]]) 
         except DspyGrpcError as error:
             print(f"dspy-grpc keys: {error.message}")
             return 1
+    if args.command == "migrate":
+        asyncio.run(migrate(config.database_url))
+        print("dspy-grpc: database schema is up to date")
+        return 0
+    if config.workers > 1:
+        return serve_processes(config, serve)
     asyncio.run(serve(config))
     return 0

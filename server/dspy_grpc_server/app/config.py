@@ -13,6 +13,7 @@ TOML layout (every table and key optional)::
     keepalive_time_s = 60.0
     keepalive_timeout_s = 20.0
     log_level = "INFO"
+    workers = 1                  # server processes sharing the port (PostgreSQL only when > 1)
 
     [database]
     url = "sqlite+aiosqlite:///./data/dspy-grpc.db"
@@ -22,6 +23,13 @@ TOML layout (every table and key optional)::
     quarantine_window_s = 600.0
     active_revision_refresh_s = 1.0  # polling bound: cached program state is re-read at least this often
     notifications = "auto"       # change feed: auto | postgresql | redis | off (see README "Shared state")
+
+    [jobs]                       # leased jobs (see README "Running in production")
+    lease_s = 10.0               # a dead replica's job is taken over this long after its last heartbeat
+    heartbeat_s = 1.0            # how often the owner renews the lease and re-checks the job (cancel)
+    scan_interval_s = 1.0        # how often every replica looks for jobs without a live lease
+    watch_poll_s = 1.0           # Watch re-reads the job at least this often (LISTEN/NOTIFY is faster)
+    max_owner_deaths = 2         # a job whose owner died this many times in a row running it is quarantined
 
     [lm]
     default_model = "local"
@@ -149,6 +157,8 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DSPY_GRPC_DASHBOARD_ENABLED": ("dashboard_enabled", boolean),
     "DSPY_GRPC_DASHBOARD_HOST": ("dashboard_host", str),
     "DSPY_GRPC_DASHBOARD_PORT": ("dashboard_port", int),
+    "DSPY_GRPC_JOB_LEASE_S": ("job_lease_s", float),
+    "DSPY_GRPC_WORKERS": ("workers", int),
 }
 #: Environment variable naming the TOML file.
 CONFIG_FILE_ENV = "DSPY_GRPC_CONFIG"
@@ -165,6 +175,7 @@ _TOML_TABLES: dict[str, dict[str, str]] = {
         "tls_cert_file": "tls_cert_file",
         "tls_key_file": "tls_key_file",
         "tls_client_ca_file": "tls_client_ca_file",
+        "workers": "workers",
     },
     "telemetry": {
         "service_name": "telemetry_service_name",
@@ -196,6 +207,13 @@ _TOML_TABLES: dict[str, dict[str, str]] = {
     },
     "lm": {"default_model": "default_model", "usage_flush_interval_s": "usage_flush_interval_s"},
     "retrieval": {"colbertv2_urls": "retrieval_colbertv2_urls"},
+    "jobs": {
+        "lease_s": "job_lease_s",
+        "heartbeat_s": "job_heartbeat_s",
+        "scan_interval_s": "job_scan_interval_s",
+        "watch_poll_s": "job_watch_poll_s",
+        "max_owner_deaths": "job_max_owner_deaths",
+    },
     "cache": {
         "enabled": "cache_enabled",
         "max_entries": "cache_max_entries",
@@ -259,6 +277,14 @@ class Config:
     quarantine_failures: int = 3
     quarantine_window_s: float = 600.0
     active_revision_refresh_s: float = 1.0
+    # [jobs]: leases of evaluation/optimization jobs across replicas (bounds checked in validate()).
+    job_lease_s: float = 10.0
+    job_heartbeat_s: float = 1.0
+    job_scan_interval_s: float = 1.0
+    job_watch_poll_s: float = 1.0
+    job_max_owner_deaths: int = 2
+    #: [server] workers: server processes sharing the port on this host (needs PostgreSQL when > 1).
+    workers: int = 1
     #: How replicas hear of each other's changes: "auto" (PostgreSQL LISTEN/NOTIFY on a PostgreSQL
     #: database, else Redis pub/sub when cache.redis_url is set, else none), "postgresql", "redis", "off".
     program_notifications: str = "auto"
@@ -312,6 +338,23 @@ class Config:
         if self.program_notifications == "redis" and not self.cache_redis_url:
             raise invalid("programs.notifications", "\"redis\" needs cache.redis_url")
         self.limits.validate()
+        self._validate_jobs()
+
+    def _validate_jobs(self) -> None:
+        for key, low, high in (("heartbeat_s", 0.05, 60.0), ("scan_interval_s", 0.05, 60.0),
+                               ("watch_poll_s", 0.05, 60.0), ("lease_s", 0.5, 3600.0)):
+            value = getattr(self, f"job_{key}")
+            if not low <= value <= high:
+                raise invalid(f"jobs.{key}", f"must be between {low} and {high} seconds, got {value}")
+        if self.job_lease_s < 2 * self.job_heartbeat_s:
+            raise invalid("jobs.lease_s", "must be at least twice jobs.heartbeat_s (a lease must survive a late beat)")
+        if not 0 <= self.job_max_owner_deaths <= 100:
+            raise invalid("jobs.max_owner_deaths", "must be between 0 (never quarantine) and 100")
+        if not 1 <= self.workers <= 256:
+            raise invalid("server.workers", f"must be between 1 and 256, got {self.workers}")
+        if self.workers > 1 and not self.database_url.startswith("postgresql"):
+            raise invalid("server.workers", "more than one server process needs the shared PostgreSQL database "
+                          "(database.url = postgresql+asyncpg://...): SQLite is one process's embedded store")
 
     @property
     def cache(self) -> CacheConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,13 @@ class EvaluationRequest:
 
 class Evaluations(JobKind):
     KIND = KIND
+    WATCHED_SCOPE = SCOPE
+
+    async def watch_results(self, job_id: str) -> AsyncIterator[tuple[JobRecord, list[ExampleResult]]]:
+        """Watch, with each stored per-example result exactly once (see :meth:`JobHost.watch`)."""
+
+        async for record, rows in self.watch(job_id):
+            yield record, [ExampleResult.from_dict(index, data) for index, data in rows]
 
     async def create(self, job_id: str, request: EvaluationRequest) -> JobRecord:
         job_id = validate_resource_id(job_id, field="evaluation_id") if job_id else f"eval-{secrets.token_hex(6)}"
@@ -75,8 +83,8 @@ class Evaluations(JobKind):
         record = await self._store.create(
             KIND, job_id, spec, {"phase": "queued", "examples_total": len(examples), "lm_calls_planned": planned}
         )
-        self._host.launch(record)
-        return record
+        await self._host.launch(record)
+        return await self._store.get(KIND, job_id)
 
     async def results(self, job_id: str, *, page_size: int, page_token: str) -> tuple[list[ExampleResult], str]:
         await self._store.get(KIND, job_id)
@@ -103,8 +111,8 @@ class Evaluations(JobKind):
         )
 
         async def on_result(result: ExampleResult) -> None:
-            await self._store.put_results(KIND, record.job_id, SCOPE, {result.index: result.to_dict()})
-            control.publish(result)
+            await self._store.put_results(control.lease, SCOPE, {result.index: result.to_dict()})
+            control.announce()
 
         outcome = await evaluate(
             runner, program.module, examples, metric_from_dict(spec["metric"]), max_errors=spec["max_errors"],

@@ -28,7 +28,7 @@ from ..optimize.labeled_few_shot import LabeledFewShotConfig, run_labeled_few_sh
 from ..modules.metrics import Metric, metric_from_dict, metric_to_dict
 from ..optimize.random_search import RandomSearchConfig, run_random_search
 from ..optimize.splits import Split
-from ..store.jobs import JobRecord
+from ..store.jobs import Guard, JobRecord
 from ..modules.storage import lm_from_dict, lm_to_dict
 from . import job_setup
 from .jobs import JobControl, JobKind
@@ -248,8 +248,8 @@ class Optimizations(JobKind):
             "activate": request.activate, "display_name": request.display_name, **extra,
         }
         record = await self._store.create(KIND, job_id, spec, {"phase": "queued", "lm_calls_planned": planned})
-        self._host.launch(record)
-        return record
+        await self._host.launch(record)
+        return await self._store.get(KIND, job_id)
 
     async def _ensemble(self, config: EnsembleConfig, path: str) -> tuple[EnsembleConfig, ModuleSpec]:
         """The programs' revisions resolved now (the config then names the exact revisions), and the
@@ -313,8 +313,8 @@ class Optimizations(JobKind):
             if candidate.parents or candidate.instance_scores:
                 data.update(parents=list(candidate.parents), changed_predictors=list(candidate.changed_predictors),
                             instance_scores=list(candidate.instance_scores))
-            await self._store.put_candidate(KIND, record.job_id, candidate.index, data)
-            control.publish(candidate)
+            await self._store.put_candidate(control.lease, candidate.index, data)
+            control.announce()
 
         config_class, run = OPTIMIZERS[spec["optimizer"]]
         metric = metric_from_dict(spec["metric"]) if spec.get("metric") else None
@@ -322,7 +322,8 @@ class Optimizations(JobKind):
                               max_errors=spec["max_errors"], record_candidate=record_candidate)
         outcome = await run(ctx, student, config_class(**spec["config"]))
         progress.update(phase="finalize", current_candidate="")
-        revision = await self._write_revision(record, outcome.module, activate=spec["activate"])
+        revision = await self._write_revision(record, outcome.module, activate=spec["activate"],
+                                              guard=self._store.guard(control.lease))
         result: dict[str, Any] = {
             "program_revision": f"programs/{spec['program_id']}@{revision}", "activated": spec["activate"],
             "best_candidate": outcome.best_candidate,
@@ -331,8 +332,9 @@ class Optimizations(JobKind):
             result["best_score"] = outcome.best_score
         return result
 
-    async def _write_revision(self, record: JobRecord, module: ModuleSpec, *, activate: bool) -> str:
-        """Write the result as a new revision -- once: a job resumed after writing it finds it again."""
+    async def _write_revision(self, record: JobRecord, module: ModuleSpec, *, activate: bool, guard: Guard) -> str:
+        """Write the result as a new revision -- once: a job resumed after writing it finds it again;
+        ``guard`` refuses the write from a replica that no longer holds the job."""
 
         program_id = record.spec["program_id"]
         wanted = program_view.to_json(module)
@@ -342,5 +344,5 @@ class Optimizations(JobKind):
                 break
             if program_view.to_json(revision.module) == wanted:
                 return revision.record.revision_id
-        written = await self._programs.update(program_id, module=module, activate=activate)
+        written = await self._programs.update(program_id, module=module, activate=activate, guard=guard)
         return written.record.revision_id

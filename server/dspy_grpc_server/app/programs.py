@@ -12,6 +12,7 @@ from ..modules.build import build_module
 from ..modules.dspy_state import export_state, import_state
 from ..modules.spec import ModuleSpec
 from ..modules.storage import module_from_dict, module_to_dict
+from ..store.jobs import Guard
 from ..store.changes import ChangeFeed
 from ..store.programs import ProgramRecord, ProgramStore, format_revision_id, parse_revision_id
 
@@ -68,14 +69,14 @@ class Programs:
     async def update(
         self, program_id: str, *, module: ModuleSpec | None = None, display_name: str | None = None,
         description: str | None = None, labels: Mapping[str, str] | None = None, etag: str = "",
-        activate: bool = True,
+        activate: bool = True, guard: Guard | None = None,
     ) -> Program:
         if module is not None:
             await self._validate(module, "program.module")
         record = await self._store.update(
             program_id, display_name=display_name, description=description,
             labels=dict(labels) if labels is not None else None,
-            spec=module_to_dict(module) if module is not None else None, etag=etag, activate=activate,
+            spec=module_to_dict(module) if module is not None else None, etag=etag, activate=activate, guard=guard,
         )
         await self._changed(program_id)
         return _decoded(record)

@@ -166,9 +166,13 @@ class LMJournal:
             try:
                 await self._persist(batch)
             except BaseException as error:
+                # The callers waiting on the batch get the error (e.g. a job that lost its lease);
+                # this task, which nobody awaits, ends quietly unless it was cancelled.
                 done.set_exception(error)
                 done.exception()
-                raise
+                if isinstance(error, asyncio.CancelledError):
+                    raise
+                return
             done.set_result(None)
 
 

@@ -45,6 +45,12 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: Seconds to wait for a PostgreSQL connection before the call fails with UNAVAILABLE.
 PG_CONNECT_TIMEOUT_S = 5.0
 
+#: PostgreSQL ends a session that sits this long (ms) inside a transaction without sending anything:
+#: a replica frozen mid-transaction (a long pause, a partition) would otherwise keep its row locks --
+#: e.g. on a job another replica must take over -- for as long as its connection lives. Our
+#: transactions never wait on anything but the database, so a healthy replica never comes near it.
+PG_IDLE_IN_TRANSACTION_TIMEOUT_MS = 10_000
+
 # Arbitrary constant key for pg_advisory_xact_lock: serialises migrations of concurrently
 # starting server replicas that share one PostgreSQL database.
 _PG_MIGRATION_LOCK_KEY = 0x6473_7079_6772_7063  # "dspygrpc"
@@ -205,7 +211,10 @@ class Database:
         else:
             options["pool_pre_ping"] = True
             # Fail fast (UNAVAILABLE) when the server cannot be reached rather than hang for a minute.
-            options["connect_args"] = {"timeout": PG_CONNECT_TIMEOUT_S}
+            options["connect_args"] = {
+                "timeout": PG_CONNECT_TIMEOUT_S,
+                "server_settings": {"idle_in_transaction_session_timeout": str(PG_IDLE_IN_TRANSACTION_TIMEOUT_MS)},
+            }
 
         engine = create_async_engine(parsed, **options)
         if engine.dialect.name == "sqlite":

@@ -32,7 +32,7 @@ import json
 import random
 import re
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -371,8 +371,12 @@ class ProgramStore:
         spec: Mapping[str, Any] | None = None,
         etag: str = "",
         activate: bool = True,
+        guard: Callable[[AsyncSession], Awaitable[None]] | None = None,
     ) -> ProgramRecord:
         """Write a new revision; arguments left as ``None`` are copied from the active revision.
+
+        ``guard``, when given, runs first inside the writing transaction and may refuse the write by
+        raising (a job's lease check: only the job's current holder writes its result revision).
 
         The new revision becomes the active one (unless ``activate`` is False: then it is stored
         and readable by its revision id, and the active revision stays). With a non-empty ``etag`` the update only applies
@@ -394,7 +398,7 @@ class ProgramStore:
         for attempt in range(MAX_WRITE_ATTEMPTS):
             try:
                 async with _translated_errors(), self._db.sessions() as session:
-                    return await self._update_once(session, program_id, changes, etag, activate)
+                    return await self._update_once(session, program_id, changes, etag, activate, guard)
             except _Conflict:
                 await _backoff(attempt)
         raise _contended(program_id)
@@ -465,9 +469,12 @@ class ProgramStore:
         return (await session.execute(query)).first() is not None
 
     async def _update_once(
-        self, session: AsyncSession, program_id: str, changes: dict[str, Any], etag: str, activate: bool = True
+        self, session: AsyncSession, program_id: str, changes: dict[str, Any], etag: str, activate: bool = True,
+        guard: Callable[[AsyncSession], Awaitable[None]] | None = None,
     ) -> ProgramRecord:
         async with session.begin():
+            if guard is not None:
+                await guard(session)
             # Lock the program row first (on PostgreSQL writers then queue instead of conflicting;
             # SQLite ignores FOR UPDATE and relies on the compare-and-swap below plus retries).
             program = (

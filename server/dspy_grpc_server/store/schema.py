@@ -148,6 +148,14 @@ jobs = sa.Table(
     sa.Column("create_time", UTCDateTime(), nullable=False),
     sa.Column("start_time", UTCDateTime(), nullable=True),
     sa.Column("end_time", UTCDateTime(), nullable=True),
+    # Leases (0006): the replica running the job, until when, and the fencing token of its claim.
+    sa.Column("owner", sa.String(64), nullable=True),
+    sa.Column("lease_expires", UTCDateTime(), nullable=True),
+    sa.Column("fence", sa.Integer(), nullable=False, server_default="0"),
+    #: Times in a row the job's owner died while running it (a poison job is not resumed again).
+    sa.Column("owner_deaths", sa.Integer(), nullable=False, server_default="0"),
+    #: The last ``job_results.seq`` given out.
+    sa.Column("result_seq", sa.Integer(), nullable=False, server_default="0"),
 )
 
 #: Per-example outcomes of a job, keyed by a scope (e.g. the evaluation, or a candidate) and index.
@@ -159,6 +167,8 @@ job_results = sa.Table(
     sa.Column("scope", sa.String(64), primary_key=True),
     sa.Column("example_index", sa.Integer(), primary_key=True),
     sa.Column("data", sa.JSON(), nullable=False),
+    #: Commit order within the job (0006; NULL for rows written before): what watchers follow.
+    sa.Column("seq", sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(["job_id", "kind"], ["jobs.job_id", "jobs.kind"], ondelete="CASCADE"),
 )
 

@@ -1,7 +1,7 @@
 """Corpora of documents with stored BM25 tokens and (optionally) embedding vectors.
 
 Revision ID: 0009_corpora
-Revises: 0007_shared_state
+Revises: 0006_job_leases
 Create Date: 2025-01-07 00:00:00
 
 (Numbered in the order the issues were planned; chained after the newest migration that existed
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_corpora"
-down_revision: str | None = "0007_shared_state"
+down_revision: str | None = "0006_job_leases"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

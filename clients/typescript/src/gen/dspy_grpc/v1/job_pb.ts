@@ -151,8 +151,11 @@ export const JobErrorSchema: GenMessage<JobError> = /*@__PURE__*/
  * The life cycle of a long-running job (an evaluation or an optimization).
  *
  * QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELLED. A job that was RUNNING when the server
- * stopped (even by kill -9) continues when the server starts again, from what it had persisted:
- * finished LM calls and per-example results are not repeated.
+ * stopped (even by kill -9) continues when the server starts again -- or, with several replicas on
+ * PostgreSQL, on another replica once its owner's lease expires -- from what it had persisted:
+ * finished LM calls and per-example results are not repeated. A job whose server died
+ * `jobs.max_owner_deaths` times in a row while running it ends FAILED, reason JOB_QUARANTINED
+ * (see JobAdminService).
  *
  * @generated from enum dspy_grpc.v1.JobState
  */

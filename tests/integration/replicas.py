@@ -1,0 +1,65 @@
+"""Server replicas as real processes (``python -m dspy_grpc_server serve``) for multi-replica tests:
+several of them on one database (PostgreSQL), the mock LM behind them, killable with SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+#: Short leases so that takeovers happen within a test's patience.
+FAST_LEASES = "[jobs]\nlease_s = 2.0\nheartbeat_s = 0.25\nscan_interval_s = 0.25\nwatch_poll_s = 1.0\n"
+
+
+def config_text(mock_base_url: str, extra: str = FAST_LEASES) -> str:
+    return (
+        "[server]\ngrace_period_s = 5.0\n\n"
+        + extra
+        + "\n[[models]]\n"
+        'alias = "mock"\nprovider = "openai"\nmodel = "mock-model"\n'
+        f'base_url = "{mock_base_url}"\napi_key_env = "MOCK_KEY"\n'
+    )
+
+
+class Replica:
+    """One server process; ``port`` is where it listens."""
+
+    def __init__(self, process: asyncio.subprocess.Process, port: int, log: Path) -> None:
+        self.process = process
+        self.port = port
+        self.log = log
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        if self.process.returncode is None:
+            self.process.send_signal(sig)
+            await asyncio.wait_for(self.process.wait(), timeout)
+
+
+async def start_replica(workdir: Path, mock_base_url: str, database_url: str, *, extra: str = FAST_LEASES,
+                        args: tuple[str, ...] = ("--port", "0"), timeout: float = 120) -> Replica:
+    """Start a replica and wait until it listens (its log goes to ``workdir/server-N.log``)."""
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "dspy-grpc.toml"
+    config.write_text(config_text(mock_base_url, extra))
+    number = len(list(workdir.glob("server-*.log")))
+    log_path = workdir / f"server-{number}.log"
+    log = open(log_path, "ab")  # noqa: SIM115 - the child process owns it
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dspy_grpc_server", "serve", *args, "--config", str(config),
+        "--database-url", database_url,
+        stdout=asyncio.subprocess.PIPE, stderr=log, env={**os.environ, "MOCK_KEY": "sk-replica-test"},
+    )
+    log.close()
+    while True:
+        line = (await asyncio.wait_for(process.stdout.readline(), timeout)).decode()
+        if not line:
+            raise AssertionError("replica exited before listening: " + log_path.read_text()[-3000:])
+        if line.startswith("dspy-grpc listening on"):
+            return Replica(process, int(line.rsplit(":", 1)[1]), log_path)
