@@ -73,6 +73,9 @@ class UsageRecorder:
         self._ledger = ledger
         self._today = today
         self._pending: dict[LedgerKey, LedgerTotals] = {}
+        #: One flush at a time: a flush that finds nothing pending still waits for the write of one
+        #: in progress, so whoever asked (a usage query) then reads every call recorded before it.
+        self._flushing = asyncio.Lock()
 
     # ------------------------------------------------------------------ recording
 
@@ -95,15 +98,16 @@ class UsageRecorder:
         if self._ledger is None:
             self._pending.clear()  # nowhere to write
             return
-        if not self._pending:
-            return
-        rows, self._pending = self._pending, {}
-        try:
-            await self._ledger.add(rows)
-        except Exception:  # noqa: BLE001 - keep the rows for the next attempt
-            log.exception("writing the usage ledger failed; will retry")
-            for key, totals in rows.items():
-                self._pending.setdefault(key, LedgerTotals()).add(totals)
+        async with self._flushing:
+            if not self._pending:
+                return
+            rows, self._pending = self._pending, {}
+            try:
+                await self._ledger.add(rows)
+            except Exception:  # noqa: BLE001 - keep the rows for the next attempt
+                log.exception("writing the usage ledger failed; will retry")
+                for key, totals in rows.items():
+                    self._pending.setdefault(key, LedgerTotals()).add(totals)
 
     async def run_flusher(self, interval_s: float) -> None:
         """Flush every ``interval_s`` until cancelled, then once more (a supervised child)."""
