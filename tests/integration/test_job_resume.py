@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+from collections import Counter
 from pathlib import Path
 
 import grpc
@@ -204,9 +205,11 @@ async def test_a_killed_job_resumes_without_repeating_finished_lm_calls(tmp_path
     assert indices == list(range(len(indices))) and got["examples"] == 10
     if optimization is OPTIMIZATION:
         assert len(indices) == 5  # zero-shot, labeled, unshuffled and two shuffled bootstraps
-    # Only calls that were in flight when the server died were sent again.
-    repeated = set(before_kill) & set(after_restart)
-    assert len(repeated) <= in_flight
+    # Only calls that were in flight when the server died were sent again. Counted per request body
+    # against the uninterrupted run, which may itself send one body more than once (SIMBA samples
+    # identical programs on the same example).
+    repeated = Counter(before_kill) + Counter(after_restart) - Counter(reference_calls)
+    assert sum(repeated.values()) <= in_flight, repeated
     assert len(before_kill) + len(after_restart) <= len(reference_calls) + in_flight + 2
 
 
