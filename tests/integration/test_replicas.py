@@ -67,14 +67,17 @@ async def wait_for(get, done, timeout: float = 120):
         await asyncio.sleep(0.02)
 
 
-async def watch_results(channel, name: str) -> list[int]:
-    """Every example index WatchEvaluation delivers, in delivery order, until the job finishes."""
+async def watch_results(channel, name: str, started: asyncio.Event | None = None) -> list[int]:
+    """Every example index WatchEvaluation delivers, in delivery order, until the job finishes
+    (``started`` is set once the first message, the state when watching began, has arrived)."""
 
     seen = []
     stream = evaluation_pb2_grpc.EvaluationServiceStub(channel).WatchEvaluation(
         evaluation_pb2.WatchEvaluationRequest(name=name))
     async for message in stream:
         seen += [r.example_index for r in message.results]
+        if started is not None:
+            started.set()
     return seen
 
 
@@ -96,8 +99,14 @@ async def test_a_killed_owner_s_job_is_finished_by_another_replica_and_watched_t
             mock_lm.requests.clear()
 
             mock_lm.latency_s = 0.15
+            # The LM is held back until B's watcher is in place: Watch streams results finished after
+            # its first message, and this test wants all of them through B.
+            mock_lm.gate = asyncio.Event()
             job = await create_evaluation(on_a, body, evaluation_id="killed")
-            watcher = asyncio.ensure_future(watch_results(on_b, job.name))
+            watching = asyncio.Event()
+            watcher = asyncio.ensure_future(watch_results(on_b, job.name, watching))
+            await asyncio.wait_for(watching.wait(), 30)
+            mock_lm.gate.set()
             await wait_for(lambda: evaluation(on_b, job.name), lambda j: j.progress.examples_done >= 4)
             await a.stop(signal.SIGKILL)
             before_kill = lm_calls(mock_lm)

@@ -155,6 +155,8 @@ class MockLMServer:
         self.completions_in_flight = 0
         self.max_completions_in_flight = 0
         self.default_reply: MockReply | None = None
+        #: When set, every reply also waits until this event is set (a test holds the LM back).
+        self.gate: asyncio.Event | None = None
         self._queue: deque[MockReply] = deque()
         self._rules: list[_Rule] = []
         self._runner: web.AppRunner | None = None
@@ -184,6 +186,7 @@ class MockLMServer:
         self.default_reply = None
         self.api_key = None
         self.latency_s = 0.0
+        self.gate = None
 
     @property
     def last_request(self) -> RecordedRequest:
@@ -267,8 +270,10 @@ class MockLMServer:
         return recorded
 
     async def _wait(self, reply: MockReply) -> None:
-        """The server's latency plus the reply's own delay."""
+        """The gate (when a test holds the LM back), then the server's latency plus the reply's own delay."""
 
+        if self.gate is not None:
+            await self.gate.wait()
         delay = self.latency_s + reply.delay_s
         if delay > 0:
             await asyncio.sleep(delay)
