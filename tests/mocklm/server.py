@@ -86,6 +86,8 @@ class MockReply:
     finish_reason: str = "stop"
     usage: Mapping[str, int] | None = None
     model: str | None = None
+    #: Answer only once this event is set (to keep a call in flight for as long as a test needs).
+    hold: asyncio.Event | None = None
 
     @classmethod
     def error(
@@ -269,6 +271,8 @@ class MockLMServer:
     async def _wait(self, reply: MockReply) -> None:
         """The server's latency plus the reply's own delay."""
 
+        if reply.hold is not None:
+            await reply.hold.wait()
         delay = self.latency_s + reply.delay_s
         if delay > 0:
             await asyncio.sleep(delay)
