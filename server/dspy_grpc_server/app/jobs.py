@@ -31,6 +31,7 @@ from ..core.supervisor import ChildSpec, Restart, Supervisor
 from ..lm.attribution import attributed
 
 from ..optimize.journal import LMJournal
+from ..optimize.live_traffic import LiveTraffic
 from ..optimize.progress import Progress
 from ..store.changes import EVERYTHING, ChangeFeed
 from ..store.jobs import FAILED, JOB_TOPIC, SUCCEEDED, Claimable, JobRecord, JobStore, Lease, LeaseLost
@@ -386,7 +387,7 @@ class JobKind:
     KIND = ""
 
     def __init__(self, host: JobHost, programs: Programs, datasets: Datasets, registry: Any, default_model: str,
-                 limits: Limits = Limits(), *, retrievers: Any = None, live: Any = None) -> None:
+                 limits: Limits = Limits(), *, retrievers: Any = None, live: LiveTraffic | None = None) -> None:
         self._host = host
         #: The server-wide bounds checked when a job is created (and its admission cap).
         self._limits = limits
