@@ -12,7 +12,8 @@ on a fresh SQLite file, LM cache off (every call reaches the mock). Then:
 4. the same while large random-search optimizations run one after another (the last is cancelled).
 
 Prints the server's RSS at start, after warm-up and at the end (growth after warm-up; target
-below 5%), and Predict's p99 without and with the large job (target: within 20%).
+below 5%), and Predict's p99 without and with the large job (target: within 20%). Jobs give way to
+live calls (``jobs.threads_while_live``, default 1); ``--threads-while-live 256`` measures without.
 """
 
 from __future__ import annotations
@@ -164,6 +165,7 @@ async def main(args: argparse.Namespace) -> None:
     config = workdir / "soak.toml"
     config.write_text(
         "[cache]\nenabled = false\n\n"
+        f"[jobs]\nthreads_while_live = {args.threads_while_live}\n\n"
         "[[models]]\n"
         'alias = "mock"\nprovider = "openai"\nmodel = "mock-model"\n'
         f'base_url = "{base_url}"\napi_key_env = "SOAK_MOCK_KEY"\nmax_retries = 0\ntimeout_s = 60\n'
@@ -183,7 +185,8 @@ async def main(args: argparse.Namespace) -> None:
             rss_start = rss_mib(server.pid)
             load = Load(channel)
             print(f"warm-up {warmup:.0f} s, soak {soak:.0f} s, then two {window:.0f} s Predict windows "
-                  f"({args.callers} callers, mock latency {args.latency_ms:.0f} ms)", flush=True)
+                  f"({args.callers} callers, mock latency {args.latency_ms:.0f} ms; "
+                  f"jobs.threads_while_live = {args.threads_while_live})", flush=True)
             await load.run(args.callers, args.callers // 2, 2, warmup)
             rss_warm = rss_mib(server.pid)
             await load.run(args.callers, args.callers // 2, 2, soak)
@@ -224,6 +227,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--callers", type=int, default=8, help="concurrent Predict callers (default 8)")
     parser.add_argument("--latency-ms", type=float, default=20.0, help="mock LM latency (default 20)")
     parser.add_argument("--large-examples", type=int, default=300, help="examples of the large job (default 300)")
+    parser.add_argument("--threads-while-live", type=int, default=1,
+                        help="the server's jobs.threads_while_live (default 1; 256: jobs never give way)")
     return parser.parse_args(argv)
 
 

@@ -86,6 +86,8 @@ class MockReply:
     finish_reason: str = "stop"
     usage: Mapping[str, int] | None = None
     model: str | None = None
+    #: Answer only once this event is set (to keep a call in flight for as long as a test needs).
+    hold: asyncio.Event | None = None
 
     @classmethod
     def error(
@@ -270,10 +272,13 @@ class MockLMServer:
         return recorded
 
     async def _wait(self, reply: MockReply) -> None:
-        """The gate (when a test holds the LM back), then the server's latency plus the reply's own delay."""
+        """The gate (a test holding every reply back), the reply's own hold (one reply held), then the server's
+        latency plus the reply's own delay."""
 
         if self.gate is not None:
             await self.gate.wait()
+        if reply.hold is not None:
+            await reply.hold.wait()
         delay = self.latency_s + reply.delay_s
         if delay > 0:
             await asyncio.sleep(delay)

@@ -1,4 +1,5 @@
-"""How a job shares its slots and its LM calls: priority order, and cancellation that stays local."""
+"""How a job shares its slots and its LM calls: priority order, cancellation that stays local, and
+giving way to live calls."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from dspy_grpc_server.lm.types import LM, LMRequest, LMResponse, Usage
 from dspy_grpc_server.optimize.journal import LMJournal
+from dspy_grpc_server.optimize.live_traffic import LiveTraffic
 from dspy_grpc_server.optimize.runner import PrioritySlots
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -35,6 +37,45 @@ async def test_waiting_slots_go_to_the_lowest_priority_number_first_in_arrival_o
     slots.release()
     await asyncio.gather(*waiters)
     assert served == ["now", "soon-a", "soon-b", "late-a", "late-b"]
+
+
+async def test_slots_shrink_to_the_floor_while_live_calls_run_and_grow_back_in_priority_order():
+    live = LiveTraffic(threads_while_live=1, quiet_s=0)
+    slots = PrioritySlots(4, live)
+    holding: list[str] = []
+    done = asyncio.Event()
+
+    async def worker(name: str, priority: int) -> None:
+        await slots.acquire(priority)
+        holding.append(name)
+        await done.wait()
+        slots.release()
+
+    with live.call():
+        workers = [asyncio.ensure_future(worker(name, priority))
+                   for name, priority in [("c", 3), ("a", 1), ("d", 3), ("b", 2)]]
+        await _settle()
+        assert holding == ["c"]  # one slot of four while the live call runs (first come: nothing waited yet)
+    await _settle()
+    assert holding == ["c", "a", "b", "d"]  # the rest once it ended, lowest priority number first
+    done.set()
+    await asyncio.gather(*workers)
+
+
+async def test_slots_already_held_are_kept_when_live_calls_start_and_new_ones_wait():
+    live = LiveTraffic(threads_while_live=2, quiet_s=0)
+    slots = PrioritySlots(3, live)
+    for _ in range(3):
+        await slots.acquire(0)
+    with live.call():
+        slots.release()
+        slots.release()  # three held, two released: one held, under the floor of two
+        await slots.acquire(0)
+        late = asyncio.ensure_future(slots.acquire(0))
+        await _settle()
+        assert not late.done()  # two held: the limit while live
+    await _settle()
+    assert late.done()
 
 
 async def test_a_cancelled_waiter_takes_no_slot_and_a_slot_granted_to_a_cancelled_waiter_is_handed_on():

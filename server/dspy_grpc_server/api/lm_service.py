@@ -11,6 +11,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from ..core.bounds import COMPLETIONS, Range
 from ..core.errors import invalid
 from ..lm.registry import LMRegistry
+from ..optimize.live_traffic import LiveTraffic
 from ..lm.status import DeploymentStatus, ModelStatus
 from ..lm.types import LM, EmbeddingResponse, LMRequest, LMResponse, LMStreamChunk, ToolCall, wrong_model_kind
 from ..store.paging import decode_page_token, encode_page_token, normalize_page_size
@@ -28,8 +29,10 @@ _BREAKER_STATES = {
 
 
 class LMService(lm_pb2_grpc.LMServiceServicer):
-    def __init__(self, registry: LMRegistry) -> None:
+    def __init__(self, registry: LMRegistry, live: LiveTraffic | None = None) -> None:
         self._registry = registry
+        #: Counts the calls in flight, so that jobs give way to them (optimize.live_traffic).
+        self._live = live or LiveTraffic()
 
     def _model(self, alias: str, kind: str) -> LM:
         """The model ``alias`` (NOT_FOUND if unknown), which must be of ``kind`` ("chat"/"embedding")."""
@@ -42,7 +45,8 @@ class LMService(lm_pb2_grpc.LMServiceServicer):
     async def Complete(self, request: lm_pb2.CompleteRequest, context: grpc.aio.ServicerContext):
         lm_request = lm_request_from_proto(request)
         lm = self._model(request.model, "chat")
-        response = await lm.complete(lm_request, timeout=seconds_left(context))
+        with self._live.call():
+            response = await lm.complete(lm_request, timeout=seconds_left(context))
         return complete_response(response)
 
     async def StreamComplete(self, request: lm_pb2.StreamCompleteRequest, context: grpc.aio.ServicerContext):
@@ -51,13 +55,14 @@ class LMService(lm_pb2_grpc.LMServiceServicer):
         lm_request = lm_request_from_proto(request)
         lm = self._model(request.model, "chat")
         texts: list[str] = []
-        async for chunk in lm.stream_chunks(lm_request, timeout=seconds_left(context)):
-            texts.append(chunk.text)
-            if chunk.finish_reason is None:
-                if chunk.text:
-                    yield lm_pb2.StreamCompleteResponse(text_delta=chunk.text)
-                continue
-            yield lm_pb2.StreamCompleteResponse(done=final_response("".join(texts), chunk))
+        with self._live.call():
+            async for chunk in lm.stream_chunks(lm_request, timeout=seconds_left(context)):
+                texts.append(chunk.text)
+                if chunk.finish_reason is None:
+                    if chunk.text:
+                        yield lm_pb2.StreamCompleteResponse(text_delta=chunk.text)
+                    continue
+                yield lm_pb2.StreamCompleteResponse(done=final_response("".join(texts), chunk))
 
     async def Embed(self, request: lm_pb2.EmbedRequest, context: grpc.aio.ServicerContext):
         if not request.texts:

@@ -104,7 +104,7 @@ async def start_server(config: Config) -> RunningServer:
     corpus_pb2_grpc.add_CorpusServiceServicer_to_server(CorpusService(app.corpora), server)
     evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(EvaluationService(app.evaluations), server)
     optimization_pb2_grpc.add_OptimizationServiceServicer_to_server(OptimizationService(app.optimizations), server)
-    lm_pb2_grpc.add_LMServiceServicer_to_server(LMService(app.registry), server)
+    lm_pb2_grpc.add_LMServiceServicer_to_server(LMService(app.registry, app.live_traffic), server)
     program_admin_pb2_grpc.add_ProgramAdminServiceServicer_to_server(
         ProgramAdminService(ProgramAdmin(app.workers, app.quarantine_store)), server
     )

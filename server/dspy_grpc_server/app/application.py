@@ -9,6 +9,7 @@ from ..core import telemetry
 from ..lm.registry import LMRegistry
 from ..modules.engine import Engine
 from ..optimize.knn_few_shot import ServingBootstrapper
+from ..optimize.live_traffic import LiveTraffic
 from ..lm.budgets import BudgetBook
 from ..store.budgets import BudgetStore
 from ..store.changes import open_change_feed
@@ -72,7 +73,10 @@ class Application:
                        refresh_s=config.active_revision_refresh_s),
             refresh_s=config.active_revision_refresh_s,
         )
-        self.inference = Inference(self.workers, self.engine)
+        # Live calls go first: jobs run fewer programs at once while live calls are in flight.
+        self.live_traffic = LiveTraffic(threads_while_live=config.job_threads_while_live,
+                                        quiet_s=config.job_live_quiet_s)
+        self.inference = Inference(self.workers, self.engine, self.live_traffic)
         assert registry.budgets is not None
         self.budgets = Budgets(registry.budgets, BudgetStore(database), self.changes)
         # Datasets, and evaluation/optimization jobs (supervised, resumed by start_jobs()).
@@ -82,9 +86,9 @@ class Application:
             watch_poll_s=config.job_watch_poll_s, max_owner_deaths=config.job_max_owner_deaths,
         ), single_process=database.dialect == "sqlite", changes=self.changes)
         self.evaluations = Evaluations(self.jobs, self.programs, self.datasets, registry, config.default_model,
-                                       config.limits, retrievers=self.retrievers)
+                                       config.limits, retrievers=self.retrievers, live=self.live_traffic)
         self.optimizations = Optimizations(self.jobs, self.programs, self.datasets, registry, config.default_model,
-                                           config.limits, retrievers=self.retrievers)
+                                           config.limits, retrievers=self.retrievers, live=self.live_traffic)
         # Operations: telemetry (recorded into by every layer), live activity for the dashboard, API keys.
         self.telemetry_setup = TelemetrySetup(config)
         self.telemetry = self.telemetry_setup.telemetry

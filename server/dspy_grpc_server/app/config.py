@@ -30,6 +30,8 @@ TOML layout (every table and key optional)::
     scan_interval_s = 1.0        # how often every replica looks for jobs without a live lease
     watch_poll_s = 1.0           # Watch re-reads the job at least this often (LISTEN/NOTIFY is faster)
     max_owner_deaths = 2         # a job whose owner died this many times in a row running it is quarantined
+    threads_while_live = 1       # a job's program runs at once while live calls are in flight (1 to 256)
+    live_quiet_s = 0.2           # ... and for this long after the last one ended (0 to 10)
 
     [lm]
     default_model = "local"
@@ -213,6 +215,8 @@ _TOML_TABLES: dict[str, dict[str, str]] = {
         "scan_interval_s": "job_scan_interval_s",
         "watch_poll_s": "job_watch_poll_s",
         "max_owner_deaths": "job_max_owner_deaths",
+        "threads_while_live": "job_threads_while_live",
+        "live_quiet_s": "job_live_quiet_s",
     },
     "cache": {
         "enabled": "cache_enabled",
@@ -283,6 +287,10 @@ class Config:
     job_scan_interval_s: float = 1.0
     job_watch_poll_s: float = 1.0
     job_max_owner_deaths: int = 2
+    # [jobs]: live calls go first -- while live calls are in flight (and live_quiet_s after), a job runs
+    # at most this many programs at once (see optimize.live_traffic).
+    job_threads_while_live: int = 1
+    job_live_quiet_s: float = 0.2
     #: [server] workers: server processes sharing the port on this host (needs PostgreSQL when > 1).
     workers: int = 1
     #: How replicas hear of each other's changes: "auto" (PostgreSQL LISTEN/NOTIFY on a PostgreSQL
@@ -350,6 +358,10 @@ class Config:
             raise invalid("jobs.lease_s", "must be at least twice jobs.heartbeat_s (a lease must survive a late beat)")
         if not 0 <= self.job_max_owner_deaths <= 100:
             raise invalid("jobs.max_owner_deaths", "must be between 0 (never quarantine) and 100")
+        if not 1 <= self.job_threads_while_live <= 256:
+            raise invalid("jobs.threads_while_live", f"must be between 1 and 256, got {self.job_threads_while_live}")
+        if not 0.0 <= self.job_live_quiet_s <= 10.0:
+            raise invalid("jobs.live_quiet_s", f"must be between 0 and 10 seconds, got {self.job_live_quiet_s}")
         if not 1 <= self.workers <= 256:
             raise invalid("server.workers", f"must be between 1 and 256, got {self.workers}")
         if self.workers > 1 and not self.database_url.startswith("postgresql"):

@@ -107,7 +107,7 @@ class Evaluations(JobKind):
         journal = await control.journal()
         runner = job_setup.build_runner(
             self._registry, self._default_model, journal, progress, task_lm=lm_from_dict(spec["lm"]),
-            threads=spec["num_threads"], program=program.module, retrievers=self._retrievers,
+            threads=spec["num_threads"], program=program.module, retrievers=self._retrievers, live=self._live,
         )
 
         async def on_result(result: ExampleResult) -> None:

@@ -23,6 +23,7 @@ from ..modules.prediction import Prediction
 from ..modules.predictor import RenderedPrompt
 from ..modules.spec import LMChoice, ModuleSpec
 from ..modules.tools import ToolRunner
+from ..optimize.live_traffic import LiveTraffic
 from .workers import ProgramWorker, ProgramWorkers
 
 #: BatchPredict: items run at once by default, and at most.
@@ -73,9 +74,11 @@ class _Resolved:
 
 
 class Inference:
-    def __init__(self, workers: ProgramWorkers, engine: Engine) -> None:
+    def __init__(self, workers: ProgramWorkers, engine: Engine, live: LiveTraffic | None = None) -> None:
         self._workers = workers
         self._engine = engine
+        #: Counts the runs in flight, so that jobs give way to them (optimize.live_traffic).
+        self._live = live or LiveTraffic()
 
     async def _resolve(self, target: Target) -> _Resolved:
         """The tree to run and, for stored programs, the worker that runs it."""
@@ -110,7 +113,8 @@ class Inference:
                                           include_trace=include_trace, emit=emit, tools=tools)
 
         program_id = resolved.program_id
-        with telemetry.program_call(program_id or "inline", resolved.kind), attributed(program_id=program_id):
+        with self._live.call(), telemetry.program_call(program_id or "inline", resolved.kind), \
+                attributed(program_id=program_id):
             if resolved.worker is None:
                 prediction = await call(resolved.node)
             else:

@@ -16,6 +16,7 @@ from ..optimize import program as program_view
 from ..optimize.evaluate import DEFAULT_MAX_ERRORS
 from ..optimize.journal import JournaledRegistry, LMJournal
 from ..optimize.knn_few_shot import ServingBootstrapper
+from ..optimize.live_traffic import LiveTraffic
 from ..modules.metrics import Metric, validate_metric
 from ..optimize.progress import Progress
 from ..optimize.runner import ProgramRunner
@@ -67,9 +68,9 @@ def check_inputs(module: ModuleSpec, examples: Sequence[tuple[int, Example]], pa
 def build_runner(registry: Any, default_model: str, journal: LMJournal, progress: Progress, *,
                  task_lm: LMChoice, teacher_lm: LMChoice | None = None, prompt_lm: LMChoice | None = None,
                  threads: int = DEFAULT_NUM_THREADS, program: ModuleSpec | None = None,
-                 retrievers: Any = None) -> ProgramRunner:
+                 retrievers: Any = None, live: LiveTraffic | None = None) -> ProgramRunner:
     journaled = JournaledRegistry(registry, journal)
     engine = Engine(journaled, default_model=default_model, bootstrapper=ServingBootstrapper(), retrievers=retrievers)
     return ProgramRunner(engine, task_lm=task_lm, teacher_lm=teacher_lm, prompt_lm=prompt_lm, num_threads=threads,
                          progress=progress, registry=journaled, default_model=default_model,
-                         program_lm=program_view.own_lm(program) if program is not None else None)
+                         program_lm=program_view.own_lm(program) if program is not None else None, live=live)

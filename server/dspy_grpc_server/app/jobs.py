@@ -31,6 +31,7 @@ from ..core.supervisor import ChildSpec, Restart, Supervisor
 from ..lm.attribution import attributed
 
 from ..optimize.journal import LMJournal
+from ..optimize.live_traffic import LiveTraffic
 from ..optimize.progress import Progress
 from ..store.changes import EVERYTHING, ChangeFeed
 from ..store.jobs import FAILED, JOB_TOPIC, SUCCEEDED, Claimable, JobRecord, JobStore, Lease, LeaseLost
@@ -386,12 +387,14 @@ class JobKind:
     KIND = ""
 
     def __init__(self, host: JobHost, programs: Programs, datasets: Datasets, registry: Any, default_model: str,
-                 limits: Limits = Limits(), *, retrievers: Any = None) -> None:
+                 limits: Limits = Limits(), *, retrievers: Any = None, live: LiveTraffic | None = None) -> None:
         self._host = host
         #: The server-wide bounds checked when a job is created (and its admission cap).
         self._limits = limits
         #: What the programs' ``retrieve`` modules search (see app.retrievers).
         self._retrievers = retrievers
+        #: Live calls in flight: a job runs fewer programs at once meanwhile (optimize.live_traffic).
+        self._live = live
         self._store: JobStore = host.store
         self._programs = programs
         self._datasets = datasets

@@ -303,7 +303,7 @@ class Optimizations(JobKind):
         runner = job_setup.build_runner(
             self._registry, self._default_model, journal, progress, task_lm=lm_from_dict(spec["task_lm"]),
             teacher_lm=lm_from_dict(spec["teacher_lm"]), prompt_lm=lm_from_dict(spec["prompt_lm"]),
-            threads=spec["num_threads"], program=student, retrievers=self._retrievers,
+            threads=spec["num_threads"], program=student, retrievers=self._retrievers, live=self._live,
         )
 
         async def record_candidate(candidate: Candidate) -> None:

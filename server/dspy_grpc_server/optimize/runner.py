@@ -20,6 +20,7 @@ from ..modules.lm_resolver import LMResolver
 from ..modules.predictor import NamedPredictor, parse, render
 from ..modules.spec import ChainOfThoughtSpec, LMChoice, ModuleSpec, PredictorSpec, PredictSpec
 from ..modules.metrics import Assessment, LMJudgeMetric, Metric, Scored, assess
+from .live_traffic import LiveTraffic
 from .progress import Progress
 
 
@@ -39,16 +40,26 @@ class Run:
 
 class PrioritySlots:
     """A semaphore whose waiters get a free slot lowest ``priority`` first (first come, first served
-    among equals): work an optimizer needs sooner goes ahead of work it has started early."""
+    among equals): work an optimizer needs sooner goes ahead of work it has started early.
 
-    def __init__(self, size: int) -> None:
-        self._free = size
+    With ``live`` traffic, fewer slots are handed out while live calls are in flight (see
+    :mod:`.live_traffic`); slots held then are kept until released."""
+
+    def __init__(self, size: int, live: LiveTraffic | None = None) -> None:
+        self._size = size
+        self._in_use = 0
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
         self._arrivals = itertools.count()
+        self._live = live
+        if live is not None:
+            live.listen(self)
+
+    def _limit(self) -> int:
+        return self._live.limit(self._size) if self._live is not None else self._size
 
     async def acquire(self, priority: int) -> None:
-        if self._free > 0 and not self._waiting:
-            self._free -= 1
+        if not self._waiting and self._in_use < self._limit():
+            self._in_use += 1
             return
         granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiting, (priority, next(self._arrivals), granted))
@@ -60,12 +71,17 @@ class PrioritySlots:
             raise
 
     def release(self) -> None:
-        while self._waiting:
+        self._in_use -= 1
+        self.fill()
+
+    def fill(self) -> None:
+        """Hand free slots (up to the limit now) to the best waiters."""
+
+        while self._waiting and self._in_use < self._limit():
             _, _, granted = heapq.heappop(self._waiting)
             if not granted.done():  # cancelled waiters stay in the heap until they come up
+                self._in_use += 1
                 granted.set_result(None)
-                return
-        self._free += 1
 
 
 class ProgramRunner:
@@ -74,12 +90,14 @@ class ProgramRunner:
     ``slot()`` bounds how many program runs (with their metric) go at once -- DSPy's ``num_threads`` --
     and so does every other sequence of LM calls an optimizer makes (a trainset summary, one
     instruction proposal: the work one DSPy thread would do). A waiting slot with a lower
-    ``priority`` number is served first.
+    ``priority`` number is served first. With ``live`` traffic, fewer slots go out while live calls
+    are in flight (:mod:`.live_traffic`).
     """
 
     def __init__(self, engine: Engine, *, task_lm: LMChoice, teacher_lm: LMChoice | None = None,
                  prompt_lm: LMChoice | None = None, num_threads: int = 8, progress: Progress | None = None,
-                 registry: Any = None, default_model: str = "", program_lm: LMChoice | None = None) -> None:
+                 registry: Any = None, default_model: str = "", program_lm: LMChoice | None = None,
+                 live: LiveTraffic | None = None) -> None:
         self.engine = engine
         self.registry = registry
         self.default_model = default_model
@@ -94,7 +112,7 @@ class ProgramRunner:
         self.judge_lm = fallback
         self.num_threads = max(1, num_threads)
         self.progress = progress or Progress()
-        self._slots = PrioritySlots(self.num_threads)
+        self._slots = PrioritySlots(self.num_threads, live)
 
     @asynccontextmanager
     async def slot(self, priority: int = 0) -> AsyncIterator[None]:
