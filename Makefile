@@ -10,12 +10,13 @@ HOST ?= 127.0.0.1
 PORT ?= 50051
 
 GRPCURL_VERSION := v1.9.3
+GHZ_VERSION := v0.120.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 TS_CLIENT := clients/typescript
 GO_CLIENT := clients/go
 
-.PHONY: help install install-clients tools go-tools serve test lint generate check-generated breaking check bench-optimize bench-lm bench-telemetry bench-soak bench-retrieve bench-replicas
+.PHONY: help install install-clients tools go-tools serve test lint generate check-generated breaking check bench-optimize bench-lm bench-telemetry bench-soak bench-retrieve bench-replicas bench-predict bench-load ghz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -47,6 +48,12 @@ $(TOOLS)/stamps/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION):
 
 $(TOOLS)/bin/grpcurl:
 	GOBIN=$(abspath $(TOOLS))/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+ghz: $(TOOLS)/stamps/ghz@$(GHZ_VERSION) ## Install the ghz gRPC load generator into .tools/bin (needs Go; used by bench-load)
+
+$(TOOLS)/stamps/ghz@$(GHZ_VERSION):
+	GOBIN=$(abspath $(TOOLS))/bin go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+	@mkdir -p $(@D) && touch $@
 
 serve: install ## Start the server on embedded defaults (SQLite in ./data, in-memory cache) on $(HOST):$(PORT)
 	$(VENV)/bin/dspy-grpc serve --host $(HOST) --port $(PORT)
@@ -89,3 +96,6 @@ bench-replicas: install ## Many replicas on PostgreSQL: Predict calls/s through 
 
 bench-predict: install ## Benchmark Predict over gRPC vs dspy 3.4.1 in-process (mock LM, cache off): latency, calls/s, cache hits
 	$(VENV)/bin/python -m bench.predict
+
+bench-load: install ghz ## Predict under load with ghz (64/0 ms, 200/200 ms, 1000/500 ms in flight/LM latency): server CPU ms/call, calls/s ÷ LM-bound limit, p50/p99 minus LM latency, cache-hit p50, vs a bare grpc.aio server and the mock alone
+	$(VENV)/bin/python -m bench.load

@@ -1,14 +1,18 @@
 """What no Python gRPC server can go below on this machine: the round trip of a bare grpc.aio server
 that does nothing, and a bare aiohttp POST to the mock LM.
 
-    .venv/bin/python -m bench.floor serve    # a bare grpc.aio server (health service only); prints its port
+    .venv/bin/python -m bench.floor serve [--delay-ms N]   # a bare grpc.aio server; prints its port
 
+The bare server has the health service and answers ``dspy_grpc.v1.InferenceService/Predict`` with an
+empty reply without decoding the request, after ``--delay-ms`` (as if it waited for an LM).
 ``bench.predict`` starts that server and measures both round trips with the same client it uses
-for the real server, so its figures can be read against them.
+for the real server, so its figures can be read against them; ``bench.load`` drives its Predict
+with ghz.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import time
@@ -23,9 +27,20 @@ class _Healthy(health_pb2_grpc.HealthServicer):
         return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
 
 
-async def serve() -> None:
+def _bare_predict(delay_s: float) -> grpc.GenericRpcHandler:
+    async def predict(request: bytes, context) -> bytes:
+        if delay_s:
+            await asyncio.sleep(delay_s)
+        return b""
+
+    handler = grpc.unary_unary_rpc_method_handler(predict)  # no (de)serializers: raw bytes
+    return grpc.method_handlers_generic_handler("dspy_grpc.v1.InferenceService", {"Predict": handler})
+
+
+async def serve(delay_s: float = 0.0) -> None:
     server = grpc.aio.server()
     health_pb2_grpc.add_HealthServicer_to_server(_Healthy(), server)
+    server.add_generic_rpc_handlers((_bare_predict(delay_s),))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     print(f"BARE GRPC READY {port}", flush=True)
@@ -65,6 +80,8 @@ async def http_round_trips(base_url: str, calls: int) -> list[float]:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["serve"]:
+    if sys.argv[1:2] != ["serve"]:
         sys.exit(__doc__)
-    asyncio.run(serve())
+    parser = argparse.ArgumentParser(prog="python -m bench.floor serve")
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="wait this long before answering Predict")
+    asyncio.run(serve(parser.parse_args(sys.argv[2:]).delay_ms / 1000))
