@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import uuid
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -51,7 +51,7 @@ def _request_id(metadata: list[tuple[str, Any]]) -> str:
     for key, value in metadata:
         if key == REQUEST_ID_KEY and value:
             return str(value)[:128]
-    return uuid.uuid4().hex
+    return f"{random.getrandbits(128):032x}"  # as unique as a uuid4's hex, without a system call per call
 
 
 def _status_for(error: BaseException, method: str, request_id: str) -> grpc.Status:
