@@ -317,7 +317,7 @@ def span(name: str, attributes: Mapping[str, Any] | None = None, *, kind: SpanKi
 
     telemetry = current()
     if not telemetry.tracing:
-        yield trace.get_current_span()
+        yield trace.INVALID_SPAN  # nothing records: no context lookup per span
         return
     with telemetry.tracer.start_as_current_span(
         name, context=context, kind=kind, attributes=_clean(attributes),
@@ -430,7 +430,7 @@ def http_call(method: str, url: str) -> Iterator[HttpCall]:
     """A client span for one HTTP request (one per attempt); headers are never recorded."""
 
     if not current().tracing:
-        yield HttpCall(trace.get_current_span())
+        yield HttpCall(trace.INVALID_SPAN)
         return
     parts = urlsplit(url)
     attributes = {"http.request.method": method, "url.full": safe_url(url), "server.address": parts.hostname,
