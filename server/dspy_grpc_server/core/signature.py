@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from functools import cached_property
 from typing import Any, Mapping
 
 from .errors import FieldViolation, InvalidArgument
@@ -112,11 +113,12 @@ class Signature:
     fields: tuple[Field, ...]
     instructions: str | None = None
 
-    @property
+    # Cached per instance (the dataclass is frozen): adapters ask for these several times per call.
+    @cached_property
     def input_fields(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.role == Role.INPUT)
 
-    @property
+    @cached_property
     def output_fields(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.role == Role.OUTPUT)
 
