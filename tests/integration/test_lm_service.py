@@ -158,6 +158,23 @@ async def test_cache_hits_bypass_and_refresh_are_visible_in_status(lm, mock_lm):
     assert cache.hit_ratio == pytest.approx(2 / 5)
 
 
+async def test_the_memory_cache_keeps_the_most_recently_used_entries_until_their_ttl(server_factory, mock_lm):
+    running, channel, stub = await start(server_factory, mock_model_config(mock_lm.base_url),
+                                         cache_max_entries=2, cache_ttl_s=0.5)
+    async with channel:
+        def asking(text: str) -> lm_pb2.CompleteRequest:
+            return complete_request(messages=[{"role": "user", "content": text}])
+
+        for text in ("a", "b", "a", "c"):  # "a" used again, so "b" is the least recently used
+            await stub.Complete(asking(text), timeout=10)
+        assert len(mock_lm.completion_requests) == 3
+        assert (await stub.Complete(asking("a"), timeout=10)).cache_hit
+        assert (await stub.Complete(asking("c"), timeout=10)).cache_hit
+        assert not (await stub.Complete(asking("b"), timeout=10)).cache_hit  # evicted
+        await asyncio.sleep(0.7)
+        assert not (await stub.Complete(asking("b"), timeout=10)).cache_hit  # expired
+
+
 async def test_identical_concurrent_requests_share_one_upstream_call(lm, mock_lm):
     mock_lm.enqueue(MockReply(text="shared", delay_s=0.3))
     responses = await asyncio.gather(*(lm.Complete(complete_request(), timeout=10) for _ in range(5)))

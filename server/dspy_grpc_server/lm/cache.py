@@ -100,6 +100,12 @@ class BoundedMemoryCache(SimpleMemoryCache):
         self.max_entries = max_entries
 
     async def _get(self, key, encoding="utf-8", _conn=None):
+        return self.lookup(key)
+
+    def lookup(self, key: str) -> Any:
+        """The entry under ``key`` (None if absent), marked most recently used: what ``get`` returns,
+        without aiocache's per-operation wrappers (about 8 us of a cache hit's path)."""
+
         value = self._cache.get(key)
         if value is not None:
             self._cache[key] = self._cache.pop(key)  # most recently used goes last
@@ -217,6 +223,8 @@ class ResponseCache:
         await self._write(key, {"vectors": [list(v) for v in response.vectors], "model": response.model})
 
     async def _read(self, key: str) -> Any:
+        if isinstance(self._store, BoundedMemoryCache):  # memory reads cannot fail
+            return self._store.lookup(key)
         try:
             return await self._store.get(key)
         except Exception as error:  # noqa: BLE001 - a broken cache is a miss
