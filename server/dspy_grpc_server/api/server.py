@@ -55,6 +55,11 @@ SERVICE_NAMES = (
 )
 
 
+#: Collector thresholds while serving (young generation, then how many collections of each
+#: generation trigger one of the next).
+GC_THRESHOLDS = (10_000, 20, 20)
+
+
 def _options(config: Config) -> list[tuple[str, int]]:
     return [
         ("grpc.max_receive_message_length", config.max_message_bytes),
@@ -160,6 +165,11 @@ async def serve(config: Config) -> None:
     # of the collector's full passes, each of which would otherwise stall the event loop ~0.1 s.
     gc.collect()
     gc.freeze()
+    # Calls in flight hold thousands of short-lived containers, so the default young-generation
+    # threshold (700) ran a collection every dozen calls at 64 in flight, each scanning every
+    # in-flight object (~10% of the CPU per call). Reference counting frees almost all of them;
+    # the collector only needs to find the rare cycle.
+    gc.set_threshold(*GC_THRESHOLDS)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
