@@ -11,7 +11,10 @@ Starts a private PostgreSQL cluster (tests/services.py) and the mock LM, then pr
    (the job row's fencing token changes), with the lease settings used (target: <= lease + 1 s).
 3. Rolling restart: an optimization (random search) run once undisturbed, then again while each of
    the two replicas running it is replaced (graceful stop; the job hands over at once): LM calls of
-   each run, calls made twice, result revisions written. Overspend belongs to budgets (not measured here).
+   each run, calls made twice, result revisions written.
+4. Budget across replicas: a $0.20 program budget, calls costing exactly $0.01, 60 Predict calls at
+   once spread over two replicas (each warmed by one call, so it knows what a call costs): calls
+   admitted, spend against the limit, and the overspend (target: 0 beyond the calls in flight).
 
 Every process shares this machine's cores: client, servers, mock LM and PostgreSQL.
 """
@@ -30,7 +33,7 @@ from pathlib import Path
 
 import asyncpg
 import grpc
-from dspy_grpc.v1 import inference_pb2, inference_pb2_grpc, job_pb2
+from dspy_grpc.v1 import budget_pb2, budget_pb2_grpc, inference_pb2, inference_pb2_grpc, job_pb2
 from google.protobuf import json_format
 
 from tests.integration.job_helpers import (
@@ -43,7 +46,7 @@ from tests.integration.job_helpers import (
 )
 from tests.integration.replicas import Replica, config_text, start_replica
 from tests.mocklm import arithmetic
-from tests.mocklm.server import MockLMServer
+from tests.mocklm.server import MockLMServer, MockReply
 from tests.services import PostgresCluster, postgres_bin_dir
 
 IN_FLIGHT = 64
@@ -204,6 +207,50 @@ async def rolling_restart(root: Path, cluster: PostgresCluster, mock: MockLMServ
             await replica.stop(signal.SIGKILL)
 
 
+#: One prompt token at $10,000 per million: every call costs exactly $0.01 (10,000 micro-dollars).
+CENT_PER_CALL = 'input_price_per_1m = 10000.0\noutput_price_per_1m = 0.0\n'
+BUDGET_MICROS = 200_000
+BUDGET_CALLS = 60
+
+
+async def budget_overspend(root: Path, cluster: PostgresCluster, mock: MockLMServer) -> dict[str, int]:
+    database = cluster.create_database()
+    replicas = [await start_replica(root / f"budget-{n}", mock.base_url, database, extra=LEASES, timeout=300,
+                                    model_extra=CENT_PER_CALL) for n in ("a", "b")]
+    mock.latency_s = 0.0
+    mock.default_reply = MockReply(text="[[ ## answer ## ]]\nok\n\n[[ ## completed ## ]]",
+                                   usage={"prompt_tokens": 1, "completion_tokens": 0, "total_tokens": 1})
+    try:
+        async with grpc.aio.insecure_channel(replicas[0].target) as a, \
+                grpc.aio.insecure_channel(replicas[1].target) as b:
+            await create_program(a, "spender")
+            await budget_pb2_grpc.BudgetServiceStub(a).CreateBudget(json_format.ParseDict(
+                {"budgetId": "bench", "budget": {"program": "programs/spender", "limitMicros": str(BUDGET_MICROS)}},
+                budget_pb2.CreateBudgetRequest()), timeout=30)
+
+            async def call(channel, question: str) -> bool:
+                request = json_format.ParseDict({"program": "programs/spender", "inputs": {"question": question}},
+                                                inference_pb2.PredictRequest())
+                try:
+                    await inference_pb2_grpc.InferenceServiceStub(channel).Predict(request, timeout=60)
+                    return True
+                except grpc.aio.AioRpcError:
+                    return False
+
+            warm = [await call(a, "warm a"), await call(b, "warm b")]
+            mock.default_reply = MockReply(text="[[ ## answer ## ]]\nok\n\n[[ ## completed ## ]]", delay_s=0.2,
+                                           usage={"prompt_tokens": 1, "completion_tokens": 0, "total_tokens": 1})
+            admitted = sum(await asyncio.gather(*(call(a if i % 2 else b, f"q{i}") for i in range(BUDGET_CALLS))))
+            budget = await budget_pb2_grpc.BudgetServiceStub(a).GetBudget(
+                budget_pb2.GetBudgetRequest(name="budgets/bench"), timeout=30)
+        return {"warm": sum(warm), "admitted": admitted, "spent_micros": budget.spent_micros,
+                "limit_micros": BUDGET_MICROS, "overspend_micros": max(0, budget.spent_micros - BUDGET_MICROS)}
+    finally:
+        mock.default_reply = None
+        for replica in replicas:
+            await replica.stop(signal.SIGKILL)
+
+
 async def main(seconds: float, rounds: int) -> None:
     bin_dir = postgres_bin_dir()
     if bin_dir is None:
@@ -227,6 +274,11 @@ async def main(seconds: float, rounds: int) -> None:
         print(f"  LM calls: undisturbed {rolled['reference_calls']}, rolled {rolled['rolled_calls']} "
               f"({rolled['handovers']} replicas replaced while it ran); calls made twice: {rolled['repeated_calls']}; "
               f"result revisions: {rolled['result_revisions']}; succeeded: {bool(rolled['succeeded'])}")
+        spent = await budget_overspend(root, cluster, mock)
+        print(f"Budget over two replicas (${BUDGET_MICROS / 1e6:.2f}, $0.01 a call, {BUDGET_CALLS} calls at once "
+              f"after {spent['warm']} warm-up calls):")
+        print(f"  admitted {spent['admitted']}; spent {spent['spent_micros']} of {spent['limit_micros']} micro-dollars; "
+              f"overspend {spent['overspend_micros']} micro-dollars")
     finally:
         await mock.stop()
         cluster.stop()

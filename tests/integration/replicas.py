@@ -13,13 +13,16 @@ from pathlib import Path
 FAST_LEASES = "[jobs]\nlease_s = 2.0\nheartbeat_s = 0.25\nscan_interval_s = 0.25\nwatch_poll_s = 1.0\n"
 
 
-def config_text(mock_base_url: str, extra: str = FAST_LEASES) -> str:
+def config_text(mock_base_url: str, extra: str = FAST_LEASES, model_extra: str = "") -> str:
+    """A replica's config: ``extra`` tables, then the "mock" model (with ``model_extra`` keys, e.g. prices)."""
+
     return (
         "[server]\ngrace_period_s = 5.0\n\n"
         + extra
         + "\n[[models]]\n"
         'alias = "mock"\nprovider = "openai"\nmodel = "mock-model"\n'
         f'base_url = "{mock_base_url}"\napi_key_env = "MOCK_KEY"\n'
+        + model_extra
     )
 
 
@@ -42,12 +45,12 @@ class Replica:
 
 
 async def start_replica(workdir: Path, mock_base_url: str, database_url: str, *, extra: str = FAST_LEASES,
-                        args: tuple[str, ...] = ("--port", "0"), timeout: float = 120) -> Replica:
+                        args: tuple[str, ...] = ("--port", "0"), timeout: float = 120, model_extra: str = "") -> Replica:
     """Start a replica and wait until it listens (its log goes to ``workdir/server-N.log``)."""
 
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "dspy-grpc.toml"
-    config.write_text(config_text(mock_base_url, extra))
+    config.write_text(config_text(mock_base_url, extra, model_extra))
     number = len(list(workdir.glob("server-*.log")))
     log_path = workdir / f"server-{number}.log"
     log = open(log_path, "ab")  # noqa: SIM115 - the child process owns it
