@@ -96,9 +96,16 @@ def config_ranges(limits: Limits) -> dict[type, dict[str, Range]]:
         EnsembleConfig: {"seed": bounds.SEED, "size": Range(0, MAX_ENSEMBLE_PROGRAMS)},
         KNNFewShotConfig: {"k": Range(1, limits.max_demos), "max_bootstrapped_demos": demos,
                            "max_labeled_demos": demos, "max_rounds": rounds},
-        # GEPA's and SIMBA's budgets relate to the data; gepa.validate and simba.validate check them.
-        gepa.GepaConfig: {"seed": bounds.SEED, "failure_score": bounds.FINITE, "perfect_score": bounds.FINITE},
-        simba.SimbaConfig: {"seed": bounds.SEED},
+        # The budgets these give relate to the data: gepa.validate and simba.validate check those.
+        gepa.GepaConfig: {"seed": bounds.SEED, "failure_score": bounds.FINITE, "perfect_score": bounds.FINITE,
+                          "max_full_evals": Range(1, gepa.MAX_FULL_EVALS),
+                          "max_metric_calls": Range(1, gepa.MAX_METRIC_CALLS),
+                          "reflection_minibatch_size": Range(1, gepa.MAX_MINIBATCH),
+                          "max_merge_invocations": Range(0, gepa.MAX_MERGES)},
+        simba.SimbaConfig: {"seed": bounds.SEED, "bsize": Range(1, simba.MAX_BSIZE),
+                            "num_candidates": Range(1, simba.MAX_CANDIDATES), "max_steps": Range(1, simba.MAX_STEPS),
+                            "max_demos": Range(0, simba.MAX_DEMOS),
+                            "demo_input_field_maxlen": Range(0, simba.MAX_FIELD_LENGTH)},
     }
 
 

@@ -100,7 +100,8 @@ def metric_budget(config: GepaConfig, num_predictors: int, trainset_size: int, v
 
 
 def validate(config: GepaConfig, num_predictors: int, trainset_size: int, valset_size: int | None, path: str) -> int:
-    """Check the settings; the metric-call budget they give (at most MAX_METRIC_CALLS)."""
+    """Check the settings that ranges cannot (app.optimizations.config_ranges checks those first); the
+    metric-call budget they give (at most MAX_METRIC_CALLS)."""
 
     chosen = [name for name, value in (("auto", config.auto), ("max_full_evals", config.max_full_evals),
                                        ("max_metric_calls", config.max_metric_calls)) if value not in ("", None)]
@@ -109,23 +110,12 @@ def validate(config: GepaConfig, num_predictors: int, trainset_size: int, valset
                       + (f" (set: {', '.join(chosen)})" if chosen else ""))
     if config.auto and config.auto not in AUTO_CANDIDATES:
         raise invalid(f"{path}.auto", "must be light, medium or heavy")
-    if config.max_full_evals is not None and not 1 <= config.max_full_evals <= MAX_FULL_EVALS:
-        raise invalid(f"{path}.max_full_evals", f"must be 1 to {MAX_FULL_EVALS}")
-    if config.max_metric_calls is not None and not 1 <= config.max_metric_calls <= MAX_METRIC_CALLS:
-        raise invalid(f"{path}.max_metric_calls", f"must be 1 to {MAX_METRIC_CALLS}")
     if not lm_from_dict(config.reflection_lm).is_set:
         raise invalid(f"{path}.reflection_lm", "is required: the model that reflects and proposes instructions")
-    if not 1 <= config.reflection_minibatch_size <= MAX_MINIBATCH:
-        raise invalid(f"{path}.reflection_minibatch_size", f"must be 1 to {MAX_MINIBATCH}")
     if config.candidate_selection_strategy not in ("pareto", "current_best"):
         raise invalid(f"{path}.candidate_selection_strategy", "must be pareto or current_best")
     if config.component_selector not in ("round_robin", "all"):
         raise invalid(f"{path}.component_selector", "must be round_robin or all")
-    if not 0 <= config.max_merge_invocations <= MAX_MERGES:
-        raise invalid(f"{path}.max_merge_invocations", f"must be 0 to {MAX_MERGES}")
-    for key in ("failure_score", "perfect_score"):
-        if not math.isfinite(getattr(config, key)):
-            raise invalid(f"{path}.{key}", "must be a finite number")
     budget = metric_budget(config, num_predictors, trainset_size, valset_size)
     if budget > MAX_METRIC_CALLS:
         raise invalid(f"{path}.auto" if config.auto else f"{path}.max_full_evals",

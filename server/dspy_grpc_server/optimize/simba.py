@@ -77,18 +77,10 @@ def planned_runs(config: SimbaConfig, trainset_size: int) -> int:
 
 
 def validate(config: SimbaConfig, trainset_size: int, path: str) -> None:
-    if not 1 <= config.bsize <= MAX_BSIZE:
-        raise invalid(f"{path}.bsize", f"must be 1 to {MAX_BSIZE}")
+    """Check what ranges cannot (app.optimizations.config_ranges checks those first)."""
+
     if config.bsize > trainset_size:
         raise invalid(f"{path}.bsize", f"is larger than the trainset ({trainset_size} examples)")
-    if not 1 <= config.num_candidates <= MAX_CANDIDATES:
-        raise invalid(f"{path}.num_candidates", f"must be 1 to {MAX_CANDIDATES}")
-    if not 1 <= config.max_steps <= MAX_STEPS:
-        raise invalid(f"{path}.max_steps", f"must be 1 to {MAX_STEPS}")
-    if not 0 <= config.max_demos <= MAX_DEMOS:
-        raise invalid(f"{path}.max_demos", f"must be 0 to {MAX_DEMOS}")
-    if not 0 <= config.demo_input_field_maxlen <= MAX_FIELD_LENGTH:
-        raise invalid(f"{path}.demo_input_field_maxlen", f"must be 0 to {MAX_FIELD_LENGTH}")
     for key in ("temperature_for_sampling", "temperature_for_candidates"):
         if not 0 < getattr(config, key) <= MAX_TEMPERATURE:
             raise invalid(f"{path}.{key}", f"must be positive and at most {MAX_TEMPERATURE:g}")
