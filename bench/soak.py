@@ -12,8 +12,11 @@ on a fresh SQLite file, LM cache off (every call reaches the mock). Then:
 4. the same while large random-search optimizations run one after another (the last is cancelled).
 
 Prints the server's RSS at start, after warm-up and at the end (growth after warm-up; target
-below 5%), and Predict's p99 without and with the large job (target: within 20%). Jobs give way to
-live calls (``jobs.threads_while_live``, default 1); ``--threads-while-live 256`` measures without.
+below 5%; summed over the serving process and the job runner when there are both), and Predict's
+p99 without and with the large job (target: within 20%). The server runs with the documented
+defaults: jobs in the job-runner process (``jobs.runner = "auto"``), giving way to live calls
+(``jobs.threads_while_live``, default 1). ``--job-runner in_process`` runs them in the serving
+process, ``--threads-while-live 256`` lets them take all their threads.
 """
 
 from __future__ import annotations
