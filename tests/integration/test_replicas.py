@@ -248,24 +248,30 @@ async def test_a_paused_owner_that_lost_its_lease_cannot_overwrite_the_new_owner
 
             mock_lm.latency_s = 0.2
             job = await create_evaluation(on_a, body, evaluation_id="paused")
-            at_pause = await wait_for(lambda: evaluation(on_b, job.name), lambda j: j.progress.examples_done >= 2)
-            a.process.send_signal(signal.SIGSTOP)
-            try:
-                # B claims the job once A's lease (2 s) expires and goes on with it.
-                await wait_for(lambda: evaluation(on_b, job.name),
-                               lambda j: j.progress.examples_done >= at_pause.progress.examples_done + 4)
-            finally:
-                a.process.send_signal(signal.SIGCONT)
-            finished = await wait_evaluation(on_b, job.name, timeout=120)
-            assert finished.state == job_pb2.JOB_STATE_SUCCEEDED, finished.error
-            assert await results(on_b, job.name) == expected
-            # A, awake again, was refused and stopped; it still serves.
-            assert (await evaluation(on_a, job.name)).state == job_pb2.JOB_STATE_SUCCEEDED
-            await wait_for(lambda: asyncio.sleep(0, a.log.read_text()),
+            await wait_for(lambda: evaluation(on_b, job.name), lambda j: j.progress.examples_done >= 2)
+            # Whichever replica's job runner claimed it first owns it: pause that one.
+            owner, other = (a, b) if "running evaluations/paused" in a.log.read_text() else (b, a)
+            async with grpc.aio.insecure_channel(other.target) as on_other:
+                at_pause = await evaluation(on_other, job.name)
+                owner.signal_all(signal.SIGSTOP)  # the serving process and the job runner
+                try:
+                    # The other claims the job once the owner's lease (2 s) expires and goes on with it.
+                    await wait_for(lambda: evaluation(on_other, job.name),
+                                   lambda j: j.progress.examples_done >= at_pause.progress.examples_done + 4)
+                finally:
+                    owner.signal_all(signal.SIGCONT)
+                finished = await wait_evaluation(on_other, job.name, timeout=120)
+                assert finished.state == job_pb2.JOB_STATE_SUCCEEDED, finished.error
+                assert await results(on_other, job.name) == expected
+            # The owner, awake again, was refused and stopped; it still serves.
+            async with grpc.aio.insecure_channel(owner.target) as on_owner:
+                assert (await evaluation(on_owner, job.name)).state == job_pb2.JOB_STATE_SUCCEEDED
+            await wait_for(lambda: asyncio.sleep(0, owner.log.read_text()),
                            lambda text: "lease lost" in text or "write was refused" in text)
-            # At most the calls in flight on A when it paused (and finished on waking) were made twice.
+            # At most the calls in flight on the owner when it paused (and finished on waking) were made twice.
             assert len(lm_calls(mock_lm)) <= reference_calls + 2 * THREADS
     finally:
-        a.process.send_signal(signal.SIGCONT)
+        a.signal_all(signal.SIGCONT)
+        b.signal_all(signal.SIGCONT)
         await a.stop()
         await b.stop()
