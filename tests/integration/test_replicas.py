@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 
 import grpc
@@ -23,7 +24,7 @@ from tests.integration.job_helpers import (
     wait_evaluation,
     wait_optimization,
 )
-from tests.integration.replicas import FAST_LEASES, start_replica
+from tests.integration.replicas import FAST_LEASES, Replica, start_replica
 from tests.mocklm import arithmetic
 
 # Each test starts several server processes: on a loaded machine that alone can take a minute.
@@ -175,6 +176,17 @@ async def candidates(channel, name: str) -> list[dict]:
     return [json_format.MessageToDict(c) for c in listed.candidates]
 
 
+def claimant(replicas: list[Replica], job: str) -> tuple[Replica | None, int]:
+    """The replica whose job runner last claimed ``job`` (the highest fence in the logs), and that fence."""
+
+    best: tuple[Replica | None, int] = (None, 0)
+    for replica in replicas:
+        for fence in re.findall(rf"running {re.escape(job)} \(fence (\d+)\)", replica.log.read_text()):
+            if int(fence) > best[1]:
+                best = (replica, int(fence))
+    return best
+
+
 async def test_a_rolling_restart_of_every_replica_runs_the_optimization_once(tmp_path, mock_lm, postgres_url):
     arithmetic.install(mock_lm)
     mock_lm.latency_s = 0.03
@@ -200,21 +212,27 @@ async def test_a_rolling_restart_of_every_replica_runs_the_optimization_once(tmp
         async with grpc.aio.insecure_channel(b.target) as channel:
             job = await create_optimization(channel, {"program": "programs/adder", **OPTIMIZATION},
                                             optimization_id="rolled")
-        restarts = 0
-        async with grpc.aio.insecure_channel(new_a.target) as channel:
-            stub = optimization_pb2_grpc.OptimizationServiceStub(channel)
-            for old in (b, a):  # the owner first; each stop hands the job over at once
+        # Each replica's job runner claims jobs at its scan, so any of the four may own it: stop the
+        # owner, twice, watching through a replica that stays.
+        restarts, fence, live = 0, 0, list(replicas)
+        for _ in range(2):
+            owner, fence = await wait_for(lambda: asyncio.sleep(0, claimant(live, "optimizations/rolled")),
+                                          lambda found: found[1] > fence)
+            async with grpc.aio.insecure_channel(next(r for r in live if r is not owner).target) as channel:
+                stub = optimization_pb2_grpc.OptimizationServiceStub(channel)
                 await wait_for(lambda: stub.GetOptimization(optimization_pb2.GetOptimizationRequest(name=job.name)),
                                lambda j: j.progress.lm_calls_done >= 6 * (restarts + 1)
                                or j.state != job_pb2.JOB_STATE_RUNNING)
                 state = await stub.GetOptimization(optimization_pb2.GetOptimizationRequest(name=job.name))
-                if state.state == job_pb2.JOB_STATE_RUNNING:
-                    restarts += 1
-                await old.stop(signal.SIGTERM)
-        async with grpc.aio.insecure_channel(new_a.target) as channel:
+            if state.state != job_pb2.JOB_STATE_RUNNING:
+                break
+            restarts += 1
+            await owner.stop(signal.SIGTERM)  # hands the job over at once
+            live.remove(owner)
+        async with grpc.aio.insecure_channel(live[0].target) as channel:
             finished = await wait_optimization(channel, job.name, timeout=120)
             assert finished.state == job_pb2.JOB_STATE_SUCCEEDED, finished.error
-            assert restarts == 2, "the job should have outlived both replicas it started with"
+            assert restarts == 2, "the job should have outlived two owners"
             assert finished.result.best_score == expected.result.best_score
             assert await revisions(channel, "adder") == ["r0002", "r0001"]  # one result revision
             got = await candidates(channel, job.name)
