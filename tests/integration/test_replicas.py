@@ -82,6 +82,17 @@ async def watch_results(channel, name: str, started: asyncio.Event | None = None
     return seen
 
 
+def claimant(replicas: list[Replica], job: str) -> tuple[Replica | None, int]:
+    """The replica whose job runner last claimed ``job`` (the highest fence in the logs), and that fence."""
+
+    best: tuple[Replica | None, int] = (None, 0)
+    for replica in replicas:
+        for fence in re.findall(rf"running {re.escape(job)} \(fence (\d+)\)", replica.log.read_text()):
+            if int(fence) > best[1]:
+                best = (replica, int(fence))
+    return best
+
+
 async def test_a_killed_owner_s_job_is_finished_by_another_replica_and_watched_there(tmp_path, mock_lm, postgres_url):
     arithmetic.install(mock_lm)
     a = await start_replica(tmp_path / "a", mock_lm.base_url, postgres_url, extra=NO_CACHE)
@@ -104,19 +115,23 @@ async def test_a_killed_owner_s_job_is_finished_by_another_replica_and_watched_t
             # its first message, and this test wants all of them through B.
             mock_lm.gate = asyncio.Event()
             job = await create_evaluation(on_a, body, evaluation_id="killed")
+            # Whichever replica's job runner claims it owns it: that one is killed, the other watches.
+            owner, _ = await wait_for(lambda: asyncio.sleep(0, claimant([a, b], job.name)),
+                                      lambda found: found[0] is not None)
+            on_other = on_b if owner is a else on_a
             watching = asyncio.Event()
-            watcher = asyncio.ensure_future(watch_results(on_b, job.name, watching))
+            watcher = asyncio.ensure_future(watch_results(on_other, job.name, watching))
             await asyncio.wait_for(watching.wait(), 30)
             mock_lm.gate.set()
-            await wait_for(lambda: evaluation(on_b, job.name), lambda j: j.progress.examples_done >= 4)
-            await a.stop(signal.SIGKILL)
+            await wait_for(lambda: evaluation(on_other, job.name), lambda j: j.progress.examples_done >= 4)
+            await owner.stop(signal.SIGKILL)
             before_kill = lm_calls(mock_lm)
 
-            finished = await wait_evaluation(on_b, job.name, timeout=120)
+            finished = await wait_evaluation(on_other, job.name, timeout=120)
             assert finished.state == job_pb2.JOB_STATE_SUCCEEDED, finished.error
             assert finished.score == done.score
-            assert await results(on_b, job.name) == expected
-            # Watch through B: every result exactly once, although the job moved from A to B.
+            assert await results(on_other, job.name) == expected
+            # Watch through the other: every result exactly once, although the job moved over to it.
             seen = await asyncio.wait_for(watcher, 30)
             assert sorted(seen) == list(range(24))
             # Only the calls in flight on A when it died were made again.
@@ -125,7 +140,7 @@ async def test_a_killed_owner_s_job_is_finished_by_another_replica_and_watched_t
             assert len(before_kill) + len(after) <= reference_calls + THREADS
     finally:
         await a.stop(signal.SIGKILL)
-        await b.stop()
+        await b.stop(signal.SIGKILL)
 
 
 async def test_cancel_through_another_replica_stops_the_owner_s_lm_calls(tmp_path, mock_lm, postgres_url):
@@ -174,17 +189,6 @@ async def candidates(channel, name: str) -> list[dict]:
     listed = await optimization_pb2_grpc.OptimizationServiceStub(channel).ListOptimizationCandidates(
         optimization_pb2.ListOptimizationCandidatesRequest(parent=name))
     return [json_format.MessageToDict(c) for c in listed.candidates]
-
-
-def claimant(replicas: list[Replica], job: str) -> tuple[Replica | None, int]:
-    """The replica whose job runner last claimed ``job`` (the highest fence in the logs), and that fence."""
-
-    best: tuple[Replica | None, int] = (None, 0)
-    for replica in replicas:
-        for fence in re.findall(rf"running {re.escape(job)} \(fence (\d+)\)", replica.log.read_text()):
-            if int(fence) > best[1]:
-                best = (replica, int(fence))
-    return best
 
 
 async def test_a_rolling_restart_of_every_replica_runs_the_optimization_once(tmp_path, mock_lm, postgres_url):
