@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..core.errors import DeadlineExceeded, DspyGrpcError, FailedPrecondition, NotFound, ParseError
+from ..core.shared_reads import SharedReads
 from ..lm.deadline import Deadline
 from ..modules.build import build_module
 from ..modules.node import Node
@@ -113,6 +114,7 @@ class Quarantine:
         self._refresh_s = refresh_s
         self._hashes: dict[str, tuple[set[str], float]] = {}
         self._epoch = 0
+        self._reads: SharedReads[str, set[str]] = SharedReads()
 
     @property
     def enabled(self) -> bool:
@@ -123,12 +125,15 @@ class Quarantine:
             return False
         cached = self._hashes.get(program_id)
         if cached is None or time.monotonic() - cached[1] >= self._refresh_s:
-            epoch = self._epoch
-            hashes = await self._store.hashes(program_id)
-            cached = (hashes, time.monotonic())
-            if epoch == self._epoch:
-                self._hashes[program_id] = cached
+            return digest in await self._reads.read(program_id, self._epoch, lambda: self._read(program_id))
         return digest in cached[0]
+
+    async def _read(self, program_id: str) -> set[str]:
+        epoch = self._epoch
+        hashes = await self._store.hashes(program_id)
+        if epoch == self._epoch:
+            self._hashes[program_id] = (hashes, time.monotonic())
+        return hashes
 
     async def failed(self, worker: ProgramWorker, digest: str, inputs: Mapping[str, Any], reason: str,
                      message: str) -> None:
@@ -188,6 +193,7 @@ class ProgramWorkers:
         self._workers: dict[tuple[str, str], ProgramWorker] = {}
         self._known: dict[str, _Known] = {}
         self._epoch = 0  # bumped by every invalidation: a read begun before it is not cached
+        self._reads: SharedReads[str, _Known] = SharedReads()
         programs.changes.subscribe(self._on_change)
 
     def workers(self) -> list[ProgramWorker]:
@@ -218,6 +224,9 @@ class ProgramWorkers:
         known = self._known.get(program_id)
         if known is not None and time.monotonic() - known.checked_at < self._refresh_s:
             return known
+        return await self._reads.read(program_id, self._epoch, lambda: self._read_store(program_id))
+
+    async def _read_store(self, program_id: str) -> _Known:
         epoch = self._epoch
         try:
             program = await self._programs.get(program_id)
