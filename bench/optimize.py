@@ -23,6 +23,7 @@ import contextlib
 import io
 import logging
 import json
+import math
 import os
 import statistics
 import sys
@@ -119,7 +120,7 @@ async def run_ours(base_url: str, optimizer: str, examples: int, threads: int, c
     )
     server, address = await _start(
         [sys.executable, "-m", "dspy_grpc_server", "serve", "--port", "0", "--config", str(config),
-         "--database-url", f"sqlite+aiosqlite:///{workdir / 'bench.db'}", "--log-level", "WARNING"],
+         "--database-url", f"sqlite+aiosqlite:///{workdir / 'bench.db'}", "--log-level", "INFO"],
         "dspy-grpc listening on", env={"BENCH_MOCK_KEY": "sk-bench"}, log=workdir / "server.log",
     )
     try:
@@ -145,6 +146,43 @@ async def run_ours(base_url: str, optimizer: str, examples: int, threads: int, c
     finally:
         server.terminate()
         await server.wait()
+
+
+def job_timeline(workdir: Path) -> dict | None:
+    """The job's LM call timeline (optimize/timeline.py), from the server's log."""
+
+    for line in (workdir / "server.log").read_text(errors="replace").splitlines():
+        _, found, rest = line.partition(" timeline ")
+        if found and "dspy_grpc_server.optimize.timeline" in line:
+            return json.loads(rest.split(" ", 1)[1])
+    return None
+
+
+def report_timeline(timeline: dict, latency: float, wall: float, show_levels: bool) -> float:
+    """Print where the job's time went against its critical-path bound; the bound's efficiency."""
+
+    concurrency, calls = timeline["concurrency"], timeline["calls"]
+    ideal = calls * latency / concurrency
+    bound = timeline["bound_rounds"] * latency
+    busy = sum(level["busy_s"] for level in timeline["levels"])
+    levels = [level for level in timeline["levels"] if level["calls"]]
+    over = sum((level["end_s"] - level["start_s"]) - math.ceil(level["calls"] / concurrency) * latency
+               for level in levels)
+    print(f"  critical path: {timeline['bound_rounds']} rounds of latency on the longest chain of "
+          f"{len(levels)} dependency levels = {bound:.2f} s; bound efficiency = max({bound:.2f}, {ideal:.2f}) / "
+          f"{ideal:.2f} = {max(bound, ideal) / ideal:.3f} (the best an exact implementation can reach)")
+    saving = sum(level.get("saving_s", 0.0) for level in timeline["levels"])
+    print(f"  LM calls in flight on average {busy / timeline['wall_s']:.1f} of {concurrency} over the job's "
+          f"{timeline['wall_s']:.2f} s; levels ran {over:+.2f} s beyond their ceil(calls/concurrency) rounds")
+    print(f"  an LM call took {1000 * busy / max(1, calls):.1f} ms on average (mock latency {1000 * latency:g} ms), "
+          f"then {1000 * saving / max(1, calls):.1f} ms to journal its answer")
+    if show_levels:
+        print("    level                              calls  start_s    dur_s  rounds_s  in flight")
+        for level in levels:
+            duration = level["end_s"] - level["start_s"]
+            print(f"    {level['name'][:34]:34} {level['calls']:5} {level['start_s']:8.2f} {duration:8.2f} "
+                  f"{math.ceil(level['calls'] / concurrency) * latency:9.2f} {level['busy_s'] / duration:10.1f}")
+    return max(bound, ideal) / ideal
 
 
 def run_dspy(base_url: str, optimizer_name: str, examples: int, threads: int, candidates: int
@@ -186,6 +224,8 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="run each of our jobs this many times (fresh server "
                         "each time) and report the spread; the comparison with dspy uses the last run")
     parser.add_argument("--optimizer", choices=[*OPTIMIZERS, "all"], default="all")
+    parser.add_argument("--levels", action="store_true", help="print each dependency level of GEPA's and SIMBA's "
+                        "jobs (LM calls, start, duration, rounds of latency it needs, calls in flight on average)")
     args = parser.parse_args()
     latency = args.latency_ms / 1000
 
@@ -203,11 +243,14 @@ async def main() -> None:
                 with tempfile.TemporaryDirectory() as workdir:
                     wall, calls, score = await run_ours(base_url, optimizer, args.examples, args.concurrency,
                                                         args.candidates, Path(workdir))
+                    timeline = job_timeline(Path(workdir))
                 ideal = calls * latency / args.concurrency
                 runs.append(wall / ideal)
                 print(f"  dspy-grpc job: {wall:.2f} s wall, {calls} LM calls, best score {score:.1f}")
                 print(f"  efficiency: wall / (calls x latency / concurrency) = {wall:.2f} / {ideal:.2f} = "
                       f"{wall / ideal:.3f} (target <= 1.2)", flush=True)
+                if timeline is not None:
+                    report_timeline(timeline, latency, wall, args.levels)
             if len(runs) > 1:
                 print(f"  efficiency over {len(runs)} runs: min {min(runs):.3f}, median {statistics.median(runs):.3f}, "
                       f"max {max(runs):.3f}")

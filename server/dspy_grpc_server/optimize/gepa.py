@@ -42,6 +42,7 @@ from . import program
 from .context import Candidate, OptimizeContext, Outcome
 from .program import PredictorUpdate
 from .runner import Run
+from .timeline import Timeline
 
 log = logging.getLogger("dspy_grpc_server.optimize.gepa")
 
@@ -163,13 +164,21 @@ class _Bridge:
         self.stopped = threading.Event()
         self._pending: set[concurrent.futures.Future[Any]] = set()
         self._lock = threading.Lock()
+        #: The engine is sequential: each call is a dependency level after the one before.
+        self.timeline = Timeline()
+        self._levels = 0
+        self._what = ""
 
-    def call(self, make: Callable[[], Awaitable[T]]) -> T:
+    def call(self, make: Callable[[], Awaitable[T]], what: str = "") -> T:
         if self.stopped.is_set():
             raise _Stopped()
+        self._levels += 1
+        name, after = f"{self._levels}: {what}", f"{self._levels - 1}: {self._what}" if self._levels > 1 else ""
+        self._what = what
 
         async def run() -> T:
-            return await make()
+            with self.timeline.level(name, after=(after,)):
+                return await make()
 
         future = asyncio.run_coroutine_threadsafe(run(), self.loop)
         with self._lock:
@@ -266,7 +275,8 @@ class GepaAdapter:
 
     def evaluate(self, batch: Sequence[Example], candidate: dict[str, str], capture_traces: bool = False,
                  num_threads: int | None = None) -> Any:
-        return self.bridge.call(lambda: self._evaluate(batch, candidate, capture_traces))
+        return self.bridge.call(lambda: self._evaluate(batch, candidate, capture_traces),
+                                f"evaluate on {len(batch)} examples")
 
     def batch_evaluate(self, items: Sequence[tuple[dict[str, str], list[Example]]], *,
                        capture_traces: bool = True) -> list[Any]:
@@ -274,7 +284,7 @@ class GepaAdapter:
             return list(await asyncio.gather(*(self._evaluate(batch, candidate, capture_traces)
                                                for candidate, batch in items)))
 
-        return self.bridge.call(all_of)
+        return self.bridge.call(all_of, f"evaluate {len(items)} candidates")
 
     def get_adapter_state(self) -> dict[str, Any]:
         return {"rng_state": self.rng.getstate()}
@@ -330,7 +340,7 @@ class GepaAdapter:
             if name not in candidate or name not in reflective_dataset:
                 continue
             examples = [dict(item) for item in reflective_dataset[name]]
-            results[name] = self.bridge.call(lambda: self._propose(candidate[name], examples))
+            results[name] = self.bridge.call(lambda: self._propose(candidate[name], examples), f"reflect on {name}")
         return results
 
 
@@ -378,7 +388,7 @@ class _Progress:
         label = "seed" if index == 0 else ("merge" if len(parents) > 1 else "reflection") + f" {index}"
         candidate = Candidate(index, label, self.adapter.build(texts), score, parents=tuple(parents),
                               changed_predictors=tuple(changed), instance_scores=tuple(instance_scores))
-        self.bridge.call(lambda: self.ctx.record_candidate(candidate))
+        self.bridge.call(lambda: self.ctx.record_candidate(candidate), "record")
         self._update(current_candidate=label)
         self.bridge.loop.call_soon_threadsafe(self.ctx.progress.offer_score, score)
         if index == 0:
@@ -431,6 +441,7 @@ async def run_gepa(ctx: OptimizeContext, student: ModuleSpec, config: GepaConfig
         raise
     finally:
         thread.shutdown(wait=False)
+    bridge.timeline.log("GEPA", ctx.runner.num_threads)
     best = int(result.best_idx)
     best_score = round(100 * float(result.val_aggregate_scores[best]), 2)
     return Outcome(adapter.build(result.best_candidate), best_score, best)

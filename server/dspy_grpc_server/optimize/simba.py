@@ -46,6 +46,7 @@ from . import program
 from .context import Candidate, OptimizeContext, Outcome
 from .program import PredictorUpdate
 from .runner import with_rollout
+from .timeline import Timeline
 
 log = logging.getLogger("dspy_grpc_server.optimize.simba")
 
@@ -152,6 +153,7 @@ class Simba:
         self.rng_np = np.random.default_rng(config.seed)
         self.programs: list[ModuleSpec] = []
         self.scores: dict[int, list[float]] = {}
+        self.timeline = Timeline()
 
     # -- helpers (DSPy's closures)
 
@@ -329,6 +331,7 @@ class Simba:
         base = self.base_lm(student)
         start = base.options.rollout_id or 0
         models = [with_rollout(base, start + i, 1.0) for i in range(config.num_candidates)]
+        previous = ""
         for step in range(config.max_steps):
             ctx.progress.update(phase=f"step {step + 1}/{config.max_steps}", current_candidate="")
             if position + config.bsize > len(trainset):
@@ -342,7 +345,8 @@ class Simba:
                 for example in batch:
                     chosen = self.softmax_sample(top, config.temperature_for_sampling)
                     pairs.append((program.with_lm(self.programs[chosen], model), example))
-            outputs = list(await asyncio.gather(*(self.run(m, e) for m, e in pairs)))
+            with self.timeline.level(f"step {step + 1}: trajectories", after=(previous,)):
+                outputs = list(await asyncio.gather(*(self.run(m, e) for m, e in pairs)))
             all_scores = [float(o.score) for o in outputs]
             p10, p90 = float(np.percentile(all_scores, 10)), float(np.percentile(all_scores, 90))
             buckets = []
@@ -354,10 +358,13 @@ class Simba:
                 buckets.append((bucket, (best - worst, best, best - average)))
             buckets.sort(key=lambda item: item[1], reverse=True)
 
-            candidates = await self.new_candidates([bucket for bucket, _ in buckets], strategies, p10, p90)
+            with self.timeline.level(f"step {step + 1}: rules", after=(f"step {step + 1}: trajectories",)):
+                candidates = await self.new_candidates([bucket for bucket, _ in buckets], strategies, p10, p90)
 
             ctx.progress.update(current_candidate=f"step {step + 1}: {len(candidates)} new programs")
-            runs = list(await asyncio.gather(*(self.run(c, e) for c in candidates for e in batch)))
+            previous = f"step {step + 1}: evaluation"
+            with self.timeline.level(previous, after=(f"step {step + 1}: rules",)):
+                runs = list(await asyncio.gather(*(self.run(c, e) for c in candidates for e in batch)))
             averages = []
             for index in range(len(candidates)):
                 scores = [float(r.score) for r in runs[index * config.bsize:(index + 1) * config.bsize]]
@@ -375,7 +382,8 @@ class Simba:
         indexes = list(dict.fromkeys(indexes))
         finalists = [winners[i] for i in indexes]
         ctx.progress.update(phase="validate", current_candidate="")
-        runs = list(await asyncio.gather(*(self.run(f, e) for f in finalists for e in trainset)))
+        with self.timeline.level("final", after=(previous,)):
+            runs = list(await asyncio.gather(*(self.run(f, e) for f in finalists for e in trainset)))
         totals = []
         for index, finalist in enumerate(finalists):
             scores = [float(r.score) for r in runs[index * len(trainset):(index + 1) * len(trainset)]]
@@ -390,4 +398,7 @@ class Simba:
 
 async def run_simba(ctx: OptimizeContext, student: ModuleSpec, config: SimbaConfig) -> Outcome:
     ctx.progress.update(phase="start", lm_calls_planned=planned_runs(config, len(ctx.trainset)))
-    return await Simba(ctx, config).compile(student)
+    simba = Simba(ctx, config)
+    outcome = await simba.compile(student)
+    simba.timeline.log("SIMBA", ctx.runner.num_threads)
+    return outcome
