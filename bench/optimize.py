@@ -158,60 +158,29 @@ def job_timeline(workdir: Path) -> dict | None:
     return None
 
 
-def report_timeline(timeline: dict, latency: float, wall: float, show_levels: bool) -> float:
-    """Print where the job's time went against its critical-path bound; the bound's efficiency."""
+def report_timeline(timeline: dict, latency: float, show_levels: bool) -> None:
+    """Print the job's critical-path bound and where its slots' time went."""
 
     concurrency, calls = timeline["concurrency"], timeline["calls"]
     ideal = calls * latency / concurrency
     bound = timeline["bound_rounds"] * latency
-    busy = sum(level["busy_s"] for level in timeline["levels"])
     levels = [level for level in timeline["levels"] if level["calls"]]
-    over = sum((level["end_s"] - level["start_s"]) - math.ceil(level["calls"] / concurrency) * latency
-               for level in levels)
-    print(f"  critical path: {timeline['bound_rounds']} rounds of latency on the longest chain of "
+    busy = sum(level["busy_s"] for level in levels)
+    saving = sum(level.get("saving_s", 0.0) for level in levels)
+    slot_time = concurrency * timeline["wall_s"]
+    print(f"  critical path: {timeline['bound_rounds']} rounds of latency on the longest chain of the "
           f"{len(levels)} dependency levels = {bound:.2f} s; bound efficiency = max({bound:.2f}, {ideal:.2f}) / "
           f"{ideal:.2f} = {max(bound, ideal) / ideal:.3f} (the best an exact implementation can reach)")
-    saving = sum(level.get("saving_s", 0.0) for level in timeline["levels"])
-    print(f"  LM calls in flight on average {busy / timeline['wall_s']:.1f} of {concurrency} over the job's "
-          f"{timeline['wall_s']:.2f} s; levels ran {over:+.2f} s beyond their ceil(calls/concurrency) rounds")
-    print(f"  an LM call took {1000 * busy / max(1, calls):.1f} ms on average (mock latency {1000 * latency:g} ms), "
-          f"then {1000 * saving / max(1, calls):.1f} ms to journal its answer")
+    print(f"  slot time ({concurrency} x {timeline['wall_s']:.2f} s): LM calls {100 * busy / slot_time:.0f}% "
+          f"({1000 * busy / max(1, calls):.1f} ms a call for {1000 * latency:g} ms of latency), journaling answers "
+          f"{100 * saving / slot_time:.0f}% ({1000 * saving / max(1, calls):.1f} ms a call), the rest "
+          f"{100 * (1 - (busy + saving) / slot_time):.0f}% (running programs and metrics, idle)")
     if show_levels:
         print("    level                              calls  start_s    dur_s  rounds_s  in flight")
         for level in levels:
             duration = level["end_s"] - level["start_s"]
             print(f"    {level['name'][:34]:34} {level['calls']:5} {level['start_s']:8.2f} {duration:8.2f} "
                   f"{math.ceil(level['calls'] / concurrency) * latency:9.2f} {level['busy_s'] / duration:10.1f}")
-    return max(bound, ideal) / ideal
-
-
-def run_dspy(base_url: str, optimizer_name: str, examples: int, threads: int, candidates: int
-             ) -> tuple[float, int, float]:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import dspy
-
-    from tests.mocklm import arithmetic
-
-    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=True)
-    lm = dspy.LM("openai/mock-model", api_base=base_url, api_key="sk-bench", num_retries=0)
-    dspy.configure(lm=lm)
-    trainset = [dspy.Example(**row).with_inputs("question") for row in arithmetic.examples(examples)]
-    logging.getLogger("dspy").setLevel(logging.WARNING)
-    calls_before = _mock_calls(base_url)
-    started = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        optimizer = _dspy_optimizer(optimizer_name, candidates, threads)
-        compiled = optimizer.compile(dspy.Predict("question -> answer"), trainset=trainset)
-    wall = time.perf_counter() - started
-    best = getattr(compiled, "score", None)
-    if optimizer_name == "gepa":
-        results = compiled.detailed_results
-        best = round(100 * results.val_aggregate_scores[results.best_idx], 2)
-    elif optimizer_name == "simba":
-        best = round(100 * compiled.candidate_programs[0]["score"], 2)
-    elif best is None:
-        best = compiled.candidate_programs[0]["score"]
-    return wall, _mock_calls(base_url) - calls_before, best
 
 
 async def main() -> None:
@@ -250,7 +219,7 @@ async def main() -> None:
                 print(f"  efficiency: wall / (calls x latency / concurrency) = {wall:.2f} / {ideal:.2f} = "
                       f"{wall / ideal:.3f} (target <= 1.2)", flush=True)
                 if timeline is not None:
-                    report_timeline(timeline, latency, wall, args.levels)
+                    report_timeline(timeline, latency, args.levels)
             if len(runs) > 1:
                 print(f"  efficiency over {len(runs)} runs: min {min(runs):.3f}, median {statistics.median(runs):.3f}, "
                       f"max {max(runs):.3f}")
