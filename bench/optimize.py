@@ -175,6 +175,8 @@ def report_timeline(timeline: dict, latency: float, show_levels: bool) -> None:
           f"({1000 * busy / max(1, calls):.1f} ms a call for {1000 * latency:g} ms of latency), journaling answers "
           f"{100 * saving / slot_time:.0f}% ({1000 * saving / max(1, calls):.1f} ms a call), the rest "
           f"{100 * (1 - (busy + saving) / slot_time):.0f}% (running programs and metrics, idle)")
+    print(f"  efficiency at the measured cost of a call: {timeline['wall_s']:.2f} / ({busy + saving:.2f} / "
+          f"{concurrency}) = {slot_time / (busy + saving):.3f} (how well the slots were kept busy)")
     if show_levels:
         print("    level                              calls  start_s    dur_s  rounds_s  in flight")
         for level in levels:

@@ -342,6 +342,29 @@ class Simba:
         self.timeline.declare(names["evaluation (rules)"], after=(names["rules"],))
         return names
 
+    def finalist_indexes(self, count: int) -> list[int]:
+        """DSPy's finalists among ``count`` step winners: the baseline (0) and evenly spaced winners."""
+
+        wanted = self.config.num_candidates + 1
+        indexes = [0] * wanted if count < 1 else [round(i * count / (wanted - 1)) for i in range(wanted)]
+        return list(dict.fromkeys(indexes))
+
+    def certain_finalists(self, count: int, steps_left: int) -> set[int]:
+        """The winners that are finalists however many of the remaining steps produce a winner."""
+
+        possible = [set(self.finalist_indexes(count + more)) for more in range(steps_left + 1)]
+        return set.intersection(*possible)
+
+    def evaluate_finalist(self, finalist: ModuleSpec, trainset: list[Example], level: str,
+                          after: tuple[str, ...]) -> asyncio.Future[list[_Run]]:
+        """The finalist's runs on the trainset, started now behind every step's work (a lower priority),
+        so they fill the slots the steps leave idle."""
+
+        self.timeline.declare(level, after=after)
+        with self.timeline.level(level):
+            return asyncio.ensure_future(asyncio.gather(
+                *(self.run(finalist, e, priority=BACKGROUND) for e in trainset)))
+
     # -- the run
 
     def base_lm(self, student: ModuleSpec) -> LMChoice:
@@ -356,21 +379,21 @@ class Simba:
         base = self.base_lm(student)
         start = base.options.rollout_id or 0
         models = [with_rollout(base, start + i, 1.0) for i in range(config.num_candidates)]
-        # The baseline is always a finalist: its runs on the trainset wait for free slots from the start
-        # (behind every step's work), so they fill the slots the steps leave idle.
-        self.timeline.declare("final: baseline")
-        with self.timeline.level("final: baseline"):
-            baseline = asyncio.ensure_future(asyncio.gather(
-                *(self.run(student, e, priority=BACKGROUND) for e in trainset)))
+        # Each finalist's runs on the trainset start as soon as it is certain to be one (the baseline
+        # always is): they are the runs DSPy makes at the end, made earlier in slots left idle.
+        finals = {0: self.evaluate_finalist(student, trainset, "final: baseline", ())}
         try:
-            return await self.steps(student, trainset, strategies, models, baseline)
+            return await self.steps(student, trainset, strategies, models, finals)
         finally:
-            baseline.cancel()
+            for runs in finals.values():
+                runs.cancel()
 
     async def steps(self, student: ModuleSpec, trainset: list[Example], strategies: list[str],
-                    models: list[LMChoice], baseline: asyncio.Future[list[_Run]]) -> Outcome:
+                    models: list[LMChoice], finals: dict[int, asyncio.Future[list[_Run]]]) -> Outcome:
         config, ctx = self.config, self.ctx
         winners = [student]
+        #: The dependency levels each winner's step ended with.
+        made_after: list[tuple[str, ...]] = [()]
         order = list(range(len(trainset)))
         self.rng.shuffle(order)
         position = 0
@@ -407,20 +430,23 @@ class Simba:
             averages = [sum(float(r.score) for r in runs) / len(runs) for _, runs in evaluated]
             if averages:
                 winners.append(evaluated[averages.index(max(averages))][0])
+                made_after.append((levels["evaluation (demos)"], levels["evaluation (rules)"]))
                 ctx.progress.offer_score(round(100 * max(averages), 2))
             for candidate, runs in evaluated:
                 self.programs.append(candidate)
                 self.scores[len(self.programs) - 1] = [float(r.score) for r in runs]
+            for index in sorted(self.certain_finalists(len(winners) - 1, config.max_steps - step - 1) - set(finals)):
+                finals[index] = self.evaluate_finalist(winners[index], trainset, f"final: winner of step {index}",
+                                                       made_after[index])
 
-        count, wanted = len(winners) - 1, config.num_candidates + 1
-        indexes = [0] * wanted if count < 1 else [round(i * count / (wanted - 1)) for i in range(wanted)]
-        indexes = list(dict.fromkeys(indexes))
+        indexes = self.finalist_indexes(len(winners) - 1)
         finalists = [winners[i] for i in indexes]
         ctx.progress.update(phase="validate", current_candidate="")
-        last = self.levels(config.max_steps - 1)
-        with self.timeline.level("final: winners", after=(last["evaluation (demos)"], last["evaluation (rules)"])):
-            runs = list(await baseline) + list(await asyncio.gather(
-                *(self.run(f, e) for f in finalists[1:] for e in trainset)))
+        for index in indexes:
+            if index not in finals:
+                finals[index] = self.evaluate_finalist(winners[index], trainset, f"final: winner of step {index}",
+                                                       made_after[index])
+        runs = [run for index in indexes for run in await finals[index]]
         totals = []
         for index, finalist in enumerate(finalists):
             scores = [float(r.score) for r in runs[index * len(trainset):(index + 1) * len(trainset)]]
