@@ -128,6 +128,7 @@ async def run_ours(base_url: str, optimizer: str, examples: int, threads: int, c
             await create_dataset(channel, "bench", arithmetic.examples(examples))
             await create_program(channel, "bench")
             calls_before = _mock_calls(base_url)
+            cpu_before = _cpu_seconds(server.pid)
             started = time.perf_counter()
             created = await create_optimization(channel, {
                 "program": "programs/bench", "dataset": "datasets/bench", "metric": {"exact_match": {}},
@@ -142,10 +143,21 @@ async def run_ours(base_url: str, optimizer: str, examples: int, threads: int, c
                     break
             wall = time.perf_counter() - started
             assert done.state == job_pb2.JOB_STATE_SUCCEEDED, json_format.MessageToDict(done.error)
+            (workdir / "server_cpu_s").write_text(str(_cpu_seconds(server.pid) - cpu_before))
             return wall, _mock_calls(base_url) - calls_before, done.result.best_score
     finally:
         server.terminate()
         await server.wait()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far (Linux's /proc; 0 elsewhere)."""
+
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def job_timeline(workdir: Path) -> dict | None:
@@ -215,9 +227,12 @@ async def main() -> None:
                     wall, calls, score = await run_ours(base_url, optimizer, args.examples, args.concurrency,
                                                         args.candidates, Path(workdir))
                     timeline = job_timeline(Path(workdir))
+                    cpu = float((Path(workdir) / "server_cpu_s").read_text())
                 ideal = calls * latency / args.concurrency
                 runs.append(wall / ideal)
-                print(f"  dspy-grpc job: {wall:.2f} s wall, {calls} LM calls, best score {score:.1f}")
+                print(f"  dspy-grpc job: {wall:.2f} s wall, {calls} LM calls, best score {score:.1f}; the server used "
+                      f"{cpu:.2f} s of CPU ({1000 * cpu / max(1, calls):.1f} ms an LM call; load average "
+                      f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
                 print(f"  efficiency: wall / (calls x latency / concurrency) = {wall:.2f} / {ideal:.2f} = "
                       f"{wall / ideal:.3f} (target <= 1.2)", flush=True)
                 if timeline is not None:
