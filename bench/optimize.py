@@ -11,6 +11,11 @@ valset as DSPy does) and prints:
 
 * efficiency = job wall time / (LM calls x latency / concurrency): 1.0 means the LM latency was the
   only cost and every one of the `concurrency` slots was busy all the time (target <= 1.2);
+* for GEPA and SIMBA, the critical-path bound: the job's LM calls by dependency level (the server
+  logs them at the end of the job, see server/dspy_grpc_server/optimize/timeline.py), the longest
+  chain of ``ceil(calls / concurrency)`` rounds of latency through the levels and the efficiency
+  it allows (the best an exact implementation can reach); the slots' time split into LM calls,
+  journaling and the rest; and the efficiency at the measured cost of a call (``--levels``: each level);
 * the wall time of dspy 3.4.1's same optimizer with ``num_threads`` = our concurrency, on the same
   mock (memory cache on as by default, disk cache off), and the ratio of the two.
 """
@@ -195,6 +200,35 @@ def report_timeline(timeline: dict, latency: float, show_levels: bool) -> None:
             duration = level["end_s"] - level["start_s"]
             print(f"    {level['name'][:34]:34} {level['calls']:5} {level['start_s']:8.2f} {duration:8.2f} "
                   f"{math.ceil(level['calls'] / concurrency) * latency:9.2f} {level['busy_s'] / duration:10.1f}")
+
+
+def run_dspy(base_url: str, optimizer_name: str, examples: int, threads: int, candidates: int
+             ) -> tuple[float, int, float]:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import dspy
+
+    from tests.mocklm import arithmetic
+
+    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=True)
+    lm = dspy.LM("openai/mock-model", api_base=base_url, api_key="sk-bench", num_retries=0)
+    dspy.configure(lm=lm)
+    trainset = [dspy.Example(**row).with_inputs("question") for row in arithmetic.examples(examples)]
+    logging.getLogger("dspy").setLevel(logging.WARNING)
+    calls_before = _mock_calls(base_url)
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        optimizer = _dspy_optimizer(optimizer_name, candidates, threads)
+        compiled = optimizer.compile(dspy.Predict("question -> answer"), trainset=trainset)
+    wall = time.perf_counter() - started
+    best = getattr(compiled, "score", None)
+    if optimizer_name == "gepa":
+        results = compiled.detailed_results
+        best = round(100 * results.val_aggregate_scores[results.best_idx], 2)
+    elif optimizer_name == "simba":
+        best = round(100 * compiled.candidate_programs[0]["score"], 2)
+    elif best is None:
+        best = compiled.candidate_programs[0]["score"]
+    return wall, _mock_calls(base_url) - calls_before, best
 
 
 async def main() -> None:
