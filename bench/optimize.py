@@ -181,12 +181,11 @@ def report_timeline(timeline: dict, latency: float, show_levels: bool) -> None:
     concurrency, calls = timeline["concurrency"], timeline["calls"]
     ideal = calls * latency / concurrency
     bound = timeline["bound_rounds"] * latency
-    levels = [level for level in timeline["levels"] if level["calls"]]
-    busy = sum(level["busy_s"] for level in levels)
-    saving = sum(level.get("saving_s", 0.0) for level in levels)
+    levels = timeline["levels"]
+    busy, saving = timeline["busy_s"], timeline["saving_s"]
     slot_time = concurrency * timeline["wall_s"]
     print(f"  critical path: {timeline['bound_rounds']} rounds of latency on the longest chain of the "
-          f"{len(levels)} dependency levels = {bound:.2f} s; bound efficiency = max({bound:.2f}, {ideal:.2f}) / "
+          f"{timeline['level_count']} dependency levels = {bound:.2f} s; bound efficiency = max({bound:.2f}, {ideal:.2f}) / "
           f"{ideal:.2f} = {max(bound, ideal) / ideal:.3f} (the best an exact implementation can reach)")
     print(f"  slot time ({concurrency} x {timeline['wall_s']:.2f} s): LM calls {100 * busy / slot_time:.0f}% "
           f"({1000 * busy / max(1, calls):.1f} ms a call for {1000 * latency:g} ms of latency), journaling answers "

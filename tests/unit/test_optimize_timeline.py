@@ -42,7 +42,7 @@ async def test_calls_count_in_the_level_of_the_task_that_made_them_and_the_bound
     assert line.bound_rounds(16) == 6
     assert line.bound_rounds(1) == 33 + 20 + 5
     summary = line.summary(16)
-    assert summary["calls"] == 59 and summary["bound_rounds"] == 6
+    assert summary["calls"] == 59 and summary["bound_rounds"] == 6 and summary["level_count"] == 4
     assert [level["name"] for level in summary["levels"]] == ["a", "b", "c", "d"]
 
 

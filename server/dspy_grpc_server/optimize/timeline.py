@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger("dspy_grpc_server.optimize.timeline")
 
+#: Levels listed one by one in the log line (a long GEPA run has thousands; the totals cover all).
+MAX_LISTED_LEVELS = 200
+
 
 @dataclass
 class Level:
@@ -87,17 +90,23 @@ class Timeline:
         return max(longest.values(), default=0)
 
     def summary(self, concurrency: int) -> dict:
+        """Totals over every level; the levels that made calls, the first ``MAX_LISTED_LEVELS`` of them."""
+
+        made = [level for level in self.levels.values() if level.calls]
         return {
             "concurrency": concurrency,
             "wall_s": round(now() - self.started, 4),
-            "calls": sum(level.calls for level in self.levels.values()),
+            "calls": sum(level.calls for level in made),
             "bound_rounds": self.bound_rounds(concurrency),
+            "busy_s": round(sum(level.busy_s for level in made), 4),
+            "saving_s": round(sum(level.saving_s for level in made), 4),
+            "level_count": len(made),
             "levels": [
                 {"name": level.name, "after": list(level.after), "calls": level.calls,
-                 "start_s": round(level.first_start - self.started, 4) if level.calls else None,
-                 "end_s": round(level.last_end - self.started, 4) if level.calls else None,
+                 "start_s": round(level.first_start - self.started, 4),
+                 "end_s": round(level.last_end - self.started, 4),
                  "busy_s": round(level.busy_s, 4), "saving_s": round(level.saving_s, 4)}
-                for level in self.levels.values()
+                for level in made[:MAX_LISTED_LEVELS]
             ],
         }
 
