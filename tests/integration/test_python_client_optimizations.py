@@ -1,15 +1,17 @@
-"""The Python client's optimization-job helpers (start_gepa, start_simba, watch/wait, candidates) against
-a real server on loopback, with the mock LM answering as tests/mocklm/reflection.py scripts it."""
+"""The Python client's optimization-job helpers (start_gepa, start_simba, watch/wait/cancel, candidates),
+async and blocking (in a worker thread), against a real server on loopback, with the mock LM answering
+as tests/mocklm/reflection.py scripts it."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 
-from dspy_grpc import AsyncClient, InvalidArgumentError, Optimization, OptimizationCandidate
+from dspy_grpc import AsyncClient, Client, InvalidArgumentError, Optimization, OptimizationCandidate
 from tests.integration.job_helpers import create_dataset, create_program, exact_match
 from tests.mocklm import arithmetic, reflection
 
@@ -91,3 +93,27 @@ async def test_bad_settings_are_refused(client: AsyncClient, names) -> None:
     with pytest.raises(InvalidArgumentError) as refused:
         await client.start_simba(program, dataset, metric=exact_match(), bsize=1000)
     assert "optimization.simba.bsize" in str(refused.value)
+
+
+async def test_the_blocking_client_starts_follows_and_cancels_jobs(server, names, mock_lm) -> None:
+    program, dataset = names
+    mock_lm.latency_s = 0.02  # the SIMBA job below is still running when it is cancelled
+
+    def scenario() -> None:
+        with Client(f"127.0.0.1:{server.port}", timeout=20) as sync:
+            job = sync.start_gepa(program, dataset, reflection_lm={"model": "mock"}, max_metric_calls=20,
+                                  metric=exact_match(), num_threads=4)
+            updates = list(sync.watch_optimization(job.name, timeout=120))
+            assert updates[-1].state == "succeeded" and updates[-1].progress.metric_calls_budget == 20
+            assert [c.index for c in sync.list_optimization_candidates(job.name)][:2] == [0, 1]
+
+            long = sync.start_simba(program, dataset, metric=exact_match(), bsize=4, num_candidates=3, max_steps=20,
+                                    num_threads=2)
+            for update in sync.watch_optimization(long.name, timeout=120):
+                if update.progress.lm_calls_done > 0:
+                    break
+            sync.cancel_optimization(long.optimization_id)
+            assert sync.wait_optimization(long.name, timeout=120).state == "cancelled"
+            assert sync.get_optimization(long.name).done
+
+    await asyncio.to_thread(scenario)

@@ -589,14 +589,17 @@ class Client(_Base):
 
         request = optimization_pb2.WatchOptimizationRequest(name=oq.optimization_name(name))
         options = {**self._opts(timeout), "timeout": timeout}  # no default deadline: a job may run for hours
+        call = self._optimizations.WatchOptimization(request, **options)
         try:
-            for message in self._optimizations.WatchOptimization(request, **options):
+            for message in call:
                 job = Optimization.from_proto(message.optimization)
                 yield job
                 if job.done:
                     return
         except grpc.RpcError as error:
             raise from_rpc_error(error) from error
+        finally:
+            call.cancel()  # the caller may stop early
 
     def wait_optimization(self, name: str, *, timeout: float | None = None) -> Optimization:
         """The job once it has finished (watched, not polled)."""
