@@ -17,6 +17,11 @@ shuffle, reshuffled when it runs out) and:
    to the pool.
 
 Finally the baseline and evenly spaced winners are scored on the whole trainset; the best wins.
+
+Scheduling (same draws, calls and results): a step's rules are written at once, each new program's
+mini-batch runs start as soon as it is built, and a finalist's trainset runs start as soon as it is
+certain to be a finalist whatever the remaining steps produce (the baseline from the start), behind
+the steps' work, so that they fill the slots the steps leave idle.
 Random draws use ``random.Random(seed)`` and ``numpy.random.default_rng(seed)`` in DSPy's order, and
 every run is scored by the job's metric (its feedback is the ``reward_info`` the rule-writer sees),
 so the same LM answers give DSPy's program. The program code shown to the prompt model is the
@@ -58,7 +63,7 @@ MAX_FIELD_LENGTH = 1_000_000
 MAX_TEMPERATURE = 100.0
 #: Program runs a SIMBA job may plan (checked when the job is created).
 MAX_RUNS = 100_000
-#: Slot priority of the baseline's final runs (lower goes first; the steps' work is 0).
+#: Slot priority of the finalists' runs on the trainset, started early (lower goes first; the steps' work is 0).
 BACKGROUND = 1
 
 
