@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from ..core.errors import DspyGrpcError
 from .config import CONFIG_FILE_ENV, DEFAULT_DATABASE_URL, Config, load_config
+from .event_loop import run_serving
 from .keys_cli import add_keys_parser, run_keys
 from .processes import migrate, serve_processes
 
@@ -97,5 +98,5 @@ def run(argv: Sequence[str] | None, serve: Callable[[Config], Awaitable[None]]) 
         return 0
     if config.workers > 1:
         return serve_processes(config, serve)
-    asyncio.run(serve(config))
+    run_serving(serve(config))
     return 0

@@ -23,6 +23,7 @@ from dataclasses import replace
 
 from ..store.database import Database
 from .config import Config
+from .event_loop import run_serving
 
 log = logging.getLogger("dspy_grpc_server.processes")
 
@@ -55,7 +56,7 @@ def _run_worker(config: Config, index: int, serve: Callable[[Config], Awaitable[
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     code = 0
     try:
-        asyncio.run(serve(config))
+        run_serving(serve(config))
     except BaseException:  # noqa: BLE001 - reported, and the parent restarts the worker
         log.exception("worker %d failed", index)
         code = 1
