@@ -11,6 +11,11 @@ valset as DSPy does) and prints:
 
 * efficiency = job wall time / (LM calls x latency / concurrency): 1.0 means the LM latency was the
   only cost and every one of the `concurrency` slots was busy all the time (target <= 1.2);
+* for GEPA and SIMBA, the critical-path bound: the job's LM calls by dependency level (the server
+  logs them at the end of the job, see server/dspy_grpc_server/optimize/timeline.py), the longest
+  chain of ``ceil(calls / concurrency)`` rounds of latency through the levels and the efficiency
+  it allows (the best an exact implementation can reach); the slots' time split into LM calls,
+  journaling and the rest; and the efficiency at the measured cost of a call (``--levels``: each level);
 * the wall time of dspy 3.4.1's same optimizer with ``num_threads`` = our concurrency, on the same
   mock (memory cache on as by default, disk cache off), and the ratio of the two.
 """
@@ -23,6 +28,7 @@ import contextlib
 import io
 import logging
 import json
+import math
 import os
 import statistics
 import sys
@@ -119,7 +125,7 @@ async def run_ours(base_url: str, optimizer: str, examples: int, threads: int, c
     )
     server, address = await _start(
         [sys.executable, "-m", "dspy_grpc_server", "serve", "--port", "0", "--config", str(config),
-         "--database-url", f"sqlite+aiosqlite:///{workdir / 'bench.db'}", "--log-level", "WARNING"],
+         "--database-url", f"sqlite+aiosqlite:///{workdir / 'bench.db'}", "--log-level", "INFO"],
         "dspy-grpc listening on", env={"BENCH_MOCK_KEY": "sk-bench"}, log=workdir / "server.log",
     )
     try:
@@ -127,6 +133,7 @@ async def run_ours(base_url: str, optimizer: str, examples: int, threads: int, c
             await create_dataset(channel, "bench", arithmetic.examples(examples))
             await create_program(channel, "bench")
             calls_before = _mock_calls(base_url)
+            cpu_before = _cpu_seconds(server.pid)
             started = time.perf_counter()
             created = await create_optimization(channel, {
                 "program": "programs/bench", "dataset": "datasets/bench", "metric": {"exact_match": {}},
@@ -141,10 +148,57 @@ async def run_ours(base_url: str, optimizer: str, examples: int, threads: int, c
                     break
             wall = time.perf_counter() - started
             assert done.state == job_pb2.JOB_STATE_SUCCEEDED, json_format.MessageToDict(done.error)
+            (workdir / "server_cpu_s").write_text(str(_cpu_seconds(server.pid) - cpu_before))
             return wall, _mock_calls(base_url) - calls_before, done.result.best_score
     finally:
         server.terminate()
         await server.wait()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far (Linux's /proc; 0 elsewhere)."""
+
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def job_timeline(workdir: Path) -> dict | None:
+    """The job's LM call timeline (optimize/timeline.py), from the server's log."""
+
+    for line in (workdir / "server.log").read_text(errors="replace").splitlines():
+        _, found, rest = line.partition(" timeline ")
+        if found and "dspy_grpc_server.optimize.timeline" in line:
+            return json.loads(rest.split(" ", 1)[1])
+    return None
+
+
+def report_timeline(timeline: dict, latency: float, show_levels: bool) -> None:
+    """Print the job's critical-path bound and where its slots' time went."""
+
+    concurrency, calls = timeline["concurrency"], timeline["calls"]
+    ideal = calls * latency / concurrency
+    bound = timeline["bound_rounds"] * latency
+    levels = timeline["levels"]
+    busy, saving = timeline["busy_s"], timeline["saving_s"]
+    slot_time = concurrency * timeline["wall_s"]
+    print(f"  critical path: {timeline['bound_rounds']} rounds of latency on the longest chain of the "
+          f"{timeline['level_count']} dependency levels = {bound:.2f} s; bound efficiency = max({bound:.2f}, {ideal:.2f}) / "
+          f"{ideal:.2f} = {max(bound, ideal) / ideal:.3f} (the best an exact implementation can reach)")
+    print(f"  slot time ({concurrency} x {timeline['wall_s']:.2f} s): LM calls {100 * busy / slot_time:.0f}% "
+          f"({1000 * busy / max(1, calls):.1f} ms a call for {1000 * latency:g} ms of latency), journaling answers "
+          f"{100 * saving / slot_time:.0f}% ({1000 * saving / max(1, calls):.1f} ms a call), the rest "
+          f"{100 * (1 - (busy + saving) / slot_time):.0f}% (running programs and metrics, idle)")
+    print(f"  efficiency at the measured cost of a call: {timeline['wall_s']:.2f} / ({busy + saving:.2f} / "
+          f"{concurrency}) = {slot_time / (busy + saving):.3f} (how well the slots were kept busy)")
+    if show_levels:
+        print("    level                              calls  start_s    dur_s  rounds_s  in flight")
+        for level in levels:
+            duration = level["end_s"] - level["start_s"]
+            print(f"    {level['name'][:34]:34} {level['calls']:5} {level['start_s']:8.2f} {duration:8.2f} "
+                  f"{math.ceil(level['calls'] / concurrency) * latency:9.2f} {level['busy_s'] / duration:10.1f}")
 
 
 def run_dspy(base_url: str, optimizer_name: str, examples: int, threads: int, candidates: int
@@ -186,6 +240,8 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="run each of our jobs this many times (fresh server "
                         "each time) and report the spread; the comparison with dspy uses the last run")
     parser.add_argument("--optimizer", choices=[*OPTIMIZERS, "all"], default="all")
+    parser.add_argument("--levels", action="store_true", help="print each dependency level of GEPA's and SIMBA's "
+                        "jobs (LM calls, start, duration, rounds of latency it needs, calls in flight on average)")
     args = parser.parse_args()
     latency = args.latency_ms / 1000
 
@@ -203,11 +259,17 @@ async def main() -> None:
                 with tempfile.TemporaryDirectory() as workdir:
                     wall, calls, score = await run_ours(base_url, optimizer, args.examples, args.concurrency,
                                                         args.candidates, Path(workdir))
+                    timeline = job_timeline(Path(workdir))
+                    cpu = float((Path(workdir) / "server_cpu_s").read_text())
                 ideal = calls * latency / args.concurrency
                 runs.append(wall / ideal)
-                print(f"  dspy-grpc job: {wall:.2f} s wall, {calls} LM calls, best score {score:.1f}")
+                print(f"  dspy-grpc job: {wall:.2f} s wall, {calls} LM calls, best score {score:.1f}; the server used "
+                      f"{cpu:.2f} s of CPU ({1000 * cpu / max(1, calls):.1f} ms an LM call; load average "
+                      f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
                 print(f"  efficiency: wall / (calls x latency / concurrency) = {wall:.2f} / {ideal:.2f} = "
                       f"{wall / ideal:.3f} (target <= 1.2)", flush=True)
+                if timeline is not None:
+                    report_timeline(timeline, latency, args.levels)
             if len(runs) > 1:
                 print(f"  efficiency over {len(runs)} runs: min {min(runs):.3f}, median {statistics.median(runs):.3f}, "
                       f"max {max(runs):.3f}")

@@ -232,3 +232,29 @@ async def test_malformed_string_signatures_point_at_the_offending_part(channel, 
     (field, description), = violations.items()
     assert field.startswith("module.predict.predictor.signature")
     assert expected in description
+
+
+async def test_the_request_id_comes_back_with_the_answer_the_error_and_the_stream(channel):
+    stub = inference_pb2_grpc.InferenceServiceStub(channel)
+    body = {"module": {"predict": {"predictor": {"signature": {"text": "question -> answer"}}}},
+            "inputs": {"question": "Hi?"}, "lm": {"model": "dummy"}}
+    # A unary call: in its trailing metadata (sent with the answer, in the call's one last batch).
+    call = stub.Predict(predict_request(body), metadata=(("x-request-id", "mine-1"),), timeout=10)
+    assert (await call).prediction.outputs["answer"]
+    assert ("x-request-id", "mine-1") in tuple(await call.trailing_metadata())
+    # A failed unary call: there too, and in ErrorInfo's metadata.
+    call = stub.Predict(predict_request({"program": "programs/none-such", "inputs": {"q": "x"}}),
+                        metadata=(("x-request-id", "mine-2"),), timeout=10)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    assert ("x-request-id", "mine-2") in tuple(caught.value.trailing_metadata())
+    assert error_details(caught.value)["metadata"]["request_id"] == "mine-2"
+    # Without one, the server makes one up.
+    call = stub.Predict(predict_request(body), timeout=10)
+    await call
+    made_up = dict(await call.trailing_metadata())["x-request-id"]
+    assert len(made_up) == 32 and int(made_up, 16) >= 0
+    # A stream: in its headers, before the first message.
+    stream = stub.StreamPredict(json_format.ParseDict(body, inference_pb2.StreamPredictRequest()), metadata=(("x-request-id", "mine-3"),), timeout=10)
+    assert ("x-request-id", "mine-3") in tuple(await stream.initial_metadata())
+    assert [event async for event in stream]

@@ -33,6 +33,7 @@ from .errors import (
     UnavailableError,
 )
 from .composite import Composite, Ref, Retrieve, concat, constant, dedupe, flatten, join, obj, template
+from .optimizations import Optimization, OptimizationCandidate, OptimizationProgress
 from .modules import ChainOfThought, Ensemble, Module, Predict, ProgramModule, ReAct
 from .results import AdapterFallback, Prediction, Program, RenderedPrompt, TraceStep, Usage
 from .settings import configure
@@ -56,6 +57,9 @@ __all__ = [
     "Composite",
     "DeadlineExceededError",
     "Ensemble",
+    "Optimization",
+    "OptimizationCandidate",
+    "OptimizationProgress",
     "DspyGrpcError",
     "FailedPreconditionError",
     "FieldDelta",

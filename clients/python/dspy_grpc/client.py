@@ -18,11 +18,13 @@ import grpc
 
 from . import _requests as rq
 from . import budgets as bq
+from . import optimizations as oq
 from . import _streams
 from . import usage as usage_queries
 from .errors import from_rpc_error
 from .results import Prediction, Program, RenderedPrompt, typed_outputs
 from .budgets import Budget
+from .optimizations import MetricLike, Optimization, OptimizationCandidate
 from .usage import UsageReport, UsageRow
 from .v1 import (
     budget_pb2,
@@ -30,6 +32,8 @@ from .v1 import (
     inference_pb2,
     inference_pb2_grpc,
     module_pb2,
+    optimization_pb2,
+    optimization_pb2_grpc,
     program_pb2,
     program_pb2_grpc,
     usage_pb2_grpc,
@@ -168,6 +172,7 @@ class Client(_Base):
         self._programs = program_pb2_grpc.ProgramServiceStub(channel)
         self._budgets = budget_pb2_grpc.BudgetServiceStub(channel)
         self._usage = usage_pb2_grpc.UsageServiceStub(channel)
+        self._optimizations = optimization_pb2_grpc.OptimizationServiceStub(channel)
 
     def close(self) -> None:
         """Close the channel (if the client created it)."""
@@ -517,6 +522,110 @@ class Client(_Base):
             if not token:
                 return UsageReport(rows, total)
 
+    # ------------------------------------------------------------------ optimization jobs
+
+    def start_gepa(
+        self, program: str, dataset: str, *, reflection_lm: rq.LMLike, metric: MetricLike,
+        auto: str | None = None, max_metric_calls: int | None = None, max_full_evals: int | None = None,
+        reflection_minibatch_size: int | None = None, candidate_selection_strategy: str | None = None,
+        skip_perfect_score: bool | None = None, component_selector: str | None = None, use_merge: bool | None = None,
+        max_merge_invocations: int | None = None, failure_score: float | None = None,
+        perfect_score: float | None = None, seed: int | None = None, task_lm: rq.LMLike = None, num_threads: int = 0,
+        max_errors: int | None = None, activate: bool = False, display_name: str = "", optimization_id: str = "",
+        timeout: float | None = None,
+    ) -> Optimization:
+        """Start a GEPA job on ``program`` ("qa", "programs/qa" or "programs/qa@r0001") with the examples
+        of ``dataset``: exactly one of ``auto`` ("light", "medium", "heavy"), ``max_metric_calls`` and
+        ``max_full_evals``; ``reflection_lm`` proposes the instructions (a model alias or an ``lm=`` form).
+        Unset settings take DSPy 3.4.1's defaults. Returns the queued job (follow it with
+        :meth:`watch_optimization`)."""
+
+        settings = oq.gepa_settings(
+            reflection_lm=reflection_lm, auto=auto, max_metric_calls=max_metric_calls, max_full_evals=max_full_evals,
+            reflection_minibatch_size=reflection_minibatch_size,
+            candidate_selection_strategy=candidate_selection_strategy, skip_perfect_score=skip_perfect_score,
+            component_selector=component_selector, use_merge=use_merge, max_merge_invocations=max_merge_invocations,
+            failure_score=failure_score, perfect_score=perfect_score, seed=seed)
+        request = oq.create_request(program, dataset, "gepa", settings, metric=metric, task_lm=task_lm,
+                                    num_threads=num_threads, max_errors=max_errors, activate=activate,
+                                    display_name=display_name, optimization_id=optimization_id)
+        return Optimization.from_proto(self._call(self._optimizations.CreateOptimization, request, timeout))
+
+    def start_simba(
+        self, program: str, dataset: str, *, metric: MetricLike, bsize: int | None = None,
+        num_candidates: int | None = None, max_steps: int | None = None, max_demos: int | None = None,
+        demo_input_field_maxlen: int | None = None, temperature_for_sampling: float | None = None,
+        temperature_for_candidates: float | None = None, seed: int | None = None, task_lm: rq.LMLike = None,
+        num_threads: int = 0, max_errors: int | None = None, activate: bool = False, display_name: str = "",
+        optimization_id: str = "", timeout: float | None = None,
+    ) -> Optimization:
+        """Start a SIMBA job on ``program`` with the examples of ``dataset``; unset settings take DSPy
+        3.4.1's defaults (bsize 32, 6 candidates, 8 steps, 4 demos). Returns the queued job."""
+
+        settings = {"bsize": bsize, "num_candidates": num_candidates, "max_steps": max_steps, "max_demos": max_demos,
+                    "demo_input_field_maxlen": demo_input_field_maxlen,
+                    "temperature_for_sampling": temperature_for_sampling,
+                    "temperature_for_candidates": temperature_for_candidates, "seed": seed}
+        request = oq.create_request(program, dataset, "simba", settings, metric=metric, task_lm=task_lm,
+                                    num_threads=num_threads, max_errors=max_errors, activate=activate,
+                                    display_name=display_name, optimization_id=optimization_id)
+        return Optimization.from_proto(self._call(self._optimizations.CreateOptimization, request, timeout))
+
+    def get_optimization(self, name: str, *, timeout: float | None = None) -> Optimization:
+        """An optimization job ("opt-1" or "optimizations/opt-1") as it is now."""
+
+        request = optimization_pb2.GetOptimizationRequest(name=oq.optimization_name(name))
+        return Optimization.from_proto(self._call(self._optimizations.GetOptimization, request, timeout))
+
+    def cancel_optimization(self, name: str, *, timeout: float | None = None) -> Optimization:
+        """Ask a job to stop; it ends "cancelled" (a finished job is returned unchanged)."""
+
+        request = optimization_pb2.CancelOptimizationRequest(name=oq.optimization_name(name))
+        return Optimization.from_proto(self._call(self._optimizations.CancelOptimization, request, timeout))
+
+    def watch_optimization(self, name: str, *, timeout: float | None = None) -> Iterator[Optimization]:
+        """The job now, then after each change of its state or progress, until it finishes (the last
+        one yielded is finished). ``timeout`` bounds the whole watch (default: none)."""
+
+        request = optimization_pb2.WatchOptimizationRequest(name=oq.optimization_name(name))
+        options = {**self._opts(timeout), "timeout": timeout}  # no default deadline: a job may run for hours
+        call = self._optimizations.WatchOptimization(request, **options)
+        try:
+            for message in call:
+                job = Optimization.from_proto(message.optimization)
+                yield job
+                if job.done:
+                    return
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+        finally:
+            call.cancel()  # the caller may stop early
+
+    def wait_optimization(self, name: str, *, timeout: float | None = None) -> Optimization:
+        """The job once it has finished (watched, not polled)."""
+
+        job = None
+        for job in self.watch_optimization(name, timeout=timeout):
+            pass
+        assert job is not None and job.done
+        return job
+
+    def list_optimization_candidates(
+        self, name: str, *, page_size: int = 0, timeout: float | None = None
+    ) -> Iterator[OptimizationCandidate]:
+        """The candidates the job evaluated, in order (GEPA: with parents and per-example scores)."""
+
+        token = ""
+        while True:
+            request = optimization_pb2.ListOptimizationCandidatesRequest(
+                parent=oq.optimization_name(name), page_size=page_size, page_token=token)
+            response = self._call(self._optimizations.ListOptimizationCandidates, request, timeout)
+            yield from (OptimizationCandidate.from_proto(c) for c in response.candidates)
+            token = response.next_page_token
+            if not token:
+                return
+
+
 class AsyncClient(_Base):
     """An asyncio client for a dspy-grpc server; the same API as :class:`Client`, with ``await``.
 
@@ -551,6 +660,7 @@ class AsyncClient(_Base):
         self._programs = program_pb2_grpc.ProgramServiceStub(channel)
         self._budgets = budget_pb2_grpc.BudgetServiceStub(channel)
         self._usage = usage_pb2_grpc.UsageServiceStub(channel)
+        self._optimizations = optimization_pb2_grpc.OptimizationServiceStub(channel)
 
     async def close(self) -> None:
         """Close the channel (if the client created it)."""
@@ -861,3 +971,106 @@ class AsyncClient(_Base):
             total, token = UsageRow.from_proto(response.total), response.next_page_token
             if not token:
                 return UsageReport(rows, total)
+
+    # ------------------------------------------------------------------ optimization jobs
+
+    async def start_gepa(
+        self, program: str, dataset: str, *, reflection_lm: rq.LMLike, metric: MetricLike,
+        auto: str | None = None, max_metric_calls: int | None = None, max_full_evals: int | None = None,
+        reflection_minibatch_size: int | None = None, candidate_selection_strategy: str | None = None,
+        skip_perfect_score: bool | None = None, component_selector: str | None = None, use_merge: bool | None = None,
+        max_merge_invocations: int | None = None, failure_score: float | None = None,
+        perfect_score: float | None = None, seed: int | None = None, task_lm: rq.LMLike = None, num_threads: int = 0,
+        max_errors: int | None = None, activate: bool = False, display_name: str = "", optimization_id: str = "",
+        timeout: float | None = None,
+    ) -> Optimization:
+        """Start a GEPA job on ``program`` ("qa", "programs/qa" or "programs/qa@r0001") with the examples
+        of ``dataset``: exactly one of ``auto`` ("light", "medium", "heavy"), ``max_metric_calls`` and
+        ``max_full_evals``; ``reflection_lm`` proposes the instructions (a model alias or an ``lm=`` form).
+        Unset settings take DSPy 3.4.1's defaults. Returns the queued job (follow it with
+        :meth:`watch_optimization`)."""
+
+        settings = oq.gepa_settings(
+            reflection_lm=reflection_lm, auto=auto, max_metric_calls=max_metric_calls, max_full_evals=max_full_evals,
+            reflection_minibatch_size=reflection_minibatch_size,
+            candidate_selection_strategy=candidate_selection_strategy, skip_perfect_score=skip_perfect_score,
+            component_selector=component_selector, use_merge=use_merge, max_merge_invocations=max_merge_invocations,
+            failure_score=failure_score, perfect_score=perfect_score, seed=seed)
+        request = oq.create_request(program, dataset, "gepa", settings, metric=metric, task_lm=task_lm,
+                                    num_threads=num_threads, max_errors=max_errors, activate=activate,
+                                    display_name=display_name, optimization_id=optimization_id)
+        return Optimization.from_proto(await self._call(self._optimizations.CreateOptimization, request, timeout))
+
+    async def start_simba(
+        self, program: str, dataset: str, *, metric: MetricLike, bsize: int | None = None,
+        num_candidates: int | None = None, max_steps: int | None = None, max_demos: int | None = None,
+        demo_input_field_maxlen: int | None = None, temperature_for_sampling: float | None = None,
+        temperature_for_candidates: float | None = None, seed: int | None = None, task_lm: rq.LMLike = None,
+        num_threads: int = 0, max_errors: int | None = None, activate: bool = False, display_name: str = "",
+        optimization_id: str = "", timeout: float | None = None,
+    ) -> Optimization:
+        """Start a SIMBA job on ``program`` with the examples of ``dataset``; unset settings take DSPy
+        3.4.1's defaults (bsize 32, 6 candidates, 8 steps, 4 demos). Returns the queued job."""
+
+        settings = {"bsize": bsize, "num_candidates": num_candidates, "max_steps": max_steps, "max_demos": max_demos,
+                    "demo_input_field_maxlen": demo_input_field_maxlen,
+                    "temperature_for_sampling": temperature_for_sampling,
+                    "temperature_for_candidates": temperature_for_candidates, "seed": seed}
+        request = oq.create_request(program, dataset, "simba", settings, metric=metric, task_lm=task_lm,
+                                    num_threads=num_threads, max_errors=max_errors, activate=activate,
+                                    display_name=display_name, optimization_id=optimization_id)
+        return Optimization.from_proto(await self._call(self._optimizations.CreateOptimization, request, timeout))
+
+    async def get_optimization(self, name: str, *, timeout: float | None = None) -> Optimization:
+        """An optimization job ("opt-1" or "optimizations/opt-1") as it is now."""
+
+        request = optimization_pb2.GetOptimizationRequest(name=oq.optimization_name(name))
+        return Optimization.from_proto(await self._call(self._optimizations.GetOptimization, request, timeout))
+
+    async def cancel_optimization(self, name: str, *, timeout: float | None = None) -> Optimization:
+        """Ask a job to stop; it ends "cancelled" (a finished job is returned unchanged)."""
+
+        request = optimization_pb2.CancelOptimizationRequest(name=oq.optimization_name(name))
+        return Optimization.from_proto(await self._call(self._optimizations.CancelOptimization, request, timeout))
+
+    async def watch_optimization(self, name: str, *, timeout: float | None = None) -> AsyncIterator[Optimization]:
+        """The job now, then after each change, until it finishes (``async for``; the last one is finished)."""
+
+        request = optimization_pb2.WatchOptimizationRequest(name=oq.optimization_name(name))
+        options = {**self._opts(timeout), "timeout": timeout}  # no default deadline: a job may run for hours
+        call = self._optimizations.WatchOptimization(request, **options)
+        try:
+            async for message in call:
+                job = Optimization.from_proto(message.optimization)
+                yield job
+                if job.done:
+                    return
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+        finally:
+            call.cancel()
+
+    async def wait_optimization(self, name: str, *, timeout: float | None = None) -> Optimization:
+        """The job once it has finished (watched, not polled)."""
+
+        job = None
+        async for job in self.watch_optimization(name, timeout=timeout):
+            pass
+        assert job is not None and job.done
+        return job
+
+    async def list_optimization_candidates(
+        self, name: str, *, page_size: int = 0, timeout: float | None = None
+    ) -> AsyncIterator[OptimizationCandidate]:
+        """The candidates the job evaluated, in order (``async for``)."""
+
+        token = ""
+        while True:
+            request = optimization_pb2.ListOptimizationCandidatesRequest(
+                parent=oq.optimization_name(name), page_size=page_size, page_token=token)
+            response = await self._call(self._optimizations.ListOptimizationCandidates, request, timeout)
+            for candidate in response.candidates:
+                yield OptimizationCandidate.from_proto(candidate)
+            token = response.next_page_token
+            if not token:
+                return

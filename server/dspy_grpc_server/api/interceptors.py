@@ -2,8 +2,10 @@
 
 For each call it
 
-1. takes the request id (the caller's ``x-request-id`` metadata, or a new one) and sends it back as
-   initial metadata;
+1. takes the request id (the caller's ``x-request-id`` metadata, or a new one) and sends it back:
+   as trailing metadata on a unary call (it then travels in the one batch that carries the answer
+   and the status -- grpc.aio can only add custom *initial* metadata as a batch of its own, which
+   cost about 65 us of CPU per call), as initial metadata when a stream starts;
 2. opens the RPC's server span (continuing the caller's W3C ``traceparent`` if sent), counts the
    call in flight and records its duration and status code;
 3. checks the ``authorization: Bearer`` API key against the scope the method needs (when
@@ -151,18 +153,25 @@ class _Call:
         rpc.record_code(self.status.code.name, self.status.code.value[0], reason)
 
     async def send_headers(self) -> None:
-        """The response headers (carrying the request id). A unary call sends them with its answer,
-        not when it starts: until a replica has sent headers, a proxy in front of it (nginx
-        grpc_pass) reports the replica's death as UNAVAILABLE, which clients retry; after, only as a
-        reset stream (INTERNAL)."""
+        """A stream's response headers, carrying the request id."""
 
         await self.context.send_initial_metadata(((REQUEST_ID_KEY, self.request_id),))
 
-    async def abort_if_failed(self, *, send_headers: bool = False) -> None:
+    def set_trailer(self) -> None:
+        """A unary call's request id, as trailing metadata: sent with the answer (or the error) in the
+        call's last batch. Its headers then go with that batch too, not when the call starts: until a
+        replica has sent headers, a proxy in front of it (nginx grpc_pass) reports the replica's death
+        as UNAVAILABLE, which clients retry; after, only as a reset stream (INTERNAL)."""
+
+        self.context.set_trailing_metadata(((REQUEST_ID_KEY, self.request_id),))
+
+    async def abort_if_failed(self, *, trailer: bool = False) -> None:
         if self.status is not None:
-            if send_headers:
-                await self.send_headers()
-            await self.context.abort_with_status(self.status)
+            status = self.status
+            metadata = tuple(status.trailing_metadata or ())
+            if trailer:
+                metadata += ((REQUEST_ID_KEY, self.request_id),)
+            await self.context.abort(status.code, status.details, metadata)
 
 
 class CallInterceptor(grpc.aio.ServerInterceptor):
@@ -212,13 +221,13 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                         with await call.begin(rpc, send_headers=False):
                             request = _decoded_stream(request) if streaming_requests else _decoded(request)
                             response = await behavior(request, context)
-                        await call.send_headers()
+                        call.set_trailer()
                         return response
                     except BaseException as error:  # noqa: BLE001 - this is the one place errors are mapped
                         call.fail(rpc, error)
                         if call.status is None:
                             raise
-                await call.abort_if_failed(send_headers=True)
+                await call.abort_if_failed(trailer=True)
             finally:
                 request_id_var.reset(token)
 

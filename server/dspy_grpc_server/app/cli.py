@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from ..core.errors import DspyGrpcError
 from .application import ProcessRole
 from .config import CONFIG_FILE_ENV, DEFAULT_DATABASE_URL, Config, load_config
+from .event_loop import run_serving
 from .keys_cli import add_keys_parser, run_keys
 from .processes import migrate, serve_processes
 
@@ -98,5 +99,5 @@ def run(argv: Sequence[str] | None, serve: Callable[[Config, ProcessRole], Await
         return 0
     if config.workers > 1 or config.jobs_in_own_process:
         return serve_processes(config, serve)
-    asyncio.run(serve(config, ProcessRole()))
+    run_serving(serve(config, ProcessRole()))
     return 0

@@ -30,6 +30,7 @@ from ..optimize.live_traffic import LiveBoard
 from ..store.database import Database
 from .application import ProcessRole
 from .config import Config
+from .event_loop import run_serving
 
 log = logging.getLogger("dspy_grpc_server.processes")
 
@@ -88,9 +89,9 @@ def _run_child(config: Config, index: int, serve: Callable[[Config, ProcessRole]
             from .job_runner import run_job_runner
 
             os.nice(config.job_runner_nice)
-            asyncio.run(run_job_runner(config, board))
+            run_serving(run_job_runner(config, board))
         else:
-            asyncio.run(serve(config, ProcessRole(run_jobs=board is None, live_board=board, live_cell=index)))
+            run_serving(serve(config, ProcessRole(run_jobs=board is None, live_board=board, live_cell=index)))
     except BaseException:  # noqa: BLE001 - reported, and the parent restarts the child
         log.exception("%s failed", _name(index))
         code = 1

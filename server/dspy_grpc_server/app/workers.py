@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..core.errors import DeadlineExceeded, DspyGrpcError, FailedPrecondition, NotFound, ParseError
+from ..core.shared_reads import SharedReads
 from ..lm.deadline import Deadline
 from ..modules.build import build_module
 from ..modules.node import Node
@@ -113,27 +114,39 @@ class Quarantine:
         self._refresh_s = refresh_s
         self._hashes: dict[str, tuple[set[str], float]] = {}
         self._epoch = 0
+        self._reads: SharedReads[str, set[str]] = SharedReads()
 
     @property
     def enabled(self) -> bool:
         return self._failures > 0
 
-    async def is_quarantined(self, program_id: str, digest: str) -> bool:
+    async def quarantined(self, program_id: str, inputs: Mapping[str, Any]) -> str | None:
+        """The inputs' hash if they are quarantined for the program, else None (hashing only when the
+        program has quarantined inputs at all)."""
+
         if not self.enabled:
-            return False
+            return None
         cached = self._hashes.get(program_id)
         if cached is None or time.monotonic() - cached[1] >= self._refresh_s:
-            epoch = self._epoch
-            hashes = await self._store.hashes(program_id)
-            cached = (hashes, time.monotonic())
-            if epoch == self._epoch:
-                self._hashes[program_id] = cached
-        return digest in cached[0]
+            hashes = await self._reads.read(program_id, self._epoch, lambda: self._read(program_id))
+        else:
+            hashes = cached[0]
+        if not hashes:
+            return None
+        digest = input_hash(inputs)
+        return digest if digest in hashes else None
 
-    async def failed(self, worker: ProgramWorker, digest: str, inputs: Mapping[str, Any], reason: str,
-                     message: str) -> None:
+    async def _read(self, program_id: str) -> set[str]:
+        epoch = self._epoch
+        hashes = await self._store.hashes(program_id)
+        if epoch == self._epoch:
+            self._hashes[program_id] = (hashes, time.monotonic())
+        return hashes
+
+    async def failed(self, worker: ProgramWorker, inputs: Mapping[str, Any], reason: str, message: str) -> None:
         if not self.enabled:
             return
+        digest = input_hash(inputs)
         count = await self._store.count_failure(worker.program_id, digest, now=datetime.now(UTC),
                                                 window_s=self._window_s)
         if count < self._failures:
@@ -188,6 +201,7 @@ class ProgramWorkers:
         self._workers: dict[tuple[str, str], ProgramWorker] = {}
         self._known: dict[str, _Known] = {}
         self._epoch = 0  # bumped by every invalidation: a read begun before it is not cached
+        self._reads: SharedReads[str, _Known] = SharedReads()
         programs.changes.subscribe(self._on_change)
 
     def workers(self) -> list[ProgramWorker]:
@@ -218,6 +232,9 @@ class ProgramWorkers:
         known = self._known.get(program_id)
         if known is not None and time.monotonic() - known.checked_at < self._refresh_s:
             return known
+        return await self._reads.read(program_id, self._epoch, lambda: self._read_store(program_id))
+
+    async def _read_store(self, program_id: str) -> _Known:
         epoch = self._epoch
         try:
             program = await self._programs.get(program_id)
@@ -262,8 +279,8 @@ class ProgramWorkers:
                   call: Callable[[Node], Awaitable[Prediction]]) -> Prediction:
         """Run ``call`` on the worker's tree with metrics and quarantine."""
 
-        digest = input_hash(inputs)
-        if await self.quarantine.is_quarantined(worker.program_id, digest):
+        digest = await self.quarantine.quarantined(worker.program_id, inputs)
+        if digest is not None:
             worker.metrics.quarantined_calls += 1
             raise FailedPrecondition(
                 f"this input is quarantined for 'programs/{worker.program_id}' after repeated failures; an "
@@ -282,7 +299,7 @@ class ProgramWorkers:
             reason = failure_reason(error, deadline)
             if reason is not None:
                 message = getattr(error, "message", "") or str(error) or type(error).__name__
-                await asyncio.shield(self.quarantine.failed(worker, digest, inputs, reason, message))
+                await asyncio.shield(self.quarantine.failed(worker, inputs, reason, message))
             raise
         metrics.observe(time.perf_counter() - started)
         for usage in prediction.usage:

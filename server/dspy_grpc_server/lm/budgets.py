@@ -25,6 +25,7 @@ from typing import Protocol
 
 from ..core.errors import ResourceExhausted
 from ..core.money import micros_text, usd_to_micros
+from ..core.shared_reads import SharedReads
 from .attribution import Attribution
 from .config import BudgetConfig
 from .usage import utc_today, window_start
@@ -133,6 +134,7 @@ class BudgetBook:
         self._cached: tuple[tuple[Budget, ...], float] | None = None
         self._last: tuple[Budget, ...] | None = None
         self._epoch = 0
+        self._reads: SharedReads[None, tuple[Budget, ...]] = SharedReads()
 
     def forget(self) -> None:
         """Read the stored budgets again on the next call (a budget changed somewhere)."""
@@ -144,6 +146,9 @@ class BudgetBook:
         cached = self._cached
         if cached is not None and time.monotonic() - cached[1] < self._refresh_s:
             return cached[0]
+        return await self._reads.read(None, self._epoch, self._read)
+
+    async def _read(self) -> tuple[Budget, ...]:
         epoch = self._epoch
         try:
             every = self.configured + tuple(await self.backend.list_stored())

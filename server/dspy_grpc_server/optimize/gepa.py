@@ -32,6 +32,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+# Imported with the server, not by the first GEPA job (which would wait ~0.1 s for it).
+import gepa
+
 from ..core.errors import invalid
 from ..core.example import Example
 from ..core.signature import Signature, parse_signature
@@ -42,6 +45,7 @@ from . import program
 from .context import Candidate, OptimizeContext, Outcome
 from .program import PredictorUpdate
 from .runner import Run
+from .timeline import Timeline
 
 log = logging.getLogger("dspy_grpc_server.optimize.gepa")
 
@@ -163,13 +167,21 @@ class _Bridge:
         self.stopped = threading.Event()
         self._pending: set[concurrent.futures.Future[Any]] = set()
         self._lock = threading.Lock()
+        #: The engine is sequential: each call is a dependency level after the one before.
+        self.timeline = Timeline()
+        self._levels = 0
+        self._what = ""
 
-    def call(self, make: Callable[[], Awaitable[T]]) -> T:
+    def call(self, make: Callable[[], Awaitable[T]], what: str = "") -> T:
         if self.stopped.is_set():
             raise _Stopped()
+        self._levels += 1
+        name, after = f"{self._levels}: {what}", f"{self._levels - 1}: {self._what}" if self._levels > 1 else ""
+        self._what = what
 
         async def run() -> T:
-            return await make()
+            with self.timeline.level(name, after=(after,)):
+                return await make()
 
         future = asyncio.run_coroutine_threadsafe(run(), self.loop)
         with self._lock:
@@ -229,6 +241,11 @@ class GepaAdapter:
         self.rng = random.Random(config.seed)
         self.reflection_lm = lm_from_dict(config.reflection_lm)
         self.propose_new_texts = self._propose_new_texts
+        #: Each successful run by (candidate texts, example): its outputs, score and trajectory. The engine
+        #: evaluates a program on the same example again and again (a parent's minibatch, a child's
+        #: minibatch then the valset); those runs' LM calls are in the journal, so running them again would
+        #: only replay the same answers -- they are answered from here, with no trip to the event loop.
+        self._runs: dict[tuple[tuple[tuple[str, str], ...], int], tuple[Any, float, _Trajectory]] = {}
 
     # -- programs
 
@@ -238,13 +255,20 @@ class GepaAdapter:
             name: PredictorUpdate(instructions=text) for name, text in candidate.items() if name in names
         })
 
-    async def _evaluate(self, batch: Sequence[Example], candidate: Mapping[str, str], capture_traces: bool) -> Any:
-        from gepa import EvaluationBatch
+    @staticmethod
+    def _key(candidate: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted(candidate.items()))
 
+    async def _evaluate(self, batch: Sequence[Example], candidate: Mapping[str, str], capture_traces: bool) -> Any:
         module = self.build(candidate)
         runner = self.ctx.runner
+        key = self._key(candidate)
 
         async def one(example: Example) -> tuple[Any, float, _Trajectory | None]:
+            known = self._runs.get((key, id(example)))
+            if known is not None:
+                runner.progress.example_done()
+                return known
             async with runner.slot():
                 try:
                     run: Run = await runner.run(module, example)
@@ -255,26 +279,51 @@ class GepaAdapter:
                     log.info("GEPA: a program run failed: %s", error)
                     return None, self.config.failure_score, None
             runner.progress.example_done()
-            trajectory = _Trajectory(example, run.outputs, run.trace, assessment) if capture_traces else None
-            return dict(run.outputs), assessment.score, trajectory
+            result = self._runs[(key, id(example))] = (
+                dict(run.outputs), assessment.score, _Trajectory(example, run.outputs, run.trace, assessment))
+            return result
 
-        results = await asyncio.gather(*(one(example) for example in batch))
-        return EvaluationBatch(
+        return self._batch(await asyncio.gather(*(one(example) for example in batch)), capture_traces)
+
+    @staticmethod
+    def _batch(results: Sequence[tuple[Any, float, _Trajectory | None]], capture_traces: bool) -> Any:
+        return gepa.EvaluationBatch(
             outputs=[r[0] for r in results], scores=[r[1] for r in results],
             trajectories=[r[2] for r in results if r[2] is not None] if capture_traces else None,
         )
 
+    def _known(self, batch: Sequence[Example], candidate: Mapping[str, str]) -> list[Any] | None:
+        """The batch's remembered runs if every one of them is (no trip to the event loop), else None."""
+
+        key = self._key(candidate)
+        results = [self._runs.get((key, id(example))) for example in batch]
+        return None if any(result is None for result in results) else results
+
+    def _count(self, examples: int) -> None:
+        progress = self.ctx.progress
+        self.bridge.loop.call_soon_threadsafe(lambda: [progress.example_done() for _ in range(examples)])
+
     def evaluate(self, batch: Sequence[Example], candidate: dict[str, str], capture_traces: bool = False,
                  num_threads: int | None = None) -> Any:
-        return self.bridge.call(lambda: self._evaluate(batch, candidate, capture_traces))
+        known = self._known(batch, candidate)
+        if known is not None:
+            self._count(len(known))
+            return self._batch(known, capture_traces)
+        return self.bridge.call(lambda: self._evaluate(batch, candidate, capture_traces),
+                                f"evaluate on {len(batch)} examples")
 
     def batch_evaluate(self, items: Sequence[tuple[dict[str, str], list[Example]]], *,
                        capture_traces: bool = True) -> list[Any]:
+        known = [self._known(batch, candidate) for candidate, batch in items]
+        if all(results is not None for results in known):
+            self._count(sum(len(results) for results in known))  # type: ignore[arg-type]
+            return [self._batch(results, capture_traces) for results in known]  # type: ignore[arg-type]
+
         async def all_of() -> list[Any]:
             return list(await asyncio.gather(*(self._evaluate(batch, candidate, capture_traces)
                                                for candidate, batch in items)))
 
-        return self.bridge.call(all_of)
+        return self.bridge.call(all_of, f"evaluate {len(items)} candidates")
 
     def get_adapter_state(self) -> dict[str, Any]:
         return {"rng_state": self.rng.getstate()}
@@ -330,7 +379,7 @@ class GepaAdapter:
             if name not in candidate or name not in reflective_dataset:
                 continue
             examples = [dict(item) for item in reflective_dataset[name]]
-            results[name] = self.bridge.call(lambda: self._propose(candidate[name], examples))
+            results[name] = self.bridge.call(lambda: self._propose(candidate[name], examples), f"reflect on {name}")
         return results
 
 
@@ -378,7 +427,7 @@ class _Progress:
         label = "seed" if index == 0 else ("merge" if len(parents) > 1 else "reflection") + f" {index}"
         candidate = Candidate(index, label, self.adapter.build(texts), score, parents=tuple(parents),
                               changed_predictors=tuple(changed), instance_scores=tuple(instance_scores))
-        self.bridge.call(lambda: self.ctx.record_candidate(candidate))
+        self.bridge.call(lambda: self.ctx.record_candidate(candidate), "record")
         self._update(current_candidate=label)
         self.bridge.loop.call_soon_threadsafe(self.ctx.progress.offer_score, score)
         if index == 0:
@@ -390,8 +439,6 @@ class _Progress:
 
 def _run_engine(adapter: GepaAdapter, progress: _Progress, config: GepaConfig, seed: dict[str, str],
                 trainset: list[Example], valset: list[Example], budget: int) -> Any:
-    import gepa
-
     return gepa.optimize(
         seed_candidate=seed, trainset=trainset, valset=valset, adapter=adapter,
         candidate_selection_strategy=config.candidate_selection_strategy,
@@ -431,6 +478,7 @@ async def run_gepa(ctx: OptimizeContext, student: ModuleSpec, config: GepaConfig
         raise
     finally:
         thread.shutdown(wait=False)
+    bridge.timeline.log("GEPA", ctx.runner.num_threads)
     best = int(result.best_idx)
     best_score = round(100 * float(result.val_aggregate_scores[best]), 2)
     return Outcome(adapter.build(result.best_candidate), best_score, best)

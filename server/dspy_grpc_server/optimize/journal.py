@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ..lm.types import LM, EmbeddingResponse, LMRequest, LMResponse, Usage
+from . import timeline
 
 R = TypeVar("R", LMResponse, EmbeddingResponse)
 
@@ -134,10 +135,13 @@ class LMJournal:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
+            started = timeline.now()
             response = await call()
+            answered = timeline.now()
             self.calls_made += 1
             record = to_dict(response)
             await self._save(key, record)
+            timeline.note_call(started, answered, timeline.now())
             self._known[key] = record
             self._on_call(False)
             future.set_result(response)

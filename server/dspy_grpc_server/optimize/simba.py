@@ -17,6 +17,11 @@ shuffle, reshuffled when it runs out) and:
    to the pool.
 
 Finally the baseline and evenly spaced winners are scored on the whole trainset; the best wins.
+
+Scheduling (same draws, calls and results): a step's rules are written at once, each new program's
+mini-batch runs start as soon as it is built, and a finalist's trainset runs start as soon as it is
+certain to be a finalist whatever the remaining steps produce (the baseline from the start), behind
+the steps' work, so that they fill the slots the steps leave idle.
 Random draws use ``random.Random(seed)`` and ``numpy.random.default_rng(seed)`` in DSPy's order, and
 every run is scored by the job's metric (its feedback is the ``reward_info`` the rule-writer sees),
 so the same LM answers give DSPy's program. The program code shown to the prompt model is the
@@ -46,6 +51,7 @@ from . import program
 from .context import Candidate, OptimizeContext, Outcome
 from .program import PredictorUpdate
 from .runner import with_rollout
+from .timeline import Timeline
 
 log = logging.getLogger("dspy_grpc_server.optimize.simba")
 
@@ -57,6 +63,8 @@ MAX_FIELD_LENGTH = 1_000_000
 MAX_TEMPERATURE = 100.0
 #: Program runs a SIMBA job may plan (checked when the job is created).
 MAX_RUNS = 100_000
+#: Slot priority of the finalists' runs on the trainset, started early (lower goes first; the steps' work is 0).
+BACKGROUND = 1
 
 
 @dataclass(frozen=True)
@@ -152,6 +160,7 @@ class Simba:
         self.rng_np = np.random.default_rng(config.seed)
         self.programs: list[ModuleSpec] = []
         self.scores: dict[int, list[float]] = {}
+        self.timeline = Timeline()
 
     # -- helpers (DSPy's closures)
 
@@ -173,9 +182,9 @@ class Simba:
             return self.rng.choice(indexes)
         return self.rng.choices(indexes, weights=[e / total for e in exps], k=1)[0]
 
-    async def run(self, module: ModuleSpec, example: Example) -> _Run:
+    async def run(self, module: ModuleSpec, example: Example, priority: int = 0) -> _Run:
         runner = self.ctx.runner
-        async with runner.slot():
+        async with runner.slot(priority):
             outputs, trace = None, []
             try:
                 result = await runner.run(module, example)
@@ -291,25 +300,75 @@ class Simba:
             log.info("SIMBA: strategy %s failed: %s", strategy, error)
             return None
 
-    async def new_candidates(self, buckets: list[list[_Run]], strategies: list[str], p10: float,
-                             p90: float) -> list[ModuleSpec]:
-        """Up to ``num_candidates + 1`` new programs, bucket after bucket as DSPy builds them. DSPy
-        applies one strategy at a time and stops once it has enough; a strategy's outcome never
-        changes the next bucket's draws, so here the draws are made for exactly as many buckets as
-        programs are still missing and their strategies (rule-writing LM calls) run at once -- the
-        same draws, in the same order, as DSPy's loop makes."""
+    async def new_candidates(self, buckets: list[list[_Run]], strategies: list[str], p10: float, p90: float,
+                             batch: list[Example], step: int) -> list[tuple[ModuleSpec, list[_Run]]]:
+        """Up to ``num_candidates + 1`` new programs, bucket after bucket as DSPy builds them, each with
+        its runs on the mini-batch. DSPy applies one strategy at a time and stops once it has enough; a
+        strategy's outcome never changes the next bucket's draws, so here the draws are made for
+        exactly as many buckets as programs are still missing (the same draws, in the same order, as
+        DSPy's loop makes), their strategies (rule-writing LM calls) run at once, and each program's
+        evaluation starts as soon as it is built."""
 
         wanted = self.config.num_candidates + 1
-        candidates: list[ModuleSpec] = []
-        position = 0
-        while len(candidates) < wanted and position < len(buckets):
-            wave = buckets[position:position + wanted - len(candidates)]
-            position += len(wave)
-            drawn = [(bucket, *self.draw(bucket, strategies)) for bucket in wave]
-            built = await asyncio.gather(*(self.apply(strategy, bucket, system, p10, p90)
-                                           for bucket, system, strategy in drawn))
-            candidates.extend(system for system in built if system is not None)
-        return candidates
+        built: list[tuple[ModuleSpec, asyncio.Future[list[_Run]]]] = []
+        levels = self.levels(step)
+
+        async def build(bucket: list[_Run], system: ModuleSpec, strategy: str) -> None | tuple[ModuleSpec, Any]:
+            with self.timeline.level(levels["rules"]):
+                made = await self.apply(strategy, bucket, system, p10, p90)
+            if made is None:
+                return None
+            kind = "evaluation (rules)" if strategy == "append_a_rule" else "evaluation (demos)"
+            with self.timeline.level(levels[kind]):
+                return made, asyncio.ensure_future(asyncio.gather(*(self.run(made, e) for e in batch)))
+
+        try:
+            position = 0
+            while len(built) < wanted and position < len(buckets):
+                wave = buckets[position:position + wanted - len(built)]
+                position += len(wave)
+                drawn = [(bucket, *self.draw(bucket, strategies)) for bucket in wave]
+                made = await asyncio.gather(*(build(bucket, system, strategy) for bucket, system, strategy in drawn))
+                built.extend(item for item in made if item is not None)
+            return [(system, list(await runs)) for system, runs in built]
+        finally:
+            for _, runs in built:
+                runs.cancel()
+
+    def levels(self, step: int) -> dict[str, str]:
+        """The names of step ``step``'s dependency levels (see :mod:`.timeline`), declared in order."""
+
+        names = {kind: f"step {step + 1}: {kind}" for kind in (
+            "trajectories", "rules", "evaluation (demos)", "evaluation (rules)")}
+        previous = () if step == 0 else (f"step {step}: evaluation (demos)", f"step {step}: evaluation (rules)")
+        self.timeline.declare(names["trajectories"], after=previous)
+        self.timeline.declare(names["rules"], after=(names["trajectories"],))
+        self.timeline.declare(names["evaluation (demos)"], after=(names["trajectories"],))
+        self.timeline.declare(names["evaluation (rules)"], after=(names["rules"],))
+        return names
+
+    def finalist_indexes(self, count: int) -> list[int]:
+        """DSPy's finalists among ``count`` step winners: the baseline (0) and evenly spaced winners."""
+
+        wanted = self.config.num_candidates + 1
+        indexes = [0] * wanted if count < 1 else [round(i * count / (wanted - 1)) for i in range(wanted)]
+        return list(dict.fromkeys(indexes))
+
+    def certain_finalists(self, count: int, steps_left: int) -> set[int]:
+        """The winners that are finalists however many of the remaining steps produce a winner."""
+
+        possible = [set(self.finalist_indexes(count + more)) for more in range(steps_left + 1)]
+        return set.intersection(*possible)
+
+    def evaluate_finalist(self, finalist: ModuleSpec, trainset: list[Example], level: str,
+                          after: tuple[str, ...]) -> asyncio.Future[list[_Run]]:
+        """The finalist's runs on the trainset, started now behind every step's work (a lower priority),
+        so they fill the slots the steps leave idle."""
+
+        self.timeline.declare(level, after=after)
+        with self.timeline.level(level):
+            return asyncio.ensure_future(asyncio.gather(
+                *(self.run(finalist, e, priority=BACKGROUND) for e in trainset)))
 
     # -- the run
 
@@ -322,13 +381,27 @@ class Simba:
         trainset = [example for _, example in ctx.trainset]
         strategies = ["append_a_demo", "append_a_rule"] if config.max_demos > 0 else ["append_a_rule"]
         self.programs, self.scores = [student], {0: []}
-        winners = [student]
-        order = list(range(len(trainset)))
-        self.rng.shuffle(order)
-        position = 0
         base = self.base_lm(student)
         start = base.options.rollout_id or 0
         models = [with_rollout(base, start + i, 1.0) for i in range(config.num_candidates)]
+        # Each finalist's runs on the trainset start as soon as it is certain to be one (the baseline
+        # always is): they are the runs DSPy makes at the end, made earlier in slots left idle.
+        finals = {0: self.evaluate_finalist(student, trainset, "final: baseline", ())}
+        try:
+            return await self.steps(student, trainset, strategies, models, finals)
+        finally:
+            for runs in finals.values():
+                runs.cancel()
+
+    async def steps(self, student: ModuleSpec, trainset: list[Example], strategies: list[str],
+                    models: list[LMChoice], finals: dict[int, asyncio.Future[list[_Run]]]) -> Outcome:
+        config, ctx = self.config, self.ctx
+        winners = [student]
+        #: The dependency levels each winner's step ended with.
+        made_after: list[tuple[str, ...]] = [()]
+        order = list(range(len(trainset)))
+        self.rng.shuffle(order)
+        position = 0
         for step in range(config.max_steps):
             ctx.progress.update(phase=f"step {step + 1}/{config.max_steps}", current_candidate="")
             if position + config.bsize > len(trainset):
@@ -342,7 +415,9 @@ class Simba:
                 for example in batch:
                     chosen = self.softmax_sample(top, config.temperature_for_sampling)
                     pairs.append((program.with_lm(self.programs[chosen], model), example))
-            outputs = list(await asyncio.gather(*(self.run(m, e) for m, e in pairs)))
+            levels = self.levels(step)
+            with self.timeline.level(levels["trajectories"]):
+                outputs = list(await asyncio.gather(*(self.run(m, e) for m, e in pairs)))
             all_scores = [float(o.score) for o in outputs]
             p10, p90 = float(np.percentile(all_scores, 10)), float(np.percentile(all_scores, 90))
             buckets = []
@@ -354,28 +429,29 @@ class Simba:
                 buckets.append((bucket, (best - worst, best, best - average)))
             buckets.sort(key=lambda item: item[1], reverse=True)
 
-            candidates = await self.new_candidates([bucket for bucket, _ in buckets], strategies, p10, p90)
-
-            ctx.progress.update(current_candidate=f"step {step + 1}: {len(candidates)} new programs")
-            runs = list(await asyncio.gather(*(self.run(c, e) for c in candidates for e in batch)))
-            averages = []
-            for index in range(len(candidates)):
-                scores = [float(r.score) for r in runs[index * config.bsize:(index + 1) * config.bsize]]
-                averages.append(sum(scores) / len(scores))
+            evaluated = await self.new_candidates([bucket for bucket, _ in buckets], strategies, p10, p90, batch,
+                                                  step)
+            ctx.progress.update(current_candidate=f"step {step + 1}: {len(evaluated)} new programs")
+            averages = [sum(float(r.score) for r in runs) / len(runs) for _, runs in evaluated]
             if averages:
-                winners.append(candidates[averages.index(max(averages))])
+                winners.append(evaluated[averages.index(max(averages))][0])
+                made_after.append((levels["evaluation (demos)"], levels["evaluation (rules)"]))
                 ctx.progress.offer_score(round(100 * max(averages), 2))
-            for index, candidate in enumerate(candidates):
+            for candidate, runs in evaluated:
                 self.programs.append(candidate)
-                self.scores[len(self.programs) - 1] = [
-                    float(r.score) for r in runs[index * config.bsize:(index + 1) * config.bsize]]
+                self.scores[len(self.programs) - 1] = [float(r.score) for r in runs]
+            for index in sorted(self.certain_finalists(len(winners) - 1, config.max_steps - step - 1) - set(finals)):
+                finals[index] = self.evaluate_finalist(winners[index], trainset, f"final: winner of step {index}",
+                                                       made_after[index])
 
-        count, wanted = len(winners) - 1, config.num_candidates + 1
-        indexes = [0] * wanted if count < 1 else [round(i * count / (wanted - 1)) for i in range(wanted)]
-        indexes = list(dict.fromkeys(indexes))
+        indexes = self.finalist_indexes(len(winners) - 1)
         finalists = [winners[i] for i in indexes]
         ctx.progress.update(phase="validate", current_candidate="")
-        runs = list(await asyncio.gather(*(self.run(f, e) for f in finalists for e in trainset)))
+        for index in indexes:
+            if index not in finals:
+                finals[index] = self.evaluate_finalist(winners[index], trainset, f"final: winner of step {index}",
+                                                       made_after[index])
+        runs = [run for index in indexes for run in await finals[index]]
         totals = []
         for index, finalist in enumerate(finalists):
             scores = [float(r.score) for r in runs[index * len(trainset):(index + 1) * len(trainset)]]
@@ -390,4 +466,7 @@ class Simba:
 
 async def run_simba(ctx: OptimizeContext, student: ModuleSpec, config: SimbaConfig) -> Outcome:
     ctx.progress.update(phase="start", lm_calls_planned=planned_runs(config, len(ctx.trainset)))
-    return await Simba(ctx, config).compile(student)
+    simba = Simba(ctx, config)
+    outcome = await simba.compile(student)
+    simba.timeline.log("SIMBA", ctx.runner.num_threads)
+    return outcome
