@@ -12,8 +12,11 @@ on a fresh SQLite file, LM cache off (every call reaches the mock). Then:
 4. the same while large random-search optimizations run one after another (the last is cancelled).
 
 Prints the server's RSS at start, after warm-up and at the end (growth after warm-up; target
-below 5%), and Predict's p99 without and with the large job (target: within 20%). Jobs give way to
-live calls (``jobs.threads_while_live``, default 1); ``--threads-while-live 256`` measures without.
+below 5%; summed over the serving process and the job runner when there are both), and Predict's
+p99 without and with the large job (target: within 20%). The server runs with the documented
+defaults: jobs in the job-runner process (``jobs.runner = "auto"``), giving way to live calls
+(``jobs.threads_while_live``, default 1). ``--job-runner in_process`` runs them in the serving
+process, ``--threads-while-live 256`` lets them take all their threads.
 """
 
 from __future__ import annotations
@@ -50,6 +53,20 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS")
+
+
+def server_processes(pid: int) -> list[int]:
+    """The server's processes: ``pid`` itself, or -- when it forked a serving worker and a job runner
+    (``jobs.runner = "process"``) -- its children."""
+
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children] or [pid]
+
+
+def server_rss_mib(pid: int) -> float:
+    """Resident memory of the server: summed over its processes (without the supervising parent)."""
+
+    return sum(rss_mib(process) for process in server_processes(pid))
 
 
 def p99(samples: list[float]) -> float:
@@ -165,7 +182,8 @@ async def main(args: argparse.Namespace) -> None:
     config = workdir / "soak.toml"
     config.write_text(
         "[cache]\nenabled = false\n\n"
-        f"[jobs]\nthreads_while_live = {args.threads_while_live}\n\n"
+        f"[jobs]\nthreads_while_live = {args.threads_while_live}\n"
+        + (f'runner = "{args.job_runner}"\n' if args.job_runner else "") + "\n"
         "[[models]]\n"
         'alias = "mock"\nprovider = "openai"\nmodel = "mock-model"\n'
         f'base_url = "{base_url}"\napi_key_env = "SOAK_MOCK_KEY"\nmax_retries = 0\ntimeout_s = 60\n'
@@ -182,16 +200,17 @@ async def main(args: argparse.Namespace) -> None:
             await create_dataset(channel, "soak-small", arithmetic.examples(20))
             await create_dataset(channel, "soak-large", arithmetic.examples(args.large_examples))
             await create_program(channel, "soak")
-            rss_start = rss_mib(server.pid)
+            rss_start = server_rss_mib(server.pid)
             load = Load(channel)
             print(f"warm-up {warmup:.0f} s, soak {soak:.0f} s, then two {window:.0f} s Predict windows "
                   f"({args.callers} callers, mock latency {args.latency_ms:.0f} ms; "
-                  f"jobs.threads_while_live = {args.threads_while_live})", flush=True)
+                  f"jobs.threads_while_live = {args.threads_while_live}, jobs.runner = {args.job_runner or 'default'}; "
+                  f"{len(server_processes(server.pid))} server process(es))", flush=True)
             await load.run(args.callers, args.callers // 2, 2, warmup)
-            rss_warm = rss_mib(server.pid)
+            rss_warm = server_rss_mib(server.pid)
             await load.run(args.callers, args.callers // 2, 2, soak)
             mixed_calls, mixed_errors = len(load.latencies), load.errors
-            rss_soaked = rss_mib(server.pid)
+            rss_soaked = server_rss_mib(server.pid)
 
             load.latencies = []
             await load.run(args.callers, 0, 0, window)
@@ -204,7 +223,7 @@ async def main(args: argparse.Namespace) -> None:
             await load.run(args.callers, 0, 0, window)  # sets load.stop at the end: the keeper cancels its job
             busy = list(load.latencies)
             large_jobs, large_calls = await keeper
-            rss_end = rss_mib(server.pid)
+            rss_end = server_rss_mib(server.pid)
     finally:
         server.terminate()
         mock.terminate()
@@ -229,6 +248,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--large-examples", type=int, default=300, help="examples of the large job (default 300)")
     parser.add_argument("--threads-while-live", type=int, default=1,
                         help="the server's jobs.threads_while_live (default 1; 256: jobs never give way)")
+    parser.add_argument("--job-runner", choices=["auto", "process", "in_process"], default="",
+                        help="the server's jobs.runner (default: the server's default, auto)")
     return parser.parse_args(argv)
 
 

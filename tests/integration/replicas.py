@@ -38,6 +38,20 @@ class Replica:
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def signal_all(self, sig: int) -> None:
+        """Send ``sig`` to the replica's processes: ``serve`` and the serving worker and job runner it forks."""
+
+        pid = self.process.pid
+        try:
+            forked = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            forked = []
+        for target in (pid, *forked):
+            try:
+                os.kill(target, sig)
+            except ProcessLookupError:
+                pass
+
     async def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
         if self.process.returncode is None:
             self.process.send_signal(sig)

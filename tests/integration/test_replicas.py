@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 
 import grpc
@@ -23,7 +24,7 @@ from tests.integration.job_helpers import (
     wait_evaluation,
     wait_optimization,
 )
-from tests.integration.replicas import FAST_LEASES, start_replica
+from tests.integration.replicas import FAST_LEASES, Replica, start_replica
 from tests.mocklm import arithmetic
 
 # Each test starts several server processes: on a loaded machine that alone can take a minute.
@@ -81,6 +82,17 @@ async def watch_results(channel, name: str, started: asyncio.Event | None = None
     return seen
 
 
+def claimant(replicas: list[Replica], job: str) -> tuple[Replica | None, int]:
+    """The replica whose job runner last claimed ``job`` (the highest fence in the logs), and that fence."""
+
+    best: tuple[Replica | None, int] = (None, 0)
+    for replica in replicas:
+        for fence in re.findall(rf"running {re.escape(job)} \(fence (\d+)\)", replica.log.read_text()):
+            if int(fence) > best[1]:
+                best = (replica, int(fence))
+    return best
+
+
 async def test_a_killed_owner_s_job_is_finished_by_another_replica_and_watched_there(tmp_path, mock_lm, postgres_url):
     arithmetic.install(mock_lm)
     a = await start_replica(tmp_path / "a", mock_lm.base_url, postgres_url, extra=NO_CACHE)
@@ -103,19 +115,23 @@ async def test_a_killed_owner_s_job_is_finished_by_another_replica_and_watched_t
             # its first message, and this test wants all of them through B.
             mock_lm.gate = asyncio.Event()
             job = await create_evaluation(on_a, body, evaluation_id="killed")
+            # Whichever replica's job runner claims it owns it: that one is killed, the other watches.
+            owner, _ = await wait_for(lambda: asyncio.sleep(0, claimant([a, b], job.name)),
+                                      lambda found: found[0] is not None)
+            on_other = on_b if owner is a else on_a
             watching = asyncio.Event()
-            watcher = asyncio.ensure_future(watch_results(on_b, job.name, watching))
+            watcher = asyncio.ensure_future(watch_results(on_other, job.name, watching))
             await asyncio.wait_for(watching.wait(), 30)
             mock_lm.gate.set()
-            await wait_for(lambda: evaluation(on_b, job.name), lambda j: j.progress.examples_done >= 4)
-            await a.stop(signal.SIGKILL)
+            await wait_for(lambda: evaluation(on_other, job.name), lambda j: j.progress.examples_done >= 4)
+            await owner.stop(signal.SIGKILL)
             before_kill = lm_calls(mock_lm)
 
-            finished = await wait_evaluation(on_b, job.name, timeout=120)
+            finished = await wait_evaluation(on_other, job.name, timeout=120)
             assert finished.state == job_pb2.JOB_STATE_SUCCEEDED, finished.error
             assert finished.score == done.score
-            assert await results(on_b, job.name) == expected
-            # Watch through B: every result exactly once, although the job moved from A to B.
+            assert await results(on_other, job.name) == expected
+            # Watch through the other: every result exactly once, although the job moved over to it.
             seen = await asyncio.wait_for(watcher, 30)
             assert sorted(seen) == list(range(24))
             # Only the calls in flight on A when it died were made again.
@@ -124,7 +140,7 @@ async def test_a_killed_owner_s_job_is_finished_by_another_replica_and_watched_t
             assert len(before_kill) + len(after) <= reference_calls + THREADS
     finally:
         await a.stop(signal.SIGKILL)
-        await b.stop()
+        await b.stop(signal.SIGKILL)
 
 
 async def test_cancel_through_another_replica_stops_the_owner_s_lm_calls(tmp_path, mock_lm, postgres_url):
@@ -200,21 +216,27 @@ async def test_a_rolling_restart_of_every_replica_runs_the_optimization_once(tmp
         async with grpc.aio.insecure_channel(b.target) as channel:
             job = await create_optimization(channel, {"program": "programs/adder", **OPTIMIZATION},
                                             optimization_id="rolled")
-        restarts = 0
-        async with grpc.aio.insecure_channel(new_a.target) as channel:
-            stub = optimization_pb2_grpc.OptimizationServiceStub(channel)
-            for old in (b, a):  # the owner first; each stop hands the job over at once
+        # Each replica's job runner claims jobs at its scan, so any of the four may own it: stop the
+        # owner, twice, watching through a replica that stays.
+        restarts, fence, live = 0, 0, list(replicas)
+        for _ in range(2):
+            owner, fence = await wait_for(lambda: asyncio.sleep(0, claimant(live, "optimizations/rolled")),
+                                          lambda found: found[1] > fence)
+            async with grpc.aio.insecure_channel(next(r for r in live if r is not owner).target) as channel:
+                stub = optimization_pb2_grpc.OptimizationServiceStub(channel)
                 await wait_for(lambda: stub.GetOptimization(optimization_pb2.GetOptimizationRequest(name=job.name)),
                                lambda j: j.progress.lm_calls_done >= 6 * (restarts + 1)
                                or j.state != job_pb2.JOB_STATE_RUNNING)
                 state = await stub.GetOptimization(optimization_pb2.GetOptimizationRequest(name=job.name))
-                if state.state == job_pb2.JOB_STATE_RUNNING:
-                    restarts += 1
-                await old.stop(signal.SIGTERM)
-        async with grpc.aio.insecure_channel(new_a.target) as channel:
+            if state.state != job_pb2.JOB_STATE_RUNNING:
+                break
+            restarts += 1
+            await owner.stop(signal.SIGTERM)  # hands the job over at once
+            live.remove(owner)
+        async with grpc.aio.insecure_channel(live[0].target) as channel:
             finished = await wait_optimization(channel, job.name, timeout=120)
             assert finished.state == job_pb2.JOB_STATE_SUCCEEDED, finished.error
-            assert restarts == 2, "the job should have outlived both replicas it started with"
+            assert restarts == 2, "the job should have outlived two owners"
             assert finished.result.best_score == expected.result.best_score
             assert await revisions(channel, "adder") == ["r0002", "r0001"]  # one result revision
             got = await candidates(channel, job.name)
@@ -248,24 +270,30 @@ async def test_a_paused_owner_that_lost_its_lease_cannot_overwrite_the_new_owner
 
             mock_lm.latency_s = 0.2
             job = await create_evaluation(on_a, body, evaluation_id="paused")
-            at_pause = await wait_for(lambda: evaluation(on_b, job.name), lambda j: j.progress.examples_done >= 2)
-            a.process.send_signal(signal.SIGSTOP)
-            try:
-                # B claims the job once A's lease (2 s) expires and goes on with it.
-                await wait_for(lambda: evaluation(on_b, job.name),
-                               lambda j: j.progress.examples_done >= at_pause.progress.examples_done + 4)
-            finally:
-                a.process.send_signal(signal.SIGCONT)
-            finished = await wait_evaluation(on_b, job.name, timeout=120)
-            assert finished.state == job_pb2.JOB_STATE_SUCCEEDED, finished.error
-            assert await results(on_b, job.name) == expected
-            # A, awake again, was refused and stopped; it still serves.
-            assert (await evaluation(on_a, job.name)).state == job_pb2.JOB_STATE_SUCCEEDED
-            await wait_for(lambda: asyncio.sleep(0, a.log.read_text()),
+            await wait_for(lambda: evaluation(on_b, job.name), lambda j: j.progress.examples_done >= 2)
+            # Whichever replica's job runner claimed it first owns it: pause that one.
+            owner, other = (a, b) if "running evaluations/paused" in a.log.read_text() else (b, a)
+            async with grpc.aio.insecure_channel(other.target) as on_other:
+                at_pause = await evaluation(on_other, job.name)
+                owner.signal_all(signal.SIGSTOP)  # the serving process and the job runner
+                try:
+                    # The other claims the job once the owner's lease (2 s) expires and goes on with it.
+                    await wait_for(lambda: evaluation(on_other, job.name),
+                                   lambda j: j.progress.examples_done >= at_pause.progress.examples_done + 4)
+                finally:
+                    owner.signal_all(signal.SIGCONT)
+                finished = await wait_evaluation(on_other, job.name, timeout=120)
+                assert finished.state == job_pb2.JOB_STATE_SUCCEEDED, finished.error
+                assert await results(on_other, job.name) == expected
+            # The owner, awake again, was refused and stopped; it still serves.
+            async with grpc.aio.insecure_channel(owner.target) as on_owner:
+                assert (await evaluation(on_owner, job.name)).state == job_pb2.JOB_STATE_SUCCEEDED
+            await wait_for(lambda: asyncio.sleep(0, owner.log.read_text()),
                            lambda text: "lease lost" in text or "write was refused" in text)
-            # At most the calls in flight on A when it paused (and finished on waking) were made twice.
+            # At most the calls in flight on the owner when it paused (and finished on waking) were made twice.
             assert len(lm_calls(mock_lm)) <= reference_calls + 2 * THREADS
     finally:
-        a.process.send_signal(signal.SIGCONT)
+        a.signal_all(signal.SIGCONT)
+        b.signal_all(signal.SIGCONT)
         await a.stop()
         await b.stop()

@@ -4,12 +4,14 @@ giving way to live calls."""
 from __future__ import annotations
 
 import asyncio
+import math
+import os
 
 import pytest
 
 from dspy_grpc_server.lm.types import LM, LMRequest, LMResponse, Usage
 from dspy_grpc_server.optimize.journal import LMJournal
-from dspy_grpc_server.optimize.live_traffic import LiveTraffic
+from dspy_grpc_server.optimize.live_traffic import LiveBoard, LiveTraffic
 from dspy_grpc_server.optimize.runner import PrioritySlots
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -131,3 +133,40 @@ async def test_a_caller_sharing_an_lm_call_makes_it_itself_when_the_caller_makin
     assert len(saved) == 1 and journal.calls_made == 1
     # A later identical request is answered from the journal.
     assert (await lm.complete(request)).texts == ("hello",) and journal.calls_made == 1
+
+
+async def test_a_job_runner_s_slots_shrink_while_a_serving_process_on_the_board_has_live_calls():
+    board = LiveBoard(2)
+    serving = LiveTraffic(threads_while_live=1, quiet_s=0, board=board, cell=1)
+    runner = LiveTraffic(threads_while_live=1, quiet_s=0, board=board)  # reads the board only
+    slots = PrioritySlots(3, runner)
+    holding: list[int] = []
+    grown = asyncio.Event()
+
+    async def worker(index: int) -> None:
+        await slots.acquire(0)
+        holding.append(index)
+        if len(holding) == 3:
+            grown.set()
+
+    with serving.call():
+        assert board.busy() and runner.busy() and runner.limit(3) == 1
+        workers = [asyncio.ensure_future(worker(i)) for i in range(3)]
+        await _settle()
+        assert holding == [0]  # the serving process's live call holds the runner's job to one slot
+    assert not board.busy()
+    await asyncio.wait_for(grown.wait(), 10)  # the runner looks at the board again and grows back
+    assert holding == [0, 1, 2]
+    await asyncio.gather(*workers)
+
+
+async def test_the_board_is_shared_with_forked_processes():
+    board = LiveBoard(1)
+    pid = os.fork()
+    if pid == 0:  # a serving process in the middle of a live call
+        board.publish(0, math.inf)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert board.busy()
+    board.publish(0, 0.0)  # what the parent does when that process dies
+    assert not board.busy()

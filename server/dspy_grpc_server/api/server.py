@@ -20,7 +20,7 @@ from dspy_grpc.v1 import corpus_pb2, corpus_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ..app.application import Application
+from ..app.application import Application, ProcessRole
 from ..app.config import Config
 from .budget_service import BudgetService
 from .corpus_service import CorpusService
@@ -98,8 +98,10 @@ class RunningServer:
         await self.app.aclose()
 
 
-async def start_server(config: Config) -> RunningServer:
-    app = await Application.start(config)
+async def start_server(config: Config, role: ProcessRole = ProcessRole()) -> RunningServer:
+    """Start serving (and running jobs, unless ``role`` leaves them to a job-runner process)."""
+
+    app = await Application.start(config, role)
     authorizer = Authorizer(app.api_keys if config.auth_enabled else None,
                             open_health=config.auth_open_health, open_reflection=config.auth_open_reflection)
     server = grpc.aio.server(interceptors=[CallInterceptor(app.telemetry, authorizer)], options=_options(config))
@@ -157,10 +159,10 @@ def _add_port(server: grpc.aio.Server, config: Config) -> int:
     return server.add_secure_port(address, credentials)
 
 
-async def serve(config: Config) -> None:
+async def serve(config: Config, role: ProcessRole = ProcessRole()) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
 
-    running = await start_server(config)
+    running = await start_server(config, role)
     # What is loaded by now (modules, wiring) lives as long as the process: freezing it keeps it out
     # of the collector's full passes, each of which would otherwise stall the event loop ~0.1 s.
     gc.collect()

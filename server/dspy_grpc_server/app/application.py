@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..core import telemetry
 from ..lm.registry import LMRegistry
 from ..modules.engine import Engine
 from ..optimize.knn_few_shot import ServingBootstrapper
-from ..optimize.live_traffic import LiveTraffic
+from ..optimize.live_traffic import LiveBoard, LiveTraffic
 from ..lm.budgets import BudgetBook
 from ..store.budgets import BudgetStore
 from ..store.changes import open_change_feed
@@ -46,10 +47,24 @@ async def _embed(registry: LMRegistry, model: str, texts: Sequence[str]) -> list
     return list((await registry.get(model).embed(texts)).vectors)
 
 
+@dataclass(frozen=True)
+class ProcessRole:
+    """What this process does among those ``serve`` forks (see :mod:`.processes`). The default --
+    one process serving calls and running jobs -- is also what embedding :func:`start_server` gives."""
+
+    #: Whether this process claims and runs jobs (False: a job-runner process does).
+    run_jobs: bool = True
+    #: Where the host's serving processes publish that they have live calls (job runner: reads it).
+    live_board: LiveBoard | None = None
+    #: This serving process's cell on the board (None: the job runner, which only reads).
+    live_cell: int | None = None
+
+
 class Application:
     """Everything the API layer serves, usable in-process without gRPC."""
 
-    def __init__(self, config: Config, database: Database, registry: LMRegistry) -> None:
+    def __init__(self, config: Config, database: Database, registry: LMRegistry, *,
+                 role: ProcessRole = ProcessRole()) -> None:
         self.config = config
         self.database = database
         self.registry = registry
@@ -75,7 +90,7 @@ class Application:
         )
         # Live calls go first: jobs run fewer programs at once while live calls are in flight.
         self.live_traffic = LiveTraffic(threads_while_live=config.job_threads_while_live,
-                                        quiet_s=config.job_live_quiet_s)
+                                        quiet_s=config.job_live_quiet_s, board=role.live_board, cell=role.live_cell)
         self.inference = Inference(self.workers, self.engine, self.live_traffic)
         assert registry.budgets is not None
         self.budgets = Budgets(registry.budgets, BudgetStore(database), self.changes)
@@ -84,7 +99,7 @@ class Application:
         self.jobs = JobHost(JobStore(database), settings=LeaseSettings(
             lease_s=config.job_lease_s, heartbeat_s=config.job_heartbeat_s, scan_interval_s=config.job_scan_interval_s,
             watch_poll_s=config.job_watch_poll_s, max_owner_deaths=config.job_max_owner_deaths,
-        ), single_process=database.dialect == "sqlite", changes=self.changes)
+        ), single_process=database.dialect == "sqlite", changes=self.changes, runs_jobs=role.run_jobs)
         self.evaluations = Evaluations(self.jobs, self.programs, self.datasets, registry, config.default_model,
                                        config.limits, retrievers=self.retrievers, live=self.live_traffic)
         self.optimizations = Optimizations(self.jobs, self.programs, self.datasets, registry, config.default_model,
@@ -100,7 +115,7 @@ class Application:
         self.usage = UsageQueries(registry.usage, UsageLedgerStore(database))
 
     @classmethod
-    async def start(cls, config: Config) -> Application:
+    async def start(cls, config: Config, role: ProcessRole = ProcessRole()) -> Application:
         """Open the database (running migrations) and the LM registry."""
 
         database = await Database.open(config.database_url)
@@ -116,7 +131,7 @@ class Application:
             await database.close()
             raise
         log.info("database ready; models: %s", ", ".join(registry.aliases()) or "(none configured)")
-        app = cls(config, database, registry)
+        app = cls(config, database, registry, role=role)
         await app.changes.start()
         log.info("change notifications: %s", app.changes.transport)
         return app

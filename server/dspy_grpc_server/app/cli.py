@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from ..core.errors import DspyGrpcError
+from .application import ProcessRole
 from .config import CONFIG_FILE_ENV, DEFAULT_DATABASE_URL, Config, load_config
 from .event_loop import run_serving
 from .keys_cli import add_keys_parser, run_keys
@@ -73,7 +74,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     )
 
 
-def run(argv: Sequence[str] | None, serve: Callable[[Config], Awaitable[None]]) -> int:
+def run(argv: Sequence[str] | None, serve: Callable[[Config, ProcessRole], Awaitable[None]]) -> int:
     """Parse ``argv`` and run the command; ``serve`` is supplied by the composition root."""
 
     import asyncio
@@ -96,7 +97,7 @@ def run(argv: Sequence[str] | None, serve: Callable[[Config], Awaitable[None]]) 
         asyncio.run(migrate(config.database_url))
         print("dspy-grpc: database schema is up to date")
         return 0
-    if config.workers > 1:
+    if config.workers > 1 or config.jobs_in_own_process:
         return serve_processes(config, serve)
-    run_serving(serve(config))
+    run_serving(serve(config, ProcessRole()))
     return 0

@@ -32,6 +32,8 @@ TOML layout (every table and key optional)::
     max_owner_deaths = 2         # a job whose owner died this many times in a row running it is quarantined
     threads_while_live = 1       # a job's program runs at once while live calls are in flight (1 to 256)
     live_quiet_s = 0.2           # ... and for this long after the last one ended (0 to 10)
+    runner = "auto"              # where `serve` runs jobs: auto | process (a job-runner child) | in_process
+    runner_nice = 10             # the job-runner process's CPU niceness (0 to 19): live calls get the CPU first
 
     [lm]
     default_model = "local"
@@ -128,6 +130,16 @@ MAX_REFRESH_S = 3600.0
 BUILTIN_DUMMY = ModelConfig.single("dummy", DeploymentConfig(provider="dummy", model="dummy"))
 
 
+#: Where ``serve`` runs jobs (``jobs.runner``).
+JOB_RUNNERS = ("auto", "process", "in_process")
+
+
+def _is_private_database(url: str) -> bool:
+    """An in-memory SQLite database: only the connection that made it can see it."""
+
+    return url.startswith("sqlite") and ("///" not in url or url.split("///", 1)[1] in ("", ":memory:"))
+
+
 def boolean(text: str) -> bool:
     """``true/false``, ``1/0``, ``yes/no``, ``on/off`` (any case)."""
 
@@ -160,6 +172,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DSPY_GRPC_DASHBOARD_HOST": ("dashboard_host", str),
     "DSPY_GRPC_DASHBOARD_PORT": ("dashboard_port", int),
     "DSPY_GRPC_JOB_LEASE_S": ("job_lease_s", float),
+    "DSPY_GRPC_JOB_RUNNER": ("job_runner", str),
     "DSPY_GRPC_WORKERS": ("workers", int),
 }
 #: Environment variable naming the TOML file.
@@ -217,6 +230,8 @@ _TOML_TABLES: dict[str, dict[str, str]] = {
         "max_owner_deaths": "job_max_owner_deaths",
         "threads_while_live": "job_threads_while_live",
         "live_quiet_s": "job_live_quiet_s",
+        "runner": "job_runner",
+        "runner_nice": "job_runner_nice",
     },
     "cache": {
         "enabled": "cache_enabled",
@@ -291,6 +306,12 @@ class Config:
     # at most this many programs at once (see optimize.live_traffic).
     job_threads_while_live: int = 1
     job_live_quiet_s: float = 0.2
+    #: [jobs] runner: where ``dspy-grpc serve`` runs jobs -- "process" (a job-runner child process
+    #: claims and runs them; the serving processes only create, watch and cancel them), "in_process"
+    #: (in the serving process), or "auto" (see :attr:`jobs_in_own_process`).
+    job_runner: str = "auto"
+    #: [jobs] runner_nice: the job-runner process's niceness (0-19), so the kernel runs live calls first.
+    job_runner_nice: int = 10
     #: [server] workers: server processes sharing the port on this host (needs PostgreSQL when > 1).
     workers: int = 1
     #: How replicas hear of each other's changes: "auto" (PostgreSQL LISTEN/NOTIFY on a PostgreSQL
@@ -362,11 +383,31 @@ class Config:
             raise invalid("jobs.threads_while_live", f"must be between 1 and 256, got {self.job_threads_while_live}")
         if not 0.0 <= self.job_live_quiet_s <= 10.0:
             raise invalid("jobs.live_quiet_s", f"must be between 0 and 10 seconds, got {self.job_live_quiet_s}")
+        if self.job_runner not in JOB_RUNNERS:
+            raise invalid("jobs.runner", f"must be one of {', '.join(JOB_RUNNERS)}, got {self.job_runner!r}")
+        if self.job_runner == "process" and _is_private_database(self.database_url):
+            raise invalid("jobs.runner", "\"process\" needs a database file or server that two processes can "
+                          "open, not a private in-memory SQLite database")
+        if not 0 <= self.job_runner_nice <= 19:
+            raise invalid("jobs.runner_nice", f"must be between 0 and 19, got {self.job_runner_nice}")
         if not 1 <= self.workers <= 256:
             raise invalid("server.workers", f"must be between 1 and 256, got {self.workers}")
         if self.workers > 1 and not self.database_url.startswith("postgresql"):
             raise invalid("server.workers", "more than one server process needs the shared PostgreSQL database "
                           "(database.url = postgresql+asyncpg://...): SQLite is one process's embedded store")
+
+    @property
+    def jobs_in_own_process(self) -> bool:
+        """Whether ``serve`` runs jobs in a job-runner child process. "auto" does, except on a private
+        in-memory database, or when a model deployment has rpm/tpm/max_in_flight limits and no Redis
+        shares them (each process would enforce the whole limit on its own: up to twice the rate)."""
+
+        if self.job_runner != "auto":
+            return self.job_runner == "process"
+        local_limits = not self.cache_redis_url and any(
+            d.rpm or d.tpm or d.max_in_flight for model in self.models for d in model.deployments
+        )
+        return not local_limits and not _is_private_database(self.database_url)
 
     @property
     def cache(self) -> CacheConfig:

@@ -11,8 +11,12 @@ Every write the body makes is fenced, so a stale holder can never overwrite the 
 had persisted (LM calls, results, candidates) is replayed rather than repeated when it resumes.
 
 Each job runs as a TEMPORARY child of the host's supervisor (a body never raises: failures are
-recorded on the job). With the SQLite default there is one process: at start it claims every
-unfinished job, live lease or not (their owner can only be its own previous life).
+recorded on the job). With the SQLite default there is one job-running process: at start it claims
+every unfinished job, live lease or not (their owner can only be its own previous life).
+
+A host built with ``runs_jobs=False`` -- a serving process while a job-runner process (see
+:mod:`.job_runner`) runs the jobs -- never claims: the jobs it creates, cancels or retries are
+picked up by the runner's scan, and it watches them through the store like any other replica.
 """
 
 from __future__ import annotations
@@ -138,8 +142,10 @@ Body = Callable[[JobRecord, JobControl], Awaitable[Mapping[str, Any]]]
 class JobHost:
     def __init__(self, store: JobStore, supervisor: Supervisor | None = None, *,
                  settings: LeaseSettings | None = None, single_process: bool = True,
-                 changes: ChangeFeed | None = None) -> None:
+                 changes: ChangeFeed | None = None, runs_jobs: bool = True) -> None:
         self.store = store
+        #: Whether this process claims and runs jobs (else a job-runner process does).
+        self.runs_jobs = runs_jobs
         self.settings = settings or LeaseSettings()
         self.single_process = single_process
         self.supervisor = supervisor or Supervisor("jobs", max_restarts=100, period_s=1.0)
@@ -158,6 +164,8 @@ class JobHost:
 
         if self._owns_supervisor:
             self.supervisor.start()
+        if not self.runs_jobs:
+            return
         await self._claim_all(include_live=self.single_process)
         self.supervisor.start_child(ChildSpec("jobs/scan", self._scan, restart=Restart.PERMANENT))
 
@@ -188,8 +196,11 @@ class JobHost:
         return f"job/{kind}/{job_id}" in self.supervisor.children
 
     async def claim(self, job: Claimable, *, include_live: bool = False) -> None:
-        """Claim the job and run it here (nothing when another replica got it first)."""
+        """Claim the job and run it here (nothing when another replica got it first, or when this
+        process runs no jobs)."""
 
+        if not self.runs_jobs:
+            return
         claimed = await self.store.claim(job, owner=self.settings.owner, lease_s=self.settings.lease_s,
                                          max_owner_deaths=self.settings.max_owner_deaths,
                                          include_live=include_live)
@@ -315,7 +326,7 @@ class JobHost:
         """Queue a quarantined job again; this replica claims it at once (else the next scan will)."""
 
         record = await self.store.retry(kind, job_id)
-        if kind in self._bodies:
+        if kind in self._bodies and self.runs_jobs:
             await self.claim(Claimable(kind, job_id, record.fence))
         return await self.store.get(kind, job_id)
 

@@ -8,11 +8,19 @@ keep the priority -- each job's slot pool (:class:`~.runner.PrioritySlots`) hand
 ``threads_while_live`` slots (never fewer than one: jobs always progress); then the job's full
 ``num_threads`` again. Runs already under way finish; only new ones wait. What a job computes does
 not depend on this, only how many of its runs overlap.
+
+When jobs run in a job-runner process (``jobs.runner``), the serving processes of the host publish
+whether they are busy on a :class:`LiveBoard` -- a few bytes of memory shared by the processes the
+``serve`` parent forks -- and the runner's pools give way while any of them is, as in one process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import mmap
+import struct
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,12 +31,42 @@ class _Pool(Protocol):
     def fill(self) -> None: ...
 
 
-class LiveTraffic:
-    """The live calls in flight; job slot pools listen to learn when they may grow again."""
+_CELL = struct.Struct("d")
 
-    def __init__(self, *, threads_while_live: int = 1, quiet_s: float = 0.2) -> None:
+#: How often a job runner looks whether the serving processes went quiet (seconds).
+BOARD_POLL_S = 0.05
+
+
+class LiveBoard:
+    """Shared memory (made before forking) with one cell per serving process: until when (on the
+    host's monotonic clock) that process has live calls -- infinity while any is in flight.
+    Each serving process writes only its own cell, and only when it turns busy or quiet."""
+
+    def __init__(self, processes: int) -> None:
+        self._memory = mmap.mmap(-1, _CELL.size * processes)  # anonymous and shared with forked children
+        self._cells = processes
+
+    def publish(self, cell: int, busy_until: float) -> None:
+        _CELL.pack_into(self._memory, cell * _CELL.size, busy_until)
+
+    def busy(self) -> bool:
+        now = time.monotonic()
+        return any(_CELL.unpack_from(self._memory, i * _CELL.size)[0] > now for i in range(self._cells))
+
+
+class LiveTraffic:
+    """The live calls in flight; job slot pools listen to learn when they may grow again.
+
+    With a ``board``: a serving process (``cell`` set) publishes there whether it is busy; a job
+    runner (``cell`` None) also counts the serving processes' live calls as its own."""
+
+    def __init__(self, *, threads_while_live: int = 1, quiet_s: float = 0.2, board: LiveBoard | None = None,
+                 cell: int | None = None) -> None:
         self.threads_while_live = max(1, threads_while_live)
         self.quiet_s = max(0.0, quiet_s)
+        self._board = board
+        self._cell = cell
+        self._board_watch: asyncio.TimerHandle | None = None
         #: Live calls under way now.
         self.in_flight = 0
         self._quiet_timer: asyncio.TimerHandle | None = None
@@ -39,6 +77,8 @@ class LiveTraffic:
         """Counts one live call for as long as it runs."""
 
         self.in_flight += 1
+        if self.in_flight == 1 and self._board is not None and self._cell is not None:
+            self._board.publish(self._cell, math.inf)
         if self._quiet_timer is not None:
             self._quiet_timer.cancel()
             self._quiet_timer = None
@@ -52,7 +92,12 @@ class LiveTraffic:
     def busy(self) -> bool:
         """Whether jobs give way now: a live call is in flight or ended less than ``quiet_s`` ago."""
 
-        return self.in_flight > 0 or self._quiet_timer is not None
+        if self.in_flight > 0 or self._quiet_timer is not None:
+            return True
+        if self._board is not None and self._cell is None and self._board.busy():
+            self._watch_board()
+            return True
+        return False
 
     def limit(self, num_threads: int) -> int:
         """How many slots a job with ``num_threads`` may hold now."""
@@ -64,7 +109,21 @@ class LiveTraffic:
 
         self._pools.add(pool)
 
+    def _watch_board(self) -> None:
+        """(Job runner) look again soon, and let the pools grow once the serving processes are quiet."""
+
+        if self._board_watch is None:
+            self._board_watch = asyncio.get_running_loop().call_later(BOARD_POLL_S, self._look_at_board)
+
+    def _look_at_board(self) -> None:
+        self._board_watch = None
+        if self.busy():  # watches on
+            return
+        self._wake()
+
     def _went_quiet(self) -> None:
+        if self._board is not None and self._cell is not None:
+            self._board.publish(self._cell, time.monotonic() + self.quiet_s)
         if self.quiet_s == 0:
             self._wake()
             return
