@@ -178,7 +178,10 @@ async def test_a_killed_job_resumes_without_repeating_finished_lm_calls(tmp_path
     mock_lm.requests.clear()
 
     # The same job, killed with SIGKILL part-way through, then restarted on the same database.
+    # The mock answers a few calls past the kill point and holds the rest back, so the job is still
+    # running when it is killed however fast the machine runs it.
     workdir = tmp_path / "killed"
+    held = mock_lm.hold_replies_after(kill_after + in_flight)
     process, port = await start_server(workdir, mock_lm.base_url)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -187,6 +190,8 @@ async def test_a_killed_job_resumes_without_repeating_finished_lm_calls(tmp_path
             assert progress.state == job_pb2.JOB_STATE_RUNNING
     finally:
         await stop(process, signal.SIGKILL)
+        held.set()
+        mock_lm.gate = None
     before_kill = request_keys(mock_lm)
     assert len(before_kill) < len(reference_calls)
 
@@ -219,6 +224,7 @@ async def test_a_resumed_evaluation_counts_the_lm_calls_finished_before_the_kill
     arithmetic.install(mock_lm)
     mock_lm.latency_s = 0.03
     workdir = tmp_path / "evaluation"
+    held = mock_lm.hold_replies_after(12)  # the evaluation is still running when it is killed
     process, port = await start_server(workdir, mock_lm.base_url)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -233,6 +239,8 @@ async def test_a_resumed_evaluation_counts_the_lm_calls_finished_before_the_kill
                 await asyncio.sleep(0.01)
     finally:
         await stop(process, signal.SIGKILL)
+        held.set()
+        mock_lm.gate = None
     made_before = len(request_keys(mock_lm))
     assert made_before < 30
 

@@ -159,6 +159,9 @@ class MockLMServer:
         self.default_reply: MockReply | None = None
         #: When set, every reply also waits until this event is set (a test holds the LM back).
         self.gate: asyncio.Event | None = None
+        #: Replies started so far, and from which one on they wait for the gate (see hold_replies_after).
+        self._replies_started = 0
+        self._gate_from: int | None = None
         self._queue: deque[MockReply] = deque()
         self._rules: list[_Rule] = []
         self._runner: web.AppRunner | None = None
@@ -189,6 +192,8 @@ class MockLMServer:
         self.api_key = None
         self.latency_s = 0.0
         self.gate = None
+        self._replies_started = 0
+        self._gate_from = None
 
     @property
     def last_request(self) -> RecordedRequest:
@@ -271,11 +276,20 @@ class MockLMServer:
             self.requests.append(recorded)
         return recorded
 
-    async def _wait(self, reply: MockReply) -> None:
-        """The gate (a test holding every reply back), the reply's own hold (one reply held), then the server's
-        latency plus the reply's own delay."""
+    def hold_replies_after(self, count: int) -> asyncio.Event:
+        """Answer the next ``count`` requests (of any kind) as usual; hold every later one back until the
+        returned event is set (a test stops a job at a known point however fast it runs)."""
 
-        if self.gate is not None:
+        self.gate = asyncio.Event()
+        self._gate_from = self._replies_started + count
+        return self.gate
+
+    async def _wait(self, reply: MockReply) -> None:
+        """The gate (a test holding every reply back, or those after a count), the reply's own hold (one reply
+        held), then the server's latency plus the reply's own delay."""
+
+        self._replies_started += 1
+        if self.gate is not None and (self._gate_from is None or self._replies_started > self._gate_from):
             await self.gate.wait()
         if reply.hold is not None:
             await reply.hold.wait()
