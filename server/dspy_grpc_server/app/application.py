@@ -58,6 +58,9 @@ class ProcessRole:
     live_board: LiveBoard | None = None
     #: This serving process's cell on the board (None: the job runner, which only reads).
     live_cell: int | None = None
+    #: Where the processes of one ``serve`` tell each other of changes when neither PostgreSQL nor
+    #: Redis carries them (see store.changes.HostChangeFeed); None: no such siblings.
+    host_feed_directory: str | None = None
 
 
 class Application:
@@ -69,7 +72,8 @@ class Application:
         self.database = database
         self.registry = registry
         # Changes to shared state reach every replica's caches through the change feed.
-        self.changes = open_change_feed(config.program_notifications, database, config.cache_redis_url)
+        self.changes = open_change_feed(config.program_notifications, database, config.cache_redis_url,
+                                        role.host_feed_directory)
         # Corpora of documents, and what `retrieve` modules search (checked when programs are saved).
         self.corpora = Corpora(
             CorpusStore(database), embedder=lambda model, texts: _embed(registry, model, texts),

@@ -13,8 +13,10 @@ The runner is an ordinary job host (see :mod:`.jobs`) over its own connections t
   other; a lease changes hands only by a conditional UPDATE (compare and swap on owner and fence).
   There is one runner per database file, so at start it claims every unfinished job, live lease
   or not (their owner can only be its own previous life): a runner killed and restarted resumes at
-  once. Without a change feed the runner sees a new job at its next scan (``jobs.scan_interval_s``)
-  and a cancel at its next heartbeat (``jobs.heartbeat_s``); watchers poll (``jobs.watch_poll_s``).
+  once. The serving process and the runner tell each other of job changes (a new job, a cancel,
+  progress) through the host change feed (:class:`~..store.changes.HostChangeFeed`); the runner's
+  scan (``jobs.scan_interval_s``), its heartbeat (``jobs.heartbeat_s``) and the watchers' poll
+  (``jobs.watch_poll_s``) are the fallback.
 * PostgreSQL: each replica has its runner; runners take over each other's jobs as replicas do.
 
 LM limits: budgets and the usage ledger are in the store, shared. rpm/tpm/``max_in_flight`` of a
@@ -36,11 +38,12 @@ from .config import Config
 log = logging.getLogger("dspy_grpc_server.job_runner")
 
 
-async def run_job_runner(config: Config, live_board: LiveBoard | None = None) -> None:
+async def run_job_runner(config: Config, live_board: LiveBoard | None = None,
+                         host_feed_directory: str | None = None) -> None:
     """Run jobs until SIGTERM or SIGINT, then hand the running ones back (the next runner resumes them).
     While the host's serving processes have live calls (``live_board``), jobs give way as in one process."""
 
-    app = await Application.start(config, ProcessRole(live_board=live_board))
+    app = await Application.start(config, ProcessRole(live_board=live_board, host_feed_directory=host_feed_directory))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

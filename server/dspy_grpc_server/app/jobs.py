@@ -22,6 +22,7 @@ picked up by the runner's scan, and it watches them through the store like any o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -153,6 +154,12 @@ class JobHost:
         self._bodies: dict[str, Body] = {}
         #: Per job: the "something changed" flags of its watchers and of its lease keeper.
         self._listeners: dict[tuple[str, str], list[asyncio.Event]] = {}
+        #: Set when another process announces a job this one does not run: scan at once.
+        self._scan_now = asyncio.Event()
+        self._changes = changes
+        #: Whether this process tells the others of its job changes itself (the store announces them
+        #: in the writing transaction on PostgreSQL; on SQLite the host feed carries them).
+        self._tells_others = changes is not None and not store.announces_changes
         if changes is not None:  # jobs announced by any replica (the store sends them on PostgreSQL)
             changes.subscribe(self._heard)
 
@@ -181,7 +188,9 @@ class JobHost:
 
     async def _scan(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.scan_interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._scan_now.wait(), timeout=self.settings.scan_interval_s)
+            self._scan_now.clear()
             try:
                 await self._claim_all(include_live=False)
             except DspyGrpcError as error:  # the store is unreachable or busy: try again next round
@@ -200,6 +209,7 @@ class JobHost:
         process runs no jobs)."""
 
         if not self.runs_jobs:
+            self.changed(job.kind, job.job_id)  # the job runner hears of it (at its next scan otherwise)
             return
         claimed = await self.store.claim(job, owner=self.settings.owner, lease_s=self.settings.lease_s,
                                          max_owner_deaths=self.settings.max_owner_deaths,
@@ -335,15 +345,23 @@ class JobHost:
     def _heard(self, topic: str, key: str) -> None:
         if topic == JOB_TOPIC:
             kind, _, job_id = key.partition("/")
-            self.changed(kind, job_id)
+            self._wake(kind, job_id)
+            if self.runs_jobs and not self._running(kind, job_id):
+                self._scan_now.set()  # perhaps a new job, or one handed back
         elif topic == EVERYTHING:  # announcements may have been missed: everyone looks again
             for flags in self._listeners.values():
                 for flag in flags:
                     flag.set()
 
     def changed(self, kind: str, job_id: str) -> None:
-        """The job changed (announced here or by another replica): wake who follows it."""
+        """The job changed here: wake who follows it, here and (when the store does not announce
+        it) in the other processes."""
 
+        self._wake(kind, job_id)
+        if self._tells_others:
+            self._changes.tell_others(JOB_TOPIC, f"{kind}/{job_id}")
+
+    def _wake(self, kind: str, job_id: str) -> None:
         for flag in self._listeners.get((kind, job_id), ()):
             flag.set()
 
@@ -369,7 +387,7 @@ class JobHost:
         """Yield (job, results stored since the last yield) now and after every change, until it
         finishes. Results are read from the store in commit order (``scope`` names which), so a
         watcher on any replica gets each exactly once; changes are announced (LISTEN/NOTIFY on
-        PostgreSQL, in-process on SQLite) and polled every ``watch_poll_s`` in case one is missed."""
+        PostgreSQL, in-process and over the host feed on SQLite) and polled every ``watch_poll_s`` in case one is missed."""
 
         with self._listening(kind, job_id) as changed:
             cursor = await self.store.last_result_seq(kind, job_id)

@@ -19,8 +19,10 @@ import asyncio
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -77,7 +79,7 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _run_child(config: Config, index: int, serve: Callable[[Config, ProcessRole], Awaitable[None]],
-               board: LiveBoard | None, parent: int) -> None:
+               board: LiveBoard | None, feed_directory: str | None, parent: int) -> None:
     _die_with_parent(parent)
     if index != 0:
         config = replace(config, dashboard_enabled=False, prometheus_enabled=False)
@@ -89,9 +91,10 @@ def _run_child(config: Config, index: int, serve: Callable[[Config, ProcessRole]
             from .job_runner import run_job_runner
 
             os.nice(config.job_runner_nice)
-            run_serving(run_job_runner(config, board))
+            run_serving(run_job_runner(config, board, feed_directory))
         else:
-            run_serving(serve(config, ProcessRole(run_jobs=board is None, live_board=board, live_cell=index)))
+            run_serving(serve(config, ProcessRole(run_jobs=board is None, live_board=board, live_cell=index,
+                                                  host_feed_directory=feed_directory)))
     except BaseException:  # noqa: BLE001 - reported, and the parent restarts the child
         log.exception("%s failed", _name(index))
         code = 1
@@ -110,6 +113,8 @@ def serve_processes(config: Config, serve: Callable[[Config, ProcessRole], Await
     job_runner = config.jobs_in_own_process
     # The workers tell the job runner when they have live calls (see optimize.live_traffic).
     board = LiveBoard(config.workers) if job_runner else None
+    # ... and of changes (a new job, a cancel, progress) when no PostgreSQL or Redis carries them.
+    feed_directory = tempfile.mkdtemp(prefix="dspy-grpc-feed-") if job_runner else None
     reserved = _reserve_port(config.host) if config.port == 0 and config.workers > 1 else None
     if reserved is not None:
         config = replace(config, port=reserved.getsockname()[1])
@@ -131,7 +136,7 @@ def serve_processes(config: Config, serve: Callable[[Config, ProcessRole], Await
     def fork(index: int) -> None:
         pid = os.fork()
         if pid == 0:
-            _run_child(config, index, serve, board, parent)
+            _run_child(config, index, serve, board, feed_directory, parent)
         workers[pid] = index
 
     signal.signal(signal.SIGTERM, stop)
@@ -171,4 +176,6 @@ def serve_processes(config: Config, serve: Callable[[Config, ProcessRole], Await
             status = 1
             continue
         fork(index)
+    if feed_directory is not None:
+        shutil.rmtree(feed_directory, ignore_errors=True)
     return status

@@ -9,6 +9,8 @@ Transports:
 * :class:`PostgresChangeFeed` -- PostgreSQL ``NOTIFY`` on channel :data:`CHANNEL`, heard through one
   dedicated ``LISTEN`` connection per replica;
 * :class:`RedisChangeFeed` -- Redis pub/sub on the same channel name;
+* :class:`HostChangeFeed` -- Unix datagrams between the processes one ``serve`` forks on one host
+  (its serving process and job runner over one SQLite file), through a directory the parent made;
 * :class:`ChangeFeed` -- in-process only (one replica, or notifications turned off).
 
 Notifications are a shortcut, never the only path: every cache they invalidate also expires on its
@@ -23,7 +25,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -56,6 +60,7 @@ class ChangeFeed:
         self.origin = secrets.token_hex(8)
         #: Whether remote notifications are being heard right now (always True for in-process).
         self.connected = True
+        self._sending: set[asyncio.Future[None]] = set()
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener(topic, key)`` for every change (``topic == EVERYTHING``: drop all)."""
@@ -74,7 +79,22 @@ class ChangeFeed:
         transport failure is logged; the others then see the change by polling)."""
 
         self.deliver(topic, key)
-        payload = json.dumps({"o": self.origin, "t": topic, "k": key}, separators=(",", ":"))
+        await self._send_logged(self._payload(topic, key), topic)
+
+    def _payload(self, topic: str, key: str) -> str:
+        return json.dumps({"o": self.origin, "t": topic, "k": key}, separators=(",", ":"))
+
+    def tell_others(self, topic: str, key: str) -> None:
+        """Send ``(topic, key)`` to the other replicas only -- not delivered here -- without waiting
+        (best effort, like :meth:`publish`)."""
+
+        if type(self)._send is ChangeFeed._send:
+            return  # in-process only: there are no others
+        task = asyncio.ensure_future(self._send_logged(self._payload(topic, key), topic))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send_logged(self, payload: str, topic: str) -> None:
         try:
             await self._send(payload)
         except Exception as error:  # noqa: BLE001
@@ -229,15 +249,77 @@ class RedisChangeFeed(_ListeningFeed):
                 await self._client.aclose()
 
 
+class HostChangeFeed(ChangeFeed):
+    """Unix datagrams between the processes forked by one ``serve`` parent: each binds a socket in
+    ``directory`` (made by the parent) and sends every change to the others' sockets. A datagram
+    that cannot be sent (a peer busy or gone) is dropped: the polling fallback still holds."""
+
+    transport = "host"
+
+    def __init__(self, directory: str) -> None:
+        super().__init__()
+        self._directory = directory
+        self._path = os.path.join(directory, f"{os.getpid()}-{self.origin}.sock")
+        self._socket: socket.socket | None = None
+
+    async def start(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        sock.bind(self._path)
+        self._socket = sock
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        while self._socket is not None:
+            try:
+                data = self._socket.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            self._received(data.decode("utf-8", "replace"))
+
+    async def _send(self, payload: str) -> None:
+        self._send_now(payload)
+
+    def tell_others(self, topic: str, key: str) -> None:
+        self._send_now(self._payload(topic, key))
+
+    def _send_now(self, payload: str) -> None:
+        if self._socket is None:
+            return
+        data = payload.encode()
+        for name in os.listdir(self._directory):
+            path = os.path.join(self._directory, name)
+            if path == self._path or not name.endswith(".sock"):
+                continue
+            try:
+                self._socket.sendto(data, path)
+            except (ConnectionRefusedError, FileNotFoundError):  # its process is gone
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            except OSError as error:  # full queue and the like: that peer polls
+                log.debug("host change feed: %s not told: %s", name, error)
+
+    async def aclose(self) -> None:
+        if self._socket is not None:
+            asyncio.get_running_loop().remove_reader(self._socket.fileno())
+            self._socket.close()
+            self._socket = None
+            with contextlib.suppress(OSError):
+                os.unlink(self._path)
+
+
 NOTIFICATION_MODES = ("auto", "postgresql", "redis", "off")
 
 
-def open_change_feed(mode: str, database: Database, redis_url: str) -> ChangeFeed:
+def open_change_feed(mode: str, database: Database, redis_url: str, host_directory: str | None = None) -> ChangeFeed:
     """The feed for ``mode``: ``auto`` picks PostgreSQL when the store is PostgreSQL, else Redis when
-    a Redis URL is configured, else in-process only; ``off`` is in-process only."""
+    a Redis URL is configured, else the host feed between the processes of one ``serve`` (when its
+    parent made ``host_directory``), else in-process only; ``off`` is in-process only."""
 
     if mode == "auto":
         mode = "postgresql" if database.dialect == "postgresql" else ("redis" if redis_url else "off")
+        if mode == "off" and host_directory:
+            return HostChangeFeed(host_directory)
     if mode == "postgresql":
         if database.dialect != "postgresql":
             raise ValueError("programs.notifications = \"postgresql\" needs a PostgreSQL database_url")

@@ -123,7 +123,8 @@ async def _insert_ignoring_duplicates(session: AsyncSession, table: sa.Table, ro
 
 async def _announce(session: AsyncSession, kind: str, job_id: str) -> None:
     """Tell every replica (at commit) that the job changed: a change-feed message sent by PostgreSQL
-    ``NOTIFY`` inside the writing transaction. Nothing on SQLite (one process, told in memory)."""
+    ``NOTIFY`` inside the writing transaction. Nothing on SQLite: the job host tells its own process,
+    and the processes of one ``serve`` over the host change feed (see :attr:`JobStore.announces_changes`)."""
 
     if session.bind.dialect.name == "postgresql":
         payload = json.dumps({"o": _ANNOUNCER, "t": JOB_TOPIC, "k": f"{kind}/{job_id}"}, separators=(",", ":"))
@@ -178,6 +179,12 @@ class JobStore:
     @property
     def db(self) -> Database:
         return self._db
+
+    @property
+    def announces_changes(self) -> bool:
+        """Whether writes announce the job on the change feed themselves (PostgreSQL's NOTIFY)."""
+
+        return self._db.dialect == "postgresql"
 
     @staticmethod
     def guard(lease: Lease) -> Guard:
