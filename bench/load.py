@@ -40,13 +40,13 @@ from pathlib import Path
 import aiohttp
 
 from bench.predict import PYTHON, ROOT, percentile, server_config, start
+from bench.processes import cpu_seconds
 
 GHZ = ROOT / ".tools" / "bin" / "ghz"
 METHOD = "dspy_grpc.v1.InferenceService.Predict"
 REQUEST = {"program": "programs/bench", "inputs": {"question": "Question {{.RequestNumber}} at {{.TimestampUnix}}?"}}
 CACHED_REQUEST = {"program": "programs/bench", "inputs": {"question": "What is the capital of France?"}}
 SCENARIOS = ((64, 0), (200, 200), (1000, 500))  # (calls in flight, LM latency in ms)
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -61,13 +61,6 @@ class Run:
     @property
     def rate(self) -> float:
         return self.calls / self.seconds
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads) so far."""
-
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14 and 15 of stat)
 
 
 def build_protoset(directory: Path) -> Path:

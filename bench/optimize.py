@@ -38,6 +38,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from bench.processes import cpu_seconds
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -133,7 +135,7 @@ async def run_ours(base_url: str, optimizer: str, examples: int, threads: int, c
             await create_dataset(channel, "bench", arithmetic.examples(examples))
             await create_program(channel, "bench")
             calls_before = _mock_calls(base_url)
-            cpu_before = _cpu_seconds(server.pid)
+            cpu_before = cpu_seconds(server.pid)
             started = time.perf_counter()
             created = await create_optimization(channel, {
                 "program": "programs/bench", "dataset": "datasets/bench", "metric": {"exact_match": {}},
@@ -148,21 +150,11 @@ async def run_ours(base_url: str, optimizer: str, examples: int, threads: int, c
                     break
             wall = time.perf_counter() - started
             assert done.state == job_pb2.JOB_STATE_SUCCEEDED, json_format.MessageToDict(done.error)
-            (workdir / "server_cpu_s").write_text(str(_cpu_seconds(server.pid) - cpu_before))
+            (workdir / "server_cpu_s").write_text(str(cpu_seconds(server.pid) - cpu_before))
             return wall, _mock_calls(base_url) - calls_before, done.result.best_score
     finally:
         server.terminate()
         await server.wait()
-
-
-def _cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process has used so far (Linux's /proc; 0 elsewhere)."""
-
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def job_timeline(workdir: Path) -> dict | None:

@@ -38,6 +38,7 @@ from dspy_grpc.v1 import program_pb2_grpc
 from google.protobuf import json_format
 
 from bench.lm_gateway import _start, percentile
+from bench.processes import server_rss_mib
 from tests.retrieval.programs import multihop
 from tests.retrieval.wiki import generate
 
@@ -59,13 +60,6 @@ max_retries = 0
 QUERIES = ["composer born in Frostvale", "Ironbridge lighthouse founded", "mayor of Lowmere in 1900",
            "Clara Moreau painter", "river coast population", "botanist studied at the museum",
            "Oakheart opera house towers", "Nils Quist footballer"]
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def ms(values: list[float], q: float) -> str:
@@ -168,11 +162,11 @@ async def main(args: argparse.Namespace) -> None:
                     bm25=corpus_pb2.Bm25Options(k1=0.9, b=0.4))))
                 corpus = f"corpora/{corpus_id}"
                 load_s = await load(stub, corpus, texts)
-                before = rss_mb(server.pid)
+                before = server_rss_mib(server.pid)
                 started = time.perf_counter()
                 await stub.SearchCorpus(corpus_pb2.SearchCorpusRequest(corpus=corpus, query="warm up", k=10))
                 build_s = time.perf_counter() - started
-                after = rss_mb(server.pid)
+                after = server_rss_mib(server.pid)
                 latencies, qps = await search_bench(stub, corpus, queries, args.concurrency)
                 hop = await multihop_bench(ch, corpus, args.runs)
                 lm = await lm_time(base_url)

@@ -31,6 +31,8 @@ import time
 import uuid
 from pathlib import Path
 
+from bench.processes import server_processes, server_rss_mib
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -46,27 +48,6 @@ async def _start(cmd: list[str], ready: str, env: dict[str, str] | None = None, 
             raise RuntimeError(f"{cmd[2]} exited before it was ready")
         if line.startswith(ready):
             return process, line.split()[-1]
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
-
-
-def server_processes(pid: int) -> list[int]:
-    """The server's processes: ``pid`` itself, or -- when it forked a serving worker and a job runner
-    (``jobs.runner = "process"``) -- its children."""
-
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(child) for child in children] or [pid]
-
-
-def server_rss_mib(pid: int) -> float:
-    """Resident memory of the server: summed over its processes (without the supervising parent)."""
-
-    return sum(rss_mib(process) for process in server_processes(pid))
 
 
 def p99(samples: list[float]) -> float:
