@@ -9,6 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
+from dspy_grpc.v1 import evaluation_pb2, evaluation_pb2_grpc
+
 #: Short leases so that takeovers happen within a test's patience.
 FAST_LEASES = "[jobs]\nlease_s = 2.0\nheartbeat_s = 0.25\nscan_interval_s = 0.25\nwatch_poll_s = 1.0\n"
 
@@ -80,3 +82,20 @@ async def start_replica(workdir: Path, mock_base_url: str, database_url: str, *,
             raise AssertionError("replica exited before listening: " + log_path.read_text()[-3000:])
         if line.startswith("dspy-grpc listening on"):
             return Replica(process, int(line.rsplit(":", 1)[1]), log_path)
+
+
+async def evaluation(channel, name: str) -> evaluation_pb2.Evaluation:
+    return await evaluation_pb2_grpc.EvaluationServiceStub(channel).GetEvaluation(
+        evaluation_pb2.GetEvaluationRequest(name=name))
+
+
+async def wait_for(get, done, timeout: float = 120):
+    """Call ``get()`` until ``done`` holds for what it returns (an assertion after ``timeout`` s)."""
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await get()
+        if done(value):
+            return value
+        assert asyncio.get_running_loop().time() < deadline, value
+        await asyncio.sleep(0.02)

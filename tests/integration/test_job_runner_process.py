@@ -16,7 +16,7 @@ from dspy_grpc.v1 import evaluation_pb2, evaluation_pb2_grpc, inference_pb2, inf
 from google.protobuf import struct_pb2
 
 from tests.integration.job_helpers import create_dataset, create_evaluation, create_program, exact_match, wait_evaluation
-from tests.integration.replicas import FAST_LEASES, Replica, start_replica
+from tests.integration.replicas import FAST_LEASES, Replica, evaluation, start_replica, wait_for
 from tests.mocklm import arithmetic
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(300)]
@@ -39,21 +39,6 @@ def job_runner(replica: Replica) -> int:
     runners = [pid for pid, nice in niceness.items() if nice == nicest]
     assert len(runners) == 1 and nicest > min(niceness.values()), niceness
     return runners[0]
-
-
-async def evaluation(channel, name: str) -> evaluation_pb2.Evaluation:
-    return await evaluation_pb2_grpc.EvaluationServiceStub(channel).GetEvaluation(
-        evaluation_pb2.GetEvaluationRequest(name=name))
-
-
-async def wait_for(get, done, timeout: float = 120):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await get()
-        if done(value):
-            return value
-        assert asyncio.get_running_loop().time() < deadline, value
-        await asyncio.sleep(0.05)
 
 
 async def predict(channel, a: int, b: int) -> str:

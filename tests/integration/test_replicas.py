@@ -24,7 +24,7 @@ from tests.integration.job_helpers import (
     wait_evaluation,
     wait_optimization,
 )
-from tests.integration.replicas import FAST_LEASES, Replica, start_replica
+from tests.integration.replicas import FAST_LEASES, Replica, evaluation, start_replica, wait_for
 from tests.mocklm import arithmetic
 
 # Each test starts several server processes: on a loaded machine that alone can take a minute.
@@ -51,21 +51,6 @@ async def results(channel, name: str) -> list[tuple[int, float, str]]:
         token = page.next_page_token
         if not token:
             return out
-
-
-async def evaluation(channel, name: str) -> evaluation_pb2.Evaluation:
-    return await evaluation_pb2_grpc.EvaluationServiceStub(channel).GetEvaluation(
-        evaluation_pb2.GetEvaluationRequest(name=name))
-
-
-async def wait_for(get, done, timeout: float = 120):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await get()
-        if done(value):
-            return value
-        assert asyncio.get_running_loop().time() < deadline, value
-        await asyncio.sleep(0.02)
 
 
 async def watch_results(channel, name: str, started: asyncio.Event | None = None) -> list[int]:
