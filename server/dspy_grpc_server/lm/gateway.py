@@ -102,7 +102,9 @@ class GatewayLM(LM):
     def _prepare(self, request: LMRequest, timeout: float | None) -> tuple[LMRequest, Deadline, str | None]:
         if self.config.kind != "chat":
             raise wrong_model_kind(self.name, wanted="chat", field_name="lm.model")
-        request = replace(request, options=request.options.merged_over(self.defaults))
+        options = request.options.merged_over(self.defaults)
+        if options is not request.options:
+            request = replace(request, options=options)
         deadline = Deadline.within(timeout if timeout is not None else NO_DEADLINE_S)
         use_cache = self._cache is not None and request.options.cache_policy != "bypass"
         return request, deadline, cache_key(self.name, request) if use_cache else None

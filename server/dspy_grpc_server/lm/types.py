@@ -61,6 +61,13 @@ class LMOptions:
         if len(self.stop) > MAX_STOP_SEQUENCES:
             raise invalid(f"{path}.stop", f"must hold at most {MAX_STOP_SEQUENCES} sequences")
 
+    def is_unset(self) -> bool:
+        """Whether no option is set (every value is the "provider default" one)."""
+
+        return (self.temperature is None and self.max_tokens is None and self.top_p is None and not self.stop
+                and self.seed is None and self.n == 1 and self.response_format is None and self.rollout_id is None
+                and not self.tools and self.tool_choice is None and self.cache is None)
+
     @property
     def cache_policy(self) -> str:
         """The effective cache policy (``"use"`` when unset)."""
@@ -70,9 +77,15 @@ class LMOptions:
     def merged_over(self, defaults: LMOptions) -> LMOptions:
         """These options, with every unset value taken from ``defaults``.
 
-        ``n`` counts as unset when it is 1 (the neutral value), ``stop`` when it is empty.
+        ``n`` counts as unset when it is 1 (the neutral value), ``stop`` when it is empty. When either
+        side sets nothing, the other is returned as it is (no new object: this runs several times
+        on every call).
         """
 
+        if defaults.is_unset():
+            return self
+        if self.is_unset():
+            return defaults
         return LMOptions(
             temperature=self.temperature if self.temperature is not None else defaults.temperature,
             max_tokens=self.max_tokens if self.max_tokens is not None else defaults.max_tokens,

@@ -114,13 +114,14 @@ async def _call_predictor(predictor: NamedPredictor, inputs: Mapping[str, Any], 
         ctx.adapter_fallbacks.append(AdapterFallback(predictor.name, adapter_name, fallback, error.message))
         adapter_name = fallback
         outputs = await call.single(adapter_name, stream=False)
-    ctx.record_step(
-        TraceStep(
-            predictor=predictor.name, inputs=dict(values), outputs=dict(outputs), adapter=adapter_name,
-            model=call.model, usage=call.usage, latency_s=time.perf_counter() - started,
-            lm_call_ids=tuple(call.call_ids), cache_hit=call.calls > 0 and call.cache_hits == call.calls,
+    if ctx.include_trace:
+        ctx.record_step(
+            TraceStep(
+                predictor=predictor.name, inputs=dict(values), outputs=dict(outputs), adapter=adapter_name,
+                model=call.model, usage=call.usage, latency_s=time.perf_counter() - started,
+                lm_call_ids=tuple(call.call_ids), cache_hit=call.calls > 0 and call.cache_hits == call.calls,
+            )
         )
-    )
     return outputs
 
 
@@ -186,7 +187,7 @@ class _Call:
             with telemetry.span("dspy.adapter.format", attributes):
                 messages = adapter.format(self.signature, self.demos, self.values)
                 extra = adapter.lm_options(self.signature, supports_json_schema=self.lm.supports_json_schema)
-            options = replace(self.options, **extra)
+            options = replace(self.options, **extra) if extra else self.options
             if stream:
                 text = await self._stream(self.lm, messages, options, adapter_name)
             else:
