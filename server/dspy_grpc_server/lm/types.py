@@ -193,6 +193,8 @@ class LMResponse:
     cost_usd: float = 0.0
     #: The deployment that answered (empty for cache hits and LMs without deployments).
     deployment: str = ""
+    #: On a cache hit: the key the answer was read under (see ``GatewayLM.recall``); else empty.
+    cache_key: str = ""
 
     @property
     def text(self) -> str:
@@ -261,6 +263,14 @@ class LM(ABC):
     name: str
     #: Whether ``response_format`` may carry a strict JSON schema (else only ``json_object``).
     supports_json_schema: bool = True
+    #: Whether :meth:`recall` can answer (the LM keeps a response cache).
+    recalls: bool = False
+
+    async def recall(self, key: str, options: LMOptions) -> LMResponse | None:
+        """The answer cached under ``key`` (an earlier cache hit's ``LMResponse.cache_key``), recorded
+        as a cache hit of a request with ``options``; None when there is none (this LM keeps no cache)."""
+
+        return None
 
     @abstractmethod
     async def complete(self, request: LMRequest, *, timeout: float | None = None) -> LMResponse:
