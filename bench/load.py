@@ -12,8 +12,9 @@ set built from proto/ (ghz cannot use a Python server's reflection).
 Figures, per scenario, for the server and its two floors (the bare server; the mock alone, driven
 with aiohttp from this process at the same number of calls in flight):
 
-- ``64 / 0 ms``: calls/s and the server's CPU per call (user + system time of its process from
-  /proc, divided by the calls it answered) -- target <= 0.5 ms for an uncached Predict;
+- ``64 / 0 ms``: calls/s and the server's CPU per call (user + system time of its processes from
+  /proc, divided by the calls it answered) -- target <= 0.5 ms for an uncached Predict; the same
+  for ``StreamPredict`` (the events of a run streamed; no target of its own);
 - ``200 / 200 ms`` and ``1000 / 500 ms``: calls/s / the LM-bound limit (in flight / latency) and
   p50/p99 minus the LM latency -- targets >= 0.95 with p99 - 200 ms <= 50 ms, and >= 0.8 with
   p99 - 500 ms <= 250 ms;
@@ -44,6 +45,7 @@ from bench.processes import cpu_seconds
 
 GHZ = ROOT / ".tools" / "bin" / "ghz"
 METHOD = "dspy_grpc.v1.InferenceService.Predict"
+STREAM_METHOD = "dspy_grpc.v1.InferenceService.StreamPredict"
 REQUEST = {"program": "programs/bench", "inputs": {"question": "Question {{.RequestNumber}} at {{.TimestampUnix}}?"}}
 CACHED_REQUEST = {"program": "programs/bench", "inputs": {"question": "What is the capital of France?"}}
 SCENARIOS = ((64, 0), (200, 200), (1000, 500))  # (calls in flight, LM latency in ms)
@@ -77,8 +79,8 @@ def build_protoset(directory: Path) -> Path:
 
 
 def ghz(protoset: Path, port: int, *, in_flight: int, seconds: float | None = None, calls: int | None = None,
-        connections: int, data: dict, pid: int | None = None) -> Run:
-    command = [str(GHZ), "--insecure", "--protoset", str(protoset), "--call", METHOD, "-d", json.dumps(data),
+        connections: int, data: dict, pid: int | None = None, method: str = METHOD) -> Run:
+    command = [str(GHZ), "--insecure", "--protoset", str(protoset), "--call", method, "-d", json.dumps(data),
                "-c", str(in_flight), "--connections", str(min(connections, in_flight)), "--format", "json",
                "--timeout", "30s"]
     command += ["-z", f"{seconds}s"] if seconds is not None else ["-n", str(calls)]
@@ -178,6 +180,10 @@ def main(argv: list[str] | None = None) -> None:
                 results[("server", in_flight, latency)] = ghz(
                     protoset, int(port), in_flight=in_flight, seconds=args.seconds, connections=args.connections,
                     data=REQUEST, pid=server.pid)
+                if latency == 0:
+                    results[("stream", in_flight, latency)] = ghz(
+                        protoset, int(port), in_flight=in_flight, seconds=args.seconds,
+                        connections=args.connections, data=REQUEST, pid=server.pid, method=STREAM_METHOD)
                 server.terminate()
                 if args.only == "all":
                     bare, bare_port = start([PYTHON, "-m", "bench.floor", "serve", "--delay-ms", str(latency)],
@@ -220,14 +226,15 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def report(results: dict[tuple[str, int, int], Run], args: argparse.Namespace) -> None:
-    names = {"server": "dspy-grpc Predict", "bare": "bare grpc.aio", "mock": "mock LM alone"}
+    names = {"server": "dspy-grpc Predict", "stream": "StreamPredict", "bare": "bare grpc.aio",
+             "mock": "mock LM alone"}
     print(f"Predict under load (ghz, {args.connections} connections, {args.seconds:g} s per run, cache off); "
           f"load average {os.getloadavg()[0]:.1f} at the end")
     print(f"{'scenario':16}{'process':20}{'calls/s':>9}{'÷ limit':>9}{'p50-LM':>9}{'p99-LM':>9}"
           f"{'CPU ms/call':>13}{'errors':>8}  target")
     targets = {0: "CPU <= 0.5 ms/call", 200: ">= 0.95, p99-LM <= 50 ms", 500: ">= 0.8, p99-LM <= 250 ms"}
     for in_flight, latency in SCENARIOS:
-        for who in ("server", "bare", "mock"):
+        for who in ("server", "stream", "bare", "mock"):
             run = results.get((who, in_flight, latency))
             if run is None:
                 continue

@@ -29,6 +29,7 @@ from dspy_grpc import (
     Signature,
     ToolCallEvent,
 )
+from tests.mocklm import MockReply
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -66,7 +67,8 @@ async def client(server) -> AsyncIterator[AsyncClient]:
 
 async def test_astream_yields_field_deltas_then_a_typed_prediction(client: AsyncClient, mock_lm) -> None:
     answer = "The sky scatters blue light more than red light, so it looks blue."
-    mock_lm.enqueue(_completion(answer=answer, confidence="9"))
+    # Word by word with a pause: deltas that queue up while the server writes are sent as one.
+    mock_lm.enqueue(MockReply(text=_completion(answer=answer, confidence="9"), chunk_delay_s=0.005))
     events = [e async for e in Predict(QA, client=client, lm="mock").astream(question="Why is the sky blue?")]
 
     assert isinstance(events[-1], Prediction)

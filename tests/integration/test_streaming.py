@@ -35,6 +35,8 @@ def deltas(events, field: str) -> list[inference_pb2.FieldDelta]:
 @pytest.mark.parametrize("adapter", ["ADAPTER_KIND_CHAT", "ADAPTER_KIND_JSON"])
 async def test_stream_predict_sends_field_deltas_before_the_final_prediction(channel, mock_lm, adapter):
     module = {"chainOfThought": {"predictor": predictor("question -> answer", adapter=adapter)}}
+    # Word by word with a pause: deltas that queue up while the server writes are sent as one.
+    mock_lm.enqueue(MockReply(chunk_delay_s=0.005))
     stub = inference_pb2_grpc.InferenceServiceStub(channel)
     events = await collect(stub.StreamPredict(stream_request(
         {"module": module, "inputs": {"question": f"Stream me ({adapter}) word by word"}, "lm": MOCK}), timeout=20))

@@ -86,6 +86,10 @@ class _Bucket:
     cost_usd: float = 0.0
 
 
+def _ignore(_event: object) -> None:
+    return None
+
+
 class Activity:
     """See the module docstring. ``bucket_s`` × ``buckets`` is the time span the usage charts cover."""
 
@@ -105,13 +109,16 @@ class Activity:
         self.job_history: dict[str, list[list[float | None]]] = {}
         #: Per program id ("" for inline modules and raw calls) and source ("rpc" / "job").
         self.traffic: dict[tuple[str, str], _Traffic] = {}
+        #: The handler of each event type (``_on_<type name>``; events without one are ignored).
+        self._handlers: dict[type, Callable[[Any], None]] = {}
 
     # ------------------------------------------------------------ the sink
 
     def __call__(self, event: telemetry.Event) -> None:
-        handler = getattr(self, f"_on_{type(event).__name__}", None)
-        if handler is not None:
-            handler(event)
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            handler = self._handlers[type(event)] = getattr(self, f"_on_{type(event).__name__}", _ignore)
+        handler(event)
 
     def _bucket(self) -> _Bucket:
         now = self._clock()
@@ -131,13 +138,23 @@ class Activity:
             self.rpc_errors += 1
 
     def _traffic(self, program: str, job: str) -> _Traffic:
-        return self.traffic.setdefault((program, "job" if job else "rpc"), _Traffic())
+        key = (program, "job" if job else "rpc")
+        traffic = self.traffic.get(key)
+        if traffic is None:
+            traffic = self.traffic[key] = _Traffic()
+        return traffic
+
+    def _model(self, model: str) -> _ModelStats:
+        stats = self.models.get(model)
+        if stats is None:
+            stats = self.models[model] = _ModelStats()
+        return stats
 
     def _on_LMCallFinished(self, event: telemetry.LMCallFinished) -> None:
         traffic = self._traffic(event.program, event.job)
         traffic.lm_calls += 1
         traffic.tokens += event.input_tokens + event.output_tokens
-        stats = self.models.setdefault(event.model, _ModelStats())
+        stats = self._model(event.model)
         stats.add(event.seconds, event.error)
         stats.input_tokens += event.input_tokens
         stats.output_tokens += event.output_tokens
@@ -149,12 +166,15 @@ class Activity:
         bucket.output_tokens += event.output_tokens
 
     def _on_CostRecorded(self, event: telemetry.CostRecorded) -> None:
-        self.models.setdefault(event.model, _ModelStats()).cost_usd += event.usd
+        self._model(event.model).cost_usd += event.usd
         self._traffic(event.program, event.job).cost_usd += event.usd
         self._bucket().cost_usd += event.usd
 
     def _on_ProgramCallFinished(self, event: telemetry.ProgramCallFinished) -> None:
-        self.programs.setdefault(event.program, _Stats()).add(event.seconds, event.error)
+        stats = self.programs.get(event.program)
+        if stats is None:
+            stats = self.programs[event.program] = _Stats()
+        stats.add(event.seconds, event.error)
 
     def _on_CacheLookup(self, event: telemetry.CacheLookup) -> None:
         if event.hit:

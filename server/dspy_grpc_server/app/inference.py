@@ -17,7 +17,7 @@ from ..lm.attribution import attributed
 from ..lm.deadline import Deadline
 from ..modules.build import build_module
 from ..modules.engine import Engine
-from ..modules.events import Event
+from ..modules.events import Event, FieldDelta
 from ..modules.node import Node
 from ..modules.prediction import Prediction
 from ..modules.predictor import RenderedPrompt
@@ -133,7 +133,11 @@ class Inference:
         extra_events: asyncio.Queue[Any] | None = None,
     ) -> AsyncIterator[Event | ProgramPrediction | Any]:
         """The run's events as they happen, then its :class:`ProgramPrediction`. Items put on
-        ``extra_events`` (Run's tool calls) are interleaved. Closing the iterator cancels the run."""
+        ``extra_events`` (Run's tool calls) are interleaved. Closing the iterator cancels the run.
+
+        Deltas of one field that queued up while the caller was taking the previous item come as
+        one (their texts joined): a caller reading slower than the LM streams gets fewer, larger
+        deltas instead of falling further behind, with the same text in the same order."""
 
         resolved = await self._resolve(target)
         queue: asyncio.Queue[Any] = extra_events if extra_events is not None else asyncio.Queue()
@@ -148,10 +152,18 @@ class Inference:
 
         task = asyncio.ensure_future(produce())
         try:
+            ahead: Any = None  # an item taken from the queue that did not join the delta before it
             while True:
-                item = await queue.get()
+                item, ahead = (ahead, None) if ahead is not None else (await queue.get(), None)
                 if item is finished:
                     break
+                while isinstance(item, FieldDelta) and not item.last and not queue.empty():
+                    following = queue.get_nowait()
+                    if not (isinstance(following, FieldDelta) and following.predictor == item.predictor
+                            and following.field == item.field):
+                        ahead = following
+                        break
+                    item = FieldDelta(item.predictor, item.field, item.text + following.text, following.last)
                 yield item
             yield task.result()
         finally:

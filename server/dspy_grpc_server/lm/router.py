@@ -45,6 +45,8 @@ class Router:
     def candidates(self, estimated_tokens: int = 0) -> list[DeploymentWorker]:
         """Every deployment to try, in order: this model's, then each fallback model's."""
 
+        if len(self.workers) == 1 and not self.fallbacks:
+            return list(self.workers)  # one way to go: no need to rank it
         ordered = self._ordered_own(estimated_tokens)
         for fallback in self.fallbacks:
             ordered += [w for w in fallback._ordered_own(estimated_tokens) if w not in ordered]

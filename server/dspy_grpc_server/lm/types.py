@@ -82,9 +82,9 @@ class LMOptions:
         on every call).
         """
 
-        if defaults.is_unset():
+        if defaults is NO_OPTIONS or defaults.is_unset():
             return self
-        if self.is_unset():
+        if self is NO_OPTIONS or self.is_unset():
             return defaults
         return LMOptions(
             temperature=self.temperature if self.temperature is not None else defaults.temperature,
@@ -103,6 +103,10 @@ class LMOptions:
         )
 
 
+#: No option set: the default wherever options are optional (shared; options are immutable).
+NO_OPTIONS = LMOptions()
+
+
 @dataclass(frozen=True)
 class LMRequest:
     """One chat completion request.
@@ -112,7 +116,7 @@ class LMRequest:
     """
 
     messages: tuple[Mapping[str, Any], ...]
-    options: LMOptions = field(default_factory=LMOptions)
+    options: LMOptions = NO_OPTIONS
 
     def with_options(self, **changes: Any) -> LMRequest:
         """A copy of this request with some options replaced."""

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from .attribution import Attribution
 from .types import Usage
@@ -17,8 +17,9 @@ from .types import Usage
 log = logging.getLogger("dspy_grpc_server.lm.usage")
 
 
-@dataclass(frozen=True)
-class LedgerKey:
+class LedgerKey(NamedTuple):
+    """Where a call's usage adds up (one per call: a tuple, cheap to build and hash)."""
+
     day: date
     program_id: str
     api_key_id: str
@@ -80,17 +81,18 @@ class UsageRecorder:
     # ------------------------------------------------------------------ recording
 
     def record(self, model: str, usage: Usage, cost_usd: float, *, cache_hit: bool, who: Attribution) -> None:
-        today = self._today()
-        key = LedgerKey(today, who.program_id, who.api_key_id, model)
-        totals = LedgerTotals(
-            calls=0 if cache_hit else 1,
-            cache_hits=1 if cache_hit else 0,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            estimated_calls=1 if usage.estimated else 0,
-            cost_usd=cost_usd,
-        )
-        self._pending.setdefault(key, LedgerTotals()).add(totals)
+        key = LedgerKey(self._today(), who.program_id, who.api_key_id, model)
+        totals = self._pending.get(key)
+        if totals is None:
+            totals = self._pending[key] = LedgerTotals()
+        if cache_hit:
+            totals.cache_hits += 1
+        else:
+            totals.calls += 1
+        totals.prompt_tokens += usage.prompt_tokens
+        totals.completion_tokens += usage.completion_tokens
+        totals.estimated_calls += usage.estimated
+        totals.cost_usd += cost_usd
 
     async def flush(self) -> None:
         """Write what was recorded since the last flush (kept for the next one if writing fails)."""

@@ -351,15 +351,20 @@ class DeploymentWorker:
             pipe.close()
 
 
+#: How many chunks a stream's reader may be ahead of its caller.
+PIPE_AHEAD = 16
+
+
 class _Pipe:
-    """Reads an upstream chunk stream in a worker-owned task, at most two chunks ahead of the
-    caller, so a slow client slows the upstream read (backpressure). Closing the pipe cancels the
-    task, which closes the upstream HTTP response."""
+    """Reads an upstream chunk stream in a worker-owned task, at most :data:`PIPE_AHEAD` chunks
+    ahead of the caller, so a slow client slows the upstream read (backpressure) while a burst of
+    chunks passes in one go (not one task switch each). Closing the pipe cancels the task, which
+    closes the upstream HTTP response."""
 
     def __init__(self, chunks: AsyncIterator[LMStreamChunk], owner: set[asyncio.Task[object]],
                  worker_died: Callable[[], DspyGrpcError]) -> None:
         self._queue: asyncio.Queue[object] = asyncio.Queue()
-        self._credits = asyncio.Semaphore(2)
+        self._credits = asyncio.Semaphore(PIPE_AHEAD)
         self._chunks = chunks
         self._worker_died = worker_died
         self._closed = False

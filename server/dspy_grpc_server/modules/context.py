@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.errors import DeadlineExceeded
 from ..lm.deadline import Deadline
-from ..lm.types import LMOptions, Usage
+from ..lm.types import NO_OPTIONS, LMOptions, Usage
 from .events import Event
 from .lm_resolver import LMResolver
 from .prediction import AdapterFallback, ModelUsage, TraceStep
@@ -47,7 +47,7 @@ class RunContext:
     #: Runs caller-executed tools (InferenceService.Run); None when the caller offers none.
     tools: ToolRunner | None = None
     #: LM options forced on every call in this scope (BestOfN/Refine: rollout_id and temperature).
-    option_overrides: LMOptions = field(default_factory=LMOptions)
+    option_overrides: LMOptions = NO_OPTIONS
     #: Refine's advice by full predictor name; when set, every predictor gets a ``hint_`` input.
     hints: Mapping[str, str] | None = None
     #: Compiles KNNFewShot's per-call demos (None: KNNFewShot programs cannot run).

@@ -16,7 +16,7 @@ from .node import Node
 from .prediction import Prediction
 from .predictor import NamedPredictor, RenderedPrompt, call_predictor, parse, render
 from .retrieval import Retrievers
-from .spec import LMChoice, ModuleSpec, PredictorSpec
+from .spec import NO_CHOICE, LMChoice, ModuleSpec, PredictorSpec
 from .tools import ToolRunner
 
 
@@ -54,7 +54,7 @@ class Engine:
         self.retrievers = retrievers
 
     def _resolver(self, request_lm: LMChoice | None) -> LMResolver:
-        return LMResolver(self._registry, request_choice=request_lm or LMChoice(), default_model=self._default_model)
+        return LMResolver(self._registry, request_choice=request_lm or NO_CHOICE, default_model=self._default_model)
 
     @staticmethod
     def build(module: ModuleSpec | Node, path: str = "module") -> Node:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..adapters import Adapter, Message, get_adapter, normalize_demo, validate_inputs
@@ -12,7 +12,7 @@ from ..adapters.two_step import TwoStepAdapter
 from ..core import telemetry
 from ..core.errors import ParseError
 from ..core.signature import Signature
-from ..lm.types import LM, LMOptions, LMRequest, Usage
+from ..lm.types import LM, NO_OPTIONS, LMOptions, LMRequest, Usage
 from .context import RunContext
 from .derive import with_hint
 from .events import FieldDelta
@@ -35,7 +35,7 @@ class NamedPredictor:
     spec: PredictorSpec
     signature: Signature
     #: Options this predictor forces on its LM calls (MultiChainComparison's temperature).
-    config: LMOptions = field(default_factory=LMOptions)
+    config: LMOptions = NO_OPTIONS
     #: The signature completions are parsed with, when it differs (ReAct reads tool names leniently).
     parse_signature: Signature | None = None
 

@@ -17,7 +17,7 @@ from ..core.errors import invalid
 from ..core.example import Example
 from ..core.signature import Signature
 from ..lm.dummy import DummySpec
-from ..lm.types import LMOptions
+from ..lm.types import NO_OPTIONS, LMOptions
 
 if TYPE_CHECKING:
     from .metrics import Metric
@@ -52,7 +52,7 @@ class LMChoice:
 
     model: str = ""
     dummy: DummySpec | None = None
-    options: LMOptions = field(default_factory=LMOptions)
+    options: LMOptions = NO_OPTIONS
 
     @property
     def is_set(self) -> bool:
@@ -61,6 +61,10 @@ class LMChoice:
     def validate(self, path: str) -> LMChoice:
         self.options.validate(f"{path}.options")
         return self
+
+
+#: No LM chosen (shared; choices are immutable).
+NO_CHOICE = LMChoice()
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ class HttpTransport:
                 return await awaitable
         except TimeoutError:
             raise errors.timed_out(deadline.span, metadata=self.metadata) from None
-        except (aiohttp.ClientError, ValueError) as exc:  # ValueError: a line longer than MAX_LINE_BYTES
+        except (aiohttp.ClientError, ValueError) as exc:
             raise errors.unreachable(exc, metadata=self.metadata, midstream=midstream) from None
 
     def _raise_for_status(self, response: aiohttp.ClientResponse, content: bytes) -> None:
@@ -116,11 +116,30 @@ class HttpTransport:
             if response.status >= 400:
                 content = await self._guarded(response.read(), deadline)
                 self._raise_for_status(response, content)
+            # Whatever has arrived is read at once and split here: one guarded read per network read,
+            # not per line (a provider's burst of chunks costs one deadline timer, not dozens).
+            pending: list[bytes] = []  # the start of a line whose end has not arrived
+            pending_bytes = 0
             while True:
-                line = await self._guarded(response.content.readline(), deadline, midstream=True)
-                if not line:
+                data = await self._guarded(response.content.readany(), deadline, midstream=True)
+                if not data:
+                    if pending:
+                        yield b"".join(pending).decode("utf-8", "replace").rstrip("\r")
                     return
-                yield line.decode("utf-8", "replace").rstrip("\r\n")
+                if b"\n" not in data:
+                    pending.append(data)
+                    pending_bytes += len(data)
+                    if pending_bytes > MAX_LINE_BYTES:
+                        raise errors.unreachable(
+                            ValueError(f"a streamed line is longer than {MAX_LINE_BYTES} bytes"),
+                            metadata=self.metadata, midstream=True)
+                    continue
+                first, *lines = data.split(b"\n")
+                rest = lines.pop()
+                yield (b"".join(pending) + first).decode("utf-8", "replace").rstrip("\r")
+                for line in lines:
+                    yield line.decode("utf-8", "replace").rstrip("\r")
+                pending, pending_bytes = ([rest], len(rest)) if rest else ([], 0)
         finally:
             response.close()
 

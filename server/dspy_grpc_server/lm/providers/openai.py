@@ -81,13 +81,22 @@ class OpenAIProvider(Provider):
         self.url = f"{deployment.endpoint()}/chat/completions"
         self.embeddings_url = f"{deployment.endpoint()}/embeddings"
         self.http = HttpTransport(session, metadata=self.metadata, secret=self.api_key)
+        #: Request headers, built once (the key is fixed for the provider's life); never changed.
+        self._json_headers: dict[str, str] | None = None
+        self._stream_headers: dict[str, str] | None = None
 
     def _headers(self, *, stream: bool = False) -> dict[str, str]:
         self.check_configured()
-        headers = {"Content-Type": "application/json",
-                   "Accept": "text/event-stream" if stream else "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
+        headers = self._stream_headers if stream else self._json_headers
+        if headers is None:
+            headers = {"Content-Type": "application/json",
+                       "Accept": "text/event-stream" if stream else "application/json"}
+            if self.api_key:
+                headers["Authorization"] = f"Bearer {self.api_key}"
+            if stream:
+                self._stream_headers = headers
+            else:
+                self._json_headers = headers
         return headers
 
     async def complete(self, request: LMRequest, deadline: Deadline) -> LMResponse:
@@ -99,7 +108,9 @@ class OpenAIProvider(Provider):
         finish_reasons: list[str] = []
         tool_calls: list[tuple[ToolCall, ...]] = []
         choices = [c for c in data["choices"] if isinstance(c, Mapping)]
-        for choice in sorted(choices, key=lambda c: c.get("index", 0)):
+        if len(choices) > 1:
+            choices.sort(key=lambda c: c.get("index", 0))
+        for choice in choices:
             message = choice.get("message")
             if not isinstance(message, Mapping):
                 raise self.http.bad_response("a choice has no 'message'")
