@@ -429,7 +429,8 @@ type FieldDelta struct {
 	Predictor string `protobuf:"bytes,1,opt,name=predictor,proto3" json:"predictor,omitempty"`
 	// The output field, e.g. "answer".
 	Field string `protobuf:"bytes,2,opt,name=field,proto3" json:"field,omitempty"`
-	// The new text.
+	// The new text. Text that arrived while the server was still writing earlier events to a slow
+	// caller comes joined in one delta: the deltas of a field always add up to its text, in order.
 	Text string `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
 	// No more text follows for this field in this call.
 	Last          bool `protobuf:"varint,4,opt,name=last,proto3" json:"last,omitempty"`

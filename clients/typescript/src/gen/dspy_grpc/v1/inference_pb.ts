@@ -246,7 +246,8 @@ export type FieldDelta = Message<"dspy_grpc.v1.FieldDelta"> & {
   field: string;
 
   /**
-   * The new text.
+   * The new text. Text that arrived while the server was still writing earlier events to a slow
+   * caller comes joined in one delta: the deltas of a field always add up to its text, in order.
    *
    * @generated from field: string text = 3;
    */
