@@ -14,7 +14,8 @@ with aiohttp from this process at the same number of calls in flight):
 
 - ``64 / 0 ms``: calls/s and the server's CPU per call (user + system time of its processes from
   /proc, divided by the calls it answered) -- target <= 0.5 ms for an uncached Predict; the same
-  for ``StreamPredict`` (the events of a run streamed; no target of its own);
+  for ``StreamPredict`` (the events of a run streamed) and ``LMService.Complete`` (a raw chat
+  completion through the provider layer), which have no targets of their own;
 - ``200 / 200 ms`` and ``1000 / 500 ms``: calls/s / the LM-bound limit (in flight / latency) and
   p50/p99 minus the LM latency -- targets >= 0.95 with p99 - 200 ms <= 50 ms, and >= 0.8 with
   p99 - 500 ms <= 250 ms;
@@ -46,6 +47,9 @@ from bench.processes import cpu_seconds
 GHZ = ROOT / ".tools" / "bin" / "ghz"
 METHOD = "dspy_grpc.v1.InferenceService.Predict"
 STREAM_METHOD = "dspy_grpc.v1.InferenceService.StreamPredict"
+COMPLETE_METHOD = "dspy_grpc.v1.LMService.Complete"
+COMPLETE_REQUEST = {"model": "mock", "messages": [{"role": "user", "content": "Question {{.RequestNumber}} at "
+                                                                              "{{.TimestampUnix}}?"}]}
 REQUEST = {"program": "programs/bench", "inputs": {"question": "Question {{.RequestNumber}} at {{.TimestampUnix}}?"}}
 CACHED_REQUEST = {"program": "programs/bench", "inputs": {"question": "What is the capital of France?"}}
 SCENARIOS = ((64, 0), (200, 200), (1000, 500))  # (calls in flight, LM latency in ms)
@@ -72,7 +76,7 @@ def build_protoset(directory: Path) -> Path:
     out = directory / "dspy_grpc.protoset"
     includes = Path(grpc_tools.__file__).parent / "_proto"
     code = protoc.main(["protoc", f"-I{ROOT / 'proto'}", f"-I{includes}", "--include_imports",
-                        f"--descriptor_set_out={out}", "dspy_grpc/v1/inference.proto"])
+                        f"--descriptor_set_out={out}", "dspy_grpc/v1/inference.proto", "dspy_grpc/v1/lm.proto"])
     if code != 0:
         raise RuntimeError("protoc could not build the descriptor set")
     return out
@@ -184,6 +188,9 @@ def main(argv: list[str] | None = None) -> None:
                     results[("stream", in_flight, latency)] = ghz(
                         protoset, int(port), in_flight=in_flight, seconds=args.seconds,
                         connections=args.connections, data=REQUEST, pid=server.pid, method=STREAM_METHOD)
+                    results[("complete", in_flight, latency)] = ghz(
+                        protoset, int(port), in_flight=in_flight, seconds=args.seconds,
+                        connections=args.connections, data=COMPLETE_REQUEST, pid=server.pid, method=COMPLETE_METHOD)
                 server.terminate()
                 if args.only == "all":
                     bare, bare_port = start([PYTHON, "-m", "bench.floor", "serve", "--delay-ms", str(latency)],
@@ -226,15 +233,15 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def report(results: dict[tuple[str, int, int], Run], args: argparse.Namespace) -> None:
-    names = {"server": "dspy-grpc Predict", "stream": "StreamPredict", "bare": "bare grpc.aio",
-             "mock": "mock LM alone"}
+    names = {"server": "dspy-grpc Predict", "stream": "StreamPredict", "complete": "LMService.Complete",
+             "bare": "bare grpc.aio", "mock": "mock LM alone"}
     print(f"Predict under load (ghz, {args.connections} connections, {args.seconds:g} s per run, cache off); "
           f"load average {os.getloadavg()[0]:.1f} at the end")
     print(f"{'scenario':16}{'process':20}{'calls/s':>9}{'÷ limit':>9}{'p50-LM':>9}{'p99-LM':>9}"
           f"{'CPU ms/call':>13}{'errors':>8}  target")
     targets = {0: "CPU <= 0.5 ms/call", 200: ">= 0.95, p99-LM <= 50 ms", 500: ">= 0.8, p99-LM <= 250 ms"}
     for in_flight, latency in SCENARIOS:
-        for who in ("server", "stream", "bare", "mock"):
+        for who in ("server", "stream", "complete", "bare", "mock"):
             run = results.get((who, in_flight, latency))
             if run is None:
                 continue
