@@ -64,7 +64,7 @@ class ChatAdapter(Adapter):
     def parse(self, signature: Signature, completion: str) -> dict[str, Any]:
         sections: list[tuple[str | None, list[str]]] = [(None, [])]
         for line in completion.splitlines():
-            m = HEADER.match(line.strip())
+            m = HEADER.match(line.strip()) if "[[" in line else None
             if m:
                 rest = line[m.end():].strip()
                 sections.append((m.group(1), [rest] if rest else []))

@@ -18,6 +18,9 @@ class Deadline:
     def within(cls, *timeouts: float | None) -> Deadline:
         """The earliest of the given timeouts (seconds from now); ``None`` entries are ignored."""
 
+        if len(timeouts) == 1 and timeouts[0] is not None:  # the usual case, on every LM call
+            span = max(0.0, timeouts[0])
+            return cls(time.monotonic() + span, span)
         given = [t for t in timeouts if t is not None]
         if not given:
             raise ValueError("Deadline.within needs at least one timeout")
@@ -27,8 +30,8 @@ class Deadline:
     def capped(self, seconds: float) -> Deadline:
         """This deadline or ``seconds`` from now, whichever comes first."""
 
-        other = Deadline.within(seconds)
-        return other if other.at < self.at else self
+        at = time.monotonic() + max(0.0, seconds)
+        return Deadline(at, max(0.0, seconds)) if at < self.at else self
 
     def remaining(self) -> float:
         """Seconds left, never negative."""
