@@ -44,11 +44,10 @@ class InferenceService(inference_pb2_grpc.InferenceServiceServicer):
             deadline=deadline_of(context),
             include_trace=request.include_trace,
         )
-        return inference_pb2.PredictResponse(
-            prediction=prediction_to_proto(
-                result.prediction, program_id=result.program_id, revision_id=result.revision_id
-            )
-        )
+        response = inference_pb2.PredictResponse()
+        prediction_to_proto(result.prediction, program_id=result.program_id, revision_id=result.revision_id,
+                            into=response.prediction)
+        return response
 
     async def RenderPrompt(self, request: inference_pb2.RenderPromptRequest, context: grpc.aio.ServicerContext):
         predictor, rendered = await self._inference.render_prompt(

@@ -50,8 +50,10 @@ def event_to_proto(item: Any) -> inference_pb2.PredictEvent:
         return inference_pb2.PredictEvent(tool_call=inference_pb2.ToolCall(
             call_id=item.call_id, tool=item.tool, **values_fields("args", item.args)))
     if isinstance(item, ProgramPrediction):
-        return inference_pb2.PredictEvent(prediction=prediction_to_proto(
-            item.prediction, program_id=item.program_id, revision_id=item.revision_id))
+        event = inference_pb2.PredictEvent()
+        prediction_to_proto(item.prediction, program_id=item.program_id, revision_id=item.revision_id,
+                            into=event.prediction)
+        return event
     raise TypeError(f"not an event: {item!r}")  # pragma: no cover
 
 
@@ -71,8 +73,10 @@ def batch_item_to_proto(item: BatchItem) -> inference_pb2.BatchPredictResponse:
     if item.error is not None:
         return inference_pb2.BatchPredictResponse(index=item.index, error=item_error_to_proto(item.error))
     assert item.result is not None
-    return inference_pb2.BatchPredictResponse(index=item.index, prediction=prediction_to_proto(
-        item.result.prediction, program_id=item.result.program_id, revision_id=item.result.revision_id))
+    response = inference_pb2.BatchPredictResponse(index=item.index)
+    prediction_to_proto(item.result.prediction, program_id=item.result.program_id,
+                        revision_id=item.result.revision_id, into=response.prediction)
+    return response
 
 
 def tool_output(result: inference_pb2.ToolResult, field: str) -> Any:
