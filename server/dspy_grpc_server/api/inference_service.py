@@ -158,8 +158,12 @@ class _closing:
         await self._generator.aclose()
 
 
+#: A request's LM when it names none (LMChoice is immutable: one serves every call).
+_NO_LM = LMChoice()
+
+
 def _request_lm(request, prefix: str = "") -> LMChoice:
-    return lm_from_proto(request.lm, f"{prefix}lm") if request.HasField("lm") else LMChoice()
+    return lm_from_proto(request.lm, f"{prefix}lm") if request.HasField("lm") else _NO_LM
 
 
 def _inputs(request, prefix: str = "") -> dict:
