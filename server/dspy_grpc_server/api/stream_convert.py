@@ -26,14 +26,21 @@ from .errors import status_code_for
 def event_to_proto(item: Any) -> inference_pb2.PredictEvent:
     """A StreamPredict/Run event from a run event, a caller tool call or the final prediction."""
 
+    # The frequent events are written into the event in place (no message built to be copied in).
     if isinstance(item, FieldDelta):
-        return inference_pb2.PredictEvent(field_delta=inference_pb2.FieldDelta(
-            predictor=item.predictor, field=item.field, text=item.text, last=item.last))
-    if isinstance(item, ModuleStarted):
-        return inference_pb2.PredictEvent(module_started=inference_pb2.ModuleEvent(module=item.module, kind=item.kind))
-    if isinstance(item, ModuleFinished):
-        return inference_pb2.PredictEvent(module_finished=inference_pb2.ModuleEvent(
-            module=item.module, kind=item.kind, error=item.error))
+        event = inference_pb2.PredictEvent()
+        delta = event.field_delta
+        delta.SetInParent()
+        delta.predictor, delta.field, delta.text, delta.last = item.predictor, item.field, item.text, item.last
+        return event
+    if isinstance(item, (ModuleStarted, ModuleFinished)):
+        event = inference_pb2.PredictEvent()
+        module = event.module_started if isinstance(item, ModuleStarted) else event.module_finished
+        module.SetInParent()
+        module.module, module.kind = item.module, item.kind
+        if isinstance(item, ModuleFinished):
+            module.error = item.error
+        return event
     if isinstance(item, ToolCallStarted):
         return inference_pb2.PredictEvent(tool_call_started=inference_pb2.ToolCallEvent(
             module=item.module, call_id=item.call_id, tool=item.tool, **values_fields("args", item.args)))
