@@ -397,6 +397,27 @@ async def test_a_killed_worker_is_restarted_and_serves_again(server_factory, moc
         assert response.choices[0].text == "mock reply to: Say hi"
 
 
+async def test_a_call_under_way_when_its_worker_dies_fails_as_unavailable_and_the_next_one_is_served(
+        server_factory, mock_lm):
+    running, channel, stub = await start(server_factory, mock_model_config(mock_lm.base_url, max_retries=0))
+    async with channel:
+        gate = mock_lm.hold_replies_after(0)
+        call = asyncio.ensure_future(stub.Complete(complete_request(), timeout=10))
+        async def reached_the_provider():
+            return bool(mock_lm.completion_requests)
+
+        await until(reached_the_provider)
+        running.app.registry.supervisor.child("deployment:mock/0").task.cancel()  # the worker dies
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call
+        gate.set()
+        assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert error_details(caught.value)["reason"] == "WORKER_UNAVAILABLE"
+        # The call's task was not cancelled with it: the server answered it, and serves the next one.
+        response = await stub.Complete(complete_request(options={"cache": "CACHE_POLICY_BYPASS"}), timeout=10)
+        assert response.choices[0].text == "mock reply to: Say hi"
+
+
 # ---------------------------------------------------------------------------------------- budgets and ledger
 
 

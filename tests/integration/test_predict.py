@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from dspy_grpc.v1 import inference_pb2, inference_pb2_grpc, program_pb2, program_pb2_grpc
+from dspy_grpc.v1 import inference_pb2, inference_pb2_grpc, lm_pb2, lm_pb2_grpc, program_pb2, program_pb2_grpc
 from google.protobuf import json_format
 
 from tests.conftest import MOCK_KEY
@@ -258,3 +258,37 @@ async def test_the_request_id_comes_back_with_the_answer_the_error_and_the_strea
     stream = stub.StreamPredict(json_format.ParseDict(body, inference_pb2.StreamPredictRequest()), metadata=(("x-request-id", "mine-3"),), timeout=10)
     assert ("x-request-id", "mine-3") in tuple(await stream.initial_metadata())
     assert [event async for event in stream]
+
+
+async def test_repeated_cache_hits_answer_alike_and_only_while_the_cache_holds_the_answer(server_factory, mock_lm):
+    """After a call was answered from the LM cache, an identical one asks the cache for that answer
+    without rendering the prompt again (modules.predictor's recall): same prediction, same bookkeeping,
+    and a new upstream call once the cache has dropped the answer."""
+
+    running = await server_factory(cache_max_entries=1)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as chan:
+        module = {"predict": {"predictor": {"signature": {"text": "question -> answer"}, "lm": {"model": "mock"}}}}
+        await program_pb2_grpc.ProgramServiceStub(chan).CreateProgram(json_format.ParseDict(
+            {"programId": "recall", "program": {"module": module}}, program_pb2.CreateProgramRequest()))
+        stub = inference_pb2_grpc.InferenceServiceStub(chan)
+        lm = lm_pb2_grpc.LMServiceStub(chan)
+
+        async def ask(question: str) -> inference_pb2.PredictResponse:
+            return await stub.Predict(predict_request({"program": "programs/recall", "inputs": {"question": question}}),
+                                      timeout=10)
+
+        first, *hits = [await ask("Capital of France?") for _ in range(4)]
+        assert len(mock_lm.completion_requests) == 1
+        assert first.prediction.usage[0].total_tokens > 0
+        # The first hit ran in full; the later ones were recalled: all alike, and counted as hits.
+        assert hits[0] == hits[1] == hits[2]
+        assert hits[0].prediction.outputs == first.prediction.outputs
+        assert [(u.calls, u.total_tokens) for u in hits[2].prediction.usage] == [(1, 0)]
+        status = await lm.GetProviderStatus(lm_pb2.GetProviderStatusRequest(model="mock"))
+        assert (status.models[0].cache.hits, status.models[0].cache.misses) == (3, 1)
+
+        await ask("Capital of Italy?")  # the cache holds one answer: France's is dropped
+        again = await ask("Capital of France?")
+        assert len(mock_lm.completion_requests) == 3  # asked upstream again, not recalled
+        assert again.prediction.outputs == first.prediction.outputs
+        assert again.prediction.usage[0].total_tokens > 0

@@ -29,7 +29,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -81,20 +81,22 @@ CONTENT_LIMIT = 32_000
 
 
 # ---------------------------------------------------------------- live events (for the dashboard)
+# Built on every call, so plain slotted dataclasses: a frozen one costs ~5x as much to construct.
+# Sinks must treat them as read-only.
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RpcStarted:
     method: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RpcFinished:
     method: str
     code: str
     seconds: float
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LMCallFinished:
     model: str
     system: str
@@ -110,7 +112,7 @@ class LMCallFinished:
     job: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CostRecorded:
     model: str
     usd: float
@@ -118,26 +120,26 @@ class CostRecorded:
     job: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ProgramCallFinished:
     program: str
     seconds: float
     error: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CacheLookup:
     model: str
     hit: bool
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class BreakerChanged:
     provider: str
     state: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class JobProgressed:
     job: str
     kind: str
@@ -151,6 +153,13 @@ class JobProgressed:
 Event = (RpcStarted | RpcFinished | LMCallFinished | CostRecorded | ProgramCallFinished | CacheLookup | BreakerChanged
          | JobProgressed)
 Sink = Callable[[Event], None]
+
+
+def _is_sdk(provider: object) -> bool:
+    """Whether a global provider is an SDK's: the API's own (no-op, or the proxy it hands out
+    before one is installed) live in the API package."""
+
+    return not type(provider).__module__.startswith(("opentelemetry.metrics", "opentelemetry.trace"))
 
 
 def error_type(error: BaseException) -> str:
@@ -173,7 +182,9 @@ class Telemetry:
         self._tracer_provider = tracer_provider
         self._tracer: trace.Tracer | None = None
         self._tracing: bool | None = None
-        self._metering = meter_provider is not None
+        #: Whether metric instruments go anywhere (a provider was given, or an SDK was installed
+        #: globally): when not, the hot paths skip building their attribute sets.
+        self.metering = meter_provider is not None or _is_sdk(metrics.get_meter_provider())
         meter = (meter_provider or metrics.get_meter_provider()).get_meter(INSTRUMENTATION_NAME)
         seconds = {"unit": "s", "explicit_bucket_boundaries_advisory": DURATION_BUCKETS}
         self.rpc_duration = meter.create_histogram(
@@ -211,7 +222,7 @@ class Telemetry:
                 for name, state in states]
 
     def set_job_progress(self, job: str, kind: str, fraction: float, *, finished: bool) -> None:
-        if finished and not self._metering:  # nothing will read it: keep nothing
+        if finished and not self.metering:  # nothing will read it: keep nothing
             self._job_progress.pop((job, kind), None)
             return
         self._job_progress[(job, kind)] = (fraction, finished)
@@ -262,14 +273,25 @@ _program: contextvars.ContextVar[str] = contextvars.ContextVar("dspy_grpc_teleme
 _job: contextvars.ContextVar[str] = contextvars.ContextVar("dspy_grpc_telemetry_job", default="")
 
 
-@contextmanager
-def _working_for(program: str | None = None, job: str | None = None) -> Iterator[None]:
-    tokens = [(var, var.set(value)) for var, value in ((_program, program), (_job, job)) if value is not None]
-    try:
-        yield
-    finally:
-        for var, token in reversed(tokens):
-            var.reset(token)
+class _WorkingFor:
+    """Sets the program/job the code inside works for (unset parts keep their value)."""
+
+    __slots__ = ("_program", "_job", "_tokens")
+
+    def __init__(self, program: str | None = None, job: str | None = None) -> None:
+        self._program, self._job = program, job
+
+    def __enter__(self) -> None:
+        self._tokens = (None if self._program is None else _program.set(self._program),
+                        None if self._job is None else _job.set(self._job))
+
+    def __exit__(self, *exc_info: object) -> None:
+        program_token, job_token = self._tokens
+        if job_token is not None:
+            _job.reset(job_token)
+        if program_token is not None:
+            _program.reset(program_token)
+
 
 
 def current() -> Telemetry:
@@ -289,15 +311,24 @@ def is_default(telemetry: Telemetry) -> bool:
     return _default is telemetry
 
 
-@contextmanager
-def scope(telemetry: Telemetry) -> Iterator[Telemetry]:
+# The context managers of this module run several times on every call, so they are classes with
+# slots rather than generator-based (@contextmanager costs ~1.3 us a use, these ~0.3), and do no
+# span or metric work when nothing records (see ``Telemetry.tracing`` and ``Telemetry.metering``).
+
+class scope:  # noqa: N801 - used like the function it replaces: ``with scope(telemetry):``
     """Record into ``telemetry`` inside this block (and in tasks started from it)."""
 
-    token = _current.set(telemetry)
-    try:
-        yield telemetry
-    finally:
-        _current.reset(token)
+    __slots__ = ("_telemetry", "_token")
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self._telemetry = telemetry
+
+    def __enter__(self) -> Telemetry:
+        self._token = _current.set(self._telemetry)
+        return self._telemetry
+
+    def __exit__(self, *exc_info: object) -> None:
+        _current.reset(self._token)
 
 
 # ---------------------------------------------------------------- spans
@@ -310,15 +341,34 @@ def _fail(span: Span, error: BaseException, telemetry: Telemetry) -> None:
         span.record_exception(error)
 
 
-@contextmanager
+class _NoSpan:
+    """What :func:`span` gives when nothing records: the invalid span, no context lookup."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> Span:
+        return trace.INVALID_SPAN
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+_NO_SPAN = _NoSpan()
+
+
 def span(name: str, attributes: Mapping[str, Any] | None = None, *, kind: SpanKind = SpanKind.INTERNAL,
-         context: Any = None) -> Iterator[Span]:
+         context: Any = None) -> AbstractContextManager[Span]:
     """A span around the block; an exception marks it failed (``error.type`` = its reason)."""
 
     telemetry = current()
     if not telemetry.tracing:
-        yield trace.INVALID_SPAN  # nothing records: no context lookup per span
-        return
+        return _NO_SPAN
+    return _recorded_span(telemetry, name, attributes, kind, context)
+
+
+@contextmanager
+def _recorded_span(telemetry: Telemetry, name: str, attributes: Mapping[str, Any] | None, kind: SpanKind,
+                   context: Any) -> Iterator[Span]:
     with telemetry.tracer.start_as_current_span(
         name, context=context, kind=kind, attributes=_clean(attributes),
         record_exception=False, set_status_on_exception=False,
@@ -341,6 +391,7 @@ class LMCall:
 
     def __init__(self, span_: Span, telemetry: Telemetry, model: str) -> None:
         self.span, self._telemetry = span_, telemetry
+        self._recording = span_ is not trace.INVALID_SPAN
         self.response_model = model
         self.input_tokens = self.output_tokens = 0
         self.cache_hit = False
@@ -348,7 +399,7 @@ class LMCall:
     def record_prompt(self, messages: Sequence[Mapping[str, Any]]) -> None:
         """The request's messages (only when content capture is on)."""
 
-        if self._telemetry.capture_content and self.span.is_recording():
+        if self._recording and self._telemetry.capture_content and self.span.is_recording():
             self.span.set_attribute(GEN_AI_INPUT_MESSAGES, _json(list(messages)))
 
     def record_response(self, *, model: str = "", input_tokens: int = 0, output_tokens: int = 0,
@@ -358,6 +409,8 @@ class LMCall:
 
         self.response_model = model or self.response_model
         self.input_tokens, self.output_tokens, self.cache_hit = input_tokens, output_tokens, cache_hit
+        if not self._recording:
+            return
         self.span.set_attributes(_clean({
             GEN_AI_RESPONSE_MODEL: model, GEN_AI_RESPONSE_ID: response_id,
             GEN_AI_USAGE_INPUT_TOKENS: input_tokens, GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
@@ -373,34 +426,51 @@ def _json(value: Any) -> str:
     return text if len(text) <= CONTENT_LIMIT else text[:CONTENT_LIMIT] + "…"
 
 
-@contextmanager
-def lm_call(*, system: str, model: str, operation: str = "chat", temperature: float | None = None,
-            max_tokens: int | None = None) -> Iterator[LMCall]:
+class lm_call:  # noqa: N801 - used like a function: ``with lm_call(...) as call:``
     """A GenAI client span (``"chat {model}"``) plus LM latency/token metrics and an event.
 
     ``system`` is the provider (``openai``, ``dummy``, ...), ``model`` the model requested.
     """
 
-    telemetry = current()
-    base = {GEN_AI_OPERATION_NAME: operation, GEN_AI_SYSTEM: system, GEN_AI_REQUEST_MODEL: model}
-    attributes = {**base, GEN_AI_REQUEST_TEMPERATURE: temperature, GEN_AI_REQUEST_MAX_TOKENS: max_tokens}
-    started = time.perf_counter()
-    error = ""
-    with span(f"{operation} {model}", attributes, kind=SpanKind.CLIENT) as current_span:
-        call = LMCall(current_span, telemetry, model)
+    __slots__ = ("_telemetry", "_system", "_model", "_operation", "_temperature", "_max_tokens", "_span",
+                 "_call", "_started")
+
+    def __init__(self, *, system: str, model: str, operation: str = "chat", temperature: float | None = None,
+                 max_tokens: int | None = None) -> None:
+        self._telemetry = current()
+        self._system, self._model, self._operation = system, model, operation
+        self._temperature, self._max_tokens = temperature, max_tokens
+
+    def _base(self) -> dict[str, Any]:
+        return {GEN_AI_OPERATION_NAME: self._operation, GEN_AI_SYSTEM: self._system,
+                GEN_AI_REQUEST_MODEL: self._model}
+
+    def __enter__(self) -> LMCall:
+        if self._telemetry.tracing:
+            attributes = {**self._base(), GEN_AI_REQUEST_TEMPERATURE: self._temperature,
+                          GEN_AI_REQUEST_MAX_TOKENS: self._max_tokens}
+            self._span = span(f"{self._operation} {self._model}", attributes, kind=SpanKind.CLIENT)
+        else:
+            self._span = _NO_SPAN
+        self._call = LMCall(self._span.__enter__(), self._telemetry, self._model)
+        self._started = time.perf_counter()
+        return self._call
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool | None:
+        seconds = time.perf_counter() - self._started
+        error = error_type(exc) if exc is not None else ""
         try:
-            yield call
-        except BaseException as exc:
-            error = error_type(exc)
-            raise
+            return self._span.__exit__(exc_type, exc, tb)
         finally:
-            seconds = time.perf_counter() - started
-            telemetry.lm_duration.record(seconds, {**base, **({ERROR_TYPE: error} if error else {})})
-            if call.input_tokens:
-                telemetry.lm_tokens.add(call.input_tokens, {**base, GEN_AI_TOKEN_TYPE: "input"})
-            if call.output_tokens:
-                telemetry.lm_tokens.add(call.output_tokens, {**base, GEN_AI_TOKEN_TYPE: "output"})
-            telemetry.emit(LMCallFinished(model, system, call.response_model, call.input_tokens,
+            telemetry, call = self._telemetry, self._call
+            if telemetry.metering:
+                base = self._base()
+                telemetry.lm_duration.record(seconds, {**base, ERROR_TYPE: error} if error else base)
+                if call.input_tokens:
+                    telemetry.lm_tokens.add(call.input_tokens, {**base, GEN_AI_TOKEN_TYPE: "input"})
+                if call.output_tokens:
+                    telemetry.lm_tokens.add(call.output_tokens, {**base, GEN_AI_TOKEN_TYPE: "output"})
+            telemetry.emit(LMCallFinished(self._model, self._system, call.response_model, call.input_tokens,
                                           call.output_tokens, seconds, error, call.cache_hit,
                                           _program.get(), _job.get()))
 
@@ -425,13 +495,32 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-@contextmanager
-def http_call(method: str, url: str) -> Iterator[HttpCall]:
+class _NoHttpCall:
+    """What :func:`http_call` gives when nothing records."""
+
+    __slots__ = ()
+    _call = HttpCall(trace.INVALID_SPAN)
+
+    def __enter__(self) -> HttpCall:
+        return self._call
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+_NO_HTTP_CALL = _NoHttpCall()
+
+
+def http_call(method: str, url: str) -> AbstractContextManager[HttpCall]:
     """A client span for one HTTP request (one per attempt); headers are never recorded."""
 
     if not current().tracing:
-        yield HttpCall(trace.INVALID_SPAN)
-        return
+        return _NO_HTTP_CALL
+    return _recorded_http_call(method, url)
+
+
+@contextmanager
+def _recorded_http_call(method: str, url: str) -> Iterator[HttpCall]:
     parts = urlsplit(url)
     attributes = {"http.request.method": method, "url.full": safe_url(url), "server.address": parts.hostname,
                   "server.port": parts.port or (443 if parts.scheme == "https" else 80)}
@@ -446,7 +535,8 @@ class RpcCall:
         self.span = span_
         self.code = "OK"
         self.code_value = 0
-        span_.set_attribute("rpc.grpc.status_code", 0)
+        if span_ is not trace.INVALID_SPAN:
+            span_.set_attribute("rpc.grpc.status_code", 0)
 
     def record_code(self, name: str, value: int, reason: str = "") -> None:
         """The call's status code; a failure's ``error.type`` is its ``reason`` (the ErrorInfo
@@ -459,49 +549,98 @@ class RpcCall:
             self.span.set_status(Status(StatusCode.ERROR, reason or name))
 
 
-@contextmanager
-def rpc_call(method: str, *, parent: Any = None) -> Iterator[RpcCall]:
+#: ``rpc.*`` attributes by method name (the server's methods: a few dozen).
+_rpc_attributes: dict[str, dict[str, str]] = {}
+
+
+def _rpc_base(method: str) -> dict[str, str]:
+    base = _rpc_attributes.get(method)
+    if base is None:
+        service, _, name = method.lstrip("/").partition("/")
+        base = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+        if len(_rpc_attributes) < 1000:
+            _rpc_attributes[method] = base
+    return base
+
+
+class rpc_call:  # noqa: N801 - used like a function: ``with rpc_call(method) as rpc:``
     """A server span for one gRPC call (``method`` is ``/package.Service/Method``), with the call
     duration histogram, the in-flight gauge and an event. ``parent`` is the extracted caller context."""
 
-    telemetry = current()
-    service, _, name = method.lstrip("/").partition("/")
-    base = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
-    telemetry.rpc_active.add(1, base)
-    telemetry.emit(RpcStarted(method))
-    started = time.perf_counter()
-    call: RpcCall | None = None
-    try:
-        with span(f"{service}/{name}", base, kind=SpanKind.SERVER, context=parent) as current_span:
-            call = RpcCall(current_span)
-            yield call
-    finally:
-        seconds = time.perf_counter() - started
-        telemetry.rpc_active.add(-1, base)
-        code = call.code if call else "UNKNOWN"
-        telemetry.rpc_duration.record(seconds, {**base, "rpc.grpc.status_code": call.code_value if call else 2})
-        telemetry.emit(RpcFinished(method, code, seconds))
+    __slots__ = ("_telemetry", "_method", "_parent", "_span", "_call", "_started")
+
+    def __init__(self, method: str, *, parent: Any = None) -> None:
+        self._telemetry = current()
+        self._method, self._parent = method, parent
+
+    def __enter__(self) -> RpcCall:
+        telemetry, method = self._telemetry, self._method
+        if telemetry.metering:
+            telemetry.rpc_active.add(1, _rpc_base(method))
+        telemetry.emit(RpcStarted(method))
+        self._started = time.perf_counter()
+        self._call = None
+        if telemetry.tracing:
+            base = _rpc_base(method)
+            self._span = span(f"{base['rpc.service']}/{base['rpc.method']}", base, kind=SpanKind.SERVER,
+                              context=self._parent)
+        else:
+            self._span = _NO_SPAN
+        try:
+            self._call = RpcCall(self._span.__enter__())
+        except BaseException:
+            self._finish()
+            raise
+        return self._call
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool | None:
+        try:
+            return self._span.__exit__(exc_type, exc, tb)
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        telemetry, call = self._telemetry, self._call
+        seconds = time.perf_counter() - self._started
+        if telemetry.metering:
+            base = _rpc_base(self._method)
+            telemetry.rpc_active.add(-1, base)
+            telemetry.rpc_duration.record(seconds, {**base, "rpc.grpc.status_code": call.code_value if call else 2})
+        telemetry.emit(RpcFinished(self._method, call.code if call else "UNKNOWN", seconds))
 
 
-@contextmanager
-def program_call(program: str, module_kind: str = "") -> Iterator[Span]:
-    """A span around one run of a program (``program`` is its id, or ``"inline"``), with the
-    program duration histogram (``error.type`` on failures) and an event for per-program stats."""
+class program_call:  # noqa: N801 - used like a function: ``with program_call(program_id, kind):``
+    """A span around one run of a program (``program`` is its id, or ``"inline"``), with the program
+    duration histogram (``error.type`` on failures) and an event for per-program stats."""
 
-    telemetry = current()
-    started = time.perf_counter()
-    error = ""
-    try:
-        with span(f"dspy.program {program}", {DSPY_PROGRAM: program, "dspy.module": module_kind}) as current_span, \
-                _working_for(program="" if program == "inline" else program):
-            yield current_span
-    except BaseException as exc:
-        error = error_type(exc)
-        raise
-    finally:
-        seconds = time.perf_counter() - started
-        telemetry.program_duration.record(seconds, {DSPY_PROGRAM: program, **({ERROR_TYPE: error} if error else {})})
-        telemetry.emit(ProgramCallFinished(program, seconds, error))
+    __slots__ = ("_telemetry", "_program", "_kind", "_span", "_working", "_started")
+
+    def __init__(self, program: str, module_kind: str = "") -> None:
+        self._telemetry = current()
+        self._program, self._kind = program, module_kind
+
+    def __enter__(self) -> Span:
+        program = self._program
+        self._started = time.perf_counter()
+        self._span = (span(f"dspy.program {program}", {DSPY_PROGRAM: program, "dspy.module": self._kind})
+                      if self._telemetry.tracing else _NO_SPAN)
+        current_span = self._span.__enter__()
+        self._working = _WorkingFor(program="" if program == "inline" else program)
+        self._working.__enter__()
+        return current_span
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool | None:
+        self._working.__exit__()
+        try:
+            return self._span.__exit__(exc_type, exc, tb)
+        finally:
+            telemetry = self._telemetry
+            seconds = time.perf_counter() - self._started
+            error = error_type(exc) if exc is not None else ""
+            if telemetry.metering:
+                attributes = {DSPY_PROGRAM: self._program, **({ERROR_TYPE: error} if error else {})}
+                telemetry.program_duration.record(seconds, attributes)
+            telemetry.emit(ProgramCallFinished(self._program, seconds, error))
 
 
 @contextmanager
@@ -521,7 +660,7 @@ def job_run(kind: str, job_id: str, program: str = "") -> Iterator[Span]:
     traffic of that program in live events."""
 
     with span(f"dspy.job {kind}", {DSPY_JOB: job_id, DSPY_JOB_KIND: kind, DSPY_PROGRAM: program}) as current_span, \
-            _working_for(program=program, job=f"{kind}s/{job_id}"):
+            _WorkingFor(program=program, job=f"{kind}s/{job_id}"):
         yield current_span
 
 

@@ -8,10 +8,8 @@ carry an authenticated key.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -27,14 +25,21 @@ def current_attribution() -> Attribution:
     return _current.get()
 
 
-@contextmanager
-def attributed(*, program_id: str | None = None, api_key_id: str | None = None) -> Iterator[Attribution]:
-    """Attribute the LM calls made inside the block; unset parts keep their current value."""
+class attributed:  # noqa: N801 - used like a function: ``with attributed(program_id=...):``
+    """Attribute the LM calls made inside the block; unset parts keep their current value.
+    (A class, not a generator: it wraps every call.)"""
 
-    changes = {k: v for k, v in (("program_id", program_id), ("api_key_id", api_key_id)) if v is not None}
-    value = replace(_current.get(), **changes)
-    token = _current.set(value)
-    try:
-        yield value
-    finally:
-        _current.reset(token)
+    __slots__ = ("_program_id", "_api_key_id", "_token")
+
+    def __init__(self, *, program_id: str | None = None, api_key_id: str | None = None) -> None:
+        self._program_id, self._api_key_id = program_id, api_key_id
+
+    def __enter__(self) -> Attribution:
+        now = _current.get()
+        value = Attribution(now.program_id if self._program_id is None else self._program_id,
+                            now.api_key_id if self._api_key_id is None else self._api_key_id)
+        self._token = _current.set(value)
+        return value
+
+    def __exit__(self, *exc_info: object) -> None:
+        _current.reset(self._token)

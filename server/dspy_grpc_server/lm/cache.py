@@ -78,8 +78,8 @@ def response_to_entry(response: LMResponse) -> dict[str, Any]:
     }
 
 
-def entry_to_response(entry: Mapping[str, Any]) -> LMResponse:
-    """A cached answer: marked ``cache_hit``, with zero usage and cost."""
+def entry_to_response(entry: Mapping[str, Any], key: str = "") -> LMResponse:
+    """A cached answer (read under ``key``): marked ``cache_hit``, with zero usage and cost."""
 
     return LMResponse(
         texts=tuple(entry["texts"]),
@@ -89,6 +89,7 @@ def entry_to_response(entry: Mapping[str, Any]) -> LMResponse:
         response_id=str(entry.get("response_id", "")),
         cache_hit=True,
         tool_calls=tuple(tuple(ToolCall(*call) for call in calls) for calls in entry.get("tool_calls", ())),
+        cache_key=key,
     )
 
 
@@ -207,7 +208,7 @@ class ResponseCache:
 
     async def get(self, key: str) -> LMResponse | None:
         entry = await self._read(key)
-        return entry_to_response(entry) if entry else None
+        return entry_to_response(entry, key) if entry else None
 
     async def set(self, key: str, response: LMResponse) -> None:
         await self._write(key, response_to_entry(response))

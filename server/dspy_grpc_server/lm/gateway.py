@@ -27,7 +27,7 @@ from .config import ModelConfig
 from .deadline import Deadline
 from .providers.base import estimated_usage
 from .router import Router
-from .types import LM, EmbeddingResponse, LMRequest, LMResponse, LMStreamChunk, Usage, wrong_model_kind
+from .types import LM, EmbeddingResponse, LMOptions, LMRequest, LMResponse, LMStreamChunk, Usage, wrong_model_kind
 from .budgets import HOLD_MARGIN_S, BudgetBook, Hold
 from .usage import UsageRecorder
 
@@ -88,6 +88,7 @@ class GatewayLM(LM):
         self.router = router
         self.cache_stats = CacheStats()
         self._cache = cache
+        self.recalls = cache is not None
         self._usage = usage
         self._budgets = budgets
         #: What the last call cost (micro-dollars): the estimate a budget reserves for the next one.
@@ -102,7 +103,9 @@ class GatewayLM(LM):
     def _prepare(self, request: LMRequest, timeout: float | None) -> tuple[LMRequest, Deadline, str | None]:
         if self.config.kind != "chat":
             raise wrong_model_kind(self.name, wanted="chat", field_name="lm.model")
-        request = replace(request, options=request.options.merged_over(self.defaults))
+        options = request.options.merged_over(self.defaults)
+        if options is not request.options:
+            request = replace(request, options=options)
         deadline = Deadline.within(timeout if timeout is not None else NO_DEADLINE_S)
         use_cache = self._cache is not None and request.options.cache_policy != "bypass"
         return request, deadline, cache_key(self.name, request) if use_cache else None
@@ -143,11 +146,28 @@ class GatewayLM(LM):
                                max_tokens=options.max_tokens) as call:
             call.record_prompt(request.messages)
             response = await self._complete(request, deadline, key)
-            call.record_response(model=response.model, input_tokens=response.usage.prompt_tokens,
-                                 output_tokens=response.usage.completion_tokens,
-                                 finish_reasons=response.finish_reasons, response_id=response.response_id,
-                                 cache_hit=response.cache_hit, texts=response.texts)
+            _record_answer(call, response)
         return response
+
+    async def recall(self, key: str, options: LMOptions) -> LMResponse | None:
+        """The answer cached under ``key`` -- the ``cache_key`` of an earlier cache hit of this LM,
+        for a request with ``options`` -- recorded exactly as :meth:`complete` records a cache hit
+        (statistics, usage ledger, telemetry); None when the cache no longer holds it (then send
+        the request with :meth:`complete`). Lets a caller that remembers which request it would
+        send skip building it (``modules.predictor``)."""
+
+        if self._cache is None:
+            return None
+        cached = await self._cache.get(key)
+        if cached is None:
+            return None
+        options = options.merged_over(self.defaults)
+        with telemetry.lm_call(system=self._system, model=self.name, temperature=options.temperature,
+                               max_tokens=options.max_tokens) as call:
+            self.cache_stats.hits += 1
+            self._record_hit(current_attribution())
+            _record_answer(call, cached)
+        return cached
 
     async def _complete(self, request: LMRequest, deadline: Deadline, key: str | None) -> LMResponse:
         who = current_attribution()
@@ -302,3 +322,9 @@ class GatewayLM(LM):
             if not finished and any(texts):
                 # Cut short (client cancel or a broken stream): the tokens were still spent.
                 self._record_call(estimated_usage(request, ["".join(texts)]), 0.0, who)
+
+
+def _record_answer(call: telemetry.LMCall, response: LMResponse) -> None:
+    call.record_response(model=response.model, input_tokens=response.usage.prompt_tokens,
+                         output_tokens=response.usage.completion_tokens, finish_reasons=response.finish_reasons,
+                         response_id=response.response_id, cache_hit=response.cache_hit, texts=response.texts)

@@ -61,6 +61,13 @@ class LMOptions:
         if len(self.stop) > MAX_STOP_SEQUENCES:
             raise invalid(f"{path}.stop", f"must hold at most {MAX_STOP_SEQUENCES} sequences")
 
+    def is_unset(self) -> bool:
+        """Whether no option is set (every value is the "provider default" one)."""
+
+        return (self.temperature is None and self.max_tokens is None and self.top_p is None and not self.stop
+                and self.seed is None and self.n == 1 and self.response_format is None and self.rollout_id is None
+                and not self.tools and self.tool_choice is None and self.cache is None)
+
     @property
     def cache_policy(self) -> str:
         """The effective cache policy (``"use"`` when unset)."""
@@ -70,9 +77,15 @@ class LMOptions:
     def merged_over(self, defaults: LMOptions) -> LMOptions:
         """These options, with every unset value taken from ``defaults``.
 
-        ``n`` counts as unset when it is 1 (the neutral value), ``stop`` when it is empty.
+        ``n`` counts as unset when it is 1 (the neutral value), ``stop`` when it is empty. When either
+        side sets nothing, the other is returned as it is (no new object: this runs several times
+        on every call).
         """
 
+        if defaults.is_unset():
+            return self
+        if self.is_unset():
+            return defaults
         return LMOptions(
             temperature=self.temperature if self.temperature is not None else defaults.temperature,
             max_tokens=self.max_tokens if self.max_tokens is not None else defaults.max_tokens,
@@ -180,6 +193,8 @@ class LMResponse:
     cost_usd: float = 0.0
     #: The deployment that answered (empty for cache hits and LMs without deployments).
     deployment: str = ""
+    #: On a cache hit: the key the answer was read under (see ``GatewayLM.recall``); else empty.
+    cache_key: str = ""
 
     @property
     def text(self) -> str:
@@ -248,6 +263,14 @@ class LM(ABC):
     name: str
     #: Whether ``response_format`` may carry a strict JSON schema (else only ``json_object``).
     supports_json_schema: bool = True
+    #: Whether :meth:`recall` can answer (the LM keeps a response cache).
+    recalls: bool = False
+
+    async def recall(self, key: str, options: LMOptions) -> LMResponse | None:
+        """The answer cached under ``key`` (an earlier cache hit's ``LMResponse.cache_key``), recorded
+        as a cache hit of a request with ``options``; None when there is none (this LM keeps no cache)."""
+
+        return None
 
     @abstractmethod
     async def complete(self, request: LMRequest, *, timeout: float | None = None) -> LMResponse:

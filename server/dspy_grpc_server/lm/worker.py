@@ -67,6 +67,30 @@ class _StreamFailure:
     error: BaseException
 
 
+class _OwnedCall:
+    """A unary provider call running in its caller's task (see ``DeploymentWorker._owned``)."""
+
+    __slots__ = ("task", "stopped", "_left")
+
+    def __init__(self, task: asyncio.Task[object] | None) -> None:
+        assert task is not None, "provider calls run in tasks"
+        self.task = task
+        self.stopped = False
+        self._left: asyncio.Future[None] | None = None
+
+    def stop(self) -> asyncio.Future[None]:
+        """Cancel the call (its task, at the provider call's await); done once it has left."""
+
+        self.stopped = True
+        self._left = asyncio.get_running_loop().create_future()
+        self.task.cancel()
+        return self._left
+
+    def left(self) -> None:
+        if self._left is not None and not self._left.done():
+            self._left.set_result(None)
+
+
 class DeploymentWorker:
     def __init__(
         self,
@@ -89,7 +113,9 @@ class DeploymentWorker:
         self._environ = environ
         self._provider: Provider | None = None
         self._ready = asyncio.Event()
+        #: Stream reading tasks (see :class:`_Pipe`) and unary calls under way (see :meth:`_owned`).
         self._calls: set[asyncio.Task[object]] = set()
+        self._owned_calls: set[_OwnedCall] = set()
         #: How many times :meth:`run` has started (1 for a worker that never died).
         self.incarnations = 0
 
@@ -114,8 +140,11 @@ class DeploymentWorker:
             calls = list(self._calls)
             for call in calls:
                 call.cancel()
+            owned = [call.stop() for call in list(self._owned_calls)]
             if calls:
                 await asyncio.gather(*calls, return_exceptions=True)
+            if owned:
+                await asyncio.wait(owned)  # each unary call has left the provider (and the session)
             await session.close()
 
     @property
@@ -146,18 +175,21 @@ class DeploymentWorker:
         return self._provider
 
     async def _owned(self, awaitable: Awaitable[T]) -> T:
-        """Run ``awaitable`` as a task owned by this worker (cancelled if the worker dies)."""
+        """Await ``awaitable`` (a provider call) in the calling task, registered with this worker: if
+        the worker stops meanwhile, the call is cancelled and fails with WORKER_UNAVAILABLE, while a
+        cancellation of the caller itself passes through. (No task per call: this is every LM call's path.)"""
 
-        task: asyncio.Task[T] = asyncio.ensure_future(awaitable)
-        self._calls.add(task)
-        task.add_done_callback(self._calls.discard)
+        call = _OwnedCall(asyncio.current_task())
+        self._owned_calls.add(call)
         try:
-            return await task
+            return await awaitable
         except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise  # our caller is being cancelled
-            raise self._worker_died() from None
+            if call.stopped and call.task.uncancel() == 0:
+                raise self._worker_died() from None
+            raise  # (also) our caller is being cancelled
+        finally:
+            self._owned_calls.discard(call)
+            call.left()
 
     def _worker_died(self) -> Unavailable:
         return Unavailable(f"deployment {self.name}: the worker stopped during the call",

@@ -22,6 +22,8 @@ from .streaming import field_stream
 
 #: ChatAdapter retries a failed parse once with this adapter, as DSPy does.
 FALLBACKS = {"chat": "json"}
+#: Predictor calls answered from the LM cache that are remembered (over all predictors; see _recall).
+MAX_RECALLED = 4096
 
 
 @dataclass(frozen=True)
@@ -85,21 +87,62 @@ async def call_predictor(
         return await _call_predictor(predictor, inputs, ctx, inputs_path, validate)
 
 
+@dataclass(slots=True)
+class _Recalled:
+    predictor: NamedPredictor
+    #: The LM cache key the call's one request was answered under, and what it parsed to.
+    cache_key: str
+    outputs: dict[str, Any]
+
+
+#: A predictor call (predictor, adapter, LM, options, input values) that was answered from the LM
+#: cache, by what it would send and parse again: the next identical call asks the LM cache for that
+#: key straight away (``LM.recall``), without validating, formatting, hashing the prompt or parsing.
+#: Only the cache's own answer counts: when it no longer holds the key, the call runs in full.
+_recalled: dict[tuple[Any, ...], _Recalled] = {}
+
+
+def _recall_key(predictor: NamedPredictor, adapter: str, lm: LM, options: LMOptions, ctx: RunContext,
+                given: dict[str, Any], validate: bool) -> tuple[Any, ...] | None:
+    """The key a call is remembered under, or None when it may not be: streamed (its deltas), traced
+    (its steps and spans), with Refine's hints, two-step, an LM without a cache, unhashable values."""
+
+    if (not lm.recalls or ctx.streaming or ctx.include_trace or ctx.hints is not None or adapter == "two_step"
+            or telemetry.current().tracing):
+        return None
+    key = (id(predictor), adapter, lm, options, validate, tuple(given.items()))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
 async def _call_predictor(predictor: NamedPredictor, inputs: Mapping[str, Any], ctx: RunContext,
                           inputs_path: str, validate: bool) -> dict[str, Any]:
     spec = predictor.spec
     signature = predictor.signature
     parse_signature = predictor.parse_signature or signature
     given = dict(inputs)
+    choice = ctx.lms.choose(spec.lm)
+    lm = ctx.lms.lm_for(choice)
+    options = predictor.config.merged_over(ctx.option_overrides.merged_over(choice.options))
+    adapter_name = spec.adapter
+    recall_key = _recall_key(predictor, adapter_name, lm, options, ctx, given, validate)
+    if recall_key is not None:
+        recalled = _recalled.get(recall_key)
+        if recalled is not None and recalled.predictor is predictor:
+            ctx.remaining()  # a call whose deadline has passed fails as it would in full
+            response = await lm.recall(recalled.cache_key, options)
+            if response is not None:
+                ctx.record_usage(response.model, response.usage)
+                return dict(recalled.outputs)
+            _recalled.pop(recall_key, None)
     if ctx.hints is not None:  # Refine's retry with advice
         signature, parse_signature = with_hint(signature), with_hint(parse_signature)
         given["hint_"] = ctx.hints.get(predictor.name, "N/A")
     values = validate_inputs(signature, given, field_path=inputs_path) if validate else given
-    choice = ctx.lms.choose(spec.lm)
-    lm = ctx.lms.lm_for(choice)
-    options = predictor.config.merged_over(ctx.option_overrides.merged_over(choice.options))
     started = time.perf_counter()
-    adapter_name = spec.adapter
     call = _Call(ctx, predictor.name, lm, options, signature, parse_signature,
                  _demos(predictor, signature), values)
     try:
@@ -114,14 +157,23 @@ async def _call_predictor(predictor: NamedPredictor, inputs: Mapping[str, Any], 
         ctx.adapter_fallbacks.append(AdapterFallback(predictor.name, adapter_name, fallback, error.message))
         adapter_name = fallback
         outputs = await call.single(adapter_name, stream=False)
-    ctx.record_step(
-        TraceStep(
-            predictor=predictor.name, inputs=dict(values), outputs=dict(outputs), adapter=adapter_name,
-            model=call.model, usage=call.usage, latency_s=time.perf_counter() - started,
-            lm_call_ids=tuple(call.call_ids), cache_hit=call.calls > 0 and call.cache_hits == call.calls,
+    if recall_key is not None and call.calls == 1 and call.cache_key and adapter_name == spec.adapter:
+        _remember(recall_key, _Recalled(predictor, call.cache_key, dict(outputs)))
+    if ctx.include_trace:
+        ctx.record_step(
+            TraceStep(
+                predictor=predictor.name, inputs=dict(values), outputs=dict(outputs), adapter=adapter_name,
+                model=call.model, usage=call.usage, latency_s=time.perf_counter() - started,
+                lm_call_ids=tuple(call.call_ids), cache_hit=call.calls > 0 and call.cache_hits == call.calls,
+            )
         )
-    )
     return outputs
+
+
+def _remember(key: tuple[Any, ...], recalled: _Recalled) -> None:
+    if key not in _recalled and len(_recalled) >= MAX_RECALLED:
+        del _recalled[next(iter(_recalled))]  # the oldest
+    _recalled[key] = recalled
 
 
 class _Call:
@@ -137,6 +189,8 @@ class _Call:
         self.call_ids: list[str] = []
         self.calls = 0
         self.cache_hits = 0
+        #: The LM cache key of the last answer, when it came from the cache.
+        self.cache_key = ""
 
     def _record(self, model: str, usage: Usage, call_id: str, cache_hit: bool) -> None:
         self.ctx.record_usage(model, usage)
@@ -150,6 +204,7 @@ class _Call:
     async def _complete(self, lm: LM, messages: list[Message], options: LMOptions) -> str:
         response = await lm.complete(LMRequest(tuple(messages), options), timeout=self.ctx.remaining())
         self._record(response.model, response.usage, response.response_id, response.cache_hit)
+        self.cache_key = response.cache_key
         return response.text
 
     async def _stream(self, lm: LM, messages: list[Message], options: LMOptions, adapter: str) -> str:
@@ -186,7 +241,7 @@ class _Call:
             with telemetry.span("dspy.adapter.format", attributes):
                 messages = adapter.format(self.signature, self.demos, self.values)
                 extra = adapter.lm_options(self.signature, supports_json_schema=self.lm.supports_json_schema)
-            options = replace(self.options, **extra)
+            options = replace(self.options, **extra) if extra else self.options
             if stream:
                 text = await self._stream(self.lm, messages, options, adapter_name)
             else:

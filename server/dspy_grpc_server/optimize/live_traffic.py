@@ -22,8 +22,6 @@ import mmap
 import struct
 import time
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Protocol
 
 
@@ -72,22 +70,24 @@ class LiveTraffic:
         self._quiet_timer: asyncio.TimerHandle | None = None
         self._pools: weakref.WeakSet[_Pool] = weakref.WeakSet()
 
-    @contextmanager
-    def call(self) -> Iterator[None]:
-        """Counts one live call for as long as it runs."""
+    def call(self) -> LiveTraffic:
+        """Counts one live call for as long as it runs: ``with live.call(): ...`` (the counter is
+        the context manager itself -- no object per call)."""
 
+        return self
+
+    def __enter__(self) -> None:
         self.in_flight += 1
         if self.in_flight == 1 and self._board is not None and self._cell is not None:
             self._board.publish(self._cell, math.inf)
         if self._quiet_timer is not None:
             self._quiet_timer.cancel()
             self._quiet_timer = None
-        try:
-            yield
-        finally:
-            self.in_flight -= 1
-            if self.in_flight == 0:
-                self._went_quiet()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._went_quiet()
 
     def busy(self) -> bool:
         """Whether jobs give way now: a live call is in flight or ended less than ``quiet_s`` ago."""
