@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import signal
+import sys
 
 import grpc
 from dspy_grpc.v1 import inference_pb2, inference_pb2_grpc, program_pb2, program_pb2_grpc
@@ -176,7 +177,10 @@ async def serve(config: Config, role: ProcessRole = ProcessRole()) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    print(f"dspy-grpc listening on {config.host}:{running.port}", flush=True)
+    # One write, newline included: print() may write the text and its newline separately, and a log
+    # line another process of this server writes to the same pipe could land between them.
+    sys.stdout.write(f"dspy-grpc listening on {config.host}:{running.port}\n")
+    sys.stdout.flush()
     await stop.wait()
     log.info("shutting down: draining in-flight calls for up to %.1fs", config.grace_period_s)
     await running.stop()
