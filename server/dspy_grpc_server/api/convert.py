@@ -8,12 +8,14 @@ whose errors name fields with the same dotted paths the request uses.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import math
 import re
 from typing import Any
 
 from dspy_grpc.v1 import corpus_pb2, inference_pb2, metric_pb2, module_pb2, prediction_pb2, program_pb2, signature_pb2
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 
 from ..app.inference import ProgramRef
 from ..app.programs import Program
@@ -78,13 +80,22 @@ _FIELD_ROLES = {role: value for value, role in _ROLES.items()}
 def program_ref(name: str, field: str, *, allow_revision: bool = True) -> ProgramRef:
     """Parse "programs/{id}" (and "programs/{id}@{revision}" when allowed)."""
 
-    match = PROGRAM_NAME.match(name)
-    if not name:
-        raise invalid(field, "is required: a program name such as \"programs/qa\"")
-    if match is None or (match.group(2) and not allow_revision):
+    ref = _parsed_program_name(name)
+    if ref is None or (ref.revision_id and not allow_revision):
+        if not name:
+            raise invalid(field, "is required: a program name such as \"programs/qa\"")
         expected = "programs/{id}[@{revision_id}]" if allow_revision else "programs/{id}"
         raise invalid(field, f"{name!r} is not a program name of the form {expected}")
-    return ProgramRef(match.group(1), match.group(2))
+    return ref
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_program_name(name: str) -> ProgramRef | None:
+    """The program a name refers to (None: not a program name), parsed once per name: every call
+    of a stored program names it again."""
+
+    match = PROGRAM_NAME.match(name)
+    return None if match is None else ProgramRef(match.group(1), match.group(2))
 
 
 def program_name(program_id: str) -> str:
@@ -104,25 +115,45 @@ MAX_JSON_TEXT_BYTES = 1 << 20
 
 
 def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
-    """A Struct read canonically: whole numbers as ints, object keys in sorted order."""
+    """A Struct read canonically: whole numbers as ints, object keys in sorted order.
 
-    return _canonical(json_format.MessageToDict(struct))
+    NaN and infinities are refused with ValueError, as protobuf's JSON mapping refuses them. (This
+    reads the messages directly: ``json_format.MessageToDict`` is pure Python and cost ~3 us for a
+    one-field Struct.)"""
+
+    fields = struct.fields
+    return {key: _read_value(fields[key]) for key in sorted(fields)}
 
 
 def struct_value(value: struct_pb2.Value) -> Any:
     """A Value read canonically (see :func:`struct_to_dict`)."""
 
-    return _canonical(json_format.MessageToDict(value))
+    return _read_value(value)
 
 
-def _canonical(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
-        return int(value)
-    if isinstance(value, list):
-        return [_canonical(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _canonical(value[key]) for key in sorted(value)}
-    return value
+#: Whole numbers up to this size read as ints (beyond it a double no longer holds every integer).
+_MAX_EXACT_INT = 2**53
+
+
+def _read_value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        number = value.number_value
+        if number.is_integer():
+            return int(number) if -_MAX_EXACT_INT <= number <= _MAX_EXACT_INT else number
+        if number != number or number in (math.inf, -math.inf):
+            raise ValueError(f"Fail to serialize {'NaN' if number != number else 'Infinity'} for "
+                             "Value.number_value, which would parse as string_value")
+        return number
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return struct_to_dict(value.struct_value)
+    if kind == "list_value":
+        return [_read_value(item) for item in value.list_value.values]
+    return None  # null_value, or no kind at all
 
 
 def json_value(text: str, field: str) -> Any:
@@ -153,33 +184,92 @@ def values_of(struct: struct_pb2.Struct, text: str, field: str) -> dict[str, Any
     return json_object(text, f"{field}_json") if text else struct_to_dict(struct)
 
 
+#: json.dumps(value, ensure_ascii=False) without building an encoder per call.
+_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
 def exact_json(value: Any) -> str:
     """The exact JSON text of a value (the `*_json` fields of responses)."""
 
-    return json.dumps(_jsonable(value), ensure_ascii=False)
+    return _JSON.encode(_jsonable(value))
 
 
 def values_fields(name: str, values: Any) -> dict[str, Any]:
     """Constructor arguments setting both forms of a values field: `name` (Struct) and `name`_json."""
 
-    return {name: dict_to_struct(dict(values)), f"{name}_json": exact_json(dict(values))}
+    plain = _jsonable(dict(values))
+    struct = struct_pb2.Struct()
+    _fill_struct(struct, plain)
+    return {name: struct, f"{name}_json": _JSON.encode(plain)}
+
+
+def set_values(message: Any, name: str, values: Any) -> None:
+    """:func:`values_fields` on a message already built (on a hot path: no Struct built to be
+    copied into it)."""
+
+    plain = _jsonable(dict(values))
+    struct = getattr(message, name)
+    if plain:
+        _fill_struct(struct, plain)
+    else:
+        struct.SetInParent()  # present, as a Struct() constructor argument is
+    setattr(message, f"{name}_json", _JSON.encode(plain))
 
 
 def dict_to_struct(values: dict[str, Any]) -> struct_pb2.Struct:
     struct = struct_pb2.Struct()
-    struct.update(_jsonable(values))
+    _fill_struct(struct, _jsonable(values))
     return struct
 
 
 def to_struct_value(value: Any) -> struct_pb2.Value:
-    return json_format.ParseDict(_jsonable(value), struct_pb2.Value())
+    message = struct_pb2.Value()
+    _fill_value(message, _jsonable(value))
+    return message
+
+
+def _fill_struct(struct: struct_pb2.Struct, plain: dict[str, Any]) -> None:
+    fields = struct.fields
+    for key, value in plain.items():
+        if type(value) is str:
+            fields[key].string_value = value
+        else:
+            _fill_value(fields[key], value)
+
+
+def _fill_value(target: struct_pb2.Value, plain: Any) -> None:
+    """Set ``target`` to a :func:`_jsonable` value (as ``Struct.update`` would, without its detours)."""
+
+    if isinstance(plain, str):
+        target.string_value = plain
+    elif plain is None:
+        target.null_value = struct_pb2.NULL_VALUE
+    elif isinstance(plain, bool):
+        target.bool_value = plain
+    elif isinstance(plain, (int, float)):
+        target.number_value = plain
+    elif isinstance(plain, dict):
+        struct = target.struct_value
+        struct.SetInParent()  # an empty object is still an object
+        _fill_struct(struct, plain)
+    else:
+        values = target.list_value
+        values.SetInParent()
+        for item in plain:
+            _fill_value(values.values.add(), item)
+
+
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
 def _jsonable(value: Any) -> Any:
     """Plain JSON values: tuples become lists, enums their values, other objects their text."""
 
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict or isinstance(value, dict):
+        return {str(k): v if type(v) in _SCALARS else _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if value is None or isinstance(value, (str, bool, int, float)):
@@ -862,30 +952,36 @@ def _usage(model: str, usage, calls: int) -> prediction_pb2.ModelUsage:
     )
 
 
-def prediction_to_proto(prediction: Prediction, *, program_id: str = "", revision_id: str = "") -> prediction_pb2.Prediction:
-    message = prediction_pb2.Prediction(
-        **values_fields("outputs", prediction.outputs),
-        usage=[_usage(entry.model, entry.usage, entry.calls) for entry in prediction.usage],
-        program=program_name(program_id) if program_id else "",
-        revision_id=revision_id,
-        adapter_fallbacks=[
-            prediction_pb2.AdapterFallback(
-                predictor=f.predictor, from_adapter=f.from_adapter, to_adapter=f.to_adapter, error=f.error
-            )
-            for f in prediction.adapter_fallbacks
-        ],
-    )
+def prediction_to_proto(prediction: Prediction, *, program_id: str = "", revision_id: str = "",
+                        into: prediction_pb2.Prediction | None = None) -> prediction_pb2.Prediction:
+    """The wire form of a prediction, written into ``into`` when given (a response's own field: no
+    copy of a built message) and returned."""
+
+    message = prediction_pb2.Prediction() if into is None else into
+    set_values(message, "outputs", prediction.outputs)
+    if program_id:
+        message.program = program_name(program_id)
+    if revision_id:
+        message.revision_id = revision_id
+    for entry in prediction.usage:
+        usage = entry.usage
+        message.usage.add(model=entry.model, prompt_tokens=usage.prompt_tokens,
+                          completion_tokens=usage.completion_tokens, total_tokens=usage.total_tokens,
+                          calls=entry.calls)
+    for fallback in prediction.adapter_fallbacks:
+        message.adapter_fallbacks.add(predictor=fallback.predictor, from_adapter=fallback.from_adapter,
+                                      to_adapter=fallback.to_adapter, error=fallback.error)
     for step in prediction.trace:
         trace = message.trace.add(
             predictor=step.predictor,
-            **values_fields("inputs", step.inputs),
-            **values_fields("outputs", step.outputs),
             adapter=step.adapter,
             model=step.model,
             usage=_usage(step.model, step.usage, 1),
-            lm_call_ids=list(step.lm_call_ids),
+            lm_call_ids=step.lm_call_ids,
             cache_hit=step.cache_hit,
         )
+        set_values(trace, "inputs", step.inputs)
+        set_values(trace, "outputs", step.outputs)
         trace.latency.FromNanoseconds(int(step.latency_s * 1e9))
     return message
 

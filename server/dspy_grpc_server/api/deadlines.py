@@ -8,6 +8,8 @@ ends the call with a bare DEADLINE_EXCEEDED.
 
 from __future__ import annotations
 
+import time
+
 import grpc
 
 from ..lm.deadline import Deadline
@@ -29,4 +31,4 @@ def deadline_of(context: grpc.aio.ServicerContext) -> Deadline | None:
     """The call's deadline (with the margin), or None when the client set none."""
 
     left = seconds_left(context)
-    return None if left is None else Deadline.within(left)
+    return None if left is None else Deadline(time.monotonic() + left, left)  # Deadline.within(left), directly

@@ -44,11 +44,10 @@ class InferenceService(inference_pb2_grpc.InferenceServiceServicer):
             deadline=deadline_of(context),
             include_trace=request.include_trace,
         )
-        return inference_pb2.PredictResponse(
-            prediction=prediction_to_proto(
-                result.prediction, program_id=result.program_id, revision_id=result.revision_id
-            )
-        )
+        response = inference_pb2.PredictResponse()
+        prediction_to_proto(result.prediction, program_id=result.program_id, revision_id=result.revision_id,
+                            into=response.prediction)
+        return response
 
     async def RenderPrompt(self, request: inference_pb2.RenderPromptRequest, context: grpc.aio.ServicerContext):
         predictor, rendered = await self._inference.render_prompt(
@@ -159,8 +158,12 @@ class _closing:
         await self._generator.aclose()
 
 
+#: A request's LM when it names none (LMChoice is immutable: one serves every call).
+_NO_LM = LMChoice()
+
+
 def _request_lm(request, prefix: str = "") -> LMChoice:
-    return lm_from_proto(request.lm, f"{prefix}lm") if request.HasField("lm") else LMChoice()
+    return lm_from_proto(request.lm, f"{prefix}lm") if request.HasField("lm") else _NO_LM
 
 
 def _inputs(request, prefix: str = "") -> dict:

@@ -24,7 +24,7 @@ import contextvars
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import grpc
@@ -45,11 +45,7 @@ REQUEST_ID_KEY = "x-request-id"
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
 
-def _metadata(context: grpc.aio.ServicerContext) -> list[tuple[str, Any]]:
-    return list(context.invocation_metadata() or ())
-
-
-def _request_id(metadata: list[tuple[str, Any]]) -> str:
+def _request_id(metadata: tuple[tuple[str, Any], ...]) -> str:
     for key, value in metadata:
         if key == REQUEST_ID_KEY and value:
             return str(value)[:128]
@@ -65,13 +61,18 @@ def _status_for(error: BaseException, method: str, request_id: str) -> grpc.Stat
     return internal_status(request_id)
 
 
-@contextmanager
-def _on_behalf_of(caller: Caller | None) -> Iterator[None]:
+#: What a block needs when there is nothing to set up (one shared, reusable no-op).
+_NOTHING: AbstractContextManager[None] = nullcontext()
+
+
+def _on_behalf_of(caller: Caller | None) -> AbstractContextManager[None]:
     """Run the handler as ``caller``: visible to code below and charged in the usage ledger."""
 
-    if caller is None:
-        yield
-        return
+    return _NOTHING if caller is None else _acting_for(caller)
+
+
+@contextmanager
+def _acting_for(caller: Caller) -> Iterator[None]:
     with acting_as(caller), attributed(api_key_id=caller.key_id):
         yield
 
@@ -118,7 +119,7 @@ class _Call:
 
     def __init__(self, interceptor: CallInterceptor, method: str, context: grpc.aio.ServicerContext) -> None:
         self.method, self.context = method, context
-        self.metadata = _metadata(context)
+        self.metadata = context.invocation_metadata() or ()
         self.request_id = _request_id(self.metadata)
         self._interceptor = interceptor
         self.status: grpc.Status | None = None
@@ -131,10 +132,9 @@ class _Call:
         carrier = {key: value for key, value in self.metadata if isinstance(value, str)}
         return propagate.extract(carrier)
 
-    async def begin(self, rpc: telemetry.RpcCall, *, send_headers: bool) -> Any:
-        rpc.span.set_attribute(telemetry.DSPY_REQUEST_ID, self.request_id)
-        if send_headers:
-            await self.send_headers()
+    async def authorize(self, rpc: telemetry.RpcCall) -> AbstractContextManager[None]:
+        """The block the handler runs in, on behalf of the caller's API key (authentication on)."""
+
         caller = await self._interceptor.authorizer.authorize(self.method, self.metadata)
         if caller is not None:
             rpc.span.set_attribute(telemetry.DSPY_API_KEY_ID, caller.key_id)
@@ -211,14 +211,23 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                             response_serializer=handler.response_serializer)
         return handler
 
+    def _scope(self) -> AbstractContextManager[Any]:
+        """Record into this server's telemetry: nothing to do when the running code records into it
+        already (it is the process default, as in a served process)."""
+
+        return _NOTHING if telemetry.current() is self.telemetry else telemetry.scope(self.telemetry)
+
     def _unary(self, behavior, method: str, *, streaming_requests: bool):
+        authorizer = self.authorizer
+
         async def wrapper(request: Any, context: grpc.aio.ServicerContext):
             call = _Call(self, method, context)
             token = request_id_var.set(call.request_id)
             try:
-                with telemetry.scope(self.telemetry), telemetry.rpc_call(method, parent=call.parent()) as rpc:
+                with self._scope(), telemetry.rpc_call(method, parent=call.parent()) as rpc:
                     try:
-                        with await call.begin(rpc, send_headers=False):
+                        rpc.span.set_attribute(telemetry.DSPY_REQUEST_ID, call.request_id)
+                        with await call.authorize(rpc) if authorizer.enabled else _NOTHING:
                             request = _decoded_stream(request) if streaming_requests else _decoded(request)
                             response = await behavior(request, context)
                         call.set_trailer()
@@ -239,13 +248,17 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         # finalizer would close it in another task and context -- the context variables set here and
         # the span's context could then not be reset ("Task exception was never retrieved"). Here the
         # handler's generator is always closed in the call's own task.
+        authorizer = self.authorizer
+
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> None:
             call = _Call(self, method, context)
             token = request_id_var.set(call.request_id)
             try:
-                with telemetry.scope(self.telemetry), telemetry.rpc_call(method, parent=call.parent()) as rpc:
+                with self._scope(), telemetry.rpc_call(method, parent=call.parent()) as rpc:
                     try:
-                        with await call.begin(rpc, send_headers=True):
+                        rpc.span.set_attribute(telemetry.DSPY_REQUEST_ID, call.request_id)
+                        await call.send_headers()
+                        with await call.authorize(rpc) if authorizer.enabled else _NOTHING:
                             request = _decoded_stream(request) if streaming_requests else _decoded(request)
                             responses = behavior(request, context)
                             try:

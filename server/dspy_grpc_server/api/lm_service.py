@@ -21,6 +21,8 @@ from .deadlines import seconds_left
 ROLES = ("system", "developer", "user", "assistant", "tool")
 #: Most texts one Embed call takes (OpenAI's limit per embeddings request).
 MAX_EMBED_TEXTS = 2048
+#: `n` of a request: 0 means 1.
+_REQUESTED_COMPLETIONS = Range(0, COMPLETIONS.high)
 _BREAKER_STATES = {
     "closed": lm_pb2.BREAKER_STATE_CLOSED,
     "open": lm_pb2.BREAKER_STATE_OPEN,
@@ -103,26 +105,25 @@ class LMService(lm_pb2_grpc.LMServiceServicer):
 # --------------------------------------------------------------------------- requests
 
 
-def _message(message: lm_pb2.LMMessage, path: str) -> dict[str, Any]:
-    if message.role not in ROLES:
-        raise invalid(f"{path}.role", f"must be one of {', '.join(ROLES)}, got {message.role!r}")
-    out: dict[str, Any] = {"role": message.role}
+def _message(message: lm_pb2.LMMessage, index: int) -> dict[str, Any]:
+    role, content = message.role, message.content
+    if role not in ROLES:
+        raise invalid(f"messages[{index}].role", f"must be one of {', '.join(ROLES)}, got {role!r}")
+    out: dict[str, Any] = {"role": role, "content": content}
     if message.content_parts:
-        if message.content:
-            raise invalid(f"{path}.content", "set content or content_parts, not both")
+        if content:
+            raise invalid(f"messages[{index}].content", "set content or content_parts, not both")
         out["content"] = [struct_to_dict(part) for part in message.content_parts]
-    else:
-        out["content"] = message.content
     if message.tool_calls:
-        if message.role != "assistant":
-            raise invalid(f"{path}.tool_calls", "only assistant messages carry tool calls")
+        if role != "assistant":
+            raise invalid(f"messages[{index}].tool_calls", "only assistant messages carry tool calls")
         out["tool_calls"] = [
             {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments or "{}"}}
             for call in message.tool_calls
         ]
-    if message.role == "tool":
+    if role == "tool":
         if not message.tool_call_id:
-            raise invalid(f"{path}.tool_call_id", "is required for tool messages")
+            raise invalid(f"messages[{index}].tool_call_id", "is required for tool messages")
         out["tool_call_id"] = message.tool_call_id
     return out
 
@@ -134,8 +135,8 @@ def lm_request_from_proto(request: lm_pb2.CompleteRequest | lm_pb2.StreamComplet
         raise invalid("model", "name a model alias (see ListModels)")
     if not request.messages:
         raise invalid("messages", "must contain at least one message")
-    messages = tuple(_message(m, f"messages[{i}]") for i, m in enumerate(request.messages))
-    Range(0, COMPLETIONS.high).check(request.n, "n")  # 0 means 1
+    messages = tuple([_message(m, i) for i, m in enumerate(request.messages)])
+    _REQUESTED_COMPLETIONS.check(request.n, "n")
     tools = []
     for index, tool in enumerate(request.tools):
         if not tool.name:
@@ -171,25 +172,34 @@ def _tool_calls(calls: tuple[ToolCall, ...]) -> list[lm_pb2.LMToolCall]:
 
 
 def _usage(response: LMResponse | LMStreamChunk | EmbeddingResponse) -> lm_pb2.LMUsage:
+    message = lm_pb2.LMUsage()
+    _set_usage(message, response)
+    return message
+
+
+def _set_usage(message: lm_pb2.LMUsage, response: LMResponse | LMStreamChunk | EmbeddingResponse) -> None:
     usage = response.usage
-    if usage is None:
-        return lm_pb2.LMUsage()
-    return lm_pb2.LMUsage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-                          total_tokens=usage.total_tokens, estimated=usage.estimated, cost_usd=response.cost_usd)
+    if usage is not None:
+        message.prompt_tokens, message.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+        message.total_tokens, message.estimated = usage.total_tokens, usage.estimated
+        message.cost_usd = response.cost_usd
 
 
 def complete_response(response: LMResponse) -> lm_pb2.CompleteResponse:
-    choices = []
+    # Built in place (no choice or usage message built to be copied in): Complete's hot path.
+    message = lm_pb2.CompleteResponse(model=response.model, deployment=response.deployment,
+                                      cache_hit=response.cache_hit, response_id=response.response_id)
+    finish_reasons, tool_calls = response.finish_reasons, response.tool_calls
     for index, text in enumerate(response.texts):
-        choices.append(lm_pb2.CompletionChoice(
-            index=index, text=text,
-            finish_reason=response.finish_reasons[index] if index < len(response.finish_reasons) else "",
-            tool_calls=_tool_calls(response.tool_calls[index]) if index < len(response.tool_calls) else [],
-        ))
-    return lm_pb2.CompleteResponse(
-        choices=choices, usage=_usage(response), model=response.model, deployment=response.deployment,
-        cache_hit=response.cache_hit, response_id=response.response_id,
-    )
+        choice = message.choices.add(index=index, text=text)
+        if index < len(finish_reasons):
+            choice.finish_reason = finish_reasons[index]
+        if index < len(tool_calls):
+            for call in tool_calls[index]:
+                choice.tool_calls.add(id=call.id, name=call.name, arguments=call.arguments)
+    _set_usage(message.usage, response)
+    message.usage.SetInParent()  # present even when the provider reported none, as before
+    return message
 
 
 def final_response(text: str, chunk: LMStreamChunk) -> lm_pb2.CompleteResponse:

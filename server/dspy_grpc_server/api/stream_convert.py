@@ -26,14 +26,21 @@ from .errors import status_code_for
 def event_to_proto(item: Any) -> inference_pb2.PredictEvent:
     """A StreamPredict/Run event from a run event, a caller tool call or the final prediction."""
 
+    # The frequent events are written into the event in place (no message built to be copied in).
     if isinstance(item, FieldDelta):
-        return inference_pb2.PredictEvent(field_delta=inference_pb2.FieldDelta(
-            predictor=item.predictor, field=item.field, text=item.text, last=item.last))
-    if isinstance(item, ModuleStarted):
-        return inference_pb2.PredictEvent(module_started=inference_pb2.ModuleEvent(module=item.module, kind=item.kind))
-    if isinstance(item, ModuleFinished):
-        return inference_pb2.PredictEvent(module_finished=inference_pb2.ModuleEvent(
-            module=item.module, kind=item.kind, error=item.error))
+        event = inference_pb2.PredictEvent()
+        delta = event.field_delta
+        delta.SetInParent()
+        delta.predictor, delta.field, delta.text, delta.last = item.predictor, item.field, item.text, item.last
+        return event
+    if isinstance(item, (ModuleStarted, ModuleFinished)):
+        event = inference_pb2.PredictEvent()
+        module = event.module_started if isinstance(item, ModuleStarted) else event.module_finished
+        module.SetInParent()
+        module.module, module.kind = item.module, item.kind
+        if isinstance(item, ModuleFinished):
+            module.error = item.error
+        return event
     if isinstance(item, ToolCallStarted):
         return inference_pb2.PredictEvent(tool_call_started=inference_pb2.ToolCallEvent(
             module=item.module, call_id=item.call_id, tool=item.tool, **values_fields("args", item.args)))
@@ -50,8 +57,10 @@ def event_to_proto(item: Any) -> inference_pb2.PredictEvent:
         return inference_pb2.PredictEvent(tool_call=inference_pb2.ToolCall(
             call_id=item.call_id, tool=item.tool, **values_fields("args", item.args)))
     if isinstance(item, ProgramPrediction):
-        return inference_pb2.PredictEvent(prediction=prediction_to_proto(
-            item.prediction, program_id=item.program_id, revision_id=item.revision_id))
+        event = inference_pb2.PredictEvent()
+        prediction_to_proto(item.prediction, program_id=item.program_id, revision_id=item.revision_id,
+                            into=event.prediction)
+        return event
     raise TypeError(f"not an event: {item!r}")  # pragma: no cover
 
 
@@ -71,8 +80,10 @@ def batch_item_to_proto(item: BatchItem) -> inference_pb2.BatchPredictResponse:
     if item.error is not None:
         return inference_pb2.BatchPredictResponse(index=item.index, error=item_error_to_proto(item.error))
     assert item.result is not None
-    return inference_pb2.BatchPredictResponse(index=item.index, prediction=prediction_to_proto(
-        item.result.prediction, program_id=item.result.program_id, revision_id=item.result.revision_id))
+    response = inference_pb2.BatchPredictResponse(index=item.index)
+    prediction_to_proto(item.result.prediction, program_id=item.result.program_id,
+                        revision_id=item.result.revision_id, into=response.prediction)
+    return response
 
 
 def tool_output(result: inference_pb2.ToolResult, field: str) -> Any:
