@@ -227,8 +227,11 @@ async def test_a_rolling_restart_of_every_replica_runs_the_optimization_once(tmp
             got = await candidates(channel, job.name)
         assert [(c.get("index"), c.get("score"), c.get("module")) for c in got] == [
             (c.get("index"), c.get("score"), c.get("module")) for c in expected_candidates]
-        # One run's calls, plus at most the calls in flight at each handover.
-        assert len(lm_calls(mock_lm)) <= reference_calls + restarts * THREADS
+        # One run's calls, plus at most, at each handover, the calls in flight and the one each slot
+        # may have begun sending as the job was handed back (its cancellation lands at the next await,
+        # after an HTTP request on a pooled connection has gone out): 58 of 57 seen before with THREADS
+        # only. A job redone from the start would add another run's calls (53).
+        assert len(lm_calls(mock_lm)) <= reference_calls + restarts * 2 * THREADS
     finally:
         for replica in replicas:
             await replica.stop()

@@ -13,7 +13,7 @@ from ..app.caller_tools import CallerTools
 from ..app.inference import Inference, ProgramRef
 from ..core.bounds import TOOL_TIMEOUT_S
 from ..core.errors import DspyGrpcError, invalid
-from ..modules.spec import LMChoice, ModuleSpec
+from ..modules.spec import NO_CHOICE, LMChoice, ModuleSpec
 from .convert import (
     adapter_from_proto,
     lm_from_proto,
@@ -158,12 +158,8 @@ class _closing:
         await self._generator.aclose()
 
 
-#: A request's LM when it names none (LMChoice is immutable: one serves every call).
-_NO_LM = LMChoice()
-
-
 def _request_lm(request, prefix: str = "") -> LMChoice:
-    return lm_from_proto(request.lm, f"{prefix}lm") if request.HasField("lm") else _NO_LM
+    return lm_from_proto(request.lm, f"{prefix}lm") if request.HasField("lm") else NO_CHOICE
 
 
 def _inputs(request, prefix: str = "") -> dict:
