@@ -292,3 +292,13 @@ async def test_repeated_cache_hits_answer_alike_and_only_while_the_cache_holds_t
         assert len(mock_lm.completion_requests) == 3  # asked upstream again, not recalled
         assert again.prediction.outputs == first.prediction.outputs
         assert again.prediction.usage[0].total_tokens > 0
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf")])
+async def test_a_number_json_cannot_carry_in_the_inputs_is_invalid_naming_the_field(channel, number):
+    request = inference_pb2.PredictRequest(module=json_format.ParseDict(COT, inference_pb2.PredictRequest().module))
+    request.inputs["question"] = number
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await inference_pb2_grpc.InferenceServiceStub(channel).Predict(request, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert list(error_details(caught.value)["violations"]) == ["inputs"]

@@ -114,21 +114,35 @@ def program_name(program_id: str) -> str:
 MAX_JSON_TEXT_BYTES = 1 << 20
 
 
-def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+def struct_to_dict(struct: struct_pb2.Struct, field: str = "request") -> dict[str, Any]:
     """A Struct read canonically: whole numbers as ints, object keys in sorted order.
 
-    NaN and infinities are refused with ValueError, as protobuf's JSON mapping refuses them. (This
+    NaN and infinities (no JSON number can carry them) are INVALID_ARGUMENT naming ``field``. (This
     reads the messages directly: ``json_format.MessageToDict`` is pure Python and cost ~3 us for a
     one-field Struct.)"""
 
-    fields = struct.fields
-    return {key: _read_value(fields[key]) for key in sorted(fields)}
+    try:
+        return _read_struct(struct)
+    except _NotJson as error:
+        raise invalid(field, str(error)) from None
 
 
-def struct_value(value: struct_pb2.Value) -> Any:
+def struct_value(value: struct_pb2.Value, field: str = "request") -> Any:
     """A Value read canonically (see :func:`struct_to_dict`)."""
 
-    return _read_value(value)
+    try:
+        return _read_value(value)
+    except _NotJson as error:
+        raise invalid(field, str(error)) from None
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _read_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
+    fields = struct.fields
+    return {key: _read_value(fields[key]) for key in sorted(fields)}
 
 
 #: Whole numbers up to this size read as ints (beyond it a double no longer holds every integer).
@@ -144,13 +158,12 @@ def _read_value(value: struct_pb2.Value) -> Any:
         if number.is_integer():
             return int(number) if -_MAX_EXACT_INT <= number <= _MAX_EXACT_INT else number
         if number != number or number in (math.inf, -math.inf):
-            raise ValueError(f"Fail to serialize {'NaN' if number != number else 'Infinity'} for "
-                             "Value.number_value, which would parse as string_value")
+            raise _NotJson(f"holds {'NaN' if number != number else 'Infinity'}, which is not a JSON number")
         return number
     if kind == "bool_value":
         return value.bool_value
     if kind == "struct_value":
-        return struct_to_dict(value.struct_value)
+        return _read_struct(value.struct_value)
     if kind == "list_value":
         return [_read_value(item) for item in value.list_value.values]
     return None  # null_value, or no kind at all
@@ -181,7 +194,7 @@ def json_object(text: str, field: str) -> dict[str, Any]:
 def values_of(struct: struct_pb2.Struct, text: str, field: str) -> dict[str, Any]:
     """Field values given as a Struct (`field`) and/or JSON text (`field`_json, which wins when set)."""
 
-    return json_object(text, f"{field}_json") if text else struct_to_dict(struct)
+    return json_object(text, f"{field}_json") if text else struct_to_dict(struct, field)
 
 
 #: json.dumps(value, ensure_ascii=False) without building an encoder per call.

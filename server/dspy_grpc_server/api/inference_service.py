@@ -173,7 +173,7 @@ def _batch_inputs(request: inference_pb2.BatchPredictRequest) -> list[dict]:
         raise invalid("inputs_json", "give either inputs or inputs_json, not both")
     if request.inputs_json:
         return [json_object(text, f"inputs_json[{index}]") for index, text in enumerate(request.inputs_json)]
-    return [struct_to_dict(values) for values in request.inputs]
+    return [struct_to_dict(values, f"inputs[{index}]") for index, values in enumerate(request.inputs)]
 
 
 def _target(request, prefix: str = "") -> ProgramRef | ModuleSpec:

@@ -155,7 +155,8 @@ def lm_request_from_proto(request: lm_pb2.CompleteRequest | lm_pb2.StreamComplet
     options = lm_options_from_proto(
         request.options,
         n=request.n or 1,
-        response_format=struct_to_dict(request.response_format) if request.HasField("response_format") else None,
+        response_format=(struct_to_dict(request.response_format, "response_format")
+                         if request.HasField("response_format") else None),
         tools=tuple(tools),
         tool_choice=tool_choice,
         rollout_id=request.rollout_id if request.HasField("rollout_id") else None,
