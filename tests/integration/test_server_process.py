@@ -36,11 +36,17 @@ async def start_process(tmp_path: Path, mock_base_url: str, *extra: str) -> tupl
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "MOCK_KEY": "sk-process-test"},
     )
-    while True:
-        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
-        assert line, "server exited before listening"
-        if line.startswith("dspy-grpc listening on"):
-            return process, int(line.rsplit(":", 1)[1])
+    try:
+        while True:
+            line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+            assert line, "server exited before listening"
+            if line.startswith("dspy-grpc listening on"):
+                return process, int(line.rsplit(":", 1)[1])
+    except BaseException:
+        if process.returncode is None:  # never leave a server behind (it would outlive the test run)
+            process.kill()
+            await process.wait()
+        raise
 
 
 async def test_health_reflection_and_graceful_shutdown(tmp_path, mock_lm):
