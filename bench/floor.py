@@ -2,12 +2,18 @@
 that does nothing, and a bare aiohttp POST to the mock LM.
 
     .venv/bin/python -m bench.floor serve [--delay-ms N]   # a bare grpc.aio server; prints its port
+    .venv/bin/python -m bench.floor serve --empty-dspy-grpc --config F   # dspy-grpc doing no work
 
 The bare server has the health service and answers ``dspy_grpc.v1.InferenceService/Predict`` with an
 empty reply without decoding the request, after ``--delay-ms`` (as if it waited for an LM).
 ``bench.predict`` starts that server and measures both round trips with the same client it uses
 for the real server, so its figures can be read against them; ``bench.load`` drives its Predict
 with ghz.
+
+``--empty-dspy-grpc`` serves dspy-grpc itself -- its interceptor, server options, event loop and GC
+settings, as ``dspy-grpc serve`` runs them in one process -- with ``InferenceService.Predict``
+answering an empty reply at once: what a call costs here before any program work (``bench.load``
+reports it beside the real Predict). It prints the server's usual "listening on" line.
 """
 
 from __future__ import annotations
@@ -79,9 +85,31 @@ async def http_round_trips(base_url: str, calls: int) -> list[float]:
         return latencies
 
 
+def serve_empty_dspy_grpc(config_path: str) -> None:
+    from dspy_grpc.v1 import inference_pb2
+
+    from dspy_grpc_server.api import server
+    from dspy_grpc_server.api.inference_service import InferenceService
+    from dspy_grpc_server.app.config import load_config
+    from dspy_grpc_server.app.event_loop import run_serving
+
+    async def predict(self, request, context):  # noqa: ANN001 - the servicer's signature
+        return inference_pb2.PredictResponse()
+
+    InferenceService.Predict = predict  # a measurement of everything but the work
+    run_serving(server.serve(load_config(config_path)))
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] != ["serve"]:
         sys.exit(__doc__)
     parser = argparse.ArgumentParser(prog="python -m bench.floor serve")
     parser.add_argument("--delay-ms", type=float, default=0.0, help="wait this long before answering Predict")
-    asyncio.run(serve(parser.parse_args(sys.argv[2:]).delay_ms / 1000))
+    parser.add_argument("--empty-dspy-grpc", action="store_true",
+                        help="serve dspy-grpc itself with Predict answering an empty reply (needs --config)")
+    parser.add_argument("--config", help="the server config for --empty-dspy-grpc")
+    args = parser.parse_args(sys.argv[2:])
+    if args.empty_dspy_grpc:
+        serve_empty_dspy_grpc(args.config)
+    else:
+        asyncio.run(serve(args.delay_ms / 1000))

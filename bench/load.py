@@ -21,6 +21,9 @@ with aiohttp from this process at the same number of calls in flight):
   p99 - 500 ms <= 250 ms;
 - cache-hit p50, one call at a time (ghz), against the bare server's -- target <= 1.5x.
 
+A third floor, at 64 / 0 ms and one call at a time: dspy-grpc itself with Predict answering an empty
+reply (``bench.floor serve --empty-dspy-grpc``): what a call costs here before any program work.
+
 Every process shares this machine's cores (ghz, the mock, the server): the figures are what one
 server process does with what is left, not what it would do alone.
 """
@@ -140,6 +143,25 @@ async def mock_alone(base_url: str, in_flight: int, seconds: float) -> Run:
                p99_ms=percentile(latencies, 0.99) * 1e3, errors=errors)
 
 
+def empty_server_run(protoset: Path, directory: Path, mock_url: str, env: dict, processes: list,
+                     *, in_flight: int, connections: int, seconds: float | None = None,
+                     calls: int | None = None) -> Run:
+    """ghz against dspy-grpc answering Predict with an empty reply (``bench.floor``), after a warm-up."""
+
+    where = directory / f"empty-{in_flight}"
+    where.mkdir()
+    config = server_config(where, mock_url, cache=False)
+    empty, port = start([PYTHON, "-m", "bench.floor", "serve", "--empty-dspy-grpc", "--config", str(config)],
+                        r"listening on [\d.]+:(\d+)", env=env)
+    processes.append(empty)
+    try:
+        ghz(protoset, int(port), in_flight=in_flight, seconds=2, connections=connections, data=REQUEST)
+        return ghz(protoset, int(port), in_flight=in_flight, seconds=seconds, calls=calls, connections=connections,
+                   data=REQUEST if calls is None else CACHED_REQUEST, pid=empty.pid)
+    finally:
+        empty.terminate()
+
+
 def create_program(port: int) -> None:
     import grpc
     from dspy_grpc.v1 import module_pb2, program_pb2, program_pb2_grpc, signature_pb2
@@ -192,6 +214,10 @@ def main(argv: list[str] | None = None) -> None:
                         protoset, int(port), in_flight=in_flight, seconds=args.seconds,
                         connections=args.connections, data=COMPLETE_REQUEST, pid=server.pid, method=COMPLETE_METHOD)
                 server.terminate()
+                if args.only == "all" and latency == 0:
+                    results[("empty", in_flight, latency)] = empty_server_run(
+                        protoset, directory, mock_url, env, processes, in_flight=in_flight, seconds=args.seconds,
+                        connections=args.connections)
                 if args.only == "all":
                     bare, bare_port = start([PYTHON, "-m", "bench.floor", "serve", "--delay-ms", str(latency)],
                                             r"BARE GRPC READY (\d+)")
@@ -222,6 +248,8 @@ def main(argv: list[str] | None = None) -> None:
                 ghz(protoset, int(bare_port), in_flight=1, calls=200, connections=1, data=CACHED_REQUEST)
                 results[("bare", 1, -1)] = ghz(protoset, int(bare_port), in_flight=1, calls=args.calls,
                                                connections=1, data=CACHED_REQUEST, pid=bare.pid)
+                results[("empty", 1, -1)] = empty_server_run(protoset, directory, mock_url, env, processes,
+                                                             in_flight=1, calls=args.calls, connections=1)
     finally:
         for process in processes:
             if process.poll() is None:
@@ -234,14 +262,14 @@ def main(argv: list[str] | None = None) -> None:
 
 def report(results: dict[tuple[str, int, int], Run], args: argparse.Namespace) -> None:
     names = {"server": "dspy-grpc Predict", "stream": "StreamPredict", "complete": "LMService.Complete",
-             "bare": "bare grpc.aio", "mock": "mock LM alone"}
+             "empty": "dspy-grpc, no work", "bare": "bare grpc.aio", "mock": "mock LM alone"}
     print(f"Predict under load (ghz, {args.connections} connections, {args.seconds:g} s per run, cache off); "
           f"load average {os.getloadavg()[0]:.1f} at the end")
     print(f"{'scenario':16}{'process':20}{'calls/s':>9}{'÷ limit':>9}{'p50-LM':>9}{'p99-LM':>9}"
           f"{'CPU ms/call':>13}{'errors':>8}  target")
     targets = {0: "CPU <= 0.5 ms/call", 200: ">= 0.95, p99-LM <= 50 ms", 500: ">= 0.8, p99-LM <= 250 ms"}
     for in_flight, latency in SCENARIOS:
-        for who in ("server", "stream", "complete", "bare", "mock"):
+        for who in ("server", "stream", "complete", "empty", "bare", "mock"):
             run = results.get((who, in_flight, latency))
             if run is None:
                 continue
@@ -250,11 +278,14 @@ def report(results: dict[tuple[str, int, int], Run], args: argparse.Namespace) -
             target = targets[latency] if who == "server" else ""
             print(f"{f'{in_flight} / {latency} ms':16}{names[who]:20}{run.rate:9.0f}{limit}"
                   f"{run.p50_ms - latency:9.1f}{run.p99_ms - latency:9.1f}{cpu}{run.errors:8d}  {target}")
-    hit, bare = results[("server", 1, -1)], results.get(("bare", 1, -1))
+    hit, bare, empty = results[("server", 1, -1)], results.get(("bare", 1, -1)), results.get(("empty", 1, -1))
     line = f"cache-hit Predict p50 {hit.p50_ms:.3f} ms (p99 {hit.p99_ms:.3f}, CPU {hit.cpu_ms_per_call:.3f} ms/call)"
     if bare is not None:
         line += (f"; bare grpc.aio p50 {bare.p50_ms:.3f} ms (CPU {bare.cpu_ms_per_call:.3f} ms/call): "
                  f"{hit.p50_ms / bare.p50_ms:.2f}x (target <= 1.5x)")
+    if empty is not None and bare is not None:
+        line += (f"; dspy-grpc doing no work p50 {empty.p50_ms:.3f} ms (CPU {empty.cpu_ms_per_call:.3f} ms/call): "
+                 f"{empty.p50_ms / bare.p50_ms:.2f}x")
     print(line)
 
 
