@@ -154,7 +154,10 @@ class Inference:
         try:
             ahead: Any = None  # an item taken from the queue that did not join the delta before it
             while True:
-                item, ahead = (ahead, None) if ahead is not None else (await queue.get(), None)
+                if ahead is not None:
+                    item, ahead = ahead, None
+                else:
+                    item = await queue.get()
                 if item is finished:
                     break
                 while isinstance(item, FieldDelta) and not item.last and not queue.empty():

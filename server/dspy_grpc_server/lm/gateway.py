@@ -114,6 +114,12 @@ class GatewayLM(LM):
         telemetry.record_cache(hit=True, model=self.name)
         self._usage.record(self.name, Usage(), 0.0, cache_hit=True, who=who)
 
+    def _record_cache_answer(self, who: Attribution) -> None:
+        """An answer read from the cache (not one shared with a call in flight: see ``coalesced``)."""
+
+        self.cache_stats.hits += 1
+        self._record_hit(who)
+
     def _record_miss(self) -> None:
         self.cache_stats.misses += 1
         telemetry.record_cache(hit=False, model=self.name)
@@ -164,8 +170,7 @@ class GatewayLM(LM):
         options = options.merged_over(self.defaults)
         with telemetry.lm_call(system=self._system, model=self.name, temperature=options.temperature,
                                max_tokens=options.max_tokens) as call:
-            self.cache_stats.hits += 1
-            self._record_hit(current_attribution())
+            self._record_cache_answer(current_attribution())
             _record_answer(call, cached)
         return cached
 
@@ -178,8 +183,7 @@ class GatewayLM(LM):
         assert self._cache is not None
         cached = await self._cache.get(key)
         if cached is not None:
-            self.cache_stats.hits += 1
-            self._record_hit(who)
+            self._record_cache_answer(who)
             return cached
         shared = self._inflight.get(key)
         if shared is not None:
@@ -261,8 +265,7 @@ class GatewayLM(LM):
                 assert self._cache is not None
                 cached = await self._cache.get_embeddings(key)
                 if cached is not None:
-                    self.cache_stats.hits += 1
-                    self._record_hit(who)
+                    self._record_cache_answer(who)
                     call.record_response(model=cached.model, cache_hit=True)
                     return cached
             if key is not None:
@@ -289,8 +292,7 @@ class GatewayLM(LM):
             assert self._cache is not None
             cached = await self._cache.get(key) if request.options.cache_policy == "use" else None
             if cached is not None:
-                self.cache_stats.hits += 1
-                self._record_hit(who)
+                self._record_cache_answer(who)
                 yield LMStreamChunk(
                     text=cached.text, finish_reason=cached.finish_reasons[0] if cached.finish_reasons else "stop",
                     usage=Usage(), model=cached.model, cache_hit=True,

@@ -89,6 +89,7 @@ async def call_predictor(
 
 @dataclass(slots=True)
 class _Recalled:
+    #: Held so that its id, part of the key, is not reused while the entry lives.
     predictor: NamedPredictor
     #: The LM cache key the call's one request was answered under, and what it parsed to.
     cache_key: str
@@ -105,17 +106,13 @@ _recalled: dict[tuple[Any, ...], _Recalled] = {}
 def _recall_key(predictor: NamedPredictor, adapter: str, lm: LM, options: LMOptions, ctx: RunContext,
                 given: dict[str, Any], validate: bool) -> tuple[Any, ...] | None:
     """The key a call is remembered under, or None when it may not be: streamed (its deltas), traced
-    (its steps and spans), with Refine's hints, two-step, an LM without a cache, unhashable values."""
+    (its steps and spans), with Refine's hints, two-step, an LM without a cache. (Unhashable values or
+    options are found at the lookup.)"""
 
     if (not lm.recalls or ctx.streaming or ctx.include_trace or ctx.hints is not None or adapter == "two_step"
             or telemetry.current().tracing):
         return None
-    key = (id(predictor), adapter, lm, options, validate, tuple(given.items()))
-    try:
-        hash(key)
-    except TypeError:
-        return None
-    return key
+    return (id(predictor), adapter, lm, options, validate, tuple(given.items()))
 
 
 async def _call_predictor(predictor: NamedPredictor, inputs: Mapping[str, Any], ctx: RunContext,
@@ -130,8 +127,11 @@ async def _call_predictor(predictor: NamedPredictor, inputs: Mapping[str, Any], 
     adapter_name = spec.adapter
     recall_key = _recall_key(predictor, adapter_name, lm, options, ctx, given, validate)
     if recall_key is not None:
-        recalled = _recalled.get(recall_key)
-        if recalled is not None and recalled.predictor is predictor:
+        try:
+            recalled = _recalled.get(recall_key)
+        except TypeError:  # input values or options that cannot be hashed: not remembered
+            recall_key = recalled = None
+        if recalled is not None:
             ctx.remaining()  # a call whose deadline has passed fails as it would in full
             response = await lm.recall(recalled.cache_key, options)
             if response is not None:
